@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that secsrv's build, demo and tests need.
+# Idempotent: packages already present are skipped. Runs as root, or via
+# sudo otherwise. With --bench also installs the benchmark tools
+# (wrk, nginx).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  # libraries
+  libssl-dev libmicrohttpd-dev libxml2-dev libsodium-dev libcurl4-openssl-dev
+  libsqlite3-dev libinih-dev
+  # tests
+  libcmocka-dev openssl curl xxd
+)
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(wrk nginx-light procps)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,72 @@
+#include "ss_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#define SS_ERRMSG_MAX 512
+
+static _Thread_local char errmsg[SS_ERRMSG_MAX];
+
+ss_error ss_errf(ss_error code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *ss_errmsg(void)
+{
+    return errmsg;
+}
+
+void ss_errclear(void)
+{
+    errmsg[0] = '\0';
+}
+
+const char *ss_error_name(ss_error code)
+{
+    switch (code) {
+#define N(c)                                                                                       \
+    case c:                                                                                        \
+        return #c
+        N(SS_OK);
+        N(SS_ERR_CONFIG);
+        N(SS_ERR_CONFIG_MISSING);
+        N(SS_ERR_IO);
+        N(SS_ERR_NOT_FOUND);
+        N(SS_ERR_TOO_LARGE);
+        N(SS_ERR_NOMEM);
+        N(SS_ERR_NETWORK);
+        N(SS_ERR_TIMEOUT);
+        N(SS_ERR_TLS);
+        N(SS_ERR_PEER_UNTRUSTED);
+        N(SS_ERR_PEER_NOT_REGISTERED);
+        N(SS_ERR_PROTOCOL);
+        N(SS_ERR_BAD_IDENTIFIER);
+        N(SS_ERR_BAD_HEADER);
+        N(SS_ERR_UNKNOWN_CLIENT);
+        N(SS_ERR_UNKNOWN_SERVICE);
+        N(SS_ERR_CLIENT_NOT_HOSTED);
+        N(SS_ERR_LIMIT);
+        N(SS_ERR_POLICY);
+        N(SS_ERR_ACCESS_DENIED);
+        N(SS_ERR_PURPOSE_MISSING);
+        N(SS_ERR_PURPOSE_DENIED);
+        N(SS_ERR_CRYPTO);
+        N(SS_ERR_BAD_SIGNATURE);
+        N(SS_ERR_BAD_CERTIFICATE);
+        N(SS_ERR_REGISTRY);
+        N(SS_ERR_REGISTRY_SCHEMA);
+        N(SS_ERR_REGISTRY_EXPIRED);
+        N(SS_ERR_REGISTRY_ROLLBACK);
+        N(SS_ERR_REGISTRY_UNAVAILABLE);
+        N(SS_ERR_UPSTREAM);
+        N(SS_ERR_UPSTREAM_TIMEOUT);
+        N(SS_ERR_INTERNAL);
+#undef N
+    }
+    return "SS_ERR_UNKNOWN";
+}

@@ -1,0 +1,77 @@
+/*
+ * ss_error: the one error enum of secsrv, shared by registry/, policies/ and
+ * the daemon. Codes are grouped by category; ss_errf() records a readable
+ * reason (per thread) that travels with the code to the operator log or the
+ * client's error body. ss_error_name() gives a stable name for each code.
+ * registry/ is the bottom layer, so this module lives here.
+ */
+#ifndef SS_ERROR_H
+#define SS_ERROR_H
+
+#include <stddef.h>
+
+#define SS_MUST_CHECK __attribute__((warn_unused_result))
+#define SS_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#define SS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+typedef enum ss_error {
+    SS_OK = 0,
+    /* configuration */
+    SS_ERR_CONFIG = 100,
+    SS_ERR_CONFIG_MISSING,
+    /* input / output */
+    SS_ERR_IO = 200,
+    SS_ERR_NOT_FOUND,
+    SS_ERR_TOO_LARGE,
+    SS_ERR_NOMEM,
+    SS_ERR_NETWORK,
+    SS_ERR_TIMEOUT,
+    /* TLS and peer trust */
+    SS_ERR_TLS = 300,
+    SS_ERR_PEER_UNTRUSTED,
+    SS_ERR_PEER_NOT_REGISTERED,
+    /* protocol (what a client sent) */
+    SS_ERR_PROTOCOL = 400,
+    SS_ERR_BAD_IDENTIFIER,
+    SS_ERR_BAD_HEADER,
+    SS_ERR_UNKNOWN_CLIENT,
+    SS_ERR_UNKNOWN_SERVICE,
+    SS_ERR_CLIENT_NOT_HOSTED,
+    SS_ERR_LIMIT,
+    /* access policy */
+    SS_ERR_POLICY = 500,
+    SS_ERR_ACCESS_DENIED,
+    SS_ERR_PURPOSE_MISSING,
+    SS_ERR_PURPOSE_DENIED,
+    /* crypto */
+    SS_ERR_CRYPTO = 600,
+    SS_ERR_BAD_SIGNATURE,
+    SS_ERR_BAD_CERTIFICATE,
+    /* registry */
+    SS_ERR_REGISTRY = 700,
+    SS_ERR_REGISTRY_SCHEMA,
+    SS_ERR_REGISTRY_EXPIRED,
+    SS_ERR_REGISTRY_ROLLBACK,
+    SS_ERR_REGISTRY_UNAVAILABLE,
+    /* backend / upstream */
+    SS_ERR_UPSTREAM = 800,
+    SS_ERR_UPSTREAM_TIMEOUT,
+    /* internal */
+    SS_ERR_INTERNAL = 900,
+} ss_error;
+
+/* Records a reason for code (formatted like printf) and returns code. */
+ss_error ss_errf(ss_error code, const char *fmt, ...) SS_PRINTF(2, 3);
+/* The reason recorded last on this thread ("" if none). */
+const char *ss_errmsg(void);
+/* Clears the recorded reason. */
+void ss_errclear(void);
+/* A stable name for code, e.g. "SS_ERR_REGISTRY_EXPIRED". */
+const char *ss_error_name(ss_error code);
+/* The category (code rounded down to a hundred). */
+static inline ss_error ss_error_category(ss_error code)
+{
+    return (ss_error)(((int)code / 100) * 100);
+}
+
+#endif

@@ -1,0 +1,255 @@
+#include "ss_xml.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <libxml/parser.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlschemas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Collects the first libxml2 error of a parse or validation as name:line: msg. */
+struct xml_errctx {
+    const char *name;
+    char msg[400];
+    bool set;
+};
+
+static void on_structured_error(void *ctx, xmlErrorPtr error)
+{
+    struct xml_errctx *ec = ctx;
+    if (ec->set || error == NULL)
+        return;
+    char text[300];
+    snprintf(text, sizeof text, "%s", error->message ? error->message : "XML error");
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    snprintf(ec->msg, sizeof ec->msg, "%s:%d: %s", ec->name, error->line, text);
+    ec->set = true;
+}
+
+/* libxml2's error handlers are per thread; these bracket one operation. */
+static void errors_capture(struct xml_errctx *ec)
+{
+    xmlSetStructuredErrorFunc(ec, on_structured_error);
+}
+
+static void errors_release(void)
+{
+    xmlSetStructuredErrorFunc(NULL, NULL);
+}
+
+static int tree_depth_ok(xmlNodePtr node, int depth)
+{
+    for (; node; node = node->next) {
+        if (node->type == XML_ENTITY_REF_NODE || node->type == XML_DTD_NODE ||
+            node->type == XML_ENTITY_DECL)
+            return -(int)xmlGetLineNo(node) - 1;
+        if (node->type != XML_ELEMENT_NODE)
+            continue;
+        if (depth > SS_XML_MAX_DEPTH)
+            return -(int)xmlGetLineNo(node) - 1;
+        int r = tree_depth_ok(node->children, depth + 1);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+ss_error ss_xml_parse(const char *name, const void *buf, size_t len, size_t max_bytes,
+                      xmlDocPtr *out)
+{
+    *out = NULL;
+    if (len > max_bytes)
+        return ss_errf(SS_ERR_TOO_LARGE, "%s: document of %zu bytes exceeds the limit of %zu",
+                       name, len, max_bytes);
+    if (len > (size_t)INT32_MAX)
+        return ss_errf(SS_ERR_TOO_LARGE, "%s: document too large", name);
+
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (!ctxt)
+        return ss_errf(SS_ERR_NOMEM, "%s: out of memory", name);
+    struct xml_errctx ec = {.name = name};
+    errors_capture(&ec);
+    /* No network, no entity expansion, no DTD load/validation, no XInclude. */
+    int opts = XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOBLANKS;
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, name, NULL, opts);
+    xmlFreeParserCtxt(ctxt);
+    errors_release();
+    if (!doc) {
+        if (!ec.set)
+            snprintf(ec.msg, sizeof ec.msg, "%s:1: not well-formed XML", name);
+        return ss_errf(SS_ERR_PROTOCOL, "%s", ec.msg);
+    }
+    if (doc->intSubset || doc->extSubset) {
+        long line = doc->intSubset ? xmlGetLineNo((xmlNodePtr)doc->intSubset) : 1;
+        xmlFreeDoc(doc);
+        return ss_errf(SS_ERR_PROTOCOL, "%s:%ld: document type declarations are not allowed",
+                       name, line > 0 ? line : 1);
+    }
+    int r = tree_depth_ok(xmlDocGetRootElement(doc), 1);
+    if (r < 0) {
+        xmlFreeDoc(doc);
+        return ss_errf(SS_ERR_PROTOCOL, "%s:%d: nesting deeper than %d or entity reference", name,
+                       -r - 1, SS_XML_MAX_DEPTH);
+    }
+    *out = doc;
+    return SS_OK;
+}
+
+ss_error ss_xml_validate(const char *name, xmlDocPtr doc, const unsigned char *xsd, size_t xsd_len)
+{
+    ss_error result = SS_OK;
+    xmlDocPtr xsd_doc = NULL;
+    xmlSchemaParserCtxtPtr pctxt = NULL;
+    xmlSchemaPtr schema = NULL;
+    xmlSchemaValidCtxtPtr vctxt = NULL;
+    struct xml_errctx ec = {.name = name};
+
+    result = ss_xml_parse("schema", xsd, xsd_len, xsd_len, &xsd_doc);
+    if (result)
+        return ss_errf(SS_ERR_INTERNAL, "built-in schema does not parse: %s", ss_errmsg());
+    errors_capture(&ec);
+    pctxt = xmlSchemaNewDocParserCtxt(xsd_doc);
+    schema = pctxt ? xmlSchemaParse(pctxt) : NULL;
+    if (!schema) {
+        result = ss_errf(SS_ERR_INTERNAL, "built-in schema does not compile: %s", ec.msg);
+        goto out;
+    }
+    vctxt = xmlSchemaNewValidCtxt(schema);
+    if (!vctxt) {
+        result = ss_errf(SS_ERR_NOMEM, "%s: out of memory", name);
+        goto out;
+    }
+    ec.set = false;
+    ec.msg[0] = '\0';
+    if (xmlSchemaValidateDoc(vctxt, doc) != 0) {
+        if (!ec.set)
+            snprintf(ec.msg, sizeof ec.msg, "%s:1: does not match its schema", name);
+        result = ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s", ec.msg);
+    }
+out:
+    errors_release();
+    xmlSchemaFreeValidCtxt(vctxt);
+    xmlSchemaFree(schema);
+    xmlSchemaFreeParserCtxt(pctxt);
+    xmlFreeDoc(xsd_doc);
+    return result;
+}
+
+const char *ss_xml_attr(xmlNodePtr node, const char *name)
+{
+    xmlAttrPtr a = xmlHasProp(node, (const xmlChar *)name);
+    if (!a || !a->children || a->children->type != XML_TEXT_NODE)
+        return NULL;
+    return (const char *)a->children->content;
+}
+
+char *ss_xml_text(xmlNodePtr node)
+{
+    return (char *)xmlNodeGetContent(node);
+}
+
+bool ss_xml_is(xmlNodePtr node, const char *name)
+{
+    return node && node->type == XML_ELEMENT_NODE && xmlStrcmp(node->name, (const xmlChar *)name) == 0;
+}
+
+long ss_xml_line(xmlNodePtr node)
+{
+    long line = xmlGetLineNo(node);
+    return line > 0 ? line : 1;
+}
+
+ss_error ss_file_read(const char *path, size_t max_bytes, uint8_t **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ss_errf(errno == ENOENT ? SS_ERR_NOT_FOUND : SS_ERR_IO, "%s: %s", path,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ss_errf(SS_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
+        return ss_errf(SS_ERR_TOO_LARGE, "%s: %lld bytes exceeds the limit of %zu", path,
+                       (long long)st.st_size, max_bytes);
+    }
+    size_t want = (size_t)st.st_size;
+    uint8_t *data = malloc(want + 1);
+    if (!data) {
+        close(fd);
+        return ss_errf(SS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = read(fd, data + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != want) {
+        free(data);
+        return ss_errf(SS_ERR_IO, "%s: short read", path);
+    }
+    data[got] = '\0';
+    *buf = data;
+    *len = got;
+    return SS_OK;
+}
+
+ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len)
+{
+    char tmp[4096];
+    int r = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (r < 0 || (size_t)r >= sizeof tmp)
+        return ss_errf(SS_ERR_IO, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(errno));
+    const uint8_t *p = buf;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        unlink(tmp);
+        return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ss_errf(SS_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    /* Make the rename durable. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return SS_OK;
+}
