@@ -1,0 +1,433 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ss_limits_default(struct ss_limits *l)
+{
+    l->max_header_bytes = 16 * 1024;
+    l->max_headers = 64;
+    l->max_url_bytes = 4096;
+    l->max_body_bytes = 10 * 1024 * 1024;
+    l->max_identifier_bytes = 128;
+    l->connection_timeout = 30;
+    l->request_timeout = 60;
+    l->connect_timeout = 5;
+    l->backend_timeout = 60;
+    l->max_connections = 512;
+}
+
+void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t used = strlen(cfg->problems);
+    if (line > 0)
+        snprintf(cfg->problems + used, sizeof cfg->problems - used, "%s:%ld: %s\n", cfg->path,
+                 line, msg);
+    else
+        snprintf(cfg->problems + used, sizeof cfg->problems - used, "%s: %s\n", cfg->path, msg);
+    cfg->n_problems++;
+}
+
+/* Trims spaces around s[0..n) and compares with want. */
+static bool trimmed_equal(const char *s, size_t n, const char *want)
+{
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    return strlen(want) == n && memcmp(s, want, n) == 0;
+}
+
+long ss_config_line(const struct ss_config *cfg, const char *section, const char *key,
+                    const char *value)
+{
+    FILE *f = fopen(cfg->path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    long lineno = 0, found = 0;
+    bool in_section = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '[') {
+            char *end = strchr(p, ']');
+            in_section = end && trimmed_equal(p + 1, (size_t)(end - p - 1), section);
+            continue;
+        }
+        if (!in_section || *p == ';' || *p == '#')
+            continue;
+        size_t klen = strcspn(p, "=:");
+        if (p[klen] == '\0' || !trimmed_equal(p, klen, key))
+            continue;
+        char *v = p + klen + 1;
+        size_t vlen = strcspn(v, "\r\n");
+        char *semi = strstr(v, " ;");
+        if (semi && (size_t)(semi - v) < vlen)
+            vlen = (size_t)(semi - v);
+        if (!value || trimmed_equal(v, vlen, value))
+            found = lineno;
+    }
+    fclose(f);
+    return found;
+}
+
+static bool set_str(char **dst, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return false;
+    free(*dst);
+    *dst = copy;
+    return true;
+}
+
+static bool parse_uint(const char *value, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    if (!isdigit((unsigned char)value[0]))
+        return false;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (*end != '\0' || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_sha256_hex(const char *hex, uint8_t out[32])
+{
+    size_t n = strlen(hex);
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 64; i++) {
+        char c = (char)tolower((unsigned char)hex[i]);
+        if (c == ':')
+            continue;
+        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        if (k % 2 == 0)
+            out[k / 2] = (uint8_t)(d << 4);
+        else
+            out[k / 2] |= (uint8_t)d;
+        k++;
+    }
+    return k == 64;
+}
+
+struct limit_key {
+    const char *name;
+    size_t offset;
+    bool is_size;
+    unsigned long long min, max;
+};
+
+#define LIMIT(field, sz, lo, hi) {#field, offsetof(struct ss_limits, field), sz, lo, hi}
+static const struct limit_key limit_keys[] = {
+    LIMIT(max_header_bytes, true, 1024, 1024 * 1024),
+    LIMIT(max_headers, true, 8, 1000),
+    LIMIT(max_url_bytes, true, 256, 64 * 1024),
+    LIMIT(max_body_bytes, true, 1024, 1024ull * 1024 * 1024),
+    LIMIT(max_identifier_bytes, true, 8, SS_ID_PART_MAX),
+    LIMIT(connection_timeout, false, 1, 3600),
+    LIMIT(request_timeout, false, 1, 3600),
+    LIMIT(connect_timeout, false, 1, 600),
+    LIMIT(backend_timeout, false, 1, 3600),
+    LIMIT(max_connections, false, 1, 100000),
+};
+
+static void set_limit(struct ss_config *cfg, const char *name, const char *value, long line)
+{
+    for (size_t i = 0; i < sizeof limit_keys / sizeof limit_keys[0]; i++) {
+        const struct limit_key *k = &limit_keys[i];
+        if (strcmp(k->name, name) != 0)
+            continue;
+        unsigned long long v;
+        if (!parse_uint(value, k->max, &v) || v < k->min) {
+            ss_config_problem(cfg, line, "%s must be a number from %llu to %llu", name, k->min,
+                              k->max);
+            return;
+        }
+        char *base = (char *)&cfg->limits + k->offset;
+        if (k->is_size)
+            *(size_t *)(void *)base = (size_t)v;
+        else
+            *(unsigned *)(void *)base = (unsigned)v;
+        return;
+    }
+    ss_config_problem(cfg, line, "unknown key '%s' in [limits]", name);
+}
+
+static void add_client(struct ss_config *cfg, const char *value, long line)
+{
+    if (cfg->n_clients == SS_CONFIG_MAX_CLIENTS) {
+        ss_config_problem(cfg, line, "more than %d hosted clients", SS_CONFIG_MAX_CLIENTS);
+        return;
+    }
+    struct ss_hosted_client *c = &cfg->clients[cfg->n_clients];
+    memset(c, 0, sizeof *c);
+    if (!cfg->instance[0]) {
+        ss_config_problem(cfg, line, "[server] instance must come before [clients]");
+        return;
+    }
+    if (ss_client_id_parse_local(value, cfg->instance, &c->id) != SS_OK) {
+        ss_config_problem(cfg, line, "'%s' is not CLASS/MEMBER[/SUBSYSTEM]: %s", value,
+                          ss_errmsg());
+        return;
+    }
+    if (ss_config_client(cfg, &c->id)) {
+        ss_config_problem(cfg, line, "client %s listed twice", value);
+        return;
+    }
+    c->line = line;
+    cfg->n_clients++;
+}
+
+/* "CLASS/MEMBER/SUBSYSTEM HEX": binds an IS certificate to a hosted client. */
+static void bind_is_cert(struct ss_config *cfg, const char *value, long line)
+{
+    char id[SS_ID_STR_MAX];
+    size_t n = strcspn(value, " \t");
+    const char *hex = value + n;
+    while (*hex == ' ' || *hex == '\t')
+        hex++;
+    if (n >= sizeof id || !*hex) {
+        ss_config_problem(cfg, line, "is_certificate_sha256 must be 'CLASS/MEMBER/SUBSYSTEM HEX'");
+        return;
+    }
+    memcpy(id, value, n);
+    id[n] = '\0';
+    struct ss_client_id cid;
+    const struct ss_hosted_client *c = NULL;
+    if (ss_client_id_parse_local(id, cfg->instance, &cid) == SS_OK)
+        c = ss_config_client(cfg, &cid);
+    if (!c) {
+        ss_config_problem(cfg, line, "%s is not a hosted client listed before this line", id);
+        return;
+    }
+    struct ss_hosted_client *mc = (struct ss_hosted_client *)(uintptr_t)c;
+    if (!parse_sha256_hex(hex, mc->is_cert_sha256)) {
+        ss_config_problem(cfg, line, "'%s' is not a SHA-256 fingerprint (64 hex digits)", hex);
+        return;
+    }
+    mc->has_is_cert = true;
+}
+
+static void add_service(struct ss_config *cfg, const char *name, const char *value, long line)
+{
+    if (cfg->n_services == SS_CONFIG_MAX_SERVICES) {
+        ss_config_problem(cfg, line, "more than %d services", SS_CONFIG_MAX_SERVICES);
+        return;
+    }
+    struct ss_service_map *m = &cfg->services[cfg->n_services];
+    memset(m, 0, sizeof *m);
+    /* CLASS/MEMBER/SUBSYSTEM/SERVICE */
+    const char *slash = strrchr(name, '/');
+    char provider[SS_ID_STR_MAX];
+    if (!slash || (size_t)(slash - name) >= sizeof provider ||
+        !ss_id_part_valid(slash + 1, strlen(slash + 1), SS_ID_PART_MAX)) {
+        ss_config_problem(cfg, line, "'%s' is not CLASS/MEMBER/SUBSYSTEM/SERVICE", name);
+        return;
+    }
+    memcpy(provider, name, (size_t)(slash - name));
+    provider[slash - name] = '\0';
+    if (ss_client_id_parse_local(provider, cfg->instance, &m->service.provider) != SS_OK ||
+        !m->service.provider.subsystem[0]) {
+        ss_config_problem(cfg, line, "'%s' is not CLASS/MEMBER/SUBSYSTEM/SERVICE", name);
+        return;
+    }
+    snprintf(m->service.service_code, sizeof m->service.service_code, "%s", slash + 1);
+    if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+        ss_config_problem(cfg, line, "service URL must start with http:// or https://");
+        return;
+    }
+    if (ss_config_service(cfg, &m->service)) {
+        ss_config_problem(cfg, line, "service %s mapped twice", name);
+        return;
+    }
+    if (!set_str(&m->url, value)) {
+        ss_config_problem(cfg, line, "out of memory");
+        return;
+    }
+    m->line = line;
+    cfg->n_services++;
+}
+
+struct str_key {
+    const char *section, *name;
+    size_t offset;
+};
+#define STR(sec, key, field) {sec, key, offsetof(struct ss_config, field)}
+static const struct str_key str_keys[] = {
+    STR("server", "state_dir", state_dir),
+    STR("tls", "certificate", auth_cert),
+    STR("tls", "key", auth_key),
+    STR("registry", "url", registry_url),
+    STR("registry", "signature_url", registry_sig_url),
+    STR("registry", "anchor", registry_anchor),
+    STR("client-proxy", "listen", client_listen),
+    STR("client-proxy", "tls_listen", client_tls_listen),
+    STR("client-proxy", "tls_certificate", client_tls_cert),
+    STR("client-proxy", "tls_key", client_tls_key),
+    STR("client-proxy", "tls_client_ca", client_tls_ca),
+    STR("server-proxy", "listen", server_listen),
+    STR("policies", "dir", policy_dir),
+    STR("log", "store", log_store),
+    STR("log", "level", log_level),
+};
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    struct ss_config *cfg = user;
+    long line = ss_config_line(cfg, section, name, value);
+    for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++) {
+        const struct str_key *k = &str_keys[i];
+        if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0) {
+            if (!set_str((char **)(void *)((char *)cfg + k->offset), value))
+                ss_config_problem(cfg, line, "out of memory");
+            return 1;
+        }
+    }
+    if (strcmp(section, "server") == 0) {
+        if (strcmp(name, "instance") == 0) {
+            if (!ss_id_part_valid(value, strlen(value), SS_ID_PART_MAX))
+                ss_config_problem(cfg, line, "instance '%s' is not a valid identifier", value);
+            else
+                snprintf(cfg->instance, sizeof cfg->instance, "%s", value);
+        } else if (strcmp(name, "owner") == 0) {
+            if (!cfg->instance[0] ||
+                ss_client_id_parse_local(value, cfg->instance, &cfg->owner) != SS_OK ||
+                cfg->owner.subsystem[0])
+                ss_config_problem(cfg, line, "owner must be CLASS/MEMBER (after instance)");
+        } else if (strcmp(name, "code") == 0) {
+            if (!ss_id_part_valid(value, strlen(value), SS_ID_PART_MAX))
+                ss_config_problem(cfg, line, "server code '%s' is not a valid identifier", value);
+            else
+                snprintf(cfg->server_code, sizeof cfg->server_code, "%s", value);
+        } else {
+            ss_config_problem(cfg, line, "unknown key '%s' in [server]", name);
+        }
+    } else if (strcmp(section, "registry") == 0 && strcmp(name, "refresh") == 0) {
+        unsigned long long v;
+        if (!parse_uint(value, 86400, &v))
+            ss_config_problem(cfg, line, "refresh must be seconds from 0 to 86400");
+        else
+            cfg->registry_refresh = (unsigned)v;
+    } else if (strcmp(section, "limits") == 0) {
+        set_limit(cfg, name, value, line);
+    } else if (strcmp(section, "clients") == 0 && strcmp(name, "client") == 0) {
+        add_client(cfg, value, line);
+    } else if (strcmp(section, "clients") == 0 && strcmp(name, "is_certificate_sha256") == 0) {
+        bind_is_cert(cfg, value, line);
+    } else if (strcmp(section, "services") == 0) {
+        add_service(cfg, name, value, line);
+    } else {
+        ss_config_problem(cfg, line, "unknown key '%s' in [%s]", name, section);
+    }
+    return 1;
+}
+
+static void require(struct ss_config *cfg, const char *section, const char *key, const char *v)
+{
+    if (!v || !v[0])
+        ss_config_problem(cfg, 0, "[%s] %s is required", section, key);
+}
+
+static char *str_or_empty(char *s)
+{
+    return s ? s : strdup("");
+}
+
+ss_error ss_config_load(const char *path, struct ss_config **out)
+{
+    *out = NULL;
+    struct ss_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg || !(cfg->path = strdup(path))) {
+        free(cfg);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    ss_limits_default(&cfg->limits);
+    int r = ini_parse(path, on_entry, cfg);
+    if (r == -1)
+        ss_config_problem(cfg, 0, "cannot open file");
+    else if (r == -2)
+        ss_config_problem(cfg, 0, "out of memory");
+    else if (r > 0)
+        ss_config_problem(cfg, r, "syntax error (expected [section] or key = value)");
+    if (r == 0) {
+        if (!cfg->instance[0])
+            ss_config_problem(cfg, 0, "[server] instance is required");
+        if (!cfg->owner.member_code[0])
+            ss_config_problem(cfg, 0, "[server] owner is required");
+        if (!cfg->server_code[0])
+            ss_config_problem(cfg, 0, "[server] code is required");
+        require(cfg, "server", "state_dir", cfg->state_dir);
+        require(cfg, "tls", "certificate", cfg->auth_cert);
+        require(cfg, "tls", "key", cfg->auth_key);
+        require(cfg, "registry", "url", cfg->registry_url);
+        require(cfg, "registry", "anchor", cfg->registry_anchor);
+        require(cfg, "policies", "dir", cfg->policy_dir);
+        require(cfg, "log", "store", cfg->log_store);
+        if (cfg->client_tls_listen && cfg->client_tls_listen[0]) {
+            require(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
+            require(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
+            require(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);
+        }
+    }
+    cfg->client_listen = str_or_empty(cfg->client_listen);
+    cfg->client_tls_listen = str_or_empty(cfg->client_tls_listen);
+    cfg->server_listen = str_or_empty(cfg->server_listen);
+    if (!cfg->log_level)
+        cfg->log_level = strdup("info");
+    if (cfg->registry_url && !cfg->registry_sig_url) {
+        size_t n = strlen(cfg->registry_url) + 5;
+        cfg->registry_sig_url = malloc(n);
+        if (cfg->registry_sig_url)
+            snprintf(cfg->registry_sig_url, n, "%s.p7s", cfg->registry_url);
+    }
+    *out = cfg;
+    return cfg->n_problems ? SS_ERR_CONFIG : SS_OK;
+}
+
+void ss_config_free(struct ss_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++)
+        free(*(char **)(void *)((char *)cfg + str_keys[i].offset));
+    for (size_t i = 0; i < cfg->n_services; i++)
+        free(cfg->services[i].url);
+    free(cfg->path);
+    free(cfg);
+}
+
+const struct ss_hosted_client *ss_config_client(const struct ss_config *cfg,
+                                                const struct ss_client_id *id)
+{
+    for (size_t i = 0; i < cfg->n_clients; i++)
+        if (ss_client_id_equal(&cfg->clients[i].id, id))
+            return &cfg->clients[i];
+    return NULL;
+}
+
+const struct ss_service_map *ss_config_service(const struct ss_config *cfg,
+                                               const struct ss_service_id *id)
+{
+    for (size_t i = 0; i < cfg->n_services; i++)
+        if (ss_client_id_equal(&cfg->services[i].service.provider, &id->provider) &&
+            strcmp(cfg->services[i].service.service_code, id->service_code) == 0)
+            return &cfg->services[i];
+    return NULL;
+}

@@ -1,0 +1,110 @@
+/*
+ * config: the daemon's INI configuration file (read with libinih). Owns the
+ * parsed settings, every limit with its default, the hosted clients and the
+ * service-to-backend map. ss_config_load() collects every problem it finds
+ * as "file:line: message" lines instead of stopping at the first, so
+ * `secsrv -n` can print them all.
+ */
+#ifndef SS_CONFIG_H
+#define SS_CONFIG_H
+
+#include "ss_error.h"
+#include "ss_id.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SS_CONFIG_MAX_CLIENTS 256
+#define SS_CONFIG_MAX_SERVICES 256
+#define SS_CONFIG_PROBLEMS_MAX 8192
+
+struct ss_limits {
+    size_t max_header_bytes;     /* sum of header names and values */
+    size_t max_headers;          /* number of request headers */
+    size_t max_url_bytes;        /* request target incl. query */
+    size_t max_body_bytes;       /* request and response bodies */
+    size_t max_identifier_bytes; /* one identifier part */
+    unsigned connection_timeout; /* seconds of inactivity before a connection is cut */
+    unsigned request_timeout;    /* seconds for a whole request to arrive */
+    unsigned connect_timeout;    /* seconds to connect to a peer server or backend */
+    unsigned backend_timeout;    /* seconds for a whole upstream exchange */
+    unsigned max_connections;    /* concurrent inbound connections per listener */
+};
+
+struct ss_hosted_client {
+    struct ss_client_id id;
+    bool has_is_cert;        /* an HTTPS IS must present this certificate */
+    uint8_t is_cert_sha256[32];
+    long line;
+};
+
+struct ss_service_map {
+    struct ss_service_id service; /* provider subsystem + service code */
+    char *url;                    /* backend base URL */
+    long line;
+};
+
+struct ss_config {
+    char *path;
+    /* [server] */
+    char instance[SS_ID_PART_MAX + 1];
+    struct ss_client_id owner; /* member owning this server */
+    char server_code[SS_ID_PART_MAX + 1];
+    char *state_dir;
+    /* [tls] */
+    char *auth_cert; /* PEM: certificate, then chain */
+    char *auth_key;
+    /* [registry] */
+    char *registry_url;
+    char *registry_sig_url;
+    char *registry_anchor;
+    unsigned registry_refresh; /* seconds, 0 = from the registry's settings */
+    /* [client-proxy] */
+    char *client_listen;       /* plain HTTP for the IS, "" = off */
+    char *client_tls_listen;   /* HTTPS for the IS, "" = off */
+    char *client_tls_cert;
+    char *client_tls_key;
+    char *client_tls_ca;       /* CA that issued IS client certificates */
+    /* [server-proxy] */
+    char *server_listen;       /* mTLS from other security servers, "" = off */
+    /* [policies] */
+    char *policy_dir;
+    /* [log] */
+    char *log_store;
+    char *log_level;
+    struct ss_limits limits;
+    struct ss_hosted_client clients[SS_CONFIG_MAX_CLIENTS];
+    size_t n_clients;
+    struct ss_service_map services[SS_CONFIG_MAX_SERVICES];
+    size_t n_services;
+    /* every problem found, "file:line: message\n" each */
+    char problems[SS_CONFIG_PROBLEMS_MAX];
+    size_t n_problems;
+};
+
+void ss_limits_default(struct ss_limits *limits);
+
+/*
+ * Reads path into a new config. Returns SS_ERR_CONFIG if any problem was
+ * found (the config is still returned so all problems can be printed).
+ */
+ss_error ss_config_load(const char *path, struct ss_config **out) SS_MUST_CHECK SS_NONNULL(1, 2);
+void ss_config_free(struct ss_config *cfg);
+
+/* Records a problem "file:line: message" (line 0 = no line). */
+void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...) SS_PRINTF(3, 4);
+
+/*
+ * The line of "key = value" in [section] of the config file (0 if not
+ * found); value NULL matches any value of key.
+ */
+long ss_config_line(const struct ss_config *cfg, const char *section, const char *key,
+                    const char *value);
+
+const struct ss_hosted_client *ss_config_client(const struct ss_config *cfg,
+                                                const struct ss_client_id *id);
+const struct ss_service_map *ss_config_service(const struct ss_config *cfg,
+                                               const struct ss_service_id *id);
+
+#endif

@@ -1,0 +1,267 @@
+#include "daemon.h"
+#include "exchange.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- policies ---- */
+
+struct ss_policy_set *ss_daemon_policies(struct ss_daemon *d)
+{
+    pthread_mutex_lock(&d->policy_mu);
+    struct ss_policy_set *set = ss_policy_set_ref(d->policies);
+    pthread_mutex_unlock(&d->policy_mu);
+    return set;
+}
+
+ss_error ss_daemon_reload_policies(struct ss_daemon *d)
+{
+    struct ss_policy_set *set = NULL;
+    ss_error err = ss_policy_set_load_dir(d->cfg->policy_dir, &set);
+    if (err) {
+        ss_log_error("policies: reload refused, the policy in force stays: %s", ss_errmsg());
+        return err;
+    }
+    pthread_mutex_lock(&d->policy_mu);
+    struct ss_policy_set *old = d->policies;
+    d->policies = set;
+    pthread_mutex_unlock(&d->policy_mu);
+    ss_policy_set_unref(old);
+    ss_log_info("policies: %zu rules from %zu files in %s in force",
+                ss_policy_set_count_rules(set), ss_policy_set_count_files(set),
+                d->cfg->policy_dir);
+    return SS_OK;
+}
+
+/* ---- checks (secsrv -n) ---- */
+
+static void check_file(struct ss_config *cfg, const char *section, const char *key,
+                       const char *path)
+{
+    if (path && path[0] && access(path, R_OK) != 0)
+        ss_config_problem(cfg, ss_config_line(cfg, section, key, NULL), "%s: cannot read %s",
+                          key, path);
+}
+
+static void check_registry_contents(struct ss_config *cfg, const struct ss_registry *reg)
+{
+    const struct ss_reg_server *self = ss_registry_server(reg, &cfg->owner, cfg->server_code);
+    if (strcmp(reg->instance, cfg->instance) != 0)
+        ss_config_problem(cfg, ss_config_line(cfg, "server", "instance", NULL),
+                          "instance %s differs from the registry's %s", cfg->instance,
+                          reg->instance);
+    if (!self) {
+        ss_config_problem(cfg, ss_config_line(cfg, "server", "code", NULL),
+                          "server %s/%s/%s is not in the registry", cfg->owner.member_class,
+                          cfg->owner.member_code, cfg->server_code);
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_clients; i++) {
+        char id[SS_ID_STR_MAX];
+        (void)ss_client_id_format_local(&cfg->clients[i].id, id, sizeof id);
+        if (!ss_registry_server_hosts(self, &cfg->clients[i].id))
+            ss_config_problem(cfg, cfg->clients[i].line,
+                              "the registry does not list %s as hosted by this server", id);
+    }
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const struct ss_client_id *p = &cfg->services[i].service.provider;
+        if (!ss_config_client(cfg, p))
+            ss_config_problem(cfg, cfg->services[i].line,
+                              "the provider of this service is not a hosted client");
+    }
+}
+
+ss_error ss_daemon_check(struct ss_config *cfg)
+{
+    check_file(cfg, "tls", "certificate", cfg->auth_cert);
+    check_file(cfg, "tls", "key", cfg->auth_key);
+    check_file(cfg, "registry", "anchor", cfg->registry_anchor);
+    check_file(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
+    check_file(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
+    check_file(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);
+    if (cfg->auth_cert && cfg->auth_key && access(cfg->auth_cert, R_OK) == 0 &&
+        access(cfg->auth_key, R_OK) == 0 &&
+        ss_trust_check_keypair(cfg->auth_cert, cfg->auth_key) != SS_OK)
+        ss_config_problem(cfg, ss_config_line(cfg, "tls", "key", NULL), "%s", ss_errmsg());
+    if (cfg->client_tls_cert && cfg->client_tls_key && cfg->client_tls_listen[0] &&
+        ss_trust_check_keypair(cfg->client_tls_cert, cfg->client_tls_key) != SS_OK)
+        ss_config_problem(cfg, ss_config_line(cfg, "client-proxy", "tls_key", NULL), "%s",
+                          ss_errmsg());
+    struct stat st;
+    if (cfg->state_dir && (stat(cfg->state_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+                           access(cfg->state_dir, W_OK) != 0))
+        ss_config_problem(cfg, ss_config_line(cfg, "server", "state_dir", NULL),
+                          "state_dir %s is not a writable directory", cfg->state_dir);
+    const char *listens[][2] = {{"listen", cfg->client_listen},
+                                {"tls_listen", cfg->client_tls_listen}};
+    for (size_t i = 0; i < 2; i++) {
+        char host[256];
+        uint16_t port;
+        if (listens[i][1][0] && !ss_http_split_address(listens[i][1], host, sizeof host, &port))
+            ss_config_problem(cfg, ss_config_line(cfg, "client-proxy", listens[i][0], NULL),
+                              "'%s' is not HOST:PORT", listens[i][1]);
+    }
+    char host[256];
+    uint16_t port;
+    if (cfg->server_listen[0] &&
+        !ss_http_split_address(cfg->server_listen, host, sizeof host, &port))
+        ss_config_problem(cfg, ss_config_line(cfg, "server-proxy", "listen", NULL),
+                          "'%s' is not HOST:PORT", cfg->server_listen);
+
+    /* the registry: the cached copy, else the published one */
+    if (cfg->registry_anchor && cfg->state_dir && cfg->registry_url &&
+        access(cfg->registry_anchor, R_OK) == 0) {
+        struct ss_regstore *rs = NULL;
+        ss_error err = ss_regstore_new(cfg, &rs);
+        if (!err)
+            err = ss_regstore_refresh(rs);
+        if (err && rs && ss_regstore_load_cached(rs) == SS_OK) {
+            ss_error e2;
+            struct ss_trust *t = ss_regstore_acquire(rs, &e2);
+            if (t) {
+                ss_log_warn("registry download failed, cached copy used: %s", ss_errmsg());
+                err = SS_OK;
+            }
+            ss_trust_unref(t);
+        }
+        if (err) {
+            ss_config_problem(cfg, ss_config_line(cfg, "registry", "url", NULL), "registry: %s",
+                              ss_errmsg());
+        } else {
+            ss_error e;
+            struct ss_trust *t = ss_regstore_acquire(rs, &e);
+            if (t)
+                check_registry_contents(cfg, ss_trust_registry(t));
+            else
+                ss_config_problem(cfg, 0, "registry: %s", ss_errmsg());
+            ss_trust_unref(t);
+        }
+        ss_regstore_free(rs);
+    }
+    /* policies */
+    if (cfg->policy_dir) {
+        struct ss_policy_set *set = NULL;
+        size_t before = cfg->n_problems;
+        ss_error err = ss_policy_set_load_dir(cfg->policy_dir, &set);
+        if (err && cfg->n_problems == before)
+            ss_config_problem(cfg, 0, "policies: %s", ss_errmsg());
+        ss_policy_set_unref(set);
+    }
+    return cfg->n_problems ? SS_ERR_CONFIG : SS_OK;
+}
+
+/* ---- life cycle ---- */
+
+static void registry_changed(void *cls)
+{
+    struct ss_daemon *d = cls;
+    /* pins may have moved: no connection opened under the old registry is reused */
+    if (d->upstream)
+        ss_upstream_flush(d->upstream);
+}
+
+static ss_error start_listener(struct ss_daemon *d, const char *name, const char *listen,
+                               ss_http_handler handler, ss_http_error_hook on_error,
+                               const char *cert, const char *key, const char *trust,
+                               struct ss_http_server **out)
+{
+    struct ss_http_options o = {.name = name,
+                                .listen = listen,
+                                .limits = &d->cfg->limits,
+                                .cert_pem = cert,
+                                .key_pem = key,
+                                .trust_pem = trust,
+                                .handler = handler,
+                                .on_error = on_error,
+                                .cls = d};
+    ss_error err = ss_http_start(&o, out);
+    if (!err)
+        ss_log_info("%s: listening on %s (port %u)%s", name, listen, ss_http_port(*out),
+                    cert ? (trust ? ", mutual TLS" : ", TLS") : "");
+    return err;
+}
+
+ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
+{
+    *out = NULL;
+    struct ss_daemon *d = calloc(1, sizeof *d);
+    if (!d) {
+        ss_config_free(cfg);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    d->cfg = cfg;
+    pthread_mutex_init(&d->policy_mu, NULL);
+    ss_error err;
+    char *is_cert = NULL, *is_key = NULL, *is_ca = NULL;
+    if ((err = ss_upstream_new(&d->upstream)) || (err = ss_regstore_new(cfg, &d->registry)))
+        goto out;
+    ss_regstore_on_change(d->registry, registry_changed, d);
+    if ((err = ss_regstore_load_cached(d->registry)))
+        ss_log_warn("registry: cached copy refused: %s", ss_errmsg());
+    if ((err = ss_regstore_refresh(d->registry)))
+        ss_log_warn("registry: download failed: %s (exchanges are refused until a valid "
+                    "registry is in force)", ss_errmsg());
+    if ((err = ss_regstore_start(d->registry)) || (err = ss_daemon_reload_policies(d)))
+        goto out;
+    if ((err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
+        (err = ss_trust_read_pem(cfg->auth_key, &d->auth_key_pem)))
+        goto out;
+    if (cfg->client_listen[0] &&
+        (err = start_listener(d, "client-proxy", cfg->client_listen, ss_exchange_client_proxy,
+                              ss_exchange_client_proxy_error, NULL, NULL, NULL,
+                              &d->client_proxy)))
+        goto out;
+    if (cfg->client_tls_listen[0]) {
+        if ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
+            (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
+            (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
+            (err = start_listener(d, "client-proxy", cfg->client_tls_listen,
+                                  ss_exchange_client_proxy, ss_exchange_client_proxy_error,
+                                  is_cert, is_key, is_ca, &d->client_proxy_tls)))
+            goto out;
+    }
+    /* The trust list only makes the TLS stack ask for a certificate; whether the peer is
+     * trusted is decided by trust.c against the registry. */
+    if (cfg->server_listen[0] &&
+        (err = start_listener(d, "server-proxy", cfg->server_listen, ss_exchange_server_proxy,
+                              ss_exchange_server_proxy_error, d->auth_cert_pem, d->auth_key_pem,
+                              d->auth_cert_pem, &d->server_proxy)))
+        goto out;
+    *out = d;
+    d = NULL;
+out:
+    free(is_cert);
+    if (is_key) {
+        sodium_memzero(is_key, strlen(is_key));
+        free(is_key);
+    }
+    free(is_ca);
+    ss_daemon_stop(d);
+    return err;
+}
+
+void ss_daemon_stop(struct ss_daemon *d)
+{
+    if (!d)
+        return;
+    ss_http_stop(d->client_proxy);
+    ss_http_stop(d->client_proxy_tls);
+    ss_http_stop(d->server_proxy);
+    ss_regstore_free(d->registry);
+    ss_upstream_free(d->upstream);
+    ss_policy_set_unref(d->policies);
+    pthread_mutex_destroy(&d->policy_mu);
+    free(d->auth_cert_pem);
+    if (d->auth_key_pem) {
+        sodium_memzero(d->auth_key_pem, strlen(d->auth_key_pem));
+        free(d->auth_key_pem);
+    }
+    ss_config_free(d->cfg);
+    free(d);
+}

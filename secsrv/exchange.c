@@ -1,0 +1,575 @@
+#include "exchange.h"
+#include "daemon.h"
+#include "log.h"
+#include "rest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* What one exchange carries through its steps, for answers and the log. */
+struct exchange {
+    struct ss_daemon *d;
+    const struct ss_http_request *req;
+    struct ss_http_response *resp;
+    bool server_proxy;
+    struct ss_trust *trust;
+    struct ss_rest_target target;
+    struct ss_client_id client;
+    char client_str[SS_ID_STR_MAX];
+    char service_str[SS_ID_STR_MAX];
+    char message_id[256]; /* X-Road-Id */
+    char request_id[37];  /* X-Road-Request-Id */
+    const char *purpose;
+    const char *subject;
+    struct timespec start;
+};
+
+/* ---- errors ---- */
+
+unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, size_t size)
+{
+    const char *side = server_proxy ? "Server.ServerProxy" : "Server.ClientProxy";
+    unsigned status = 500;
+    const char *client_type = NULL, *server_type = NULL;
+    switch (err) {
+    case SS_ERR_PROTOCOL:
+        client_type = "Client.BadRequest";
+        break;
+    case SS_ERR_BAD_IDENTIFIER:
+        client_type = "Client.InvalidIdentifier";
+        break;
+    case SS_ERR_BAD_HEADER:
+        client_type = "Client.InvalidHeader";
+        break;
+    case SS_ERR_LIMIT:
+        client_type = "Client.LimitExceeded";
+        break;
+    case SS_ERR_UNKNOWN_CLIENT:
+        client_type = "Client.UnknownClient";
+        break;
+    case SS_ERR_UNKNOWN_SERVICE:
+        if (server_proxy)
+            server_type = "UnknownService";
+        else
+            client_type = "Client.UnknownService";
+        break;
+    case SS_ERR_CLIENT_NOT_HOSTED:
+        status = 403;
+        client_type = "Client.ClientNotHosted";
+        break;
+    case SS_ERR_ACCESS_DENIED:
+        status = 403;
+        server_type = "AccessDenied";
+        break;
+    case SS_ERR_PURPOSE_MISSING:
+        status = 403;
+        server_type = "PurposeMissing";
+        break;
+    case SS_ERR_PURPOSE_DENIED:
+        status = 403;
+        server_type = "PurposeDenied";
+        break;
+    case SS_ERR_TLS:
+    case SS_ERR_PEER_UNTRUSTED:
+    case SS_ERR_PEER_NOT_REGISTERED:
+        server_type = "SslAuthenticationFailed";
+        break;
+    case SS_ERR_REGISTRY:
+    case SS_ERR_REGISTRY_SCHEMA:
+    case SS_ERR_REGISTRY_EXPIRED:
+    case SS_ERR_REGISTRY_ROLLBACK:
+    case SS_ERR_REGISTRY_UNAVAILABLE:
+        server_type = "OutdatedGlobalConf";
+        break;
+    case SS_ERR_NETWORK:
+        server_type = "NetworkError";
+        break;
+    case SS_ERR_TIMEOUT:
+    case SS_ERR_UPSTREAM_TIMEOUT:
+        server_type = "ServiceTimeout";
+        break;
+    case SS_ERR_UPSTREAM:
+    case SS_ERR_TOO_LARGE:
+        server_type = "ServiceFailed";
+        break;
+    default:
+        server_type = "InternalError";
+        break;
+    }
+    if (client_type) {
+        if (status == 500)
+            status = 400;
+        snprintf(type, size, "%s", client_type);
+    } else {
+        snprintf(type, size, "%s.%s", side, server_type);
+    }
+    return status;
+}
+
+static void json_string(char *out, size_t size, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 7 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Answers with an X-Road error; the detail id ties the answer to the operator log. */
+static void fail(struct exchange *x, ss_error err, const char *message)
+{
+    char type[128], detail[37], msg[1024], body[1400];
+    unsigned status = ss_exchange_error_status(err, x->server_proxy, type, sizeof type);
+    ss_rest_uuid(detail);
+    ss_log_warn("%s: error %s %s (%s) client=%s service=%s request-id=%s peer=%s: %s",
+                x->server_proxy ? "server-proxy" : "client-proxy", detail, type,
+                ss_error_name(err), x->client_str[0] ? x->client_str : "-",
+                x->service_str[0] ? x->service_str : "-",
+                x->request_id[0] ? x->request_id : "-", x->req->remote, message);
+    json_string(msg, sizeof msg, message);
+    int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}",
+                     type, msg, detail);
+    struct ss_http_response *resp = x->resp;
+    ss_headers_cleanup(&resp->headers);
+    ss_headers_init(&resp->headers, 0, 0);
+    resp->status = status;
+    if (ss_http_set_body(resp, body, (size_t)n, "application/json; charset=utf-8") ||
+        ss_headers_add(&resp->headers, "X-Road-Error", type))
+        resp->status = 500;
+    if (x->message_id[0] && ss_headers_add(&resp->headers, "X-Road-Id", x->message_id))
+        resp->status = 500;
+}
+
+static void fail_err(struct exchange *x, ss_error err)
+{
+    fail(x, err, ss_errmsg());
+}
+
+static void request_error(const struct ss_http_request *req, ss_error err,
+                          struct ss_http_response *resp, struct ss_daemon *d, bool server_proxy)
+{
+    struct exchange x = {.d = d, .req = req, .resp = resp, .server_proxy = server_proxy};
+    fail_err(&x, err);
+}
+
+void ss_exchange_client_proxy_error(void *cls, const struct ss_http_request *req, ss_error err,
+                                    struct ss_http_response *resp)
+{
+    request_error(req, err, resp, cls, false);
+}
+
+void ss_exchange_server_proxy_error(void *cls, const struct ss_http_request *req, ss_error err,
+                                    struct ss_http_response *resp)
+{
+    request_error(req, err, resp, cls, true);
+}
+
+/* ---- shared steps ---- */
+
+/* Acquires the registry in force and parses the request target and X-Road-Client. */
+static ss_error begin(struct exchange *x)
+{
+    const struct ss_config *cfg = x->d->cfg;
+    clock_gettime(CLOCK_MONOTONIC, &x->start);
+    ss_error err;
+    x->trust = ss_regstore_acquire(x->d->registry, &err);
+    if (!x->trust)
+        return err;
+    const char *target = x->req->target;
+    err = ss_rest_parse_target(target, strlen(target), cfg->limits.max_identifier_bytes,
+                               &x->target);
+    if (err)
+        return err;
+    (void)ss_service_id_format(&x->target.service, x->service_str, sizeof x->service_str);
+    const char *client = ss_headers_get(&x->req->headers, "X-Road-Client");
+    if (!client)
+        return ss_errf(SS_ERR_BAD_HEADER, "the X-Road-Client header is missing");
+    err = ss_client_id_parse(client, strlen(client), cfg->limits.max_identifier_bytes, false,
+                             &x->client);
+    if (err)
+        return ss_errf(err, "X-Road-Client: %s", ss_errmsg());
+    (void)ss_client_id_format(&x->client, x->client_str, sizeof x->client_str);
+    const struct ss_registry *reg = ss_trust_registry(x->trust);
+    if (strcmp(x->client.instance, reg->instance) != 0)
+        return ss_errf(SS_ERR_UNKNOWN_CLIENT, "client %s is not in instance %s", x->client_str,
+                       reg->instance);
+    if (!ss_registry_client_exists(reg, &x->client))
+        return ss_errf(SS_ERR_UNKNOWN_CLIENT, "client %s is not in the registry", x->client_str);
+    x->purpose = ss_headers_get(&x->req->headers, SS_HDR_PURPOSE);
+    x->subject = ss_headers_get(&x->req->headers, SS_HDR_SUBJECT);
+    if (x->purpose && (err = ss_rest_check_purpose(x->purpose)))
+        return err;
+    if (x->subject && (err = ss_rest_check_subject(x->subject)))
+        return err;
+    return SS_OK;
+}
+
+/* This server as the registry lists it. */
+static ss_error self_server(const struct exchange *x, const struct ss_reg_server **out)
+{
+    const struct ss_config *cfg = x->d->cfg;
+    *out = ss_registry_server(ss_trust_registry(x->trust), &cfg->owner, cfg->server_code);
+    if (!*out)
+        return ss_errf(SS_ERR_REGISTRY, "this security server (%s/%s/%s) is not in the registry",
+                       cfg->owner.member_class, cfg->owner.member_code, cfg->server_code);
+    return SS_OK;
+}
+
+/* True if this server hosts id both by configuration and by the registry. */
+static ss_error check_hosted(const struct exchange *x, const struct ss_client_id *id,
+                             const char *id_str, ss_error code)
+{
+    const struct ss_reg_server *self = NULL;
+    ss_error err = self_server(x, &self);
+    if (err)
+        return err;
+    if (!ss_config_client(x->d->cfg, id))
+        return ss_errf(code, "%s is not hosted by this security server", id_str);
+    if (!ss_registry_server_hosts(self, id))
+        return ss_errf(code, "the registry does not list %s as hosted by this security server",
+                       id_str);
+    return SS_OK;
+}
+
+static bool response_field_passes(const char *name, bool keep_xroad)
+{
+    if (ss_rest_header_filtered(name) || strcasecmp(name, "Date") == 0)
+        return false;
+    if (!keep_xroad && (ss_rest_header_reserved(name) || strcasecmp(name, "X-Road-Id") == 0))
+        return false;
+    return true;
+}
+
+/* Copies an upstream response into the answer. */
+static ss_error copy_response(struct exchange *x, struct ss_upstream_response *up,
+                              bool keep_xroad)
+{
+    struct ss_http_response *resp = x->resp;
+    resp->status = (unsigned)up->status;
+    for (size_t i = 0; i < up->headers.n; i++) {
+        const struct ss_header *f = &up->headers.items[i];
+        if (!response_field_passes(f->name, keep_xroad))
+            continue;
+        ss_error err = ss_headers_add(&resp->headers, f->name, f->value);
+        if (err)
+            return err;
+    }
+    free(resp->body);
+    resp->body = up->body;
+    resp->body_len = up->body_len;
+    up->body = NULL;
+    up->body_len = 0;
+    return SS_OK;
+}
+
+/*
+ * The one point every exchange passes, on both sides: message is the
+ * outbound request exactly as sent, response the answer exactly as
+ * received.
+ */
+static ss_error forward(struct exchange *x, const struct ss_upstream_request *message,
+                        struct ss_upstream_response *response)
+{
+    return ss_upstream_send(x->d->upstream, message, response);
+}
+
+static void finish(struct exchange *x)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - x->start.tv_sec) * 1000 + (now.tv_nsec - x->start.tv_nsec) / 1000000;
+    if (x->resp->status && !ss_headers_get(&x->resp->headers, "X-Road-Error"))
+        ss_log_info("%s: %s %s client=%s service=%s purpose=%s request-id=%s status=%u %ldms",
+                    x->server_proxy ? "server-proxy" : "client-proxy", x->req->method,
+                    x->server_proxy ? "served" : "forwarded", x->client_str, x->service_str,
+                    x->purpose ? x->purpose : "-", x->request_id, x->resp->status, ms);
+    ss_trust_unref(x->trust);
+}
+
+/* ---- client proxy ---- */
+
+static ss_error authenticate_is(struct exchange *x)
+{
+    const struct ss_hosted_client *hc = ss_config_client(x->d->cfg, &x->client);
+    if (!hc || !hc->has_is_cert)
+        return SS_OK;
+    if (!x->req->tls)
+        return ss_errf(SS_ERR_CLIENT_NOT_HOSTED,
+                       "client %s must connect over HTTPS with its certificate", x->client_str);
+    uint8_t fp[32];
+    ss_error err = ss_trust_verify_is(x->d->cfg->client_tls_ca, x->req->peer_certs,
+                                      x->req->n_peer_certs, fp);
+    if (err)
+        return ss_errf(SS_ERR_CLIENT_NOT_HOSTED, "IS certificate refused: %s", ss_errmsg());
+    if (!ss_trust_fingerprint_equal(fp, hc->is_cert_sha256))
+        return ss_errf(SS_ERR_CLIENT_NOT_HOSTED,
+                       "the IS certificate is not the one bound to client %s", x->client_str);
+    return SS_OK;
+}
+
+static ss_error build_outbound_fields(struct exchange *x, struct ss_headers *fields)
+{
+    const struct ss_limits *l = &x->d->cfg->limits;
+    ss_headers_init(fields, l->max_headers + 8, l->max_header_bytes + 4096);
+    ss_error err = ss_rest_copy_end_to_end(&x->req->headers, fields);
+    if (err)
+        return err;
+    const char *id = ss_headers_get(&x->req->headers, "X-Road-Id");
+    if (id && (strlen(id) == 0 || strlen(id) >= sizeof x->message_id))
+        return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Id must be 1 to %zu characters",
+                       sizeof x->message_id - 1);
+    if (id)
+        snprintf(x->message_id, sizeof x->message_id, "%s", id);
+    else
+        ss_rest_uuid(x->message_id);
+    ss_rest_uuid(x->request_id);
+    ss_headers_remove(fields, "X-Road-Id");
+    if (!ss_headers_get(fields, "Accept") && (err = ss_headers_add(fields, "Accept",
+                                                                   "application/json")))
+        return err;
+    if ((err = ss_headers_add(fields, "X-Road-Id", x->message_id)) ||
+        (err = ss_headers_add(fields, "X-Road-Client", x->client_str)) ||
+        (err = ss_headers_add(fields, "X-Road-Request-Id", x->request_id)))
+        return err;
+    return SS_OK;
+}
+
+static ss_error consume(struct exchange *x)
+{
+    ss_error err = begin(x);
+    if (err)
+        return err;
+    if ((err = check_hosted(x, &x->client, x->client_str, SS_ERR_CLIENT_NOT_HOSTED)) ||
+        (err = authenticate_is(x)))
+        return err;
+    const struct ss_registry *reg = ss_trust_registry(x->trust);
+    const struct ss_client_id *provider = &x->target.service.provider;
+    if (strcmp(provider->instance, reg->instance) != 0 ||
+        !ss_registry_client_exists(reg, provider))
+        return ss_errf(SS_ERR_UNKNOWN_SERVICE, "provider of %s is not in the registry",
+                       x->service_str);
+    const struct ss_reg_server *servers[8];
+    size_t n_servers = ss_registry_servers_for_client(reg, provider, servers, 8);
+    if (n_servers == 0)
+        return ss_errf(SS_ERR_UNKNOWN_SERVICE, "no security server hosts the provider of %s",
+                       x->service_str);
+    if (n_servers > 8)
+        n_servers = 8;
+
+    struct ss_headers fields;
+    err = build_outbound_fields(x, &fields);
+    const struct ss_config *cfg = x->d->cfg;
+    const struct ss_limits *l = &cfg->limits;
+    char hash[SS_REQUEST_HASH_B64];
+    /* the provider computes the same over what it receives; its answer must echo it */
+    ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body,
+                         x->req->body_len, hash);
+    struct ss_upstream_response up = {0};
+    for (size_t i = 0; !err && i < n_servers; i++) {
+        char url[8192];
+        int r = snprintf(url, sizeof url, "https://%s%s", servers[i]->address, x->req->target);
+        if (r < 0 || (size_t)r >= sizeof url) {
+            err = ss_errf(SS_ERR_LIMIT, "request URL too long");
+            break;
+        }
+        struct ss_upstream_tls tls = {.cert_file = cfg->auth_cert,
+                                      .key_file = cfg->auth_key,
+                                      .trust = x->trust,
+                                      .expected = servers[i]};
+        struct ss_upstream_request message = {.method = x->req->method,
+                                              .url = url,
+                                              .headers = &fields,
+                                              .body = x->req->body,
+                                              .body_len = x->req->body_len,
+                                              .connect_timeout = l->connect_timeout,
+                                              .timeout = l->backend_timeout,
+                                              .max_response_bytes = l->max_body_bytes,
+                                              .max_response_headers = 4 * l->max_header_bytes,
+                                              .tls = &tls};
+        err = forward(x, &message, &up);
+        /* another server hosting the provider may be reachable: only network errors move on */
+        if (err == SS_ERR_NETWORK && i + 1 < n_servers) {
+            ss_log_warn("client-proxy: %s unreachable, trying the next server: %s",
+                        servers[i]->address, ss_errmsg());
+            err = SS_OK;
+            continue;
+        }
+        break;
+    }
+    ss_headers_cleanup(&fields);
+    if (err)
+        return err;
+    if (!ss_headers_get(&up.headers, "X-Road-Error")) {
+        const char *got = ss_headers_get(&up.headers, "X-Road-Request-Hash");
+        if (!got || strcmp(got, hash) != 0) {
+            ss_upstream_response_cleanup(&up);
+            return ss_errf(SS_ERR_UPSTREAM, "the provider's response is not bound to this "
+                           "request (X-Road-Request-Hash %s)", got ? "differs" : "missing");
+        }
+    }
+    err = copy_response(x, &up, true);
+    ss_upstream_response_cleanup(&up);
+    return err;
+}
+
+void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
+                              struct ss_http_response *resp)
+{
+    struct exchange x = {.d = cls, .req = req, .resp = resp, .server_proxy = false};
+    ss_error err = consume(&x);
+    if (err)
+        fail_err(&x, err);
+    finish(&x);
+}
+
+/* ---- server proxy ---- */
+
+static ss_error authenticate_peer_server(struct exchange *x)
+{
+    const struct ss_registry *reg = ss_trust_registry(x->trust);
+    struct ss_http_conn *conn = x->req->conn;
+    uint8_t fp[32];
+    if (conn && conn->peer_verified && conn->verified_serial == reg->serial) {
+        memcpy(fp, conn->peer_sha256, 32);
+    } else {
+        ss_error err = ss_trust_verify_chain(x->trust, x->req->peer_certs, x->req->n_peer_certs,
+                                             false, fp);
+        if (err)
+            return err;
+        if (conn) {
+            memcpy(conn->peer_sha256, fp, 32);
+            conn->verified_serial = reg->serial;
+            conn->peer_verified = true;
+        }
+    }
+    return ss_trust_check_client_server(x->trust, fp, &x->client);
+}
+
+static ss_error decide(struct exchange *x, const char *path)
+{
+    struct ss_policy_set *set = ss_daemon_policies(x->d);
+    struct ss_policy_request preq = {.client = &x->client,
+                                     .service = &x->target.service,
+                                     .purpose = x->purpose,
+                                     .method = x->req->method,
+                                     .path = path,
+                                     .now = time(NULL),
+                                     .registry = ss_trust_registry(x->trust)};
+    struct ss_policy_decision dec;
+    ss_error err = ss_policy_decide(set, &preq, &dec);
+    ss_policy_set_unref(set);
+    if (err == SS_OK && dec.allow)
+        return SS_OK;
+    if (dec.line > 0)
+        ss_log_info("server-proxy: policy denies %s on %s: %s (%s:%ld)", x->client_str,
+                    x->service_str, dec.reason, dec.file, dec.line);
+    /* the client learns the reason, not the policy file's location */
+    return ss_errf(err ? err : SS_ERR_ACCESS_DENIED, "%s", dec.reason);
+}
+
+static ss_error backend_url(const struct ss_service_map *map, const struct ss_rest_target *t,
+                            char *url, size_t size)
+{
+    size_t base = strlen(map->url);
+    while (base > 0 && map->url[base - 1] == '/' && t->path_len > 0)
+        base--;
+    int r = snprintf(url, size, "%.*s%.*s%.*s", (int)base, map->url, (int)t->path_len, t->path,
+                     (int)t->query_len, t->query);
+    if (r < 0 || (size_t)r >= size)
+        return ss_errf(SS_ERR_LIMIT, "backend URL too long");
+    return SS_OK;
+}
+
+static ss_error provide(struct exchange *x)
+{
+    ss_error err = begin(x);
+    if (err)
+        return err;
+    if ((err = authenticate_peer_server(x)))
+        return err;
+    const char *rid = ss_headers_get(&x->req->headers, "X-Road-Request-Id");
+    const char *mid = ss_headers_get(&x->req->headers, "X-Road-Id");
+    if (!rid || strlen(rid) >= sizeof x->request_id || !mid || strlen(mid) >= sizeof x->message_id)
+        return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Id or X-Road-Request-Id missing or too long");
+    snprintf(x->request_id, sizeof x->request_id, "%s", rid);
+    snprintf(x->message_id, sizeof x->message_id, "%s", mid);
+    const struct ss_client_id *provider = &x->target.service.provider;
+    char provider_str[SS_ID_STR_MAX];
+    (void)ss_client_id_format(provider, provider_str, sizeof provider_str);
+    if ((err = check_hosted(x, provider, provider_str, SS_ERR_UNKNOWN_SERVICE)))
+        return err;
+    const struct ss_service_map *map = ss_config_service(x->d->cfg, &x->target.service);
+    if (!map)
+        return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s is not offered here", x->service_str);
+    if ((err = ss_policy_path_check(x->target.path, x->target.path_len)))
+        return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
+    char *path = strndup(x->target.path, x->target.path_len);
+    if (!path)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    err = decide(x, path);
+    free(path);
+    if (err)
+        return err;
+
+    const struct ss_limits *l = &x->d->cfg->limits;
+    struct ss_headers fields;
+    ss_headers_init(&fields, l->max_headers + 8, l->max_header_bytes + 4096);
+    char hash[SS_REQUEST_HASH_B64];
+    char url[8192];
+    struct ss_upstream_response up = {0};
+    if ((err = ss_rest_copy_end_to_end(&x->req->headers, &fields)))
+        goto out;
+    ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body, x->req->body_len,
+                         hash);
+    /* the register service learns who asks, for what, in which exchange */
+    if ((err = ss_headers_add(&fields, "X-Road-Client", x->client_str)) ||
+        (err = ss_headers_add(&fields, "X-Road-Service", x->service_str)) ||
+        (err = ss_headers_add(&fields, "X-Road-Request-Id", x->request_id)) ||
+        (err = backend_url(map, &x->target, url, sizeof url)))
+        goto out;
+    struct ss_upstream_request message = {.method = x->req->method,
+                                          .url = url,
+                                          .headers = &fields,
+                                          .body = x->req->body,
+                                          .body_len = x->req->body_len,
+                                          .connect_timeout = l->connect_timeout,
+                                          .timeout = l->backend_timeout,
+                                          .max_response_bytes = l->max_body_bytes,
+                                          .max_response_headers = 4 * l->max_header_bytes};
+    if ((err = forward(x, &message, &up)))
+        goto out;
+    if ((err = copy_response(x, &up, false)))
+        goto out;
+    struct ss_headers *h = &x->resp->headers;
+    if ((err = ss_headers_add(h, "X-Road-Id", x->message_id)) ||
+        (err = ss_headers_add(h, "X-Road-Client", x->client_str)) ||
+        (err = ss_headers_add(h, "X-Road-Service", x->service_str)) ||
+        (err = ss_headers_add(h, "X-Road-Request-Id", x->request_id)) ||
+        (err = ss_headers_add(h, "X-Road-Request-Hash", hash)))
+        goto out;
+out:
+    ss_upstream_response_cleanup(&up);
+    ss_headers_cleanup(&fields);
+    return err;
+}
+
+void ss_exchange_server_proxy(void *cls, const struct ss_http_request *req,
+                              struct ss_http_response *resp)
+{
+    struct exchange x = {.d = cls, .req = req, .resp = resp, .server_proxy = true};
+    ss_error err = provide(&x);
+    if (err)
+        fail_err(&x, err);
+    finish(&x);
+}

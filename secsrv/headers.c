@@ -1,0 +1,88 @@
+#include "headers.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void ss_headers_init(struct ss_headers *h, size_t max_count, size_t max_bytes)
+{
+    memset(h, 0, sizeof *h);
+    h->max_count = max_count;
+    h->max_bytes = max_bytes;
+}
+
+void ss_headers_cleanup(struct ss_headers *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->items[i].name);
+        free(h->items[i].value);
+    }
+    free(h->items);
+    h->items = NULL;
+    h->n = h->cap = h->bytes = 0;
+}
+
+ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len,
+                         const char *value, size_t value_len)
+{
+    if (h->max_count && h->n >= h->max_count)
+        return ss_errf(SS_ERR_LIMIT, "more than %zu header fields", h->max_count);
+    if (h->max_bytes && h->bytes + name_len + value_len > h->max_bytes)
+        return ss_errf(SS_ERR_LIMIT, "header fields larger than %zu bytes", h->max_bytes);
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        struct ss_header *items = realloc(h->items, cap * sizeof *items);
+        if (!items)
+            return ss_errf(SS_ERR_NOMEM, "out of memory");
+        h->items = items;
+        h->cap = cap;
+    }
+    char *n = strndup(name, name_len);
+    char *v = strndup(value, value_len);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    h->items[h->n].name = n;
+    h->items[h->n].value = v;
+    h->n++;
+    h->bytes += name_len + value_len;
+    return SS_OK;
+}
+
+ss_error ss_headers_add(struct ss_headers *h, const char *name, const char *value)
+{
+    return ss_headers_addn(h, name, strlen(name), value, strlen(value));
+}
+
+const char *ss_headers_get(const struct ss_headers *h, const char *name)
+{
+    for (size_t i = h->n; i > 0; i--)
+        if (strcasecmp(h->items[i - 1].name, name) == 0)
+            return h->items[i - 1].value;
+    return NULL;
+}
+
+size_t ss_headers_count(const struct ss_headers *h, const char *name)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < h->n; i++)
+        c += strcasecmp(h->items[i].name, name) == 0;
+    return c;
+}
+
+void ss_headers_remove(struct ss_headers *h, const char *name)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcasecmp(h->items[i].name, name) == 0) {
+            h->bytes -= strlen(h->items[i].name) + strlen(h->items[i].value);
+            free(h->items[i].name);
+            free(h->items[i].value);
+        } else {
+            h->items[w++] = h->items[i];
+        }
+    }
+    h->n = w;
+}

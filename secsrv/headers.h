@@ -1,0 +1,40 @@
+/*
+ * headers: an ordered list of HTTP header fields (name, value), owned
+ * copies, with a maximum count and total size so no peer can grow it
+ * without bound. Look-ups are case-insensitive on the name.
+ */
+#ifndef SS_HEADERS_H
+#define SS_HEADERS_H
+
+#include "ss_error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ss_header {
+    char *name;
+    char *value;
+};
+
+struct ss_headers {
+    struct ss_header *items;
+    size_t n, cap;
+    size_t bytes;     /* sum of name and value lengths */
+    size_t max_count; /* 0 = unbounded by count */
+    size_t max_bytes; /* 0 = unbounded by size */
+};
+
+void ss_headers_init(struct ss_headers *h, size_t max_count, size_t max_bytes);
+void ss_headers_cleanup(struct ss_headers *h);
+/* Appends a copy; SS_ERR_LIMIT when a maximum would be passed. */
+ss_error ss_headers_add(struct ss_headers *h, const char *name, const char *value) SS_MUST_CHECK;
+ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len,
+                         const char *value, size_t value_len) SS_MUST_CHECK;
+/* The value of the last field named name, or NULL. */
+const char *ss_headers_get(const struct ss_headers *h, const char *name);
+/* Number of fields named name. */
+size_t ss_headers_count(const struct ss_headers *h, const char *name);
+/* Removes every field named name. */
+void ss_headers_remove(struct ss_headers *h, const char *name);
+
+#endif

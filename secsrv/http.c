@@ -1,0 +1,396 @@
+#include "http.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct ss_http_server {
+    struct ss_http_options opts;
+    struct ss_limits limits;
+    struct MHD_Daemon *daemon;
+    char *cert_pem, *key_pem, *trust_pem;
+};
+
+/* One request in flight. */
+struct request_ctx {
+    struct ss_http_request req;
+    char *target;
+    uint8_t *body;
+    size_t body_cap;
+    ss_error error; /* a limit broken while the request arrived */
+    bool started;
+    bool answered;
+    struct timespec start;
+};
+
+static double elapsed(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+bool ss_http_split_address(const char *address, char *host, size_t size, uint16_t *port)
+{
+    const char *colon;
+    const char *h = address;
+    size_t hlen;
+    if (address[0] == '[') {
+        const char *end = strchr(address, ']');
+        if (!end || end[1] != ':')
+            return false;
+        h = address + 1;
+        hlen = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(address, ':');
+        if (!colon)
+            return false;
+        hlen = (size_t)(colon - address);
+    }
+    if (hlen == 0 || hlen >= size)
+        return false;
+    char *endp = NULL;
+    long p = strtol(colon + 1, &endp, 10);
+    if (colon[1] == '\0' || *endp != '\0' || p < 0 || p > 65535)
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return true;
+}
+
+ss_error ss_http_set_body(struct ss_http_response *resp, const void *data, size_t len,
+                          const char *type)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    if (len)
+        memcpy(copy, data, len);
+    free(resp->body);
+    resp->body = copy;
+    resp->body_len = len;
+    if (type) {
+        ss_headers_remove(&resp->headers, "Content-Type");
+        return ss_headers_add(&resp->headers, "Content-Type", type);
+    }
+    return SS_OK;
+}
+
+/* Keeps the raw request target: no decoding, the handler decodes part by part. */
+static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    (void)con;
+    struct ss_http_server *srv = cls;
+    struct request_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    ss_headers_init(&ctx->req.headers, srv->limits.max_headers, srv->limits.max_header_bytes);
+    size_t n = strlen(uri);
+    if (n > srv->limits.max_url_bytes) {
+        ctx->error = ss_errf(SS_ERR_LIMIT, "request URL of %zu bytes exceeds the limit of %zu", n,
+                             srv->limits.max_url_bytes);
+        n = 0;
+    }
+    ctx->target = strndup(uri, n);
+    clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+    return ctx;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    struct request_ctx *ctx = cls;
+    if (ctx->error)
+        return MHD_NO;
+    ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value ? value : "",
+                                   value ? value_size : 0);
+    if (err)
+        ctx->error = err;
+    return err ? MHD_NO : MHD_YES;
+}
+
+static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
+                      struct ss_http_request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        char host[INET6_ADDRSTRLEN] = "?";
+        uint16_t port = 0;
+        if (sa->sa_family == AF_INET) {
+            const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            port = ntohs(in->sin_port);
+        } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            port = ntohs(in6->sin6_port);
+        }
+        snprintf(req->remote, sizeof req->remote, "%s:%u", host, port);
+    }
+    ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    req->conn = ci ? *(struct ss_http_conn **)ci->socket_context : NULL;
+    if (!srv->cert_pem)
+        return;
+    req->tls = true;
+    ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return;
+    unsigned int n = 0;
+    const gnutls_datum_t *list =
+        gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+    for (unsigned int i = 0; list && i < n && i < SS_HTTP_MAX_PEER_CERTS; i++) {
+        req->peer_certs[i].data = list[i].data;
+        req->peer_certs[i].len = list[i].size;
+        req->n_peer_certs++;
+    }
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_response *resp)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(
+        resp->body_len, resp->body, free);
+    if (!r)
+        return MHD_NO;
+    resp->body = NULL;
+    for (size_t i = 0; i < resp->headers.n; i++)
+        MHD_add_response_header(r, resp->headers.items[i].name, resp->headers.items[i].value);
+    enum MHD_Result ret = MHD_queue_response(con, resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection *con,
+                              struct request_ctx *ctx)
+{
+    if (ctx->answered)
+        return MHD_YES;
+    ctx->answered = true;
+    struct ss_http_response resp = {.status = 500};
+    ss_headers_init(&resp.headers, 0, 0);
+    fill_peer(srv, con, &ctx->req);
+    ctx->req.target = ctx->target;
+    ctx->req.body = ctx->body;
+    if (ctx->error)
+        srv->opts.on_error(srv->opts.cls, &ctx->req, ctx->error, &resp);
+    else
+        srv->opts.handler(srv->opts.cls, &ctx->req, &resp);
+    enum MHD_Result ret = send_response(con, &resp);
+    free(resp.body);
+    ss_headers_cleanup(&resp.headers);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)url;
+    (void)version;
+    struct ss_http_server *srv = cls;
+    struct request_ctx *ctx = *con_cls;
+    if (!ctx || !ctx->target)
+        return MHD_NO;
+    if (!ctx->started) {
+        ctx->started = true;
+        ctx->req.method = method;
+        if (!ctx->error)
+            MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
+        const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
+        if (!ctx->error && cl) {
+            char *end = NULL;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end == '\0' && n > srv->limits.max_body_bytes)
+                ctx->error = ss_errf(SS_ERR_LIMIT, "request body of %llu bytes exceeds the limit "
+                                     "of %zu", n, srv->limits.max_body_bytes);
+        }
+        if (ctx->error)
+            return answer(srv, con, ctx); /* answered before the body is read */
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (elapsed(&ctx->start) > srv->limits.request_timeout) {
+            ss_log_warn("%s: request from %s took longer than %us to arrive, connection cut",
+                        srv->opts.name, ctx->req.remote[0] ? ctx->req.remote : "peer",
+                        srv->limits.request_timeout);
+            return MHD_NO;
+        }
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (ctx->error)
+            return MHD_YES;
+        if (ctx->req.body_len + n > srv->limits.max_body_bytes) {
+            ctx->error = ss_errf(SS_ERR_LIMIT, "request body exceeds the limit of %zu bytes",
+                                 srv->limits.max_body_bytes);
+            return answer(srv, con, ctx);
+        }
+        if (ctx->req.body_len + n > ctx->body_cap) {
+            size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
+            while (cap < ctx->req.body_len + n)
+                cap *= 2;
+            if (cap > srv->limits.max_body_bytes)
+                cap = srv->limits.max_body_bytes;
+            uint8_t *b = realloc(ctx->body, cap);
+            if (!b)
+                return MHD_NO;
+            ctx->body = b;
+            ctx->body_cap = cap;
+        }
+        memcpy(ctx->body + ctx->req.body_len, upload_data, n);
+        ctx->req.body_len += n;
+        return MHD_YES;
+    }
+    return answer(srv, con, ctx);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)con;
+    (void)toe;
+    struct request_ctx *ctx = *con_cls;
+    if (!ctx)
+        return;
+    ss_headers_cleanup(&ctx->req.headers);
+    free(ctx->target);
+    free(ctx->body);
+    free(ctx);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)con;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(struct ss_http_conn));
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct ss_http_server *srv = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    ss_log_debug("%s: %s", srv->opts.name, msg);
+}
+
+static ss_error resolve(const char *listen, struct sockaddr_storage *ss)
+{
+    char host[256];
+    uint16_t port;
+    if (!ss_http_split_address(listen, host, sizeof host, &port))
+        return ss_errf(SS_ERR_CONFIG, "listen address '%s' is not HOST:PORT", listen);
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", port);
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai)
+        return ss_errf(SS_ERR_CONFIG, "listen address '%s' is not a numeric address", listen);
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return SS_OK;
+}
+
+ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server **out)
+{
+    *out = NULL;
+    struct sockaddr_storage addr;
+    ss_error err = resolve(opts->listen, &addr);
+    if (err)
+        return err;
+    struct ss_http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    srv->opts = *opts;
+    srv->limits = *opts->limits;
+    srv->opts.limits = &srv->limits;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    size_t mem = srv->limits.max_header_bytes + srv->limits.max_url_bytes + 16384;
+    struct MHD_OptionItem tls_opts[5];
+    size_t nt = 0;
+    if (opts->cert_pem) {
+        flags |= MHD_USE_TLS;
+        srv->cert_pem = strdup(opts->cert_pem);
+        srv->key_pem = strdup(opts->key_pem);
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert_pem};
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem};
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                                 (void *)(uintptr_t)ss_tls_gnutls_priorities()};
+        if (opts->trust_pem) {
+            srv->trust_pem = strdup(opts->trust_pem);
+            tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, srv->trust_pem};
+        }
+    }
+    tls_opts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)srv->limits.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)srv->limits.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        ss_http_stop(srv);
+        return ss_errf(SS_ERR_IO, "%s: cannot listen on %s (address in use, or bad TLS key or "
+                       "certificate)", opts->name, opts->listen);
+    }
+    *out = srv;
+    return SS_OK;
+}
+
+uint16_t ss_http_port(const struct ss_http_server *srv)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : 0;
+}
+
+void ss_http_stop(struct ss_http_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    free(srv->cert_pem);
+    if (srv->key_pem) {
+        sodium_memzero(srv->key_pem, strlen(srv->key_pem));
+        free(srv->key_pem);
+    }
+    free(srv->trust_pem);
+    free(srv);
+}

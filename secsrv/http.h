@@ -1,0 +1,82 @@
+/*
+ * http: the inbound HTTP(S) server, on libmicrohttpd. It owns sockets,
+ * GnuTLS (inbound TLS), request limits and timeouts. It hands a handler a
+ * complete, bounded request: the raw request target exactly as received,
+ * the header fields in order, the body, and the peer's DER certificates.
+ * It makes no trust decision itself: the handler asks trust.c.
+ * A request that breaks a limit never reaches the handler; the error hook
+ * builds its answer instead.
+ */
+#ifndef SS_HTTP_H
+#define SS_HTTP_H
+
+#include "config.h"
+#include "headers.h"
+#include "ss_error.h"
+#include "trust.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SS_HTTP_MAX_PEER_CERTS SS_TRUST_MAX_CHAIN
+
+/* What a handler may remember about one connection (e.g. a verified peer). */
+struct ss_http_conn {
+    bool peer_verified;
+    uint64_t verified_serial; /* registry serial the verification was made under */
+    uint8_t peer_sha256[32];
+};
+
+struct ss_http_request {
+    const char *method;
+    const char *target; /* raw request target: path and query, not decoded */
+    struct ss_headers headers;
+    const uint8_t *body;
+    size_t body_len;
+    bool tls;
+    struct ss_der peer_certs[SS_HTTP_MAX_PEER_CERTS];
+    size_t n_peer_certs;
+    struct ss_http_conn *conn;
+    char remote[64];
+};
+
+struct ss_http_response {
+    unsigned status;
+    struct ss_headers headers;
+    uint8_t *body; /* owned, malloc'd */
+    size_t body_len;
+};
+
+typedef void (*ss_http_handler)(void *cls, const struct ss_http_request *req,
+                                struct ss_http_response *resp);
+typedef void (*ss_http_error_hook)(void *cls, const struct ss_http_request *req, ss_error err,
+                                   struct ss_http_response *resp);
+
+struct ss_http_options {
+    const char *name;   /* for the operator log, e.g. "client-proxy" */
+    const char *listen; /* HOST:PORT, port 0 = ephemeral */
+    const struct ss_limits *limits;
+    /* TLS when cert_pem is set; client certificates requested when trust_pem is set */
+    const char *cert_pem;
+    const char *key_pem;
+    const char *trust_pem;
+    ss_http_handler handler;
+    ss_http_error_hook on_error;
+    void *cls;
+};
+
+struct ss_http_server;
+
+ss_error ss_http_start(const struct ss_http_options *opts,
+                       struct ss_http_server **out) SS_MUST_CHECK SS_NONNULL(1, 2);
+uint16_t ss_http_port(const struct ss_http_server *srv);
+void ss_http_stop(struct ss_http_server *srv);
+
+/* Sets resp's body to a copy of data; sets Content-Type if type is given. */
+ss_error ss_http_set_body(struct ss_http_response *resp, const void *data, size_t len,
+                          const char *type) SS_MUST_CHECK;
+
+/* Splits "HOST:PORT" / "[V6]:PORT"; host is written to host (size bytes). */
+bool ss_http_split_address(const char *address, char *host, size_t size, uint16_t *port);
+
+#endif

@@ -1,0 +1,232 @@
+#include "regstore.h"
+#include "log.h"
+#include "ss_xml.h"
+#include "upstream.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct ss_regstore {
+    const struct ss_config *cfg;
+    struct ss_reg_anchor anchor;
+    char xml_path[4096];
+    char sig_path[4096];
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct ss_trust *current;
+    uint64_t accepted_serial;
+    pthread_t thread;
+    bool running, stopping;
+    ss_regstore_changed on_change;
+    void *on_change_cls;
+};
+
+ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
+{
+    *out = NULL;
+    struct ss_regstore *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    rs->cfg = cfg;
+    pthread_mutex_init(&rs->mu, NULL);
+    pthread_cond_init(&rs->cond, NULL);
+    ss_error err = ss_reg_anchor_load(cfg->registry_anchor, &rs->anchor);
+    if (err) {
+        ss_regstore_free(rs);
+        return err;
+    }
+    int a = snprintf(rs->xml_path, sizeof rs->xml_path, "%s/registry.xml", cfg->state_dir);
+    int b = snprintf(rs->sig_path, sizeof rs->sig_path, "%s/registry.xml.p7s", cfg->state_dir);
+    if (a < 0 || b < 0 || (size_t)b >= sizeof rs->sig_path) {
+        ss_regstore_free(rs);
+        return ss_errf(SS_ERR_CONFIG, "state_dir path too long");
+    }
+    *out = rs;
+    return SS_OK;
+}
+
+void ss_regstore_on_change(struct ss_regstore *rs, ss_regstore_changed fn, void *cls)
+{
+    rs->on_change = fn;
+    rs->on_change_cls = cls;
+}
+
+void ss_regstore_free(struct ss_regstore *rs)
+{
+    if (!rs)
+        return;
+    ss_regstore_stop(rs);
+    ss_trust_unref(rs->current);
+    ss_reg_anchor_cleanup(&rs->anchor);
+    pthread_cond_destroy(&rs->cond);
+    pthread_mutex_destroy(&rs->mu);
+    free(rs);
+}
+
+/* Verifies xml+sig and swaps them in; persist writes them as the last good copy. */
+static ss_error accept_registry(struct ss_regstore *rs, const char *source, const uint8_t *xml,
+                                size_t xml_len, const uint8_t *sig, size_t sig_len, bool persist)
+{
+    pthread_mutex_lock(&rs->mu);
+    uint64_t floor = rs->accepted_serial;
+    uint64_t current_serial = rs->current ? ss_trust_registry(rs->current)->serial : 0;
+    pthread_mutex_unlock(&rs->mu);
+
+    struct ss_registry *reg = NULL;
+    ss_error err = ss_registry_load(source, xml, xml_len, sig, sig_len, &rs->anchor, time(NULL),
+                                    floor, &reg);
+    if (err)
+        return err;
+    if (rs->current && reg->serial == current_serial) {
+        ss_registry_unref(reg); /* nothing new */
+        return SS_OK;
+    }
+    struct ss_trust *trust = NULL;
+    err = ss_trust_new(reg, &trust);
+    ss_registry_unref(reg);
+    if (err)
+        return err;
+    if (persist) {
+        /* signature first: a crash between the two leaves a pair that fails to verify and is
+         * ignored at the next start, never a wrong registry */
+        if ((err = ss_file_write_atomic(rs->sig_path, sig, sig_len)) ||
+            (err = ss_file_write_atomic(rs->xml_path, xml, xml_len))) {
+            ss_trust_unref(trust);
+            return err;
+        }
+    }
+    const struct ss_registry *r = ss_trust_registry(trust);
+    char expires[21];
+    ss_time_format(r->expires, expires);
+    pthread_mutex_lock(&rs->mu);
+    struct ss_trust *old = rs->current;
+    rs->current = trust;
+    rs->accepted_serial = r->serial;
+    pthread_mutex_unlock(&rs->mu);
+    ss_trust_unref(old);
+    ss_log_info("registry: serial %llu from %s in force (instance %s, %zu members, %zu servers, "
+                "expires %s)", (unsigned long long)r->serial, source, r->instance, r->n_members,
+                r->n_servers, expires);
+    if (rs->on_change)
+        rs->on_change(rs->on_change_cls);
+    return SS_OK;
+}
+
+ss_error ss_regstore_load_cached(struct ss_regstore *rs)
+{
+    uint8_t *xml = NULL, *sig = NULL;
+    size_t xml_len = 0, sig_len = 0;
+    ss_error err = ss_file_read(rs->xml_path, SS_REGISTRY_MAX_BYTES, &xml, &xml_len);
+    if (err == SS_ERR_NOT_FOUND)
+        return SS_OK;
+    if (!err)
+        err = ss_file_read(rs->sig_path, SS_REGISTRY_SIG_MAX_BYTES, &sig, &sig_len);
+    if (!err)
+        err = accept_registry(rs, rs->xml_path, xml, xml_len, sig, sig_len, false);
+    free(xml);
+    free(sig);
+    if (err == SS_ERR_REGISTRY_EXPIRED) {
+        ss_log_warn("registry: cached copy not used: %s", ss_errmsg());
+        return SS_OK;
+    }
+    return err;
+}
+
+ss_error ss_regstore_refresh(struct ss_regstore *rs)
+{
+    uint8_t *xml = NULL, *sig = NULL;
+    size_t xml_len = 0, sig_len = 0;
+    const struct ss_config *cfg = rs->cfg;
+    unsigned timeout = cfg->limits.backend_timeout;
+    ss_error err = ss_upstream_get(cfg->registry_url, SS_REGISTRY_MAX_BYTES, timeout, &xml,
+                                   &xml_len);
+    if (!err)
+        err = ss_upstream_get(cfg->registry_sig_url, SS_REGISTRY_SIG_MAX_BYTES, timeout, &sig,
+                              &sig_len);
+    if (!err)
+        err = accept_registry(rs, cfg->registry_url, xml, xml_len, sig, sig_len, true);
+    free(xml);
+    free(sig);
+    return err;
+}
+
+static unsigned refresh_interval(struct ss_regstore *rs)
+{
+    if (rs->cfg->registry_refresh)
+        return rs->cfg->registry_refresh;
+    unsigned interval = 300;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->current)
+        interval = (unsigned)ss_trust_registry(rs->current)->settings.refresh_interval;
+    pthread_mutex_unlock(&rs->mu);
+    return interval ? interval : 300;
+}
+
+static void *refresh_loop(void *arg)
+{
+    struct ss_regstore *rs = arg;
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += refresh_interval(rs);
+        pthread_mutex_lock(&rs->mu);
+        while (!rs->stopping &&
+               pthread_cond_timedwait(&rs->cond, &rs->mu, &until) != ETIMEDOUT) {
+        }
+        bool stop = rs->stopping;
+        pthread_mutex_unlock(&rs->mu);
+        if (stop)
+            break;
+        if (ss_regstore_refresh(rs) != SS_OK)
+            ss_log_warn("registry: refresh failed, keeping the registry in force: %s",
+                        ss_errmsg());
+    }
+    return NULL;
+}
+
+ss_error ss_regstore_start(struct ss_regstore *rs)
+{
+    if (pthread_create(&rs->thread, NULL, refresh_loop, rs) != 0)
+        return ss_errf(SS_ERR_INTERNAL, "cannot start the registry refresh thread");
+    rs->running = true;
+    return SS_OK;
+}
+
+void ss_regstore_stop(struct ss_regstore *rs)
+{
+    if (!rs->running)
+        return;
+    pthread_mutex_lock(&rs->mu);
+    rs->stopping = true;
+    pthread_cond_broadcast(&rs->cond);
+    pthread_mutex_unlock(&rs->mu);
+    pthread_join(rs->thread, NULL);
+    rs->running = false;
+}
+
+struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err)
+{
+    pthread_mutex_lock(&rs->mu);
+    struct ss_trust *t = ss_trust_ref(rs->current);
+    pthread_mutex_unlock(&rs->mu);
+    if (!t) {
+        *err = ss_errf(SS_ERR_REGISTRY_UNAVAILABLE, "no verified registry is available");
+        return NULL;
+    }
+    const struct ss_registry *reg = ss_trust_registry(t);
+    if (ss_registry_expired(reg, time(NULL))) {
+        char when[21];
+        ss_time_format(reg->expires, when);
+        ss_trust_unref(t);
+        *err = ss_errf(SS_ERR_REGISTRY_EXPIRED,
+                       "the registry in force expired at %s and no newer one could be obtained",
+                       when);
+        return NULL;
+    }
+    *err = SS_OK;
+    return t;
+}

@@ -1,0 +1,43 @@
+/*
+ * regstore: the registry in force on this server. At start it loads the
+ * last good copy from the state directory, then downloads the published
+ * document and signature, verifies them (pinned authority, expiry,
+ * rollback), keeps them on disk as the new last good copy, and swaps them
+ * in atomically. A refresh thread repeats this every refresh interval. A
+ * failed download or verification leaves the registry in force untouched.
+ * ss_regstore_acquire() refuses once the registry in force has expired.
+ */
+#ifndef SS_REGSTORE_H
+#define SS_REGSTORE_H
+
+#include "config.h"
+#include "ss_error.h"
+#include "trust.h"
+
+#include <time.h>
+
+struct ss_regstore;
+
+/* Called after a new registry is swapped in (e.g. to drop pooled connections). */
+typedef void (*ss_regstore_changed)(void *cls);
+
+ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out) SS_MUST_CHECK;
+void ss_regstore_free(struct ss_regstore *rs);
+void ss_regstore_on_change(struct ss_regstore *rs, ss_regstore_changed fn, void *cls);
+
+/* Loads the cached copy if it verifies (no error if there is none). */
+ss_error ss_regstore_load_cached(struct ss_regstore *rs) SS_MUST_CHECK;
+/* Downloads, verifies and swaps in the published registry once. */
+ss_error ss_regstore_refresh(struct ss_regstore *rs) SS_MUST_CHECK;
+/* Starts / stops the refresh thread. */
+ss_error ss_regstore_start(struct ss_regstore *rs) SS_MUST_CHECK;
+void ss_regstore_stop(struct ss_regstore *rs);
+
+/*
+ * The trust snapshot of the registry in force, with a reference the caller
+ * drops with ss_trust_unref(). NULL with SS_ERR_REGISTRY_UNAVAILABLE or
+ * SS_ERR_REGISTRY_EXPIRED (and a reason) when exchanges must not be served.
+ */
+struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err);
+
+#endif

@@ -1,0 +1,201 @@
+#include "rest.h"
+
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Finds the end of the next '/'-delimited part starting at s[i]. */
+static size_t part_end(const char *s, size_t len, size_t i)
+{
+    while (i < len && s[i] != '/' && s[i] != '?')
+        i++;
+    return i;
+}
+
+ss_error ss_rest_parse_target(const char *target, size_t len, size_t max_id,
+                              struct ss_rest_target *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len < 4 || memcmp(target, "/r1/", 4) != 0)
+        return ss_errf(SS_ERR_PROTOCOL, "request target must start with /r1/ (X-Road message "
+                       "protocol for REST, version 1)");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)target[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#')
+            return ss_errf(SS_ERR_PROTOCOL, "request target contains character 0x%02x", c);
+    }
+    struct ss_client_id *p = &out->service.provider;
+    char *dst[5] = {p->instance, p->member_class, p->member_code, p->subsystem,
+                    out->service.service_code};
+    static const char *const names[5] = {"instance", "member class", "member code",
+                                         "subsystem code", "service code"};
+    size_t i = 4;
+    for (int k = 0; k < 5; k++) {
+        size_t end = part_end(target, len, i);
+        if (end == i)
+            return ss_errf(SS_ERR_BAD_IDENTIFIER, "service identifier is missing its %s "
+                           "(/r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)", names[k]);
+        ss_error err = ss_id_part_decode(target + i, end - i, max_id, dst[k]);
+        if (err)
+            return ss_errf(err, "service identifier %s: %s", names[k], ss_errmsg());
+        i = end;
+        if (k < 4) {
+            if (i >= len || target[i] != '/')
+                return ss_errf(SS_ERR_BAD_IDENTIFIER, "service identifier is missing its %s "
+                               "(/r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)", names[k + 1]);
+            i++;
+        }
+    }
+    const char *q = memchr(target + i, '?', len - i);
+    size_t path_end = q ? (size_t)(q - target) : len;
+    out->path = target + i;
+    out->path_len = path_end - i;
+    out->query = target + path_end;
+    out->query_len = len - path_end;
+    return SS_OK;
+}
+
+static bool name_in(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(name, list[i]) == 0)
+            return true;
+    return false;
+}
+
+bool ss_rest_header_filtered(const char *name)
+{
+    static const char *const filtered[] = {
+        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+        "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host",
+        "User-Agent", "Server", "Content-Length", "Expect"};
+    return name_in(name, filtered, sizeof filtered / sizeof filtered[0]);
+}
+
+bool ss_rest_header_reserved(const char *name)
+{
+    static const char *const reserved[] = {"X-Road-Client", "X-Road-Service", "X-Road-Request-Id",
+                                           "X-Road-Request-Hash", "X-Road-Error"};
+    return name_in(name, reserved, sizeof reserved / sizeof reserved[0]);
+}
+
+/* True if the Connection field value lists name as a token. */
+static bool connection_lists(const char *connection, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = connection;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        if ((size_t)(p - start) == nlen && strncasecmp(start, name, nlen) == 0)
+            return true;
+    }
+    return false;
+}
+
+ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers *out)
+{
+    const char *connection = ss_headers_get(in, "Connection");
+    for (size_t i = 0; i < in->n; i++) {
+        const struct ss_header *f = &in->items[i];
+        if (ss_rest_header_filtered(f->name) || ss_rest_header_reserved(f->name))
+            continue;
+        if (connection && connection_lists(connection, f->name))
+            continue;
+        ss_error err = ss_headers_add(out, f->name, f->value);
+        if (err)
+            return err;
+    }
+    return SS_OK;
+}
+
+ss_error ss_rest_check_purpose(const char *purpose)
+{
+    size_t n = strlen(purpose);
+    if (n == 0 || n > SS_PURPOSE_MAX)
+        return ss_errf(SS_ERR_BAD_HEADER, "%s must be 1 to %d characters", SS_HDR_PURPOSE,
+                       SS_PURPOSE_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)purpose[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  strchr(".:/_-", c) != NULL;
+        if (!ok)
+            return ss_errf(SS_ERR_BAD_HEADER, "%s contains character 0x%02x", SS_HDR_PURPOSE, c);
+    }
+    return SS_OK;
+}
+
+ss_error ss_rest_check_subject(const char *subject)
+{
+    size_t n = strlen(subject);
+    if (n == 0 || n > SS_SUBJECT_MAX)
+        return ss_errf(SS_ERR_BAD_HEADER, "%s must be 1 to %d characters", SS_HDR_SUBJECT,
+                       SS_SUBJECT_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)subject[i] < 0x21 || (unsigned char)subject[i] > 0x7e)
+            return ss_errf(SS_ERR_BAD_HEADER, "%s must be printable ASCII without spaces",
+                           SS_HDR_SUBJECT);
+    return SS_OK;
+}
+
+static void digest_update_lower(EVP_MD_CTX *md, const char *s)
+{
+    char buf[256];
+    size_t n = strlen(s), off = 0;
+    while (off < n) {
+        size_t k = n - off < sizeof buf ? n - off : sizeof buf;
+        for (size_t i = 0; i < k; i++) {
+            char c = s[off + i];
+            buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        }
+        EVP_DigestUpdate(md, buf, k);
+        off += k;
+    }
+}
+
+void ss_rest_request_hash(const char *method, const char *target, const struct ss_headers *fields,
+                          const uint8_t *body, size_t body_len, char out[SS_REQUEST_HASH_B64])
+{
+    unsigned char hh[64], hb[64], final[64];
+    unsigned int n = 64;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha512(), NULL);
+    EVP_DigestUpdate(md, method, strlen(method));
+    EVP_DigestUpdate(md, " ", 1);
+    EVP_DigestUpdate(md, target, strlen(target));
+    EVP_DigestUpdate(md, "\r\n", 2);
+    for (size_t i = 0; i < fields->n; i++) {
+        digest_update_lower(md, fields->items[i].name);
+        EVP_DigestUpdate(md, ": ", 2);
+        EVP_DigestUpdate(md, fields->items[i].value, strlen(fields->items[i].value));
+        EVP_DigestUpdate(md, "\r\n", 2);
+    }
+    EVP_DigestFinal_ex(md, hh, &n);
+    const unsigned char *result = hh;
+    if (body_len > 0) {
+        EVP_Digest(body, body_len, hb, &n, EVP_sha512(), NULL);
+        EVP_DigestInit_ex(md, EVP_sha512(), NULL);
+        EVP_DigestUpdate(md, hh, 64);
+        EVP_DigestUpdate(md, hb, 64);
+        EVP_DigestFinal_ex(md, final, &n);
+        result = final;
+    }
+    EVP_MD_CTX_free(md);
+    EVP_EncodeBlock((unsigned char *)out, result, 64);
+}
+
+void ss_rest_uuid(char out[37])
+{
+    uint8_t b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}

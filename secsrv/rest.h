@@ -1,0 +1,63 @@
+/*
+ * rest: the X-Road message protocol for REST, as pure functions on bytes.
+ * Parses the request target /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE
+ * [/path][?query] (each identifier part percent-decoded on its own and
+ * checked), decides which header fields pass end to end, and computes the
+ * request hash that binds a response to its request:
+ * base64(SHA-512(SHA-512(headers) || SHA-512(body))), or base64(SHA-512(
+ * headers)) without a body, where headers is the request line and the
+ * end-to-end fields, "name: value\r\n" each, names in lower case.
+ */
+#ifndef SS_REST_H
+#define SS_REST_H
+
+#include "headers.h"
+#include "ss_error.h"
+#include "ss_id.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The request headers secsrv defines for once-only exchanges. */
+#define SS_HDR_PURPOSE "X-Secsrv-Purpose" /* purpose / legal-basis code */
+#define SS_HDR_SUBJECT "X-Secsrv-Subject" /* reference to the person concerned */
+#define SS_PURPOSE_MAX 64
+#define SS_SUBJECT_MAX 256
+#define SS_REQUEST_HASH_B64 89 /* base64 of 64 bytes + NUL */
+
+struct ss_rest_target {
+    struct ss_service_id service;
+    const char *path; /* into the target: "" or "/..." (raw, not decoded) */
+    size_t path_len;
+    const char *query; /* into the target: "" or "?..." (raw) */
+    size_t query_len;
+};
+
+/* Parses a raw request target. max_id bounds each identifier part. */
+ss_error ss_rest_parse_target(const char *target, size_t len, size_t max_id,
+                              struct ss_rest_target *out) SS_MUST_CHECK SS_NONNULL(1, 4);
+
+/* True if a field of this name is hop-by-hop or must not leak (Host, Server...). */
+bool ss_rest_header_filtered(const char *name);
+/* True if the field is one secsrv sets itself (X-Road-Request-Hash, ...). */
+bool ss_rest_header_reserved(const char *name);
+
+/*
+ * Copies the end-to-end request fields of in to out: drops filtered and
+ * reserved fields, and those the Connection field names.
+ */
+ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers *out) SS_MUST_CHECK;
+
+/* Checks a purpose code ([A-Za-z0-9.:/_-], 1..64) and a subject reference. */
+ss_error ss_rest_check_purpose(const char *purpose) SS_MUST_CHECK;
+ss_error ss_rest_check_subject(const char *subject) SS_MUST_CHECK;
+
+/* The request hash of method, target, end-to-end fields and body. */
+void ss_rest_request_hash(const char *method, const char *target, const struct ss_headers *fields,
+                          const uint8_t *body, size_t body_len, char out[SS_REQUEST_HASH_B64]);
+
+/* A random UUID (version 4) as text. */
+void ss_rest_uuid(char out[37]);
+
+#endif

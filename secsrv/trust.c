@@ -1,0 +1,346 @@
+#include "trust.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The TLS policy: TLS 1.3, and TLS 1.2 with ECDHE and AEAD suites only. One
+ * row per bulk cipher, with its name in each stack.
+ */
+static const struct tls_suite {
+    const char *gnutls;    /* GnuTLS cipher keyword */
+    const char *openssl12; /* OpenSSL TLS 1.2 suites */
+    const char *openssl13; /* OpenSSL TLS 1.3 suite */
+} tls_suites[] = {
+    {"+AES-256-GCM", "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384",
+     "TLS_AES_256_GCM_SHA384"},
+    {"+AES-128-GCM", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+     "TLS_AES_128_GCM_SHA256"},
+    {"+CHACHA20-POLY1305", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+     "TLS_CHACHA20_POLY1305_SHA256"},
+};
+#define N_SUITES (sizeof tls_suites / sizeof tls_suites[0])
+
+static char gnutls_prio[512], openssl12[512], openssl13[256];
+
+static void render_policy(void)
+{
+    static _Atomic int done;
+    if (atomic_load(&done))
+        return;
+    size_t g = 0, o12 = 0, o13 = 0;
+    g += (size_t)snprintf(gnutls_prio, sizeof gnutls_prio,
+                          "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AEAD:+ECDHE-ECDSA:+ECDHE-RSA:"
+                          "+SIGN-ALL:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-RSA-MD5:"
+                          "+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+COMP-NULL:"
+                          "+CTYPE-X509:%%SAFE_RENEGOTIATION");
+    for (size_t i = 0; i < N_SUITES; i++) {
+        g += (size_t)snprintf(gnutls_prio + g, sizeof gnutls_prio - g, ":%s",
+                              tls_suites[i].gnutls);
+        o12 += (size_t)snprintf(openssl12 + o12, sizeof openssl12 - o12, "%s%s", i ? ":" : "",
+                                tls_suites[i].openssl12);
+        o13 += (size_t)snprintf(openssl13 + o13, sizeof openssl13 - o13, "%s%s", i ? ":" : "",
+                                tls_suites[i].openssl13);
+    }
+    atomic_store(&done, 1);
+}
+
+const char *ss_tls_gnutls_priorities(void)
+{
+    render_policy();
+    return gnutls_prio;
+}
+
+const char *ss_tls_openssl_ciphers12(void)
+{
+    render_policy();
+    return openssl12;
+}
+
+const char *ss_tls_openssl_suites13(void)
+{
+    render_policy();
+    return openssl13;
+}
+
+struct ss_trust {
+    struct ss_registry *reg;
+    X509_STORE *store;
+    STACK_OF(X509) *intermediates;
+    _Atomic int refs;
+};
+
+static X509 *der_to_x509(const uint8_t *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (x && p != der + len) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
+{
+    *out = NULL;
+    struct ss_trust *t = calloc(1, sizeof *t);
+    if (!t)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    atomic_init(&t->refs, 1);
+    t->reg = ss_registry_ref(reg);
+    t->store = X509_STORE_new();
+    t->intermediates = sk_X509_new_null();
+    if (!t->store || !t->intermediates) {
+        ss_trust_unref(t);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < reg->n_cas; i++) {
+        const struct ss_reg_ca *ca = &reg->cas[i];
+        X509 *x = der_to_x509(ca->cert.der, ca->cert.len);
+        if (!x || !X509_STORE_add_cert(t->store, x)) {
+            X509_free(x);
+            ss_trust_unref(t);
+            return ss_errf(SS_ERR_BAD_CERTIFICATE, "approved CA '%s' cannot be used", ca->name);
+        }
+        X509_free(x);
+        for (size_t j = 0; j < ca->n_intermediates; j++) {
+            X509 *im = der_to_x509(ca->intermediates[j].der, ca->intermediates[j].len);
+            if (!im || !sk_X509_push(t->intermediates, im)) {
+                X509_free(im);
+                ss_trust_unref(t);
+                return ss_errf(SS_ERR_BAD_CERTIFICATE, "intermediate of '%s' cannot be used",
+                               ca->name);
+            }
+        }
+    }
+    *out = t;
+    return SS_OK;
+}
+
+struct ss_trust *ss_trust_ref(struct ss_trust *t)
+{
+    if (t)
+        atomic_fetch_add(&t->refs, 1);
+    return t;
+}
+
+void ss_trust_unref(struct ss_trust *t)
+{
+    if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    X509_STORE_free(t->store);
+    sk_X509_pop_free(t->intermediates, X509_free);
+    ss_registry_unref(t->reg);
+    free(t);
+}
+
+const struct ss_registry *ss_trust_registry(const struct ss_trust *t)
+{
+    return t->reg;
+}
+
+void ss_trust_fingerprint(const struct ss_der *cert, uint8_t out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(cert->data, cert->len, out, &n, EVP_sha256(), NULL);
+}
+
+bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32])
+{
+    return sodium_memcmp(a, b, 32) == 0;
+}
+
+/* Verifies certs (leaf first) against store, with extra untrusted certs. */
+static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) *extra,
+                                  const struct ss_der *certs, size_t n, int purpose,
+                                  uint8_t leaf_sha256[32])
+{
+    ss_error result = SS_OK;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    X509_STORE_CTX *ctx = NULL;
+
+    if (n == 0)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented no certificate");
+    if (n > SS_TRUST_MAX_CHAIN)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented a chain of %zu certificates", n);
+    leaf = der_to_x509(certs[0].data, certs[0].len);
+    chain = sk_X509_new_null();
+    if (!leaf || !chain) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate does not parse");
+        goto out;
+    }
+    for (size_t i = 1; i < n; i++) {
+        X509 *x = der_to_x509(certs[i].data, certs[i].len);
+        if (!x || !sk_X509_push(chain, x)) {
+            X509_free(x);
+            result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer chain certificate %zu does not parse", i);
+            goto out;
+        }
+    }
+    for (int i = 0; extra && i < sk_X509_num(extra); i++) {
+        X509 *x = sk_X509_value(extra, i);
+        if (!X509_up_ref(x) || !sk_X509_push(chain, x)) {
+            result = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    ctx = X509_STORE_CTX_new();
+    if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, chain)) {
+        result = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    X509_STORE_CTX_set_purpose(ctx, purpose);
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+    if (X509_verify_cert(ctx) != 1) {
+        int e = X509_STORE_CTX_get_error(ctx);
+        char subject[256] = "";
+        X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof subject);
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate %s rejected: %s", subject,
+                         X509_verify_cert_error_string(e));
+        goto out;
+    }
+    ss_trust_fingerprint(&certs[0], leaf_sha256);
+out:
+    ERR_clear_error();
+    X509_STORE_CTX_free(ctx);
+    sk_X509_pop_free(chain, X509_free);
+    X509_free(leaf);
+    return result;
+}
+
+ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                               bool is_server, uint8_t leaf_sha256[32])
+{
+    if (t->reg->n_cas == 0)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "the registry approves no certification authority");
+    return verify_with_store(t->store, t->intermediates, certs, n,
+                             is_server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT,
+                             leaf_sha256);
+}
+
+static void hex32(const uint8_t in[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                               const struct ss_reg_server *expected)
+{
+    uint8_t fp[32];
+    ss_error err = ss_trust_verify_chain(t, certs, n, true, fp);
+    if (err)
+        return err;
+    if (!ss_trust_fingerprint_equal(fp, expected->auth_sha256)) {
+        char got[65];
+        hex32(fp, got);
+        return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
+                       "peer certificate %s is not the one registered for server %s/%s/%s", got,
+                       expected->owner.member_class, expected->owner.member_code, expected->code);
+    }
+    return SS_OK;
+}
+
+ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t leaf_sha256[32],
+                                      const struct ss_client_id *client)
+{
+    const struct ss_reg_server *servers[16];
+    size_t n = ss_registry_servers_for_client(t->reg, client, servers, 16);
+    if (n > 16)
+        n = 16;
+    bool match = false;
+    /* no early exit: the time taken does not depend on which server matched */
+    for (size_t i = 0; i < n; i++)
+        match |= ss_trust_fingerprint_equal(leaf_sha256, servers[i]->auth_sha256);
+    if (match)
+        return SS_OK;
+    char got[65];
+    hex32(leaf_sha256, got);
+    return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
+                   "peer certificate %s is not registered for a server hosting the client", got);
+}
+
+ss_error ss_trust_verify_is(const char *ca_file, const struct ss_der *certs, size_t n,
+                            uint8_t leaf_sha256[32])
+{
+    X509_STORE *store = X509_STORE_new();
+    if (!store)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    if (X509_STORE_load_file(store, ca_file) != 1) {
+        X509_STORE_free(store);
+        ERR_clear_error();
+        return ss_errf(SS_ERR_CONFIG, "%s: cannot load IS CA certificates", ca_file);
+    }
+    ss_error err = verify_with_store(store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, leaf_sha256);
+    X509_STORE_free(store);
+    return err;
+}
+
+ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)
+{
+    BIO *b = BIO_new_file(cert_file, "r");
+    X509 *cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    if (!cert) {
+        ERR_clear_error();
+        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: cannot read a PEM certificate", cert_file);
+    }
+    b = BIO_new_file(key_file, "r");
+    EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    ss_error err = SS_OK;
+    if (!key)
+        err = ss_errf(SS_ERR_CRYPTO, "%s: cannot read a PEM private key", key_file);
+    else if (X509_check_private_key(cert, key) != 1)
+        err = ss_errf(SS_ERR_CRYPTO, "%s does not hold the key of %s", key_file, cert_file);
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    return err;
+}
+
+ss_error ss_trust_read_pem(const char *path, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return ss_errf(SS_ERR_IO, "%s: cannot open", path);
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + len, 1, cap - len - 1, f);
+        len += r;
+        if (r == 0)
+            break;
+        if (len + 1 == cap) {
+            if (cap >= 1024 * 1024)
+                break;
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                sodium_memzero(buf, cap);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    buf[len] = '\0';
+    *out = buf;
+    return SS_OK;
+}

@@ -1,0 +1,73 @@
+/*
+ * trust: every trust decision about a TLS peer, made with OpenSSL from the
+ * peer's DER certificates, whichever stack carried the handshake (GnuTLS in
+ * libmicrohttpd inbound, OpenSSL in libcurl outbound). A trust snapshot is
+ * built from one registry (its approved CAs) and holds a reference to it,
+ * so a decision and the look-ups it relies on always see one registry.
+ *
+ * It also owns the TLS policy: the allowed protocol versions and suites,
+ * rendered once for GnuTLS (priority string) and once for OpenSSL.
+ */
+#ifndef SS_TRUST_H
+#define SS_TRUST_H
+
+#include "registry.h"
+#include "ss_error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SS_TRUST_MAX_CHAIN 10
+
+struct ss_der {
+    const uint8_t *data;
+    size_t len;
+};
+
+struct ss_trust;
+
+/* Builds a snapshot from reg (takes a reference on reg). */
+ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out) SS_MUST_CHECK;
+struct ss_trust *ss_trust_ref(struct ss_trust *t);
+void ss_trust_unref(struct ss_trust *t);
+const struct ss_registry *ss_trust_registry(const struct ss_trust *t);
+
+/*
+ * Verifies a peer chain (leaf first) to one of the registry's approved CAs at
+ * the current time, for purpose "server" (is_server) or "client"; writes the
+ * leaf's SHA-256 fingerprint.
+ */
+ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                               bool is_server, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
+
+/* The peer is the security server expected (fingerprint as registered). */
+ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                               const struct ss_reg_server *expected) SS_MUST_CHECK;
+
+/*
+ * The peer is a security server that the registry lists as hosting client.
+ * A known-good leaf fingerprint (verified on this connection under the same
+ * registry serial) may be passed to skip the chain check.
+ */
+ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t leaf_sha256[32],
+                                      const struct ss_client_id *client) SS_MUST_CHECK;
+
+/* Verifies an IS certificate chain against a CA file, writing its fingerprint. */
+ss_error ss_trust_verify_is(const char *ca_file, const struct ss_der *certs, size_t n,
+                            uint8_t leaf_sha256[32]) SS_MUST_CHECK;
+
+/* SHA-256 of a DER blob; constant-time comparison of two fingerprints. */
+void ss_trust_fingerprint(const struct ss_der *cert, uint8_t out[32]);
+bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32]);
+
+/* Checks that key_file holds the private key of the certificate in cert_file. */
+ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file) SS_MUST_CHECK;
+/* Reads a PEM file (certificates or key) into a NUL-terminated string. */
+ss_error ss_trust_read_pem(const char *path, char **out) SS_MUST_CHECK;
+
+/* TLS policy rendered for each stack. */
+const char *ss_tls_gnutls_priorities(void);
+const char *ss_tls_openssl_ciphers12(void);
+const char *ss_tls_openssl_suites13(void);
+
+#endif

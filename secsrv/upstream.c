@@ -1,0 +1,379 @@
+#include "upstream.h"
+
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define POOL_MAX 128
+
+struct ss_upstream {
+    pthread_mutex_t mu;
+    CURL *idle[POOL_MAX];
+    size_t n_idle;
+    unsigned generation;
+};
+
+struct pooled {
+    CURL *h;
+};
+
+ss_error ss_upstream_new(struct ss_upstream **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&(*out)->mu, NULL);
+    return SS_OK;
+}
+
+void ss_upstream_flush(struct ss_upstream *u)
+{
+    pthread_mutex_lock(&u->mu);
+    for (size_t i = 0; i < u->n_idle; i++)
+        curl_easy_cleanup(u->idle[i]);
+    u->n_idle = 0;
+    u->generation++;
+    pthread_mutex_unlock(&u->mu);
+}
+
+void ss_upstream_free(struct ss_upstream *u)
+{
+    if (!u)
+        return;
+    ss_upstream_flush(u);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
+
+static CURL *acquire(struct ss_upstream *u, unsigned *generation)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&u->mu);
+    if (u->n_idle > 0)
+        h = u->idle[--u->n_idle];
+    *generation = u->generation;
+    pthread_mutex_unlock(&u->mu);
+    return h ? h : curl_easy_init();
+}
+
+static void release(struct ss_upstream *u, CURL *h, unsigned generation)
+{
+    pthread_mutex_lock(&u->mu);
+    if (generation == u->generation && u->n_idle < POOL_MAX) {
+        u->idle[u->n_idle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&u->mu);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* ---- receiving ---- */
+
+struct sink {
+    struct ss_upstream_response *resp;
+    size_t max_body;
+    size_t body_cap;
+    bool too_large;
+    ss_error header_error;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct sink *s = userp;
+    size_t n = size * nmemb;
+    struct ss_upstream_response *r = s->resp;
+    if (r->body_len + n > s->max_body) {
+        s->too_large = true;
+        return 0;
+    }
+    if (r->body_len + n > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap : 8192;
+        while (cap < r->body_len + n)
+            cap *= 2;
+        uint8_t *b = realloc(r->body, cap);
+        if (!b)
+            return 0;
+        r->body = b;
+        s->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct sink *s = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        /* a new status line (after 1xx): start over */
+        size_t max_count = s->resp->headers.max_count, max_bytes = s->resp->headers.max_bytes;
+        ss_headers_cleanup(&s->resp->headers);
+        ss_headers_init(&s->resp->headers, max_count, max_bytes);
+        return n;
+    }
+    size_t len = n;
+    while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+        len--;
+    if (len == 0)
+        return n;
+    const char *colon = memchr(data, ':', len);
+    if (!colon || colon == data)
+        return n; /* not a field (or obsolete folding): dropped */
+    size_t name_len = (size_t)(colon - data);
+    const char *v = colon + 1;
+    size_t vlen = len - name_len - 1;
+    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        vlen--;
+    }
+    ss_error err = ss_headers_addn(&s->resp->headers, data, name_len, v, vlen);
+    if (err) {
+        s->header_error = err;
+        return 0;
+    }
+    return n;
+}
+
+/* ---- peer verification ---- */
+
+struct verify_state {
+    const struct ss_upstream_tls *tls;
+    ss_error err;
+    char reason[300];
+};
+
+static int verify_peer(X509_STORE_CTX *ctx, void *arg)
+{
+    struct verify_state *vs = arg;
+    X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+    STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(ctx);
+    unsigned char *ders[SS_TRUST_MAX_CHAIN] = {0};
+    struct ss_der certs[SS_TRUST_MAX_CHAIN];
+    size_t n = 0;
+    int ok = 0;
+    int len = leaf ? i2d_X509(leaf, &ders[0]) : -1;
+    if (len > 0) {
+        certs[n].data = ders[n];
+        certs[n].len = (size_t)len;
+        n++;
+    }
+    for (int i = 0; untrusted && i < sk_X509_num(untrusted) && n < SS_TRUST_MAX_CHAIN; i++) {
+        X509 *x = sk_X509_value(untrusted, i);
+        if (x == leaf || X509_cmp(x, leaf) == 0)
+            continue;
+        len = i2d_X509(x, &ders[n]);
+        if (len <= 0)
+            break;
+        certs[n].data = ders[n];
+        certs[n].len = (size_t)len;
+        n++;
+    }
+    vs->err = ss_trust_check_server(vs->tls->trust, certs, n, vs->tls->expected);
+    if (vs->err) {
+        snprintf(vs->reason, sizeof vs->reason, "%s", ss_errmsg());
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    } else {
+        ok = 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        OPENSSL_free(ders[i]);
+    return ok;
+}
+
+static CURLcode on_ssl_ctx(CURL *h, void *sslctx, void *arg)
+{
+    (void)h;
+    SSL_CTX *ctx = sslctx;
+    SSL_CTX_set_cert_verify_callback(ctx, verify_peer, arg);
+    /* a resumed session would skip the decision above */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    return CURLE_OK;
+}
+
+static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_state *vs)
+{
+    curl_easy_setopt(h, CURLOPT_SSLCERT, tls->cert_file);
+    curl_easy_setopt(h, CURLOPT_SSLKEY, tls->key_file);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    /* identity is the pinned fingerprint, not the host name */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+    curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, vs);
+    curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, ss_tls_openssl_ciphers12());
+    curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, ss_tls_openssl_suites13());
+}
+
+/* ---- sending ---- */
+
+static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct verify_state *vs,
+                               const char *url, const char *errbuf)
+{
+    if (vs->err)
+        return ss_errf(vs->err, "%s", vs->reason);
+    if (s->too_large)
+        return ss_errf(SS_ERR_TOO_LARGE, "response from %s larger than %zu bytes", url,
+                       s->max_body);
+    if (s->header_error)
+        return ss_errf(SS_ERR_UPSTREAM, "response header fields from %s exceed the limits", url);
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return ss_errf(SS_ERR_UPSTREAM_TIMEOUT, "%s: timed out (%s)", url, errbuf);
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return ss_errf(SS_ERR_NETWORK, "%s: cannot connect (%s)", url, errbuf);
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+        return ss_errf(SS_ERR_TLS, "%s: TLS failed (%s)", url, errbuf);
+    default:
+        return ss_errf(SS_ERR_UPSTREAM, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
+}
+
+ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_request *req,
+                          struct ss_upstream_response *resp)
+{
+    ss_error result = SS_OK;
+    struct curl_slist *list = NULL;
+    memset(resp, 0, sizeof *resp);
+    ss_headers_init(&resp->headers, 256, req->max_response_headers);
+    unsigned generation;
+    CURL *h = acquire(u, &generation);
+    if (!h)
+        return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
+    curl_easy_reset(h);
+
+    char line[16384];
+    for (size_t i = 0; i < req->headers->n; i++) {
+        const struct ss_header *f = &req->headers->items[i];
+        int r = f->value[0] ? snprintf(line, sizeof line, "%s: %s", f->name, f->value)
+                            : snprintf(line, sizeof line, "%s;", f->name);
+        if (r < 0 || (size_t)r >= sizeof line) {
+            result = ss_errf(SS_ERR_LIMIT, "header field %s too long", f->name);
+            goto out;
+        }
+        struct curl_slist *l = curl_slist_append(list, line);
+        if (!l) {
+            result = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        list = l;
+    }
+    /* what curl would add on its own is decided here instead */
+    static const char *const suppress[] = {"Expect:", "Accept:", "User-Agent:"};
+    for (size_t i = 0; i < sizeof suppress / sizeof suppress[0]; i++) {
+        if (ss_headers_get(req->headers, "Accept") && i == 1)
+            continue;
+        struct curl_slist *l = curl_slist_append(list, suppress[i]);
+        if (!l) {
+            result = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        list = l;
+    }
+
+    struct sink sink = {.resp = resp, .max_body = req->max_response_bytes};
+    struct verify_state vs = {.tls = req->tls};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)req->connect_timeout);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)req->timeout);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_response_bytes);
+    if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+        if (req->body_len > 0 || strcmp(req->method, "POST") == 0 ||
+            strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : "");
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        }
+    }
+    if (req->tls)
+        set_tls(h, req->tls, &vs);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        result = map_curl_error(rc, &sink, &vs, req->url, errbuf);
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+out:
+    curl_slist_free_all(list);
+    /* the handle keeps its connection only for exchanges that went well */
+    if (result) {
+        curl_easy_cleanup(h);
+        ss_upstream_response_cleanup(resp);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, NULL);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        release(u, h, generation);
+    }
+    return result;
+}
+
+void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
+{
+    ss_headers_cleanup(&resp->headers);
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+}
+
+ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t **buf,
+                         size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    struct ss_upstream *u = NULL;
+    ss_error err = ss_upstream_new(&u);
+    if (err)
+        return err;
+    struct ss_headers none;
+    ss_headers_init(&none, 0, 0);
+    struct ss_upstream_request req = {.method = "GET",
+                                      .url = url,
+                                      .headers = &none,
+                                      .connect_timeout = timeout,
+                                      .timeout = timeout,
+                                      .max_response_bytes = max,
+                                      .max_response_headers = 64 * 1024};
+    struct ss_upstream_response resp;
+    err = ss_upstream_send(u, &req, &resp);
+    ss_upstream_free(u);
+    if (err)
+        return err;
+    if (resp.status != 200) {
+        long status = resp.status;
+        ss_upstream_response_cleanup(&resp);
+        return ss_errf(SS_ERR_NOT_FOUND, "%s: HTTP status %ld", url, status);
+    }
+    ss_headers_cleanup(&resp.headers);
+    *buf = resp.body ? resp.body : calloc(1, 1);
+    *len = resp.body_len;
+    return *buf ? SS_OK : ss_errf(SS_ERR_NOMEM, "out of memory");
+}

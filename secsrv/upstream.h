@@ -1,0 +1,67 @@
+/*
+ * upstream: every outbound HTTP(S) exchange, on libcurl (OpenSSL). Owns a
+ * pool of easy handles, so connections to peer servers and backends are
+ * kept alive and reused. Between security servers it presents this
+ * server's authentication certificate and lets trust.c decide on the
+ * peer's chain during the handshake, before a byte of the request is sent
+ * (fail closed). Redirects are never followed; responses are bounded.
+ */
+#ifndef SS_UPSTREAM_H
+#define SS_UPSTREAM_H
+
+#include "headers.h"
+#include "ss_error.h"
+#include "trust.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ss_upstream;
+
+/* Mutual TLS towards another security server. */
+struct ss_upstream_tls {
+    const char *cert_file; /* this server's authentication certificate (+ chain) */
+    const char *key_file;
+    const struct ss_trust *trust;
+    const struct ss_reg_server *expected; /* the peer must be this server */
+};
+
+struct ss_upstream_request {
+    const char *method;
+    const char *url;
+    const struct ss_headers *headers;
+    const uint8_t *body;
+    size_t body_len;
+    unsigned connect_timeout; /* seconds */
+    unsigned timeout;         /* seconds for the whole exchange */
+    size_t max_response_bytes;
+    size_t max_response_headers; /* bytes */
+    const struct ss_upstream_tls *tls; /* NULL: no client certificate, default verification */
+};
+
+struct ss_upstream_response {
+    long status;
+    struct ss_headers headers;
+    uint8_t *body;
+    size_t body_len;
+};
+
+ss_error ss_upstream_new(struct ss_upstream **out) SS_MUST_CHECK;
+void ss_upstream_free(struct ss_upstream *u);
+/* Drops pooled connections (after a registry change, pins may have moved). */
+void ss_upstream_flush(struct ss_upstream *u);
+
+/*
+ * Sends req and fills resp (which the caller cleans up). Errors:
+ * SS_ERR_PEER_UNTRUSTED / SS_ERR_PEER_NOT_REGISTERED (TLS peer refused),
+ * SS_ERR_NETWORK (connect), SS_ERR_UPSTREAM_TIMEOUT, SS_ERR_TOO_LARGE.
+ */
+ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_request *req,
+                          struct ss_upstream_response *resp) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
+void ss_upstream_response_cleanup(struct ss_upstream_response *resp);
+
+/* A plain GET of at most max bytes (registry download). *buf is malloc'd. */
+ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t **buf,
+                         size_t *len) SS_MUST_CHECK;
+
+#endif
