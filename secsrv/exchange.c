@@ -528,10 +528,10 @@ static ss_error provide(struct exchange *x)
     char hash[SS_REQUEST_HASH_B64];
     char url[8192];
     struct ss_upstream_response up = {0};
+    ss_rest_request_hash(x->req->method, x->req->target, &x->req->headers, x->req->body,
+                         x->req->body_len, hash);
     if ((err = ss_rest_copy_end_to_end(&x->req->headers, &fields)))
         goto out;
-    ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body, x->req->body_len,
-                         hash);
     /* the register service learns who asks, for what, in which exchange */
     if ((err = ss_headers_add(&fields, "X-Road-Client", x->client_str)) ||
         (err = ss_headers_add(&fields, "X-Road-Service", x->service_str)) ||

@@ -170,6 +170,8 @@ void ss_rest_request_hash(const char *method, const char *target, const struct s
     EVP_DigestUpdate(md, target, strlen(target));
     EVP_DigestUpdate(md, "\r\n", 2);
     for (size_t i = 0; i < fields->n; i++) {
+        if (ss_rest_header_filtered(fields->items[i].name))
+            continue;
         digest_update_lower(md, fields->items[i].name);
         EVP_DigestUpdate(md, ": ", 2);
         EVP_DigestUpdate(md, fields->items[i].value, strlen(fields->items[i].value));

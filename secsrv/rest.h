@@ -5,8 +5,9 @@
  * checked), decides which header fields pass end to end, and computes the
  * request hash that binds a response to its request:
  * base64(SHA-512(SHA-512(headers) || SHA-512(body))), or base64(SHA-512(
- * headers)) without a body, where headers is the request line and the
- * end-to-end fields, "name: value\r\n" each, names in lower case.
+ * headers)) without a body, where headers is the request line and every
+ * field as transmitted between the servers except the hop-by-hop ones
+ * (ss_rest_header_filtered), "name: value\r\n" each, names in lower case.
  */
 #ifndef SS_REST_H
 #define SS_REST_H
@@ -53,7 +54,7 @@ ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers 
 ss_error ss_rest_check_purpose(const char *purpose) SS_MUST_CHECK;
 ss_error ss_rest_check_subject(const char *subject) SS_MUST_CHECK;
 
-/* The request hash of method, target, end-to-end fields and body. */
+/* The request hash of method, target, fields (filtered ones skipped) and body. */
 void ss_rest_request_hash(const char *method, const char *target, const struct ss_headers *fields,
                           const uint8_t *body, size_t body_len, char out[SS_REQUEST_HASH_B64]);
 

@@ -271,12 +271,14 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
         }
         list = l;
     }
-    /* what curl would add on its own is decided here instead */
-    static const char *const suppress[] = {"Expect:", "Accept:", "User-Agent:"};
-    for (size_t i = 0; i < sizeof suppress / sizeof suppress[0]; i++) {
-        if (ss_headers_get(req->headers, "Accept") && i == 1)
+    /* fields curl would add on its own are sent only if the request has them */
+    static const char *const defaults[][2] = {
+        {"Expect", "Expect:"}, {"Accept", "Accept:"}, {"User-Agent", "User-Agent:"},
+        {"Content-Type", "Content-Type:"}};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        if (ss_headers_get(req->headers, defaults[i][0]))
             continue;
-        struct curl_slist *l = curl_slist_append(list, suppress[i]);
+        struct curl_slist *l = curl_slist_append(list, defaults[i][1]);
         if (!l) {
             result = ss_errf(SS_ERR_NOMEM, "out of memory");
             goto out;
