@@ -119,8 +119,10 @@ ss_error ss_daemon_check(struct ss_config *cfg)
         access(cfg->registry_anchor, R_OK) == 0) {
         struct ss_regstore *rs = NULL;
         ss_error err = ss_regstore_new(cfg, &rs);
-        if (!err)
+        if (!err) {
+            ss_regstore_set_persist(rs, false); /* a check changes nothing on disk */
             err = ss_regstore_refresh(rs);
+        }
         if (err && rs && ss_regstore_load_cached(rs) == SS_OK) {
             ss_error e2;
             struct ss_trust *t = ss_regstore_acquire(rs, &e2);
@@ -150,7 +152,8 @@ ss_error ss_daemon_check(struct ss_config *cfg)
         size_t before = cfg->n_problems;
         ss_error err = ss_policy_set_load_dir(cfg->policy_dir, &set);
         if (err && cfg->n_problems == before)
-            ss_config_problem(cfg, 0, "policies: %s", ss_errmsg());
+            ss_config_problem(cfg, ss_config_line(cfg, "policies", "dir", NULL), "policies: %s",
+                              ss_errmsg());
         ss_policy_set_unref(set);
     }
     return cfg->n_problems ? SS_ERR_CONFIG : SS_OK;

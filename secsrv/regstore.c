@@ -21,6 +21,7 @@ struct ss_regstore {
     uint64_t accepted_serial;
     pthread_t thread;
     bool running, stopping;
+    bool persist;
     ss_regstore_changed on_change;
     void *on_change_cls;
 };
@@ -32,6 +33,7 @@ ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
     if (!rs)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     rs->cfg = cfg;
+    rs->persist = true;
     pthread_mutex_init(&rs->mu, NULL);
     pthread_cond_init(&rs->cond, NULL);
     ss_error err = ss_reg_anchor_load(cfg->registry_anchor, &rs->anchor);
@@ -47,6 +49,11 @@ ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
     }
     *out = rs;
     return SS_OK;
+}
+
+void ss_regstore_set_persist(struct ss_regstore *rs, bool persist)
+{
+    rs->persist = persist;
 }
 
 void ss_regstore_on_change(struct ss_regstore *rs, ss_regstore_changed fn, void *cls)
@@ -148,7 +155,7 @@ ss_error ss_regstore_refresh(struct ss_regstore *rs)
         err = ss_upstream_get(cfg->registry_sig_url, SS_REGISTRY_SIG_MAX_BYTES, timeout, &sig,
                               &sig_len);
     if (!err)
-        err = accept_registry(rs, cfg->registry_url, xml, xml_len, sig, sig_len, true);
+        err = accept_registry(rs, cfg->registry_url, xml, xml_len, sig, sig_len, rs->persist);
     free(xml);
     free(sig);
     return err;

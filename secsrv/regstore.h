@@ -14,6 +14,7 @@
 #include "ss_error.h"
 #include "trust.h"
 
+#include <stdbool.h>
 #include <time.h>
 
 struct ss_regstore;
@@ -23,6 +24,8 @@ typedef void (*ss_regstore_changed)(void *cls);
 
 ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out) SS_MUST_CHECK;
 void ss_regstore_free(struct ss_regstore *rs);
+/* Whether accepted registries are written to the state directory (default yes). */
+void ss_regstore_set_persist(struct ss_regstore *rs, bool persist);
 void ss_regstore_on_change(struct ss_regstore *rs, ss_regstore_changed fn, void *cls);
 
 /* Loads the cached copy if it verifies (no error if there is none). */

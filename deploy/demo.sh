@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The secsrv demo: installs what it needs, builds, creates a PKI, builds and
+# signs the SH/MV members registry, verifies it (secsrv-registry and stock
+# openssl), starts a federation on 127.0.0.1 — registry publisher, an SH
+# consumer security server, an MV provider security server in front of
+# Schwerin's population register — and sends three queries through it:
+# one allowed, one from a client the policy does not allow, one without
+# the required purpose. Then it shuts everything down.
+#   --keep   leave the federation running and print how to stop it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+keep=0
+[ "${1:-}" = "--keep" ] && keep=1
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "Installing Debian packages (if missing)"
+./deploy/install-deps.sh
+
+step "Building"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release -j"$(nproc)" 2>&1 | grep -E "error|warning|Built target secsrv$" || true
+export SS_BUILD_DIR=$src/build/release
+bin=$SS_BUILD_DIR
+
+demo=$src/build/demo
+if [ -f "$demo/pids" ]; then ./deploy/federation.sh stop "$demo"; fi
+rm -rf "$demo"
+mkdir -p "$demo"
+
+step "Starting the federation on 127.0.0.1 (PKI, signed registry, publisher, two servers)"
+./deploy/federation.sh start "$demo"
+# shellcheck disable=SC1091
+. "$demo/env"
+cleanup() { [ $keep -eq 1 ] || ./deploy/federation.sh stop "$demo"; }
+trap cleanup EXIT
+
+step "The members registry"
+"$bin/registry/secsrv-registry" -f "$FED_REGISTRY" show | head -n 40
+echo "  ..."
+
+step "Registry verified by secsrv-registry (pinned authority certificate)"
+"$bin/registry/secsrv-registry" -f "$FED_REGISTRY" verify --anchor "$FED_PKI/registry-authority.pem"
+
+step "Registry verified by stock openssl against the federation root"
+echo "\$ openssl cms -verify -binary -inform DER -in registry.xml.p7s -content registry.xml -CAfile root-ca.pem"
+openssl cms -verify -binary -inform DER -in "$FED_REGISTRY.p7s" -content "$FED_REGISTRY" \
+  -CAfile "$FED_PKI/root-ca.pem" -out /dev/null
+
+query() { # title client purpose-or-empty path
+  step "$1"
+  local args=(-s -i -H "X-Road-Client: $2")
+  [ -n "$3" ] && args+=(-H "X-Secsrv-Purpose: $3")
+  args+=(-H "X-Secsrv-Subject: P-1001")
+  local url="http://127.0.0.1:$FED_SH_CLIENT_PORT/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/meldeauskunft$4"
+  echo "\$ curl -H 'X-Road-Client: $2'${3:+ -H 'X-Secsrv-Purpose: $3'} $url"
+  curl "${args[@]}" "$url" | tr -d '\r'
+  echo
+}
+
+query "1. Allowed: the SH Ministry of the Interior asks Schwerin's population register (purpose BMG-34)" \
+  DE-NORD/GOV/MIKWS-SH/Meldeauskunft BMG-34 /persons/P-1001
+query "2. Denied: Kiel's Buergeramt is not allowed by Schwerin's policy" \
+  DE-NORD/MUN/01002000/Buergeramt BMG-34 /persons/P-1001
+query "3. Denied: the ministry asks without the purpose the policy requires" \
+  DE-NORD/GOV/MIKWS-SH/Meldeauskunft "" /persons/P-1001
+
+step "Why query 2 was denied (secsrv-policy explain, offline)"
+"$bin/policies/secsrv-policy" explain --dir "$FED_DIR/mv/policies" --registry "$FED_REGISTRY" \
+  --client DE-NORD/MUN/01002000/Buergeramt \
+  --service DE-NORD/MUN/13004000/Einwohnermeldeamt/meldeauskunft \
+  --purpose BMG-34 --method GET --path /persons/P-1001 || true
+
+step "Operator log of the provider server (last lines)"
+tail -n 5 "$FED_DIR/mv.log"
+
+if [ $keep -eq 1 ]; then
+  step "Left running"
+  echo "client proxy (SH): http://127.0.0.1:$FED_SH_CLIENT_PORT/r1/..."
+  echo "logs: $FED_DIR/*.log"
+  echo "stop with: ./deploy/federation.sh stop $FED_DIR"
+else
+  step "Shutting down"
+fi
