@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #define SS_ERRMSG_MAX 512
 
@@ -9,10 +10,13 @@ static _Thread_local char errmsg[SS_ERRMSG_MAX];
 
 ss_error ss_errf(ss_error code, const char *fmt, ...)
 {
+    /* format aside first: the arguments may include ss_errmsg() itself */
+    char msg[SS_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(errmsg, msg, sizeof errmsg);
     return code;
 }
 
