@@ -9,7 +9,9 @@
 #   federation.sh stop DIR    stop everything started in DIR
 #
 # Environment: SS_BUILD_DIR (default build/release), SS_TEST_PKI (reuse a
-# PKI instead of creating DIR/pki). After start, DIR/env holds the ports
+# PKI instead of creating DIR/pki), FED_TEST=1 (also an echo backend, a
+# service whose backend is down, impostor TLS servers registered for other
+# providers, short timeouts and a 1 s registry refresh, for the tests). After start, DIR/env holds the ports
 # and paths (source it); DIR/*.log hold each process's output.
 set -euo pipefail
 
@@ -58,6 +60,8 @@ pki=${SS_TEST_PKI:-$dir/pki}
 port() { "$testserver" free-port; }
 P_PUBLISH=$(port); P_REGISTER=$(port); P_OCSP=$(port)
 P_SH_CLIENT=$(port); P_SH_SERVER=$(port); P_MV_CLIENT=$(port); P_MV_SERVER=$(port)
+test_mode=${FED_TEST:-0}
+P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port)
 
 # started NAME CMD...: runs CMD in the background, records its pid
 started() {
@@ -91,6 +95,19 @@ R add server MUN/13004000 ss-mv-schwerin --address "127.0.0.1:$P_MV_SERVER" \
 R add client GOV/MIKWS-SH/ss-sh-kiel GOV/MIKWS-SH/Meldeauskunft
 R add client GOV/MIKWS-SH/ss-sh-kiel MUN/01002000/Buergeramt
 R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Einwohnermeldeamt
+if [ "$test_mode" = 1 ]; then
+  # providers whose registered server is impersonated: valid cert of another
+  # server (ss-mv-schwerin's), a cert from outside the federation, an expired cert
+  R add server MUN/13003000 ss-mv-rostock --address "127.0.0.1:$P_IMPOSTOR" \
+    --auth-cert "$pki/servers/ss-sh-extra/auth.pem"
+  R add client MUN/13003000/ss-mv-rostock MUN/13003000/Einwohnermeldeamt
+  R add server MUN/13071000 ss-mv-mse --address "127.0.0.1:$P_ROGUE" \
+    --auth-sha256 "$(cat "$pki/rogue/server.sha256")"
+  R add client MUN/13071000/ss-mv-mse MUN/13071000/Sozialamt
+  R add server MUN/13072000 ss-mv-lro --address "127.0.0.1:$P_EXPIRED" \
+    --auth-sha256 "$(cat "$pki/servers/ss-expired/auth.sha256")"
+  R add client MUN/13072000/ss-mv-lro MUN/13072000/Kfz-Zulassung
+fi
 R add group meldebehoerden --description "Meldebehörden nach dem Bundesmeldegesetz"
 R add group-member meldebehoerden MUN/13004000
 R add group-member meldebehoerden MUN/01002000
@@ -110,6 +127,21 @@ started ocsp openssl ocsp -index "$pki/ca/index.txt" -CA "$pki/intermediate-ca.p
   -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port "$P_OCSP" -ignore_err
 wait_port "$P_PUBLISH" publisher
 wait_port "$P_REGISTER" register
+if [ "$test_mode" = 1 ]; then
+  started echo "$testserver" echo --listen "127.0.0.1:$P_ECHO"
+  started fast "$testserver" fast --listen "127.0.0.1:$P_FAST"
+  impostor() { # name cert key port
+    started "$1" openssl s_server -accept "127.0.0.1:$4" -cert "$2" -key "$3" \
+      -cert_chain "$pki/intermediate-ca.pem" -Verify 2 -CAfile "$pki/ca-chain.pem" -www
+  }
+  impostor impostor "$pki/servers/ss-mv-schwerin/auth.pem" "$pki/servers/ss-mv-schwerin/auth.key" \
+    "$P_IMPOSTOR"
+  impostor rogue "$pki/rogue/server.pem" "$pki/rogue/server.key" "$P_ROGUE"
+  impostor expired "$pki/servers/ss-expired/auth.pem" "$pki/servers/ss-expired/auth.key" \
+    "$P_EXPIRED"
+  wait_port "$P_ECHO" echo
+  wait_port "$P_IMPOSTOR" impostor
+fi
 
 # --- the two security servers ---
 write_conf() { # name owner code client_port server_port policy_dir extra
@@ -130,6 +162,7 @@ key = $pki/servers/$3/auth.key
 [registry]
 url = http://127.0.0.1:$P_PUBLISH/registry.xml
 anchor = $pki/registry-authority.pem
+$refresh
 
 [client-proxy]
 listen = 127.0.0.1:$4
@@ -145,18 +178,40 @@ store = sqlite:$dir/$name/state/messagelog.db
 $7
 CONF
 }
-write_conf sh GOV/MIKWS-SH ss-sh-kiel "$P_SH_CLIENT" "$P_SH_SERVER" "$dir/sh/policies" "
+sh_limits="" mv_limits="" services_extra="" refresh=""
+if [ "$test_mode" = 1 ]; then
+  refresh="refresh = 1"
+  sh_limits="
+[limits]
+connection_timeout = 2
+request_timeout = 3
+max_headers = 32
+max_body_bytes = 65536"
+  mv_limits="
+[limits]
+backend_timeout = 2"
+  services_extra="MUN/13004000/Einwohnermeldeamt/echo = http://127.0.0.1:$P_ECHO/base
+MUN/13004000/Einwohnermeldeamt/down = http://127.0.0.1:$P_DOWN/
+MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/"
+fi
+write_conf sh GOV/MIKWS-SH ss-sh-kiel "$P_SH_CLIENT" "$P_SH_SERVER" "$dir/sh/policies" "$sh_limits
 [clients]
 client = GOV/MIKWS-SH/Meldeauskunft
 client = MUN/01002000/Buergeramt"
 mkdir -p "$dir/mv/policies"
-cp "$src"/policies/examples/einwohnermeldeamt-schwerin.xml "$dir/mv/policies/"
-write_conf mv MUN/13004000 ss-mv-schwerin "$P_MV_CLIENT" "$P_MV_SERVER" "$dir/mv/policies" "
+policy=$dir/mv/policies/einwohnermeldeamt-schwerin.xml
+cp "$src"/policies/examples/einwohnermeldeamt-schwerin.xml "$policy"
+if [ "$test_mode" = 1 ]; then
+  # the test services: any method and path, no purpose needed
+  sed -i 's#</accessPolicy>#  <rule service="echo"><allow subsystem="DE-NORD/GOV/MIKWS-SH/Meldeauskunft"/></rule>\n  <rule service="down"><allow subsystem="DE-NORD/GOV/MIKWS-SH/Meldeauskunft"/></rule>\n</accessPolicy>#' "$policy"
+fi
+write_conf mv MUN/13004000 ss-mv-schwerin "$P_MV_CLIENT" "$P_MV_SERVER" "$dir/mv/policies" "$mv_limits
 [clients]
 client = MUN/13004000/Einwohnermeldeamt
 
 [services]
-MUN/13004000/Einwohnermeldeamt/meldeauskunft = http://127.0.0.1:$P_REGISTER/melderegister/v1"
+MUN/13004000/Einwohnermeldeamt/meldeauskunft = http://127.0.0.1:$P_REGISTER/melderegister/v1
+$services_extra"
 
 for s in sh mv; do
   if ! "$secsrv" -n -c "$dir/$s/secsrv.conf" >"$dir/$s-check.log" 2>&1; then
@@ -183,4 +238,7 @@ FED_MV_CLIENT_PORT=$P_MV_CLIENT
 FED_MV_SERVER_PORT=$P_MV_SERVER
 FED_SH_CONF=$dir/sh/secsrv.conf
 FED_MV_CONF=$dir/mv/secsrv.conf
+FED_ECHO_PORT=$P_ECHO
+FED_DOWN_PORT=$P_DOWN
+FED_FAST_PORT=$P_FAST
 ENV

@@ -353,6 +353,9 @@ static ss_error consume(struct exchange *x)
     if ((err = check_hosted(x, &x->client, x->client_str, SS_ERR_CLIENT_NOT_HOSTED)) ||
         (err = authenticate_is(x)))
         return err;
+    /* a traversal attempt is refused here already, not only by the provider */
+    if ((err = ss_policy_path_check(x->target.path, x->target.path_len)))
+        return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
     const struct ss_registry *reg = ss_trust_registry(x->trust);
     const struct ss_client_id *provider = &x->target.service.provider;
     if (strcmp(provider->instance, reg->instance) != 0 ||

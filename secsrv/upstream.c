@@ -292,6 +292,8 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    /* the target goes out byte for byte as checked and hashed: no dot-segment removal */
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)req->connect_timeout);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)req->timeout);

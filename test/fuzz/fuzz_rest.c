@@ -1,0 +1,33 @@
+/*
+ * Fuzzes the REST request-target parser and the checks applied to the
+ * request headers secsrv defines (purpose, subject).
+ */
+#include "rest.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+    if (!s)
+        return 0;
+    memcpy(s, data, size);
+    s[size] = '\0';
+    struct ss_rest_target t;
+    if (ss_rest_parse_target(s, size, 128, &t) == SS_OK) {
+        /* the parts a parse yields lie inside the input */
+        if (t.path < s || t.path + t.path_len > s + size || t.query + t.query_len != s + size)
+            abort();
+    }
+    size_t n = strlen(s);
+    if (ss_rest_check_purpose(s) == SS_OK && (n == 0 || n > SS_PURPOSE_MAX))
+        abort();
+    if (ss_rest_check_subject(s) == SS_OK && (n == 0 || n > SS_SUBJECT_MAX))
+        abort();
+    free(s);
+    return 0;
+}

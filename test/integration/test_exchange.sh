@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The exchange end to end: an SH consumer server, an MV provider server and
+# register services on 127.0.0.1, with every refusal the protocol requires,
+# each answered with the right status and X-Road error type, and nothing
+# forwarded when refused.
+. "$(dirname "$0")/lib.sh"
+fed_start
+
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+KIEL=DE-NORD/MUN/01002000/Buergeramt
+SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
+ECHO=$SVC/echo
+hits() { grep -c "$1" "$FED_DIR/$2.log" 2>/dev/null || true; }
+
+# --- allowed queries -------------------------------------------------------
+xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
+expect "allowed query answers 200 with the person" \
+  test "$STATUS" = 200 -a -n "$(printf '%s' "$BODY" | grep '"P-1001"')"
+expect "response carries X-Road-Client and X-Road-Service" \
+  test "$(header x-road-client)" = "$(echo $CLIENT | tr 'A-Z' 'a-z')" \
+  -a "$(header x-road-service)" = "de-nord/mun/13004000/einwohnermeldeamt/meldeauskunft"
+expect "response carries X-Road-Id, X-Road-Request-Id and a SHA-512 request hash" \
+  test -n "$(header x-road-id)" -a -n "$(header x-road-request-id)" \
+  -a "$(header x-road-request-hash | tr -d '\n' | wc -c)" = 88
+expect "no X-Road-Error on success" test -z "$(header x-road-error)"
+
+xr GET $CLIENT "$ECHO/a/b?q=1&q=2&x=%41" -H "X-Road-Id: my-message-42" \
+  -H "X-Road-UserId: DE12345" -H "X-Road-Issue: AZ-7" -H "Connection: X-Hop" -H "X-Hop: secret" \
+  -H "X-Custom: kept" -H "User-Agent: leaky/1.0" -H "X-Secsrv-Subject: P-1001" \
+  -H "X-Secsrv-Purpose: BMG-34"
+expect "X-Road-Id given by the IS comes back unchanged" test "$(header x-road-id)" = my-message-42
+expect "path and query reach the backend unmodified" \
+  grep -q '"path":"/base/a/b","query":"q=1&q=2&x=%41"' "$T_DIR/body"
+expect "X-Road-UserId, X-Road-Issue, custom, purpose and subject headers pass" \
+  bash -c "grep -qi '\"x-road-userid\":\"DE12345\"' $T_DIR/body && grep -qi '\"x-road-issue\":\"AZ-7\"' $T_DIR/body && grep -qi '\"x-custom\":\"kept\"' $T_DIR/body && grep -qi '\"x-secsrv-purpose\":\"BMG-34\"' $T_DIR/body && grep -qi '\"x-secsrv-subject\":\"P-1001\"' $T_DIR/body"
+expect "hop-by-hop fields, those named in Connection and User-Agent are filtered" \
+  bash -c "! grep -qi 'x-hop\|leaky' $T_DIR/body"
+expect "the backend learns the client and the service" \
+  bash -c "grep -qi '\"x-road-client\":\"$CLIENT\"' $T_DIR/body"
+
+xr GET $CLIENT "$ECHO/x"
+id1=$(header x-road-id)
+expect "X-Road-Id is generated when absent (UUID)" \
+  bash -c "echo '$id1' | grep -Eq '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'"
+
+printf 'name=Erika&x=%%00' >"$T_DIR/post"
+xr POST $CLIENT "$ECHO/upload" --data-binary "@$T_DIR/post" -H "Content-Type: text/plain"
+sum=$(sha256sum "$T_DIR/post" | cut -d' ' -f1)
+expect "a POST body arrives byte for byte" grep -q "\"body_sha256\":\"$sum\"" "$T_DIR/body"
+
+xr GET $CLIENT "$ECHO/redirect"
+expect "redirects are passed back, not followed" \
+  test "$STATUS" = 302 -a "$(header location)" = "http://127.0.0.1:1/elsewhere"
+
+xr GET $CLIENT "$ECHO/status/404"
+expect "a backend error status passes unchanged, without X-Road-Error" \
+  test "$STATUS" = 404 -a -z "$(header x-road-error)"
+
+# --- malformed client requests ----------------------------------------------
+before=$(hits "GET" echo)
+xr GET "" "$ECHO/x"
+expect_error "missing X-Road-Client" 400 Client.InvalidHeader
+xr GET "DE-NORD/GOV/MIKWS-SH/Melde;auskunft" "$ECHO/x"
+expect_error "malformed X-Road-Client (forbidden character)" 400 Client.InvalidIdentifier
+xr GET "DE-NORD/GOV" "$ECHO/x"
+expect_error "malformed X-Road-Client (too few parts)" 400 Client.InvalidIdentifier
+xr GET "DE-NORD/GOV/MIKWS%2FSH/Meldeauskunft" "$ECHO/x"
+expect_error "X-Road-Client with an encoded slash" 400 Client.InvalidIdentifier
+xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Einwohner%2Fmeldeamt/echo/x"
+expect_error "service identifier with an encoded slash" 400 Client.InvalidIdentifier
+xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Einwohner*meldeamt/echo/x"
+expect_error "service identifier with a forbidden character" 400 Client.InvalidIdentifier
+xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/$(printf 'A%.0s' $(seq 1 200))/echo"
+expect_error "identifier part over the length limit" 400 Client.InvalidIdentifier
+xr GET $CLIENT "/r1/DE-NORD/MUN/13004000"
+expect_error "service identifier with parts missing" 400 Client.InvalidIdentifier
+xr GET $CLIENT "/r2/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo"
+expect_error "unknown protocol version" 400 Client.BadRequest
+xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: BMG 34"
+expect_error "malformed purpose header" 400 Client.InvalidHeader
+
+# --- who may ask, what exists ------------------------------------------------
+xr GET DE-NORD/MUN/13004000/Einwohnermeldeamt "$ECHO/x"
+expect_error "client not hosted by this server" 403 Client.ClientNotHosted
+xr GET DE-NORD/GOV/NO-SUCH/Meldeauskunft "$ECHO/x"
+expect_error "client not in the registry" 400 Client.UnknownClient
+xr GET $CLIENT "/r1/DE-NORD/MUN/99999999/Einwohnermeldeamt/echo/x"
+expect_error "unknown provider" 400 Client.UnknownService
+xr GET $CLIENT "/r1/DE-NORD/MUN/01003000/Buergeramt/echo/x"
+expect_error "provider hosted by no server" 400 Client.UnknownService
+xr GET $CLIENT "$SVC/no-such-service/x"
+expect_error "service unknown at the provider" 500 Server.ServerProxy.UnknownService
+expect "nothing reached the backend for the refusals above" test "$(hits GET echo)" = "$before"
+
+# --- access policy ------------------------------------------------------------
+before=$(hits GET register)
+xr GET $KIEL "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
+expect_error "client the policy does not allow" 403 Server.ServerProxy.AccessDenied
+xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001"
+expect_error "purpose missing" 403 Server.ServerProxy.PurposeMissing
+xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: AO-93"
+expect_error "purpose not allowed" 403 Server.ServerProxy.PurposeDenied
+xr DELETE $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
+expect_error "method not allowed by the policy" 403 Server.ServerProxy.AccessDenied
+xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001/photo" -H "X-Secsrv-Purpose: BMG-34"
+expect_error "path not covered by the policy" 403 Server.ServerProxy.AccessDenied
+expect "nothing reached the register for the denials" test "$(hits GET register)" = "$before"
+
+# --- path traversal -------------------------------------------------------------
+before=$(hits GET echo)
+for p in "/persons/../admin" "/persons/%2e%2e/admin" "/persons%2Fadmin" "/persons/..%2fadmin" \
+  "/a/./b" "/a//b" "/a%5cb"; do
+  xr GET $CLIENT "$ECHO$p"
+  expect_error "path traversal $p" 400 Client.BadRequest
+done
+expect "nothing reached the backend for traversal attempts" test "$(hits GET echo)" = "$before"
+expect "the consumer's server refused them before forwarding" \
+  bash -c "! grep -q 'request path has' $FED_DIR/mv.log"
+
+# --- limits --------------------------------------------------------------------
+hdrs=()
+for i in $(seq 1 40); do hdrs+=(-H "X-Many-$i: v"); done
+xr GET $CLIENT "$ECHO/x" "${hdrs[@]}"
+expect_error "more header fields than allowed" 400 Client.LimitExceeded
+xr GET $CLIENT "$ECHO/x" -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)"
+expect_error "header fields larger than allowed" 400 Client.LimitExceeded
+head -c 70000 /dev/zero >"$T_DIR/big"
+xr POST $CLIENT "$ECHO/x" --data-binary "@$T_DIR/big"
+expect_error "body larger than allowed" 400 Client.LimitExceeded
+xr GET $CLIENT "$ECHO/$(head -c 5000 /dev/zero | tr '\0' a)"
+expect_error "URL longer than allowed" 400 Client.LimitExceeded
+
+# --- backend failures -------------------------------------------------------------
+xr GET $CLIENT "$SVC/down/x"
+expect_error "backend down" 500 Server.ServerProxy.NetworkError
+start=$(date +%s)
+xr GET $CLIENT "$ECHO/slow?ms=5000"
+expect_error "backend timeout" 500 Server.ServerProxy.ServiceTimeout
+expect "the backend timeout cut the wait short" test $(($(date +%s) - start)) -lt 5
+
+# --- peer servers -------------------------------------------------------------------
+xr GET $CLIENT "/r1/DE-NORD/MUN/13003000/Einwohnermeldeamt/meldeauskunft/persons/P-1001"
+expect_error "provider server with a valid certificate registered for another server" \
+  500 Server.ClientProxy.SslAuthenticationFailed
+expect "nothing was sent to the impostor" bash -c "! grep -q 'GET /r1' $FED_DIR/impostor.log"
+xr GET $CLIENT "/r1/DE-NORD/MUN/13071000/Sozialamt/x/y"
+expect_error "provider server with a certificate from outside the federation" \
+  500 Server.ClientProxy.SslAuthenticationFailed
+xr GET $CLIENT "/r1/DE-NORD/MUN/13072000/Kfz-Zulassung/x/y"
+expect_error "provider server with an expired certificate" \
+  500 Server.ClientProxy.SslAuthenticationFailed
+
+# the provider side: another server's valid certificate, no certificate, the right one
+direct() { # cert-dir-or-empty
+  local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k
+    -H "X-Road-Client: $CLIENT" -H "X-Road-Id: d1" -H "X-Road-Request-Id: d2")
+  if [ -n "$1" ]; then
+    local cert=$FED_PKI/servers/$1/auth-chain.pem
+    [ -f "$cert" ] || cert=$FED_PKI/servers/$1/auth.pem
+    args+=(--cert "$cert" --key "$FED_PKI/servers/$1/auth.key")
+  fi
+  STATUS=$(curl "${args[@]}" "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct" || true)
+  BODY=$(cat "$T_DIR/body" 2>/dev/null || true)
+  HEADERS=$(tr -d '\r' <"$T_DIR/headers" 2>/dev/null | tr 'A-Z' 'a-z' || true)
+}
+before=$(hits GET echo)
+direct ss-sh-extra
+expect_error "consumer server certificate not the one registered for the client's server" \
+  500 Server.ServerProxy.SslAuthenticationFailed
+direct ""
+expect_error "consumer server without a certificate" 500 Server.ServerProxy.SslAuthenticationFailed
+direct ss-expired
+expect_error "consumer server with an expired certificate" 500 Server.ServerProxy.SslAuthenticationFailed
+expect "nothing reached the backend from unregistered peers" test "$(hits GET echo)" = "$before"
+direct ss-sh-kiel
+expect "the registered consumer server's certificate is accepted" test "$STATUS" = 200
+
+# --- slow client ------------------------------------------------------------------------
+start=$(date +%s)
+exec 5<>"/dev/tcp/127.0.0.1/$FED_SH_CLIENT_PORT"
+printf 'GET /r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/x HTTP/1.1\r\nHost: x\r\n' >&5
+closed=no
+if timeout 10 cat <&5 >/dev/null; then closed=yes; fi
+exec 5>&-
+expect "a slow client is cut off after the connection timeout" \
+  test "$closed" = yes -a $(($(date +%s) - start)) -lt 9
+xr GET $CLIENT "$ECHO/after-slow"
+expect "the server still answers after cutting a slow client" test "$STATUS" = 200
+
+finish
