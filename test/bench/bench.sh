@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The exchange benchmark (a script, not a test: it prints figures and never
+# fails on them). With keep-alive on and a small JSON body (~200 bytes) it
+# loads, with wrk on 127.0.0.1:
+#   1. the fast backend directly,
+#   2. the same backend through an nginx mTLS proxy pair (the baseline of a
+#      proxy pair that neither signs nor logs),
+#   3. the same backend through the secsrv pair (SH consumer -> MV provider),
+# and prints requests/s, p50/p99 latency, and each secsrv process's peak RSS.
+#   usage: test/bench/bench.sh [DURATION_S=10] [CONNECTIONS=32]
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$src"
+duration=${1:-10}
+conns=${2:-32}
+threads=2
+
+./deploy/install-deps.sh --bench
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release -j"$(nproc)" >/dev/null
+export SS_BUILD_DIR=$src/build/release
+
+work=$(mktemp -d /tmp/ss-bench.XXXXXX)
+nginx_pids=()
+cleanup() {
+  for p in "${nginx_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  ./deploy/federation.sh stop "$work/fed" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+FED_TEST=1 ./deploy/federation.sh start "$work/fed" >/dev/null
+# shellcheck disable=SC1091
+. "$work/fed/env"
+port() { "$SS_BUILD_DIR/test/tools/ss-testserver" free-port; }
+
+# --- the nginx mTLS proxy pair ---
+P_NGX_FRONT=$(port)
+P_NGX_BACK=$(port)
+mkdir -p "$work/nginx/logs"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream back { server 127.0.0.1:$P_NGX_BACK; keepalive 64; }
+  upstream fast { server 127.0.0.1:$FED_FAST_PORT; keepalive 64; }
+  server {   # consumer side: plain HTTP in, mTLS out
+    listen 127.0.0.1:$P_NGX_FRONT;
+    location / {
+      proxy_pass https://back;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_ssl_certificate $FED_PKI/servers/ss-sh-kiel/auth-chain.pem;
+      proxy_ssl_certificate_key $FED_PKI/servers/ss-sh-kiel/auth.key;
+      proxy_ssl_trusted_certificate $FED_PKI/ca-chain.pem;
+      proxy_ssl_verify on;
+      proxy_ssl_name localhost;
+      proxy_ssl_session_reuse on;
+      proxy_ssl_protocols TLSv1.2 TLSv1.3;
+    }
+  }
+  server {   # provider side: mTLS in, HTTP to the backend
+    listen 127.0.0.1:$P_NGX_BACK ssl;
+    ssl_certificate $FED_PKI/servers/ss-mv-schwerin/auth-chain.pem;
+    ssl_certificate_key $FED_PKI/servers/ss-mv-schwerin/auth.key;
+    ssl_client_certificate $FED_PKI/ca-chain.pem;
+    ssl_verify_client on;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      proxy_pass http://fast;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+nginx_pids+=($!)
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$P_NGX_FRONT") 2>/dev/null && break; sleep 0.1; done
+
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+SVC_PATH=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/fast/persons/P-1001
+
+run() { # label url [headers...]
+  local label=$1 url=$2
+  shift 2
+  # check the path answers 200 before loading it
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")
+  if [ "$code" != 200 ]; then
+    printf '%-34s  (answers %s, skipped)\n' "$label" "$code"
+    return
+  fi
+  local out
+  out=$(wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "$@" "$url")
+  local rps p50 p99 errors
+  rps=$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(printf '%s\n' "$out" | awk '$1=="50%" {print $2}')
+  p99=$(printf '%s\n' "$out" | awk '$1=="99%" {print $2}')
+  errors=$(printf '%s\n' "$out" | awk '/Non-2xx|Socket errors/ {$1=$1; print}' | tr '\n' ' ')
+  printf '%-34s %10s req/s   p50 %8s   p99 %8s  %s\n' "$label" "$rps" "$p50" "$p99" "$errors"
+}
+
+echo "wrk: $threads threads, $conns connections, ${duration}s each, keep-alive, $(nproc) cores"
+run "backend directly" "http://127.0.0.1:$FED_FAST_PORT/persons/P-1001"
+run "nginx mTLS proxy pair" "http://127.0.0.1:$P_NGX_FRONT/persons/P-1001"
+run "secsrv pair (SH -> MV)" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
+  -H "X-Road-Client: $CLIENT"
+
+echo "peak RSS (VmHWM):"
+while read -r pid name; do
+  case $name in sh | mv)
+    printf '  secsrv %-3s %8s kB\n' "$name" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")" ;;
+  esac
+done <"$work/fed/pids"
