@@ -61,7 +61,7 @@ port() { "$testserver" free-port; }
 P_PUBLISH=$(port); P_REGISTER=$(port); P_OCSP=$(port)
 P_SH_CLIENT=$(port); P_SH_SERVER=$(port); P_MV_CLIENT=$(port); P_MV_SERVER=$(port)
 test_mode=${FED_TEST:-0}
-P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port)
+P_SH_CLIENT_TLS=$(port); P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port)
 
 # started NAME CMD...: runs CMD in the background, records its pid
 started() {
@@ -178,10 +178,18 @@ store = sqlite:$dir/$name/state/messagelog.db
 $7
 CONF
 }
-sh_limits="" mv_limits="" services_extra="" refresh=""
+sh_limits="" mv_limits="" services_extra="" refresh="" sh_binding=""
 if [ "$test_mode" = 1 ]; then
   refresh="refresh = 1"
+  # Kiel's IS must come over HTTPS with its own certificate
+  sh_binding="is_certificate_sha256 = MUN/01002000/Buergeramt $(cat "$pki/servers/ss-sh-extra/auth.sha256")"
   sh_limits="
+[client-proxy]
+tls_listen = 127.0.0.1:$P_SH_CLIENT_TLS
+tls_certificate = $pki/servers/ss-sh-kiel/auth-chain.pem
+tls_key = $pki/servers/ss-sh-kiel/auth.key
+tls_client_ca = $pki/ca-chain.pem
+
 [limits]
 connection_timeout = 2
 request_timeout = 3
@@ -197,7 +205,8 @@ fi
 write_conf sh GOV/MIKWS-SH ss-sh-kiel "$P_SH_CLIENT" "$P_SH_SERVER" "$dir/sh/policies" "$sh_limits
 [clients]
 client = GOV/MIKWS-SH/Meldeauskunft
-client = MUN/01002000/Buergeramt"
+client = MUN/01002000/Buergeramt
+$sh_binding"
 mkdir -p "$dir/mv/policies"
 policy=$dir/mv/policies/einwohnermeldeamt-schwerin.xml
 cp "$src"/policies/examples/einwohnermeldeamt-schwerin.xml "$policy"
@@ -239,6 +248,7 @@ FED_MV_SERVER_PORT=$P_MV_SERVER
 FED_SH_CONF=$dir/sh/secsrv.conf
 FED_MV_CONF=$dir/mv/secsrv.conf
 FED_ECHO_PORT=$P_ECHO
+FED_SH_CLIENT_TLS_PORT=$P_SH_CLIENT_TLS
 FED_DOWN_PORT=$P_DOWN
 FED_FAST_PORT=$P_FAST
 ENV

@@ -62,6 +62,12 @@ static void check_registry_contents(struct ss_config *cfg, const struct ss_regis
                           cfg->owner.member_code, cfg->server_code);
         return;
     }
+    uint8_t fp[32];
+    if (cfg->auth_cert && ss_trust_cert_file_fingerprint(cfg->auth_cert, fp) == SS_OK &&
+        !ss_trust_fingerprint_equal(fp, self->auth_sha256))
+        ss_config_problem(cfg, ss_config_line(cfg, "tls", "certificate", NULL),
+                          "%s is not the authentication certificate the registry lists for "
+                          "this server", cfg->auth_cert);
     for (size_t i = 0; i < cfg->n_clients; i++) {
         char id[SS_ID_STR_MAX];
         (void)ss_client_id_format_local(&cfg->clients[i].id, id, sizeof id);

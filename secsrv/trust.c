@@ -310,6 +310,23 @@ ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)
     return err;
 }
 
+ss_error ss_trust_cert_file_fingerprint(const char *cert_file, uint8_t out[32])
+{
+    BIO *b = BIO_new_file(cert_file, "r");
+    X509 *cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    unsigned char *der = NULL;
+    int len = cert ? i2d_X509(cert, &der) : -1;
+    X509_free(cert);
+    ERR_clear_error();
+    if (len <= 0)
+        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: cannot read a PEM certificate", cert_file);
+    struct ss_der d = {der, (size_t)len};
+    ss_trust_fingerprint(&d, out);
+    OPENSSL_free(der);
+    return SS_OK;
+}
+
 ss_error ss_trust_read_pem(const char *path, char **out)
 {
     *out = NULL;

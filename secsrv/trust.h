@@ -62,6 +62,8 @@ bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32]);
 
 /* Checks that key_file holds the private key of the certificate in cert_file. */
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file) SS_MUST_CHECK;
+/* SHA-256 fingerprint of the first certificate in a PEM file. */
+ss_error ss_trust_cert_file_fingerprint(const char *cert_file, uint8_t out[32]) SS_MUST_CHECK;
 /* Reads a PEM file (certificates or key) into a NUL-terminated string. */
 ss_error ss_trust_read_pem(const char *path, char **out) SS_MUST_CHECK;
 

@@ -11,6 +11,16 @@ KIEL=DE-NORD/MUN/01002000/Buergeramt
 SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
 ECHO=$SVC/echo
 hits() { grep -c "$1" "$FED_DIR/$2.log" 2>/dev/null || true; }
+# is_query CERT: Kiel's IS, which must use HTTPS with its bound certificate
+is_query() { # cert-name-or-empty
+  local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}'
+    --cacert "$FED_PKI/ca-chain.pem" -H "X-Road-Client: $KIEL" -H "X-Secsrv-Purpose: BMG-34")
+  [ -n "$1" ] && args+=(--cert "$FED_PKI/servers/$1/auth-chain.pem" --key "$FED_PKI/servers/$1/auth.key")
+  STATUS=$(curl "${args[@]}" \
+    "https://localhost:$FED_SH_CLIENT_TLS_PORT$SVC/meldeauskunft/persons/P-1001" || true)
+  BODY=$(cat "$T_DIR/body" 2>/dev/null || true)
+  HEADERS=$(tr -d '\r' <"$T_DIR/headers" 2>/dev/null | tr 'A-Z' 'a-z' || true)
+}
 
 # --- allowed queries -------------------------------------------------------
 xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
@@ -94,7 +104,7 @@ expect "nothing reached the backend for the refusals above" test "$(hits GET ech
 
 # --- access policy ------------------------------------------------------------
 before=$(hits GET register)
-xr GET $KIEL "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
+is_query ss-sh-extra
 expect_error "client the policy does not allow" 403 Server.ServerProxy.AccessDenied
 xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001"
 expect_error "purpose missing" 403 Server.ServerProxy.PurposeMissing
@@ -174,6 +184,17 @@ expect_error "consumer server with an expired certificate" 500 Server.ServerProx
 expect "nothing reached the backend from unregistered peers" test "$(hits GET echo)" = "$before"
 direct ss-sh-kiel
 expect "the registered consumer server's certificate is accepted" test "$STATUS" = 200
+
+# --- an IS bound to its certificate -------------------------------------------------------
+xr GET $KIEL "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
+expect_error "a client bound to an IS certificate may not use plain HTTP" 403 Client.ClientNotHosted
+is_query ss-sh-kiel
+expect_error "an IS certificate other than the bound one is refused" 403 Client.ClientNotHosted
+is_query ""
+expect_error "HTTPS without an IS certificate is refused for a bound client" 403 Client.ClientNotHosted
+is_query ss-sh-extra
+expect_error "the bound IS certificate passes; the provider's policy decides" \
+  403 Server.ServerProxy.AccessDenied
 
 # --- slow client ------------------------------------------------------------------------
 start=$(date +%s)

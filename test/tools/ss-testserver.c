@@ -71,16 +71,20 @@ bool ts_path_ends_with(const struct ts_request *req, const char *suffix)
 
 static void log_request(const struct ts_request *req, const char *method, unsigned int status)
 {
-    char target[TS_LOG_TARGET_MAX + 4];
+    /* the path only: a query may carry search terms such as names */
+    char target[TS_LOG_TARGET_MAX + 8];
     size_t n = 0;
-    size_t len = strlen(req->target);
-    for (size_t i = 0; i < len && n < TS_LOG_TARGET_MAX; i++) {
+    for (size_t i = 0; i < req->path_len && n < TS_LOG_TARGET_MAX; i++) {
         unsigned char c = (unsigned char)req->target[i];
         target[n++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
     }
-    if (len > TS_LOG_TARGET_MAX) {
+    if (req->path_len > TS_LOG_TARGET_MAX) {
         memcpy(target + n, "...", 3);
         n += 3;
+    }
+    if (req->target[req->path_len] == '?') {
+        memcpy(target + n, "?...", 4);
+        n += 4;
     }
     target[n] = '\0';
     char verb[16];
@@ -106,8 +110,7 @@ enum MHD_Result ts_queue(struct MHD_Connection *conn, struct ts_request *req, co
 }
 
 enum MHD_Result ts_queue_json(struct MHD_Connection *conn, struct ts_request *req,
-                              const char *method, unsigned int status, const char *json,
-                              size_t len)
+                              const char *method, unsigned int status, const char *json, size_t len)
 {
     struct MHD_Response *response =
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)json, MHD_RESPMEM_MUST_COPY);
@@ -172,15 +175,24 @@ static bool declared_body_too_large(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
-    const struct ts_server *srv = cls;
+    struct ts_server *srv = cls;
     (void)url;
     (void)version;
-    if (srv->mode == TS_FAST)
+    if (srv->mode == TS_FAST) {
+        /* answered once the request is read, so the connection stays open */
+        if (*con_cls == NULL) {
+            *con_cls = srv;
+            return MHD_YES;
+        }
+        if (*upload_data_size > 0) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
         return MHD_queue_response(conn, MHD_HTTP_OK, srv->fast_response);
+    }
 
     struct ts_request *req = *con_cls;
     if (req == NULL)
@@ -260,8 +272,7 @@ static bool parse_listen(const char *text, struct sockaddr_in *addr)
         return false;
     }
     if ((ntohl(addr->sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "ss-testserver: refusing to listen on %s: not a loopback address\n",
-                host);
+        fprintf(stderr, "ss-testserver: refusing to listen on %s: not a loopback address\n", host);
         return false;
     }
     return true;
@@ -457,10 +468,12 @@ int main(int argc, char **argv)
     }
     struct ts_options opt;
     struct sockaddr_in addr;
-    if (!parse_options(argc, argv, &opt) || !parse_listen(opt.listen, &addr)) {
+    if (!parse_options(argc, argv, &opt)) {
         usage(stderr);
         return 2;
     }
+    if (!parse_listen(opt.listen, &addr))
+        return 2;
 
     /* the signals are taken by sigwait below; MHD's threads inherit the mask */
     sigset_t stop_signals;

@@ -63,14 +63,14 @@ enum ts_mode { TS_STATIC, TS_REGISTER, TS_ECHO, TS_FAST };
 /* One request, created when its request line arrives, freed when it is
  * complete. */
 struct ts_request {
-    char *target;        /* the request target exactly as sent */
-    size_t path_len;     /* bytes of target before '?' */
-    const char *query;   /* raw query after '?', "" when there is none */
-    bool started;        /* the handler has seen the header */
-    bool answered;       /* a response has been queued */
+    char *target;      /* the request target exactly as sent */
+    size_t path_len;   /* bytes of target before '?' */
+    const char *query; /* raw query after '?', "" when there is none */
+    bool started;      /* the handler has seen the header */
+    bool answered;     /* a response has been queued */
     uint64_t body_length;
     struct ts_sha256 body_hash;
-    int slow_state;      /* echo /slow: 0 not yet, 1 suspended */
+    int slow_state; /* echo /slow: 0 not yet, 1 suspended */
 };
 
 struct ts_persons;
@@ -79,9 +79,9 @@ struct ts_sleeper;
 struct ts_server {
     enum ts_mode mode;
     const char *mode_name;
-    int root_fd;                       /* static */
-    struct ts_persons *persons;        /* register */
-    struct ts_sleeper *sleeper;        /* echo */
+    int root_fd;                        /* static */
+    struct ts_persons *persons;         /* register */
+    struct ts_sleeper *sleeper;         /* echo */
     struct MHD_Response *fast_response; /* fast */
 };
 
