@@ -20,7 +20,8 @@ step "Installing Debian packages (if missing)"
 
 step "Building"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" 2>&1 | grep -E "error|warning|Built target secsrv$" || true
+cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-policy ss-testserver \
+  2>&1 | grep -E "error|warning" || true
 export SS_BUILD_DIR=$src/build/release
 bin=$SS_BUILD_DIR
 
@@ -37,7 +38,7 @@ cleanup() { [ $keep -eq 1 ] || ./deploy/federation.sh stop "$demo"; }
 trap cleanup EXIT
 
 step "The members registry"
-"$bin/registry/secsrv-registry" -f "$FED_REGISTRY" show | head -n 40
+"$bin/registry/secsrv-registry" -f "$FED_REGISTRY" show | sed -n "1,30p"
 echo "  ..."
 
 step "Registry verified by secsrv-registry (pinned authority certificate)"

@@ -17,7 +17,7 @@ threads=2
 
 ./deploy/install-deps.sh --bench
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" >/dev/null
+cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry ss-testserver >/dev/null
 export SS_BUILD_DIR=$src/build/release
 
 work=$(mktemp -d /tmp/ss-bench.XXXXXX)
