@@ -148,7 +148,7 @@ static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
         snprintf(req->remote, sizeof req->remote, "%s:%u", host, port);
     }
     ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    req->conn = ci ? *(struct ss_http_conn **)ci->socket_context : NULL;
+    req->conn = ci ? (struct ss_http_conn *)ci->socket_context : NULL;
     if (!srv->cert_pem)
         return;
     req->tls = true;
