@@ -52,6 +52,9 @@ done
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+[ -f "$dir/pids" ] && stop
+# a fresh federation: no state (cached registries) from an earlier run
+rm -rf "$dir/sh" "$dir/mv" "$dir/publish"
 : >"$dir/pids"
 
 pki=${SS_TEST_PKI:-$dir/pki}
@@ -212,7 +215,11 @@ policy=$dir/mv/policies/einwohnermeldeamt-schwerin.xml
 cp "$src"/policies/examples/einwohnermeldeamt-schwerin.xml "$policy"
 if [ "$test_mode" = 1 ]; then
   # the test services: any method and path, no purpose needed
-  sed -i 's#</accessPolicy>#  <rule service="echo"><allow subsystem="DE-NORD/GOV/MIKWS-SH/Meldeauskunft"/></rule>\n  <rule service="down"><allow subsystem="DE-NORD/GOV/MIKWS-SH/Meldeauskunft"/></rule>\n</accessPolicy>#' "$policy"
+  rules=""
+  for svc in echo down fast; do
+    rules="$rules  <rule service=\"$svc\"><allow subsystem=\"DE-NORD/GOV/MIKWS-SH/Meldeauskunft\"/></rule>\n"
+  done
+  sed -i "s#</accessPolicy>#$rules</accessPolicy>#" "$policy"
 fi
 write_conf mv MUN/13004000 ss-mv-schwerin "$P_MV_CLIENT" "$P_MV_SERVER" "$dir/mv/policies" "$mv_limits
 [clients]

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct ss_regstore {
     pthread_cond_t cond;
     struct ss_trust *current;
     uint64_t accepted_serial;
+    uint8_t accepted_sha256[32]; /* of the document in force */
     pthread_t thread;
     bool running, stopping;
     bool persist;
@@ -78,19 +80,26 @@ void ss_regstore_free(struct ss_regstore *rs)
 static ss_error accept_registry(struct ss_regstore *rs, const char *source, const uint8_t *xml,
                                 size_t xml_len, const uint8_t *sig, size_t sig_len, bool persist)
 {
+    uint8_t digest[32];
+    crypto_hash_sha256(digest, xml, xml_len);
     pthread_mutex_lock(&rs->mu);
     uint64_t floor = rs->accepted_serial;
-    uint64_t current_serial = rs->current ? ss_trust_registry(rs->current)->serial : 0;
+    bool have = rs->current != NULL;
+    bool same = have && sodium_memcmp(digest, rs->accepted_sha256, 32) == 0;
     pthread_mutex_unlock(&rs->mu);
+    if (same)
+        return SS_OK; /* the document in force, again */
 
     struct ss_registry *reg = NULL;
     ss_error err = ss_registry_load(source, xml, xml_len, sig, sig_len, &rs->anchor, time(NULL),
                                     floor, &reg);
     if (err)
         return err;
-    if (rs->current && reg->serial == current_serial) {
-        ss_registry_unref(reg); /* nothing new */
-        return SS_OK;
+    if (have && reg->serial == floor) {
+        ss_registry_unref(reg);
+        return ss_errf(SS_ERR_REGISTRY_ROLLBACK,
+                       "%s: serial %llu was already accepted with different content (refused)",
+                       source, (unsigned long long)floor);
     }
     struct ss_trust *trust = NULL;
     err = ss_trust_new(reg, &trust);
@@ -113,6 +122,7 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
     struct ss_trust *old = rs->current;
     rs->current = trust;
     rs->accepted_serial = r->serial;
+    memcpy(rs->accepted_sha256, digest, 32);
     pthread_mutex_unlock(&rs->mu);
     ss_trust_unref(old);
     ss_log_info("registry: serial %llu from %s in force (instance %s, %zu members, %zu servers, "
