@@ -56,7 +56,15 @@ bool ss_time_parse(const char *s, time_t *out)
     tm.tm_hour = h;
     tm.tm_min = mi;
     tm.tm_sec = se;
-    *out = timegm(&tm);
+    struct tm asked = tm; /* timegm normalises its argument in place */
+    time_t t = timegm(&tm);
+    /* 2026-02-30 would become March 2: such a date is refused */
+    struct tm back;
+    if (!gmtime_r(&t, &back) || back.tm_year != asked.tm_year || back.tm_mon != asked.tm_mon ||
+        back.tm_mday != asked.tm_mday || back.tm_hour != asked.tm_hour ||
+        back.tm_min != asked.tm_min || back.tm_sec != asked.tm_sec)
+        return false;
+    *out = t;
     return true;
 }
 

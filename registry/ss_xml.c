@@ -61,6 +61,21 @@ static int tree_depth_ok(xmlNodePtr node, int depth)
     return 0;
 }
 
+/* The line of the first occurrence of needle in buf (1 if none). */
+static long line_of(const void *buf, size_t len, const char *needle)
+{
+    const char *p = buf;
+    size_t n = strlen(needle);
+    long line = 1;
+    for (size_t i = 0; i + n <= len; i++) {
+        if (memcmp(p + i, needle, n) == 0)
+            return line;
+        if (p[i] == '\n')
+            line++;
+    }
+    return 1;
+}
+
 ss_error ss_xml_parse(const char *name, const void *buf, size_t len, size_t max_bytes,
                       xmlDocPtr *out)
 {
@@ -87,10 +102,9 @@ ss_error ss_xml_parse(const char *name, const void *buf, size_t len, size_t max_
         return ss_errf(SS_ERR_PROTOCOL, "%s", ec.msg);
     }
     if (doc->intSubset || doc->extSubset) {
-        long line = doc->intSubset ? xmlGetLineNo((xmlNodePtr)doc->intSubset) : 1;
         xmlFreeDoc(doc);
         return ss_errf(SS_ERR_PROTOCOL, "%s:%ld: document type declarations are not allowed",
-                       name, line > 0 ? line : 1);
+                       name, line_of(buf, len, "<!DOCTYPE"));
     }
     int r = tree_depth_ok(xmlDocGetRootElement(doc), 1);
     if (r < 0) {

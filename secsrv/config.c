@@ -111,10 +111,12 @@ static bool parse_sha256_hex(const char *hex, uint8_t out[32])
 {
     size_t n = strlen(hex);
     size_t k = 0;
-    for (size_t i = 0; i < n && k < 64; i++) {
+    for (size_t i = 0; i < n; i++) {
         char c = (char)tolower((unsigned char)hex[i]);
         if (c == ':')
             continue;
+        if (k == 64)
+            return false; /* more digits than a SHA-256 has */
         int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
         if (d < 0)
             return false;
@@ -291,7 +293,7 @@ static const struct str_key str_keys[] = {
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct ss_config *cfg = user;
-    long line = ss_config_line(cfg, section, name, value);
+    long line = cfg->reading_line;
     for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++) {
         const struct str_key *k = &str_keys[i];
         if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0) {
@@ -307,10 +309,13 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             else
                 snprintf(cfg->instance, sizeof cfg->instance, "%s", value);
         } else if (strcmp(name, "owner") == 0) {
+            struct ss_client_id owner;
             if (!cfg->instance[0] ||
-                ss_client_id_parse_local(value, cfg->instance, &cfg->owner) != SS_OK ||
-                cfg->owner.subsystem[0])
+                ss_client_id_parse_local(value, cfg->instance, &owner) != SS_OK ||
+                owner.subsystem[0])
                 ss_config_problem(cfg, line, "owner must be CLASS/MEMBER (after instance)");
+            else
+                cfg->owner = owner;
         } else if (strcmp(name, "code") == 0) {
             if (!ss_id_part_valid(value, strlen(value), SS_ID_PART_MAX))
                 ss_config_problem(cfg, line, "server code '%s' is not a valid identifier", value);
@@ -339,6 +344,39 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     return 1;
 }
 
+/*
+ * Feeds libinih one line at a time and counts lines, so every entry's line
+ * is known exactly. A line longer than libinih's buffer is refused here
+ * (libinih would split it and report a line the file does not have).
+ */
+struct reader {
+    FILE *f;
+    struct ss_config *cfg;
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+    struct reader *rd = stream;
+    struct ss_config *cfg = rd->cfg;
+    FILE *f = rd->f;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    cfg->reading_line++;
+    if (n >= num) {
+        ss_config_problem(cfg, cfg->reading_line, "line longer than %d characters", num - 1);
+        snprintf(str, (size_t)num, "\n");
+    } else {
+        memcpy(str, line, (size_t)n + 1);
+    }
+    free(line);
+    return str;
+}
+
 static void require(struct ss_config *cfg, const char *section, const char *key, const char *v)
 {
     if (!v || !v[0])
@@ -359,7 +397,13 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     ss_limits_default(&cfg->limits);
-    int r = ini_parse(path, on_entry, cfg);
+    FILE *f = fopen(path, "r");
+    int r = -1;
+    if (f) {
+        struct reader rd = {f, cfg};
+        r = ini_parse_stream(read_line, &rd, on_entry, cfg);
+        fclose(f);
+    }
     if (r == -1)
         ss_config_problem(cfg, 0, "cannot open file");
     else if (r == -2)

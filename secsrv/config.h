@@ -78,6 +78,7 @@ struct ss_config {
     size_t n_clients;
     struct ss_service_map services[SS_CONFIG_MAX_SERVICES];
     size_t n_services;
+    long reading_line; /* while reading: the line being read */
     /* every problem found, "file:line: message\n" each */
     char problems[SS_CONFIG_PROBLEMS_MAX];
     size_t n_problems;

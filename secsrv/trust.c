@@ -1,4 +1,5 @@
 #include "trust.h"
+#include "ss_xml.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -255,14 +256,13 @@ ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *ce
 ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t leaf_sha256[32],
                                       const struct ss_client_id *client)
 {
-    const struct ss_reg_server *servers[16];
-    size_t n = ss_registry_servers_for_client(t->reg, client, servers, 16);
-    if (n > 16)
-        n = 16;
     bool match = false;
     /* no early exit: the time taken does not depend on which server matched */
-    for (size_t i = 0; i < n; i++)
-        match |= ss_trust_fingerprint_equal(leaf_sha256, servers[i]->auth_sha256);
+    for (size_t i = 0; i < t->reg->n_servers; i++) {
+        const struct ss_reg_server *s = &t->reg->servers[i];
+        if (ss_registry_server_hosts(s, client))
+            match |= ss_trust_fingerprint_equal(leaf_sha256, s->auth_sha256);
+    }
     if (match)
         return SS_OK;
     char got[65];
@@ -329,35 +329,12 @@ ss_error ss_trust_cert_file_fingerprint(const char *cert_file, uint8_t out[32])
 
 ss_error ss_trust_read_pem(const char *path, char **out)
 {
+    uint8_t *buf = NULL;
+    size_t len = 0;
     *out = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return ss_errf(SS_ERR_IO, "%s: cannot open", path);
-    size_t cap = 8192, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + len, 1, cap - len - 1, f);
-        len += r;
-        if (r == 0)
-            break;
-        if (len + 1 == cap) {
-            if (cap >= 1024 * 1024)
-                break;
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                sodium_memzero(buf, cap);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf)
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
-    buf[len] = '\0';
-    *out = buf;
+    ss_error err = ss_file_read(path, 1024 * 1024, &buf, &len);
+    if (err)
+        return err;
+    *out = (char *)buf; /* NUL-terminated by ss_file_read */
     return SS_OK;
 }
