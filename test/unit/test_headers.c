@@ -1,0 +1,199 @@
+/*
+ * Unit tests of the header field list (secsrv/headers.c): order kept,
+ * case-insensitive look-ups where the last field wins, counting, removal
+ * with its byte accounting, and the count and size limits.
+ */
+#include "headers.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static void test_add_keeps_order_and_copies(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    char name[16] = "Accept";
+    char value[16] = "text/plain";
+    assert_int_equal(ss_headers_add(&h, name, value), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "X-One", "1"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "X-Two", ""), SS_OK);
+    /* the list holds copies: changing the caller's buffers changes nothing */
+    memcpy(name, "Changed", 8);
+    memcpy(value, "other", 6);
+    assert_int_equal(h.n, 3);
+    assert_string_equal(h.items[0].name, "Accept");
+    assert_string_equal(h.items[0].value, "text/plain");
+    assert_string_equal(h.items[1].name, "X-One");
+    assert_string_equal(h.items[2].name, "X-Two");
+    assert_string_equal(h.items[2].value, "");
+    assert_int_equal(h.bytes, strlen("Accepttext/plainX-One1X-Two"));
+    ss_headers_cleanup(&h);
+    assert_int_equal(h.n, 0);
+    assert_null(h.items);
+    assert_int_equal(h.bytes, 0);
+    /* cleanup twice is harmless */
+    ss_headers_cleanup(&h);
+}
+
+static void test_addn_uses_lengths(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    const char *line = "Content-Type: application/json\r\n";
+    assert_int_equal(ss_headers_addn(&h, line, 12, line + 14, 16), SS_OK);
+    assert_string_equal(h.items[0].name, "Content-Type");
+    assert_string_equal(h.items[0].value, "application/json");
+    assert_int_equal(h.bytes, 28);
+    ss_headers_cleanup(&h);
+}
+
+static void test_get_last_wins_case_insensitive(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    assert_null(ss_headers_get(&h, "Accept"));
+    assert_int_equal(ss_headers_add(&h, "Accept", "a"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "X-Other", "o"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "ACCEPT", "b"), SS_OK);
+    assert_string_equal(ss_headers_get(&h, "accept"), "b");
+    assert_string_equal(ss_headers_get(&h, "Accept"), "b");
+    assert_string_equal(ss_headers_get(&h, "x-other"), "o");
+    assert_null(ss_headers_get(&h, "Accept-Language"));
+    assert_null(ss_headers_get(&h, "Accep"));
+    assert_null(ss_headers_get(&h, ""));
+    ss_headers_cleanup(&h);
+}
+
+static void test_count(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    assert_int_equal(ss_headers_count(&h, "Via"), 0);
+    assert_int_equal(ss_headers_add(&h, "Via", "1"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "Accept", "x"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "via", "2"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "VIA", "3"), SS_OK);
+    assert_int_equal(ss_headers_count(&h, "Via"), 3);
+    assert_int_equal(ss_headers_count(&h, "accept"), 1);
+    assert_int_equal(ss_headers_count(&h, "Vi"), 0);
+    ss_headers_cleanup(&h);
+}
+
+static void test_remove(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    assert_int_equal(ss_headers_add(&h, "A", "1"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "Cookie", "secret"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "B", "22"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "cookie", "more"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "C", "333"), SS_OK);
+    ss_headers_remove(&h, "COOKIE");
+    assert_int_equal(h.n, 3);
+    assert_null(ss_headers_get(&h, "Cookie"));
+    /* the others stay, in order */
+    assert_string_equal(h.items[0].name, "A");
+    assert_string_equal(h.items[1].name, "B");
+    assert_string_equal(h.items[2].name, "C");
+    assert_string_equal(h.items[2].value, "333");
+    assert_int_equal(h.bytes, strlen("A1B22C333"));
+    /* removing what is not there changes nothing */
+    ss_headers_remove(&h, "Cookie");
+    assert_int_equal(h.n, 3);
+    assert_int_equal(h.bytes, 9);
+    /* the list is still usable after a removal */
+    assert_int_equal(ss_headers_add(&h, "D", "4"), SS_OK);
+    assert_int_equal(h.n, 4);
+    assert_string_equal(ss_headers_get(&h, "d"), "4");
+    ss_headers_cleanup(&h);
+}
+
+static void test_grows(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    char name[16];
+    for (int i = 0; i < 200; i++) {
+        int r = snprintf(name, sizeof name, "X-F%d", i);
+        assert_true(r > 0);
+        assert_int_equal(ss_headers_add(&h, name, "v"), SS_OK);
+    }
+    assert_int_equal(h.n, 200);
+    assert_string_equal(h.items[0].name, "X-F0");
+    assert_string_equal(h.items[199].name, "X-F199");
+    assert_string_equal(ss_headers_get(&h, "x-f150"), "v");
+    ss_headers_cleanup(&h);
+}
+
+static void test_max_count(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 3, 0);
+    assert_int_equal(ss_headers_add(&h, "A", "1"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "B", "2"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "C", "3"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "D", "4"), SS_ERR_LIMIT);
+    assert_non_null(strstr(ss_errmsg(), "more than 3"));
+    assert_int_equal(h.n, 3);
+    assert_null(ss_headers_get(&h, "D"));
+    /* after a removal there is room again */
+    ss_headers_remove(&h, "B");
+    assert_int_equal(ss_headers_add(&h, "D", "4"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, "E", "5"), SS_ERR_LIMIT);
+    ss_headers_cleanup(&h);
+}
+
+static void test_max_bytes(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 10);
+    assert_int_equal(ss_headers_add(&h, "Abc", "1234"), SS_OK);     /* 7 */
+    assert_int_equal(ss_headers_add(&h, "X", "123"), SS_ERR_LIMIT); /* would be 11 */
+    assert_non_null(strstr(ss_errmsg(), "10 bytes"));
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.bytes, 7);
+    assert_int_equal(ss_headers_add(&h, "X", "12"), SS_OK); /* exactly 10 */
+    assert_int_equal(h.bytes, 10);
+    assert_int_equal(ss_headers_add(&h, "Y", ""), SS_ERR_LIMIT);
+    /* removal gives the bytes back */
+    ss_headers_remove(&h, "abc");
+    assert_int_equal(h.bytes, 3);
+    assert_int_equal(ss_headers_add(&h, "Abcd", "123"), SS_OK);
+    assert_int_equal(h.bytes, 10);
+    ss_headers_cleanup(&h);
+
+    /* a single oversized field is refused on an empty list */
+    ss_headers_init(&h, 0, 4);
+    assert_int_equal(ss_headers_add(&h, "Long", "v"), SS_ERR_LIMIT);
+    assert_int_equal(h.n, 0);
+    ss_headers_cleanup(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_keeps_order_and_copies),
+        cmocka_unit_test(test_addn_uses_lengths),
+        cmocka_unit_test(test_get_last_wins_case_insensitive),
+        cmocka_unit_test(test_count),
+        cmocka_unit_test(test_remove),
+        cmocka_unit_test(test_grows),
+        cmocka_unit_test(test_max_count),
+        cmocka_unit_test(test_max_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
