@@ -1,4 +1,5 @@
 #include "policy_path.h"
+#include "ss_hex.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -9,17 +10,6 @@ struct segment {
     const char *s;
     size_t len;
 };
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool is_control(unsigned char c)
 {
@@ -45,8 +35,8 @@ static ss_error check_escape(const char *seg, size_t len, size_t i)
 {
     if (len - i < 3)
         return ss_errf(SS_ERR_PROTOCOL, "request path has a truncated percent escape");
-    int hi = hex_value(seg[i + 1]);
-    int lo = hex_value(seg[i + 2]);
+    int hi = ss_hex_digit(seg[i + 1]);
+    int lo = ss_hex_digit(seg[i + 2]);
     if (hi < 0 || lo < 0)
         return ss_errf(SS_ERR_PROTOCOL, "request path has a malformed percent escape");
     unsigned char v = (unsigned char)(hi * 16 + lo);

@@ -1,4 +1,5 @@
 #include "certfile.h"
+#include "ss_hex.h"
 #include "ss_xml.h"
 
 #include <openssl/asn1.h>
@@ -112,7 +113,6 @@ out:
 
 ss_error ss_certfile_sha256_hex(const uint8_t *der, size_t len, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     out[0] = '\0';
@@ -124,11 +124,7 @@ ss_error ss_certfile_sha256_hex(const uint8_t *der, size_t len, char out[65])
         ERR_clear_error();
         return ss_errf(SS_ERR_CRYPTO, "SHA-256 failed");
     }
-    for (unsigned int i = 0; i < md_len; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-    out[64] = '\0';
+    ss_hex_sha256_format(md, out);
     return SS_OK;
 }
 

@@ -3,6 +3,7 @@
  * cross-references the schema cannot express, and answers look-ups.
  */
 #include "registry.h"
+#include "ss_hex.h"
 #include "ss_xml.h"
 
 #include <openssl/evp.h>
@@ -281,24 +282,6 @@ static ss_error build_member(struct build *b, xmlNodePtr node, struct ss_reg_mem
     return SS_OK;
 }
 
-static ss_error parse_hex32(const char *hex, uint8_t out[32])
-{
-    if (!hex || strlen(hex) != 64)
-        return SS_ERR_REGISTRY_SCHEMA;
-    for (int i = 0; i < 32; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + k];
-            int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-            if (d < 0)
-                return SS_ERR_REGISTRY_SCHEMA;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return SS_OK;
-}
-
 static ss_error build_server(struct build *b, xmlNodePtr node, struct ss_reg_server *s)
 {
     ss_error err;
@@ -306,7 +289,8 @@ static ss_error build_server(struct build *b, xmlNodePtr node, struct ss_reg_ser
         (err = dup_attr(b, node, "code", &s->code)) ||
         (err = dup_attr(b, node, "address", &s->address)))
         return err;
-    if (parse_hex32(ss_xml_attr(node, "authSha256"), s->auth_sha256))
+    const char *pin = ss_xml_attr(node, "authSha256");
+    if (!pin || !ss_hex_sha256_parse(pin, s->auth_sha256))
         return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: bad authSha256", b->name,
                        ss_xml_line(node));
     size_t n = count_children(node, "client");

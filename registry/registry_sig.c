@@ -3,6 +3,7 @@
  * authority certificate, and signing for the authority's tool.
  */
 #include "registry.h"
+#include "certfile.h"
 #include "ss_xml.h"
 
 #include <openssl/bio.h>
@@ -30,37 +31,14 @@ ss_error ss_reg_anchor_load(const char *path, struct ss_reg_anchor *anchor)
 {
     anchor->der = NULL;
     anchor->len = 0;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ss_error err = ss_file_read(path, 1u << 20, &buf, &len);
-    if (err)
-        return err;
-    X509 *x = NULL;
-    BIO *bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio)
-        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (!x) {
-        const unsigned char *p = buf;
-        x = d2i_X509(NULL, &p, (long)len);
-    }
-    free(buf);
-    ERR_clear_error();
-    if (!x)
-        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: not a PEM or DER certificate", path);
-    int n = i2d_X509(x, &anchor->der);
-    X509_free(x);
-    if (n <= 0)
-        return ss_errf(SS_ERR_CRYPTO, "%s: cannot encode certificate", path);
-    anchor->len = (size_t)n;
-    return SS_OK;
+    return ss_certfile_read(path, &anchor->der, &anchor->len);
 }
 
 void ss_reg_anchor_cleanup(struct ss_reg_anchor *anchor)
 {
     if (!anchor)
         return;
-    OPENSSL_free(anchor->der);
+    free(anchor->der);
     anchor->der = NULL;
     anchor->len = 0;
 }

@@ -1,4 +1,5 @@
 #include "ss_id.h"
+#include "ss_hex.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,17 +21,6 @@ bool ss_id_part_valid(const char *s, size_t len, size_t max)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 ss_error ss_id_part_decode(const char *s, size_t len, size_t max, char *out)
 {
     size_t n = 0;
@@ -41,8 +31,8 @@ ss_error ss_id_part_decode(const char *s, size_t len, size_t max, char *out)
         if (c == '%') {
             if (len - i < 3)
                 return ss_errf(SS_ERR_BAD_IDENTIFIER, "truncated percent escape in identifier");
-            int hi = hexval(s[i + 1]);
-            int lo = hexval(s[i + 2]);
+            int hi = ss_hex_digit(s[i + 1]);
+            int lo = ss_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return ss_errf(SS_ERR_BAD_IDENTIFIER, "malformed percent escape in identifier");
             c = (unsigned char)(hi * 16 + lo);

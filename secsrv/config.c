@@ -1,4 +1,5 @@
 #include "config.h"
+#include "ss_hex.h"
 
 #include <ctype.h>
 #include <ini.h>
@@ -107,28 +108,6 @@ static bool parse_uint(const char *value, unsigned long long max, unsigned long 
     return true;
 }
 
-static bool parse_sha256_hex(const char *hex, uint8_t out[32])
-{
-    size_t n = strlen(hex);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = (char)tolower((unsigned char)hex[i]);
-        if (c == ':')
-            continue;
-        if (k == 64)
-            return false; /* more digits than a SHA-256 has */
-        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return false;
-        if (k % 2 == 0)
-            out[k / 2] = (uint8_t)(d << 4);
-        else
-            out[k / 2] |= (uint8_t)d;
-        k++;
-    }
-    return k == 64;
-}
-
 struct limit_key {
     const char *name;
     size_t offset;
@@ -220,7 +199,7 @@ static void bind_is_cert(struct ss_config *cfg, const char *value, long line)
         return;
     }
     struct ss_hosted_client *mc = (struct ss_hosted_client *)(uintptr_t)c;
-    if (!parse_sha256_hex(hex, mc->is_cert_sha256)) {
+    if (!ss_hex_sha256_parse(hex, mc->is_cert_sha256)) {
         ss_config_problem(cfg, line, "'%s' is not a SHA-256 fingerprint (64 hex digits)", hex);
         return;
     }

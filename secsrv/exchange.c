@@ -273,6 +273,31 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
     return SS_OK;
 }
 
+/* The outbound message for this exchange: the request as received, to url. */
+static struct ss_upstream_request outbound(const struct exchange *x, const char *url,
+                                           const struct ss_headers *fields,
+                                           const struct ss_upstream_tls *tls)
+{
+    const struct ss_limits *l = &x->d->cfg->limits;
+    return (struct ss_upstream_request){.method = x->req->method,
+                                        .url = url,
+                                        .headers = fields,
+                                        .body = x->req->body,
+                                        .body_len = x->req->body_len,
+                                        .connect_timeout = l->connect_timeout,
+                                        .timeout = l->backend_timeout,
+                                        .max_response_bytes = l->max_body_bytes,
+                                        .max_response_headers = 4 * l->max_header_bytes,
+                                        .tls = tls};
+}
+
+/* Fields sent on: what the client may send, plus the X-Road fields added here. */
+static void outbound_fields_init(const struct exchange *x, struct ss_headers *fields)
+{
+    const struct ss_limits *l = &x->d->cfg->limits;
+    ss_headers_init(fields, l->max_headers + 8, l->max_header_bytes + 4096);
+}
+
 /*
  * The one point every exchange passes, on both sides: message is the
  * outbound request exactly as sent, response the answer exactly as
@@ -320,8 +345,7 @@ static ss_error authenticate_is(struct exchange *x)
 
 static ss_error build_outbound_fields(struct exchange *x, struct ss_headers *fields)
 {
-    const struct ss_limits *l = &x->d->cfg->limits;
-    ss_headers_init(fields, l->max_headers + 8, l->max_header_bytes + 4096);
+    outbound_fields_init(x, fields);
     ss_error err = ss_rest_copy_end_to_end(&x->req->headers, fields);
     if (err)
         return err;
@@ -373,7 +397,6 @@ static ss_error consume(struct exchange *x)
     struct ss_headers fields;
     err = build_outbound_fields(x, &fields);
     const struct ss_config *cfg = x->d->cfg;
-    const struct ss_limits *l = &cfg->limits;
     char hash[SS_REQUEST_HASH_B64];
     /* the provider computes the same over what it receives; its answer must echo it */
     ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body,
@@ -390,16 +413,7 @@ static ss_error consume(struct exchange *x)
                                       .key_file = cfg->auth_key,
                                       .trust = x->trust,
                                       .expected = servers[i]};
-        struct ss_upstream_request message = {.method = x->req->method,
-                                              .url = url,
-                                              .headers = &fields,
-                                              .body = x->req->body,
-                                              .body_len = x->req->body_len,
-                                              .connect_timeout = l->connect_timeout,
-                                              .timeout = l->backend_timeout,
-                                              .max_response_bytes = l->max_body_bytes,
-                                              .max_response_headers = 4 * l->max_header_bytes,
-                                              .tls = &tls};
+        struct ss_upstream_request message = outbound(x, url, &fields, &tls);
         err = forward(x, &message, &up);
         /* another server hosting the provider may be reachable: only network errors move on */
         if (err == SS_ERR_NETWORK && i + 1 < n_servers) {
@@ -525,9 +539,8 @@ static ss_error provide(struct exchange *x)
     if (err)
         return err;
 
-    const struct ss_limits *l = &x->d->cfg->limits;
     struct ss_headers fields;
-    ss_headers_init(&fields, l->max_headers + 8, l->max_header_bytes + 4096);
+    outbound_fields_init(x, &fields);
     char hash[SS_REQUEST_HASH_B64];
     char url[8192];
     struct ss_upstream_response up = {0};
@@ -541,15 +554,7 @@ static ss_error provide(struct exchange *x)
         (err = ss_headers_add(&fields, "X-Road-Request-Id", x->request_id)) ||
         (err = backend_url(map, &x->target, url, sizeof url)))
         goto out;
-    struct ss_upstream_request message = {.method = x->req->method,
-                                          .url = url,
-                                          .headers = &fields,
-                                          .body = x->req->body,
-                                          .body_len = x->req->body_len,
-                                          .connect_timeout = l->connect_timeout,
-                                          .timeout = l->backend_timeout,
-                                          .max_response_bytes = l->max_body_bytes,
-                                          .max_response_headers = 4 * l->max_header_bytes};
+    struct ss_upstream_request message = outbound(x, url, &fields, NULL);
     if ((err = forward(x, &message, &up)))
         goto out;
     if ((err = copy_response(x, &up, false)))

@@ -1,4 +1,6 @@
 #include "trust.h"
+#include "certfile.h"
+#include "ss_hex.h"
 #include "ss_xml.h"
 
 #include <openssl/err.h>
@@ -230,12 +232,6 @@ ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *ce
                              leaf_sha256);
 }
 
-static void hex32(const uint8_t in[32], char out[65])
-{
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
-
 ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *certs, size_t n,
                                const struct ss_reg_server *expected)
 {
@@ -245,7 +241,7 @@ ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *ce
         return err;
     if (!ss_trust_fingerprint_equal(fp, expected->auth_sha256)) {
         char got[65];
-        hex32(fp, got);
+        ss_hex_sha256_format(fp, got);
         return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
                        "peer certificate %s is not the one registered for server %s/%s/%s", got,
                        expected->owner.member_class, expected->owner.member_code, expected->code);
@@ -266,7 +262,7 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
     if (match)
         return SS_OK;
     char got[65];
-    hex32(leaf_sha256, got);
+    ss_hex_sha256_format(leaf_sha256, got);
     return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
                    "peer certificate %s is not registered for a server hosting the client", got);
 }
@@ -312,18 +308,14 @@ ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)
 
 ss_error ss_trust_cert_file_fingerprint(const char *cert_file, uint8_t out[32])
 {
-    BIO *b = BIO_new_file(cert_file, "r");
-    X509 *cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    unsigned char *der = NULL;
-    int len = cert ? i2d_X509(cert, &der) : -1;
-    X509_free(cert);
-    ERR_clear_error();
-    if (len <= 0)
-        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: cannot read a PEM certificate", cert_file);
-    struct ss_der d = {der, (size_t)len};
+    uint8_t *der = NULL;
+    size_t len = 0;
+    ss_error err = ss_certfile_read(cert_file, &der, &len);
+    if (err)
+        return err;
+    struct ss_der d = {der, len};
     ss_trust_fingerprint(&d, out);
-    OPENSSL_free(der);
+    free(der);
     return SS_OK;
 }
 
