@@ -229,15 +229,6 @@ static ss_error out_of_memory(struct parse_ctx *ctx)
     return SS_ERR_NOMEM;
 }
 
-static size_t count_children(xmlNodePtr node, const char *name)
-{
-    size_t n = 0;
-    for (xmlNodePtr c = node->children; c; c = c->next)
-        if (ss_xml_is(c, name))
-            n++;
-    return n;
-}
-
 /*
  * Parses the identifier s into *out (parts copied to the arena). Returns
  * false with *nomem unset if s is malformed, with *nomem set if out of memory.
@@ -296,7 +287,7 @@ static ss_error parse_group(struct parse_ctx *ctx, xmlNodePtr node)
     group->code = arena_strdup(ctx->arena, code);
     group->line = node_line(ctx, node);
     group->members =
-        arena_alloc(ctx->arena, count_children(node, "member"), sizeof *group->members);
+        arena_alloc(ctx->arena, ss_xml_count_children(node, "member"), sizeof *group->members);
     if (!group->code || !group->members)
         return out_of_memory(ctx);
     for (xmlNodePtr c = node->children; c; c = c->next) {
@@ -483,7 +474,7 @@ static ss_error parse_purpose(struct parse_ctx *ctx, xmlNodePtr node, struct ss_
     rule->purpose_required = true;
     if (required && !parse_boolean(required, &rule->purpose_required))
         file_error(ctx, node, "required must be true or false");
-    rule->purposes = arena_alloc(ctx->arena, count_children(node, "code"), sizeof *rule->purposes);
+    rule->purposes = arena_alloc(ctx->arena, ss_xml_count_children(node, "code"), sizeof *rule->purposes);
     if (!rule->purposes)
         return out_of_memory(ctx);
     for (xmlNodePtr c = node->children; c; c = c->next) {
@@ -553,7 +544,7 @@ static ss_error parse_rule(struct parse_ctx *ctx, xmlNodePtr node, struct ss_pol
     }
     parse_validity(ctx, node, rule);
 
-    rule->allows = arena_alloc(ctx->arena, count_children(node, "allow"), sizeof *rule->allows);
+    rule->allows = arena_alloc(ctx->arena, ss_xml_count_children(node, "allow"), sizeof *rule->allows);
     if (!rule->allows)
         return out_of_memory(ctx);
     for (xmlNodePtr c = node->children; c; c = c->next) {
@@ -589,8 +580,8 @@ static ss_error parse_root(struct parse_ctx *ctx, xmlNodePtr root)
                    provider ? provider : "");
     }
     file->groups =
-        arena_alloc(ctx->arena, count_children(root, "localGroup"), sizeof *file->groups);
-    file->rules = arena_alloc(ctx->arena, count_children(root, "rule"), sizeof *file->rules);
+        arena_alloc(ctx->arena, ss_xml_count_children(root, "localGroup"), sizeof *file->groups);
+    file->rules = arena_alloc(ctx->arena, ss_xml_count_children(root, "rule"), sizeof *file->rules);
     if (!file->groups || !file->rules)
         return out_of_memory(ctx);
     /* Groups first, so that every rule sees all of them. */

@@ -236,18 +236,9 @@ static xmlNodePtr find_child(xmlNodePtr parent, const char *element, const char 
     return NULL;
 }
 
-static size_t count_children(xmlNodePtr parent, const char *element)
-{
-    size_t n = 0;
-    for (xmlNodePtr c = parent->children; c; c = c->next)
-        if (ss_xml_is(c, element))
-            n++;
-    return n;
-}
-
 static ss_error check_room(xmlNodePtr parent, const char *element, size_t max, const char *what)
 {
-    if (count_children(parent, element) >= max)
+    if (ss_xml_count_children(parent, element) >= max)
         return ss_errf(SS_ERR_LIMIT, "the registry allows at most %zu %s", max, what);
     return SS_OK;
 }

@@ -150,15 +150,6 @@ struct build {
     struct ss_registry *reg;
 };
 
-static size_t count_children(xmlNodePtr parent, const char *name)
-{
-    size_t n = 0;
-    for (xmlNodePtr c = parent->children; c; c = c->next)
-        if (ss_xml_is(c, name))
-            n++;
-    return n;
-}
-
 static ss_error dup_attr(struct build *b, xmlNodePtr node, const char *attr, char **out)
 {
     const char *v = ss_xml_attr(node, attr);
@@ -194,8 +185,8 @@ static ss_error cert_blob(struct build *b, xmlNodePtr node, struct ss_reg_blob *
     uint8_t *der = malloc(w / 4 * 3 + 3);
     int n = der ? EVP_DecodeBlock(der, (const unsigned char *)text, (int)w) : -1;
     if (n < 0) {
-        result = ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: certificate is not valid base64",
-                         b->name, ss_xml_line(node));
+        result = ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: certificate is not valid base64", b->name,
+                         ss_xml_line(node));
         goto out;
     }
     /* EVP_DecodeBlock counts padding bytes as data: trim them. */
@@ -207,8 +198,9 @@ static ss_error cert_blob(struct build *b, xmlNodePtr node, struct ss_reg_blob *
     X509 *x = d2i_X509(NULL, &p, n);
     if (!x || p != der + n) {
         X509_free(x);
-        result = ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: certificate is not a DER X.509 certificate",
-                         b->name, ss_xml_line(node));
+        result =
+            ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: certificate is not a DER X.509 certificate",
+                    b->name, ss_xml_line(node));
         goto out;
     }
     X509_free(x);
@@ -265,7 +257,7 @@ static ss_error build_member(struct build *b, xmlNodePtr node, struct ss_reg_mem
         (err = dup_attr(b, node, "code", &m->member_code)))
         return err;
     snprintf(m->state, sizeof m->state, "%s", state ? state : "");
-    size_t n = count_children(node, "subsystem");
+    size_t n = ss_xml_count_children(node, "subsystem");
     m->subsystems = calloc(n ? n : 1, sizeof *m->subsystems);
     if (!m->subsystems)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
@@ -293,7 +285,7 @@ static ss_error build_server(struct build *b, xmlNodePtr node, struct ss_reg_ser
     if (!pin || !ss_hex_sha256_parse(pin, s->auth_sha256))
         return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: bad authSha256", b->name,
                        ss_xml_line(node));
-    size_t n = count_children(node, "client");
+    size_t n = ss_xml_count_children(node, "client");
     s->clients = calloc(n ? n : 1, sizeof *s->clients);
     if (!s->clients)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
@@ -313,7 +305,7 @@ static ss_error build_group(struct build *b, xmlNodePtr node, struct ss_reg_grou
     if ((err = dup_attr(b, node, "code", &g->code)) ||
         (err = dup_attr(b, node, "description", &g->description)))
         return err;
-    size_t n = count_children(node, "member");
+    size_t n = ss_xml_count_children(node, "member");
     g->members = calloc(n ? n : 1, sizeof *g->members);
     if (!g->members)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
@@ -332,7 +324,8 @@ static ss_error build_ca(struct build *b, xmlNodePtr node, struct ss_reg_ca *ca)
     ss_error err;
     if ((err = dup_attr(b, node, "name", &ca->name)))
         return err;
-    size_t ni = count_children(node, "intermediate"), no = count_children(node, "ocspResponder");
+    size_t ni = ss_xml_count_children(node, "intermediate"),
+           no = ss_xml_count_children(node, "ocspResponder");
     ca->intermediates = calloc(ni ? ni : 1, sizeof *ca->intermediates);
     ca->ocsp = calloc(no ? no : 1, sizeof *ca->ocsp);
     if (!ca->intermediates || !ca->ocsp)
@@ -371,18 +364,19 @@ static ss_error build_tsa(struct build *b, xmlNodePtr node, struct ss_reg_tsa *t
 /* Allocates one array per element kind, sized from the document. */
 static ss_error alloc_arrays(struct ss_registry *reg, xmlNodePtr root)
 {
-    size_t nc = count_children(root, "memberClass"), nm = count_children(root, "member"),
-           ns = count_children(root, "securityServer"), ng = count_children(root, "globalGroup"),
-           nca = count_children(root, "certificationAuthority"),
-           nt = count_children(root, "timestampingAuthority");
+    size_t nc = ss_xml_count_children(root, "memberClass"),
+           nm = ss_xml_count_children(root, "member"),
+           ns = ss_xml_count_children(root, "securityServer"),
+           ng = ss_xml_count_children(root, "globalGroup"),
+           nca = ss_xml_count_children(root, "certificationAuthority"),
+           nt = ss_xml_count_children(root, "timestampingAuthority");
     reg->classes = calloc(nc ? nc : 1, sizeof *reg->classes);
     reg->members = calloc(nm ? nm : 1, sizeof *reg->members);
     reg->servers = calloc(ns ? ns : 1, sizeof *reg->servers);
     reg->groups = calloc(ng ? ng : 1, sizeof *reg->groups);
     reg->cas = calloc(nca ? nca : 1, sizeof *reg->cas);
     reg->tsas = calloc(nt ? nt : 1, sizeof *reg->tsas);
-    if (!reg->classes || !reg->members || !reg->servers || !reg->groups || !reg->cas ||
-        !reg->tsas)
+    if (!reg->classes || !reg->members || !reg->servers || !reg->groups || !reg->cas || !reg->tsas)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     return SS_OK;
 }
@@ -477,9 +471,9 @@ bool ss_registry_expired(const struct ss_registry *reg, time_t now)
     return now >= reg->expires;
 }
 
-ss_error ss_registry_load(const char *name, const uint8_t *xml, size_t xml_len,
-                          const uint8_t *sig, size_t sig_len, const struct ss_reg_anchor *anchor,
-                          time_t now, uint64_t min_serial, struct ss_registry **out)
+ss_error ss_registry_load(const char *name, const uint8_t *xml, size_t xml_len, const uint8_t *sig,
+                          size_t sig_len, const struct ss_reg_anchor *anchor, time_t now,
+                          uint64_t min_serial, struct ss_registry **out)
 {
     *out = NULL;
     ss_error err = ss_registry_verify_signature(xml, xml_len, sig, sig_len, anchor);

@@ -538,6 +538,16 @@ out:
     return err ? fail(file) : EXIT_SUCCESS;
 }
 
+/* The signature file: given, or FILE.p7s next to the document. */
+static ss_error signature_path(const char *file, const char *given, char out[PATH_MAX_LEN])
+{
+    int n = given ? snprintf(out, PATH_MAX_LEN, "%s", given)
+                  : snprintf(out, PATH_MAX_LEN, "%s.p7s", file);
+    if (n < 0 || n >= PATH_MAX_LEN)
+        return ss_errf(SS_ERR_IO, "signature path too long");
+    return SS_OK;
+}
+
 static int cmd_sign(const char *file, int argc, char **argv)
 {
     struct opt opts[] = {
@@ -561,12 +571,8 @@ static int cmd_sign(const char *file, int argc, char **argv)
     ss_error err = SS_OK;
     const char *out = opt_value(&cl, "out");
     const char *serial = opt_value(&cl, "serial");
-    int n = out ? snprintf(sig_path, sizeof sig_path, "%s", out)
-                : snprintf(sig_path, sizeof sig_path, "%s.p7s", file);
-    if (n < 0 || (size_t)n >= sizeof sig_path) {
-        err = ss_errf(SS_ERR_IO, "signature path too long");
+    if ((err = signature_path(file, out, sig_path)))
         goto out;
-    }
     if (strcmp(sig_path, file) == 0) {
         err = ss_errf(SS_ERR_CONFIG, "--out must not be the registry file itself");
         goto out;
@@ -615,12 +621,8 @@ static int cmd_verify(const char *file, int argc, char **argv)
     ss_error err = SS_OK;
     const char *sig_opt = opt_value(&cl, "sig");
     const char *min = opt_value(&cl, "min-serial");
-    int n = sig_opt ? snprintf(sig_path, sizeof sig_path, "%s", sig_opt)
-                    : snprintf(sig_path, sizeof sig_path, "%s.p7s", file);
-    if (n < 0 || (size_t)n >= sizeof sig_path) {
-        err = ss_errf(SS_ERR_IO, "signature path too long");
+    if ((err = signature_path(file, sig_opt, sig_path)))
         goto out;
-    }
     if ((min && (err = parse_number("--min-serial", min, UINT64_MAX, &min_serial))) ||
         (err = ss_reg_anchor_load(anchor_path, &anchor)) ||
         (err = ss_file_read(file, SS_REGISTRY_MAX_BYTES, &xml, &xml_len)) ||

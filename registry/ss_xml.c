@@ -81,8 +81,8 @@ ss_error ss_xml_parse(const char *name, const void *buf, size_t len, size_t max_
 {
     *out = NULL;
     if (len > max_bytes)
-        return ss_errf(SS_ERR_TOO_LARGE, "%s: document of %zu bytes exceeds the limit of %zu",
-                       name, len, max_bytes);
+        return ss_errf(SS_ERR_TOO_LARGE, "%s: document of %zu bytes exceeds the limit of %zu", name,
+                       len, max_bytes);
     if (len > (size_t)INT32_MAX)
         return ss_errf(SS_ERR_TOO_LARGE, "%s: document too large", name);
 
@@ -103,8 +103,8 @@ ss_error ss_xml_parse(const char *name, const void *buf, size_t len, size_t max_
     }
     if (doc->intSubset || doc->extSubset) {
         xmlFreeDoc(doc);
-        return ss_errf(SS_ERR_PROTOCOL, "%s:%ld: document type declarations are not allowed",
-                       name, line_of(buf, len, "<!DOCTYPE"));
+        return ss_errf(SS_ERR_PROTOCOL, "%s:%ld: document type declarations are not allowed", name,
+                       line_of(buf, len, "<!DOCTYPE"));
     }
     int r = tree_depth_ok(xmlDocGetRootElement(doc), 1);
     if (r < 0) {
@@ -171,7 +171,17 @@ char *ss_xml_text(xmlNodePtr node)
 
 bool ss_xml_is(xmlNodePtr node, const char *name)
 {
-    return node && node->type == XML_ELEMENT_NODE && xmlStrcmp(node->name, (const xmlChar *)name) == 0;
+    return node && node->type == XML_ELEMENT_NODE &&
+           xmlStrcmp(node->name, (const xmlChar *)name) == 0;
+}
+
+size_t ss_xml_count_children(xmlNodePtr parent, const char *name)
+{
+    size_t n = 0;
+    for (xmlNodePtr c = parent->children; c; c = c->next)
+        if (ss_xml_is(c, name))
+            n++;
+    return n;
 }
 
 long ss_xml_line(xmlNodePtr node)

@@ -31,6 +31,8 @@ const char *ss_xml_attr(xmlNodePtr node, const char *name);
 char *ss_xml_text(xmlNodePtr node);
 /* True if node is an element named name. */
 bool ss_xml_is(xmlNodePtr node, const char *name);
+/* Number of element children of parent named name. */
+size_t ss_xml_count_children(xmlNodePtr parent, const char *name);
 /* Line of node in its source, for "file:line: message". */
 long ss_xml_line(xmlNodePtr node);
 
