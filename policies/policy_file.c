@@ -474,7 +474,8 @@ static ss_error parse_purpose(struct parse_ctx *ctx, xmlNodePtr node, struct ss_
     rule->purpose_required = true;
     if (required && !parse_boolean(required, &rule->purpose_required))
         file_error(ctx, node, "required must be true or false");
-    rule->purposes = arena_alloc(ctx->arena, ss_xml_count_children(node, "code"), sizeof *rule->purposes);
+    rule->purposes =
+        arena_alloc(ctx->arena, ss_xml_count_children(node, "code"), sizeof *rule->purposes);
     if (!rule->purposes)
         return out_of_memory(ctx);
     for (xmlNodePtr c = node->children; c; c = c->next) {
@@ -544,7 +545,8 @@ static ss_error parse_rule(struct parse_ctx *ctx, xmlNodePtr node, struct ss_pol
     }
     parse_validity(ctx, node, rule);
 
-    rule->allows = arena_alloc(ctx->arena, ss_xml_count_children(node, "allow"), sizeof *rule->allows);
+    rule->allows =
+        arena_alloc(ctx->arena, ss_xml_count_children(node, "allow"), sizeof *rule->allows);
     if (!rule->allows)
         return out_of_memory(ctx);
     for (xmlNodePtr c = node->children; c; c = c->next) {

@@ -134,10 +134,10 @@ ss_error ss_registry_verify_signature(const uint8_t *xml, size_t xml_len, const 
  * and one whose serial is below min_serial. On success *out holds one
  * reference.
  */
-ss_error ss_registry_load(const char *name, const uint8_t *xml, size_t xml_len,
-                          const uint8_t *sig, size_t sig_len, const struct ss_reg_anchor *anchor,
-                          time_t now, uint64_t min_serial,
-                          struct ss_registry **out) SS_MUST_CHECK SS_NONNULL(1, 2, 4, 6, 9);
+ss_error ss_registry_load(const char *name, const uint8_t *xml, size_t xml_len, const uint8_t *sig,
+                          size_t sig_len, const struct ss_reg_anchor *anchor, time_t now,
+                          uint64_t min_serial, struct ss_registry **out) SS_MUST_CHECK
+    SS_NONNULL(1, 2, 4, 6, 9);
 
 /*
  * Signs xml as the registry authority: a detached CMS SignedData (DER) with
@@ -171,7 +171,8 @@ size_t ss_registry_servers_for_client(const struct ss_registry *reg,
                                       const struct ss_client_id *client,
                                       const struct ss_reg_server **out, size_t max);
 /* True if server hosts client. */
-bool ss_registry_server_hosts(const struct ss_reg_server *server, const struct ss_client_id *client);
+bool ss_registry_server_hosts(const struct ss_reg_server *server,
+                              const struct ss_client_id *client);
 const struct ss_reg_group *ss_registry_group(const struct ss_registry *reg, const char *code);
 /* True if client is in the global group: a member entry covers its subsystems. */
 bool ss_registry_group_has(const struct ss_registry *reg, const char *group_code,

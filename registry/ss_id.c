@@ -75,8 +75,7 @@ ss_error ss_client_id_parse(const char *s, size_t len, size_t max, bool require_
     size_t plen[4];
     int n = split_parts(s, len, part, plen, 4);
     if (n < 3 || n > 4 || (require_subsystem && n != 4))
-        return ss_errf(SS_ERR_BAD_IDENTIFIER,
-                       "client identifier must be INSTANCE/CLASS/MEMBER%s",
+        return ss_errf(SS_ERR_BAD_IDENTIFIER, "client identifier must be INSTANCE/CLASS/MEMBER%s",
                        require_subsystem ? "/SUBSYSTEM" : "[/SUBSYSTEM]");
     char *dst[4] = {out->instance, out->member_class, out->member_code, out->subsystem};
     out->subsystem[0] = '\0';
@@ -133,16 +132,15 @@ bool ss_client_id_format_local(const struct ss_client_id *id, char *buf, size_t 
 bool ss_service_id_format(const struct ss_service_id *id, char *buf, size_t size)
 {
     const struct ss_client_id *p = &id->provider;
-    int r = snprintf(buf, size, "%s/%s/%s%s%s/%s%s%s", p->instance, p->member_class,
-                     p->member_code, p->subsystem[0] ? "/" : "", p->subsystem, id->service_code,
+    int r = snprintf(buf, size, "%s/%s/%s%s%s/%s%s%s", p->instance, p->member_class, p->member_code,
+                     p->subsystem[0] ? "/" : "", p->subsystem, id->service_code,
                      id->service_version[0] ? "/" : "", id->service_version);
     return fits(r, size);
 }
 
 bool ss_client_id_same_member(const struct ss_client_id *a, const struct ss_client_id *b)
 {
-    return strcmp(a->instance, b->instance) == 0 &&
-           strcmp(a->member_class, b->member_class) == 0 &&
+    return strcmp(a->instance, b->instance) == 0 && strcmp(a->member_class, b->member_class) == 0 &&
            strcmp(a->member_code, b->member_code) == 0;
 }
 

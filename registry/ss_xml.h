@@ -37,8 +37,8 @@ size_t ss_xml_count_children(xmlNodePtr parent, const char *name);
 long ss_xml_line(xmlNodePtr node);
 
 /* Reads a whole file of at most max_bytes into *buf (NUL-terminated, malloc'd). */
-ss_error ss_file_read(const char *path, size_t max_bytes, uint8_t **buf,
-                      size_t *len) SS_MUST_CHECK SS_NONNULL(1, 3, 4);
+ss_error ss_file_read(const char *path, size_t max_bytes, uint8_t **buf, size_t *len) SS_MUST_CHECK
+    SS_NONNULL(1, 3, 4);
 /* Writes buf to path atomically (temp file in the same directory, fsync, rename). */
 ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len) SS_MUST_CHECK;
 

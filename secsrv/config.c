@@ -31,8 +31,8 @@ void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...)
     va_end(ap);
     size_t used = strlen(cfg->problems);
     if (line > 0)
-        snprintf(cfg->problems + used, sizeof cfg->problems - used, "%s:%ld: %s\n", cfg->path,
-                 line, msg);
+        snprintf(cfg->problems + used, sizeof cfg->problems - used, "%s:%ld: %s\n", cfg->path, line,
+                 msg);
     else
         snprintf(cfg->problems + used, sizeof cfg->problems - used, "%s: %s\n", cfg->path, msg);
     cfg->n_problems++;
@@ -115,7 +115,10 @@ struct limit_key {
     unsigned long long min, max;
 };
 
-#define LIMIT(field, sz, lo, hi) {#field, offsetof(struct ss_limits, field), sz, lo, hi}
+#define LIMIT(field, sz, lo, hi)                                                                   \
+    {                                                                                              \
+#field, offsetof(struct ss_limits, field), sz, lo, hi                                      \
+    }
 static const struct limit_key limit_keys[] = {
     LIMIT(max_header_bytes, true, 1024, 1024 * 1024),
     LIMIT(max_headers, true, 8, 1000),
@@ -250,7 +253,10 @@ struct str_key {
     const char *section, *name;
     size_t offset;
 };
-#define STR(sec, key, field) {sec, key, offsetof(struct ss_config, field)}
+#define STR(sec, key, field)                                                                       \
+    {                                                                                              \
+        sec, key, offsetof(struct ss_config, field)                                                \
+    }
 static const struct str_key str_keys[] = {
     STR("server", "state_dir", state_dir),
     STR("tls", "certificate", auth_cert),

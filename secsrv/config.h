@@ -34,7 +34,7 @@ struct ss_limits {
 
 struct ss_hosted_client {
     struct ss_client_id id;
-    bool has_is_cert;        /* an HTTPS IS must present this certificate */
+    bool has_is_cert; /* an HTTPS IS must present this certificate */
     uint8_t is_cert_sha256[32];
     long line;
 };
@@ -61,13 +61,13 @@ struct ss_config {
     char *registry_anchor;
     unsigned registry_refresh; /* seconds, 0 = from the registry's settings */
     /* [client-proxy] */
-    char *client_listen;       /* plain HTTP for the IS, "" = off */
-    char *client_tls_listen;   /* HTTPS for the IS, "" = off */
+    char *client_listen;     /* plain HTTP for the IS, "" = off */
+    char *client_tls_listen; /* HTTPS for the IS, "" = off */
     char *client_tls_cert;
     char *client_tls_key;
-    char *client_tls_ca;       /* CA that issued IS client certificates */
+    char *client_tls_ca; /* CA that issued IS client certificates */
     /* [server-proxy] */
-    char *server_listen;       /* mTLS from other security servers, "" = off */
+    char *server_listen; /* mTLS from other security servers, "" = off */
     /* [policies] */
     char *policy_dir;
     /* [log] */

@@ -33,9 +33,8 @@ ss_error ss_daemon_reload_policies(struct ss_daemon *d)
     d->policies = set;
     pthread_mutex_unlock(&d->policy_mu);
     ss_policy_set_unref(old);
-    ss_log_info("policies: %zu rules from %zu files in %s in force",
-                ss_policy_set_count_rules(set), ss_policy_set_count_files(set),
-                d->cfg->policy_dir);
+    ss_log_info("policies: %zu rules from %zu files in %s in force", ss_policy_set_count_rules(set),
+                ss_policy_set_count_files(set), d->cfg->policy_dir);
     return SS_OK;
 }
 
@@ -45,8 +44,8 @@ static void check_file(struct ss_config *cfg, const char *section, const char *k
                        const char *path)
 {
     if (path && path[0] && access(path, R_OK) != 0)
-        ss_config_problem(cfg, ss_config_line(cfg, section, key, NULL), "%s: cannot read %s",
-                          key, path);
+        ss_config_problem(cfg, ss_config_line(cfg, section, key, NULL), "%s: cannot read %s", key,
+                          path);
 }
 
 static void check_registry_contents(struct ss_config *cfg, const struct ss_registry *reg)
@@ -67,7 +66,8 @@ static void check_registry_contents(struct ss_config *cfg, const struct ss_regis
         !ss_trust_fingerprint_equal(fp, self->auth_sha256))
         ss_config_problem(cfg, ss_config_line(cfg, "tls", "certificate", NULL),
                           "%s is not the authentication certificate the registry lists for "
-                          "this server", cfg->auth_cert);
+                          "this server",
+                          cfg->auth_cert);
     for (size_t i = 0; i < cfg->n_clients; i++) {
         char id[SS_ID_STR_MAX];
         (void)ss_client_id_format_local(&cfg->clients[i].id, id, sizeof id);
@@ -215,7 +215,8 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
         ss_log_warn("registry: cached copy refused: %s", ss_errmsg());
     if ((err = ss_regstore_refresh(d->registry)))
         ss_log_warn("registry: download failed: %s (exchanges are refused until a valid "
-                    "registry is in force)", ss_errmsg());
+                    "registry is in force)",
+                    ss_errmsg());
     if ((err = ss_regstore_start(d->registry)) || (err = ss_daemon_reload_policies(d)))
         goto out;
     if ((err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
@@ -223,16 +224,15 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
         goto out;
     if (cfg->client_listen[0] &&
         (err = start_listener(d, "client-proxy", cfg->client_listen, ss_exchange_client_proxy,
-                              ss_exchange_client_proxy_error, NULL, NULL, NULL,
-                              &d->client_proxy)))
+                              ss_exchange_client_proxy_error, NULL, NULL, NULL, &d->client_proxy)))
         goto out;
     if (cfg->client_tls_listen[0]) {
         if ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
             (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
             (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
             (err = start_listener(d, "client-proxy", cfg->client_tls_listen,
-                                  ss_exchange_client_proxy, ss_exchange_client_proxy_error,
-                                  is_cert, is_key, is_ca, &d->client_proxy_tls)))
+                                  ss_exchange_client_proxy, ss_exchange_client_proxy_error, is_cert,
+                                  is_key, is_ca, &d->client_proxy_tls)))
             goto out;
     }
     /* The trust list only makes the TLS stack ask for a certificate; whether the peer is

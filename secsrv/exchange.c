@@ -133,9 +133,8 @@ static void fail(struct exchange *x, ss_error err, const char *message)
     unsigned status = ss_exchange_error_status(err, x->server_proxy, type, sizeof type);
     ss_rest_uuid(detail);
     ss_log_warn("%s: error %s %s (%s) client=%s service=%s request-id=%s peer=%s: %s",
-                x->server_proxy ? "server-proxy" : "client-proxy", detail, type,
-                ss_error_name(err), x->client_str[0] ? x->client_str : "-",
-                x->service_str[0] ? x->service_str : "-",
+                x->server_proxy ? "server-proxy" : "client-proxy", detail, type, ss_error_name(err),
+                x->client_str[0] ? x->client_str : "-", x->service_str[0] ? x->service_str : "-",
                 x->request_id[0] ? x->request_id : "-", x->req->remote, message);
     json_string(msg, sizeof msg, message);
     int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}",
@@ -187,8 +186,8 @@ static ss_error begin(struct exchange *x)
     if (!x->trust)
         return err;
     const char *target = x->req->target;
-    err = ss_rest_parse_target(target, strlen(target), cfg->limits.max_identifier_bytes,
-                               &x->target);
+    err =
+        ss_rest_parse_target(target, strlen(target), cfg->limits.max_identifier_bytes, &x->target);
     if (err)
         return err;
     (void)ss_service_id_format(&x->target.service, x->service_str, sizeof x->service_str);
@@ -252,8 +251,7 @@ static bool response_field_passes(const char *name, bool keep_xroad)
 }
 
 /* Copies an upstream response into the answer. */
-static ss_error copy_response(struct exchange *x, struct ss_upstream_response *up,
-                              bool keep_xroad)
+static ss_error copy_response(struct exchange *x, struct ss_upstream_response *up, bool keep_xroad)
 {
     struct ss_http_response *resp = x->resp;
     resp->status = (unsigned)up->status;
@@ -333,8 +331,8 @@ static ss_error authenticate_is(struct exchange *x)
         return ss_errf(SS_ERR_CLIENT_NOT_HOSTED,
                        "client %s must connect over HTTPS with its certificate", x->client_str);
     uint8_t fp[32];
-    ss_error err = ss_trust_verify_is(x->d->cfg->client_tls_ca, x->req->peer_certs,
-                                      x->req->n_peer_certs, fp);
+    ss_error err =
+        ss_trust_verify_is(x->d->cfg->client_tls_ca, x->req->peer_certs, x->req->n_peer_certs, fp);
     if (err)
         return ss_errf(SS_ERR_CLIENT_NOT_HOSTED, "IS certificate refused: %s", ss_errmsg());
     if (!ss_trust_fingerprint_equal(fp, hc->is_cert_sha256))
@@ -359,8 +357,8 @@ static ss_error build_outbound_fields(struct exchange *x, struct ss_headers *fie
         ss_rest_uuid(x->message_id);
     ss_rest_uuid(x->request_id);
     ss_headers_remove(fields, "X-Road-Id");
-    if (!ss_headers_get(fields, "Accept") && (err = ss_headers_add(fields, "Accept",
-                                                                   "application/json")))
+    if (!ss_headers_get(fields, "Accept") &&
+        (err = ss_headers_add(fields, "Accept", "application/json")))
         return err;
     if ((err = ss_headers_add(fields, "X-Road-Id", x->message_id)) ||
         (err = ss_headers_add(fields, "X-Road-Client", x->client_str)) ||
@@ -382,8 +380,7 @@ static ss_error consume(struct exchange *x)
         return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
     const struct ss_registry *reg = ss_trust_registry(x->trust);
     const struct ss_client_id *provider = &x->target.service.provider;
-    if (strcmp(provider->instance, reg->instance) != 0 ||
-        !ss_registry_client_exists(reg, provider))
+    if (strcmp(provider->instance, reg->instance) != 0 || !ss_registry_client_exists(reg, provider))
         return ss_errf(SS_ERR_UNKNOWN_SERVICE, "provider of %s is not in the registry",
                        x->service_str);
     const struct ss_reg_server *servers[8];
@@ -399,8 +396,8 @@ static ss_error consume(struct exchange *x)
     const struct ss_config *cfg = x->d->cfg;
     char hash[SS_REQUEST_HASH_B64];
     /* the provider computes the same over what it receives; its answer must echo it */
-    ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body,
-                         x->req->body_len, hash);
+    ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body, x->req->body_len,
+                         hash);
     struct ss_upstream_response up = {0};
     for (size_t i = 0; !err && i < n_servers; i++) {
         char url[8192];
@@ -431,8 +428,10 @@ static ss_error consume(struct exchange *x)
         const char *got = ss_headers_get(&up.headers, "X-Road-Request-Hash");
         if (!got || strcmp(got, hash) != 0) {
             ss_upstream_response_cleanup(&up);
-            return ss_errf(SS_ERR_UPSTREAM, "the provider's response is not bound to this "
-                           "request (X-Road-Request-Hash %s)", got ? "differs" : "missing");
+            return ss_errf(SS_ERR_UPSTREAM,
+                           "the provider's response is not bound to this "
+                           "request (X-Road-Request-Hash %s)",
+                           got ? "differs" : "missing");
         }
     }
     err = copy_response(x, &up, true);
@@ -460,8 +459,8 @@ static ss_error authenticate_peer_server(struct exchange *x)
     if (conn && conn->peer_verified && conn->verified_serial == reg->serial) {
         memcpy(fp, conn->peer_sha256, 32);
     } else {
-        ss_error err = ss_trust_verify_chain(x->trust, x->req->peer_certs, x->req->n_peer_certs,
-                                             false, fp);
+        ss_error err =
+            ss_trust_verify_chain(x->trust, x->req->peer_certs, x->req->n_peer_certs, false, fp);
         if (err)
             return err;
         if (conn) {

@@ -22,8 +22,8 @@ void ss_headers_cleanup(struct ss_headers *h)
     h->n = h->cap = h->bytes = 0;
 }
 
-ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len,
-                         const char *value, size_t value_len)
+ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len, const char *value,
+                         size_t value_len)
 {
     if (h->max_count && h->n >= h->max_count)
         return ss_errf(SS_ERR_LIMIT, "more than %zu header fields", h->max_count);

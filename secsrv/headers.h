@@ -28,8 +28,8 @@ void ss_headers_init(struct ss_headers *h, size_t max_count, size_t max_bytes);
 void ss_headers_cleanup(struct ss_headers *h);
 /* Appends a copy; SS_ERR_LIMIT when a maximum would be passed. */
 ss_error ss_headers_add(struct ss_headers *h, const char *name, const char *value) SS_MUST_CHECK;
-ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len,
-                         const char *value, size_t value_len) SS_MUST_CHECK;
+ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len, const char *value,
+                         size_t value_len) SS_MUST_CHECK;
 /* The value of the last field named name, or NULL. */
 const char *ss_headers_get(const struct ss_headers *h, const char *name);
 /* Number of fields named name. */

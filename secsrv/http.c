@@ -167,8 +167,8 @@ static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
 
 static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_response *resp)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(
-        resp->body_len, resp->body, free);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback(resp->body_len, resp->body, free);
     if (!r)
         return MHD_NO;
     resp->body = NULL;
@@ -201,9 +201,8 @@ static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection 
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)url;
     (void)version;
@@ -221,8 +220,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             char *end = NULL;
             unsigned long long n = strtoull(cl, &end, 10);
             if (*end == '\0' && n > srv->limits.max_body_bytes)
-                ctx->error = ss_errf(SS_ERR_LIMIT, "request body of %llu bytes exceeds the limit "
-                                     "of %zu", n, srv->limits.max_body_bytes);
+                ctx->error = ss_errf(SS_ERR_LIMIT,
+                                     "request body of %llu bytes exceeds the limit "
+                                     "of %zu",
+                                     n, srv->limits.max_body_bytes);
         }
         if (ctx->error)
             return answer(srv, con, ctx); /* answered before the body is read */
@@ -362,13 +363,14 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
         unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)srv->limits.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)srv->limits.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->daemon) {
         ss_http_stop(srv);
-        return ss_errf(SS_ERR_IO, "%s: cannot listen on %s (address in use, or bad TLS key or "
-                       "certificate)", opts->name, opts->listen);
+        return ss_errf(SS_ERR_IO,
+                       "%s: cannot listen on %s (address in use, or bad TLS key or "
+                       "certificate)",
+                       opts->name, opts->listen);
     }
     *out = srv;
     return SS_OK;

@@ -91,8 +91,8 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
         return SS_OK; /* the document in force, again */
 
     struct ss_registry *reg = NULL;
-    ss_error err = ss_registry_load(source, xml, xml_len, sig, sig_len, &rs->anchor, time(NULL),
-                                    floor, &reg);
+    ss_error err =
+        ss_registry_load(source, xml, xml_len, sig, sig_len, &rs->anchor, time(NULL), floor, &reg);
     if (err)
         return err;
     if (have && reg->serial == floor) {
@@ -126,8 +126,9 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
     pthread_mutex_unlock(&rs->mu);
     ss_trust_unref(old);
     ss_log_info("registry: serial %llu from %s in force (instance %s, %zu members, %zu servers, "
-                "expires %s)", (unsigned long long)r->serial, source, r->instance, r->n_members,
-                r->n_servers, expires);
+                "expires %s)",
+                (unsigned long long)r->serial, source, r->instance, r->n_members, r->n_servers,
+                expires);
     if (rs->on_change)
         rs->on_change(rs->on_change_cls);
     return SS_OK;
@@ -159,8 +160,8 @@ ss_error ss_regstore_refresh(struct ss_regstore *rs)
     size_t xml_len = 0, sig_len = 0;
     const struct ss_config *cfg = rs->cfg;
     unsigned timeout = cfg->limits.backend_timeout;
-    ss_error err = ss_upstream_get(cfg->registry_url, SS_REGISTRY_MAX_BYTES, timeout, &xml,
-                                   &xml_len);
+    ss_error err =
+        ss_upstream_get(cfg->registry_url, SS_REGISTRY_MAX_BYTES, timeout, &xml, &xml_len);
     if (!err)
         err = ss_upstream_get(cfg->registry_sig_url, SS_REGISTRY_SIG_MAX_BYTES, timeout, &sig,
                               &sig_len);
@@ -191,16 +192,14 @@ static void *refresh_loop(void *arg)
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += refresh_interval(rs);
         pthread_mutex_lock(&rs->mu);
-        while (!rs->stopping &&
-               pthread_cond_timedwait(&rs->cond, &rs->mu, &until) != ETIMEDOUT) {
+        while (!rs->stopping && pthread_cond_timedwait(&rs->cond, &rs->mu, &until) != ETIMEDOUT) {
         }
         bool stop = rs->stopping;
         pthread_mutex_unlock(&rs->mu);
         if (stop)
             break;
         if (ss_regstore_refresh(rs) != SS_OK)
-            ss_log_warn("registry: refresh failed, keeping the registry in force: %s",
-                        ss_errmsg());
+            ss_log_warn("registry: refresh failed, keeping the registry in force: %s", ss_errmsg());
     }
     return NULL;
 }
@@ -239,9 +238,9 @@ struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err)
         char when[21];
         ss_time_format(reg->expires, when);
         ss_trust_unref(t);
-        *err = ss_errf(SS_ERR_REGISTRY_EXPIRED,
-                       "the registry in force expired at %s and no newer one could be obtained",
-                       when);
+        *err =
+            ss_errf(SS_ERR_REGISTRY_EXPIRED,
+                    "the registry in force expired at %s and no newer one could be obtained", when);
         return NULL;
     }
     *err = SS_OK;

@@ -20,7 +20,7 @@ ss_error ss_rest_parse_target(const char *target, size_t len, size_t max_id,
     memset(out, 0, sizeof *out);
     if (len < 4 || memcmp(target, "/r1/", 4) != 0)
         return ss_errf(SS_ERR_PROTOCOL, "request target must start with /r1/ (X-Road message "
-                       "protocol for REST, version 1)");
+                                        "protocol for REST, version 1)");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)target[i];
         if (c <= 0x20 || c >= 0x7f || c == '#')
@@ -35,16 +35,20 @@ ss_error ss_rest_parse_target(const char *target, size_t len, size_t max_id,
     for (int k = 0; k < 5; k++) {
         size_t end = part_end(target, len, i);
         if (end == i)
-            return ss_errf(SS_ERR_BAD_IDENTIFIER, "service identifier is missing its %s "
-                           "(/r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)", names[k]);
+            return ss_errf(SS_ERR_BAD_IDENTIFIER,
+                           "service identifier is missing its %s "
+                           "(/r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)",
+                           names[k]);
         ss_error err = ss_id_part_decode(target + i, end - i, max_id, dst[k]);
         if (err)
             return ss_errf(err, "service identifier %s: %s", names[k], ss_errmsg());
         i = end;
         if (k < 4) {
             if (i >= len || target[i] != '/')
-                return ss_errf(SS_ERR_BAD_IDENTIFIER, "service identifier is missing its %s "
-                               "(/r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)", names[k + 1]);
+                return ss_errf(SS_ERR_BAD_IDENTIFIER,
+                               "service identifier is missing its %s "
+                               "(/r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)",
+                               names[k + 1]);
             i++;
         }
     }
@@ -67,10 +71,20 @@ static bool name_in(const char *name, const char *const *list, size_t n)
 
 bool ss_rest_header_filtered(const char *name)
 {
-    static const char *const filtered[] = {
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-        "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host",
-        "User-Agent", "Server", "Content-Length", "Expect"};
+    static const char *const filtered[] = {"Connection",
+                                           "Keep-Alive",
+                                           "Proxy-Authenticate",
+                                           "Proxy-Authorization",
+                                           "Proxy-Connection",
+                                           "TE",
+                                           "Trailer",
+                                           "Transfer-Encoding",
+                                           "Upgrade",
+                                           "Host",
+                                           "User-Agent",
+                                           "Server",
+                                           "Content-Length",
+                                           "Expect"};
     return name_in(name, filtered, sizeof filtered / sizeof filtered[0]);
 }
 

@@ -47,8 +47,7 @@ static void render_policy(void)
                           "+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+COMP-NULL:"
                           "+CTYPE-X509:%%SAFE_RENEGOTIATION");
     for (size_t i = 0; i < N_SUITES; i++) {
-        g += (size_t)snprintf(gnutls_prio + g, sizeof gnutls_prio - g, ":%s",
-                              tls_suites[i].gnutls);
+        g += (size_t)snprintf(gnutls_prio + g, sizeof gnutls_prio - g, ":%s", tls_suites[i].gnutls);
         o12 += (size_t)snprintf(openssl12 + o12, sizeof openssl12 - o12, "%s%s", i ? ":" : "",
                                 tls_suites[i].openssl12);
         o13 += (size_t)snprintf(openssl13 + o13, sizeof openssl13 - o13, "%s%s", i ? ":" : "",
@@ -78,7 +77,7 @@ const char *ss_tls_openssl_suites13(void)
 struct ss_trust {
     struct ss_registry *reg;
     X509_STORE *store;
-    STACK_OF(X509) *intermediates;
+    STACK_OF(X509) * intermediates;
     _Atomic int refs;
 };
 
@@ -164,7 +163,7 @@ bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32])
 }
 
 /* Verifies certs (leaf first) against store, with extra untrusted certs. */
-static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) *extra,
+static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) * extra,
                                   const struct ss_der *certs, size_t n, int purpose,
                                   uint8_t leaf_sha256[32])
 {

@@ -272,9 +272,10 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
         list = l;
     }
     /* fields curl would add on its own are sent only if the request has them */
-    static const char *const defaults[][2] = {
-        {"Expect", "Expect:"}, {"Accept", "Accept:"}, {"User-Agent", "User-Agent:"},
-        {"Content-Type", "Content-Type:"}};
+    static const char *const defaults[][2] = {{"Expect", "Expect:"},
+                                              {"Accept", "Accept:"},
+                                              {"User-Agent", "User-Agent:"},
+                                              {"Content-Type", "Content-Type:"}};
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         if (ss_headers_get(req->headers, defaults[i][0]))
             continue;
@@ -348,8 +349,7 @@ void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
     resp->body_len = 0;
 }
 
-ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t **buf,
-                         size_t *len)
+ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t **buf, size_t *len)
 {
     *buf = NULL;
     *len = 0;

@@ -35,7 +35,7 @@ struct ss_upstream_request {
     unsigned connect_timeout; /* seconds */
     unsigned timeout;         /* seconds for the whole exchange */
     size_t max_response_bytes;
-    size_t max_response_headers; /* bytes */
+    size_t max_response_headers;       /* bytes */
     const struct ss_upstream_tls *tls; /* NULL: no client certificate, default verification */
 };
 

@@ -1038,8 +1038,13 @@ static void test_example_policy(void **state)
     if (ss_policy_set_load_dir(dir, &set) != SS_OK)
         fail_msg("examples do not load: %s", ss_errmsg());
     struct ss_policy_decision d;
-    struct ask a = {"DE-NORD/GOV/MIKWS-SH/Meldeauskunft", SERVICE, "BMG-34", "GET",
-                    "/persons/4711", NULL, NULL};
+    struct ask a = {"DE-NORD/GOV/MIKWS-SH/Meldeauskunft",
+                    SERVICE,
+                    "BMG-34",
+                    "GET",
+                    "/persons/4711",
+                    NULL,
+                    NULL};
     assert_int_equal(decide(set, &a, &d), SS_POLICY_ALLOW);
     a.purpose = NULL;
     assert_int_equal(decide(set, &a, &d), SS_POLICY_PURPOSE_MISSING);
