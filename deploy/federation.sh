@@ -64,7 +64,7 @@ port() { "$testserver" free-port; }
 P_PUBLISH=$(port); P_REGISTER=$(port); P_OCSP=$(port)
 P_SH_CLIENT=$(port); P_SH_SERVER=$(port); P_MV_CLIENT=$(port); P_MV_SERVER=$(port)
 test_mode=${FED_TEST:-0}
-P_SH_CLIENT_TLS=$(port); P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port)
+P_SH_CLIENT_TLS=$(port); P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port); P_UNBOUND=$(port)
 
 # started NAME CMD...: runs CMD in the background, records its pid
 started() {
@@ -110,6 +110,10 @@ if [ "$test_mode" = 1 ]; then
   R add server MUN/13072000 ss-mv-lro --address "127.0.0.1:$P_EXPIRED" \
     --auth-sha256 "$(cat "$pki/servers/ss-expired/auth.sha256")"
   R add client MUN/13072000/ss-mv-lro MUN/13072000/Kfz-Zulassung
+  # a registered server that answers without binding its answer to the request
+  R add server MUN/13075000 ss-mv-vg --address "127.0.0.1:$P_UNBOUND" \
+    --auth-cert "$pki/servers/ss-sh-extra/auth.pem"
+  R add client MUN/13075000/ss-mv-vg MUN/13075000/Sozialamt
 fi
 R add group meldebehoerden --description "Meldebehörden nach dem Bundesmeldegesetz"
 R add group-member meldebehoerden MUN/13004000
@@ -142,6 +146,8 @@ if [ "$test_mode" = 1 ]; then
   impostor rogue "$pki/rogue/server.pem" "$pki/rogue/server.key" "$P_ROGUE"
   impostor expired "$pki/servers/ss-expired/auth.pem" "$pki/servers/ss-expired/auth.key" \
     "$P_EXPIRED"
+  impostor unbound "$pki/servers/ss-sh-extra/auth.pem" "$pki/servers/ss-sh-extra/auth.key" \
+    "$P_UNBOUND"
   wait_port "$P_ECHO" echo
   wait_port "$P_IMPOSTOR" impostor
 fi

@@ -176,9 +176,9 @@ static void registry_changed(void *cls)
 }
 
 static ss_error start_listener(struct ss_daemon *d, const char *name, const char *listen,
-                               ss_http_handler handler, ss_http_error_hook on_error,
-                               const char *cert, const char *key, const char *trust,
-                               struct ss_http_server **out)
+                               ss_http_handler handler, ss_http_gate gate,
+                               ss_http_error_hook on_error, const char *cert, const char *key,
+                               const char *trust, struct ss_http_server **out)
 {
     struct ss_http_options o = {.name = name,
                                 .listen = listen,
@@ -186,7 +186,9 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
                                 .cert_pem = cert,
                                 .key_pem = key,
                                 .trust_pem = trust,
+                                .require_client_cert = gate != NULL,
                                 .handler = handler,
+                                .gate = gate,
                                 .on_error = on_error,
                                 .cls = d};
     ss_error err = ss_http_start(&o, out);
@@ -223,7 +225,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
         (err = ss_trust_read_pem(cfg->auth_key, &d->auth_key_pem)))
         goto out;
     if (cfg->client_listen[0] &&
-        (err = start_listener(d, "client-proxy", cfg->client_listen, ss_exchange_client_proxy,
+        (err = start_listener(d, "client-proxy", cfg->client_listen, ss_exchange_client_proxy, NULL,
                               ss_exchange_client_proxy_error, NULL, NULL, NULL, &d->client_proxy)))
         goto out;
     if (cfg->client_tls_listen[0]) {
@@ -231,16 +233,17 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
             (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
             (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
             (err = start_listener(d, "client-proxy", cfg->client_tls_listen,
-                                  ss_exchange_client_proxy, ss_exchange_client_proxy_error, is_cert,
-                                  is_key, is_ca, &d->client_proxy_tls)))
+                                  ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error,
+                                  is_cert, is_key, is_ca, &d->client_proxy_tls)))
             goto out;
     }
     /* The trust list only makes the TLS stack ask for a certificate; whether the peer is
      * trusted is decided by trust.c against the registry. */
     if (cfg->server_listen[0] &&
-        (err = start_listener(d, "server-proxy", cfg->server_listen, ss_exchange_server_proxy,
-                              ss_exchange_server_proxy_error, d->auth_cert_pem, d->auth_key_pem,
-                              d->auth_cert_pem, &d->server_proxy)))
+        (err =
+             start_listener(d, "server-proxy", cfg->server_listen, ss_exchange_server_proxy,
+                            ss_exchange_server_proxy_gate, ss_exchange_server_proxy_error,
+                            d->auth_cert_pem, d->auth_key_pem, d->auth_cert_pem, &d->server_proxy)))
         goto out;
     *out = d;
     d = NULL;

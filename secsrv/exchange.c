@@ -117,13 +117,53 @@ static void json_string(char *out, size_t size, const char *s)
         if (c == '"' || c == '\\') {
             out[o++] = '\\';
             out[o++] = (char)c;
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* bytes from peers may not be UTF-8: each is escaped on its own */
             o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
         } else {
             out[o++] = (char)c;
         }
     }
     out[o] = '\0';
+}
+
+/*
+ * What the client is told. A 4xx reason is about the client's own request
+ * and is told as it is; a server-side failure is told by a fixed text, so
+ * no internal address, path or certificate detail leaves this server: the
+ * detail id leads the operator to the full reason in the operator log.
+ */
+static const char *client_message(ss_error err, bool server_proxy, unsigned status,
+                                  const char *reason)
+{
+    if (status < 500 || err == SS_ERR_UNKNOWN_SERVICE)
+        return reason;
+    switch (err) {
+    case SS_ERR_TLS:
+    case SS_ERR_PEER_UNTRUSTED:
+    case SS_ERR_PEER_NOT_REGISTERED:
+        return "TLS authentication between the security servers failed";
+    case SS_ERR_REGISTRY_EXPIRED:
+        return "the members registry in force has expired and no newer one could be obtained";
+    case SS_ERR_REGISTRY:
+    case SS_ERR_REGISTRY_SCHEMA:
+    case SS_ERR_REGISTRY_ROLLBACK:
+    case SS_ERR_REGISTRY_UNAVAILABLE:
+        return "no valid members registry is available";
+    case SS_ERR_NETWORK:
+        return server_proxy ? "the register service could not be reached"
+                            : "the provider's security server could not be reached";
+    case SS_ERR_TIMEOUT:
+    case SS_ERR_UPSTREAM_TIMEOUT:
+        return server_proxy ? "the register service did not answer in time"
+                            : "the provider's security server did not answer in time";
+    case SS_ERR_UPSTREAM:
+    case SS_ERR_TOO_LARGE:
+        return server_proxy ? "the register service's answer could not be passed on"
+                            : "the provider's security server answered invalidly";
+    default:
+        return "internal error";
+    }
 }
 
 /* Answers with an X-Road error; the detail id ties the answer to the operator log. */
@@ -136,7 +176,7 @@ static void fail(struct exchange *x, ss_error err, const char *message)
                 x->server_proxy ? "server-proxy" : "client-proxy", detail, type, ss_error_name(err),
                 x->client_str[0] ? x->client_str : "-", x->service_str[0] ? x->service_str : "-",
                 x->request_id[0] ? x->request_id : "-", x->req->remote, message);
-    json_string(msg, sizeof msg, message);
+    json_string(msg, sizeof msg, client_message(err, x->server_proxy, status, message));
     int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}",
                      type, msg, detail);
     struct ss_http_response *resp = x->resp;
@@ -205,6 +245,8 @@ static ss_error begin(struct exchange *x)
                        reg->instance);
     if (!ss_registry_client_exists(reg, &x->client))
         return ss_errf(SS_ERR_UNKNOWN_CLIENT, "client %s is not in the registry", x->client_str);
+    if ((err = ss_rest_check_fields(&x->req->headers)))
+        return err;
     x->purpose = ss_headers_get(&x->req->headers, SS_HDR_PURPOSE);
     x->subject = ss_headers_get(&x->req->headers, SS_HDR_SUBJECT);
     if (x->purpose && (err = ss_rest_check_purpose(x->purpose)))
@@ -424,7 +466,8 @@ static ss_error consume(struct exchange *x)
     ss_headers_cleanup(&fields);
     if (err)
         return err;
-    if (!ss_headers_get(&up.headers, "X-Road-Error")) {
+    /* only an error answer may come without the binding to this request */
+    if (!ss_headers_get(&up.headers, "X-Road-Error") || up.status < 400) {
         const char *got = ss_headers_get(&up.headers, "X-Road-Request-Hash");
         if (!got || strcmp(got, hash) != 0) {
             ss_upstream_response_cleanup(&up);
@@ -451,24 +494,49 @@ void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
 
 /* ---- server proxy ---- */
 
-static ss_error authenticate_peer_server(struct exchange *x)
+/* The peer's chain to an approved CA, verified once per connection and registry. */
+static ss_error peer_fingerprint(const struct ss_trust *trust, const struct ss_http_request *req,
+                                 uint8_t fp[32])
 {
-    const struct ss_registry *reg = ss_trust_registry(x->trust);
-    struct ss_http_conn *conn = x->req->conn;
-    uint8_t fp[32];
+    const struct ss_registry *reg = ss_trust_registry(trust);
+    struct ss_http_conn *conn = req->conn;
     if (conn && conn->peer_verified && conn->verified_serial == reg->serial) {
         memcpy(fp, conn->peer_sha256, 32);
-    } else {
-        ss_error err =
-            ss_trust_verify_chain(x->trust, x->req->peer_certs, x->req->n_peer_certs, false, fp);
-        if (err)
-            return err;
-        if (conn) {
-            memcpy(conn->peer_sha256, fp, 32);
-            conn->verified_serial = reg->serial;
-            conn->peer_verified = true;
-        }
+        return SS_OK;
     }
+    ss_error err = ss_trust_verify_chain(trust, req->peer_certs, req->n_peer_certs, false, fp);
+    if (err)
+        return err;
+    if (conn) {
+        memcpy(conn->peer_sha256, fp, 32);
+        conn->verified_serial = reg->serial;
+        conn->peer_verified = true;
+    }
+    return SS_OK;
+}
+
+ss_error ss_exchange_server_proxy_gate(void *cls, const struct ss_http_request *req)
+{
+    struct ss_daemon *d = cls;
+    ss_error err;
+    struct ss_trust *trust = ss_regstore_acquire(d->registry, &err);
+    if (!trust)
+        return err;
+    uint8_t fp[32];
+    err = peer_fingerprint(trust, req, fp);
+    if (!err && !ss_trust_server_registered(trust, fp))
+        err = ss_errf(SS_ERR_PEER_NOT_REGISTERED,
+                      "peer certificate is not registered for any security server");
+    ss_trust_unref(trust);
+    return err;
+}
+
+static ss_error authenticate_peer_server(struct exchange *x)
+{
+    uint8_t fp[32];
+    ss_error err = peer_fingerprint(x->trust, x->req, fp);
+    if (err)
+        return err;
     return ss_trust_check_client_server(x->trust, fp, &x->client);
 }
 

@@ -25,6 +25,8 @@ void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp);
 void ss_exchange_server_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp);
+/* Server proxy: the peer must be a registered server before its request body is read. */
+ss_error ss_exchange_server_proxy_gate(void *cls, const struct ss_http_request *req);
 void ss_exchange_client_proxy_error(void *cls, const struct ss_http_request *req, ss_error err,
                                     struct ss_http_response *resp);
 void ss_exchange_server_proxy_error(void *cls, const struct ss_http_request *req, ss_error err,

@@ -187,7 +187,6 @@ static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection 
     ctx->answered = true;
     struct ss_http_response resp = {.status = 500};
     ss_headers_init(&resp.headers, 0, 0);
-    fill_peer(srv, con, &ctx->req);
     ctx->req.target = ctx->target;
     ctx->req.body = ctx->body;
     if (ctx->error)
@@ -213,8 +212,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (!ctx->started) {
         ctx->started = true;
         ctx->req.method = method;
+        ctx->req.target = ctx->target;
+        fill_peer(srv, con, &ctx->req);
         if (!ctx->error)
             MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
+        if (!ctx->error && srv->opts.gate)
+            ctx->error = srv->opts.gate(srv->opts.cls, &ctx->req);
         const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
         if (!ctx->error && cl) {
             char *end = NULL;
@@ -283,10 +286,17 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)con;
+    struct ss_http_server *srv = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         *socket_context = calloc(1, sizeof(struct ss_http_conn));
+        if (srv->opts.require_client_cert) {
+            /* no certificate, no handshake: nothing is read from an anonymous peer */
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            if (ci && ci->tls_session)
+                gnutls_certificate_server_set_request((gnutls_session_t)ci->tls_session,
+                                                      GNUTLS_CERT_REQUIRE);
+        }
     } else {
         free(*socket_context);
         *socket_context = NULL;

@@ -49,6 +49,11 @@ struct ss_http_response {
 
 typedef void (*ss_http_handler)(void *cls, const struct ss_http_request *req,
                                 struct ss_http_response *resp);
+/*
+ * Called once a request's header fields have arrived, before its body is
+ * read: an error refuses the request at once (the error hook answers).
+ */
+typedef ss_error (*ss_http_gate)(void *cls, const struct ss_http_request *req);
 typedef void (*ss_http_error_hook)(void *cls, const struct ss_http_request *req, ss_error err,
                                    struct ss_http_response *resp);
 
@@ -56,11 +61,15 @@ struct ss_http_options {
     const char *name;   /* for the operator log, e.g. "client-proxy" */
     const char *listen; /* HOST:PORT, port 0 = ephemeral */
     const struct ss_limits *limits;
-    /* TLS when cert_pem is set; client certificates requested when trust_pem is set */
+    /* TLS when cert_pem is set; with trust_pem a client certificate is asked for, and with
+     * require_client_cert a handshake without one fails (whether a certificate is trusted,
+     * the handler decides) */
     const char *cert_pem;
     const char *key_pem;
     const char *trust_pem;
+    bool require_client_cert;
     ss_http_handler handler;
+    ss_http_gate gate; /* may be NULL */
     ss_http_error_hook on_error;
     void *cls;
 };

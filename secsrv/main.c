@@ -18,6 +18,9 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "trust.h"
+
+#include <sodium.h>
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -54,6 +57,12 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    /* process-wide initialisation, before any thread exists */
+    if (sodium_init() < 0) {
+        fprintf(stderr, "secsrv: cannot initialise libsodium\n");
+        return 1;
+    }
+    (void)ss_tls_gnutls_priorities(); /* renders the TLS policy once */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "secsrv: cannot initialise libcurl\n");
         return 1;

@@ -128,6 +128,31 @@ ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers 
     return SS_OK;
 }
 
+static bool protected_name(const char *name)
+{
+    return strncasecmp(name, "X-Road-", 7) == 0 || strncasecmp(name, "X-Secsrv-", 9) == 0;
+}
+
+ss_error ss_rest_check_fields(const struct ss_headers *fields)
+{
+    for (size_t i = 0; i < fields->n; i++) {
+        const char *name = fields->items[i].name;
+        if (protected_name(name) && strcasecmp(name, "X-Road-Client") != 0 &&
+            ss_headers_count(fields, name) > 1)
+            return ss_errf(SS_ERR_BAD_HEADER, "header field %.64s appears more than once", name);
+        if (strcasecmp(name, "Connection") != 0)
+            continue;
+        /* any token with a protected prefix, whether or not such a field is present */
+        const char *v = fields->items[i].value;
+        for (const char *p = v; *p; p++)
+            if ((p == v || p[-1] == ',' || p[-1] == ' ' || p[-1] == '\t') &&
+                (strncasecmp(p, "X-Road-", 7) == 0 || strncasecmp(p, "X-Secsrv-", 9) == 0))
+                return ss_errf(SS_ERR_BAD_HEADER,
+                               "the Connection field may not name X-Road or X-Secsrv fields");
+    }
+    return SS_OK;
+}
+
 ss_error ss_rest_check_purpose(const char *purpose)
 {
     size_t n = strlen(purpose);

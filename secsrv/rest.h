@@ -50,6 +50,15 @@ bool ss_rest_header_reserved(const char *name);
  */
 ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers *out) SS_MUST_CHECK;
 
+/*
+ * Refuses header fields that would let the value secsrv checks differ from
+ * the value that is forwarded: more than one X-Road-* or X-Secsrv-* field
+ * of a name (X-Road-Client excepted: the protocol says the last counts, and
+ * secsrv forwards only the one it parsed), and a Connection field naming
+ * any of them (which would strip it after the check).
+ */
+ss_error ss_rest_check_fields(const struct ss_headers *fields) SS_MUST_CHECK;
+
 /* Checks a purpose code ([A-Za-z0-9.:/_-], 1..64) and a subject reference. */
 ss_error ss_rest_check_purpose(const char *purpose) SS_MUST_CHECK;
 ss_error ss_rest_check_subject(const char *subject) SS_MUST_CHECK;

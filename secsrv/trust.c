@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,11 +36,8 @@ static const struct tls_suite {
 
 static char gnutls_prio[512], openssl12[512], openssl13[256];
 
-static void render_policy(void)
+static void render_policy_once(void)
 {
-    static _Atomic int done;
-    if (atomic_load(&done))
-        return;
     size_t g = 0, o12 = 0, o13 = 0;
     g += (size_t)snprintf(gnutls_prio, sizeof gnutls_prio,
                           "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AEAD:+ECDHE-ECDSA:+ECDHE-RSA:"
@@ -53,7 +51,12 @@ static void render_policy(void)
         o13 += (size_t)snprintf(openssl13 + o13, sizeof openssl13 - o13, "%s%s", i ? ":" : "",
                                 tls_suites[i].openssl13);
     }
-    atomic_store(&done, 1);
+}
+
+static void render_policy(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, render_policy_once);
 }
 
 const char *ss_tls_gnutls_priorities(void)
@@ -205,10 +208,13 @@ static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) * extra,
     X509_STORE_CTX_set_purpose(ctx, purpose);
     X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
     if (X509_verify_cert(ctx) != 1) {
+        /* named by fingerprint: a subject name may be a person's */
         int e = X509_STORE_CTX_get_error(ctx);
-        char subject[256] = "";
-        X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof subject);
-        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate %s rejected: %s", subject,
+        uint8_t fp[32];
+        char hex[65];
+        ss_trust_fingerprint(&certs[0], fp);
+        ss_hex_sha256_format(fp, hex);
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate %s rejected: %s", hex,
                          X509_verify_cert_error_string(e));
         goto out;
     }
@@ -264,6 +270,14 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
     ss_hex_sha256_format(leaf_sha256, got);
     return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
                    "peer certificate %s is not registered for a server hosting the client", got);
+}
+
+bool ss_trust_server_registered(const struct ss_trust *t, const uint8_t leaf_sha256[32])
+{
+    bool match = false;
+    for (size_t i = 0; i < t->reg->n_servers; i++)
+        match |= ss_trust_fingerprint_equal(leaf_sha256, t->reg->servers[i].auth_sha256);
+    return match;
 }
 
 ss_error ss_trust_verify_is(const char *ca_file, const struct ss_der *certs, size_t n,

@@ -52,6 +52,9 @@ ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *ce
 ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t leaf_sha256[32],
                                       const struct ss_client_id *client) SS_MUST_CHECK;
 
+/* True if fingerprint is registered for some security server. */
+bool ss_trust_server_registered(const struct ss_trust *t, const uint8_t leaf_sha256[32]);
+
 /* Verifies an IS certificate chain against a CA file, writing its fingerprint. */
 ss_error ss_trust_verify_is(const char *ca_file, const struct ss_der *certs, size_t n,
                             uint8_t leaf_sha256[32]) SS_MUST_CHECK;

@@ -11,15 +11,20 @@
 
 #define POOL_MAX 128
 
-struct ss_upstream {
-    pthread_mutex_t mu;
-    CURL *idle[POOL_MAX];
-    size_t n_idle;
-    unsigned generation;
-};
-
+/*
+ * An idle handle keeps its connections open. Its tag is the registry serial
+ * its peers were verified under (0: no peer verification, e.g. backends),
+ * so a connection is reused only under the registry that admitted it.
+ */
 struct pooled {
     CURL *h;
+    uint64_t tag;
+};
+
+struct ss_upstream {
+    pthread_mutex_t mu;
+    struct pooled idle[POOL_MAX];
+    size_t n_idle;
 };
 
 ss_error ss_upstream_new(struct ss_upstream **out)
@@ -35,9 +40,8 @@ void ss_upstream_flush(struct ss_upstream *u)
 {
     pthread_mutex_lock(&u->mu);
     for (size_t i = 0; i < u->n_idle; i++)
-        curl_easy_cleanup(u->idle[i]);
+        curl_easy_cleanup(u->idle[i].h);
     u->n_idle = 0;
-    u->generation++;
     pthread_mutex_unlock(&u->mu);
 }
 
@@ -50,22 +54,26 @@ void ss_upstream_free(struct ss_upstream *u)
     free(u);
 }
 
-static CURL *acquire(struct ss_upstream *u, unsigned *generation)
+static CURL *acquire(struct ss_upstream *u, uint64_t tag)
 {
     CURL *h = NULL;
     pthread_mutex_lock(&u->mu);
-    if (u->n_idle > 0)
-        h = u->idle[--u->n_idle];
-    *generation = u->generation;
+    for (size_t i = u->n_idle; i > 0; i--) {
+        if (u->idle[i - 1].tag == tag) {
+            h = u->idle[i - 1].h;
+            u->idle[i - 1] = u->idle[--u->n_idle];
+            break;
+        }
+    }
     pthread_mutex_unlock(&u->mu);
     return h ? h : curl_easy_init();
 }
 
-static void release(struct ss_upstream *u, CURL *h, unsigned generation)
+static void release(struct ss_upstream *u, CURL *h, uint64_t tag)
 {
     pthread_mutex_lock(&u->mu);
-    if (generation == u->generation && u->n_idle < POOL_MAX) {
-        u->idle[u->n_idle++] = h;
+    if (u->n_idle < POOL_MAX) {
+        u->idle[u->n_idle++] = (struct pooled){h, tag};
         h = NULL;
     }
     pthread_mutex_unlock(&u->mu);
@@ -194,7 +202,9 @@ static CURLcode on_ssl_ctx(CURL *h, void *sslctx, void *arg)
     SSL_CTX_set_cert_verify_callback(ctx, verify_peer, arg);
     /* a resumed session would skip the decision above */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    /* the decision is made once, in the handshake that opens the connection: no
+     * renegotiation may ask for another when arg no longer exists */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
     return CURLE_OK;
 }
 
@@ -217,9 +227,20 @@ static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_st
 
 /* ---- sending ---- */
 
-static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct verify_state *vs,
-                               const char *url, const char *errbuf)
+/* scheme://host:port of url: what an error may name (never a path or query). */
+static void origin_of(const char *url, char *out, size_t size)
 {
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t host = strcspn(p, "/?#");
+    snprintf(out, size, "%.*s%.*s", (int)(p - url), url, (int)host, p);
+}
+
+static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct verify_state *vs,
+                               const char *full_url, const char *errbuf)
+{
+    char url[300];
+    origin_of(full_url, url, sizeof url);
     if (vs->err)
         return ss_errf(vs->err, "%s", vs->reason);
     if (s->too_large)
@@ -249,8 +270,8 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     struct curl_slist *list = NULL;
     memset(resp, 0, sizeof *resp);
     ss_headers_init(&resp->headers, 256, req->max_response_headers);
-    unsigned generation;
-    CURL *h = acquire(u, &generation);
+    uint64_t tag = req->tls ? ss_trust_registry(req->tls->trust)->serial : 0;
+    CURL *h = acquire(u, tag);
     if (!h)
         return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
     curl_easy_reset(h);
@@ -336,7 +357,7 @@ out:
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, NULL);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-        release(u, h, generation);
+        release(u, h, tag);
     }
     return result;
 }

@@ -89,6 +89,17 @@ expect_error "unknown protocol version" 400 Client.BadRequest
 xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: BMG 34"
 expect_error "malformed purpose header" 400 Client.InvalidHeader
 
+before=$(hits GET echo)
+xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: evil" -H "X-Secsrv-Purpose: BMG-34"
+expect_error "a purpose given twice" 400 Client.InvalidHeader
+xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Subject: P-9999" -H "X-Secsrv-Subject: P-1001"
+expect_error "a subject given twice" 400 Client.InvalidHeader
+xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: BMG-34" -H "Connection: X-Secsrv-Purpose"
+expect_error "a Connection field that would strip the checked purpose" 400 Client.InvalidHeader
+xr GET $CLIENT "$ECHO/x" -H "X-Road-Id: a" -H "X-Road-Id: b"
+expect_error "X-Road-Id given twice" 400 Client.InvalidHeader
+expect "nothing was forwarded for ambiguous fields" test "$(hits GET echo)" = "$before"
+
 # --- who may ask, what exists ------------------------------------------------
 xr GET DE-NORD/MUN/13004000/Einwohnermeldeamt "$ECHO/x"
 expect_error "client not hosted by this server" 403 Client.ClientNotHosted
@@ -148,6 +159,16 @@ xr GET $CLIENT "$ECHO/slow?ms=5000"
 expect_error "backend timeout" 500 Server.ServerProxy.ServiceTimeout
 expect "the backend timeout cut the wait short" test $(($(date +%s) - start)) -lt 5
 
+xr GET $CLIENT "$SVC/down/persons/P-1001?name=Erika"
+expect "a server-side error tells the client no internal address or path" \
+  bash -c "! grep -q '127.0.0.1\|persons\|Erika' $T_DIR/body"
+expect "nor does the operator log keep the path or query" \
+  bash -c "! grep -q 'Erika\|persons/P-1001' $FED_DIR/mv.log $FED_DIR/sh.log"
+
+xr GET $CLIENT "/r1/DE-NORD/MUN/13075000/Sozialamt/x/y"
+expect_error "a provider answer not bound to the request (no X-Road-Request-Hash)" \
+  500 Server.ClientProxy.ServiceFailed
+
 # --- peer servers -------------------------------------------------------------------
 xr GET $CLIENT "/r1/DE-NORD/MUN/13003000/Einwohnermeldeamt/meldeauskunft/persons/P-1001"
 expect_error "provider server with a valid certificate registered for another server" \
@@ -178,10 +199,21 @@ direct ss-sh-extra
 expect_error "consumer server certificate not the one registered for the client's server" \
   500 Server.ServerProxy.SslAuthenticationFailed
 direct ""
-expect_error "consumer server without a certificate" 500 Server.ServerProxy.SslAuthenticationFailed
+expect "a peer without a certificate fails the TLS handshake" test "$STATUS" = 000
 direct ss-expired
 expect_error "consumer server with an expired certificate" 500 Server.ServerProxy.SslAuthenticationFailed
 expect "nothing reached the backend from unregistered peers" test "$(hits GET echo)" = "$before"
+# the peer is judged before its body is read: an oversized body from an
+# unregistered peer meets the trust refusal, not the size limit
+head -c 12000000 /dev/zero >"$T_DIR/huge"
+STATUS=$(curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k -X POST \
+  --data-binary "@$T_DIR/huge" --cert "$FED_PKI/servers/ss-expired/auth.pem" \
+  --key "$FED_PKI/servers/ss-expired/auth.key" -H "X-Road-Client: $CLIENT" \
+  "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct" || true)
+BODY=$(cat "$T_DIR/body")
+HEADERS=$(tr -d '\r' <"$T_DIR/headers" | tr 'A-Z' 'a-z')
+expect_error "an unregistered peer is refused before its body is read" \
+  500 Server.ServerProxy.SslAuthenticationFailed
 direct ss-sh-kiel
 expect "the registered consumer server's certificate is accepted" test "$STATUS" = 200
 

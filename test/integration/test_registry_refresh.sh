@@ -89,6 +89,6 @@ xr GET $CLIENT $Q
 sleep 3
 xr GET $CLIENT $Q
 expect_error "an expired registry stops exchanges" 500 Server.ClientProxy.OutdatedGlobalConf
-expect "the error says the registry expired" grep -q "expired at" "$T_DIR/body"
+expect "the error says the registry expired" grep -q "registry in force has expired" "$T_DIR/body"
 
 finish
