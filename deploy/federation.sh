@@ -64,7 +64,7 @@ port() { "$testserver" free-port; }
 P_PUBLISH=$(port); P_REGISTER=$(port); P_OCSP=$(port)
 P_SH_CLIENT=$(port); P_SH_SERVER=$(port); P_MV_CLIENT=$(port); P_MV_SERVER=$(port)
 test_mode=${FED_TEST:-0}
-P_SH_CLIENT_TLS=$(port); P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port); P_UNBOUND=$(port)
+P_SH_CLIENT_TLS=$(port); P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port); P_UNBOUND=$(port); P_REVOKED=$(port)
 
 # started NAME CMD...: runs CMD in the background, records its pid
 started() {
@@ -114,6 +114,10 @@ if [ "$test_mode" = 1 ]; then
   R add server MUN/13075000 ss-mv-vg --address "127.0.0.1:$P_UNBOUND" \
     --auth-cert "$pki/servers/ss-sh-extra/auth.pem"
   R add client MUN/13075000/ss-mv-vg MUN/13075000/Sozialamt
+  # a registered server whose certificate the CA has revoked
+  R add server MUN/13076000 ss-mv-lup --address "127.0.0.1:$P_REVOKED" \
+    --auth-cert "$pki/servers/ss-revoked/auth.pem"
+  R add client MUN/13076000/ss-mv-lup MUN/13076000/Sozialamt
 fi
 R add group meldebehoerden --description "Meldebehörden nach dem Bundesmeldegesetz"
 R add group-member meldebehoerden MUN/13004000
@@ -148,6 +152,8 @@ if [ "$test_mode" = 1 ]; then
     "$P_EXPIRED"
   impostor unbound "$pki/servers/ss-sh-extra/auth.pem" "$pki/servers/ss-sh-extra/auth.key" \
     "$P_UNBOUND"
+  impostor revoked "$pki/servers/ss-revoked/auth.pem" "$pki/servers/ss-revoked/auth.key" \
+    "$P_REVOKED"
   wait_port "$P_ECHO" echo
   wait_port "$P_IMPOSTOR" impostor
 fi

@@ -494,22 +494,26 @@ void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
 
 /* ---- server proxy ---- */
 
-/* The peer's chain to an approved CA, verified once per connection and registry. */
+/* The peer's chain to an approved CA and its status, verified once per connection. */
 static ss_error peer_fingerprint(const struct ss_trust *trust, const struct ss_http_request *req,
                                  uint8_t fp[32])
 {
     const struct ss_registry *reg = ss_trust_registry(trust);
     struct ss_http_conn *conn = req->conn;
-    if (conn && conn->peer_verified && conn->verified_serial == reg->serial) {
+    time_t now = time(NULL);
+    /* a verdict holds for the connection under one registry, as long as a status is fresh */
+    if (conn && conn->peer_verified && conn->verified_serial == reg->serial &&
+        now - conn->verified_at < reg->settings.ocsp_freshness) {
         memcpy(fp, conn->peer_sha256, 32);
         return SS_OK;
     }
-    ss_error err = ss_trust_verify_chain(trust, req->peer_certs, req->n_peer_certs, false, fp);
+    ss_error err = ss_trust_verify_peer(trust, req->peer_certs, req->n_peer_certs, false, fp);
     if (err)
         return err;
     if (conn) {
         memcpy(conn->peer_sha256, fp, 32);
         conn->verified_serial = reg->serial;
+        conn->verified_at = now;
         conn->peer_verified = true;
     }
     return SS_OK;

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define SS_HTTP_MAX_PEER_CERTS SS_TRUST_MAX_CHAIN
 
@@ -24,6 +25,7 @@
 struct ss_http_conn {
     bool peer_verified;
     uint64_t verified_serial; /* registry serial the verification was made under */
+    time_t verified_at;
     uint8_t peer_sha256[32];
 };
 

@@ -160,12 +160,14 @@ ss_error ss_regstore_refresh(struct ss_regstore *rs)
     size_t xml_len = 0, sig_len = 0;
     const struct ss_config *cfg = rs->cfg;
     unsigned timeout = cfg->limits.backend_timeout;
-    ss_error err =
-        ss_upstream_get(cfg->registry_url, SS_REGISTRY_MAX_BYTES, timeout, &xml, &xml_len);
+    ss_error err = ss_upstream_fetch(cfg->registry_url, NULL, NULL, 0, SS_REGISTRY_MAX_BYTES,
+                                     timeout, &xml, &xml_len);
     if (!err)
-        err = ss_upstream_get(cfg->registry_sig_url, SS_REGISTRY_SIG_MAX_BYTES, timeout, &sig,
-                              &sig_len);
-    if (!err)
+        err = ss_upstream_fetch(cfg->registry_sig_url, NULL, NULL, 0, SS_REGISTRY_SIG_MAX_BYTES,
+                                timeout, &sig, &sig_len);
+    if (err)
+        err = ss_errf(err, "%s: %s", cfg->registry_url, ss_errmsg());
+    else
         err = accept_registry(rs, cfg->registry_url, xml, xml_len, sig, sig_len, rs->persist);
     free(xml);
     free(sig);

@@ -1,10 +1,12 @@
 #include "trust.h"
 #include "certfile.h"
 #include "ss_hex.h"
+#include "upstream.h"
 #include "ss_xml.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -77,10 +79,21 @@ const char *ss_tls_openssl_suites13(void)
     return openssl13;
 }
 
+/* Good OCSP statuses of this snapshot, by certificate fingerprint. */
+struct ocsp_cache {
+    pthread_mutex_t mu;
+    struct ocsp_good {
+        uint8_t fp[32];
+        time_t until;
+    } * entries;
+    size_t n, cap;
+};
+
 struct ss_trust {
     struct ss_registry *reg;
     X509_STORE *store;
     STACK_OF(X509) * intermediates;
+    struct ocsp_cache *ocsp;
     _Atomic int refs;
 };
 
@@ -105,7 +118,10 @@ ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
     t->reg = ss_registry_ref(reg);
     t->store = X509_STORE_new();
     t->intermediates = sk_X509_new_null();
-    if (!t->store || !t->intermediates) {
+    t->ocsp = calloc(1, sizeof *t->ocsp);
+    if (t->ocsp)
+        pthread_mutex_init(&t->ocsp->mu, NULL);
+    if (!t->store || !t->intermediates || !t->ocsp) {
         ss_trust_unref(t);
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
@@ -145,6 +161,11 @@ void ss_trust_unref(struct ss_trust *t)
         return;
     X509_STORE_free(t->store);
     sk_X509_pop_free(t->intermediates, X509_free);
+    if (t->ocsp) {
+        pthread_mutex_destroy(&t->ocsp->mu);
+        free(t->ocsp->entries);
+        free(t->ocsp);
+    }
     ss_registry_unref(t->reg);
     free(t);
 }
@@ -270,6 +291,200 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
     ss_hex_sha256_format(leaf_sha256, got);
     return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
                    "peer certificate %s is not registered for a server hosting the client", got);
+}
+
+/* ---- certificate status (OCSP) ---- */
+
+static bool ocsp_cached(struct ocsp_cache *c, const uint8_t fp[32], time_t now)
+{
+    bool good = false;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n && !good; i++)
+        good = memcmp(c->entries[i].fp, fp, 32) == 0 && now < c->entries[i].until;
+    pthread_mutex_unlock(&c->mu);
+    return good;
+}
+
+static void ocsp_remember(struct ocsp_cache *c, const uint8_t fp[32], time_t until)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t i = 0;
+    while (i < c->n && memcmp(c->entries[i].fp, fp, 32) != 0)
+        i++;
+    if (i == c->n && c->n == c->cap && c->cap < 4096) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct ocsp_good *e = realloc(c->entries, cap * sizeof *e);
+        if (e) {
+            c->entries = e;
+            c->cap = cap;
+        }
+    }
+    if (i < c->cap) {
+        memcpy(c->entries[i].fp, fp, 32);
+        c->entries[i].until = until;
+        if (i == c->n)
+            c->n++;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The approved CA (and its certificate) that issued leaf, from the registry. */
+static const struct ss_reg_ca *find_issuer(const struct ss_trust *t, X509 *leaf, X509 **issuer)
+{
+    for (size_t i = 0; i < t->reg->n_cas; i++) {
+        const struct ss_reg_ca *ca = &t->reg->cas[i];
+        for (size_t j = 0; j <= ca->n_intermediates; j++) {
+            const struct ss_reg_blob *b = j == 0 ? &ca->cert : &ca->intermediates[j - 1];
+            X509 *x = der_to_x509(b->der, b->len);
+            if (x && X509_check_issued(x, leaf) == X509_V_OK) {
+                *issuer = x;
+                return ca;
+            }
+            X509_free(x);
+        }
+    }
+    return NULL;
+}
+
+/* Asks one responder; SS_OK with *until set if the certificate is good. */
+static ss_error ask_responder(const struct ss_trust *t, const struct ss_reg_ocsp *responder,
+                              X509 *leaf, X509 *issuer, time_t *until)
+{
+    ss_error result = SS_OK;
+    OCSP_REQUEST *req = NULL;
+    OCSP_CERTID *id = NULL;
+    OCSP_RESPONSE *resp = NULL;
+    OCSP_BASICRESP *basic = NULL;
+    STACK_OF(X509) *signers = NULL;
+    X509 *rcert = NULL;
+    unsigned char *der = NULL;
+    uint8_t *answer = NULL;
+    size_t answer_len = 0;
+
+    req = OCSP_REQUEST_new();
+    id = OCSP_cert_to_id(NULL, leaf, issuer);
+    OCSP_CERTID *id_copy = id ? OCSP_CERTID_dup(id) : NULL;
+    if (!req || !id_copy || !OCSP_request_add0_id(req, id_copy)) {
+        OCSP_CERTID_free(id_copy);
+        result = ss_errf(SS_ERR_CRYPTO, "cannot build an OCSP request");
+        goto out;
+    }
+    if (!OCSP_request_add1_nonce(req, NULL, -1)) {
+        result = ss_errf(SS_ERR_CRYPTO, "cannot build an OCSP request");
+        goto out;
+    }
+    int der_len = i2d_OCSP_REQUEST(req, &der);
+    if (der_len <= 0) {
+        result = ss_errf(SS_ERR_CRYPTO, "cannot encode an OCSP request");
+        goto out;
+    }
+    result = ss_upstream_fetch(responder->url, "application/ocsp-request", der, (size_t)der_len,
+                               64 * 1024, SS_TRUST_OCSP_TIMEOUT, &answer, &answer_len);
+    if (result) {
+        result =
+            ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s: %s", responder->url, ss_errmsg());
+        goto out;
+    }
+    const unsigned char *p = answer;
+    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)answer_len);
+    if (!resp || OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+        !(basic = OCSP_response_get1_basic(resp))) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s gave no valid answer",
+                         responder->url);
+        goto out;
+    }
+    if (OCSP_check_nonce(req, basic) != 1) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer does not carry the request's nonce");
+        goto out;
+    }
+    /* the signer must be the registered responder or the issuing CA itself */
+    signers = sk_X509_dup(t->intermediates);
+    rcert = der_to_x509(responder->cert.der, responder->cert.len);
+    if (!signers || !rcert || !sk_X509_push(signers, rcert)) {
+        result = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (OCSP_basic_verify(basic, signers, t->store, OCSP_NOINTERN) != 1) {
+        result =
+            ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer not signed by the registered responder");
+        goto out;
+    }
+    int status = -1, reason = -1;
+    ASN1_GENERALIZEDTIME *revoked = NULL, *this_update = NULL, *next_update = NULL;
+    if (!OCSP_resp_find_status(basic, id, &status, &reason, &revoked, &this_update, &next_update)) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer has no status for the certificate");
+        goto out;
+    }
+    long freshness = t->reg->settings.ocsp_freshness;
+    if (!OCSP_check_validity(this_update, next_update, 300, freshness)) {
+        result =
+            ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer older than %lds or expired", freshness);
+        goto out;
+    }
+    if (status != V_OCSP_CERTSTATUS_GOOD) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate is %s (OCSP)",
+                         status == V_OCSP_CERTSTATUS_REVOKED ? "revoked" : "of unknown status");
+        goto out;
+    }
+    *until = time(NULL) + freshness;
+    struct tm tm;
+    if (next_update && ASN1_TIME_to_tm(next_update, &tm) == 1 && timegm(&tm) < *until)
+        *until = timegm(&tm);
+out:
+    ERR_clear_error();
+    free(answer);
+    OPENSSL_free(der);
+    sk_X509_free(signers); /* shallow: its certificates belong to the snapshot, or are rcert */
+    X509_free(rcert);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(resp);
+    OCSP_CERTID_free(id);
+    OCSP_REQUEST_free(req);
+    return result;
+}
+
+ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n)
+{
+    if (n == 0)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented no certificate");
+    uint8_t fp[32];
+    ss_trust_fingerprint(&certs[0], fp);
+    time_t now = time(NULL);
+    if (ocsp_cached(t->ocsp, fp, now))
+        return SS_OK;
+    X509 *leaf = der_to_x509(certs[0].data, certs[0].len);
+    X509 *issuer = NULL;
+    const struct ss_reg_ca *ca = leaf ? find_issuer(t, leaf, &issuer) : NULL;
+    ss_error err;
+    if (!ca) {
+        err = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate not issued by an approved CA");
+    } else if (ca->n_ocsp == 0) {
+        err = ss_errf(SS_ERR_PEER_UNTRUSTED,
+                      "approved CA '%s' lists no OCSP responder: the certificate status cannot "
+                      "be checked",
+                      ca->name);
+    } else {
+        time_t until = 0;
+        err = SS_ERR_PEER_UNTRUSTED;
+        /* the first responder that answers decides; a revocation is final */
+        for (size_t i = 0; i < ca->n_ocsp && err; i++) {
+            err = ask_responder(t, &ca->ocsp[i], leaf, issuer, &until);
+            if (err && strstr(ss_errmsg(), "revoked"))
+                break;
+        }
+        if (!err)
+            ocsp_remember(t->ocsp, fp, until);
+    }
+    X509_free(issuer);
+    X509_free(leaf);
+    return err;
+}
+
+ss_error ss_trust_verify_peer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                              bool is_server, uint8_t leaf_sha256[32])
+{
+    ss_error err = ss_trust_verify_chain(t, certs, n, is_server, leaf_sha256);
+    return err ? err : ss_trust_check_status(t, certs, n);
 }
 
 bool ss_trust_server_registered(const struct ss_trust *t, const uint8_t leaf_sha256[32])

@@ -40,6 +40,24 @@ const struct ss_registry *ss_trust_registry(const struct ss_trust *t);
 ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *certs, size_t n,
                                bool is_server, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
 
+#define SS_TRUST_OCSP_TIMEOUT 5 /* seconds for one OCSP exchange */
+
+/*
+ * The status of a peer's certificate (leaf first; its issuer must be an
+ * approved CA or one of their intermediates), from the OCSP responder the
+ * registry lists for that CA. The response must be signed by that CA or a
+ * responder it delegated to, carry the request's nonce, and be no older
+ * than the registry's ocspFreshness; a good status is cached for that long
+ * in the snapshot. Fails closed: no responder, no answer, revoked or
+ * unknown is SS_ERR_PEER_UNTRUSTED.
+ */
+ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs,
+                               size_t n) SS_MUST_CHECK;
+
+/* Chain (ss_trust_verify_chain) and status (ss_trust_check_status) together. */
+ss_error ss_trust_verify_peer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                              bool is_server, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
+
 /* The peer is the security server expected (fingerprint as registered). */
 ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *certs, size_t n,
                                const struct ss_reg_server *expected) SS_MUST_CHECK;

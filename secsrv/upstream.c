@@ -184,6 +184,8 @@ static int verify_peer(X509_STORE_CTX *ctx, void *arg)
         n++;
     }
     vs->err = ss_trust_check_server(vs->tls->trust, certs, n, vs->tls->expected);
+    if (!vs->err)
+        vs->err = ss_trust_check_status(vs->tls->trust, certs, n);
     if (vs->err) {
         snprintf(vs->reason, sizeof vs->reason, "%s", ss_errmsg());
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -370,7 +372,9 @@ void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
     resp->body_len = 0;
 }
 
-ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t **buf, size_t *len)
+ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,
+                           size_t body_len, size_t max, unsigned timeout, uint8_t **buf,
+                           size_t *len)
 {
     *buf = NULL;
     *len = 0;
@@ -378,11 +382,17 @@ ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t 
     ss_error err = ss_upstream_new(&u);
     if (err)
         return err;
-    struct ss_headers none;
-    ss_headers_init(&none, 0, 0);
-    struct ss_upstream_request req = {.method = "GET",
+    struct ss_headers fields;
+    ss_headers_init(&fields, 0, 0);
+    if (content_type && (err = ss_headers_add(&fields, "Content-Type", content_type))) {
+        ss_upstream_free(u);
+        return err;
+    }
+    struct ss_upstream_request req = {.method = content_type ? "POST" : "GET",
                                       .url = url,
-                                      .headers = &none,
+                                      .headers = &fields,
+                                      .body = body,
+                                      .body_len = body_len,
                                       .connect_timeout = timeout,
                                       .timeout = timeout,
                                       .max_response_bytes = max,
@@ -390,12 +400,13 @@ ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t 
     struct ss_upstream_response resp;
     err = ss_upstream_send(u, &req, &resp);
     ss_upstream_free(u);
+    ss_headers_cleanup(&fields);
     if (err)
         return err;
     if (resp.status != 200) {
         long status = resp.status;
         ss_upstream_response_cleanup(&resp);
-        return ss_errf(SS_ERR_NOT_FOUND, "%s: HTTP status %ld", url, status);
+        return ss_errf(SS_ERR_NOT_FOUND, "HTTP status %ld", status);
     }
     ss_headers_cleanup(&resp.headers);
     *buf = resp.body ? resp.body : calloc(1, 1);

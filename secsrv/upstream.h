@@ -60,8 +60,13 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
                           struct ss_upstream_response *resp) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
 void ss_upstream_response_cleanup(struct ss_upstream_response *resp);
 
-/* A plain GET of at most max bytes (registry download). *buf is malloc'd. */
-ss_error ss_upstream_get(const char *url, size_t max, unsigned timeout, uint8_t **buf,
-                         size_t *len) SS_MUST_CHECK;
+/*
+ * One request outside an exchange: a GET, or a POST of body when
+ * content_type is given (registry download, OCSP). At most max bytes of
+ * answer, which must have status 200. *buf is malloc'd.
+ */
+ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,
+                           size_t body_len, size_t max, unsigned timeout, uint8_t **buf,
+                           size_t *len) SS_MUST_CHECK SS_NONNULL(1, 7, 8);
 
 #endif

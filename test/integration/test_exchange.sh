@@ -165,6 +165,13 @@ expect "a server-side error tells the client no internal address or path" \
 expect "nor does the operator log keep the path or query" \
   bash -c "! grep -q 'Erika\|persons/P-1001' $FED_DIR/mv.log $FED_DIR/sh.log"
 
+xr GET $CLIENT "/r1/DE-NORD/MUN/13076000/Sozialamt/x/y"
+expect_error "provider server whose certificate is revoked (OCSP)" \
+  500 Server.ClientProxy.SslAuthenticationFailed
+expect "the operator log says the certificate is revoked" \
+  grep -q "peer certificate is revoked (OCSP)" "$FED_DIR/sh.log"
+expect "nothing was sent to the revoked server" bash -c "! grep -q 'GET /r1' $FED_DIR/revoked.log"
+
 xr GET $CLIENT "/r1/DE-NORD/MUN/13075000/Sozialamt/x/y"
 expect_error "a provider answer not bound to the request (no X-Road-Request-Hash)" \
   500 Server.ClientProxy.ServiceFailed
@@ -200,6 +207,9 @@ expect_error "consumer server certificate not the one registered for the client'
   500 Server.ServerProxy.SslAuthenticationFailed
 direct ""
 expect "a peer without a certificate fails the TLS handshake" test "$STATUS" = 000
+direct ss-revoked
+expect_error "consumer server with a revoked certificate" 500 Server.ServerProxy.SslAuthenticationFailed
+expect "the provider's log says revoked" grep -q "peer certificate is revoked (OCSP)" "$FED_DIR/mv.log"
 direct ss-expired
 expect_error "consumer server with an expired certificate" 500 Server.ServerProxy.SslAuthenticationFailed
 expect "nothing reached the backend from unregistered peers" test "$(hits GET echo)" = "$before"

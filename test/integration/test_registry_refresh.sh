@@ -63,9 +63,13 @@ pub_pid=""
 ( "$SS_BUILD_DIR/secsrv/secsrv" -c "$FED_SH_CONF" >"$T_DIR/sh2.log" 2>&1 & echo $! >"$T_DIR/sh2.pid" )
 ( "$SS_BUILD_DIR/secsrv/secsrv" -c "$FED_MV_CONF" >"$T_DIR/mv2.log" 2>&1 & echo $! >"$T_DIR/mv2.pid" )
 ( "$SS_BUILD_DIR/test/tools/ss-testserver" echo --listen "127.0.0.1:$FED_ECHO_PORT" >"$T_DIR/echo2.log" 2>&1 & echo $! >"$T_DIR/echo2.pid" )
+( openssl ocsp -index "$FED_PKI/ca/index.txt" -CA "$FED_PKI/intermediate-ca.pem" \
+    -rsigner "$FED_PKI/ocsp.pem" -rkey "$FED_PKI/ocsp.key" -port "$FED_OCSP_PORT" -ignore_err \
+    >"$T_DIR/ocsp2.log" 2>&1 & echo $! >"$T_DIR/ocsp2.pid" )
 echo "$(cat "$T_DIR/sh2.pid") sh2" >"$FED_DIR/pids"
 echo "$(cat "$T_DIR/mv2.pid") mv2" >>"$FED_DIR/pids"
 echo "$(cat "$T_DIR/echo2.pid") echo2" >>"$FED_DIR/pids"
+echo "$(cat "$T_DIR/ocsp2.pid") ocsp2" >>"$FED_DIR/pids"
 sleep 1.5
 expect "without the publisher, the restarted server loads its last good copy" \
   grep -q "registry: serial $((first + 1)) from .*state/registry.xml in force" "$T_DIR/sh2.log"

@@ -595,6 +595,58 @@ static void test_read_pem(void **state)
     assert_null(pem);
 }
 
+/* ---- certificate status (OCSP), failing closed ---- */
+
+static void test_status_fails_closed(void **state)
+{
+    (void)state;
+    struct chain c = {0};
+    chain_add(&c, "servers/ss-sh-kiel/auth.pem");
+
+    /* the fixture's CA lists no responder: the status cannot be known */
+    assert_int_equal(ss_trust_check_status(F->trust, c.certs, c.n), SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "lists no OCSP responder"));
+    assert_int_equal(ss_trust_check_status(F->trust, c.certs, 0), SS_ERR_PEER_UNTRUSTED);
+
+    /* a responder that does not answer */
+    char kiel[65], schwerin[65];
+    uint8_t bytes[32];
+    read_sha("servers/ss-sh-kiel/auth.sha256", kiel, bytes);
+    read_sha("servers/ss-mv-schwerin/auth.sha256", schwerin, bytes);
+    char *doc = make_doc(kiel, schwerin, true);
+    char *ocsp = b64_cert("ocsp.pem");
+    size_t n = strlen(doc) + strlen(ocsp) + 256;
+    char *with = malloc(n);
+    assert_non_null(with);
+    char *end = strstr(doc, "  </certificationAuthority>");
+    assert_non_null(end);
+    snprintf(with, n,
+             "%.*s    <ocspResponder url=\"http://127.0.0.1:1/\"><certificate>%s"
+             "</certificate></ocspResponder>\n%s",
+             (int)(end - doc), doc, ocsp, end);
+    struct ss_registry *reg = parse_doc(with);
+    struct ss_trust *t = NULL;
+    assert_int_equal(ss_trust_new(reg, &t), SS_OK);
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n), SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "OCSP responder http://127.0.0.1:1/"));
+    uint8_t fp[32];
+    assert_int_equal(ss_trust_verify_peer(t, c.certs, c.n, true, fp), SS_ERR_PEER_UNTRUSTED);
+
+    /* a certificate from outside the federation has no issuer to ask about */
+    struct chain rogue = {0};
+    chain_add(&rogue, "rogue/server.pem");
+    assert_int_equal(ss_trust_check_status(t, rogue.certs, rogue.n), SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "not issued by an approved CA"));
+
+    chain_free(&rogue);
+    ss_trust_unref(t);
+    ss_registry_unref(reg);
+    free(with);
+    free(ocsp);
+    free(doc);
+    chain_free(&c);
+}
+
 /* ---- TLS policy ---- */
 
 /* Copies the next ':'-separated token of *s into tok and advances *s; false at the end. */
@@ -703,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_verify_is),
         cmocka_unit_test(test_check_keypair),
         cmocka_unit_test(test_read_pem),
+        cmocka_unit_test(test_status_fails_closed),
         cmocka_unit_test(test_tls_policy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
