@@ -20,6 +20,7 @@ void ss_limits_default(struct ss_limits *l)
     l->connect_timeout = 5;
     l->backend_timeout = 60;
     l->max_connections = 512;
+    l->max_connections_per_ip = 0;
 }
 
 void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...)
@@ -130,6 +131,7 @@ static const struct limit_key limit_keys[] = {
     LIMIT(connect_timeout, false, 1, 600),
     LIMIT(backend_timeout, false, 1, 3600),
     LIMIT(max_connections, false, 1, 100000),
+    LIMIT(max_connections_per_ip, false, 0, 100000),
 };
 
 static void set_limit(struct ss_config *cfg, const char *name, const char *value, long line)

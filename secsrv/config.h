@@ -30,6 +30,7 @@ struct ss_limits {
     unsigned connect_timeout;    /* seconds to connect to a peer server or backend */
     unsigned backend_timeout;    /* seconds for a whole upstream exchange */
     unsigned max_connections;    /* concurrent inbound connections per listener */
+    unsigned max_connections_per_ip; /* concurrent inbound connections per peer address, 0 = any */
 };
 
 struct ss_hosted_client {

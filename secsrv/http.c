@@ -372,7 +372,8 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)srv->limits.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)srv->limits.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        (unsigned int)srv->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)srv->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->daemon) {

@@ -221,6 +221,7 @@ static void test_good_limits(void **state)
     assert_int_equal(def.connect_timeout, 5);
     assert_int_equal(def.backend_timeout, 60);
     assert_int_equal(def.max_connections, 512);
+    assert_int_equal(def.max_connections_per_ip, 0);
     /* every default is within what a config file may set */
     assert_true(def.max_identifier_bytes <= SS_ID_PART_MAX);
 
@@ -239,6 +240,7 @@ static void test_good_limits(void **state)
     assert_int_equal(cfg->limits.request_timeout, def.request_timeout);
     assert_int_equal(cfg->limits.connect_timeout, def.connect_timeout);
     assert_int_equal(cfg->limits.max_connections, def.max_connections);
+    assert_int_equal(cfg->limits.max_connections_per_ip, def.max_connections_per_ip);
     ss_config_free(cfg);
 }
 
