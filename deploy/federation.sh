@@ -27,7 +27,7 @@ stop() {
     kill "$pid" 2>/dev/null || true
   done <"$dir/pids"
   # give each process a moment, then make sure
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
+  for _ in $(seq 1 50); do
     alive=0
     while read -r pid name; do kill -0 "$pid" 2>/dev/null && alive=1; done <"$dir/pids"
     [ $alive -eq 0 ] && break

@@ -28,7 +28,6 @@ run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== ASan + UBSan build =="
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export LSAN_OPTIONS=suppressions=$PWD/test/lsan.supp:print_suppressions=0
 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON
 
 echo "== libFuzzer (clang), 20 s per target =="

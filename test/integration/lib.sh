@@ -78,6 +78,16 @@ expect() { # NAME CONDITION-COMMAND...
 }
 
 finish() {
+  # stop everything first: a sanitizer reports leaks at exit
+  "$SS_SOURCE_DIR/deploy/federation.sh" stop "$T_DIR/fed" >/dev/null 2>&1 || true
+  local reports
+  reports=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
+    "$T_DIR"/fed/*.log "$T_DIR"/*.log 2>/dev/null || true)
+  if [ -n "$reports" ]; then
+    not_ok "sanitizer reports in: $reports"
+  else
+    ok "no sanitizer report in any process log"
+  fi
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
