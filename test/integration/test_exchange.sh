@@ -170,17 +170,23 @@ expect_error "provider server whose certificate is revoked (OCSP)" \
   500 Server.ClientProxy.SslAuthenticationFailed
 expect "the operator log says the certificate is revoked" \
   grep -q "peer certificate is revoked (OCSP)" "$FED_DIR/sh.log"
-expect "nothing was sent to the revoked server" bash -c "! grep -q 'GET /r1' $FED_DIR/revoked.log"
+expect "the revoked server never got past our check" \
+  bash -c "! grep -q 'depth=0' $FED_DIR/revoked.log"
 
 xr GET $CLIENT "/r1/DE-NORD/MUN/13075000/Sozialamt/x/y"
 expect_error "a provider answer not bound to the request (no X-Road-Request-Hash)" \
   500 Server.ClientProxy.ServiceFailed
+expect "a registered peer does get our certificate (the signal above can fire)" \
+  grep -q 'depth=0.*CN = ss-sh-kiel' "$FED_DIR/unbound.log"
 
 # --- peer servers -------------------------------------------------------------------
 xr GET $CLIENT "/r1/DE-NORD/MUN/13003000/Einwohnermeldeamt/meldeauskunft/persons/P-1001"
 expect_error "provider server with a valid certificate registered for another server" \
   500 Server.ClientProxy.SslAuthenticationFailed
-expect "nothing was sent to the impostor" bash -c "! grep -q 'GET /r1' $FED_DIR/impostor.log"
+# our server sends its certificate only after accepting the peer's, and a
+# request only after that: s_server logs a client certificate as depth=0
+expect "the impostor never got past our check (no client certificate seen)" \
+  bash -c "! grep -q 'depth=0' $FED_DIR/impostor.log"
 xr GET $CLIENT "/r1/DE-NORD/MUN/13071000/Sozialamt/x/y"
 expect_error "provider server with a certificate from outside the federation" \
   500 Server.ClientProxy.SslAuthenticationFailed
