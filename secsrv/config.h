@@ -20,16 +20,16 @@
 #define SS_CONFIG_PROBLEMS_MAX 8192
 
 struct ss_limits {
-    size_t max_header_bytes;     /* sum of header names and values */
-    size_t max_headers;          /* number of request headers */
-    size_t max_url_bytes;        /* request target incl. query */
-    size_t max_body_bytes;       /* request and response bodies */
-    size_t max_identifier_bytes; /* one identifier part */
-    unsigned connection_timeout; /* seconds of inactivity before a connection is cut */
-    unsigned request_timeout;    /* seconds for a whole request to arrive */
-    unsigned connect_timeout;    /* seconds to connect to a peer server or backend */
-    unsigned backend_timeout;    /* seconds for a whole upstream exchange */
-    unsigned max_connections;    /* concurrent inbound connections per listener */
+    size_t max_header_bytes;         /* sum of header names and values */
+    size_t max_headers;              /* number of request headers */
+    size_t max_url_bytes;            /* request target incl. query */
+    size_t max_body_bytes;           /* request and response bodies */
+    size_t max_identifier_bytes;     /* one identifier part */
+    unsigned connection_timeout;     /* seconds of inactivity before a connection is cut */
+    unsigned request_timeout;        /* seconds for a whole request to arrive */
+    unsigned connect_timeout;        /* seconds to connect to a peer server or backend */
+    unsigned backend_timeout;        /* seconds for a whole upstream exchange */
+    unsigned max_connections;        /* concurrent inbound connections per listener */
     unsigned max_connections_per_ip; /* concurrent inbound connections per peer address, 0 = any */
 };
 

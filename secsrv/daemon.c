@@ -232,6 +232,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
         if ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
             (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
             (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
+            (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas)) ||
             (err = start_listener(d, "client-proxy", cfg->client_tls_listen,
                                   ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error,
                                   is_cert, is_key, is_ca, &d->client_proxy_tls)))
@@ -267,6 +268,7 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_http_stop(d->server_proxy);
     ss_regstore_free(d->registry);
     ss_upstream_free(d->upstream);
+    ss_ca_store_free(d->is_cas);
     ss_policy_set_unref(d->policies);
     pthread_mutex_destroy(&d->policy_mu);
     free(d->auth_cert_pem);

@@ -28,6 +28,7 @@ struct ss_daemon {
     struct ss_policy_set *policies;
     char *auth_cert_pem; /* for the inbound TLS stack */
     char *auth_key_pem;
+    struct ss_ca_store *is_cas; /* issuers of IS certificates (HTTPS client proxy) */
     struct ss_http_server *client_proxy;
     struct ss_http_server *client_proxy_tls;
     struct ss_http_server *server_proxy;

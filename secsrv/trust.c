@@ -495,20 +495,39 @@ bool ss_trust_server_registered(const struct ss_trust *t, const uint8_t leaf_sha
     return match;
 }
 
-ss_error ss_trust_verify_is(const char *ca_file, const struct ss_der *certs, size_t n,
-                            uint8_t leaf_sha256[32])
+struct ss_ca_store {
+    X509_STORE *store;
+};
+
+ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
 {
-    X509_STORE *store = X509_STORE_new();
-    if (!store)
+    *out = NULL;
+    struct ss_ca_store *cas = calloc(1, sizeof *cas);
+    if (!cas || !(cas->store = X509_STORE_new())) {
+        free(cas);
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    if (X509_STORE_load_file(store, ca_file) != 1) {
-        X509_STORE_free(store);
+    }
+    if (X509_STORE_load_file(cas->store, ca_file) != 1) {
         ERR_clear_error();
+        ss_ca_store_free(cas);
         return ss_errf(SS_ERR_CONFIG, "%s: cannot load IS CA certificates", ca_file);
     }
-    ss_error err = verify_with_store(store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, leaf_sha256);
-    X509_STORE_free(store);
-    return err;
+    *out = cas;
+    return SS_OK;
+}
+
+void ss_ca_store_free(struct ss_ca_store *cas)
+{
+    if (!cas)
+        return;
+    X509_STORE_free(cas->store);
+    free(cas);
+}
+
+ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *certs, size_t n,
+                            uint8_t leaf_sha256[32])
+{
+    return verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, leaf_sha256);
 }
 
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)

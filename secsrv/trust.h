@@ -73,8 +73,13 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
 /* True if fingerprint is registered for some security server. */
 bool ss_trust_server_registered(const struct ss_trust *t, const uint8_t leaf_sha256[32]);
 
-/* Verifies an IS certificate chain against a CA file, writing its fingerprint. */
-ss_error ss_trust_verify_is(const char *ca_file, const struct ss_der *certs, size_t n,
+/* The CAs that issue information systems' certificates, loaded once from a PEM file. */
+struct ss_ca_store;
+ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out) SS_MUST_CHECK;
+void ss_ca_store_free(struct ss_ca_store *cas);
+
+/* Verifies an IS certificate chain against cas, writing its fingerprint. */
+ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *certs, size_t n,
                             uint8_t leaf_sha256[32]) SS_MUST_CHECK;
 
 /* SHA-256 of a DER blob; constant-time comparison of two fingerprints. */

@@ -534,18 +534,24 @@ static void test_verify_is(void **state)
     struct chain c = {.n = 0};
     chain_add(&c, "servers/ss-sh-kiel/auth-chain.pem");
     uint8_t fp[32];
-    assert_int_equal(ss_trust_verify_is(ca, c.certs, c.n, fp), SS_OK);
+    struct ss_ca_store *ca_store = NULL, *rogue_store = NULL, *none = NULL;
+    assert_int_equal(ss_ca_store_load(ca, &ca_store), SS_OK);
+    assert_int_equal(ss_ca_store_load(rogue, &rogue_store), SS_OK);
+    assert_int_equal(ss_ca_store_load(missing, &none), SS_ERR_CONFIG);
+    assert_null(none);
+    assert_int_equal(ss_trust_verify_is(ca_store, c.certs, c.n, fp), SS_OK);
     assert_memory_equal(fp, F->kiel_sha, 32);
-    assert_int_equal(ss_trust_verify_is(rogue, c.certs, c.n, fp), SS_ERR_PEER_UNTRUSTED);
-    assert_int_equal(ss_trust_verify_is(missing, c.certs, c.n, fp), SS_ERR_CONFIG);
+    assert_int_equal(ss_trust_verify_is(rogue_store, c.certs, c.n, fp), SS_ERR_PEER_UNTRUSTED);
     chain_free(&c);
     chain_add(&c, "servers/ss-expired/auth.pem");
-    assert_int_equal(ss_trust_verify_is(ca, c.certs, c.n, fp), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_verify_is(ca_store, c.certs, c.n, fp), SS_ERR_PEER_UNTRUSTED);
     chain_free(&c);
     chain_add(&c, "rogue/server.pem");
-    assert_int_equal(ss_trust_verify_is(rogue, c.certs, c.n, fp), SS_OK);
-    assert_int_equal(ss_trust_verify_is(ca, c.certs, c.n, fp), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_verify_is(rogue_store, c.certs, c.n, fp), SS_OK);
+    assert_int_equal(ss_trust_verify_is(ca_store, c.certs, c.n, fp), SS_ERR_PEER_UNTRUSTED);
     chain_free(&c);
+    ss_ca_store_free(rogue_store);
+    ss_ca_store_free(ca_store);
 }
 
 /* ---- key pairs and PEM files ---- */
