@@ -999,19 +999,36 @@ ss_error ss_editor_remove_server(struct ss_editor *ed, const char *owner, const 
     return SS_OK;
 }
 
-ss_error ss_editor_remove_client(struct ss_editor *ed, const char *server, const char *client)
+/*
+ * Removes parent's <element id="client"/> if there is one (*found says);
+ * ref receives the client reference as the document writes it.
+ */
+static ss_error remove_client_ref(struct ss_editor *ed, xmlNodePtr parent, const char *element,
+                                  const char *client, char ref[REF_MAX], bool *found)
 {
     struct ss_client_id id;
+    ss_error err = parse_ref(ed, client, REF_CLIENT, &id);
+    if (err)
+        return err;
+    ref_format(&id, ref, REF_MAX);
+    xmlNodePtr child = find_child(parent, element, "id", ref, NULL, NULL);
+    *found = child != NULL;
+    if (child)
+        remove_node(child);
+    return SS_OK;
+}
+
+ss_error ss_editor_remove_client(struct ss_editor *ed, const char *server, const char *client)
+{
     char ref[REF_MAX];
     xmlNodePtr node = NULL;
+    bool found = false;
     ss_error err;
-    if ((err = lookup_server(ed, server, &node)) || (err = parse_ref(ed, client, REF_CLIENT, &id)))
+    if ((err = lookup_server(ed, server, &node)) ||
+        (err = remove_client_ref(ed, node, "client", client, ref, &found)))
         return err;
-    ref_format(&id, ref, sizeof ref);
-    xmlNodePtr child = find_child(node, "client", "id", ref, NULL, NULL);
-    if (!child)
+    if (!found)
         return ss_errf(SS_ERR_NOT_FOUND, "server %s does not host %s", server, ref);
-    remove_node(child);
     return SS_OK;
 }
 
@@ -1027,17 +1044,15 @@ ss_error ss_editor_remove_group(struct ss_editor *ed, const char *code)
 
 ss_error ss_editor_remove_group_member(struct ss_editor *ed, const char *group, const char *client)
 {
-    struct ss_client_id id;
     char ref[REF_MAX];
     xmlNodePtr node = NULL;
+    bool found = false;
     ss_error err;
-    if ((err = lookup_group(ed, group, &node)) || (err = parse_ref(ed, client, REF_CLIENT, &id)))
+    if ((err = lookup_group(ed, group, &node)) ||
+        (err = remove_client_ref(ed, node, "member", client, ref, &found)))
         return err;
-    ref_format(&id, ref, sizeof ref);
-    xmlNodePtr child = find_child(node, "member", "id", ref, NULL, NULL);
-    if (!child)
+    if (!found)
         return ss_errf(SS_ERR_NOT_FOUND, "%s is not in global group %s", ref, group);
-    remove_node(child);
     return SS_OK;
 }
 

@@ -255,6 +255,17 @@ static ss_error auth_fingerprint(const struct cmdline *cl, bool required, char o
     return err;
 }
 
+/* parse_args for a command that takes options only. */
+static int parse_options_only(const char *command, int argc, char **argv, struct cmdline *cl)
+{
+    int rc = parse_args(argc, argv, cl);
+    if (rc)
+        return rc;
+    if (cl->n_pos)
+        return usage_error("%s takes no argument '%s'", command, cl->pos[0]);
+    return 0;
+}
+
 /* ---- commands ---- */
 
 static int cmd_init(const char *file, int argc, char **argv)
@@ -265,11 +276,9 @@ static int cmd_init(const char *file, int argc, char **argv)
                          {.name = "timestamping-interval"},
                          {.name = "refresh-interval"}};
     struct cmdline cl = {.opts = opts, .n_opts = sizeof opts / sizeof opts[0]};
-    int rc = parse_args(argc, argv, &cl);
+    int rc = parse_options_only("init", argc, argv, &cl);
     if (rc)
         return rc;
-    if (cl.n_pos)
-        return usage_error("init takes no argument '%s'", cl.pos[0]);
     const char *instance = opt_value(&cl, "instance");
     if (!instance)
         return usage_error("%s", "init needs --instance");
@@ -553,11 +562,9 @@ static int cmd_sign(const char *file, int argc, char **argv)
     struct opt opts[] = {
         {.name = "key"}, {.name = "cert"}, {.name = "chain"}, {.name = "out"}, {.name = "serial"}};
     struct cmdline cl = {.opts = opts, .n_opts = sizeof opts / sizeof opts[0]};
-    int rc = parse_args(argc, argv, &cl);
+    int rc = parse_options_only("sign", argc, argv, &cl);
     if (rc)
         return rc;
-    if (cl.n_pos)
-        return usage_error("sign takes no argument '%s'", cl.pos[0]);
     const char *key = opt_value(&cl, "key"), *cert = opt_value(&cl, "cert");
     if (!key || !cert)
         return usage_error("%s", "sign needs --key and --cert");
@@ -603,11 +610,9 @@ static int cmd_verify(const char *file, int argc, char **argv)
 {
     struct opt opts[] = {{.name = "anchor"}, {.name = "sig"}, {.name = "min-serial"}};
     struct cmdline cl = {.opts = opts, .n_opts = sizeof opts / sizeof opts[0]};
-    int rc = parse_args(argc, argv, &cl);
+    int rc = parse_options_only("verify", argc, argv, &cl);
     if (rc)
         return rc;
-    if (cl.n_pos)
-        return usage_error("verify takes no argument '%s'", cl.pos[0]);
     const char *anchor_path = opt_value(&cl, "anchor");
     if (!anchor_path)
         return usage_error("%s", "verify needs --anchor");
@@ -646,11 +651,9 @@ static int cmd_show(const char *file, int argc, char **argv)
 {
     struct opt opts[] = {{.name = "json", .flag = true}};
     struct cmdline cl = {.opts = opts, .n_opts = 1};
-    int rc = parse_args(argc, argv, &cl);
+    int rc = parse_options_only("show", argc, argv, &cl);
     if (rc)
         return rc;
-    if (cl.n_pos)
-        return usage_error("show takes no argument '%s'", cl.pos[0]);
     uint8_t *xml = NULL;
     size_t len = 0;
     struct ss_registry *reg = NULL;
