@@ -39,52 +39,45 @@ void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...)
     cfg->n_problems++;
 }
 
-/* Trims spaces around s[0..n) and compares with want. */
-static bool trimmed_equal(const char *s, size_t n, const char *want)
-{
-    while (n > 0 && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
-    return strlen(want) == n && memcmp(s, want, n) == 0;
-}
-
 long ss_config_line(const struct ss_config *cfg, const char *section, const char *key,
                     const char *value)
 {
-    FILE *f = fopen(cfg->path, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    long lineno = 0, found = 0;
-    bool in_section = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *p = line;
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p == '[') {
-            char *end = strchr(p, ']');
-            in_section = end && trimmed_equal(p + 1, (size_t)(end - p - 1), section);
-            continue;
-        }
-        if (!in_section || *p == ';' || *p == '#')
-            continue;
-        size_t klen = strcspn(p, "=:");
-        if (p[klen] == '\0' || !trimmed_equal(p, klen, key))
-            continue;
-        char *v = p + klen + 1;
-        size_t vlen = strcspn(v, "\r\n");
-        char *semi = strstr(v, " ;");
-        if (semi && (size_t)(semi - v) < vlen)
-            vlen = (size_t)(semi - v);
-        if (!value || trimmed_equal(v, vlen, value))
-            found = lineno;
+    for (size_t i = 0; i < cfg->n_entries; i++) {
+        const struct ss_config_entry *e = &cfg->entries[i];
+        if (strcmp(e->section, section) == 0 && strcmp(e->key, key) == 0 &&
+            (!value || strcmp(e->value, value) == 0))
+            return e->line;
     }
-    fclose(f);
-    return found;
+    return 0;
+}
+
+/* Remembers an entry and the line it was read from. */
+static void record_entry(struct ss_config *cfg, const char *section, const char *key,
+                         const char *value)
+{
+    if (cfg->n_entries == cfg->cap_entries) {
+        size_t cap = cfg->cap_entries ? cfg->cap_entries * 2 : 32;
+        struct ss_config_entry *e = cap <= 65536 ? realloc(cfg->entries, cap * sizeof *e) : NULL;
+        if (!e) {
+            ss_config_problem(cfg, cfg->reading_line, "too many entries");
+            return;
+        }
+        cfg->entries = e;
+        cfg->cap_entries = cap;
+    }
+    struct ss_config_entry *e = &cfg->entries[cfg->n_entries];
+    e->section = strdup(section);
+    e->key = strdup(key);
+    e->value = strdup(value);
+    e->line = cfg->reading_line;
+    if (!e->section || !e->key || !e->value) {
+        free(e->section);
+        free(e->key);
+        free(e->value);
+        ss_config_problem(cfg, cfg->reading_line, "out of memory");
+        return;
+    }
+    cfg->n_entries++;
 }
 
 static bool set_str(char **dst, const char *value)
@@ -281,6 +274,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 {
     struct ss_config *cfg = user;
     long line = cfg->reading_line;
+    record_entry(cfg, section, name, value);
     for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++) {
         const struct str_key *k = &str_keys[i];
         if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0) {
@@ -440,6 +434,12 @@ void ss_config_free(struct ss_config *cfg)
         free(*(char **)(void *)((char *)cfg + str_keys[i].offset));
     for (size_t i = 0; i < cfg->n_services; i++)
         free(cfg->services[i].url);
+    for (size_t i = 0; i < cfg->n_entries; i++) {
+        free(cfg->entries[i].section);
+        free(cfg->entries[i].key);
+        free(cfg->entries[i].value);
+    }
+    free(cfg->entries);
     free(cfg->path);
     free(cfg);
 }

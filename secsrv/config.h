@@ -80,6 +80,11 @@ struct ss_config {
     struct ss_service_map services[SS_CONFIG_MAX_SERVICES];
     size_t n_services;
     long reading_line; /* while reading: the line being read */
+    struct ss_config_entry {
+        char *section, *key, *value;
+        long line;
+    } * entries; /* every entry as read, for file:line messages */
+    size_t n_entries, cap_entries;
     /* every problem found, "file:line: message\n" each */
     char problems[SS_CONFIG_PROBLEMS_MAX];
     size_t n_problems;
@@ -98,8 +103,8 @@ void ss_config_free(struct ss_config *cfg);
 void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...) SS_PRINTF(3, 4);
 
 /*
- * The line of "key = value" in [section] of the config file (0 if not
- * found); value NULL matches any value of key.
+ * The line "key = value" in [section] was read from (0 if there was none);
+ * value NULL matches any value of key.
  */
 long ss_config_line(const struct ss_config *cfg, const char *section, const char *key,
                     const char *value);
