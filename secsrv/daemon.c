@@ -104,21 +104,19 @@ ss_error ss_daemon_check(struct ss_config *cfg)
                            access(cfg->state_dir, W_OK) != 0))
         ss_config_problem(cfg, ss_config_line(cfg, "server", "state_dir", NULL),
                           "state_dir %s is not a writable directory", cfg->state_dir);
-    const char *listens[][2] = {{"listen", cfg->client_listen},
-                                {"tls_listen", cfg->client_tls_listen}};
-    for (size_t i = 0; i < 2; i++) {
+    const struct {
+        const char *section, *key, *address;
+    } listens[] = {{"client-proxy", "listen", cfg->client_listen},
+                   {"client-proxy", "tls_listen", cfg->client_tls_listen},
+                   {"server-proxy", "listen", cfg->server_listen}};
+    for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++) {
         char host[256];
         uint16_t port;
-        if (listens[i][1][0] && !ss_http_split_address(listens[i][1], host, sizeof host, &port))
-            ss_config_problem(cfg, ss_config_line(cfg, "client-proxy", listens[i][0], NULL),
-                              "'%s' is not HOST:PORT", listens[i][1]);
+        if (listens[i].address[0] &&
+            !ss_http_split_address(listens[i].address, host, sizeof host, &port))
+            ss_config_problem(cfg, ss_config_line(cfg, listens[i].section, listens[i].key, NULL),
+                              "'%s' is not HOST:PORT", listens[i].address);
     }
-    char host[256];
-    uint16_t port;
-    if (cfg->server_listen[0] &&
-        !ss_http_split_address(cfg->server_listen, host, sizeof host, &port))
-        ss_config_problem(cfg, ss_config_line(cfg, "server-proxy", "listen", NULL),
-                          "'%s' is not HOST:PORT", cfg->server_listen);
 
     /* the registry: the cached copy, else the published one */
     if (cfg->registry_anchor && cfg->state_dir && cfg->registry_url &&
