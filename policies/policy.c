@@ -93,10 +93,7 @@ static ss_error check_duplicate(const struct ss_policy_set *set, const struct ss
 {
     for (size_t i = 0; i < set->n_files; i++) {
         const struct ss_policy_file *other = set->files[i];
-        if (strcmp(other->provider.instance, file->provider.instance) == 0 &&
-            strcmp(other->provider.member_class, file->provider.member_class) == 0 &&
-            strcmp(other->provider.member_code, file->provider.member_code) == 0 &&
-            strcmp(other->provider.subsystem, file->provider.subsystem) == 0) {
+        if (ss_policy_id_same(&other->provider, &file->provider)) {
             char id[SS_ID_STR_MAX];
             if (!ss_policy_id_format(&file->provider, id, sizeof id))
                 id[0] = '\0';

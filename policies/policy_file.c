@@ -95,21 +95,30 @@ void ss_policy_file_free(struct ss_policy_file *file)
         arena_free(file->arena);
 }
 
+/* True if id has these parts; subsystem NULL leaves the subsystem out. */
+static bool id_has_parts(const struct ss_policy_id *id, const char *instance,
+                         const char *member_class, const char *member_code, const char *subsystem)
+{
+    return strcmp(id->instance, instance) == 0 && strcmp(id->member_class, member_class) == 0 &&
+           strcmp(id->member_code, member_code) == 0 &&
+           (!subsystem || strcmp(id->subsystem, subsystem) == 0);
+}
+
 bool ss_policy_id_equal(const struct ss_policy_id *id, const struct ss_client_id *client)
 {
-    return strcmp(id->instance, client->instance) == 0 &&
-           strcmp(id->member_class, client->member_class) == 0 &&
-           strcmp(id->member_code, client->member_code) == 0 &&
-           strcmp(id->subsystem, client->subsystem) == 0;
+    return id_has_parts(id, client->instance, client->member_class, client->member_code,
+                        client->subsystem);
+}
+
+bool ss_policy_id_same(const struct ss_policy_id *a, const struct ss_policy_id *b)
+{
+    return id_has_parts(a, b->instance, b->member_class, b->member_code, b->subsystem);
 }
 
 bool ss_policy_id_covers(const struct ss_policy_id *id, const struct ss_client_id *client)
 {
-    if (id->subsystem[0] != '\0')
-        return ss_policy_id_equal(id, client);
-    return strcmp(id->instance, client->instance) == 0 &&
-           strcmp(id->member_class, client->member_class) == 0 &&
-           strcmp(id->member_code, client->member_code) == 0;
+    return id_has_parts(id, client->instance, client->member_class, client->member_code,
+                        id->subsystem[0] ? client->subsystem : NULL);
 }
 
 bool ss_policy_id_format(const struct ss_policy_id *id, char *buf, size_t size)

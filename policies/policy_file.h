@@ -99,6 +99,8 @@ void ss_policy_file_free(struct ss_policy_file *file);
 
 /* True if the policy identifier id names client exactly. */
 bool ss_policy_id_equal(const struct ss_policy_id *id, const struct ss_client_id *client);
+/* True if a and b name the same member or subsystem. */
+bool ss_policy_id_same(const struct ss_policy_id *a, const struct ss_policy_id *b);
 /* True if id names client, or id is a member and client one of its subsystems. */
 bool ss_policy_id_covers(const struct ss_policy_id *id, const struct ss_client_id *client);
 /* Writes "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]"; false if it did not fit. */

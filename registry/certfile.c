@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Parses der[0..len) as exactly one certificate; NULL if it is not. */
-static X509 *der_to_x509(const uint8_t *der, size_t len)
+X509 *ss_certfile_x509(const uint8_t *der, size_t len)
 {
     if (len == 0 || len > SS_CERTFILE_MAX_BYTES)
         return NULL;
@@ -37,8 +36,9 @@ static bool looks_like_pem(const uint8_t *buf, size_t len)
     return false;
 }
 
-/* Reads the one PEM certificate of buf; a second one is an error. */
-static ss_error pem_to_x509(const char *path, const uint8_t *buf, size_t len, X509 **out)
+/* Reads the first PEM certificate of buf; unless chain, a second one is an error. */
+static ss_error pem_to_x509(const char *path, const uint8_t *buf, size_t len, bool chain,
+                            X509 **out)
 {
     ss_error result = SS_OK;
     X509 *first = NULL, *second = NULL;
@@ -50,7 +50,7 @@ static ss_error pem_to_x509(const char *path, const uint8_t *buf, size_t len, X5
         result = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: no PEM certificate found", path);
         goto out;
     }
-    second = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    second = chain ? NULL : PEM_read_bio_X509(bio, NULL, NULL, NULL);
     if (second) {
         result =
             ss_errf(SS_ERR_BAD_CERTIFICATE,
@@ -67,7 +67,7 @@ out:
     return result;
 }
 
-ss_error ss_certfile_read(const char *path, uint8_t **der, size_t *len)
+static ss_error read_cert(const char *path, bool chain, uint8_t **der, size_t *len)
 {
     ss_error result = SS_OK;
     uint8_t *buf = NULL;
@@ -81,11 +81,11 @@ ss_error ss_certfile_read(const char *path, uint8_t **der, size_t *len)
     if (result)
         goto out;
     if (looks_like_pem(buf, buf_len)) {
-        result = pem_to_x509(path, buf, buf_len, &x);
+        result = pem_to_x509(path, buf, buf_len, chain, &x);
         if (result)
             goto out;
     } else {
-        x = der_to_x509(buf, buf_len);
+        x = ss_certfile_x509(buf, buf_len);
         if (!x) {
             result = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: not a PEM or DER certificate", path);
             goto out;
@@ -111,12 +111,35 @@ out:
     return result;
 }
 
+ss_error ss_certfile_read(const char *path, uint8_t **der, size_t *len)
+{
+    return read_cert(path, false, der, len);
+}
+
+ss_error ss_certfile_read_first(const char *path, uint8_t **der, size_t *len)
+{
+    return read_cert(path, true, der, len);
+}
+
+ss_error ss_certfile_load_first(const char *path, X509 **out)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    *out = NULL;
+    ss_error err = read_cert(path, true, &der, &len);
+    if (err)
+        return err;
+    *out = ss_certfile_x509(der, len);
+    free(der);
+    return *out ? SS_OK : ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: certificate does not parse", path);
+}
+
 ss_error ss_certfile_sha256_hex(const uint8_t *der, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     out[0] = '\0';
-    X509 *x = der_to_x509(der, len);
+    X509 *x = ss_certfile_x509(der, len);
     if (!x)
         return ss_errf(SS_ERR_BAD_CERTIFICATE, "not a DER certificate");
     X509_free(x);
@@ -176,7 +199,7 @@ ss_error ss_certfile_describe(const uint8_t *der, size_t len, struct ss_cert_inf
     ss_error result = SS_OK;
     BIO *mem = NULL;
     memset(info, 0, sizeof *info);
-    X509 *x = der_to_x509(der, len);
+    X509 *x = ss_certfile_x509(der, len);
     if (!x)
         return ss_errf(SS_ERR_BAD_CERTIFICATE, "not a DER certificate");
     mem = BIO_new(BIO_s_mem());

@@ -27,6 +27,17 @@ struct ss_cert_info {
 /* Reads the one certificate in path (PEM or DER) into *der (malloc'd). */
 ss_error ss_certfile_read(const char *path, uint8_t **der, size_t *len) SS_MUST_CHECK
     SS_NONNULL(1, 2, 3);
+/* As ss_certfile_read, for a file that may hold a chain: its first certificate. */
+ss_error ss_certfile_read_first(const char *path, uint8_t **der, size_t *len) SS_MUST_CHECK
+    SS_NONNULL(1, 2, 3);
+
+/* OpenSSL's certificate type, for the modules that already use OpenSSL. */
+struct x509_st;
+/* Parses der[0..len) as exactly one certificate; NULL if it is not. */
+struct x509_st *ss_certfile_x509(const uint8_t *der, size_t len);
+/* The first certificate of a PEM or DER file (a chain is allowed), parsed. */
+ss_error ss_certfile_load_first(const char *path, struct x509_st **out) SS_MUST_CHECK
+    SS_NONNULL(1, 2);
 
 /* Writes the SHA-256 of der as 64 lowercase hex digits plus NUL. */
 ss_error ss_certfile_sha256_hex(const uint8_t *der, size_t len, char out[65]) SS_MUST_CHECK

@@ -662,11 +662,6 @@ void ss_editor_free(struct ss_editor *ed)
     free(ed);
 }
 
-const char *ss_editor_instance(const struct ss_editor *ed)
-{
-    return ed->instance;
-}
-
 ss_error ss_editor_serialize(struct ss_editor *ed, uint8_t **xml, size_t *len)
 {
     return serialize_checked(ed->path, ed->doc, xml, len);

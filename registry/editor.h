@@ -50,9 +50,6 @@ void ss_editor_free(struct ss_editor *ed);
 /* The document's root element, for a change no verb covers; ss_editor_save() still validates. */
 xmlNodePtr ss_editor_root(struct ss_editor *ed);
 
-/* The registry's instance, e.g. "DE-NORD". */
-const char *ss_editor_instance(const struct ss_editor *ed) SS_NONNULL(1);
-
 /*
  * Serialises the tree (UTF-8, indented) and validates the bytes; *xml is
  * malloc'd and is exactly what ss_editor_save() would write.

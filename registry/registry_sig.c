@@ -65,13 +65,12 @@ ss_error ss_registry_verify_signature(const uint8_t *xml, size_t xml_len, const 
     if (sig_len == 0 || sig_len > SS_REGISTRY_SIG_MAX_BYTES)
         return ss_errf(SS_ERR_BAD_SIGNATURE, "signature is empty or larger than %u bytes",
                        SS_REGISTRY_SIG_MAX_BYTES);
-    const unsigned char *p = anchor->der;
-    pinned = d2i_X509(NULL, &p, (long)anchor->len);
+    pinned = ss_certfile_x509(anchor->der, anchor->len);
     if (!pinned) {
         result = ss_errf(SS_ERR_BAD_CERTIFICATE, "pinned authority certificate does not parse");
         goto out;
     }
-    p = sig;
+    const unsigned char *p = sig;
     cms = d2i_CMS_ContentInfo(NULL, &p, (long)sig_len);
     if (!cms || p != sig + sig_len) {
         result = ss_errf(SS_ERR_BAD_SIGNATURE, "signature is not a DER CMS structure");
@@ -122,14 +121,6 @@ out:
     return result;
 }
 
-static X509 *read_cert(const char *path)
-{
-    BIO *b = BIO_new_file(path, "r");
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    return x;
-}
-
 ss_error ss_registry_sign(const uint8_t *xml, size_t xml_len, const char *key_path,
                           const char *cert_path, const char *chain_path, uint8_t **sig,
                           size_t *sig_len)
@@ -152,11 +143,8 @@ ss_error ss_registry_sign(const uint8_t *xml, size_t xml_len, const char *key_pa
         result = ss_errf(SS_ERR_CRYPTO, "%s: cannot read private key", key_path);
         goto out;
     }
-    cert = read_cert(cert_path);
-    if (!cert) {
-        result = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: cannot read certificate", cert_path);
+    if ((result = ss_certfile_load_first(cert_path, &cert)))
         goto out;
-    }
     if (X509_check_private_key(cert, key) != 1) {
         result = ss_errf(SS_ERR_CRYPTO, "%s does not match %s", key_path, cert_path);
         goto out;

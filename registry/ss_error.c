@@ -38,16 +38,15 @@ const char *ss_error_name(ss_error code)
         return #c
         N(SS_OK);
         N(SS_ERR_CONFIG);
-        N(SS_ERR_CONFIG_MISSING);
         N(SS_ERR_IO);
         N(SS_ERR_NOT_FOUND);
         N(SS_ERR_TOO_LARGE);
         N(SS_ERR_NOMEM);
         N(SS_ERR_NETWORK);
-        N(SS_ERR_TIMEOUT);
         N(SS_ERR_TLS);
         N(SS_ERR_PEER_UNTRUSTED);
         N(SS_ERR_PEER_NOT_REGISTERED);
+        N(SS_ERR_CERT_REVOKED);
         N(SS_ERR_PROTOCOL);
         N(SS_ERR_BAD_IDENTIFIER);
         N(SS_ERR_BAD_HEADER);
@@ -59,6 +58,7 @@ const char *ss_error_name(ss_error code)
         N(SS_ERR_ACCESS_DENIED);
         N(SS_ERR_PURPOSE_MISSING);
         N(SS_ERR_PURPOSE_DENIED);
+        N(SS_ERR_OPERATION_DENIED);
         N(SS_ERR_CRYPTO);
         N(SS_ERR_BAD_SIGNATURE);
         N(SS_ERR_BAD_CERTIFICATE);

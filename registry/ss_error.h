@@ -18,18 +18,17 @@ typedef enum ss_error {
     SS_OK = 0,
     /* configuration */
     SS_ERR_CONFIG = 100,
-    SS_ERR_CONFIG_MISSING,
     /* input / output */
     SS_ERR_IO = 200,
     SS_ERR_NOT_FOUND,
     SS_ERR_TOO_LARGE,
     SS_ERR_NOMEM,
     SS_ERR_NETWORK,
-    SS_ERR_TIMEOUT,
     /* TLS and peer trust */
     SS_ERR_TLS = 300,
     SS_ERR_PEER_UNTRUSTED,
     SS_ERR_PEER_NOT_REGISTERED,
+    SS_ERR_CERT_REVOKED,
     /* protocol (what a client sent) */
     SS_ERR_PROTOCOL = 400,
     SS_ERR_BAD_IDENTIFIER,
@@ -43,6 +42,7 @@ typedef enum ss_error {
     SS_ERR_ACCESS_DENIED,
     SS_ERR_PURPOSE_MISSING,
     SS_ERR_PURPOSE_DENIED,
+    SS_ERR_OPERATION_DENIED, /* the method or path is not allowed */
     /* crypto */
     SS_ERR_CRYPTO = 600,
     SS_ERR_BAD_SIGNATURE,
@@ -68,10 +68,5 @@ const char *ss_errmsg(void);
 void ss_errclear(void);
 /* A stable name for code, e.g. "SS_ERR_REGISTRY_EXPIRED". */
 const char *ss_error_name(ss_error code);
-/* The category (code rounded down to a hundred). */
-static inline ss_error ss_error_category(ss_error code)
-{
-    return (ss_error)(((int)code / 100) * 100);
-}
 
 #endif

@@ -61,6 +61,7 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
         client_type = "Client.ClientNotHosted";
         break;
     case SS_ERR_ACCESS_DENIED:
+    case SS_ERR_OPERATION_DENIED:
         status = 403;
         server_type = "AccessDenied";
         break;
@@ -75,6 +76,7 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
     case SS_ERR_TLS:
     case SS_ERR_PEER_UNTRUSTED:
     case SS_ERR_PEER_NOT_REGISTERED:
+    case SS_ERR_CERT_REVOKED:
         server_type = "SslAuthenticationFailed";
         break;
     case SS_ERR_REGISTRY:
@@ -87,7 +89,6 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
     case SS_ERR_NETWORK:
         server_type = "NetworkError";
         break;
-    case SS_ERR_TIMEOUT:
     case SS_ERR_UPSTREAM_TIMEOUT:
         server_type = "ServiceTimeout";
         break;
@@ -136,12 +137,27 @@ static void json_string(char *out, size_t size, const char *s)
 static const char *client_message(ss_error err, bool server_proxy, unsigned status,
                                   const char *reason)
 {
+    /* a denial tells the outcome only: what the policy would allow stays in the operator log,
+     * so that a client cannot learn a provider's policy by probing it */
+    switch (err) {
+    case SS_ERR_ACCESS_DENIED:
+        return "access denied";
+    case SS_ERR_PURPOSE_MISSING:
+        return "a purpose is required";
+    case SS_ERR_PURPOSE_DENIED:
+        return "the purpose is not allowed";
+    case SS_ERR_OPERATION_DENIED:
+        return "the method or path is not allowed";
+    default:
+        break;
+    }
     if (status < 500 || err == SS_ERR_UNKNOWN_SERVICE)
         return reason;
     switch (err) {
     case SS_ERR_TLS:
     case SS_ERR_PEER_UNTRUSTED:
     case SS_ERR_PEER_NOT_REGISTERED:
+    case SS_ERR_CERT_REVOKED:
         return "TLS authentication between the security servers failed";
     case SS_ERR_REGISTRY_EXPIRED:
         return "the members registry in force has expired and no newer one could be obtained";
@@ -153,7 +169,6 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
     case SS_ERR_NETWORK:
         return server_proxy ? "the register service could not be reached"
                             : "the provider's security server could not be reached";
-    case SS_ERR_TIMEOUT:
     case SS_ERR_UPSTREAM_TIMEOUT:
         return server_proxy ? "the register service did not answer in time"
                             : "the provider's security server did not answer in time";
@@ -216,6 +231,17 @@ void ss_exchange_server_proxy_error(void *cls, const struct ss_http_request *req
 
 /* ---- shared steps ---- */
 
+/* The client a request names in X-Road-Client, parsed. */
+static ss_error request_client(const struct ss_http_request *req, size_t max_id,
+                               struct ss_client_id *client)
+{
+    const char *value = ss_headers_get(&req->headers, "X-Road-Client");
+    if (!value)
+        return ss_errf(SS_ERR_BAD_HEADER, "the X-Road-Client header is missing");
+    ss_error err = ss_client_id_parse(value, strlen(value), max_id, false, client);
+    return err ? ss_errf(err, "X-Road-Client: %s", ss_errmsg()) : SS_OK;
+}
+
 /* Acquires the registry in force and parses the request target and X-Road-Client. */
 static ss_error begin(struct exchange *x)
 {
@@ -231,13 +257,8 @@ static ss_error begin(struct exchange *x)
     if (err)
         return err;
     (void)ss_service_id_format(&x->target.service, x->service_str, sizeof x->service_str);
-    const char *client = ss_headers_get(&x->req->headers, "X-Road-Client");
-    if (!client)
-        return ss_errf(SS_ERR_BAD_HEADER, "the X-Road-Client header is missing");
-    err = ss_client_id_parse(client, strlen(client), cfg->limits.max_identifier_bytes, false,
-                             &x->client);
-    if (err)
-        return ss_errf(err, "X-Road-Client: %s", ss_errmsg());
+    if ((err = request_client(x->req, cfg->limits.max_identifier_bytes, &x->client)))
+        return err;
     (void)ss_client_id_format(&x->client, x->client_str, sizeof x->client_str);
     const struct ss_registry *reg = ss_trust_registry(x->trust);
     if (strcmp(x->client.instance, reg->instance) != 0)
@@ -493,21 +514,33 @@ void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
 
 /* ---- server proxy ---- */
 
-/* The peer's chain to an approved CA and its status, verified once per connection. */
-static ss_error peer_fingerprint(const struct ss_trust *trust, const struct ss_http_request *req,
-                                 uint8_t fp[32])
+/*
+ * Authenticates the peer server for a request of client, in the order of
+ * cost: chain to an approved CA, then the pin (a server the registry lists
+ * as hosting client), and only then the certificate's status, so that no
+ * unregistered peer can make this server ask an OCSP responder. Chain and
+ * status hold for the connection under one registry, while the status is
+ * fresh; the pin is checked for every request.
+ */
+static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_http_request *req,
+                                  const struct ss_client_id *client)
 {
     const struct ss_registry *reg = ss_trust_registry(trust);
     struct ss_http_conn *conn = req->conn;
     time_t now = time(NULL);
-    /* a verdict holds for the connection under one registry, as long as a status is fresh */
-    if (conn && conn->peer_verified && conn->verified_serial == reg->serial &&
-        now - conn->verified_at < reg->settings.ocsp_freshness) {
+    uint8_t fp[32];
+    bool known = conn && conn->peer_verified && conn->verified_serial == reg->serial &&
+                 now - conn->verified_at < reg->settings.ocsp_freshness;
+    ss_error err;
+    if (known)
         memcpy(fp, conn->peer_sha256, 32);
+    else if ((err = ss_trust_verify_chain(trust, req->peer_certs, req->n_peer_certs, false, fp)))
+        return err;
+    if ((err = ss_trust_check_client_server(trust, fp, client)))
+        return err;
+    if (known)
         return SS_OK;
-    }
-    ss_error err = ss_trust_verify_peer(trust, req->peer_certs, req->n_peer_certs, false, fp);
-    if (err)
+    if ((err = ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs)))
         return err;
     if (conn) {
         memcpy(conn->peer_sha256, fp, 32);
@@ -525,22 +558,12 @@ ss_error ss_exchange_server_proxy_gate(void *cls, const struct ss_http_request *
     struct ss_trust *trust = ss_regstore_acquire(d->registry, &err);
     if (!trust)
         return err;
-    uint8_t fp[32];
-    err = peer_fingerprint(trust, req, fp);
-    if (!err && !ss_trust_server_registered(trust, fp))
-        err = ss_errf(SS_ERR_PEER_NOT_REGISTERED,
-                      "peer certificate is not registered for any security server");
+    struct ss_client_id client;
+    err = request_client(req, d->cfg->limits.max_identifier_bytes, &client);
+    if (!err)
+        err = authenticate_peer(trust, req, &client);
     ss_trust_unref(trust);
     return err;
-}
-
-static ss_error authenticate_peer_server(struct exchange *x)
-{
-    uint8_t fp[32];
-    ss_error err = peer_fingerprint(x->trust, x->req, fp);
-    if (err)
-        return err;
-    return ss_trust_check_client_server(x->trust, fp, &x->client);
 }
 
 static ss_error decide(struct exchange *x, const char *path)
@@ -558,11 +581,14 @@ static ss_error decide(struct exchange *x, const char *path)
     ss_policy_set_unref(set);
     if (err == SS_OK && dec.allow)
         return SS_OK;
+    if (dec.outcome == SS_POLICY_METHOD_NOT_ALLOWED || dec.outcome == SS_POLICY_PATH_NOT_ALLOWED)
+        err = SS_ERR_OPERATION_DENIED;
+    /* the reason goes to the operator log under the detail id; the client gets a fixed text */
     if (dec.line > 0)
-        ss_log_info("server-proxy: policy denies %s on %s: %s (%s:%ld)", x->client_str,
-                    x->service_str, dec.reason, dec.file, dec.line);
-    /* the client learns the reason, not the policy file's location */
-    return ss_errf(err ? err : SS_ERR_ACCESS_DENIED, "%s", dec.reason);
+        return ss_errf(err ? err : SS_ERR_ACCESS_DENIED, "policy %s: %s (%s:%ld)",
+                       ss_policy_outcome_name(dec.outcome), dec.reason, dec.file, dec.line);
+    return ss_errf(err ? err : SS_ERR_ACCESS_DENIED, "policy %s: %s",
+                   ss_policy_outcome_name(dec.outcome), dec.reason);
 }
 
 static ss_error backend_url(const struct ss_service_map *map, const struct ss_rest_target *t,
@@ -583,7 +609,7 @@ static ss_error provide(struct exchange *x)
     ss_error err = begin(x);
     if (err)
         return err;
-    if ((err = authenticate_peer_server(x)))
+    if ((err = authenticate_peer(x->trust, x->req, &x->client)))
         return err;
     const char *rid = ss_headers_get(&x->req->headers, "X-Road-Request-Id");
     const char *mid = ss_headers_get(&x->req->headers, "X-Road-Id");

@@ -155,17 +155,9 @@ ss_error ss_rest_check_fields(const struct ss_headers *fields)
 
 ss_error ss_rest_check_purpose(const char *purpose)
 {
-    size_t n = strlen(purpose);
-    if (n == 0 || n > SS_PURPOSE_MAX)
-        return ss_errf(SS_ERR_BAD_HEADER, "%s must be 1 to %d characters", SS_HDR_PURPOSE,
-                       SS_PURPOSE_MAX);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)purpose[i];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  strchr(".:/_-", c) != NULL;
-        if (!ok)
-            return ss_errf(SS_ERR_BAD_HEADER, "%s contains character 0x%02x", SS_HDR_PURPOSE, c);
-    }
+    if (!ss_policy_purpose_valid(purpose))
+        return ss_errf(SS_ERR_BAD_HEADER, "%s must be 1 to %d characters of A-Z a-z 0-9 . : / _ -",
+                       SS_HDR_PURPOSE, SS_POLICY_PURPOSE_MAX);
     return SS_OK;
 }
 

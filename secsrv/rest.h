@@ -14,6 +14,7 @@
 
 #include "headers.h"
 #include "ss_error.h"
+#include "policy.h"
 #include "ss_id.h"
 
 #include <stdbool.h>
@@ -23,7 +24,7 @@
 /* The request headers secsrv defines for once-only exchanges. */
 #define SS_HDR_PURPOSE "X-Secsrv-Purpose" /* purpose / legal-basis code */
 #define SS_HDR_SUBJECT "X-Secsrv-Subject" /* reference to the person concerned */
-#define SS_PURPOSE_MAX 64
+#define SS_PURPOSE_MAX SS_POLICY_PURPOSE_MAX
 #define SS_SUBJECT_MAX 256
 #define SS_REQUEST_HASH_B64 89 /* base64 of 64 bytes + NUL */
 

@@ -79,34 +79,32 @@ const char *ss_tls_openssl_suites13(void)
     return openssl13;
 }
 
-/* Good OCSP statuses of this snapshot, by certificate fingerprint. */
-struct ocsp_cache {
+/*
+ * Certificate statuses of this snapshot, by certificate fingerprint: a good
+ * status for as long as the response is fresh, a failure (revoked, unknown,
+ * no answer) for SS_TRUST_NEGATIVE_TTL seconds, so that a peer cannot make
+ * this server ask a responder again and again. Bounded: when full, the
+ * entry that expires first gives way.
+ */
+#define STATUS_CACHE_MAX 1024
+struct status_cache {
     pthread_mutex_t mu;
-    struct ocsp_good {
+    struct status_entry {
         uint8_t fp[32];
         time_t until;
-    } * entries;
-    size_t n, cap;
+        ss_error err;
+        char reason[160];
+    } entries[STATUS_CACHE_MAX];
+    size_t n;
 };
 
 struct ss_trust {
     struct ss_registry *reg;
     X509_STORE *store;
     STACK_OF(X509) * intermediates;
-    struct ocsp_cache *ocsp;
+    struct status_cache *status;
     _Atomic int refs;
 };
-
-static X509 *der_to_x509(const uint8_t *der, size_t len)
-{
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (x && p != der + len) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
-}
 
 ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
 {
@@ -118,16 +116,16 @@ ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
     t->reg = ss_registry_ref(reg);
     t->store = X509_STORE_new();
     t->intermediates = sk_X509_new_null();
-    t->ocsp = calloc(1, sizeof *t->ocsp);
-    if (t->ocsp)
-        pthread_mutex_init(&t->ocsp->mu, NULL);
-    if (!t->store || !t->intermediates || !t->ocsp) {
+    t->status = calloc(1, sizeof *t->status);
+    if (t->status)
+        pthread_mutex_init(&t->status->mu, NULL);
+    if (!t->store || !t->intermediates || !t->status) {
         ss_trust_unref(t);
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < reg->n_cas; i++) {
         const struct ss_reg_ca *ca = &reg->cas[i];
-        X509 *x = der_to_x509(ca->cert.der, ca->cert.len);
+        X509 *x = ss_certfile_x509(ca->cert.der, ca->cert.len);
         if (!x || !X509_STORE_add_cert(t->store, x)) {
             X509_free(x);
             ss_trust_unref(t);
@@ -135,7 +133,7 @@ ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
         }
         X509_free(x);
         for (size_t j = 0; j < ca->n_intermediates; j++) {
-            X509 *im = der_to_x509(ca->intermediates[j].der, ca->intermediates[j].len);
+            X509 *im = ss_certfile_x509(ca->intermediates[j].der, ca->intermediates[j].len);
             if (!im || !sk_X509_push(t->intermediates, im)) {
                 X509_free(im);
                 ss_trust_unref(t);
@@ -161,10 +159,9 @@ void ss_trust_unref(struct ss_trust *t)
         return;
     X509_STORE_free(t->store);
     sk_X509_pop_free(t->intermediates, X509_free);
-    if (t->ocsp) {
-        pthread_mutex_destroy(&t->ocsp->mu);
-        free(t->ocsp->entries);
-        free(t->ocsp);
+    if (t->status) {
+        pthread_mutex_destroy(&t->status->mu);
+        free(t->status);
     }
     ss_registry_unref(t->reg);
     free(t);
@@ -200,14 +197,14 @@ static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) * extra,
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented no certificate");
     if (n > SS_TRUST_MAX_CHAIN)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented a chain of %zu certificates", n);
-    leaf = der_to_x509(certs[0].data, certs[0].len);
+    leaf = ss_certfile_x509(certs[0].data, certs[0].len);
     chain = sk_X509_new_null();
     if (!leaf || !chain) {
         result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate does not parse");
         goto out;
     }
     for (size_t i = 1; i < n; i++) {
-        X509 *x = der_to_x509(certs[i].data, certs[i].len);
+        X509 *x = ss_certfile_x509(certs[i].data, certs[i].len);
         if (!x || !sk_X509_push(chain, x)) {
             X509_free(x);
             result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer chain certificate %zu does not parse", i);
@@ -295,36 +292,46 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
 
 /* ---- certificate status (OCSP) ---- */
 
-static bool ocsp_cached(struct ocsp_cache *c, const uint8_t fp[32], time_t now)
+/* SS_OK for a fresh good status, the cached failure, or SS_ERR_NOT_FOUND. */
+static ss_error status_cached(struct status_cache *c, const uint8_t fp[32], time_t now)
 {
-    bool good = false;
+    ss_error err = SS_ERR_NOT_FOUND;
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->n && !good; i++)
-        good = memcmp(c->entries[i].fp, fp, 32) == 0 && now < c->entries[i].until;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct status_entry *e = &c->entries[i];
+        if (memcmp(e->fp, fp, 32) != 0 || now >= e->until)
+            continue;
+        err = e->err ? ss_errf(e->err, "%s (cached)", e->reason) : SS_OK;
+        break;
+    }
     pthread_mutex_unlock(&c->mu);
-    return good;
+    return err;
 }
 
-static void ocsp_remember(struct ocsp_cache *c, const uint8_t fp[32], time_t until)
+static void status_remember(struct status_cache *c, const uint8_t fp[32], time_t until,
+                            ss_error err, const char *reason)
 {
     pthread_mutex_lock(&c->mu);
-    size_t i = 0;
-    while (i < c->n && memcmp(c->entries[i].fp, fp, 32) != 0)
-        i++;
-    if (i == c->n && c->n == c->cap && c->cap < 4096) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct ocsp_good *e = realloc(c->entries, cap * sizeof *e);
-        if (e) {
-            c->entries = e;
-            c->cap = cap;
+    size_t slot = c->n;
+    for (size_t i = 0; i < c->n; i++) {
+        if (memcmp(c->entries[i].fp, fp, 32) == 0) {
+            slot = i;
+            break;
         }
     }
-    if (i < c->cap) {
-        memcpy(c->entries[i].fp, fp, 32);
-        c->entries[i].until = until;
-        if (i == c->n)
-            c->n++;
+    if (slot == STATUS_CACHE_MAX) {
+        slot = 0;
+        for (size_t i = 1; i < c->n; i++)
+            if (c->entries[i].until < c->entries[slot].until)
+                slot = i;
     }
+    struct status_entry *e = &c->entries[slot];
+    memcpy(e->fp, fp, 32);
+    e->until = until;
+    e->err = err;
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    if (slot == c->n)
+        c->n++;
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -335,7 +342,7 @@ static const struct ss_reg_ca *find_issuer(const struct ss_trust *t, X509 *leaf,
         const struct ss_reg_ca *ca = &t->reg->cas[i];
         for (size_t j = 0; j <= ca->n_intermediates; j++) {
             const struct ss_reg_blob *b = j == 0 ? &ca->cert : &ca->intermediates[j - 1];
-            X509 *x = der_to_x509(b->der, b->len);
+            X509 *x = ss_certfile_x509(b->der, b->len);
             if (x && X509_check_issued(x, leaf) == X509_V_OK) {
                 *issuer = x;
                 return ca;
@@ -346,99 +353,181 @@ static const struct ss_reg_ca *find_issuer(const struct ss_trust *t, X509 *leaf,
     return NULL;
 }
 
-/* Asks one responder; SS_OK with *until set if the certificate is good. */
-static ss_error ask_responder(const struct ss_trust *t, const struct ss_reg_ocsp *responder,
-                              X509 *leaf, X509 *issuer, time_t *until)
+/* What a status check is about: the certificate, its issuer and approved CA. */
+struct status_subject {
+    X509 *leaf;
+    X509 *issuer;
+    const struct ss_reg_ca *ca;
+    OCSP_CERTID *id;
+};
+
+static void status_subject_cleanup(struct status_subject *s)
+{
+    OCSP_CERTID_free(s->id);
+    X509_free(s->issuer);
+    X509_free(s->leaf);
+}
+
+static ss_error status_subject_init(const struct ss_trust *t, const struct ss_der *leaf,
+                                    struct status_subject *s)
+{
+    memset(s, 0, sizeof *s);
+    s->leaf = ss_certfile_x509(leaf->data, leaf->len);
+    if (!s->leaf)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "certificate does not parse");
+    s->ca = find_issuer(t, s->leaf, &s->issuer);
+    if (!s->ca)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "certificate not issued by an approved CA");
+    s->id = OCSP_cert_to_id(NULL, s->leaf, s->issuer);
+    if (!s->id)
+        return ss_errf(SS_ERR_CRYPTO, "cannot identify the certificate for OCSP");
+    return SS_OK;
+}
+
+/* Checks a DER OCSP response about s; see ss_trust_ocsp_check. */
+static ss_error check_response(const struct ss_trust *t, const struct status_subject *s,
+                               const uint8_t *der, size_t len, const uint8_t *nonce,
+                               size_t nonce_len, time_t *good_until)
 {
     ss_error result = SS_OK;
-    OCSP_REQUEST *req = NULL;
-    OCSP_CERTID *id = NULL;
     OCSP_RESPONSE *resp = NULL;
     OCSP_BASICRESP *basic = NULL;
+    OCSP_REQUEST *req = NULL;
     STACK_OF(X509) *signers = NULL;
-    X509 *rcert = NULL;
+
+    if (len == 0 || len > SS_TRUST_OCSP_MAX_BYTES)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP response empty or larger than %d bytes",
+                       SS_TRUST_OCSP_MAX_BYTES);
+    const unsigned char *p = der;
+    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+    if (!resp || p != der + len || OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+        !(basic = OCSP_response_get1_basic(resp))) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "not a successful OCSP response");
+        goto out;
+    }
+    if (nonce) {
+        /* the response must echo the nonce of the request it answers */
+        req = OCSP_REQUEST_new();
+        if (!req ||
+            !OCSP_request_add1_nonce(req, (unsigned char *)(uintptr_t)nonce, (int)nonce_len)) {
+            result = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (OCSP_check_nonce(req, basic) != 1) {
+            result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP response does not carry the nonce");
+            goto out;
+        }
+    }
+    /* the signer must be a responder the registry lists for this CA, or the CA itself */
+    signers = sk_X509_dup(t->intermediates);
+    if (!signers) {
+        result = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s->ca->n_ocsp; i++) {
+        X509 *r = ss_certfile_x509(s->ca->ocsp[i].cert.der, s->ca->ocsp[i].cert.len);
+        if (!r || !sk_X509_push(signers, r)) {
+            X509_free(r);
+            result = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (OCSP_basic_verify(basic, signers, t->store, OCSP_NOINTERN) != 1) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED,
+                         "OCSP response not signed by a responder the registry lists");
+        goto out;
+    }
+    int status = -1, reason = -1;
+    ASN1_GENERALIZEDTIME *revoked = NULL, *this_update = NULL, *next_update = NULL;
+    if (!OCSP_resp_find_status(basic, s->id, &status, &reason, &revoked, &this_update,
+                               &next_update)) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP response has no status for the certificate");
+        goto out;
+    }
+    long freshness = t->reg->settings.ocsp_freshness;
+    if (!OCSP_check_validity(this_update, next_update, SS_TRUST_OCSP_SKEW, freshness)) {
+        result =
+            ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP response older than %lds or expired", freshness);
+        goto out;
+    }
+    if (status == V_OCSP_CERTSTATUS_REVOKED) {
+        result = ss_errf(SS_ERR_CERT_REVOKED, "certificate is revoked (OCSP)");
+        goto out;
+    }
+    if (status != V_OCSP_CERTSTATUS_GOOD) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "certificate is of unknown status (OCSP)");
+        goto out;
+    }
+    struct tm tm;
+    time_t produced = time(NULL);
+    if (ASN1_TIME_to_tm(this_update, &tm) == 1)
+        produced = timegm(&tm);
+    *good_until = produced + freshness;
+    if (next_update && ASN1_TIME_to_tm(next_update, &tm) == 1 && timegm(&tm) < *good_until)
+        *good_until = timegm(&tm);
+out:
+    ERR_clear_error();
+    /* the responder certificates were pushed after the snapshot's intermediates */
+    for (int i = sk_X509_num(t->intermediates); signers && i < sk_X509_num(signers); i++)
+        X509_free(sk_X509_value(signers, i));
+    sk_X509_free(signers);
+    OCSP_REQUEST_free(req);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(resp);
+    return result;
+}
+
+ss_error ss_trust_ocsp_check(const struct ss_trust *t, const struct ss_der *leaf,
+                             const uint8_t *der, size_t len, const uint8_t *nonce, size_t nonce_len,
+                             time_t *good_until)
+{
+    struct status_subject s;
+    ss_error err = status_subject_init(t, leaf, &s);
+    if (!err)
+        err = check_response(t, &s, der, len, nonce, nonce_len, good_until);
+    status_subject_cleanup(&s);
+    return err;
+}
+
+/* Asks one responder about s with a fresh nonce; SS_OK with *until if good. */
+static ss_error ask_responder(const struct ss_trust *t, const struct ss_reg_ocsp *responder,
+                              const struct status_subject *s, time_t *until)
+{
+    ss_error result = SS_OK;
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    OCSP_CERTID *id = OCSP_CERTID_dup(s->id);
     unsigned char *der = NULL;
     uint8_t *answer = NULL;
     size_t answer_len = 0;
+    uint8_t nonce[SS_TRUST_OCSP_NONCE];
 
-    req = OCSP_REQUEST_new();
-    id = OCSP_cert_to_id(NULL, leaf, issuer);
-    OCSP_CERTID *id_copy = id ? OCSP_CERTID_dup(id) : NULL;
-    if (!req || !id_copy || !OCSP_request_add0_id(req, id_copy)) {
-        OCSP_CERTID_free(id_copy);
+    randombytes_buf(nonce, sizeof nonce);
+    if (!req || !id || !OCSP_request_add0_id(req, id)) {
+        OCSP_CERTID_free(id);
         result = ss_errf(SS_ERR_CRYPTO, "cannot build an OCSP request");
         goto out;
     }
-    if (!OCSP_request_add1_nonce(req, NULL, -1)) {
+    int der_len = -1;
+    if (!OCSP_request_add1_nonce(req, nonce, (int)sizeof nonce) ||
+        (der_len = i2d_OCSP_REQUEST(req, &der)) <= 0) {
         result = ss_errf(SS_ERR_CRYPTO, "cannot build an OCSP request");
         goto out;
     }
-    int der_len = i2d_OCSP_REQUEST(req, &der);
-    if (der_len <= 0) {
-        result = ss_errf(SS_ERR_CRYPTO, "cannot encode an OCSP request");
-        goto out;
-    }
-    result = ss_upstream_fetch(responder->url, "application/ocsp-request", der, (size_t)der_len,
-                               64 * 1024, SS_TRUST_OCSP_TIMEOUT, &answer, &answer_len);
+    result =
+        ss_upstream_fetch(responder->url, "application/ocsp-request", der, (size_t)der_len,
+                          SS_TRUST_OCSP_MAX_BYTES, SS_TRUST_OCSP_TIMEOUT, &answer, &answer_len);
     if (result) {
         result =
             ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s: %s", responder->url, ss_errmsg());
         goto out;
     }
-    const unsigned char *p = answer;
-    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)answer_len);
-    if (!resp || OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
-        !(basic = OCSP_response_get1_basic(resp))) {
-        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s gave no valid answer",
-                         responder->url);
-        goto out;
-    }
-    if (OCSP_check_nonce(req, basic) != 1) {
-        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer does not carry the request's nonce");
-        goto out;
-    }
-    /* the signer must be the registered responder or the issuing CA itself */
-    signers = sk_X509_dup(t->intermediates);
-    rcert = der_to_x509(responder->cert.der, responder->cert.len);
-    if (!signers || !rcert || !sk_X509_push(signers, rcert)) {
-        result = ss_errf(SS_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (OCSP_basic_verify(basic, signers, t->store, OCSP_NOINTERN) != 1) {
-        result =
-            ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer not signed by the registered responder");
-        goto out;
-    }
-    int status = -1, reason = -1;
-    ASN1_GENERALIZEDTIME *revoked = NULL, *this_update = NULL, *next_update = NULL;
-    if (!OCSP_resp_find_status(basic, id, &status, &reason, &revoked, &this_update, &next_update)) {
-        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer has no status for the certificate");
-        goto out;
-    }
-    long freshness = t->reg->settings.ocsp_freshness;
-    if (!OCSP_check_validity(this_update, next_update, 300, freshness)) {
-        result =
-            ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP answer older than %lds or expired", freshness);
-        goto out;
-    }
-    if (status != V_OCSP_CERTSTATUS_GOOD) {
-        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate is %s (OCSP)",
-                         status == V_OCSP_CERTSTATUS_REVOKED ? "revoked" : "of unknown status");
-        goto out;
-    }
-    *until = time(NULL) + freshness;
-    struct tm tm;
-    if (next_update && ASN1_TIME_to_tm(next_update, &tm) == 1 && timegm(&tm) < *until)
-        *until = timegm(&tm);
+    result = check_response(t, s, answer, answer_len, nonce, sizeof nonce, until);
+    if (result)
+        result = ss_errf(result, "OCSP responder %s: %s", responder->url, ss_errmsg());
 out:
     ERR_clear_error();
     free(answer);
     OPENSSL_free(der);
-    sk_X509_free(signers); /* shallow: its certificates belong to the snapshot, or are rcert */
-    X509_free(rcert);
-    OCSP_BASICRESP_free(basic);
-    OCSP_RESPONSE_free(resp);
-    OCSP_CERTID_free(id);
     OCSP_REQUEST_free(req);
     return result;
 }
@@ -450,49 +539,33 @@ ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *ce
     uint8_t fp[32];
     ss_trust_fingerprint(&certs[0], fp);
     time_t now = time(NULL);
-    if (ocsp_cached(t->ocsp, fp, now))
-        return SS_OK;
-    X509 *leaf = der_to_x509(certs[0].data, certs[0].len);
-    X509 *issuer = NULL;
-    const struct ss_reg_ca *ca = leaf ? find_issuer(t, leaf, &issuer) : NULL;
-    ss_error err;
-    if (!ca) {
-        err = ss_errf(SS_ERR_PEER_UNTRUSTED, "peer certificate not issued by an approved CA");
-    } else if (ca->n_ocsp == 0) {
+    ss_error err = status_cached(t->status, fp, now);
+    if (err != SS_ERR_NOT_FOUND)
+        return err;
+    struct status_subject s;
+    time_t until = 0;
+    err = status_subject_init(t, &certs[0], &s);
+    if (!err && s.ca->n_ocsp == 0)
         err = ss_errf(SS_ERR_PEER_UNTRUSTED,
                       "approved CA '%s' lists no OCSP responder: the certificate status cannot "
                       "be checked",
-                      ca->name);
-    } else {
-        time_t until = 0;
-        err = SS_ERR_PEER_UNTRUSTED;
+                      s.ca->name);
+    else if (!err) {
         /* the first responder that answers decides; a revocation is final */
-        for (size_t i = 0; i < ca->n_ocsp && err; i++) {
-            err = ask_responder(t, &ca->ocsp[i], leaf, issuer, &until);
-            if (err && strstr(ss_errmsg(), "revoked"))
-                break;
-        }
-        if (!err)
-            ocsp_remember(t->ocsp, fp, until);
+        err = SS_ERR_PEER_UNTRUSTED;
+        for (size_t i = 0; i < s.ca->n_ocsp && err && err != SS_ERR_CERT_REVOKED; i++)
+            err = ask_responder(t, &s.ca->ocsp[i], &s, &until);
     }
-    X509_free(issuer);
-    X509_free(leaf);
+    status_subject_cleanup(&s);
+    if (err) {
+        char hex[65];
+        ss_hex_sha256_format(fp, hex);
+        err = ss_errf(err, "peer certificate %s: %s", hex, ss_errmsg());
+        status_remember(t->status, fp, now + SS_TRUST_NEGATIVE_TTL, err, ss_errmsg());
+    } else {
+        status_remember(t->status, fp, until, SS_OK, "");
+    }
     return err;
-}
-
-ss_error ss_trust_verify_peer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
-                              bool is_server, uint8_t leaf_sha256[32])
-{
-    ss_error err = ss_trust_verify_chain(t, certs, n, is_server, leaf_sha256);
-    return err ? err : ss_trust_check_status(t, certs, n);
-}
-
-bool ss_trust_server_registered(const struct ss_trust *t, const uint8_t leaf_sha256[32])
-{
-    bool match = false;
-    for (size_t i = 0; i < t->reg->n_servers; i++)
-        match |= ss_trust_fingerprint_equal(leaf_sha256, t->reg->servers[i].auth_sha256);
-    return match;
 }
 
 struct ss_ca_store {
@@ -532,17 +605,13 @@ ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *
 
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)
 {
-    BIO *b = BIO_new_file(cert_file, "r");
-    X509 *cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    if (!cert) {
-        ERR_clear_error();
-        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: cannot read a PEM certificate", cert_file);
-    }
-    b = BIO_new_file(key_file, "r");
+    X509 *cert = NULL;
+    ss_error err = ss_certfile_load_first(cert_file, &cert);
+    if (err)
+        return err;
+    BIO *b = BIO_new_file(key_file, "r");
     EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
-    ss_error err = SS_OK;
     if (!key)
         err = ss_errf(SS_ERR_CRYPTO, "%s: cannot read a PEM private key", key_file);
     else if (X509_check_private_key(cert, key) != 1)
@@ -557,7 +626,7 @@ ss_error ss_trust_cert_file_fingerprint(const char *cert_file, uint8_t out[32])
 {
     uint8_t *der = NULL;
     size_t len = 0;
-    ss_error err = ss_certfile_read(cert_file, &der, &len);
+    ss_error err = ss_certfile_read_first(cert_file, &der, &len);
     if (err)
         return err;
     struct ss_der d = {der, len};

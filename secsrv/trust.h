@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define SS_TRUST_MAX_CHAIN 10
 
@@ -40,23 +41,36 @@ const struct ss_registry *ss_trust_registry(const struct ss_trust *t);
 ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *certs, size_t n,
                                bool is_server, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
 
-#define SS_TRUST_OCSP_TIMEOUT 5 /* seconds for one OCSP exchange */
+#define SS_TRUST_OCSP_TIMEOUT 5       /* seconds for one OCSP exchange */
+#define SS_TRUST_OCSP_MAX_BYTES 65536 /* one OCSP response */
+#define SS_TRUST_OCSP_SKEW 300        /* seconds of clock skew allowed in thisUpdate/nextUpdate */
+#define SS_TRUST_OCSP_NONCE 16        /* bytes of the nonce in our requests */
+#define SS_TRUST_NEGATIVE_TTL 10      /* seconds a failed status check is remembered */
 
 /*
  * The status of a peer's certificate (leaf first; its issuer must be an
  * approved CA or one of their intermediates), from the OCSP responder the
  * registry lists for that CA. The response must be signed by that CA or a
- * responder it delegated to, carry the request's nonce, and be no older
- * than the registry's ocspFreshness; a good status is cached for that long
- * in the snapshot. Fails closed: no responder, no answer, revoked or
- * unknown is SS_ERR_PEER_UNTRUSTED.
+ * responder the registry lists for it, carry the request's nonce, and be no
+ * older than the registry's ocspFreshness. A good status is cached for
+ * that long in the snapshot, a failure for SS_TRUST_NEGATIVE_TTL seconds
+ * (bounded). Fails closed: SS_ERR_CERT_REVOKED for a revoked certificate,
+ * SS_ERR_PEER_UNTRUSTED for no responder, no answer or unknown status.
+ * Call it only after the peer's pin was checked, so that no unregistered
+ * peer can make this server ask a responder.
  */
 ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs,
                                size_t n) SS_MUST_CHECK;
 
-/* Chain (ss_trust_verify_chain) and status (ss_trust_check_status) together. */
-ss_error ss_trust_verify_peer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
-                              bool is_server, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
+/*
+ * Checks one DER OCSP response about leaf (whose issuer must be an approved
+ * CA or intermediate): signed by a responder the registry lists for that CA
+ * (or the CA), fresh (ocspFreshness), carrying nonce when nonce is not
+ * NULL, and status good. Writes until when the good status stops counting.
+ */
+ss_error ss_trust_ocsp_check(const struct ss_trust *t, const struct ss_der *leaf,
+                             const uint8_t *der, size_t len, const uint8_t *nonce, size_t nonce_len,
+                             time_t *good_until) SS_MUST_CHECK;
 
 /* The peer is the security server expected (fingerprint as registered). */
 ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *certs, size_t n,
@@ -69,9 +83,6 @@ ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *ce
  */
 ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t leaf_sha256[32],
                                       const struct ss_client_id *client) SS_MUST_CHECK;
-
-/* True if fingerprint is registered for some security server. */
-bool ss_trust_server_registered(const struct ss_trust *t, const uint8_t leaf_sha256[32]);
 
 /* The CAs that issue information systems' certificates, loaded once from a PEM file. */
 struct ss_ca_store;
