@@ -195,9 +195,9 @@ expect_error "provider server with an expired certificate" \
   500 Server.ClientProxy.SslAuthenticationFailed
 
 # the provider side: another server's valid certificate, no certificate, the right one
-direct() { # cert-dir-or-empty
+direct() { # cert-dir-or-empty [client]
   local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k
-    -H "X-Road-Client: $CLIENT" -H "X-Road-Id: d1" -H "X-Road-Request-Id: d2")
+    -H "X-Road-Client: ${2:-$CLIENT}" -H "X-Road-Id: d1" -H "X-Road-Request-Id: d2")
   if [ -n "$1" ]; then
     local cert=$FED_PKI/servers/$1/auth-chain.pem
     [ -f "$cert" ] || cert=$FED_PKI/servers/$1/auth.pem
@@ -213,7 +213,7 @@ expect_error "consumer server certificate not the one registered for the client'
   500 Server.ServerProxy.SslAuthenticationFailed
 direct ""
 expect "a peer without a certificate fails the TLS handshake" test "$STATUS" = 000
-direct ss-revoked
+direct ss-revoked DE-NORD/MUN/13076000/Sozialamt
 expect_error "consumer server with a revoked certificate" 500 Server.ServerProxy.SslAuthenticationFailed
 expect "the provider's log says revoked" grep -q "(SS_ERR_CERT_REVOKED).*certificate is revoked" "$FED_DIR/mv.log"
 direct ss-expired
