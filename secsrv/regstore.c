@@ -1,5 +1,6 @@
 #include "regstore.h"
 #include "log.h"
+#include "ss_hex.h"
 #include "ss_xml.h"
 #include "upstream.h"
 
@@ -16,17 +17,65 @@ struct ss_regstore {
     struct ss_reg_anchor anchor;
     char xml_path[4096];
     char sig_path[4096];
-    pthread_mutex_t mu;
+    char floor_path[4096];
+    pthread_mutex_t accept_mu; /* one acceptance at a time: verify, write, swap */
+    pthread_mutex_t mu;        /* the fields below */
     pthread_cond_t cond;
     struct ss_trust *current;
     uint64_t accepted_serial;
     uint8_t accepted_sha256[32]; /* of the document in force */
+    bool have_floor;             /* accepted_* known from the floor file or an acceptance */
+    unsigned failures;           /* refreshes failed in a row */
     pthread_t thread;
     bool running, stopping;
     bool persist;
     ss_regstore_changed on_change;
     void *on_change_cls;
 };
+
+/*
+ * The rollback floor: the serial and SHA-256 of the newest registry this
+ * server accepted, "SERIAL HEX\n" in state_dir/registry.floor, written
+ * atomically after each acceptance. It outlives the cached copy, so an
+ * older registry is refused after a restart even when no copy is left.
+ */
+static ss_error load_floor(struct ss_regstore *rs)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ss_error err = ss_file_read(rs->floor_path, 256, &buf, &len);
+    if (err == SS_ERR_NOT_FOUND)
+        return SS_OK;
+    if (err)
+        return err;
+    char *end = NULL;
+    const char *text = (const char *)buf; /* NUL-terminated by ss_file_read */
+    unsigned long long serial = strtoull(text, &end, 10);
+    char hex[65] = "";
+    bool ok = end != text && text[0] >= '0' && text[0] <= '9' && *end == ' ' &&
+              (size_t)(end + 66 - text) == len && end[65] == '\n';
+    if (ok) {
+        memcpy(hex, end + 1, 64);
+        ok = ss_hex_sha256_parse(hex, rs->accepted_sha256);
+    }
+    free(buf);
+    if (!ok)
+        return ss_errf(SS_ERR_REGISTRY,
+                       "%s: not 'SERIAL SHA256' (remove it only if you know "
+                       "the registry serial in force)",
+                       rs->floor_path);
+    rs->accepted_serial = serial;
+    rs->have_floor = true;
+    return SS_OK;
+}
+
+static ss_error store_floor(struct ss_regstore *rs, uint64_t serial, const uint8_t sha256[32])
+{
+    char hex[65], text[96];
+    ss_hex_sha256_format(sha256, hex);
+    int n = snprintf(text, sizeof text, "%llu %s\n", (unsigned long long)serial, hex);
+    return ss_file_write_atomic(rs->floor_path, text, (size_t)n);
+}
 
 ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
 {
@@ -36,6 +85,7 @@ ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     rs->cfg = cfg;
     rs->persist = true;
+    pthread_mutex_init(&rs->accept_mu, NULL);
     pthread_mutex_init(&rs->mu, NULL);
     pthread_cond_init(&rs->cond, NULL);
     ss_error err = ss_reg_anchor_load(cfg->registry_anchor, &rs->anchor);
@@ -45,9 +95,15 @@ ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
     }
     int a = snprintf(rs->xml_path, sizeof rs->xml_path, "%s/registry.xml", cfg->state_dir);
     int b = snprintf(rs->sig_path, sizeof rs->sig_path, "%s/registry.xml.p7s", cfg->state_dir);
-    if (a < 0 || b < 0 || (size_t)b >= sizeof rs->sig_path) {
+    int c = snprintf(rs->floor_path, sizeof rs->floor_path, "%s/registry.floor", cfg->state_dir);
+    if (a < 0 || b < 0 || c < 0 || (size_t)b >= sizeof rs->sig_path ||
+        (size_t)c >= sizeof rs->floor_path) {
         ss_regstore_free(rs);
         return ss_errf(SS_ERR_CONFIG, "state_dir path too long");
+    }
+    if ((err = load_floor(rs))) {
+        ss_regstore_free(rs);
+        return err;
     }
     *out = rs;
     return SS_OK;
@@ -73,58 +129,91 @@ void ss_regstore_free(struct ss_regstore *rs)
     ss_reg_anchor_cleanup(&rs->anchor);
     pthread_cond_destroy(&rs->cond);
     pthread_mutex_destroy(&rs->mu);
+    pthread_mutex_destroy(&rs->accept_mu);
     free(rs);
 }
 
-/* Verifies xml+sig and swaps them in; persist writes them as the last good copy. */
+/* Whether a registry of serial and digest may follow the floor (caller holds mu). */
+static ss_error check_floor(const struct ss_regstore *rs, const char *source, uint64_t serial,
+                            const uint8_t digest[32])
+{
+    if (!rs->have_floor || serial > rs->accepted_serial)
+        return SS_OK;
+    if (serial < rs->accepted_serial)
+        return ss_errf(SS_ERR_REGISTRY_ROLLBACK,
+                       "%s: serial %llu is older than serial %llu already accepted (rollback "
+                       "refused)",
+                       source, (unsigned long long)serial, (unsigned long long)rs->accepted_serial);
+    if (sodium_memcmp(digest, rs->accepted_sha256, 32) != 0)
+        return ss_errf(SS_ERR_REGISTRY_ROLLBACK,
+                       "%s: serial %llu was already accepted with different content (refused)",
+                       source, (unsigned long long)serial);
+    return SS_OK;
+}
+
+/*
+ * Verifies xml+sig and swaps them in; write_copy keeps them as the last
+ * good copy. One acceptance runs at a time, and the floor is checked again
+ * under the lock right before the swap.
+ */
 static ss_error accept_registry(struct ss_regstore *rs, const char *source, const uint8_t *xml,
-                                size_t xml_len, const uint8_t *sig, size_t sig_len, bool persist)
+                                size_t xml_len, const uint8_t *sig, size_t sig_len, bool write_copy)
 {
     uint8_t digest[32];
     crypto_hash_sha256(digest, xml, xml_len);
+    pthread_mutex_lock(&rs->accept_mu);
     pthread_mutex_lock(&rs->mu);
-    uint64_t floor = rs->accepted_serial;
-    bool have = rs->current != NULL;
-    bool same = have && sodium_memcmp(digest, rs->accepted_sha256, 32) == 0;
+    uint64_t floor = rs->have_floor ? rs->accepted_serial : 0;
+    bool same = rs->current && sodium_memcmp(digest, rs->accepted_sha256, 32) == 0;
     pthread_mutex_unlock(&rs->mu);
-    if (same)
+    if (same) {
+        pthread_mutex_unlock(&rs->accept_mu);
         return SS_OK; /* the document in force, again */
-
+    }
     struct ss_registry *reg = NULL;
+    struct ss_trust *trust = NULL;
     ss_error err =
         ss_registry_load(source, xml, xml_len, sig, sig_len, &rs->anchor, time(NULL), floor, &reg);
-    if (err)
-        return err;
-    if (have && reg->serial == floor) {
-        ss_registry_unref(reg);
-        return ss_errf(SS_ERR_REGISTRY_ROLLBACK,
-                       "%s: serial %llu was already accepted with different content (refused)",
-                       source, (unsigned long long)floor);
+    if (!err) {
+        pthread_mutex_lock(&rs->mu);
+        err = check_floor(rs, source, reg->serial, digest);
+        pthread_mutex_unlock(&rs->mu);
     }
-    struct ss_trust *trust = NULL;
-    err = ss_trust_new(reg, &trust);
+    if (!err)
+        err = ss_trust_new(reg, &trust);
     ss_registry_unref(reg);
-    if (err)
+    /* signature first: a crash between the two leaves a pair that fails to verify and is
+     * ignored at the next start, never a wrong registry; the floor follows the copy */
+    if (!err && rs->persist && write_copy &&
+        (err = ss_file_write_atomic(rs->sig_path, sig, sig_len)) == SS_OK)
+        err = ss_file_write_atomic(rs->xml_path, xml, xml_len);
+    const struct ss_registry *r = trust ? ss_trust_registry(trust) : NULL;
+    if (!err && rs->persist)
+        err = store_floor(rs, r->serial, digest);
+    if (err) {
+        ss_trust_unref(trust);
+        pthread_mutex_unlock(&rs->accept_mu);
         return err;
-    if (persist) {
-        /* signature first: a crash between the two leaves a pair that fails to verify and is
-         * ignored at the next start, never a wrong registry */
-        if ((err = ss_file_write_atomic(rs->sig_path, sig, sig_len)) ||
-            (err = ss_file_write_atomic(rs->xml_path, xml, xml_len))) {
-            ss_trust_unref(trust);
-            return err;
-        }
     }
-    const struct ss_registry *r = ss_trust_registry(trust);
+    pthread_mutex_lock(&rs->mu);
+    err = check_floor(rs, source, r->serial, digest);
+    struct ss_trust *old = NULL;
+    if (!err) {
+        old = rs->current;
+        rs->current = trust;
+        rs->accepted_serial = r->serial;
+        rs->have_floor = true;
+        memcpy(rs->accepted_sha256, digest, 32);
+    }
+    pthread_mutex_unlock(&rs->mu);
+    pthread_mutex_unlock(&rs->accept_mu);
+    if (err) {
+        ss_trust_unref(trust);
+        return err;
+    }
+    ss_trust_unref(old);
     char expires[21];
     ss_time_format(r->expires, expires);
-    pthread_mutex_lock(&rs->mu);
-    struct ss_trust *old = rs->current;
-    rs->current = trust;
-    rs->accepted_serial = r->serial;
-    memcpy(rs->accepted_sha256, digest, 32);
-    pthread_mutex_unlock(&rs->mu);
-    ss_trust_unref(old);
     ss_log_info("registry: serial %llu from %s in force (instance %s, %zu members, %zu servers, "
                 "expires %s)",
                 (unsigned long long)r->serial, source, r->instance, r->n_members, r->n_servers,
@@ -168,22 +257,36 @@ ss_error ss_regstore_refresh(struct ss_regstore *rs)
     if (err)
         err = ss_errf(err, "%s: %s", cfg->registry_url, ss_errmsg());
     else
-        err = accept_registry(rs, cfg->registry_url, xml, xml_len, sig, sig_len, rs->persist);
+        err = accept_registry(rs, cfg->registry_url, xml, xml_len, sig, sig_len, true);
     free(xml);
     free(sig);
+    pthread_mutex_lock(&rs->mu);
+    rs->failures = err ? rs->failures + 1 : 0;
+    pthread_mutex_unlock(&rs->mu);
     return err;
 }
 
+/*
+ * Seconds until the next refresh: the refresh interval, or after failed
+ * attempts 1, 2, 4, ... seconds (never more than the interval), so that a
+ * server that started without a registry gets one soon.
+ */
 static unsigned refresh_interval(struct ss_regstore *rs)
 {
-    if (rs->cfg->registry_refresh)
-        return rs->cfg->registry_refresh;
-    unsigned interval = 300;
+    unsigned interval = rs->cfg->registry_refresh;
     pthread_mutex_lock(&rs->mu);
-    if (rs->current)
+    if (!interval && rs->current)
         interval = (unsigned)ss_trust_registry(rs->current)->settings.refresh_interval;
+    unsigned failures = rs->failures;
     pthread_mutex_unlock(&rs->mu);
-    return interval ? interval : 300;
+    if (!interval)
+        interval = 300;
+    if (failures > 0) {
+        unsigned backoff = 1u << (failures - 1 < 16 ? failures - 1 : 16);
+        if (backoff < interval)
+            return backoff;
+    }
+    return interval;
 }
 
 static void *refresh_loop(void *arg)
