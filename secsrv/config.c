@@ -23,20 +23,37 @@ void ss_limits_default(struct ss_limits *l)
     l->max_connections_per_ip = 0;
 }
 
-void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...)
+static void add_note(const struct ss_config *cfg, char *buf, size_t size, long line,
+                     const char *kind, const char *fmt, va_list ap) SS_PRINTF(6, 0);
+
+static void add_note(const struct ss_config *cfg, char *buf, size_t size, long line,
+                     const char *kind, const char *fmt, va_list ap)
 {
     char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t used = strlen(buf);
+    if (line > 0)
+        snprintf(buf + used, size - used, "%s:%ld: %s%s\n", cfg->path, line, kind, msg);
+    else
+        snprintf(buf + used, size - used, "%s: %s%s\n", cfg->path, kind, msg);
+}
+
+void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    add_note(cfg, cfg->problems, sizeof cfg->problems, line, "", fmt, ap);
     va_end(ap);
-    size_t used = strlen(cfg->problems);
-    if (line > 0)
-        snprintf(cfg->problems + used, sizeof cfg->problems - used, "%s:%ld: %s\n", cfg->path, line,
-                 msg);
-    else
-        snprintf(cfg->problems + used, sizeof cfg->problems - used, "%s: %s\n", cfg->path, msg);
     cfg->n_problems++;
+}
+
+void ss_config_warning(struct ss_config *cfg, long line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_note(cfg, cfg->warnings, sizeof cfg->warnings, line, "warning: ", fmt, ap);
+    va_end(ap);
+    cfg->n_warnings++;
 }
 
 long ss_config_line(const struct ss_config *cfg, const char *section, const char *key,

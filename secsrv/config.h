@@ -88,6 +88,9 @@ struct ss_config {
     /* every problem found, "file:line: message\n" each */
     char problems[SS_CONFIG_PROBLEMS_MAX];
     size_t n_problems;
+    /* what works but an operator should change, "file:line: warning: message\n" each */
+    char warnings[SS_CONFIG_PROBLEMS_MAX];
+    size_t n_warnings;
 };
 
 void ss_limits_default(struct ss_limits *limits);
@@ -101,6 +104,8 @@ void ss_config_free(struct ss_config *cfg);
 
 /* Records a problem "file:line: message" (line 0 = no line). */
 void ss_config_problem(struct ss_config *cfg, long line, const char *fmt, ...) SS_PRINTF(3, 4);
+/* Records a warning "file:line: warning: message"; a warning does not stop the server. */
+void ss_config_warning(struct ss_config *cfg, long line, const char *fmt, ...) SS_PRINTF(3, 4);
 
 /*
  * The line "key = value" in [section] was read from (0 if there was none);

@@ -62,9 +62,11 @@ static void check_registry_contents(struct ss_config *cfg, const struct ss_regis
         return;
     }
     uint8_t fp[32];
-    if (cfg->auth_cert && ss_trust_cert_file_fingerprint(cfg->auth_cert, fp) == SS_OK &&
-        !ss_trust_fingerprint_equal(fp, self->auth_sha256))
-        ss_config_problem(cfg, ss_config_line(cfg, "tls", "certificate", NULL),
+    long cert_line = ss_config_line(cfg, "tls", "certificate", NULL);
+    if (ss_trust_cert_file_fingerprint(cfg->auth_cert, fp) != SS_OK)
+        ss_config_problem(cfg, cert_line, "certificate: %s", ss_errmsg());
+    else if (!ss_trust_fingerprint_equal(fp, self->auth_sha256))
+        ss_config_problem(cfg, cert_line,
                           "%s is not the authentication certificate the registry lists for "
                           "this server",
                           cfg->auth_cert);
@@ -80,6 +82,39 @@ static void check_registry_contents(struct ss_config *cfg, const struct ss_regis
         if (!ss_config_client(cfg, p))
             ss_config_problem(cfg, cfg->services[i].line,
                               "the provider of this service is not a hosted client");
+    }
+}
+
+/* True if address (HOST:PORT) is on the loopback interface. */
+static bool loopback_address(const char *address)
+{
+    char host[256];
+    uint16_t port;
+    if (!ss_http_split_address(address, host, sizeof host, &port))
+        return false;
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+/* What works but lets more in than an operator may mean to. */
+static void check_exposure(struct ss_config *cfg)
+{
+    if (cfg->client_listen[0] && !loopback_address(cfg->client_listen))
+        ss_config_warning(cfg, ss_config_line(cfg, "client-proxy", "listen", NULL),
+                          "the plain-HTTP client proxy listens on %s, not on loopback: anyone "
+                          "who reaches it may query in the name of the hosted clients",
+                          cfg->client_listen);
+    if (!cfg->client_tls_listen[0])
+        return;
+    for (size_t i = 0; i < cfg->n_clients; i++) {
+        if (cfg->clients[i].has_is_cert)
+            continue;
+        char id[SS_ID_STR_MAX];
+        (void)ss_client_id_format_local(&cfg->clients[i].id, id, sizeof id);
+        ss_config_warning(cfg, cfg->clients[i].line,
+                          "client %s is not bound to an IS certificate "
+                          "(is_certificate_sha256): any certificate the IS CA issued may use it "
+                          "on the HTTPS client proxy",
+                          id);
     }
 }
 
@@ -117,6 +152,8 @@ ss_error ss_daemon_check(struct ss_config *cfg)
             ss_config_problem(cfg, ss_config_line(cfg, listens[i].section, listens[i].key, NULL),
                               "'%s' is not HOST:PORT", listens[i].address);
     }
+
+    check_exposure(cfg);
 
     /* the registry: the cached copy, else the published one */
     if (cfg->registry_anchor && cfg->state_dir && cfg->registry_url &&
@@ -206,6 +243,12 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
     }
     d->cfg = cfg;
     pthread_mutex_init(&d->policy_mu, NULL);
+    check_exposure(cfg);
+    for (const char *w = cfg->warnings; *w;) {
+        size_t n = strcspn(w, "\n");
+        ss_log_warn("%.*s", (int)n, w);
+        w += n + (w[n] == '\n');
+    }
     ss_error err;
     char *is_cert = NULL, *is_key = NULL, *is_ca = NULL;
     if ((err = ss_upstream_new(&d->upstream)) || (err = ss_regstore_new(cfg, &d->registry)))
@@ -231,7 +274,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
             (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
             (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
             (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas)) ||
-            (err = start_listener(d, "client-proxy", cfg->client_tls_listen,
+            (err = start_listener(d, "client-proxy-tls", cfg->client_tls_listen,
                                   ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error,
                                   is_cert, is_key, is_ca, &d->client_proxy_tls)))
             goto out;

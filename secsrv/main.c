@@ -80,10 +80,11 @@ int main(int argc, char **argv)
         if (!cfg->n_problems)
             err = ss_daemon_check(cfg);
         int rc = cfg->n_problems ? 1 : 0;
+        fputs(cfg->warnings, stderr);
         if (rc)
             fputs(cfg->problems, stderr);
         else
-            printf("configuration OK\n");
+            printf("configuration OK%s\n", cfg->n_warnings ? " (with warnings)" : "");
         ss_config_free(cfg);
         curl_global_cleanup();
         return rc;
