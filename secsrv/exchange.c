@@ -20,8 +20,9 @@ struct exchange {
     struct ss_client_id client;
     char client_str[SS_ID_STR_MAX];
     char service_str[SS_ID_STR_MAX];
-    char message_id[256]; /* X-Road-Id */
-    char request_id[37];  /* X-Road-Request-Id */
+    char message_id[256];                   /* X-Road-Id */
+    char request_id[37];                    /* X-Road-Request-Id */
+    char request_hash[SS_REQUEST_HASH_B64]; /* server proxy: binds every answer, errors too */
     const char *purpose;
     const char *subject;
     struct timespec start;
@@ -181,10 +182,32 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
     }
 }
 
+/* Replaces the answer with an X-Road error; message is JSON-escaped already. */
+static void answer_error(struct exchange *x, unsigned status, const char *type, const char *message,
+                         const char *detail)
+{
+    char body[SS_REST_ERROR_TYPE_MAX + SS_REST_ERROR_MESSAGE_MAX + 128];
+    int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}",
+                     type, message, detail);
+    struct ss_http_response *resp = x->resp;
+    ss_headers_cleanup(&resp->headers);
+    ss_headers_init(&resp->headers, 0, 0);
+    resp->status = status;
+    if (n < 0 || (size_t)n >= sizeof body ||
+        ss_http_set_body(resp, body, (size_t)n, "application/json; charset=utf-8") ||
+        ss_headers_add(&resp->headers, "X-Road-Error", type))
+        resp->status = 500;
+    if (x->message_id[0] && ss_headers_add(&resp->headers, "X-Road-Id", x->message_id))
+        resp->status = 500;
+    if (x->request_hash[0] &&
+        ss_headers_add(&resp->headers, "X-Road-Request-Hash", x->request_hash))
+        resp->status = 500;
+}
+
 /* Answers with an X-Road error; the detail id ties the answer to the operator log. */
 static void fail(struct exchange *x, ss_error err, const char *message)
 {
-    char type[128], detail[37], msg[1024], body[1400];
+    char type[SS_REST_ERROR_TYPE_MAX + 1], detail[37], msg[SS_REST_ERROR_MESSAGE_MAX + 1];
     unsigned status = ss_exchange_error_status(err, x->server_proxy, type, sizeof type);
     ss_rest_uuid(detail);
     ss_log_warn("%s: error %s %s (%s) client=%s service=%s request-id=%s peer=%s: %s",
@@ -192,17 +215,7 @@ static void fail(struct exchange *x, ss_error err, const char *message)
                 x->client_str[0] ? x->client_str : "-", x->service_str[0] ? x->service_str : "-",
                 x->request_id[0] ? x->request_id : "-", x->req->remote, message);
     json_string(msg, sizeof msg, client_message(err, x->server_proxy, status, message));
-    int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}",
-                     type, msg, detail);
-    struct ss_http_response *resp = x->resp;
-    ss_headers_cleanup(&resp->headers);
-    ss_headers_init(&resp->headers, 0, 0);
-    resp->status = status;
-    if (ss_http_set_body(resp, body, (size_t)n, "application/json; charset=utf-8") ||
-        ss_headers_add(&resp->headers, "X-Road-Error", type))
-        resp->status = 500;
-    if (x->message_id[0] && ss_headers_add(&resp->headers, "X-Road-Id", x->message_id))
-        resp->status = 500;
+    answer_error(x, status, type, msg, detail);
 }
 
 static void fail_err(struct exchange *x, ss_error err)
@@ -429,6 +442,37 @@ static ss_error build_outbound_fields(struct exchange *x, struct ss_headers *fie
     return SS_OK;
 }
 
+/*
+ * The provider's answer must be bound to this request (X-Road-Request-Hash).
+ * Only an error the provider's server raised before it could read the
+ * request may come unbound, and only in the X-Road error form: it is
+ * answered anew from its parsed fields (*answered set), so no other byte
+ * of an unbound answer reaches the information system.
+ */
+static ss_error check_binding(struct exchange *x, const struct ss_upstream_response *up,
+                              const char *hash, bool *answered)
+{
+    *answered = false;
+    const char *got = ss_headers_get(&up->headers, "X-Road-Request-Hash");
+    if (got && strcmp(got, hash) == 0)
+        return SS_OK;
+    if (got)
+        return ss_errf(SS_ERR_UPSTREAM, "the provider's response is bound to another request "
+                                        "(X-Road-Request-Hash differs)");
+    const char *type = ss_headers_get(&up->headers, "X-Road-Error");
+    struct ss_rest_error e;
+    if (up->status < 400 || up->status > 599 || !type ||
+        ss_rest_parse_error(up->body, up->body_len, &e) != SS_OK || strcmp(e.type, type) != 0)
+        return ss_errf(SS_ERR_UPSTREAM, "the provider's response is not bound to this request "
+                                        "(X-Road-Request-Hash missing, and not an X-Road error)");
+    ss_log_warn("client-proxy: the provider's server refused request-id=%s before reading it: "
+                "%s (its detail %s)",
+                x->request_id, e.type, e.detail);
+    answer_error(x, (unsigned)up->status, e.type, e.message, e.detail);
+    *answered = true;
+    return SS_OK;
+}
+
 static ss_error consume(struct exchange *x)
 {
     ss_error err = begin(x);
@@ -486,18 +530,10 @@ static ss_error consume(struct exchange *x)
     ss_headers_cleanup(&fields);
     if (err)
         return err;
-    /* only an error answer may come without the binding to this request */
-    if (!ss_headers_get(&up.headers, "X-Road-Error") || up.status < 400) {
-        const char *got = ss_headers_get(&up.headers, "X-Road-Request-Hash");
-        if (!got || strcmp(got, hash) != 0) {
-            ss_upstream_response_cleanup(&up);
-            return ss_errf(SS_ERR_UPSTREAM,
-                           "the provider's response is not bound to this "
-                           "request (X-Road-Request-Hash %s)",
-                           got ? "differs" : "missing");
-        }
-    }
-    err = copy_response(x, &up, true);
+    bool answered = false;
+    err = check_binding(x, &up, hash, &answered);
+    if (err == SS_OK && !answered)
+        err = copy_response(x, &up, true);
     ss_upstream_response_cleanup(&up);
     return err;
 }
@@ -637,11 +673,8 @@ static ss_error provide(struct exchange *x)
 
     struct ss_headers fields;
     outbound_fields_init(x, &fields);
-    char hash[SS_REQUEST_HASH_B64];
     char url[8192];
     struct ss_upstream_response up = {0};
-    ss_rest_request_hash(x->req->method, x->req->target, &x->req->headers, x->req->body,
-                         x->req->body_len, hash);
     if ((err = ss_rest_copy_end_to_end(&x->req->headers, &fields)))
         goto out;
     /* the register service learns who asks, for what, in which exchange */
@@ -660,7 +693,7 @@ static ss_error provide(struct exchange *x)
         (err = ss_headers_add(h, "X-Road-Client", x->client_str)) ||
         (err = ss_headers_add(h, "X-Road-Service", x->service_str)) ||
         (err = ss_headers_add(h, "X-Road-Request-Id", x->request_id)) ||
-        (err = ss_headers_add(h, "X-Road-Request-Hash", hash)))
+        (err = ss_headers_add(h, "X-Road-Request-Hash", x->request_hash)))
         goto out;
 out:
     ss_upstream_response_cleanup(&up);
@@ -672,6 +705,9 @@ void ss_exchange_server_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp)
 {
     struct exchange x = {.d = cls, .req = req, .resp = resp, .server_proxy = true};
+    /* computed over what was received, before anything can fail: every answer is bound */
+    ss_rest_request_hash(req->method, req->target, &req->headers, req->body, req->body_len,
+                         x.request_hash);
     ss_error err = provide(&x);
     if (err)
         fail_err(&x, err);

@@ -1,4 +1,5 @@
 #include "rest.h"
+#include "ss_hex.h"
 
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -220,6 +221,83 @@ void ss_rest_request_hash(const char *method, const char *target, const struct s
     }
     EVP_MD_CTX_free(md);
     EVP_EncodeBlock((unsigned char *)out, result, 64);
+}
+
+/* A bounded reader over an error body. */
+struct cursor {
+    const uint8_t *p, *end;
+};
+
+static bool take(struct cursor *c, const char *literal)
+{
+    size_t n = strlen(literal);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, literal, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+/* Copies a JSON string's content (up to the closing quote) into out, still escaped. */
+static bool take_string(struct cursor *c, char *out, size_t max, bool (*allowed)(uint8_t))
+{
+    size_t n = 0;
+    while (c->p < c->end && *c->p != '"') {
+        size_t k = 1;
+        if (*c->p == '\\') {
+            if (c->end - c->p >= 2 && (c->p[1] == '"' || c->p[1] == '\\'))
+                k = 2;
+            else if (c->end - c->p >= 6 && c->p[1] == 'u' && ss_hex_digit((char)c->p[2]) >= 0 &&
+                     ss_hex_digit((char)c->p[3]) >= 0 && ss_hex_digit((char)c->p[4]) >= 0 &&
+                     ss_hex_digit((char)c->p[5]) >= 0)
+                k = 6;
+            else
+                return false;
+            if (!allowed('\\'))
+                return false;
+        } else if (!allowed(*c->p)) {
+            return false;
+        }
+        if (n + k > max)
+            return false;
+        memcpy(out + n, c->p, k);
+        n += k;
+        c->p += k;
+    }
+    out[n] = '\0';
+    return n > 0 && take(c, "\"");
+}
+
+static bool type_char(uint8_t b)
+{
+    return (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || b == '.';
+}
+
+static bool message_char(uint8_t b)
+{
+    return b >= 0x20 && b < 0x7f;
+}
+
+static bool uuid_char(uint8_t b)
+{
+    return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || b == '-';
+}
+
+ss_error ss_rest_parse_error(const uint8_t *body, size_t len, struct ss_rest_error *out)
+{
+    memset(out, 0, sizeof *out);
+    struct cursor c = {body, body + len};
+    if (!body || !take(&c, "{\"type\":\"") ||
+        !take_string(&c, out->type, SS_REST_ERROR_TYPE_MAX, type_char) ||
+        !take(&c, ",\"message\":\"") ||
+        !take_string(&c, out->message, SS_REST_ERROR_MESSAGE_MAX, message_char) ||
+        !take(&c, ",\"detail\":\"") || !take_string(&c, out->detail, 36, uuid_char) ||
+        strlen(out->detail) != 36 || !take(&c, "}"))
+        return ss_errf(SS_ERR_PROTOCOL, "not an X-Road error body");
+    while (c.p < c.end && (*c.p == ' ' || *c.p == '\r' || *c.p == '\n' || *c.p == '\t'))
+        c.p++;
+    if (c.p != c.end)
+        return ss_errf(SS_ERR_PROTOCOL, "not an X-Road error body");
+    return SS_OK;
 }
 
 void ss_rest_uuid(char out[37])

@@ -68,6 +68,22 @@ ss_error ss_rest_check_subject(const char *subject) SS_MUST_CHECK;
 void ss_rest_request_hash(const char *method, const char *target, const struct ss_headers *fields,
                           const uint8_t *body, size_t body_len, char out[SS_REQUEST_HASH_B64]);
 
+/*
+ * An X-Road error answer {"type":T,"message":M,"detail":D}, read strictly:
+ * exactly these members in this order, T of [A-Za-z.] (at most 128), M a
+ * JSON string of printable ASCII whose escapes are \" \\ or \uXXXX only
+ * (kept escaped, at most 1024 bytes), D a UUID; trailing whitespace only.
+ */
+#define SS_REST_ERROR_TYPE_MAX 128
+#define SS_REST_ERROR_MESSAGE_MAX 1024
+struct ss_rest_error {
+    char type[SS_REST_ERROR_TYPE_MAX + 1];
+    char message[SS_REST_ERROR_MESSAGE_MAX + 1]; /* JSON-escaped, as it appeared */
+    char detail[37];
+};
+ss_error ss_rest_parse_error(const uint8_t *body, size_t len,
+                             struct ss_rest_error *out) SS_MUST_CHECK SS_NONNULL(3);
+
 /* A random UUID (version 4) as text. */
 void ss_rest_uuid(char out[37]);
 

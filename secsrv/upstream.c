@@ -115,25 +115,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *data, size_t n)
 {
-    struct sink *s = userp;
-    size_t n = size * nmemb;
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* a new status line (after 1xx): start over */
-        size_t max_count = s->resp->headers.max_count, max_bytes = s->resp->headers.max_bytes;
-        ss_headers_cleanup(&s->resp->headers);
-        ss_headers_init(&s->resp->headers, max_count, max_bytes);
-        return n;
+        size_t max_count = headers->max_count, max_bytes = headers->max_bytes;
+        ss_headers_cleanup(headers);
+        ss_headers_init(headers, max_count, max_bytes);
+        return SS_OK;
     }
     size_t len = n;
     while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n'))
         len--;
     if (len == 0)
-        return n;
+        return SS_OK;
     const char *colon = memchr(data, ':', len);
     if (!colon || colon == data)
-        return n; /* not a field (or obsolete folding): dropped */
+        return SS_OK; /* not a field (or obsolete folding): dropped */
     size_t name_len = (size_t)(colon - data);
     const char *v = colon + 1;
     size_t vlen = len - name_len - 1;
@@ -141,7 +139,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         v++;
         vlen--;
     }
-    ss_error err = ss_headers_addn(&s->resp->headers, data, name_len, v, vlen);
+    return ss_headers_addn(headers, data, name_len, v, vlen);
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct sink *s = userp;
+    size_t n = size * nmemb;
+    ss_error err = ss_upstream_parse_header_line(&s->resp->headers, data, n);
     if (err) {
         s->header_error = err;
         return 0;

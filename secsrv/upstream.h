@@ -61,6 +61,15 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
 void ss_upstream_response_cleanup(struct ss_upstream_response *resp);
 
 /*
+ * Takes one response header line as libcurl hands it over (with its CRLF)
+ * into headers: a status line starts the list over (after a 1xx answer),
+ * a line without a name is dropped, a field is added with leading blanks
+ * of its value removed. SS_ERR_LIMIT when headers' bounds would be passed.
+ */
+ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *line,
+                                       size_t len) SS_MUST_CHECK SS_NONNULL(1);
+
+/*
  * One request outside an exchange: a GET, or a POST of body when
  * content_type is given (registry download, OCSP). At most max bytes of
  * answer, which must have status 200. *buf is malloc'd.
