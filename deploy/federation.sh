@@ -5,68 +5,83 @@
 # population register), the sample register service, and an OCSP
 # responder for the federation CA.
 #
-#   federation.sh start DIR   build PKI, registry and configs in DIR, start all
-#   federation.sh stop DIR    stop everything started in DIR
+#   federation.sh start DIR          build PKI, registry and configs in DIR, start all
+#   federation.sh stop DIR           stop everything started in DIR
+#   federation.sh start-server DIR sh|mv
+#                                    (re)start one security server with its
+#                                    configuration; updates its ports in DIR/env
+#   federation.sh stop-server DIR NAME [SIGNAL]
+#                                    stop one process (sh, mv, publisher, ...)
+#
+# Every server binds port 0 itself and the launcher learns the port from
+# the process it started (a port file or its log line), never by probing:
+# no two federations on one machine can race for a port. Each wait has a
+# deadline and ends early if the process died.
 #
 # Environment: SS_BUILD_DIR (default build/release), SS_TEST_PKI (reuse a
 # PKI instead of creating DIR/pki), FED_TEST=1 (also an echo backend, a
 # service whose backend is down, impostor TLS servers registered for other
-# providers, short timeouts and a 1 s registry refresh, for the tests). After start, DIR/env holds the ports
-# and paths (source it); DIR/*.log hold each process's output.
+# providers, short timeouts and a 1 s registry refresh, for the tests),
+# FED_WAIT (seconds each wait may take, default 60). After start, DIR/env
+# holds the ports and paths (source it); DIR/*.log hold each process's output.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${SS_BUILD_DIR:-$src/build/release}
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: federation.sh start|stop DIR" >&2; exit 2; }
-
-stop() {
-  [ -f "$dir/pids" ] || return 0
-  while read -r pid name; do
-    kill "$pid" 2>/dev/null || true
-  done <"$dir/pids"
-  # give each process a moment, then make sure
-  for _ in $(seq 1 50); do
-    alive=0
-    while read -r pid name; do kill -0 "$pid" 2>/dev/null && alive=1; done <"$dir/pids"
-    [ $alive -eq 0 ] && break
-    sleep 0.2
-  done
-  while read -r pid name; do kill -9 "$pid" 2>/dev/null || true; done <"$dir/pids"
-  rm -f "$dir/pids"
+usage() {
+  echo "usage: federation.sh start|stop DIR | start-server DIR sh|mv | stop-server DIR NAME [SIGNAL]" >&2
+  exit 2
 }
-
-if [ "$cmd" = stop ]; then
-  stop
-  exit 0
-fi
-[ "$cmd" = start ] || { echo "usage: federation.sh start|stop DIR" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || usage
+wait_limit=${FED_WAIT:-60}
 
 registry_tool=$build/registry/secsrv-registry
 secsrv=$build/secsrv/secsrv
 testserver=$build/test/tools/ss-testserver
-for b in "$registry_tool" "$secsrv" "$testserver"; do
-  [ -x "$b" ] || { echo "federation: $b is not built" >&2; exit 1; }
-done
 
-mkdir -p "$dir"
-dir=$(cd "$dir" && pwd)
-[ -f "$dir/pids" ] && stop
-# a fresh federation: no state (cached registries) from an earlier run
-rm -rf "$dir/sh" "$dir/mv" "$dir/publish"
-: >"$dir/pids"
+# pid_of NAME: the pid recorded for NAME (the last one started)
+pid_of() { awk -v n="$1" '$2 == n {p = $1} END {if (p) print p}' "$dir/pids" 2>/dev/null; }
 
-pki=${SS_TEST_PKI:-$dir/pki}
-"$src/deploy/pki.sh" "$pki" >/dev/null
+# stop_pids FILTER-NAME-OR-EMPTY [SIGNAL]: stops the recorded processes (all, or one name)
+stop_pids() {
+  local only=${1:-} sig=${2:-TERM}
+  [ -f "$dir/pids" ] || return 0
+  local pid name pids=()
+  while read -r pid name; do
+    if [ -z "$only" ] || [ "$name" = "$only" ]; then pids+=("$pid"); fi
+  done <"$dir/pids"
+  [ ${#pids[@]} -eq 0 ] && return 0
+  kill -s "$sig" "${pids[@]}" 2>/dev/null || true
+  local deadline=$((SECONDS + 10))
+  while [ $SECONDS -lt $deadline ]; do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && break
+    sleep 0.05
+  done
+  kill -9 "${pids[@]}" 2>/dev/null || true
+  # a process killed with -9 is reaped by whoever started it; wait until it is gone
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
+      sleep 0.02
+    done
+  done
+  if [ -z "$only" ]; then
+    rm -f "$dir/pids"
+  else
+    awk -v n="$only" '$2 != n' "$dir/pids" >"$dir/pids.new" && mv "$dir/pids.new" "$dir/pids"
+  fi
+}
 
-port() { "$testserver" free-port; }
-P_PUBLISH=$(port); P_REGISTER=$(port); P_OCSP=$(port)
-P_SH_CLIENT=$(port); P_SH_SERVER=$(port); P_MV_CLIENT=$(port); P_MV_SERVER=$(port)
-test_mode=${FED_TEST:-0}
-P_SH_CLIENT_TLS=$(port); P_ECHO=$(port); P_FAST=$(port); P_DOWN=$(port); P_IMPOSTOR=$(port); P_ROGUE=$(port); P_EXPIRED=$(port); P_UNBOUND=$(port); P_REVOKED=$(port)
+fail() {
+  echo "federation: $*" >&2
+  [ "$cmd" = start ] && stop_pids
+  exit 1
+}
 
-# started NAME CMD...: runs CMD in the background, records its pid
+# started NAME CMD...: runs CMD in the background with its output in NAME.log
 started() {
   local name=$1
   shift
@@ -74,30 +89,163 @@ started() {
   echo "$! $name" >>"$dir/pids"
 }
 
-wait_port() { # port name
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
+# await NAME WHAT CMD...: waits until CMD succeeds, while NAME's process lives
+await() {
+  local name=$1 what=$2
+  shift 2
+  local pid deadline=$((SECONDS + wait_limit))
+  pid=$(pid_of "$name")
+  until "$@"; do
+    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+      cat "$dir/$name.log" >&2 2>/dev/null || true
+      fail "$name exited before $what (see $dir/$name.log)"
+    fi
+    [ $SECONDS -lt $deadline ] || fail "$name: no $what within ${wait_limit}s (see $dir/$name.log)"
+    sleep 0.05
   done
-  echo "federation: $2 did not start (see $dir/$2.log)" >&2
-  cat "$dir/$2.log" >&2 || true
-  stop
-  exit 1
 }
 
-# --- the members registry, built and signed by the authority's tool ---
-reg=$dir/publish/registry.xml
+# port_file NAME: the port NAME wrote to DIR/NAME.port
+port_file() {
+  await "$1" "port file" test -s "$dir/$1.port"
+  head -n 1 "$dir/$1.port"
+}
+
+# accept_port NAME: the port an openssl server announced ("ACCEPT host:port")
+accept_port() {
+  await "$1" "ACCEPT line" grep -q '^ACCEPT ' "$dir/$1.log"
+  sed -n 's/^ACCEPT .*:\([0-9][0-9]*\).*/\1/p' "$dir/$1.log" | head -n 1
+}
+
+# listener_port NAME LISTENER: the port a secsrv listener reported
+listener_port() {
+  sed -n "s/.* $2: listening on .* (port \([0-9]*\)).*/\1/p" "$dir/$1.log" | tail -n 1
+}
+
+# start_server NAME: starts one security server and waits until it serves
+start_server() {
+  local name=$1
+  : >"$dir/$name.log"
+  started "$name" "$secsrv" -c "$dir/$name/secsrv.conf"
+  await "$name" "start" grep -q " secsrv started$" "$dir/$name.log"
+  local up client tls server
+  client=$(listener_port "$name" client-proxy)
+  tls=$(listener_port "$name" client-proxy-tls)
+  server=$(listener_port "$name" server-proxy)
+  up=$(printf '%s' "$name" | tr a-z A-Z)
+  {
+    grep -v "^FED_${up}_\(CLIENT\|CLIENT_TLS\|SERVER\)_PORT=" "$dir/env" 2>/dev/null || true
+    echo "FED_${up}_CLIENT_PORT=$client"
+    echo "FED_${up}_CLIENT_TLS_PORT=$tls"
+    echo "FED_${up}_SERVER_PORT=$server"
+  } >"$dir/env.new"
+  mv "$dir/env.new" "$dir/env"
+}
+
+# in_force NAME SERIAL: NAME's log says registry SERIAL is in force
+in_force() { grep -q "registry: serial $2 from .* in force" "$dir/$1.log"; }
+
+case $cmd in
+stop)
+  stop_pids
+  exit 0
+  ;;
+stop-server)
+  [ -n "${3:-}" ] || usage
+  stop_pids "$3" "${4:-TERM}"
+  exit 0
+  ;;
+start-server)
+  case ${3:-} in sh | mv) ;; *) usage ;; esac
+  dir=$(cd "$dir" && pwd)
+  start_server "$3"
+  exit 0
+  ;;
+start) ;;
+*) usage ;;
+esac
+
+for b in "$registry_tool" "$secsrv" "$testserver"; do
+  [ -x "$b" ] || { echo "federation: $b is not built" >&2; exit 1; }
+done
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+[ -f "$dir/pids" ] && stop_pids
+# a fresh federation: no state (cached registries) from an earlier run
+rm -rf "$dir/sh" "$dir/mv" "$dir/publish" "$dir"/*.port "$dir/env"
+: >"$dir/pids"
+: >"$dir/env"
+
+pki=${SS_TEST_PKI:-$dir/pki}
+"$src/deploy/pki.sh" "$pki" >/dev/null
+pki=$(cd "$pki" && pwd)
+test_mode=${FED_TEST:-0}
+
+# --- services on loopback, each on a port it bound itself ---
 mkdir -p "$dir/publish"
+serve() { # NAME MODE ARGS...
+  local name=$1
+  shift
+  rm -f "$dir/$name.port"
+  started "$name" "$testserver" "$@" --port-file "$dir/$name.port"
+}
+serve publisher static --root "$dir/publish"
+serve register register --data "$src/test/tools/persons.json"
+serve down closed # where a TSA will answer; nothing does yet
+started ocsp openssl ocsp -index "$pki/ca/index.txt" -CA "$pki/intermediate-ca.pem" \
+  -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port 0 -ignore_err
+P_PUBLISH=$(port_file publisher)
+P_REGISTER=$(port_file register)
+P_DOWN=$(port_file down)
+await ocsp "ACCEPT line" grep -q "^ACCEPT .* PID=$(pid_of ocsp)\$" "$dir/ocsp.log"
+P_OCSP=$(accept_port ocsp)
+P_ECHO="" P_FAST=""
+if [ "$test_mode" = 1 ]; then
+  serve echo echo
+  serve fast fast
+  impostor() { # name cert key
+    started "$1" openssl s_server -accept 127.0.0.1:0 -cert "$2" -key "$3" \
+      -cert_chain "$pki/intermediate-ca.pem" -Verify 2 -CAfile "$pki/ca-chain.pem" -www
+  }
+  impostor impostor "$pki/servers/ss-mv-schwerin/auth.pem" "$pki/servers/ss-mv-schwerin/auth.key"
+  impostor rogue "$pki/rogue/server.pem" "$pki/rogue/server.key"
+  impostor expired "$pki/servers/ss-expired/auth.pem" "$pki/servers/ss-expired/auth.key"
+  # a registered server that answers from files: without the binding to the request, with
+  # another request's binding, with an error in and not in the X-Road form
+  www=$dir/unbound-www/r1/DE-NORD/MUN/13075000/Sozialamt
+  mkdir -p "$www"
+  crlf() { printf '%s\r\n' "$@"; }
+  { crlf "HTTP/1.1 200 OK" "Content-Type: application/json" "Content-Length: 16" ""
+    printf '{"leaked":"yes"}'; } >"$www/nohash"
+  { crlf "HTTP/1.1 200 OK" "Content-Type: application/json" "Content-Length: 16" \
+      "X-Road-Request-Hash: $(head -c 64 /dev/zero | base64 -w0)" ""
+    printf '{"leaked":"yes"}'; } >"$www/wronghash"
+  { crlf "HTTP/1.1 404 Not Found" "X-Road-Error: Server.ServerProxy.UnknownService" \
+      "Content-Type: application/json" "Content-Length: 16" ""
+    printf '{"leaked":"yes"}'; } >"$www/error-not-xroad"
+  body='{"type":"Server.ServerProxy.SslAuthenticationFailed","message":"TLS authentication between the security servers failed","detail":"0b6d7a3e-5b1a-4c47-9d51-2f0c8e2a9b11"}'
+  { crlf "HTTP/1.1 500 Internal Server Error" "X-Road-Error: Server.ServerProxy.SslAuthenticationFailed" \
+      "Content-Type: application/json" "Content-Length: ${#body}" ""
+    printf '%s' "$body"; } >"$www/error-xroad"
+  (cd "$dir/unbound-www" && started unbound openssl s_server -accept 127.0.0.1:0 \
+    -cert "$pki/servers/ss-sh-extra/auth.pem" -key "$pki/servers/ss-sh-extra/auth.key" \
+    -cert_chain "$pki/intermediate-ca.pem" -Verify 2 -CAfile "$pki/ca-chain.pem" -HTTP)
+  impostor revoked "$pki/servers/ss-revoked/auth.pem" "$pki/servers/ss-revoked/auth.key"
+  P_ECHO=$(port_file echo)
+  P_FAST=$(port_file fast)
+  P_IMPOSTOR=$(accept_port impostor)
+  P_ROGUE=$(accept_port rogue)
+  P_EXPIRED=$(accept_port expired)
+  P_UNBOUND=$(accept_port unbound)
+  P_REVOKED=$(accept_port revoked)
+fi
+
+# --- the members registry, built by the authority's tool (signed once the
+# two security servers know their ports) ---
+reg=$dir/registry.xml
 rm -f "$reg" "$reg.p7s"
 "$src/registry/data/build-registry.sh" "$registry_tool" "$reg" >/dev/null
 R() { "$registry_tool" -f "$reg" "$@" >/dev/null; }
-R add server GOV/MIKWS-SH ss-sh-kiel --address "127.0.0.1:$P_SH_SERVER" \
-  --auth-cert "$pki/servers/ss-sh-kiel/auth.pem"
-R add server MUN/13004000 ss-mv-schwerin --address "127.0.0.1:$P_MV_SERVER" \
-  --auth-cert "$pki/servers/ss-mv-schwerin/auth.pem"
-R add client GOV/MIKWS-SH/ss-sh-kiel GOV/MIKWS-SH/Meldeauskunft
-R add client GOV/MIKWS-SH/ss-sh-kiel MUN/01002000/Buergeramt
-R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Einwohnermeldeamt
 if [ "$test_mode" = 1 ]; then
   # providers whose registered server is impersonated: valid cert of another
   # server (ss-mv-schwerin's), a cert from outside the federation, an expired cert
@@ -125,41 +273,11 @@ R add group-member meldebehoerden MUN/01002000
 R add ca "DE-NORD Federation Root CA" --cert "$pki/root-ca.pem" \
   --intermediate "$pki/intermediate-ca.pem" \
   --ocsp-url "http://127.0.0.1:$P_OCSP/" --ocsp-cert "$pki/ocsp.pem"
-R add tsa "DE-NORD Time-Stamping Authority" --url "http://127.0.0.1:$(port)/" \
+R add tsa "DE-NORD Time-Stamping Authority" --url "http://127.0.0.1:$P_DOWN/" \
   --cert "$pki/tsa.pem"
-R sign --key "$pki/registry-authority.key" --cert "$pki/registry-authority.pem" \
-  --chain "$pki/intermediate-ca.pem"
-
-# --- services on loopback ---
-started publisher "$testserver" static --root "$dir/publish" --listen "127.0.0.1:$P_PUBLISH"
-started register "$testserver" register --data "$src/test/tools/persons.json" \
-  --listen "127.0.0.1:$P_REGISTER"
-started ocsp openssl ocsp -index "$pki/ca/index.txt" -CA "$pki/intermediate-ca.pem" \
-  -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port "$P_OCSP" -ignore_err
-wait_port "$P_PUBLISH" publisher
-wait_port "$P_REGISTER" register
-if [ "$test_mode" = 1 ]; then
-  started echo "$testserver" echo --listen "127.0.0.1:$P_ECHO"
-  started fast "$testserver" fast --listen "127.0.0.1:$P_FAST"
-  impostor() { # name cert key port
-    started "$1" openssl s_server -accept "127.0.0.1:$4" -cert "$2" -key "$3" \
-      -cert_chain "$pki/intermediate-ca.pem" -Verify 2 -CAfile "$pki/ca-chain.pem" -www
-  }
-  impostor impostor "$pki/servers/ss-mv-schwerin/auth.pem" "$pki/servers/ss-mv-schwerin/auth.key" \
-    "$P_IMPOSTOR"
-  impostor rogue "$pki/rogue/server.pem" "$pki/rogue/server.key" "$P_ROGUE"
-  impostor expired "$pki/servers/ss-expired/auth.pem" "$pki/servers/ss-expired/auth.key" \
-    "$P_EXPIRED"
-  impostor unbound "$pki/servers/ss-sh-extra/auth.pem" "$pki/servers/ss-sh-extra/auth.key" \
-    "$P_UNBOUND"
-  impostor revoked "$pki/servers/ss-revoked/auth.pem" "$pki/servers/ss-revoked/auth.key" \
-    "$P_REVOKED"
-  wait_port "$P_ECHO" echo
-  wait_port "$P_IMPOSTOR" impostor
-fi
 
 # --- the two security servers ---
-write_conf() { # name owner code client_port server_port policy_dir extra
+write_conf() { # name owner code policy_dir extra
   local name=$1
   mkdir -p "$dir/$name/state" "$dir/$name/policies"
   cat >"$dir/$name/secsrv.conf" <<CONF
@@ -180,17 +298,17 @@ anchor = $pki/registry-authority.pem
 $refresh
 
 [client-proxy]
-listen = 127.0.0.1:$4
+listen = 127.0.0.1:0
 
 [server-proxy]
-listen = 127.0.0.1:$5
+listen = 127.0.0.1:0
 
 [policies]
-dir = $6
+dir = $4
 
 [log]
 store = sqlite:$dir/$name/state/messagelog.db
-$7
+$5
 CONF
 }
 sh_limits="" mv_limits="" services_extra="" refresh="" sh_binding=""
@@ -200,7 +318,7 @@ if [ "$test_mode" = 1 ]; then
   sh_binding="is_certificate_sha256 = MUN/01002000/Buergeramt $(cat "$pki/servers/ss-sh-extra/auth.sha256")"
   sh_limits="
 [client-proxy]
-tls_listen = 127.0.0.1:$P_SH_CLIENT_TLS
+tls_listen = 127.0.0.1:0
 tls_certificate = $pki/servers/ss-sh-kiel/auth-chain.pem
 tls_key = $pki/servers/ss-sh-kiel/auth.key
 tls_client_ca = $pki/ca-chain.pem
@@ -212,18 +330,19 @@ max_headers = 32
 max_body_bytes = 65536"
   mv_limits="
 [limits]
-backend_timeout = 2"
+backend_timeout = 2
+max_body_bytes = 131072"
   services_extra="MUN/13004000/Einwohnermeldeamt/echo = http://127.0.0.1:$P_ECHO/base
 MUN/13004000/Einwohnermeldeamt/down = http://127.0.0.1:$P_DOWN/
 MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/"
 fi
-write_conf sh GOV/MIKWS-SH ss-sh-kiel "$P_SH_CLIENT" "$P_SH_SERVER" "$dir/sh/policies" "$sh_limits
+write_conf sh GOV/MIKWS-SH ss-sh-kiel "$dir/sh/policies" "$sh_limits
 [clients]
 client = GOV/MIKWS-SH/Meldeauskunft
 client = MUN/01002000/Buergeramt
 $sh_binding"
-mkdir -p "$dir/mv/policies"
 policy=$dir/mv/policies/einwohnermeldeamt-schwerin.xml
+mkdir -p "$dir/mv/policies"
 cp "$src"/policies/examples/einwohnermeldeamt-schwerin.xml "$policy"
 if [ "$test_mode" = 1 ]; then
   # the test services: any method and path, no purpose needed
@@ -233,7 +352,7 @@ if [ "$test_mode" = 1 ]; then
   done
   sed -i "s#</accessPolicy>#$rules</accessPolicy>#" "$policy"
 fi
-write_conf mv MUN/13004000 ss-mv-schwerin "$P_MV_CLIENT" "$P_MV_SERVER" "$dir/mv/policies" "$mv_limits
+write_conf mv MUN/13004000 ss-mv-schwerin "$dir/mv/policies" "$mv_limits
 [clients]
 client = MUN/13004000/Einwohnermeldeamt
 
@@ -241,33 +360,48 @@ client = MUN/13004000/Einwohnermeldeamt
 MUN/13004000/Einwohnermeldeamt/meldeauskunft = http://127.0.0.1:$P_REGISTER/melderegister/v1
 $services_extra"
 
-for s in sh mv; do
-  if ! "$secsrv" -n -c "$dir/$s/secsrv.conf" >"$dir/$s-check.log" 2>&1; then
-    cat "$dir/$s-check.log" >&2
-    stop
-    exit 1
-  fi
-done
-started sh "$secsrv" -c "$dir/sh/secsrv.conf"
-started mv "$secsrv" -c "$dir/mv/secsrv.conf"
-wait_port "$P_SH_CLIENT" sh
-wait_port "$P_MV_SERVER" mv
-
-cat >"$dir/env" <<ENV
+cat >>"$dir/env" <<ENV
 FED_DIR=$dir
 FED_PKI=$pki
-FED_REGISTRY=$reg
+FED_REGISTRY=$dir/publish/registry.xml
 FED_PUBLISH_PORT=$P_PUBLISH
 FED_REGISTER_PORT=$P_REGISTER
 FED_OCSP_PORT=$P_OCSP
-FED_SH_CLIENT_PORT=$P_SH_CLIENT
-FED_SH_SERVER_PORT=$P_SH_SERVER
-FED_MV_CLIENT_PORT=$P_MV_CLIENT
-FED_MV_SERVER_PORT=$P_MV_SERVER
 FED_SH_CONF=$dir/sh/secsrv.conf
 FED_MV_CONF=$dir/mv/secsrv.conf
 FED_ECHO_PORT=$P_ECHO
-FED_SH_CLIENT_TLS_PORT=$P_SH_CLIENT_TLS
 FED_DOWN_PORT=$P_DOWN
 FED_FAST_PORT=$P_FAST
 ENV
+
+# The servers start before the registry is published (they retry with a
+# growing delay); their addresses go into the registry once they are known.
+start_server sh
+start_server mv
+# shellcheck disable=SC1091
+. "$dir/env"
+R add server GOV/MIKWS-SH ss-sh-kiel --address "127.0.0.1:$FED_SH_SERVER_PORT" \
+  --auth-cert "$pki/servers/ss-sh-kiel/auth.pem"
+R add server MUN/13004000 ss-mv-schwerin --address "127.0.0.1:$FED_MV_SERVER_PORT" \
+  --auth-cert "$pki/servers/ss-mv-schwerin/auth.pem"
+R add client GOV/MIKWS-SH/ss-sh-kiel GOV/MIKWS-SH/Meldeauskunft
+R add client GOV/MIKWS-SH/ss-sh-kiel MUN/01002000/Buergeramt
+R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Einwohnermeldeamt
+R sign --key "$pki/registry-authority.key" --cert "$pki/registry-authority.pem" \
+  --chain "$pki/intermediate-ca.pem"
+serial=$("$registry_tool" -f "$reg" show | awk '$1 == "serial" && !s {print $2; s = 1}')
+# published as a pair: the signature first, so a download never pairs a new
+# document with no signature
+cp "$reg.p7s" "$dir/publish/registry.xml.p7s.new"
+cp "$reg" "$dir/publish/registry.xml.new"
+mv "$dir/publish/registry.xml.p7s.new" "$dir/publish/registry.xml.p7s"
+mv "$dir/publish/registry.xml.new" "$dir/publish/registry.xml"
+await sh "registry serial $serial in force" in_force sh "$serial"
+await mv "registry serial $serial in force" in_force mv "$serial"
+
+for s in sh mv; do
+  if ! "$secsrv" -n -c "$dir/$s/secsrv.conf" >"$dir/$s-check.log" 2>&1; then
+    cat "$dir/$s-check.log" >&2
+    fail "secsrv -n found problems in $dir/$s/secsrv.conf"
+  fi
+done

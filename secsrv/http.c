@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 struct ss_http_server {
     struct ss_http_options opts;
@@ -303,6 +305,8 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
     }
 }
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) SS_PRINTF(2, 0);
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct ss_http_server *srv = cls;
@@ -332,6 +336,32 @@ static ss_error resolve(const char *listen, struct sockaddr_storage *ss)
     return SS_OK;
 }
 
+/* Binds and listens on addr itself, so that a failure names its errno. */
+static ss_error open_listener(const struct ss_http_options *opts,
+                              const struct sockaddr_storage *addr, int *out)
+{
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ss_errf(SS_ERR_IO, "%s: cannot create a socket for %s: %s", opts->name, opts->listen,
+                       strerror(errno));
+    int on = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (addr->ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    const char *step = "bind";
+    if (bind(fd, (const struct sockaddr *)addr, len) != 0 ||
+        (step = "listen", listen(fd, SOMAXCONN) != 0)) {
+        int e = errno;
+        close(fd);
+        return ss_errf(SS_ERR_IO, "%s: cannot %s %s: %s (errno %d)", opts->name, step, opts->listen,
+                       strerror(e), e);
+    }
+    *out = fd;
+    return SS_OK;
+}
+
 ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server **out)
 {
     *out = NULL;
@@ -339,9 +369,14 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     ss_error err = resolve(opts->listen, &addr);
     if (err)
         return err;
+    int fd = -1;
+    if ((err = open_listener(opts, &addr, &fd)))
+        return err;
     struct ss_http_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
+    if (!srv) {
+        close(fd);
         return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
     srv->opts = *opts;
     srv->limits = *opts->limits;
     srv->opts.limits = &srv->limits;
@@ -367,7 +402,7 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     }
     tls_opts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -377,10 +412,11 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->daemon) {
+        close(fd);
         ss_http_stop(srv);
         return ss_errf(SS_ERR_IO,
-                       "%s: cannot listen on %s (address in use, or bad TLS key or "
-                       "certificate)",
+                       "%s: cannot serve on %s (the HTTP server did not start: bad TLS key or "
+                       "certificate, or out of resources)",
                        opts->name, opts->listen);
     }
     *out = srv;

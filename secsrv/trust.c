@@ -126,6 +126,10 @@ ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
     for (size_t i = 0; i < reg->n_cas; i++) {
         const struct ss_reg_ca *ca = &reg->cas[i];
         X509 *x = ss_certfile_x509(ca->cert.der, ca->cert.len);
+        /* OpenSSL fills lazy caches (key identifiers, purposes) of an X509 on first use;
+         * filled here, before the snapshot is shared, threads only ever read them */
+        if (x)
+            (void)X509_check_purpose(x, -1, 0);
         if (!x || !X509_STORE_add_cert(t->store, x)) {
             X509_free(x);
             ss_trust_unref(t);
@@ -134,6 +138,8 @@ ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
         X509_free(x);
         for (size_t j = 0; j < ca->n_intermediates; j++) {
             X509 *im = ss_certfile_x509(ca->intermediates[j].der, ca->intermediates[j].len);
+            if (im)
+                (void)X509_check_purpose(im, -1, 0);
             if (!im || !sk_X509_push(t->intermediates, im)) {
                 X509_free(im);
                 ss_trust_unref(t);

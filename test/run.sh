@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine, builds, and runs every
 # test: unit (cmocka), integration (real processes on 127.0.0.1) and fuzz
-# corpus replays, once in a hardened release build and once under
-# AddressSanitizer + UndefinedBehaviorSanitizer; then runs each libFuzzer
-# target briefly. Options: --quick (release build only, no fuzzing).
+# corpus replays, once in a hardened release build, once under
+# AddressSanitizer + UndefinedBehaviorSanitizer and once under
+# ThreadSanitizer (clang); then runs each libFuzzer target briefly.
+# Options: --quick (release build only, no fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,12 @@ echo "== ASan + UBSan build =="
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON
+
+echo "== ThreadSanitizer build (clang) =="
+unset ASAN_OPTIONS UBSAN_OPTIONS
+export TSAN_OPTIONS=second_deadlock_stack=1
+run_suite build/tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_TSAN=ON
+unset TSAN_OPTIONS
 
 echo "== libFuzzer (clang), 20 s per target =="
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSS_FUZZ=ON \

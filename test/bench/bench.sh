@@ -25,19 +25,22 @@ nginx_pids=()
 cleanup() {
   for p in "${nginx_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   ./deploy/federation.sh stop "$work/fed" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
 FED_TEST=1 ./deploy/federation.sh start "$work/fed" >/dev/null
 # shellcheck disable=SC1091
 . "$work/fed/env"
-port() { "$SS_BUILD_DIR/test/tools/ss-testserver" free-port; }
-
 # --- the nginx mTLS proxy pair ---
-P_NGX_FRONT=$(port)
-P_NGX_BACK=$(port)
+# nginx cannot bind port 0: ss-testserver binds both ports, writes them down and runs
+# nginx with the sockets inherited (nginx takes listening sockets from $NGINX)
 mkdir -p "$work/nginx/logs"
+cat >"$work/nginx/run.sh" <<'RUN'
+#!/usr/bin/env bash
+set -euo pipefail
+work=$1 fast=$2 pki=$3
+{ read -r front; read -r back_port; } <"$work/nginx/ports"
 cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes 2;
 pid $work/nginx/nginx.pid;
@@ -45,17 +48,17 @@ error_log $work/nginx/logs/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  upstream back { server 127.0.0.1:$P_NGX_BACK; keepalive 64; }
-  upstream fast { server 127.0.0.1:$FED_FAST_PORT; keepalive 64; }
+  upstream back { server 127.0.0.1:$back_port; keepalive 64; }
+  upstream fast { server 127.0.0.1:$fast; keepalive 64; }
   server {   # consumer side: plain HTTP in, mTLS out
-    listen 127.0.0.1:$P_NGX_FRONT;
+    listen 127.0.0.1:$front;
     location / {
       proxy_pass https://back;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_ssl_certificate $FED_PKI/servers/ss-sh-kiel/auth-chain.pem;
-      proxy_ssl_certificate_key $FED_PKI/servers/ss-sh-kiel/auth.key;
-      proxy_ssl_trusted_certificate $FED_PKI/ca-chain.pem;
+      proxy_ssl_certificate $pki/servers/ss-sh-kiel/auth-chain.pem;
+      proxy_ssl_certificate_key $pki/servers/ss-sh-kiel/auth.key;
+      proxy_ssl_trusted_certificate $pki/ca-chain.pem;
       proxy_ssl_verify on;
       proxy_ssl_name localhost;
       proxy_ssl_session_reuse on;
@@ -63,10 +66,10 @@ http {
     }
   }
   server {   # provider side: mTLS in, HTTP to the backend
-    listen 127.0.0.1:$P_NGX_BACK ssl;
-    ssl_certificate $FED_PKI/servers/ss-mv-schwerin/auth-chain.pem;
-    ssl_certificate_key $FED_PKI/servers/ss-mv-schwerin/auth.key;
-    ssl_client_certificate $FED_PKI/ca-chain.pem;
+    listen 127.0.0.1:$back_port ssl;
+    ssl_certificate $pki/servers/ss-mv-schwerin/auth-chain.pem;
+    ssl_certificate_key $pki/servers/ss-mv-schwerin/auth.key;
+    ssl_client_certificate $pki/ca-chain.pem;
     ssl_verify_client on;
     ssl_protocols TLSv1.2 TLSv1.3;
     location / {
@@ -77,9 +80,13 @@ http {
   }
 }
 CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+NGINX=$SS_LISTEN_FDS exec nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;'
+RUN
+"$SS_BUILD_DIR/test/tools/ss-testserver" listen-exec 2 --port-file "$work/nginx/ports" -- \
+  bash "$work/nginx/run.sh" "$work" "$FED_FAST_PORT" "$FED_PKI" &
 nginx_pids+=($!)
-for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$P_NGX_FRONT") 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 600); do [ -s "$work/nginx/ports" ] && break; sleep 0.05; done
+P_NGX_FRONT=$(head -n 1 "$work/nginx/ports")
 
 CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
 SVC_PATH=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/fast/persons/P-1001

@@ -1,6 +1,11 @@
 # Shared helpers for integration tests (sourced). Each test script calls
-# fed_start to run a federation on 127.0.0.1 in its own temporary
-# directory; everything is stopped and removed on exit.
+# fed_start to run a federation on 127.0.0.1 in its own directory under
+# the build folder (SS_BUILD_DIR/test-logs/NAME), which is kept after the
+# run, passed or not, so every process log can be read afterwards.
+#
+# A test fails on any check that fails, on any sanitizer report in a
+# process log, and on any operator-log line of level error that the test
+# did not announce with allow_error.
 
 set -euo pipefail
 : "${SS_SOURCE_DIR:?}" "${SS_BUILD_DIR:?}"
@@ -8,15 +13,18 @@ export SS_BUILD_DIR SS_TEST_PKI
 
 passed=0
 failed=0
-T_DIR=$(mktemp -d /tmp/ss-itest.XXXXXX)
+T_NAME=$(basename "$0" .sh)
+T_DIR=$SS_BUILD_DIR/test-logs/$T_NAME
+rm -rf "$T_DIR"
+mkdir -p "$T_DIR"
+T_ALLOWED_ERRORS=()
+STATUS="" BODY="" HEADERS="" CURL_RC=""
 
 t_cleanup() {
   "$SS_SOURCE_DIR/deploy/federation.sh" stop "$T_DIR/fed" >/dev/null 2>&1 || true
   if [ "$failed" -ne 0 ]; then
     echo "--- logs kept in $T_DIR"
     tail -n 20 "$T_DIR"/fed/*.log 2>/dev/null || true
-  else
-    rm -rf "$T_DIR"
   fi
 }
 trap t_cleanup EXIT
@@ -27,6 +35,11 @@ fed_start() {
     echo "federation did not start"
     exit 1
   }
+  fed_env
+}
+
+# fed_env: reads the federation's ports and paths (again, after a server restarted)
+fed_env() {
   # shellcheck disable=SC1091
   . "$T_DIR/fed/env"
 }
@@ -41,14 +54,44 @@ not_ok() {
   echo "not ok - $*"
 }
 
+# allow_error REGEX: an error line matching REGEX is expected by this test
+allow_error() { T_ALLOWED_ERRORS+=("$1"); }
+
+# wait_until DESCRIPTION SECONDS CMD...: true once CMD succeeds, false at the deadline
+wait_until() {
+  local what=$1 limit=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    if [ $SECONDS -ge "$deadline" ]; then
+      echo "# gave up waiting for: $what (${limit}s)"
+      return 1
+    fi
+    sleep 0.05
+  done
+}
+
+# log_has NAME REGEX: the federation process NAME logged a line matching REGEX
+log_has() { grep -Eq -- "$2" "$FED_DIR/$1.log"; }
+
+# log_count NAME REGEX: how many lines of NAME's log match REGEX
+log_count() { grep -Ec -- "$2" "$FED_DIR/$1.log" 2>/dev/null || true; }
+
 # xr METHOD CLIENT PATH [curl args...]: a query through the SH client proxy.
-# Sets STATUS, BODY, HEADERS (lower-cased names).
+# Sets STATUS, BODY, HEADERS (lower-cased names) and CURL_RC.
 xr() {
   local method=$1 client=$2 path=$3
   shift 3
   local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -X "$method" --path-as-is)
   [ -n "$client" ] && args+=(-H "X-Road-Client: $client")
-  STATUS=$(curl "${args[@]}" "$@" "http://127.0.0.1:$FED_SH_CLIENT_PORT$path" || true)
+  t_curl "${args[@]}" "$@" "http://127.0.0.1:$FED_SH_CLIENT_PORT$path"
+}
+
+# t_curl ARGS...: runs curl writing to T_DIR/body and T_DIR/headers; sets the results
+t_curl() {
+  rm -f "$T_DIR/body" "$T_DIR/headers"
+  CURL_RC=0
+  STATUS=$(curl "$@") || CURL_RC=$?
   BODY=$(cat "$T_DIR/body" 2>/dev/null || true)
   HEADERS=$(tr -d '\r' <"$T_DIR/headers" 2>/dev/null | tr 'A-Z' 'a-z' || true)
 }
@@ -74,20 +117,43 @@ expect_error() {
 expect() { # NAME CONDITION-COMMAND...
   local name=$1
   shift
-  if "$@"; then ok "$name"; else not_ok "$name (status $STATUS, body ${BODY:0:300})"; fi
+  if "$@"; then ok "$name"; else not_ok "$name (status ${STATUS:-}, curl exit ${CURL_RC:-}, body ${BODY:0:300})"; fi
+}
+
+# unexpected_errors: operator-log error lines no allow_error pattern covers
+unexpected_errors() {
+  local f line pattern allowed
+  for f in "$T_DIR"/fed/*.log "$T_DIR"/*.log; do
+    [ -f "$f" ] || continue
+    while IFS= read -r line; do
+      allowed=0
+      for pattern in "${T_ALLOWED_ERRORS[@]+"${T_ALLOWED_ERRORS[@]}"}"; do
+        if printf '%s\n' "$line" | grep -Eq -- "$pattern"; then allowed=1; break; fi
+      done
+      [ $allowed -eq 1 ] || echo "$(basename "$f"): $line"
+    done < <(grep -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z error ' "$f" || true)
+  done
 }
 
 finish() {
   # stop everything first: a sanitizer reports leaks at exit
   "$SS_SOURCE_DIR/deploy/federation.sh" stop "$T_DIR/fed" >/dev/null 2>&1 || true
   local reports
-  reports=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
+  reports=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|WARNING: ThreadSanitizer" \
     "$T_DIR"/fed/*.log "$T_DIR"/*.log 2>/dev/null || true)
   if [ -n "$reports" ]; then
     not_ok "sanitizer reports in: $reports"
   else
     ok "no sanitizer report in any process log"
   fi
-  echo "$passed passed, $failed failed"
+  local errors
+  errors=$(unexpected_errors)
+  if [ -n "$errors" ]; then
+    not_ok "unexpected error lines in the operator logs:"
+    printf '%s\n' "$errors" | head -n 20 | sed 's/^/#   /'
+  else
+    ok "no unexpected error line in any operator log"
+  fi
+  echo "$passed passed, $failed failed (logs in $T_DIR)"
   [ "$failed" -eq 0 ]
 }

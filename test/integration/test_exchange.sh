@@ -10,17 +10,19 @@ CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
 KIEL=DE-NORD/MUN/01002000/Buergeramt
 SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
 ECHO=$SVC/echo
-hits() { grep -c "$1" "$FED_DIR/$2.log" 2>/dev/null || true; }
-# is_query CERT: Kiel's IS, which must use HTTPS with its bound certificate
-is_query() { # cert-name-or-empty
+# requests a backend logged (ss-testserver logs "METHOD PATH STATUS" per request)
+hits() { log_count "$1" '^ss-testserver: [A-Z]+ '; }
+# forwarded_none NAME BACKEND: checks nothing reached BACKEND since mark_backend
+mark_backend() { MARK=$(hits "$1"); }
+forwarded_none() { expect "$1" test "$(hits "$2")" = "$MARK"; }
+# is_query CERT KEY: Kiel's IS, which must use HTTPS with its bound certificate
+is_query() { # cert-file key-file (both empty: no certificate)
   local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}'
     --cacert "$FED_PKI/ca-chain.pem" -H "X-Road-Client: $KIEL" -H "X-Secsrv-Purpose: BMG-34")
-  [ -n "$1" ] && args+=(--cert "$FED_PKI/servers/$1/auth-chain.pem" --key "$FED_PKI/servers/$1/auth.key")
-  STATUS=$(curl "${args[@]}" \
-    "https://localhost:$FED_SH_CLIENT_TLS_PORT$SVC/meldeauskunft/persons/P-1001" || true)
-  BODY=$(cat "$T_DIR/body" 2>/dev/null || true)
-  HEADERS=$(tr -d '\r' <"$T_DIR/headers" 2>/dev/null | tr 'A-Z' 'a-z' || true)
+  [ -n "$1" ] && args+=(--cert "$1" --key "$2")
+  t_curl "${args[@]}" "https://localhost:$FED_SH_CLIENT_TLS_PORT$SVC/meldeauskunft/persons/P-1001"
 }
+server_cert() { echo "$FED_PKI/servers/$1/auth-chain.pem $FED_PKI/servers/$1/auth.key"; }
 
 # --- allowed queries -------------------------------------------------------
 xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
@@ -67,7 +69,7 @@ expect "a backend error status passes unchanged, without X-Road-Error" \
   test "$STATUS" = 404 -a -z "$(header x-road-error)"
 
 # --- malformed client requests ----------------------------------------------
-before=$(hits "GET" echo)
+mark_backend echo
 xr GET "" "$ECHO/x"
 expect_error "missing X-Road-Client" 400 Client.InvalidHeader
 xr GET "DE-NORD/GOV/MIKWS-SH/Melde;auskunft" "$ECHO/x"
@@ -88,8 +90,9 @@ xr GET $CLIENT "/r2/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo"
 expect_error "unknown protocol version" 400 Client.BadRequest
 xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: BMG 34"
 expect_error "malformed purpose header" 400 Client.InvalidHeader
+forwarded_none "nothing was forwarded for malformed requests" echo
 
-before=$(hits GET echo)
+mark_backend echo
 xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: evil" -H "X-Secsrv-Purpose: BMG-34"
 expect_error "a purpose given twice" 400 Client.InvalidHeader
 xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Subject: P-9999" -H "X-Secsrv-Subject: P-1001"
@@ -98,9 +101,10 @@ xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: BMG-34" -H "Connection: X-Secsrv-
 expect_error "a Connection field that would strip the checked purpose" 400 Client.InvalidHeader
 xr GET $CLIENT "$ECHO/x" -H "X-Road-Id: a" -H "X-Road-Id: b"
 expect_error "X-Road-Id given twice" 400 Client.InvalidHeader
-expect "nothing was forwarded for ambiguous fields" test "$(hits GET echo)" = "$before"
+forwarded_none "nothing was forwarded for ambiguous fields" echo
 
 # --- who may ask, what exists ------------------------------------------------
+mark_backend echo
 xr GET DE-NORD/MUN/13004000/Einwohnermeldeamt "$ECHO/x"
 expect_error "client not hosted by this server" 403 Client.ClientNotHosted
 xr GET DE-NORD/GOV/NO-SUCH/Meldeauskunft "$ECHO/x"
@@ -111,11 +115,12 @@ xr GET $CLIENT "/r1/DE-NORD/MUN/01003000/Buergeramt/echo/x"
 expect_error "provider hosted by no server" 400 Client.UnknownService
 xr GET $CLIENT "$SVC/no-such-service/x"
 expect_error "service unknown at the provider" 500 Server.ServerProxy.UnknownService
-expect "nothing reached the backend for the refusals above" test "$(hits GET echo)" = "$before"
+forwarded_none "nothing reached the backend for the refusals above" echo
 
 # --- access policy ------------------------------------------------------------
-before=$(hits GET register)
-is_query ss-sh-extra
+mark_backend register
+# shellcheck disable=SC2046
+is_query $(server_cert ss-sh-extra)
 expect_error "client the policy does not allow" 403 Server.ServerProxy.AccessDenied
 xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001"
 expect_error "purpose missing" 403 Server.ServerProxy.PurposeMissing
@@ -123,18 +128,25 @@ xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: AO-93"
 expect_error "purpose not allowed" 403 Server.ServerProxy.PurposeDenied
 xr DELETE $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
 expect_error "method not allowed by the policy" 403 Server.ServerProxy.AccessDenied
+expect "a method denial says only that" grep -q '"message":"the method or path is not allowed"' "$T_DIR/body"
 xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001/photo" -H "X-Secsrv-Purpose: BMG-34"
 expect_error "path not covered by the policy" 403 Server.ServerProxy.AccessDenied
-expect "nothing reached the register for the denials" test "$(hits GET register)" = "$before"
+forwarded_none "nothing reached the register for the denials" register
+xr GET $CLIENT "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: AO-93"
+detail=$(printf '%s' "$BODY" | sed -n 's/.*"detail":"\([^"]*\)".*/\1/p')
+expect "a purpose denial tells a fixed text, not the codes the rule allows" \
+  bash -c "grep -q '\"message\":\"the purpose is not allowed\"' $T_DIR/body && ! grep -q 'BMG-34' $T_DIR/body"
+expect "the operator log keeps the rule's reason under the detail id" \
+  log_has mv "error $detail .*purpose AO-93 is not allowed.*BMG-34"
 
 # --- path traversal -------------------------------------------------------------
-before=$(hits GET echo)
+mark_backend echo
 for p in "/persons/../admin" "/persons/%2e%2e/admin" "/persons%2Fadmin" "/persons/..%2fadmin" \
   "/a/./b" "/a//b" "/a%5cb"; do
   xr GET $CLIENT "$ECHO$p"
   expect_error "path traversal $p" 400 Client.BadRequest
 done
-expect "nothing reached the backend for traversal attempts" test "$(hits GET echo)" = "$before"
+forwarded_none "nothing reached the backend for traversal attempts" echo
 expect "the consumer's server refused them before forwarding" \
   bash -c "! grep -q 'request path has' $FED_DIR/mv.log"
 
@@ -150,6 +162,13 @@ xr POST $CLIENT "$ECHO/x" --data-binary "@$T_DIR/big"
 expect_error "body larger than allowed" 400 Client.LimitExceeded
 xr GET $CLIENT "$ECHO/$(head -c 5000 /dev/zero | tr '\0' a)"
 expect_error "URL longer than allowed" 400 Client.LimitExceeded
+# the provider's limit is 128 KiB, the consumer's 64 KiB
+xr GET $CLIENT "$ECHO/big?bytes=200000"
+expect_error "a backend answer over the provider's limit" 500 Server.ServerProxy.ServiceFailed
+xr GET $CLIENT "$ECHO/big?bytes=100000"
+expect_error "a provider answer over the consumer's limit" 500 Server.ClientProxy.ServiceFailed
+xr GET $CLIENT "$ECHO/big?bytes=60000"
+expect "an answer within both limits passes" test "$STATUS" = 200 -a "${#BODY}" = 60000
 
 # --- backend failures -------------------------------------------------------------
 xr GET $CLIENT "$SVC/down/x"
@@ -173,11 +192,26 @@ expect "the operator log says the certificate is revoked" \
 expect "the revoked server never got past our check" \
   bash -c "! grep -q 'depth=0' $FED_DIR/revoked.log"
 
-xr GET $CLIENT "/r1/DE-NORD/MUN/13075000/Sozialamt/x/y"
+UNBOUND=/r1/DE-NORD/MUN/13075000/Sozialamt
+xr GET $CLIENT "$UNBOUND/nohash"
 expect_error "a provider answer not bound to the request (no X-Road-Request-Hash)" \
   500 Server.ClientProxy.ServiceFailed
 expect "a registered peer does get our certificate (the signal above can fire)" \
   grep -q 'depth=0.*CN = ss-sh-kiel' "$FED_DIR/unbound.log"
+expect "the unbound answer's content did not reach the client" bash -c "! grep -q leaked $T_DIR/body"
+xr GET $CLIENT "$UNBOUND/wronghash"
+expect_error "a provider answer bound to another request (hash differs)" \
+  500 Server.ClientProxy.ServiceFailed
+expect "the mis-bound answer's content did not reach the client" bash -c "! grep -q leaked $T_DIR/body"
+expect "the operator log says the hash differs" log_has sh "X-Road-Request-Hash differs"
+xr GET $CLIENT "$UNBOUND/error-not-xroad"
+expect_error "an error status with X-Road-Error does not skip the binding" \
+  500 Server.ClientProxy.ServiceFailed
+expect "the unbound error's content did not reach the client" bash -c "! grep -q leaked $T_DIR/body"
+xr GET $CLIENT "$UNBOUND/error-xroad"
+expect_error "an unbound error in the X-Road form is passed on, answered anew" \
+  500 Server.ServerProxy.SslAuthenticationFailed
+expect "with the provider's detail id" grep -q '"detail":"0b6d7a3e-5b1a-4c47-9d51-2f0c8e2a9b11"' "$T_DIR/body"
 
 # --- peer servers -------------------------------------------------------------------
 xr GET $CLIENT "/r1/DE-NORD/MUN/13003000/Einwohnermeldeamt/meldeauskunft/persons/P-1001"
@@ -195,39 +229,54 @@ expect_error "provider server with an expired certificate" \
   500 Server.ClientProxy.SslAuthenticationFailed
 
 # the provider side: another server's valid certificate, no certificate, the right one
-direct() { # cert-dir-or-empty [client]
+direct() { # cert-dir-or-empty [client [curl args...]]
   local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k
-    -H "X-Road-Client: ${2:-$CLIENT}" -H "X-Road-Id: d1" -H "X-Road-Request-Id: d2")
+    -H "X-Road-Client: ${2:-$CLIENT}" -H "X-Road-Id: d1" -H "X-Road-Request-Id: d2" "${@:3}")
   if [ -n "$1" ]; then
     local cert=$FED_PKI/servers/$1/auth-chain.pem
     [ -f "$cert" ] || cert=$FED_PKI/servers/$1/auth.pem
     args+=(--cert "$cert" --key "$FED_PKI/servers/$1/auth.key")
   fi
-  STATUS=$(curl "${args[@]}" "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct" || true)
-  BODY=$(cat "$T_DIR/body" 2>/dev/null || true)
-  HEADERS=$(tr -d '\r' <"$T_DIR/headers" 2>/dev/null | tr 'A-Z' 'a-z' || true)
+  t_curl "${args[@]}" "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct"
 }
-before=$(hits GET echo)
+mark_backend echo
 direct ss-sh-extra
 expect_error "consumer server certificate not the one registered for the client's server" \
   500 Server.ServerProxy.SslAuthenticationFailed
+direct "" "" --tls-max 1.2
+expect "a peer without a certificate fails the TLS 1.2 handshake (curl: SSL connect error)" \
+  test "$STATUS" = 000 -a "$CURL_RC" = 35
+# in TLS 1.3 the client's handshake ends before the server judges its certificate: the
+# server then closes without a byte of answer
+# (curl: 52 empty reply, 55/56 the connection closed under it, 35 a TLS alert; not 7, refused)
 direct ""
-expect "a peer without a certificate fails the TLS handshake" test "$STATUS" = 000
+expect "a peer without a certificate gets no answer over TLS 1.3 (curl exit $CURL_RC)" \
+  bash -c "[ '$STATUS' = 000 ] && case '$CURL_RC' in 35 | 52 | 55 | 56) true ;; *) false ;; esac"
 direct ss-revoked DE-NORD/MUN/13076000/Sozialamt
 expect_error "consumer server with a revoked certificate" 500 Server.ServerProxy.SslAuthenticationFailed
-expect "the provider's log says revoked" grep -q "(SS_ERR_CERT_REVOKED).*certificate is revoked" "$FED_DIR/mv.log"
+expect "the provider's log says revoked" log_has mv "\(SS_ERR_CERT_REVOKED\).*certificate is revoked"
+# the revoked certificate is pinned for ss-mv-lup only: for another client the pin fails
+# first, and no OCSP responder is asked on that peer's behalf
+n_revoked=$(log_count mv "SS_ERR_CERT_REVOKED")
+direct ss-revoked
+expect_error "a revoked certificate asking for a client of another server" \
+  500 Server.ServerProxy.SslAuthenticationFailed
+expect "is refused on the pin, before any status check" \
+  bash -c "[ $(log_count mv SS_ERR_CERT_REVOKED) = $n_revoked ] && grep -q 'SS_ERR_PEER_NOT_REGISTERED' $FED_DIR/mv.log"
+direct ss-revoked DE-NORD/MUN/13076000/Sozialamt
+expect_error "the revocation is remembered" 500 Server.ServerProxy.SslAuthenticationFailed
+expect "and the responder is not asked again at once" log_has mv "certificate is revoked \(OCSP\) \(cached\)"
 direct ss-expired
 expect_error "consumer server with an expired certificate" 500 Server.ServerProxy.SslAuthenticationFailed
-expect "nothing reached the backend from unregistered peers" test "$(hits GET echo)" = "$before"
+forwarded_none "nothing reached the backend from unregistered peers" echo
 # the peer is judged before its body is read: an oversized body from an
 # unregistered peer meets the trust refusal, not the size limit
 head -c 12000000 /dev/zero >"$T_DIR/huge"
-STATUS=$(curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k -X POST \
+t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k -X POST \
   --data-binary "@$T_DIR/huge" --cert "$FED_PKI/servers/ss-expired/auth.pem" \
   --key "$FED_PKI/servers/ss-expired/auth.key" -H "X-Road-Client: $CLIENT" \
-  "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct" || true)
-BODY=$(cat "$T_DIR/body")
-HEADERS=$(tr -d '\r' <"$T_DIR/headers" | tr 'A-Z' 'a-z')
+  "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct"
+rm -f "$T_DIR/huge"
 expect_error "an unregistered peer is refused before its body is read" \
   500 Server.ServerProxy.SslAuthenticationFailed
 direct ss-sh-kiel
@@ -236,11 +285,16 @@ expect "the registered consumer server's certificate is accepted" test "$STATUS"
 # --- an IS bound to its certificate -------------------------------------------------------
 xr GET $KIEL "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
 expect_error "a client bound to an IS certificate may not use plain HTTP" 403 Client.ClientNotHosted
-is_query ss-sh-kiel
+# shellcheck disable=SC2046
+is_query $(server_cert ss-sh-kiel)
 expect_error "an IS certificate other than the bound one is refused" 403 Client.ClientNotHosted
-is_query ""
+is_query "" ""
 expect_error "HTTPS without an IS certificate is refused for a bound client" 403 Client.ClientNotHosted
-is_query ss-sh-extra
+is_query "$FED_PKI/rogue/server.pem" "$FED_PKI/rogue/server.key"
+expect_error "an IS certificate from a CA the configuration does not name is refused" \
+  403 Client.ClientNotHosted
+# shellcheck disable=SC2046
+is_query $(server_cert ss-sh-extra)
 expect_error "the bound IS certificate passes; the provider's policy decides" \
   403 Server.ServerProxy.AccessDenied
 

@@ -8,7 +8,14 @@
  *                           with fictitious persons, answering JSON
  *   echo                    a backend that describes each request it gets
  *   fast                    a backend that answers a fixed body at once
- *   free-port               prints a TCP port free on 127.0.0.1 and exits
+ *   closed                  holds a loopback port bound but not listening, so
+ *                           that every connection to it is refused (a backend
+ *                           that is down), for as long as it runs
+ *   listen-exec N -- CMD... binds N listening sockets on 127.0.0.1:0, writes
+ *                           their ports to --port-file, and runs CMD with them
+ *                           open (non-blocking) as file descriptors 3..N+2
+ *                           (SS_LISTEN_FDS names them), for servers that cannot bind port 0
+ *                           themselves (nginx)
  *
  * Common options: --listen HOST:PORT (loopback only, default 127.0.0.1:0),
  * --port-file FILE (the bound port, written atomically), --pid-file FILE.
@@ -54,7 +61,8 @@ static void usage(FILE *out)
           "       ss-testserver register --data FILE [options]\n"
           "       ss-testserver echo [options]\n"
           "       ss-testserver fast [options]\n"
-          "       ss-testserver free-port\n"
+          "       ss-testserver closed [options]\n"
+          "       ss-testserver listen-exec N --port-file FILE -- CMD [ARGS...]\n"
           "options: --listen HOST:PORT   loopback address to bind (default 127.0.0.1:0)\n"
           "         --port-file FILE     write the bound port to FILE\n"
           "         --pid-file FILE      write the process id to FILE\n",
@@ -315,27 +323,81 @@ static bool write_file_atomically(const char *path, const char *text)
     return true;
 }
 
-static int free_port(void)
+/* Binds addr without listening: connections to it are refused while it is held. */
+static int closed_port(const struct sockaddr_in *addr)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         perror("ss-testserver: socket");
-        return 1;
+        return -1;
     }
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t addr_len = sizeof addr;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        getsockname(fd, (struct sockaddr *)&addr, &addr_len) != 0) {
+    if (bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0) {
         perror("ss-testserver: bind");
         close(fd);
-        return 1;
+        return -1;
     }
-    close(fd);
-    printf("%u\n", (unsigned)ntohs(addr.sin_port));
-    return fflush(stdout) == 0 ? 0 : 1;
+    return fd;
+}
+
+static unsigned bound_port(int fd)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+        return 0;
+    return ntohs(addr.sin_port);
+}
+
+/*
+ * listen-exec: the sockets are bound and listening before CMD starts, so a
+ * client that connects after the port file appears waits in the backlog
+ * instead of meeting a closed port, and no other process can take them.
+ */
+static int listen_exec(int argc, char **argv)
+{
+    if (argc < 6 || strcmp(argv[3], "--port-file") != 0 || strcmp(argv[5], "--") != 0 || argc < 7) {
+        usage(stderr);
+        return 2;
+    }
+    char *end = NULL;
+    long n = strtol(argv[2], &end, 10);
+    if (*end != '\0' || n < 1 || n > 16) {
+        fprintf(stderr, "ss-testserver: listen-exec: N must be 1 to 16\n");
+        return 2;
+    }
+    char ports[16 * 8] = "", fds[16 * 4] = "";
+    size_t pl = 0, fl = 0;
+    for (long i = 0; i < n; i++) {
+        struct sockaddr_in addr = {.sin_family = AF_INET};
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int fd = socket(AF_INET, SOCK_STREAM, 0); /* no CLOEXEC: CMD inherits it */
+        if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+            listen(fd, SOMAXCONN) != 0) {
+            perror("ss-testserver: listen-exec");
+            return 1;
+        }
+        /* non-blocking, as a server that inherits listening sockets expects (nginx does) */
+        int fl_flags = fcntl(fd, F_GETFL);
+        if (fl_flags < 0 || fcntl(fd, F_SETFL, fl_flags | O_NONBLOCK) != 0) {
+            perror("ss-testserver: fcntl");
+            return 1;
+        }
+        int want = 3 + (int)i;
+        if (fd != want) {
+            if (dup2(fd, want) < 0) {
+                perror("ss-testserver: dup2");
+                return 1;
+            }
+            close(fd);
+        }
+        pl += (size_t)snprintf(ports + pl, sizeof ports - pl, "%u\n", bound_port(want));
+        fl += (size_t)snprintf(fds + fl, sizeof fds - fl, "%d;", want);
+    }
+    if (!write_file_atomically(argv[4], ports) || setenv("SS_LISTEN_FDS", fds, 1) != 0)
+        return 1;
+    execvp(argv[6], argv + 6);
+    fprintf(stderr, "ss-testserver: %s: %s\n", argv[6], strerror(errno));
+    return 1;
 }
 
 static bool parse_options(int argc, char **argv, struct ts_options *opt)
@@ -459,13 +521,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "free-port") == 0) {
-        if (argc != 2) {
-            usage(stderr);
-            return 2;
-        }
-        return free_port();
-    }
+    if (strcmp(argv[1], "listen-exec") == 0)
+        return listen_exec(argc, argv);
     struct ts_options opt;
     struct sockaddr_in addr;
     if (!parse_options(argc, argv, &opt)) {
@@ -489,17 +546,28 @@ int main(int argc, char **argv)
     int status = 1;
     bool pid_written = false;
     struct MHD_Daemon *daemon = NULL;
+    int closed_fd = -1;
+    unsigned port = 0;
     struct ts_server srv;
     memset(&srv, 0, sizeof srv);
-    if (!prepare_mode(&opt, &srv))
-        goto out;
-    daemon = start_daemon(&srv, &addr);
-    if (daemon == NULL) {
-        fprintf(stderr, "ss-testserver: cannot listen on %s\n", opt.listen);
-        goto out;
+    srv.root_fd = -1;
+    if (strcmp(opt.mode, "closed") == 0) {
+        srv.mode_name = opt.mode;
+        if ((closed_fd = closed_port(&addr)) < 0)
+            goto out;
+        port = bound_port(closed_fd);
+    } else {
+        if (!prepare_mode(&opt, &srv))
+            goto out;
+        daemon = start_daemon(&srv, &addr);
+        if (daemon == NULL) {
+            fprintf(stderr, "ss-testserver: cannot listen on %s\n", opt.listen);
+            goto out;
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+        port = info ? info->port : 0;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (info == NULL || info->port == 0) {
+    if (port == 0) {
         fprintf(stderr, "ss-testserver: cannot learn the bound port\n");
         goto out;
     }
@@ -511,12 +579,12 @@ int main(int argc, char **argv)
         pid_written = true;
     }
     if (opt.port_file != NULL) {
-        snprintf(text, sizeof text, "%u\n", (unsigned)info->port);
+        snprintf(text, sizeof text, "%u\n", port);
         if (!write_file_atomically(opt.port_file, text))
             goto out;
     }
-    fprintf(stderr, "ss-testserver: %s mode listening on 127.0.0.1:%u\n", srv.mode_name,
-            (unsigned)info->port);
+    fprintf(stderr, "ss-testserver: %s mode %s 127.0.0.1:%u\n", srv.mode_name,
+            closed_fd >= 0 ? "holding (not listening)" : "listening on", port);
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) != 0)
@@ -528,6 +596,8 @@ out:
     ts_sleeper_free(srv.sleeper);
     if (daemon != NULL)
         MHD_stop_daemon(daemon);
+    if (closed_fd >= 0)
+        close(closed_fd);
     release_mode(&srv);
     if (pid_written)
         unlink(opt.pid_file);

@@ -625,7 +625,8 @@ static void test_failed_save_leaves_file(void **state)
 
     struct ss_editor *ed = open_ed(f);
     assert_int_equal(ss_editor_add_member(ed, "GOV/IM-MV", "Innenministerium MV", "MV"), SS_OK);
-    assert_non_null(xmlNewChild(ss_editor_root(ed), NULL, BAD_CAST "bogus", NULL));
+    static const xmlChar bogus[] = "bogus";
+    assert_non_null(xmlNewChild(ss_editor_root(ed), NULL, bogus, NULL));
     assert_int_equal(ss_editor_save(ed), SS_ERR_REGISTRY_SCHEMA);
     assert_msg_contains("does not validate");
     assert_msg_contains("bogus");

@@ -1029,9 +1029,10 @@ static void test_refcount(void **state)
 static void test_example_policy(void **state)
 {
     (void)state;
+    /* the source tree is known at build time; the environment may point elsewhere */
     const char *src = getenv("SS_SOURCE_DIR");
-    if (!src)
-        skip();
+    if (!src || !*src)
+        src = SS_SOURCE_DIR_BUILT;
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/policies/examples", src);
     struct ss_policy_set *set = NULL;
