@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# secsrv -n: checks a configuration and everything it names against the
+# registry in force, prints every problem as file:line: message and exits 1;
+# warns (and still says "configuration OK") about what works but lets more
+# in than an operator may mean to.
+. "$(dirname "$0")/lib.sh"
+fed_start
+
+SECSRV=$SS_BUILD_DIR/secsrv/secsrv
+# check CONF: runs secsrv -n on CONF; sets RC, OUT (its verdict on stdout) and ERR
+# (problems and warnings, on stderr with the operator log)
+check() {
+  RC=0
+  OUT=$("$SECSRV" -n -c "$1" 2>"$T_DIR/check.err") || RC=$?
+  ERR=$(cat "$T_DIR/check.err")
+}
+# variant NAME SED-SCRIPT: a copy of the SH configuration, changed by SED-SCRIPT
+variant() {
+  sed "$2" "$FED_SH_CONF" >"$T_DIR/$1.conf"
+  echo "$T_DIR/$1.conf"
+}
+line_of() { grep -n "$2" "$1" | head -n 1 | cut -d: -f1; }
+
+check "$FED_MV_CONF"
+expect "the provider's configuration is OK without warnings" \
+  test "$RC" = 0 -a "$OUT" = "configuration OK"
+
+check "$FED_SH_CONF"
+expect "the consumer's configuration is OK with warnings" \
+  test "$RC" = 0 -a "$OUT" = "configuration OK (with warnings)"
+expect "it warns about a hosted client not bound to an IS certificate, at its line" \
+  bash -c "printf '%s' \"\$1\" | grep -q \"secsrv.conf:$(line_of "$FED_SH_CONF" 'client = GOV/MIKWS-SH/Meldeauskunft'): warning: client GOV/MIKWS-SH/Meldeauskunft is not bound\"" _ "$ERR"
+
+before=$(ls -l --time-style=full-iso "$FED_DIR/sh/state")
+conf=$(variant other-chain "s#servers/ss-sh-kiel/auth-chain.pem#servers/ss-mv-schwerin/auth-chain.pem#; s#servers/ss-sh-kiel/auth.key#servers/ss-mv-schwerin/auth.key#")
+check "$conf"
+expect "another server's certificate in a chain file is a problem, at its line" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"other-chain.conf:$(line_of "$conf" '^certificate'): .*is not the authentication certificate the registry lists\"" _ "$ERR"
+expect "a check writes nothing to the state directory" \
+  test "$(ls -l --time-style=full-iso "$FED_DIR/sh/state")" = "$before"
+
+conf=$(variant missing-cert "s#servers/ss-sh-kiel/auth-chain.pem#servers/ss-sh-kiel/no-such.pem#")
+check "$conf"
+expect "a certificate file that cannot be read is a problem, never a skipped check" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'missing-cert.conf:.*no-such.pem'" _ "$ERR"
+
+conf=$(variant open-proxy '0,/^listen = 127.0.0.1:0$/s//listen = 0.0.0.0:0/')
+check "$conf"
+expect "a plain-HTTP client proxy off loopback draws a warning, not a problem" \
+  bash -c "[ $RC = 0 ] && printf '%s' \"\$1\" | grep -q \"open-proxy.conf:$(line_of "$conf" '^listen = 0.0.0.0'): warning: the plain-HTTP client proxy listens on 0.0.0.0:0\"" _ "$ERR"
+
+conf=$(variant bad-line 's/^max_headers = 32$/max_headers = lots/')
+check "$conf"
+expect "a bad value is reported as file:line: message" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"bad-line.conf:$(line_of "$conf" '^max_headers'): max_headers must be a number\"" _ "$ERR"
+
+finish
