@@ -60,13 +60,15 @@ bool ss_policy_purpose_valid(const char *s)
     size_t len = strnlen(s, SS_POLICY_PURPOSE_MAX + 1);
     if (len == 0 || len > SS_POLICY_PURPOSE_MAX)
         return false;
+    bool alnum = false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == ':' || c == '/' || c == '_' || c == '-'))
+        bool an = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!an && c != '.' && c != ':' && c != '/' && c != '_' && c != '-')
             return false;
+        alnum |= an;
     }
-    return true;
+    return alnum; /* "-" alone would read as "no purpose" in a manifest */
 }
 
 /* ---- loading ---- */

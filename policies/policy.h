@@ -129,7 +129,7 @@ ss_error ss_policy_decide(const struct ss_policy_set *set, const struct ss_polic
 /* A stable name for outcome, e.g. "client-not-allowed". */
 const char *ss_policy_outcome_name(enum ss_policy_outcome outcome);
 
-/* True if s is a well-formed purpose code: 1-64 bytes of [A-Za-z0-9.:/_-]. */
+/* True if s is a well-formed purpose code: 1-64 bytes of [A-Za-z0-9.:/_-], one alphanumeric. */
 bool ss_policy_purpose_valid(const char *s);
 
 #endif

@@ -1,7 +1,6 @@
 #include "trust.h"
 #include "certfile.h"
 #include "ss_hex.h"
-#include "upstream.h"
 #include "ss_xml.h"
 
 #include <openssl/err.h>
@@ -495,83 +494,52 @@ ss_error ss_trust_ocsp_check(const struct ss_trust *t, const struct ss_der *leaf
     return err;
 }
 
-/* Asks one responder about s with a fresh nonce; SS_OK with *until if good. */
-static ss_error ask_responder(const struct ss_trust *t, const struct ss_reg_ocsp *responder,
-                              const struct status_subject *s, time_t *until)
+ss_error ss_trust_ocsp_request(const struct ss_trust *t, const struct ss_der *leaf,
+                               const uint8_t *nonce, size_t nonce_len, uint8_t **der, size_t *len,
+                               const struct ss_reg_ca **ca)
 {
-    ss_error result = SS_OK;
-    OCSP_REQUEST *req = OCSP_REQUEST_new();
-    OCSP_CERTID *id = OCSP_CERTID_dup(s->id);
-    unsigned char *der = NULL;
-    uint8_t *answer = NULL;
-    size_t answer_len = 0;
-    uint8_t nonce[SS_TRUST_OCSP_NONCE];
-
-    randombytes_buf(nonce, sizeof nonce);
+    *der = NULL;
+    *len = 0;
+    *ca = NULL;
+    struct status_subject s;
+    OCSP_REQUEST *req = NULL;
+    unsigned char *enc = NULL;
+    ss_error err = status_subject_init(t, leaf, &s);
+    if (err)
+        goto out;
+    req = OCSP_REQUEST_new();
+    OCSP_CERTID *id = OCSP_CERTID_dup(s.id);
     if (!req || !id || !OCSP_request_add0_id(req, id)) {
         OCSP_CERTID_free(id);
-        result = ss_errf(SS_ERR_CRYPTO, "cannot build an OCSP request");
+        err = ss_errf(SS_ERR_CRYPTO, "cannot build an OCSP request");
         goto out;
     }
-    int der_len = -1;
-    if (!OCSP_request_add1_nonce(req, nonce, (int)sizeof nonce) ||
-        (der_len = i2d_OCSP_REQUEST(req, &der)) <= 0) {
-        result = ss_errf(SS_ERR_CRYPTO, "cannot build an OCSP request");
+    int n = -1;
+    if (!OCSP_request_add1_nonce(req, (unsigned char *)(uintptr_t)nonce, (int)nonce_len) ||
+        (n = i2d_OCSP_REQUEST(req, &enc)) <= 0 || !(*der = malloc((size_t)n))) {
+        err = ss_errf(SS_ERR_CRYPTO, "cannot encode an OCSP request");
         goto out;
     }
-    result =
-        ss_upstream_fetch(responder->url, "application/ocsp-request", der, (size_t)der_len,
-                          SS_TRUST_OCSP_MAX_BYTES, SS_TRUST_OCSP_TIMEOUT, &answer, &answer_len);
-    if (result) {
-        result =
-            ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s: %s", responder->url, ss_errmsg());
-        goto out;
-    }
-    result = check_response(t, s, answer, answer_len, nonce, sizeof nonce, until);
-    if (result)
-        result = ss_errf(result, "OCSP responder %s: %s", responder->url, ss_errmsg());
+    memcpy(*der, enc, (size_t)n);
+    *len = (size_t)n;
+    *ca = s.ca;
 out:
     ERR_clear_error();
-    free(answer);
-    OPENSSL_free(der);
+    OPENSSL_free(enc);
     OCSP_REQUEST_free(req);
-    return result;
+    status_subject_cleanup(&s);
+    return err;
 }
 
-ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n)
+ss_error ss_trust_status_lookup(const struct ss_trust *t, const uint8_t fp[32], time_t now)
 {
-    if (n == 0)
-        return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented no certificate");
-    uint8_t fp[32];
-    ss_trust_fingerprint(&certs[0], fp);
-    time_t now = time(NULL);
-    ss_error err = status_cached(t->status, fp, now);
-    if (err != SS_ERR_NOT_FOUND)
-        return err;
-    struct status_subject s;
-    time_t until = 0;
-    err = status_subject_init(t, &certs[0], &s);
-    if (!err && s.ca->n_ocsp == 0)
-        err = ss_errf(SS_ERR_PEER_UNTRUSTED,
-                      "approved CA '%s' lists no OCSP responder: the certificate status cannot "
-                      "be checked",
-                      s.ca->name);
-    else if (!err) {
-        /* the first responder that answers decides; a revocation is final */
-        err = SS_ERR_PEER_UNTRUSTED;
-        for (size_t i = 0; i < s.ca->n_ocsp && err && err != SS_ERR_CERT_REVOKED; i++)
-            err = ask_responder(t, &s.ca->ocsp[i], &s, &until);
-    }
-    status_subject_cleanup(&s);
-    if (err) {
-        char hex[65];
-        ss_hex_sha256_format(fp, hex);
-        err = ss_errf(err, "peer certificate %s: %s", hex, ss_errmsg());
-        status_remember(t->status, fp, now + SS_TRUST_NEGATIVE_TTL, err, ss_errmsg());
-    } else {
-        status_remember(t->status, fp, until, SS_OK, "");
-    }
-    return err;
+    return status_cached(t->status, fp, now);
+}
+
+void ss_trust_status_store(const struct ss_trust *t, const uint8_t fp[32], time_t until,
+                           ss_error err, const char *reason)
+{
+    status_remember(t->status, fp, until, err, reason);
 }
 
 struct ss_ca_store {

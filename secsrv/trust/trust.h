@@ -62,6 +62,26 @@ ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *ce
 ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs,
                                size_t n) SS_MUST_CHECK;
 
+/* Fetches a fresh good OCSP response about leaf (to staple it); *der is malloc'd. */
+ss_error ss_trust_ocsp_fetch(const struct ss_trust *t, const struct ss_der *leaf, uint8_t **der,
+                             size_t *len, time_t *good_until) SS_MUST_CHECK;
+
+/*
+ * An OCSP request (DER, malloc'd) about leaf carrying nonce, and the
+ * approved CA that issued leaf (whose responders to ask).
+ */
+ss_error ss_trust_ocsp_request(const struct ss_trust *t, const struct ss_der *leaf,
+                               const uint8_t *nonce, size_t nonce_len, uint8_t **der, size_t *len,
+                               const struct ss_reg_ca **ca) SS_MUST_CHECK;
+
+/*
+ * The snapshot's status cache: SS_OK for a fresh good status, the cached
+ * failure, or SS_ERR_NOT_FOUND; and remembering an outcome until a time.
+ */
+ss_error ss_trust_status_lookup(const struct ss_trust *t, const uint8_t fp[32], time_t now);
+void ss_trust_status_store(const struct ss_trust *t, const uint8_t fp[32], time_t until,
+                           ss_error err, const char *reason);
+
 /*
  * Checks one DER OCSP response about leaf (whose issuer must be an approved
  * CA or intermediate): signed by a responder the registry lists for that CA

@@ -1,0 +1,135 @@
+#include "merkle.h"
+#include "ss_hex.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void sha256_parts(const void *a, size_t alen, const void *b, size_t blen, const void *c,
+                         size_t clen, uint8_t out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int n = 32;
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(md, a, alen) != 1 || (blen && EVP_DigestUpdate(md, b, blen) != 1) ||
+        (clen && EVP_DigestUpdate(md, c, clen) != 1) || EVP_DigestFinal_ex(md, out, &n) != 1)
+        abort(); /* SHA-256 cannot fail short of a broken library */
+    EVP_MD_CTX_free(md);
+}
+
+void ss_merkle_leaf(const void *data, size_t len, uint8_t out[32])
+{
+    static const uint8_t tag = 0x00;
+    sha256_parts(&tag, 1, data, len, NULL, 0, out);
+}
+
+void ss_merkle_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
+{
+    static const uint8_t tag = 0x01;
+    sha256_parts(&tag, 1, left, 32, right, 32, out);
+}
+
+ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
+                         struct ss_merkle_path *paths)
+{
+    if (n == 0 || n > SS_MERKLE_MAX_LEAVES)
+        return ss_errf(SS_ERR_INTERNAL, "a hash tree needs 1 to %d leaves, not %zu",
+                       SS_MERKLE_MAX_LEAVES, n);
+    uint8_t(*level)[32] = malloc(n * sizeof *level);
+    size_t *pos = paths ? malloc(n * sizeof *pos) : NULL; /* each leaf's index on the level */
+    if (!level || (paths && !pos)) {
+        free(level);
+        free(pos);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    memcpy(level, leaves, n * sizeof *level);
+    for (size_t i = 0; paths && i < n; i++) {
+        paths[i].n = 0;
+        pos[i] = i;
+    }
+    size_t width = n;
+    while (width > 1) {
+        for (size_t i = 0; paths && i < n; i++) {
+            size_t p = pos[i];
+            struct ss_merkle_path *path = &paths[i];
+            if ((p ^ 1) < width) { /* a sibling exists; else the node moves up alone */
+                path->side[path->n] = (p & 1) ? 'L' : 'R';
+                memcpy(path->sibling[path->n], level[p ^ 1], 32);
+                path->n++;
+            }
+            pos[i] = p / 2;
+        }
+        size_t next = 0;
+        for (size_t i = 0; i < width; i += 2, next++) {
+            if (i + 1 < width)
+                ss_merkle_node(level[i], level[i + 1], level[next]);
+            else
+                memmove(level[next], level[i], 32);
+        }
+        width = next;
+    }
+    memcpy(root, level[0], 32);
+    free(level);
+    free(pos);
+    return SS_OK;
+}
+
+void ss_merkle_follow(const uint8_t leaf[32], const struct ss_merkle_path *path, uint8_t root[32])
+{
+    uint8_t h[32];
+    memcpy(h, leaf, 32);
+    for (size_t i = 0; i < path->n && i < SS_MERKLE_MAX_DEPTH; i++) {
+        if (path->side[i] == 'L')
+            ss_merkle_node(path->sibling[i], h, h);
+        else
+            ss_merkle_node(h, path->sibling[i], h);
+    }
+    memcpy(root, h, 32);
+}
+
+void ss_merkle_path_format(const struct ss_merkle_path *path, char *out)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < path->n && i < SS_MERKLE_MAX_DEPTH; i++) {
+        if (i)
+            out[o++] = ' ';
+        out[o++] = path->side[i];
+        out[o++] = ' ';
+        ss_hex_sha256_format(path->sibling[i], out + o);
+        o += 64;
+    }
+    out[o] = '\0';
+}
+
+ss_error ss_merkle_path_parse(const char *text, size_t len, struct ss_merkle_path *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t i = 0;
+    while (i < len) {
+        if (out->n == SS_MERKLE_MAX_DEPTH)
+            return ss_errf(SS_ERR_PROTOCOL, "inclusion path longer than %d steps",
+                           SS_MERKLE_MAX_DEPTH);
+        if (out->n > 0) {
+            if (text[i] != ' ')
+                return ss_errf(SS_ERR_PROTOCOL, "inclusion path: steps must be separated by "
+                                                "one space");
+            i++;
+        }
+        if (len - i < 66 || (text[i] != 'L' && text[i] != 'R') || text[i + 1] != ' ')
+            return ss_errf(SS_ERR_PROTOCOL, "inclusion path: a step is 'L HEX' or 'R HEX'");
+        char hex[65];
+        memcpy(hex, text + i + 2, 64);
+        hex[64] = '\0';
+        for (size_t k = 0; k < 64; k++)
+            if (ss_hex_digit(hex[k]) < 0 || (hex[k] >= 'A' && hex[k] <= 'F'))
+                return ss_errf(SS_ERR_PROTOCOL, "inclusion path: a hash is 64 lower-case hex "
+                                                "digits");
+        out->side[out->n] = text[i];
+        if (!ss_hex_sha256_parse(hex, out->sibling[out->n]))
+            return ss_errf(SS_ERR_PROTOCOL, "inclusion path: bad hash");
+        out->n++;
+        i += 66;
+    }
+    return SS_OK;
+}

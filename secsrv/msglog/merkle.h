@@ -1,0 +1,47 @@
+/*
+ * merkle: the hash trees of batch signing and batch timestamping. A leaf
+ * is SHA-256(0x00 || data), an inner node SHA-256(0x01 || left || right)
+ * (the domain separation of RFC 6962); with an odd number of nodes on a
+ * level the last one moves up unchanged. An inclusion path lists, from
+ * the leaf up, each sibling and its side, as text: "L HEX" or "R HEX"
+ * steps separated by single spaces ("" for a tree of one leaf). Anyone
+ * can follow a path with `openssl dgst -sha256` (secsrv/msglog/README.md).
+ */
+#ifndef SS_MERKLE_H
+#define SS_MERKLE_H
+
+#include "ss_error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SS_MERKLE_MAX_LEAVES 65536
+#define SS_MERKLE_MAX_DEPTH 17 /* ceil(log2(SS_MERKLE_MAX_LEAVES)) + 1 */
+#define SS_MERKLE_PATH_TEXT_MAX (SS_MERKLE_MAX_DEPTH * 67 + 1)
+
+struct ss_merkle_path {
+    size_t n;                       /* steps */
+    char side[SS_MERKLE_MAX_DEPTH]; /* 'L': sibling on the left, 'R': on the right */
+    uint8_t sibling[SS_MERKLE_MAX_DEPTH][32];
+};
+
+void ss_merkle_leaf(const void *data, size_t len, uint8_t out[32]);
+void ss_merkle_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]);
+
+/*
+ * The root over leaves[0..n) (leaf hashes); with paths not NULL, the
+ * inclusion path of each leaf (paths has n entries). 1 <= n <= MAX.
+ */
+ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
+                         struct ss_merkle_path *paths) SS_MUST_CHECK SS_NONNULL(1, 3);
+
+/* The root that path leads to from leaf. */
+void ss_merkle_follow(const uint8_t leaf[32], const struct ss_merkle_path *path, uint8_t root[32]);
+
+/* Text form of a path (NUL-terminated into out, SS_MERKLE_PATH_TEXT_MAX bytes). */
+void ss_merkle_path_format(const struct ss_merkle_path *path, char *out);
+/* Parses the text form; nothing else is accepted. */
+ss_error ss_merkle_path_parse(const char *text, size_t len,
+                              struct ss_merkle_path *out) SS_MUST_CHECK SS_NONNULL(3);
+
+#endif

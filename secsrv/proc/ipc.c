@@ -1,0 +1,651 @@
+/* pipe2 and MSG_CMSG_CLOEXEC */
+#define _GNU_SOURCE
+#include "ipc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+struct frame_header {
+    uint32_t len;
+    uint16_t type;
+    uint16_t flags; /* 0 */
+    uint64_t id;
+};
+
+void ss_ipc_msg_cleanup(struct ss_ipc_msg *m)
+{
+    if (!m)
+        return;
+    free(m->payload);
+    m->payload = NULL;
+    m->len = 0;
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+}
+
+ss_error ss_ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t len, int fd)
+{
+    if (len > SS_IPC_MAX_PAYLOAD)
+        return ss_errf(SS_ERR_LIMIT, "IPC message of %zu bytes is over the limit", len);
+    struct frame_header h = {.len = (uint32_t)len, .type = type, .flags = 0, .id = id};
+    struct iovec iov[2] = {{&h, sizeof h}, {(void *)(uintptr_t)payload, len}};
+    int niov = len ? 2 : 1;
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+    if (fd >= 0) {
+        memset(&control, 0, sizeof control);
+        mh.msg_control = control.buf;
+        mh.msg_controllen = sizeof control.buf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    }
+    size_t total = sizeof h + len, sent = 0;
+    while (sent < total) {
+        ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return ss_errf(SS_ERR_IO, "IPC send: %s", n < 0 ? strerror(errno) : "closed");
+        sent += (size_t)n;
+        mh.msg_control = NULL; /* the descriptor went with the first bytes */
+        mh.msg_controllen = 0;
+        size_t skip = (size_t)n;
+        while (mh.msg_iovlen > 0 && skip >= mh.msg_iov[0].iov_len) {
+            skip -= mh.msg_iov[0].iov_len;
+            mh.msg_iov++;
+            mh.msg_iovlen--;
+        }
+        if (mh.msg_iovlen > 0) {
+            mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + skip;
+            mh.msg_iov[0].iov_len -= skip;
+        }
+    }
+    return SS_OK;
+}
+
+/* Reads exactly n bytes; the first read may carry a descriptor. */
+static ss_error read_full(int sock, void *buf, size_t n, int *fd)
+{
+    size_t got = 0;
+    while (got < n) {
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct iovec iov = {(char *)buf + got, n - got};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (fd) {
+            mh.msg_control = control.buf;
+            mh.msg_controllen = sizeof control.buf;
+        }
+        ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ss_errf(SS_ERR_IO, "IPC receive: %s", strerror(errno));
+        if (r == 0)
+            return ss_errf(SS_ERR_IO, got ? "IPC receive: truncated frame" : "IPC link closed");
+        if (fd) {
+            for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+                    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+                    int passed;
+                    memcpy(&passed, CMSG_DATA(cm), sizeof passed);
+                    if (*fd >= 0)
+                        close(passed); /* one descriptor per frame */
+                    else
+                        *fd = passed;
+                }
+            }
+            fd = NULL;
+        }
+        got += (size_t)r;
+    }
+    return SS_OK;
+}
+
+ss_error ss_ipc_recv(int sock, size_t max, struct ss_ipc_msg *out)
+{
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    struct frame_header h;
+    ss_error err = read_full(sock, &h, sizeof h, &out->fd);
+    if (err)
+        return err;
+    if (h.flags != 0 || h.len > max || h.len > SS_IPC_MAX_PAYLOAD) {
+        ss_ipc_msg_cleanup(out);
+        return ss_errf(SS_ERR_PROTOCOL, "IPC frame of type %u with %u bytes refused", h.type,
+                       h.len);
+    }
+    out->type = h.type;
+    out->id = h.id;
+    out->len = h.len;
+    if (h.len) {
+        out->payload = malloc(h.len);
+        if (!out->payload) {
+            ss_ipc_msg_cleanup(out);
+            return ss_errf(SS_ERR_NOMEM, "out of memory");
+        }
+        if ((err = read_full(sock, out->payload, h.len, NULL))) {
+            ss_ipc_msg_cleanup(out);
+            return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
+        }
+    }
+    return SS_OK;
+}
+
+/* ---- payloads ---- */
+
+void ss_ipc_buf_cleanup(struct ss_ipc_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+static void put_raw(struct ss_ipc_buf *b, const void *p, size_t n)
+{
+    if (b->failed)
+        return;
+    if (n > SS_IPC_MAX_PAYLOAD - b->len) {
+        b->failed = true;
+        return;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *d = realloc(b->data, cap);
+        if (!d) {
+            b->failed = true;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void ss_ipc_put_u32(struct ss_ipc_buf *b, uint32_t v)
+{
+    put_raw(b, &v, sizeof v);
+}
+
+void ss_ipc_put_u64(struct ss_ipc_buf *b, uint64_t v)
+{
+    put_raw(b, &v, sizeof v);
+}
+
+void ss_ipc_put_bytes(struct ss_ipc_buf *b, const void *p, size_t n)
+{
+    if (n > UINT32_MAX) {
+        b->failed = true;
+        return;
+    }
+    ss_ipc_put_u32(b, (uint32_t)n);
+    put_raw(b, p, n);
+}
+
+void ss_ipc_put_str(struct ss_ipc_buf *b, const char *s)
+{
+    ss_ipc_put_bytes(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+void ss_ipc_reader_init(struct ss_ipc_reader *r, const struct ss_ipc_msg *m)
+{
+    r->p = m->payload;
+    r->end = m->payload ? m->payload + m->len : NULL;
+    r->failed = false;
+}
+
+static bool get_raw(struct ss_ipc_reader *r, void *out, size_t n)
+{
+    if (r->failed || (size_t)(r->end - r->p) < n) {
+        r->failed = true;
+        memset(out, 0, n);
+        return false;
+    }
+    memcpy(out, r->p, n);
+    r->p += n;
+    return true;
+}
+
+uint32_t ss_ipc_get_u32(struct ss_ipc_reader *r)
+{
+    uint32_t v = 0;
+    get_raw(r, &v, sizeof v);
+    return v;
+}
+
+uint64_t ss_ipc_get_u64(struct ss_ipc_reader *r)
+{
+    uint64_t v = 0;
+    get_raw(r, &v, sizeof v);
+    return v;
+}
+
+const uint8_t *ss_ipc_get_bytes(struct ss_ipc_reader *r, size_t max, size_t *n)
+{
+    *n = 0;
+    uint32_t len = ss_ipc_get_u32(r);
+    if (r->failed || len > max || (size_t)(r->end - r->p) < len) {
+        r->failed = true;
+        return NULL;
+    }
+    const uint8_t *p = r->p;
+    r->p += len;
+    *n = len;
+    return p;
+}
+
+void ss_ipc_get_str(struct ss_ipc_reader *r, char *out, size_t size)
+{
+    size_t n = 0;
+    const uint8_t *p = ss_ipc_get_bytes(r, size - 1, &n);
+    if (p && memchr(p, '\0', n))
+        r->failed = true;
+    if (!p || r->failed) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+bool ss_ipc_reader_done(const struct ss_ipc_reader *r)
+{
+    return !r->failed && r->p == r->end;
+}
+
+/* ---- the asynchronous client ---- */
+
+#define BUCKETS 1024
+
+struct pending {
+    uint64_t id;
+    ss_ipc_done done;
+    void *arg;
+    struct timespec deadline;
+    struct pending *next;
+};
+
+struct ss_ipc_client {
+    char name[32];
+    pthread_mutex_t mu; /* pending, fd, attached, next_id, stopping */
+    pthread_mutex_t send_mu;
+    struct pending *buckets[BUCKETS];
+    size_t n_pending;
+    uint64_t next_id;
+    int fd;
+    bool attached; /* a new link is in place: on_attach is due */
+    int wake[2];   /* self-pipe: attach and stop wake the reader */
+    bool stopping;
+    pthread_t reader;
+    void (*on_attach)(void *arg);
+    void *on_attach_arg;
+};
+
+static struct pending *take_pending(struct ss_ipc_client *c, uint64_t id)
+{
+    struct pending **pp = &c->buckets[id % BUCKETS];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct pending *p = *pp;
+            *pp = p->next;
+            c->n_pending--;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Unlinks every pending request (with mu held) into a list to fail. */
+static struct pending *take_all(struct ss_ipc_client *c)
+{
+    struct pending *all = NULL;
+    for (size_t i = 0; i < BUCKETS; i++) {
+        while (c->buckets[i]) {
+            struct pending *p = c->buckets[i];
+            c->buckets[i] = p->next;
+            p->next = all;
+            all = p;
+        }
+    }
+    c->n_pending = 0;
+    return all;
+}
+
+static void fail_list(struct ss_ipc_client *c, struct pending *list, ss_error code, const char *why)
+{
+    while (list) {
+        struct pending *p = list;
+        list = p->next;
+        ss_errf(code, "%s: %s", c->name, why);
+        p->done(p->arg, code, NULL);
+        free(p);
+    }
+}
+
+static bool expired(const struct timespec *now, const struct timespec *deadline)
+{
+    return now->tv_sec > deadline->tv_sec ||
+           (now->tv_sec == deadline->tv_sec && now->tv_nsec >= deadline->tv_nsec);
+}
+
+/* Takes the pending requests whose deadline passed (with mu held). */
+static struct pending *take_expired(struct ss_ipc_client *c)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct pending *out = NULL;
+    for (size_t i = 0; i < BUCKETS && c->n_pending; i++) {
+        struct pending **pp = &c->buckets[i];
+        while (*pp) {
+            if (expired(&now, &(*pp)->deadline)) {
+                struct pending *p = *pp;
+                *pp = p->next;
+                c->n_pending--;
+                p->next = out;
+                out = p;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    }
+    return out;
+}
+
+static void wake(struct ss_ipc_client *c)
+{
+    char b = 1;
+    (void)!write(c->wake[1], &b, 1);
+}
+
+static void *reader_main(void *arg)
+{
+    struct ss_ipc_client *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        bool stop = c->stopping;
+        bool attached = c->attached;
+        c->attached = false;
+        int fd = c->fd;
+        struct pending *late = take_expired(c);
+        pthread_mutex_unlock(&c->mu);
+        fail_list(c, late, SS_ERR_UPSTREAM_TIMEOUT, "no answer in time");
+        if (stop)
+            break;
+        if (attached && c->on_attach)
+            c->on_attach(c->on_attach_arg);
+        struct pollfd pfd[2] = {{c->wake[0], POLLIN, 0}, {fd, POLLIN, 0}};
+        int n = poll(pfd, fd >= 0 ? 2 : 1, 100);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n > 0 && (pfd[0].revents & POLLIN)) {
+            char drain[64];
+            while (read(c->wake[0], drain, sizeof drain) == (ssize_t)sizeof drain) {
+            }
+        }
+        if (fd < 0 || n <= 0 || !(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        struct ss_ipc_msg msg;
+        ss_error err = ss_ipc_recv(fd, SS_IPC_MAX_PAYLOAD, &msg);
+        if (err) {
+            char why[200];
+            snprintf(why, sizeof why, "link broken: %s", ss_errmsg());
+            pthread_mutex_lock(&c->send_mu);
+            pthread_mutex_lock(&c->mu);
+            struct pending *all = NULL;
+            if (c->fd == fd) {
+                all = take_all(c);
+                close(c->fd);
+                c->fd = -1;
+            }
+            pthread_mutex_unlock(&c->mu);
+            pthread_mutex_unlock(&c->send_mu);
+            fail_list(c, all, SS_ERR_IO, why);
+            continue;
+        }
+        pthread_mutex_lock(&c->mu);
+        struct pending *p = take_pending(c, msg.id);
+        pthread_mutex_unlock(&c->mu);
+        if (p) {
+            p->done(p->arg, SS_OK, &msg);
+            free(p);
+        }
+        ss_ipc_msg_cleanup(&msg);
+    }
+    return NULL;
+}
+
+ss_error ss_ipc_client_new(const char *name, struct ss_ipc_client **out)
+{
+    *out = NULL;
+    struct ss_ipc_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->fd = -1;
+    c->next_id = 1;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->send_mu, NULL);
+    if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_mutex_destroy(&c->send_mu);
+        free(c);
+        return ss_errf(SS_ERR_IO, "pipe: %s", strerror(errno));
+    }
+    if (pthread_create(&c->reader, NULL, reader_main, c) != 0) {
+        close(c->wake[0]);
+        close(c->wake[1]);
+        pthread_mutex_destroy(&c->mu);
+        pthread_mutex_destroy(&c->send_mu);
+        free(c);
+        return ss_errf(SS_ERR_INTERNAL, "cannot start the IPC reader thread");
+    }
+    *out = c;
+    return SS_OK;
+}
+
+void ss_ipc_client_free(struct ss_ipc_client *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_mutex_unlock(&c->mu);
+    wake(c);
+    pthread_join(c->reader, NULL);
+    pthread_mutex_lock(&c->mu);
+    struct pending *all = take_all(c);
+    pthread_mutex_unlock(&c->mu);
+    fail_list(c, all, SS_ERR_IO, "stopping");
+    if (c->fd >= 0)
+        close(c->fd);
+    close(c->wake[0]);
+    close(c->wake[1]);
+    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->send_mu);
+    free(c);
+}
+
+void ss_ipc_client_on_attach(struct ss_ipc_client *c, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&c->mu);
+    c->on_attach = fn;
+    c->on_attach_arg = arg;
+    pthread_mutex_unlock(&c->mu);
+}
+
+ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd)
+{
+    /* a peer that stops reading (or stops in the middle of a frame) must not hold a thread
+     * for ever */
+    struct timeval tv = {.tv_sec = SS_IPC_SEND_TIMEOUT};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        close(fd);
+        return ss_errf(SS_ERR_IO, "%s: setsockopt: %s", c->name, strerror(errno));
+    }
+    pthread_mutex_lock(&c->send_mu); /* no send is under way on the old link */
+    pthread_mutex_lock(&c->mu);
+    struct pending *broken = take_all(c);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = fd;
+    c->attached = true;
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->send_mu);
+    fail_list(c, broken, SS_ERR_IO, "the link was replaced");
+    wake(c);
+    return SS_OK;
+}
+
+bool ss_ipc_client_linked(struct ss_ipc_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool linked = c->fd >= 0;
+    pthread_mutex_unlock(&c->mu);
+    return linked;
+}
+
+static ss_error send_on_link(struct ss_ipc_client *c, int fd, uint16_t type, uint64_t id,
+                             const struct ss_ipc_buf *payload)
+{
+    if (payload && payload->failed)
+        return ss_errf(SS_ERR_LIMIT, "%s: request too large or out of memory", c->name);
+    pthread_mutex_lock(&c->send_mu);
+    pthread_mutex_lock(&c->mu);
+    bool current = c->fd == fd; /* the reader closes a link only while holding send_mu */
+    pthread_mutex_unlock(&c->mu);
+    ss_error err = current ? ss_ipc_send(fd, type, id, payload ? payload->data : NULL,
+                                         payload ? payload->len : 0, -1)
+                           : ss_errf(SS_ERR_IO, "%s: the link broke", c->name);
+    pthread_mutex_unlock(&c->send_mu);
+    return err;
+}
+
+void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct ss_ipc_buf *payload,
+                          unsigned timeout_ms, ss_ipc_done done, void *arg)
+{
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        ss_errf(SS_ERR_NOMEM, "out of memory");
+        done(arg, SS_ERR_NOMEM, NULL);
+        return;
+    }
+    p->done = done;
+    p->arg = arg;
+    clock_gettime(CLOCK_MONOTONIC, &p->deadline);
+    p->deadline.tv_sec += timeout_ms / 1000;
+    p->deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (p->deadline.tv_nsec >= 1000000000L) {
+        p->deadline.tv_sec++;
+        p->deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    int fd = c->fd;
+    if (fd >= 0) {
+        p->id = c->next_id++;
+        p->next = c->buckets[p->id % BUCKETS];
+        c->buckets[p->id % BUCKETS] = p;
+        c->n_pending++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (fd < 0) {
+        free(p);
+        ss_errf(SS_ERR_IO, "%s: no link (the process is restarting)", c->name);
+        done(arg, SS_ERR_IO, NULL);
+        return;
+    }
+    uint64_t id = p->id;
+    ss_error err = send_on_link(c, fd, type, id, payload);
+    if (!err)
+        return;
+    char why[200];
+    snprintf(why, sizeof why, "%s", ss_errmsg());
+    pthread_mutex_lock(&c->mu);
+    struct pending *mine = take_pending(c, id); /* unless the reader failed it already */
+    pthread_mutex_unlock(&c->mu);
+    if (mine) {
+        mine->next = NULL;
+        fail_list(c, mine, err, why);
+    }
+}
+
+struct call_state {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool done;
+    ss_error err;
+    char reason[300];
+    struct ss_ipc_msg reply;
+};
+
+static void call_done(void *arg, ss_error err, struct ss_ipc_msg *msg)
+{
+    struct call_state *st = arg;
+    pthread_mutex_lock(&st->mu);
+    st->err = err;
+    if (err)
+        snprintf(st->reason, sizeof st->reason, "%s", ss_errmsg());
+    if (msg) {
+        st->reply = *msg;
+        msg->payload = NULL; /* kept */
+        msg->len = 0;
+        msg->fd = -1;
+    }
+    st->done = true;
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+}
+
+ss_error ss_ipc_client_call(struct ss_ipc_client *c, uint16_t type,
+                            const struct ss_ipc_buf *payload, unsigned timeout_ms,
+                            struct ss_ipc_msg *reply)
+{
+    struct call_state st = {.err = SS_OK};
+    st.reply.fd = -1;
+    pthread_mutex_init(&st.mu, NULL);
+    pthread_cond_init(&st.cond, NULL);
+    ss_ipc_client_submit(c, type, payload, timeout_ms, call_done, &st);
+    pthread_mutex_lock(&st.mu);
+    while (!st.done)
+        pthread_cond_wait(&st.cond, &st.mu);
+    pthread_mutex_unlock(&st.mu);
+    pthread_cond_destroy(&st.cond);
+    pthread_mutex_destroy(&st.mu);
+    if (st.err)
+        return ss_errf(st.err, "%s", st.reason);
+    *reply = st.reply;
+    return SS_OK;
+}
+
+ss_error ss_ipc_client_notify(struct ss_ipc_client *c, uint16_t type,
+                              const struct ss_ipc_buf *payload)
+{
+    pthread_mutex_lock(&c->mu);
+    int fd = c->fd;
+    pthread_mutex_unlock(&c->mu);
+    if (fd < 0)
+        return ss_errf(SS_ERR_IO, "%s: no link", c->name);
+    return send_on_link(c, fd, type, 0, payload);
+}

@@ -1,0 +1,135 @@
+/*
+ * ipc: messages between the processes of one security server, over
+ * socketpairs the parent made. A frame is a fixed header (payload length,
+ * type, request id; host byte order, both ends run on one machine) and a
+ * payload of at most SS_IPC_MAX_PAYLOAD bytes; a file descriptor may ride
+ * along (SCM_RIGHTS). Payloads are typed sequences of fields written with
+ * ss_ipc_put_* and read back with the bounded ss_ipc_get_* reader; a frame
+ * that is too large, truncated or of a type the receiver does not expect
+ * is an error the receiver treats as fatal (the parent restarts it).
+ *
+ * The client side is asynchronous: ss_ipc_client_submit() sends a request
+ * with a fresh id and returns at once; a reader thread completes it when
+ * the answer arrives (or when the link breaks) by calling its callback.
+ * ss_ipc_client_call() waits for the completion, for callers that may
+ * block a thread.
+ */
+#ifndef SS_IPC_H
+#define SS_IPC_H
+
+#include "ss_error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SS_IPC_MAX_PAYLOAD (64u * 1024 * 1024)
+#define SS_IPC_SEND_TIMEOUT                                                                        \
+    10 /* seconds a send or a frame may stall before the link counts as broken */
+
+enum ss_ipc_type {
+    /* parent -> child */
+    SS_IPC_ATTACH = 1, /* a new link (fd) to a peer process; u32 which */
+    SS_IPC_RELOAD,     /* reload what can be reloaded (policies) */
+    /* network -> signer */
+    SS_IPC_SIGN = 100,    /* str member, bytes manifest -> SIGNED */
+    SS_IPC_SIGNED,        /* u32 error, str reason, bytes cms, str path, bytes ocsp */
+    SS_IPC_SIGNER_STATUS, /* -> SIGNER_STATE */
+    SS_IPC_SIGNER_STATE,  /* u32 count, then per key: str member, u32 ok, str reason */
+    /* network -> signer, network -> logger */
+    SS_IPC_REGISTRY = 150, /* bytes xml, bytes signature (the receiver verifies them) */
+    /* network -> logger */
+    SS_IPC_LOG_APPEND = 200, /* a record (msglog/record.h) -> LOGGED */
+    SS_IPC_LOGGED,           /* u32 error, str reason, u64 record id, u32 flags */
+    SS_IPC_LOGGER_STATUS,    /* -> LOGGER_STATE */
+    SS_IPC_LOGGER_STATE,     /* u32 writable, u32 timestamping ok, i64 oldest untimestamped, str */
+};
+
+/* Which link an SS_IPC_ATTACH hands over. */
+enum ss_ipc_link { SS_IPC_LINK_SIGNER = 1, SS_IPC_LINK_LOGGER = 2, SS_IPC_LINK_NETWORK = 3 };
+
+struct ss_ipc_msg {
+    uint16_t type;
+    uint64_t id;
+    uint8_t *payload; /* malloc'd (NULL when empty) */
+    size_t len;
+    int fd; /* a passed descriptor, or -1 */
+};
+
+void ss_ipc_msg_cleanup(struct ss_ipc_msg *m);
+
+/* Sends one frame (and fd >= 0 with it); the caller serialises sends on one socket. */
+ss_error ss_ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t len,
+                     int fd) SS_MUST_CHECK;
+/*
+ * Receives one frame. SS_ERR_IO with "closed" at end of file, SS_ERR_PROTOCOL
+ * for a frame over max bytes or a truncated one.
+ */
+ss_error ss_ipc_recv(int sock, size_t max, struct ss_ipc_msg *out) SS_MUST_CHECK SS_NONNULL(3);
+
+/* ---- payloads ---- */
+
+struct ss_ipc_buf {
+    uint8_t *data;
+    size_t len, cap;
+    bool failed; /* out of memory or over SS_IPC_MAX_PAYLOAD: the message must not be sent */
+};
+
+void ss_ipc_buf_cleanup(struct ss_ipc_buf *b);
+void ss_ipc_put_u32(struct ss_ipc_buf *b, uint32_t v);
+void ss_ipc_put_u64(struct ss_ipc_buf *b, uint64_t v);
+void ss_ipc_put_bytes(struct ss_ipc_buf *b, const void *p, size_t n);
+void ss_ipc_put_str(struct ss_ipc_buf *b, const char *s); /* NULL is "" */
+
+struct ss_ipc_reader {
+    const uint8_t *p, *end;
+    bool failed; /* a read ran past the end or over its bound */
+};
+
+void ss_ipc_reader_init(struct ss_ipc_reader *r, const struct ss_ipc_msg *m);
+uint32_t ss_ipc_get_u32(struct ss_ipc_reader *r);
+uint64_t ss_ipc_get_u64(struct ss_ipc_reader *r);
+/* Points into the payload; at most max bytes. */
+const uint8_t *ss_ipc_get_bytes(struct ss_ipc_reader *r, size_t max, size_t *n);
+/* Copies a string of at most size-1 bytes without NUL into out. */
+void ss_ipc_get_str(struct ss_ipc_reader *r, char *out, size_t size);
+/* True if every read succeeded and the payload was read to its end. */
+bool ss_ipc_reader_done(const struct ss_ipc_reader *r);
+
+/* ---- the asynchronous client ---- */
+
+struct ss_ipc_client;
+
+/*
+ * Called once per request from the reader thread: with the answer (err
+ * SS_OK; the callback may keep msg->payload by setting it to NULL), or with
+ * err set when the link broke or the request timed out (msg NULL).
+ */
+typedef void (*ss_ipc_done)(void *arg, ss_error err, struct ss_ipc_msg *msg);
+
+/* A client without a link yet; name is for the operator log ("signer"). */
+ss_error ss_ipc_client_new(const char *name, struct ss_ipc_client **out) SS_MUST_CHECK;
+/* Ends the reader thread, fails what is pending, closes the link. */
+void ss_ipc_client_free(struct ss_ipc_client *c);
+/*
+ * Gives the client a (new) link; takes ownership of fd. Requests pending on
+ * an old link fail with SS_ERR_IO first. on_attach, if set, runs in the
+ * reader thread before any answer is read (e.g. to send the registry).
+ */
+ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd) SS_MUST_CHECK;
+void ss_ipc_client_on_attach(struct ss_ipc_client *c, void (*fn)(void *arg), void *arg);
+/* True while a link is attached and not broken. */
+bool ss_ipc_client_linked(struct ss_ipc_client *c);
+
+/* Sends a request; done is called exactly once, possibly before this returns. */
+void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct ss_ipc_buf *payload,
+                          unsigned timeout_ms, ss_ipc_done done, void *arg);
+/* Sends a request and waits for its answer (*reply to clean up on SS_OK). */
+ss_error ss_ipc_client_call(struct ss_ipc_client *c, uint16_t type,
+                            const struct ss_ipc_buf *payload, unsigned timeout_ms,
+                            struct ss_ipc_msg *reply) SS_MUST_CHECK;
+/* Sends a message that expects no answer (e.g. the registry). */
+ss_error ss_ipc_client_notify(struct ss_ipc_client *c, uint16_t type,
+                              const struct ss_ipc_buf *payload) SS_MUST_CHECK;
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * Unit tests of the IPC module (secsrv/proc/ipc.c): frames round-trip with
+ * and without a passed descriptor, oversized and truncated frames are
+ * refused, the payload reader never reads past its end or its bounds, and
+ * the asynchronous client completes every request exactly once: with the
+ * answer, on a broken or replaced link, or at its deadline.
+ */
+#include "ipc.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static void pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static void test_frame_round_trip(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_u32(&b, 7);
+    ss_ipc_put_u64(&b, 0x1122334455667788ull);
+    ss_ipc_put_str(&b, "DE-NORD/GOV/MIKWS-SH");
+    ss_ipc_put_bytes(&b, "\0\1\2", 3);
+    ss_ipc_put_str(&b, NULL);
+    assert_false(b.failed);
+    assert_int_equal(ss_ipc_send(sv[0], SS_IPC_SIGN, 42, b.data, b.len, -1), SS_OK);
+    struct ss_ipc_msg m;
+    assert_int_equal(ss_ipc_recv(sv[1], 1024, &m), SS_OK);
+    assert_int_equal(m.type, SS_IPC_SIGN);
+    assert_int_equal(m.id, 42);
+    assert_int_equal(m.fd, -1);
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, &m);
+    assert_int_equal(ss_ipc_get_u32(&r), 7);
+    assert_true(ss_ipc_get_u64(&r) == 0x1122334455667788ull);
+    char s[64];
+    ss_ipc_get_str(&r, s, sizeof s);
+    assert_string_equal(s, "DE-NORD/GOV/MIKWS-SH");
+    size_t n = 0;
+    const uint8_t *p = ss_ipc_get_bytes(&r, 16, &n);
+    assert_int_equal(n, 3);
+    assert_memory_equal(p, "\0\1\2", 3);
+    ss_ipc_get_str(&r, s, sizeof s);
+    assert_string_equal(s, "");
+    assert_true(ss_ipc_reader_done(&r));
+    ss_ipc_msg_cleanup(&m);
+    ss_ipc_buf_cleanup(&b);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_fd_passing(void **state)
+{
+    (void)state;
+    int sv[2], inner[2];
+    pair(sv);
+    pair(inner);
+    assert_int_equal(ss_ipc_send(sv[0], SS_IPC_ATTACH, 0, NULL, 0, inner[1]), SS_OK);
+    close(inner[1]);
+    struct ss_ipc_msg m;
+    assert_int_equal(ss_ipc_recv(sv[1], 16, &m), SS_OK);
+    assert_int_equal(m.type, SS_IPC_ATTACH);
+    assert_true(m.fd >= 0);
+    /* the passed descriptor is the other end of inner */
+    assert_int_equal(write(m.fd, "x", 1), 1);
+    char c = 0;
+    assert_int_equal(read(inner[0], &c, 1), 1);
+    assert_int_equal(c, 'x');
+    assert_true(fcntl(m.fd, F_GETFD) & FD_CLOEXEC);
+    ss_ipc_msg_cleanup(&m);
+    assert_int_equal(m.fd, -1);
+    close(inner[0]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    uint8_t big[100] = {0};
+    assert_int_equal(ss_ipc_send(sv[0], SS_IPC_SIGN, 1, big, sizeof big, -1), SS_OK);
+    struct ss_ipc_msg m;
+    assert_int_equal(ss_ipc_recv(sv[1], 99, &m), SS_ERR_PROTOCOL);
+    assert_null(m.payload);
+    /* a truncated frame: the header promises more than arrives */
+    uint32_t h[4] = {50, SS_IPC_SIGN, 0, 0};
+    assert_int_equal(write(sv[0], h, sizeof h), (ssize_t)sizeof h);
+    assert_int_equal(write(sv[0], "abc", 3), 3);
+    close(sv[0]);
+    int rest = sv[1];
+    /* the rest of the first frame is still queued: drain it first */
+    uint8_t drain[100];
+    assert_int_equal(read(rest, drain, sizeof drain), (ssize_t)sizeof drain);
+    assert_int_equal(ss_ipc_recv(rest, 1024, &m), SS_ERR_PROTOCOL);
+    assert_int_equal(ss_ipc_recv(rest, 1024, &m), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "closed"));
+    close(rest);
+    /* nonzero flags are refused */
+    pair(sv);
+    uint32_t bad[4] = {0, SS_IPC_SIGN | (1u << 16), 0, 0};
+    assert_int_equal(write(sv[0], bad, sizeof bad), (ssize_t)sizeof bad);
+    assert_int_equal(ss_ipc_recv(sv[1], 1024, &m), SS_ERR_PROTOCOL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_reader_bounds(void **state)
+{
+    (void)state;
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_bytes(&b, "hello", 5);
+    ss_ipc_put_u32(&b, 9);
+    struct ss_ipc_msg m = {.payload = b.data, .len = b.len, .fd = -1};
+    struct ss_ipc_reader r;
+    size_t n = 99;
+    /* over its bound */
+    ss_ipc_reader_init(&r, &m);
+    assert_null(ss_ipc_get_bytes(&r, 4, &n));
+    assert_int_equal(n, 0);
+    assert_false(ss_ipc_reader_done(&r));
+    /* a string with a NUL inside */
+    struct ss_ipc_buf z = {0};
+    ss_ipc_put_bytes(&z, "a\0b", 3);
+    struct ss_ipc_msg mz = {.payload = z.data, .len = z.len, .fd = -1};
+    char s[8];
+    ss_ipc_reader_init(&r, &mz);
+    ss_ipc_get_str(&r, s, sizeof s);
+    assert_string_equal(s, "");
+    assert_false(ss_ipc_reader_done(&r));
+    /* past the end */
+    ss_ipc_reader_init(&r, &m);
+    assert_non_null(ss_ipc_get_bytes(&r, 5, &n));
+    assert_int_equal(ss_ipc_get_u32(&r), 9);
+    assert_true(ss_ipc_reader_done(&r));
+    assert_int_equal(ss_ipc_get_u64(&r), 0);
+    assert_false(ss_ipc_reader_done(&r));
+    /* not read to the end */
+    ss_ipc_reader_init(&r, &m);
+    assert_non_null(ss_ipc_get_bytes(&r, 5, &n));
+    assert_false(ss_ipc_reader_done(&r));
+    /* a length prefix longer than the payload */
+    uint32_t lie[2] = {1000, 0};
+    struct ss_ipc_msg ml = {.payload = (uint8_t *)lie, .len = sizeof lie, .fd = -1};
+    ss_ipc_reader_init(&r, &ml);
+    assert_null(ss_ipc_get_bytes(&r, 4096, &n));
+    ss_ipc_buf_cleanup(&b);
+    ss_ipc_buf_cleanup(&z);
+}
+
+/* A peer that answers each request with its id and payload reversed, until told to stop. */
+struct echo_peer {
+    int fd;
+    int answer; /* answer this many requests, then close */
+    int ignore; /* or read this many and never answer */
+};
+
+static void *echo_main(void *arg)
+{
+    struct echo_peer *p = arg;
+    for (int i = 0; i < p->answer + p->ignore; i++) {
+        struct ss_ipc_msg m;
+        if (ss_ipc_recv(p->fd, 4096, &m))
+            break;
+        if (i < p->answer) {
+            uint8_t out[4096];
+            for (size_t k = 0; k < m.len; k++)
+                out[k] = m.payload[m.len - 1 - k];
+            if (ss_ipc_send(p->fd, (uint16_t)(m.type + 1), m.id, out, m.len, -1))
+                break;
+        }
+        ss_ipc_msg_cleanup(&m);
+    }
+    if (!p->ignore)
+        close(p->fd);
+    return NULL;
+}
+
+static void test_client_call(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct echo_peer peer = {.fd = sv[1], .answer = 3};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, echo_main, &peer), 0);
+    struct ss_ipc_client *c = NULL;
+    assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    for (int i = 0; i < 3; i++) {
+        struct ss_ipc_buf b = {0};
+        ss_ipc_put_str(&b, "abc");
+        struct ss_ipc_msg reply;
+        assert_int_equal(ss_ipc_client_call(c, SS_IPC_SIGN, &b, 2000, &reply), SS_OK);
+        assert_int_equal(reply.type, SS_IPC_SIGNED);
+        assert_int_equal(reply.len, 7);
+        assert_memory_equal(reply.payload, "cba\0\0\0\3", 7);
+        ss_ipc_msg_cleanup(&reply);
+        ss_ipc_buf_cleanup(&b);
+    }
+    /* the peer closed after three answers: the next call fails, it does not hang */
+    pthread_join(t, NULL);
+    struct ss_ipc_msg reply;
+    assert_int_not_equal(ss_ipc_client_call(c, SS_IPC_SIGN, NULL, 2000, &reply), SS_OK);
+    ss_ipc_client_free(c);
+}
+
+static void test_client_timeout_and_replace(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct echo_peer silent = {.fd = sv[1], .ignore = 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, echo_main, &silent), 0);
+    struct ss_ipc_client *c = NULL;
+    assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
+    struct ss_ipc_msg reply;
+    /* no link yet */
+    assert_int_equal(ss_ipc_client_call(c, SS_IPC_SIGN, NULL, 100, &reply), SS_ERR_IO);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    for (int i = 0; i < 100 && !ss_ipc_client_linked(c); i++)
+        usleep(1000);
+    assert_int_equal(ss_ipc_client_call(c, SS_IPC_SIGN, NULL, 200, &reply),
+                     SS_ERR_UPSTREAM_TIMEOUT);
+    pthread_join(t, NULL);
+    close(sv[1]);
+    /* a new link replaces the old one and works */
+    int sv2[2];
+    pair(sv2);
+    struct echo_peer peer = {.fd = sv2[1], .answer = 1};
+    assert_int_equal(pthread_create(&t, NULL, echo_main, &peer), 0);
+    assert_int_equal(ss_ipc_client_attach(c, sv2[0]), SS_OK);
+    /* the reader switches links asynchronously; a call may race it once */
+    ss_error err = SS_ERR_IO;
+    for (int i = 0; i < 100 && err; i++) {
+        err = ss_ipc_client_call(c, SS_IPC_LOG_APPEND, NULL, 2000, &reply);
+        if (err)
+            usleep(1000);
+    }
+    assert_int_equal(err, SS_OK);
+    assert_int_equal(reply.type, SS_IPC_LOGGED);
+    ss_ipc_msg_cleanup(&reply);
+    pthread_join(t, NULL);
+    ss_ipc_client_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame_round_trip), cmocka_unit_test(test_fd_passing),
+        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_reader_bounds),
+        cmocka_unit_test(test_client_call),      cmocka_unit_test(test_client_timeout_and_replace),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
