@@ -4,7 +4,9 @@
 # certificate, TLS authentication certificates of the security servers,
 # members' signing certificates, a time-stamping authority, an OCSP responder
 # backed by the intermediate's CA database, and negative-test material
-# (revoked, expired, rogue).
+# (revoked, expired, rogue). Then samples/: real inputs for the fuzz targets
+# of test/fuzz/ made from this PKI (OCSP responses, registry signatures,
+# header blocks), seeds for libFuzzer and replayed by the test suite.
 #
 # Usage: deploy/pki.sh OUTDIR [--rsa]
 #   ECDSA P-256 keys by default; --rsa makes all keys RSA-3072.
@@ -12,7 +14,9 @@
 # Idempotent: if OUTDIR/.complete exists nothing is done. The PKI is built in
 # a temporary directory next to OUTDIR and renamed into place at the end, under
 # an flock on OUTDIR.lock, so a half-built PKI is never visible and concurrent
-# calls do not interfere. Nothing generated here belongs in version control.
+# calls do not interfere. A complete PKI made before samples/ existed gets its
+# samples/ the same way (built aside, renamed into place). Nothing generated
+# here belongs in version control.
 set -euo pipefail
 
 usage() {
@@ -36,7 +40,10 @@ done
 [ -n "$outarg" ] || usage
 
 outdir=$(realpath -m -- "$outarg")
-[ -e "$outdir/.complete" ] && exit 0
+# The layout's version: a PKI made by an older version of this script is made anew.
+pki_version=3
+current() { [ -e "$outdir/.complete" ] && [ "$(cut -d' ' -f2 "$outdir/.complete")" = "$pki_version" ]; }
+current && exit 0
 
 # Informational only: the tests start the responder on a port of their own.
 ocsp_url="http://127.0.0.1:18888/"
@@ -46,20 +53,171 @@ tsa_policy="2.25.186917434622349591339196620938924350722"
 
 subject_prefix="/C=DE/O=secsrv test federation"
 servers=(ss-sh-kiel ss-mv-schwerin ss-sh-extra)
-members=(GOV-ima-sh MUN-13004000 GOV-lr-sh)
+# members' signing certificates (label CLASS-CODE), profile: serialNumber INSTANCE/CLASS/CODE
+instance=DE-NORD
+members=(GOV-MIKWS-SH MUN-01002000 MUN-13004000 MUN-13075000)
 
 root_days=3650
 intermediate_days=1825
 authority_days=1095
 leaf_days=730
 
+# Runs openssl quietly; on failure shows the command and its output (kept
+# in $ossl_log, a file in the scratch directory of the current step).
+ossl_log=/dev/null
+ossl() {
+  if ! openssl "$@" >"$ossl_log" 2>&1; then
+    echo "pki: openssl $* failed:" >&2
+    cat "$ossl_log" >&2
+    exit 1
+  fi
+}
+
+# One OCSP response of the intermediate's responder, answered offline from
+# its CA database: pki name cert signer-cert signer-key nonce|no-nonce
+# [responder options...]. The request is made as a client would make it.
+ocsp_sample() {
+  local pki=$1 name=$2 cert=$3 signer=$4 key=$5 nonce=$6
+  shift 6
+  local reqopts=()
+  [ "$nonce" = no-nonce ] && reqopts=(-no_nonce)
+  ossl ocsp -issuer "$pki/intermediate-ca.pem" -cert "$pki/$cert" "${reqopts[@]}" \
+    -reqout "$scratch/$name.req"
+  ossl ocsp -index "$pki/ca/index.txt" -CA "$pki/intermediate-ca.pem" \
+    -rsigner "$pki/$signer" -rkey "$pki/$key" "$@" -reqin "$scratch/$name.req" \
+    -respout "$samples/ocsp/$name.der"
+}
+
+# A detached DER CMS signature over registry_sig/content.txt, as the
+# registry authority's tool makes it: pki name signer-cert signer-key chain
+# [cms options...].
+cms_sample() {
+  local pki=$1 name=$2 signer=$3 key=$4 chain=$5
+  shift 5
+  ossl cms -sign -binary -outform DER -md sha256 -in "$samples/registry_sig/content.txt" \
+    -signer "$pki/$signer" -inkey "$pki/$key" -certfile "$pki/$chain" "$@" \
+    -out "$samples/registry_sig/$name.der"
+}
+
+uuid4() {
+  local h
+  h=$(openssl rand -hex 16)
+  printf '%s-%s-4%s-%x%s-%s\n' "${h:0:8}" "${h:8:4}" "${h:13:3}" \
+    $(((0x${h:16:1} & 3) | 8)) "${h:17:3}" "${h:20:12}"
+}
+
+# Writes the fuzz targets' sample inputs (test/fuzz/) made from the PKI in
+# pki into the directory samples (which must not exist yet).
+make_samples() {
+  local pki=$1
+  samples=$2
+  scratch="$samples/.build"
+  ossl_log="$scratch/openssl.log"
+  mkdir -p "$samples/ocsp" "$samples/registry_sig" "$samples/upstream_headers" \
+    "$samples/headers" "$scratch"
+
+  # OCSP responses (fuzz_ocsp): good, revoked, signed by the CA itself.
+  ocsp_sample "$pki" good servers/ss-sh-kiel/auth.pem ocsp.pem ocsp.key nonce
+  ocsp_sample "$pki" good-no-nonce servers/ss-sh-kiel/auth.pem ocsp.pem ocsp.key no-nonce
+  ocsp_sample "$pki" good-next-update servers/ss-sh-kiel/auth.pem ocsp.pem ocsp.key \
+    no-nonce -ndays 30 -resp_key_id
+  ocsp_sample "$pki" revoked servers/ss-revoked/auth.pem ocsp.pem ocsp.key nonce
+  ocsp_sample "$pki" revoked-no-nonce servers/ss-revoked/auth.pem ocsp.pem ocsp.key no-nonce
+  ocsp_sample "$pki" signed-by-ca servers/ss-sh-kiel/auth.pem intermediate-ca.pem \
+    intermediate-ca.key no-nonce -resp_no_certs
+
+  # Detached registry signatures (fuzz_registry_sig) over a fixed document.
+  cat >"$samples/registry_sig/content.txt" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<registry version="1" instance="DE-NORD" serial="1" issued="2026-01-01T00:00:00Z" expires="2036-01-01T00:00:00Z">
+  <settings ocspFreshness="3600" timestampingInterval="60" registryValidity="86400" refreshInterval="600"/>
+</registry>
+EOF
+  cms_sample "$pki" authority registry-authority.pem registry-authority.key \
+    intermediate-ca.pem
+  cms_sample "$pki" authority-noattr registry-authority.pem registry-authority.key \
+    intermediate-ca.pem -noattr
+  cms_sample "$pki" rogue rogue/registry-authority.pem rogue/registry-authority.key \
+    rogue/rogue-ca.pem
+
+  # Header blocks: a provider's answers as libcurl hands them over line by
+  # line (fuzz_upstream_headers), and a client's request fields with an
+  # X-Road error body (fuzz_headers).
+  local date request_hash
+  date=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
+  request_hash=$(openssl rand -base64 64 | tr -d '\n')
+  printf '%s\r\n' "HTTP/1.1 200 OK" "Date: $date" "Content-Type: application/json" \
+    "Content-Length: 27" "X-Road-Id: $(uuid4)" "X-Road-Request-Id: $(uuid4)" \
+    "X-Road-Request-Hash: $request_hash" "Cache-Control: no-store" "" \
+    >"$samples/upstream_headers/ok"
+  printf '%s\r\n' "HTTP/1.1 100 Continue" "" "HTTP/1.1 201 Created" "Date: $date" \
+    "Location: /r1/DE-NORD/MUN/13004000/melde/person/4711" "Content-Length: 0" \
+    "X-Road-Request-Hash:  $request_hash" "" >"$samples/upstream_headers/continue"
+  printf '%s\r\n' "HTTP/1.1 403 Forbidden" "Date: $date" \
+    "Content-Type: application/json; charset=utf-8" "Transfer-Encoding: chunked" \
+    "X-Road-Error: Server.ServerProxy.AccessDenied" "Connection: close" "" \
+    >"$samples/upstream_headers/error"
+  printf '%s\r\n' "Host: 127.0.0.1:8080" "User-Agent: curl/7.88.1" \
+    "Accept: application/json" "X-Road-Client: DE-NORD/GOV/ima-sh/melde-client" \
+    "X-Secsrv-Purpose: melderegister.auskunft:par44" \
+    "X-Secsrv-Subject: urn:de-nord:person:$(openssl rand -hex 8)" \
+    "Connection: keep-alive, X-Trace" "X-Trace: $(openssl rand -hex 8)" \
+    "Content-Type: application/json" "Content-Length: 2" >"$samples/headers/request"
+  printf '{"type":"Server.ServerProxy.AccessDenied","message":"Access denied: client %s is not allowed \\"%s\\"","detail":"%s"}\n' \
+    "DE-NORD/GOV/ima-sh/melde-client" "person" "$(uuid4)" >"$samples/headers/error-body"
+
+  rm -rf -- "$scratch"
+}
+
+write_readme() { # dir alg
+  cat >"$1/README" <<EOF
+secsrv test PKI ($2), generated by deploy/pki.sh; do not commit.
+root-ca.{key,pem}             DE-NORD Federation Root CA (self-signed)
+intermediate-ca.{key,pem}     DE-NORD Intermediate CA (signed by root)
+ca-chain.pem                  intermediate + root
+ca/                           intermediate's openssl ca database
+                              (intermediate.cnf, index.txt, serial,
+                              newcerts/, intermediate.crl.pem)
+registry-authority.{key,pem}  registry authority signing certificate
+tsa.{key,pem} tsa.cnf         time-stamping authority (openssl ts -reply)
+ocsp.{key,pem}                OCSP responder (openssl ocsp -index ca/index.txt)
+servers/NAME/auth.{key,pem,sha256} auth-chain.pem
+                              TLS authentication certificates:
+                              ${servers[*]}
+servers/ss-revoked/           revoked (keyCompromise)
+servers/ss-expired/           expired (2020-01-01 to 2021-01-01)
+members/LABEL/sign.{key,pem} sign-chain.pem
+                              member signing certificates (label CLASS-CODE;
+                              the subject's serialNumber names the member,
+                              INSTANCE/CLASS/CODE): ${members[*]}
+members/revoked-GOV-MIKWS-SH/ the ministry's, revoked (keyCompromise)
+rogue/                        CA outside the federation, server.* with the
+                              CN ss-mv-schwerin, registry-authority.* with
+                              the authority's subject
+samples/                      inputs for the fuzz targets (test/fuzz/):
+  ocsp/                       DER OCSP responses of openssl ocsp (offline,
+                              from ca/index.txt) about ss-sh-kiel (good) and
+                              ss-revoked, with and without nonce, signed by
+                              ocsp.pem or by the intermediate CA itself
+  registry_sig/               content.txt and detached DER CMS signatures
+                              over it by the registry authority and by
+                              rogue/registry-authority
+  upstream_headers/           response header blocks, line by line
+  headers/                    request header fields, an X-Road error body
+EOF
+}
+
 parent=$(dirname -- "$outdir")
 mkdir -p -- "$parent"
 
 exec 9>"$outdir.lock"
 flock 9
+current && exit 0
 if [ -e "$outdir/.complete" ]; then
-  exit 0
+  # an older layout: set it aside, it goes once the new one is in place
+  old=$(mktemp -d "$outdir.old.XXXXXX")
+  mv -T -- "$outdir" "$old/pki"
+  trap 'rm -rf -- "$old"' EXIT
 fi
 if [ -e "$outdir" ] && [ -n "$(ls -A -- "$outdir" 2>/dev/null)" ]; then
   echo "pki: $outdir exists, is not empty and has no .complete; remove it first" >&2
@@ -72,15 +230,7 @@ chmod 755 "$work"
 build="$work/.build"
 mkdir -p "$build/logs" "$work/ca/newcerts" "$work/servers" "$work/members" \
   "$work/rogue"
-
-# Runs openssl quietly; on failure shows the command and its output.
-ossl() {
-  if ! openssl "$@" >"$build/openssl.log" 2>&1; then
-    echo "pki: openssl $* failed:" >&2
-    cat "$build/openssl.log" >&2
-    exit 1
-  fi
-}
+ossl_log="$build/openssl.log"
 
 if [ "$alg" = "rsa-3072" ]; then
   keyopts=(-algorithm RSA -pkeyopt rsa_keygen_bits:3072)
@@ -97,7 +247,7 @@ for name in "${servers[@]}" ss-revoked ss-expired; do
   mkdir -p "$work/servers/$name"
   key_paths+=("servers/$name/auth.key")
 done
-for label in "${members[@]}"; do
+for label in "${members[@]}" revoked-GOV-MIKWS-SH; do
   mkdir -p "$work/members/$label"
   key_paths+=("members/$label/sign.key")
 done
@@ -214,6 +364,7 @@ crl_extensions = ext_crl
 countryName = optional
 organizationName = optional
 organizationalUnitName = optional
+serialNumber = optional
 commonName = supplied
 
 [ ext_crl ]
@@ -323,14 +474,26 @@ for name in "${servers[@]}"; do
     >"$work/servers/$name/auth-chain.pem"
 done
 
+# A member's signing certificate: the member named in serialNumber (the profile).
+issue_member() { # label member-id out-dir
+  local label=$1 id=$2 dir=$3
+  local req="$build/member-${dir//\//_}.csr"
+  ossl req -new -config "$build/req.cnf" -key "$work/$dir/sign.key" \
+    -subj "$subject_prefix/CN=$label/serialNumber=${id//\//\\/}" -sha256 -out "$req"
+  ossl ca -config "$work/ca/intermediate.cnf" -batch -notext -md sha256 \
+    -extensions ext_sign -days "$leaf_days" -in "$req" -out "$work/$dir/sign.pem"
+  cat "$work/$dir/sign.pem" "$work/intermediate-ca.pem" >"$work/$dir/sign-chain.pem"
+}
 for label in "${members[@]}"; do
-  issue "members/$label/sign.key" "$label" ext_sign "members/$label/sign.pem"
-  cat "$work/members/$label/sign.pem" "$work/intermediate-ca.pem" \
-    >"$work/members/$label/sign-chain.pem"
+  issue_member "$label" "$instance/${label%%-*}/${label#*-}" "members/$label"
 done
+# the ministry's signing certificate once more, revoked
+issue_member GOV-MIKWS-SH-revoked "$instance/GOV/MIKWS-SH" members/revoked-GOV-MIKWS-SH
 
 ossl ca -config "$work/ca/intermediate.cnf" -revoke \
   "$work/servers/ss-revoked/auth.pem" -crl_reason keyCompromise
+ossl ca -config "$work/ca/intermediate.cnf" -revoke \
+  "$work/members/revoked-GOV-MIKWS-SH/sign.pem" -crl_reason keyCompromise
 ossl ca -config "$work/ca/intermediate.cnf" -gencrl -md sha256 \
   -out "$work/ca/intermediate.crl.pem"
 
@@ -350,36 +513,18 @@ ossl x509 -req -in "$build/rogue-authority.csr" \
   -days "$authority_days" -extfile "$build/req.cnf" -extensions ext_sign \
   -out "$work/rogue/registry-authority.pem"
 
+# Sample inputs for the fuzz targets, from the finished PKI.
+make_samples "$work" "$work/samples"
+ossl_log="$build/openssl.log"
+
 # Point the configs at the final location, then move into place.
 write_ca_cnf "$outdir"
 write_tsa_cnf "$outdir"
-
-cat >"$work/README" <<EOF
-secsrv test PKI ($alg), generated by deploy/pki.sh; do not commit.
-root-ca.{key,pem}             DE-NORD Federation Root CA (self-signed)
-intermediate-ca.{key,pem}     DE-NORD Intermediate CA (signed by root)
-ca-chain.pem                  intermediate + root
-ca/                           intermediate's openssl ca database
-                              (intermediate.cnf, index.txt, serial,
-                              newcerts/, intermediate.crl.pem)
-registry-authority.{key,pem}  registry authority signing certificate
-tsa.{key,pem} tsa.cnf         time-stamping authority (openssl ts -reply)
-ocsp.{key,pem}                OCSP responder (openssl ocsp -index ca/index.txt)
-servers/NAME/auth.{key,pem,sha256} auth-chain.pem
-                              TLS authentication certificates:
-                              ${servers[*]}
-servers/ss-revoked/           revoked (keyCompromise)
-servers/ss-expired/           expired (2020-01-01 to 2021-01-01)
-members/LABEL/sign.{key,pem} sign-chain.pem
-                              member signing certificates:
-                              ${members[*]}
-rogue/                        CA outside the federation, server.* with the
-                              CN ss-mv-schwerin, registry-authority.* with
-                              the authority's subject
-EOF
+write_readme "$work" "$alg"
 
 rm -rf -- "$build"
-echo "$alg" >"$work/.complete"
+echo "$alg $pki_version" >"$work/.complete"
 mv -T -- "$work" "$outdir"
 trap - EXIT
+[ -n "${old:-}" ] && rm -rf -- "$old"
 echo "pki: created $outdir ($alg)"

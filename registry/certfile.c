@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,4 +225,17 @@ out:
     BIO_free(mem);
     X509_free(x);
     return result;
+}
+
+BIO *ss_certfile_cms_content(const void *data, size_t len)
+{
+    if (len > INT_MAX)
+        return NULL;
+    BIO *mem = BIO_new_mem_buf(data, (int)len);
+    BIO *top = mem ? BIO_new(BIO_f_null()) : NULL;
+    if (!top) {
+        BIO_free(mem);
+        return NULL;
+    }
+    return BIO_push(top, mem);
 }

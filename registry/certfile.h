@@ -31,8 +31,16 @@ ss_error ss_certfile_read(const char *path, uint8_t **der, size_t *len) SS_MUST_
 ss_error ss_certfile_read_first(const char *path, uint8_t **der, size_t *len) SS_MUST_CHECK
     SS_NONNULL(1, 2, 3);
 
-/* OpenSSL's certificate type, for the modules that already use OpenSSL. */
+/* OpenSSL's certificate and BIO types, for the modules that already use OpenSSL. */
 struct x509_st;
+struct bio_st;
+
+/*
+ * The detached content of a CMS signature, as a BIO for CMS_verify (free
+ * it with BIO_free_all). Not a bare memory BIO: OpenSSL 3.0's CMS_verify
+ * copies those and leaks the copy when the signature is malformed.
+ */
+struct bio_st *ss_certfile_cms_content(const void *data, size_t len);
 /* Parses der[0..len) as exactly one certificate; NULL if it is not. */
 struct x509_st *ss_certfile_x509(const uint8_t *der, size_t len);
 /* The first certificate of a PEM or DER file (a chain is allowed), parsed. */

@@ -99,7 +99,7 @@ ss_error ss_registry_verify_signature(const uint8_t *xml, size_t xml_len, const 
         goto out;
     }
     certs = sk_X509_new_null();
-    content = BIO_new_mem_buf(xml, (int)xml_len);
+    content = ss_certfile_cms_content(xml, xml_len);
     if (!certs || !content || !sk_X509_push(certs, pinned)) {
         result = ss_errf(SS_ERR_NOMEM, "out of memory");
         goto out;
@@ -114,7 +114,7 @@ ss_error ss_registry_verify_signature(const uint8_t *xml, size_t xml_len, const 
     }
 out:
     ERR_clear_error();
-    BIO_free(content);
+    BIO_free_all(content);
     sk_X509_free(certs);
     X509_free(pinned);
     CMS_ContentInfo_free(cms);

@@ -54,6 +54,7 @@ const char *ss_error_name(ss_error code)
         N(SS_ERR_UNKNOWN_SERVICE);
         N(SS_ERR_CLIENT_NOT_HOSTED);
         N(SS_ERR_LIMIT);
+        N(SS_ERR_DUPLICATE);
         N(SS_ERR_POLICY);
         N(SS_ERR_ACCESS_DENIED);
         N(SS_ERR_PURPOSE_MISSING);
@@ -62,6 +63,11 @@ const char *ss_error_name(ss_error code)
         N(SS_ERR_CRYPTO);
         N(SS_ERR_BAD_SIGNATURE);
         N(SS_ERR_BAD_CERTIFICATE);
+        N(SS_ERR_MISSING_SIGNATURE);
+        N(SS_ERR_STALE_SIGNATURE);
+        N(SS_ERR_VALIDATION_INFO);
+        N(SS_ERR_SIGNER_REVOKED);
+        N(SS_ERR_SIGNING);
         N(SS_ERR_REGISTRY);
         N(SS_ERR_REGISTRY_SCHEMA);
         N(SS_ERR_REGISTRY_EXPIRED);
@@ -69,6 +75,8 @@ const char *ss_error_name(ss_error code)
         N(SS_ERR_REGISTRY_UNAVAILABLE);
         N(SS_ERR_UPSTREAM);
         N(SS_ERR_UPSTREAM_TIMEOUT);
+        N(SS_ERR_LOGGING);
+        N(SS_ERR_TIMESTAMPING);
         N(SS_ERR_INTERNAL);
 #undef N
     }

@@ -37,6 +37,7 @@ typedef enum ss_error {
     SS_ERR_UNKNOWN_SERVICE,
     SS_ERR_CLIENT_NOT_HOSTED,
     SS_ERR_LIMIT,
+    SS_ERR_DUPLICATE, /* a second request of a client with the same query id */
     /* access policy */
     SS_ERR_POLICY = 500,
     SS_ERR_ACCESS_DENIED,
@@ -47,6 +48,11 @@ typedef enum ss_error {
     SS_ERR_CRYPTO = 600,
     SS_ERR_BAD_SIGNATURE,
     SS_ERR_BAD_CERTIFICATE,
+    SS_ERR_MISSING_SIGNATURE, /* a message without the signature it needs */
+    SS_ERR_STALE_SIGNATURE,   /* signing time outside the allowed clock skew */
+    SS_ERR_VALIDATION_INFO,   /* the stapled OCSP response is missing, stale or not good */
+    SS_ERR_SIGNER_REVOKED,    /* the signing certificate is revoked */
+    SS_ERR_SIGNING,           /* this server cannot sign now */
     /* registry */
     SS_ERR_REGISTRY = 700,
     SS_ERR_REGISTRY_SCHEMA,
@@ -56,6 +62,9 @@ typedef enum ss_error {
     /* backend / upstream */
     SS_ERR_UPSTREAM = 800,
     SS_ERR_UPSTREAM_TIMEOUT,
+    /* message log */
+    SS_ERR_LOGGING = 850, /* the message log cannot take a record */
+    SS_ERR_TIMESTAMPING,  /* no timestamp for longer than the grace period */
     /* internal */
     SS_ERR_INTERNAL = 900,
 } ss_error;

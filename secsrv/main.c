@@ -4,35 +4,325 @@
  *   secsrv -c FILE        run
  *   secsrv -n -c FILE     check the configuration and everything it names, then exit
  *
- * Process layout (as in relayd's process table):
+ * The parent reads the configuration, binds the listening sockets, and
+ * forks the children before any thread exists; then it only supervises:
+ * a child that dies is started again (and linked to the others), SIGHUP
+ * reloads the policies, SIGTERM stops everything. The process layout, as
+ * relayd's process table shows it:
  *
- *   process   holds                               talks to
- *   parent    configuration, signals (HUP, TERM)  -
- *   (one)     client proxy, server proxy,         ISs, peer servers, register services,
- *             registry refresh, policies          the registry publisher
+ *   process  holds                                  talks to                may not
+ *   parent   configuration, listening sockets,      every child (start,     serve traffic
+ *            this table                             link, reload, stop)
+ *   signer   members' signing keys, their OCSP      network (IPC),          open listeners, read
+ *            responses                              OCSP responders         the message log
+ *   logger   the message-log store, timestamps      network (IPC), TSAs     read signing keys
+ *   network  listeners, TLS, registry, policies,    signer, logger (IPC),   read signing keys,
+ *            both proxies, health                   peers, backends         write the store
  *
- * Signing keys and the message log get their own processes (signer,
- * logger) when they arrive; the network-facing code then holds neither.
- * SIGHUP reloads the policy directory atomically; SIGTERM/SIGINT stop.
+ * Started as root, every child drops to [server] user once it has opened
+ * what needs root (keys, the store); the parent stays to restart them.
  */
 #include "config.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "log.h"
+#include "logger.h"
+#include "network.h"
+#include "proc.h"
+#include "signer.h"
 #include "trust.h"
 
 #include <sodium.h>
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+enum child_id { CHILD_SIGNER, CHILD_LOGGER, CHILD_NETWORK, N_CHILDREN };
+
+struct child {
+    const char *name;
+    pid_t pid;
+    int ctl; /* the parent's end of the control link, -1 if none */
+    time_t started;
+    unsigned quick_deaths; /* deaths within 10 s of starting, in a row */
+    time_t restart_at;     /* when a dead child is due again (0: not dead) */
+};
+
+/* The process table: one row per child. */
+static struct child children[N_CHILDREN] = {
+    [CHILD_SIGNER] = {"signer", 0, -1, 0, 0, 0},
+    [CHILD_LOGGER] = {"logger", 0, -1, 0, 0, 0},
+    [CHILD_NETWORK] = {"network", 0, -1, 0, 0, 0},
+};
+
+static struct ss_config *cfg;
+static struct ss_daemon_links sockets = {-1, -1, -1, -1, -1, -1}; /* the listeners only */
 
 static void usage(void)
 {
     fprintf(stderr, "usage: secsrv [-n] -c FILE\n"
                     "  -c FILE  configuration file\n"
                     "  -n       check the configuration and exit\n");
+}
+
+/* Closes every descriptor above 2 that is not in keep. */
+static void close_others(const int *keep, size_t n)
+{
+    struct rlimit rl;
+    int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+    for (int fd = 3; fd < max; fd++) {
+        bool kept = false;
+        for (size_t i = 0; i < n && !kept; i++)
+            kept = keep[i] == fd;
+        if (!kept)
+            close(fd);
+    }
+}
+
+static int socket_pair(int sv[2])
+{
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+}
+
+/*
+ * Forks child id with its control link and its IPC links (a[1..], -1 if
+ * none). The child's descriptors other than its own are closed.
+ */
+static bool start_child(enum child_id id, int link_a, int link_b)
+{
+    struct child *c = &children[id];
+    int ctl[2];
+    if (socket_pair(ctl) != 0) {
+        ss_log_error("%s: socketpair: %s", c->name, strerror(errno));
+        return false;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        ss_log_error("%s: fork: %s", c->name, strerror(errno));
+        close(ctl[0]);
+        close(ctl[1]);
+        return false;
+    }
+    if (pid == 0) {
+        /* the child: from here on only its own descriptors */
+        int status = 1;
+        int keep[8] = {ctl[1], link_a, link_b};
+        size_t n_keep = 3;
+        if (id == CHILD_NETWORK) {
+            keep[n_keep++] = sockets.client_proxy;
+            keep[n_keep++] = sockets.client_proxy_tls;
+            keep[n_keep++] = sockets.server_proxy;
+            keep[n_keep++] = sockets.health;
+        }
+        close_others(keep, n_keep);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGCHLD, SIG_DFL);
+        switch (id) {
+        case CHILD_SIGNER:
+            status = ss_signer_main(cfg, ctl[1], link_a);
+            break;
+        case CHILD_LOGGER:
+            status = ss_logger_main(cfg, ctl[1], link_a);
+            break;
+        case CHILD_NETWORK: {
+            struct ss_daemon_links links = sockets;
+            links.signer = link_a;
+            links.logger = link_b;
+            status = ss_network_main(cfg, ctl[1], &links);
+            cfg = NULL; /* the daemon took it */
+            break;
+        }
+        default:
+            break;
+        }
+        _exit(status);
+    }
+    close(ctl[1]);
+    if (c->ctl >= 0)
+        close(c->ctl);
+    c->ctl = ctl[0];
+    c->pid = pid;
+    c->started = time(NULL);
+    c->restart_at = 0;
+    ss_log_info("%s: started (pid %ld)", c->name, (long)pid);
+    return true;
+}
+
+/* Hands a link to a running child over its control link. */
+static void hand_link(enum child_id to, enum ss_ipc_link which, int fd)
+{
+    struct child *c = &children[to];
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_u32(&b, (uint32_t)which);
+    if (c->pid <= 0 || c->ctl < 0 ||
+        ss_ipc_send(c->ctl, SS_IPC_ATTACH, 0, b.data, b.len, fd) != SS_OK)
+        ss_log_warn("%s: cannot hand over a link (it will get one when it starts)", c->name);
+    ss_ipc_buf_cleanup(&b);
+}
+
+/*
+ * (Re)starts child id and links it to the running others: the signer and
+ * the logger each have one link to the network process.
+ */
+static bool restart(enum child_id id)
+{
+    int sn[2] = {-1, -1}, ln[2] = {-1, -1};
+    bool ok = false;
+    switch (id) {
+    case CHILD_SIGNER:
+    case CHILD_LOGGER: {
+        int *pair = id == CHILD_SIGNER ? sn : ln;
+        if (socket_pair(pair) != 0)
+            break;
+        ok = start_child(id, pair[0], -1);
+        if (ok && children[CHILD_NETWORK].pid > 0)
+            hand_link(CHILD_NETWORK, id == CHILD_SIGNER ? SS_IPC_LINK_SIGNER : SS_IPC_LINK_LOGGER,
+                      pair[1]);
+        break;
+    }
+    case CHILD_NETWORK:
+        if (socket_pair(sn) != 0 || socket_pair(ln) != 0)
+            break;
+        ok = start_child(id, sn[1], ln[1]);
+        if (ok) {
+            hand_link(CHILD_SIGNER, SS_IPC_LINK_NETWORK, sn[0]);
+            hand_link(CHILD_LOGGER, SS_IPC_LINK_NETWORK, ln[0]);
+        }
+        break;
+    default:
+        break;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (sn[i] >= 0)
+            close(sn[i]);
+        if (ln[i] >= 0)
+            close(ln[i]);
+    }
+    return ok;
+}
+
+/* The initial start: all three, linked to each other. */
+static bool start_all(void)
+{
+    int sn[2], ln[2];
+    if (socket_pair(sn) != 0 || socket_pair(ln) != 0) {
+        ss_log_error("socketpair: %s", strerror(errno));
+        return false;
+    }
+    bool ok = start_child(CHILD_SIGNER, sn[0], -1) && start_child(CHILD_LOGGER, ln[0], -1) &&
+              start_child(CHILD_NETWORK, sn[1], ln[1]);
+    close(sn[0]);
+    close(sn[1]);
+    close(ln[0]);
+    close(ln[1]);
+    return ok;
+}
+
+static void reap(bool stopping)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < N_CHILDREN; i++) {
+            struct child *c = &children[i];
+            if (c->pid != pid)
+                continue;
+            if (WIFSIGNALED(status))
+                ss_log_warn("%s: killed by signal %d", c->name, WTERMSIG(status));
+            else
+                ss_log_warn("%s: exited with status %d", c->name, WEXITSTATUS(status));
+            c->pid = 0;
+            if (stopping)
+                break;
+            time_t now = time(NULL);
+            c->quick_deaths = now - c->started < 10 ? c->quick_deaths + 1 : 0;
+            /* at once, unless it keeps dying: then 1, 2, 4 ... up to 30 s apart */
+            unsigned wait = c->quick_deaths <= 2 ? 0 : 1u << (c->quick_deaths - 3);
+            c->restart_at = now + (wait > 30 ? 30 : wait); /* never 0: 0 means alive */
+            if (wait)
+                ss_log_warn("%s: restarting in %us (it died %u times in a row)", c->name, wait,
+                            c->quick_deaths);
+        }
+    }
+}
+
+static void restart_due(void)
+{
+    time_t now = time(NULL);
+    for (size_t i = 0; i < N_CHILDREN; i++) {
+        struct child *c = &children[i];
+        if (c->pid == 0 && c->restart_at && now >= c->restart_at && !restart((enum child_id)i))
+            c->restart_at = now + 1;
+    }
+}
+
+static void stop_all(void)
+{
+    for (size_t i = 0; i < N_CHILDREN; i++)
+        if (children[i].pid > 0)
+            kill(children[i].pid, SIGTERM);
+    for (int tick = 0; tick < 100; tick++) {
+        bool alive = false;
+        reap(true);
+        for (size_t i = 0; i < N_CHILDREN; i++)
+            alive |= children[i].pid > 0;
+        if (!alive)
+            return;
+        usleep(100000);
+    }
+    for (size_t i = 0; i < N_CHILDREN; i++)
+        if (children[i].pid > 0) {
+            ss_log_warn("%s: did not stop in 10 s: killed", children[i].name);
+            kill(children[i].pid, SIGKILL);
+        }
+    reap(true);
+}
+
+/* Binds every configured listener; the network process inherits them, also after a restart. */
+static bool bind_listeners(void)
+{
+    const struct {
+        const char *name, *address;
+        int *fd;
+    } all[] = {{"client-proxy", cfg->client_listen, &sockets.client_proxy},
+               {"client-proxy-tls", cfg->client_tls_listen, &sockets.client_proxy_tls},
+               {"server-proxy", cfg->server_listen, &sockets.server_proxy},
+               {"health", cfg->health_listen, &sockets.health}};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (!all[i].address[0])
+            continue;
+        uint16_t port = 0;
+        if (ss_http_listen(all[i].name, all[i].address, all[i].fd, &port) != SS_OK) {
+            ss_log_error("%s", ss_errmsg());
+            return false;
+        }
+        ss_log_info("%s: listening on %s (port %u)", all[i].name, all[i].address, port);
+    }
+    return true;
+}
+
+static int check(void)
+{
+    /* every problem is in cfg->problems; the code only says whether there was one */
+    int rc = cfg->n_problems || ss_daemon_check(cfg) != SS_OK ? 1 : 0;
+    fputs(cfg->warnings, stderr);
+    if (rc)
+        fputs(cfg->problems, stderr);
+    else
+        printf("configuration OK%s\n", cfg->n_warnings ? " (with warnings)" : "");
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -67,7 +357,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "secsrv: cannot initialise libcurl\n");
         return 1;
     }
-    struct ss_config *cfg = NULL;
     ss_error err = ss_config_load(path, &cfg);
     if (!cfg) {
         fprintf(stderr, "secsrv: %s\n", ss_errmsg());
@@ -77,14 +366,7 @@ int main(int argc, char **argv)
         ss_config_problem(cfg, ss_config_line(cfg, "log", "level", NULL),
                           "level must be debug, info, warn or error");
     if (check_only) {
-        if (!cfg->n_problems)
-            err = ss_daemon_check(cfg);
-        int rc = cfg->n_problems ? 1 : 0;
-        fputs(cfg->warnings, stderr);
-        if (rc)
-            fputs(cfg->problems, stderr);
-        else
-            printf("configuration OK%s\n", cfg->n_warnings ? " (with warnings)" : "");
+        int rc = check();
         ss_config_free(cfg);
         curl_global_cleanup();
         return rc;
@@ -94,35 +376,51 @@ int main(int argc, char **argv)
         ss_config_free(cfg);
         return 1;
     }
+    if (ss_proc_is_root() && (!cfg->user || !cfg->user[0]))
+        ss_log_warn("running as root without [server] user: the children keep root's rights");
+    if (!ss_proc_is_root() && cfg->user && cfg->user[0])
+        ss_log_warn("not started as root: [server] user %s is not used", cfg->user);
 
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct ss_daemon *d = NULL;
-    if ((err = ss_daemon_start(cfg, &d))) {
-        ss_log_error("cannot start: %s", ss_errmsg());
-        curl_global_cleanup();
+    if (ss_daemon_make_subject_key(cfg) != SS_OK) {
+        ss_log_error("%s", ss_errmsg());
+        ss_config_free(cfg);
+        return 1;
+    }
+    if (!bind_listeners() || !start_all()) {
+        stop_all();
+        ss_config_free(cfg);
         return 1;
     }
     ss_log_info("secsrv started");
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGCHLD || sig < 0) {
+            reap(false);
+            restart_due();
             continue;
+        }
         if (sig == SIGHUP) {
-            ss_log_info("SIGHUP: reloading policies");
-            err = ss_daemon_reload_policies(d);
+            struct child *n = &children[CHILD_NETWORK];
+            if (n->pid > 0 && ss_ipc_send(n->ctl, SS_IPC_RELOAD, 0, NULL, 0, -1) != SS_OK)
+                ss_log_warn("SIGHUP: the network process did not take the reload");
             continue;
         }
         ss_log_info("signal %d: stopping", sig);
         break;
     }
-    ss_daemon_stop(d);
+    stop_all();
+    ss_config_free(cfg);
     curl_global_cleanup();
+    ss_log_info("secsrv stopped");
     return 0;
 }

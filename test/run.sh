@@ -43,10 +43,19 @@ cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSS_
 targets=$(cd test/fuzz && ls fuzz_*.c | sed 's/\.c$//')
 # shellcheck disable=SC2086
 cmake --build build/fuzz -j"$jobs" --target $targets
+# The release build's test PKI: needed by some targets, and its samples/
+# (real OCSP responses, registry signatures, header blocks) seed them.
+./deploy/pki.sh build/release/test-pki >/dev/null
+export SS_TEST_PKI=$PWD/build/release/test-pki
 for t in $targets; do
   parser=${t#fuzz_}
   work=$(mktemp -d)
   cp test/fuzz/corpus/"$parser"/* "$work"/ 2>/dev/null || true
+  for f in "$SS_TEST_PKI/samples/$parser"/*; do
+    if [ -f "$f" ]; then
+      cp "$f" "$work/pki-${f##*/}"
+    fi
+  done
   echo "-- $t"
   if ! build/fuzz/test/"$t" -max_total_time=20 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then

@@ -261,6 +261,138 @@ static void add_service(struct ss_config *cfg, const char *name, const char *val
     cfg->n_services++;
 }
 
+/* Splits value into n blank-separated words (the last takes the rest); false if fewer. */
+static bool split_words(const char *value, char words[][1024], size_t n)
+{
+    const char *p = value;
+    for (size_t i = 0; i < n; i++) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = i + 1 == n ? strlen(p) : strcspn(p, " \t");
+        while (i + 1 == n && len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len >= 1024)
+            return false;
+        memcpy(words[i], p, len);
+        words[i][len] = '\0';
+        p += len;
+    }
+    return true;
+}
+
+/* "CLASS/MEMBER KEYFILE CERTFILE": a member's signing key. */
+static void add_key(struct ss_config *cfg, const char *value, long line)
+{
+    char w[3][1024];
+    if (cfg->n_keys == SS_CONFIG_MAX_KEYS) {
+        ss_config_problem(cfg, line, "more than %d signing keys", SS_CONFIG_MAX_KEYS);
+        return;
+    }
+    struct ss_signing_key *k = &cfg->keys[cfg->n_keys];
+    memset(k, 0, sizeof *k);
+    if (!split_words(value, w, 3) || strchr(w[2], ' ') || strchr(w[2], '\t')) {
+        ss_config_problem(cfg, line, "key must be 'CLASS/MEMBER KEYFILE CERTFILE'");
+        return;
+    }
+    if (!cfg->instance[0] || ss_client_id_parse_local(w[0], cfg->instance, &k->member) != SS_OK ||
+        k->member.subsystem[0]) {
+        ss_config_problem(cfg, line, "'%s' is not CLASS/MEMBER (a member, after [server] instance)",
+                          w[0]);
+        return;
+    }
+    if (ss_config_key(cfg, &k->member)) {
+        ss_config_problem(cfg, line, "member %s has a signing key already", w[0]);
+        return;
+    }
+    if (!set_str(&k->key_file, w[1]) || !set_str(&k->cert_file, w[2])) {
+        ss_config_problem(cfg, line, "out of memory");
+        return;
+    }
+    k->line = line;
+    cfg->n_keys++;
+}
+
+/* "CLASS/MEMBER/SUBSYSTEM DAYS" (retention) or "CLASS/MEMBER/SUBSYSTEM full|metadata". */
+static void add_log_rule(struct ss_config *cfg, const char *name, const char *value, long line)
+{
+    char w[2][1024];
+    if (!split_words(value, w, 2)) {
+        ss_config_problem(cfg, line, "%s must be 'CLASS/MEMBER/SUBSYSTEM VALUE'", name);
+        return;
+    }
+    struct ss_client_id id;
+    if (!cfg->instance[0] || ss_client_id_parse_local(w[0], cfg->instance, &id) != SS_OK ||
+        !id.subsystem[0]) {
+        ss_config_problem(cfg, line, "'%s' is not CLASS/MEMBER/SUBSYSTEM", w[0]);
+        return;
+    }
+    struct ss_log_rule *r = NULL;
+    for (size_t i = 0; i < cfg->n_log_rules && !r; i++)
+        if (ss_client_id_equal(&cfg->log_rules[i].subsystem, &id))
+            r = &cfg->log_rules[i];
+    if (!r) {
+        if (cfg->n_log_rules == SS_CONFIG_MAX_LOG_RULES) {
+            ss_config_problem(cfg, line, "more than %d subsystem log rules",
+                              SS_CONFIG_MAX_LOG_RULES);
+            return;
+        }
+        r = &cfg->log_rules[cfg->n_log_rules++];
+        memset(r, 0, sizeof *r);
+        r->subsystem = id;
+        r->bodies = -1;
+        r->line = line;
+    }
+    unsigned long long days;
+    if (strcmp(name, "retention") == 0) {
+        if (!parse_uint(w[1], 36500, &days) || days < 1)
+            ss_config_problem(cfg, line, "retention must be days from 1 to 36500");
+        else
+            r->retention_days = (unsigned)days;
+    } else if (strcmp(w[1], "full") == 0 || strcmp(w[1], "metadata") == 0) {
+        r->bodies = strcmp(w[1], "full") == 0;
+    } else {
+        ss_config_problem(cfg, line, "bodies must be 'full' or 'metadata'");
+    }
+}
+
+/* A number key of a section: name, where it goes, its range. */
+struct number_key {
+    const char *section, *name;
+    size_t offset;
+    unsigned long long min, max;
+};
+#define NUMBER(sec, key, field, lo, hi)                                                            \
+    {                                                                                              \
+        sec, key, offsetof(struct ss_config, field), lo, hi                                        \
+    }
+static const struct number_key number_keys[] = {
+    NUMBER("registry", "refresh", registry_refresh, 0, 86400),
+    NUMBER("signer", "batch_max", sign_batch_max, 1, 4096),
+    NUMBER("log", "retention_days", retention_days, 1, 36500),
+    NUMBER("timestamping", "interval", ts_interval, 0, 86400),
+    NUMBER("timestamping", "batch_records", ts_batch, 1, 65536),
+    NUMBER("timestamping", "grace", ts_grace, 1, 30 * 86400),
+    NUMBER("evidence", "clock_skew", clock_skew, 1, 3600),
+};
+
+static bool set_number(struct ss_config *cfg, const char *section, const char *name,
+                       const char *value, long line)
+{
+    for (size_t i = 0; i < sizeof number_keys / sizeof number_keys[0]; i++) {
+        const struct number_key *k = &number_keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+            continue;
+        unsigned long long v;
+        if (!parse_uint(value, k->max, &v) || v < k->min)
+            ss_config_problem(cfg, line, "%s must be a number from %llu to %llu", name, k->min,
+                              k->max);
+        else
+            *(unsigned *)(void *)((char *)cfg + k->offset) = (unsigned)v;
+        return true;
+    }
+    return false;
+}
+
 struct str_key {
     const char *section, *name;
     size_t offset;
@@ -271,6 +403,9 @@ struct str_key {
     }
 static const struct str_key str_keys[] = {
     STR("server", "state_dir", state_dir),
+    STR("server", "user", user),
+    STR("health", "listen", health_listen),
+    STR("log", "subject_key", subject_key),
     STR("tls", "certificate", auth_cert),
     STR("tls", "key", auth_key),
     STR("registry", "url", registry_url),
@@ -322,12 +457,24 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         } else {
             ss_config_problem(cfg, line, "unknown key '%s' in [server]", name);
         }
-    } else if (strcmp(section, "registry") == 0 && strcmp(name, "refresh") == 0) {
+    } else if (set_number(cfg, section, name, value, line)) {
+        /* done */
+    } else if (strcmp(section, "signer") == 0 && strcmp(name, "key") == 0) {
+        add_key(cfg, value, line);
+    } else if (strcmp(section, "log") == 0 && strcmp(name, "max_bytes") == 0) {
         unsigned long long v;
-        if (!parse_uint(value, 86400, &v))
-            ss_config_problem(cfg, line, "refresh must be seconds from 0 to 86400");
+        if (!parse_uint(value, 1ull << 50, &v) || (v && v < 65536))
+            ss_config_problem(cfg, line, "max_bytes must be 0 (no limit) or from 65536 bytes");
         else
-            cfg->registry_refresh = (unsigned)v;
+            cfg->log_max_bytes = v;
+    } else if (strcmp(section, "log") == 0 && strcmp(name, "bodies") == 0) {
+        if (strcmp(value, "full") != 0 && strcmp(value, "metadata") != 0)
+            ss_config_problem(cfg, line, "bodies must be 'full' or 'metadata'");
+        else
+            cfg->log_bodies = strcmp(value, "full") == 0;
+    } else if (strcmp(section, "log") == 0 &&
+               (strcmp(name, "retention") == 0 || strcmp(name, "subsystem_bodies") == 0)) {
+        add_log_rule(cfg, name, value, line);
     } else if (strcmp(section, "limits") == 0) {
         set_limit(cfg, name, value, line);
     } else if (strcmp(section, "clients") == 0 && strcmp(name, "client") == 0) {
@@ -395,6 +542,12 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     ss_limits_default(&cfg->limits);
+    cfg->sign_batch_max = 256;
+    cfg->retention_days = 730;
+    cfg->log_bodies = true;
+    cfg->ts_batch = 1000;
+    cfg->ts_grace = 14400;
+    cfg->clock_skew = 300;
     FILE *f = fopen(path, "r");
     int r = -1;
     if (f) {
@@ -422,6 +575,12 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
         require(cfg, "registry", "anchor", cfg->registry_anchor);
         require(cfg, "policies", "dir", cfg->policy_dir);
         require(cfg, "log", "store", cfg->log_store);
+        if (cfg->log_store && cfg->log_store[0] && strncmp(cfg->log_store, "sqlite:", 7) != 0)
+            ss_config_problem(cfg, ss_config_line(cfg, "log", "store", NULL),
+                              "store must be sqlite:PATH");
+        else if (cfg->log_store && strlen(cfg->log_store) == 7)
+            ss_config_problem(cfg, ss_config_line(cfg, "log", "store", NULL),
+                              "store sqlite: needs a path");
         if (cfg->client_tls_listen && cfg->client_tls_listen[0]) {
             require(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
             require(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
@@ -431,8 +590,17 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
     cfg->client_listen = str_or_empty(cfg->client_listen);
     cfg->client_tls_listen = str_or_empty(cfg->client_tls_listen);
     cfg->server_listen = str_or_empty(cfg->server_listen);
+    cfg->health_listen = str_or_empty(cfg->health_listen);
     if (!cfg->log_level)
         cfg->log_level = strdup("info");
+    if (!cfg->subject_key && cfg->state_dir) {
+        /* the default: made at the first start (random, readable by root only) */
+        size_t n = strlen(cfg->state_dir) + sizeof "/subject.key";
+        cfg->subject_key = malloc(n);
+        if (cfg->subject_key)
+            snprintf(cfg->subject_key, n, "%s/subject.key", cfg->state_dir);
+        cfg->subject_key_default = true;
+    }
     if (cfg->registry_url && !cfg->registry_sig_url) {
         size_t n = strlen(cfg->registry_url) + 5;
         cfg->registry_sig_url = malloc(n);
@@ -451,6 +619,10 @@ void ss_config_free(struct ss_config *cfg)
         free(*(char **)(void *)((char *)cfg + str_keys[i].offset));
     for (size_t i = 0; i < cfg->n_services; i++)
         free(cfg->services[i].url);
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        free(cfg->keys[i].key_file);
+        free(cfg->keys[i].cert_file);
+    }
     for (size_t i = 0; i < cfg->n_entries; i++) {
         free(cfg->entries[i].section);
         free(cfg->entries[i].key);
@@ -478,4 +650,42 @@ const struct ss_service_map *ss_config_service(const struct ss_config *cfg,
             strcmp(cfg->services[i].service.service_code, id->service_code) == 0)
             return &cfg->services[i];
     return NULL;
+}
+
+const struct ss_signing_key *ss_config_key(const struct ss_config *cfg,
+                                           const struct ss_client_id *member)
+{
+    for (size_t i = 0; i < cfg->n_keys; i++)
+        if (ss_client_id_same_member(&cfg->keys[i].member, member) &&
+            strcmp(cfg->keys[i].member.instance, member->instance) == 0)
+            return &cfg->keys[i];
+    return NULL;
+}
+
+static const struct ss_log_rule *log_rule(const struct ss_config *cfg,
+                                          const struct ss_client_id *subsystem)
+{
+    for (size_t i = 0; i < cfg->n_log_rules; i++)
+        if (ss_client_id_equal(&cfg->log_rules[i].subsystem, subsystem))
+            return &cfg->log_rules[i];
+    return NULL;
+}
+
+unsigned ss_config_retention(const struct ss_config *cfg, const struct ss_client_id *subsystem)
+{
+    const struct ss_log_rule *r = log_rule(cfg, subsystem);
+    return r && r->retention_days ? r->retention_days : cfg->retention_days;
+}
+
+bool ss_config_log_bodies(const struct ss_config *cfg, const struct ss_client_id *subsystem)
+{
+    const struct ss_log_rule *r = log_rule(cfg, subsystem);
+    return r && r->bodies >= 0 ? r->bodies == 1 : cfg->log_bodies;
+}
+
+const char *ss_config_sqlite_path(const struct ss_config *cfg)
+{
+    if (!cfg->log_store || strncmp(cfg->log_store, "sqlite:", 7) != 0 || !cfg->log_store[7])
+        return NULL;
+    return cfg->log_store + 7;
 }

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #define SS_CONFIG_MAX_CLIENTS 256
+#define SS_CONFIG_MAX_KEYS 64
+#define SS_CONFIG_MAX_LOG_RULES 256
 #define SS_CONFIG_MAX_SERVICES 256
 #define SS_CONFIG_PROBLEMS_MAX 8192
 
@@ -46,6 +48,22 @@ struct ss_service_map {
     long line;
 };
 
+/* A member's signing key and certificate (chain), for the signer process. */
+struct ss_signing_key {
+    struct ss_client_id member; /* INSTANCE/CLASS/MEMBER */
+    char *key_file;             /* PEM private key */
+    char *cert_file;            /* PEM certificate, then its chain */
+    long line;
+};
+
+/* What the message log keeps for one hosted subsystem, where it differs from the default. */
+struct ss_log_rule {
+    struct ss_client_id subsystem;
+    unsigned retention_days; /* 0: the default */
+    int bodies;              /* -1: the default, 0: metadata only, 1: full messages */
+    long line;
+};
+
 struct ss_config {
     char *path;
     /* [server] */
@@ -53,6 +71,7 @@ struct ss_config {
     struct ss_client_id owner; /* member owning this server */
     char server_code[SS_ID_PART_MAX + 1];
     char *state_dir;
+    char *user; /* the children drop to this user when started as root; NULL: stay */
     /* [tls] */
     char *auth_cert; /* PEM: certificate, then chain */
     char *auth_key;
@@ -71,9 +90,28 @@ struct ss_config {
     char *server_listen; /* mTLS from other security servers, "" = off */
     /* [policies] */
     char *policy_dir;
+    /* [health] */
+    char *health_listen; /* "" = off */
+    /* [signer] */
+    struct ss_signing_key keys[SS_CONFIG_MAX_KEYS];
+    size_t n_keys;
+    unsigned sign_batch_max; /* messages one batch signature may cover */
     /* [log] */
-    char *log_store;
+    char *log_store; /* "sqlite:PATH" */
     char *log_level;
+    char *subject_key;        /* file with the key of the data-subject hash (64 hex digits) */
+    bool subject_key_default; /* STATE_DIR/subject.key, made at the first start if absent */
+    uint64_t log_max_bytes;   /* 0: no limit; beyond it exchanges fail (store full) */
+    unsigned retention_days;  /* default 730 (§ 9 IDNrG: two years) */
+    bool log_bodies;          /* default true: the full messages */
+    struct ss_log_rule log_rules[SS_CONFIG_MAX_LOG_RULES];
+    size_t n_log_rules;
+    /* [timestamping] */
+    unsigned ts_interval; /* seconds; 0 = the registry's timestampingInterval */
+    unsigned ts_batch;    /* records that start a batch before the interval ends */
+    unsigned ts_grace;    /* seconds without a timestamp before exchanges stop */
+    /* [evidence] */
+    unsigned clock_skew; /* seconds a signing time may differ from now; the replay window */
     struct ss_limits limits;
     struct ss_hosted_client clients[SS_CONFIG_MAX_CLIENTS];
     size_t n_clients;
@@ -118,5 +156,13 @@ const struct ss_hosted_client *ss_config_client(const struct ss_config *cfg,
                                                 const struct ss_client_id *id);
 const struct ss_service_map *ss_config_service(const struct ss_config *cfg,
                                                const struct ss_service_id *id);
+/* The signing key of member (subsystem ignored), or NULL. */
+const struct ss_signing_key *ss_config_key(const struct ss_config *cfg,
+                                           const struct ss_client_id *member);
+/* Retention in days and whether bodies are logged, for a hosted subsystem. */
+unsigned ss_config_retention(const struct ss_config *cfg, const struct ss_client_id *subsystem);
+bool ss_config_log_bodies(const struct ss_config *cfg, const struct ss_client_id *subsystem);
+/* The path of an sqlite: store, or NULL for another kind. */
+const char *ss_config_sqlite_path(const struct ss_config *cfg);
 
 #endif

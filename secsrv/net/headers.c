@@ -86,3 +86,9 @@ void ss_headers_remove(struct ss_headers *h, const char *name)
     }
     h->n = w;
 }
+
+bool ss_headers_token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}

@@ -34,6 +34,8 @@ ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len
 const char *ss_headers_get(const struct ss_headers *h, const char *name);
 /* Number of fields named name. */
 size_t ss_headers_count(const struct ss_headers *h, const char *name);
+/* True if c may appear in a field name (an RFC 9110 token character). */
+bool ss_headers_token_char(char c);
 /* Removes every field named name. */
 void ss_headers_remove(struct ss_headers *h, const char *name);
 

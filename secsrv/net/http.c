@@ -337,14 +337,14 @@ static ss_error resolve(const char *listen, struct sockaddr_storage *ss)
 }
 
 /* Binds and listens on addr itself, so that a failure names its errno. */
-static ss_error open_listener(const struct ss_http_options *opts,
+static ss_error open_listener(const char *name, const char *listen_addr,
                               const struct sockaddr_storage *addr, int *out)
 {
     socklen_t len =
         addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return ss_errf(SS_ERR_IO, "%s: cannot create a socket for %s: %s", opts->name, opts->listen,
+        return ss_errf(SS_ERR_IO, "%s: cannot create a socket for %s: %s", name, listen_addr,
                        strerror(errno));
     int on = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -355,10 +355,30 @@ static ss_error open_listener(const struct ss_http_options *opts,
         (step = "listen", listen(fd, SOMAXCONN) != 0)) {
         int e = errno;
         close(fd);
-        return ss_errf(SS_ERR_IO, "%s: cannot %s %s: %s (errno %d)", opts->name, step, opts->listen,
+        return ss_errf(SS_ERR_IO, "%s: cannot %s %s: %s (errno %d)", name, step, listen_addr,
                        strerror(e), e);
     }
     *out = fd;
+    return SS_OK;
+}
+
+ss_error ss_http_listen(const char *name, const char *address, int *fd, uint16_t *port)
+{
+    *fd = -1;
+    *port = 0;
+    struct sockaddr_storage addr;
+    ss_error err = resolve(address, &addr);
+    if (err || (err = open_listener(name, address, &addr, fd)))
+        return err;
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
+    if (getsockname(*fd, (struct sockaddr *)&bound, &len) != 0) {
+        close(*fd);
+        *fd = -1;
+        return ss_errf(SS_ERR_IO, "%s: getsockname: %s", name, strerror(errno));
+    }
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)(void *)&bound)->sin_port);
     return SS_OK;
 }
 
@@ -369,8 +389,8 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     ss_error err = resolve(opts->listen, &addr);
     if (err)
         return err;
-    int fd = -1;
-    if ((err = open_listener(opts, &addr, &fd)))
+    int fd = opts->listen_fd;
+    if (fd < 0 && (err = open_listener(opts->name, opts->listen, &addr, &fd)))
         return err;
     struct ss_http_server *srv = calloc(1, sizeof *srv);
     if (!srv) {

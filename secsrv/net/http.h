@@ -62,6 +62,7 @@ typedef void (*ss_http_error_hook)(void *cls, const struct ss_http_request *req,
 struct ss_http_options {
     const char *name;   /* for the operator log, e.g. "client-proxy" */
     const char *listen; /* HOST:PORT, port 0 = ephemeral */
+    int listen_fd;      /* a socket already listening on listen (ss_http_listen), or -1 */
     const struct ss_limits *limits;
     /* TLS when cert_pem is set; with trust_pem a client certificate is asked for, and with
      * require_client_cert a handshake without one fails (whether a certificate is trusted,
@@ -86,6 +87,13 @@ void ss_http_stop(struct ss_http_server *srv);
 /* Sets resp's body to a copy of data; sets Content-Type if type is given. */
 ss_error ss_http_set_body(struct ss_http_response *resp, const void *data, size_t len,
                           const char *type) SS_MUST_CHECK;
+
+/*
+ * Binds and listens on address (HOST:PORT, numeric); *port is the port
+ * bound (useful with port 0). A failure names the errno.
+ */
+ss_error ss_http_listen(const char *name, const char *address, int *fd,
+                        uint16_t *port) SS_MUST_CHECK SS_NONNULL(1, 2, 3, 4);
 
 /* Splits "HOST:PORT" / "[V6]:PORT"; host is written to host (size bytes). */
 bool ss_http_split_address(const char *address, char *host, size_t size, uint16_t *port);

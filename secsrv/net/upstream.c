@@ -125,19 +125,33 @@ ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *d
         return SS_OK;
     }
     size_t len = n;
-    while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n'))
-        len--;
+    if (len >= 2 && data[len - 2] == '\r' && data[len - 1] == '\n')
+        len -= 2;
+    else if (len >= 1 && data[len - 1] == '\n')
+        len -= 1;
     if (len == 0)
         return SS_OK;
+    if (data[0] == ' ' || data[0] == '\t')
+        return ss_errf(SS_ERR_UPSTREAM, "a folded header line (obs-fold) in an answer");
     const char *colon = memchr(data, ':', len);
     if (!colon || colon == data)
-        return SS_OK; /* not a field (or obsolete folding): dropped */
+        return ss_errf(SS_ERR_UPSTREAM, "a header line without a field name in an answer");
     size_t name_len = (size_t)(colon - data);
+    for (size_t i = 0; i < name_len; i++)
+        if (!ss_headers_token_char(data[i]))
+            return ss_errf(SS_ERR_UPSTREAM, "a header field name that is not a token in an answer");
     const char *v = colon + 1;
     size_t vlen = len - name_len - 1;
     while (vlen > 0 && (*v == ' ' || *v == '\t')) {
         v++;
         vlen--;
+    }
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return ss_errf(SS_ERR_UPSTREAM, "a control character in a header value of an answer");
     }
     return ss_headers_addn(headers, data, name_len, v, vlen);
 }
@@ -217,8 +231,14 @@ static CURLcode on_ssl_ctx(CURL *h, void *sslctx, void *arg)
 
 static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_state *vs)
 {
-    curl_easy_setopt(h, CURLOPT_SSLCERT, tls->cert_file);
-    curl_easy_setopt(h, CURLOPT_SSLKEY, tls->key_file);
+    struct curl_blob cert = {(void *)(uintptr_t)tls->cert_pem, strlen(tls->cert_pem),
+                             CURL_BLOB_NOCOPY};
+    struct curl_blob key = {(void *)(uintptr_t)tls->key_pem, strlen(tls->key_pem),
+                            CURL_BLOB_NOCOPY};
+    curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     /* identity is the pinned fingerprint, not the host name */
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);

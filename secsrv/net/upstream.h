@@ -20,8 +20,8 @@ struct ss_upstream;
 
 /* Mutual TLS towards another security server. */
 struct ss_upstream_tls {
-    const char *cert_file; /* this server's authentication certificate (+ chain) */
-    const char *key_file;
+    const char *cert_pem; /* this server's authentication certificate (+ chain), PEM text */
+    const char *key_pem;  /* its key, PEM text (held in memory: the files may be root's) */
     const struct ss_trust *trust;
     const struct ss_reg_server *expected; /* the peer must be this server */
 };
@@ -63,8 +63,10 @@ void ss_upstream_response_cleanup(struct ss_upstream_response *resp);
 /*
  * Takes one response header line as libcurl hands it over (with its CRLF)
  * into headers: a status line starts the list over (after a 1xx answer),
- * a line without a name is dropped, a field is added with leading blanks
- * of its value removed. SS_ERR_LIMIT when headers' bounds would be passed.
+ * a field is added with the blanks around its value removed. Read strictly
+ * (RFC 9112): a folded line, a line without a name, a name that is not a
+ * token and a control character in a value are SS_ERR_UPSTREAM (the answer
+ * is refused); SS_ERR_LIMIT when headers' bounds would be passed.
  */
 ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *line,
                                        size_t len) SS_MUST_CHECK SS_NONNULL(1);

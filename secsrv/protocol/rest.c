@@ -89,11 +89,19 @@ bool ss_rest_header_filtered(const char *name)
     return name_in(name, filtered, sizeof filtered / sizeof filtered[0]);
 }
 
+bool ss_rest_header_evidence(const char *name)
+{
+    static const char *const evidence[] = {"X-Secsrv-Manifest", "X-Secsrv-Signature",
+                                           "X-Secsrv-Signature-Path", "X-Secsrv-Ocsp"};
+    return name_in(name, evidence, sizeof evidence / sizeof evidence[0]);
+}
+
 bool ss_rest_header_reserved(const char *name)
 {
     static const char *const reserved[] = {"X-Road-Client", "X-Road-Service", "X-Road-Request-Id",
                                            "X-Road-Request-Hash", "X-Road-Error"};
-    return name_in(name, reserved, sizeof reserved / sizeof reserved[0]);
+    return name_in(name, reserved, sizeof reserved / sizeof reserved[0]) ||
+           ss_rest_header_evidence(name);
 }
 
 /* True if the Connection field value lists name as a token. */
@@ -113,14 +121,23 @@ static bool connection_lists(const char *connection, const char *name)
     return false;
 }
 
+/* True if any Connection field of h lists name (RFC 9110 7.6.1: every one counts). */
+static bool named_by_connection(const struct ss_headers *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcasecmp(h->items[i].name, "Connection") == 0 &&
+            connection_lists(h->items[i].value, name))
+            return true;
+    return false;
+}
+
 ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers *out)
 {
-    const char *connection = ss_headers_get(in, "Connection");
     for (size_t i = 0; i < in->n; i++) {
         const struct ss_header *f = &in->items[i];
         if (ss_rest_header_filtered(f->name) || ss_rest_header_reserved(f->name))
             continue;
-        if (connection && connection_lists(connection, f->name))
+        if (named_by_connection(in, f->name))
             continue;
         ss_error err = ss_headers_add(out, f->name, f->value);
         if (err)
@@ -202,7 +219,8 @@ void ss_rest_request_hash(const char *method, const char *target, const struct s
     EVP_DigestUpdate(md, target, strlen(target));
     EVP_DigestUpdate(md, "\r\n", 2);
     for (size_t i = 0; i < fields->n; i++) {
-        if (ss_rest_header_filtered(fields->items[i].name))
+        if (ss_rest_header_filtered(fields->items[i].name) ||
+            ss_rest_header_evidence(fields->items[i].name))
             continue;
         digest_update_lower(md, fields->items[i].name);
         EVP_DigestUpdate(md, ": ", 2);
@@ -282,6 +300,19 @@ static bool uuid_char(uint8_t b)
     return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || b == '-';
 }
 
+/* 8-4-4-4-12 lower-case hex digits. */
+static bool uuid_form(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash != (s[i] == '-') || (!dash && ss_hex_digit(s[i]) < 0))
+            return false;
+    }
+    return true;
+}
+
 ss_error ss_rest_parse_error(const uint8_t *body, size_t len, struct ss_rest_error *out)
 {
     memset(out, 0, sizeof *out);
@@ -291,7 +322,7 @@ ss_error ss_rest_parse_error(const uint8_t *body, size_t len, struct ss_rest_err
         !take(&c, ",\"message\":\"") ||
         !take_string(&c, out->message, SS_REST_ERROR_MESSAGE_MAX, message_char) ||
         !take(&c, ",\"detail\":\"") || !take_string(&c, out->detail, 36, uuid_char) ||
-        strlen(out->detail) != 36 || !take(&c, "}"))
+        !uuid_form(out->detail) || !take(&c, "}"))
         return ss_errf(SS_ERR_PROTOCOL, "not an X-Road error body");
     while (c.p < c.end && (*c.p == ' ' || *c.p == '\r' || *c.p == '\n' || *c.p == '\t'))
         c.p++;

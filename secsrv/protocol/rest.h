@@ -3,7 +3,8 @@
  * Parses the request target /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE
  * [/path][?query] (each identifier part percent-decoded on its own and
  * checked), decides which header fields pass end to end, and computes the
- * request hash that binds a response to its request:
+ * request hash that binds a response to its request (the evidence fields
+ * left out, as they are added after it):
  * base64(SHA-512(SHA-512(headers) || SHA-512(body))), or base64(SHA-512(
  * headers)) without a body, where headers is the request line and every
  * field as transmitted between the servers except the hop-by-hop ones
@@ -42,7 +43,9 @@ ss_error ss_rest_parse_target(const char *target, size_t len, size_t max_id,
 
 /* True if a field of this name is hop-by-hop or must not leak (Host, Server...). */
 bool ss_rest_header_filtered(const char *name);
-/* True if the field is one secsrv sets itself (X-Road-Request-Hash, ...). */
+/* True for the fields that carry a message's evidence between servers (envelope.h). */
+bool ss_rest_header_evidence(const char *name);
+/* True if the field is one secsrv sets itself (X-Road-Request-Hash, the evidence fields, ...). */
 bool ss_rest_header_reserved(const char *name);
 
 /*

@@ -1,5 +1,10 @@
 #include "daemon.h"
 #include "exchange.h"
+#include "health.h"
+#include "proc.h"
+#include "signer.h"
+#include "ss_hex.h"
+#include "ss_xml.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -9,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
 
 /* ---- policies ---- */
 
@@ -187,6 +194,19 @@ ss_error ss_daemon_check(struct ss_config *cfg)
         }
         ss_regstore_free(rs);
     }
+    /* signing keys: each loads and follows the profile; every hosted member has one */
+    ss_signer_check_keys(cfg);
+    for (size_t i = 0; i < cfg->n_clients; i++) {
+        if (ss_config_key(cfg, &cfg->clients[i].id))
+            continue;
+        char id[SS_ID_STR_MAX];
+        (void)ss_client_id_format_local(&cfg->clients[i].id, id, sizeof id);
+        ss_config_problem(cfg, cfg->clients[i].line,
+                          "no signing key ([signer] key) for the member of client %s", id);
+    }
+    bool made_later = cfg->subject_key_default && access(cfg->subject_key, F_OK) != 0;
+    if (cfg->subject_key && !made_later && ss_daemon_check_subject_key(cfg->subject_key) != SS_OK)
+        ss_config_problem(cfg, ss_config_line(cfg, "log", "subject_key", NULL), "%s", ss_errmsg());
     /* policies */
     if (cfg->policy_dir) {
         struct ss_policy_set *set = NULL;
@@ -202,21 +222,53 @@ ss_error ss_daemon_check(struct ss_config *cfg)
 
 /* ---- life cycle ---- */
 
+/* Hands the registry in force to one peer process (which verifies it again). */
+static void send_registry(struct ss_daemon *d, struct ss_ipc_client *peer)
+{
+    uint8_t *xml = NULL, *sig = NULL;
+    size_t xml_len = 0, sig_len = 0;
+    if (!peer || ss_regstore_raw(d->registry, &xml, &xml_len, &sig, &sig_len) != SS_OK)
+        return;
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_bytes(&b, xml, xml_len);
+    ss_ipc_put_bytes(&b, sig, sig_len);
+    if (ss_ipc_client_notify(peer, SS_IPC_REGISTRY, &b) != SS_OK)
+        ss_log_warn("registry: not handed to a peer process: %s", ss_errmsg());
+    ss_ipc_buf_cleanup(&b);
+    free(xml);
+    free(sig);
+}
+
+static void signer_attached(void *arg)
+{
+    struct ss_daemon *d = arg;
+    send_registry(d, d->signer);
+}
+
+static void logger_attached(void *arg)
+{
+    struct ss_daemon *d = arg;
+    send_registry(d, d->logger);
+}
+
 static void registry_changed(void *cls)
 {
     struct ss_daemon *d = cls;
     /* pins may have moved: no connection opened under the old registry is reused */
     if (d->upstream)
         ss_upstream_flush(d->upstream);
+    send_registry(d, d->signer);
+    send_registry(d, d->logger);
 }
 
-static ss_error start_listener(struct ss_daemon *d, const char *name, const char *listen,
+static ss_error start_listener(struct ss_daemon *d, const char *name, const char *listen, int fd,
                                ss_http_handler handler, ss_http_gate gate,
                                ss_http_error_hook on_error, const char *cert, const char *key,
                                const char *trust, struct ss_http_server **out)
 {
     struct ss_http_options o = {.name = name,
                                 .listen = listen,
+                                .listen_fd = fd,
                                 .limits = &d->cfg->limits,
                                 .cert_pem = cert,
                                 .key_pem = key,
@@ -228,12 +280,69 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
                                 .cls = d};
     ss_error err = ss_http_start(&o, out);
     if (!err)
-        ss_log_info("%s: listening on %s (port %u)%s", name, listen, ss_http_port(*out),
+        ss_log_info("%s: serving %s (port %u)%s", name, listen, ss_http_port(*out),
                     cert ? (trust ? ", mutual TLS" : ", TLS") : "");
     return err;
 }
 
-ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
+/* The key of the data-subject hash: 64 hex digits (32 bytes) in a file. */
+static ss_error read_subject_key(const char *path, uint8_t key[32])
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ss_error err = ss_file_read(path, 4096, &buf, &len);
+    if (err)
+        return err;
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    bool ok = len == 64;
+    for (size_t i = 0; ok && i < 64; i++)
+        ok = ss_hex_digit((char)buf[i]) >= 0;
+    if (ok)
+        ok = ss_hex_sha256_parse((const char *)buf, key);
+    sodium_memzero(buf, len);
+    free(buf);
+    return ok ? SS_OK
+              : ss_errf(SS_ERR_CONFIG,
+                        "%s: the subject key must be 64 hex digits (e.g. made with "
+                        "'openssl rand -hex 32')",
+                        path);
+}
+
+ss_error ss_daemon_make_subject_key(const struct ss_config *cfg)
+{
+    if (!cfg->subject_key_default || access(cfg->subject_key, F_OK) == 0)
+        return SS_OK;
+    uint8_t key[32];
+    char hex[65];
+    randombytes_buf(key, sizeof key);
+    ss_hex_sha256_format(key, hex);
+    sodium_memzero(key, sizeof key);
+    int fd = open(cfg->subject_key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ss_error err = SS_OK;
+    if (fd < 0 || write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+        err = ss_errf(SS_ERR_IO, "%s: cannot create the subject key: %s", cfg->subject_key,
+                      strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    sodium_memzero(hex, sizeof hex);
+    if (!err)
+        ss_log_info("made a new data-subject key in %s (keep it: the DPO needs it to search the "
+                    "log)",
+                    cfg->subject_key);
+    return err;
+}
+
+ss_error ss_daemon_check_subject_key(const char *path)
+{
+    uint8_t key[32];
+    ss_error err = read_subject_key(path, key);
+    sodium_memzero(key, sizeof key);
+    return err;
+}
+
+ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *links,
+                         struct ss_daemon **out)
 {
     *out = NULL;
     struct ss_daemon *d = calloc(1, sizeof *d);
@@ -251,41 +360,60 @@ ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out)
     }
     ss_error err;
     char *is_cert = NULL, *is_key = NULL, *is_ca = NULL;
-    if ((err = ss_upstream_new(&d->upstream)) || (err = ss_regstore_new(cfg, &d->registry)))
+    /* first what needs the files (keys are root's), then the privileges go */
+    if ((err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
+        (err = ss_trust_read_pem(cfg->auth_key, &d->auth_key_pem)) ||
+        (err = read_subject_key(cfg->subject_key, d->subject_key)))
         goto out;
+    if (cfg->client_tls_listen[0] && ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
+                                      (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
+                                      (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
+                                      (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas))))
+        goto out;
+    if ((err = ss_upstream_new(&d->upstream)) || (err = ss_regstore_new(cfg, &d->registry)) ||
+        (err = ss_sig_cache_new(4096, &d->sig_cache)) ||
+        (err = ss_ipc_client_new("signer", &d->signer)) ||
+        (err = ss_ipc_client_new("logger", &d->logger)))
+        goto out;
+    ss_ipc_client_on_attach(d->signer, signer_attached, d);
+    ss_ipc_client_on_attach(d->logger, logger_attached, d);
     ss_regstore_on_change(d->registry, registry_changed, d);
+    if ((err = ss_proc_drop(cfg->user)))
+        goto out;
     if ((err = ss_regstore_load_cached(d->registry)))
         ss_log_warn("registry: cached copy refused: %s", ss_errmsg());
     if ((err = ss_regstore_refresh(d->registry)))
         ss_log_warn("registry: download failed: %s (exchanges are refused until a valid "
                     "registry is in force)",
                     ss_errmsg());
+    if (links->signer >= 0 && (err = ss_ipc_client_attach(d->signer, links->signer)))
+        goto out;
+    if (links->logger >= 0 && (err = ss_ipc_client_attach(d->logger, links->logger)))
+        goto out;
     if ((err = ss_regstore_start(d->registry)) || (err = ss_daemon_reload_policies(d)))
         goto out;
-    if ((err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
-        (err = ss_trust_read_pem(cfg->auth_key, &d->auth_key_pem)))
-        goto out;
     if (cfg->client_listen[0] &&
-        (err = start_listener(d, "client-proxy", cfg->client_listen, ss_exchange_client_proxy, NULL,
-                              ss_exchange_client_proxy_error, NULL, NULL, NULL, &d->client_proxy)))
+        (err = start_listener(d, "client-proxy", cfg->client_listen, links->client_proxy,
+                              ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error, NULL,
+                              NULL, NULL, &d->client_proxy)))
         goto out;
-    if (cfg->client_tls_listen[0]) {
-        if ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
-            (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
-            (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
-            (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas)) ||
-            (err = start_listener(d, "client-proxy-tls", cfg->client_tls_listen,
-                                  ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error,
-                                  is_cert, is_key, is_ca, &d->client_proxy_tls)))
-            goto out;
-    }
+    if (cfg->client_tls_listen[0] &&
+        (err =
+             start_listener(d, "client-proxy-tls", cfg->client_tls_listen, links->client_proxy_tls,
+                            ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error, is_cert,
+                            is_key, is_ca, &d->client_proxy_tls)))
+        goto out;
     /* The trust list only makes the TLS stack ask for a certificate; whether the peer is
      * trusted is decided by trust.c against the registry. */
     if (cfg->server_listen[0] &&
-        (err =
-             start_listener(d, "server-proxy", cfg->server_listen, ss_exchange_server_proxy,
-                            ss_exchange_server_proxy_gate, ss_exchange_server_proxy_error,
-                            d->auth_cert_pem, d->auth_key_pem, d->auth_cert_pem, &d->server_proxy)))
+        (err = start_listener(d, "server-proxy", cfg->server_listen, links->server_proxy,
+                              ss_exchange_server_proxy, ss_exchange_server_proxy_gate,
+                              ss_exchange_server_proxy_error, d->auth_cert_pem, d->auth_key_pem,
+                              d->auth_cert_pem, &d->server_proxy)))
+        goto out;
+    if (cfg->health_listen[0] &&
+        (err = start_listener(d, "health", cfg->health_listen, links->health, ss_health_handler,
+                              NULL, ss_health_error, NULL, NULL, NULL, &d->health)))
         goto out;
     *out = d;
     d = NULL;
@@ -300,14 +428,33 @@ out:
     return err;
 }
 
+void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd)
+{
+    struct ss_ipc_client *c = which == SS_IPC_LINK_SIGNER   ? d->signer
+                              : which == SS_IPC_LINK_LOGGER ? d->logger
+                                                            : NULL;
+    if (!c) {
+        close(fd);
+        return;
+    }
+    if (ss_ipc_client_attach(c, fd) != SS_OK)
+        ss_log_error("cannot attach a new link: %s", ss_errmsg());
+    else
+        ss_log_info("%s: linked again", which == SS_IPC_LINK_SIGNER ? "signer" : "logger");
+}
+
 void ss_daemon_stop(struct ss_daemon *d)
 {
     if (!d)
         return;
+    ss_http_stop(d->health);
     ss_http_stop(d->client_proxy);
     ss_http_stop(d->client_proxy_tls);
     ss_http_stop(d->server_proxy);
     ss_regstore_free(d->registry);
+    ss_ipc_client_free(d->signer);
+    ss_ipc_client_free(d->logger);
+    ss_sig_cache_free(d->sig_cache);
     ss_upstream_free(d->upstream);
     ss_ca_store_free(d->is_cas);
     ss_policy_set_unref(d->policies);
@@ -317,6 +464,7 @@ void ss_daemon_stop(struct ss_daemon *d)
         sodium_memzero(d->auth_key_pem, strlen(d->auth_key_pem));
         free(d->auth_key_pem);
     }
+    sodium_memzero(d->subject_key, sizeof d->subject_key);
     ss_config_free(d->cfg);
     free(d);
 }

@@ -1,8 +1,9 @@
 /*
- * daemon: the one context struct of a running security server, and its
- * life cycle. Processes (privilege separation, see main.c): for now one
- * process serves both proxies; the signer and logger processes attach at
- * exchange.c's forwarding point.
+ * daemon: the one context struct of the network process of a security
+ * server, and its life cycle. The network process serves both proxies and
+ * the health endpoint; it holds no signing key and cannot write the
+ * message log: it asks the signer and the logger over IPC (main.c shows
+ * the process layout).
  *
  *   listener       serves                              trusts
  *   client-proxy   the local IS (HTTP, loopback)        hosted-client list
@@ -13,12 +14,15 @@
 #define SS_DAEMON_H
 
 #include "config.h"
+#include "evidence.h"
 #include "http.h"
+#include "ipc.h"
 #include "policy.h"
 #include "regstore.h"
 #include "upstream.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct ss_daemon {
     struct ss_config *cfg;
@@ -32,6 +36,18 @@ struct ss_daemon {
     struct ss_http_server *client_proxy;
     struct ss_http_server *client_proxy_tls;
     struct ss_http_server *server_proxy;
+    struct ss_http_server *health;
+    struct ss_ipc_client *signer; /* signs manifests */
+    struct ss_ipc_client *logger; /* writes the message log */
+    struct ss_sig_cache *sig_cache;
+    uint8_t subject_key[32]; /* keys the hash of the data-subject reference */
+    _Atomic bool ts_overdue; /* the logger said: no timestamp within the grace period */
+};
+
+/* What the parent hands the network process: listening sockets and IPC links, -1 if none. */
+struct ss_daemon_links {
+    int client_proxy, client_proxy_tls, server_proxy, health;
+    int signer, logger;
 };
 
 /*
@@ -42,9 +58,20 @@ struct ss_daemon {
  */
 ss_error ss_daemon_check(struct ss_config *cfg) SS_MUST_CHECK;
 
-/* Starts a daemon; takes ownership of cfg. */
-ss_error ss_daemon_start(struct ss_config *cfg, struct ss_daemon **out) SS_MUST_CHECK;
+/*
+ * Starts the network process's daemon; takes ownership of cfg and of the
+ * descriptors in links. Reads what needs privileges, drops them
+ * (cfg->user), then starts the registry refresh and the listeners.
+ */
+ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *links,
+                         struct ss_daemon **out) SS_MUST_CHECK;
 void ss_daemon_stop(struct ss_daemon *d);
+/* A new link to a restarted signer or logger (takes fd). */
+void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd);
+/* Makes the default subject key (STATE_DIR/subject.key, 0600) if it is the default and absent. */
+ss_error ss_daemon_make_subject_key(const struct ss_config *cfg) SS_MUST_CHECK;
+/* For secsrv -n: the subject key file is readable and well-formed. */
+ss_error ss_daemon_check_subject_key(const char *path) SS_MUST_CHECK;
 
 /* Reloads the policy directory; on error the policy in force stays. */
 ss_error ss_daemon_reload_policies(struct ss_daemon *d) SS_MUST_CHECK;

@@ -1,12 +1,16 @@
 #include "exchange.h"
+#include "manifest.h"
 #include "daemon.h"
+#include "envelope.h"
 #include "log.h"
 #include "rest.h"
+#include "seal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
 #include <time.h>
 
 /* What one exchange carries through its steps, for answers and the log. */
@@ -26,6 +30,11 @@ struct exchange {
     const char *purpose;
     const char *subject;
     struct timespec start;
+    /* evidence */
+    struct ss_envelope request_env; /* the request's (ours, or the consumer's) */
+    uint8_t request_manifest_sha256[32];
+    bool request_logged; /* a request record of this exchange is in the log */
+    bool refusal_logged;
 };
 
 /* ---- errors ---- */
@@ -96,6 +105,35 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
     case SS_ERR_UPSTREAM:
     case SS_ERR_TOO_LARGE:
         server_type = "ServiceFailed";
+        break;
+    case SS_ERR_MISSING_SIGNATURE:
+        server_type = "MissingSignature";
+        break;
+    case SS_ERR_BAD_SIGNATURE:
+        server_type = "InvalidSignatureValue";
+        break;
+    case SS_ERR_STALE_SIGNATURE:
+        server_type = "SignatureTimeOutOfRange";
+        break;
+    case SS_ERR_BAD_CERTIFICATE:
+    case SS_ERR_SIGNER_REVOKED:
+        server_type = "CertValidation";
+        break;
+    case SS_ERR_VALIDATION_INFO:
+        server_type = "IncorrectValidationInfo";
+        break;
+    case SS_ERR_SIGNING:
+        server_type = "CannotCreateSignature";
+        break;
+    case SS_ERR_DUPLICATE:
+        status = 409;
+        client_type = "Client.DuplicateRequest";
+        break;
+    case SS_ERR_LOGGING:
+        server_type = "LoggingFailed";
+        break;
+    case SS_ERR_TIMESTAMPING:
+        server_type = "TimestampingFailed";
         break;
     default:
         server_type = "InternalError";
@@ -177,9 +215,112 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
     case SS_ERR_TOO_LARGE:
         return server_proxy ? "the register service's answer could not be passed on"
                             : "the provider's security server answered invalidly";
+    case SS_ERR_MISSING_SIGNATURE:
+    case SS_ERR_BAD_SIGNATURE:
+    case SS_ERR_STALE_SIGNATURE:
+    case SS_ERR_BAD_CERTIFICATE:
+    case SS_ERR_SIGNER_REVOKED:
+    case SS_ERR_VALIDATION_INFO:
+        return server_proxy ? "the consumer's signature could not be accepted"
+                            : "the provider's signature could not be accepted";
+    case SS_ERR_SIGNING:
+        return "the message could not be signed";
+    case SS_ERR_LOGGING:
+        return "the exchange could not be written to the message log";
+    case SS_ERR_TIMESTAMPING:
+        return "the message log has no timestamp for longer than its grace period; exchanges are "
+               "refused until a time-stamping authority answers again";
     default:
         return "internal error";
     }
+}
+
+/* ---- the message log ---- */
+
+/* The hosted subsystem whose log rules apply: the client here, the provider there. */
+static const struct ss_client_id *hosted_subsystem(const struct exchange *x)
+{
+    return x->server_proxy ? &x->target.service.provider : &x->client;
+}
+
+/*
+ * Logs one message of this exchange: the raw message (without the
+ * evidence fields), its evidence env (NULL for a refusal made before
+ * signing), status and error type. The bodies of a subsystem logged as
+ * metadata only keep their digest. SS_ERR_DUPLICATE with replay_check.
+ */
+static ss_error log_message(struct exchange *x, const char *direction, const char *method,
+                            const char *target, unsigned status, const struct ss_headers *fields,
+                            const uint8_t *body, size_t body_len, const struct ss_envelope *env,
+                            const char *error_type, bool replay_check)
+{
+    struct ss_record r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.side, sizeof r.side, "%s", x->server_proxy ? "server" : "client");
+    snprintf(r.direction, sizeof r.direction, "%s", direction);
+    snprintf(r.query_id, sizeof r.query_id, "%s", x->message_id);
+    snprintf(r.request_id, sizeof r.request_id, "%s", x->request_id);
+    snprintf(r.client, sizeof r.client, "%s", x->client_str);
+    snprintf(r.service, sizeof r.service, "%s", x->service_str);
+    if (x->purpose && ss_rest_check_purpose(x->purpose) == SS_OK)
+        snprintf(r.purpose, sizeof r.purpose, "%s", x->purpose);
+    if (x->subject && ss_rest_check_subject(x->subject) == SS_OK) {
+        ss_seal_subject_hash(x->d, x->subject, r.subject_hash);
+        r.has_subject = true;
+    }
+    r.status = status;
+    snprintf(r.error_type, sizeof r.error_type, "%s", error_type ? error_type : "");
+    const struct ss_client_id *hosted = hosted_subsystem(x);
+    bool known = hosted->member_code[0] != '\0';
+    r.retain_until = (int64_t)time(NULL) + (int64_t)(known ? ss_config_retention(x->d->cfg, hosted)
+                                                           : x->d->cfg->retention_days) *
+                                               86400;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    ss_error err = ss_envelope_raw(method, target, status, fields, body, body_len, &raw, &raw_len);
+    if (err)
+        return ss_errf(SS_ERR_LOGGING, "%s", ss_errmsg());
+    ss_envelope_sha256(raw, raw_len, r.message_sha256);
+    if (!known || ss_config_log_bodies(x->d->cfg, hosted)) {
+        r.message = raw;
+        r.message_len = raw_len;
+    }
+    if (env) {
+        r.manifest = env->manifest;
+        r.manifest_len = env->manifest_len;
+        r.signature = env->cms;
+        r.signature_len = env->cms_len;
+        snprintf(r.sig_path, sizeof r.sig_path, "%s", env->path);
+        r.ocsp = env->ocsp;
+        r.ocsp_len = env->ocsp_len;
+    }
+    int64_t id = 0;
+    err = ss_seal_log(x->d, &r, replay_check, &id);
+    free(raw);
+    return err;
+}
+
+/*
+ * A refusal is logged too: as the request's record when none was logged
+ * yet (the request as it arrived), else as the response's.
+ */
+static void log_refusal(struct exchange *x, unsigned status, const char *type)
+{
+    if (x->refusal_logged || !x->req || !x->d)
+        return;
+    x->refusal_logged = true;
+    ss_error err;
+    if (!x->request_logged)
+        err = log_message(x, "request", x->req->method, x->req->target ? x->req->target : "",
+                          status, &x->req->headers, x->req->body, x->req->body_len,
+                          x->server_proxy && x->request_env.manifest ? &x->request_env : NULL, type,
+                          false);
+    else
+        err = log_message(x, "response", NULL, NULL, status, &x->resp->headers, x->resp->body,
+                          x->resp->body_len, NULL, type, false);
+    if (err)
+        ss_log_warn("%s: the refusal could not be logged: %s",
+                    x->server_proxy ? "server-proxy" : "client-proxy", ss_errmsg());
 }
 
 /* Replaces the answer with an X-Road error; message is JSON-escaped already. */
@@ -216,6 +357,7 @@ static void fail(struct exchange *x, ss_error err, const char *message)
                 x->request_id[0] ? x->request_id : "-", x->req->remote, message);
     json_string(msg, sizeof msg, client_message(err, x->server_proxy, status, message));
     answer_error(x, status, type, msg, detail);
+    log_refusal(x, status, type);
 }
 
 static void fail_err(struct exchange *x, ss_error err)
@@ -319,7 +461,7 @@ static ss_error check_hosted(const struct exchange *x, const struct ss_client_id
 
 static bool response_field_passes(const char *name, bool keep_xroad)
 {
-    if (ss_rest_header_filtered(name) || strcasecmp(name, "Date") == 0)
+    if (ss_rest_header_filtered(name) || strcasecmp(name, "Date") == 0 || ss_envelope_field(name))
         return false;
     if (!keep_xroad && (ss_rest_header_reserved(name) || strcasecmp(name, "X-Road-Id") == 0))
         return false;
@@ -394,6 +536,7 @@ static void finish(struct exchange *x)
                     x->server_proxy ? "served" : "forwarded", x->client_str, x->service_str,
                     x->purpose ? x->purpose : "-", x->request_id, x->resp->status, ms);
     ss_trust_unref(x->trust);
+    ss_envelope_cleanup(&x->request_env);
 }
 
 /* ---- client proxy ---- */
@@ -423,9 +566,9 @@ static ss_error build_outbound_fields(struct exchange *x, struct ss_headers *fie
     if (err)
         return err;
     const char *id = ss_headers_get(&x->req->headers, "X-Road-Id");
-    if (id && (strlen(id) == 0 || strlen(id) >= sizeof x->message_id))
-        return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Id must be 1 to %zu characters",
-                       sizeof x->message_id - 1);
+    if (id && !ss_manifest_query_id_valid(id))
+        return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Id must be 1 to %d visible ASCII characters",
+                       SS_MANIFEST_QUERY_ID_MAX);
     if (id)
         snprintf(x->message_id, sizeof x->message_id, "%s", id);
     else
@@ -469,8 +612,109 @@ static ss_error check_binding(struct exchange *x, const struct ss_upstream_respo
                 "%s (its detail %s)",
                 x->request_id, e.type, e.detail);
     answer_error(x, (unsigned)up->status, e.type, e.message, e.detail);
+    log_refusal(x, (unsigned)up->status, e.type);
     *answered = true;
     return SS_OK;
+}
+
+/* Fills the digests and identifiers every manifest of this exchange carries. */
+static void manifest_init(const struct exchange *x, enum ss_manifest_kind kind,
+                          struct ss_manifest *m)
+{
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->time = time(NULL);
+    snprintf(m->query_id, sizeof m->query_id, "%s", x->message_id);
+    snprintf(m->request_id, sizeof m->request_id, "%s", x->request_id);
+    snprintf(m->client, sizeof m->client, "%s", x->client_str);
+    snprintf(m->service, sizeof m->service, "%s", x->service_str);
+    if (x->purpose)
+        snprintf(m->purpose, sizeof m->purpose, "%s", x->purpose);
+    if (x->subject) {
+        ss_seal_subject_hash(x->d, x->subject, m->subject_hash);
+        m->has_subject = true;
+    }
+}
+
+/*
+ * Checks that a manifest names this exchange and binds the message as it
+ * arrived (request: method, target; response: status), field by field.
+ */
+static ss_error manifest_matches(const struct exchange *x, const struct ss_manifest *m,
+                                 enum ss_manifest_kind kind, const char *method, const char *target,
+                                 unsigned status, const struct ss_headers *fields,
+                                 const uint8_t *body, size_t body_len)
+{
+    struct ss_manifest want;
+    manifest_init(x, kind, &want);
+    const char *bad = NULL;
+    uint8_t line[32], headers[32], digest[32];
+    if (method)
+        ss_envelope_line_digest(method, target, line);
+    else
+        ss_envelope_status_digest(status, line);
+    ss_error err = ss_envelope_fields_digest(fields, headers);
+    if (err)
+        return err;
+    ss_envelope_sha256(body, body_len, digest);
+    if (m->kind != kind)
+        bad = "kind";
+    else if (strcmp(m->query_id, want.query_id) != 0)
+        bad = "query-id";
+    else if (strcmp(m->request_id, want.request_id) != 0)
+        bad = "request-id";
+    else if (strcmp(m->client, want.client) != 0)
+        bad = "client";
+    else if (strcmp(m->service, want.service) != 0)
+        bad = "service";
+    else if (strcmp(m->purpose, want.purpose) != 0)
+        bad = "purpose";
+    else if (m->has_subject != (x->subject != NULL))
+        bad = "subject-hash";
+    else if (memcmp(m->line_sha256, line, 32) != 0)
+        bad = method ? "request-line-sha256" : "status-line-sha256";
+    else if (memcmp(m->headers_sha256, headers, 32) != 0)
+        bad = "headers-sha256";
+    else if (memcmp(m->body_sha256, digest, 32) != 0)
+        bad = "body-sha256";
+    else if (kind == SS_MANIFEST_RESPONSE &&
+             (m->status != status ||
+              memcmp(m->request_manifest_sha256, x->request_manifest_sha256, 32) != 0))
+        bad = m->status != status ? "status" : "request-manifest-sha256";
+    if (bad)
+        return ss_errf(SS_ERR_BAD_SIGNATURE,
+                       "the signed manifest does not match the message (%s differs)", bad);
+    return SS_OK;
+}
+
+/* The member whose key signs for a client or provider subsystem. */
+static struct ss_client_id member_id(const struct ss_client_id *id)
+{
+    struct ss_client_id m = *id;
+    m.subsystem[0] = '\0';
+    return m;
+}
+
+/*
+ * The consumer's side of the provider's answer: an answer that is not an
+ * X-Road error raised by the provider's server must carry the provider
+ * member's signature over a manifest that binds it to our request.
+ */
+static ss_error check_answer(struct exchange *x, const struct ss_upstream_response *up,
+                             struct ss_envelope *env)
+{
+    ss_error err = ss_envelope_take(&up->headers, env);
+    if (err == SS_ERR_MISSING_SIGNATURE && up->status >= 400 &&
+        ss_headers_get(&up->headers, "X-Road-Error"))
+        return SS_OK; /* an error the provider's server raised, passed on as such */
+    if (err)
+        return err;
+    struct ss_manifest m;
+    struct ss_client_id provider = member_id(&x->target.service.provider);
+    if ((err = ss_seal_check(x->d, x->trust, env, &provider, &m)))
+        return err;
+    return manifest_matches(x, &m, SS_MANIFEST_RESPONSE, NULL, NULL, (unsigned)up->status,
+                            &up->headers, up->body, up->body_len);
 }
 
 static ss_error consume(struct exchange *x)
@@ -497,14 +741,35 @@ static ss_error consume(struct exchange *x)
     if (n_servers > 8)
         n_servers = 8;
 
+    if (atomic_load(&x->d->ts_overdue))
+        return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
+
     struct ss_headers fields;
-    err = build_outbound_fields(x, &fields);
-    const struct ss_config *cfg = x->d->cfg;
+    struct ss_upstream_response up = {0};
+    struct ss_envelope answer_env = {0};
+    if ((err = build_outbound_fields(x, &fields)))
+        goto out;
     char hash[SS_REQUEST_HASH_B64];
     /* the provider computes the same over what it receives; its answer must echo it */
     ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body, x->req->body_len,
                          hash);
-    struct ss_upstream_response up = {0};
+    /* sign the request as it goes out, and log it, before a byte leaves */
+    struct ss_manifest m;
+    manifest_init(x, SS_MANIFEST_REQUEST, &m);
+    ss_envelope_line_digest(x->req->method, x->req->target, m.line_sha256);
+    ss_envelope_sha256(x->req->body, x->req->body_len, m.body_sha256);
+    struct ss_client_id client_member = member_id(&x->client);
+    if ((err = ss_envelope_fields_digest(&fields, m.headers_sha256)) ||
+        (err = ss_seal_sign(x->d, &client_member, &m, &x->request_env)))
+        goto out;
+    ss_envelope_sha256(x->request_env.manifest, x->request_env.manifest_len,
+                       x->request_manifest_sha256);
+    if ((err = log_message(x, "request", x->req->method, x->req->target, 0, &fields, x->req->body,
+                           x->req->body_len, &x->request_env, NULL, false)))
+        goto out;
+    x->request_logged = true;
+    if ((err = ss_envelope_add(&fields, &x->request_env)))
+        goto out;
     for (size_t i = 0; !err && i < n_servers; i++) {
         char url[8192];
         int r = snprintf(url, sizeof url, "https://%s%s", servers[i]->address, x->req->target);
@@ -512,8 +777,8 @@ static ss_error consume(struct exchange *x)
             err = ss_errf(SS_ERR_LIMIT, "request URL too long");
             break;
         }
-        struct ss_upstream_tls tls = {.cert_file = cfg->auth_cert,
-                                      .key_file = cfg->auth_key,
+        struct ss_upstream_tls tls = {.cert_pem = x->d->auth_cert_pem,
+                                      .key_pem = x->d->auth_key_pem,
                                       .trust = x->trust,
                                       .expected = servers[i]};
         struct ss_upstream_request message = outbound(x, url, &fields, &tls);
@@ -527,14 +792,24 @@ static ss_error consume(struct exchange *x)
         }
         break;
     }
-    ss_headers_cleanup(&fields);
     if (err)
-        return err;
+        goto out;
     bool answered = false;
-    err = check_binding(x, &up, hash, &answered);
-    if (err == SS_OK && !answered)
-        err = copy_response(x, &up, true);
+    if ((err = check_binding(x, &up, hash, &answered)) || answered)
+        goto out;
+    if ((err = check_answer(x, &up, &answer_env)))
+        goto out;
+    /* the answer is logged as it arrived before the information system sees it */
+    const char *type = ss_headers_get(&up.headers, "X-Road-Error");
+    if ((err = log_message(x, "response", NULL, NULL, (unsigned)up.status, &up.headers, up.body,
+                           up.body_len, answer_env.manifest ? &answer_env : NULL, type, false)))
+        goto out;
+    x->refusal_logged = true; /* an error answer from the provider is logged above */
+    err = copy_response(x, &up, true);
+out:
+    ss_envelope_cleanup(&answer_env);
     ss_upstream_response_cleanup(&up);
+    ss_headers_cleanup(&fields);
     return err;
 }
 
@@ -640,6 +915,51 @@ static ss_error backend_url(const struct ss_service_map *map, const struct ss_re
     return SS_OK;
 }
 
+/*
+ * The consumer's signature over the request as it arrived: the envelope
+ * is there, signed by the client's member, fresh, and its manifest binds
+ * this very request.
+ */
+static ss_error check_request(struct exchange *x)
+{
+    ss_error err = ss_envelope_take(&x->req->headers, &x->request_env);
+    if (err)
+        return err;
+    struct ss_manifest m;
+    struct ss_client_id client_member = member_id(&x->client);
+    if ((err = ss_seal_check(x->d, x->trust, &x->request_env, &client_member, &m)))
+        return err;
+    ss_envelope_sha256(x->request_env.manifest, x->request_env.manifest_len,
+                       x->request_manifest_sha256);
+    return manifest_matches(x, &m, SS_MANIFEST_REQUEST, x->req->method, x->req->target, 0,
+                            &x->req->headers, x->req->body, x->req->body_len);
+}
+
+/* Signs the answer as it will leave, logs it, and adds the evidence to it. */
+static ss_error seal_answer(struct exchange *x)
+{
+    struct ss_http_response *resp = x->resp;
+    struct ss_manifest m;
+    manifest_init(x, SS_MANIFEST_RESPONSE, &m);
+    m.status = resp->status;
+    memcpy(m.request_manifest_sha256, x->request_manifest_sha256, 32);
+    ss_envelope_status_digest(resp->status, m.line_sha256);
+    ss_envelope_sha256(resp->body, resp->body_len, m.body_sha256);
+    struct ss_client_id provider = member_id(&x->target.service.provider);
+    struct ss_envelope env = {0};
+    ss_error err;
+    if ((err = ss_envelope_fields_digest(&resp->headers, m.headers_sha256)) ||
+        (err = ss_seal_sign(x->d, &provider, &m, &env)) ||
+        (err = log_message(x, "response", NULL, NULL, resp->status, &resp->headers, resp->body,
+                           resp->body_len, &env, NULL, false)) ||
+        (err = ss_envelope_add(&resp->headers, &env))) {
+        ss_envelope_cleanup(&env);
+        return err;
+    }
+    ss_envelope_cleanup(&env);
+    return SS_OK;
+}
+
 static ss_error provide(struct exchange *x)
 {
     ss_error err = begin(x);
@@ -649,8 +969,8 @@ static ss_error provide(struct exchange *x)
         return err;
     const char *rid = ss_headers_get(&x->req->headers, "X-Road-Request-Id");
     const char *mid = ss_headers_get(&x->req->headers, "X-Road-Id");
-    if (!rid || strlen(rid) >= sizeof x->request_id || !mid || strlen(mid) >= sizeof x->message_id)
-        return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Id or X-Road-Request-Id missing or too long");
+    if (!rid || strlen(rid) >= sizeof x->request_id || !mid || !ss_manifest_query_id_valid(mid))
+        return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Id or X-Road-Request-Id missing or malformed");
     snprintf(x->request_id, sizeof x->request_id, "%s", rid);
     snprintf(x->message_id, sizeof x->message_id, "%s", mid);
     const struct ss_client_id *provider = &x->target.service.provider;
@@ -661,6 +981,10 @@ static ss_error provide(struct exchange *x)
     const struct ss_service_map *map = ss_config_service(x->d->cfg, &x->target.service);
     if (!map)
         return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s is not offered here", x->service_str);
+    if (atomic_load(&x->d->ts_overdue))
+        return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
+    if ((err = check_request(x)))
+        return err;
     if ((err = ss_policy_path_check(x->target.path, x->target.path_len)))
         return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
     char *path = strndup(x->target.path, x->target.path_len);
@@ -670,6 +994,17 @@ static ss_error provide(struct exchange *x)
     free(path);
     if (err)
         return err;
+    /* logged before anything is forwarded; a second one of this client and query id within the
+     * clock-skew window is refused here (and that refusal is the record) */
+    err = log_message(x, "request", x->req->method, x->req->target, 0, &x->req->headers,
+                      x->req->body, x->req->body_len, &x->request_env, NULL, true);
+    if (err == SS_ERR_DUPLICATE) {
+        x->refusal_logged = true;
+        return err;
+    }
+    if (err)
+        return err;
+    x->request_logged = true;
 
     struct ss_headers fields;
     outbound_fields_init(x, &fields);
@@ -695,6 +1030,9 @@ static ss_error provide(struct exchange *x)
         (err = ss_headers_add(h, "X-Road-Request-Id", x->request_id)) ||
         (err = ss_headers_add(h, "X-Road-Request-Hash", x->request_hash)))
         goto out;
+    if ((err = seal_answer(x)))
+        goto out;
+    x->refusal_logged = true; /* the answer is in the log */
 out:
     ss_upstream_response_cleanup(&up);
     ss_headers_cleanup(&fields);

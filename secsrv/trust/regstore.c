@@ -25,7 +25,9 @@ struct ss_regstore {
     uint64_t accepted_serial;
     uint8_t accepted_sha256[32]; /* of the document in force */
     bool have_floor;             /* accepted_* known from the floor file or an acceptance */
-    unsigned failures;           /* refreshes failed in a row */
+    uint8_t *raw_xml, *raw_sig;  /* the document and signature in force, as published */
+    size_t raw_xml_len, raw_sig_len;
+    unsigned failures; /* refreshes failed in a row */
     pthread_t thread;
     bool running, stopping;
     bool persist;
@@ -130,6 +132,8 @@ void ss_regstore_free(struct ss_regstore *rs)
     pthread_cond_destroy(&rs->cond);
     pthread_mutex_destroy(&rs->mu);
     pthread_mutex_destroy(&rs->accept_mu);
+    free(rs->raw_xml);
+    free(rs->raw_sig);
     free(rs);
 }
 
@@ -195,10 +199,27 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
         pthread_mutex_unlock(&rs->accept_mu);
         return err;
     }
+    uint8_t *raw_xml = malloc(xml_len ? xml_len : 1), *raw_sig = malloc(sig_len ? sig_len : 1);
+    if (!raw_xml || !raw_sig) {
+        free(raw_xml);
+        free(raw_sig);
+        ss_trust_unref(trust);
+        pthread_mutex_unlock(&rs->accept_mu);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    memcpy(raw_xml, xml, xml_len);
+    memcpy(raw_sig, sig, sig_len);
     pthread_mutex_lock(&rs->mu);
     err = check_floor(rs, source, r->serial, digest);
     struct ss_trust *old = NULL;
     if (!err) {
+        free(rs->raw_xml);
+        free(rs->raw_sig);
+        rs->raw_xml = raw_xml;
+        rs->raw_sig = raw_sig;
+        rs->raw_xml_len = xml_len;
+        rs->raw_sig_len = sig_len;
+        raw_xml = raw_sig = NULL;
         old = rs->current;
         rs->current = trust;
         rs->accepted_serial = r->serial;
@@ -207,6 +228,8 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
     }
     pthread_mutex_unlock(&rs->mu);
     pthread_mutex_unlock(&rs->accept_mu);
+    free(raw_xml);
+    free(raw_sig);
     if (err) {
         ss_trust_unref(trust);
         return err;
@@ -350,4 +373,32 @@ struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err)
     }
     *err = SS_OK;
     return t;
+}
+
+ss_error ss_regstore_raw(struct ss_regstore *rs, uint8_t **xml, size_t *xml_len, uint8_t **sig,
+                         size_t *sig_len)
+{
+    *xml = *sig = NULL;
+    *xml_len = *sig_len = 0;
+    pthread_mutex_lock(&rs->mu);
+    if (!rs->raw_xml) {
+        pthread_mutex_unlock(&rs->mu);
+        return ss_errf(SS_ERR_REGISTRY_UNAVAILABLE, "no registry in force");
+    }
+    *xml = malloc(rs->raw_xml_len ? rs->raw_xml_len : 1);
+    *sig = malloc(rs->raw_sig_len ? rs->raw_sig_len : 1);
+    if (*xml && *sig) {
+        memcpy(*xml, rs->raw_xml, rs->raw_xml_len);
+        memcpy(*sig, rs->raw_sig, rs->raw_sig_len);
+        *xml_len = rs->raw_xml_len;
+        *sig_len = rs->raw_sig_len;
+    }
+    pthread_mutex_unlock(&rs->mu);
+    if (!*xml || !*sig) {
+        free(*xml);
+        free(*sig);
+        *xml = *sig = NULL;
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    return SS_OK;
 }

@@ -43,4 +43,8 @@ void ss_regstore_stop(struct ss_regstore *rs);
  */
 struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err);
 
+/* Copies of the registry document and signature in force, as published (to hand on). */
+ss_error ss_regstore_raw(struct ss_regstore *rs, uint8_t **xml, size_t *xml_len, uint8_t **sig,
+                         size_t *sig_len) SS_MUST_CHECK;
+
 #endif

@@ -190,7 +190,7 @@ bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32])
 
 /* Verifies certs (leaf first) against store, with extra untrusted certs. */
 static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) * extra,
-                                  const struct ss_der *certs, size_t n, int purpose,
+                                  const struct ss_der *certs, size_t n, int purpose, time_t at,
                                   uint8_t leaf_sha256[32])
 {
     ss_error result = SS_OK;
@@ -230,6 +230,8 @@ static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) * extra,
     }
     X509_STORE_CTX_set_purpose(ctx, purpose);
     X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+    if (at)
+        X509_STORE_CTX_set_time(ctx, 0, at); /* the chain as it was at that time */
     if (X509_verify_cert(ctx) != 1) {
         /* named by fingerprint: a subject name may be a person's */
         int e = X509_STORE_CTX_get_error(ctx);
@@ -256,8 +258,18 @@ ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *ce
     if (t->reg->n_cas == 0)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "the registry approves no certification authority");
     return verify_with_store(t->store, t->intermediates, certs, n,
-                             is_server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT,
+                             is_server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT, 0,
                              leaf_sha256);
+}
+
+ss_error ss_trust_verify_signer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                                time_t at, uint8_t leaf_sha256[32])
+{
+    if (t->reg->n_cas == 0)
+        return ss_errf(SS_ERR_BAD_CERTIFICATE, "the registry approves no certification authority");
+    ss_error err =
+        verify_with_store(t->store, t->intermediates, certs, n, X509_PURPOSE_ANY, at, leaf_sha256);
+    return err ? ss_errf(SS_ERR_BAD_CERTIFICATE, "signing %s", ss_errmsg()) : SS_OK;
 }
 
 ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *certs, size_t n,
@@ -403,6 +415,8 @@ static ss_error check_response(const struct ss_trust *t, const struct status_sub
     if (len == 0 || len > SS_TRUST_OCSP_MAX_BYTES)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP response empty or larger than %d bytes",
                        SS_TRUST_OCSP_MAX_BYTES);
+    if (nonce && (nonce_len == 0 || nonce_len > SS_TRUST_OCSP_NONCE_MAX))
+        return ss_errf(SS_ERR_INTERNAL, "a nonce of %zu bytes cannot be checked", nonce_len);
     const unsigned char *p = der;
     resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
     if (!resp || p != der + len || OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
@@ -423,9 +437,10 @@ static ss_error check_response(const struct ss_trust *t, const struct status_sub
             goto out;
         }
     }
-    /* the signer must be a responder the registry lists for this CA, or the CA itself */
+    /* the signer must be a responder the registry lists for this CA, or the CA that issued the
+     * certificate (the first certificate pushed after the snapshot's intermediates) */
     signers = sk_X509_dup(t->intermediates);
-    if (!signers) {
+    if (!signers || !X509_up_ref(s->issuer) || !sk_X509_push(signers, s->issuer)) {
         result = ss_errf(SS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -463,13 +478,20 @@ static ss_error check_response(const struct ss_trust *t, const struct status_sub
         result = ss_errf(SS_ERR_PEER_UNTRUSTED, "certificate is of unknown status (OCSP)");
         goto out;
     }
+    /* good until freshness after thisUpdate, never after nextUpdate, never beyond now+freshness
+     * (a thisUpdate within the skew in the future gains nothing) */
     struct tm tm;
-    time_t produced = time(NULL);
-    if (ASN1_TIME_to_tm(this_update, &tm) == 1)
+    time_t now = time(NULL);
+    time_t produced = now;
+    if (ASN1_TIME_to_tm(this_update, &tm) == 1 && timegm(&tm) < now)
         produced = timegm(&tm);
     *good_until = produced + freshness;
     if (next_update && ASN1_TIME_to_tm(next_update, &tm) == 1 && timegm(&tm) < *good_until)
         *good_until = timegm(&tm);
+    if (*good_until <= now) {
+        result = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP response expired (nextUpdate passed)");
+        goto out;
+    }
 out:
     ERR_clear_error();
     /* the responder certificates were pushed after the snapshot's intermediates */
@@ -574,7 +596,7 @@ void ss_ca_store_free(struct ss_ca_store *cas)
 ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *certs, size_t n,
                             uint8_t leaf_sha256[32])
 {
-    return verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, leaf_sha256);
+    return verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, 0, leaf_sha256);
 }
 
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)

@@ -41,10 +41,19 @@ const struct ss_registry *ss_trust_registry(const struct ss_trust *t);
 ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *certs, size_t n,
                                bool is_server, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
 
+/*
+ * Verifies a signing certificate chain (leaf first) to an approved CA as it
+ * stood at time at (the signing time); any purpose, the signature profile
+ * is checked by its caller. SS_ERR_BAD_CERTIFICATE with the reason.
+ */
+ss_error ss_trust_verify_signer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                                time_t at, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
+
 #define SS_TRUST_OCSP_TIMEOUT 5       /* seconds for one OCSP exchange */
 #define SS_TRUST_OCSP_MAX_BYTES 65536 /* one OCSP response */
 #define SS_TRUST_OCSP_SKEW 300        /* seconds of clock skew allowed in thisUpdate/nextUpdate */
 #define SS_TRUST_OCSP_NONCE 16        /* bytes of the nonce in our requests */
+#define SS_TRUST_OCSP_NONCE_MAX 64    /* longest nonce a response is checked against */
 #define SS_TRUST_NEGATIVE_TTL 10      /* seconds a failed status check is remembered */
 
 /*
@@ -85,8 +94,10 @@ void ss_trust_status_store(const struct ss_trust *t, const uint8_t fp[32], time_
 /*
  * Checks one DER OCSP response about leaf (whose issuer must be an approved
  * CA or intermediate): signed by a responder the registry lists for that CA
- * (or the CA), fresh (ocspFreshness), carrying nonce when nonce is not
- * NULL, and status good. Writes until when the good status stops counting.
+ * (or the CA), fresh (ocspFreshness), carrying nonce (1 to
+ * SS_TRUST_OCSP_NONCE_MAX bytes) when nonce is not NULL, and status good.
+ * Writes until when the good status stops counting. The issuer is found by
+ * name and key identifier: verify leaf's chain before asking about its status.
  */
 ss_error ss_trust_ocsp_check(const struct ss_trust *t, const struct ss_der *leaf,
                              const uint8_t *der, size_t len, const uint8_t *nonce, size_t nonce_len,

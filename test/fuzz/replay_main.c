@@ -2,8 +2,14 @@
  * Replays every file of the corpus directories given on the command line
  * through LLVMFuzzerTestOneInput, so fuzz harnesses run in ordinary test
  * builds (without libFuzzer) and crash the test if a corpus input does.
+ *
+ * Usage: fuzz_X DIR... [--optional DIR]...
+ * A missing DIR is an error; a missing --optional DIR (the test PKI's
+ * samples, which only some targets have) is skipped with a note.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +50,16 @@ int main(int argc, char **argv)
 {
     int n = 0;
     for (int i = 1; i < argc; i++) {
+        bool optional = strcmp(argv[i], "--optional") == 0;
+        if (optional && ++i == argc) {
+            fprintf(stderr, "--optional: directory missing\n");
+            return 1;
+        }
         DIR *d = opendir(argv[i]);
+        if (!d && optional && errno == ENOENT) {
+            printf("%s: no such directory, skipped\n", argv[i]);
+            continue;
+        }
         if (!d) {
             fprintf(stderr, "%s: cannot open corpus directory\n", argv[i]);
             return 1;

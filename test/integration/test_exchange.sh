@@ -279,8 +279,13 @@ t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k -X POST \
 rm -f "$T_DIR/huge"
 expect_error "an unregistered peer is refused before its body is read" \
   500 Server.ServerProxy.SslAuthenticationFailed
+mark_backend echo
 direct ss-sh-kiel
-expect "the registered consumer server's certificate is accepted" test "$STATUS" = 200
+expect_error "the registered consumer server, but its request unsigned" \
+  500 Server.ServerProxy.MissingSignature
+forwarded_none "an unsigned request is not forwarded" echo
+expect "the refusal is in the provider's operator log" \
+  log_has mv "error .*MissingSignature.*request-id=d2"
 
 # --- an IS bound to its certificate -------------------------------------------------------
 xr GET $KIEL "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"

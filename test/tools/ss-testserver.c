@@ -8,6 +8,9 @@
  *                           with fictitious persons, answering JSON
  *   echo                    a backend that describes each request it gets
  *   fast                    a backend that answers a fixed body at once
+ *   tsa --config FILE       an RFC 3161 time-stamping authority configured
+ *       [--section NAME]    like `openssl ts -reply`, with a control
+ *                           endpoint to make it fail or reject (ts_tsa.c)
  *   closed                  holds a loopback port bound but not listening, so
  *                           that every connection to it is refused (a backend
  *                           that is down), for as long as it runs
@@ -53,6 +56,8 @@ struct ts_options {
     const char *pid_file;
     const char *root;
     const char *data;
+    const char *config;
+    const char *section;
 };
 
 static void usage(FILE *out)
@@ -61,6 +66,7 @@ static void usage(FILE *out)
           "       ss-testserver register --data FILE [options]\n"
           "       ss-testserver echo [options]\n"
           "       ss-testserver fast [options]\n"
+          "       ss-testserver tsa --config FILE [--section NAME] [options]\n"
           "       ss-testserver closed [options]\n"
           "       ss-testserver listen-exec N --port-file FILE -- CMD [ARGS...]\n"
           "options: --listen HOST:PORT   loopback address to bind (default 127.0.0.1:0)\n"
@@ -150,6 +156,7 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     req->path_len = question ? (size_t)(question - req->target) : strlen(req->target);
     req->query = question ? question + 1 : "";
     ts_sha256_init(&req->body_hash);
+    ts_buf_init(&req->body, TS_TSA_BODY_MAX);
     return req;
 }
 
@@ -162,13 +169,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct ts_request *req = *con_cls;
     if (req == NULL)
         return;
+    ts_buf_cleanup(&req->body);
     free(req->target);
     free(req);
     *con_cls = NULL;
 }
 
 /* Refuses bodies whose declared length is over the limit before reading. */
-static bool declared_body_too_large(struct MHD_Connection *conn)
+static bool declared_body_too_large(struct MHD_Connection *conn, uint64_t max)
 {
     const char *value =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -179,7 +187,7 @@ static bool declared_body_too_large(struct MHD_Connection *conn)
     unsigned long long length = strtoull(value, &end, 10);
     if (end == value || errno != 0)
         return false; /* MHD itself rejects a malformed Content-Length */
-    return length > TS_BODY_MAX;
+    return length > max;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -205,9 +213,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct ts_request *req = *con_cls;
     if (req == NULL)
         return MHD_NO;
+    uint64_t body_max = srv->mode == TS_TSA ? TS_TSA_BODY_MAX : TS_BODY_MAX;
     if (!req->started) {
         req->started = true;
-        if (declared_body_too_large(conn)) {
+        if (declared_body_too_large(conn, body_max)) {
             static const char too_large[] = "{\"error\":\"request body too large\"}";
             return ts_queue_json(conn, req, method, MHD_HTTP_CONTENT_TOO_LARGE, too_large,
                                  sizeof too_large - 1);
@@ -219,11 +228,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             *upload_data_size = 0;
             return MHD_YES;
         }
-        if (*upload_data_size > TS_BODY_MAX - req->body_length)
+        if (*upload_data_size > body_max - req->body_length)
             return MHD_NO; /* an undeclared (chunked) body over the limit */
         req->body_length += *upload_data_size;
         if (srv->mode == TS_ECHO)
             ts_sha256_update(&req->body_hash, upload_data, *upload_data_size);
+        if (srv->mode == TS_TSA)
+            (void)ts_buf_append(&req->body, upload_data, *upload_data_size); /* failure sticks */
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -236,6 +247,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return ts_register_answer(srv, conn, req, method);
     case TS_ECHO:
         return ts_echo_answer(srv, conn, req, method);
+    case TS_TSA:
+        return ts_tsa_answer(srv, conn, req, method);
     case TS_FAST:
         break;
     }
@@ -417,6 +430,10 @@ static bool parse_options(int argc, char **argv, struct ts_options *opt)
             slot = &opt->root;
         else if (strcmp(argv[i], "--data") == 0)
             slot = &opt->data;
+        else if (strcmp(argv[i], "--config") == 0)
+            slot = &opt->config;
+        else if (strcmp(argv[i], "--section") == 0)
+            slot = &opt->section;
         if (slot == NULL) {
             fprintf(stderr, "ss-testserver: unknown option %s\n", argv[i]);
             return false;
@@ -443,6 +460,8 @@ static bool prepare_mode(const struct ts_options *opt, struct ts_server *srv)
         srv->mode = TS_ECHO;
     else if (strcmp(opt->mode, "fast") == 0)
         srv->mode = TS_FAST;
+    else if (strcmp(opt->mode, "tsa") == 0)
+        srv->mode = TS_TSA;
     else {
         fprintf(stderr, "ss-testserver: unknown mode %s\n", opt->mode);
         return false;
@@ -453,6 +472,12 @@ static bool prepare_mode(const struct ts_options *opt, struct ts_server *srv)
     }
     if ((opt->data != NULL) != (srv->mode == TS_REGISTER)) {
         fprintf(stderr, "ss-testserver: --data is required for register and only for register\n");
+        return false;
+    }
+    if ((opt->config != NULL) != (srv->mode == TS_TSA) ||
+        (opt->section != NULL && srv->mode != TS_TSA)) {
+        fprintf(stderr, "ss-testserver: --config is required for tsa, and it and --section are "
+                        "only for tsa\n");
         return false;
     }
     switch (srv->mode) {
@@ -481,6 +506,9 @@ static bool prepare_mode(const struct ts_options *opt, struct ts_server *srv)
             return false;
         }
         return true;
+    case TS_TSA:
+        srv->tsa = ts_tsa_load(opt->config, opt->section);
+        return srv->tsa != NULL;
     }
     return false;
 }
@@ -490,6 +518,7 @@ static void release_mode(struct ts_server *srv)
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     ts_persons_free(srv->persons);
+    ts_tsa_free(srv->tsa);
     if (srv->fast_response != NULL)
         MHD_destroy_response(srv->fast_response);
 }

@@ -3,9 +3,10 @@
  * server that stands in for registers, publishers and backends in the demo
  * and the integration tests.
  *
- * Owns: the per-request record (raw request target, body length and hash),
+ * Owns: the per-request record (raw request target, body length and hash;
+ * the body itself for tsa),
  * a bounded growable buffer with JSON string escaping, SHA-256, and the
- * entry points of the modes (static, register, echo). Every buffer has a
+ * entry points of the modes (static, register, echo, tsa). Every buffer has a
  * maximum; nothing a client sends is written to a response unescaped.
  */
 #ifndef SS_TESTSERVER_H
@@ -19,6 +20,8 @@
 
 /* Largest request body any mode reads, and largest /big answer. */
 #define TS_BODY_MAX ((uint64_t)64 * 1024 * 1024)
+/* Largest time-stamp query the tsa mode reads (kept in memory). */
+#define TS_TSA_BODY_MAX ((uint64_t)64 * 1024)
 
 /* ---- bounded buffer ---------------------------------------------------- */
 
@@ -58,7 +61,7 @@ void ts_sha256_final(struct ts_sha256 *ctx, uint8_t digest[32]);
 
 /* ---- requests and modes ------------------------------------------------ */
 
-enum ts_mode { TS_STATIC, TS_REGISTER, TS_ECHO, TS_FAST };
+enum ts_mode { TS_STATIC, TS_REGISTER, TS_ECHO, TS_FAST, TS_TSA };
 
 /* One request, created when its request line arrives, freed when it is
  * complete. */
@@ -70,11 +73,13 @@ struct ts_request {
     bool answered;     /* a response has been queued */
     uint64_t body_length;
     struct ts_sha256 body_hash;
-    int slow_state; /* echo /slow: 0 not yet, 1 suspended */
+    struct ts_buf body; /* tsa: the body itself, up to TS_TSA_BODY_MAX */
+    int slow_state;     /* echo /slow: 0 not yet, 1 suspended */
 };
 
 struct ts_persons;
 struct ts_sleeper;
+struct ts_tsa;
 
 struct ts_server {
     enum ts_mode mode;
@@ -83,6 +88,7 @@ struct ts_server {
     struct ts_persons *persons;         /* register */
     struct ts_sleeper *sleeper;         /* echo */
     struct MHD_Response *fast_response; /* fast */
+    struct ts_tsa *tsa;                 /* tsa */
 };
 
 /* True when the path of req ends with suffix. */
@@ -115,5 +121,12 @@ struct ts_sleeper *ts_sleeper_new(void);
 void ts_sleeper_free(struct ts_sleeper *sleeper);
 enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connection *conn,
                                struct ts_request *req, const char *method);
+
+/* tsa mode: loads the TSA section (NULL: default_tsa) of an `openssl ts`
+ * configuration file; prints reasons to stderr. */
+struct ts_tsa *ts_tsa_load(const char *config, const char *section);
+void ts_tsa_free(struct ts_tsa *tsa);
+enum MHD_Result ts_tsa_answer(const struct ts_server *srv, struct MHD_Connection *conn,
+                              struct ts_request *req, const char *method);
 
 #endif

@@ -72,7 +72,20 @@ static const char good_conf[] =
     "[limits]\n"                                                            /* 44 */
     "max_headers = 32\n"                                                    /* 45 */
     "backend_timeout = 120        ; seconds\n"                              /* 46 */
-    "max_identifier_bytes = 255\n";                                         /* 47 */
+    "max_identifier_bytes = 255\n"                                          /* 47 */
+    "\n"                                                                    /* 48 */
+    "[signer]\n"                                                            /* 49 */
+    "key = GOV/ima-sh /etc/secsrv/ima-sh.key /etc/secsrv/ima-sh.pem\n"      /* 50 */
+    "batch_max = 32\n"                                                      /* 51 */
+    "[log]\n"                                                               /* 52 */
+    "subject_key = /etc/secsrv/subject.key\n"                               /* 53 */
+    "retention = GOV/ima-sh/melde-client 365\n"                             /* 54 */
+    "subsystem_bodies = GOV/ima-sh/melde-client metadata\n"                 /* 55 */
+    "[timestamping]\n"                                                      /* 56 */
+    "interval = 30\n"                                                       /* 57 */
+    "grace = 600\n"                                                         /* 58 */
+    "[health]\n"                                                            /* 59 */
+    "listen = 127.0.0.1:8081\n";                                            /* 60 */
 
 /* The required part alone, for problem tests that add a section of their own. */
 static const char minimal_conf[] = "[server]\n"                             /* 1 */
@@ -498,7 +511,7 @@ static void test_bad_limits(void **state)
     ss_config_free(cfg);
 
     cfg = load_with("[registry]\nrefresh = 86401\n", SS_ERR_CONFIG);
-    expect_problem(cfg, 17, "refresh must be seconds");
+    expect_problem(cfg, 17, "refresh must be a number from 0 to 86400");
     ss_config_free(cfg);
 }
 

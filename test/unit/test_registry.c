@@ -1179,13 +1179,13 @@ static uint8_t *cms_sign_custom(const char *doc, const EVP_MD *md, unsigned flag
     EVP_PKEY *key2 = NULL;
     if (twice) {
         /* a second signer: a member's signing key */
-        pki_path(path, sizeof path, "members/GOV-ima-sh/sign.key");
+        pki_path(path, sizeof path, "members/GOV-MIKWS-SH/sign.key");
         f = fopen(path, "r");
         assert_non_null(f);
         key2 = PEM_read_PrivateKey(f, NULL, NULL, NULL);
         fclose(f);
         assert_non_null(key2);
-        cert2 = read_pem_cert("members/GOV-ima-sh/sign.pem");
+        cert2 = read_pem_cert("members/GOV-MIKWS-SH/sign.pem");
         assert_non_null(CMS_add1_signer(cms, cert2, key2, EVP_sha256(), flags));
     }
     assert_int_equal(CMS_final(cms, in, NULL, flags), 1);

@@ -1,0 +1,556 @@
+#include "logger.h"
+#include "ipc.h"
+#include "log.h"
+#include "merkle.h"
+#include "proc.h"
+#include "record_ipc.h"
+#include "registry.h"
+#include "store.h"
+#include "trust.h"
+#include "tsp.h"
+#include "upstream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define LOGGER_FRAME_MAX SS_IPC_MAX_PAYLOAD
+#define GROUP_MAX 1024 /* records in one transaction */
+
+struct append {
+    ss_link link;
+    uint64_t id;
+    struct ss_ipc_msg msg; /* the record points into it */
+    struct ss_record rec;
+    bool replay_check;
+    char dup_type[129];
+    unsigned dup_status;
+    bool duplicate; /* found to be a replay: stored as a refusal */
+    struct append *next;
+};
+
+static struct {
+    const struct ss_config *cfg;
+    struct ss_reg_anchor anchor;
+    struct ss_store *writer;  /* the appending connection */
+    struct ss_store *stamper; /* the timestamping connection */
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* records waiting, or stopping (the writer) */
+    pthread_cond_t tick; /* a registry arrived, or stopping (the timestamper) */
+    struct append *head, **tail;
+    bool stopping;
+    struct ss_trust *trust;
+    uint8_t registry_sha256[32];
+    /* the chain's end, known to the writer thread only */
+    int64_t last_id;
+    uint8_t last_hash[32];
+    /* state for answers and status (under mu) */
+    bool writable;
+    char last_error[300];
+    _Atomic bool overdue;
+    int64_t oldest_pending_ms;
+    uint64_t pending;
+    uint64_t commits, records, largest_group, timestamps;
+} lg = {.mu = PTHREAD_MUTEX_INITIALIZER,
+        .work = PTHREAD_COND_INITIALIZER,
+        .tick = PTHREAD_COND_INITIALIZER};
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- appending ---- */
+
+static void answer(const struct append *a, ss_error err, const char *reason, int64_t id,
+                   uint32_t flags)
+{
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_u32(&b, (uint32_t)err);
+    ss_ipc_put_str(&b, reason);
+    ss_ipc_put_u64(&b, (uint64_t)id);
+    ss_ipc_put_u32(&b, flags | (atomic_load(&lg.overdue) ? SS_LOGGED_TIMESTAMP_OVERDUE : 0));
+    ss_serve_reply(a->link, SS_IPC_LOGGED, a->id, &b);
+    ss_ipc_buf_cleanup(&b);
+}
+
+static void free_appends(struct append *a)
+{
+    while (a) {
+        struct append *next = a->next;
+        ss_ipc_msg_cleanup(&a->msg);
+        free(a);
+        a = next;
+    }
+}
+
+/* Writes one group in one transaction; answers each record once it is durable. */
+static void write_group(struct append *group, size_t n)
+{
+    int64_t id = lg.last_id;
+    uint8_t prev[32];
+    memcpy(prev, lg.last_hash, 32);
+    int64_t when = now_ms();
+    ss_error err = ss_store_begin(lg.writer);
+    for (struct append *a = group; !err && a; a = a->next) {
+        struct ss_record *r = &a->rec;
+        if (a->replay_check) {
+            bool seen = false;
+            int64_t since = when - (int64_t)lg.cfg->clock_skew * 1000;
+            err = ss_store_seen(lg.writer, r->client, r->query_id, since, &seen);
+            a->duplicate = !err && seen;
+            if (a->duplicate) {
+                snprintf(r->error_type, sizeof r->error_type, "%s", a->dup_type);
+                r->status = a->dup_status;
+            }
+        }
+        r->id = ++id;
+        r->logged_ms = when;
+        memcpy(r->prev_hash, prev, 32);
+        ss_record_hash(r, r->hash);
+        memcpy(prev, r->hash, 32);
+        if (!err)
+            err = ss_store_insert(lg.writer, r);
+    }
+    if (!err)
+        err = ss_store_commit(lg.writer);
+    char reason[300] = "";
+    if (err) {
+        snprintf(reason, sizeof reason, "%s", ss_errmsg());
+        ss_store_rollback(lg.writer);
+        ss_log_error("logger: %zu records not written: %s", n, reason);
+    } else {
+        lg.last_id = id;
+        memcpy(lg.last_hash, prev, 32);
+    }
+    pthread_mutex_lock(&lg.mu);
+    lg.writable = !err;
+    snprintf(lg.last_error, sizeof lg.last_error, "%s", reason);
+    if (!err) {
+        lg.commits++;
+        lg.records += n;
+        if (n > lg.largest_group)
+            lg.largest_group = n;
+    }
+    pthread_mutex_unlock(&lg.mu);
+    for (struct append *a = group; a; a = a->next)
+        answer(a, err, reason, err ? 0 : a->rec.id, !err && a->duplicate ? SS_LOGGED_DUPLICATE : 0);
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lg.mu);
+    for (;;) {
+        if (!lg.head) {
+            if (lg.stopping)
+                break;
+            pthread_cond_wait(&lg.work, &lg.mu);
+            continue;
+        }
+        struct append *group = lg.head, **cut = &lg.head;
+        size_t n = 0;
+        while (*cut && n < GROUP_MAX) {
+            cut = &(*cut)->next;
+            n++;
+        }
+        lg.head = *cut;
+        *cut = NULL;
+        if (!lg.head)
+            lg.tail = &lg.head;
+        pthread_mutex_unlock(&lg.mu);
+        write_group(group, n);
+        free_appends(group);
+        pthread_mutex_lock(&lg.mu);
+    }
+    pthread_mutex_unlock(&lg.mu);
+    return NULL;
+}
+
+/* ---- timestamping ---- */
+
+/* The TSAs of the registry in force, with the CA certificates their chains need. */
+struct tsa_list {
+    struct ss_tsp_authority *auth;
+    struct ss_tsp_cert *cas;
+    size_t n, n_cas;
+};
+
+static void tsa_list_cleanup(struct tsa_list *l)
+{
+    free(l->auth);
+    free(l->cas);
+    memset(l, 0, sizeof *l);
+}
+
+static bool tsa_list_build(const struct ss_registry *reg, struct tsa_list *l)
+{
+    memset(l, 0, sizeof *l);
+    size_t n_cas = 0;
+    for (size_t i = 0; i < reg->n_cas; i++)
+        n_cas += 1 + reg->cas[i].n_intermediates;
+    l->auth = calloc(reg->n_tsas ? reg->n_tsas : 1, sizeof *l->auth);
+    l->cas = calloc(n_cas ? n_cas : 1, sizeof *l->cas);
+    if (!l->auth || !l->cas) {
+        tsa_list_cleanup(l);
+        return false;
+    }
+    for (size_t i = 0; i < reg->n_cas; i++) {
+        const struct ss_reg_ca *ca = &reg->cas[i];
+        l->cas[l->n_cas++] = (struct ss_tsp_cert){ca->cert.der, ca->cert.len};
+        for (size_t j = 0; j < ca->n_intermediates; j++)
+            l->cas[l->n_cas++] =
+                (struct ss_tsp_cert){ca->intermediates[j].der, ca->intermediates[j].len};
+    }
+    for (size_t i = 0; i < reg->n_tsas; i++)
+        l->auth[l->n++] = (struct ss_tsp_authority){
+            {reg->tsas[i].cert.der, reg->tsas[i].cert.len}, l->cas, l->n_cas};
+    return true;
+}
+
+/* Asks the registry's TSAs in turn for a token over root; the first good one counts. */
+static ss_error obtain_token(const struct ss_registry *reg, const uint8_t root[32],
+                             struct ss_tsp_token *token, char *tsa_name, size_t name_size)
+{
+    struct tsa_list list;
+    if (reg->n_tsas == 0)
+        return ss_errf(SS_ERR_REGISTRY, "the registry lists no time-stamping authority");
+    if (!tsa_list_build(reg, &list))
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    ss_error err = SS_ERR_UPSTREAM;
+    char reasons[600] = "";
+    for (size_t i = 0; i < reg->n_tsas && err; i++) {
+        uint8_t nonce[SS_TSP_NONCE_LEN];
+        uint8_t *req = NULL, *resp = NULL;
+        size_t req_len = 0, resp_len = 0;
+        err = ss_tsp_request(root, nonce, &req, &req_len);
+        if (!err)
+            err = ss_upstream_fetch(reg->tsas[i].url, "application/timestamp-query", req, req_len,
+                                    SS_TSP_RESPONSE_MAX, 10, &resp, &resp_len);
+        /* only this TSA's certificate may have signed what this TSA answered */
+        if (!err)
+            err = ss_tsp_verify(resp, resp_len, root, nonce, sizeof nonce, &list.auth[i], 1, token);
+        if (err) {
+            size_t used = strlen(reasons);
+            snprintf(reasons + used, sizeof reasons - used, "%s%s: %s", used ? "; " : "",
+                     reg->tsas[i].name, ss_errmsg());
+        } else {
+            snprintf(tsa_name, name_size, "%s", reg->tsas[i].name);
+        }
+        free(req);
+        free(resp);
+    }
+    tsa_list_cleanup(&list);
+    return err ? ss_errf(err, "%s", reasons) : SS_OK;
+}
+
+/* Timestamps up to SS_MERKLE_MAX_LEAVES records not yet timestamped; *done counts them. */
+static ss_error timestamp_batch(const struct ss_registry *reg, size_t *done)
+{
+    *done = 0;
+    int64_t *ids = NULL;
+    uint8_t(*hashes)[32] = NULL;
+    struct ss_merkle_path *paths = NULL;
+    size_t n = 0;
+    ss_error err = ss_store_take_pending(lg.stamper, SS_MERKLE_MAX_LEAVES, &ids, &hashes, &n);
+    if (err || n == 0)
+        goto out;
+    uint8_t(*leaves)[32] = malloc(n * sizeof *leaves);
+    paths = malloc(n * sizeof *paths);
+    if (!leaves || !paths) {
+        free(leaves);
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        ss_merkle_leaf(hashes[i], 32, leaves[i]);
+    struct ss_timestamp ts = {.first_id = ids[0], .last_id = ids[n - 1]};
+    err = ss_merkle_build((const uint8_t(*)[32])leaves, n, ts.root, paths);
+    free(leaves);
+    if (err)
+        goto out;
+    struct ss_tsp_token token = {0};
+    if ((err = obtain_token(reg, ts.root, &token, ts.tsa, sizeof ts.tsa)))
+        goto out;
+    ts.token = token.der;
+    ts.token_len = token.len;
+    ts.gen_time = token.gen_time;
+    err = ss_store_add_timestamp(lg.stamper, &ts, ids, paths, n);
+    ss_tsp_token_cleanup(&token);
+    if (!err) {
+        *done = n;
+        pthread_mutex_lock(&lg.mu);
+        lg.timestamps++;
+        pthread_mutex_unlock(&lg.mu);
+        ss_log_info("logger: records %lld to %lld timestamped (%zu in one token from %s)",
+                    (long long)ts.first_id, (long long)ts.last_id, n, ts.tsa);
+    }
+out:
+    free(ids);
+    free(hashes);
+    free(paths);
+    return err;
+}
+
+static void *stamper_main(void *arg)
+{
+    (void)arg;
+    time_t last_token = time(NULL);
+    time_t next_try = 0;
+    unsigned failures = 0;
+    pthread_mutex_lock(&lg.mu);
+    while (!lg.stopping) {
+        struct ss_trust *t = ss_trust_ref(lg.trust);
+        pthread_mutex_unlock(&lg.mu);
+        size_t pending = 0, done = 0;
+        int64_t oldest = 0;
+        ss_error err = ss_store_pending(lg.stamper, &pending, &oldest);
+        time_t now = time(NULL);
+        unsigned interval = lg.cfg->ts_interval;
+        if (!interval && t)
+            interval = (unsigned)ss_trust_registry(t)->settings.timestamping_interval;
+        if (!interval)
+            interval = 60;
+        bool due = pending > 0 && (pending >= lg.cfg->ts_batch || now - last_token >= interval);
+        if (!err && t && due && now >= next_try) {
+            err = timestamp_batch(ss_trust_registry(t), &done);
+            if (err) {
+                failures++;
+                unsigned wait = failures < 6 ? 1u << (failures - 1) : 32;
+                next_try = now + (wait < interval ? wait : interval);
+                ss_log_warn("logger: timestamping failed (attempt %u, next in %lds): %s", failures,
+                            (long)(next_try - now), ss_errmsg());
+            } else {
+                if (failures)
+                    ss_log_info("logger: timestamping works again after %u failed attempts",
+                                failures);
+                failures = 0;
+                next_try = 0;
+                last_token = now;
+                if (ss_store_pending(lg.stamper, &pending, &oldest) != SS_OK)
+                    pending = 0;
+            }
+        }
+        bool overdue =
+            pending > 0 && oldest > 0 && now_ms() - oldest > (int64_t)lg.cfg->ts_grace * 1000;
+        if (overdue != atomic_load(&lg.overdue))
+            ss_log_warn("logger: timestamping %s (%llu records waiting, grace %us)",
+                        overdue ? "overdue: new exchanges are refused" : "back within its grace",
+                        (unsigned long long)pending, lg.cfg->ts_grace);
+        atomic_store(&lg.overdue, overdue);
+        ss_trust_unref(t);
+        pthread_mutex_lock(&lg.mu);
+        lg.pending = pending;
+        lg.oldest_pending_ms = pending ? oldest : 0;
+        if (done > 0 && pending > 0)
+            continue; /* a backlog: the next batch at once */
+        struct timespec wake;
+        clock_gettime(CLOCK_REALTIME, &wake);
+        wake.tv_sec += 1;
+        pthread_cond_timedwait(&lg.tick, &lg.mu, &wake);
+    }
+    pthread_mutex_unlock(&lg.mu);
+    return NULL;
+}
+
+/* ---- requests ---- */
+
+static void take_registry(struct ss_ipc_msg *m)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    size_t xml_len = 0, sig_len = 0;
+    const uint8_t *xml = ss_ipc_get_bytes(&r, SS_REGISTRY_MAX_BYTES, &xml_len);
+    const uint8_t *sig = ss_ipc_get_bytes(&r, SS_REGISTRY_SIG_MAX_BYTES, &sig_len);
+    if (!ss_ipc_reader_done(&r)) {
+        ss_log_error("logger: malformed registry message");
+        abort();
+    }
+    uint8_t digest[32];
+    crypto_hash_sha256(digest, xml, xml_len);
+    pthread_mutex_lock(&lg.mu);
+    uint64_t floor = lg.trust ? ss_trust_registry(lg.trust)->serial : 0;
+    bool same = lg.trust && memcmp(digest, lg.registry_sha256, 32) == 0;
+    pthread_mutex_unlock(&lg.mu);
+    if (same)
+        return;
+    struct ss_registry *reg = NULL;
+    struct ss_trust *t = NULL;
+    ss_error err = ss_registry_load("registry from the network process", xml, xml_len, sig, sig_len,
+                                    &lg.anchor, time(NULL), floor, &reg);
+    if (!err)
+        err = ss_trust_new(reg, &t);
+    ss_registry_unref(reg);
+    if (err) {
+        ss_log_warn("logger: registry refused: %s", ss_errmsg());
+        return;
+    }
+    pthread_mutex_lock(&lg.mu);
+    struct ss_trust *old = lg.trust;
+    lg.trust = t;
+    memcpy(lg.registry_sha256, digest, 32);
+    pthread_cond_broadcast(&lg.tick);
+    pthread_mutex_unlock(&lg.mu);
+    ss_trust_unref(old);
+    ss_log_info("logger: registry serial %llu in force",
+                (unsigned long long)ss_trust_registry(t)->serial);
+}
+
+static void take_append(ss_link link, struct ss_ipc_msg *m)
+{
+    struct append *a = calloc(1, sizeof *a);
+    if (!a) {
+        struct append tmp = {.link = link, .id = m->id};
+        answer(&tmp, SS_ERR_NOMEM, "out of memory", 0, 0);
+        ss_ipc_msg_cleanup(m);
+        return;
+    }
+    a->link = link;
+    a->id = m->id;
+    a->msg = *m; /* the record points into its payload */
+    m->payload = NULL;
+    m->fd = -1;
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, &a->msg);
+    bool ok = ss_record_get(&r, &a->rec);
+    a->replay_check = ss_ipc_get_u32(&r) != 0;
+    ss_ipc_get_str(&r, a->dup_type, sizeof a->dup_type);
+    a->dup_status = ss_ipc_get_u32(&r);
+    if (!ok || !ss_ipc_reader_done(&r)) {
+        ss_log_error("logger: malformed record from the network process");
+        abort();
+    }
+    pthread_mutex_lock(&lg.mu);
+    *lg.tail = a;
+    lg.tail = &a->next;
+    pthread_cond_signal(&lg.work);
+    pthread_mutex_unlock(&lg.mu);
+}
+
+static void take_status(ss_link link, const struct ss_ipc_msg *m)
+{
+    struct ss_ipc_buf b = {0};
+    pthread_mutex_lock(&lg.mu);
+    ss_ipc_put_u32(&b, lg.writable);
+    ss_ipc_put_u32(&b, !atomic_load(&lg.overdue));
+    ss_ipc_put_u64(&b, (uint64_t)lg.oldest_pending_ms);
+    ss_ipc_put_u64(&b, lg.pending);
+    ss_ipc_put_str(&b, lg.last_error);
+    ss_ipc_put_u64(&b, lg.commits);
+    ss_ipc_put_u64(&b, lg.records);
+    ss_ipc_put_u64(&b, lg.largest_group);
+    ss_ipc_put_u64(&b, lg.timestamps);
+    pthread_mutex_unlock(&lg.mu);
+    ss_serve_reply(link, SS_IPC_LOGGER_STATE, m->id, &b);
+    ss_ipc_buf_cleanup(&b);
+}
+
+static void handle(void *cls, ss_link link, struct ss_ipc_msg *m)
+{
+    (void)cls;
+    switch (m->type) {
+    case SS_IPC_LOG_APPEND:
+        take_append(link, m);
+        return;
+    case SS_IPC_REGISTRY:
+        take_registry(m);
+        break;
+    case SS_IPC_LOGGER_STATUS:
+        take_status(link, m);
+        break;
+    default:
+        ss_log_error("logger: unexpected IPC message type %u", m->type);
+        abort();
+    }
+    ss_ipc_msg_cleanup(m);
+}
+
+/*
+ * One logger at a time per store: a logger of a daemon that was killed may
+ * still be finishing its last group when its successor starts.
+ */
+static int lock_store(const char *path)
+{
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ss_log_error("logger: %s: %s", lock, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 300; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return fd;
+        if (i == 0)
+            ss_log_warn("logger: %s is held by another logger; waiting", lock);
+        usleep(100000);
+    }
+    ss_log_error("logger: %s is still held after 30 s", lock);
+    close(fd);
+    return -1;
+}
+
+int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
+{
+    ss_proc_child_setup("logger", false);
+    lg.cfg = cfg;
+    lg.tail = &lg.head;
+    int status = 1, lock = -1;
+    pthread_t writer, stamper;
+    bool threads = false;
+    const char *path = ss_config_sqlite_path(cfg);
+    /* the log holds personal data: readable by this process's user alone */
+    umask(077);
+    /* everything that needs root, before the privileges go */
+    if (!path || (lock = lock_store(path)) < 0)
+        goto out;
+    if (ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
+        ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.writer) != SS_OK ||
+        ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.stamper) != SS_OK ||
+        ss_store_tail(lg.writer, &lg.last_id, lg.last_hash) != SS_OK) {
+        ss_log_error("logger: %s", ss_errmsg());
+        goto out;
+    }
+    lg.writable = true;
+    if (ss_proc_drop(cfg->user) != SS_OK) {
+        ss_log_error("logger: %s", ss_errmsg());
+        goto out;
+    }
+    if (pthread_create(&writer, NULL, writer_main, NULL) != 0 ||
+        pthread_create(&stamper, NULL, stamper_main, NULL) != 0) {
+        ss_log_error("logger: cannot start its threads");
+        goto out;
+    }
+    threads = true;
+    ss_log_info("logger: message log %s open, %lld records", path, (long long)lg.last_id);
+    status = ss_serve_run(ctl, link, LOGGER_FRAME_MAX, handle, NULL);
+out:
+    pthread_mutex_lock(&lg.mu);
+    lg.stopping = true;
+    pthread_cond_broadcast(&lg.work);
+    pthread_cond_broadcast(&lg.tick);
+    pthread_mutex_unlock(&lg.mu);
+    if (threads) {
+        pthread_join(writer, NULL);
+        pthread_join(stamper, NULL);
+    }
+    free_appends(lg.head);
+    ss_store_close(lg.writer);
+    ss_store_close(lg.stamper);
+    ss_trust_unref(lg.trust);
+    ss_reg_anchor_cleanup(&lg.anchor);
+    if (lock >= 0)
+        close(lock);
+    return status;
+}

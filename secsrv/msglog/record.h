@@ -1,0 +1,59 @@
+/*
+ * record: one entry of the message log and its place in the hash chain.
+ * A record is written for every request and every response on each side
+ * of an exchange, refusals included. Its hash covers its number, time,
+ * side, direction, the exchange's identifiers, the keyed hash of the
+ * data-subject reference, status and error type, retention deadline, the
+ * SHA-256 of the raw message, of its manifest, of its signature and of the
+ * stapled OCSP response, the signature's inclusion path, and the hash of
+ * the record before it (32 zero bytes for the first), encoded as
+ * documented in secsrv/msglog/README.md. Because the chain holds digests
+ * of the bulky parts, those parts can be purged after the retention
+ * deadline without breaking the verification of anything else.
+ */
+#ifndef SS_RECORD_H
+#define SS_RECORD_H
+
+#include "merkle.h"
+#include "ss_error.h"
+#include "ss_id.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SS_RECORD_MESSAGE_MAX (63u * 1024 * 1024) /* within one IPC frame */
+
+struct ss_record {
+    int64_t id;        /* from 1, in chain order; set by the logger */
+    int64_t logged_ms; /* when the logger wrote it (Unix time in ms); set by the logger */
+    char side[8];      /* "client" (client proxy) or "server" (server proxy) */
+    char direction[9]; /* "request" or "response" */
+    char query_id[256];
+    char request_id[37];
+    char client[SS_ID_STR_MAX];  /* "" when the request named none that parsed */
+    char service[SS_ID_STR_MAX]; /* "" likewise */
+    char purpose[65];
+    bool has_subject;
+    uint8_t subject_hash[32];
+    unsigned status;      /* HTTP status of the answer this record led to or is */
+    char error_type[129]; /* "" unless refused */
+    int64_t retain_until; /* Unix time after which the content may be purged */
+    uint8_t message_sha256[32];
+    const uint8_t *message; /* the raw message, or NULL (metadata only, or purged) */
+    size_t message_len;
+    const uint8_t *manifest; /* NULL for a refusal made before signing */
+    size_t manifest_len;
+    const uint8_t *signature;
+    size_t signature_len;
+    char sig_path[SS_MERKLE_PATH_TEXT_MAX];
+    const uint8_t *ocsp;
+    size_t ocsp_len;
+    uint8_t prev_hash[32];
+    uint8_t hash[32];
+};
+
+/* The chain hash of r (over r->prev_hash and every field above but hash). */
+void ss_record_hash(const struct ss_record *r, uint8_t out[32]);
+
+#endif

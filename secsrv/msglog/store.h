@@ -1,0 +1,75 @@
+/*
+ * store: where the message log lives. The interface is what the logger and
+ * the DPO tool need, so that a PostgreSQL store can stand beside the
+ * embedded SQLite one ("sqlite:PATH", WAL mode, synchronous=FULL: a commit
+ * is on disk when it returns). Appends happen in transactions the logger
+ * groups (begin, many inserts, commit: one fsync for all); a record is
+ * written whole or not at all. The schema is created and versioned here.
+ */
+#ifndef SS_STORE_H
+#define SS_STORE_H
+
+#include "merkle.h"
+#include "record.h"
+#include "ss_error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ss_store;
+
+/*
+ * Opens (and, writable, creates) the store named by spec. max_bytes (0: no
+ * limit) caps the store's size: beyond it an insert fails with SS_ERR_IO
+ * ("store full"), and nothing already stored is touched.
+ */
+ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes,
+                       struct ss_store **out) SS_MUST_CHECK SS_NONNULL(1, 4);
+void ss_store_close(struct ss_store *s);
+
+/* The last record's number and hash (0 and zeros when the log is empty). */
+ss_error ss_store_tail(struct ss_store *s, int64_t *id, uint8_t hash[32]) SS_MUST_CHECK;
+
+ss_error ss_store_begin(struct ss_store *s) SS_MUST_CHECK;
+ss_error ss_store_commit(struct ss_store *s) SS_MUST_CHECK;
+void ss_store_rollback(struct ss_store *s);
+
+/* Inserts r as it is (id, times and hashes already set). */
+ss_error ss_store_insert(struct ss_store *s, const struct ss_record *r) SS_MUST_CHECK;
+
+/*
+ * True if a server-side request record of client with query_id, logged at
+ * or after since_ms and not itself refused as a duplicate, exists.
+ */
+ss_error ss_store_seen(struct ss_store *s, const char *client, const char *query_id,
+                       int64_t since_ms, bool *seen) SS_MUST_CHECK;
+
+/* Records not yet timestamped: how many, and when the oldest was logged. */
+ss_error ss_store_pending(struct ss_store *s, size_t *count, int64_t *oldest_ms) SS_MUST_CHECK;
+
+/* Up to max records not yet timestamped, oldest first: numbers and hashes (malloc'd). */
+ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
+                               uint8_t (**hashes)[32], size_t *n) SS_MUST_CHECK;
+
+struct ss_timestamp {
+    int64_t id; /* set by the store */
+    int64_t first_id, last_id;
+    uint8_t root[32];
+    const uint8_t *token; /* DER TimeStampToken */
+    size_t token_len;
+    int64_t gen_time; /* Unix time the TSA stated */
+    char tsa[256];    /* the TSA's name in the registry */
+};
+
+/* Stores ts and each record's inclusion path in its tree, in one transaction. */
+ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
+                                const struct ss_merkle_path *paths, size_t n) SS_MUST_CHECK;
+
+/* Calls fn for every record with from_id <= id <= to_id (to_id 0: to the end), in order. */
+typedef ss_error (*ss_store_visit)(void *arg, const struct ss_record *r, int64_t ts_id,
+                                   const char *ts_path);
+ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
+                       void *arg) SS_MUST_CHECK;
+
+#endif

@@ -1,0 +1,414 @@
+/* The SQLite message-log store (see store.h). */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEMA_VERSION "1"
+
+struct ss_store {
+    sqlite3 *db;
+    sqlite3_stmt *insert, *seen, *pending, *take, *add_ts, *set_path, *tail;
+    char path[4096];
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS records ("
+    " id INTEGER PRIMARY KEY, logged_ms INTEGER NOT NULL, side TEXT NOT NULL,"
+    " direction TEXT NOT NULL, query_id TEXT NOT NULL, request_id TEXT NOT NULL,"
+    " client TEXT NOT NULL, service TEXT NOT NULL, purpose TEXT NOT NULL, subject_hash BLOB,"
+    " status INTEGER NOT NULL, error_type TEXT NOT NULL, retain_until INTEGER NOT NULL,"
+    " message_sha256 BLOB NOT NULL, message BLOB, manifest BLOB, signature BLOB,"
+    " sig_path TEXT NOT NULL, ocsp BLOB, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,"
+    " ts_id INTEGER, ts_path TEXT);"
+    "CREATE INDEX IF NOT EXISTS records_replay ON records (client, query_id, logged_ms)"
+    " WHERE side = 'server' AND direction = 'request';"
+    "CREATE INDEX IF NOT EXISTS records_pending ON records (id) WHERE ts_id IS NULL;"
+    "CREATE TABLE IF NOT EXISTS timestamps ("
+    " id INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,"
+    " root BLOB NOT NULL, token BLOB NOT NULL, gen_time INTEGER NOT NULL, tsa TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" SCHEMA_VERSION "');";
+
+static ss_error db_error(struct ss_store *s, const char *what)
+{
+    int code = sqlite3_extended_errcode(s->db);
+    const char *msg = sqlite3_errmsg(s->db);
+    if ((code & 0xff) == SQLITE_FULL)
+        return ss_errf(SS_ERR_IO, "message log %s: store full (%s)", s->path, what);
+    return ss_errf(SS_ERR_IO, "message log %s: %s: %s", s->path, what, msg);
+}
+
+static ss_error prepare(struct ss_store *s, sqlite3_stmt **st, const char *sql)
+{
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        return db_error(s, "prepare");
+    return SS_OK;
+}
+
+ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, struct ss_store **out)
+{
+    *out = NULL;
+    if (strncmp(spec, "sqlite:", 7) != 0 || !spec[7])
+        return ss_errf(SS_ERR_CONFIG, "message log store '%s' is not sqlite:PATH", spec);
+    struct ss_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    snprintf(s->path, sizeof s->path, "%s", spec + 7);
+    int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    ss_error err = SS_OK;
+    if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        err = s->db ? db_error(s, "open") : ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    char *msg = NULL;
+    if (!read_only) {
+        if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                         &msg) != SQLITE_OK ||
+            sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+            err = ss_errf(SS_ERR_IO, "message log %s: %s", s->path, msg ? msg : "cannot set up");
+            sqlite3_free(msg);
+            goto out;
+        }
+        if (max_bytes) {
+            char pragma[96];
+            long long pages = (long long)(max_bytes / 4096);
+            snprintf(pragma, sizeof pragma, "PRAGMA page_size=4096; PRAGMA max_page_count=%lld;",
+                     pages > 16 ? pages : 16);
+            if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+                err = db_error(s, "max size");
+                goto out;
+            }
+        }
+    }
+    sqlite3_stmt *version = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+                           &version, NULL) != SQLITE_OK ||
+        sqlite3_step(version) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(version, 0), SCHEMA_VERSION) != 0) {
+        sqlite3_finalize(version);
+        err = ss_errf(SS_ERR_IO, "message log %s: not a secsrv message log of schema version %s",
+                      s->path, SCHEMA_VERSION);
+        goto out;
+    }
+    sqlite3_finalize(version);
+    if ((err = prepare(s, &s->tail, "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1")) ||
+        (err = prepare(s, &s->pending,
+                       "SELECT count(*), min(logged_ms) FROM records WHERE ts_id IS NULL")) ||
+        (err = prepare(s, &s->take,
+                       "SELECT id, hash FROM records WHERE ts_id IS NULL ORDER BY id LIMIT ?")))
+        goto out;
+    if (!read_only &&
+        ((err = prepare(
+              s, &s->insert,
+              "INSERT INTO records (id, logged_ms, side, direction, query_id,"
+              " request_id, client, service, purpose, subject_hash, status, error_type,"
+              " retain_until, message_sha256, message, manifest, signature, sig_path,"
+              " ocsp, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) ||
+         (err = prepare(s, &s->seen,
+                        "SELECT 1 FROM records WHERE side = 'server' AND direction = 'request'"
+                        " AND client = ? AND query_id = ? AND logged_ms >= ? AND"
+                        " error_type != 'Client.DuplicateRequest' LIMIT 1")) ||
+         (err = prepare(s, &s->add_ts,
+                        "INSERT INTO timestamps (first_id, last_id, root, token, gen_time, tsa)"
+                        " VALUES (?,?,?,?,?,?)")) ||
+         (err =
+              prepare(s, &s->set_path,
+                      "UPDATE records SET ts_id = ?, ts_path = ? WHERE id = ? AND ts_id IS NULL"))))
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    ss_store_close(s);
+    return err;
+}
+
+void ss_store_close(struct ss_store *s)
+{
+    if (!s)
+        return;
+    sqlite3_stmt *all[] = {s->insert, s->seen,     s->pending, s->take,
+                           s->add_ts, s->set_path, s->tail};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(all[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+ss_error ss_store_tail(struct ss_store *s, int64_t *id, uint8_t hash[32])
+{
+    *id = 0;
+    memset(hash, 0, 32);
+    sqlite3_reset(s->tail);
+    int rc = sqlite3_step(s->tail);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s->tail, 0);
+        if (sqlite3_column_bytes(s->tail, 1) != 32) {
+            sqlite3_reset(s->tail);
+            return ss_errf(SS_ERR_IO, "message log %s: the last record's hash is damaged", s->path);
+        }
+        memcpy(hash, sqlite3_column_blob(s->tail, 1), 32);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s->tail);
+    return rc == SQLITE_DONE ? SS_OK : db_error(s, "read the tail");
+}
+
+static ss_error exec(struct ss_store *s, const char *sql)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? SS_OK : db_error(s, sql);
+}
+
+ss_error ss_store_begin(struct ss_store *s)
+{
+    return exec(s, "BEGIN IMMEDIATE");
+}
+
+ss_error ss_store_commit(struct ss_store *s)
+{
+    return exec(s, "COMMIT");
+}
+
+void ss_store_rollback(struct ss_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+    if (p && n)
+        sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static ss_error read_only(const struct ss_store *s)
+{
+    return ss_errf(SS_ERR_IO, "message log %s: opened read-only", s->path);
+}
+
+ss_error ss_store_insert(struct ss_store *s, const struct ss_record *r)
+{
+    if (!s->insert)
+        return read_only(s);
+    sqlite3_stmt *st = s->insert;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int64(st, 2, r->logged_ms);
+    bind_text(st, 3, r->side);
+    bind_text(st, 4, r->direction);
+    bind_text(st, 5, r->query_id);
+    bind_text(st, 6, r->request_id);
+    bind_text(st, 7, r->client);
+    bind_text(st, 8, r->service);
+    bind_text(st, 9, r->purpose);
+    bind_blob(st, 10, r->subject_hash, r->has_subject ? 32 : 0);
+    sqlite3_bind_int64(st, 11, r->status);
+    bind_text(st, 12, r->error_type);
+    sqlite3_bind_int64(st, 13, r->retain_until);
+    bind_blob(st, 14, r->message_sha256, 32);
+    bind_blob(st, 15, r->message, r->message_len);
+    bind_blob(st, 16, r->manifest, r->manifest_len);
+    bind_blob(st, 17, r->signature, r->signature_len);
+    bind_text(st, 18, r->sig_path);
+    bind_blob(st, 19, r->ocsp, r->ocsp_len);
+    bind_blob(st, 20, r->prev_hash, 32);
+    bind_blob(st, 21, r->hash, 32);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SS_OK : db_error(s, "append");
+}
+
+ss_error ss_store_seen(struct ss_store *s, const char *client, const char *query_id,
+                       int64_t since_ms, bool *seen)
+{
+    *seen = false;
+    if (!s->seen)
+        return read_only(s);
+    sqlite3_stmt *st = s->seen;
+    sqlite3_reset(st);
+    bind_text(st, 1, client);
+    bind_text(st, 2, query_id);
+    sqlite3_bind_int64(st, 3, since_ms);
+    int rc = sqlite3_step(st);
+    *seen = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SS_OK : db_error(s, "replay check");
+}
+
+ss_error ss_store_pending(struct ss_store *s, size_t *count, int64_t *oldest_ms)
+{
+    sqlite3_reset(s->pending);
+    int rc = sqlite3_step(s->pending);
+    *count = 0;
+    *oldest_ms = 0;
+    if (rc == SQLITE_ROW) {
+        *count = (size_t)sqlite3_column_int64(s->pending, 0);
+        *oldest_ms = sqlite3_column_int64(s->pending, 1);
+    }
+    sqlite3_reset(s->pending);
+    return rc == SQLITE_ROW ? SS_OK : db_error(s, "count untimestamped records");
+}
+
+ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
+                               uint8_t (**hashes)[32], size_t *n)
+{
+    *ids = NULL;
+    *hashes = NULL;
+    *n = 0;
+    int64_t *id = malloc(max * sizeof *id);
+    uint8_t(*h)[32] = malloc(max * sizeof *h);
+    if (!id || !h) {
+        free(id);
+        free(h);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    sqlite3_reset(s->take);
+    sqlite3_bind_int64(s->take, 1, (sqlite3_int64)max);
+    int rc;
+    size_t k = 0;
+    while (k < max && (rc = sqlite3_step(s->take)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(s->take, 1) != 32)
+            continue;
+        id[k] = sqlite3_column_int64(s->take, 0);
+        memcpy(h[k], sqlite3_column_blob(s->take, 1), 32);
+        k++;
+    }
+    sqlite3_reset(s->take);
+    *ids = id;
+    *hashes = h;
+    *n = k;
+    return SS_OK;
+}
+
+ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
+                                const struct ss_merkle_path *paths, size_t n)
+{
+    if (!s->add_ts)
+        return read_only(s);
+    ss_error err = ss_store_begin(s);
+    if (err)
+        return err;
+    sqlite3_stmt *st = s->add_ts;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, ts->first_id);
+    sqlite3_bind_int64(st, 2, ts->last_id);
+    bind_blob(st, 3, ts->root, 32);
+    bind_blob(st, 4, ts->token, ts->token_len);
+    sqlite3_bind_int64(st, 5, ts->gen_time);
+    bind_text(st, 6, ts->tsa);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        err = db_error(s, "store a timestamp");
+        ss_store_rollback(s);
+        return err;
+    }
+    ts->id = sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; i < n; i++) {
+        char text[SS_MERKLE_PATH_TEXT_MAX];
+        ss_merkle_path_format(&paths[i], text);
+        st = s->set_path;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ts->id);
+        bind_text(st, 2, text);
+        sqlite3_bind_int64(st, 3, ids[i]);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE) {
+            err = db_error(s, "store inclusion paths");
+            ss_store_rollback(s);
+            return err;
+        }
+    }
+    return ss_store_commit(s);
+}
+
+static void column_text(sqlite3_stmt *st, int i, char *out, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, size, "%s", t ? (const char *)t : "");
+}
+
+static const uint8_t *column_blob(sqlite3_stmt *st, int i, size_t *n)
+{
+    *n = (size_t)sqlite3_column_bytes(st, i);
+    return *n ? sqlite3_column_blob(st, i) : NULL;
+}
+
+ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
+                       void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, logged_ms, side, direction, query_id, request_id, client,"
+                           " service, purpose, subject_hash, status, error_type, retain_until,"
+                           " message_sha256, message, manifest, signature, sig_path, ocsp,"
+                           " prev_hash, hash, ts_id, ts_path FROM records WHERE id >= ? AND"
+                           " (? = 0 OR id <= ?) ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "read");
+    sqlite3_bind_int64(st, 1, from_id);
+    sqlite3_bind_int64(st, 2, to_id);
+    sqlite3_bind_int64(st, 3, to_id);
+    ss_error err = SS_OK;
+    int rc = SQLITE_DONE;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ss_record r;
+        memset(&r, 0, sizeof r);
+        size_t n = 0;
+        r.id = sqlite3_column_int64(st, 0);
+        r.logged_ms = sqlite3_column_int64(st, 1);
+        column_text(st, 2, r.side, sizeof r.side);
+        column_text(st, 3, r.direction, sizeof r.direction);
+        column_text(st, 4, r.query_id, sizeof r.query_id);
+        column_text(st, 5, r.request_id, sizeof r.request_id);
+        column_text(st, 6, r.client, sizeof r.client);
+        column_text(st, 7, r.service, sizeof r.service);
+        column_text(st, 8, r.purpose, sizeof r.purpose);
+        const uint8_t *subject = column_blob(st, 9, &n);
+        if (subject && n == 32) {
+            memcpy(r.subject_hash, subject, 32);
+            r.has_subject = true;
+        }
+        r.status = (unsigned)sqlite3_column_int64(st, 10);
+        column_text(st, 11, r.error_type, sizeof r.error_type);
+        r.retain_until = sqlite3_column_int64(st, 12);
+        const uint8_t *digest = column_blob(st, 13, &n);
+        if (digest && n == 32)
+            memcpy(r.message_sha256, digest, 32);
+        r.message = column_blob(st, 14, &r.message_len);
+        r.manifest = column_blob(st, 15, &r.manifest_len);
+        r.signature = column_blob(st, 16, &r.signature_len);
+        column_text(st, 17, r.sig_path, sizeof r.sig_path);
+        r.ocsp = column_blob(st, 18, &r.ocsp_len);
+        const uint8_t *prev = column_blob(st, 19, &n);
+        if (prev && n == 32)
+            memcpy(r.prev_hash, prev, 32);
+        const uint8_t *hash = column_blob(st, 20, &n);
+        if (hash && n == 32)
+            memcpy(r.hash, hash, 32);
+        int64_t ts_id =
+            sqlite3_column_type(st, 21) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 21);
+        char ts_path[SS_MERKLE_PATH_TEXT_MAX];
+        column_text(st, 22, ts_path, sizeof ts_path);
+        err = fn(arg, &r, ts_id, ts_path);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_error(s, "read");
+    sqlite3_finalize(st);
+    return err;
+}

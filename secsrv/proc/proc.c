@@ -1,0 +1,208 @@
+/* pipe2, signalfd-free sigtimedwait loops, prctl */
+#define _GNU_SOURCE
+#include "proc.h"
+#include "log.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+void ss_proc_child_setup(const char *name, bool secret)
+{
+    char title[16];
+    snprintf(title, sizeof title, "secsrv-%s", name);
+    (void)prctl(PR_SET_NAME, title, 0, 0, 0);
+    /* the parent supervises: without it, a child has no reason to live */
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (secret) {
+        /* key material never reaches a core file, nor another process of the same user */
+        struct rlimit none = {0, 0};
+        (void)setrlimit(RLIMIT_CORE, &none);
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+bool ss_proc_is_root(void)
+{
+    return geteuid() == 0;
+}
+
+ss_error ss_proc_drop(const char *user)
+{
+    if (!user || !user[0] || !ss_proc_is_root())
+        return SS_OK;
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res)
+        return ss_errf(SS_ERR_CONFIG, "user %s does not exist", user);
+    if (pw.pw_uid == 0)
+        return ss_errf(SS_ERR_CONFIG, "user %s is root: nothing would be dropped", user);
+    if (setgroups(1, &pw.pw_gid) != 0 || setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) != 0 ||
+        setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) != 0)
+        return ss_errf(SS_ERR_INTERNAL, "cannot drop to user %s: %s", user, strerror(errno));
+    /* no way back */
+    if (setuid(0) == 0 || seteuid(0) == 0)
+        return ss_errf(SS_ERR_INTERNAL, "privileges could be regained after dropping to %s", user);
+    return SS_OK;
+}
+
+/* ---- the serve loop ---- */
+
+struct link_slot {
+    int fd;
+    uint32_t generation;
+    pthread_mutex_t send_mu;
+};
+
+static struct {
+    pthread_mutex_t mu; /* fd and generation of the slots */
+    struct link_slot slots[SS_SERVE_MAX_LINKS];
+} links = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static ss_link handle_of(size_t slot)
+{
+    return ((uint64_t)links.slots[slot].generation << 8) | slot;
+}
+
+void ss_serve_reply(ss_link link, uint16_t type, uint64_t id, const struct ss_ipc_buf *payload)
+{
+    size_t slot = link & 0xff;
+    uint32_t generation = (uint32_t)(link >> 8);
+    if (slot >= SS_SERVE_MAX_LINKS || (payload && payload->failed))
+        return;
+    struct link_slot *s = &links.slots[slot];
+    pthread_mutex_lock(&s->send_mu);
+    pthread_mutex_lock(&links.mu);
+    int fd = s->generation == generation ? s->fd : -1;
+    pthread_mutex_unlock(&links.mu);
+    if (fd >= 0 && ss_ipc_send(fd, type, id, payload ? payload->data : NULL,
+                               payload ? payload->len : 0, -1) != SS_OK)
+        ss_log_warn("IPC: cannot answer a network process: %s", ss_errmsg());
+    pthread_mutex_unlock(&s->send_mu);
+}
+
+static bool add_link(int fd)
+{
+    pthread_mutex_lock(&links.mu);
+    for (size_t i = 0; i < SS_SERVE_MAX_LINKS; i++) {
+        if (links.slots[i].fd < 0) {
+            links.slots[i].fd = fd;
+            links.slots[i].generation++;
+            pthread_mutex_unlock(&links.mu);
+            return true;
+        }
+    }
+    pthread_mutex_unlock(&links.mu);
+    return false;
+}
+
+static void drop_link(size_t slot)
+{
+    struct link_slot *s = &links.slots[slot];
+    pthread_mutex_lock(&s->send_mu); /* no answer is being written to it */
+    pthread_mutex_lock(&links.mu);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    s->generation++;
+    pthread_mutex_unlock(&links.mu);
+    pthread_mutex_unlock(&s->send_mu);
+}
+
+int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler handler, void *cls)
+{
+    for (size_t i = 0; i < SS_SERVE_MAX_LINKS; i++) {
+        links.slots[i].fd = -1;
+        pthread_mutex_init(&links.slots[i].send_mu, NULL);
+    }
+    if (first_link >= 0)
+        add_link(first_link);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sfd < 0) {
+        ss_log_error("signalfd: %s", strerror(errno));
+        return 1;
+    }
+    for (;;) {
+        struct pollfd pfd[SS_SERVE_MAX_LINKS + 2];
+        size_t slot_of[SS_SERVE_MAX_LINKS + 2];
+        size_t n = 0;
+        pfd[n++] = (struct pollfd){sfd, POLLIN, 0};
+        pfd[n++] = (struct pollfd){ctl, POLLIN, 0};
+        pthread_mutex_lock(&links.mu);
+        for (size_t i = 0; i < SS_SERVE_MAX_LINKS; i++) {
+            if (links.slots[i].fd >= 0) {
+                slot_of[n] = i;
+                pfd[n++] = (struct pollfd){links.slots[i].fd, POLLIN, 0};
+            }
+        }
+        pthread_mutex_unlock(&links.mu);
+        if (poll(pfd, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            ss_log_error("poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[0].revents)
+            break; /* SIGTERM or SIGINT */
+        if (pfd[1].revents) {
+            struct ss_ipc_msg m;
+            if (ss_ipc_recv(ctl, 64, &m) != SS_OK)
+                break; /* the parent is gone */
+            if (m.type != SS_IPC_ATTACH || m.fd < 0) {
+                ss_log_error("unexpected control message %u: stopping", m.type);
+                abort(); /* a broken invariant on the control link: the parent restarts us */
+            }
+            if (add_link(m.fd))
+                m.fd = -1;
+            else
+                ss_log_error("more than %d network links: one refused", SS_SERVE_MAX_LINKS);
+            ss_ipc_msg_cleanup(&m);
+        }
+        for (size_t k = 2; k < n; k++) {
+            if (!pfd[k].revents)
+                continue;
+            size_t slot = slot_of[k];
+            struct ss_ipc_msg m;
+            ss_error err = ss_ipc_recv(pfd[k].fd, max_frame, &m);
+            if (err == SS_ERR_IO) {
+                drop_link(slot); /* that network process ended; its successor comes by ATTACH */
+                continue;
+            }
+            if (err) {
+                /* a malformed frame from our own network process: a broken invariant */
+                ss_log_error("IPC: malformed request: %s", ss_errmsg());
+                abort();
+            }
+            pthread_mutex_lock(&links.mu);
+            ss_link link = handle_of(slot);
+            pthread_mutex_unlock(&links.mu);
+            handler(cls, link, &m);
+        }
+    }
+    close(sfd);
+    for (size_t i = 0; i < SS_SERVE_MAX_LINKS; i++)
+        drop_link(i);
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * proc: what every child process of secsrv shares: its set-up after fork
+ * (name, dying with the parent, no new privileges, no core dumps for the
+ * signer), dropping root privileges to the configured user, and the serve
+ * loop of the signer and the logger: one thread polls the control link to
+ * the parent, the links to network processes and a signal descriptor; each
+ * request goes to a handler, and answers may be sent from any thread.
+ */
+#ifndef SS_PROC_H
+#define SS_PROC_H
+
+#include "ipc.h"
+#include "ss_error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* After fork: names the process (secsrv-NAME), dies with the parent, blocks the
+ * stop signals (for ss_serve_run or sigwait). secret: never dumpable. */
+void ss_proc_child_setup(const char *name, bool secret);
+
+/* When running as root: drop to user (groups, gid, uid), for good. user NULL or "": stay. */
+ss_error ss_proc_drop(const char *user) SS_MUST_CHECK;
+
+/* True if the process runs as root. */
+bool ss_proc_is_root(void);
+
+#define SS_SERVE_MAX_LINKS 8
+
+struct ss_serve;
+
+/* A link as a handle: stays invalid once its link is gone, even if the slot is reused. */
+typedef uint64_t ss_link;
+
+/* Called in the serve thread for every request; msg is the handler's to clean up. */
+typedef void (*ss_serve_handler)(void *cls, ss_link link, struct ss_ipc_msg *msg);
+
+/*
+ * Serves until the parent's control link closes or SIGTERM/SIGINT arrives.
+ * first_link (if >= 0) is the first network link; more come as
+ * SS_IPC_ATTACH on ctl. max_frame bounds each request. Returns 0.
+ */
+int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler handler, void *cls);
+
+/* Answers on a link (from any thread); a link that is gone drops the answer. */
+void ss_serve_reply(ss_link link, uint16_t type, uint64_t id, const struct ss_ipc_buf *payload);
+
+#endif

@@ -1,0 +1,201 @@
+#include "envelope.h"
+#include "rest.h"
+
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+bool ss_envelope_field(const char *name)
+{
+    return ss_rest_header_evidence(name);
+}
+
+void ss_envelope_cleanup(struct ss_envelope *e)
+{
+    free(e->manifest);
+    free(e->cms);
+    free(e->ocsp);
+    memset(e, 0, sizeof *e);
+}
+
+static ss_error add_base64(struct ss_headers *h, const char *name, const uint8_t *p, size_t n)
+{
+    size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    char *text = malloc(cap);
+    if (!text)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    sodium_bin2base64(text, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+    ss_error err = ss_headers_add(h, name, text);
+    free(text);
+    return err;
+}
+
+ss_error ss_envelope_add(struct ss_headers *h, const struct ss_envelope *e)
+{
+    ss_error err;
+    if ((err = add_base64(h, SS_HDR_MANIFEST, e->manifest, e->manifest_len)) ||
+        (err = add_base64(h, SS_HDR_SIGNATURE, e->cms, e->cms_len)) ||
+        (err = ss_headers_add(h, SS_HDR_SIGNATURE_PATH, e->path[0] ? e->path : "-")) ||
+        (err = add_base64(h, SS_HDR_OCSP, e->ocsp, e->ocsp_len)))
+        return err;
+    return SS_OK;
+}
+
+static ss_error take_base64(const struct ss_headers *h, const char *name, uint8_t **out,
+                            size_t *len)
+{
+    const char *v = ss_headers_get(h, name);
+    size_t n = strlen(v);
+    uint8_t *bin = malloc(n ? n : 1);
+    if (!bin)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    const char *end = NULL;
+    if (sodium_base642bin(bin, n ? n : 1, v, n, NULL, len, &end, sodium_base64_VARIANT_ORIGINAL) !=
+            0 ||
+        end != v + n || *len == 0) {
+        free(bin);
+        return ss_errf(SS_ERR_BAD_SIGNATURE, "%s is not base64", name);
+    }
+    *out = bin;
+    return SS_OK;
+}
+
+ss_error ss_envelope_take(const struct ss_headers *h, struct ss_envelope *e)
+{
+    memset(e, 0, sizeof *e);
+    static const char *const names[] = {SS_HDR_MANIFEST, SS_HDR_SIGNATURE, SS_HDR_SIGNATURE_PATH,
+                                        SS_HDR_OCSP};
+    size_t present = 0;
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = ss_headers_count(h, names[i]);
+        if (n > 1)
+            return ss_errf(SS_ERR_BAD_SIGNATURE, "%s appears %zu times", names[i], n);
+        present += n;
+    }
+    if (present == 0)
+        return ss_errf(SS_ERR_MISSING_SIGNATURE, "the message carries no signature");
+    if (present != 4)
+        return ss_errf(SS_ERR_BAD_SIGNATURE, "the message carries only part of its evidence");
+    const char *path = ss_headers_get(h, SS_HDR_SIGNATURE_PATH);
+    if (strcmp(path, "-") == 0)
+        path = ""; /* signed directly */
+    else if (!path[0])
+        return ss_errf(SS_ERR_BAD_SIGNATURE, "%s is empty", SS_HDR_SIGNATURE_PATH);
+    if (strlen(path) >= sizeof e->path)
+        return ss_errf(SS_ERR_BAD_SIGNATURE, "%s too long", SS_HDR_SIGNATURE_PATH);
+    snprintf(e->path, sizeof e->path, "%s", path);
+    ss_error err;
+    if ((err = take_base64(h, SS_HDR_MANIFEST, &e->manifest, &e->manifest_len)) ||
+        (err = take_base64(h, SS_HDR_SIGNATURE, &e->cms, &e->cms_len)) ||
+        (err = take_base64(h, SS_HDR_OCSP, &e->ocsp, &e->ocsp_len))) {
+        ss_envelope_cleanup(e);
+        return err;
+    }
+    return SS_OK;
+}
+
+void ss_envelope_sha256(const void *p, size_t n, uint8_t out[32])
+{
+    unsigned int len = 32;
+    EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+void ss_envelope_line_digest(const char *method, const char *target, uint8_t out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 32;
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        abort();
+    EVP_DigestUpdate(md, method, strlen(method));
+    EVP_DigestUpdate(md, " ", 1);
+    EVP_DigestUpdate(md, target, strlen(target));
+    EVP_DigestFinal_ex(md, out, &len);
+    EVP_MD_CTX_free(md);
+}
+
+void ss_envelope_status_digest(unsigned status, uint8_t out[32])
+{
+    char text[16];
+    int n = snprintf(text, sizeof text, "%03u", status);
+    ss_envelope_sha256(text, (size_t)n, out);
+}
+
+static bool digested(const char *name)
+{
+    return !ss_rest_header_filtered(name) && !ss_envelope_field(name) &&
+           strcasecmp(name, "Date") != 0;
+}
+
+ss_error ss_envelope_fields_digest(const struct ss_headers *h, uint8_t out[32])
+{
+    size_t *order = malloc((h->n ? h->n : 1) * sizeof *order);
+    if (!order)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (digested(h->items[i].name))
+            order[n++] = i;
+    /* insertion sort by name, case-insensitive: stable, and the lists are short */
+    for (size_t i = 1; i < n; i++) {
+        size_t v = order[i], j = i;
+        while (j > 0 && strcasecmp(h->items[order[j - 1]].name, h->items[v].name) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 32;
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const struct ss_header *f = &h->items[order[i]];
+        for (const char *c = f->name; *c; c++) {
+            char lc = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
+            EVP_DigestUpdate(md, &lc, 1);
+        }
+        EVP_DigestUpdate(md, ": ", 2);
+        EVP_DigestUpdate(md, f->value, strlen(f->value));
+        EVP_DigestUpdate(md, "\r\n", 2);
+    }
+    EVP_DigestFinal_ex(md, out, &len);
+    EVP_MD_CTX_free(md);
+    free(order);
+    return SS_OK;
+}
+
+ss_error ss_envelope_raw(const char *method, const char *target, unsigned status,
+                         const struct ss_headers *h, const uint8_t *body, size_t body_len,
+                         uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    size_t cap = 64 + body_len + (method ? strlen(method) + strlen(target) : 0);
+    for (size_t i = 0; i < h->n; i++)
+        cap += strlen(h->items[i].name) + strlen(h->items[i].value) + 4;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    size_t o = 0;
+    if (method)
+        o += (size_t)snprintf((char *)buf, cap, "%s %s\r\n", method, target);
+    else
+        o += (size_t)snprintf((char *)buf, cap, "%03u\r\n", status);
+    for (size_t i = 0; i < h->n; i++) {
+        if (ss_envelope_field(h->items[i].name))
+            continue;
+        o += (size_t)snprintf((char *)buf + o, cap - o, "%s: %s\r\n", h->items[i].name,
+                              h->items[i].value);
+    }
+    memcpy(buf + o, "\r\n", 2);
+    o += 2;
+    if (body_len)
+        memcpy(buf + o, body, body_len);
+    o += body_len;
+    *out = buf;
+    *out_len = o;
+    return SS_OK;
+}

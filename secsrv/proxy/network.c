@@ -1,0 +1,64 @@
+#include "network.h"
+#include "ipc.h"
+#include "log.h"
+#include "proc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links *links)
+{
+    ss_proc_child_setup("network", false);
+    struct ss_daemon *d = NULL;
+    if (ss_daemon_start(cfg, links, &d) != SS_OK) {
+        ss_log_error("network: cannot start: %s", ss_errmsg());
+        return 1;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    ss_log_info("network: serving");
+    for (;;) {
+        struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ctl, POLLIN, 0}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pfd[0].revents)
+            break;
+        if (!pfd[1].revents)
+            continue;
+        struct ss_ipc_msg m;
+        if (ss_ipc_recv(ctl, 64, &m) != SS_OK)
+            break; /* the parent is gone */
+        if (m.type == SS_IPC_RELOAD) {
+            ss_log_info("SIGHUP: reloading policies");
+            if (ss_daemon_reload_policies(d) != SS_OK) {
+                /* the policy in force stays; the reason is in the operator log */
+            }
+        } else if (m.type == SS_IPC_ATTACH && m.fd >= 0 && m.len == 4) {
+            struct ss_ipc_reader r;
+            ss_ipc_reader_init(&r, &m);
+            enum ss_ipc_link which = (enum ss_ipc_link)ss_ipc_get_u32(&r);
+            ss_daemon_attach(d, which, m.fd);
+            m.fd = -1;
+        } else {
+            ss_log_error("network: unexpected control message %u", m.type);
+            abort(); /* a broken invariant on the control link: the parent restarts us */
+        }
+        ss_ipc_msg_cleanup(&m);
+    }
+    if (sfd >= 0)
+        close(sfd);
+    ss_log_info("network: stopping");
+    ss_daemon_stop(d);
+    return 0;
+}

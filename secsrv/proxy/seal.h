@@ -1,0 +1,47 @@
+/*
+ * seal: what the network process does with evidence, over IPC to the
+ * signer and the logger: sign a manifest with a member's key (the answer
+ * is the envelope to send), append a record to the message log (durable
+ * when this returns), and check a peer's envelope against the message as
+ * it arrived (manifest fields, digests, signature, profile, freshness).
+ * Every call waits for its answer (with a deadline); the IPC underneath is
+ * asynchronous, so an event-driven caller can later do without the wait.
+ */
+#ifndef SS_SEAL_H
+#define SS_SEAL_H
+
+#include "daemon.h"
+#include "envelope.h"
+#include "manifest.h"
+#include "record.h"
+
+#define SS_SEAL_IPC_TIMEOUT_MS 15000
+
+/* The keyed BLAKE2b-256 of a data-subject reference. */
+void ss_seal_subject_hash(const struct ss_daemon *d, const char *subject, uint8_t out[32]);
+
+/* Formats m and has the signer sign it with member's key; fills env (manifest included). */
+ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
+                      const struct ss_manifest *m, struct ss_envelope *env) SS_MUST_CHECK;
+
+/*
+ * Appends r to the message log and waits until it is durable. With
+ * replay_check (a server-side request), a record of the same client and
+ * query id within the clock-skew window makes this SS_ERR_DUPLICATE (the
+ * record is kept as that refusal). Learns from the answer whether
+ * timestamping is overdue (d->ts_overdue). SS_ERR_LOGGING when the log
+ * cannot take it.
+ */
+ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *r, bool replay_check,
+                     int64_t *id) SS_MUST_CHECK;
+
+/*
+ * Checks env as the signature of a message from member: the manifest
+ * parses, the signature verifies under the registry of trust, names
+ * member, and was made within the clock skew of now. *m is the manifest.
+ */
+ss_error ss_seal_check(struct ss_daemon *d, const struct ss_trust *trust,
+                       const struct ss_envelope *env, const struct ss_client_id *member,
+                       struct ss_manifest *m) SS_MUST_CHECK;
+
+#endif

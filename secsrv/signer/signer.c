@@ -1,0 +1,549 @@
+#include "signer.h"
+#include "evidence.h"
+#include "ipc.h"
+#include "log.h"
+#include "manifest.h"
+#include "merkle.h"
+#include "proc.h"
+#include "registry.h"
+#include "ss_xml.h"
+#include "trust.h"
+
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* the largest request: a registry (the signing requests are far smaller) */
+#define SIGNER_FRAME_MAX (SS_REGISTRY_MAX_BYTES + SS_REGISTRY_SIG_MAX_BYTES + 64)
+
+struct request {
+    ss_link link;
+    uint64_t id;
+    uint8_t *manifest;
+    size_t len;
+    struct request *next;
+};
+
+struct key_slot {
+    struct ss_client_id member;
+    char member_str[SS_ID_STR_MAX];
+    EVP_PKEY *key;
+    X509 *cert;
+    STACK_OF(X509) * chain; /* the certificates after the first in the file */
+    uint8_t *cert_der;
+    size_t cert_der_len;
+    /* the stapled OCSP response, under signer.mu */
+    uint8_t *ocsp;
+    size_t ocsp_len;
+    time_t ocsp_until;
+    char status[256]; /* why the key cannot sign now, "" when it can */
+    /* waiting requests, under signer.mu */
+    struct request *head, **tail;
+    size_t queued;
+};
+
+static struct {
+    const struct ss_config *cfg;
+    struct ss_reg_anchor anchor;
+    pthread_mutex_t mu;
+    pthread_cond_t work;  /* requests queued, or stopping */
+    pthread_cond_t renew; /* the registry changed: OCSP now */
+    struct ss_trust *trust;
+    uint8_t registry_sha256[32];
+    struct key_slot *keys;
+    size_t n_keys;
+    bool stopping;
+    unsigned long batches, signed_messages, largest_batch;
+} signer = {.mu = PTHREAD_MUTEX_INITIALIZER,
+            .work = PTHREAD_COND_INITIALIZER,
+            .renew = PTHREAD_COND_INITIALIZER};
+
+/* ---- keys ---- */
+
+static void key_cleanup(struct key_slot *k)
+{
+    EVP_PKEY_free(k->key);
+    X509_free(k->cert);
+    sk_X509_pop_free(k->chain, X509_free);
+    free(k->cert_der);
+    free(k->ocsp);
+    memset(k, 0, sizeof *k);
+}
+
+/* Loads and checks one configured key: readable, matching, following the profile. */
+static ss_error load_key(const struct ss_config *cfg, const struct ss_signing_key *sk,
+                         struct key_slot *k)
+{
+    memset(k, 0, sizeof *k);
+    k->member = sk->member;
+    (void)ss_client_id_format(&sk->member, k->member_str, sizeof k->member_str);
+    k->tail = &k->head;
+    ss_error err = SS_OK;
+    uint8_t *pem = NULL;
+    size_t pem_len = 0;
+    BIO *b = NULL;
+    unsigned char *der = NULL;
+    if ((err = ss_file_read(sk->key_file, 1024 * 1024, &pem, &pem_len)))
+        goto out;
+    b = BIO_new_mem_buf(pem, (int)pem_len);
+    k->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    b = NULL;
+    if (!k->key) {
+        err = ss_errf(SS_ERR_CRYPTO, "%s: not a PEM private key (or encrypted)", sk->key_file);
+        goto out;
+    }
+    b = BIO_new_file(sk->cert_file, "r");
+    k->cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    k->chain = sk_X509_new_null();
+    if (!k->cert || !k->chain) {
+        err = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: no PEM certificate", sk->cert_file);
+        goto out;
+    }
+    X509 *x;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+        if (!sk_X509_push(k->chain, x))
+            X509_free(x);
+    if (X509_check_private_key(k->cert, k->key) != 1) {
+        err = ss_errf(SS_ERR_CRYPTO, "%s does not hold the key of %s", sk->key_file, sk->cert_file);
+        goto out;
+    }
+    int n = i2d_X509(k->cert, &der);
+    if (n <= 0 || !(k->cert_der = malloc((size_t)n))) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(k->cert_der, der, (size_t)n);
+    k->cert_der_len = (size_t)n;
+    struct ss_client_id named;
+    if ((err = ss_evidence_cert_member(k->cert_der, k->cert_der_len, cfg->instance, &named))) {
+        err = ss_errf(err, "%s: %s", sk->cert_file, ss_errmsg());
+        goto out;
+    }
+    if (!ss_client_id_equal(&named, &sk->member)) {
+        char got[SS_ID_STR_MAX];
+        (void)ss_client_id_format(&named, got, sizeof got);
+        err = ss_errf(SS_ERR_BAD_SIGNATURE, "%s names member %s, not %s", sk->cert_file, got,
+                      k->member_str);
+        goto out;
+    }
+    snprintf(k->status, sizeof k->status, "no OCSP response yet");
+out:
+    ERR_clear_error();
+    OPENSSL_free(der);
+    BIO_free(b);
+    if (pem) {
+        sodium_memzero(pem, pem_len);
+        free(pem);
+    }
+    if (err)
+        key_cleanup(k);
+    return err;
+}
+
+void ss_signer_check_keys(struct ss_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        struct key_slot k;
+        if (load_key(cfg, &cfg->keys[i], &k) != SS_OK)
+            ss_config_problem(cfg, cfg->keys[i].line, "signing key: %s", ss_errmsg());
+        else
+            key_cleanup(&k);
+    }
+}
+
+/* ---- signing ---- */
+
+static ss_error cms_sign(const struct key_slot *k, const void *content, size_t len, uint8_t **der,
+                         size_t *der_len)
+{
+    ss_error err = SS_OK;
+    unsigned char *enc = NULL;
+    unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP | CMS_CADES;
+    BIO *in = BIO_new_mem_buf(content, (int)len);
+    CMS_ContentInfo *cms = in ? CMS_sign(NULL, NULL, k->chain, NULL, flags) : NULL;
+    int n = -1;
+    if (!cms || !CMS_add1_signer(cms, k->cert, k->key, EVP_sha256(), flags) ||
+        CMS_final(cms, in, NULL, flags) != 1 || (n = i2d_CMS_ContentInfo(cms, &enc)) <= 0) {
+        err = ss_errf(SS_ERR_CRYPTO, "signing failed");
+        goto out;
+    }
+    *der = malloc((size_t)n);
+    if (!*der) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(*der, enc, (size_t)n);
+    *der_len = (size_t)n;
+out:
+    ERR_clear_error();
+    OPENSSL_free(enc);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    return err;
+}
+
+static void answer(const struct request *r, ss_error err, const char *reason, const uint8_t *cms,
+                   size_t cms_len, const char *path, const uint8_t *ocsp, size_t ocsp_len)
+{
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_u32(&b, (uint32_t)err);
+    ss_ipc_put_str(&b, reason);
+    ss_ipc_put_bytes(&b, cms, cms_len);
+    ss_ipc_put_str(&b, path);
+    ss_ipc_put_bytes(&b, ocsp, ocsp_len);
+    ss_serve_reply(r->link, SS_IPC_SIGNED, r->id, &b);
+    ss_ipc_buf_cleanup(&b);
+}
+
+static void free_requests(struct request *r)
+{
+    while (r) {
+        struct request *next = r->next;
+        free(r->manifest);
+        free(r);
+        r = next;
+    }
+}
+
+/* Signs the n requests of list with key k: directly for one, as a batch for more. */
+static void sign_batch(struct key_slot *k, struct request *list, size_t n, const uint8_t *ocsp,
+                       size_t ocsp_len)
+{
+    uint8_t(*leaves)[32] = NULL;
+    struct ss_merkle_path *paths = NULL;
+    uint8_t *cms = NULL;
+    size_t cms_len = 0;
+    ss_error err;
+    if (n == 1) {
+        err = cms_sign(k, list->manifest, list->len, &cms, &cms_len);
+    } else {
+        leaves = malloc(n * sizeof *leaves);
+        paths = malloc(n * sizeof *paths);
+        if (!leaves || !paths) {
+            err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        } else {
+            size_t i = 0;
+            for (struct request *r = list; r; r = r->next)
+                ss_merkle_leaf(r->manifest, r->len, leaves[i++]);
+            uint8_t root[32];
+            char content[SS_EVIDENCE_BATCH_LEN + 1];
+            err = ss_merkle_build((const uint8_t(*)[32])leaves, n, root, paths);
+            if (!err) {
+                ss_evidence_batch_content(root, content);
+                err = cms_sign(k, content, SS_EVIDENCE_BATCH_LEN, &cms, &cms_len);
+            }
+        }
+    }
+    char reason[300] = "";
+    if (err)
+        snprintf(reason, sizeof reason, "%s", ss_errmsg());
+    size_t i = 0;
+    for (struct request *r = list; r; r = r->next, i++) {
+        char path[SS_MERKLE_PATH_TEXT_MAX] = "";
+        if (!err && n > 1)
+            ss_merkle_path_format(&paths[i], path);
+        answer(r, err, reason, cms, cms_len, path, ocsp, ocsp_len);
+    }
+    free(cms);
+    free(paths);
+    free(leaves);
+}
+
+static void *signing_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&signer.mu);
+    for (;;) {
+        size_t pending = 0;
+        for (size_t i = 0; i < signer.n_keys; i++)
+            pending += signer.keys[i].queued;
+        if (!pending) {
+            if (signer.stopping)
+                break;
+            pthread_cond_wait(&signer.work, &signer.mu);
+            continue;
+        }
+        for (size_t i = 0; i < signer.n_keys; i++) {
+            struct key_slot *k = &signer.keys[i];
+            if (!k->queued)
+                continue;
+            /* take up to batch_max of the waiting requests */
+            struct request *list = k->head, **cut = &k->head;
+            size_t n = 0;
+            while (*cut && n < signer.cfg->sign_batch_max) {
+                cut = &(*cut)->next;
+                n++;
+            }
+            k->head = *cut;
+            *cut = NULL;
+            if (!k->head)
+                k->tail = &k->head;
+            k->queued -= n;
+            time_t now = time(NULL);
+            bool usable = k->ocsp && now < k->ocsp_until;
+            uint8_t *ocsp = NULL;
+            size_t ocsp_len = k->ocsp_len;
+            if (usable && (ocsp = malloc(ocsp_len)) != NULL)
+                memcpy(ocsp, k->ocsp, ocsp_len);
+            char reason[2048];
+            snprintf(reason, sizeof reason, "the signing key of %.1500s cannot sign now: %.300s",
+                     k->member_str, k->status[0] ? k->status : "no fresh OCSP response");
+            signer.batches++;
+            signer.signed_messages += n;
+            if (n > signer.largest_batch)
+                signer.largest_batch = n;
+            pthread_mutex_unlock(&signer.mu);
+            if (ocsp) {
+                sign_batch(k, list, n, ocsp, ocsp_len);
+            } else {
+                for (struct request *r = list; r; r = r->next)
+                    answer(r, SS_ERR_CRYPTO, reason, NULL, 0, "", NULL, 0);
+            }
+            free(ocsp);
+            free_requests(list);
+            pthread_mutex_lock(&signer.mu);
+        }
+    }
+    pthread_mutex_unlock(&signer.mu);
+    return NULL;
+}
+
+/* ---- OCSP for the signing certificates ---- */
+
+static void *ocsp_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&signer.mu);
+    while (!signer.stopping) {
+        struct ss_trust *t = ss_trust_ref(signer.trust);
+        time_t now = time(NULL);
+        long freshness = t ? ss_trust_registry(t)->settings.ocsp_freshness : 0;
+        for (size_t i = 0; t && i < signer.n_keys; i++) {
+            struct key_slot *k = &signer.keys[i];
+            /* renewed when half its freshness is gone, well before receivers refuse it */
+            if (k->ocsp && k->ocsp_until - now > freshness / 2)
+                continue;
+            pthread_mutex_unlock(&signer.mu);
+            struct ss_der leaf = {k->cert_der, k->cert_der_len};
+            uint8_t *der = NULL;
+            size_t len = 0;
+            time_t until = 0;
+            ss_error err = ss_trust_ocsp_fetch(t, &leaf, &der, &len, &until);
+            char reason[256];
+            snprintf(reason, sizeof reason, "%s", err ? ss_errmsg() : "");
+            pthread_mutex_lock(&signer.mu);
+            if (err) {
+                snprintf(k->status, sizeof k->status, "%s", reason);
+                ss_log_warn("signer: OCSP for the signing certificate of %s: %s", k->member_str,
+                            reason);
+                continue;
+            }
+            free(k->ocsp);
+            k->ocsp = der;
+            k->ocsp_len = len;
+            k->ocsp_until = until;
+            k->status[0] = '\0';
+        }
+        ss_trust_unref(t);
+        struct timespec wake;
+        clock_gettime(CLOCK_REALTIME, &wake);
+        wake.tv_sec += 2;
+        pthread_cond_timedwait(&signer.renew, &signer.mu, &wake);
+    }
+    pthread_mutex_unlock(&signer.mu);
+    return NULL;
+}
+
+/* ---- requests ---- */
+
+static void take_registry(struct ss_ipc_msg *m)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    size_t xml_len = 0, sig_len = 0;
+    const uint8_t *xml = ss_ipc_get_bytes(&r, SS_REGISTRY_MAX_BYTES, &xml_len);
+    const uint8_t *sig = ss_ipc_get_bytes(&r, SS_REGISTRY_SIG_MAX_BYTES, &sig_len);
+    if (!ss_ipc_reader_done(&r)) {
+        ss_log_error("signer: malformed registry message");
+        abort();
+    }
+    uint8_t digest[32];
+    crypto_hash_sha256(digest, xml, xml_len);
+    pthread_mutex_lock(&signer.mu);
+    uint64_t floor = signer.trust ? ss_trust_registry(signer.trust)->serial : 0;
+    bool same = signer.trust && memcmp(digest, signer.registry_sha256, 32) == 0;
+    pthread_mutex_unlock(&signer.mu);
+    if (same)
+        return;
+    /* verified here again: the network process is not trusted with it */
+    struct ss_registry *reg = NULL;
+    struct ss_trust *t = NULL;
+    ss_error err = ss_registry_load("registry from the network process", xml, xml_len, sig, sig_len,
+                                    &signer.anchor, time(NULL), floor, &reg);
+    if (!err)
+        err = ss_trust_new(reg, &t);
+    ss_registry_unref(reg);
+    if (err) {
+        ss_log_warn("signer: registry refused: %s", ss_errmsg());
+        return;
+    }
+    pthread_mutex_lock(&signer.mu);
+    struct ss_trust *old = signer.trust;
+    signer.trust = t;
+    memcpy(signer.registry_sha256, digest, 32);
+    pthread_cond_broadcast(&signer.renew);
+    pthread_mutex_unlock(&signer.mu);
+    ss_trust_unref(old);
+    ss_log_info("signer: registry serial %llu in force",
+                (unsigned long long)ss_trust_registry(t)->serial);
+}
+
+static void take_sign(ss_link link, struct ss_ipc_msg *m)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    char member[SS_ID_STR_MAX];
+    ss_ipc_get_str(&r, member, sizeof member);
+    size_t len = 0;
+    const uint8_t *manifest = ss_ipc_get_bytes(&r, SS_MANIFEST_MAX, &len);
+    if (!ss_ipc_reader_done(&r) || len == 0) {
+        ss_log_error("signer: malformed signing request");
+        abort();
+    }
+    struct request *req = calloc(1, sizeof *req);
+    uint8_t *copy = malloc(len);
+    struct ss_client_id id;
+    struct key_slot *k = NULL;
+    if (ss_client_id_parse(member, strlen(member), SS_ID_PART_MAX, false, &id) == SS_OK)
+        for (size_t i = 0; i < signer.n_keys && !k; i++)
+            if (ss_client_id_equal(&signer.keys[i].member, &id))
+                k = &signer.keys[i];
+    if (!req || !copy || !k) {
+        struct request tmp = {.link = link, .id = m->id};
+        char reason[SS_ID_STR_MAX + 64];
+        snprintf(reason, sizeof reason, "%s", k ? "out of memory" : "no signing key for member ");
+        if (!k)
+            snprintf(reason, sizeof reason, "no signing key for member %.1500s", member);
+        answer(&tmp, k ? SS_ERR_NOMEM : SS_ERR_CONFIG, reason, NULL, 0, "", NULL, 0);
+        free(req);
+        free(copy);
+        return;
+    }
+    memcpy(copy, manifest, len);
+    req->link = link;
+    req->id = m->id;
+    req->manifest = copy;
+    req->len = len;
+    pthread_mutex_lock(&signer.mu);
+    *k->tail = req;
+    k->tail = &req->next;
+    k->queued++;
+    pthread_cond_signal(&signer.work);
+    pthread_mutex_unlock(&signer.mu);
+}
+
+static void take_status(ss_link link, const struct ss_ipc_msg *m)
+{
+    struct ss_ipc_buf b = {0};
+    time_t now = time(NULL);
+    pthread_mutex_lock(&signer.mu);
+    ss_ipc_put_u32(&b, (uint32_t)signer.n_keys);
+    for (size_t i = 0; i < signer.n_keys; i++) {
+        const struct key_slot *k = &signer.keys[i];
+        bool usable = k->ocsp && now < k->ocsp_until;
+        ss_ipc_put_str(&b, k->member_str);
+        ss_ipc_put_u32(&b, usable);
+        ss_ipc_put_str(&b, usable ? "" : k->status[0] ? k->status : "OCSP response not fresh");
+        ss_ipc_put_u64(&b, (uint64_t)k->ocsp_until);
+    }
+    ss_ipc_put_u64(&b, signer.batches);
+    ss_ipc_put_u64(&b, signer.signed_messages);
+    ss_ipc_put_u64(&b, signer.largest_batch);
+    pthread_mutex_unlock(&signer.mu);
+    ss_serve_reply(link, SS_IPC_SIGNER_STATE, m->id, &b);
+    ss_ipc_buf_cleanup(&b);
+}
+
+static void handle(void *cls, ss_link link, struct ss_ipc_msg *m)
+{
+    (void)cls;
+    switch (m->type) {
+    case SS_IPC_SIGN:
+        take_sign(link, m);
+        break;
+    case SS_IPC_REGISTRY:
+        take_registry(m);
+        break;
+    case SS_IPC_SIGNER_STATUS:
+        take_status(link, m);
+        break;
+    default:
+        ss_log_error("signer: unexpected IPC message type %u", m->type);
+        abort();
+    }
+    ss_ipc_msg_cleanup(m);
+}
+
+int ss_signer_main(const struct ss_config *cfg, int ctl, int link)
+{
+    ss_proc_child_setup("signer", true);
+    signer.cfg = cfg;
+    int status = 1;
+    pthread_t signing, ocsp;
+    bool threads = false;
+    /* everything that needs the files, before the privileges go */
+    if (ss_reg_anchor_load(cfg->registry_anchor, &signer.anchor) != SS_OK) {
+        ss_log_error("signer: %s", ss_errmsg());
+        goto out;
+    }
+    signer.keys = calloc(cfg->n_keys ? cfg->n_keys : 1, sizeof *signer.keys);
+    if (!signer.keys)
+        goto out;
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        if (load_key(cfg, &cfg->keys[i], &signer.keys[i]) != SS_OK) {
+            ss_log_error("signer: %s", ss_errmsg());
+            goto out;
+        }
+        signer.n_keys++;
+    }
+    if (ss_proc_drop(cfg->user) != SS_OK) {
+        ss_log_error("signer: %s", ss_errmsg());
+        goto out;
+    }
+    if (pthread_create(&signing, NULL, signing_main, NULL) != 0 ||
+        pthread_create(&ocsp, NULL, ocsp_main, NULL) != 0) {
+        ss_log_error("signer: cannot start its threads");
+        goto out;
+    }
+    threads = true;
+    ss_log_info("signer: %zu signing keys loaded", signer.n_keys);
+    status = ss_serve_run(ctl, link, SIGNER_FRAME_MAX, handle, NULL);
+out:
+    pthread_mutex_lock(&signer.mu);
+    signer.stopping = true;
+    pthread_cond_broadcast(&signer.work);
+    pthread_cond_broadcast(&signer.renew);
+    pthread_mutex_unlock(&signer.mu);
+    if (threads) {
+        pthread_join(signing, NULL);
+        pthread_join(ocsp, NULL);
+    }
+    for (size_t i = 0; i < signer.n_keys; i++) {
+        free_requests(signer.keys[i].head);
+        key_cleanup(&signer.keys[i]);
+    }
+    free(signer.keys);
+    ss_trust_unref(signer.trust);
+    ss_reg_anchor_cleanup(&signer.anchor);
+    return status;
+}
