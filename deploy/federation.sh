@@ -235,8 +235,20 @@ if [ "$test_mode" = 1 ]; then
     -cert "$pki/servers/ss-sh-extra/auth.pem" -key "$pki/servers/ss-sh-extra/auth.key" \
     -cert_chain "$pki/intermediate-ca.pem" -Verify 2 -CAfile "$pki/ca-chain.pem" -HTTP)
   impostor revoked "$pki/servers/ss-revoked/auth.pem" "$pki/servers/ss-revoked/auth.key"
+  # a provider's server made of the documented formats alone (test/tools/ss-evidence): its
+  # answers are signed by MUN/13075000, correctly or with the fault the path names
+  evidence=$build/test/tools/ss-evidence
+  openssl ocsp -issuer "$pki/intermediate-ca.pem" -cert "$pki/members/MUN-13075000/sign.pem" \
+    -url "http://127.0.0.1:$P_OCSP/" -respout "$dir/evprov.ocsp" -noverify >/dev/null 2>&1 ||
+    fail "no OCSP response for the evidence provider's signing certificate"
+  rm -f "$dir/evprov.port"
+  started evprov "$evidence" serve --key "$pki/members/MUN-13075000/sign.key" \
+    --cert "$pki/members/MUN-13075000/sign-chain.pem" --ocsp "$dir/evprov.ocsp" \
+    --tls-cert "$pki/servers/ss-sh-extra/auth-chain.pem" \
+    --tls-key "$pki/servers/ss-sh-extra/auth.key" --port-file "$dir/evprov.port"
   P_ECHO=$(port_file echo)
   P_FAST=$(port_file fast)
+  P_EVPROV=$(port_file evprov)
   P_IMPOSTOR=$(accept_port impostor)
   P_ROGUE=$(accept_port rogue)
   P_EXPIRED=$(accept_port expired)
@@ -266,6 +278,10 @@ if [ "$test_mode" = 1 ]; then
   R add server MUN/13075000 ss-mv-vg --address "127.0.0.1:$P_UNBOUND" \
     --auth-cert "$pki/servers/ss-sh-extra/auth.pem"
   R add client MUN/13075000/ss-mv-vg MUN/13075000/Sozialamt
+  # the same member's server made by ss-evidence, for the checks of signed answers
+  R add server MUN/13075000 ss-mv-vg-ev --address "127.0.0.1:$P_EVPROV" \
+    --auth-cert "$pki/servers/ss-sh-extra/auth.pem"
+  R add client MUN/13075000/ss-mv-vg-ev MUN/13075000/Kfz-Zulassung
   # a registered server whose certificate the CA has revoked
   R add server MUN/13076000 ss-mv-lup --address "127.0.0.1:$P_REVOKED" \
     --auth-cert "$pki/servers/ss-revoked/auth.pem"
@@ -339,7 +355,10 @@ timestamping="; interval: the registry's timestampingInterval"
 if [ "$test_mode" = 1 ]; then
   refresh="refresh = 1"
   timestamping="interval = 1
-grace = ${FED_TS_GRACE:-14400}"
+grace = ${FED_TS_GRACE:-14400}
+
+[evidence]
+clock_skew = 10"
   log_extra="${FED_LOG_EXTRA:-}"
   # Kiel's IS must come over HTTPS with its own certificate
   sh_binding="is_certificate_sha256 = MUN/01002000/Buergeramt $(cat "$pki/servers/ss-sh-extra/auth.sha256")"

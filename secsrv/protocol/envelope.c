@@ -90,7 +90,8 @@ ss_error ss_envelope_take(const struct ss_headers *h, struct ss_envelope *e)
     ss_error err;
     if ((err = take_base64(h, SS_HDR_MANIFEST, &e->manifest, &e->manifest_len)) ||
         (err = take_base64(h, SS_HDR_SIGNATURE, &e->cms, &e->cms_len)) ||
-        (err = take_base64(h, SS_HDR_OCSP, &e->ocsp, &e->ocsp_len))) {
+        (ss_headers_get(h, SS_HDR_OCSP)[0] && /* empty: no staple (the verifier says so) */
+         (err = take_base64(h, SS_HDR_OCSP, &e->ocsp, &e->ocsp_len)))) {
         ss_envelope_cleanup(e);
         return err;
     }

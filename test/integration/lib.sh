@@ -157,3 +157,9 @@ finish() {
   echo "$passed passed, $failed failed (logs in $T_DIR)"
   [ "$failed" -eq 0 ]
 }
+
+# msglog NAME SQL: a query on the message log of server NAME (sh or mv), read-only
+msglog() { sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "$2"; }
+
+# records NAME WHERE: how many records of NAME's message log match WHERE
+records() { msglog "$1" "SELECT count(*) FROM records WHERE $2"; }
