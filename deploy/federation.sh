@@ -22,7 +22,9 @@
 # PKI instead of creating DIR/pki), FED_TEST=1 (also an echo backend, a
 # service whose backend is down, impostor TLS servers registered for other
 # providers, short timeouts and a 1 s registry refresh, for the tests),
-# FED_WAIT (seconds each wait may take, default 60). After start, DIR/env
+# FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
+# timestamping grace period in test mode), FED_SH_LOG_EXTRA and
+# FED_MV_LOG_EXTRA (more [log] lines for one server). After start, DIR/env
 # holds the ports and paths (source it); DIR/*.log hold each process's output.
 set -euo pipefail
 
@@ -340,7 +342,7 @@ dir = $4
 
 [log]
 store = sqlite:$dir/$name/log/messagelog.db
-$log_extra
+$(eval echo "\${FED_$(echo "$name" | tr a-z A-Z)_LOG_EXTRA:-}")
 
 [timestamping]
 $timestamping
@@ -350,7 +352,7 @@ CONF
 member_key() { # CLASS-CODE: a [signer] key line for that member's test certificate
   echo "key = ${1%%-*}/${1#*-} $pki/members/$1/sign.key $pki/members/$1/sign-chain.pem"
 }
-sh_limits="" mv_limits="" services_extra="" refresh="" sh_binding="" log_extra=""
+sh_limits="" mv_limits="" services_extra="" refresh="" sh_binding=""
 timestamping="; interval: the registry's timestampingInterval"
 if [ "$test_mode" = 1 ]; then
   refresh="refresh = 1"
@@ -359,7 +361,6 @@ grace = ${FED_TS_GRACE:-14400}
 
 [evidence]
 clock_skew = 10"
-  log_extra="${FED_LOG_EXTRA:-}"
   # Kiel's IS must come over HTTPS with its own certificate
   sh_binding="is_certificate_sha256 = MUN/01002000/Buergeramt $(cat "$pki/servers/ss-sh-extra/auth.sha256")"
   sh_limits="

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -222,6 +223,8 @@ ss_error ss_daemon_check(struct ss_config *cfg)
 
 /* ---- life cycle ---- */
 
+static void *watch_main(void *arg);
+
 /* Hands the registry in force to one peer process (which verifies it again). */
 static void send_registry(struct ss_daemon *d, struct ss_ipc_client *peer)
 {
@@ -352,6 +355,8 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     }
     d->cfg = cfg;
     pthread_mutex_init(&d->policy_mu, NULL);
+    pthread_mutex_init(&d->watch_mu, NULL);
+    pthread_cond_init(&d->watch_cond, NULL);
     check_exposure(cfg);
     for (const char *w = cfg->warnings; *w;) {
         size_t n = strcspn(w, "\n");
@@ -392,6 +397,11 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         goto out;
     if ((err = ss_regstore_start(d->registry)) || (err = ss_daemon_reload_policies(d)))
         goto out;
+    if (pthread_create(&d->watch, NULL, watch_main, d) != 0) {
+        err = ss_errf(SS_ERR_INTERNAL, "cannot start the watch thread");
+        goto out;
+    }
+    d->watching = true;
     if (cfg->client_listen[0] &&
         (err = start_listener(d, "client-proxy", cfg->client_listen, links->client_proxy,
                               ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error, NULL,
@@ -428,6 +438,38 @@ out:
     return err;
 }
 
+/*
+ * Asks the logger once a second whether timestamping is overdue, so that
+ * exchanges stop (and start again) on time even when none is logged.
+ */
+static void *watch_main(void *arg)
+{
+    struct ss_daemon *d = arg;
+    pthread_mutex_lock(&d->watch_mu);
+    while (!d->watch_stop) {
+        pthread_mutex_unlock(&d->watch_mu);
+        struct ss_ipc_msg m;
+        if (ss_ipc_client_linked(d->logger) &&
+            ss_ipc_client_call(d->logger, SS_IPC_LOGGER_STATUS, NULL, 2000, &m) == SS_OK) {
+            struct ss_ipc_reader r;
+            ss_ipc_reader_init(&r, &m);
+            (void)ss_ipc_get_u32(&r);
+            bool ok = ss_ipc_get_u32(&r) != 0;
+            if (!r.failed)
+                atomic_store(&d->ts_overdue, !ok);
+            ss_ipc_msg_cleanup(&m);
+        }
+        struct timespec wake;
+        clock_gettime(CLOCK_REALTIME, &wake);
+        wake.tv_sec += 1;
+        pthread_mutex_lock(&d->watch_mu);
+        if (!d->watch_stop)
+            pthread_cond_timedwait(&d->watch_cond, &d->watch_mu, &wake);
+    }
+    pthread_mutex_unlock(&d->watch_mu);
+    return NULL;
+}
+
 void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd)
 {
     struct ss_ipc_client *c = which == SS_IPC_LINK_SIGNER   ? d->signer
@@ -447,6 +489,15 @@ void ss_daemon_stop(struct ss_daemon *d)
 {
     if (!d)
         return;
+    if (d->watching) {
+        pthread_mutex_lock(&d->watch_mu);
+        d->watch_stop = true;
+        pthread_cond_signal(&d->watch_cond);
+        pthread_mutex_unlock(&d->watch_mu);
+        pthread_join(d->watch, NULL);
+    }
+    pthread_cond_destroy(&d->watch_cond);
+    pthread_mutex_destroy(&d->watch_mu);
     ss_http_stop(d->health);
     ss_http_stop(d->client_proxy);
     ss_http_stop(d->client_proxy_tls);

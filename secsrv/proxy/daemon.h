@@ -42,6 +42,10 @@ struct ss_daemon {
     struct ss_sig_cache *sig_cache;
     uint8_t subject_key[32]; /* keys the hash of the data-subject reference */
     _Atomic bool ts_overdue; /* the logger said: no timestamp within the grace period */
+    pthread_t watch;         /* asks the logger for its state once a second */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cond;
+    bool watching, watch_stop;
 };
 
 /* What the parent hands the network process: listening sockets and IPC links, -1 if none. */

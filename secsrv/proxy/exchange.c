@@ -741,7 +741,7 @@ static ss_error consume(struct exchange *x)
     if (n_servers > 8)
         n_servers = 8;
 
-    if (atomic_load(&x->d->ts_overdue))
+    if (ss_seal_overdue(x->d))
         return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
 
     struct ss_headers fields;
@@ -981,7 +981,7 @@ static ss_error provide(struct exchange *x)
     const struct ss_service_map *map = ss_config_service(x->d->cfg, &x->target.service);
     if (!map)
         return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s is not offered here", x->service_str);
-    if (atomic_load(&x->d->ts_overdue))
+    if (ss_seal_overdue(x->d))
         return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
     if ((err = check_request(x)))
         return err;

@@ -144,3 +144,20 @@ ss_error ss_seal_check(struct ss_daemon *d, const struct ss_trust *trust,
                        (long)(m->time - now), skew);
     return SS_OK;
 }
+
+bool ss_seal_overdue(struct ss_daemon *d)
+{
+    if (!atomic_load(&d->ts_overdue))
+        return false;
+    /* the flag is as old as the last record: ask whether it still holds */
+    struct ss_ipc_msg m;
+    if (ss_ipc_client_call(d->logger, SS_IPC_LOGGER_STATUS, NULL, SS_SEAL_IPC_TIMEOUT_MS, &m))
+        return true;
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, &m);
+    (void)ss_ipc_get_u32(&r);
+    bool ok = ss_ipc_get_u32(&r) != 0;
+    ss_ipc_msg_cleanup(&m);
+    atomic_store(&d->ts_overdue, !ok);
+    return !ok;
+}

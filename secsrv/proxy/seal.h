@@ -44,4 +44,10 @@ ss_error ss_seal_check(struct ss_daemon *d, const struct ss_trust *trust,
                        const struct ss_envelope *env, const struct ss_client_id *member,
                        struct ss_manifest *m) SS_MUST_CHECK;
 
+/*
+ * True while timestamping is overdue (new exchanges are refused): the flag
+ * the logger's last answer set, confirmed with the logger when it is set.
+ */
+bool ss_seal_overdue(struct ss_daemon *d);
+
 #endif

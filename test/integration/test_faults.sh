@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Faults of the evidence layer: the TSA down for longer than the grace period
+# stops new exchanges with TimestampingFailed until it answers again and the
+# backlog is timestamped; a full store fails exchanges with LoggingFailed and
+# keeps what it holds intact; a store the logger cannot open fails them too,
+# and the server recovers once it can. The health endpoint says why.
+FED_TS_GRACE=4
+FED_SH_LOG_EXTRA="max_bytes = 1048576"
+export FED_TS_GRACE FED_SH_LOG_EXTRA
+. "$(dirname "$0")/lib.sh"
+fed_start
+allow_error "logger: .* records not written"
+allow_error "logger: .*(cannot open|unable to open|not a secsrv message log)"
+
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+Q=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/faults
+FED=$SS_SOURCE_DIR/deploy/federation.sh
+tsa() { curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$FED_TSA_PORT/control/$1"; }
+health() { # NAME: sets HEALTH_STATUS, HEALTH
+  HEALTH=$(curl -s -w '\n%{http_code}' "http://127.0.0.1:$(eval echo "\$FED_$(echo "$1" | tr a-z A-Z)_HEALTH_PORT")/")
+  HEALTH_STATUS=${HEALTH##*$'\n'}
+  HEALTH=${HEALTH%$'\n'*}
+}
+pending() { msglog "$1" "SELECT count(*) FROM records WHERE ts_id IS NULL"; }
+
+xr GET $CLIENT $Q
+expect "exchanges work" test "$STATUS" = 200
+health sh
+expect "health is 200 while all is well" test "$HEALTH_STATUS" = 200
+expect "and says ok" bash -c "printf '%s' '$HEALTH' | grep -q '\"status\":\"ok\"'"
+
+# --- the TSA down past the grace period (4 s here) ---------------------------------------------
+expect "the TSA can be made to fail" test "$(tsa fail)" = 200
+xr GET $CLIENT $Q
+expect "an exchange within the grace period still works" test "$STATUS" = 200
+overdue() { log_has sh "timestamping overdue" && log_has mv "timestamping overdue"; }
+expect "both loggers declare timestamping overdue after the grace period" \
+  wait_until "overdue" 30 overdue
+# the servers learn it from their loggers within a second
+refused_now() { xr GET $CLIENT $Q; [ "$STATUS" != 200 ]; }
+wait_until "exchanges to be refused" 10 refused_now || true
+expect_error "then new exchanges are refused" 500 Server.ClientProxy.TimestampingFailed
+expect "the message says why" grep -q "time-stamping authority" "$T_DIR/body"
+health sh
+expect "health is 500" test "$HEALTH_STATUS" = 500
+expect "and names timestamping" bash -c "printf '%s' '$HEALTH' | grep -q 'timestamping'"
+expect "the provider refuses too" \
+  bash -c "curl -s -k --cert $FED_PKI/servers/ss-sh-kiel/auth-chain.pem --key $FED_PKI/servers/ss-sh-kiel/auth.key -H 'X-Road-Client: $CLIENT' -H 'X-Road-Id: f1' -H 'X-Road-Request-Id: f2' https://127.0.0.1:$FED_MV_SERVER_PORT$Q | grep -q TimestampingFailed"
+
+expect "the TSA answers again" test "$(tsa ok)" = 200
+caught_up() { [ "$(pending sh)" = 0 ] && [ "$(pending mv)" = 0 ]; }
+expect "the backlog is timestamped on both sides" wait_until "the backlog" 30 caught_up
+accepted_now() { xr GET $CLIENT $Q; [ "$STATUS" = 200 ]; }
+expect "exchanges are accepted again" wait_until "exchanges to be accepted" 10 accepted_now
+health sh
+expect "health is 200 again" test "$HEALTH_STATUS" = 200
+
+# a TSA that answers with a rejection is no TSA
+expect "the TSA can be made to reject" test "$(tsa reject)" = 200
+n_failed=$(log_count sh "timestamping failed")
+xr GET $CLIENT $Q
+rejected() { [ "$(log_count sh "timestamping failed.*(reject|declined|granted)")" -gt 0 ]; }
+expect "a rejection is a failed attempt" wait_until "a rejected attempt" 20 rejected
+tsa ok >/dev/null
+expect "and recovered from" wait_until "the backlog" 30 caught_up
+
+# --- the store full (1 MiB here) ---------------------------------------------------------------
+before_ok=$(records sh "error_type = ''")
+full=no
+for i in $(seq 1 60); do
+  xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/big?bytes=60000"
+  if [ "$STATUS" != 200 ]; then
+    full=yes
+    break
+  fi
+done
+expect "a full store ends the exchanges" test "$full" = yes
+expect_error "with LoggingFailed" 500 Server.ClientProxy.LoggingFailed
+expect "no part of the refused answer reached the information system" \
+  bash -c "! grep -q xxxxxxxxxx $T_DIR/body"
+expect "the operator log says the store is full" log_has sh "store full"
+expect "what the store holds is intact (integrity check)" \
+  test "$(msglog sh "PRAGMA integrity_check")" = ok
+chain_ok() {
+  [ "$(msglog "$1" "SELECT count(*) FROM records r JOIN records p ON p.id = r.id - 1 WHERE r.prev_hash != p.hash")" = 0 ]
+}
+expect "and still one hash chain" chain_ok sh
+expect "every answer the client got as a success is in the log" \
+  test "$(records sh "direction = 'response' AND status = 200 AND error_type = ''")" -ge "$before_ok"
+
+# --- a store the logger cannot open ------------------------------------------------------------
+"$FED" stop-server "$FED_DIR" sh
+mv "$FED_DIR/sh/log/messagelog.db" "$FED_DIR/sh/log/kept.db"
+rm -f "$FED_DIR/sh/log/messagelog.db-wal" "$FED_DIR/sh/log/messagelog.db-shm"
+mkdir "$FED_DIR/sh/log/messagelog.db"
+"$FED" start-server "$FED_DIR" sh
+fed_env
+xr GET $CLIENT $Q
+expect_error "without a usable store every exchange fails" 500 Server.ClientProxy.LoggingFailed
+health sh
+expect "health is 500 and names the message log" \
+  bash -c "[ '$HEALTH_STATUS' = 500 ] && printf '%s' '$HEALTH' | grep -q 'message log'"
+rmdir "$FED_DIR/sh/log/messagelog.db"
+sqlite3 "$FED_DIR/sh/log/kept.db" "VACUUM INTO '$FED_DIR/sh/log/messagelog.db'" 2>/dev/null ||
+  cp "$FED_DIR/sh/log/kept.db" "$FED_DIR/sh/log/messagelog.db"
+sqlite3 "$FED_DIR/sh/log/messagelog.db" "PRAGMA max_page_count = 1000000" >/dev/null
+recovered() { xr GET $CLIENT "$Q"; [ "$STATUS" = 200 ] || [ "$STATUS" = 500 -a "$(header x-road-error)" != "server.clientproxy.loggingfailed" ]; }
+expect "once the store can be opened, the restarted logger serves again" \
+  wait_until "the logger back" 60 recovered
+
+finish
