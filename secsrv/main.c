@@ -36,6 +36,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,17 +54,17 @@ enum child_id { CHILD_SIGNER, CHILD_LOGGER, CHILD_NETWORK, N_CHILDREN };
 struct child {
     const char *name;
     pid_t pid;
-    int ctl; /* the parent's end of the control link, -1 if none */
-    time_t started;
-    unsigned quick_deaths; /* deaths within 10 s of starting, in a row */
+    int ctl;               /* the parent's end of the control link, -1 if none */
+    bool ready;            /* it said it serves (SS_IPC_READY) */
+    unsigned early_deaths; /* deaths before it said it serves, in a row */
     time_t restart_at;     /* when a dead child is due again (0: not dead) */
 };
 
 /* The process table: one row per child. */
 static struct child children[N_CHILDREN] = {
-    [CHILD_SIGNER] = {"signer", 0, -1, 0, 0, 0},
-    [CHILD_LOGGER] = {"logger", 0, -1, 0, 0, 0},
-    [CHILD_NETWORK] = {"network", 0, -1, 0, 0, 0},
+    [CHILD_SIGNER] = {"signer", 0, -1, false, 0, 0},
+    [CHILD_LOGGER] = {"logger", 0, -1, false, 0, 0},
+    [CHILD_NETWORK] = {"network", 0, -1, false, 0, 0},
 };
 
 static struct ss_config *cfg;
@@ -154,7 +156,7 @@ static bool start_child(enum child_id id, int link_a, int link_b)
         close(c->ctl);
     c->ctl = ctl[0];
     c->pid = pid;
-    c->started = time(NULL);
+    c->ready = false;
     c->restart_at = 0;
     ss_log_info("%s: started (pid %ld)", c->name, (long)pid);
     return true;
@@ -246,14 +248,16 @@ static void reap(bool stopping)
             c->pid = 0;
             if (stopping)
                 break;
-            time_t now = time(NULL);
-            c->quick_deaths = now - c->started < 10 ? c->quick_deaths + 1 : 0;
-            /* at once, unless it keeps dying: then 1, 2, 4 ... up to 30 s apart */
-            unsigned wait = c->quick_deaths <= 2 ? 0 : 1u << (c->quick_deaths - 3);
-            c->restart_at = now + (wait > 30 ? 30 : wait); /* never 0: 0 means alive */
+            /* a child that served is started again at once; one that keeps dying before it
+             * serves (a broken store, an unreadable key) 1, 2, 4 ... up to 30 s apart */
+            c->early_deaths = c->ready ? 0 : c->early_deaths + 1;
+            unsigned wait = c->early_deaths == 0 ? 0 : 1u << (c->early_deaths - 1);
+            if (wait > 30)
+                wait = 30;
+            c->restart_at = time(NULL) + wait; /* never 0: 0 means alive */
             if (wait)
-                ss_log_warn("%s: restarting in %us (it died %u times in a row)", c->name, wait,
-                            c->quick_deaths);
+                ss_log_warn("%s: restarting in %us (it died %u times before serving)", c->name,
+                            wait, c->early_deaths);
         }
     }
 }
@@ -401,23 +405,53 @@ int main(int argc, char **argv)
         return 1;
     }
     ss_log_info("secsrv started");
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sfd < 0) {
+        ss_log_error("signalfd: %s", strerror(errno));
+        stop_all();
+        ss_config_free(cfg);
+        return 1;
+    }
     for (;;) {
-        struct timespec tick = {1, 0};
-        int sig = sigtimedwait(&set, NULL, &tick);
-        if (sig == SIGCHLD || sig < 0) {
-            reap(false);
-            restart_due();
-            continue;
+        struct pollfd pfd[N_CHILDREN + 1] = {{sfd, POLLIN, 0}};
+        for (size_t i = 0; i < N_CHILDREN; i++)
+            pfd[i + 1] = (struct pollfd){children[i].pid > 0 ? children[i].ctl : -1, POLLIN, 0};
+        if (poll(pfd, N_CHILDREN + 1, 1000) < 0 && errno != EINTR)
+            break;
+        /* what the children say: only that they serve */
+        for (size_t i = 0; i < N_CHILDREN; i++) {
+            if (!(pfd[i + 1].revents & POLLIN))
+                continue;
+            struct ss_ipc_msg m;
+            if (ss_ipc_recv(children[i].ctl, 0, &m) != SS_OK) {
+                close(children[i].ctl); /* it is dying; SIGCHLD follows */
+                children[i].ctl = -1;
+                continue;
+            }
+            if (m.type == SS_IPC_READY && !children[i].ready) {
+                children[i].ready = true;
+                children[i].early_deaths = 0;
+            }
+            ss_ipc_msg_cleanup(&m);
+        }
+        int sig = 0;
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                sig = (int)si.ssi_signo;
         }
         if (sig == SIGHUP) {
             struct child *n = &children[CHILD_NETWORK];
             if (n->pid > 0 && ss_ipc_send(n->ctl, SS_IPC_RELOAD, 0, NULL, 0, -1) != SS_OK)
                 ss_log_warn("SIGHUP: the network process did not take the reload");
-            continue;
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            ss_log_info("signal %d: stopping", sig);
+            break;
         }
-        ss_log_info("signal %d: stopping", sig);
-        break;
+        reap(false);
+        restart_due();
     }
+    close(sfd);
     stop_all();
     ss_config_free(cfg);
     curl_global_cleanup();

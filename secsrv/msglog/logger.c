@@ -534,6 +534,7 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
     }
     threads = true;
     ss_log_info("logger: message log %s open, %lld records", path, (long long)lg.last_id);
+    ss_proc_ready(ctl);
     status = ss_serve_run(ctl, link, LOGGER_FRAME_MAX, handle, NULL);
 out:
     pthread_mutex_lock(&lg.mu);

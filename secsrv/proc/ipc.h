@@ -31,6 +31,8 @@ enum ss_ipc_type {
     /* parent -> child */
     SS_IPC_ATTACH = 1, /* a new link (fd) to a peer process; u32 which */
     SS_IPC_RELOAD,     /* reload what can be reloaded (policies) */
+    /* child -> parent */
+    SS_IPC_READY = 50, /* the child has started and serves */
     /* network -> signer */
     SS_IPC_SIGN = 100,    /* str member, bytes manifest -> SIGNED */
     SS_IPC_SIGNED,        /* u32 error, str reason, bytes cms, str path, bytes ocsp */

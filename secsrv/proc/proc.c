@@ -40,6 +40,12 @@ void ss_proc_child_setup(const char *name, bool secret)
     signal(SIGPIPE, SIG_IGN);
 }
 
+void ss_proc_ready(int ctl)
+{
+    if (ss_ipc_send(ctl, SS_IPC_READY, 0, NULL, 0, -1) != SS_OK)
+        ss_log_warn("cannot tell the parent this process is ready: %s", ss_errmsg());
+}
+
 bool ss_proc_is_root(void)
 {
     return geteuid() == 0;

@@ -19,6 +19,9 @@
  * stop signals (for ss_serve_run or sigwait). secret: never dumpable. */
 void ss_proc_child_setup(const char *name, bool secret);
 
+/* Tells the parent over ctl that this child has started and serves. */
+void ss_proc_ready(int ctl);
+
 /* When running as root: drop to user (groups, gid, uid), for good. user NULL or "": stay. */
 ss_error ss_proc_drop(const char *user) SS_MUST_CHECK;
 

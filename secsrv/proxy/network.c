@@ -25,6 +25,7 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
     sigaddset(&set, SIGINT);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     ss_log_info("network: serving");
+    ss_proc_ready(ctl);
     for (;;) {
         struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ctl, POLLIN, 0}};
         if (poll(pfd, 2, -1) < 0) {

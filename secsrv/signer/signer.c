@@ -527,6 +527,7 @@ int ss_signer_main(const struct ss_config *cfg, int ctl, int link)
     }
     threads = true;
     ss_log_info("signer: %zu signing keys loaded", signer.n_keys);
+    ss_proc_ready(ctl);
     status = ss_serve_run(ctl, link, SIGNER_FRAME_MAX, handle, NULL);
 out:
     pthread_mutex_lock(&signer.mu);
