@@ -192,8 +192,12 @@ static bool signing_time(CMS_SignerInfo *si, time_t *out)
     return true;
 }
 
-/* The ESS signing-certificate-v2 attribute names exactly the signer's certificate. */
-static ss_error check_ess(CMS_SignerInfo *si, X509 *signer)
+/*
+ * The ESS signing-certificate-v2 attribute names the signer's certificate
+ * first (and, if it lists more, the certificates after it are among those
+ * the signature carries).
+ */
+static ss_error check_ess(CMS_SignerInfo *si, X509 *signer, STACK_OF(X509) * carried)
 {
     int at = CMS_signed_get_attr_by_NID(si, NID_id_smime_aa_signingCertificateV2, -1);
     X509_ATTRIBUTE *attr = at >= 0 ? CMS_signed_get_attr(si, at) : NULL;
@@ -204,9 +208,12 @@ static ss_error check_ess(CMS_SignerInfo *si, X509 *signer)
     const unsigned char *p = v->value.sequence->data;
     ESS_SIGNING_CERT_V2 *ess = d2i_ESS_SIGNING_CERT_V2(NULL, &p, v->value.sequence->length);
     STACK_OF(X509) *chain = sk_X509_new_null();
-    int ok = ess && chain && sk_X509_push(chain, signer) &&
-             OSSL_ESS_check_signing_certs(NULL, ess, chain, 1) == 1;
-    sk_X509_free(chain); /* shallow: the signer belongs to the signature */
+    int ok = ess && chain && sk_X509_push(chain, signer);
+    for (int i = 0; ok && carried && i < sk_X509_num(carried); i++)
+        if (X509_cmp(sk_X509_value(carried, i), signer) != 0)
+            ok = sk_X509_push(chain, sk_X509_value(carried, i)) > 0;
+    ok = ok && OSSL_ESS_check_signing_certs(NULL, ess, chain, 1) == 1;
+    sk_X509_free(chain); /* shallow: the certificates belong to the signature */
     ESS_SIGNING_CERT_V2_free(ess);
     ERR_clear_error();
     return ok ? SS_OK
@@ -217,7 +224,7 @@ static ss_error check_ess(CMS_SignerInfo *si, X509 *signer)
 /* The CMS checks proper: form, attributes, signature; then profile, chain and status. */
 static ss_error verify_cms(const struct ss_trust *t, const uint8_t *content, size_t content_len,
                            const uint8_t *cms_der, size_t cms_len, const uint8_t *ocsp,
-                           size_t ocsp_len, struct ss_sig_verified *out)
+                           size_t ocsp_len, struct ss_sig_verified *out, time_t *good_until)
 {
     ss_error result = SS_OK;
     CMS_ContentInfo *cms = NULL;
@@ -295,7 +302,7 @@ static ss_error verify_cms(const struct ss_trust *t, const uint8_t *content, siz
         chain[n_chain] = (struct ss_der){ders[n_chain], (size_t)len};
         n_chain++;
     }
-    if ((result = check_ess(si, signer)))
+    if ((result = check_ess(si, signer, certs)))
         goto out;
     const char *instance = ss_trust_registry(t)->instance;
     if ((result = profile_member(signer, instance, &out->member)))
@@ -306,8 +313,7 @@ static ss_error verify_cms(const struct ss_trust *t, const uint8_t *content, siz
         result = ss_errf(SS_ERR_VALIDATION_INFO, "no OCSP response stapled to the signature");
         goto out;
     }
-    time_t good_until = 0;
-    result = ss_trust_ocsp_check(t, &chain[0], ocsp, ocsp_len, NULL, 0, &good_until);
+    result = ss_trust_ocsp_check(t, &chain[0], ocsp, ocsp_len, NULL, 0, good_until);
     if (result == SS_ERR_CERT_REVOKED)
         result = ss_errf(SS_ERR_SIGNER_REVOKED, "the signing certificate is revoked (OCSP)");
     else if (result)
@@ -348,14 +354,20 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
         content_len = SS_EVIDENCE_BATCH_LEN;
         out->batch = true;
     }
-    /* the cache key binds the signature, what it covers and the staple */
+    if (ocsp_len > SS_TRUST_OCSP_MAX_BYTES)
+        return ss_errf(SS_ERR_VALIDATION_INFO, "stapled OCSP response larger than %d bytes",
+                       SS_TRUST_OCSP_MAX_BYTES);
+    /* the cache key binds what is signed, the signature and the staple, each with its length,
+     * so that no byte can move from one to the other */
     uint8_t key[32];
     unsigned int klen = 32;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
     uint8_t cd[32];
     ss_merkle_leaf(content, content_len, cd);
+    uint64_t lengths[2] = {cms_len, ocsp_len};
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, cd, 32) != 1 || EVP_DigestUpdate(md, cms, cms_len) != 1 ||
+        EVP_DigestUpdate(md, cd, 32) != 1 || EVP_DigestUpdate(md, lengths, sizeof lengths) != 1 ||
+        EVP_DigestUpdate(md, cms, cms_len) != 1 ||
         (ocsp_len && EVP_DigestUpdate(md, ocsp, ocsp_len) != 1) ||
         EVP_DigestFinal_ex(md, key, &klen) != 1) {
         EVP_MD_CTX_free(md);
@@ -370,11 +382,19 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
         out->batch = batch_flag;
         return SS_OK;
     }
-    ss_error err = verify_cms(t, content, content_len, cms, cms_len, ocsp, ocsp_len, out);
-    out->batch = batch_flag;
-    if (err)
+    time_t good_until = 0;
+    ss_error err =
+        verify_cms(t, content, content_len, cms, cms_len, ocsp, ocsp_len, out, &good_until);
+    if (err) {
+        memset(out, 0, sizeof *out); /* nothing of a failed check is to be relied on */
         return err;
+    }
+    out->batch = batch_flag;
+    /* reused for a minute at most, and never beyond the staple's freshness */
+    time_t until = now + CACHE_TTL;
+    if (good_until < until)
+        until = good_until;
     if (cache)
-        cache_put(cache, key, serial, now + CACHE_TTL, out);
+        cache_put(cache, key, serial, until, out);
     return SS_OK;
 }

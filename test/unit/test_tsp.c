@@ -736,6 +736,13 @@ static void test_other_federation_tsa(void **state)
     expect_refusal(verify(&resp, nonce, &F->listed, 1, &out), SS_ERR_BAD_SIGNATURE, "no listed TSA",
                    &out);
     free(resp.data);
+    /* the registry authority's key, with tsa.pem listed */
+    struct blob token = {0};
+    cms_token(&F->authority, &token);
+    expect_refusal(
+        ss_tsp_verify_token(token.data, token.len, F->digest, NULL, 0, &F->listed, 1, &out),
+        SS_ERR_BAD_SIGNATURE, "no listed TSA", &out);
+    free(token.data);
 }
 
 static void test_rogue_tsa(void **state)
