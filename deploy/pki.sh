@@ -41,7 +41,7 @@ done
 
 outdir=$(realpath -m -- "$outarg")
 # The layout's version: a PKI made by an older version of this script is made anew.
-pki_version=3
+pki_version=4
 current() { [ -e "$outdir/.complete" ] && [ "$(cut -d' ' -f2 "$outdir/.complete")" = "$pki_version" ]; }
 current && exit 0
 
@@ -114,7 +114,7 @@ make_samples() {
   scratch="$samples/.build"
   ossl_log="$scratch/openssl.log"
   mkdir -p "$samples/ocsp" "$samples/registry_sig" "$samples/upstream_headers" \
-    "$samples/headers" "$scratch"
+    "$samples/headers" "$samples/manifest" "$samples/evidence" "$scratch"
 
   # OCSP responses (fuzz_ocsp): good, revoked, signed by the CA itself.
   ocsp_sample "$pki" good servers/ss-sh-kiel/auth.pem ocsp.pem ocsp.key nonce
@@ -165,6 +165,82 @@ EOF
     "Content-Type: application/json" "Content-Length: 2" >"$samples/headers/request"
   printf '{"type":"Server.ServerProxy.AccessDenied","message":"Access denied: client %s is not allowed \\"%s\\"","detail":"%s"}\n' \
     "DE-NORD/GOV/ima-sh/melde-client" "person" "$(uuid4)" >"$samples/headers/error-body"
+
+  # Manifests (fuzz_manifest, secsrv/msglog/manifest.c): a request as the
+  # consumer's server signs it and the provider's answer bound to it; and
+  # the fixed request that fuzz_evidence holds too, byte for byte.
+  local now query_id request_id subject
+  sha256_hex() { openssl dgst -sha256 -r | cut -d' ' -f1; }
+  now=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
+  query_id=$(uuid4)
+  request_id=$(uuid4)
+  subject=$(printf 'urn:de-nord:person:%s' "$(openssl rand -hex 8)" | sha256_hex)
+  printf '%s\n' "secsrv-manifest: 1" "kind: request" "time: $now" "query-id: $query_id" \
+    "request-id: $request_id" "client: DE-NORD/GOV/MIKWS-SH/Meldeauskunft" \
+    "service: DE-NORD/MUN/13004000/Einwohnermeldeamt/meldeauskunft" "purpose: BMG-34" \
+    "subject-hash: $subject" \
+    "request-line-sha256: $(printf '%s' 'GET /r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/meldeauskunft/person/4711' | sha256_hex)" \
+    "headers-sha256: $(printf 'accept: application/json\r\n' | sha256_hex)" \
+    "body-sha256: $(sha256_hex </dev/null)" >"$samples/manifest/request"
+  printf '%s\n' "secsrv-manifest: 1" "kind: response" "time: $now" "query-id: $query_id" \
+    "request-id: $request_id" "client: DE-NORD/GOV/MIKWS-SH/Meldeauskunft" \
+    "service: DE-NORD/MUN/13004000/Einwohnermeldeamt/meldeauskunft" "purpose: BMG-34" \
+    "subject-hash: $subject" "status: 200" \
+    "request-manifest-sha256: $(sha256_hex <"$samples/manifest/request")" \
+    "status-line-sha256: $(printf '200' | sha256_hex)" \
+    "headers-sha256: $(printf 'content-type: application/json\r\n' | sha256_hex)" \
+    "body-sha256: $(printf '%s' '{"name":"Erika"}' | sha256_hex)" >"$samples/manifest/response"
+  cat >"$samples/manifest/evidence-request" <<'MANIFEST'
+secsrv-manifest: 1
+kind: request
+time: 2026-11-18T11:06:40Z
+query-id: fuzz-evidence-1
+request-id: 6f1c2a9e-3b7d-4e21-8c55-0d9a7b3e4f12
+client: DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+service: DE-NORD/MUN/13004000/Einwohnermeldeamt/meldeauskunft
+purpose: BMG-34
+subject-hash: 1c19303ce350ff9968357bb4986a251f929ebf91057dec7f50b5580423c3b1fc
+request-line-sha256: cebbfe3d9c38e5cbce9a2fe3acb4e827584d68fdfb034d3adf98a05fe604e671
+headers-sha256: 02125fa0320f6a136d5478a06c5be28dde22d8f94e6c66bf468c171a63387ff9
+body-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+MANIFEST
+
+  # Message signatures (fuzz_evidence): detached DER CMS over that fixed
+  # request as a member's server makes them (CAdES: ESS signing-certificate-v2),
+  # one without the ESS attribute, one by the registry authority (not a
+  # member's certificate), one by the revoked certificate; and one over a
+  # batch: a byte 0x01, the inclusion path (two steps), LF, the signature
+  # over "secsrv-batch-root: ROOT\n" (secsrv/msglog/merkle.h, evidence.h).
+  local fixed="$samples/manifest/evidence-request" root right left
+  local sign_opts=(-sign -binary -outform DER -md sha256 -nosmimecap
+    -certfile "$pki/intermediate-ca.pem")
+  ossl cms "${sign_opts[@]}" -cades -signer "$pki/members/GOV-MIKWS-SH/sign.pem" \
+    -inkey "$pki/members/GOV-MIKWS-SH/sign.key" -in "$fixed" -out "$samples/evidence/cades.der"
+  ossl cms "${sign_opts[@]}" -signer "$pki/members/GOV-MIKWS-SH/sign.pem" \
+    -inkey "$pki/members/GOV-MIKWS-SH/sign.key" -in "$fixed" \
+    -out "$samples/evidence/no-cades.der"
+  ossl cms "${sign_opts[@]}" -cades -signer "$pki/registry-authority.pem" \
+    -inkey "$pki/registry-authority.key" -in "$fixed" \
+    -out "$samples/evidence/registry-authority.der"
+  ossl cms "${sign_opts[@]}" -cades -signer "$pki/members/revoked-GOV-MIKWS-SH/sign.pem" \
+    -inkey "$pki/members/revoked-GOV-MIKWS-SH/sign.key" -in "$fixed" \
+    -out "$samples/evidence/revoked.der"
+  hex_of() { od -An -tx1 -v | tr -d ' \n'; }
+  { printf '\000'; cat "$fixed"; } | openssl dgst -sha256 -binary >"$scratch/leaf"
+  printf 'right sibling' | openssl dgst -sha256 -binary >"$scratch/right"
+  printf 'left sibling' | openssl dgst -sha256 -binary >"$scratch/left"
+  { printf '\001'; cat "$scratch/leaf" "$scratch/right"; } | openssl dgst -sha256 -binary \
+    >"$scratch/node"
+  root=$({ printf '\001'; cat "$scratch/left" "$scratch/node"; } | openssl dgst -sha256 -binary |
+    hex_of)
+  right=$(hex_of <"$scratch/right")
+  left=$(hex_of <"$scratch/left")
+  printf 'secsrv-batch-root: %s\n' "$root" >"$scratch/batch-root"
+  ossl cms "${sign_opts[@]}" -cades -signer "$pki/members/GOV-MIKWS-SH/sign.pem" \
+    -inkey "$pki/members/GOV-MIKWS-SH/sign.key" -in "$scratch/batch-root" \
+    -out "$scratch/batch.der"
+  { printf '\001R %s L %s\n' "$right" "$left"; cat "$scratch/batch.der"; } \
+    >"$samples/evidence/batch"
 
   rm -rf -- "$scratch"
 }

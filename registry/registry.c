@@ -22,8 +22,16 @@ extern const size_t ss_schema_registry_xsd_len;
 void ss_time_format(time_t t, char out[21])
 {
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* four digits of year always, so that ss_time_parse reads back what this writes */
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+        memcpy(out, "0000-01-01T00:00:00Z", 21);
+        return;
+    }
+    char text[80];
+    snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    memcpy(out, text, 20);
+    out[20] = '\0';
 }
 
 static bool parse_digits(const char *s, int n, int *out)

@@ -49,6 +49,13 @@ static ss_error take_base64(const struct ss_headers *h, const char *name, uint8_
 {
     const char *v = ss_headers_get(h, name);
     size_t n = strlen(v);
+    /* the RFC 4648 alphabet and nothing else (libsodium maps other bytes to digits) */
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '='))
+            return ss_errf(SS_ERR_BAD_SIGNATURE, "%s is not base64", name);
+    }
     uint8_t *bin = malloc(n ? n : 1);
     if (!bin)
         return ss_errf(SS_ERR_NOMEM, "out of memory");

@@ -55,7 +55,9 @@ ss_error ss_envelope_add(struct ss_headers *h, const struct ss_envelope *e) SS_M
 
 /*
  * Reads the evidence fields of h. SS_ERR_MISSING_SIGNATURE when none is
- * there, SS_ERR_BAD_SIGNATURE when one is missing, doubled or not base64.
+ * there, SS_ERR_BAD_SIGNATURE when one is missing, doubled or not base64
+ * (RFC 4648 alphabet only). An empty X-Secsrv-Ocsp means no staple (the
+ * verifier refuses that). The path is taken as text; the verifier parses it.
  */
 ss_error ss_envelope_take(const struct ss_headers *h, struct ss_envelope *e) SS_MUST_CHECK;
 
