@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The secsrv demo: installs what it needs, builds, creates a PKI, builds and
 # signs the SH/MV members registry, verifies it (secsrv-registry and stock
-# openssl), starts a federation on 127.0.0.1 — registry publisher, an SH
-# consumer security server, an MV provider security server in front of
-# Schwerin's population register — and sends three queries through it:
-# one allowed, one from a client the policy does not allow, one without
-# the required purpose. Then it shuts everything down.
+# openssl), starts a federation on 127.0.0.1 — registry publisher, OCSP
+# responder, time-stamping authority, an SH consumer security server, an MV
+# provider security server in front of Schwerin's population register —
+# and sends three queries through it: one allowed, one from a client the
+# policy does not allow, one without the required purpose. It then shows
+# the records both servers logged and timestamped, checks one request's
+# signature with stock openssl cms -verify and its timestamp token with
+# openssl ts -verify, and shuts everything down.
 #   --keep   leave the federation running and print how to stop it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +23,7 @@ step "Installing Debian packages (if missing)"
 
 step "Building"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-policy ss-testserver \
+cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-policy ss-testserver ss-evidence \
   2>&1 | grep -E "error|warning" || true
 export SS_BUILD_DIR=$src/build/release
 bin=$SS_BUILD_DIR
@@ -30,7 +33,7 @@ if [ -f "$demo/pids" ]; then ./deploy/federation.sh stop "$demo"; fi
 rm -rf "$demo"
 mkdir -p "$demo"
 
-step "Starting the federation on 127.0.0.1 (PKI, signed registry, publisher, two servers)"
+step "Starting the federation on 127.0.0.1 (PKI, signed registry, publisher, OCSP, TSA, two servers)"
 ./deploy/federation.sh start "$demo"
 # shellcheck disable=SC1091
 . "$demo/env"
@@ -75,6 +78,26 @@ step "Why query 2 was denied (secsrv-policy explain, offline)"
 
 step "Operator log of the provider server (last lines)"
 tail -n 5 "$FED_DIR/mv.log"
+
+step "The message logs: every request and answer, signed, chained, on both sides"
+stamped() { [ "$(sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "SELECT count(*) FROM records WHERE ts_id IS NULL")" = 0 ]; }
+for _ in $(seq 1 300); do stamped sh && stamped mv && break; sleep 0.2; done
+for side in sh mv; do
+  echo "-- $side ($FED_DIR/$side/log/messagelog.db)"
+  sqlite3 -readonly -header -column "$FED_DIR/$side/log/messagelog.db" \
+    "SELECT id, side, direction, status, CASE error_type WHEN '' THEN '-' ELSE error_type END AS error,
+            purpose, substr(hex(hash), 1, 12) AS hash, ts_id AS timestamp FROM records"
+  sqlite3 -readonly -header -column "$FED_DIR/$side/log/messagelog.db" \
+    "SELECT id AS timestamp, first_id, last_id, tsa, datetime(gen_time, 'unixepoch') AS time FROM timestamps"
+done
+
+step "The first request's evidence, checked with stock openssl (deploy/verify-record.sh)"
+./deploy/verify-record.sh "$FED_DIR/sh/log/messagelog.db" 1 "$FED_PKI/ca-chain.pem" \
+  "$FED_PKI/ocsp.pem" "$FED_PKI/tsa.pem"
+
+step "Health of the consumer server"
+curl -s "http://127.0.0.1:$FED_SH_HEALTH_PORT/"
+echo
 
 if [ $keep -eq 1 ]; then
   step "Left running"

@@ -37,13 +37,20 @@ ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len
         h->items = items;
         h->cap = cap;
     }
-    char *n = strndup(name, name_len);
-    char *v = strndup(value, value_len);
+    if (memchr(name, '\0', name_len) || memchr(value, '\0', value_len))
+        return ss_errf(SS_ERR_BAD_HEADER, "a header field with a NUL byte");
+    /* copied by length: the input need not end in a NUL */
+    char *n = malloc(name_len + 1);
+    char *v = malloc(value_len + 1);
     if (!n || !v) {
         free(n);
         free(v);
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
+    memcpy(n, name, name_len);
+    n[name_len] = '\0';
+    memcpy(v, value, value_len);
+    v[value_len] = '\0';
     h->items[h->n].name = n;
     h->items[h->n].value = v;
     h->n++;

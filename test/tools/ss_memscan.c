@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,18 +67,27 @@ int main(int argc, char **argv)
             continue;
         if (strstr(line, "[vvar]") || strstr(line, "[vsyscall]"))
             continue;
-        size_t len = end - start;
-        unsigned char *buf = malloc(len);
-        if (!buf)
+        /* a sanitizer's shadow memory is terabytes of reservation: no heap is that large */
+        if (end - start > (1ul << 32))
             continue;
-        ssize_t got = pread(mem, buf, len, (off_t)start);
-        if (got > 0) {
-            regions++;
+        /* in chunks that overlap by the needle's length, so no occurrence is cut in two */
+        static unsigned char buf[(1 << 20) + 256];
+        unsigned long at = start;
+        bool any = false;
+        while (at < end) {
+            size_t want = end - at < (1ul << 20) + n - 1 ? end - at : (1ul << 20) + n - 1;
+            ssize_t got = pread(mem, buf, want, (off_t)at);
+            if (got <= 0)
+                break;
+            any = true;
             for (ssize_t i = 0; i + (ssize_t)n <= got; i++)
                 if (buf[i] == needle[0] && memcmp(buf + i, needle, n) == 0)
                     hits++;
+            if ((size_t)got < want || at + (size_t)got >= end)
+                break;
+            at += (size_t)got - (n - 1);
         }
-        free(buf);
+        regions += any;
     }
     fclose(maps);
     close(mem);

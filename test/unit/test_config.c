@@ -213,6 +213,32 @@ static void test_good_fields(void **state)
     assert_string_equal(cfg->client_tls_ca, "/etc/secsrv/is-ca.pem");
     assert_string_equal(cfg->server_listen, "0.0.0.0:5500");
     assert_string_equal(cfg->policy_dir, "/etc/secsrv/policies");
+    /* the evidence layer */
+    assert_int_equal(cfg->n_keys, 1);
+    assert_string_equal(cfg->keys[0].member.member_code, "ima-sh");
+    assert_string_equal(cfg->keys[0].member.subsystem, "");
+    assert_string_equal(cfg->keys[0].key_file, "/etc/secsrv/ima-sh.key");
+    assert_string_equal(cfg->keys[0].cert_file, "/etc/secsrv/ima-sh.pem");
+    assert_int_equal(cfg->keys[0].line, 50);
+    assert_int_equal(cfg->sign_batch_max, 32);
+    assert_string_equal(cfg->subject_key, "/etc/secsrv/subject.key");
+    assert_false(cfg->subject_key_default);
+    assert_int_equal(cfg->ts_interval, 30);
+    assert_int_equal(cfg->ts_grace, 600);
+    assert_int_equal(cfg->ts_batch, 1000);
+    assert_int_equal(cfg->clock_skew, 300);
+    assert_string_equal(cfg->health_listen, "127.0.0.1:8081");
+    struct ss_client_id melde;
+    assert_int_equal(ss_client_id_parse_local("GOV/ima-sh/melde-client", "DE-NORD", &melde), SS_OK);
+    assert_int_equal(ss_config_retention(cfg, &melde), 365);
+    assert_false(ss_config_log_bodies(cfg, &melde));
+    struct ss_client_id other;
+    assert_int_equal(ss_client_id_parse_local("GOV/lr-sh/x", "DE-NORD", &other), SS_OK);
+    assert_int_equal(ss_config_retention(cfg, &other), 730);
+    assert_true(ss_config_log_bodies(cfg, &other));
+    assert_non_null(ss_config_key(cfg, &melde));
+    assert_null(ss_config_key(cfg, &other));
+    assert_string_equal(ss_config_sqlite_path(cfg), "/var/lib/secsrv/messagelog.db");
     assert_string_equal(cfg->log_store, "sqlite:/var/lib/secsrv/messagelog.db");
     assert_string_equal(cfg->log_level, "debug");
     ss_config_free(cfg);
@@ -445,6 +471,26 @@ static void test_minimal_defaults(void **state)
     assert_string_equal(cfg->registry_sig_url, "https://r.example/sig");
     ss_config_free(cfg);
     ss_config_free(NULL);
+}
+
+/* The shipped example is a configuration that loads as it is. */
+static void test_example_file(void **state)
+{
+    (void)state;
+    const char *src = getenv("SS_SOURCE_DIR");
+    if (!src || !*src)
+        src = SS_SOURCE_DIR_BUILT;
+    char example[1024];
+    snprintf(example, sizeof example, "%s/deploy/secsrv.conf.example", src);
+    struct ss_config *cfg = NULL;
+    ss_error err = ss_config_load(example, &cfg);
+    assert_non_null(cfg);
+    if (err != SS_OK)
+        fail_msg("the example is refused:\n%s", cfg->problems);
+    assert_int_equal(cfg->n_keys, 1);
+    assert_string_equal(cfg->user, "secsrv");
+    assert_true(cfg->subject_key_default);
+    ss_config_free(cfg);
 }
 
 /* ---- problems ---- */
@@ -727,25 +773,16 @@ static void test_all_problems_collected(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_fields),
-        cmocka_unit_test(test_good_limits),
-        cmocka_unit_test(test_good_clients),
-        cmocka_unit_test(test_is_cert_forms),
-        cmocka_unit_test(test_is_cert_too_long),
-        cmocka_unit_test(test_good_services),
-        cmocka_unit_test(test_config_line),
-        cmocka_unit_test(test_minimal_defaults),
-        cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_bad_limits),
-        cmocka_unit_test(test_client_listed_twice),
-        cmocka_unit_test(test_bad_clients),
-        cmocka_unit_test(test_bad_services),
-        cmocka_unit_test(test_bad_server_section),
-        cmocka_unit_test(test_missing_required),
-        cmocka_unit_test(test_syntax_error),
-        cmocka_unit_test(test_long_line),
-        cmocka_unit_test(test_file_missing),
-        cmocka_unit_test(test_all_problems_collected),
+        cmocka_unit_test(test_good_fields),        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_good_limits),        cmocka_unit_test(test_good_clients),
+        cmocka_unit_test(test_is_cert_forms),      cmocka_unit_test(test_is_cert_too_long),
+        cmocka_unit_test(test_good_services),      cmocka_unit_test(test_config_line),
+        cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_bad_limits),         cmocka_unit_test(test_client_listed_twice),
+        cmocka_unit_test(test_bad_clients),        cmocka_unit_test(test_bad_services),
+        cmocka_unit_test(test_bad_server_section), cmocka_unit_test(test_missing_required),
+        cmocka_unit_test(test_syntax_error),       cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_file_missing),       cmocka_unit_test(test_all_problems_collected),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
