@@ -81,7 +81,7 @@ tail -n 5 "$FED_DIR/mv.log"
 
 step "The message logs: every request and answer, signed, chained, on both sides"
 stamped() { [ "$(sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "SELECT count(*) FROM records WHERE ts_id IS NULL")" = 0 ]; }
-for _ in $(seq 1 300); do stamped sh && stamped mv && break; sleep 0.2; done
+for _ in $(seq 1 600); do stamped sh && stamped mv && break; sleep 0.2; done
 for side in sh mv; do
   echo "-- $side ($FED_DIR/$side/log/messagelog.db)"
   sqlite3 -readonly -header -column "$FED_DIR/$side/log/messagelog.db" \

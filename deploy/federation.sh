@@ -304,6 +304,10 @@ R add tsa "DE-NORD Time-Stamping Authority" --url "http://127.0.0.1:$P_TSA/" \
 run_user=""
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
   run_user=nobody
+  # that user must reach the configuration, the policies and the state directory
+  if ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$dir"; then
+    fail "$dir is not reachable for user nobody (a parent folder is private?): make it so"
+  fi
 fi
 write_conf() { # name owner code policy_dir extra
   local name=$1

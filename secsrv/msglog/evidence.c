@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,33 +91,62 @@ ss_error ss_evidence_cert_member(const uint8_t *der, size_t len, const char *ins
     return err;
 }
 
-/* ---- the cache of verified signatures ---- */
+/* ---- the caches of verified signatures, signing chains and staples ---- */
 
+/*
+ * Three bounded rings, each replaced round robin, each entry bound to the
+ * registry serial it was checked under:
+ *   sigs:    SHA-256 over what was signed, the signature and the staple ->
+ *            the whole result, for a minute and never past the staple's
+ *            freshness (the messages of one batch share one signature);
+ *   chains:  SHA-256 over the certificates the signature carried -> the
+ *            member and the span in which the chain verifies, so a signing
+ *            time inside it needs no new path validation;
+ *   staples: SHA-256 over the signer's fingerprint and the staple -> how
+ *            long it is fresh (a signer staples the same response to every
+ *            message until it renews it).
+ */
 struct cache_entry {
     uint8_t key[32];
-    uint64_t serial; /* registry serial the verification was made under */
+    uint64_t serial; /* registry serial the check was made under */
     time_t until;
+    time_t from, to; /* chains: the validity span of the chain */
     struct ss_sig_verified result;
+};
+
+struct ring {
+    struct cache_entry *entries;
+    size_t n, max, next; /* next: the slot replaced when full */
 };
 
 struct ss_sig_cache {
     pthread_mutex_t mu;
-    struct cache_entry *entries;
-    size_t n, max, next; /* next: the slot replaced when full (round robin) */
+    struct ring sigs, chains, staples;
 };
 
-#define CACHE_TTL 60 /* seconds a verification is reused */
+#define CACHE_TTL 60       /* seconds a verified signature is reused */
+#define CHAIN_TTL 300      /* seconds a verified signing chain is reused */
+#define CACHE_SMALL_MAX 64 /* chains and staples remembered */
+
+static bool ring_init(struct ring *r, size_t max)
+{
+    r->max = max ? max : 1;
+    r->entries = calloc(r->max, sizeof *r->entries);
+    return r->entries != NULL;
+}
 
 ss_error ss_sig_cache_new(size_t max_entries, struct ss_sig_cache **out)
 {
     *out = NULL;
     struct ss_sig_cache *c = calloc(1, sizeof *c);
-    if (!c || !(c->entries = calloc(max_entries ? max_entries : 1, sizeof *c->entries))) {
-        free(c);
+    if (!c)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&c->mu, NULL);
+    if (!ring_init(&c->sigs, max_entries) || !ring_init(&c->chains, CACHE_SMALL_MAX) ||
+        !ring_init(&c->staples, CACHE_SMALL_MAX)) {
+        ss_sig_cache_free(c);
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
-    c->max = max_entries ? max_entries : 1;
-    pthread_mutex_init(&c->mu, NULL);
     *out = c;
     return SS_OK;
 }
@@ -126,19 +156,22 @@ void ss_sig_cache_free(struct ss_sig_cache *c)
     if (!c)
         return;
     pthread_mutex_destroy(&c->mu);
-    free(c->entries);
+    free(c->sigs.entries);
+    free(c->chains.entries);
+    free(c->staples.entries);
     free(c);
 }
 
-static bool cache_get(struct ss_sig_cache *c, const uint8_t key[32], uint64_t serial, time_t now,
-                      struct ss_sig_verified *out)
+/* Copies the live entry under key into out; false when there is none. */
+static bool cache_get(struct ss_sig_cache *c, struct ring *r, const uint8_t key[32],
+                      uint64_t serial, time_t now, struct cache_entry *out)
 {
     bool hit = false;
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->n && !hit; i++) {
-        const struct cache_entry *e = &c->entries[i];
+    for (size_t i = 0; i < r->n && !hit; i++) {
+        const struct cache_entry *e = &r->entries[i];
         if (e->serial == serial && now < e->until && memcmp(e->key, key, 32) == 0) {
-            *out = e->result;
+            *out = *e;
             hit = true;
         }
     }
@@ -146,23 +179,33 @@ static bool cache_get(struct ss_sig_cache *c, const uint8_t key[32], uint64_t se
     return hit;
 }
 
-static void cache_put(struct ss_sig_cache *c, const uint8_t key[32], uint64_t serial, time_t until,
-                      const struct ss_sig_verified *v)
+static void cache_put(struct ss_sig_cache *c, struct ring *r, const struct cache_entry *in)
 {
     pthread_mutex_lock(&c->mu);
     size_t slot;
-    if (c->n < c->max) {
-        slot = c->n++;
+    if (r->n < r->max) {
+        slot = r->n++;
     } else {
-        slot = c->next;
-        c->next = (c->next + 1) % c->max;
+        slot = r->next;
+        r->next = (r->next + 1) % r->max;
     }
-    struct cache_entry *e = &c->entries[slot];
-    memcpy(e->key, key, 32);
-    e->serial = serial;
-    e->until = until;
-    e->result = *v;
+    r->entries[slot] = *in;
     pthread_mutex_unlock(&c->mu);
+}
+
+/* SHA-256 over parts, each preceded by its length, after a label naming the ring. */
+static void cache_key(const char *label, const struct ss_der *parts, size_t n, uint8_t key[32])
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)label, strlen(label) + 1);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t len = parts[i].len;
+        crypto_hash_sha256_update(&st, (const unsigned char *)&len, sizeof len);
+        if (parts[i].len)
+            crypto_hash_sha256_update(&st, parts[i].data, parts[i].len);
+    }
+    crypto_hash_sha256_final(&st, key);
 }
 
 /* ---- verification ---- */
@@ -222,10 +265,15 @@ static ss_error check_ess(CMS_SignerInfo *si, X509 *signer, STACK_OF(X509) * car
 }
 
 /* The CMS checks proper: form, attributes, signature; then profile, chain and status. */
-static ss_error verify_cms(const struct ss_trust *t, const uint8_t *content, size_t content_len,
-                           const uint8_t *cms_der, size_t cms_len, const uint8_t *ocsp,
-                           size_t ocsp_len, struct ss_sig_verified *out, time_t *good_until)
+static ss_error verify_cms(const struct ss_trust *t, struct ss_sig_cache *cache,
+                           const uint8_t *content, size_t content_len, const uint8_t *cms_der,
+                           size_t cms_len, const uint8_t *ocsp, size_t ocsp_len,
+                           struct ss_sig_verified *out, time_t *good_until)
 {
+    uint64_t serial = ss_trust_registry(t)->serial;
+    time_t now = time(NULL);
+    struct cache_entry hit;
+    uint8_t key[32];
     ss_error result = SS_OK;
     CMS_ContentInfo *cms = NULL;
     BIO *data = NULL;
@@ -304,20 +352,51 @@ static ss_error verify_cms(const struct ss_trust *t, const uint8_t *content, siz
     }
     if ((result = check_ess(si, signer, certs)))
         goto out;
-    const char *instance = ss_trust_registry(t)->instance;
-    if ((result = profile_member(signer, instance, &out->member)))
-        goto out;
-    if ((result = ss_trust_verify_signer(t, chain, n_chain, out->signing_time, out->signer_sha256)))
-        goto out;
+    /* the profile and the chain at the signing time, unless this chain was verified under
+     * this registry for a span that holds the signing time */
+    cache_key("chain", chain, n_chain, key);
+    if (cache && cache_get(cache, &cache->chains, key, serial, now, &hit) &&
+        out->signing_time >= hit.from && out->signing_time <= hit.to) {
+        out->member = hit.result.member;
+        memcpy(out->signer_sha256, hit.result.signer_sha256, 32);
+    } else {
+        const char *instance = ss_trust_registry(t)->instance;
+        time_t window[2];
+        if ((result = profile_member(signer, instance, &out->member)) ||
+            (result = ss_trust_verify_signer(t, chain, n_chain, out->signing_time,
+                                             out->signer_sha256, window)))
+            goto out;
+        struct cache_entry e = {.serial = serial,
+                                .until = now + CHAIN_TTL,
+                                .from = window[0],
+                                .to = window[1],
+                                .result = *out};
+        memcpy(e.key, key, 32);
+        if (cache)
+            cache_put(cache, &cache->chains, &e);
+    }
     if (!ocsp || !ocsp_len) {
         result = ss_errf(SS_ERR_VALIDATION_INFO, "no OCSP response stapled to the signature");
         goto out;
     }
+    /* the staple, unless this one was found good for this certificate and is still fresh */
+    struct ss_der staple[2] = {{out->signer_sha256, 32}, {ocsp, ocsp_len}};
+    cache_key("staple", staple, 2, key);
+    if (cache && cache_get(cache, &cache->staples, key, serial, now, &hit)) {
+        *good_until = hit.until;
+        goto out;
+    }
     result = ss_trust_ocsp_check(t, &chain[0], ocsp, ocsp_len, NULL, 0, good_until);
-    if (result == SS_ERR_CERT_REVOKED)
+    if (result == SS_ERR_CERT_REVOKED) {
         result = ss_errf(SS_ERR_SIGNER_REVOKED, "the signing certificate is revoked (OCSP)");
-    else if (result)
+    } else if (result) {
         result = ss_errf(SS_ERR_VALIDATION_INFO, "signing certificate: %s", ss_errmsg());
+    } else {
+        struct cache_entry e = {.serial = serial, .until = *good_until};
+        memcpy(e.key, key, 32);
+        if (cache)
+            cache_put(cache, &cache->staples, &e);
+    }
 out:
     ERR_clear_error();
     for (size_t i = 0; i < SS_TRUST_MAX_CHAIN; i++)
@@ -360,31 +439,21 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
     /* the cache key binds what is signed, the signature and the staple, each with its length,
      * so that no byte can move from one to the other */
     uint8_t key[32];
-    unsigned int klen = 32;
-    uint8_t cd[32];
-    ss_merkle_leaf(content, content_len, cd);
-    uint64_t lengths[2] = {cms_len, ocsp_len};
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, cd, 32) != 1 || EVP_DigestUpdate(md, lengths, sizeof lengths) != 1 ||
-        EVP_DigestUpdate(md, cms, cms_len) != 1 ||
-        (ocsp_len && EVP_DigestUpdate(md, ocsp, ocsp_len) != 1) ||
-        EVP_DigestFinal_ex(md, key, &klen) != 1) {
-        EVP_MD_CTX_free(md);
-        return ss_errf(SS_ERR_CRYPTO, "SHA-256 failed");
-    }
-    EVP_MD_CTX_free(md);
+    struct ss_der parts[3] = {{content, content_len}, {cms, cms_len}, {ocsp, ocsp_len}};
+    cache_key("signature", parts, 3, key);
     uint64_t serial = ss_trust_registry(t)->serial;
     time_t now = time(NULL);
     bool batch_flag = out->batch;
-    if (cache && cache_get(cache, key, serial, now, out)) {
+    struct cache_entry hit;
+    if (cache && cache_get(cache, &cache->sigs, key, serial, now, &hit)) {
+        *out = hit.result;
         out->cached = true;
         out->batch = batch_flag;
         return SS_OK;
     }
     time_t good_until = 0;
     ss_error err =
-        verify_cms(t, content, content_len, cms, cms_len, ocsp, ocsp_len, out, &good_until);
+        verify_cms(t, cache, content, content_len, cms, cms_len, ocsp, ocsp_len, out, &good_until);
     if (err) {
         memset(out, 0, sizeof *out); /* nothing of a failed check is to be relied on */
         return err;
@@ -394,7 +463,9 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
     time_t until = now + CACHE_TTL;
     if (good_until < until)
         until = good_until;
+    struct cache_entry e = {.serial = serial, .until = until, .result = *out};
+    memcpy(e.key, key, 32);
     if (cache)
-        cache_put(cache, key, serial, until, out);
+        cache_put(cache, &cache->sigs, &e);
     return SS_OK;
 }

@@ -1,20 +1,21 @@
 #include "merkle.h"
 #include "ss_hex.h"
 
-#include <openssl/evp.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void sha256_parts(const void *a, size_t alen, const void *b, size_t blen, const void *c,
                          size_t clen, uint8_t out[32])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int n = 32;
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, a, alen) != 1 || (blen && EVP_DigestUpdate(md, b, blen) != 1) ||
-        (clen && EVP_DigestUpdate(md, c, clen) != 1) || EVP_DigestFinal_ex(md, out, &n) != 1)
-        abort(); /* SHA-256 cannot fail short of a broken library */
-    EVP_MD_CTX_free(md);
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, a, alen);
+    if (blen)
+        crypto_hash_sha256_update(&st, b, blen);
+    if (clen)
+        crypto_hash_sha256_update(&st, c, clen);
+    crypto_hash_sha256_final(&st, out);
 }
 
 void ss_merkle_leaf(const void *data, size_t len, uint8_t out[32])

@@ -1,25 +1,25 @@
 #include "record.h"
 
-#include <openssl/evp.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* One field of the hashed encoding: a 4-byte big-endian length, then the bytes. */
-static void field(EVP_MD_CTX *md, const void *p, size_t n)
+static void field(crypto_hash_sha256_state *md, const void *p, size_t n)
 {
     uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-    EVP_DigestUpdate(md, len, 4);
+    crypto_hash_sha256_update(md, len, 4);
     if (n)
-        EVP_DigestUpdate(md, p, n);
+        crypto_hash_sha256_update(md, p, n);
 }
 
-static void field_str(EVP_MD_CTX *md, const char *s)
+static void field_str(crypto_hash_sha256_state *md, const char *s)
 {
     field(md, s, strlen(s));
 }
 
-static void field_int(EVP_MD_CTX *md, long long v)
+static void field_int(crypto_hash_sha256_state *md, long long v)
 {
     char text[32];
     int n = snprintf(text, sizeof text, "%lld", v);
@@ -27,24 +27,21 @@ static void field_int(EVP_MD_CTX *md, long long v)
 }
 
 /* SHA-256 of a part, or nothing when the part is absent. */
-static void field_digest(EVP_MD_CTX *md, const uint8_t *p, size_t n)
+static void field_digest(crypto_hash_sha256_state *md, const uint8_t *p, size_t n)
 {
     if (!p || !n) {
         field(md, NULL, 0);
         return;
     }
     uint8_t d[32];
-    unsigned int len = 32;
-    EVP_Digest(p, n, d, &len, EVP_sha256(), NULL);
+    crypto_hash_sha256(d, p, n);
     field(md, d, 32);
 }
 
 void ss_record_hash(const struct ss_record *r, uint8_t out[32])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int n = 32;
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        abort(); /* SHA-256 cannot fail short of a broken library */
+    crypto_hash_sha256_state st, *md = &st;
+    crypto_hash_sha256_init(md);
     field_str(md, "secsrv-record 1");
     field_int(md, r->id);
     field_int(md, r->logged_ms);
@@ -65,7 +62,5 @@ void ss_record_hash(const struct ss_record *r, uint8_t out[32])
     field_str(md, r->sig_path);
     field_digest(md, r->ocsp, r->ocsp_len);
     field(md, r->prev_hash, 32);
-    if (EVP_DigestFinal_ex(md, out, &n) != 1)
-        abort();
-    EVP_MD_CTX_free(md);
+    crypto_hash_sha256_final(md, out);
 }

@@ -1,7 +1,6 @@
 #include "envelope.h"
 #include "rest.h"
 
-#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,21 +106,17 @@ ss_error ss_envelope_take(const struct ss_headers *h, struct ss_envelope *e)
 
 void ss_envelope_sha256(const void *p, size_t n, uint8_t out[32])
 {
-    unsigned int len = 32;
-    EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+    crypto_hash_sha256(out, p, n);
 }
 
 void ss_envelope_line_digest(const char *method, const char *target, uint8_t out[32])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int len = 32;
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        abort();
-    EVP_DigestUpdate(md, method, strlen(method));
-    EVP_DigestUpdate(md, " ", 1);
-    EVP_DigestUpdate(md, target, strlen(target));
-    EVP_DigestFinal_ex(md, out, &len);
-    EVP_MD_CTX_free(md);
+    crypto_hash_sha256_state md;
+    crypto_hash_sha256_init(&md);
+    crypto_hash_sha256_update(&md, (const unsigned char *)method, strlen(method));
+    crypto_hash_sha256_update(&md, (const unsigned char *)" ", 1);
+    crypto_hash_sha256_update(&md, (const unsigned char *)target, strlen(target));
+    crypto_hash_sha256_final(&md, out);
 }
 
 void ss_envelope_status_digest(unsigned status, uint8_t out[32])
@@ -155,22 +150,25 @@ ss_error ss_envelope_fields_digest(const struct ss_headers *h, uint8_t out[32])
         }
         order[j] = v;
     }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int len = 32;
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        abort();
+    crypto_hash_sha256_state md;
+    crypto_hash_sha256_init(&md);
     for (size_t i = 0; i < n; i++) {
         const struct ss_header *f = &h->items[order[i]];
+        char lower[256];
+        size_t k = 0;
         for (const char *c = f->name; *c; c++) {
-            char lc = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
-            EVP_DigestUpdate(md, &lc, 1);
+            lower[k++] = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
+            if (k == sizeof lower) {
+                crypto_hash_sha256_update(&md, (const unsigned char *)lower, k);
+                k = 0;
+            }
         }
-        EVP_DigestUpdate(md, ": ", 2);
-        EVP_DigestUpdate(md, f->value, strlen(f->value));
-        EVP_DigestUpdate(md, "\r\n", 2);
+        crypto_hash_sha256_update(&md, (const unsigned char *)lower, k);
+        crypto_hash_sha256_update(&md, (const unsigned char *)": ", 2);
+        crypto_hash_sha256_update(&md, (const unsigned char *)f->value, strlen(f->value));
+        crypto_hash_sha256_update(&md, (const unsigned char *)"\r\n", 2);
     }
-    EVP_DigestFinal_ex(md, out, &len);
-    EVP_MD_CTX_free(md);
+    crypto_hash_sha256_final(&md, out);
     free(order);
     return SS_OK;
 }

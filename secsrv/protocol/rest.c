@@ -1,7 +1,6 @@
 #include "rest.h"
 #include "ss_hex.h"
 
-#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -192,53 +191,56 @@ ss_error ss_rest_check_subject(const char *subject)
     return SS_OK;
 }
 
-static void digest_update_lower(EVP_MD_CTX *md, const char *s)
+static void digest_update_lower(crypto_hash_sha512_state *md, const char *s)
 {
-    char buf[256];
+    unsigned char buf[256];
     size_t n = strlen(s), off = 0;
     while (off < n) {
         size_t k = n - off < sizeof buf ? n - off : sizeof buf;
         for (size_t i = 0; i < k; i++) {
             char c = s[off + i];
-            buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+            buf[i] = (unsigned char)((c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
         }
-        EVP_DigestUpdate(md, buf, k);
+        crypto_hash_sha512_update(md, buf, k);
         off += k;
     }
+}
+
+static void update_str(crypto_hash_sha512_state *md, const char *s)
+{
+    crypto_hash_sha512_update(md, (const unsigned char *)s, strlen(s));
 }
 
 void ss_rest_request_hash(const char *method, const char *target, const struct ss_headers *fields,
                           const uint8_t *body, size_t body_len, char out[SS_REQUEST_HASH_B64])
 {
     unsigned char hh[64], hb[64], final[64];
-    unsigned int n = 64;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha512(), NULL);
-    EVP_DigestUpdate(md, method, strlen(method));
-    EVP_DigestUpdate(md, " ", 1);
-    EVP_DigestUpdate(md, target, strlen(target));
-    EVP_DigestUpdate(md, "\r\n", 2);
+    crypto_hash_sha512_state md;
+    crypto_hash_sha512_init(&md);
+    update_str(&md, method);
+    update_str(&md, " ");
+    update_str(&md, target);
+    update_str(&md, "\r\n");
     for (size_t i = 0; i < fields->n; i++) {
         if (ss_rest_header_filtered(fields->items[i].name) ||
             ss_rest_header_evidence(fields->items[i].name))
             continue;
-        digest_update_lower(md, fields->items[i].name);
-        EVP_DigestUpdate(md, ": ", 2);
-        EVP_DigestUpdate(md, fields->items[i].value, strlen(fields->items[i].value));
-        EVP_DigestUpdate(md, "\r\n", 2);
+        digest_update_lower(&md, fields->items[i].name);
+        update_str(&md, ": ");
+        update_str(&md, fields->items[i].value);
+        update_str(&md, "\r\n");
     }
-    EVP_DigestFinal_ex(md, hh, &n);
+    crypto_hash_sha512_final(&md, hh);
     const unsigned char *result = hh;
     if (body_len > 0) {
-        EVP_Digest(body, body_len, hb, &n, EVP_sha512(), NULL);
-        EVP_DigestInit_ex(md, EVP_sha512(), NULL);
-        EVP_DigestUpdate(md, hh, 64);
-        EVP_DigestUpdate(md, hb, 64);
-        EVP_DigestFinal_ex(md, final, &n);
+        crypto_hash_sha512(hb, body, body_len);
+        crypto_hash_sha512_init(&md);
+        crypto_hash_sha512_update(&md, hh, 64);
+        crypto_hash_sha512_update(&md, hb, 64);
+        crypto_hash_sha512_final(&md, final);
         result = final;
     }
-    EVP_MD_CTX_free(md);
-    EVP_EncodeBlock((unsigned char *)out, result, 64);
+    sodium_bin2base64(out, SS_REQUEST_HASH_B64, result, 64, sodium_base64_VARIANT_ORIGINAL);
 }
 
 /* A bounded reader over an error body. */

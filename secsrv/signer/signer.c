@@ -39,6 +39,11 @@ struct key_slot {
     EVP_PKEY *key;
     X509 *cert;
     STACK_OF(X509) * chain; /* the certificates after the first in the file */
+    struct chain_der {
+        uint8_t *data;
+        size_t len;
+    } * chain_der; /* their encodings, in the same order */
+    size_t n_chain;
     uint8_t *cert_der;
     size_t cert_der_len;
     /* the stapled OCSP response, under signer.mu */
@@ -74,6 +79,9 @@ static void key_cleanup(struct key_slot *k)
     EVP_PKEY_free(k->key);
     X509_free(k->cert);
     sk_X509_pop_free(k->chain, X509_free);
+    for (size_t i = 0; i < k->n_chain; i++)
+        OPENSSL_free(k->chain_der[i].data);
+    free(k->chain_der);
     free(k->cert_der);
     free(k->ocsp);
     memset(k, 0, sizeof *k);
@@ -110,9 +118,20 @@ static ss_error load_key(const struct ss_config *cfg, const struct ss_signing_ke
         goto out;
     }
     X509 *x;
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
-        if (!sk_X509_push(k->chain, x))
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        struct chain_der *more = realloc(k->chain_der, (k->n_chain + 1) * sizeof *more);
+        unsigned char *enc = NULL;
+        int enc_len = more ? i2d_X509(x, &enc) : -1;
+        if (more)
+            k->chain_der = more;
+        if (enc_len <= 0 || !sk_X509_push(k->chain, x)) {
+            OPENSSL_free(enc);
             X509_free(x);
+            err = ss_errf(SS_ERR_NOMEM, "%s: out of memory", sk->cert_file);
+            goto out;
+        }
+        k->chain_der[k->n_chain++] = (struct chain_der){enc, (size_t)enc_len};
+    }
     if (X509_check_private_key(k->cert, k->key) != 1) {
         err = ss_errf(SS_ERR_CRYPTO, "%s does not hold the key of %s", sk->key_file, sk->cert_file);
         goto out;
@@ -163,14 +182,27 @@ void ss_signer_check_keys(struct ss_config *cfg)
 
 /* ---- signing ---- */
 
-static ss_error cms_sign(const struct key_slot *k, const void *content, size_t len, uint8_t **der,
-                         size_t *der_len)
+/*
+ * Signs content with key k. The signature carries the signer's certificate
+ * and those of its chain that the registry t does not list (a receiver
+ * completes the chain from the registry, so they need not travel with
+ * every message).
+ */
+static ss_error cms_sign(const struct key_slot *k, const struct ss_trust *t, const void *content,
+                         size_t len, uint8_t **der, size_t *der_len)
 {
     ss_error err = SS_OK;
     unsigned char *enc = NULL;
     unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP | CMS_CADES;
     BIO *in = BIO_new_mem_buf(content, (int)len);
-    CMS_ContentInfo *cms = in ? CMS_sign(NULL, NULL, k->chain, NULL, flags) : NULL;
+    STACK_OF(X509) *carry = sk_X509_new_null();
+    for (size_t i = 0; carry && i < k->n_chain; i++)
+        if (!t || !ss_trust_lists(t, &(struct ss_der){k->chain_der[i].data, k->chain_der[i].len}))
+            if (!sk_X509_push(carry, sk_X509_value(k->chain, (int)i))) {
+                sk_X509_free(carry);
+                carry = NULL;
+            }
+    CMS_ContentInfo *cms = in && carry ? CMS_sign(NULL, NULL, carry, NULL, flags) : NULL;
     int n = -1;
     if (!cms || !CMS_add1_signer(cms, k->cert, k->key, EVP_sha256(), flags) ||
         CMS_final(cms, in, NULL, flags) != 1 || (n = i2d_CMS_ContentInfo(cms, &enc)) <= 0) {
@@ -188,6 +220,7 @@ out:
     ERR_clear_error();
     OPENSSL_free(enc);
     CMS_ContentInfo_free(cms);
+    sk_X509_free(carry); /* shallow: the certificates belong to k */
     BIO_free(in);
     return err;
 }
@@ -216,8 +249,8 @@ static void free_requests(struct request *r)
 }
 
 /* Signs the n requests of list with key k: directly for one, as a batch for more. */
-static void sign_batch(struct key_slot *k, struct request *list, size_t n, const uint8_t *ocsp,
-                       size_t ocsp_len)
+static void sign_batch(struct key_slot *k, const struct ss_trust *t, struct request *list, size_t n,
+                       const uint8_t *ocsp, size_t ocsp_len)
 {
     uint8_t(*leaves)[32] = NULL;
     struct ss_merkle_path *paths = NULL;
@@ -225,7 +258,7 @@ static void sign_batch(struct key_slot *k, struct request *list, size_t n, const
     size_t cms_len = 0;
     ss_error err;
     if (n == 1) {
-        err = cms_sign(k, list->manifest, list->len, &cms, &cms_len);
+        err = cms_sign(k, t, list->manifest, list->len, &cms, &cms_len);
     } else {
         leaves = malloc(n * sizeof *leaves);
         paths = malloc(n * sizeof *paths);
@@ -240,7 +273,7 @@ static void sign_batch(struct key_slot *k, struct request *list, size_t n, const
             err = ss_merkle_build((const uint8_t(*)[32])leaves, n, root, paths);
             if (!err) {
                 ss_evidence_batch_content(root, content);
-                err = cms_sign(k, content, SS_EVIDENCE_BATCH_LEN, &cms, &cms_len);
+                err = cms_sign(k, t, content, SS_EVIDENCE_BATCH_LEN, &cms, &cms_len);
             }
         }
     }
@@ -302,15 +335,17 @@ static void *signing_main(void *arg)
             signer.signed_messages += n;
             if (n > signer.largest_batch)
                 signer.largest_batch = n;
+            struct ss_trust *t = ss_trust_ref(signer.trust);
             pthread_mutex_unlock(&signer.mu);
             if (ocsp) {
-                sign_batch(k, list, n, ocsp, ocsp_len);
+                sign_batch(k, t, list, n, ocsp, ocsp_len);
             } else {
                 for (struct request *r = list; r; r = r->next)
                     answer(r, SS_ERR_CRYPTO, reason, NULL, 0, "", NULL, 0);
             }
             free(ocsp);
             free_requests(list);
+            ss_trust_unref(t);
             pthread_mutex_lock(&signer.mu);
         }
     }

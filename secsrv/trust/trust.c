@@ -151,6 +151,24 @@ ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
     return SS_OK;
 }
 
+static bool blob_is(const struct ss_reg_blob *b, const struct ss_der *cert)
+{
+    return b->len == cert->len && memcmp(b->der, cert->data, cert->len) == 0;
+}
+
+bool ss_trust_lists(const struct ss_trust *t, const struct ss_der *cert)
+{
+    for (size_t i = 0; i < t->reg->n_cas; i++) {
+        const struct ss_reg_ca *ca = &t->reg->cas[i];
+        if (blob_is(&ca->cert, cert))
+            return true;
+        for (size_t j = 0; j < ca->n_intermediates; j++)
+            if (blob_is(&ca->intermediates[j], cert))
+                return true;
+    }
+    return false;
+}
+
 struct ss_trust *ss_trust_ref(struct ss_trust *t)
 {
     if (t)
@@ -188,10 +206,25 @@ bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32])
     return sodium_memcmp(a, b, 32) == 0;
 }
 
+/* The span in which every certificate of chain is valid. */
+static void chain_window(STACK_OF(X509) * chain, time_t *from, time_t *to)
+{
+    *from = 0;
+    *to = (time_t)INT64_MAX;
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1 && timegm(&tm) > *from)
+            *from = timegm(&tm);
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1 && timegm(&tm) < *to)
+            *to = timegm(&tm);
+    }
+}
+
 /* Verifies certs (leaf first) against store, with extra untrusted certs. */
 static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) * extra,
                                   const struct ss_der *certs, size_t n, int purpose, time_t at,
-                                  uint8_t leaf_sha256[32])
+                                  uint8_t leaf_sha256[32], time_t window[2])
 {
     ss_error result = SS_OK;
     X509 *leaf = NULL;
@@ -244,6 +277,8 @@ static ss_error verify_with_store(X509_STORE *store, STACK_OF(X509) * extra,
         goto out;
     }
     ss_trust_fingerprint(&certs[0], leaf_sha256);
+    if (window)
+        chain_window(X509_STORE_CTX_get0_chain(ctx), &window[0], &window[1]);
 out:
     ERR_clear_error();
     X509_STORE_CTX_free(ctx);
@@ -259,16 +294,16 @@ ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *ce
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "the registry approves no certification authority");
     return verify_with_store(t->store, t->intermediates, certs, n,
                              is_server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT, 0,
-                             leaf_sha256);
+                             leaf_sha256, NULL);
 }
 
 ss_error ss_trust_verify_signer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
-                                time_t at, uint8_t leaf_sha256[32])
+                                time_t at, uint8_t leaf_sha256[32], time_t window[2])
 {
     if (t->reg->n_cas == 0)
         return ss_errf(SS_ERR_BAD_CERTIFICATE, "the registry approves no certification authority");
-    ss_error err =
-        verify_with_store(t->store, t->intermediates, certs, n, X509_PURPOSE_ANY, at, leaf_sha256);
+    ss_error err = verify_with_store(t->store, t->intermediates, certs, n, X509_PURPOSE_ANY, at,
+                                     leaf_sha256, window);
     return err ? ss_errf(SS_ERR_BAD_CERTIFICATE, "signing %s", ss_errmsg()) : SS_OK;
 }
 
@@ -596,7 +631,8 @@ void ss_ca_store_free(struct ss_ca_store *cas)
 ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *certs, size_t n,
                             uint8_t leaf_sha256[32])
 {
-    return verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, 0, leaf_sha256);
+    return verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, 0, leaf_sha256,
+                             NULL);
 }
 
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)

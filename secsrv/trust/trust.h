@@ -14,6 +14,7 @@
 #include "registry.h"
 #include "ss_error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -33,6 +34,9 @@ struct ss_trust *ss_trust_ref(struct ss_trust *t);
 void ss_trust_unref(struct ss_trust *t);
 const struct ss_registry *ss_trust_registry(const struct ss_trust *t);
 
+/* Whether cert (DER) is one of the registry's approved CAs or their intermediates. */
+bool ss_trust_lists(const struct ss_trust *t, const struct ss_der *cert);
+
 /*
  * Verifies a peer chain (leaf first) to one of the registry's approved CAs at
  * the current time, for purpose "server" (is_server) or "client"; writes the
@@ -42,12 +46,15 @@ ss_error ss_trust_verify_chain(const struct ss_trust *t, const struct ss_der *ce
                                bool is_server, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
 
 /*
- * Verifies a signing certificate chain (leaf first) to an approved CA as it
- * stood at time at (the signing time); any purpose, the signature profile
- * is checked by its caller. SS_ERR_BAD_CERTIFICATE with the reason.
+ * Verifies a signing certificate chain (leaf first; the registry's
+ * intermediates may complete it) to an approved CA as it stood at time at
+ * (the signing time); any purpose, the signature profile is checked by its
+ * caller. With window, writes the span in which every certificate of the
+ * chain is valid (another time inside it would verify the same).
+ * SS_ERR_BAD_CERTIFICATE with the reason.
  */
 ss_error ss_trust_verify_signer(const struct ss_trust *t, const struct ss_der *certs, size_t n,
-                                time_t at, uint8_t leaf_sha256[32]) SS_MUST_CHECK;
+                                time_t at, uint8_t leaf_sha256[32], time_t window[2]) SS_MUST_CHECK;
 
 #define SS_TRUST_OCSP_TIMEOUT 5       /* seconds for one OCSP exchange */
 #define SS_TRUST_OCSP_MAX_BYTES 65536 /* one OCSP response */

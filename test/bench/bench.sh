@@ -6,7 +6,10 @@
 #   2. the same backend through an nginx mTLS proxy pair (the baseline of a
 #      proxy pair that neither signs nor logs),
 #   3. the same backend through the secsrv pair (SH consumer -> MV provider),
-# and prints requests/s, p50/p99 latency, and each secsrv process's peak RSS.
+#      each request and answer signed, checked, logged on both sides and
+#      timestamped,
+# and prints requests/s, p50/p99 latency, the batch sizes the signer and the
+# logger reached, and the peak RSS of all processes of each server.
 #   usage: test/bench/bench.sh [DURATION_S=10] [CONNECTIONS=32]
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,10 +20,11 @@ threads=2
 
 ./deploy/install-deps.sh --bench
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry ss-testserver >/dev/null
+cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry ss-testserver ss-evidence >/dev/null
 export SS_BUILD_DIR=$src/build/release
 
 work=$(mktemp -d /tmp/ss-bench.XXXXXX)
+chmod 755 "$work" # the servers' children may run as nobody
 nginx_pids=()
 cleanup() {
   for p in "${nginx_pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -117,9 +121,23 @@ run "nginx mTLS proxy pair" "http://127.0.0.1:$P_NGX_FRONT/persons/P-1001"
 run "secsrv pair (SH -> MV)" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
   -H "X-Road-Client: $CLIENT"
 
-echo "peak RSS (VmHWM):"
+echo "the evidence layer (from each server's health endpoint):"
+for s in sh mv; do
+  port=$(sed -n "s/^FED_$(echo $s | tr a-z A-Z)_HEALTH_PORT=//p" "$work/fed/env")
+  curl -s "http://127.0.0.1:$port/" | tr ',{' '\n\n' | grep -E '"(batches|messages|largest_batch|commits|records|largest_group|timestamps)"' |
+    tr -d '"}]' | tr '\n' ' ' | sed "s/^/  $s: /"
+  echo
+done
+echo "peak RSS (VmHWM) of all processes of one server:"
 while read -r pid name; do
   case $name in sh | mv)
-    printf '  secsrv %-3s %8s kB\n' "$name" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")" ;;
+    total=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    detail="parent $total kB"
+    for child in $(ps -o pid= --ppid "$pid"); do
+      kb=$(awk '/VmHWM/ {print $2}' "/proc/$child/status")
+      total=$((total + kb))
+      detail="$detail, $(cat "/proc/$child/comm") $kb kB"
+    done
+    printf '  secsrv %-3s %8s kB  (%s)\n' "$name" "$total" "$detail" ;;
   esac
 done <"$work/fed/pids"

@@ -30,6 +30,9 @@ msglog sh "SELECT writefile('$T_DIR/manifest', manifest), writefile('$T_DIR/sig.
 expect "the provider's signature verifies with stock openssl cms -verify" \
   openssl cms -verify -binary -inform DER -in "$T_DIR/sig.der" -content "$T_DIR/manifest" \
   -CAfile "$FED_PKI/ca-chain.pem" -purpose any -out /dev/null
+expect "it carries the signer's certificate only (the registry lists the intermediate)" \
+  bash -c "[ \$(openssl pkcs7 -inform DER -in $T_DIR/sig.der -print_certs | grep -c '^subject=') = 1 ] &&
+    openssl pkcs7 -inform DER -in $T_DIR/sig.der -print_certs | grep -q '^subject=.*serialNumber *= *DE-NORD/MUN/13004000'"
 expect "its stapled OCSP response verifies with stock openssl ocsp" \
   bash -c "openssl ocsp -no_nonce -respin $T_DIR/ocsp.der -CAfile $FED_PKI/ca-chain.pem -VAfile $FED_PKI/ocsp.pem -issuer $FED_PKI/intermediate-ca.pem -cert $FED_PKI/members/MUN-13004000/sign.pem 2>&1 | grep -q ': good'"
 expect "and binds the request's manifest" \

@@ -1480,9 +1480,67 @@ static void test_cache_registry_serial(void **state)
     ss_registry_unref(reg2);
 }
 
-/* ---- deviations ---- */
+static void test_cache_staple_bound_to_signer(void **state)
+{
+    (void)state;
+    /* a staple found good for one certificate is remembered for that certificate only */
+    struct ss_sig_cache *cache = NULL;
+    assert_int_equal(ss_sig_cache_new(8, &cache), SS_OK);
+    size_t ocsp_len = 0;
+    uint8_t *ocsp = good_staple(&F->ministry.cert, &ocsp_len);
+    struct ss_sig_verified v;
+    struct sig sig = sign_by(&F->ministry, F->manifest[0], F->manifest_len[0]);
+    assert_int_equal(verify_with(F->trust, cache, 0, &sig, NULL, ocsp, ocsp_len, &v), SS_OK);
+    free_sig(&sig);
+    sig = sign_by(&F->municipality, F->manifest[1], F->manifest_len[1]);
+    expect(verify_with(F->trust, cache, 1, &sig, NULL, ocsp, ocsp_len, &v), SS_ERR_VALIDATION_INFO,
+           "no status for the certificate");
+    free_sig(&sig);
+    /* the revoked twin (same member) with the twin's good-looking staple borrowed */
+    sig = sign_by(&F->revoked, F->manifest[2], F->manifest_len[2]);
+    expect(verify_with(F->trust, cache, 2, &sig, NULL, ocsp, ocsp_len, &v), SS_ERR_VALIDATION_INFO,
+           "no status for the certificate");
+    free_sig(&sig);
+    free(ocsp);
+    ss_sig_cache_free(cache);
+}
 
-static void test_known_deviation_cache_key_boundary(void **state)
+static void test_cache_chain_signing_time(void **state)
+{
+    (void)state;
+    /* a chain verified for one signing time is not taken for a time outside its validity */
+    struct ss_sig_cache *cache = NULL;
+    assert_int_equal(ss_sig_cache_new(8, &cache), SS_OK);
+    size_t ocsp_len = 0;
+    uint8_t *ocsp = good_staple(&F->ministry.cert, &ocsp_len);
+    struct ss_sig_verified v;
+    struct sig sig = sign_by(&F->ministry, F->manifest[0], F->manifest_len[0]);
+    assert_int_equal(verify_with(F->trust, cache, 0, &sig, NULL, ocsp, ocsp_len, &v), SS_OK);
+    free_sig(&sig);
+    /* the same chain again, now from the cache */
+    sig = sign_by(&F->ministry, F->manifest[1], F->manifest_len[1]);
+    assert_int_equal(verify_with(F->trust, cache, 1, &sig, NULL, ocsp, ocsp_len, &v), SS_OK);
+    expect_member(&v.member, "GOV", "MIKWS-SH");
+    free_sig(&sig);
+    static const struct {
+        time_t at;
+        const char *reason;
+    } times[] = {{4102444800, "certificate has expired"}, {946684800, "not yet valid"}};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        struct sign_spec s = {
+            .who = &F->ministry, .set_signing_time = true, .signing_time = times[i].at};
+        sig = sign_spec(&s, F->manifest[2], F->manifest_len[2]);
+        expect(verify_with(F->trust, cache, 2, &sig, NULL, ocsp, ocsp_len, &v),
+               SS_ERR_BAD_CERTIFICATE, times[i].reason);
+        free_sig(&sig);
+    }
+    free(ocsp);
+    ss_sig_cache_free(cache);
+}
+
+/* ---- what the caches must not do ---- */
+
+static void test_cache_key_lengths(void **state)
 {
     (void)state;
     /* The cache key hashes the signature and the staple back to back, without their
@@ -1526,7 +1584,7 @@ static void test_known_deviation_cache_key_boundary(void **state)
     assert_int_equal(shifted, SS_ERR_BAD_SIGNATURE);
 }
 
-static void test_known_deviation_cache_outlives_staple(void **state)
+static void test_cache_staple_freshness(void **state)
 {
     (void)state;
     /* A cached verification is reused for CACHE_TTL (60 s) whatever the staple's freshness:
@@ -1557,6 +1615,11 @@ static void test_known_deviation_cache_outlives_staple(void **state)
     expect(fresh, SS_ERR_VALIDATION_INFO, "OCSP response");
     ss_error cached = verify_with(F->trust, cache, 0, &sig, NULL, ocsp, ocsp_len, &v);
     bool was_cached = v.cached;
+    /* nor does the staple, remembered as good, count for another signature now */
+    struct sig other = sign_by(&F->ministry, F->manifest[1], F->manifest_len[1]);
+    expect(verify_with(F->trust, cache, 1, &other, NULL, ocsp, ocsp_len, &v),
+           SS_ERR_VALIDATION_INFO, "OCSP response");
+    free_sig(&other);
     free(ocsp);
     free_sig(&sig);
     ss_sig_cache_free(cache);
@@ -1599,8 +1662,10 @@ int main(void)
         cmocka_unit_test(test_cert_member_profile),
         cmocka_unit_test(test_cache_bounded),
         cmocka_unit_test(test_cache_registry_serial),
-        cmocka_unit_test(test_known_deviation_cache_key_boundary),
-        cmocka_unit_test(test_known_deviation_cache_outlives_staple),
+        cmocka_unit_test(test_cache_staple_bound_to_signer),
+        cmocka_unit_test(test_cache_chain_signing_time),
+        cmocka_unit_test(test_cache_key_lengths),
+        cmocka_unit_test(test_cache_staple_freshness),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
