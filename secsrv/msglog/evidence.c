@@ -106,6 +106,10 @@ ss_error ss_evidence_cert_member(const uint8_t *der, size_t len, const char *ins
  *            long it is fresh (a signer staples the same response to every
  *            message until it renews it).
  */
+#define CACHE_TTL 60       /* seconds a verified signature is reused */
+#define CHAIN_TTL 300      /* seconds a verified signing chain is reused */
+#define CACHE_SMALL_MAX 64 /* chains, staples and certificates remembered */
+
 struct cache_entry {
     uint8_t key[32];
     uint64_t serial; /* registry serial the check was made under */
@@ -119,9 +123,17 @@ struct ring {
     size_t n, max, next; /* next: the slot replaced when full */
 };
 
+/* parsed certificates: SHA-256 of the DER -> the X509 (decoding a key is costly) */
+struct cert_entry {
+    uint8_t key[32];
+    X509 *cert;
+};
+
 struct ss_sig_cache {
     pthread_mutex_t mu;
     struct ring sigs, chains, staples;
+    struct cert_entry certs[CACHE_SMALL_MAX];
+    size_t certs_next;
 };
 
 #define CACHE_TTL 60       /* seconds a verified signature is reused */
@@ -156,6 +168,8 @@ void ss_sig_cache_free(struct ss_sig_cache *c)
     if (!c)
         return;
     pthread_mutex_destroy(&c->mu);
+    for (size_t i = 0; i < CACHE_SMALL_MAX; i++)
+        X509_free(c->certs[i].cert);
     free(c->sigs.entries);
     free(c->chains.entries);
     free(c->staples.entries);
@@ -206,6 +220,165 @@ static void cache_key(const char *label, const struct ss_der *parts, size_t n, u
             crypto_hash_sha256_update(&st, parts[i].data, parts[i].len);
     }
     crypto_hash_sha256_final(&st, key);
+}
+
+/*
+ * The certificate der, parsed, with a reference for the caller: from the
+ * cache (c may be NULL) or decoded and remembered. NULL if it does not parse.
+ */
+static X509 *cert_get(struct ss_sig_cache *c, const struct ss_der *der)
+{
+    uint8_t key[32];
+    cache_key("certificate", der, 1, key);
+    X509 *x = NULL;
+    if (c) {
+        pthread_mutex_lock(&c->mu);
+        for (size_t i = 0; i < CACHE_SMALL_MAX && !x; i++)
+            if (c->certs[i].cert && memcmp(c->certs[i].key, key, 32) == 0 &&
+                X509_up_ref(c->certs[i].cert))
+                x = c->certs[i].cert;
+        pthread_mutex_unlock(&c->mu);
+        if (x)
+            return x;
+    }
+    x = ss_certfile_x509(der->data, der->len);
+    if (!x)
+        return NULL;
+    /* OpenSSL fills lazy caches of an X509 on first use; filled now, before it is shared */
+    (void)X509_check_purpose(x, -1, 0);
+    if (c && X509_up_ref(x)) {
+        pthread_mutex_lock(&c->mu);
+        struct cert_entry *e = &c->certs[c->certs_next];
+        c->certs_next = (c->certs_next + 1) % CACHE_SMALL_MAX;
+        X509 *old = e->cert;
+        memcpy(e->key, key, 32);
+        e->cert = x;
+        pthread_mutex_unlock(&c->mu);
+        X509_free(old);
+    }
+    return x;
+}
+
+/* ---- the certificates a signature carries ---- */
+
+/* One DER element at p (n bytes available): tag, header and contents length; false when the
+ * bytes are not strict DER of the forms a signature uses (low tag numbers, minimal lengths). */
+static bool der_element(const uint8_t *p, size_t n, uint8_t *tag, size_t *hdr, size_t *len)
+{
+    if (n < 2 || (p[0] & 0x1f) == 0x1f)
+        return false;
+    *tag = p[0];
+    size_t l = p[1], h = 2;
+    if (l & 0x80) {
+        size_t k = l & 0x7f;
+        if (k == 0 || k > 4 || n < 2 + k || p[2] == 0)
+            return false; /* indefinite (BER), too long, or not minimal */
+        l = 0;
+        for (size_t i = 0; i < k; i++)
+            l = (l << 8) | p[2 + i];
+        if (l < 0x80)
+            return false;
+        h += k;
+    }
+    if (l > n - h)
+        return false;
+    *hdr = h;
+    *len = l;
+    return true;
+}
+
+static size_t der_header_len(size_t len)
+{
+    if (len < 0x80)
+        return 2;
+    size_t h = 2; /* the tag, the count of length bytes, then those */
+    for (size_t l = len; l; l >>= 8)
+        h++;
+    return h;
+}
+
+static uint8_t *der_put_header(uint8_t *out, uint8_t tag, size_t len)
+{
+    size_t h = der_header_len(len);
+    *out++ = tag;
+    if (h == 2) {
+        *out++ = (uint8_t)len;
+        return out;
+    }
+    *out++ = (uint8_t)(0x80 | (h - 2));
+    for (size_t i = h - 2; i > 0; i--)
+        *out++ = (uint8_t)(len >> (8 * (i - 1)));
+    return out;
+}
+
+/*
+ * Splits a DER ContentInfo holding a SignedData into the same without its
+ * certificates field (*bare, malloc'd) and the certificates it carried (as
+ * slices of der), so that the certificates can be decoded once and reused.
+ * False when der is not of that plain form (BER, other certificate choices,
+ * more than SS_TRUST_MAX_CHAIN): the caller then decodes it whole.
+ */
+static bool cms_split(const uint8_t *der, size_t len, uint8_t **bare, size_t *bare_len,
+                      struct ss_der *certs, size_t *n_certs)
+{
+    uint8_t tag;
+    size_t h, l, oh, ol, eh, el, sh, sl;
+    *bare = NULL;
+    *n_certs = 0;
+    /* ContentInfo ::= SEQUENCE { contentType OID, [0] EXPLICIT SignedData }, alone in der */
+    if (!der_element(der, len, &tag, &h, &l) || tag != 0x30 || h + l != len)
+        return false;
+    const uint8_t *p = der + h, *end = der + len;
+    if (!der_element(p, (size_t)(end - p), &tag, &oh, &ol) || tag != 0x06)
+        return false;
+    const uint8_t *oid = p;
+    size_t oid_total = oh + ol;
+    p += oid_total;
+    if (!der_element(p, (size_t)(end - p), &tag, &eh, &el) || tag != 0xa0 || p + eh + el != end)
+        return false;
+    p += eh;
+    if (!der_element(p, (size_t)(end - p), &tag, &sh, &sl) || tag != 0x30 || p + sh + sl != end)
+        return false;
+    p += sh;
+    /* SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo,
+     *                           certificates [0] IMPLICIT OPTIONAL, crls [1], signerInfos } */
+    const uint8_t *head = p;
+    for (int i = 0; i < 3; i++) {
+        if (!der_element(p, (size_t)(end - p), &tag, &h, &l))
+            return false;
+        p += h + l;
+    }
+    const uint8_t *cert_field = p;
+    if (!der_element(p, (size_t)(end - p), &tag, &h, &l) || tag != 0xa0)
+        return false; /* none carried: nothing to split */
+    const uint8_t *c = p + h, *cend = p + h + l;
+    while (c < cend) {
+        size_t ch, cl;
+        if (*n_certs == SS_TRUST_MAX_CHAIN || !der_element(c, (size_t)(cend - c), &tag, &ch, &cl) ||
+            tag != 0x30)
+            return false;
+        certs[(*n_certs)++] = (struct ss_der){c, ch + cl};
+        c += ch + cl;
+    }
+    const uint8_t *tail = cend;
+    size_t inner = (size_t)(cert_field - head) + (size_t)(end - tail);
+    size_t explicit_len = der_header_len(inner) + inner;
+    size_t ci_len = oid_total + der_header_len(explicit_len) + explicit_len;
+    size_t total = der_header_len(ci_len) + ci_len;
+    uint8_t *out = malloc(total), *o = out;
+    if (!out)
+        return false;
+    o = der_put_header(o, 0x30, ci_len);
+    memcpy(o, oid, oid_total);
+    o += oid_total;
+    o = der_put_header(o, 0xa0, explicit_len);
+    o = der_put_header(o, 0x30, inner);
+    memcpy(o, head, (size_t)(cert_field - head));
+    o += cert_field - head;
+    memcpy(o, tail, (size_t)(end - tail));
+    *bare = out;
+    *bare_len = total;
+    return true;
 }
 
 /* ---- verification ---- */
@@ -277,17 +450,57 @@ static ss_error verify_cms(const struct ss_trust *t, struct ss_sig_cache *cache,
     ss_error result = SS_OK;
     CMS_ContentInfo *cms = NULL;
     BIO *data = NULL;
-    STACK_OF(X509) *certs = NULL;
+    STACK_OF(X509) *certs = NULL; /* carried, in order */
+    uint8_t *bare = NULL;
+    size_t bare_len = 0;
+    struct ss_der carried[SS_TRUST_MAX_CHAIN]; /* their encodings */
     unsigned char *ders[SS_TRUST_MAX_CHAIN] = {0};
+    size_t n_carried = 0;
     struct ss_der chain[SS_TRUST_MAX_CHAIN];
     size_t n_chain = 0;
 
-    const unsigned char *p = cms_der;
-    cms = d2i_CMS_ContentInfo(NULL, &p, (long)cms_len);
-    if (!cms || p != cms_der + cms_len || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
+    /* the certificates are decoded apart (and their decodings reused) when the signature is
+     * of the plain DER form; else OpenSSL decodes all of it */
+    bool split = cms_split(cms_der, cms_len, &bare, &bare_len, carried, &n_carried);
+    const unsigned char *start = split ? bare : cms_der, *p = start;
+    size_t whole = split ? bare_len : cms_len;
+    cms = d2i_CMS_ContentInfo(NULL, &p, (long)whole);
+    if (!cms || p != start + whole || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
         !CMS_is_detached(cms)) {
         result = ss_errf(SS_ERR_BAD_SIGNATURE, "not a detached CMS SignedData");
         goto out;
+    }
+    if (split) {
+        certs = sk_X509_new_null();
+        for (size_t i = 0; certs && i < n_carried; i++) {
+            X509 *x = cert_get(cache, &carried[i]);
+            if (!x || !sk_X509_push(certs, x)) {
+                X509_free(x);
+                result = ss_errf(SS_ERR_BAD_SIGNATURE,
+                                 "certificate %zu carried by the signature does not parse", i + 1);
+                goto out;
+            }
+        }
+        if (!certs) {
+            result = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    } else {
+        certs = CMS_get1_certs(cms);
+        for (int i = 0; certs && i < sk_X509_num(certs); i++) {
+            int len = n_carried < SS_TRUST_MAX_CHAIN
+                          ? i2d_X509(sk_X509_value(certs, i), &ders[n_carried])
+                          : -1;
+            if (len <= 0) {
+                result = ss_errf(SS_ERR_BAD_SIGNATURE,
+                                 "the signature carries more than %d certificates or one that "
+                                 "does not encode",
+                                 SS_TRUST_MAX_CHAIN);
+                goto out;
+            }
+            carried[n_carried] = (struct ss_der){ders[n_carried], (size_t)len};
+            n_carried++;
+        }
     }
     STACK_OF(CMS_SignerInfo) *signers = CMS_get0_SignerInfos(cms);
     if (sk_CMS_SignerInfo_num(signers) != 1) {
@@ -317,7 +530,8 @@ static ss_error verify_cms(const struct ss_trust *t, struct ss_sig_cache *cache,
     }
     /* the signature; the ESS binding to the signer's certificate and the chain are checked
      * below, the chain against the registry as it stood at the signing time */
-    if (CMS_verify(cms, NULL, NULL, data, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
+    if (CMS_verify(cms, split ? certs : NULL, NULL, data, NULL,
+                   CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
         char why[160] = "";
         unsigned long e = ERR_peek_last_error();
         if (e)
@@ -328,28 +542,19 @@ static ss_error verify_cms(const struct ss_trust *t, struct ss_sig_cache *cache,
     }
     X509 *signer = NULL;
     CMS_SignerInfo_get0_algs(si, NULL, &signer, NULL, NULL);
-    certs = CMS_get1_certs(cms);
-    if (!signer || !certs) {
+    int at = -1;
+    for (int i = 0; signer && certs && i < sk_X509_num(certs) && at < 0; i++)
+        if (X509_cmp(sk_X509_value(certs, i), signer) == 0)
+            at = i;
+    if (at < 0) {
         result = ss_errf(SS_ERR_BAD_SIGNATURE, "the signer's certificate is not in the signature");
         goto out;
     }
     /* the chain as presented: the signer first, then the other certificates carried */
-    int len = i2d_X509(signer, &ders[0]);
-    if (len <= 0) {
-        result = ss_errf(SS_ERR_BAD_SIGNATURE, "signer certificate does not encode");
-        goto out;
-    }
-    chain[n_chain++] = (struct ss_der){ders[0], (size_t)len};
-    for (int i = 0; i < sk_X509_num(certs) && n_chain < SS_TRUST_MAX_CHAIN; i++) {
-        X509 *x = sk_X509_value(certs, i);
-        if (X509_cmp(x, signer) == 0)
-            continue;
-        len = i2d_X509(x, &ders[n_chain]);
-        if (len <= 0)
-            break;
-        chain[n_chain] = (struct ss_der){ders[n_chain], (size_t)len};
-        n_chain++;
-    }
+    chain[n_chain++] = carried[at];
+    for (size_t i = 0; i < n_carried; i++)
+        if (X509_cmp(sk_X509_value(certs, (int)i), signer) != 0)
+            chain[n_chain++] = carried[i];
     if ((result = check_ess(si, signer, certs)))
         goto out;
     /* the profile and the chain at the signing time, unless this chain was verified under
@@ -401,6 +606,7 @@ out:
     ERR_clear_error();
     for (size_t i = 0; i < SS_TRUST_MAX_CHAIN; i++)
         OPENSSL_free(ders[i]);
+    free(bare);
     sk_X509_pop_free(certs, X509_free);
     BIO_free_all(data);
     CMS_ContentInfo_free(cms);

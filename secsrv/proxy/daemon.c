@@ -15,8 +15,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
 #include <errno.h>
 #include <fcntl.h>
+
+/* signatures remembered: the messages of a batch arrive close together, so a
+ * few hundred cover them; each lookup scans the ring */
+#define SS_SIG_CACHE_ENTRIES 512
 
 /* ---- policies ---- */
 
@@ -376,7 +381,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
                                       (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas))))
         goto out;
     if ((err = ss_upstream_new(&d->upstream)) || (err = ss_regstore_new(cfg, &d->registry)) ||
-        (err = ss_sig_cache_new(4096, &d->sig_cache)) ||
+        (err = ss_sig_cache_new(SS_SIG_CACHE_ENTRIES, &d->sig_cache)) ||
         (err = ss_ipc_client_new("signer", &d->signer)) ||
         (err = ss_ipc_client_new("logger", &d->logger)))
         goto out;

@@ -311,6 +311,7 @@ struct sign_spec {
     bool no_attr;                /* without signed attributes (CMS_NOATTR) */
     bool no_certs;               /* no certificates carried */
     bool no_ca;                  /* only the signer's certificate carried */
+    int extra_certs;             /* this many more (unrelated) certificates carried */
     const X509 *ess_about;       /* an ESS v2 attribute naming this certificate */
     bool ess_malformed;          /* an ESS v2 attribute that is no SEQUENCE */
     bool set_signing_time;       /* signingTime signing_time rather than now */
@@ -432,8 +433,17 @@ static struct sig sign_spec(const struct sign_spec *s, const void *content, size
     assert_non_null(certs);
     if (s->who->ca && !s->no_ca && !s->no_certs)
         assert_true(sk_X509_push(certs, s->who->ca) > 0); /* borrowed; CMS_sign takes its own */
+    for (int i = 0; i < s->extra_certs; i++) {
+        char sn[32];
+        snprintf(sn, sizeof sn, "DE-NORD/GOV/EXTRA-%d", i);
+        struct cert_spec spec = {.serial_numbers = {sn}, .key = s->who->key};
+        X509 *x = make_cert(&spec);
+        assert_true(sk_X509_push(certs, x) > 0);
+    }
     CMS_ContentInfo *cms = CMS_sign(NULL, NULL, certs, NULL, flags | (cades ? CMS_CADES : 0));
     assert_non_null(cms);
+    for (int i = 0; i < s->extra_certs; i++)
+        X509_free(sk_X509_pop(certs));
     unsigned int signer_flags = flags | (cades ? CMS_CADES : 0) | (s->no_attr ? CMS_NOATTR : 0) |
                                 (s->no_certs ? CMS_NOCERTS : 0);
     CMS_SignerInfo *si = CMS_add1_signer(cms, s->who->cert.x509, s->who->key,
@@ -778,6 +788,55 @@ static void test_carried_certificates(void **state)
     /* no certificate at all: the signer cannot be found */
     s = (struct sign_spec){.who = &F->ministry, .no_certs = true};
     expect_spec(&s, SS_ERR_BAD_SIGNATURE, "does not match the message");
+    /* certificates that have nothing to do with the signature are carried along */
+    s = (struct sign_spec){.who = &F->ministry, .extra_certs = 3};
+    expect_spec(&s, SS_OK, "");
+    /* but not more than a chain can hold */
+    s = (struct sign_spec){.who = &F->ministry, .extra_certs = SS_TRUST_MAX_CHAIN};
+    expect_spec(&s, SS_ERR_BAD_SIGNATURE, "carries more than 10 certificates");
+}
+
+static void test_ber_form(void **state)
+{
+    (void)state;
+    /* the same signature with its outer SEQUENCE in BER's indefinite-length form: CMS allows
+     * BER, and the result is the same as for the DER form */
+    struct sig sig = sign_by(&F->ministry, F->manifest[0], F->manifest_len[0]);
+    assert_int_equal(sig.der[0], 0x30);
+    assert_int_equal(sig.der[1], 0x82);
+    size_t body = ((size_t)sig.der[2] << 8) | sig.der[3];
+    assert_int_equal(body + 4, sig.len);
+    size_t ber_len = 2 + body + 2;
+    uint8_t *ber = calloc(1, ber_len);
+    assert_non_null(ber);
+    ber[0] = 0x30;
+    ber[1] = 0x80;
+    memcpy(ber + 2, sig.der + 4, body); /* then the end-of-contents octets 00 00 */
+    size_t ocsp_len = 0;
+    uint8_t *ocsp = good_staple(&F->ministry.cert, &ocsp_len);
+    struct ss_sig_cache *cache = NULL;
+    assert_int_equal(ss_sig_cache_new(8, &cache), SS_OK);
+    struct ss_sig_verified v, w;
+    const uint8_t *m = (const uint8_t *)F->manifest[0];
+    assert_int_equal(ss_evidence_verify(F->trust, cache, m, F->manifest_len[0], sig.der, sig.len,
+                                        NULL, ocsp, ocsp_len, &v),
+                     SS_OK);
+    assert_int_equal(ss_evidence_verify(F->trust, cache, m, F->manifest_len[0], ber, ber_len, NULL,
+                                        ocsp, ocsp_len, &w),
+                     SS_OK);
+    assert_false(w.cached);
+    assert_memory_equal(v.signer_sha256, w.signer_sha256, 32);
+    assert_int_equal(v.signing_time, w.signing_time);
+    expect_member(&w.member, "GOV", "MIKWS-SH");
+    /* and a tampered BER form is refused like a tampered DER one */
+    ber[ber_len - 10] ^= 1;
+    expect(ss_evidence_verify(F->trust, cache, m, F->manifest_len[0], ber, ber_len, NULL, ocsp,
+                              ocsp_len, &w),
+           SS_ERR_BAD_SIGNATURE, "");
+    ss_sig_cache_free(cache);
+    free(ocsp);
+    free(ber);
+    free_sig(&sig);
 }
 
 /* ---- batches ---- */
@@ -1637,6 +1696,7 @@ int main(void)
         cmocka_unit_test(test_direct_good),
         cmocka_unit_test(test_direct_cached),
         cmocka_unit_test(test_carried_certificates),
+        cmocka_unit_test(test_ber_form),
         cmocka_unit_test(test_batch_good),
         cmocka_unit_test(test_batch_bad_paths),
         cmocka_unit_test(test_tampered_manifest),
