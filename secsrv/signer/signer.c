@@ -24,6 +24,8 @@
 
 /* the largest request: a registry (the signing requests are far smaller) */
 #define SIGNER_FRAME_MAX (SS_REGISTRY_MAX_BYTES + SS_REGISTRY_SIG_MAX_BYTES + 64)
+/* seconds a request waits for the first OCSP response of its key after start */
+#define SIGNER_FIRST_OCSP_WAIT (SS_TRUST_OCSP_TIMEOUT + 2)
 
 struct request {
     ss_link link;
@@ -50,7 +52,9 @@ struct key_slot {
     uint8_t *ocsp;
     size_t ocsp_len;
     time_t ocsp_until;
-    char status[256]; /* why the key cannot sign now, "" when it can */
+    bool ocsp_tried;   /* a first OCSP exchange has ended (either way) */
+    time_t hold_until; /* requests before that wait for it until then */
+    char status[256];  /* why the key cannot sign now, "" when it can */
     /* waiting requests, under signer.mu */
     struct request *head, **tail;
     size_t queued;
@@ -292,23 +296,48 @@ static void sign_batch(struct key_slot *k, const struct ss_trust *t, struct requ
     free(leaves);
 }
 
+/*
+ * Right after start the first OCSP response of a key is on its way: the
+ * requests for that key wait for it (at most SIGNER_FIRST_OCSP_WAIT s)
+ * rather than fail. Under signer.mu.
+ */
+static bool held(struct key_slot *k, time_t now)
+{
+    if (k->ocsp || k->ocsp_tried || signer.stopping)
+        return false;
+    if (!k->hold_until)
+        k->hold_until = now + SIGNER_FIRST_OCSP_WAIT;
+    return now < k->hold_until;
+}
+
 static void *signing_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&signer.mu);
     for (;;) {
-        size_t pending = 0;
-        for (size_t i = 0; i < signer.n_keys; i++)
+        size_t pending = 0, waiting = 0;
+        time_t now = time(NULL);
+        for (size_t i = 0; i < signer.n_keys; i++) {
             pending += signer.keys[i].queued;
-        if (!pending) {
-            if (signer.stopping)
+            if (signer.keys[i].queued && held(&signer.keys[i], now))
+                waiting += signer.keys[i].queued;
+        }
+        if (pending == waiting) {
+            if (!pending && signer.stopping)
                 break;
-            pthread_cond_wait(&signer.work, &signer.mu);
+            if (!waiting) {
+                pthread_cond_wait(&signer.work, &signer.mu);
+            } else {
+                struct timespec wake;
+                clock_gettime(CLOCK_REALTIME, &wake);
+                wake.tv_sec += 1;
+                pthread_cond_timedwait(&signer.work, &signer.mu, &wake);
+            }
             continue;
         }
         for (size_t i = 0; i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            if (!k->queued)
+            if (!k->queued || held(k, time(NULL)))
                 continue;
             /* take up to batch_max of the waiting requests */
             struct request *list = k->head, **cut = &k->head;
@@ -322,7 +351,7 @@ static void *signing_main(void *arg)
             if (!k->head)
                 k->tail = &k->head;
             k->queued -= n;
-            time_t now = time(NULL);
+            now = time(NULL);
             bool usable = k->ocsp && now < k->ocsp_until;
             uint8_t *ocsp = NULL;
             size_t ocsp_len = k->ocsp_len;
@@ -377,6 +406,8 @@ static void *ocsp_main(void *arg)
             char reason[256];
             snprintf(reason, sizeof reason, "%s", err ? ss_errmsg() : "");
             pthread_mutex_lock(&signer.mu);
+            k->ocsp_tried = true;
+            pthread_cond_broadcast(&signer.work); /* requests held for it go on */
             if (err) {
                 snprintf(k->status, sizeof k->status, "%s", reason);
                 ss_log_warn("signer: OCSP for the signing certificate of %s: %s", k->member_str,

@@ -141,3 +141,16 @@ while read -r pid name; do
     printf '  secsrv %-3s %8s kB  (%s)\n' "$name" "$total" "$detail" ;;
   esac
 done <"$work/fed/pids"
+# The sum above counts the pages the processes share (libraries, the parent's
+# memory inherited by fork) once per process; the proportional set size
+# (Pss) after the load divides each shared page among its sharers.
+echo "proportional set size (Pss) of all processes of one server, after the load:"
+while read -r pid name; do
+  case $name in sh | mv)
+    total=0
+    for p in "$pid" $(ps -o pid= --ppid "$pid"); do
+      total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
+    done
+    printf '  secsrv %-3s %8s kB\n' "$name" "$total" ;;
+  esac
+done <"$work/fed/pids"
