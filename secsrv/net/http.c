@@ -22,12 +22,22 @@ struct ss_http_server {
 };
 
 /* One request in flight. */
+/*
+ * An oversized body up to this many bytes is read and dropped before the
+ * answer: a client that sends its body without waiting (no "Expect:
+ * 100-continue") is still writing when the answer comes, and closing on
+ * unread data would reset the connection and lose the answer. Beyond it the
+ * answer goes at once and the connection is closed.
+ */
+#define DROP_MAX (1024 * 1024)
+
 struct request_ctx {
     struct ss_http_request req;
     char *target;
     uint8_t *body;
     size_t body_cap;
     ss_error error; /* a limit broken while the request arrived */
+    size_t dropped; /* bytes of an oversized body read and dropped */
     bool started;
     bool answered;
     struct timespec start;
@@ -220,18 +230,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
         if (!ctx->error && srv->opts.gate)
             ctx->error = srv->opts.gate(srv->opts.cls, &ctx->req);
+        if (ctx->error)
+            return answer(srv, con, ctx); /* answered before the body is read */
         const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
-        if (!ctx->error && cl) {
+        if (cl) {
             char *end = NULL;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == '\0' && n > srv->limits.max_body_bytes)
+            if (*end == '\0' && n > srv->limits.max_body_bytes) {
                 ctx->error = ss_errf(SS_ERR_LIMIT,
                                      "request body of %llu bytes exceeds the limit "
                                      "of %zu",
                                      n, srv->limits.max_body_bytes);
+                /* a client waiting for "100 Continue" gets the answer instead and sends
+                 * nothing; one already sending is read to the end if that is not too much */
+                const char *expect = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Expect");
+                if ((expect && strcasecmp(expect, "100-continue") == 0) || n > DROP_MAX)
+                    return answer(srv, con, ctx);
+            }
         }
-        if (ctx->error)
-            return answer(srv, con, ctx); /* answered before the body is read */
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -243,12 +259,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         }
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (ctx->error)
-            return MHD_YES;
-        if (ctx->req.body_len + n > srv->limits.max_body_bytes) {
+        if (!ctx->error && ctx->req.body_len + n > srv->limits.max_body_bytes)
             ctx->error = ss_errf(SS_ERR_LIMIT, "request body exceeds the limit of %zu bytes",
                                  srv->limits.max_body_bytes);
-            return answer(srv, con, ctx);
+        if (ctx->error) {
+            ctx->dropped += n;
+            return ctx->dropped > DROP_MAX ? answer(srv, con, ctx) : MHD_YES;
         }
         if (ctx->req.body_len + n > ctx->body_cap) {
             size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
