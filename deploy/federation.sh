@@ -21,7 +21,8 @@
 # Environment: SS_BUILD_DIR (default build/release), SS_TEST_PKI (reuse a
 # PKI instead of creating DIR/pki), FED_TEST=1 (also an echo backend, a
 # service whose backend is down, impostor TLS servers registered for other
-# providers, short timeouts and a 1 s registry refresh, for the tests),
+# providers, short timeouts and a 1 s registry refresh (FED_REFRESH), for
+# the tests),
 # FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
 # timestamping grace period in test mode), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server). After start, DIR/env
@@ -359,7 +360,7 @@ member_key() { # CLASS-CODE: a [signer] key line for that member's test certific
 sh_limits="" mv_limits="" services_extra="" refresh="" sh_binding=""
 timestamping="; interval: the registry's timestampingInterval"
 if [ "$test_mode" = 1 ]; then
-  refresh="refresh = 1"
+  refresh="refresh = ${FED_REFRESH:-1}"
   timestamping="interval = 1
 grace = ${FED_TS_GRACE:-14400}
 
