@@ -1,5 +1,6 @@
 #include "certfile.h"
 #include "ss_hex.h"
+#include "ss_sha256.h"
 #include "ss_xml.h"
 
 #include <openssl/asn1.h>
@@ -137,17 +138,13 @@ ss_error ss_certfile_load_first(const char *path, X509 **out)
 
 ss_error ss_certfile_sha256_hex(const uint8_t *der, size_t len, char out[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
+    uint8_t md[32];
     out[0] = '\0';
     X509 *x = ss_certfile_x509(der, len);
     if (!x)
         return ss_errf(SS_ERR_BAD_CERTIFICATE, "not a DER certificate");
     X509_free(x);
-    if (EVP_Digest(der, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
-        ERR_clear_error();
-        return ss_errf(SS_ERR_CRYPTO, "SHA-256 failed");
-    }
+    ss_sha256(der, len, md);
     ss_hex_sha256_format(md, out);
     return SS_OK;
 }

@@ -368,7 +368,9 @@ struct number_key {
 static const struct number_key number_keys[] = {
     NUMBER("registry", "refresh", registry_refresh, 0, 86400),
     NUMBER("signer", "batch_max", sign_batch_max, 1, 4096),
+    NUMBER("signer", "batch_wait_us", sign_batch_wait_us, 0, 100000),
     NUMBER("log", "retention_days", retention_days, 1, 36500),
+    NUMBER("log", "group_wait_us", log_group_wait_us, 0, 100000),
     NUMBER("timestamping", "interval", ts_interval, 0, 86400),
     NUMBER("timestamping", "batch_records", ts_batch, 1, 65536),
     NUMBER("timestamping", "grace", ts_grace, 1, 30 * 86400),
@@ -543,6 +545,8 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
     }
     ss_limits_default(&cfg->limits);
     cfg->sign_batch_max = 256;
+    cfg->sign_batch_wait_us = 1000;
+    cfg->log_group_wait_us = 1000;
     cfg->retention_days = 730;
     cfg->log_bodies = true;
     cfg->ts_batch = 1000;

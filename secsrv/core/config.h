@@ -95,10 +95,12 @@ struct ss_config {
     /* [signer] */
     struct ss_signing_key keys[SS_CONFIG_MAX_KEYS];
     size_t n_keys;
-    unsigned sign_batch_max; /* messages one batch signature may cover */
+    unsigned sign_batch_max;     /* messages one batch signature may cover */
+    unsigned sign_batch_wait_us; /* under load, how long a batch gathers */
     /* [log] */
     char *log_store; /* "sqlite:PATH" */
     char *log_level;
+    unsigned log_group_wait_us; /* under load, how long a commit group gathers */
     char *subject_key;        /* file with the key of the data-subject hash (64 hex digits) */
     bool subject_key_default; /* STATE_DIR/subject.key, made at the first start if absent */
     uint64_t log_max_bytes;   /* 0: no limit; beyond it exchanges fail (store full) */

@@ -3,6 +3,7 @@
 #include "merkle.h"
 #include "registry.h"
 #include "ss_hex.h"
+#include "ss_sha256.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -14,7 +15,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,16 +210,16 @@ static void cache_put(struct ss_sig_cache *c, struct ring *r, const struct cache
 /* SHA-256 over parts, each preceded by its length, after a label naming the ring. */
 static void cache_key(const char *label, const struct ss_der *parts, size_t n, uint8_t key[32])
 {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)label, strlen(label) + 1);
+    struct ss_sha256 st;
+    ss_sha256_init(&st);
+    ss_sha256_update(&st, (const unsigned char *)label, strlen(label) + 1);
     for (size_t i = 0; i < n; i++) {
         uint64_t len = parts[i].len;
-        crypto_hash_sha256_update(&st, (const unsigned char *)&len, sizeof len);
+        ss_sha256_update(&st, (const unsigned char *)&len, sizeof len);
         if (parts[i].len)
-            crypto_hash_sha256_update(&st, parts[i].data, parts[i].len);
+            ss_sha256_update(&st, parts[i].data, parts[i].len);
     }
-    crypto_hash_sha256_final(&st, key);
+    ss_sha256_final(&st, key);
 }
 
 /*

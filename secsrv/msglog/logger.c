@@ -1,5 +1,6 @@
 #include "logger.h"
 #include "ipc.h"
+#include "gather.h"
 #include "log.h"
 #include "merkle.h"
 #include "proc.h"
@@ -9,11 +10,11 @@
 #include "trust.h"
 #include "tsp.h"
 #include "upstream.h"
+#include "ss_sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 struct append {
     ss_link link;
     uint64_t id;
+    uint64_t arrived_us; /* monotonic */
     struct ss_ipc_msg msg; /* the record points into it */
     struct ss_record rec;
     bool replay_check;
@@ -47,6 +49,8 @@ static struct {
     pthread_cond_t work; /* records waiting, or stopping (the writer) */
     pthread_cond_t tick; /* a registry arrived, or stopping (the timestamper) */
     struct append *head, **tail;
+    size_t queued;
+    uint64_t last_group_us; /* monotonic: when the last group was taken */
     bool stopping;
     struct ss_trust *trust;
     uint8_t registry_sha256[32];
@@ -159,6 +163,17 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&lg.work, &lg.mu);
             continue;
         }
+        /* under load a group gathers (see gather.h) */
+        uint64_t due = lg.stopping ? 0
+                                   : ss_gather_due(lg.last_group_us, lg.head->arrived_us,
+                                                   lg.queued, GROUP_MAX,
+                                                   lg.cfg->log_group_wait_us, ss_monotonic_us());
+        if (due) {
+            struct timespec wake = ss_deadline_after_us(due - ss_monotonic_us());
+            pthread_cond_timedwait(&lg.work, &lg.mu, &wake);
+            continue;
+        }
+        lg.last_group_us = ss_monotonic_us();
         struct append *group = lg.head, **cut = &lg.head;
         size_t n = 0;
         while (*cut && n < GROUP_MAX) {
@@ -167,6 +182,7 @@ static void *writer_main(void *arg)
         }
         lg.head = *cut;
         *cut = NULL;
+        lg.queued -= n;
         if (!lg.head)
             lg.tail = &lg.head;
         pthread_mutex_unlock(&lg.mu);
@@ -378,7 +394,7 @@ static void take_registry(struct ss_ipc_msg *m)
         abort();
     }
     uint8_t digest[32];
-    crypto_hash_sha256(digest, xml, xml_len);
+    ss_sha256(xml, xml_len, digest);
     pthread_mutex_lock(&lg.mu);
     uint64_t floor = lg.trust ? ss_trust_registry(lg.trust)->serial : 0;
     bool same = lg.trust && memcmp(digest, lg.registry_sha256, 32) == 0;
@@ -431,9 +447,11 @@ static void take_append(ss_link link, struct ss_ipc_msg *m)
         ss_log_error("logger: malformed record from the network process");
         abort();
     }
+    a->arrived_us = ss_monotonic_us();
     pthread_mutex_lock(&lg.mu);
     *lg.tail = a;
     lg.tail = &a->next;
+    lg.queued++;
     pthread_cond_signal(&lg.work);
     pthread_mutex_unlock(&lg.mu);
 }

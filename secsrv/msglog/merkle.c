@@ -1,33 +1,27 @@
 #include "merkle.h"
 #include "ss_hex.h"
+#include "ss_sha256.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void sha256_parts(const void *a, size_t alen, const void *b, size_t blen, const void *c,
-                         size_t clen, uint8_t out[32])
-{
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, a, alen);
-    if (blen)
-        crypto_hash_sha256_update(&st, b, blen);
-    if (clen)
-        crypto_hash_sha256_update(&st, c, clen);
-    crypto_hash_sha256_final(&st, out);
-}
-
 void ss_merkle_leaf(const void *data, size_t len, uint8_t out[32])
 {
+    struct ss_sha256 st;
     static const uint8_t tag = 0x00;
-    sha256_parts(&tag, 1, data, len, NULL, 0, out);
+    ss_sha256_init(&st);
+    ss_sha256_update(&st, &tag, 1);
+    ss_sha256_update(&st, data, len);
+    ss_sha256_final(&st, out);
 }
 
 void ss_merkle_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
 {
-    static const uint8_t tag = 0x01;
-    sha256_parts(&tag, 1, left, 32, right, 32, out);
+    uint8_t in[65];
+    in[0] = 0x01;
+    memcpy(in + 1, left, 32);
+    memcpy(in + 33, right, 32);
+    ss_sha256(in, sizeof in, out);
 }
 
 ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],

@@ -1,25 +1,25 @@
 #include "record.h"
+#include "ss_sha256.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* One field of the hashed encoding: a 4-byte big-endian length, then the bytes. */
-static void field(crypto_hash_sha256_state *md, const void *p, size_t n)
+static void field(struct ss_sha256 *md, const void *p, size_t n)
 {
     uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-    crypto_hash_sha256_update(md, len, 4);
+    ss_sha256_update(md, len, 4);
     if (n)
-        crypto_hash_sha256_update(md, p, n);
+        ss_sha256_update(md, p, n);
 }
 
-static void field_str(crypto_hash_sha256_state *md, const char *s)
+static void field_str(struct ss_sha256 *md, const char *s)
 {
     field(md, s, strlen(s));
 }
 
-static void field_int(crypto_hash_sha256_state *md, long long v)
+static void field_int(struct ss_sha256 *md, long long v)
 {
     char text[32];
     int n = snprintf(text, sizeof text, "%lld", v);
@@ -27,21 +27,21 @@ static void field_int(crypto_hash_sha256_state *md, long long v)
 }
 
 /* SHA-256 of a part, or nothing when the part is absent. */
-static void field_digest(crypto_hash_sha256_state *md, const uint8_t *p, size_t n)
+static void field_digest(struct ss_sha256 *md, const uint8_t *p, size_t n)
 {
     if (!p || !n) {
         field(md, NULL, 0);
         return;
     }
     uint8_t d[32];
-    crypto_hash_sha256(d, p, n);
+    ss_sha256(p, n, d);
     field(md, d, 32);
 }
 
 void ss_record_hash(const struct ss_record *r, uint8_t out[32])
 {
-    crypto_hash_sha256_state st, *md = &st;
-    crypto_hash_sha256_init(md);
+    struct ss_sha256 st, *md = &st;
+    ss_sha256_init(md);
     field_str(md, "secsrv-record 1");
     field_int(md, r->id);
     field_int(md, r->logged_ms);
@@ -62,5 +62,5 @@ void ss_record_hash(const struct ss_record *r, uint8_t out[32])
     field_str(md, r->sig_path);
     field_digest(md, r->ocsp, r->ocsp_len);
     field(md, r->prev_hash, 32);
-    crypto_hash_sha256_final(md, out);
+    ss_sha256_final(md, out);
 }

@@ -1,7 +1,9 @@
 #include "envelope.h"
 #include "rest.h"
+#include "ss_sha256.h"
 
-#include <sodium.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +24,12 @@ void ss_envelope_cleanup(struct ss_envelope *e)
 
 static ss_error add_base64(struct ss_headers *h, const char *name, const uint8_t *p, size_t n)
 {
-    size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-    char *text = malloc(cap);
+    if (n > INT_MAX / 4 * 3)
+        return ss_errf(SS_ERR_TOO_LARGE, "%s too large", name);
+    char *text = malloc((n + 2) / 3 * 4 + 1);
     if (!text)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    sodium_bin2base64(text, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+    EVP_EncodeBlock((unsigned char *)text, p, (int)n);
     ss_error err = ss_headers_add(h, name, text);
     free(text);
     return err;
@@ -43,25 +46,66 @@ ss_error ss_envelope_add(struct ss_headers *h, const struct ss_envelope *e)
     return SS_OK;
 }
 
+/* A base64 digit's value plus one (RFC 4648, section 4); 0 for any other byte. */
+static const uint8_t b64_value[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15,
+    ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+    ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29,
+    ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43,
+    ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50,
+    ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
+    ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
+
+static int b64_digit(unsigned char c)
+{
+    return (int)b64_value[c] - 1;
+}
+
+/*
+ * Decodes padded base64 strictly: the RFC 4648 alphabet and nothing else,
+ * '=' only as the last one or two characters, and no bits left over, so
+ * that one text and only one stands for given bytes. Returns the length,
+ * or 0 for text that is empty or not such base64.
+ */
+static size_t b64_decode(const char *v, size_t n, uint8_t *out)
+{
+    if (n == 0 || n % 4)
+        return 0;
+    size_t pad = v[n - 1] == '=' ? (v[n - 2] == '=' ? 2 : 1) : 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int d[4];
+        size_t digits = i + 4 == n ? 4 - pad : 4;
+        for (size_t k = 0; k < 4; k++) {
+            d[k] = k < digits ? b64_digit((unsigned char)v[i + k]) : 0;
+            if (d[k] < 0)
+                return 0;
+        }
+        uint32_t w = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 |
+                     (uint32_t)d[3];
+        out[o++] = (uint8_t)(w >> 16);
+        if (digits > 2)
+            out[o++] = (uint8_t)(w >> 8);
+        if (digits > 3)
+            out[o++] = (uint8_t)w;
+        if ((digits == 2 && (w & 0xffff)) || (digits == 3 && (w & 0xff)))
+            return 0; /* bits left over: not the canonical text */
+    }
+    return o;
+}
+
 static ss_error take_base64(const struct ss_headers *h, const char *name, uint8_t **out,
                             size_t *len)
 {
     const char *v = ss_headers_get(h, name);
     size_t n = strlen(v);
-    /* the RFC 4648 alphabet and nothing else (libsodium maps other bytes to digits) */
-    for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '='))
-            return ss_errf(SS_ERR_BAD_SIGNATURE, "%s is not base64", name);
-    }
-    uint8_t *bin = malloc(n ? n : 1);
+    uint8_t *bin = malloc(n / 4 * 3 + 1);
     if (!bin)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    const char *end = NULL;
-    if (sodium_base642bin(bin, n ? n : 1, v, n, NULL, len, &end, sodium_base64_VARIANT_ORIGINAL) !=
-            0 ||
-        end != v + n || *len == 0) {
+    if ((*len = b64_decode(v, n, bin)) == 0) {
         free(bin);
         return ss_errf(SS_ERR_BAD_SIGNATURE, "%s is not base64", name);
     }
@@ -106,17 +150,17 @@ ss_error ss_envelope_take(const struct ss_headers *h, struct ss_envelope *e)
 
 void ss_envelope_sha256(const void *p, size_t n, uint8_t out[32])
 {
-    crypto_hash_sha256(out, p, n);
+    ss_sha256(p, n, out);
 }
 
 void ss_envelope_line_digest(const char *method, const char *target, uint8_t out[32])
 {
-    crypto_hash_sha256_state md;
-    crypto_hash_sha256_init(&md);
-    crypto_hash_sha256_update(&md, (const unsigned char *)method, strlen(method));
-    crypto_hash_sha256_update(&md, (const unsigned char *)" ", 1);
-    crypto_hash_sha256_update(&md, (const unsigned char *)target, strlen(target));
-    crypto_hash_sha256_final(&md, out);
+    struct ss_sha256 md;
+    ss_sha256_init(&md);
+    ss_sha256_update(&md, (const unsigned char *)method, strlen(method));
+    ss_sha256_update(&md, (const unsigned char *)" ", 1);
+    ss_sha256_update(&md, (const unsigned char *)target, strlen(target));
+    ss_sha256_final(&md, out);
 }
 
 void ss_envelope_status_digest(unsigned status, uint8_t out[32])
@@ -150,8 +194,8 @@ ss_error ss_envelope_fields_digest(const struct ss_headers *h, uint8_t out[32])
         }
         order[j] = v;
     }
-    crypto_hash_sha256_state md;
-    crypto_hash_sha256_init(&md);
+    struct ss_sha256 md;
+    ss_sha256_init(&md);
     for (size_t i = 0; i < n; i++) {
         const struct ss_header *f = &h->items[order[i]];
         char lower[256];
@@ -159,16 +203,16 @@ ss_error ss_envelope_fields_digest(const struct ss_headers *h, uint8_t out[32])
         for (const char *c = f->name; *c; c++) {
             lower[k++] = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
             if (k == sizeof lower) {
-                crypto_hash_sha256_update(&md, (const unsigned char *)lower, k);
+                ss_sha256_update(&md, (const unsigned char *)lower, k);
                 k = 0;
             }
         }
-        crypto_hash_sha256_update(&md, (const unsigned char *)lower, k);
-        crypto_hash_sha256_update(&md, (const unsigned char *)": ", 2);
-        crypto_hash_sha256_update(&md, (const unsigned char *)f->value, strlen(f->value));
-        crypto_hash_sha256_update(&md, (const unsigned char *)"\r\n", 2);
+        ss_sha256_update(&md, (const unsigned char *)lower, k);
+        ss_sha256_update(&md, (const unsigned char *)": ", 2);
+        ss_sha256_update(&md, (const unsigned char *)f->value, strlen(f->value));
+        ss_sha256_update(&md, (const unsigned char *)"\r\n", 2);
     }
-    crypto_hash_sha256_final(&md, out);
+    ss_sha256_final(&md, out);
     free(order);
     return SS_OK;
 }

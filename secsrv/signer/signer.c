@@ -1,5 +1,6 @@
 #include "signer.h"
 #include "evidence.h"
+#include "gather.h"
 #include "ipc.h"
 #include "log.h"
 #include "manifest.h"
@@ -8,6 +9,7 @@
 #include "registry.h"
 #include "ss_xml.h"
 #include "trust.h"
+#include "ss_sha256.h"
 
 #include <openssl/bio.h>
 #include <openssl/cms.h>
@@ -32,6 +34,7 @@ struct request {
     uint64_t id;
     uint8_t *manifest;
     size_t len;
+    uint64_t arrived_us; /* monotonic */
     struct request *next;
 };
 
@@ -58,6 +61,7 @@ struct key_slot {
     /* waiting requests, under signer.mu */
     struct request *head, **tail;
     size_t queued;
+    uint64_t last_batch_us; /* monotonic: when its last batch was taken */
 };
 
 static struct {
@@ -310,35 +314,56 @@ static bool held(struct key_slot *k, time_t now)
     return now < k->hold_until;
 }
 
+/* Under load a batch gathers (see gather.h). Under signer.mu. */
+static uint64_t gathering(const struct key_slot *k, uint64_t now_us)
+{
+    if (signer.stopping)
+        return 0;
+    return ss_gather_due(k->last_batch_us, k->head->arrived_us, k->queued,
+                         signer.cfg->sign_batch_max, signer.cfg->sign_batch_wait_us, now_us);
+}
+
 static void *signing_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&signer.mu);
     for (;;) {
-        size_t pending = 0, waiting = 0;
+        size_t pending = 0, ready = 0, held_keys = 0;
+        uint64_t now_us = ss_monotonic_us(), wake_us = 0;
         time_t now = time(NULL);
         for (size_t i = 0; i < signer.n_keys; i++) {
-            pending += signer.keys[i].queued;
-            if (signer.keys[i].queued && held(&signer.keys[i], now))
-                waiting += signer.keys[i].queued;
+            struct key_slot *k = &signer.keys[i];
+            if (!k->queued)
+                continue;
+            pending += k->queued;
+            uint64_t due;
+            if (held(k, now))
+                held_keys++;
+            else if ((due = gathering(k, now_us)) != 0)
+                wake_us = wake_us && wake_us < due ? wake_us : due;
+            else
+                ready++;
         }
-        if (pending == waiting) {
+        if (!ready) {
             if (!pending && signer.stopping)
                 break;
-            if (!waiting) {
+            if (!pending) {
                 pthread_cond_wait(&signer.work, &signer.mu);
-            } else {
-                struct timespec wake;
-                clock_gettime(CLOCK_REALTIME, &wake);
-                wake.tv_sec += 1;
-                pthread_cond_timedwait(&signer.work, &signer.mu, &wake);
+                continue;
             }
+            /* held keys look again after a second, gathering ones when due */
+            uint64_t sleep_us = held_keys ? 1000000u : 0;
+            if (wake_us && (!sleep_us || wake_us - now_us < sleep_us))
+                sleep_us = wake_us - now_us;
+            struct timespec wake = ss_deadline_after_us(sleep_us);
+            pthread_cond_timedwait(&signer.work, &signer.mu, &wake);
             continue;
         }
         for (size_t i = 0; i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            if (!k->queued || held(k, time(NULL)))
+            if (!k->queued || held(k, time(NULL)) || gathering(k, ss_monotonic_us()))
                 continue;
+            k->last_batch_us = ss_monotonic_us();
             /* take up to batch_max of the waiting requests */
             struct request *list = k->head, **cut = &k->head;
             size_t n = 0;
@@ -444,7 +469,7 @@ static void take_registry(struct ss_ipc_msg *m)
         abort();
     }
     uint8_t digest[32];
-    crypto_hash_sha256(digest, xml, xml_len);
+    ss_sha256(xml, xml_len, digest);
     pthread_mutex_lock(&signer.mu);
     uint64_t floor = signer.trust ? ss_trust_registry(signer.trust)->serial : 0;
     bool same = signer.trust && memcmp(digest, signer.registry_sha256, 32) == 0;
@@ -510,6 +535,7 @@ static void take_sign(ss_link link, struct ss_ipc_msg *m)
     req->id = m->id;
     req->manifest = copy;
     req->len = len;
+    req->arrived_us = ss_monotonic_us();
     pthread_mutex_lock(&signer.mu);
     *k->tail = req;
     k->tail = &req->next;

@@ -3,6 +3,7 @@
 #include "ss_hex.h"
 #include "ss_xml.h"
 #include "upstream.h"
+#include "ss_sha256.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -164,7 +165,7 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
                                 size_t xml_len, const uint8_t *sig, size_t sig_len, bool write_copy)
 {
     uint8_t digest[32];
-    crypto_hash_sha256(digest, xml, xml_len);
+    ss_sha256(xml, xml_len, digest);
     pthread_mutex_lock(&rs->accept_mu);
     pthread_mutex_lock(&rs->mu);
     uint64_t floor = rs->have_floor ? rs->accepted_serial : 0;

@@ -1,6 +1,7 @@
 #include "trust.h"
 #include "certfile.h"
 #include "ss_hex.h"
+#include "ss_sha256.h"
 #include "ss_xml.h"
 
 #include <openssl/err.h>
@@ -197,8 +198,7 @@ const struct ss_registry *ss_trust_registry(const struct ss_trust *t)
 
 void ss_trust_fingerprint(const struct ss_der *cert, uint8_t out[32])
 {
-    unsigned int n = 32;
-    EVP_Digest(cert->data, cert->len, out, &n, EVP_sha256(), NULL);
+    ss_sha256(cert->data, cert->len, out);
 }
 
 bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32])

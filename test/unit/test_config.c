@@ -221,6 +221,8 @@ static void test_good_fields(void **state)
     assert_string_equal(cfg->keys[0].cert_file, "/etc/secsrv/ima-sh.pem");
     assert_int_equal(cfg->keys[0].line, 50);
     assert_int_equal(cfg->sign_batch_max, 32);
+    assert_int_equal(cfg->sign_batch_wait_us, 1000); /* defaults */
+    assert_int_equal(cfg->log_group_wait_us, 1000);
     assert_string_equal(cfg->subject_key, "/etc/secsrv/subject.key");
     assert_false(cfg->subject_key_default);
     assert_int_equal(cfg->ts_interval, 30);
@@ -494,6 +496,28 @@ static void test_example_file(void **state)
 }
 
 /* ---- problems ---- */
+
+static void test_bad_gathering_waits(void **state)
+{
+    (void)state;
+    struct ss_config *cfg = load_with("[signer]\n"                 /* 16 */
+                                      "batch_wait_us = 100001\n"   /* 17: above 0.1 s */
+                                      "[log]\n"                    /* 18 */
+                                      "group_wait_us = -5\n",      /* 19 */
+                                      SS_ERR_CONFIG);
+    expect_problem(cfg, 17, "batch_wait_us must be a number from 0 to 100000");
+    expect_problem(cfg, 19, "group_wait_us must be a number from 0 to 100000");
+    assert_int_equal(cfg->n_problems, 2);
+    ss_config_free(cfg);
+    cfg = load_with("[signer]\n"          /* 16 */
+                    "batch_wait_us = 0\n" /* 17: off */
+                    "[log]\n"             /* 18 */
+                    "group_wait_us = 250\n",
+                    SS_OK);
+    assert_int_equal(cfg->sign_batch_wait_us, 0);
+    assert_int_equal(cfg->log_group_wait_us, 250);
+    ss_config_free(cfg);
+}
 
 static void test_unknown_keys(void **state)
 {
@@ -778,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_is_cert_forms),      cmocka_unit_test(test_is_cert_too_long),
         cmocka_unit_test(test_good_services),      cmocka_unit_test(test_config_line),
         cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_bad_gathering_waits),
         cmocka_unit_test(test_bad_limits),         cmocka_unit_test(test_client_listed_twice),
         cmocka_unit_test(test_bad_clients),        cmocka_unit_test(test_bad_services),
         cmocka_unit_test(test_bad_server_section), cmocka_unit_test(test_missing_required),

@@ -3,8 +3,11 @@
  * and without a passed descriptor, oversized and truncated frames are
  * refused, the payload reader never reads past its end or its bounds, and
  * the asynchronous client completes every request exactly once: with the
- * answer, on a broken or replaced link, or at its deadline.
+ * answer, on a broken or replaced link, or at its deadline. The gathering
+ * rule of the queue workers (secsrv/proc/gather.c) takes at once when quiet,
+ * full or switched off, and otherwise waits until the first item's due time.
  */
+#include "gather.h"
 #include "ipc.h"
 
 #include <fcntl.h>
@@ -261,10 +264,32 @@ static void test_client_timeout_and_replace(void **state)
     ss_ipc_client_free(c);
 }
 
+static void test_gather_due(void **state)
+{
+    (void)state;
+    const uint64_t wait = 1000, now = 1000000;
+    /* quiet: the last take was four waits ago or longer */
+    assert_int_equal(ss_gather_due(now - 4 * wait, now, 1, 256, wait, now), 0);
+    assert_int_equal(ss_gather_due(0, now, 1, 256, wait, now), 0);
+    /* busy: the first item waits until it arrived + wait */
+    assert_int_equal(ss_gather_due(now - 100, now - 300, 3, 256, wait, now), now - 300 + wait);
+    /* ... and is taken when that time has come */
+    assert_int_equal(ss_gather_due(now - 100, now - wait, 3, 256, wait, now), 0);
+    /* full, or gathering switched off */
+    assert_int_equal(ss_gather_due(now - 100, now - 300, 256, 256, wait, now), 0);
+    assert_int_equal(ss_gather_due(now - 100, now - 300, 3, 256, 0, now), 0);
+    /* deadlines lie ahead */
+    struct timespec a = ss_deadline_after_us(0), b = ss_deadline_after_us(1500000);
+    double gap = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    assert_true(gap >= 1.5 && gap < 60);
+    assert_true(b.tv_nsec >= 0 && b.tv_nsec < 1000000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_round_trip), cmocka_unit_test(test_fd_passing),
+        cmocka_unit_test(test_gather_due),
         cmocka_unit_test(test_refusals),         cmocka_unit_test(test_reader_bounds),
         cmocka_unit_test(test_client_call),      cmocka_unit_test(test_client_timeout_and_replace),
     };

@@ -3,7 +3,12 @@
  * manifests format to the documented text and parse back to the same
  * fields; every deviation of the text (a field missing, reordered,
  * doubled, an extra space or line, a bad hash, status or time) is refused.
+ * The envelope (secsrv/protocol/envelope.c) that carries a manifest between
+ * servers: its parts travel as base64 and come back byte for byte; text
+ * that is not canonical padded base64 is refused.
  */
+#include "envelope.h"
+#include "headers.h"
 #include "manifest.h"
 
 #include <setjmp.h>
@@ -152,6 +157,85 @@ static void test_parse_refusals(void **state)
                      SS_ERR_PROTOCOL);
 }
 
+/* An envelope whose parts are n bytes each, added to h and taken back. */
+static void envelope_round_trip(size_t n)
+{
+    uint8_t part[3][80];
+    for (size_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < n; i++)
+            part[k][i] = (uint8_t)(i * 37 + k * 101 + n);
+    struct ss_envelope e = {.manifest = part[0],
+                            .manifest_len = n,
+                            .cms = part[1],
+                            .cms_len = n,
+                            .ocsp = part[2],
+                            .ocsp_len = n};
+    snprintf(e.path, sizeof e.path, "L0a");
+    struct ss_headers h;
+    ss_headers_init(&h, 16, 4096);
+    assert_int_equal(ss_envelope_add(&h, &e), SS_OK);
+    struct ss_envelope got;
+    assert_int_equal(ss_envelope_take(&h, &got), SS_OK);
+    assert_int_equal(got.manifest_len, n);
+    assert_int_equal(got.cms_len, n);
+    assert_int_equal(got.ocsp_len, n);
+    assert_memory_equal(got.manifest, part[0], n);
+    assert_memory_equal(got.cms, part[1], n);
+    assert_memory_equal(got.ocsp, part[2], n);
+    assert_string_equal(got.path, "L0a");
+    ss_envelope_cleanup(&got);
+    ss_headers_cleanup(&h);
+}
+
+static void test_envelope_round_trip(void **state)
+{
+    (void)state;
+    for (size_t n = 1; n <= 80; n++)
+        envelope_round_trip(n);
+}
+
+/* Takes an envelope whose manifest field is text; the error, or SS_OK. */
+static ss_error take_manifest_text(const char *text)
+{
+    struct ss_headers h;
+    ss_headers_init(&h, 16, 4096);
+    assert_int_equal(ss_headers_add(&h, SS_HDR_MANIFEST, text), SS_OK);
+    assert_int_equal(ss_headers_add(&h, SS_HDR_SIGNATURE, "AAAA"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, SS_HDR_SIGNATURE_PATH, "-"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, SS_HDR_OCSP, "AAAA"), SS_OK);
+    struct ss_envelope e;
+    ss_error err = ss_envelope_take(&h, &e);
+    if (!err) {
+        ss_envelope_cleanup(&e);
+    }
+    ss_headers_cleanup(&h);
+    return err;
+}
+
+static void test_envelope_base64_refusals(void **state)
+{
+    (void)state;
+    assert_int_equal(take_manifest_text("aGVsbG8="), SS_OK); /* "hello" */
+    assert_int_equal(take_manifest_text("aGk="), SS_OK);
+    assert_int_equal(take_manifest_text("aA=="), SS_OK);
+    static const char *const bad[] = {
+        "",          /* empty */
+        "aGVsbG8",   /* unpadded */
+        "aGVsbG8==", /* too long */
+        "aGk9=",     /* not a multiple of four */
+        "aA=a",      /* '=' inside */
+        "a===",      /* three '=' */
+        "aGVs bG8=", /* a space */
+        "aGVsbG9=", /* bits left over: not the canonical text of "hello" */
+        "aB==",     /* bits left over */
+        "aGVsbG8-", /* the URL-safe alphabet */
+        "aGVs_G8=", /* the URL-safe alphabet */
+        "====",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(take_manifest_text(bad[i]), SS_ERR_BAD_SIGNATURE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_response_and_absent_fields),
         cmocka_unit_test(test_format_refusals),
         cmocka_unit_test(test_parse_refusals),
+        cmocka_unit_test(test_envelope_round_trip),
+        cmocka_unit_test(test_envelope_base64_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
