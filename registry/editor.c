@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -747,12 +748,17 @@ ss_error ss_editor_add_subsystem(struct ss_editor *ed, const char *subsystem)
     return set_attr(node, "code", id.subsystem);
 }
 
-/* No other server may use address; except may be the server being changed. */
+/*
+ * No other server may use address in any spelling (host names compared
+ * without case); except may be the server being changed.
+ */
 static ss_error check_address_free(const struct ss_editor *ed, const char *address,
                                    xmlNodePtr except)
 {
-    xmlNodePtr other = find_child(ed->root, "securityServer", "address", address, NULL, NULL);
-    if (other && other != except) {
+    for (xmlNodePtr other = ed->root->children; other; other = other->next) {
+        const char *used = ss_xml_is(other, "securityServer") ? ss_xml_attr(other, "address") : NULL;
+        if (!used || other == except || strcasecmp(used, address) != 0)
+            continue;
         const char *owner = ss_xml_attr(other, "owner");
         const char *code = ss_xml_attr(other, "code");
         return ss_errf(SS_ERR_REGISTRY, "address %s is already used by server %s/%s", address,

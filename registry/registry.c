@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 extern const unsigned char ss_schema_registry_xsd[];
 extern const size_t ss_schema_registry_xsd_len;
@@ -307,6 +308,24 @@ static ss_error build_server(struct build *b, xmlNodePtr node, struct ss_reg_ser
     return SS_OK;
 }
 
+/*
+ * Builds the next server of reg; its address must be another server's in
+ * no spelling (host names are compared without case, as DNS and libcurl's
+ * connection reuse compare them).
+ */
+static ss_error build_server_unique(struct build *b, xmlNodePtr node, struct ss_registry *reg)
+{
+    struct ss_reg_server *s = &reg->servers[reg->n_servers++];
+    ss_error err = build_server(b, node, s);
+    for (size_t i = 0; !err && i + 1 < reg->n_servers; i++)
+        if (strcasecmp(reg->servers[i].address, s->address) == 0)
+            err = ss_errf(SS_ERR_REGISTRY_SCHEMA,
+                          "%s:%ld: address %s is already used by server %s (host names are"
+                          " compared without case)",
+                          b->name, ss_xml_line(node), s->address, reg->servers[i].code);
+    return err;
+}
+
 static ss_error build_group(struct build *b, xmlNodePtr node, struct ss_reg_group *g)
 {
     ss_error err;
@@ -427,7 +446,7 @@ static ss_error build_root(struct build *b, xmlNodePtr root)
     }
     for (xmlNodePtr c = root->children; c; c = c->next) {
         if (ss_xml_is(c, "securityServer"))
-            err = build_server(b, c, &reg->servers[reg->n_servers++]);
+            err = build_server_unique(b, c, reg);
         else if (ss_xml_is(c, "globalGroup"))
             err = build_group(b, c, &reg->groups[reg->n_groups++]);
         else if (ss_xml_is(c, "certificationAuthority"))

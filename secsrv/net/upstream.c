@@ -13,12 +13,20 @@
 
 /*
  * An idle handle keeps its connections open. Its tag is the registry serial
- * its peers were verified under (0: no peer verification, e.g. backends),
- * so a connection is reused only under the registry that admitted it.
+ * its peer was verified under and the fingerprint the registry pins for
+ * that peer (both zero: no peer verification, e.g. backends), so a
+ * connection is reused only for the same expected server under the
+ * registry that admitted it: libcurl would reuse a connection for any host
+ * name that matches without case, without a new handshake.
  */
+struct pool_tag {
+    uint64_t serial;
+    uint8_t pin[32];
+};
+
 struct pooled {
     CURL *h;
-    uint64_t tag;
+    struct pool_tag tag;
 };
 
 struct ss_upstream {
@@ -54,12 +62,17 @@ void ss_upstream_free(struct ss_upstream *u)
     free(u);
 }
 
-static CURL *acquire(struct ss_upstream *u, uint64_t tag)
+static bool same_tag(const struct pool_tag *a, const struct pool_tag *b)
+{
+    return a->serial == b->serial && memcmp(a->pin, b->pin, sizeof a->pin) == 0;
+}
+
+static CURL *acquire(struct ss_upstream *u, const struct pool_tag *tag)
 {
     CURL *h = NULL;
     pthread_mutex_lock(&u->mu);
     for (size_t i = u->n_idle; i > 0; i--) {
-        if (u->idle[i - 1].tag == tag) {
+        if (same_tag(&u->idle[i - 1].tag, tag)) {
             h = u->idle[i - 1].h;
             u->idle[i - 1] = u->idle[--u->n_idle];
             break;
@@ -69,11 +82,11 @@ static CURL *acquire(struct ss_upstream *u, uint64_t tag)
     return h ? h : curl_easy_init();
 }
 
-static void release(struct ss_upstream *u, CURL *h, uint64_t tag)
+static void release(struct ss_upstream *u, CURL *h, const struct pool_tag *tag)
 {
     pthread_mutex_lock(&u->mu);
     if (u->n_idle < POOL_MAX) {
-        u->idle[u->n_idle++] = (struct pooled){h, tag};
+        u->idle[u->n_idle++] = (struct pooled){h, *tag};
         h = NULL;
     }
     pthread_mutex_unlock(&u->mu);
@@ -297,8 +310,12 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     struct curl_slist *list = NULL;
     memset(resp, 0, sizeof *resp);
     ss_headers_init(&resp->headers, 256, req->max_response_headers);
-    uint64_t tag = req->tls ? ss_trust_registry(req->tls->trust)->serial : 0;
-    CURL *h = acquire(u, tag);
+    struct pool_tag tag = {0};
+    if (req->tls) {
+        tag.serial = ss_trust_registry(req->tls->trust)->serial;
+        memcpy(tag.pin, req->tls->expected->auth_sha256, sizeof tag.pin);
+    }
+    CURL *h = acquire(u, &tag);
     if (!h)
         return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
     curl_easy_reset(h);
@@ -384,7 +401,7 @@ out:
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, NULL);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-        release(u, h, tag);
+        release(u, h, &tag);
     }
     return result;
 }

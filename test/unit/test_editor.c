@@ -366,6 +366,10 @@ static void test_server(void **state)
 
     assert_int_equal(ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss2", "ss2.example:8443", fp),
                      SS_OK);
+    /* host names are compared without case */
+    assert_int_equal(ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss3", "SS2.Example:8443", fp),
+                     SS_ERR_REGISTRY);
+    assert_msg_contains("already used by server GOV/MIKWS-SH/ss2");
     save_close(ed);
 
     struct ss_registry *reg = parse_file(f);

@@ -742,6 +742,17 @@ static void test_refuse_duplicates(void **state)
     /* two servers with the same address */
     expect_refused("address=\"[::1]:18443\"", "address=\"127.0.0.1:18443\"", SS_ERR_REGISTRY_SCHEMA,
                    "code=\"ss-sh-extra\"", NULL);
+    /* ... in another spelling: host names are compared without case */
+    char *doc = replace(F->doc, "address=\"127.0.0.1:18443\"", "address=\"kiel.example:18443\"");
+    char *doc2 = replace(doc, "address=\"[::1]:18443\"", "address=\"Kiel.EXAMPLE:18443\"");
+    struct ss_registry *reg = (struct ss_registry *)(uintptr_t)1;
+    assert_int_equal(parse_str(doc2, &reg), SS_ERR_REGISTRY_SCHEMA);
+    assert_null(reg);
+    assert_line(line_of(doc2, "code=\"ss-sh-extra\""));
+    if (!strstr(ss_errmsg(), "already used by server ss-sh-kiel"))
+        fail_msg("error message '%s' does not name the other server", ss_errmsg());
+    free(doc2);
+    free(doc);
 }
 
 static void test_refuse_cross_references(void **state)
