@@ -109,6 +109,7 @@ ss_error ss_evidence_cert_member(const uint8_t *der, size_t len, const char *ins
 #define CACHE_TTL 60       /* seconds a verified signature is reused */
 #define CHAIN_TTL 300      /* seconds a verified signing chain is reused */
 #define CACHE_SMALL_MAX 64 /* chains, staples and certificates remembered */
+#define INFLIGHT_MAX 64    /* signatures being checked at once, each by one thread */
 
 struct cache_entry {
     uint8_t key[32];
@@ -129,16 +130,20 @@ struct cert_entry {
     X509 *cert;
 };
 
+/*
+ * The messages of one batch arrive together and share a signature: the
+ * first thread to miss it claims its key and checks it; the others wanting
+ * the same key wait for that check to settle instead of repeating it.
+ */
 struct ss_sig_cache {
     pthread_mutex_t mu;
+    pthread_cond_t settled; /* a claimed check ended */
+    uint8_t inflight[INFLIGHT_MAX][32];
+    size_t n_inflight;
     struct ring sigs, chains, staples;
     struct cert_entry certs[CACHE_SMALL_MAX];
     size_t certs_next;
 };
-
-#define CACHE_TTL 60       /* seconds a verified signature is reused */
-#define CHAIN_TTL 300      /* seconds a verified signing chain is reused */
-#define CACHE_SMALL_MAX 64 /* chains and staples remembered */
 
 static bool ring_init(struct ring *r, size_t max)
 {
@@ -154,6 +159,7 @@ ss_error ss_sig_cache_new(size_t max_entries, struct ss_sig_cache **out)
     if (!c)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->settled, NULL);
     if (!ring_init(&c->sigs, max_entries) || !ring_init(&c->chains, CACHE_SMALL_MAX) ||
         !ring_init(&c->staples, CACHE_SMALL_MAX)) {
         ss_sig_cache_free(c);
@@ -168,6 +174,7 @@ void ss_sig_cache_free(struct ss_sig_cache *c)
     if (!c)
         return;
     pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->settled);
     for (size_t i = 0; i < CACHE_SMALL_MAX; i++)
         X509_free(c->certs[i].cert);
     free(c->sigs.entries);
@@ -176,21 +183,71 @@ void ss_sig_cache_free(struct ss_sig_cache *c)
     free(c);
 }
 
-/* Copies the live entry under key into out; false when there is none. */
-static bool cache_get(struct ss_sig_cache *c, struct ring *r, const uint8_t key[32],
-                      uint64_t serial, time_t now, struct cache_entry *out)
+/* Copies the live entry under key into out; false when there is none. Under c->mu. */
+static bool ring_find(const struct ring *r, const uint8_t key[32], uint64_t serial, time_t now,
+                      struct cache_entry *out)
 {
-    bool hit = false;
-    pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < r->n && !hit; i++) {
+    for (size_t i = 0; i < r->n; i++) {
         const struct cache_entry *e = &r->entries[i];
         if (e->serial == serial && now < e->until && memcmp(e->key, key, 32) == 0) {
             *out = *e;
-            hit = true;
+            return true;
         }
     }
+    return false;
+}
+
+static bool cache_get(struct ss_sig_cache *c, struct ring *r, const uint8_t key[32],
+                      uint64_t serial, time_t now, struct cache_entry *out)
+{
+    pthread_mutex_lock(&c->mu);
+    bool hit = ring_find(r, key, serial, now, out);
     pthread_mutex_unlock(&c->mu);
     return hit;
+}
+
+/*
+ * A signature's entry, waiting while another thread checks the same key;
+ * false on a miss, with *claimed set when this thread now owns the check
+ * (and must settle it; when INFLIGHT_MAX checks run, it checks unclaimed).
+ */
+static bool sig_get_or_claim(struct ss_sig_cache *c, const uint8_t key[32], uint64_t serial,
+                             time_t now, struct cache_entry *out, bool *claimed)
+{
+    *claimed = false;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (ring_find(&c->sigs, key, serial, now, out)) {
+            pthread_mutex_unlock(&c->mu);
+            return true;
+        }
+        size_t i = 0;
+        while (i < c->n_inflight && memcmp(c->inflight[i], key, 32) != 0)
+            i++;
+        if (i == c->n_inflight)
+            break;
+        pthread_cond_wait(&c->settled, &c->mu); /* then look again: a failure is not cached */
+    }
+    if (c->n_inflight < INFLIGHT_MAX) {
+        memcpy(c->inflight[c->n_inflight++], key, 32);
+        *claimed = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return false;
+}
+
+/* Ends this thread's claim on key (its result, if good, is in the cache by now). */
+static void sig_settle(struct ss_sig_cache *c, const uint8_t key[32])
+{
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_inflight; i++) {
+        if (memcmp(c->inflight[i], key, 32) == 0) {
+            memcpy(c->inflight[i], c->inflight[--c->n_inflight], 32);
+            break;
+        }
+    }
+    pthread_cond_broadcast(&c->settled);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void cache_put(struct ss_sig_cache *c, struct ring *r, const struct cache_entry *in)
@@ -651,7 +708,8 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
     time_t now = time(NULL);
     bool batch_flag = out->batch;
     struct cache_entry hit;
-    if (cache && cache_get(cache, &cache->sigs, key, serial, now, &hit)) {
+    bool claimed = false;
+    if (cache && sig_get_or_claim(cache, key, serial, now, &hit, &claimed)) {
         *out = hit.result;
         out->cached = true;
         out->batch = batch_flag;
@@ -662,16 +720,18 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
         verify_cms(t, cache, content, content_len, cms, cms_len, ocsp, ocsp_len, out, &good_until);
     if (err) {
         memset(out, 0, sizeof *out); /* nothing of a failed check is to be relied on */
-        return err;
+    } else {
+        out->batch = batch_flag;
+        /* reused for a minute at most, and never beyond the staple's freshness */
+        time_t until = now + CACHE_TTL;
+        if (good_until < until)
+            until = good_until;
+        struct cache_entry e = {.serial = serial, .until = until, .result = *out};
+        memcpy(e.key, key, 32);
+        if (cache)
+            cache_put(cache, &cache->sigs, &e);
     }
-    out->batch = batch_flag;
-    /* reused for a minute at most, and never beyond the staple's freshness */
-    time_t until = now + CACHE_TTL;
-    if (good_until < until)
-        until = good_until;
-    struct cache_entry e = {.serial = serial, .until = until, .result = *out};
-    memcpy(e.key, key, 32);
-    if (cache)
-        cache_put(cache, &cache->sigs, &e);
-    return SS_OK;
+    if (claimed)
+        sig_settle(cache, key);
+    return err;
 }

@@ -43,6 +43,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -897,6 +898,95 @@ static void test_batch_good(void **state)
     free_sig(&b.sig);
 }
 
+/* ---- the messages of one batch checked at once ---- */
+
+#define SIMULTANEOUS 8
+
+struct simultaneous {
+    pthread_barrier_t *start;
+    struct ss_sig_cache *cache;
+    const struct batch *b;
+    const uint8_t *ocsp;
+    size_t ocsp_len;
+    const struct sig *sig; /* the batch's, or a tampered one */
+    int manifest;
+    ss_error err;
+    struct ss_sig_verified v;
+};
+
+static void *check_simultaneously(void *arg)
+{
+    struct simultaneous *w = arg;
+    pthread_barrier_wait(w->start);
+    w->err = verify_with(F->trust, w->cache, w->manifest, w->sig, w->b->path_text[w->manifest],
+                         w->ocsp, w->ocsp_len, &w->v);
+    return NULL;
+}
+
+/* Checks the batch's messages from SIMULTANEOUS threads at once; returns how many were checked
+ * rather than taken from the cache, and expects err from each. */
+static int run_simultaneously(struct ss_sig_cache *cache, const struct batch *b,
+                              const struct sig *sig, const uint8_t *ocsp, size_t ocsp_len,
+                              ss_error err)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, SIMULTANEOUS);
+    struct simultaneous w[SIMULTANEOUS];
+    pthread_t th[SIMULTANEOUS];
+    for (int i = 0; i < SIMULTANEOUS; i++) {
+        w[i] = (struct simultaneous){.start = &start,
+                                     .cache = cache,
+                                     .b = b,
+                                     .ocsp = ocsp,
+                                     .ocsp_len = ocsp_len,
+                                     .sig = sig,
+                                     .manifest = i % N_MANIFESTS};
+        assert_int_equal(pthread_create(&th[i], NULL, check_simultaneously, &w[i]), 0);
+    }
+    int checked = 0;
+    for (int i = 0; i < SIMULTANEOUS; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].err != err)
+            fail_msg("thread %d: got %s, want %s", i, ss_error_name(w[i].err), ss_error_name(err));
+        if (!err && !w[i].v.cached)
+            checked++;
+        if (!err)
+            expect_member(&w[i].v.member, "MUN", "13004000");
+    }
+    pthread_barrier_destroy(&start);
+    return checked;
+}
+
+static void test_batch_simultaneous(void **state)
+{
+    (void)state;
+    struct batch b;
+    make_batch(&b, &F->municipality);
+    size_t ocsp_len = 0;
+    uint8_t *ocsp = good_staple(&F->municipality.cert, &ocsp_len);
+    for (int round = 0; round < 20; round++) {
+        struct ss_sig_cache *cache = NULL;
+        assert_int_equal(ss_sig_cache_new(16, &cache), SS_OK);
+        /* one thread checks the shared signature, the others wait for its result */
+        assert_int_equal(run_simultaneously(cache, &b, &b.sig, ocsp, ocsp_len, SS_OK), 1);
+        ss_sig_cache_free(cache);
+    }
+    /* a failed check is not shared as a success: every thread is refused, none waits forever */
+    struct sig bad = {.der = malloc(b.sig.len), .len = b.sig.len};
+    assert_non_null(bad.der);
+    memcpy(bad.der, b.sig.der, b.sig.len);
+    bad.der[bad.len - 5] ^= 0x01;
+    struct ss_sig_cache *cache = NULL;
+    assert_int_equal(ss_sig_cache_new(16, &cache), SS_OK);
+    (void)run_simultaneously(cache, &b, &bad, ocsp, ocsp_len, SS_ERR_BAD_SIGNATURE);
+    /* and the good signature is still checked afterwards */
+    assert_int_equal(run_simultaneously(cache, &b, &b.sig, ocsp, ocsp_len, SS_OK), 1);
+    ss_sig_cache_free(cache);
+    free(bad.der);
+    free(ocsp);
+    free_sig(&b.sig);
+}
+
 static void test_batch_bad_paths(void **state)
 {
     (void)state;
@@ -1699,6 +1789,7 @@ int main(void)
         cmocka_unit_test(test_carried_certificates),
         cmocka_unit_test(test_ber_form),
         cmocka_unit_test(test_batch_good),
+        cmocka_unit_test(test_batch_simultaneous),
         cmocka_unit_test(test_batch_bad_paths),
         cmocka_unit_test(test_tampered_manifest),
         cmocka_unit_test(test_tampered_signature),
