@@ -99,3 +99,19 @@ bool ss_headers_token_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
+
+const char *ss_headers_field_problem(const char *name, size_t name_len, const char *value,
+                                     size_t value_len)
+{
+    if (name_len == 0)
+        return "a header field without a name";
+    for (size_t i = 0; i < name_len; i++)
+        if (!ss_headers_token_char(name[i]))
+            return "a header field name that is not a token";
+    for (size_t i = 0; i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return "a control character in a header field value";
+    }
+    return NULL;
+}

@@ -36,6 +36,13 @@ const char *ss_headers_get(const struct ss_headers *h, const char *name);
 size_t ss_headers_count(const struct ss_headers *h, const char *name);
 /* True if c may appear in a field name (an RFC 9110 token character). */
 bool ss_headers_token_char(char c);
+/*
+ * Why name: value is not a field RFC 9110 allows, or NULL when it is: the
+ * name must be a token (no blank before the colon), the value may hold no
+ * control character but tab (no NUL, no bare CR or LF).
+ */
+const char *ss_headers_field_problem(const char *name, size_t name_len, const char *value,
+                                     size_t value_len);
 /* Removes every field named name. */
 void ss_headers_remove(struct ss_headers *h, const char *name);
 

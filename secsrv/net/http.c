@@ -1,4 +1,5 @@
 #include "http.h"
+#include "door.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -40,6 +41,7 @@ struct request_ctx {
     size_t dropped; /* bytes of an oversized body read and dropped */
     bool started;
     bool answered;
+    bool close; /* refused at the door: the connection ends with the answer */
     struct timespec start;
 };
 
@@ -132,6 +134,13 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     struct request_ctx *ctx = cls;
     if (ctx->error)
         return MHD_NO;
+    const char *problem =
+        ss_headers_field_problem(key, key_size, value ? value : "", value ? value_size : 0);
+    if (problem) {
+        ctx->error = ss_errf(SS_ERR_PROTOCOL, "%s", problem);
+        ctx->close = true;
+        return MHD_NO;
+    }
     ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value ? value : "",
                                    value ? value_size : 0);
     if (err)
@@ -184,8 +193,16 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_
     if (!r)
         return MHD_NO;
     resp->body = NULL;
-    for (size_t i = 0; i < resp->headers.n; i++)
-        MHD_add_response_header(r, resp->headers.items[i].name, resp->headers.items[i].value);
+    /* a field that cannot be added ends the connection: no answer loses a field silently */
+    for (size_t i = 0; i < resp->headers.n; i++) {
+        if (MHD_add_response_header(r, resp->headers.items[i].name,
+                                    resp->headers.items[i].value) != MHD_YES) {
+            ss_log_error("cannot add header field %.64s to an answer; connection closed",
+                         resp->headers.items[i].name);
+            MHD_destroy_response(r);
+            return MHD_NO;
+        }
+    }
     enum MHD_Result ret = MHD_queue_response(con, resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -205,6 +222,14 @@ static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection 
         srv->opts.on_error(srv->opts.cls, &ctx->req, ctx->error, &resp);
     else
         srv->opts.handler(srv->opts.cls, &ctx->req, &resp);
+    if (ctx->close) {
+        ss_headers_remove(&resp.headers, "Connection");
+        if (ss_headers_add(&resp.headers, "Connection", "close")) {
+            ss_headers_cleanup(&resp.headers);
+            free(resp.body);
+            return MHD_NO; /* the connection ends without an answer */
+        }
+    }
     enum MHD_Result ret = send_response(con, &resp);
     free(resp.body);
     ss_headers_cleanup(&resp.headers);
@@ -228,6 +253,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         fill_peer(srv, con, &ctx->req);
         if (!ctx->error)
             MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
+        if (!ctx->error && (ctx->error = ss_door_check(method, ctx->target, &ctx->req.headers)))
+            ctx->close = true;
         if (!ctx->error && srv->opts.gate)
             ctx->error = srv->opts.gate(srv->opts.cls, &ctx->req);
         if (ctx->error)

@@ -150,9 +150,6 @@ ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *d
     if (!colon || colon == data)
         return ss_errf(SS_ERR_UPSTREAM, "a header line without a field name in an answer");
     size_t name_len = (size_t)(colon - data);
-    for (size_t i = 0; i < name_len; i++)
-        if (!ss_headers_token_char(data[i]))
-            return ss_errf(SS_ERR_UPSTREAM, "a header field name that is not a token in an answer");
     const char *v = colon + 1;
     size_t vlen = len - name_len - 1;
     while (vlen > 0 && (*v == ' ' || *v == '\t')) {
@@ -161,11 +158,9 @@ ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *d
     }
     while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
         vlen--;
-    for (size_t i = 0; i < vlen; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return ss_errf(SS_ERR_UPSTREAM, "a control character in a header value of an answer");
-    }
+    const char *problem = ss_headers_field_problem(data, name_len, v, vlen);
+    if (problem)
+        return ss_errf(SS_ERR_UPSTREAM, "%s in an answer", problem);
     return ss_headers_addn(headers, data, name_len, v, vlen);
 }
 

@@ -297,6 +297,81 @@ forwarded_none "an unsigned request is not forwarded" echo
 expect "the refusal is in the provider's operator log" \
   log_has mv "error .*MissingSignature.*request-id=d2"
 
+# --- strict HTTP at the door, on both proxies --------------------------------------------
+# raw PORT FILE [openssl s_client args...]: sends FILE's bytes as they are and reads the
+# answer until the server closes the connection (CLOSED=no when it had to be cut after 10 s)
+raw() {
+  local port=$1 file=$2
+  shift 2
+  local rc=0
+  if [ $# -gt 0 ]; then
+    timeout 10 openssl s_client -quiet -ign_eof -connect "127.0.0.1:$port" "$@" \
+      <"$file" >"$T_DIR/raw" 2>/dev/null || rc=$?
+  else
+    # shellcheck disable=SC2016
+    timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && cat "$2" >&3 && cat <&3' _ "$port" \
+      "$file" >"$T_DIR/raw" || rc=$?
+  fi
+  CLOSED=yes
+  [ "$rc" = 124 ] && CLOSED=no
+  STATUS=$(head -n 1 "$T_DIR/raw" | cut -d ' ' -f 2)
+  HEADERS=$(sed '/^\r$/q' "$T_DIR/raw" | tr -d '\r' | tr 'A-Z' 'a-z')
+  BODY=$(sed '1,/^\r$/d' "$T_DIR/raw")
+  CURL_RC=0
+}
+door_cases=(
+  "a blank before a field name's colon|X-Road-Client : DE-NORD/GOV/X/Y\r\n"
+  "a bare CR in a field value|X-Custom: a\rb\r\n"
+  "a control character in a field value|X-Custom: a\001b\r\n"
+  "Content-Length with Transfer-Encoding|Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+  "Content-Length fields that differ|Content-Length: 0\r\nContent-Length: 5\r\n"
+  "a transfer coding other than chunked|Transfer-Encoding: gzip, chunked\r\n"
+  "two Host fields|Host: other\r\n"
+)
+door_methods=("CONNECT|method CONNECT" "TRACE|method TRACE" "G(T|a method that is not a token")
+door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/door-N
+  local i=0 c
+  for c in "${door_cases[@]}"; do
+    printf "POST $ECHO/door HTTP/1.1\r\nHost: h\r\n$1${c#*|}\r\n0\r\n\r\n" >"$T_DIR/door-$i"
+    i=$((i + 1))
+  done
+  for c in "${door_methods[@]}"; do
+    printf "${c%%|*} $ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$i"
+    i=$((i + 1))
+  done
+  printf "GET $ECHO/do\001or HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$i"
+}
+door_names() {
+  local c
+  for c in "${door_cases[@]}"; do echo "${c%%|*}"; done
+  for c in "${door_methods[@]}"; do echo "${c#*|}"; done
+  echo "a control character in the request target"
+}
+door_check() { # SIDE PORT [s_client args...]
+  local side=$1 port=$2 i=0 name
+  shift 2
+  while read -r name; do
+    raw "$port" "$T_DIR/door-$i" "$@"
+    expect_error "$side: $name is refused" 400 Client.BadRequest
+    expect "$side: ... and the connection closed" \
+      test "$(header connection)" = close -a "$CLOSED" = yes
+    i=$((i + 1))
+  done < <(door_names)
+}
+mark_backend echo
+door_requests "X-Road-Client: $CLIENT\r\n"
+printf "GET $ECHO/door HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnection: close\r\n\r\n" \
+  >"$T_DIR/door-good"
+raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-good"
+expect "client proxy: a well-formed raw request passes (the probe itself works)" test "$STATUS" = 200
+mark_backend echo
+door_check "client proxy" "$FED_SH_CLIENT_PORT"
+forwarded_none "nothing reached the backend from requests refused at the client proxy's door" echo
+mark_backend echo
+door_check "server proxy" "$FED_MV_SERVER_PORT" -cert "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" \
+  -key "$FED_PKI/servers/ss-sh-kiel/auth.key"
+forwarded_none "nothing reached the backend from requests refused at the server proxy's door" echo
+
 # --- an IS bound to its certificate -------------------------------------------------------
 xr GET $KIEL "$SVC/meldeauskunft/persons/P-1001" -H "X-Secsrv-Purpose: BMG-34"
 expect_error "a client bound to an IS certificate may not use plain HTTP" 403 Client.ClientNotHosted

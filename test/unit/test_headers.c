@@ -1,8 +1,11 @@
 /*
  * Unit tests of the header field list (secsrv/headers.c): order kept,
  * case-insensitive look-ups where the last field wins, counting, removal
- * with its byte accounting, and the count and size limits.
+ * with its byte accounting, and the count and size limits. The strict
+ * rules of the door (secsrv/net/door.c): each refusal, and that requests
+ * within the rules pass.
  */
+#include "door.h"
 #include "headers.h"
 
 #include <setjmp.h>
@@ -183,6 +186,94 @@ static void test_max_bytes(void **state)
     ss_headers_cleanup(&h);
 }
 
+static void test_field_problem(void **state)
+{
+    (void)state;
+    assert_null(ss_headers_field_problem("X-Road-Client", 13, "DE-NORD/GOV/A/B", 15));
+    assert_null(ss_headers_field_problem("X-Tab", 5, "a\tb", 3));
+    assert_null(ss_headers_field_problem("X-Empty", 7, "", 0));
+    assert_null(ss_headers_field_problem("X-Utf8", 6, "M\xc3\xbcller", 7)); /* obs-text is allowed */
+    assert_string_equal(ss_headers_field_problem("", 0, "v", 1), "a header field without a name");
+    static const char *const names[] = {"X-Road-Client ", " X", "X Y", "X\tY", "X:Y",
+                                        "X(Y)", "X\"Y", "X\x01", "X\x7f", "M\xc3\xbc"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        assert_string_equal(ss_headers_field_problem(names[i], strlen(names[i]), "v", 1),
+                            "a header field name that is not a token");
+    static const char values[][4] = {"a\rb", "a\nb", "a\x01b", "a\x7f", "\x1f"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        assert_string_equal(ss_headers_field_problem("X", 1, values[i], strlen(values[i])),
+                            "a control character in a header field value");
+    /* a NUL inside the given length */
+    assert_string_equal(ss_headers_field_problem("X", 1, "a\0b", 3),
+                        "a control character in a header field value");
+}
+
+/* The door's answer for method, target and fields "Name: value" (NULL ends them). */
+static ss_error door(const char *method, const char *target, ...)
+{
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    va_list ap;
+    va_start(ap, target);
+    for (const char *name; (name = va_arg(ap, const char *)) != NULL;)
+        assert_int_equal(ss_headers_add(&h, name, va_arg(ap, const char *)), SS_OK);
+    va_end(ap);
+    ss_error err = ss_door_check(method, target, &h);
+    ss_headers_cleanup(&h);
+    return err;
+}
+
+static void expect_refused(ss_error err, const char *why)
+{
+    assert_int_equal(err, SS_ERR_PROTOCOL);
+    if (!strstr(ss_errmsg(), why))
+        fail_msg("'%s' does not say '%s'", ss_errmsg(), why);
+}
+
+static void test_door_passes(void **state)
+{
+    (void)state;
+    assert_int_equal(door("GET", "/r1/A/B/C/D/svc?q=1", "Host", "h", NULL), SS_OK);
+    assert_int_equal(door("POST", "/x", "Content-Length", "12", NULL), SS_OK);
+    assert_int_equal(door("POST", "/x", "Content-Length", "12", "content-length", "12", NULL),
+                     SS_OK); /* the same value twice */
+    assert_int_equal(door("POST", "/x", "Transfer-Encoding", "chunked", NULL), SS_OK);
+    assert_int_equal(door("PATCH", "/x", "Transfer-Encoding", "Chunked", NULL), SS_OK);
+    assert_int_equal(door("M-SEARCH", "*", NULL), SS_OK); /* any token method */
+    assert_int_equal(door("OPTIONS", "/%00%20", NULL), SS_OK); /* escapes are the handler's */
+}
+
+static void test_door_refusals(void **state)
+{
+    (void)state;
+    expect_refused(door("CONNECT", "h:443", NULL), "method CONNECT is not allowed");
+    expect_refused(door("TRACE", "/x", NULL), "method TRACE is not allowed");
+    expect_refused(door("G(T", "/x", NULL), "not a token");
+    expect_refused(door("", "/x", NULL), "not a token");
+    expect_refused(door("GET", "", NULL), "target is empty");
+    expect_refused(door("GET", "/a b", NULL), "control character or a blank");
+    expect_refused(door("GET", "/a\tb", NULL), "control character or a blank");
+    expect_refused(door("GET", "/a\x01", NULL), "control character or a blank");
+    expect_refused(door("GET", "/a\x7f", NULL), "control character or a blank");
+    expect_refused(door("POST", "/x", "Content-Length", "3", "Transfer-Encoding", "chunked", NULL),
+                   "both Content-Length and Transfer-Encoding");
+    expect_refused(door("POST", "/x", "Transfer-Encoding", "chunked", "Content-Length", "0", NULL),
+                   "both Content-Length and Transfer-Encoding");
+    expect_refused(door("POST", "/x", "Content-Length", "3", "Content-Length", "4", NULL),
+                   "Content-Length fields that differ");
+    expect_refused(door("POST", "/x", "Content-Length", "3", "Content-Length", "03", NULL),
+                   "Content-Length fields that differ");
+    expect_refused(door("POST", "/x", "Content-Length", "3, 3", NULL), "not a number");
+    expect_refused(door("POST", "/x", "Content-Length", "+3", NULL), "not a number");
+    expect_refused(door("POST", "/x", "Content-Length", "", NULL), "not a number");
+    expect_refused(door("POST", "/x", "Transfer-Encoding", "gzip, chunked", NULL),
+                   "other than chunked");
+    expect_refused(door("POST", "/x", "Transfer-Encoding", "chunked", "Transfer-Encoding",
+                        "chunked", NULL),
+                   "other than chunked");
+    expect_refused(door("GET", "/x", "Host", "a", "Host", "b", NULL), "more than one Host");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +285,9 @@ int main(void)
         cmocka_unit_test(test_grows),
         cmocka_unit_test(test_max_count),
         cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_field_problem),
+        cmocka_unit_test(test_door_passes),
+        cmocka_unit_test(test_door_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

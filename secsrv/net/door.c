@@ -1,0 +1,62 @@
+#include "door.h"
+
+#include <string.h>
+#include <strings.h>
+
+static bool is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!ss_headers_token_char(*s))
+            return false;
+    return true;
+}
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+ss_error ss_door_check(const char *method, const char *target, const struct ss_headers *h)
+{
+    if (!method || !is_token(method))
+        return ss_errf(SS_ERR_PROTOCOL, "the request method is not a token");
+    if (strcmp(method, "CONNECT") == 0 || strcmp(method, "TRACE") == 0)
+        return ss_errf(SS_ERR_PROTOCOL, "method %s is not allowed", method);
+    if (!target || !*target)
+        return ss_errf(SS_ERR_PROTOCOL, "the request target is empty");
+    for (const char *p = target; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+            return ss_errf(SS_ERR_PROTOCOL,
+                           "the request target holds a control character or a blank");
+    const char *length = NULL;
+    size_t hosts = 0;
+    bool coding = false;
+    for (size_t i = 0; i < h->n; i++) {
+        const struct ss_header *f = &h->items[i];
+        if (strcasecmp(f->name, "Host") == 0) {
+            hosts++;
+        } else if (strcasecmp(f->name, "Transfer-Encoding") == 0) {
+            if (coding || strcasecmp(f->value, "chunked") != 0)
+                return ss_errf(SS_ERR_PROTOCOL, "a transfer coding other than chunked");
+            coding = true;
+        } else if (strcasecmp(f->name, "Content-Length") == 0) {
+            if (!all_digits(f->value))
+                return ss_errf(SS_ERR_PROTOCOL, "a Content-Length that is not a number");
+            if (length && strcmp(length, f->value) != 0)
+                return ss_errf(SS_ERR_PROTOCOL, "Content-Length fields that differ");
+            length = f->value;
+        }
+    }
+    if (length && coding)
+        return ss_errf(SS_ERR_PROTOCOL, "both Content-Length and Transfer-Encoding");
+    if (hosts > 1)
+        return ss_errf(SS_ERR_PROTOCOL, "more than one Host field");
+    return SS_OK;
+}

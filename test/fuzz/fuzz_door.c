@@ -1,0 +1,131 @@
+/*
+ * Fuzz target for the strict rules at the HTTP door (secsrv/net/door.c and
+ * ss_headers_field_problem in secsrv/net/headers.c). The input's first line
+ * is "METHOD TARGET"; each further line (LF-separated, a trailing CR kept
+ * as a byte of the value) is "Name:value" with the bytes as given, NULs
+ * included. Each field goes through ss_headers_field_problem with its exact
+ * lengths; the fields it accepts form the list the door checks.
+ *
+ * Invariants: a field is accepted exactly when its name is a non-empty run
+ * of token characters and its value has no byte below 0x20 but tab and no
+ * 0x7f; the door accepts a request only if its method is a token other
+ * than CONNECT and TRACE, its target is non-empty without bytes <= 0x20 or
+ * 0x7f, there is at most one Host field, Transfer-Encoding and
+ * Content-Length do not both appear, every Content-Length is the same
+ * non-empty run of digits, and Transfer-Encoding appears at most once, as
+ * "chunked" in any case; a refusal is SS_ERR_PROTOCOL.
+ */
+#include "door.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fuzz_door: %s\n", what);
+    abort();
+}
+
+static bool tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL);
+}
+
+static bool field_ok(const uint8_t *n, size_t nl, const uint8_t *v, size_t vl)
+{
+    if (!nl)
+        return false;
+    for (size_t i = 0; i < nl; i++)
+        if (!tchar(n[i]))
+            return false;
+    for (size_t i = 0; i < vl; i++)
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* What the door must say of the fields in h, method and target (NUL-free). */
+static bool door_ok(const char *method, const char *target, const struct ss_headers *h)
+{
+    size_t ml = strlen(method);
+    if (!ml)
+        return false;
+    for (size_t i = 0; i < ml; i++)
+        if (!tchar((unsigned char)method[i]))
+            return false;
+    if (!strcmp(method, "CONNECT") || !strcmp(method, "TRACE") || !*target)
+        return false;
+    for (const char *p = target; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+            return false;
+    size_t hosts = 0, codings = 0, lengths = 0;
+    const char *first_length = NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = h->items[i].name, *value = h->items[i].value;
+        if (!strcasecmp(name, "Host"))
+            hosts++;
+        if (!strcasecmp(name, "Transfer-Encoding")) {
+            codings++;
+            if (strcasecmp(value, "chunked") != 0)
+                return false;
+        }
+        if (!strcasecmp(name, "Content-Length")) {
+            lengths++;
+            if (!*value || strspn(value, "0123456789") != strlen(value))
+                return false;
+            if (first_length && strcmp(first_length, value) != 0)
+                return false;
+            first_length = value;
+        }
+    }
+    return hosts <= 1 && codings <= 1 && !(codings && lengths);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const uint8_t *end = data + size, *nl = memchr(data, '\n', size);
+    const uint8_t *line_end = nl ? nl : end;
+    /* the request line: METHOD SP TARGET, both without NUL */
+    const uint8_t *sp = memchr(data, ' ', (size_t)(line_end - data));
+    if (!sp || memchr(data, 0, (size_t)(line_end - data)))
+        return 0;
+    char *method = strndup((const char *)data, (size_t)(sp - data));
+    char *target = strndup((const char *)sp + 1, (size_t)(line_end - sp - 1));
+    if (!method || !target)
+        die("out of memory");
+    struct ss_headers h;
+    ss_headers_init(&h, 64, 16 * 1024);
+    for (const uint8_t *p = nl ? nl + 1 : end; p < end;) {
+        const uint8_t *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e)
+            e = end;
+        const uint8_t *colon = memchr(p, ':', (size_t)(e - p));
+        if (colon) {
+            size_t name_len = (size_t)(colon - p), value_len = (size_t)(e - colon - 1);
+            const char *problem = ss_headers_field_problem((const char *)p, name_len,
+                                                           (const char *)colon + 1, value_len);
+            if ((problem == NULL) != field_ok(p, name_len, colon + 1, value_len))
+                die("field rule disagrees");
+            if (!problem &&
+                ss_headers_addn(&h, (const char *)p, name_len, (const char *)colon + 1, value_len))
+                break; /* the list is full */
+        }
+        p = e + 1;
+    }
+    ss_error err = ss_door_check(method, target, &h);
+    if (err != SS_OK && err != SS_ERR_PROTOCOL)
+        die("a refusal that is not SS_ERR_PROTOCOL");
+    if ((err == SS_OK) != door_ok(method, target, &h))
+        die(err ? "a request within the rules refused" : "a request against the rules accepted");
+    ss_headers_cleanup(&h);
+    free(method);
+    free(target);
+    return 0;
+}
