@@ -79,14 +79,14 @@ else
 fi
 
 step "the timestamp over the record's batch"
-ts=$(q "SELECT ts_id FROM records WHERE id = $id")
+ts=$(q "SELECT ts_id FROM stamps WHERE id = $id")
 [ -n "$ts" ] || { echo "verify-record: record $id is not timestamped yet" >&2; exit 1; }
 q "SELECT writefile('$work/token.der', token), hex(root) FROM timestamps WHERE id = $ts" >"$work/root"
 root=$(cut -d'|' -f2 "$work/root" | tr 'A-F' 'a-f')
 # leaf = SHA-256(0x00 || record hash), then the record's path in the tree
 q "SELECT writefile('$work/rh', hash) FROM records WHERE id = $id" >/dev/null
 { printf '\000'; cat "$work/rh"; } | openssl dgst -sha256 -binary >"$work/h"
-set -- $(q "SELECT ts_path FROM records WHERE id = $id")
+set -- $(q "SELECT ts_path FROM stamps WHERE id = $id")
 while [ $# -ge 2 ]; do
   side=$1 sibling=$2
   shift 2

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 struct ss_store {
     sqlite3 *db;
@@ -22,15 +22,35 @@ static const char schema[] =
     " client TEXT NOT NULL, service TEXT NOT NULL, purpose TEXT NOT NULL, subject_hash BLOB,"
     " status INTEGER NOT NULL, error_type TEXT NOT NULL, retain_until INTEGER NOT NULL,"
     " message_sha256 BLOB NOT NULL, message BLOB, manifest BLOB, signature BLOB,"
-    " sig_path TEXT NOT NULL, ocsp BLOB, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,"
-    " ts_id INTEGER, ts_path TEXT);"
+    " sig_path TEXT NOT NULL, ocsp BLOB, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS records_replay ON records (client, query_id, logged_ms)"
     " WHERE side = 'server' AND direction = 'request';"
-    "CREATE INDEX IF NOT EXISTS records_pending ON records (id) WHERE ts_id IS NULL;"
     "CREATE TABLE IF NOT EXISTS timestamps ("
     " id INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,"
     " root BLOB NOT NULL, token BLOB NOT NULL, gen_time INTEGER NOT NULL, tsa TEXT NOT NULL);"
+    /* each timestamped record's tree and inclusion path: small rows of their own, so that
+     * timestamping a batch never rewrites the records (and their pages) themselves */
+    "CREATE TABLE IF NOT EXISTS stamps ("
+    " id INTEGER PRIMARY KEY, ts_id INTEGER NOT NULL, ts_path TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" SCHEMA_VERSION "');";
+
+/*
+ * Version 1 kept ts_id and ts_path in the records themselves; version 2
+ * keeps them in stamps. Run in one transaction on a writable store.
+ */
+static const char migrate_1_to_2[] =
+    "BEGIN IMMEDIATE;"
+    "INSERT INTO stamps (id, ts_id, ts_path)"
+    " SELECT id, ts_id, ts_path FROM records WHERE ts_id IS NOT NULL;"
+    "DROP INDEX IF EXISTS records_pending;"
+    "ALTER TABLE records DROP COLUMN ts_path;"
+    "ALTER TABLE records DROP COLUMN ts_id;"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+    "COMMIT;";
+
+/* the first record not yet timestamped: timestamps cover the records in order */
+#define UNSTAMPED                                                                                  \
+    "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
 
 static ss_error db_error(struct ss_store *s, const char *what)
 {
@@ -45,6 +65,24 @@ static ss_error prepare(struct ss_store *s, sqlite3_stmt **st, const char *sql)
 {
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
         return db_error(s, "prepare");
+    return SS_OK;
+}
+
+/* The store's schema version, as text ("" when it has none). */
+static ss_error schema_version(struct ss_store *s, char *out, size_t size)
+{
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return ss_errf(SS_ERR_IO, "message log %s: not a secsrv message log", s->path);
+    }
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (!out[0])
+        return ss_errf(SS_ERR_IO, "message log %s: not a secsrv message log", s->path);
     return SS_OK;
 }
 
@@ -84,22 +122,33 @@ ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, str
             }
         }
     }
-    sqlite3_stmt *version = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
-                           &version, NULL) != SQLITE_OK ||
-        sqlite3_step(version) != SQLITE_ROW ||
-        strcmp((const char *)sqlite3_column_text(version, 0), SCHEMA_VERSION) != 0) {
-        sqlite3_finalize(version);
-        err = ss_errf(SS_ERR_IO, "message log %s: not a secsrv message log of schema version %s",
-                      s->path, SCHEMA_VERSION);
+    char found[16] = "";
+    if ((err = schema_version(s, found, sizeof found)))
+        goto out;
+    if (!read_only && strcmp(found, "1") == 0) {
+        msg = NULL;
+        if (sqlite3_exec(s->db, migrate_1_to_2, NULL, NULL, &msg) != SQLITE_OK) {
+            err = ss_errf(SS_ERR_IO, "message log %s: cannot migrate to schema version 2: %s",
+                          s->path, msg ? msg : "?");
+            sqlite3_free(msg);
+            (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        if ((err = schema_version(s, found, sizeof found)))
+            goto out;
+    }
+    if (strcmp(found, SCHEMA_VERSION) != 0) {
+        err = ss_errf(SS_ERR_IO,
+                      "message log %s: schema version %s, not %s%s", s->path, found,
+                      SCHEMA_VERSION,
+                      strcmp(found, "1") == 0 ? " (open it writable once to migrate it)" : "");
         goto out;
     }
-    sqlite3_finalize(version);
     if ((err = prepare(s, &s->tail, "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1")) ||
         (err = prepare(s, &s->pending,
-                       "SELECT count(*), min(logged_ms) FROM records WHERE ts_id IS NULL")) ||
+                       "SELECT count(*), min(logged_ms) FROM records WHERE " UNSTAMPED)) ||
         (err = prepare(s, &s->take,
-                       "SELECT id, hash FROM records WHERE ts_id IS NULL ORDER BY id LIMIT ?")))
+                       "SELECT id, hash FROM records WHERE " UNSTAMPED " ORDER BY id LIMIT ?")))
         goto out;
     if (!read_only &&
         ((err = prepare(
@@ -116,8 +165,7 @@ ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, str
                         "INSERT INTO timestamps (first_id, last_id, root, token, gen_time, tsa)"
                         " VALUES (?,?,?,?,?,?)")) ||
          (err =
-              prepare(s, &s->set_path,
-                      "UPDATE records SET ts_id = ?, ts_path = ? WHERE id = ? AND ts_id IS NULL"))))
+              prepare(s, &s->set_path, "INSERT INTO stamps (ts_id, ts_path, id) VALUES (?,?,?)"))))
         goto out;
     *out = s;
     s = NULL;
@@ -357,8 +405,8 @@ ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_st
                            "SELECT id, logged_ms, side, direction, query_id, request_id, client,"
                            " service, purpose, subject_hash, status, error_type, retain_until,"
                            " message_sha256, message, manifest, signature, sig_path, ocsp,"
-                           " prev_hash, hash, ts_id, ts_path FROM records WHERE id >= ? AND"
-                           " (? = 0 OR id <= ?) ORDER BY id",
+                           " prev_hash, hash, s.ts_id, s.ts_path FROM records r LEFT JOIN"
+                           " stamps s USING (id) WHERE id >= ? AND (? = 0 OR id <= ?) ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "read");
     sqlite3_bind_int64(st, 1, from_id);

@@ -21,7 +21,7 @@ health() { # NAME: sets HEALTH_STATUS, HEALTH
   HEALTH_STATUS=${HEALTH##*$'\n'}
   HEALTH=${HEALTH%$'\n'*}
 }
-pending() { msglog "$1" "SELECT count(*) FROM records WHERE ts_id IS NULL"; }
+pending() { msglog "$1" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)"; }
 
 xr GET $CLIENT $Q
 expect "exchanges work" test "$STATUS" = 200

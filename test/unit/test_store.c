@@ -166,6 +166,8 @@ static void test_append_and_read_back(void **state)
 struct collect {
     int n;
     struct ss_record want[3];
+    int64_t want_ts[3];                      /* 0: not timestamped */
+    char want_path[3][SS_MERKLE_PATH_TEXT_MAX]; /* "" when not timestamped */
 };
 
 static ss_error check_each(void *arg, const struct ss_record *got, int64_t ts_id,
@@ -187,8 +189,8 @@ static ss_error check_each(void *arg, const struct ss_record *got, int64_t ts_id
     uint8_t again[32];
     ss_record_hash(got, again);
     assert_memory_equal(again, got->hash, 32);
-    (void)ts_id;
-    (void)ts_path;
+    assert_int_equal(ts_id, c->want_ts[c->n - 1]);
+    assert_string_equal(ts_path, c->want_path[c->n - 1]);
     return SS_OK;
 }
 
@@ -222,6 +224,10 @@ static void test_each_and_timestamps(void **state)
     assert_int_equal(ids[0], 1);
     assert_memory_equal(hashes[1], c.want[1].hash, 32);
     struct ss_merkle_path paths[2] = {{0}};
+    uint8_t leaves[2][32], root[32];
+    for (size_t i = 0; i < 2; i++)
+        ss_merkle_leaf(hashes[i], 32, leaves[i]);
+    assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, 2, root, paths), SS_OK);
     struct ss_timestamp ts = {.first_id = 1,
                               .last_id = 2,
                               .token = (const uint8_t *)"tok",
@@ -233,6 +239,23 @@ static void test_each_and_timestamps(void **state)
     assert_int_equal(ss_store_pending(s, &pending, &oldest), SS_OK);
     assert_int_equal(pending, 1);
     assert_int_equal(oldest, 50002);
+    /* the next batch starts after the stamped ones */
+    int64_t *rest = NULL;
+    uint8_t(*rest_hashes)[32] = NULL;
+    assert_int_equal(ss_store_take_pending(s, 10, &rest, &rest_hashes, &n), SS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rest[0], 3);
+    free(rest);
+    free(rest_hashes);
+    /* each stamped record reads back with its tree and path, the others without */
+    c.n = 0;
+    for (size_t i = 0; i < 2; i++) {
+        c.want_ts[i] = ts.id;
+        ss_merkle_path_format(&paths[i], c.want_path[i]);
+        assert_true(c.want_path[i][0]);
+    }
+    assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
+    assert_int_equal(c.n, 3);
     free(ids);
     free(hashes);
 
@@ -290,6 +313,75 @@ static void test_size_cap(void **state)
     ss_store_close(s);
 }
 
+/* A store as schema version 1 wrote it: the timestamp columns in the records. */
+static const char schema_1[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE records ( id INTEGER PRIMARY KEY, logged_ms INTEGER NOT NULL, side TEXT NOT"
+    " NULL, direction TEXT NOT NULL, query_id TEXT NOT NULL, request_id TEXT NOT NULL, client"
+    " TEXT NOT NULL, service TEXT NOT NULL, purpose TEXT NOT NULL, subject_hash BLOB, status"
+    " INTEGER NOT NULL, error_type TEXT NOT NULL, retain_until INTEGER NOT NULL, message_sha256"
+    " BLOB NOT NULL, message BLOB, manifest BLOB, signature BLOB, sig_path TEXT NOT NULL, ocsp"
+    " BLOB, prev_hash BLOB NOT NULL, hash BLOB NOT NULL, ts_id INTEGER, ts_path TEXT);"
+    "CREATE INDEX records_replay ON records (client, query_id, logged_ms) WHERE side = 'server'"
+    " AND direction = 'request';"
+    "CREATE INDEX records_pending ON records (id) WHERE ts_id IS NULL;"
+    "CREATE TABLE timestamps ( id INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id"
+    " INTEGER NOT NULL, root BLOB NOT NULL, token BLOB NOT NULL, gen_time INTEGER NOT NULL, tsa"
+    " TEXT NOT NULL);"
+    "INSERT INTO meta VALUES ('schema_version', '1');";
+
+static void test_migrate_from_1(void **state)
+{
+    (void)state;
+    /* write two records with version 2, then turn the file into what version 1 wrote */
+    struct collect c = {0};
+    uint8_t prev[32] = {0};
+    for (int i = 0; i < 2; i++) {
+        fill(&c.want[i], i + 1, prev, "client", "request", "q", 7000 + i);
+        memcpy(prev, c.want[i].hash, 32);
+    }
+    char path[128], cmd[4096];
+    snprintf(path, sizeof path, "%s/log.db", dir);
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ss_store_insert(s, &c.want[i]), SS_OK);
+    assert_int_equal(ss_store_commit(s), SS_OK);
+    ss_store_close(s);
+    char old[128];
+    snprintf(old, sizeof old, "%s/old.db", dir);
+    FILE *f = fopen(old, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s \"%s ATTACH '%s' AS v2; INSERT INTO records SELECT *, NULL, NULL FROM"
+             " v2.records; INSERT INTO timestamps VALUES (1, 1, 1, x'00', x'00', 1795000000,"
+             " 'TSA'); UPDATE records SET ts_id = 1, ts_path = 'L00' WHERE id = 1;\" && mv %s %s",
+             old, schema_1, path, old, path);
+    assert_int_equal(system(cmd), 0); /* the sqlite3 shell (installed with the tools) */
+    snprintf(cmd, sizeof cmd, "rm -f %s-wal %s-shm", path, path);
+    assert_int_equal(system(cmd), 0);
+    /* read-only, an old store is refused with the way out */
+    assert_int_equal(ss_store_open(spec, true, 0, &s), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "open it writable once to migrate it"));
+    /* writable, it is migrated: the timestamp of record 1 kept, record 2 still waiting */
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    c.want_ts[0] = 1;
+    snprintf(c.want_path[0], sizeof c.want_path[0], "L00");
+    assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
+    assert_int_equal(c.n, 2);
+    size_t pending = 0;
+    int64_t oldest = 0;
+    assert_int_equal(ss_store_pending(s, &pending, &oldest), SS_OK);
+    assert_int_equal(pending, 1);
+    assert_int_equal(oldest, 7001);
+    ss_store_close(s);
+    /* and opens read-only from then on */
+    assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
+    ss_store_close(s);
+}
+
 static void test_bad_specs(void **state)
 {
     (void)state;
@@ -318,6 +410,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_and_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_and_timestamps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_specs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
