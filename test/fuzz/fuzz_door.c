@@ -32,6 +32,17 @@ static void die(const char *what)
     abort();
 }
 
+/* A NUL-terminated copy of n bytes (the input is not a C string). */
+static char *copy(const uint8_t *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (!s)
+        die("out of memory");
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
 static bool tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -96,10 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *sp = memchr(data, ' ', (size_t)(line_end - data));
     if (!sp || memchr(data, 0, (size_t)(line_end - data)))
         return 0;
-    char *method = strndup((const char *)data, (size_t)(sp - data));
-    char *target = strndup((const char *)sp + 1, (size_t)(line_end - sp - 1));
-    if (!method || !target)
-        die("out of memory");
+    char *method = copy(data, (size_t)(sp - data));
+    char *target = copy(sp + 1, (size_t)(line_end - sp - 1));
     struct ss_headers h;
     ss_headers_init(&h, 64, 16 * 1024);
     for (const uint8_t *p = nl ? nl + 1 : end; p < end;) {
