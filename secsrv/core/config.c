@@ -21,6 +21,8 @@ void ss_limits_default(struct ss_limits *l)
     l->backend_timeout = 60;
     l->max_connections = 512;
     l->max_connections_per_ip = 0;
+    l->http_threads = 2;
+    l->workers = 64;
 }
 
 static void add_note(const struct ss_config *cfg, char *buf, size_t size, long line,
@@ -142,6 +144,8 @@ static const struct limit_key limit_keys[] = {
     LIMIT(backend_timeout, false, 1, 3600),
     LIMIT(max_connections, false, 1, 100000),
     LIMIT(max_connections_per_ip, false, 0, 100000),
+    LIMIT(http_threads, false, 1, 64),
+    LIMIT(workers, false, 1, 4096),
 };
 
 static void set_limit(struct ss_config *cfg, const char *name, const char *value, long line)

@@ -7,6 +7,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,32 @@ struct ss_http_server {
     struct ss_limits limits;
     struct MHD_Daemon *daemon;
     char *cert_pem, *key_pem, *trust_pem;
+    /* jobs of this server in the pool; under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+    size_t in_flight;
+    bool stopping;
+};
+
+/*
+ * The workers: a request's gate and its handler may wait (on the signer,
+ * the logger, a peer, a backend), so they run here, never on the HTTP
+ * threads; the connection is suspended meanwhile and costs no thread.
+ */
+struct job {
+    struct ss_http_server *srv;
+    struct MHD_Connection *con;
+    struct request_ctx *ctx;
+    struct job *next;
+};
+
+struct ss_http_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    struct job *head, **tail;
+    bool stopping;
+    pthread_t *threads;
+    size_t n_threads;
 };
 
 /* One request in flight. */
@@ -31,19 +58,34 @@ struct ss_http_server {
  * answer goes at once and the connection is closed.
  */
 #define DROP_MAX (1024 * 1024)
+/* stack of an HTTP thread and of a worker (the exchange's deepest path needs far less) */
+#define WORKER_STACK (512 * 1024)
 
 struct request_ctx {
     struct ss_http_request req;
     char *target;
     uint8_t *body;
     size_t body_cap;
-    ss_error error; /* a limit broken while the request arrived */
+    ss_error error;     /* a limit broken while the request arrived */
+    char errmsg[512];   /* its message (the worker that answers has its own) */
     size_t dropped; /* bytes of an oversized body read and dropped */
     bool started;
-    bool answered;
-    bool close; /* refused at the door: the connection ends with the answer */
+    bool answered; /* an answer job was submitted */
+    bool ready;    /* ... and has ended: resp holds the answer */
+    bool queued;   /* the answer went to the HTTP layer */
+    bool close;    /* refused at the door: the connection ends with the answer */
+    struct ss_http_response resp;
     struct timespec start;
 };
+
+/* Records err (SS_OK: none) with the calling thread's message; returns it. */
+static ss_error fail(struct request_ctx *ctx, ss_error err)
+{
+    ctx->error = err;
+    if (err)
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "%s", ss_errmsg());
+    return err;
+}
 
 static double elapsed(const struct timespec *since)
 {
@@ -118,8 +160,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     ss_headers_init(&ctx->req.headers, srv->limits.max_headers, srv->limits.max_header_bytes);
     size_t n = strlen(uri);
     if (n > srv->limits.max_url_bytes) {
-        ctx->error = ss_errf(SS_ERR_LIMIT, "request URL of %zu bytes exceeds the limit of %zu", n,
-                             srv->limits.max_url_bytes);
+        fail(ctx, ss_errf(SS_ERR_LIMIT, "request URL of %zu bytes exceeds the limit of %zu", n,
+                          srv->limits.max_url_bytes));
         n = 0;
     }
     ctx->target = strndup(uri, n);
@@ -137,14 +179,14 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     const char *problem =
         ss_headers_field_problem(key, key_size, value ? value : "", value ? value_size : 0);
     if (problem) {
-        ctx->error = ss_errf(SS_ERR_PROTOCOL, "%s", problem);
+        fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
         ctx->close = true;
         return MHD_NO;
     }
     ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value ? value : "",
                                    value ? value_size : 0);
     if (err)
-        ctx->error = err;
+        fail(ctx, err);
     return err ? MHD_NO : MHD_YES;
 }
 
@@ -208,32 +250,93 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_
     return ret;
 }
 
+/* Runs in a worker: fills ctx->resp from the handler, or from the error hook. */
+static void build_answer(struct ss_http_server *srv, struct request_ctx *ctx)
+{
+    struct ss_http_response *resp = &ctx->resp;
+    resp->status = 500;
+    ss_headers_init(&resp->headers, 0, 0);
+    ctx->req.target = ctx->target;
+    ctx->req.body = ctx->body;
+    if (ctx->error) {
+        (void)ss_errf(ctx->error, "%s", ctx->errmsg); /* the message, on this thread too */
+        srv->opts.on_error(srv->opts.cls, &ctx->req, ctx->error, resp);
+    }
+    else
+        srv->opts.handler(srv->opts.cls, &ctx->req, resp);
+}
+
+static void *worker_main(void *arg)
+{
+    struct ss_http_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->work, &p->mu);
+        struct job *j = p->head;
+        if (!j)
+            break; /* stopping, and nothing left */
+        p->head = j->next;
+        if (!p->head)
+            p->tail = &p->head;
+        pthread_mutex_unlock(&p->mu);
+        struct ss_http_server *srv = j->srv;
+        build_answer(srv, j->ctx);
+        j->ctx->ready = true;
+        MHD_resume_connection(j->con);
+        free(j);
+        pthread_mutex_lock(&srv->mu);
+        if (--srv->in_flight == 0)
+            pthread_cond_broadcast(&srv->idle);
+        pthread_mutex_unlock(&srv->mu);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Hands the request to a worker and suspends its connection until its answer is made. */
 static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection *con,
                               struct request_ctx *ctx)
 {
     if (ctx->answered)
         return MHD_YES;
-    ctx->answered = true;
-    struct ss_http_response resp = {.status = 500};
-    ss_headers_init(&resp.headers, 0, 0);
-    ctx->req.target = ctx->target;
-    ctx->req.body = ctx->body;
-    if (ctx->error)
-        srv->opts.on_error(srv->opts.cls, &ctx->req, ctx->error, &resp);
-    else
-        srv->opts.handler(srv->opts.cls, &ctx->req, &resp);
-    if (ctx->close) {
-        ss_headers_remove(&resp.headers, "Connection");
-        if (ss_headers_add(&resp.headers, "Connection", "close")) {
-            ss_headers_cleanup(&resp.headers);
-            free(resp.body);
-            return MHD_NO; /* the connection ends without an answer */
-        }
+    struct ss_http_pool *p = srv->opts.pool;
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return MHD_NO;
+    *j = (struct job){.srv = srv, .con = con, .ctx = ctx};
+    pthread_mutex_lock(&srv->mu);
+    bool stopping = srv->stopping;
+    if (!stopping)
+        srv->in_flight++;
+    pthread_mutex_unlock(&srv->mu);
+    if (stopping) {
+        free(j);
+        return MHD_NO; /* the server is stopping: the connection ends */
     }
-    enum MHD_Result ret = send_response(con, &resp);
-    free(resp.body);
-    ss_headers_cleanup(&resp.headers);
-    return ret;
+    ctx->answered = true;
+    MHD_suspend_connection(con);
+    pthread_mutex_lock(&p->mu);
+    *p->tail = j;
+    p->tail = &j->next;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    return MHD_YES;
+}
+
+/* Back on the HTTP thread once the answer job ended: queues the answer. */
+static enum MHD_Result send_answer(struct MHD_Connection *con, struct request_ctx *ctx)
+{
+    if (ctx->queued)
+        return MHD_YES;
+    ctx->queued = true;
+    if (ctx->close) {
+        ss_headers_remove(&ctx->resp.headers, "Connection");
+        if (ss_headers_add(&ctx->resp.headers, "Connection", "close"))
+            return MHD_NO; /* the connection ends without an answer */
+    }
+    return send_response(con, &ctx->resp);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
@@ -246,6 +349,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     struct request_ctx *ctx = *con_cls;
     if (!ctx || !ctx->target)
         return MHD_NO;
+    if (ctx->ready)
+        return send_answer(con, ctx);
+    if (ctx->answered)
+        return MHD_YES; /* the answer is being made */
     if (!ctx->started) {
         ctx->started = true;
         ctx->req.method = method;
@@ -253,10 +360,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         fill_peer(srv, con, &ctx->req);
         if (!ctx->error)
             MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
-        if (!ctx->error && (ctx->error = ss_door_check(method, ctx->target, &ctx->req.headers)))
+        if (!ctx->error && fail(ctx, ss_door_check(method, ctx->target, &ctx->req.headers)))
             ctx->close = true;
+        /* the gate runs here, on the HTTP thread: it decides from the connection's cached
+         * verdict on the peer, and asks an OCSP responder only once per pinned peer
+         * certificate and freshness period */
         if (!ctx->error && srv->opts.gate)
-            ctx->error = srv->opts.gate(srv->opts.cls, &ctx->req);
+            fail(ctx, srv->opts.gate(srv->opts.cls, &ctx->req));
         if (ctx->error)
             return answer(srv, con, ctx); /* answered before the body is read */
         const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
@@ -264,10 +374,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             char *end = NULL;
             unsigned long long n = strtoull(cl, &end, 10);
             if (*end == '\0' && n > srv->limits.max_body_bytes) {
-                ctx->error = ss_errf(SS_ERR_LIMIT,
-                                     "request body of %llu bytes exceeds the limit "
-                                     "of %zu",
-                                     n, srv->limits.max_body_bytes);
+                fail(ctx, ss_errf(SS_ERR_LIMIT, "request body of %llu bytes exceeds the limit of %zu",
+                                  n, srv->limits.max_body_bytes));
                 /* a client waiting for "100 Continue" gets the answer instead and sends
                  * nothing; one already sending is read to the end if that is not too much */
                 const char *expect = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Expect");
@@ -287,8 +395,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (!ctx->error && ctx->req.body_len + n > srv->limits.max_body_bytes)
-            ctx->error = ss_errf(SS_ERR_LIMIT, "request body exceeds the limit of %zu bytes",
-                                 srv->limits.max_body_bytes);
+            fail(ctx, ss_errf(SS_ERR_LIMIT, "request body exceeds the limit of %zu bytes",
+                              srv->limits.max_body_bytes));
         if (ctx->error) {
             ctx->dropped += n;
             return ctx->dropped > DROP_MAX ? answer(srv, con, ctx) : MHD_YES;
@@ -322,6 +430,8 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     if (!ctx)
         return;
     ss_headers_cleanup(&ctx->req.headers);
+    ss_headers_cleanup(&ctx->resp.headers);
+    free(ctx->resp.body);
     free(ctx->target);
     free(ctx->body);
     free(ctx);
@@ -425,6 +535,49 @@ ss_error ss_http_listen(const char *name, const char *address, int *fd, uint16_t
     return SS_OK;
 }
 
+ss_error ss_http_pool_new(unsigned threads, struct ss_http_pool **out)
+{
+    *out = NULL;
+    struct ss_http_pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->threads = calloc(threads ? threads : 1, sizeof *p->threads))) {
+        free(p);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    p->tail = &p->head;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    for (unsigned i = 0; i < (threads ? threads : 1); i++) {
+        if (pthread_create(&p->threads[i], &attr, worker_main, p) != 0) {
+            pthread_attr_destroy(&attr);
+            ss_http_pool_free(p);
+            return ss_errf(SS_ERR_IO, "cannot start the HTTP workers: %s", strerror(errno));
+        }
+        p->n_threads++;
+    }
+    pthread_attr_destroy(&attr);
+    *out = p;
+    return SS_OK;
+}
+
+void ss_http_pool_free(struct ss_http_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    free(p->threads);
+    free(p);
+}
+
 ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server **out)
 {
     *out = NULL;
@@ -443,8 +596,10 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     srv->opts = *opts;
     srv->limits = *opts->limits;
     srv->opts.limits = &srv->limits;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->idle, NULL);
+    /* a few event-driven HTTP threads; what may wait runs in the pool's workers */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     size_t mem = srv->limits.max_header_bytes + srv->limits.max_url_bytes + 16384;
@@ -472,7 +627,8 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
         (unsigned int)srv->limits.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)srv->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)srv->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->limits.http_threads,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)WORKER_STACK, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
@@ -496,8 +652,17 @@ void ss_http_stop(struct ss_http_server *srv)
 {
     if (!srv)
         return;
-    if (srv->daemon)
+    if (srv->daemon) {
+        /* no new answers; those being made resume their connections first */
+        pthread_mutex_lock(&srv->mu);
+        srv->stopping = true;
+        while (srv->in_flight > 0)
+            pthread_cond_wait(&srv->idle, &srv->mu);
+        pthread_mutex_unlock(&srv->mu);
         MHD_stop_daemon(srv->daemon);
+    }
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->idle);
     free(srv->cert_pem);
     if (srv->key_pem) {
         sodium_memzero(srv->key_pem, strlen(srv->key_pem));

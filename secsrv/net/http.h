@@ -75,9 +75,20 @@ struct ss_http_options {
     ss_http_gate gate; /* may be NULL */
     ss_http_error_hook on_error;
     void *cls;
+    struct ss_http_pool *pool; /* where answers are made */
 };
 
 struct ss_http_server;
+
+/*
+ * The workers that make answers (handlers and error hooks may wait on
+ * other processes and servers). Connections wait suspended, without a
+ * thread, until their answer is made. Several servers may share a pool;
+ * free it only after they have stopped.
+ */
+struct ss_http_pool;
+ss_error ss_http_pool_new(unsigned threads, struct ss_http_pool **out) SS_MUST_CHECK;
+void ss_http_pool_free(struct ss_http_pool *p);
 
 ss_error ss_http_start(const struct ss_http_options *opts,
                        struct ss_http_server **out) SS_MUST_CHECK SS_NONNULL(1, 2);

@@ -22,6 +22,7 @@
 /* signatures remembered: the messages of a batch arrive close together, so a
  * few hundred cover them; each lookup scans the ring */
 #define SS_SIG_CACHE_ENTRIES 512
+#define HEALTH_WORKERS 2      /* the health endpoint answers beside busy proxies */
 
 /* ---- policies ---- */
 
@@ -275,6 +276,7 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
                                const char *trust, struct ss_http_server **out)
 {
     struct ss_http_options o = {.name = name,
+                                .pool = handler == ss_health_handler ? d->health_pool : d->pool,
                                 .listen = listen,
                                 .listen_fd = fd,
                                 .limits = &d->cfg->limits,
@@ -407,6 +409,9 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         goto out;
     }
     d->watching = true;
+    if ((err = ss_http_pool_new(cfg->limits.workers, &d->pool)) ||
+        (err = ss_http_pool_new(HEALTH_WORKERS, &d->health_pool)))
+        goto out;
     if (cfg->client_listen[0] &&
         (err = start_listener(d, "client-proxy", cfg->client_listen, links->client_proxy,
                               ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error, NULL,
@@ -507,6 +512,8 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_http_stop(d->client_proxy);
     ss_http_stop(d->client_proxy_tls);
     ss_http_stop(d->server_proxy);
+    ss_http_pool_free(d->pool);
+    ss_http_pool_free(d->health_pool);
     ss_regstore_free(d->registry);
     ss_ipc_client_free(d->signer);
     ss_ipc_client_free(d->logger);

@@ -37,6 +37,8 @@ struct ss_daemon {
     struct ss_http_server *client_proxy_tls;
     struct ss_http_server *server_proxy;
     struct ss_http_server *health;
+    struct ss_http_pool *pool;        /* the proxies' workers */
+    struct ss_http_pool *health_pool; /* the health endpoint's own, never behind exchanges */
     struct ss_ipc_client *signer; /* signs manifests */
     struct ss_ipc_client *logger; /* writes the message log */
     struct ss_sig_cache *sig_cache;
