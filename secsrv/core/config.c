@@ -17,10 +17,11 @@ void ss_limits_default(struct ss_limits *l)
     l->max_identifier_bytes = 128;
     l->connection_timeout = 30;
     l->request_timeout = 60;
+    l->header_timeout = 10;
     l->connect_timeout = 5;
     l->backend_timeout = 60;
-    l->max_connections = 512;
-    l->max_connections_per_ip = 0;
+    l->max_connections = 10000;
+    l->max_connections_per_ip = 256;
     l->http_threads = 2;
     l->workers = 64;
 }
@@ -140,6 +141,7 @@ static const struct limit_key limit_keys[] = {
     LIMIT(max_identifier_bytes, true, 8, SS_ID_PART_MAX),
     LIMIT(connection_timeout, false, 1, 3600),
     LIMIT(request_timeout, false, 1, 3600),
+    LIMIT(header_timeout, false, 1, 600),
     LIMIT(connect_timeout, false, 1, 600),
     LIMIT(backend_timeout, false, 1, 3600),
     LIMIT(max_connections, false, 1, 100000),

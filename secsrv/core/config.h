@@ -29,6 +29,7 @@ struct ss_limits {
     size_t max_identifier_bytes;     /* one identifier part */
     unsigned connection_timeout;     /* seconds of inactivity before a connection is cut */
     unsigned request_timeout;        /* seconds for a whole request to arrive */
+    unsigned header_timeout;         /* seconds for the TLS handshake and a request's header */
     unsigned connect_timeout;        /* seconds to connect to a peer server or backend */
     unsigned backend_timeout;        /* seconds for a whole upstream exchange */
     unsigned max_connections;        /* concurrent inbound connections per listener */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,27 @@ struct ss_http_server {
     pthread_cond_t idle;
     size_t in_flight;
     bool stopping;
+    /* open connections and their header deadlines; under mu */
+    struct conn_slot *conns;
+    pthread_cond_t reaper_wake;
+    pthread_t reaper;
+    bool reaper_running, reaper_stop;
+    unsigned long cut_slow; /* connections cut for missing their header deadline */
+};
+
+/*
+ * One open connection. Its header phase (the TLS handshake and the first
+ * request's header block, or a later request's from the end of the one
+ * before) must end by deadline: libmicrohttpd's own timeout only counts
+ * silence, so a client trickling a byte now and then would hold the
+ * connection for ever. The reaper cuts (shutdown) what misses its deadline.
+ */
+struct conn_slot {
+    struct ss_http_conn pub; /* what the handlers see (first: the same address) */
+    int fd;
+    bool in_headers;
+    struct timespec deadline; /* monotonic */
+    struct conn_slot *prev, *next;
 };
 
 /*
@@ -85,6 +107,65 @@ static ss_error fail(struct request_ctx *ctx, ss_error err)
     if (err)
         snprintf(ctx->errmsg, sizeof ctx->errmsg, "%s", ss_errmsg());
     return err;
+}
+
+static struct timespec after_seconds(unsigned seconds)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += (time_t)seconds;
+    return t;
+}
+
+/* Starts or ends slot's header phase (under srv->mu). */
+static void header_phase(struct ss_http_server *srv, struct conn_slot *slot, bool on,
+                         unsigned seconds)
+{
+    if (!slot)
+        return;
+    pthread_mutex_lock(&srv->mu);
+    slot->in_headers = on;
+    if (on)
+        slot->deadline = after_seconds(seconds);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static struct conn_slot *slot_of(struct MHD_Connection *con)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? (struct conn_slot *)ci->socket_context : NULL;
+}
+
+static void *reaper_main(void *arg)
+{
+    struct ss_http_server *srv = arg;
+    pthread_mutex_lock(&srv->mu);
+    while (!srv->reaper_stop) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned long cut = 0;
+        for (struct conn_slot *c = srv->conns; c; c = c->next) {
+            if (!c->in_headers || c->deadline.tv_sec > now.tv_sec ||
+                (c->deadline.tv_sec == now.tv_sec && c->deadline.tv_nsec > now.tv_nsec))
+                continue;
+            /* the socket stays open until the HTTP layer has seen the end (and told us) */
+            (void)shutdown(c->fd, SHUT_RDWR);
+            c->in_headers = false;
+            cut++;
+        }
+        srv->cut_slow += cut;
+        if (cut)
+            ss_log_warn("%s: %lu connection(s) cut: no complete request header within %us "
+                        "(%lu so far)",
+                        srv->opts.name, cut, srv->limits.header_timeout, srv->cut_slow);
+        struct timespec wake;
+        clock_gettime(CLOCK_REALTIME, &wake);
+        wake.tv_sec += 1;
+        pthread_cond_timedwait(&srv->reaper_wake, &srv->mu, &wake);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return NULL;
 }
 
 static double elapsed(const struct timespec *since)
@@ -210,8 +291,8 @@ static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
         }
         snprintf(req->remote, sizeof req->remote, "%s:%u", host, port);
     }
-    ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    req->conn = ci ? (struct ss_http_conn *)ci->socket_context : NULL;
+    struct conn_slot *slot = slot_of(con);
+    req->conn = slot ? &slot->pub : NULL;
     if (!srv->cert_pem)
         return;
     req->tls = true;
@@ -355,6 +436,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES; /* the answer is being made */
     if (!ctx->started) {
         ctx->started = true;
+        header_phase(srv, slot_of(con), false, 0); /* the header block is in */
         ctx->req.method = method;
         ctx->req.target = ctx->target;
         fill_peer(srv, con, &ctx->req);
@@ -423,9 +505,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)con;
+    struct ss_http_server *srv = cls;
     (void)toe;
+    /* the next request's header block is due within the keep-alive time and the header time */
+    header_phase(srv, slot_of(con), true,
+                 srv->limits.connection_timeout + srv->limits.header_timeout);
     struct request_ctx *ctx = *con_cls;
     if (!ctx)
         return;
@@ -443,7 +527,21 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
 {
     struct ss_http_server *srv = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = calloc(1, sizeof(struct ss_http_conn));
+        struct conn_slot *slot = calloc(1, sizeof *slot);
+        *socket_context = slot;
+        const union MHD_ConnectionInfo *fdi =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (slot) {
+            slot->fd = fdi ? fdi->connect_fd : -1;
+            slot->in_headers = slot->fd >= 0;
+            slot->deadline = after_seconds(srv->limits.header_timeout);
+            pthread_mutex_lock(&srv->mu);
+            slot->next = srv->conns;
+            if (srv->conns)
+                srv->conns->prev = slot;
+            srv->conns = slot;
+            pthread_mutex_unlock(&srv->mu);
+        }
         if (srv->opts.require_client_cert) {
             /* no certificate, no handshake: nothing is read from an anonymous peer */
             const union MHD_ConnectionInfo *ci =
@@ -453,7 +551,18 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
                                                       GNUTLS_CERT_REQUIRE);
         }
     } else {
-        free(*socket_context);
+        struct conn_slot *slot = *socket_context;
+        if (slot) {
+            pthread_mutex_lock(&srv->mu);
+            if (slot->prev)
+                slot->prev->next = slot->next;
+            else
+                srv->conns = slot->next;
+            if (slot->next)
+                slot->next->prev = slot->prev;
+            pthread_mutex_unlock(&srv->mu);
+        }
+        free(slot);
         *socket_context = NULL;
     }
 }
@@ -598,6 +707,7 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     srv->opts.limits = &srv->limits;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
+    pthread_cond_init(&srv->reaper_wake, NULL);
     /* a few event-driven HTTP threads; what may wait runs in the pool's workers */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
@@ -638,6 +748,11 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
                        "certificate, or out of resources)",
                        opts->name, opts->listen);
     }
+    if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+        ss_http_stop(srv);
+        return ss_errf(SS_ERR_IO, "%s: cannot start the connection reaper", opts->name);
+    }
+    srv->reaper_running = true;
     *out = srv;
     return SS_OK;
 }
@@ -652,6 +767,13 @@ void ss_http_stop(struct ss_http_server *srv)
 {
     if (!srv)
         return;
+    if (srv->reaper_running) {
+        pthread_mutex_lock(&srv->mu);
+        srv->reaper_stop = true;
+        pthread_cond_signal(&srv->reaper_wake);
+        pthread_mutex_unlock(&srv->mu);
+        pthread_join(srv->reaper, NULL);
+    }
     if (srv->daemon) {
         /* no new answers; those being made resume their connections first */
         pthread_mutex_lock(&srv->mu);
@@ -663,6 +785,7 @@ void ss_http_stop(struct ss_http_server *srv)
     }
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->idle);
+    pthread_cond_destroy(&srv->reaper_wake);
     free(srv->cert_pem);
     if (srv->key_pem) {
         sodium_memzero(srv->key_pem, strlen(srv->key_pem));

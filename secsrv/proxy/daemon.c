@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,6 +271,29 @@ static void registry_changed(void *cls)
     send_registry(d, d->logger);
 }
 
+/*
+ * Room for every connection the listeners may hold: the soft open-file
+ * limit is raised as far as the hard one allows; below what they may need,
+ * connections beyond it are refused (and the operator is told at start).
+ */
+static void raise_fd_limit(const struct ss_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)cfg->limits.max_connections * 3 + 1024; /* three proxy listeners */
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        ss_log_warn("network: the open-file limit (%llu) is below the %llu that max_connections "
+                    "= %u may need; connections beyond it are refused",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+                    cfg->limits.max_connections);
+}
+
 static ss_error start_listener(struct ss_daemon *d, const char *name, const char *listen, int fd,
                                ss_http_handler handler, ss_http_gate gate,
                                ss_http_error_hook on_error, const char *cert, const char *key,
@@ -409,6 +433,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         goto out;
     }
     d->watching = true;
+    raise_fd_limit(cfg);
     if ((err = ss_http_pool_new(cfg->limits.workers, &d->pool)) ||
         (err = ss_http_pool_new(HEALTH_WORKERS, &d->health_pool)))
         goto out;

@@ -261,8 +261,11 @@ static void test_good_limits(void **state)
     assert_int_equal(def.request_timeout, 60);
     assert_int_equal(def.connect_timeout, 5);
     assert_int_equal(def.backend_timeout, 60);
-    assert_int_equal(def.max_connections, 512);
-    assert_int_equal(def.max_connections_per_ip, 0);
+    assert_int_equal(def.max_connections, 10000);
+    assert_int_equal(def.max_connections_per_ip, 256);
+    assert_int_equal(def.header_timeout, 10);
+    assert_int_equal(def.http_threads, 2);
+    assert_int_equal(def.workers, 64);
     /* every default is within what a config file may set */
     assert_true(def.max_identifier_bytes <= SS_ID_PART_MAX);
 
@@ -282,6 +285,9 @@ static void test_good_limits(void **state)
     assert_int_equal(cfg->limits.connect_timeout, def.connect_timeout);
     assert_int_equal(cfg->limits.max_connections, def.max_connections);
     assert_int_equal(cfg->limits.max_connections_per_ip, def.max_connections_per_ip);
+    assert_int_equal(cfg->limits.header_timeout, def.header_timeout);
+    assert_int_equal(cfg->limits.http_threads, def.http_threads);
+    assert_int_equal(cfg->limits.workers, def.workers);
     ss_config_free(cfg);
 }
 

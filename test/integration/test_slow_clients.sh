@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The HTTP door under slow clients: 2,000 connections on the SH client
+# proxy that trickle a header line a second, and 2,000 on the MV server
+# proxy that trickle a ClientHello a byte a second (each set spread over
+# eight loopback addresses), while an information system keeps querying
+# through both servers. Every query is answered; neither network process
+# grows a thread; connections that miss the header deadline are cut (and
+# counted in the operator log); one address cannot hold more than its
+# per-address share of connections.
+. "$(dirname "$0")/lib.sh"
+fed_start
+
+SLOW=$SS_BUILD_DIR/test/tools/ss-slowclients
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+URL="http://127.0.0.1:$FED_SH_CLIENT_PORT/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/fast/persons/P-1001"
+network_pid() { # sh|mv: the server's network process
+  local parent
+  parent=$(awk -v n="$1" '$2 == n {print $1}' "$FED_DIR/pids")
+  ps -o pid=,comm= --ppid "$parent" | awk '$2 == "secsrv-network" {print $1}'
+}
+threads() { ls "/proc/$1/task" | wc -l; }
+sh_net=$(network_pid sh)
+mv_net=$(network_pid mv)
+sh_before=$(threads "$sh_net")
+mv_before=$(threads "$mv_net")
+
+"$SLOW" --port "$FED_SH_CLIENT_PORT" --count 2000 --from 127.0.0.2 --addresses 8 --seconds 16 \
+  >"$T_DIR/slow-client-proxy" &
+slow1=$!
+"$SLOW" --port "$FED_MV_SERVER_PORT" --count 2000 --from 127.0.0.20 --addresses 8 --seconds 16 \
+  --tls >"$T_DIR/slow-server-proxy" &
+slow2=$!
+# one address asking for more connections than its share (256)
+"$SLOW" --port "$FED_SH_CLIENT_PORT" --count 300 --from 127.0.0.60 --addresses 1 --seconds 6 \
+  >"$T_DIR/slow-one-address" &
+slow3=$!
+
+served=0 worst=0 sh_during=0 mv_during=0
+for i in $(seq 1 12); do
+  sleep 1
+  out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 10 \
+    -H "X-Road-Client: $CLIENT" "$URL" || true)
+  [ "${out%% *}" = 200 ] && served=$((served + 1))
+  worst=$(awk -v a="$worst" -v b="${out#* }" 'BEGIN {print (b > a ? b : a)}')
+  t=$(threads "$sh_net") && [ "$t" -gt "$sh_during" ] && sh_during=$t
+  t=$(threads "$mv_net") && [ "$t" -gt "$mv_during" ] && mv_during=$t
+done
+wait "$slow1" "$slow2" "$slow3"
+echo "# slow clients, client proxy: $(cat "$T_DIR/slow-client-proxy")"
+echo "# slow clients, server proxy: $(cat "$T_DIR/slow-server-proxy")"
+echo "# one address: $(cat "$T_DIR/slow-one-address")"
+echo "# queries answered: $served of 12, slowest ${worst}s; threads sh $sh_before -> $sh_during, mv $mv_before -> $mv_during"
+
+expect "the information system was answered every time (12 queries)" test "$served" = 12
+expect "2,000 slow connections were held open on the client proxy" \
+  grep -q "held_max=2000 " "$T_DIR/slow-client-proxy"
+expect "2,000 slow TLS connections were held open on the server proxy" \
+  grep -q "held_max=2000 " "$T_DIR/slow-server-proxy"
+expect "the SH network process did not grow a thread" test "$sh_during" -le "$sh_before"
+expect "the MV network process did not grow a thread" test "$mv_during" -le "$mv_before"
+expect "trickling clients are cut at the header deadline (client proxy)" \
+  log_has sh "client-proxy: [0-9]+ connection\(s\) cut: no complete request header within 10s"
+expect "trickling TLS clients are cut at the handshake deadline (server proxy)" \
+  log_has mv "server-proxy: [0-9]+ connection\(s\) cut: no complete request header within 10s"
+aged=$(sed -n 's/.*aged_end=\([0-9]*\).*/\1/p' "$T_DIR/slow-one-address")
+expect "one address holds at most 256 connections (held $aged)" test "${aged:-999}" -le 256 -a "${aged:-0}" -ge 200
+finish
