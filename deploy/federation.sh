@@ -379,7 +379,8 @@ tls_client_ca = $pki/ca-chain.pem
 connection_timeout = 2
 request_timeout = 3
 max_headers = 32
-max_body_bytes = 65536"
+max_body_bytes = 65536
+${FED_SH_MAX_BUFFERED:+max_buffered_bytes = $FED_SH_MAX_BUFFERED}"
   mv_limits="
 [limits]
 backend_timeout = 2

@@ -14,6 +14,7 @@ void ss_limits_default(struct ss_limits *l)
     l->max_headers = 64;
     l->max_url_bytes = 4096;
     l->max_body_bytes = 10 * 1024 * 1024;
+    l->max_buffered_bytes = 256 * 1024 * 1024;
     l->max_identifier_bytes = 128;
     l->connection_timeout = 30;
     l->request_timeout = 60;
@@ -138,6 +139,7 @@ static const struct limit_key limit_keys[] = {
     LIMIT(max_headers, true, 8, 1000),
     LIMIT(max_url_bytes, true, 256, 64 * 1024),
     LIMIT(max_body_bytes, true, 1024, 1024ull * 1024 * 1024),
+    LIMIT(max_buffered_bytes, true, 64 * 1024, 64ull * 1024 * 1024 * 1024),
     LIMIT(max_identifier_bytes, true, 8, SS_ID_PART_MAX),
     LIMIT(connection_timeout, false, 1, 3600),
     LIMIT(request_timeout, false, 1, 3600),

@@ -26,6 +26,7 @@ struct ss_limits {
     size_t max_headers;              /* number of request headers */
     size_t max_url_bytes;            /* request target incl. query */
     size_t max_body_bytes;           /* request and response bodies */
+    size_t max_buffered_bytes;       /* all bodies in transit together (budget.h) */
     size_t max_identifier_bytes;     /* one identifier part */
     unsigned connection_timeout;     /* seconds of inactivity before a connection is cut */
     unsigned request_timeout;        /* seconds for a whole request to arrive */

@@ -1,4 +1,5 @@
 #include "http.h"
+#include "budget.h"
 #include "door.h"
 #include "log.h"
 
@@ -489,9 +490,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
                 cap *= 2;
             if (cap > srv->limits.max_body_bytes)
                 cap = srv->limits.max_body_bytes;
+            if (!ss_budget_take(cap - ctx->body_cap)) {
+                /* no memory for more bodies now: nothing of this one is kept */
+                fail(ctx, ss_errf(SS_ERR_BUSY, "the memory for request bodies in transit is "
+                                               "used up (%zu bytes)",
+                                  ss_budget_used()));
+                free(ctx->body);
+                ss_budget_give(ctx->body_cap);
+                ctx->body = NULL;
+                ctx->body_cap = 0;
+                ctx->req.body_len = 0;
+                ctx->dropped += n;
+                return ctx->dropped > DROP_MAX ? answer(srv, con, ctx) : MHD_YES;
+            }
             uint8_t *b = realloc(ctx->body, cap);
-            if (!b)
+            if (!b) {
+                ss_budget_give(cap - ctx->body_cap);
                 return MHD_NO;
+            }
             ctx->body = b;
             ctx->body_cap = cap;
         }
@@ -518,6 +534,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     free(ctx->resp.body);
     free(ctx->target);
     free(ctx->body);
+    ss_budget_give(ctx->body_cap);
     free(ctx);
     *con_cls = NULL;
 }

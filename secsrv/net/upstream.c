@@ -1,4 +1,5 @@
 #include "upstream.h"
+#include "budget.h"
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
@@ -99,8 +100,8 @@ static void release(struct ss_upstream *u, CURL *h, const struct pool_tag *tag)
 struct sink {
     struct ss_upstream_response *resp;
     size_t max_body;
-    size_t body_cap;
     bool too_large;
+    bool busy; /* the budget for bodies in transit is used up */
     ss_error header_error;
 };
 
@@ -113,15 +114,21 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         s->too_large = true;
         return 0;
     }
-    if (r->body_len + n > s->body_cap) {
-        size_t cap = s->body_cap ? s->body_cap : 8192;
+    if (r->body_len + n > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 8192;
         while (cap < r->body_len + n)
             cap *= 2;
-        uint8_t *b = realloc(r->body, cap);
-        if (!b)
+        if (!ss_budget_take(cap - r->body_cap)) {
+            s->busy = true;
             return 0;
+        }
+        uint8_t *b = realloc(r->body, cap);
+        if (!b) {
+            ss_budget_give(cap - r->body_cap);
+            return 0;
+        }
         r->body = b;
-        s->body_cap = cap;
+        r->body_cap = cap;
     }
     memcpy(r->body + r->body_len, data, n);
     r->body_len += n;
@@ -281,6 +288,11 @@ static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct v
     if (s->too_large)
         return ss_errf(SS_ERR_TOO_LARGE, "response from %s larger than %zu bytes", url,
                        s->max_body);
+    if (s->busy)
+        return ss_errf(SS_ERR_BUSY,
+                       "response from %s dropped: the memory for bodies in transit is used up "
+                       "(%zu bytes)",
+                       url, ss_budget_used());
     if (s->header_error)
         return ss_errf(SS_ERR_UPSTREAM, "response header fields from %s exceed the limits", url);
     switch (rc) {
@@ -405,8 +417,10 @@ void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
 {
     ss_headers_cleanup(&resp->headers);
     free(resp->body);
+    ss_budget_give(resp->body_cap);
     resp->body = NULL;
     resp->body_len = 0;
+    resp->body_cap = 0;
 }
 
 ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,
@@ -446,6 +460,7 @@ ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint
         return ss_errf(SS_ERR_NOT_FOUND, "HTTP status %ld", status);
     }
     ss_headers_cleanup(&resp.headers);
+    ss_budget_give(resp.body_cap); /* the caller owns the body from here */
     *buf = resp.body ? resp.body : calloc(1, 1);
     *len = resp.body_len;
     return *buf ? SS_OK : ss_errf(SS_ERR_NOMEM, "out of memory");

@@ -44,6 +44,7 @@ struct ss_upstream_response {
     struct ss_headers headers;
     uint8_t *body;
     size_t body_len;
+    size_t body_cap; /* taken from the budget for bodies in transit (budget.h) */
 };
 
 ss_error ss_upstream_new(struct ss_upstream **out) SS_MUST_CHECK;

@@ -1,4 +1,5 @@
 #include "daemon.h"
+#include "budget.h"
 #include "exchange.h"
 #include "health.h"
 #include "proc.h"
@@ -434,6 +435,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     }
     d->watching = true;
     raise_fd_limit(cfg);
+    ss_budget_init(cfg->limits.max_buffered_bytes);
     if ((err = ss_http_pool_new(cfg->limits.workers, &d->pool)) ||
         (err = ss_http_pool_new(HEALTH_WORKERS, &d->health_pool)))
         goto out;

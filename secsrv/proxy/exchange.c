@@ -102,6 +102,10 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
     case SS_ERR_UPSTREAM_TIMEOUT:
         server_type = "ServiceTimeout";
         break;
+    case SS_ERR_BUSY:
+        status = 503;
+        server_type = "ServerBusy";
+        break;
     case SS_ERR_UPSTREAM:
     case SS_ERR_TOO_LARGE:
         server_type = "ServiceFailed";

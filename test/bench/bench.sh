@@ -8,8 +8,11 @@
 #   3. the same backend through the secsrv pair (SH consumer -> MV provider),
 #      each request and answer signed, checked, logged on both sides and
 #      timestamped,
+#   4. the secsrv pair again while 9,900 slow clients hold connections to the
+#      SH client proxy,
 # and prints requests/s, p50/p99 latency, the batch sizes the signer and the
-# logger reached, and the peak RSS of all processes of each server.
+# logger reached, the SH network process's threads with and without the slow
+# clients, and the peak RSS of all processes of each server.
 #   usage: test/bench/bench.sh [DURATION_S=10] [CONNECTIONS=32]
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,7 +23,8 @@ threads=2
 
 ./deploy/install-deps.sh --bench
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry ss-testserver ss-evidence >/dev/null
+cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry ss-testserver ss-evidence \
+  ss-slowclients >/dev/null
 export SS_BUILD_DIR=$src/build/release
 
 work=$(mktemp -d /tmp/ss-bench.XXXXXX)
@@ -120,6 +124,25 @@ run "backend directly" "http://127.0.0.1:$FED_FAST_PORT/persons/P-1001"
 run "nginx mTLS proxy pair" "http://127.0.0.1:$P_NGX_FRONT/persons/P-1001"
 run "secsrv pair (SH -> MV)" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
   -H "X-Road-Client: $CLIENT"
+
+# --- the same load while 9,900 slow clients (a header line a second, from 40 loopback
+# addresses) hold connections to the SH client proxy: the legitimate client's figures, and
+# the SH network process's threads and memory with and without them
+sh_parent=$(awk '$2 == "sh" {print $1}' "$work/fed/pids")
+sh_net=$(ps -o pid=,comm= --ppid "$sh_parent" | awk '$2 == "secsrv-network" {print $1}')
+threads_idle=$(ls "/proc/$sh_net/task" | wc -l)
+"$SS_BUILD_DIR/test/tools/ss-slowclients" --port "$FED_SH_CLIENT_PORT" --count 9900 \
+  --from 127.0.1.1 --addresses 40 --seconds $((duration + 8)) >"$work/slow.out" &
+slow_pid=$!
+sleep 5
+threads_slow=$(ls "/proc/$sh_net/task" | wc -l)
+rss_slow=$(awk '/VmRSS/ {print $2}' "/proc/$sh_net/status")
+run "secsrv pair, 9,900 slow clients" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
+  -H "X-Road-Client: $CLIENT"
+wait "$slow_pid"
+echo "  slow clients: $(cat "$work/slow.out")"
+echo "  SH network process: $threads_idle threads idle, $threads_slow with the slow clients" \
+  "connected (RSS $rss_slow kB)"
 
 echo "the evidence layer (from each server's health endpoint):"
 for s in sh mv; do

@@ -264,6 +264,7 @@ static void test_good_limits(void **state)
     assert_int_equal(def.max_connections, 10000);
     assert_int_equal(def.max_connections_per_ip, 256);
     assert_int_equal(def.header_timeout, 10);
+    assert_int_equal(def.max_buffered_bytes, 256 * 1024 * 1024);
     assert_int_equal(def.http_threads, 2);
     assert_int_equal(def.workers, 64);
     /* every default is within what a config file may set */

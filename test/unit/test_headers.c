@@ -3,8 +3,11 @@
  * case-insensitive look-ups where the last field wins, counting, removal
  * with its byte accounting, and the count and size limits. The strict
  * rules of the door (secsrv/net/door.c): each refusal, and that requests
- * within the rules pass.
+ * within the rules pass. The budget for bodies in transit
+ * (secsrv/net/budget.c): takes within the bound, refuses beyond it without
+ * taking anything, and gives back.
  */
+#include "budget.h"
 #include "door.h"
 #include "headers.h"
 
@@ -274,6 +277,28 @@ static void test_door_refusals(void **state)
     expect_refused(door("GET", "/x", "Host", "a", "Host", "b", NULL), "more than one Host");
 }
 
+static void test_budget(void **state)
+{
+    (void)state;
+    ss_budget_init(1000);
+    assert_int_equal(ss_budget_used(), 0);
+    assert_true(ss_budget_take(600));
+    assert_true(ss_budget_take(400));
+    assert_false(ss_budget_take(1)); /* full */
+    assert_int_equal(ss_budget_used(), 1000);
+    ss_budget_give(400);
+    assert_false(ss_budget_take(401));
+    assert_int_equal(ss_budget_used(), 600); /* a refusal takes nothing */
+    assert_false(ss_budget_take((size_t)-1)); /* no wrap-around */
+    assert_true(ss_budget_take(400));
+    ss_budget_give(1000);
+    assert_int_equal(ss_budget_used(), 0);
+    ss_budget_init(0); /* no bound */
+    assert_true(ss_budget_take((size_t)1 << 40));
+    ss_budget_give((size_t)1 << 40);
+    assert_int_equal(ss_budget_used(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_field_problem),
         cmocka_unit_test(test_door_passes),
         cmocka_unit_test(test_door_refusals),
+        cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

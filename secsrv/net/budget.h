@@ -1,0 +1,23 @@
+/*
+ * budget: one bound on the memory the network process holds for bodies in
+ * transit, summed over every connection and exchange: request bodies as
+ * they arrive and answers from peers and backends as they are read. Each
+ * buffer takes its size before it grows and gives it back when freed; a
+ * request that finds the budget used up is answered 503 (ServerBusy) and
+ * nothing of it is kept. Per-body limits stay in [limits] max_body_bytes.
+ */
+#ifndef SS_BUDGET_H
+#define SS_BUDGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Sets the bound (0: none). */
+void ss_budget_init(size_t max_bytes);
+/* Takes n bytes of the budget; false (and nothing taken) when they are not there. */
+bool ss_budget_take(size_t n);
+void ss_budget_give(size_t n);
+/* Bytes taken now. */
+size_t ss_budget_used(void);
+
+#endif
