@@ -70,6 +70,7 @@ static const struct mapping mappings[] = {
     {SS_ERR_UPSTREAM_TIMEOUT, 500, CP "ServiceTimeout", 500, SP "ServiceTimeout"},
     {SS_ERR_UPSTREAM, 500, CP "ServiceFailed", 500, SP "ServiceFailed"},
     {SS_ERR_TOO_LARGE, 500, CP "ServiceFailed", 500, SP "ServiceFailed"},
+    {SS_ERR_BUSY, 503, CP "ServerBusy", 503, SP "ServerBusy"},
     /* everything else is internal */
     {SS_ERR_INTERNAL, 500, CP "InternalError", 500, SP "InternalError"},
     {SS_ERR_NOMEM, 500, CP "InternalError", 500, SP "InternalError"},
@@ -112,7 +113,8 @@ static void test_every_named_code_maps(void **state)
         for (int side = 0; side < 2; side++) {
             char type[128];
             unsigned status = ss_exchange_error_status((ss_error)code, side, type, sizeof type);
-            assert_true(status == 400 || status == 403 || status == 409 || status == 500);
+            assert_true(status == 400 || status == 403 || status == 409 || status == 500 ||
+                        status == 503);
             assert_true(strncmp(type, "Client.", 7) == 0 ||
                         strncmp(type, side ? SP : CP, strlen(CP)) == 0);
             /* a client error is never blamed on the server and vice versa */
