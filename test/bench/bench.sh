@@ -117,32 +117,23 @@ run() { # label url [headers...]
   p99=$(printf '%s\n' "$out" | awk '$1=="99%" {print $2}')
   errors=$(printf '%s\n' "$out" | awk '/Non-2xx|Socket errors/ {$1=$1; print}' | tr '\n' ' ')
   printf '%-34s %10s req/s   p50 %8s   p99 %8s  %s\n' "$label" "$rps" "$p50" "$p99" "$errors"
+  LAST_RPS=$rps
+  LAST_P99_MS=$(printf '%s\n' "$p99" | awk '/us$/ {print $1 / 1000; next} /ms$/ {print $1 + 0; next}
+    /s$/ {print $1 * 1000}')
+}
+ratio() { # label a b: a / b
+  awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {if (b > 0) printf "  %-32s %.3fx\n", l, a / b}'
 }
 
 echo "wrk: $threads threads, $conns connections, ${duration}s each, keep-alive, $(nproc) cores"
 run "backend directly" "http://127.0.0.1:$FED_FAST_PORT/persons/P-1001"
 run "nginx mTLS proxy pair" "http://127.0.0.1:$P_NGX_FRONT/persons/P-1001"
+nginx_rps=${LAST_RPS:-0} nginx_p99=${LAST_P99_MS:-0}
 run "secsrv pair (SH -> MV)" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
   -H "X-Road-Client: $CLIENT"
-
-# --- the same load while 9,900 slow clients (a header line a second, from 40 loopback
-# addresses) hold connections to the SH client proxy: the legitimate client's figures, and
-# the SH network process's threads and memory with and without them
-sh_parent=$(awk '$2 == "sh" {print $1}' "$work/fed/pids")
-sh_net=$(ps -o pid=,comm= --ppid "$sh_parent" | awk '$2 == "secsrv-network" {print $1}')
-threads_idle=$(ls "/proc/$sh_net/task" | wc -l)
-"$SS_BUILD_DIR/test/tools/ss-slowclients" --port "$FED_SH_CLIENT_PORT" --count 9900 \
-  --from 127.0.1.1 --addresses 40 --seconds $((duration + 8)) >"$work/slow.out" &
-slow_pid=$!
-sleep 5
-threads_slow=$(ls "/proc/$sh_net/task" | wc -l)
-rss_slow=$(awk '/VmRSS/ {print $2}' "/proc/$sh_net/status")
-run "secsrv pair, 9,900 slow clients" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
-  -H "X-Road-Client: $CLIENT"
-wait "$slow_pid"
-echo "  slow clients: $(cat "$work/slow.out")"
-echo "  SH network process: $threads_idle threads idle, $threads_slow with the slow clients" \
-  "connected (RSS $rss_slow kB)"
+echo "secsrv pair against the nginx pair:"
+ratio "throughput (secsrv / nginx)" "${LAST_RPS:-0}" "$nginx_rps"
+ratio "p99 latency (secsrv / nginx)" "${LAST_P99_MS:-0}" "$nginx_p99"
 
 echo "the evidence layer (from each server's health endpoint):"
 for s in sh mv; do
@@ -177,3 +168,23 @@ while read -r pid name; do
     printf '  secsrv %-3s %8s kB\n' "$name" "$total" ;;
   esac
 done <"$work/fed/pids"
+
+# --- last (the peaks above are the plain load's): the same load while 9,900 slow clients
+# (a header line a second, from 40 loopback addresses) hold connections to the SH client
+# proxy: the legitimate client's figures, and the SH network process's threads and memory
+# with and without them
+sh_parent=$(awk '$2 == "sh" {print $1}' "$work/fed/pids")
+sh_net=$(ps -o pid=,comm= --ppid "$sh_parent" | awk '$2 == "secsrv-network" {print $1}')
+threads_idle=$(ls "/proc/$sh_net/task" | wc -l)
+"$SS_BUILD_DIR/test/tools/ss-slowclients" --port "$FED_SH_CLIENT_PORT" --count 9900 \
+  --from 127.0.1.1 --addresses 40 --seconds $((duration + 8)) >"$work/slow.out" &
+slow_pid=$!
+sleep 5
+threads_slow=$(ls "/proc/$sh_net/task" | wc -l)
+rss_slow=$(awk '/VmRSS/ {print $2}' "/proc/$sh_net/status")
+run "secsrv pair, 9,900 slow clients" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
+  -H "X-Road-Client: $CLIENT"
+wait "$slow_pid"
+echo "  slow clients: $(cat "$work/slow.out")"
+echo "  SH network process: $threads_idle threads idle, $threads_slow with the slow clients" \
+  "connected (RSS $rss_slow kB)"
