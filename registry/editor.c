@@ -756,7 +756,8 @@ static ss_error check_address_free(const struct ss_editor *ed, const char *addre
                                    xmlNodePtr except)
 {
     for (xmlNodePtr other = ed->root->children; other; other = other->next) {
-        const char *used = ss_xml_is(other, "securityServer") ? ss_xml_attr(other, "address") : NULL;
+        const char *used =
+            ss_xml_is(other, "securityServer") ? ss_xml_attr(other, "address") : NULL;
         if (!used || other == except || strcasecmp(used, address) != 0)
             continue;
         const char *owner = ss_xml_attr(other, "owner");

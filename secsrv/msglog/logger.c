@@ -30,7 +30,7 @@
 struct append {
     ss_link link;
     uint64_t id;
-    uint64_t arrived_us; /* monotonic */
+    uint64_t arrived_us;   /* monotonic */
     struct ss_ipc_msg msg; /* the record points into it */
     struct ss_record rec;
     bool replay_check;
@@ -164,10 +164,10 @@ static void *writer_main(void *arg)
             continue;
         }
         /* under load a group gathers (see gather.h) */
-        uint64_t due = lg.stopping ? 0
-                                   : ss_gather_due(lg.last_group_us, lg.head->arrived_us,
-                                                   lg.queued, GROUP_MAX,
-                                                   lg.cfg->log_group_wait_us, ss_monotonic_us());
+        uint64_t due = lg.stopping
+                           ? 0
+                           : ss_gather_due(lg.last_group_us, lg.head->arrived_us, lg.queued,
+                                           GROUP_MAX, lg.cfg->log_group_wait_us, ss_monotonic_us());
         if (due) {
             struct timespec wake = ss_deadline_after_us(due - ss_monotonic_us());
             pthread_cond_timedwait(&lg.work, &lg.mu, &wake);

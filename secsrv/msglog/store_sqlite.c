@@ -49,8 +49,7 @@ static const char migrate_1_to_2[] =
     "COMMIT;";
 
 /* the first record not yet timestamped: timestamps cover the records in order */
-#define UNSTAMPED                                                                                  \
-    "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
+#define UNSTAMPED "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
 
 static ss_error db_error(struct ss_store *s, const char *what)
 {
@@ -138,8 +137,7 @@ ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, str
             goto out;
     }
     if (strcmp(found, SCHEMA_VERSION) != 0) {
-        err = ss_errf(SS_ERR_IO,
-                      "message log %s: schema version %s, not %s%s", s->path, found,
+        err = ss_errf(SS_ERR_IO, "message log %s: schema version %s, not %s%s", s->path, found,
                       SCHEMA_VERSION,
                       strcmp(found, "1") == 0 ? " (open it writable once to migrate it)" : "");
         goto out;

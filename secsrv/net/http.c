@@ -89,9 +89,9 @@ struct request_ctx {
     char *target;
     uint8_t *body;
     size_t body_cap;
-    ss_error error;     /* a limit broken while the request arrived */
-    char errmsg[512];   /* its message (the worker that answers has its own) */
-    size_t dropped; /* bytes of an oversized body read and dropped */
+    ss_error error;   /* a limit broken while the request arrived */
+    char errmsg[512]; /* its message (the worker that answers has its own) */
+    size_t dropped;   /* bytes of an oversized body read and dropped */
     bool started;
     bool answered; /* an answer job was submitted */
     bool ready;    /* ... and has ended: resp holds the answer */
@@ -319,8 +319,8 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_
     resp->body = NULL;
     /* a field that cannot be added ends the connection: no answer loses a field silently */
     for (size_t i = 0; i < resp->headers.n; i++) {
-        if (MHD_add_response_header(r, resp->headers.items[i].name,
-                                    resp->headers.items[i].value) != MHD_YES) {
+        if (MHD_add_response_header(r, resp->headers.items[i].name, resp->headers.items[i].value) !=
+            MHD_YES) {
             ss_log_error("cannot add header field %.64s to an answer; connection closed",
                          resp->headers.items[i].name);
             MHD_destroy_response(r);
@@ -343,8 +343,7 @@ static void build_answer(struct ss_http_server *srv, struct request_ctx *ctx)
     if (ctx->error) {
         (void)ss_errf(ctx->error, "%s", ctx->errmsg); /* the message, on this thread too */
         srv->opts.on_error(srv->opts.cls, &ctx->req, ctx->error, resp);
-    }
-    else
+    } else
         srv->opts.handler(srv->opts.cls, &ctx->req, resp);
 }
 
@@ -457,8 +456,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             char *end = NULL;
             unsigned long long n = strtoull(cl, &end, 10);
             if (*end == '\0' && n > srv->limits.max_body_bytes) {
-                fail(ctx, ss_errf(SS_ERR_LIMIT, "request body of %llu bytes exceeds the limit of %zu",
-                                  n, srv->limits.max_body_bytes));
+                fail(ctx,
+                     ss_errf(SS_ERR_LIMIT, "request body of %llu bytes exceeds the limit of %zu", n,
+                             srv->limits.max_body_bytes));
                 /* a client waiting for "100 Continue" gets the answer instead and sends
                  * nothing; one already sending is read to the end if that is not too much */
                 const char *expect = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Expect");
@@ -492,8 +492,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
                 cap = srv->limits.max_body_bytes;
             if (!ss_budget_take(cap - ctx->body_cap)) {
                 /* no memory for more bodies now: nothing of this one is kept */
-                fail(ctx, ss_errf(SS_ERR_BUSY, "the memory for request bodies in transit is "
-                                               "used up (%zu bytes)",
+                fail(ctx, ss_errf(SS_ERR_BUSY,
+                                  "the memory for request bodies in transit is "
+                                  "used up (%zu bytes)",
                                   ss_budget_used()));
                 free(ctx->body);
                 ss_budget_give(ctx->body_cap);

@@ -9,8 +9,8 @@ uint64_t ss_monotonic_us(void)
     return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
-uint64_t ss_gather_due(uint64_t last_take_us, uint64_t first_arrived_us, size_t queued,
-                       size_t max, uint64_t wait_us, uint64_t now_us)
+uint64_t ss_gather_due(uint64_t last_take_us, uint64_t first_arrived_us, size_t queued, size_t max,
+                       uint64_t wait_us, uint64_t now_us)
 {
     if (!wait_us || queued >= max || now_us - last_take_us >= 4 * wait_us)
         return 0;

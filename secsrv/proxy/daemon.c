@@ -24,7 +24,7 @@
 /* signatures remembered: the messages of a batch arrive close together, so a
  * few hundred cover them; each lookup scans the ring */
 #define SS_SIG_CACHE_ENTRIES 512
-#define HEALTH_WORKERS 2      /* the health endpoint answers beside busy proxies */
+#define HEALTH_WORKERS 2 /* the health endpoint answers beside busy proxies */
 
 /* ---- policies ---- */
 

@@ -39,8 +39,8 @@ struct ss_daemon {
     struct ss_http_server *health;
     struct ss_http_pool *pool;        /* the proxies' workers */
     struct ss_http_pool *health_pool; /* the health endpoint's own, never behind exchanges */
-    struct ss_ipc_client *signer; /* signs manifests */
-    struct ss_ipc_client *logger; /* writes the message log */
+    struct ss_ipc_client *signer;     /* signs manifests */
+    struct ss_ipc_client *logger;     /* writes the message log */
     struct ss_sig_cache *sig_cache;
     uint8_t subject_key[32]; /* keys the hash of the data-subject reference */
     _Atomic bool ts_overdue; /* the logger said: no timestamp within the grace period */

@@ -48,9 +48,8 @@ static int open_one(uint32_t from, uint16_t port)
     if (fd < 0)
         return -1;
     struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(from)};
-    struct sockaddr_in dst = {.sin_family = AF_INET,
-                              .sin_port = htons(port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in dst = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
         (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS)) {
         close(fd);
@@ -109,8 +108,7 @@ int main(int argc, char **argv)
     }
     struct in_addr from_addr;
     if (!port || port > 65535 || !count || count > 100000 || !seconds || !addresses ||
-        inet_pton(AF_INET, from_text, &from_addr) != 1 ||
-        (ntohl(from_addr.s_addr) >> 24) != 127)
+        inet_pton(AF_INET, from_text, &from_addr) != 1 || (ntohl(from_addr.s_addr) >> 24) != 127)
         goto usage;
     uint32_t from = ntohl(from_addr.s_addr);
     struct rlimit rl;

@@ -507,10 +507,10 @@ static void test_example_file(void **state)
 static void test_bad_gathering_waits(void **state)
 {
     (void)state;
-    struct ss_config *cfg = load_with("[signer]\n"                 /* 16 */
-                                      "batch_wait_us = 100001\n"   /* 17: above 0.1 s */
-                                      "[log]\n"                    /* 18 */
-                                      "group_wait_us = -5\n",      /* 19 */
+    struct ss_config *cfg = load_with("[signer]\n"               /* 16 */
+                                      "batch_wait_us = 100001\n" /* 17: above 0.1 s */
+                                      "[log]\n"                  /* 18 */
+                                      "group_wait_us = -5\n",    /* 19 */
                                       SS_ERR_CONFIG);
     expect_problem(cfg, 17, "batch_wait_us must be a number from 0 to 100000");
     expect_problem(cfg, 19, "group_wait_us must be a number from 0 to 100000");
@@ -804,17 +804,27 @@ static void test_all_problems_collected(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_fields),        cmocka_unit_test(test_example_file),
-        cmocka_unit_test(test_good_limits),        cmocka_unit_test(test_good_clients),
-        cmocka_unit_test(test_is_cert_forms),      cmocka_unit_test(test_is_cert_too_long),
-        cmocka_unit_test(test_good_services),      cmocka_unit_test(test_config_line),
-        cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_good_fields),
+        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_good_limits),
+        cmocka_unit_test(test_good_clients),
+        cmocka_unit_test(test_is_cert_forms),
+        cmocka_unit_test(test_is_cert_too_long),
+        cmocka_unit_test(test_good_services),
+        cmocka_unit_test(test_config_line),
+        cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_bad_gathering_waits),
-        cmocka_unit_test(test_bad_limits),         cmocka_unit_test(test_client_listed_twice),
-        cmocka_unit_test(test_bad_clients),        cmocka_unit_test(test_bad_services),
-        cmocka_unit_test(test_bad_server_section), cmocka_unit_test(test_missing_required),
-        cmocka_unit_test(test_syntax_error),       cmocka_unit_test(test_long_line),
-        cmocka_unit_test(test_file_missing),       cmocka_unit_test(test_all_problems_collected),
+        cmocka_unit_test(test_bad_limits),
+        cmocka_unit_test(test_client_listed_twice),
+        cmocka_unit_test(test_bad_clients),
+        cmocka_unit_test(test_bad_services),
+        cmocka_unit_test(test_bad_server_section),
+        cmocka_unit_test(test_missing_required),
+        cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_file_missing),
+        cmocka_unit_test(test_all_problems_collected),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

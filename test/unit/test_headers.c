@@ -195,10 +195,11 @@ static void test_field_problem(void **state)
     assert_null(ss_headers_field_problem("X-Road-Client", 13, "DE-NORD/GOV/A/B", 15));
     assert_null(ss_headers_field_problem("X-Tab", 5, "a\tb", 3));
     assert_null(ss_headers_field_problem("X-Empty", 7, "", 0));
-    assert_null(ss_headers_field_problem("X-Utf8", 6, "M\xc3\xbcller", 7)); /* obs-text is allowed */
+    assert_null(
+        ss_headers_field_problem("X-Utf8", 6, "M\xc3\xbcller", 7)); /* obs-text is allowed */
     assert_string_equal(ss_headers_field_problem("", 0, "v", 1), "a header field without a name");
-    static const char *const names[] = {"X-Road-Client ", " X", "X Y", "X\tY", "X:Y",
-                                        "X(Y)", "X\"Y", "X\x01", "X\x7f", "M\xc3\xbc"};
+    static const char *const names[] = {"X-Road-Client ", " X",   "X Y",   "X\tY",  "X:Y",
+                                        "X(Y)",           "X\"Y", "X\x01", "X\x7f", "M\xc3\xbc"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_string_equal(ss_headers_field_problem(names[i], strlen(names[i]), "v", 1),
                             "a header field name that is not a token");
@@ -242,7 +243,7 @@ static void test_door_passes(void **state)
                      SS_OK); /* the same value twice */
     assert_int_equal(door("POST", "/x", "Transfer-Encoding", "chunked", NULL), SS_OK);
     assert_int_equal(door("PATCH", "/x", "Transfer-Encoding", "Chunked", NULL), SS_OK);
-    assert_int_equal(door("M-SEARCH", "*", NULL), SS_OK); /* any token method */
+    assert_int_equal(door("M-SEARCH", "*", NULL), SS_OK);      /* any token method */
     assert_int_equal(door("OPTIONS", "/%00%20", NULL), SS_OK); /* escapes are the handler's */
 }
 
@@ -271,9 +272,9 @@ static void test_door_refusals(void **state)
     expect_refused(door("POST", "/x", "Content-Length", "", NULL), "not a number");
     expect_refused(door("POST", "/x", "Transfer-Encoding", "gzip, chunked", NULL),
                    "other than chunked");
-    expect_refused(door("POST", "/x", "Transfer-Encoding", "chunked", "Transfer-Encoding",
-                        "chunked", NULL),
-                   "other than chunked");
+    expect_refused(
+        door("POST", "/x", "Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL),
+        "other than chunked");
     expect_refused(door("GET", "/x", "Host", "a", "Host", "b", NULL), "more than one Host");
 }
 
@@ -288,7 +289,7 @@ static void test_budget(void **state)
     assert_int_equal(ss_budget_used(), 1000);
     ss_budget_give(400);
     assert_false(ss_budget_take(401));
-    assert_int_equal(ss_budget_used(), 600); /* a refusal takes nothing */
+    assert_int_equal(ss_budget_used(), 600);  /* a refusal takes nothing */
     assert_false(ss_budget_take((size_t)-1)); /* no wrap-around */
     assert_true(ss_budget_take(400));
     ss_budget_give(1000);

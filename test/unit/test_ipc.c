@@ -288,10 +288,13 @@ static void test_gather_due(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_frame_round_trip), cmocka_unit_test(test_fd_passing),
+        cmocka_unit_test(test_frame_round_trip),
+        cmocka_unit_test(test_fd_passing),
         cmocka_unit_test(test_gather_due),
-        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_reader_bounds),
-        cmocka_unit_test(test_client_call),      cmocka_unit_test(test_client_timeout_and_replace),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_reader_bounds),
+        cmocka_unit_test(test_client_call),
+        cmocka_unit_test(test_client_timeout_and_replace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

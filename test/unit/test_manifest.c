@@ -226,10 +226,10 @@ static void test_envelope_base64_refusals(void **state)
         "aA=a",      /* '=' inside */
         "a===",      /* three '=' */
         "aGVs bG8=", /* a space */
-        "aGVsbG9=", /* bits left over: not the canonical text of "hello" */
-        "aB==",     /* bits left over */
-        "aGVsbG8-", /* the URL-safe alphabet */
-        "aGVs_G8=", /* the URL-safe alphabet */
+        "aGVsbG9=",  /* bits left over: not the canonical text of "hello" */
+        "aB==",      /* bits left over */
+        "aGVsbG8-",  /* the URL-safe alphabet */
+        "aGVs_G8=",  /* the URL-safe alphabet */
         "====",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

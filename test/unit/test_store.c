@@ -166,7 +166,7 @@ static void test_append_and_read_back(void **state)
 struct collect {
     int n;
     struct ss_record want[3];
-    int64_t want_ts[3];                      /* 0: not timestamped */
+    int64_t want_ts[3];                         /* 0: not timestamped */
     char want_path[3][SS_MERKLE_PATH_TEXT_MAX]; /* "" when not timestamped */
 };
 
