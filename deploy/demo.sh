@@ -81,7 +81,11 @@ tail -n 5 "$FED_DIR/mv.log"
 
 step "The message logs: every request and answer, signed, chained, on both sides"
 stamped() { [ "$(sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)")" = 0 ]; }
-for _ in $(seq 1 600); do stamped sh && stamped mv && break; sleep 0.2; done
+# shellcheck disable=SC1091
+. "$src/deploy/wait.sh"
+both_stamped() { stamped sh && stamped mv; }
+wait_until "both message logs timestamped" 120 both_stamped ||
+  echo "(not all records are timestamped yet; they are shown as they stand)"
 for side in sh mv; do
   echo "-- $side ($FED_DIR/$side/log/messagelog.db)"
   sqlite3 -readonly -header -column "$FED_DIR/$side/log/messagelog.db" \

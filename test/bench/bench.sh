@@ -26,6 +26,8 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry ss-testserver ss-evidence \
   ss-slowclients >/dev/null
 export SS_BUILD_DIR=$src/build/release
+# shellcheck disable=SC1091
+. "$src/deploy/wait.sh"
 
 work=$(mktemp -d /tmp/ss-bench.XXXXXX)
 chmod 755 "$work" # the servers' children may run as nobody
@@ -93,7 +95,7 @@ RUN
 "$SS_BUILD_DIR/test/tools/ss-testserver" listen-exec 2 --port-file "$work/nginx/ports" -- \
   bash "$work/nginx/run.sh" "$work" "$FED_FAST_PORT" "$FED_PKI" &
 nginx_pids+=($!)
-for _ in $(seq 1 600); do [ -s "$work/nginx/ports" ] && break; sleep 0.05; done
+wait_until "the nginx pair's ports" 30 test -s "$work/nginx/ports"
 P_NGX_FRONT=$(head -n 1 "$work/nginx/ports")
 
 CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
@@ -177,9 +179,10 @@ sh_parent=$(awk '$2 == "sh" {print $1}' "$work/fed/pids")
 sh_net=$(ps -o pid=,comm= --ppid "$sh_parent" | awk '$2 == "secsrv-network" {print $1}')
 threads_idle=$(ls "/proc/$sh_net/task" | wc -l)
 "$SS_BUILD_DIR/test/tools/ss-slowclients" --port "$FED_SH_CLIENT_PORT" --count 9900 \
-  --from 127.0.1.1 --addresses 40 --seconds $((duration + 8)) >"$work/slow.out" &
+  --from 127.0.1.1 --addresses 40 --seconds $((duration + 8)) --ready-file "$work/slow.ready" \
+  >"$work/slow.out" &
 slow_pid=$!
-sleep 5
+wait_until "9,900 slow clients connected" 30 test -s "$work/slow.ready" || true
 threads_slow=$(ls "/proc/$sh_net/task" | wc -l)
 rss_slow=$(awk '/VmRSS/ {print $2}' "/proc/$sh_net/status")
 run "secsrv pair, 9,900 slow clients" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \

@@ -57,19 +57,9 @@ not_ok() {
 # allow_error REGEX: an error line matching REGEX is expected by this test
 allow_error() { T_ALLOWED_ERRORS+=("$1"); }
 
-# wait_until DESCRIPTION SECONDS CMD...: true once CMD succeeds, false at the deadline
-wait_until() {
-  local what=$1 limit=$2
-  shift 2
-  local deadline=$((SECONDS + limit))
-  until "$@"; do
-    if [ $SECONDS -ge "$deadline" ]; then
-      echo "# gave up waiting for: $what (${limit}s)"
-      return 1
-    fi
-    sleep 0.05
-  done
-}
+# wait_until DESCRIPTION SECONDS CMD...: see deploy/wait.sh
+# shellcheck disable=SC1091
+. "$SS_SOURCE_DIR/deploy/wait.sh"
 
 # log_has NAME REGEX: the federation process NAME logged a line matching REGEX
 log_has() { grep -Eq -- "$2" "$FED_DIR/$1.log"; }

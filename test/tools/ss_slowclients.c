@@ -3,7 +3,7 @@
  * tests of the HTTP door (never anything but 127.0.0.0/8).
  *
  *   ss-slowclients --port P --count N --seconds S [--from 127.0.0.X]
- *                  [--addresses K] [--tls]
+ *                  [--addresses K] [--tls] [--ready-file F]
  *
  * Opens N connections, spread over K source addresses from --from on
  * (127.0.0.2 and up by default: every 127/8 address is loopback), and on
@@ -13,6 +13,9 @@
  * passed. Prints "opened=… cut=… held_max=… held_end=… aged_end=…" and
  * exits 0; aged_end counts the connections open at the end that had been
  * open for two seconds or more (those the server did not refuse at once).
+ * With --ready-file, F is written ("connected=N") as soon as every one of
+ * the N connections has sent its first piece, so that a caller can wait
+ * for that state instead of sleeping.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,8 +76,8 @@ static bool trickle(struct slot *s, bool tls)
                                   : snprintf(line, sizeof line, "X-Slow-%u: a\r\n", s->sent));
         p = line;
     }
-    if (send(s->fd, p, n, MSG_NOSIGNAL) < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-        return false;
+    if (send(s->fd, p, n, MSG_NOSIGNAL) < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK; /* not connected yet: next tick */
     s->sent++;
     return true;
 }
@@ -82,7 +85,7 @@ static bool trickle(struct slot *s, bool tls)
 int main(int argc, char **argv)
 {
     unsigned port = 0, count = 0, seconds = 0, addresses = 8;
-    const char *from_text = "127.0.0.2";
+    const char *from_text = "127.0.0.2", *ready_file = NULL;
     bool tls = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -102,6 +105,8 @@ int main(int argc, char **argv)
             addresses = (unsigned)atoi(v);
         else if (!strcmp(a, "--from"))
             from_text = v;
+        else if (!strcmp(a, "--ready-file"))
+            ready_file = v;
         else
             goto usage;
         i++;
@@ -137,7 +142,7 @@ int main(int argc, char **argv)
         bool tick = now() >= next_tick;
         if (tick)
             next_tick += 1.0;
-        unsigned long held = 0;
+        unsigned long held = 0, started = 0;
         for (unsigned i = 0; i < count; i++) {
             struct slot *s = &slots[i];
             bool closed = s->fd < 0;
@@ -159,9 +164,18 @@ int main(int argc, char **argv)
                 opened += s->fd >= 0;
             }
             held += s->fd >= 0;
+            started += s->fd >= 0 && s->sent > 0;
         }
         if (held > held_max)
             held_max = held;
+        if (ready_file && started == count) {
+            FILE *f = fopen(ready_file, "w");
+            if (f) {
+                fprintf(f, "connected=%u\n", count);
+                fclose(f);
+            }
+            ready_file = NULL;
+        }
     }
     unsigned long held_end = 0, aged_end = 0;
     double t = now();
@@ -178,7 +192,7 @@ int main(int argc, char **argv)
     return 0;
 usage:
     fputs("usage: ss-slowclients --port P --count N --seconds S [--from 127.0.0.X] "
-          "[--addresses K] [--tls]\n",
+          "[--addresses K] [--tls] [--ready-file F]\n",
           stderr);
     return 2;
 }
