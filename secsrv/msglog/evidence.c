@@ -250,8 +250,11 @@ static void sig_settle(struct ss_sig_cache *c, const uint8_t key[32])
     pthread_mutex_unlock(&c->mu);
 }
 
-static void cache_put(struct ss_sig_cache *c, struct ring *r, const struct cache_entry *in)
+/* Remembers e under key in ring r of c. */
+static void cache_put(struct ss_sig_cache *c, struct ring *r, const uint8_t key[32],
+                      struct cache_entry e)
 {
+    memcpy(e.key, key, 32);
     pthread_mutex_lock(&c->mu);
     size_t slot;
     if (r->n < r->max) {
@@ -260,7 +263,7 @@ static void cache_put(struct ss_sig_cache *c, struct ring *r, const struct cache
         slot = r->next;
         r->next = (r->next + 1) % r->max;
     }
-    r->entries[slot] = *in;
+    r->entries[slot] = e;
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -628,14 +631,13 @@ static ss_error verify_cms(const struct ss_trust *t, struct ss_sig_cache *cache,
             (result = ss_trust_verify_signer(t, chain, n_chain, out->signing_time,
                                              out->signer_sha256, window)))
             goto out;
-        struct cache_entry e = {.serial = serial,
-                                .until = now + CHAIN_TTL,
-                                .from = window[0],
-                                .to = window[1],
-                                .result = *out};
-        memcpy(e.key, key, 32);
         if (cache)
-            cache_put(cache, &cache->chains, &e);
+            cache_put(cache, &cache->chains, key,
+                      (struct cache_entry){.serial = serial,
+                                           .until = now + CHAIN_TTL,
+                                           .from = window[0],
+                                           .to = window[1],
+                                           .result = *out});
     }
     if (!ocsp || !ocsp_len) {
         result = ss_errf(SS_ERR_VALIDATION_INFO, "no OCSP response stapled to the signature");
@@ -654,10 +656,9 @@ static ss_error verify_cms(const struct ss_trust *t, struct ss_sig_cache *cache,
     } else if (result) {
         result = ss_errf(SS_ERR_VALIDATION_INFO, "signing certificate: %s", ss_errmsg());
     } else {
-        struct cache_entry e = {.serial = serial, .until = *good_until};
-        memcpy(e.key, key, 32);
         if (cache)
-            cache_put(cache, &cache->staples, &e);
+            cache_put(cache, &cache->staples, key,
+                      (struct cache_entry){.serial = serial, .until = *good_until});
     }
 out:
     ERR_clear_error();
@@ -726,10 +727,9 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
         time_t until = now + CACHE_TTL;
         if (good_until < until)
             until = good_until;
-        struct cache_entry e = {.serial = serial, .until = until, .result = *out};
-        memcpy(e.key, key, 32);
         if (cache)
-            cache_put(cache, &cache->sigs, &e);
+            cache_put(cache, &cache->sigs, key,
+                      (struct cache_entry){.serial = serial, .until = until, .result = *out});
     }
     if (claimed)
         sig_settle(cache, key);

@@ -1,5 +1,6 @@
 #include "http.h"
 #include "budget.h"
+#include "clock.h"
 #include "door.h"
 #include "log.h"
 
@@ -47,14 +48,14 @@ struct conn_slot {
     struct ss_http_conn pub; /* what the handlers see (first: the same address) */
     int fd;
     bool in_headers;
-    struct timespec deadline; /* monotonic */
+    uint64_t deadline_us; /* monotonic */
     struct conn_slot *prev, *next;
 };
 
 /*
- * The workers: a request's gate and its handler may wait (on the signer,
- * the logger, a peer, a backend), so they run here, never on the HTTP
- * threads; the connection is suspended meanwhile and costs no thread.
+ * The workers: making an answer may wait (on the signer, the logger, a
+ * peer, a backend), so it is done here, never on the HTTP threads; the
+ * connection is suspended meanwhile and costs no thread.
  */
 struct job {
     struct ss_http_server *srv;
@@ -72,7 +73,6 @@ struct ss_http_pool {
     size_t n_threads;
 };
 
-/* One request in flight. */
 /*
  * An oversized body up to this many bytes is read and dropped before the
  * answer: a client that sends its body without waiting (no "Expect:
@@ -84,6 +84,7 @@ struct ss_http_pool {
 /* stack of an HTTP thread and of a worker (the exchange's deepest path needs far less) */
 #define WORKER_STACK (512 * 1024)
 
+/* One request in flight. */
 struct request_ctx {
     struct ss_http_request req;
     char *target;
@@ -98,7 +99,7 @@ struct request_ctx {
     bool queued;   /* the answer went to the HTTP layer */
     bool close;    /* refused at the door: the connection ends with the answer */
     struct ss_http_response resp;
-    struct timespec start;
+    uint64_t start_us; /* monotonic: when its request line arrived */
 };
 
 /* Records err (SS_OK: none) with the calling thread's message; returns it. */
@@ -110,14 +111,6 @@ static ss_error fail(struct request_ctx *ctx, ss_error err)
     return err;
 }
 
-static struct timespec after_seconds(unsigned seconds)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += (time_t)seconds;
-    return t;
-}
-
 /* Starts or ends slot's header phase (under srv->mu). */
 static void header_phase(struct ss_http_server *srv, struct conn_slot *slot, bool on,
                          unsigned seconds)
@@ -127,7 +120,7 @@ static void header_phase(struct ss_http_server *srv, struct conn_slot *slot, boo
     pthread_mutex_lock(&srv->mu);
     slot->in_headers = on;
     if (on)
-        slot->deadline = after_seconds(seconds);
+        slot->deadline_us = ss_monotonic_us() + (uint64_t)seconds * 1000000u;
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -143,12 +136,10 @@ static void *reaper_main(void *arg)
     struct ss_http_server *srv = arg;
     pthread_mutex_lock(&srv->mu);
     while (!srv->reaper_stop) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t now = ss_monotonic_us();
         unsigned long cut = 0;
         for (struct conn_slot *c = srv->conns; c; c = c->next) {
-            if (!c->in_headers || c->deadline.tv_sec > now.tv_sec ||
-                (c->deadline.tv_sec == now.tv_sec && c->deadline.tv_nsec > now.tv_nsec))
+            if (!c->in_headers || c->deadline_us > now)
                 continue;
             /* the socket stays open until the HTTP layer has seen the end (and told us) */
             (void)shutdown(c->fd, SHUT_RDWR);
@@ -160,20 +151,11 @@ static void *reaper_main(void *arg)
             ss_log_warn("%s: %lu connection(s) cut: no complete request header within %us "
                         "(%lu so far)",
                         srv->opts.name, cut, srv->limits.header_timeout, srv->cut_slow);
-        struct timespec wake;
-        clock_gettime(CLOCK_REALTIME, &wake);
-        wake.tv_sec += 1;
+        struct timespec wake = ss_deadline_after_us(1000000u);
         pthread_cond_timedwait(&srv->reaper_wake, &srv->mu, &wake);
     }
     pthread_mutex_unlock(&srv->mu);
     return NULL;
-}
-
-static double elapsed(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
 }
 
 bool ss_http_split_address(const char *address, char *host, size_t size, uint16_t *port)
@@ -247,7 +229,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
         n = 0;
     }
     ctx->target = strndup(uri, n);
-    clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+    ctx->start_us = ss_monotonic_us();
     return ctx;
 }
 
@@ -469,7 +451,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (elapsed(&ctx->start) > srv->limits.request_timeout) {
+        if (ss_monotonic_us() - ctx->start_us > (uint64_t)srv->limits.request_timeout * 1000000u) {
             ss_log_warn("%s: request from %s took longer than %us to arrive, connection cut",
                         srv->opts.name, ctx->req.remote[0] ? ctx->req.remote : "peer",
                         srv->limits.request_timeout);
@@ -480,37 +462,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (!ctx->error && ctx->req.body_len + n > srv->limits.max_body_bytes)
             fail(ctx, ss_errf(SS_ERR_LIMIT, "request body exceeds the limit of %zu bytes",
                               srv->limits.max_body_bytes));
+        if (!ctx->error) {
+            ss_error err = ss_budget_grow(&ctx->body, &ctx->body_cap, ctx->req.body_len + n,
+                                          srv->limits.max_body_bytes);
+            if (err == SS_ERR_NOMEM)
+                return MHD_NO;
+            if (err) {
+                /* no memory for more bodies now: nothing of this one is kept */
+                fail(ctx, ss_errf(SS_ERR_BUSY,
+                                  "the memory for request bodies in transit is used up "
+                                  "(%zu bytes)",
+                                  ss_budget_used()));
+                ss_budget_free(&ctx->body, &ctx->body_cap);
+                ctx->req.body_len = 0;
+            }
+        }
         if (ctx->error) {
             ctx->dropped += n;
             return ctx->dropped > DROP_MAX ? answer(srv, con, ctx) : MHD_YES;
-        }
-        if (ctx->req.body_len + n > ctx->body_cap) {
-            size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
-            while (cap < ctx->req.body_len + n)
-                cap *= 2;
-            if (cap > srv->limits.max_body_bytes)
-                cap = srv->limits.max_body_bytes;
-            if (!ss_budget_take(cap - ctx->body_cap)) {
-                /* no memory for more bodies now: nothing of this one is kept */
-                fail(ctx, ss_errf(SS_ERR_BUSY,
-                                  "the memory for request bodies in transit is "
-                                  "used up (%zu bytes)",
-                                  ss_budget_used()));
-                free(ctx->body);
-                ss_budget_give(ctx->body_cap);
-                ctx->body = NULL;
-                ctx->body_cap = 0;
-                ctx->req.body_len = 0;
-                ctx->dropped += n;
-                return ctx->dropped > DROP_MAX ? answer(srv, con, ctx) : MHD_YES;
-            }
-            uint8_t *b = realloc(ctx->body, cap);
-            if (!b) {
-                ss_budget_give(cap - ctx->body_cap);
-                return MHD_NO;
-            }
-            ctx->body = b;
-            ctx->body_cap = cap;
         }
         memcpy(ctx->body + ctx->req.body_len, upload_data, n);
         ctx->req.body_len += n;
@@ -534,8 +503,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     ss_headers_cleanup(&ctx->resp.headers);
     free(ctx->resp.body);
     free(ctx->target);
-    free(ctx->body);
-    ss_budget_give(ctx->body_cap);
+    ss_budget_free(&ctx->body, &ctx->body_cap);
     free(ctx);
     *con_cls = NULL;
 }
@@ -551,14 +519,14 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
             MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (slot) {
             slot->fd = fdi ? fdi->connect_fd : -1;
-            slot->in_headers = slot->fd >= 0;
-            slot->deadline = after_seconds(srv->limits.header_timeout);
             pthread_mutex_lock(&srv->mu);
             slot->next = srv->conns;
             if (srv->conns)
                 srv->conns->prev = slot;
             srv->conns = slot;
             pthread_mutex_unlock(&srv->mu);
+            /* the TLS handshake and the first header block are due */
+            header_phase(srv, slot, slot->fd >= 0, srv->limits.header_timeout);
         }
         if (srv->opts.require_client_cert) {
             /* no certificate, no handshake: nothing is read from an anonymous peer */

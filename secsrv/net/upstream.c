@@ -114,21 +114,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         s->too_large = true;
         return 0;
     }
-    if (r->body_len + n > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 8192;
-        while (cap < r->body_len + n)
-            cap *= 2;
-        if (!ss_budget_take(cap - r->body_cap)) {
-            s->busy = true;
-            return 0;
-        }
-        uint8_t *b = realloc(r->body, cap);
-        if (!b) {
-            ss_budget_give(cap - r->body_cap);
-            return 0;
-        }
-        r->body = b;
-        r->body_cap = cap;
+    ss_error err = ss_budget_grow(&r->body, &r->body_cap, r->body_len + n, s->max_body);
+    if (err) {
+        s->busy = err == SS_ERR_BUSY;
+        return 0;
     }
     memcpy(r->body + r->body_len, data, n);
     r->body_len += n;
@@ -416,11 +405,8 @@ out:
 void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
 {
     ss_headers_cleanup(&resp->headers);
-    free(resp->body);
-    ss_budget_give(resp->body_cap);
-    resp->body = NULL;
+    ss_budget_free(&resp->body, &resp->body_cap);
     resp->body_len = 0;
-    resp->body_cap = 0;
 }
 
 ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,

@@ -9,16 +9,13 @@
 #ifndef SS_GATHER_H
 #define SS_GATHER_H
 
+#include "clock.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-uint64_t ss_monotonic_us(void);
 
 /* 0: take now; else the monotonic time (µs) at which to look again. */
 uint64_t ss_gather_due(uint64_t last_take_us, uint64_t first_arrived_us, size_t queued, size_t max,
                        uint64_t wait_us, uint64_t now_us);
-
-/* The CLOCK_REALTIME deadline (for pthread_cond_timedwait) wait_us from now. */
-struct timespec ss_deadline_after_us(uint64_t wait_us);
 
 #endif

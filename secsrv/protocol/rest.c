@@ -1,6 +1,7 @@
 #include "rest.h"
 #include "ss_hex.h"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -240,7 +241,7 @@ void ss_rest_request_hash(const char *method, const char *target, const struct s
         crypto_hash_sha512_final(&md, final);
         result = final;
     }
-    sodium_bin2base64(out, SS_REQUEST_HASH_B64, result, 64, sodium_base64_VARIANT_ORIGINAL);
+    EVP_EncodeBlock((unsigned char *)out, result, 64); /* as the envelope encodes */
 }
 
 /* A bounded reader over an error body. */

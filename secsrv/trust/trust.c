@@ -214,10 +214,11 @@ static void chain_window(STACK_OF(X509) * chain, time_t *from, time_t *to)
     for (int i = 0; i < sk_X509_num(chain); i++) {
         X509 *x = sk_X509_value(chain, i);
         struct tm tm;
-        if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1 && timegm(&tm) > *from)
-            *from = timegm(&tm);
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1 && timegm(&tm) < *to)
-            *to = timegm(&tm);
+        time_t t;
+        if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1 && (t = timegm(&tm)) > *from)
+            *from = t;
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1 && (t = timegm(&tm)) < *to)
+            *to = t;
     }
 }
 

@@ -194,6 +194,16 @@ static ss_error check_each(void *arg, const struct ss_record *got, int64_t ts_id
     return SS_OK;
 }
 
+/* s has count records not yet timestamped, the oldest logged at oldest_ms. */
+static void expect_pending(struct ss_store *s, size_t count, int64_t oldest_ms)
+{
+    size_t pending = 0;
+    int64_t oldest = 0;
+    assert_int_equal(ss_store_pending(s, &pending, &oldest), SS_OK);
+    assert_int_equal(pending, count);
+    assert_int_equal(oldest, oldest_ms);
+}
+
 static void test_each_and_timestamps(void **state)
 {
     (void)state;
@@ -211,11 +221,7 @@ static void test_each_and_timestamps(void **state)
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     assert_int_equal(c.n, 3);
 
-    size_t pending = 0;
-    int64_t oldest = 0;
-    assert_int_equal(ss_store_pending(s, &pending, &oldest), SS_OK);
-    assert_int_equal(pending, 3);
-    assert_int_equal(oldest, 50000);
+    expect_pending(s, 3, 50000);
     int64_t *ids = NULL;
     uint8_t(*hashes)[32] = NULL;
     size_t n = 0;
@@ -236,9 +242,7 @@ static void test_each_and_timestamps(void **state)
     snprintf(ts.tsa, sizeof ts.tsa, "test TSA");
     assert_int_equal(ss_store_add_timestamp(s, &ts, ids, paths, n), SS_OK);
     assert_true(ts.id > 0);
-    assert_int_equal(ss_store_pending(s, &pending, &oldest), SS_OK);
-    assert_int_equal(pending, 1);
-    assert_int_equal(oldest, 50002);
+    expect_pending(s, 1, 50002);
     /* the next batch starts after the stamped ones */
     int64_t *rest = NULL;
     uint8_t(*rest_hashes)[32] = NULL;
@@ -371,11 +375,7 @@ static void test_migrate_from_1(void **state)
     snprintf(c.want_path[0], sizeof c.want_path[0], "L00");
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     assert_int_equal(c.n, 2);
-    size_t pending = 0;
-    int64_t oldest = 0;
-    assert_int_equal(ss_store_pending(s, &pending, &oldest), SS_OK);
-    assert_int_equal(pending, 1);
-    assert_int_equal(oldest, 7001);
+    expect_pending(s, 1, 7001);
     ss_store_close(s);
     /* and opens read-only from then on */
     assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
