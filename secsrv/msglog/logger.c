@@ -360,11 +360,11 @@ static void *stamper_main(void *arg)
         }
         bool overdue =
             pending > 0 && oldest > 0 && now_ms() - oldest > (int64_t)lg.cfg->ts_grace * 1000;
-        if (overdue != atomic_load(&lg.overdue))
+        bool was = atomic_exchange(&lg.overdue, overdue);
+        if (overdue != was) /* logged once the flag is what the line says */
             ss_log_warn("logger: timestamping %s (%llu records waiting, grace %us)",
                         overdue ? "overdue: new exchanges are refused" : "back within its grace",
                         (unsigned long long)pending, lg.cfg->ts_grace);
-        atomic_store(&lg.overdue, overdue);
         ss_trust_unref(t);
         pthread_mutex_lock(&lg.mu);
         lg.pending = pending;
