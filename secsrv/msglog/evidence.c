@@ -504,7 +504,7 @@ static ss_error verify_cms(const struct ss_trust *t, struct ss_sig_cache *cache,
                            struct ss_sig_verified *out, time_t *good_until)
 {
     uint64_t serial = ss_trust_registry(t)->serial;
-    time_t now = time(NULL);
+    time_t now = ss_trust_now(t);
     struct cache_entry hit;
     uint8_t key[32];
     ss_error result = SS_OK;
@@ -706,7 +706,7 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
     struct ss_der parts[3] = {{content, content_len}, {cms, cms_len}, {ocsp, ocsp_len}};
     cache_key("signature", parts, 3, key);
     uint64_t serial = ss_trust_registry(t)->serial;
-    time_t now = time(NULL);
+    time_t now = ss_trust_now(t);
     bool batch_flag = out->batch;
     struct cache_entry hit;
     bool claimed = false;

@@ -1,4 +1,6 @@
 #include "logger.h"
+
+#include "audit.h"
 #include "ipc.h"
 #include "gather.h"
 #include "log.h"
@@ -54,6 +56,13 @@ static struct {
     bool stopping;
     struct ss_trust *trust;
     uint8_t registry_sha256[32];
+    /* the registry in force, as published, until the timestamper has kept it in the store */
+    struct kept_registry {
+        uint64_t serial;
+        int64_t since_ms;
+        uint8_t *xml, *sig;
+        size_t xml_len, sig_len;
+    } unsaved;
     /* the chain's end, known to the writer thread only */
     int64_t last_id;
     uint8_t last_hash[32];
@@ -197,52 +206,14 @@ static void *writer_main(void *arg)
 /* ---- timestamping ---- */
 
 /* The TSAs of the registry in force, with the CA certificates their chains need. */
-struct tsa_list {
-    struct ss_tsp_authority *auth;
-    struct ss_tsp_cert *cas;
-    size_t n, n_cas;
-};
-
-static void tsa_list_cleanup(struct tsa_list *l)
-{
-    free(l->auth);
-    free(l->cas);
-    memset(l, 0, sizeof *l);
-}
-
-static bool tsa_list_build(const struct ss_registry *reg, struct tsa_list *l)
-{
-    memset(l, 0, sizeof *l);
-    size_t n_cas = 0;
-    for (size_t i = 0; i < reg->n_cas; i++)
-        n_cas += 1 + reg->cas[i].n_intermediates;
-    l->auth = calloc(reg->n_tsas ? reg->n_tsas : 1, sizeof *l->auth);
-    l->cas = calloc(n_cas ? n_cas : 1, sizeof *l->cas);
-    if (!l->auth || !l->cas) {
-        tsa_list_cleanup(l);
-        return false;
-    }
-    for (size_t i = 0; i < reg->n_cas; i++) {
-        const struct ss_reg_ca *ca = &reg->cas[i];
-        l->cas[l->n_cas++] = (struct ss_tsp_cert){ca->cert.der, ca->cert.len};
-        for (size_t j = 0; j < ca->n_intermediates; j++)
-            l->cas[l->n_cas++] =
-                (struct ss_tsp_cert){ca->intermediates[j].der, ca->intermediates[j].len};
-    }
-    for (size_t i = 0; i < reg->n_tsas; i++)
-        l->auth[l->n++] = (struct ss_tsp_authority){
-            {reg->tsas[i].cert.der, reg->tsas[i].cert.len}, l->cas, l->n_cas};
-    return true;
-}
-
 /* Asks the registry's TSAs in turn for a token over root; the first good one counts. */
 static ss_error obtain_token(const struct ss_registry *reg, const uint8_t root[32],
                              struct ss_tsp_token *token, char *tsa_name, size_t name_size)
 {
-    struct tsa_list list;
+    struct ss_tsa_list list;
     if (reg->n_tsas == 0)
         return ss_errf(SS_ERR_REGISTRY, "the registry lists no time-stamping authority");
-    if (!tsa_list_build(reg, &list))
+    if (!ss_tsa_list_build(reg, &list))
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     ss_error err = SS_ERR_UPSTREAM;
     char reasons[600] = "";
@@ -267,7 +238,7 @@ static ss_error obtain_token(const struct ss_registry *reg, const uint8_t root[3
         free(req);
         free(resp);
     }
-    tsa_list_cleanup(&list);
+    ss_tsa_list_cleanup(&list);
     return err ? ss_errf(err, "%s", reasons) : SS_OK;
 }
 
@@ -319,6 +290,38 @@ out:
     return err;
 }
 
+static void kept_registry_free(struct kept_registry *k)
+{
+    free(k->xml);
+    free(k->sig);
+    memset(k, 0, sizeof *k);
+}
+
+/*
+ * Keeps the registry now in force in the store, so that a verification of
+ * the log, years later, judges each record by the registry of its time. On
+ * failure it is tried again on the next round, unless a newer one came.
+ */
+static void keep_registry(struct kept_registry *k)
+{
+    if (!k->xml)
+        return;
+    if (ss_store_add_registry(lg.stamper, k->serial, k->since_ms, k->xml, k->xml_len, k->sig,
+                              k->sig_len) == SS_OK) {
+        kept_registry_free(k);
+        return;
+    }
+    ss_log_warn("logger: registry serial %llu not kept in the message log yet: %s",
+                (unsigned long long)k->serial, ss_errmsg());
+    pthread_mutex_lock(&lg.mu);
+    if (!lg.unsaved.xml) {
+        lg.unsaved = *k;
+        memset(k, 0, sizeof *k);
+    }
+    pthread_mutex_unlock(&lg.mu);
+    kept_registry_free(k);
+}
+
 static void *stamper_main(void *arg)
 {
     (void)arg;
@@ -328,7 +331,10 @@ static void *stamper_main(void *arg)
     pthread_mutex_lock(&lg.mu);
     while (!lg.stopping) {
         struct ss_trust *t = ss_trust_ref(lg.trust);
+        struct kept_registry keep = lg.unsaved;
+        memset(&lg.unsaved, 0, sizeof lg.unsaved);
         pthread_mutex_unlock(&lg.mu);
+        keep_registry(&keep);
         size_t pending = 0, done = 0;
         int64_t oldest = 0;
         ss_error err = ss_store_pending(lg.stamper, &pending, &oldest);
@@ -412,10 +418,26 @@ static void take_registry(struct ss_ipc_msg *m)
         ss_log_warn("logger: registry refused: %s", ss_errmsg());
         return;
     }
+    struct kept_registry keep = {.serial = ss_trust_registry(t)->serial,
+                                 .since_ms = now_ms(),
+                                 .xml = malloc(xml_len ? xml_len : 1),
+                                 .sig = malloc(sig_len ? sig_len : 1),
+                                 .xml_len = xml_len,
+                                 .sig_len = sig_len};
+    if (!keep.xml || !keep.sig) {
+        kept_registry_free(&keep);
+        ss_log_warn("logger: out of memory: registry serial %llu not kept in the message log",
+                    (unsigned long long)ss_trust_registry(t)->serial);
+    } else {
+        memcpy(keep.xml, xml, xml_len);
+        memcpy(keep.sig, sig, sig_len);
+    }
     pthread_mutex_lock(&lg.mu);
     struct ss_trust *old = lg.trust;
     lg.trust = t;
     memcpy(lg.registry_sha256, digest, 32);
+    kept_registry_free(&lg.unsaved);
+    lg.unsaved = keep;
     pthread_cond_broadcast(&lg.tick);
     pthread_mutex_unlock(&lg.mu);
     ss_trust_unref(old);
@@ -565,6 +587,7 @@ out:
         pthread_join(stamper, NULL);
     }
     free_appends(lg.head);
+    kept_registry_free(&lg.unsaved);
     ss_store_close(lg.writer);
     ss_store_close(lg.stamper);
     ss_trust_unref(lg.trust);

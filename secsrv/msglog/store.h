@@ -66,10 +66,61 @@ struct ss_timestamp {
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                                 const struct ss_merkle_path *paths, size_t n) SS_MUST_CHECK;
 
-/* Calls fn for every record with from_id <= id <= to_id (to_id 0: to the end), in order. */
+/*
+ * Calls fn for every record with from_id <= id <= to_id (to_id 0: to the end),
+ * in order. A stored field of the wrong type or size is an error naming the
+ * record and the field (SS_ERR_IO), never read as absent.
+ */
 typedef ss_error (*ss_store_visit)(void *arg, const struct ss_record *r, int64_t ts_id,
                                    const char *ts_path);
 ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
                        void *arg) SS_MUST_CHECK;
+
+/*
+ * Which records a search or a count covers: every field set narrows it (0 or
+ * NULL: any). Times are logged times in ms, from inclusive, to exclusive.
+ * client and service match exactly or as a prefix ending at a '/' (a
+ * member matches its subsystems, a service code its versions).
+ */
+struct ss_store_filter {
+    int64_t from_ms, to_ms;
+    int64_t from_id, to_id;
+    const char *client, *service, *query_id, *purpose, *error_type, *side;
+    unsigned status;
+    bool has_subject;
+    uint8_t subject_hash[32];
+};
+
+/* Calls fn for every record f selects, in order. */
+ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,
+                         void *arg) SS_MUST_CHECK;
+
+/* The first and last record logged in [from_ms, to_ms) (0: open); first > last when none. */
+ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,
+                           int64_t *last) SS_MUST_CHECK;
+
+/* How many records f selects per value of the field by (client, service, status, purpose,
+ * error_type or side), most first. */
+typedef ss_error (*ss_store_count_visit)(void *arg, const char *value, uint64_t count);
+ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, const char *by,
+                        ss_store_count_visit fn, void *arg) SS_MUST_CHECK;
+
+/*
+ * Keeps a members registry (the signed document as published) from since_ms
+ * on, once per serial; and calls fn for each kept, by serial.
+ */
+ss_error ss_store_add_registry(struct ss_store *s, uint64_t serial, int64_t since_ms,
+                               const uint8_t *xml, size_t xml_len, const uint8_t *sig,
+                               size_t sig_len) SS_MUST_CHECK;
+typedef ss_error (*ss_store_registry_visit)(void *arg, uint64_t serial, int64_t since_ms,
+                                            const uint8_t *xml, size_t xml_len, const uint8_t *sig,
+                                            size_t sig_len);
+ss_error ss_store_each_registry(struct ss_store *s, ss_store_registry_visit fn,
+                                void *arg) SS_MUST_CHECK;
+
+/* Calls fn for every timestamp, in order (the token is borrowed for the call). */
+typedef ss_error (*ss_store_timestamp_visit)(void *arg, const struct ss_timestamp *ts);
+ss_error ss_store_each_timestamp(struct ss_store *s, ss_store_timestamp_visit fn,
+                                 void *arg) SS_MUST_CHECK;
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 struct ss_store {
     sqlite3 *db;
@@ -32,6 +32,11 @@ static const char schema[] =
      * timestamping a batch never rewrites the records (and their pages) themselves */
     "CREATE TABLE IF NOT EXISTS stamps ("
     " id INTEGER PRIMARY KEY, ts_id INTEGER NOT NULL, ts_path TEXT NOT NULL);"
+    /* every members registry the server had in force, as published (signed), from when the
+     * logger first had it: what a later verification judges each record by */
+    "CREATE TABLE IF NOT EXISTS registries ("
+    " serial INTEGER PRIMARY KEY, since_ms INTEGER NOT NULL, xml BLOB NOT NULL,"
+    " sig BLOB NOT NULL);"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" SCHEMA_VERSION "');";
 
 /*
@@ -47,6 +52,11 @@ static const char migrate_1_to_2[] =
     "ALTER TABLE records DROP COLUMN ts_id;"
     "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
     "COMMIT;";
+
+/* Version 3 adds the registries table (created with the schema above). */
+static const char migrate_2_to_3[] = "BEGIN IMMEDIATE;"
+                                     "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+                                     "COMMIT;";
 
 /* the first record not yet timestamped: timestamps cover the records in order */
 #define UNSTAMPED "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
@@ -124,11 +134,16 @@ ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, str
     char found[16] = "";
     if ((err = schema_version(s, found, sizeof found)))
         goto out;
-    if (!read_only && strcmp(found, "1") == 0) {
+    static const struct {
+        const char *from, *sql;
+    } steps[] = {{"1", migrate_1_to_2}, {"2", migrate_2_to_3}};
+    for (size_t i = 0; !read_only && i < sizeof steps / sizeof steps[0]; i++) {
+        if (strcmp(found, steps[i].from) != 0)
+            continue;
         msg = NULL;
-        if (sqlite3_exec(s->db, migrate_1_to_2, NULL, NULL, &msg) != SQLITE_OK) {
-            err = ss_errf(SS_ERR_IO, "message log %s: cannot migrate to schema version 2: %s",
-                          s->path, msg ? msg : "?");
+        if (sqlite3_exec(s->db, steps[i].sql, NULL, NULL, &msg) != SQLITE_OK) {
+            err = ss_errf(SS_ERR_IO, "message log %s: cannot migrate from schema version %s: %s",
+                          s->path, steps[i].from, msg ? msg : "?");
             sqlite3_free(msg);
             (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             goto out;
@@ -139,7 +154,9 @@ ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, str
     if (strcmp(found, SCHEMA_VERSION) != 0) {
         err = ss_errf(SS_ERR_IO, "message log %s: schema version %s, not %s%s", s->path, found,
                       SCHEMA_VERSION,
-                      strcmp(found, "1") == 0 ? " (open it writable once to migrate it)" : "");
+                      strcmp(found, SCHEMA_VERSION) < 0 && strlen(found) == 1
+                          ? " (the server migrates it when its logger next opens it)"
+                          : "");
         goto out;
     }
     if ((err = prepare(s, &s->tail, "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1")) ||
@@ -383,10 +400,19 @@ ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, con
     return ss_store_commit(s);
 }
 
-static void column_text(sqlite3_stmt *st, int i, char *out, size_t size)
+/* A text column into out; false when it is neither NULL nor text that fits. */
+static bool column_text(sqlite3_stmt *st, int i, char *out, size_t size)
 {
+    int type = sqlite3_column_type(st, i);
     const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(out, size, "%s", t ? (const char *)t : "");
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    out[0] = '\0';
+    if (type == SQLITE_NULL)
+        return true;
+    if (type != SQLITE_TEXT || !t || n >= size || strlen((const char *)t) != n)
+        return false;
+    memcpy(out, t, n + 1);
+    return true;
 }
 
 static const uint8_t *column_blob(sqlite3_stmt *st, int i, size_t *n)
@@ -395,66 +421,310 @@ static const uint8_t *column_blob(sqlite3_stmt *st, int i, size_t *n)
     return *n ? sqlite3_column_blob(st, i) : NULL;
 }
 
+/* A 32-byte digest column; false when it is not NULL (and null_ok) or exactly 32 bytes. */
+static bool column_digest(sqlite3_stmt *st, int i, bool null_ok, uint8_t out[32], bool *present)
+{
+    memset(out, 0, 32);
+    if (present)
+        *present = false;
+    int type = sqlite3_column_type(st, i);
+    if (type == SQLITE_NULL)
+        return null_ok;
+    if (type != SQLITE_BLOB || sqlite3_column_bytes(st, i) != 32)
+        return false;
+    memcpy(out, sqlite3_column_blob(st, i), 32);
+    if (present)
+        *present = true;
+    return true;
+}
+
+/* A blob column that may be NULL; false for any other type. */
+static bool column_bytes(sqlite3_stmt *st, int i, const uint8_t **p, size_t *n)
+{
+    int type = sqlite3_column_type(st, i);
+    *p = NULL;
+    *n = 0;
+    if (type == SQLITE_NULL)
+        return true;
+    if (type != SQLITE_BLOB)
+        return false;
+    *p = column_blob(st, i, n);
+    return true;
+}
+
+#define RECORD_COLUMNS                                                                             \
+    "r.id, logged_ms, side, direction, query_id, request_id, client, service, purpose,"            \
+    " subject_hash, status, error_type, retain_until, message_sha256, message, manifest,"          \
+    " signature, sig_path, ocsp, prev_hash, hash, s.ts_id, s.ts_path"
+
+/*
+ * One row of RECORD_COLUMNS into r, strictly: a field of the wrong type or
+ * size is named, not read as empty (it would otherwise hash as if absent).
+ */
+static ss_error read_record(struct ss_store *s, sqlite3_stmt *st, struct ss_record *r,
+                            int64_t *ts_id, char ts_path[SS_MERKLE_PATH_TEXT_MAX])
+{
+    memset(r, 0, sizeof *r);
+    const char *bad = NULL;
+    r->id = sqlite3_column_int64(st, 0);
+    static const char *const names[] = {
+        "id",           "logged_ms",      "side",    "direction",    "query_id",  "request_id",
+        "client",       "service",        "purpose", "subject_hash", "status",    "error_type",
+        "retain_until", "message_sha256", "message", "manifest",     "signature", "sig_path",
+        "ocsp",         "prev_hash",      "hash",    "ts_id",        "ts_path"};
+    static const int integers[] = {0, 1, 10, 12};
+    for (size_t i = 0; i < sizeof integers / sizeof integers[0] && !bad; i++)
+        if (sqlite3_column_type(st, integers[i]) != SQLITE_INTEGER)
+            bad = names[integers[i]];
+    r->logged_ms = sqlite3_column_int64(st, 1);
+    int64_t status = sqlite3_column_int64(st, 10);
+    r->status = status >= 0 && status <= 999 ? (unsigned)status : 0;
+    if (!bad && (status < 0 || status > 999))
+        bad = "status";
+    r->retain_until = sqlite3_column_int64(st, 12);
+    struct {
+        int col;
+        char *out;
+        size_t size;
+    } texts[] = {{2, r->side, sizeof r->side},          {3, r->direction, sizeof r->direction},
+                 {4, r->query_id, sizeof r->query_id},  {5, r->request_id, sizeof r->request_id},
+                 {6, r->client, sizeof r->client},      {7, r->service, sizeof r->service},
+                 {8, r->purpose, sizeof r->purpose},    {11, r->error_type, sizeof r->error_type},
+                 {17, r->sig_path, sizeof r->sig_path}, {22, ts_path, SS_MERKLE_PATH_TEXT_MAX}};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0] && !bad; i++)
+        if (!column_text(st, texts[i].col, texts[i].out, texts[i].size))
+            bad = names[texts[i].col];
+    if (!bad && !column_digest(st, 9, true, r->subject_hash, &r->has_subject))
+        bad = "subject_hash";
+    if (!bad && !column_digest(st, 13, false, r->message_sha256, NULL))
+        bad = "message_sha256";
+    if (!bad && !column_bytes(st, 14, &r->message, &r->message_len))
+        bad = "message";
+    if (!bad && !column_bytes(st, 15, &r->manifest, &r->manifest_len))
+        bad = "manifest";
+    if (!bad && !column_bytes(st, 16, &r->signature, &r->signature_len))
+        bad = "signature";
+    if (!bad && !column_bytes(st, 18, &r->ocsp, &r->ocsp_len))
+        bad = "ocsp";
+    if (!bad && !column_digest(st, 19, false, r->prev_hash, NULL))
+        bad = "prev_hash";
+    if (!bad && !column_digest(st, 20, false, r->hash, NULL))
+        bad = "hash";
+    *ts_id = sqlite3_column_type(st, 21) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 21);
+    if (bad)
+        return ss_errf(SS_ERR_IO, "message log %s: record %lld: the field %s is malformed", s->path,
+                       (long long)r->id, bad);
+    return SS_OK;
+}
+
+/* Runs st (bound) and hands every row to fn as a record. */
+static ss_error visit_rows(struct ss_store *s, sqlite3_stmt *st, ss_store_visit fn, void *arg)
+{
+    ss_error err = SS_OK;
+    int rc = SQLITE_DONE;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ss_record r;
+        int64_t ts_id = 0;
+        char ts_path[SS_MERKLE_PATH_TEXT_MAX];
+        err = read_record(s, st, &r, &ts_id, ts_path);
+        if (!err)
+            err = fn(arg, &r, ts_id, ts_path);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_error(s, "read");
+    sqlite3_finalize(st);
+    return err;
+}
+
 ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
                        void *arg)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT id, logged_ms, side, direction, query_id, request_id, client,"
-                           " service, purpose, subject_hash, status, error_type, retain_until,"
-                           " message_sha256, message, manifest, signature, sig_path, ocsp,"
-                           " prev_hash, hash, s.ts_id, s.ts_path FROM records r LEFT JOIN"
-                           " stamps s USING (id) WHERE id >= ? AND (? = 0 OR id <= ?) ORDER BY id",
+                           "SELECT " RECORD_COLUMNS " FROM records r LEFT JOIN stamps s USING (id)"
+                           " WHERE r.id >= ? AND (? = 0 OR r.id <= ?) ORDER BY r.id",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "read");
     sqlite3_bind_int64(st, 1, from_id);
     sqlite3_bind_int64(st, 2, to_id);
     sqlite3_bind_int64(st, 3, to_id);
+    return visit_rows(s, st, fn, arg);
+}
+
+/*
+ * The WHERE clause of a filter: every condition is fixed text with numbered
+ * parameters; only the values are bound, never written into the SQL.
+ */
+static const char filter_sql[] =
+    " WHERE (?1 = 0 OR r.logged_ms >= ?1) AND (?2 = 0 OR r.logged_ms < ?2)"
+    " AND (?3 = 0 OR r.id >= ?3) AND (?4 = 0 OR r.id <= ?4)"
+    " AND (?5 IS NULL OR r.client = ?5 OR substr(r.client, 1, length(?5) + 1) = ?5 || '/')"
+    " AND (?6 IS NULL OR r.service = ?6 OR substr(r.service, 1, length(?6) + 1) = ?6 || '/')"
+    " AND (?7 IS NULL OR r.query_id = ?7) AND (?8 IS NULL OR r.purpose = ?8)"
+    " AND (?9 = 0 OR r.status = ?9) AND (?10 IS NULL OR r.error_type = ?10)"
+    " AND (?11 IS NULL OR r.subject_hash = ?11) AND (?12 IS NULL OR r.side = ?12)";
+
+static void bind_filter(sqlite3_stmt *st, const struct ss_store_filter *f)
+{
+    sqlite3_bind_int64(st, 1, f->from_ms);
+    sqlite3_bind_int64(st, 2, f->to_ms);
+    sqlite3_bind_int64(st, 3, f->from_id);
+    sqlite3_bind_int64(st, 4, f->to_id);
+    const char *texts[] = {f->client, f->service, f->query_id, f->purpose};
+    for (int i = 0; i < 4; i++)
+        if (texts[i])
+            bind_text(st, 5 + i, texts[i]);
+    sqlite3_bind_int64(st, 9, f->status);
+    if (f->error_type)
+        bind_text(st, 10, f->error_type);
+    if (f->has_subject)
+        bind_blob(st, 11, f->subject_hash, 32);
+    if (f->side)
+        bind_text(st, 12, f->side);
+}
+
+ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,
+                         void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT " RECORD_COLUMNS " FROM records r LEFT JOIN stamps s USING (id)%s"
+             " ORDER BY r.id",
+             filter_sql);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "search");
+    bind_filter(st, f);
+    return visit_rows(s, st, fn, arg);
+}
+
+ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, const char *by,
+                        ss_store_count_visit fn, void *arg)
+{
+    static const char *const dims[] = {"client",  "service",    "status",
+                                       "purpose", "error_type", "side"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        known |= strcmp(by, dims[i]) == 0;
+    if (!known)
+        return ss_errf(SS_ERR_INTERNAL, "cannot count by '%s'", by);
+    sqlite3_stmt *st = NULL;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT CAST(r.%s AS TEXT), count(*) FROM records r%s GROUP BY r.%s ORDER BY 2 DESC,"
+             " 1",
+             by, filter_sql, by);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "count");
+    bind_filter(st, f);
     ss_error err = SS_OK;
     int rc = SQLITE_DONE;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct ss_record r;
-        memset(&r, 0, sizeof r);
-        size_t n = 0;
-        r.id = sqlite3_column_int64(st, 0);
-        r.logged_ms = sqlite3_column_int64(st, 1);
-        column_text(st, 2, r.side, sizeof r.side);
-        column_text(st, 3, r.direction, sizeof r.direction);
-        column_text(st, 4, r.query_id, sizeof r.query_id);
-        column_text(st, 5, r.request_id, sizeof r.request_id);
-        column_text(st, 6, r.client, sizeof r.client);
-        column_text(st, 7, r.service, sizeof r.service);
-        column_text(st, 8, r.purpose, sizeof r.purpose);
-        const uint8_t *subject = column_blob(st, 9, &n);
-        if (subject && n == 32) {
-            memcpy(r.subject_hash, subject, 32);
-            r.has_subject = true;
-        }
-        r.status = (unsigned)sqlite3_column_int64(st, 10);
-        column_text(st, 11, r.error_type, sizeof r.error_type);
-        r.retain_until = sqlite3_column_int64(st, 12);
-        const uint8_t *digest = column_blob(st, 13, &n);
-        if (digest && n == 32)
-            memcpy(r.message_sha256, digest, 32);
-        r.message = column_blob(st, 14, &r.message_len);
-        r.manifest = column_blob(st, 15, &r.manifest_len);
-        r.signature = column_blob(st, 16, &r.signature_len);
-        column_text(st, 17, r.sig_path, sizeof r.sig_path);
-        r.ocsp = column_blob(st, 18, &r.ocsp_len);
-        const uint8_t *prev = column_blob(st, 19, &n);
-        if (prev && n == 32)
-            memcpy(r.prev_hash, prev, 32);
-        const uint8_t *hash = column_blob(st, 20, &n);
-        if (hash && n == 32)
-            memcpy(r.hash, hash, 32);
-        int64_t ts_id =
-            sqlite3_column_type(st, 21) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 21);
-        char ts_path[SS_MERKLE_PATH_TEXT_MAX];
-        column_text(st, 22, ts_path, sizeof ts_path);
-        err = fn(arg, &r, ts_id, ts_path);
+        const unsigned char *key = sqlite3_column_text(st, 0);
+        err = fn(arg, key ? (const char *)key : "", (uint64_t)sqlite3_column_int64(st, 1));
     }
     if (!err && rc != SQLITE_DONE)
-        err = db_error(s, "read");
+        err = db_error(s, "count");
+    sqlite3_finalize(st);
+    return err;
+}
+
+ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,
+                           int64_t *last)
+{
+    *first = *last = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT min(id), max(id) FROM records WHERE (?1 = 0 OR logged_ms >= ?1)"
+                           " AND (?2 = 0 OR logged_ms < ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "read");
+    sqlite3_bind_int64(st, 1, from_ms);
+    sqlite3_bind_int64(st, 2, to_ms);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *first = sqlite3_column_int64(st, 0);
+        *last = sqlite3_column_int64(st, 1);
+    } else if (rc == SQLITE_ROW) {
+        *first = 1; /* nothing in the range: an empty one */
+        *last = -1;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? SS_OK : db_error(s, "read");
+}
+
+ss_error ss_store_add_registry(struct ss_store *s, uint64_t serial, int64_t since_ms,
+                               const uint8_t *xml, size_t xml_len, const uint8_t *sig,
+                               size_t sig_len)
+{
+    if (!s->insert)
+        return read_only(s);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR IGNORE INTO registries (serial, since_ms, xml, sig)"
+                           " VALUES (?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "store a registry");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)serial);
+    sqlite3_bind_int64(st, 2, since_ms);
+    bind_blob(st, 3, xml, xml_len);
+    bind_blob(st, 4, sig, sig_len);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SS_OK : db_error(s, "store a registry");
+}
+
+ss_error ss_store_each_registry(struct ss_store *s, ss_store_registry_visit fn, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT serial, since_ms, xml, sig FROM registries ORDER BY serial", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(s, "read the registries");
+    ss_error err = SS_OK;
+    int rc = SQLITE_DONE;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *xml = NULL, *sig = NULL;
+        size_t xml_len = 0, sig_len = 0;
+        if (!column_bytes(st, 2, &xml, &xml_len) || !column_bytes(st, 3, &sig, &sig_len))
+            err = ss_errf(SS_ERR_IO, "message log %s: registry %lld is malformed", s->path,
+                          (long long)sqlite3_column_int64(st, 0));
+        else
+            err = fn(arg, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), xml,
+                     xml_len, sig, sig_len);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_error(s, "read the registries");
+    sqlite3_finalize(st);
+    return err;
+}
+
+ss_error ss_store_each_timestamp(struct ss_store *s, ss_store_timestamp_visit fn, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT id, first_id, last_id, root, token, gen_time, tsa FROM timestamps"
+            " ORDER BY id",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "read the timestamps");
+    ss_error err = SS_OK;
+    int rc = SQLITE_DONE;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ss_timestamp ts = {.id = sqlite3_column_int64(st, 0),
+                                  .first_id = sqlite3_column_int64(st, 1),
+                                  .last_id = sqlite3_column_int64(st, 2),
+                                  .gen_time = sqlite3_column_int64(st, 5)};
+        if (!column_digest(st, 3, false, ts.root, NULL) ||
+            !column_bytes(st, 4, &ts.token, &ts.token_len) ||
+            !column_text(st, 6, ts.tsa, sizeof ts.tsa))
+            err = ss_errf(SS_ERR_IO, "message log %s: timestamp %lld is malformed", s->path,
+                          (long long)ts.id);
+        else
+            err = fn(arg, &ts);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_error(s, "read the timestamps");
     sqlite3_finalize(st);
     return err;
 }

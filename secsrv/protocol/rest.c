@@ -181,15 +181,11 @@ ss_error ss_rest_check_purpose(const char *purpose)
 
 ss_error ss_rest_check_subject(const char *subject)
 {
-    size_t n = strlen(subject);
-    if (n == 0 || n > SS_SUBJECT_MAX)
-        return ss_errf(SS_ERR_BAD_HEADER, "%s must be 1 to %d characters", SS_HDR_SUBJECT,
-                       SS_SUBJECT_MAX);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)subject[i] < 0x21 || (unsigned char)subject[i] > 0x7e)
-            return ss_errf(SS_ERR_BAD_HEADER, "%s must be printable ASCII without spaces",
-                           SS_HDR_SUBJECT);
-    return SS_OK;
+    return ss_subject_valid(subject)
+               ? SS_OK
+               : ss_errf(SS_ERR_BAD_HEADER,
+                         "%s must be 1 to %d printable ASCII characters without spaces",
+                         SS_HDR_SUBJECT, SS_SUBJECT_MAX);
 }
 
 static void digest_update_lower(crypto_hash_sha512_state *md, const char *s)

@@ -17,6 +17,7 @@
 #include "ss_error.h"
 #include "policy.h"
 #include "ss_id.h"
+#include "subject.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,7 +27,6 @@
 #define SS_HDR_PURPOSE "X-Secsrv-Purpose" /* purpose / legal-basis code */
 #define SS_HDR_SUBJECT "X-Secsrv-Subject" /* reference to the person concerned */
 #define SS_PURPOSE_MAX SS_POLICY_PURPOSE_MAX
-#define SS_SUBJECT_MAX 256
 #define SS_REQUEST_HASH_B64 89 /* base64 of 64 bytes + NUL */
 
 struct ss_rest_target {

@@ -1,4 +1,5 @@
 #include "daemon.h"
+#include "subject.h"
 #include "budget.h"
 #include "exchange.h"
 #include "health.h"
@@ -320,30 +321,6 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
     return err;
 }
 
-/* The key of the data-subject hash: 64 hex digits (32 bytes) in a file. */
-static ss_error read_subject_key(const char *path, uint8_t key[32])
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ss_error err = ss_file_read(path, 4096, &buf, &len);
-    if (err)
-        return err;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    bool ok = len == 64;
-    for (size_t i = 0; ok && i < 64; i++)
-        ok = ss_hex_digit((char)buf[i]) >= 0;
-    if (ok)
-        ok = ss_hex_sha256_parse((const char *)buf, key);
-    sodium_memzero(buf, len);
-    free(buf);
-    return ok ? SS_OK
-              : ss_errf(SS_ERR_CONFIG,
-                        "%s: the subject key must be 64 hex digits (e.g. made with "
-                        "'openssl rand -hex 32')",
-                        path);
-}
-
 ss_error ss_daemon_make_subject_key(const struct ss_config *cfg)
 {
     if (!cfg->subject_key_default || access(cfg->subject_key, F_OK) == 0)
@@ -371,7 +348,7 @@ ss_error ss_daemon_make_subject_key(const struct ss_config *cfg)
 ss_error ss_daemon_check_subject_key(const char *path)
 {
     uint8_t key[32];
-    ss_error err = read_subject_key(path, key);
+    ss_error err = ss_subject_key_read(path, key);
     sodium_memzero(key, sizeof key);
     return err;
 }
@@ -400,7 +377,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     /* first what needs the files (keys are root's), then the privileges go */
     if ((err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
         (err = ss_trust_read_pem(cfg->auth_key, &d->auth_key_pem)) ||
-        (err = read_subject_key(cfg->subject_key, d->subject_key)))
+        (err = ss_subject_key_read(cfg->subject_key, d->subject_key)))
         goto out;
     if (cfg->client_tls_listen[0] && ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
                                       (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "logger.h"
 #include "record_ipc.h"
+#include "subject.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -11,8 +12,7 @@
 
 void ss_seal_subject_hash(const struct ss_daemon *d, const char *subject, uint8_t out[32])
 {
-    crypto_generichash(out, 32, (const unsigned char *)subject, strlen(subject), d->subject_key,
-                       sizeof d->subject_key);
+    ss_subject_hash(d->subject_key, subject, out);
 }
 
 static void member_of(const struct ss_client_id *id, char *out, size_t size)

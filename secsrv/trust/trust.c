@@ -103,8 +103,44 @@ struct ss_trust {
     X509_STORE *store;
     STACK_OF(X509) * intermediates;
     struct status_cache *status;
+    time_t clock; /* 0: judge as of now; else as of this time (ss_trust_set_clock) */
     _Atomic int refs;
 };
+
+void ss_trust_set_clock(struct ss_trust *t, time_t at)
+{
+    t->clock = at;
+    X509_VERIFY_PARAM *param = X509_STORE_get0_param(t->store);
+    if (at)
+        X509_VERIFY_PARAM_set_time(param, at);
+    else
+        X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_USE_CHECK_TIME);
+}
+
+time_t ss_trust_now(const struct ss_trust *t)
+{
+    return t->clock ? t->clock : time(NULL);
+}
+
+/*
+ * OCSP thisUpdate/nextUpdate against now, as RFC 6960 section 3.2 asks, with
+ * skew seconds of tolerance: thisUpdate not in the future and not older
+ * than max_age, nextUpdate (if any) not past and not before thisUpdate.
+ */
+static bool ocsp_times_valid(const ASN1_GENERALIZEDTIME *this_update,
+                             const ASN1_GENERALIZEDTIME *next_update, time_t now, long skew,
+                             long max_age)
+{
+    time_t late = now + skew, early = now - skew, oldest = now - max_age;
+    if (!this_update || X509_cmp_time(this_update, &late) >= 0 ||
+        X509_cmp_time(this_update, &oldest) < 0)
+        return false;
+    if (!next_update)
+        return true;
+    if (X509_cmp_time(next_update, &early) < 0)
+        return false;
+    return ASN1_TIME_compare(next_update, this_update) >= 0;
+}
 
 ss_error ss_trust_new(struct ss_registry *reg, struct ss_trust **out)
 {
@@ -501,7 +537,8 @@ static ss_error check_response(const struct ss_trust *t, const struct status_sub
         goto out;
     }
     long freshness = t->reg->settings.ocsp_freshness;
-    if (!OCSP_check_validity(this_update, next_update, SS_TRUST_OCSP_SKEW, freshness)) {
+    time_t now = ss_trust_now(t);
+    if (!ocsp_times_valid(this_update, next_update, now, SS_TRUST_OCSP_SKEW, freshness)) {
         result =
             ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP response older than %lds or expired", freshness);
         goto out;
@@ -517,7 +554,6 @@ static ss_error check_response(const struct ss_trust *t, const struct status_sub
     /* good until freshness after thisUpdate, never after nextUpdate, never beyond now+freshness
      * (a thisUpdate within the skew in the future gains nothing) */
     struct tm tm;
-    time_t now = time(NULL);
     time_t produced = now;
     if (ASN1_TIME_to_tm(this_update, &tm) == 1 && timegm(&tm) < now)
         produced = timegm(&tm);

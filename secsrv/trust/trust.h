@@ -34,6 +34,15 @@ struct ss_trust *ss_trust_ref(struct ss_trust *t);
 void ss_trust_unref(struct ss_trust *t);
 const struct ss_registry *ss_trust_registry(const struct ss_trust *t);
 
+/*
+ * Makes every check of t judge validity (certificates, OCSP freshness) as of
+ * at instead of now (0: now again). For a snapshot that one thread owns, as
+ * the DPO tool's verification of an old log; the daemon never sets it.
+ */
+void ss_trust_set_clock(struct ss_trust *t, time_t at);
+/* The time t judges by: its clock, or now. */
+time_t ss_trust_now(const struct ss_trust *t);
+
 /* Whether cert (DER) is one of the registry's approved CAs or their intermediates. */
 bool ss_trust_lists(const struct ss_trust *t, const struct ss_der *cert);
 

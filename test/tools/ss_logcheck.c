@@ -5,11 +5,17 @@
  * Prints "N records, chain intact" and exits 0, or names the first record
  * that breaks it and exits 1.
  *
+ * With --rehash it plays the forger the DPO tool must catch: it rewrites
+ * every record's previous-record hash and own hash in number order, so that
+ * a log edited behind the logger's back has an intact chain again.
+ *
  *   ss-logcheck sqlite:PATH
+ *   ss-logcheck --rehash PATH
  */
 #include "record.h"
 #include "store.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,8 +48,63 @@ static ss_error visit(void *arg, const struct ss_record *r, int64_t ts_id, const
     return SS_OK;
 }
 
+struct rehash {
+    sqlite3 *db;
+    sqlite3_stmt *update;
+    uint8_t prev[32];
+};
+
+static ss_error rehash_one(void *arg, const struct ss_record *r, int64_t ts_id, const char *ts_path)
+{
+    (void)ts_id;
+    (void)ts_path;
+    struct rehash *h = arg;
+    struct ss_record copy = *r;
+    memcpy(copy.prev_hash, h->prev, 32);
+    ss_record_hash(&copy, copy.hash);
+    sqlite3_reset(h->update);
+    sqlite3_bind_blob(h->update, 1, copy.prev_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(h->update, 2, copy.hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(h->update, 3, copy.id);
+    if (sqlite3_step(h->update) != SQLITE_DONE)
+        return ss_errf(SS_ERR_IO, "update: %s", sqlite3_errmsg(h->db));
+    memcpy(h->prev, copy.hash, 32);
+    return SS_OK;
+}
+
+/* Reads with one connection, writes with another, in one transaction. */
+static int rehash(const char *path)
+{
+    char spec[4200];
+    snprintf(spec, sizeof spec, "sqlite:%s", path);
+    struct rehash h = {0};
+    struct ss_store *s = NULL;
+    if (sqlite3_open(path, &h.db) != SQLITE_OK ||
+        sqlite3_exec(h.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h.db, "UPDATE records SET prev_hash = ?, hash = ? WHERE id = ?", -1,
+                           &h.update, NULL) != SQLITE_OK) {
+        fprintf(stderr, "ss-logcheck: %s: %s\n", path, sqlite3_errmsg(h.db));
+        return 1;
+    }
+    /* the reader sees the store as it was before this transaction: that is what is rehashed */
+    ss_error err = ss_store_open(spec, true, 0, &s);
+    if (!err)
+        err = ss_store_each(s, 1, 0, rehash_one, &h);
+    ss_store_close(s);
+    sqlite3_finalize(h.update);
+    int rc = sqlite3_exec(h.db, err ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h.db);
+    if (err || rc != SQLITE_OK) {
+        fprintf(stderr, "ss-logcheck: %s\n", err ? ss_errmsg() : "commit failed");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--rehash") == 0)
+        return rehash(argv[2]);
     if (argc != 2) {
         fprintf(stderr, "usage: ss-logcheck sqlite:PATH\n");
         return 2;

@@ -573,6 +573,36 @@ static void test_stale(void **state)
     expect_refused(&s, NONCE, SS_ERR_PEER_UNTRUSTED, "older than 3600s");
 }
 
+/*
+ * A snapshot judged as of an earlier time (the DPO tool's audit of an old
+ * log): a response that is stale now was fresh then and is accepted, good
+ * until freshness after its thisUpdate; one made after that time, or fresh
+ * now but judged far later, is refused.
+ */
+static void test_judged_as_of_a_time(void **state)
+{
+    (void)state;
+    time_t now = time(NULL), then = now - 2 * FRESHNESS;
+    struct spec s = good_spec();
+    s.this_update = -(2 * FRESHNESS + 60); /* a minute before then */
+    ss_trust_set_clock(F->trust, then);
+    assert_int_equal(ss_trust_now(F->trust), then);
+    time_t until = expect_good(F->trust, &s, NONCE, now);
+    assert_int_equal(until, now + s.this_update + FRESHNESS);
+    /* made after the time judged: from the future, then */
+    s = good_spec();
+    time_t good_until = 0;
+    assert_int_equal(check_spec(F->trust, &s, &F->kiel, NONCE, now, &good_until),
+                     SS_ERR_PEER_UNTRUSTED);
+    /* fresh now, judged a day later: stale */
+    ss_trust_set_clock(F->trust, now + 86400);
+    assert_int_equal(check_spec(F->trust, &s, &F->kiel, NONCE, now, &good_until),
+                     SS_ERR_PEER_UNTRUSTED);
+    ss_trust_set_clock(F->trust, 0);
+    assert_true(ss_trust_now(F->trust) >= now);
+    expect_good(F->trust, &s, NONCE, now);
+}
+
 static void test_next_update_past(void **state)
 {
     (void)state;
@@ -738,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_responder_not_listed),
         cmocka_unit_test(test_broken_signature),
         cmocka_unit_test(test_stale),
+        cmocka_unit_test(test_judged_as_of_a_time),
         cmocka_unit_test(test_next_update_past),
         cmocka_unit_test(test_this_update_future),
         cmocka_unit_test(test_wrong_nonce),

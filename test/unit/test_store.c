@@ -6,6 +6,8 @@
  * timestamp bookkeeping marks exactly the records of a batch, a size cap
  * makes inserts fail without damaging what is stored, a failed
  * transaction leaves nothing behind, and a read-only store refuses writes.
+ * Kept registries, searches, counts and time ranges select what they say;
+ * a stored field of the wrong type or size is named, never read as absent.
  */
 #include "record.h"
 #include "store.h"
@@ -368,7 +370,7 @@ static void test_migrate_from_1(void **state)
     assert_int_equal(system(cmd), 0);
     /* read-only, an old store is refused with the way out */
     assert_int_equal(ss_store_open(spec, true, 0, &s), SS_ERR_IO);
-    assert_non_null(strstr(ss_errmsg(), "open it writable once to migrate it"));
+    assert_non_null(strstr(ss_errmsg(), "migrates it when its logger next opens it"));
     /* writable, it is migrated: the timestamp of record 1 kept, record 2 still waiting */
     assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
     c.want_ts[0] = 1;
@@ -380,6 +382,171 @@ static void test_migrate_from_1(void **state)
     /* and opens read-only from then on */
     assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
     ss_store_close(s);
+}
+
+static ss_error count_visit(void *arg, const struct ss_record *r, int64_t ts_id,
+                            const char *ts_path)
+{
+    (void)r;
+    (void)ts_id;
+    (void)ts_path;
+    (*(int *)arg)++;
+    return SS_OK;
+}
+
+static int found(struct ss_store *s, const struct ss_store_filter *f)
+{
+    int n = 0;
+    assert_int_equal(ss_store_search(s, f, count_visit, &n), SS_OK);
+    return n;
+}
+
+struct counted {
+    char values[8][64];
+    uint64_t counts[8];
+    size_t n;
+};
+
+static ss_error counted_visit(void *arg, const char *value, uint64_t count)
+{
+    struct counted *c = arg;
+    assert_true(c->n < 8);
+    snprintf(c->values[c->n], sizeof c->values[0], "%s", value);
+    c->counts[c->n++] = count;
+    return SS_OK;
+}
+
+/* four records: two exchanges of two clients, one refused, at 1000, 2000, 3000, 4000 ms */
+static struct ss_store *searchable(void)
+{
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    uint8_t prev[32] = {0};
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    for (int i = 1; i <= 4; i++) {
+        struct ss_record r;
+        fill(&r, i, prev, i % 2 ? "client" : "server", "request", i <= 2 ? "q1" : "q2", i * 1000);
+        if (i > 2)
+            snprintf(r.client, sizeof r.client, "DE-NORD/GOV/LR-VG/Buergeramt");
+        if (i == 4) {
+            r.status = 403;
+            snprintf(r.error_type, sizeof r.error_type, "Client.AccessDenied");
+            r.purpose[0] = '\0';
+            r.has_subject = false;
+        }
+        ss_record_hash(&r, r.hash);
+        assert_int_equal(ss_store_insert(s, &r), SS_OK);
+        memcpy(prev, r.hash, 32);
+    }
+    assert_int_equal(ss_store_commit(s), SS_OK);
+    return s;
+}
+
+static void test_search_and_count(void **state)
+{
+    (void)state;
+    struct ss_store *s = searchable();
+    struct ss_store_filter f = {0};
+    assert_int_equal(found(s, &f), 4);
+    f.client = "DE-NORD/GOV/LR-VG"; /* a member: its subsystems */
+    assert_int_equal(found(s, &f), 2);
+    f.client = "DE-NORD/GOV/LR"; /* not a prefix ending before a '/' */
+    assert_int_equal(found(s, &f), 0);
+    f = (struct ss_store_filter){.from_ms = 2000, .to_ms = 4000};
+    assert_int_equal(found(s, &f), 2);
+    f = (struct ss_store_filter){.query_id = "q1", .side = "server"};
+    assert_int_equal(found(s, &f), 1);
+    f = (struct ss_store_filter){.status = 403, .error_type = "Client.AccessDenied"};
+    assert_int_equal(found(s, &f), 1);
+    f = (struct ss_store_filter){.has_subject = true};
+    memset(f.subject_hash, 0x5a, 32);
+    assert_int_equal(found(s, &f), 3);
+    f.subject_hash[0] ^= 1;
+    assert_int_equal(found(s, &f), 0);
+    f = (struct ss_store_filter){.purpose = "BMG-34", .from_id = 2, .to_id = 3};
+    assert_int_equal(found(s, &f), 2);
+    /* a value is only ever bound, never SQL */
+    f = (struct ss_store_filter){.client = "x' OR '1'='1"};
+    assert_int_equal(found(s, &f), 0);
+
+    struct counted c = {0};
+    f = (struct ss_store_filter){0};
+    assert_int_equal(ss_store_count(s, &f, "status", counted_visit, &c), SS_OK);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.values[0], "200");
+    assert_int_equal(c.counts[0], 3);
+    assert_string_equal(c.values[1], "403");
+    assert_int_equal(ss_store_count(s, &f, "hash", counted_visit, &c), SS_ERR_INTERNAL);
+
+    int64_t first = 0, last = 0;
+    assert_int_equal(ss_store_id_range(s, 2000, 4000, &first, &last), SS_OK);
+    assert_int_equal(first, 2);
+    assert_int_equal(last, 3);
+    assert_int_equal(ss_store_id_range(s, 9000, 0, &first, &last), SS_OK);
+    assert_true(first > last);
+    ss_store_close(s);
+}
+
+static ss_error registry_visit(void *arg, uint64_t serial, int64_t since_ms, const uint8_t *xml,
+                               size_t xml_len, const uint8_t *sig, size_t sig_len)
+{
+    struct counted *c = arg;
+    assert_true(c->n < 8);
+    snprintf(c->values[c->n], sizeof c->values[0], "%llu %lld %.*s %.*s",
+             (unsigned long long)serial, (long long)since_ms, (int)xml_len, (const char *)xml,
+             (int)sig_len, (const char *)sig);
+    c->n++;
+    return SS_OK;
+}
+
+static void test_registries_kept(void **state)
+{
+    (void)state;
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    const uint8_t *x = (const uint8_t *)"<r/>", *sig = (const uint8_t *)"sig";
+    assert_int_equal(ss_store_add_registry(s, 7, 5000, x, 4, sig, 3), SS_OK);
+    assert_int_equal(ss_store_add_registry(s, 7, 9000, x, 4, sig, 3), SS_OK); /* once */
+    assert_int_equal(ss_store_add_registry(s, 3, 1000, x, 4, sig, 3), SS_OK);
+    struct counted c = {0};
+    assert_int_equal(ss_store_each_registry(s, registry_visit, &c), SS_OK);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.values[0], "3 1000 <r/> sig");
+    assert_string_equal(c.values[1], "7 5000 <r/> sig");
+    ss_store_close(s);
+    assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
+    assert_int_equal(ss_store_add_registry(s, 8, 1, x, 4, sig, 3), SS_ERR_IO);
+    ss_store_close(s);
+}
+
+static void test_malformed_field_named(void **state)
+{
+    (void)state;
+    struct ss_store *s = searchable();
+    ss_store_close(s);
+    static const char *const edits[][2] = {
+        {"UPDATE records SET subject_hash = x'00' WHERE id = 4", "subject_hash"},
+        {"UPDATE records SET hash = 'text' WHERE id = 2", "hash"},
+        {"UPDATE records SET status = 'x' WHERE id = 2", "status"},
+        {"UPDATE records SET manifest = 'text' WHERE id = 2", "manifest"},
+        {"UPDATE records SET client = x'41' WHERE id = 2", "client"},
+        {"UPDATE records SET purpose = printf('%.100c', 'a') WHERE id = 2", "purpose"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        char copy[160], cmd[600];
+        snprintf(copy, sizeof copy, "%s/edit%zu.db", dir, i);
+        snprintf(cmd, sizeof cmd, "sqlite3 %s \".backup %s\" && sqlite3 %s \"%s\"", spec + 7, copy,
+                 copy, edits[i][0]);
+        assert_int_equal(system(cmd), 0);
+        char other[200];
+        snprintf(other, sizeof other, "sqlite:%s", copy);
+        assert_int_equal(ss_store_open(other, true, 0, &s), SS_OK);
+        int n = 0;
+        assert_int_equal(ss_store_each(s, 1, 0, count_visit, &n), SS_ERR_IO);
+        if (!strstr(ss_errmsg(), edits[i][1]))
+            fail_msg("%s: %s", edits[i][0], ss_errmsg());
+        ss_store_close(s);
+    }
 }
 
 static void test_bad_specs(void **state)
@@ -411,6 +578,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_each_and_timestamps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_and_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registries_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_field_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_specs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,472 @@
+/* Verification of a stored message log (see audit.h). */
+#include "audit.h"
+
+#include "evidence.h"
+#include "manifest.h"
+#include "merkle.h"
+#include "record.h"
+#include "ss_hex.h"
+#include "ss_sha256.h"
+#include "trust.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* how long after a record's time the registry it was checked under may have reached the log:
+ * the network process takes a new registry a moment before its logger does */
+#define REGISTRY_LAG_MS 60000
+
+void ss_tsa_list_cleanup(struct ss_tsa_list *l)
+{
+    free(l->auth);
+    free(l->cas);
+    memset(l, 0, sizeof *l);
+}
+
+bool ss_tsa_list_build(const struct ss_registry *reg, struct ss_tsa_list *l)
+{
+    memset(l, 0, sizeof *l);
+    size_t n_cas = 0;
+    for (size_t i = 0; i < reg->n_cas; i++)
+        n_cas += 1 + reg->cas[i].n_intermediates;
+    l->auth = calloc(reg->n_tsas ? reg->n_tsas : 1, sizeof *l->auth);
+    l->cas = calloc(n_cas ? n_cas : 1, sizeof *l->cas);
+    if (!l->auth || !l->cas) {
+        ss_tsa_list_cleanup(l);
+        return false;
+    }
+    for (size_t i = 0; i < reg->n_cas; i++) {
+        const struct ss_reg_ca *ca = &reg->cas[i];
+        l->cas[l->n_cas++] = (struct ss_tsp_cert){ca->cert.der, ca->cert.len};
+        for (size_t j = 0; j < ca->n_intermediates; j++)
+            l->cas[l->n_cas++] =
+                (struct ss_tsp_cert){ca->intermediates[j].der, ca->intermediates[j].len};
+    }
+    for (size_t i = 0; i < reg->n_tsas; i++)
+        l->auth[l->n++] = (struct ss_tsp_authority){
+            {reg->tsas[i].cert.der, reg->tsas[i].cert.len}, l->cas, l->n_cas};
+    return true;
+}
+
+struct kept {
+    uint64_t serial;
+    int64_t since_ms;
+    struct ss_trust *trust;
+};
+
+struct batch {
+    int64_t id, first_id, last_id;
+    uint8_t root[32];
+};
+
+struct audit {
+    const struct ss_reg_anchor *anchor;
+    const struct ss_audit_options *o;
+    struct ss_audit_report *rep;
+    struct kept *regs;
+    size_t n_regs;
+    struct batch *ts;
+    size_t n_ts;
+    struct ss_sig_cache *cache;
+    /* the walk */
+    int64_t expect_id;
+    uint8_t prev[32];
+    size_t at_ts;          /* the batch the walk is in (n_ts: past the last) */
+    uint8_t (*leaves)[32]; /* of the batch so far */
+    size_t n_leaves;
+};
+
+/* Records the first broken point; the walk stops on the error this returns. */
+static ss_error broken(struct audit *a, int64_t record, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static ss_error broken(struct audit *a, int64_t record, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->rep->broken, sizeof a->rep->broken, fmt, ap);
+    va_end(ap);
+    a->rep->broken_record = record;
+    if (record)
+        return ss_errf(SS_ERR_BAD_SIGNATURE, "record %lld: %s", (long long)record, a->rep->broken);
+    return ss_errf(SS_ERR_BAD_SIGNATURE, "%s", a->rep->broken);
+}
+
+/* ---- the registries kept in the log ---- */
+
+static ss_error take_registry(void *arg, uint64_t serial, int64_t since_ms, const uint8_t *xml,
+                              size_t xml_len, const uint8_t *sig, size_t sig_len)
+{
+    struct audit *a = arg;
+    uint64_t floor = a->n_regs ? a->regs[a->n_regs - 1].serial + 1 : 0;
+    if (a->n_regs && since_ms < a->regs[a->n_regs - 1].since_ms)
+        return broken(a, 0, "registry serial %llu is kept as in force before the one before it",
+                      (unsigned long long)serial);
+    char name[64];
+    snprintf(name, sizeof name, "registry serial %llu", (unsigned long long)serial);
+    struct ss_registry *reg = NULL;
+    /* it was in force from since_ms: not expired then */
+    ss_error err = ss_registry_load(name, xml, xml_len, sig, sig_len, a->anchor,
+                                    (time_t)(since_ms / 1000), floor, &reg);
+    if (err)
+        return broken(a, 0, "%s", ss_errmsg());
+    if (reg->serial != serial) {
+        ss_registry_unref(reg);
+        return broken(a, 0, "%s is kept under serial %llu", name, (unsigned long long)serial);
+    }
+    struct kept *more = realloc(a->regs, (a->n_regs + 1) * sizeof *more);
+    struct ss_trust *t = NULL;
+    if (!more || (err = ss_trust_new(reg, &t))) {
+        ss_registry_unref(reg);
+        if (more)
+            a->regs = more;
+        return more ? err : ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    ss_registry_unref(reg);
+    a->regs = more;
+    a->regs[a->n_regs++] = (struct kept){serial, since_ms, t};
+    a->rep->registries++;
+    return SS_OK;
+}
+
+/* The registry in force at ms (index), or -1. */
+static long registry_at(const struct audit *a, int64_t ms)
+{
+    long at = -1;
+    for (size_t i = 0; i < a->n_regs && a->regs[i].since_ms <= ms; i++)
+        at = (long)i;
+    if (at < 0 && a->n_regs && a->regs[0].since_ms <= ms + REGISTRY_LAG_MS)
+        at = 0;
+    return at;
+}
+
+/* ---- the timestamps ---- */
+
+static ss_error take_timestamp(void *arg, const struct ss_timestamp *ts)
+{
+    struct audit *a = arg;
+    int64_t expect = a->n_ts ? a->ts[a->n_ts - 1].last_id + 1 : 1;
+    if (ts->first_id != expect || ts->last_id < ts->first_id ||
+        ts->last_id - ts->first_id >= SS_MERKLE_MAX_LEAVES)
+        return broken(a, ts->first_id,
+                      "timestamp %lld covers records %lld to %lld, not a batch from record %lld",
+                      (long long)ts->id, (long long)ts->first_id, (long long)ts->last_id,
+                      (long long)expect);
+    long r = registry_at(a, ts->gen_time * 1000);
+    if (r < 0)
+        return broken(a, ts->first_id, "no members registry is kept for timestamp %lld's time",
+                      (long long)ts->id);
+    ss_error err = SS_ERR_BAD_SIGNATURE;
+    char why[300] = "";
+    /* the registry in force at genTime, or the next when it came within the lag */
+    for (size_t i = (size_t)r;
+         err && i < a->n_regs &&
+         (i == (size_t)r || a->regs[i].since_ms <= ts->gen_time * 1000 + REGISTRY_LAG_MS);
+         i++) {
+        struct ss_tsa_list list;
+        if (!ss_tsa_list_build(ss_trust_registry(a->regs[i].trust), &list))
+            return ss_errf(SS_ERR_NOMEM, "out of memory");
+        struct ss_tsp_token token = {0};
+        err = ss_tsp_verify_token(ts->token, ts->token_len, ts->root, NULL, 0, list.auth, list.n,
+                                  &token);
+        if (!err && token.gen_time != ts->gen_time)
+            err = ss_errf(SS_ERR_BAD_SIGNATURE, "the token's genTime is not the one stored");
+        if (err && !why[0])
+            snprintf(why, sizeof why, "%s", ss_errmsg());
+        ss_tsp_token_cleanup(&token);
+        ss_tsa_list_cleanup(&list);
+    }
+    if (err)
+        return broken(a, ts->first_id, "timestamp %lld (records %lld to %lld): %s",
+                      (long long)ts->id, (long long)ts->first_id, (long long)ts->last_id, why);
+    struct batch *more = realloc(a->ts, (a->n_ts + 1) * sizeof *more);
+    if (!more)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    a->ts = more;
+    a->ts[a->n_ts] = (struct batch){ts->id, ts->first_id, ts->last_id, {0}};
+    memcpy(a->ts[a->n_ts].root, ts->root, 32);
+    a->n_ts++;
+    a->rep->timestamps++;
+    return SS_OK;
+}
+
+/* The batch holding record id (index), or n_ts. */
+static size_t batch_of(const struct audit *a, int64_t id)
+{
+    size_t lo = 0, hi = a->n_ts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->ts[mid].last_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < a->n_ts && a->ts[lo].first_id <= id ? lo : a->n_ts;
+}
+
+/* ---- the records ---- */
+
+static bool is_one_of(const char *s, const char *a, const char *b)
+{
+    return strcmp(s, a) == 0 || strcmp(s, b) == 0;
+}
+
+/* id names member (INSTANCE/CLASS/CODE) or one of its subsystems or services. */
+static bool of_member(const char *id, const char *member)
+{
+    size_t n = strlen(member);
+    return n && strncmp(id, member, n) == 0 && (id[n] == '\0' || id[n] == '/');
+}
+
+/* What the manifest says against what the record says, and the message's digests. */
+static ss_error check_manifest(struct audit *a, const struct ss_record *r,
+                               const struct ss_manifest *m)
+{
+    bool response = strcmp(r->direction, "response") == 0;
+    /* the subject hash is keyed per server: only a manifest this server made has its own */
+    bool own = response == (strcmp(r->side, "server") == 0);
+    const char *field = NULL;
+    if ((m->kind == SS_MANIFEST_RESPONSE) != response)
+        field = "kind";
+    else if (strcmp(m->query_id, r->query_id) != 0)
+        field = "query-id";
+    else if (strcmp(m->request_id, r->request_id) != 0)
+        field = "request-id";
+    else if (strcmp(m->client, r->client) != 0)
+        field = "client";
+    else if (strcmp(m->service, r->service) != 0)
+        field = "service";
+    else if (strcmp(m->purpose, r->purpose) != 0)
+        field = "purpose";
+    else if (m->has_subject != r->has_subject ||
+             (m->has_subject && own && memcmp(m->subject_hash, r->subject_hash, 32) != 0))
+        field = "subject-hash";
+    else if (response && !r->error_type[0] && m->status != r->status)
+        field = "status";
+    if (field)
+        return broken(a, r->id, "the signed manifest names another %s than the record", field);
+    if (!r->message || r->error_type[0])
+        return SS_OK;
+    /* the message as logged: its first line, the header fields, an empty line, the body */
+    const uint8_t *p = r->message, *end = p + r->message_len;
+    const uint8_t *eol = memchr(p, '\r', r->message_len);
+    const uint8_t *body = NULL;
+    for (const uint8_t *q = p; q + 4 <= end; q++)
+        if (memcmp(q, "\r\n\r\n", 4) == 0) {
+            body = q + 4;
+            break;
+        }
+    if (!eol || !body)
+        return broken(a, r->id, "the logged message has no first line or no end of its header");
+    uint8_t d[32];
+    ss_sha256(p, (size_t)(eol - p), d);
+    if (memcmp(d, m->line_sha256, 32) != 0)
+        return broken(a, r->id, "the logged message's first line is not the one signed");
+    ss_sha256(body, (size_t)(end - body), d);
+    if (memcmp(d, m->body_sha256, 32) != 0)
+        return broken(a, r->id, "the logged message's body is not the one signed");
+    return SS_OK;
+}
+
+static ss_error check_signature(struct audit *a, const struct ss_record *r)
+{
+    struct ss_manifest m;
+    if (ss_manifest_parse(r->manifest, r->manifest_len, &m) != SS_OK)
+        return r->error_type[0] ? SS_OK : broken(a, r->id, "the signed manifest: %s", ss_errmsg());
+    long at = registry_at(a, r->logged_ms);
+    if (at < 0)
+        return broken(a, r->id, "no members registry is kept for the record's time");
+    struct ss_sig_verified v;
+    ss_error err = SS_ERR_BAD_SIGNATURE;
+    char why[400] = "";
+    for (size_t i = (size_t)at;
+         err && i < a->n_regs &&
+         (i == (size_t)at || a->regs[i].since_ms <= r->logged_ms + REGISTRY_LAG_MS);
+         i++) {
+        ss_trust_set_clock(a->regs[i].trust, (time_t)(r->logged_ms / 1000));
+        err = ss_evidence_verify(
+            a->regs[i].trust, a->cache, r->manifest, r->manifest_len, r->signature,
+            r->signature_len, r->sig_path[0] == '-' ? "" : r->sig_path, r->ocsp, r->ocsp_len, &v);
+        if (err && !why[0])
+            snprintf(why, sizeof why, "%s", ss_errmsg());
+    }
+    if (err) {
+        if (r->error_type[0]) { /* refused: perhaps for this very signature */
+            a->rep->refused_unverified++;
+            return SS_OK;
+        }
+        return broken(a, r->id, "the signature: %s", why);
+    }
+    a->rep->signed_records++;
+    if (!v.cached)
+        a->rep->signatures++;
+    char member[SS_ID_STR_MAX];
+    (void)ss_client_id_format(&v.member, member, sizeof member);
+    bool response = strcmp(r->direction, "response") == 0;
+    const char *sender = response ? r->service : r->client;
+    if (!of_member(sender, member))
+        return broken(a, r->id, "signed by %s, not by the %s's member (%s)", member,
+                      response ? "service" : "client", sender);
+    time_t logged = (time_t)(r->logged_ms / 1000);
+    long skew = (long)a->o->clock_skew;
+    if (v.signing_time > logged + skew || v.signing_time < logged - skew)
+        return broken(a, r->id, "signed %lds from the time it was logged (more than %lds)",
+                      (long)(v.signing_time - logged), skew);
+    return check_manifest(a, r, &m);
+}
+
+/* At the end of a batch: the tree over its records is the one timestamped. */
+static ss_error close_batch(struct audit *a, int64_t last)
+{
+    const struct batch *b = &a->ts[a->at_ts];
+    uint8_t root[32];
+    if (ss_merkle_build((const uint8_t(*)[32])a->leaves, a->n_leaves, root, NULL))
+        return ss_errf(SS_ERR_NOMEM, "%s", ss_errmsg());
+    if (memcmp(root, b->root, 32) != 0)
+        return broken(a, last, "the records %lld to %lld are not the ones timestamp %lld covers",
+                      (long long)b->first_id, (long long)b->last_id, (long long)b->id);
+    a->n_leaves = 0;
+    a->at_ts++;
+    return SS_OK;
+}
+
+static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
+                            const char *ts_path)
+{
+    struct audit *a = arg;
+    struct ss_audit_report *rep = a->rep;
+    if (r->id != a->expect_id)
+        return broken(a, a->expect_id,
+                      r->id > a->expect_id ? "missing (the next record is %lld)"
+                                           : "out of order (record %lld follows)",
+                      (long long)r->id);
+    if (memcmp(r->prev_hash, a->prev, 32) != 0)
+        return broken(a, r->id, "does not name the hash of the record before it");
+    uint8_t h[32];
+    ss_record_hash(r, h);
+    if (memcmp(h, r->hash, 32) != 0)
+        return broken(a, r->id, "its hash is not the hash of its fields");
+    if (!is_one_of(r->side, "client", "server") || !is_one_of(r->direction, "request", "response"))
+        return broken(a, r->id, "side '%s' or direction '%s' is not one a record has", r->side,
+                      r->direction);
+    if (r->message) {
+        ss_sha256(r->message, r->message_len, h);
+        if (memcmp(h, r->message_sha256, 32) != 0)
+            return broken(a, r->id, "the logged message is not the one its digest names");
+        rep->messages++;
+    } else {
+        rep->purged++;
+    }
+    ss_error err = SS_OK;
+    if (r->signature) {
+        if (!r->manifest)
+            return broken(a, r->id, "a signature without a manifest");
+        if ((err = check_signature(a, r)))
+            return err;
+    } else if (!r->error_type[0]) {
+        return broken(a, r->id, "an exchange that was not refused, logged without a signature");
+    }
+    /* the record's place in its timestamp */
+    if (a->at_ts < a->n_ts && r->id >= a->ts[a->at_ts].first_id) {
+        const struct batch *b = &a->ts[a->at_ts];
+        struct ss_merkle_path path;
+        uint8_t root[32];
+        if (ts_id != b->id)
+            return broken(a, r->id, "its inclusion path is not the one of timestamp %lld",
+                          (long long)b->id);
+        if (ss_merkle_path_parse(ts_path, strlen(ts_path), &path) != SS_OK)
+            return broken(a, r->id, "its inclusion path does not parse: %s", ss_errmsg());
+        ss_merkle_leaf(r->hash, 32, a->leaves[a->n_leaves]);
+        ss_merkle_follow(a->leaves[a->n_leaves], &path, root);
+        a->n_leaves++;
+        if (memcmp(root, b->root, 32) != 0)
+            return broken(a, r->id, "its inclusion path does not lead to timestamp %lld's root",
+                          (long long)b->id);
+        rep->stamped++;
+        if (r->id == b->last_id && (err = close_batch(a, r->id)))
+            return err;
+    } else {
+        if (ts_id)
+            return broken(a, r->id, "an inclusion path, but no timestamp covers the record");
+        rep->unstamped++;
+    }
+    rep->records++;
+    rep->last_id = r->id;
+    memcpy(a->prev, r->hash, 32);
+    a->expect_id++;
+    return SS_OK;
+}
+
+/* The hash of the record before from (zeros before the first). */
+static ss_error take_prev(void *arg, const struct ss_record *r, int64_t ts_id, const char *ts_path)
+{
+    (void)ts_id;
+    (void)ts_path;
+    struct audit *a = arg;
+    memcpy(a->prev, r->hash, 32);
+    a->expect_id = r->id + 1;
+    return SS_OK;
+}
+
+ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
+                         const struct ss_audit_options *o, struct ss_audit_report *report)
+{
+    memset(report, 0, sizeof *report);
+    struct audit a = {.anchor = anchor, .o = o, .rep = report, .expect_id = 1};
+    ss_error err = ss_sig_cache_new(4096, &a.cache);
+    if (!err)
+        err = ss_store_each_registry(s, take_registry, &a);
+    if (!err)
+        err = ss_store_each_timestamp(s, take_timestamp, &a);
+    int64_t from = o->from_id > 0 ? o->from_id : 1, to = o->to_id;
+    if (!err && (o->from_ms || o->to_ms))
+        err = ss_store_id_range(s, o->from_ms, o->to_ms, &from, &to);
+    if (err)
+        goto out;
+    if (o->from_id > from)
+        from = o->from_id;
+    if (o->to_id && (!to || o->to_id < to))
+        to = o->to_id;
+    /* whole timestamp batches, so that their trees can be rebuilt */
+    a.at_ts = batch_of(&a, from);
+    if (a.at_ts < a.n_ts)
+        from = a.ts[a.at_ts].first_id;
+    else
+        a.at_ts = a.n_ts && from > a.ts[a.n_ts - 1].last_id ? a.n_ts : 0;
+    size_t last_batch = to ? batch_of(&a, to) : a.n_ts;
+    if (to && last_batch < a.n_ts)
+        to = a.ts[last_batch].last_id;
+    if (to && to < from) {
+        report->first_id = from;
+        goto out; /* nothing in the range */
+    }
+    a.leaves = malloc(SS_MERKLE_MAX_LEAVES * sizeof *a.leaves);
+    if (!a.leaves) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    report->first_id = from;
+    a.expect_id = from;
+    if (from > 1 && (err = ss_store_each(s, from - 1, from - 1, take_prev, &a)))
+        goto out;
+    if (a.expect_id != from) {
+        err = broken(&a, from - 1, "missing");
+        goto out;
+    }
+    err = ss_store_each(s, from, to, take_record, &a);
+    if (!err && a.at_ts < a.n_ts && a.n_leaves)
+        err = broken(&a, a.expect_id, "missing: timestamp %lld covers records up to %lld",
+                     (long long)a.ts[a.at_ts].id, (long long)a.ts[a.at_ts].last_id);
+    if (!err && !to && a.at_ts < a.n_ts)
+        err = broken(&a, a.ts[a.at_ts].first_id, "missing: timestamp %lld covers it",
+                     (long long)a.ts[a.at_ts].id);
+out:
+    for (size_t i = 0; i < a.n_regs; i++)
+        ss_trust_unref(a.regs[i].trust);
+    free(a.regs);
+    free(a.ts);
+    free(a.leaves);
+    ss_sig_cache_free(a.cache);
+    return err;
+}

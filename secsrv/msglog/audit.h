@@ -1,0 +1,70 @@
+/*
+ * audit: verifies a stored message log end to end, as a data-protection
+ * officer needs it proven, with the checks the daemon makes when the
+ * messages arrive (one implementation of each: ss_record_hash,
+ * ss_evidence_verify, ss_tsp_verify_token, the hash trees).
+ *
+ * For each record in order: its number follows the one before, it names the
+ * previous record's hash, its hash is the hash of its fields, the stored
+ * message has the digest the record names; a signed record's manifest
+ * parses and names what the record names, its signature verifies (chain to
+ * an approved CA at the signing time, stapled OCSP response fresh and good
+ * at the time the record was logged) against the members registry in force
+ * when it was logged, by the member the record says sent it; an exchange
+ * record that was not refused carries a signature. For each timestamp: it
+ * follows the one before without a gap or overlap, the hash tree over its
+ * records' hashes has the stored root and gives each record its stored
+ * inclusion path, and the RFC 3161 token over that root verifies against
+ * the time-stamping authorities of the registry in force at its genTime.
+ * Each registry kept in the log verifies against the registry authority's
+ * certificate (the anchor).
+ *
+ * The trust snapshots are the audit's own, judged as of each record's time.
+ */
+#ifndef SS_AUDIT_H
+#define SS_AUDIT_H
+
+#include "registry.h"
+#include "ss_error.h"
+#include "store.h"
+#include "tsp.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The registry's time-stamping authorities, as ss_tsp_verify wants them (borrowed from reg). */
+struct ss_tsa_list {
+    struct ss_tsp_authority *auth;
+    struct ss_tsp_cert *cas;
+    size_t n, n_cas;
+};
+bool ss_tsa_list_build(const struct ss_registry *reg, struct ss_tsa_list *l);
+void ss_tsa_list_cleanup(struct ss_tsa_list *l);
+
+struct ss_audit_options {
+    int64_t from_id, to_id; /* 0: from the first, to the last */
+    int64_t from_ms, to_ms; /* logged times (to exclusive); 0: open */
+    unsigned clock_skew;    /* seconds a signing time may lie from the logged time */
+};
+
+struct ss_audit_report {
+    int64_t first_id, last_id; /* what was walked (widened to whole timestamp batches) */
+    uint64_t records, signed_records, signatures, refused_unverified, messages, purged;
+    uint64_t timestamps, stamped, unstamped, registries;
+    /* the first broken point: record (0 if none is to blame) and reason */
+    int64_t broken_record;
+    char broken[600];
+};
+
+/*
+ * Verifies s (opened read-only will do) against the registry authority's
+ * certificate anchor. SS_OK when everything checked holds; SS_ERR_BAD_SIGNATURE
+ * with report->broken (and ss_errmsg()) naming the first broken point;
+ * another error when the store cannot be read.
+ */
+ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
+                         const struct ss_audit_options *o,
+                         struct ss_audit_report *report) SS_MUST_CHECK SS_NONNULL(1, 2, 3, 4);
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * secsrv-log: the data-protection officer's tool for a secsrv message log.
+ * It opens the store read-only (a copy or a replica will do), never needs
+ * the server's signing keys, and checks with the daemon's own code.
+ *
+ *   secsrv-log verify STORE --anchor FILE [--from-id N] [--to-id N] [--since T] [--until T]
+ *                           [--clock-skew S]
+ *   secsrv-log search STORE [--subject-key FILE] [--json] [TERM...]
+ *   secsrv-log stats  STORE [--by FIELD]... [--subject-key FILE] [TERM...]
+ *
+ * STORE is sqlite:PATH or a path. A TERM is KEY=VALUE: since, until (UTC,
+ * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ), id (N or N-M), client, service
+ * (exact, or a prefix ending before a '/'), query-id, purpose, status (an
+ * HTTP status), error (an error type), side (client | server), subject (the
+ * person's identifier: the tool computes the keyed hash the server stored,
+ * with the server's subject key).
+ *
+ * Exit status: 0 done (verify: everything holds), 1 verify found a broken
+ * point, 2 bad usage or an unreadable store.
+ */
+#include "audit.h"
+#include "registry.h"
+#include "ss_error.h"
+#include "ss_hex.h"
+#include "store.h"
+#include "subject.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define USAGE                                                                                      \
+    "usage: secsrv-log verify STORE --anchor FILE [--from-id N] [--to-id N] [--since T]\n"         \
+    "                         [--until T] [--clock-skew S]\n"                                      \
+    "       secsrv-log search STORE [--subject-key FILE] [--json] [TERM...]\n"                     \
+    "       secsrv-log stats  STORE [--by FIELD]... [--subject-key FILE] [TERM...]\n"              \
+    "STORE: sqlite:PATH or PATH; TERM: since=T until=T id=N[-M] client=ID service=ID\n"            \
+    "query-id=X purpose=P status=N error=TYPE side=client|server subject=ID;\n"                    \
+    "T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC); FIELD: client service status purpose\n"          \
+    "error_type side\n"
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("secsrv-log: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+/* A whole decimal number in [min, max]. */
+static bool parse_num(const char *s, long long min, long long max, long long *out)
+{
+    if (!*s || strlen(s) > 18)
+        return false;
+    long long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* n decimal digits at s. */
+static bool digits(const char *s, size_t n, int *out)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* UTC "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ", exactly, as ms since the epoch. */
+static bool parse_time(const char *s, int64_t *ms)
+{
+    size_t n = strlen(s);
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if ((n != 10 && n != 20) || s[4] != '-' || s[7] != '-' || !digits(s, 4, &y) ||
+        !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d))
+        return false;
+    if (n == 20 &&
+        (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' || !digits(s + 11, 2, &h) ||
+         !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) || h > 23 || mi > 59 || sec > 59))
+        return false;
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
+    time_t t = timegm(&tm);
+    /* 2026-02-30 and the like come back as another day */
+    if (y < 1970 || t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+        return false;
+    *ms = (int64_t)t * 1000;
+    return true;
+}
+
+static void format_time(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static char *store_spec(const char *arg)
+{
+    size_t n = strlen(arg) + 8;
+    char *spec = malloc(n);
+    if (spec)
+        snprintf(spec, n, "%s%s", strncmp(arg, "sqlite:", 7) == 0 ? "" : "sqlite:", arg);
+    return spec;
+}
+
+static int open_store(const char *arg, struct ss_store **s)
+{
+    char *spec = store_spec(arg);
+    if (!spec)
+        return fail("out of memory");
+    ss_error err = ss_store_open(spec, true, 0, s);
+    free(spec);
+    return err ? fail("%s", ss_errmsg()) : 0;
+}
+
+/* ---- search terms ---- */
+
+struct terms {
+    struct ss_store_filter f;
+    const char *subject;
+};
+
+static int parse_term(const char *term, struct terms *t)
+{
+    const char *eq = strchr(term, '=');
+    if (!eq || eq == term || !eq[1])
+        return fail("search term '%s' is not KEY=VALUE", term);
+    size_t klen = (size_t)(eq - term);
+    const char *v = eq + 1;
+    struct ss_store_filter *f = &t->f;
+#define KEY(k) (klen == sizeof k - 1 && memcmp(term, k, klen) == 0)
+    long long n = 0, m = 0;
+    if (KEY("since") || KEY("until")) {
+        int64_t ms = 0;
+        if (!parse_time(v, &ms))
+            return fail("%.*s: '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)", (int)klen,
+                        term, v);
+        *(KEY("since") ? &f->from_ms : &f->to_ms) = ms ? ms : 1;
+    } else if (KEY("id")) {
+        const char *dash = strchr(v, '-');
+        char first[24];
+        size_t flen = dash ? (size_t)(dash - v) : strlen(v);
+        if (flen >= sizeof first)
+            return fail("id: '%s' is not N or N-M", v);
+        memcpy(first, v, flen);
+        first[flen] = '\0';
+        if (!parse_num(first, 1, INT64_MAX / 2, &n) ||
+            (dash && (!parse_num(dash + 1, 1, INT64_MAX / 2, &m) || m < n)))
+            return fail("id: '%s' is not N or N-M (record numbers, N <= M)", v);
+        f->from_id = n;
+        f->to_id = dash ? m : n;
+    } else if (KEY("status")) {
+        if (!parse_num(v, 100, 599, &n))
+            return fail("status: '%s' is not an HTTP status (100 to 599)", v);
+        f->status = (unsigned)n;
+    } else if (KEY("client")) {
+        f->client = v;
+    } else if (KEY("service")) {
+        f->service = v;
+    } else if (KEY("query-id")) {
+        f->query_id = v;
+    } else if (KEY("purpose")) {
+        f->purpose = v;
+    } else if (KEY("error")) {
+        f->error_type = v;
+    } else if (KEY("side")) {
+        if (strcmp(v, "client") != 0 && strcmp(v, "server") != 0)
+            return fail("side: '%s' is neither client nor server", v);
+        f->side = v;
+    } else if (KEY("subject")) {
+        if (!ss_subject_valid(v))
+            return fail("subject: 1 to %d printable ASCII characters without spaces",
+                        SS_SUBJECT_MAX);
+        t->subject = v;
+    } else {
+        return fail("unknown search term '%.*s' (since until id client service query-id purpose "
+                    "status error side subject)",
+                    (int)klen, term);
+    }
+#undef KEY
+    return 0;
+}
+
+/* The terms after the options; the subject hashed with the key file. */
+static int parse_terms(int argc, char **argv, const char *key_file, struct terms *t)
+{
+    for (int i = 0; i < argc; i++) {
+        int rc = parse_term(argv[i], t);
+        if (rc)
+            return rc;
+    }
+    if (t->f.from_ms && t->f.to_ms && t->f.to_ms <= t->f.from_ms)
+        return fail("until must come after since");
+    if (t->subject) {
+        if (!key_file)
+            return fail("subject= needs the server's subject key: --subject-key FILE");
+        uint8_t key[32];
+        if (sodium_init() < 0 || ss_subject_key_read(key_file, key) != SS_OK)
+            return fail("%s", ss_errmsg());
+        ss_subject_hash(key, t->subject, t->f.subject_hash);
+        sodium_memzero(key, sizeof key);
+        t->f.has_subject = true;
+    }
+    return 0;
+}
+
+/* ---- search ---- */
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20 || *p > 0x7e)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+struct search {
+    bool json;
+    uint64_t found;
+};
+
+static ss_error print_record(void *arg, const struct ss_record *r, int64_t ts_id,
+                             const char *ts_path)
+{
+    (void)ts_path;
+    struct search *s = arg;
+    char when[32];
+    format_time(r->logged_ms, when);
+    if (s->json) {
+        char subject[65] = "";
+        if (r->has_subject)
+            ss_hex_sha256_format(r->subject_hash, subject);
+        printf("{\"id\":%lld,\"time\":\"%s\",\"side\":", (long long)r->id, when);
+        json_string(r->side);
+        printf(",\"direction\":");
+        json_string(r->direction);
+        const char *keys[] = {"query_id", "request_id",   "client",    "service",
+                              "purpose",  "subject_hash", "error_type"};
+        const char *vals[] = {r->query_id, r->request_id, r->client,    r->service,
+                              r->purpose,  subject,       r->error_type};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            printf(",\"%s\":", keys[i]);
+            json_string(vals[i]);
+        }
+        printf(",\"status\":%u,\"retain_until\":%lld,\"content\":%s,\"timestamp\":%lld}\n",
+               r->status, (long long)r->retain_until, r->message ? "true" : "false",
+               (long long)ts_id);
+    } else {
+        if (!s->found)
+            printf("%-8s %-24s %-6s %-8s %-6s %-22s %-40s %-50s %-12s %s\n", "id", "time (UTC)",
+                   "side", "dir", "status", "error", "query id", "client -> service", "purpose",
+                   "subject");
+        char route[2 * SS_ID_STR_MAX + 8];
+        snprintf(route, sizeof route, "%s -> %s", r->client, r->service);
+        printf("%-8lld %-24s %-6s %-8s %-6u %-22s %-40s %-50s %-12s %s\n", (long long)r->id, when,
+               r->side, r->direction, r->status, r->error_type[0] ? r->error_type : "-",
+               r->query_id, route, r->purpose[0] ? r->purpose : "-", r->has_subject ? "yes" : "-");
+    }
+    s->found++;
+    return SS_OK;
+}
+
+static int cmd_search(int argc, char **argv)
+{
+    static const struct option opts[] = {{"subject-key", required_argument, NULL, 'k'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {NULL, 0, NULL, 0}};
+    const char *key_file = NULL;
+    struct search s = {0};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'k')
+            key_file = optarg;
+        else if (c == 'j')
+            s.json = true;
+        else
+            return fail("search: bad option\n%s", USAGE);
+    }
+    if (optind >= argc)
+        return fail("search: which store?\n%s", USAGE);
+    const char *store = argv[optind++];
+    struct terms t = {0};
+    int rc = parse_terms(argc - optind, argv + optind, key_file, &t);
+    struct ss_store *st = NULL;
+    if (rc || (rc = open_store(store, &st)))
+        return rc;
+    ss_error err = ss_store_search(st, &t.f, print_record, &s);
+    ss_store_close(st);
+    if (err)
+        return fail("%s", ss_errmsg());
+    if (!s.json)
+        fprintf(stderr, "%llu record(s)\n", (unsigned long long)s.found);
+    return 0;
+}
+
+/* ---- stats ---- */
+
+static ss_error print_count(void *arg, const char *value, uint64_t count)
+{
+    (void)arg;
+    printf("  %10llu  %s\n", (unsigned long long)count, value[0] ? value : "-");
+    return SS_OK;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    static const struct option opts[] = {{"by", required_argument, NULL, 'b'},
+                                         {"subject-key", required_argument, NULL, 'k'},
+                                         {NULL, 0, NULL, 0}};
+    static const char *const fields[] = {"client",  "service",    "status",
+                                         "purpose", "error_type", "side"};
+    const char *by[8];
+    size_t n_by = 0;
+    const char *key_file = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'k') {
+            key_file = optarg;
+        } else if (c == 'b') {
+            bool known = false;
+            for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+                known |= strcmp(optarg, fields[i]) == 0;
+            if (!known)
+                return fail("stats: cannot count by '%s' (client service status purpose "
+                            "error_type side)",
+                            optarg);
+            if (n_by == sizeof by / sizeof by[0])
+                return fail("stats: too many --by");
+            by[n_by++] = optarg;
+        } else {
+            return fail("stats: bad option\n%s", USAGE);
+        }
+    }
+    if (optind >= argc)
+        return fail("stats: which store?\n%s", USAGE);
+    const char *store = argv[optind++];
+    struct terms t = {0};
+    int rc = parse_terms(argc - optind, argv + optind, key_file, &t);
+    struct ss_store *st = NULL;
+    if (rc || (rc = open_store(store, &st)))
+        return rc;
+    if (!n_by)
+        for (size_t i = 0; i < 4; i++)
+            by[n_by++] = fields[i];
+    ss_error err = SS_OK;
+    for (size_t i = 0; i < n_by && !err; i++) {
+        printf("records by %s:\n", by[i]);
+        err = ss_store_count(st, &t.f, by[i], print_count, NULL);
+    }
+    ss_store_close(st);
+    return err ? fail("%s", ss_errmsg()) : 0;
+}
+
+/* ---- verify ---- */
+
+static int cmd_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {{"anchor", required_argument, NULL, 'a'},
+                                         {"from-id", required_argument, NULL, 'f'},
+                                         {"to-id", required_argument, NULL, 't'},
+                                         {"since", required_argument, NULL, 's'},
+                                         {"until", required_argument, NULL, 'u'},
+                                         {"clock-skew", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
+    const char *anchor_file = NULL;
+    struct ss_audit_options o = {.clock_skew = 300};
+    long long n = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            anchor_file = optarg;
+            break;
+        case 'f':
+        case 't':
+            if (!parse_num(optarg, 1, INT64_MAX / 2, &n))
+                return fail("verify: --%s: '%s' is not a record number",
+                            c == 'f' ? "from-id" : "to-id", optarg);
+            *(c == 'f' ? &o.from_id : &o.to_id) = n;
+            break;
+        case 's':
+        case 'u':
+            if (!parse_time(optarg, c == 's' ? &o.from_ms : &o.to_ms))
+                return fail("verify: --%s: '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
+                            c == 's' ? "since" : "until", optarg);
+            break;
+        case 'c':
+            if (!parse_num(optarg, 0, 86400, &n))
+                return fail("verify: --clock-skew: '%s' is not 0 to 86400 seconds", optarg);
+            o.clock_skew = (unsigned)n;
+            break;
+        default:
+            return fail("verify: bad option\n%s", USAGE);
+        }
+    }
+    if (optind + 1 != argc)
+        return fail("verify: one store\n%s", USAGE);
+    if (!anchor_file)
+        return fail("verify: --anchor FILE: the registry authority's certificate is needed to "
+                    "check the registries kept in the log");
+    if (o.from_id && o.to_id && o.to_id < o.from_id)
+        return fail("verify: --to-id is before --from-id");
+    struct ss_reg_anchor anchor = {0};
+    if (ss_reg_anchor_load(anchor_file, &anchor) != SS_OK)
+        return fail("%s", ss_errmsg());
+    struct ss_store *st = NULL;
+    int rc = open_store(argv[optind], &st);
+    if (rc) {
+        ss_reg_anchor_cleanup(&anchor);
+        return rc;
+    }
+    struct ss_audit_report rep;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ss_error err = ss_audit_verify(st, &anchor, &o, &rep);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ss_store_close(st);
+    ss_reg_anchor_cleanup(&anchor);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("records %lld to %lld: %llu checked (%llu with content, %llu without), %llu signed "
+           "(%llu distinct signatures verified), %llu refusals whose signature was not "
+           "required to verify\n",
+           (long long)rep.first_id, (long long)rep.last_id, (unsigned long long)rep.records,
+           (unsigned long long)rep.messages, (unsigned long long)rep.purged,
+           (unsigned long long)rep.signed_records, (unsigned long long)rep.signatures,
+           (unsigned long long)rep.refused_unverified);
+    printf("timestamps: %llu verified, %llu records in them, %llu records not yet timestamped; "
+           "%llu registries verified\n",
+           (unsigned long long)rep.timestamps, (unsigned long long)rep.stamped,
+           (unsigned long long)rep.unstamped, (unsigned long long)rep.registries);
+    printf("time: %.3f s (%.0f records/s)\n", secs, secs > 0 ? (double)rep.records / secs : 0.0);
+    if (err == SS_ERR_BAD_SIGNATURE && rep.broken[0]) {
+        if (rep.broken_record)
+            printf("BROKEN at record %lld: %s\n", (long long)rep.broken_record, rep.broken);
+        else
+            printf("BROKEN: %s\n", rep.broken);
+        return 1;
+    }
+    if (err)
+        return fail("%s", ss_errmsg());
+    printf("OK\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return fail("which command?\n%s", USAGE);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (sodium_init() < 0)
+        return fail("libsodium cannot start");
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "search") == 0)
+        return cmd_search(argc - 1, argv + 1);
+    if (strcmp(cmd, "stats") == 0)
+        return cmd_stats(argc - 1, argv + 1);
+    return fail("unknown command '%s'\n%s", cmd, USAGE);
+}

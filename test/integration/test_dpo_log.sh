@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The data-protection officer's view of a message log (secsrv-log): verify
+# proves a log complete and unaltered and catches every kind of tampering;
+# search finds a person's exchanges by the keyed hash; stats counts. The
+# tool works on a copy of the store, read-only, without the server's keys.
+. "$(dirname "$0")/lib.sh"
+fed_start
+
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
+LOG=$SS_BUILD_DIR/secsrv/secsrv-log
+LOGCHECK=$SS_BUILD_DIR/test/tools/ss-logcheck
+ANCHOR=$FED_PKI/registry-authority.pem
+
+# --- a log worth checking: single and concurrent exchanges (batch signatures), refusals ---------
+for i in $(seq 1 12); do
+  xr GET $CLIENT "$SVC/echo/dpo$i" -H "X-Secsrv-Purpose: BMG-34" -H "X-Secsrv-Subject: P-$((i % 3))"
+  [ "$STATUS" = 200 ] || not_ok "exchange $i answered $STATUS"
+done
+xr GET $CLIENT "$SVC/nope/refused"
+expect "an exchange for a service without a rule is refused" test "$STATUS" != 200
+one() {
+  curl -s -o /dev/null -w '%{http_code}\n' -H "X-Road-Client: $CLIENT" -H "X-Secsrv-Purpose: BMG-35" \
+    -H "X-Secsrv-Subject: Q-$(($1 % 5))" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC/echo/batch$1"
+}
+export -f one
+export CLIENT SVC FED_SH_CLIENT_PORT
+pending() { msglog "$1" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)"; }
+stamped() { [ "$(pending sh)" = 0 ] && [ "$(pending mv)" = 0 ]; }
+# in three rounds, each timestamped before the next: several timestamps to tamper with
+expect "the first exchanges are timestamped on both sides" wait_until "the timestamps" 30 stamped
+expect "120 concurrent exchanges all answer 200" \
+  test "$(seq 1 120 | xargs -P 12 -I{} bash -c 'one {}' | sort | uniq -c | awk '{print $2":"$1}')" = "200:120"
+expect "they are timestamped on both sides" wait_until "the timestamps" 30 stamped
+xr GET $CLIENT "$SVC/echo/last" -H "X-Secsrv-Purpose: BMG-34"
+expect "a last exchange answers 200" test "$STATUS" = 200
+expect "both logs are timestamped to the end" wait_until "the timestamps" 30 stamped
+expect "the log keeps the registry it was written under" \
+  test "$(msglog sh "SELECT count(*) FROM registries")" -ge 1
+expect "some messages were signed in batches" \
+  test "$(msglog mv "SELECT count(*) FROM records WHERE sig_path != '-' AND signature IS NOT NULL")" -gt 0
+
+GOOD=$T_DIR/good.db
+sqlite3 "$FED_DIR/sh/log/messagelog.db" ".backup '$GOOD'"
+MVGOOD=$T_DIR/mv-good.db
+sqlite3 "$FED_DIR/mv/log/messagelog.db" ".backup '$MVGOOD'"
+q() { sqlite3 "$1" "$2"; }
+
+# --- verify on the untouched copies ---------------------------------------------------------------
+verify() { # STORE [args]: sets VRC and VOUT
+  set +e
+  VOUT=$("$LOG" verify "$1" --anchor "$ANCHOR" "${@:2}" 2>&1)
+  VRC=$?
+  set -e
+}
+for db in "$GOOD" "$MVGOOD"; do
+  verify "$db"
+  expect "verify passes on the untouched log $(basename "$db")" test "$VRC" = 0
+  n=$(q "$db" "SELECT count(*) FROM records")
+  expect "and counts every record ($n)" bash -c "grep -q ': $n checked' <<<'$VOUT'"
+  expect "and every timestamp" bash -c "grep -q 'timestamps: $(q "$db" "SELECT count(*) FROM timestamps") verified' <<<'$VOUT'"
+done
+echo "$VOUT" | sed 's/^/# /'
+verify "$GOOD" --from-id 5 --to-id 9
+expect "verify of a record range passes" test "$VRC" = 0
+
+# --- every kind of tampering is caught ------------------------------------------------------------
+# a signed, timestamped record in the middle, with content, signed in a batch on the MV side
+K=$(q "$MVGOOD" "SELECT id FROM records WHERE signature IS NOT NULL AND message IS NOT NULL AND sig_path != '-' AND error_type = '' ORDER BY id LIMIT 1 OFFSET 10")
+[ -n "$K" ] || not_ok "no batch-signed record to tamper with"
+tamper() { # NAME SQL [rehash]: a copy of the MV log changed by SQL must fail verify, naming why
+  local name=$1 sql=$2 db=$T_DIR/tampered.db
+  cp "$MVGOOD" "$db"
+  q "$db" "$sql"
+  [ "${3:-}" = rehash ] && "$LOGCHECK" --rehash "$db"
+  verify "$db"
+  if [ "$VRC" = 1 ] && grep -q '^BROKEN' <<<"$VOUT"; then
+    ok "$name is caught: $(grep '^BROKEN' <<<"$VOUT")"
+  else
+    not_ok "$name is caught (exit $VRC): $VOUT"
+  fi
+}
+# one byte changed, field by field
+flip_blob() { echo "CAST(substr($1,1,$2-1) || CASE WHEN substr($1,$2,1) = x'00' THEN x'01' ELSE x'00' END || substr($1,$2+1) AS BLOB)"; }
+flip_text() { echo "substr($1,1,length($1)-1) || CASE WHEN substr($1,-1) = 'a' THEN 'b' ELSE 'a' END"; }
+for col in side direction query_id request_id client service purpose error_type sig_path; do
+  tamper "a changed byte in $col" "UPDATE records SET $col = $(flip_text $col) WHERE id = $K"
+done
+for col in subject_hash message_sha256 message manifest signature ocsp prev_hash hash; do
+  tamper "a changed byte in $col" "UPDATE records SET $col = $(flip_blob $col 20) WHERE id = $K"
+done
+for col in logged_ms status retain_until; do
+  tamper "a changed $col" "UPDATE records SET $col = $col + 1 WHERE id = $K"
+done
+# the forger who also fixes the message's digest and the chain
+q "$MVGOOD" "SELECT writefile('$T_DIR/message', message) FROM records WHERE id = $K" >/dev/null
+printf 'X' | dd of="$T_DIR/message" bs=1 seek=2 conv=notrunc status=none
+tamper "a changed byte in a message, its digest and the chain recomputed" \
+  "UPDATE records SET message = readfile('$T_DIR/message'), message_sha256 = x'$(sha256sum "$T_DIR/message" | cut -c1-64)' WHERE id = $K" rehash
+tamper "a changed inclusion path" "UPDATE stamps SET ts_path = $(flip_text ts_path) WHERE id = $K"
+TS1=$(q "$MVGOOD" "SELECT id FROM timestamps ORDER BY id LIMIT 1")
+TS2=$(q "$MVGOOD" "SELECT id FROM timestamps ORDER BY id LIMIT 1 OFFSET 1")
+expect "the log has several timestamps ($TS1, $TS2, ...)" test -n "$TS2"
+tamper "a changed timestamp root" "UPDATE timestamps SET root = $(flip_blob root 5) WHERE id = $TS2"
+tamper "a changed byte in a timestamp token" \
+  "UPDATE timestamps SET token = $(flip_blob token 'length(token)-10') WHERE id = $TS2"
+tamper "a changed byte in a kept registry" "UPDATE registries SET xml = $(flip_blob xml 200)"
+tamper "a missing kept registry" "DELETE FROM registries"
+# records removed, reordered, inserted
+tamper "a deleted record" "DELETE FROM records WHERE id = $K"
+tamper "a deleted record, the later ones renumbered and the chain recomputed" \
+  "DELETE FROM records WHERE id = $K; UPDATE records SET id = -(id - 1) WHERE id > $K; UPDATE records SET id = -id WHERE id < 0;
+   DELETE FROM stamps WHERE id = $K; UPDATE stamps SET id = -(id - 1) WHERE id > $K; UPDATE stamps SET id = -id WHERE id < 0;" rehash
+tamper "the last record deleted" "DELETE FROM records WHERE id = (SELECT max(id) FROM records)"
+tamper "two records swapped" \
+  "UPDATE records SET id = -1 WHERE id = $K; UPDATE records SET id = $K WHERE id = $K + 1; UPDATE records SET id = $K + 1 WHERE id = -1"
+tamper "two records swapped, the chain recomputed" \
+  "UPDATE records SET id = -1 WHERE id = $K; UPDATE records SET id = $K WHERE id = $K + 1; UPDATE records SET id = $K + 1 WHERE id = -1" rehash
+tamper "a record inserted, the chain recomputed" \
+  "UPDATE records SET id = -(id + 1) WHERE id > $K; UPDATE records SET id = -id WHERE id < 0;
+   UPDATE stamps SET id = -(id + 1) WHERE id > $K; UPDATE stamps SET id = -id WHERE id < 0;
+   INSERT INTO records SELECT $K + 1, logged_ms, side, direction, query_id, request_id, client, service,
+     purpose, subject_hash, status, error_type, retain_until, message_sha256, message, manifest, signature,
+     sig_path, ocsp, prev_hash, hash FROM records WHERE id = $K;
+   INSERT INTO stamps SELECT $K + 1, ts_id, ts_path FROM stamps WHERE id = $K;" rehash
+tamper "a swapped timestamp token" \
+  "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE id = $TS1) WHERE id = $TS2"
+B=$(q "$MVGOOD" "SELECT id FROM records WHERE sig_path != '-' AND signature IS NOT NULL AND error_type = ''
+  AND signature != (SELECT signature FROM records WHERE id = $K) AND direction = (SELECT direction FROM records WHERE id = $K) ORDER BY id DESC LIMIT 1")
+tamper "a swapped batch signature, the chain recomputed" \
+  "UPDATE records SET signature = (SELECT signature FROM records WHERE id = $B) WHERE id = $K" rehash
+expect "a swapped batch signature is named as the signature" grep -q "signature" <<<"$VOUT"
+
+# --- what is not a log, or not the right one ----------------------------------------------------
+bad() { # NAME EXPECTED_RC REGEX command...
+  local name=$1 want=$2 re=$3
+  shift 3
+  set +e
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  set -e
+  if [ "$rc" = "$want" ] && grep -Eq -- "$re" <<<"$out"; then ok "$name: $(head -1 <<<"$out")"; else not_ok "$name (exit $rc): $out"; fi
+}
+bad "a missing store" 2 "unable to open|cannot open|no such" "$LOG" verify "$T_DIR/none.db" --anchor "$ANCHOR"
+head -c 20000 "$MVGOOD" >"$T_DIR/truncated.db"
+bad "a truncated store" 2 "malformed|not a database|message log" "$LOG" verify "$T_DIR/truncated.db" --anchor "$ANCHOR"
+bad "a file that is no store" 2 "not a database|not a secsrv message log" "$LOG" verify "$ANCHOR" --anchor "$ANCHOR"
+bad "another authority's certificate as the anchor" 1 "^BROKEN" "$LOG" verify "$MVGOOD" --anchor "$FED_PKI/root-ca.pem"
+bad "verify without an anchor" 2 "--anchor" "$LOG" verify "$MVGOOD"
+bad "an unknown search term" 2 "unknown search term 'colour'" "$LOG" search "$GOOD" colour=red
+bad "a malformed time" 2 "since: '2026-02-30'" "$LOG" search "$GOOD" since=2026-02-30
+bad "a term without a value" 2 "is not KEY=VALUE" "$LOG" search "$GOOD" client
+bad "a subject without the key" 2 "subject-key" "$LOG" search "$GOOD" subject=P-1
+bad "a wrong subject key file" 2 "64 hex digits" "$LOG" search "$GOOD" --subject-key "$ANCHOR" subject=P-1
+bad "an unknown command" 2 "unknown command" "$LOG" export "$GOOD"
+
+# --- search and stats ---------------------------------------------------------------------------
+KEY=$FED_DIR/sh/state/subject.key
+n=$("$LOG" search "$GOOD" --subject-key "$KEY" subject=P-1 side=client --json | wc -l)
+expect "a subject search finds the person's 4 exchanges (request and answer each): $n records" test "$n" = 8
+expect "another person's identifier finds none of them" \
+  test "$("$LOG" search "$GOOD" --subject-key "$KEY" subject=P-9 --json | wc -l)" = 0
+expect "the same search with the other server's key finds nothing" \
+  test "$("$LOG" search "$GOOD" --subject-key "$FED_DIR/mv/state/subject.key" subject=P-1 --json | wc -l)" = 0
+expect "search results are JSON Lines" \
+  bash -c "'$LOG' search '$GOOD' purpose=BMG-35 --json | jq -e 'select(.purpose == \"BMG-35\") | .id' | wc -l | grep -qx 240"
+expect "a purpose search finds the concurrent exchanges (240 records)" \
+  test "$("$LOG" search "$GOOD" purpose=BMG-35 --json | wc -l)" = 240
+expect "a client given as a member finds its subsystems too" \
+  test "$("$LOG" search "$GOOD" client=DE-NORD/GOV/MIKWS-SH --json | wc -l)" = "$(q "$GOOD" "SELECT count(*) FROM records WHERE client LIKE 'DE-NORD/GOV/MIKWS-SH/%'")"
+expect "a time range in the future finds nothing" \
+  test "$("$LOG" search "$GOOD" since=2099-01-01 --json | wc -l)" = 0
+expect "the readable table has a header line and one line per record" \
+  test "$("$LOG" search "$GOOD" id=1-3 2>/dev/null | wc -l)" = 4
+total=$(q "$GOOD" "SELECT count(*) FROM records")
+expect "stats by status add up to every record" \
+  test "$("$LOG" stats "$GOOD" --by status | awk 'NR > 1 {s += $1} END {print s}')" = "$total"
+expect "stats by purpose count the concurrent ones" \
+  bash -c "'$LOG' stats '$GOOD' --by purpose | grep -Eq '^ +240  BMG-35$'"
+
+finish
