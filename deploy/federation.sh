@@ -25,7 +25,7 @@
 # the tests),
 # FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
 # timestamping grace period in test mode), FED_SH_LOG_EXTRA and
-# FED_MV_LOG_EXTRA (more [log] lines for one server). After start, DIR/env
+# FED_MV_LOG_EXTRA (more [log] lines for one server, one per line). After start, DIR/env
 # holds the ports and paths (source it); DIR/*.log hold each process's output.
 set -euo pipefail
 
@@ -347,7 +347,7 @@ dir = $4
 
 [log]
 store = sqlite:$dir/$name/log/messagelog.db
-$(eval echo "\${FED_$(echo "$name" | tr a-z A-Z)_LOG_EXTRA:-}")
+$(extra=FED_$(echo "$name" | tr a-z A-Z)_LOG_EXTRA; printf '%s' "${!extra:-}")
 
 [timestamping]
 $timestamping

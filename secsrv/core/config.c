@@ -379,6 +379,7 @@ static const struct number_key number_keys[] = {
     NUMBER("signer", "batch_wait_us", sign_batch_wait_us, 0, 100000),
     NUMBER("log", "retention_days", retention_days, 1, 36500),
     NUMBER("log", "group_wait_us", log_group_wait_us, 0, 100000),
+    NUMBER("log", "purge_interval", log_purge_interval, 0, 31 * 86400),
     NUMBER("timestamping", "interval", ts_interval, 0, 86400),
     NUMBER("timestamping", "batch_records", ts_batch, 1, 65536),
     NUMBER("timestamping", "grace", ts_grace, 1, 30 * 86400),
@@ -416,6 +417,7 @@ static const struct str_key str_keys[] = {
     STR("server", "user", user),
     STR("health", "listen", health_listen),
     STR("log", "subject_key", subject_key),
+    STR("log", "dpo_public_key", dpo_public_key),
     STR("tls", "certificate", auth_cert),
     STR("tls", "key", auth_key),
     STR("registry", "url", registry_url),
@@ -556,6 +558,7 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
     cfg->sign_batch_wait_us = 1000;
     cfg->log_group_wait_us = 1000;
     cfg->retention_days = 730;
+    cfg->log_purge_interval = 86400;
     cfg->log_bodies = true;
     cfg->ts_batch = 1000;
     cfg->ts_grace = 14400;

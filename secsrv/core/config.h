@@ -107,9 +107,11 @@ struct ss_config {
     unsigned log_group_wait_us; /* under load, how long a commit group gathers */
     char *subject_key;          /* file with the key of the data-subject hash (64 hex digits) */
     bool subject_key_default;   /* STATE_DIR/subject.key, made at the first start if absent */
-    uint64_t log_max_bytes;     /* 0: no limit; beyond it exchanges fail (store full) */
-    unsigned retention_days;    /* default 730 (§ 9 IDNrG: two years) */
-    bool log_bodies;            /* default true: the full messages */
+    char *dpo_public_key; /* file: the DPO's X25519 public key; messages stored sealed to it */
+    unsigned log_purge_interval; /* seconds between purges of content past retention; 0: never */
+    uint64_t log_max_bytes;      /* 0: no limit; beyond it exchanges fail (store full) */
+    unsigned retention_days;     /* default 730 (§ 9 IDNrG: two years) */
+    bool log_bodies;             /* default true: the full messages */
     struct ss_log_rule log_rules[SS_CONFIG_MAX_LOG_RULES];
     size_t n_log_rules;
     /* [timestamping] */

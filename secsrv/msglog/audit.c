@@ -2,6 +2,7 @@
 #include "audit.h"
 
 #include "evidence.h"
+#include "keys.h"
 #include "manifest.h"
 #include "merkle.h"
 #include "record.h"
@@ -331,6 +332,66 @@ static ss_error close_batch(struct audit *a, int64_t last)
     return SS_OK;
 }
 
+/*
+ * The record's content against its commitment (version 2) or its digest
+ * (version 1). A purged record (commitment without salt) must be past its
+ * retention deadline and hold no content. A sealed message is opened with
+ * the DPO's secret key when given; *plain is r with the plain message, for
+ * the signature check, or with none when it stays sealed.
+ */
+static ss_error check_content(struct audit *a, const struct ss_record *r, bool *purged,
+                              struct ss_record *plain)
+{
+    struct ss_audit_report *rep = a->rep;
+    *plain = *r;
+    *purged = false;
+    uint8_t h[32];
+    if (r->has_salt) {
+        if (!r->has_content)
+            return broken(a, r->id, "a salt without a content commitment");
+        ss_record_commit(r, h);
+        if (memcmp(h, r->content, 32) != 0)
+            return broken(a, r->id, "its content is not the content it committed to");
+    } else if (r->has_content) {
+        if (r->message || r->manifest || r->has_subject || r->sealed)
+            return broken(a, r->id, "purged, yet it holds content");
+        if (r->retain_until > a->o->now)
+            return broken(a, r->id, "its content is gone before its retention deadline");
+        rep->purged++;
+        *purged = true;
+        return SS_OK;
+    } else if (r->sealed) {
+        return broken(a, r->id, "a sealed message in a record without a content commitment");
+    }
+    if (!r->message) {
+        rep->without_message++;
+        return SS_OK;
+    }
+    if (r->sealed) {
+        rep->sealed++;
+        plain->message = NULL; /* not checked against the manifest unless opened */
+        plain->message_len = 0;
+        if (!a->o->dpo_secret)
+            return SS_OK;
+        uint8_t *m = NULL;
+        size_t len = 0;
+        if (ss_dpo_open(a->o->dpo_public, a->o->dpo_secret, r->message, r->message_len, &m, &len))
+            return broken(a, r->id, "%s", ss_errmsg());
+        ss_sha256(m, len, h);
+        bool same = memcmp(h, r->message_sha256, 32) == 0;
+        ss_dpo_plain_free(m, len);
+        if (!same)
+            return broken(a, r->id, "the sealed message is not the one its digest names");
+        rep->opened++;
+        return SS_OK;
+    }
+    ss_sha256(r->message, r->message_len, h);
+    if (memcmp(h, r->message_sha256, 32) != 0)
+        return broken(a, r->id, "the logged message is not the one its digest names");
+    rep->messages++;
+    return SS_OK;
+}
+
 static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
                             const char *ts_path)
 {
@@ -350,19 +411,18 @@ static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
     if (!is_one_of(r->side, "client", "server") || !is_one_of(r->direction, "request", "response"))
         return broken(a, r->id, "side '%s' or direction '%s' is not one a record has", r->side,
                       r->direction);
-    if (r->message) {
-        ss_sha256(r->message, r->message_len, h);
-        if (memcmp(h, r->message_sha256, 32) != 0)
-            return broken(a, r->id, "the logged message is not the one its digest names");
-        rep->messages++;
-    } else {
-        rep->purged++;
-    }
     ss_error err = SS_OK;
-    if (r->signature) {
+    bool purged = false;
+    struct ss_record plain_copy;
+    if ((err = check_content(a, r, &purged, &plain_copy)))
+        return err;
+    if (purged) {
+        /* what remains is bound by the chain and the timestamps; the signature covered the
+         * manifest, which is gone */
+    } else if (r->signature) {
         if (!r->manifest)
             return broken(a, r->id, "a signature without a manifest");
-        if ((err = check_signature(a, r)))
+        if ((err = check_signature(a, &plain_copy)))
             return err;
     } else if (!r->error_type[0]) {
         return broken(a, r->id, "an exchange that was not refused, logged without a signature");

@@ -17,7 +17,11 @@
  * inclusion path, and the RFC 3161 token over that root verifies against
  * the time-stamping authorities of the registry in force at its genTime.
  * Each registry kept in the log verifies against the registry authority's
- * certificate (the anchor).
+ * certificate (the anchor). A version 2 record's content (salt, subject
+ * hash, message, manifest, sealed box) must match its commitment; a purged
+ * one (no salt, no content) must be past its retention deadline, and is
+ * verified by its hash (the chain and its timestamp). A sealed message is
+ * checked against its digest when the DPO's secret key is given.
  *
  * The trust snapshots are the audit's own, judged as of each record's time.
  */
@@ -46,11 +50,19 @@ struct ss_audit_options {
     int64_t from_id, to_id; /* 0: from the first, to the last */
     int64_t from_ms, to_ms; /* logged times (to exclusive); 0: open */
     unsigned clock_skew;    /* seconds a signing time may lie from the logged time */
+    int64_t now;            /* Unix time: content purged before its deadline is a break */
+    /* the DPO's secret key (guarded memory) and public key, to open sealed messages; or NULL */
+    const uint8_t *dpo_secret;
+    uint8_t dpo_public[32];
 };
 
 struct ss_audit_report {
     int64_t first_id, last_id; /* what was walked (widened to whole timestamp batches) */
-    uint64_t records, signed_records, signatures, refused_unverified, messages, purged;
+    uint64_t records, signed_records, signatures, refused_unverified;
+    uint64_t messages;        /* plain messages checked against their digests */
+    uint64_t sealed, opened;  /* sealed messages; of them opened with the DPO's key and checked */
+    uint64_t without_message; /* logged as metadata only */
+    uint64_t purged;          /* content removed after the retention deadline */
     uint64_t timestamps, stamped, unstamped, registries;
     /* the first broken point: record (0 if none is to blame) and reason */
     int64_t broken_record;

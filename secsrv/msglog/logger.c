@@ -2,6 +2,7 @@
 
 #include "audit.h"
 #include "ipc.h"
+#include "keys.h"
 #include "gather.h"
 #include "log.h"
 #include "merkle.h"
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +40,16 @@ struct append {
     bool replay_check;
     char dup_type[129];
     unsigned dup_status;
-    bool duplicate; /* found to be a replay: stored as a refusal */
+    bool duplicate;  /* found to be a replay: stored as a refusal */
+    uint8_t *sealed; /* the message sealed to the DPO's key (malloc'd), or NULL */
     struct append *next;
 };
 
 static struct {
     const struct ss_config *cfg;
     struct ss_reg_anchor anchor;
+    bool seal; /* messages are stored sealed to the DPO's public key */
+    uint8_t dpo_pk[32];
     struct ss_store *writer;  /* the appending connection */
     struct ss_store *stamper; /* the timestamping connection */
     pthread_mutex_t mu;
@@ -103,6 +108,7 @@ static void free_appends(struct append *a)
     while (a) {
         struct append *next = a->next;
         ss_ipc_msg_cleanup(&a->msg);
+        free(a->sealed);
         free(a);
         a = next;
     }
@@ -322,11 +328,26 @@ static void keep_registry(struct kept_registry *k)
     kept_registry_free(k);
 }
 
+/* Removes the content of records past their retention deadline (see ss_store_purge). */
+static void purge_expired(void)
+{
+    uint64_t purged = 0, kept = 0;
+    if (ss_store_purge(lg.stamper, (int64_t)time(NULL), &purged, &kept) != SS_OK)
+        ss_log_warn("logger: purge: %s", ss_errmsg());
+    else if (purged)
+        ss_log_info("logger: content of %llu records past their retention deadline purged",
+                    (unsigned long long)purged);
+    if (kept)
+        ss_log_warn("logger: %llu records of schema version 1 are past their retention deadline; "
+                    "their content cannot be purged without breaking the chain",
+                    (unsigned long long)kept);
+}
+
 static void *stamper_main(void *arg)
 {
     (void)arg;
     time_t last_token = time(NULL);
-    time_t next_try = 0;
+    time_t next_try = 0, next_purge = 0;
     unsigned failures = 0;
     pthread_mutex_lock(&lg.mu);
     while (!lg.stopping) {
@@ -335,6 +356,10 @@ static void *stamper_main(void *arg)
         memset(&lg.unsaved, 0, sizeof lg.unsaved);
         pthread_mutex_unlock(&lg.mu);
         keep_registry(&keep);
+        if (lg.cfg->log_purge_interval && time(NULL) >= next_purge) {
+            next_purge = time(NULL) + lg.cfg->log_purge_interval;
+            purge_expired();
+        }
         size_t pending = 0, done = 0;
         int64_t oldest = 0;
         ss_error err = ss_store_pending(lg.stamper, &pending, &oldest);
@@ -445,6 +470,30 @@ static void take_registry(struct ss_ipc_msg *m)
                 (unsigned long long)ss_trust_registry(t)->serial);
 }
 
+/*
+ * A version 2 record's content: a fresh salt, the message sealed to the
+ * DPO's key when configured, and the commitment over them (the chain hash
+ * follows when the record gets its number). Here, in the IPC thread, so
+ * that sealing runs beside the writer.
+ */
+static bool prepare_content(struct append *a)
+{
+    struct ss_record *r = &a->rec;
+    if (lg.seal && r->message) {
+        size_t len = 0;
+        if (ss_dpo_seal(lg.dpo_pk, r->message, r->message_len, &a->sealed, &len) != SS_OK)
+            return false;
+        r->message = a->sealed;
+        r->message_len = len;
+        r->sealed = true;
+    }
+    randombytes_buf(r->salt, sizeof r->salt);
+    r->has_salt = true;
+    ss_record_commit(r, r->content);
+    r->has_content = true;
+    return true;
+}
+
 static void take_append(ss_link link, struct ss_ipc_msg *m)
 {
     struct append *a = calloc(1, sizeof *a);
@@ -468,6 +517,11 @@ static void take_append(ss_link link, struct ss_ipc_msg *m)
     if (!ok || !ss_ipc_reader_done(&r)) {
         ss_log_error("logger: malformed record from the network process");
         abort();
+    }
+    if (!prepare_content(a)) {
+        answer(a, SS_ERR_LOGGING, ss_errmsg(), 0, 0);
+        free_appends(a);
+        return;
     }
     a->arrived_us = ss_monotonic_us();
     pthread_mutex_lock(&lg.mu);
@@ -555,7 +609,9 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
     /* everything that needs root, before the privileges go */
     if (!path || (lock = lock_store(path)) < 0)
         goto out;
-    if (ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
+    lg.seal = cfg->dpo_public_key != NULL;
+    if ((lg.seal && ss_key_file_read(cfg->dpo_public_key, "DPO public key", lg.dpo_pk) != SS_OK) ||
+        ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
         ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.writer) != SS_OK ||
         ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.stamper) != SS_OK ||
         ss_store_tail(lg.writer, &lg.last_id, lg.last_hash) != SS_OK) {

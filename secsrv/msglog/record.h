@@ -1,15 +1,25 @@
 /*
  * record: one entry of the message log and its place in the hash chain.
  * A record is written for every request and every response on each side
- * of an exchange, refusals included. Its hash covers its number, time,
- * side, direction, the exchange's identifiers, the keyed hash of the
- * data-subject reference, status and error type, retention deadline, the
- * SHA-256 of the raw message, of its manifest, of its signature and of the
- * stapled OCSP response, the signature's inclusion path, and the hash of
- * the record before it (32 zero bytes for the first), encoded as
- * documented in secsrv/msglog/README.md. Because the chain holds digests
- * of the bulky parts, those parts can be purged after the retention
- * deadline without breaking the verification of anything else.
+ * of an exchange, refusals included.
+ *
+ * A record's hash (version 2) covers its number, time, side, direction,
+ * the exchange's identifiers, purpose, status and error type, retention
+ * deadline, the SHA-256 of its signature and of the stapled OCSP response,
+ * the signature's inclusion path, its content commitment and the hash of
+ * the record before it (32 zero bytes for the first), encoded as documented
+ * in secsrv/msglog/README.md. The content commitment is a SHA-256 over a
+ * random per-record salt, the keyed hash of the data-subject reference, the
+ * SHA-256 of the raw message, of the manifest (which names the subject
+ * hash) and, when the message is stored sealed to the DPO's key, of the
+ * sealed box. After the retention deadline the content (message, subject
+ * hash, manifest, salt) can be purged: the commitment stays, so the chain
+ * and everything else still verify, and without the salt nothing left can
+ * be tested against a person's identifier.
+ *
+ * Version 1 records (written before version 2) hash the subject hash and
+ * the manifest's digest directly and have no commitment; they verify as
+ * they were written.
  */
 #ifndef SS_RECORD_H
 #define SS_RECORD_H
@@ -51,9 +61,21 @@ struct ss_record {
     size_t ocsp_len;
     uint8_t prev_hash[32];
     uint8_t hash[32];
+    /* version 2: the content commitment and its salt (the salt is gone once purged) */
+    bool has_content;
+    uint8_t content[32];
+    bool has_salt;
+    uint8_t salt[32];
+    bool sealed; /* message is a sealed box to the DPO's key; message_sha256 is the plain one's */
 };
 
-/* The chain hash of r (over r->prev_hash and every field above but hash). */
+/* The content commitment of r (r->has_salt: its salt and content fields are all there). */
+void ss_record_commit(const struct ss_record *r, uint8_t out[32]);
+
+/*
+ * The chain hash of r: version 2 over r->content (r->has_content) and the
+ * fields named above, version 1 otherwise. Not over r->hash itself.
+ */
 void ss_record_hash(const struct ss_record *r, uint8_t out[32]);
 
 #endif

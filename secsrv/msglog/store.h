@@ -106,6 +106,20 @@ ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, con
                         ss_store_count_visit fn, void *arg) SS_MUST_CHECK;
 
 /*
+ * Removes the content of version 2 records past their retention deadline
+ * (retain_until < now): message, subject hash, manifest and salt; the
+ * content commitment stays, so the chain still verifies. Freed space is
+ * overwritten and the write-ahead log emptied. *purged counts the records
+ * purged now; *kept_v1 the version 1 records past their deadline whose
+ * content cannot be purged (their hash covers it directly).
+ */
+ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged,
+                        uint64_t *kept_v1) SS_MUST_CHECK;
+
+/* Rewrites the store file without its free space (needs the store to itself for a while). */
+ss_error ss_store_vacuum(struct ss_store *s) SS_MUST_CHECK;
+
+/*
  * Keeps a members registry (the signed document as published) from since_ms
  * on, once per serial; and calls fn for each kept, by serial.
  */

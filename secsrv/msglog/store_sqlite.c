@@ -22,7 +22,8 @@ static const char schema[] =
     " client TEXT NOT NULL, service TEXT NOT NULL, purpose TEXT NOT NULL, subject_hash BLOB,"
     " status INTEGER NOT NULL, error_type TEXT NOT NULL, retain_until INTEGER NOT NULL,"
     " message_sha256 BLOB NOT NULL, message BLOB, manifest BLOB, signature BLOB,"
-    " sig_path TEXT NOT NULL, ocsp BLOB, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+    " sig_path TEXT NOT NULL, ocsp BLOB, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,"
+    " content BLOB, salt BLOB, sealed INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS records_replay ON records (client, query_id, logged_ms)"
     " WHERE side = 'server' AND direction = 'request';"
     "CREATE TABLE IF NOT EXISTS timestamps ("
@@ -53,10 +54,17 @@ static const char migrate_1_to_2[] =
     "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
     "COMMIT;";
 
-/* Version 3 adds the registries table (created with the schema above). */
-static const char migrate_2_to_3[] = "BEGIN IMMEDIATE;"
-                                     "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
-                                     "COMMIT;";
+/*
+ * Version 3 adds the registries table (created with the schema above) and
+ * the columns of version 2 records (content commitment, salt, sealed).
+ */
+static const char migrate_2_to_3[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE records ADD COLUMN content BLOB;"
+    "ALTER TABLE records ADD COLUMN salt BLOB;"
+    "ALTER TABLE records ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+    "COMMIT;";
 
 /* the first record not yet timestamped: timestamps cover the records in order */
 #define UNSTAMPED "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
@@ -166,12 +174,12 @@ ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, str
                        "SELECT id, hash FROM records WHERE " UNSTAMPED " ORDER BY id LIMIT ?")))
         goto out;
     if (!read_only &&
-        ((err = prepare(
-              s, &s->insert,
-              "INSERT INTO records (id, logged_ms, side, direction, query_id,"
-              " request_id, client, service, purpose, subject_hash, status, error_type,"
-              " retain_until, message_sha256, message, manifest, signature, sig_path,"
-              " ocsp, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) ||
+        ((err = prepare(s, &s->insert,
+                        "INSERT INTO records (id, logged_ms, side, direction, query_id,"
+                        " request_id, client, service, purpose, subject_hash, status, error_type,"
+                        " retain_until, message_sha256, message, manifest, signature, sig_path,"
+                        " ocsp, prev_hash, hash, content, salt, sealed)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) ||
          (err = prepare(s, &s->seen,
                         "SELECT 1 FROM records WHERE side = 'server' AND direction = 'request'"
                         " AND client = ? AND query_id = ? AND logged_ms >= ? AND"
@@ -286,6 +294,9 @@ ss_error ss_store_insert(struct ss_store *s, const struct ss_record *r)
     bind_blob(st, 19, r->ocsp, r->ocsp_len);
     bind_blob(st, 20, r->prev_hash, 32);
     bind_blob(st, 21, r->hash, 32);
+    bind_blob(st, 22, r->content, r->has_content ? 32 : 0);
+    bind_blob(st, 23, r->salt, r->has_salt ? 32 : 0);
+    sqlite3_bind_int(st, 24, r->sealed);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -455,7 +466,7 @@ static bool column_bytes(sqlite3_stmt *st, int i, const uint8_t **p, size_t *n)
 #define RECORD_COLUMNS                                                                             \
     "r.id, logged_ms, side, direction, query_id, request_id, client, service, purpose,"            \
     " subject_hash, status, error_type, retain_until, message_sha256, message, manifest,"          \
-    " signature, sig_path, ocsp, prev_hash, hash, s.ts_id, s.ts_path"
+    " signature, sig_path, ocsp, prev_hash, hash, s.ts_id, s.ts_path, content, salt, sealed"
 
 /*
  * One row of RECORD_COLUMNS into r, strictly: a field of the wrong type or
@@ -471,8 +482,9 @@ static ss_error read_record(struct ss_store *s, sqlite3_stmt *st, struct ss_reco
         "id",           "logged_ms",      "side",    "direction",    "query_id",  "request_id",
         "client",       "service",        "purpose", "subject_hash", "status",    "error_type",
         "retain_until", "message_sha256", "message", "manifest",     "signature", "sig_path",
-        "ocsp",         "prev_hash",      "hash",    "ts_id",        "ts_path"};
-    static const int integers[] = {0, 1, 10, 12};
+        "ocsp",         "prev_hash",      "hash",    "ts_id",        "ts_path",   "content",
+        "salt",         "sealed"};
+    static const int integers[] = {0, 1, 10, 12, 25};
     for (size_t i = 0; i < sizeof integers / sizeof integers[0] && !bad; i++)
         if (sqlite3_column_type(st, integers[i]) != SQLITE_INTEGER)
             bad = names[integers[i]];
@@ -510,6 +522,14 @@ static ss_error read_record(struct ss_store *s, sqlite3_stmt *st, struct ss_reco
         bad = "prev_hash";
     if (!bad && !column_digest(st, 20, false, r->hash, NULL))
         bad = "hash";
+    if (!bad && !column_digest(st, 23, true, r->content, &r->has_content))
+        bad = "content";
+    if (!bad && !column_digest(st, 24, true, r->salt, &r->has_salt))
+        bad = "salt";
+    int64_t sealed = sqlite3_column_int64(st, 25);
+    if (!bad && sealed != 0 && sealed != 1)
+        bad = "sealed";
+    r->sealed = sealed == 1;
     *ts_id = sqlite3_column_type(st, 21) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 21);
     if (bad)
         return ss_errf(SS_ERR_IO, "message log %s: record %lld: the field %s is malformed", s->path,
@@ -651,6 +671,63 @@ ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, i
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? SS_OK : db_error(s, "read");
+}
+
+ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint64_t *kept_v1)
+{
+    *purged = *kept_v1 = 0;
+    if (!s->insert)
+        return read_only(s);
+    /* freed bytes are overwritten, so that nothing purged stays in the file's free space */
+    ss_error err = exec(s, "PRAGMA secure_delete = ON");
+    if (err || (err = ss_store_begin(s)))
+        return err;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "UPDATE records SET message = NULL, subject_hash = NULL, manifest = NULL,"
+            " salt = NULL, sealed = 0 WHERE retain_until < ? AND salt IS NOT NULL",
+            -1, &st, NULL) != SQLITE_OK) {
+        err = db_error(s, "purge");
+        ss_store_rollback(s);
+        return err;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        err = db_error(s, "purge");
+        ss_store_rollback(s);
+        return err;
+    }
+    *purged = (uint64_t)sqlite3_changes(s->db);
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM records WHERE retain_until < ? AND content IS NULL"
+                           " AND (message IS NOT NULL OR subject_hash IS NOT NULL)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *kept_v1 = (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if ((err = ss_store_commit(s)))
+        return err;
+    /* the old page images in the write-ahead log go too */
+    int log = 0, done = 0;
+    if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) !=
+        SQLITE_OK)
+        return ss_errf(SS_ERR_IO,
+                       "message log %s: %llu records purged, but the write-ahead log could not "
+                       "be emptied yet (%s); it will be at the next checkpoint",
+                       s->path, (unsigned long long)*purged, sqlite3_errmsg(s->db));
+    return SS_OK;
+}
+
+ss_error ss_store_vacuum(struct ss_store *s)
+{
+    if (!s->insert)
+        return read_only(s);
+    return exec(s, "VACUUM");
 }
 
 ss_error ss_store_add_registry(struct ss_store *s, uint64_t serial, int64_t since_ms,

@@ -1,4 +1,5 @@
 #include "daemon.h"
+#include "keys.h"
 #include "subject.h"
 #include "budget.h"
 #include "exchange.h"
@@ -217,6 +218,11 @@ ss_error ss_daemon_check(struct ss_config *cfg)
     bool made_later = cfg->subject_key_default && access(cfg->subject_key, F_OK) != 0;
     if (cfg->subject_key && !made_later && ss_daemon_check_subject_key(cfg->subject_key) != SS_OK)
         ss_config_problem(cfg, ss_config_line(cfg, "log", "subject_key", NULL), "%s", ss_errmsg());
+    uint8_t dpo[32];
+    if (cfg->dpo_public_key &&
+        ss_key_file_read(cfg->dpo_public_key, "DPO public key", dpo) != SS_OK)
+        ss_config_problem(cfg, ss_config_line(cfg, "log", "dpo_public_key", NULL), "%s",
+                          ss_errmsg());
     /* policies */
     if (cfg->policy_dir) {
         struct ss_policy_set *set = NULL;
@@ -326,23 +332,15 @@ ss_error ss_daemon_make_subject_key(const struct ss_config *cfg)
     if (!cfg->subject_key_default || access(cfg->subject_key, F_OK) == 0)
         return SS_OK;
     uint8_t key[32];
-    char hex[65];
     randombytes_buf(key, sizeof key);
-    ss_hex_sha256_format(key, hex);
+    ss_error err = ss_key_file_write(cfg->subject_key, key, 0600);
     sodium_memzero(key, sizeof key);
-    int fd = open(cfg->subject_key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    ss_error err = SS_OK;
-    if (fd < 0 || write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-        err = ss_errf(SS_ERR_IO, "%s: cannot create the subject key: %s", cfg->subject_key,
-                      strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    sodium_memzero(hex, sizeof hex);
-    if (!err)
-        ss_log_info("made a new data-subject key in %s (keep it: the DPO needs it to search the "
-                    "log)",
-                    cfg->subject_key);
-    return err;
+    if (err)
+        return ss_errf(err, "cannot create the subject key: %s", ss_errmsg());
+    ss_log_info("made a new data-subject key in %s (keep it: the DPO needs it to search the "
+                "log)",
+                cfg->subject_key);
+    return SS_OK;
 }
 
 ss_error ss_daemon_check_subject_key(const char *path)

@@ -4,9 +4,12 @@
  * the server's signing keys, and checks with the daemon's own code.
  *
  *   secsrv-log verify STORE --anchor FILE [--from-id N] [--to-id N] [--since T] [--until T]
- *                           [--clock-skew S]
+ *                           [--clock-skew S] [--secret-key FILE]
  *   secsrv-log search STORE [--subject-key FILE] [--json] [TERM...]
  *   secsrv-log stats  STORE [--by FIELD]... [--subject-key FILE] [TERM...]
+ *   secsrv-log show   STORE RECORD [--secret-key FILE]
+ *   secsrv-log keygen SECRET_FILE PUBLIC_FILE
+ *   secsrv-log purge  STORE [--now T] [--vacuum]
  *
  * STORE is sqlite:PATH or a path. A TERM is KEY=VALUE: since, until (UTC,
  * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ), id (N or N-M), client, service
@@ -15,10 +18,17 @@
  * person's identifier: the tool computes the keyed hash the server stored,
  * with the server's subject key).
  *
+ * show prints one record and its message; a message stored sealed to the
+ * DPO's key is opened with the secret key (keygen makes the pair: the
+ * public key goes to the server's [log] dpo_public_key). purge removes the
+ * content of records past their retention deadline, as the server does on
+ * its own every [log] purge_interval; it is the one command that writes.
+ *
  * Exit status: 0 done (verify: everything holds), 1 verify found a broken
  * point, 2 bad usage or an unreadable store.
  */
 #include "audit.h"
+#include "keys.h"
 #include "registry.h"
 #include "ss_error.h"
 #include "ss_hex.h"
@@ -35,9 +45,12 @@
 
 #define USAGE                                                                                      \
     "usage: secsrv-log verify STORE --anchor FILE [--from-id N] [--to-id N] [--since T]\n"         \
-    "                         [--until T] [--clock-skew S]\n"                                      \
+    "                         [--until T] [--clock-skew S] [--secret-key FILE]\n"                  \
     "       secsrv-log search STORE [--subject-key FILE] [--json] [TERM...]\n"                     \
     "       secsrv-log stats  STORE [--by FIELD]... [--subject-key FILE] [TERM...]\n"              \
+    "       secsrv-log show   STORE RECORD [--secret-key FILE]\n"                                  \
+    "       secsrv-log keygen SECRET_FILE PUBLIC_FILE\n"                                           \
+    "       secsrv-log purge  STORE [--now T] [--vacuum]\n"                                        \
     "STORE: sqlite:PATH or PATH; TERM: since=T until=T id=N[-M] client=ID service=ID\n"            \
     "query-id=X purpose=P status=N error=TYPE side=client|server subject=ID;\n"                    \
     "T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC); FIELD: client service status purpose\n"          \
@@ -129,14 +142,19 @@ static char *store_spec(const char *arg)
     return spec;
 }
 
-static int open_store(const char *arg, struct ss_store **s)
+static int open_store_rw(const char *arg, bool writable, struct ss_store **s)
 {
     char *spec = store_spec(arg);
     if (!spec)
         return fail("out of memory");
-    ss_error err = ss_store_open(spec, true, 0, s);
+    ss_error err = ss_store_open(spec, !writable, 0, s);
     free(spec);
     return err ? fail("%s", ss_errmsg()) : 0;
+}
+
+static int open_store(const char *arg, struct ss_store **s)
+{
+    return open_store_rw(arg, false, s);
 }
 
 /* ---- search terms ---- */
@@ -387,14 +405,12 @@ static int cmd_stats(int argc, char **argv)
 
 static int cmd_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {{"anchor", required_argument, NULL, 'a'},
-                                         {"from-id", required_argument, NULL, 'f'},
-                                         {"to-id", required_argument, NULL, 't'},
-                                         {"since", required_argument, NULL, 's'},
-                                         {"until", required_argument, NULL, 'u'},
-                                         {"clock-skew", required_argument, NULL, 'c'},
-                                         {NULL, 0, NULL, 0}};
-    const char *anchor_file = NULL;
+    static const struct option opts[] = {
+        {"anchor", required_argument, NULL, 'a'},     {"from-id", required_argument, NULL, 'f'},
+        {"to-id", required_argument, NULL, 't'},      {"since", required_argument, NULL, 's'},
+        {"until", required_argument, NULL, 'u'},      {"clock-skew", required_argument, NULL, 'c'},
+        {"secret-key", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0}};
+    const char *anchor_file = NULL, *secret_file = NULL;
     struct ss_audit_options o = {.clock_skew = 300};
     long long n = 0;
     int c;
@@ -421,6 +437,9 @@ static int cmd_verify(int argc, char **argv)
                 return fail("verify: --clock-skew: '%s' is not 0 to 86400 seconds", optarg);
             o.clock_skew = (unsigned)n;
             break;
+        case 'k':
+            secret_file = optarg;
+            break;
         default:
             return fail("verify: bad option\n%s", USAGE);
         }
@@ -432,12 +451,20 @@ static int cmd_verify(int argc, char **argv)
                     "check the registries kept in the log");
     if (o.from_id && o.to_id && o.to_id < o.from_id)
         return fail("verify: --to-id is before --from-id");
-    struct ss_reg_anchor anchor = {0};
-    if (ss_reg_anchor_load(anchor_file, &anchor) != SS_OK)
+    o.now = (int64_t)time(NULL);
+    uint8_t *secret = NULL;
+    if (secret_file && ss_dpo_secret_read(secret_file, &secret, o.dpo_public) != SS_OK)
         return fail("%s", ss_errmsg());
+    o.dpo_secret = secret;
+    struct ss_reg_anchor anchor = {0};
+    if (ss_reg_anchor_load(anchor_file, &anchor) != SS_OK) {
+        ss_dpo_secret_free(secret);
+        return fail("%s", ss_errmsg());
+    }
     struct ss_store *st = NULL;
     int rc = open_store(argv[optind], &st);
     if (rc) {
+        ss_dpo_secret_free(secret);
         ss_reg_anchor_cleanup(&anchor);
         return rc;
     }
@@ -448,12 +475,17 @@ static int cmd_verify(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ss_store_close(st);
     ss_reg_anchor_cleanup(&anchor);
+    ss_dpo_secret_free(secret);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("records %lld to %lld: %llu checked (%llu with content, %llu without), %llu signed "
-           "(%llu distinct signatures verified), %llu refusals whose signature was not "
-           "required to verify\n",
+    printf("records %lld to %lld: %llu checked: %llu messages against their digests, %llu sealed "
+           "(%llu opened and checked), %llu metadata only, %llu purged after their retention "
+           "deadline\n",
            (long long)rep.first_id, (long long)rep.last_id, (unsigned long long)rep.records,
-           (unsigned long long)rep.messages, (unsigned long long)rep.purged,
+           (unsigned long long)rep.messages, (unsigned long long)rep.sealed,
+           (unsigned long long)rep.opened, (unsigned long long)rep.without_message,
+           (unsigned long long)rep.purged);
+    printf("signatures: %llu records signed (%llu distinct signatures verified), %llu refusals "
+           "whose signature was not required to verify\n",
            (unsigned long long)rep.signed_records, (unsigned long long)rep.signatures,
            (unsigned long long)rep.refused_unverified);
     printf("timestamps: %llu verified, %llu records in them, %llu records not yet timestamped; "
@@ -474,6 +506,158 @@ static int cmd_verify(int argc, char **argv)
     return 0;
 }
 
+/* ---- show, keygen, purge ---- */
+
+struct show {
+    const uint8_t *secret;
+    uint8_t public_key[32];
+    bool found;
+    int rc;
+};
+
+static ss_error show_record(void *arg, const struct ss_record *r, int64_t ts_id,
+                            const char *ts_path)
+{
+    struct show *sh = arg;
+    sh->found = true;
+    char when[32], hex[65];
+    format_time(r->logged_ms, when);
+    printf("record: %lld\nlogged: %s\nside: %s\ndirection: %s\nquery-id: %s\nrequest-id: %s\n"
+           "client: %s\nservice: %s\npurpose: %s\nstatus: %u\nerror: %s\n",
+           (long long)r->id, when, r->side, r->direction, r->query_id, r->request_id, r->client,
+           r->service, r->purpose[0] ? r->purpose : "-", r->status,
+           r->error_type[0] ? r->error_type : "-");
+    if (r->has_subject)
+        ss_hex_sha256_format(r->subject_hash, hex);
+    printf("subject-hash: %s\n", r->has_subject ? hex : "-");
+    time_t t = (time_t)r->retain_until;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("retain-until: %s\n", when);
+    ss_hex_sha256_format(r->hash, hex);
+    printf("hash: %s\ntimestamp: %lld\ntimestamp-path: %s\nsignature-path: %s\n", hex,
+           (long long)ts_id, ts_id ? ts_path : "-", r->sig_path[0] ? r->sig_path : "-");
+    if (r->manifest)
+        printf("manifest:\n%.*s", (int)r->manifest_len, (const char *)r->manifest);
+    if (!r->message) {
+        printf("message: %s\n", r->has_content && !r->has_salt ? "(purged after its retention "
+                                                                 "deadline)"
+                                                               : "(not logged: metadata only)");
+        return SS_OK;
+    }
+    const uint8_t *m = r->message;
+    size_t len = r->message_len;
+    uint8_t *plain = NULL;
+    if (r->sealed) {
+        if (!sh->secret) {
+            printf("message: (sealed to the DPO's key: --secret-key FILE opens it)\n");
+            return SS_OK;
+        }
+        if (ss_dpo_open(sh->public_key, sh->secret, r->message, r->message_len, &plain, &len)) {
+            sh->rc = fail("record %lld: %s", (long long)r->id, ss_errmsg());
+            return SS_OK;
+        }
+        m = plain;
+    }
+    printf("message (%zu bytes):\n", len);
+    fwrite(m, 1, len, stdout);
+    printf("\n");
+    if (plain)
+        ss_dpo_plain_free(plain, len);
+    return SS_OK;
+}
+
+static int cmd_show(int argc, char **argv)
+{
+    static const struct option opts[] = {{"secret-key", required_argument, NULL, 'k'},
+                                         {NULL, 0, NULL, 0}};
+    const char *secret_file = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'k')
+            return fail("show: bad option\n%s", USAGE);
+        secret_file = optarg;
+    }
+    long long id = 0;
+    if (optind + 2 != argc)
+        return fail("show: STORE RECORD\n%s", USAGE);
+    if (!parse_num(argv[optind + 1], 1, INT64_MAX / 2, &id))
+        return fail("show: '%s' is not a record number", argv[optind + 1]);
+    struct show sh = {0};
+    uint8_t *secret = NULL;
+    if (secret_file && ss_dpo_secret_read(secret_file, &secret, sh.public_key) != SS_OK)
+        return fail("%s", ss_errmsg());
+    sh.secret = secret;
+    struct ss_store *st = NULL;
+    int rc = open_store(argv[optind], &st);
+    if (!rc) {
+        ss_error err = ss_store_each(st, id, id, show_record, &sh);
+        ss_store_close(st);
+        if (err)
+            rc = fail("%s", ss_errmsg());
+        else if (!sh.found)
+            rc = fail("no record %lld in the log", id);
+        else
+            rc = sh.rc;
+    }
+    ss_dpo_secret_free(secret);
+    return rc;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    if (argc != 3)
+        return fail("keygen: SECRET_FILE PUBLIC_FILE\n%s", USAGE);
+    if (ss_dpo_keygen(argv[1], argv[2]) != SS_OK)
+        return fail("%s", ss_errmsg());
+    printf("secret key in %s (keep it with the DPO, never on the server); public key in %s (the "
+           "server's [log] dpo_public_key)\n",
+           argv[1], argv[2]);
+    return 0;
+}
+
+static int cmd_purge(int argc, char **argv)
+{
+    static const struct option opts[] = {{"now", required_argument, NULL, 'n'},
+                                         {"vacuum", no_argument, NULL, 'v'},
+                                         {NULL, 0, NULL, 0}};
+    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    bool vacuum = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'n' && !parse_time(optarg, &now_ms))
+            return fail("purge: --now: '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", optarg);
+        else if (c == 'v')
+            vacuum = true;
+        else if (c != 'n')
+            return fail("purge: bad option\n%s", USAGE);
+    }
+    if (optind + 1 != argc)
+        return fail("purge: one store\n%s", USAGE);
+    if (now_ms > (int64_t)time(NULL) * 1000)
+        return fail("purge: --now must not be in the future (content is purged only once its "
+                    "retention deadline has passed)");
+    struct ss_store *st = NULL;
+    int rc = open_store_rw(argv[optind], true, &st);
+    if (rc)
+        return rc;
+    uint64_t purged = 0, kept = 0;
+    ss_error err = ss_store_purge(st, now_ms / 1000, &purged, &kept);
+    if (!err && vacuum)
+        err = ss_store_vacuum(st);
+    ss_store_close(st);
+    if (err)
+        return fail("%s", ss_errmsg());
+    printf("content of %llu records past their retention deadline purged%s\n",
+           (unsigned long long)purged, vacuum ? "; store file rewritten" : "");
+    if (kept)
+        printf("%llu records of schema version 1 past their deadline keep their content (their "
+               "hash covers it)\n",
+               (unsigned long long)kept);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -491,5 +675,11 @@ int main(int argc, char **argv)
         return cmd_search(argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0)
         return cmd_stats(argc - 1, argv + 1);
+    if (strcmp(cmd, "show") == 0)
+        return cmd_show(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "purge") == 0)
+        return cmd_purge(argc - 1, argv + 1);
     return fail("unknown command '%s'\n%s", cmd, USAGE);
 }

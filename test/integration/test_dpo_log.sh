@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # The data-protection officer's view of a message log (secsrv-log): verify
 # proves a log complete and unaltered and catches every kind of tampering;
-# search finds a person's exchanges by the keyed hash; stats counts. The
-# tool works on a copy of the store, read-only, without the server's keys.
+# search finds a person's exchanges by the keyed hash; stats counts; the SH
+# server stores its messages sealed to the DPO's key, which only the DPO's
+# secret key opens; purge removes content past its retention deadline
+# (one day for one SH client here) so that it is gone from the file while
+# verify still passes. The tool works on copies of the stores, without the
+# server's keys.
 . "$(dirname "$0")/lib.sh"
+LOG=$SS_BUILD_DIR/secsrv/secsrv-log
+"$LOG" keygen "$T_DIR/dpo.secret" "$T_DIR/dpo.public" >/dev/null
+"$LOG" keygen "$T_DIR/other.secret" "$T_DIR/other.public" >/dev/null
+FED_SH_LOG_EXTRA="dpo_public_key = $T_DIR/dpo.public
+retention = GOV/MIKWS-SH/Meldeauskunft 1"
+export FED_SH_LOG_EXTRA
 fed_start
 
 CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
 SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
-LOG=$SS_BUILD_DIR/secsrv/secsrv-log
 LOGCHECK=$SS_BUILD_DIR/test/tools/ss-logcheck
 ANCHOR=$FED_PKI/registry-authority.pem
 
@@ -19,6 +28,10 @@ for i in $(seq 1 12); do
 done
 xr GET $CLIENT "$SVC/nope/refused"
 expect "an exchange for a service without a rule is refused" test "$STATUS" != 200
+for i in 1 2; do
+  xr GET DE-NORD/MUN/01002000/Buergeramt "$SVC/echo/kept$i"
+  expect "a client this server does not host is refused (its records kept for 730 days)" test "$STATUS" = 403
+done
 one() {
   curl -s -o /dev/null -w '%{http_code}\n' -H "X-Road-Client: $CLIENT" -H "X-Secsrv-Purpose: BMG-35" \
     -H "X-Secsrv-Subject: Q-$(($1 % 5))" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC/echo/batch$1"
@@ -45,6 +58,16 @@ sqlite3 "$FED_DIR/sh/log/messagelog.db" ".backup '$GOOD'"
 MVGOOD=$T_DIR/mv-good.db
 sqlite3 "$FED_DIR/mv/log/messagelog.db" ".backup '$MVGOOD'"
 q() { sqlite3 "$1" "$2"; }
+bad() { # NAME EXPECTED_RC REGEX command...: fails with that exit status and says so
+  local name=$1 want=$2 re=$3
+  shift 3
+  set +e
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  set -e
+  if [ "$rc" = "$want" ] && grep -Eq -- "$re" <<<"$out"; then ok "$name: $(head -1 <<<"$out")"; else not_ok "$name (exit $rc): $out"; fi
+}
 
 # --- verify on the untouched copies ---------------------------------------------------------------
 verify() { # STORE [args]: sets VRC and VOUT
@@ -86,10 +109,10 @@ flip_text() { echo "substr($1,1,length($1)-1) || CASE WHEN substr($1,-1) = 'a' T
 for col in side direction query_id request_id client service purpose error_type sig_path; do
   tamper "a changed byte in $col" "UPDATE records SET $col = $(flip_text $col) WHERE id = $K"
 done
-for col in subject_hash message_sha256 message manifest signature ocsp prev_hash hash; do
+for col in subject_hash message_sha256 message manifest signature ocsp prev_hash hash content salt; do
   tamper "a changed byte in $col" "UPDATE records SET $col = $(flip_blob $col 20) WHERE id = $K"
 done
-for col in logged_ms status retain_until; do
+for col in logged_ms status retain_until sealed; do
   tamper "a changed $col" "UPDATE records SET $col = $col + 1 WHERE id = $K"
 done
 # the forger who also fixes the message's digest and the chain
@@ -121,7 +144,7 @@ tamper "a record inserted, the chain recomputed" \
    UPDATE stamps SET id = -(id + 1) WHERE id > $K; UPDATE stamps SET id = -id WHERE id < 0;
    INSERT INTO records SELECT $K + 1, logged_ms, side, direction, query_id, request_id, client, service,
      purpose, subject_hash, status, error_type, retain_until, message_sha256, message, manifest, signature,
-     sig_path, ocsp, prev_hash, hash FROM records WHERE id = $K;
+     sig_path, ocsp, prev_hash, hash, content, salt, sealed FROM records WHERE id = $K;
    INSERT INTO stamps SELECT $K + 1, ts_id, ts_path FROM stamps WHERE id = $K;" rehash
 tamper "a swapped timestamp token" \
   "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE id = $TS1) WHERE id = $TS2"
@@ -132,16 +155,6 @@ tamper "a swapped batch signature, the chain recomputed" \
 expect "a swapped batch signature is named as the signature" grep -q "signature" <<<"$VOUT"
 
 # --- what is not a log, or not the right one ----------------------------------------------------
-bad() { # NAME EXPECTED_RC REGEX command...
-  local name=$1 want=$2 re=$3
-  shift 3
-  set +e
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  set -e
-  if [ "$rc" = "$want" ] && grep -Eq -- "$re" <<<"$out"; then ok "$name: $(head -1 <<<"$out")"; else not_ok "$name (exit $rc): $out"; fi
-}
 bad "a missing store" 2 "unable to open|cannot open|no such" "$LOG" verify "$T_DIR/none.db" --anchor "$ANCHOR"
 head -c 20000 "$MVGOOD" >"$T_DIR/truncated.db"
 bad "a truncated store" 2 "malformed|not a database|message log" "$LOG" verify "$T_DIR/truncated.db" --anchor "$ANCHOR"
@@ -154,6 +167,72 @@ bad "a term without a value" 2 "is not KEY=VALUE" "$LOG" search "$GOOD" client
 bad "a subject without the key" 2 "subject-key" "$LOG" search "$GOOD" subject=P-1
 bad "a wrong subject key file" 2 "64 hex digits" "$LOG" search "$GOOD" --subject-key "$ANCHOR" subject=P-1
 bad "an unknown command" 2 "unknown command" "$LOG" export "$GOOD"
+
+# --- confidentiality at rest: the SH log holds its messages sealed to the DPO's key ---------------
+hexfile() { xxd -p "$1" | tr -d '\n'; }
+hexstr() { printf '%s' "$1" | xxd -p | tr -d '\n'; }
+export -f hexfile
+expect "the SH log holds no message in clear" \
+  bash -c "! hexfile '$GOOD' | grep -q $(hexstr /echo/dpo5) && hexfile '$MVGOOD' | grep -q $(hexstr /echo/dpo5)"
+expect "its messages are marked sealed" \
+  test "$(q "$GOOD" "SELECT count(*) FROM records WHERE message IS NOT NULL AND sealed = 0")" = 0
+verify "$GOOD" --secret-key "$T_DIR/dpo.secret"
+expect "verify with the DPO's secret key opens and checks every sealed message" \
+  bash -c "grep -Eq ' ([0-9]+) sealed \(\1 opened and checked\)' <<<'$VOUT' && [ $VRC = 0 ]"
+verify "$GOOD" --secret-key "$T_DIR/other.secret"
+expect "verify with another secret key names the first record it cannot open" \
+  bash -c "[ $VRC = 1 ] && grep -q 'BROKEN at record 1: the secret key does not open' <<<'$VOUT'"
+R=$(q "$GOOD" "SELECT id FROM records WHERE direction = 'request' AND message IS NOT NULL ORDER BY id LIMIT 1")
+expect "show opens a sealed message with the secret key" \
+  bash -c "'$LOG' show '$GOOD' $R --secret-key '$T_DIR/dpo.secret' | grep -q '^GET /r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/dpo'"
+expect "without it, show says the message is sealed" \
+  bash -c "'$LOG' show '$GOOD' $R | grep -q 'sealed to the DPO'"
+bad "show with another secret key" 2 "does not open the sealed message" \
+  "$LOG" show "$GOOD" "$R" --secret-key "$T_DIR/other.secret"
+bad "show of a record that is not there" 2 "no record 99999" "$LOG" show "$GOOD" 99999
+bad "a secret key file that is no key" 2 "64 hex digits" "$LOG" show "$GOOD" 1 --secret-key "$ANCHOR"
+bad "keygen over an existing file" 2 "cannot write the key" "$LOG" keygen "$T_DIR/dpo.secret" "$T_DIR/x.public"
+expect "the secret key file is readable by its owner only" test "$(stat -c %a "$T_DIR/dpo.secret")" = 600
+
+# --- retention: content past its deadline is purged, and gone from the file ---------------------
+PURGED=$T_DIR/purged.db
+cp "$GOOD" "$PURGED"
+S=$(q "$GOOD" "SELECT hex(subject_hash) FROM records WHERE subject_hash IS NOT NULL AND client LIKE '%/Meldeauskunft' LIMIT 1")
+B=$(q "$GOOD" "SELECT hex(substr(message, 1, 24)) FROM records WHERE message IS NOT NULL AND client LIKE '%/Meldeauskunft' LIMIT 1")
+expect "before the purge the file holds a subject hash and a sealed message" \
+  bash -c "hexfile '$PURGED' | grep -qi $S && hexfile '$PURGED' | grep -qi $B"
+expect "nothing is past its deadline today" bash -c "'$LOG' purge '$PURGED' | grep -q '^content of 0 records'"
+bad "a purge as of a future time" 2 "must not be in the future" "$LOG" purge "$PURGED" --now 2099-01-01
+meld=$(q "$GOOD" "SELECT count(*) FROM records WHERE client LIKE '%/Meldeauskunft'")
+expect "two days on, the content of every record of the one-day client is purged ($meld)" \
+  bash -c "faketime '+2 days' '$LOG' purge '$PURGED' | grep -q '^content of $meld records'"
+sqlite3 "$PURGED" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;" >/dev/null
+expect "the purged subject hashes and messages are gone from the database file" \
+  bash -c "! hexfile '$PURGED' | grep -qi $S && ! hexfile '$PURGED' | grep -qi $B"
+kept=$(q "$GOOD" "SELECT count(*) FROM records WHERE client LIKE '%/Buergeramt' AND message IS NOT NULL")
+expect "the records of the other client keep their content ($kept)" \
+  bash -c "[ $kept -gt 0 ] && [ $(q "$PURGED" "SELECT count(*) FROM records WHERE client LIKE '%/Buergeramt' AND message IS NOT NULL AND salt IS NOT NULL") = $kept ]"
+set +e
+VOUT=$(faketime '+2 days' "$LOG" verify "$PURGED" --anchor "$ANCHOR" --secret-key "$T_DIR/dpo.secret" 2>&1)
+VRC=$?
+set -e
+expect "verify still passes on the purged log, the purged records by their hashes" \
+  bash -c "[ $VRC = 0 ] && grep -q '$meld purged after their retention deadline' <<<'$VOUT'"
+verify "$PURGED"
+expect "today the same log is refused: content gone before its deadline" \
+  bash -c "[ $VRC = 1 ] && grep -q 'gone before its retention deadline' <<<'$VOUT'"
+tamper_purged() { # NAME SQL: a change to the purged log is caught
+  cp "$PURGED" "$T_DIR/t.db"
+  q "$T_DIR/t.db" "$2"
+  set +e
+  VOUT=$(faketime '+2 days' "$LOG" verify "$T_DIR/t.db" --anchor "$ANCHOR" 2>&1)
+  VRC=$?
+  set -e
+  expect "$1 is caught: $(grep '^BROKEN' <<<"$VOUT")" test "$VRC" = 1
+}
+P=$(q "$PURGED" "SELECT id FROM records WHERE salt IS NULL AND content IS NOT NULL LIMIT 1 OFFSET 3")
+tamper_purged "in a purged record, a changed client" "UPDATE records SET client = client || 'x' WHERE id = $P"
+tamper_purged "in a purged record, a changed commitment" "UPDATE records SET content = zeroblob(32) WHERE id = $P"
 
 # --- search and stats ---------------------------------------------------------------------------
 KEY=$FED_DIR/sh/state/subject.key

@@ -6,7 +6,8 @@
  * that breaks it and exits 1.
  *
  * With --rehash it plays the forger the DPO tool must catch: it rewrites
- * every record's previous-record hash and own hash in number order, so that
+ * every record's content commitment, previous-record hash and own hash in
+ * number order, so that
  * a log edited behind the logger's back has an intact chain again.
  *
  *   ss-logcheck sqlite:PATH
@@ -61,11 +62,17 @@ static ss_error rehash_one(void *arg, const struct ss_record *r, int64_t ts_id, 
     struct rehash *h = arg;
     struct ss_record copy = *r;
     memcpy(copy.prev_hash, h->prev, 32);
+    if (copy.has_salt)
+        ss_record_commit(&copy, copy.content);
     ss_record_hash(&copy, copy.hash);
     sqlite3_reset(h->update);
     sqlite3_bind_blob(h->update, 1, copy.prev_hash, 32, SQLITE_STATIC);
     sqlite3_bind_blob(h->update, 2, copy.hash, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(h->update, 3, copy.id);
+    if (copy.has_content)
+        sqlite3_bind_blob(h->update, 3, copy.content, 32, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(h->update, 3);
+    sqlite3_bind_int64(h->update, 4, copy.id);
     if (sqlite3_step(h->update) != SQLITE_DONE)
         return ss_errf(SS_ERR_IO, "update: %s", sqlite3_errmsg(h->db));
     memcpy(h->prev, copy.hash, 32);
@@ -81,8 +88,9 @@ static int rehash(const char *path)
     struct ss_store *s = NULL;
     if (sqlite3_open(path, &h.db) != SQLITE_OK ||
         sqlite3_exec(h.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(h.db, "UPDATE records SET prev_hash = ?, hash = ? WHERE id = ?", -1,
-                           &h.update, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(h.db,
+                           "UPDATE records SET prev_hash = ?, hash = ?, content = ? WHERE id = ?",
+                           -1, &h.update, NULL) != SQLITE_OK) {
         fprintf(stderr, "ss-logcheck: %s: %s\n", path, sqlite3_errmsg(h.db));
         return 1;
     }

@@ -361,8 +361,11 @@ static void test_migrate_from_1(void **state)
     assert_non_null(f);
     fclose(f);
     snprintf(cmd, sizeof cmd,
-             "sqlite3 %s \"%s ATTACH '%s' AS v2; INSERT INTO records SELECT *, NULL, NULL FROM"
-             " v2.records; INSERT INTO timestamps VALUES (1, 1, 1, x'00', x'00', 1795000000,"
+             "sqlite3 %s \"%s ATTACH '%s' AS v2; INSERT INTO records SELECT id, logged_ms, side,"
+             " direction, query_id, request_id, client, service, purpose, subject_hash, status,"
+             " error_type, retain_until, message_sha256, message, manifest, signature, sig_path,"
+             " ocsp, prev_hash, hash, NULL, NULL FROM v2.records; INSERT INTO timestamps VALUES "
+             "(1, 1, 1, x'00', x'00', 1795000000,"
              " 'TSA'); UPDATE records SET ts_id = 1, ts_path = 'L00' WHERE id = 1;\" && mv %s %s",
              old, schema_1, path, old, path);
     assert_int_equal(system(cmd), 0); /* the sqlite3 shell (installed with the tools) */
