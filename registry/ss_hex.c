@@ -2,15 +2,19 @@
 
 #include <stddef.h>
 
+/* 0-15 for a hex digit, 0xff for anything else (each hash of a log audit goes through here) */
+static const uint8_t digit_value[256] = {
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,  ['7'] = 7,
+    ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
+
 int ss_hex_digit(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    unsigned char u = (unsigned char)c;
+    if (digit_value[u] == 0 && u != '0')
+        return -1;
+    return digit_value[u];
 }
 
 bool ss_hex_sha256_parse(const char *hex, uint8_t out[32])

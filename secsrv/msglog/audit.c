@@ -19,6 +19,9 @@
  * the network process takes a new registry a moment before its logger does */
 #define REGISTRY_LAG_MS 60000
 
+/* signatures remembered: a batch's messages lie close together in a log */
+#define AUDIT_CACHE_ENTRIES 256
+
 void ss_tsa_list_cleanup(struct ss_tsa_list *l)
 {
     free(l->auth);
@@ -474,7 +477,7 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
 {
     memset(report, 0, sizeof *report);
     struct audit a = {.anchor = anchor, .o = o, .rep = report, .expect_id = 1};
-    ss_error err = ss_sig_cache_new(4096, &a.cache);
+    ss_error err = ss_sig_cache_new(AUDIT_CACHE_ENTRIES, &a.cache);
     if (!err)
         err = ss_store_each_registry(s, take_registry, &a);
     if (!err)
