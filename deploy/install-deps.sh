@@ -12,7 +12,7 @@ packages=(
   libssl-dev libmicrohttpd-dev libxml2-dev libsodium-dev libcurl4-openssl-dev
   libsqlite3-dev libinih-dev
   # tests
-  libcmocka-dev openssl curl xxd sqlite3 procps jq faketime
+  libcmocka-dev openssl curl xxd sqlite3 procps jq faketime unzip
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk nginx-light procps)

@@ -15,10 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* how long after a record's time the registry it was checked under may have reached the log:
- * the network process takes a new registry a moment before its logger does */
-#define REGISTRY_LAG_MS 60000
-
 /* signatures remembered: a batch's messages lie close together in a log */
 #define AUDIT_CACHE_ENTRIES 256
 
@@ -60,17 +56,21 @@ struct kept {
     struct ss_trust *trust;
 };
 
+struct ss_kept_registries {
+    struct kept *regs;
+    size_t n;
+    const struct ss_reg_anchor *anchor; /* while loading */
+};
+
 struct batch {
     int64_t id, first_id, last_id;
     uint8_t root[32];
 };
 
 struct audit {
-    const struct ss_reg_anchor *anchor;
     const struct ss_audit_options *o;
     struct ss_audit_report *rep;
-    struct kept *regs;
-    size_t n_regs;
+    struct ss_kept_registries *kept;
     struct batch *ts;
     size_t n_ts;
     struct ss_sig_cache *cache;
@@ -102,47 +102,82 @@ static ss_error broken(struct audit *a, int64_t record, const char *fmt, ...)
 static ss_error take_registry(void *arg, uint64_t serial, int64_t since_ms, const uint8_t *xml,
                               size_t xml_len, const uint8_t *sig, size_t sig_len)
 {
-    struct audit *a = arg;
-    uint64_t floor = a->n_regs ? a->regs[a->n_regs - 1].serial + 1 : 0;
-    if (a->n_regs && since_ms < a->regs[a->n_regs - 1].since_ms)
-        return broken(a, 0, "registry serial %llu is kept as in force before the one before it",
-                      (unsigned long long)serial);
+    struct ss_kept_registries *k = arg;
+    uint64_t floor = k->n ? k->regs[k->n - 1].serial + 1 : 0;
+    if (k->n && since_ms < k->regs[k->n - 1].since_ms)
+        return ss_errf(SS_ERR_BAD_SIGNATURE,
+                       "registry serial %llu is kept as in force before the one before it",
+                       (unsigned long long)serial);
     char name[64];
     snprintf(name, sizeof name, "registry serial %llu", (unsigned long long)serial);
     struct ss_registry *reg = NULL;
     /* it was in force from since_ms: not expired then */
-    ss_error err = ss_registry_load(name, xml, xml_len, sig, sig_len, a->anchor,
+    ss_error err = ss_registry_load(name, xml, xml_len, sig, sig_len, k->anchor,
                                     (time_t)(since_ms / 1000), floor, &reg);
     if (err)
-        return broken(a, 0, "%s", ss_errmsg());
+        return ss_errf(SS_ERR_BAD_SIGNATURE, "%s", ss_errmsg());
     if (reg->serial != serial) {
         ss_registry_unref(reg);
-        return broken(a, 0, "%s is kept under serial %llu", name, (unsigned long long)serial);
+        return ss_errf(SS_ERR_BAD_SIGNATURE, "%s is kept under serial %llu", name,
+                       (unsigned long long)serial);
     }
-    struct kept *more = realloc(a->regs, (a->n_regs + 1) * sizeof *more);
+    struct kept *more = realloc(k->regs, (k->n + 1) * sizeof *more);
     struct ss_trust *t = NULL;
+    if (more)
+        k->regs = more;
     if (!more || (err = ss_trust_new(reg, &t))) {
         ss_registry_unref(reg);
-        if (more)
-            a->regs = more;
         return more ? err : ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     ss_registry_unref(reg);
-    a->regs = more;
-    a->regs[a->n_regs++] = (struct kept){serial, since_ms, t};
-    a->rep->registries++;
+    k->regs[k->n++] = (struct kept){serial, since_ms, t};
     return SS_OK;
 }
 
-/* The registry in force at ms (index), or -1. */
-static long registry_at(const struct audit *a, int64_t ms)
+ss_error ss_kept_registries_load(struct ss_store *s, const struct ss_reg_anchor *anchor,
+                                 struct ss_kept_registries **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    (*out)->anchor = anchor;
+    ss_error err = ss_store_each_registry(s, take_registry, *out);
+    (*out)->anchor = NULL;
+    if (err) {
+        ss_kept_registries_free(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+void ss_kept_registries_free(struct ss_kept_registries *k)
+{
+    if (!k)
+        return;
+    for (size_t i = 0; i < k->n; i++)
+        ss_trust_unref(k->regs[i].trust);
+    free(k->regs);
+    free(k);
+}
+
+size_t ss_kept_registries_count(const struct ss_kept_registries *k)
+{
+    return k->n;
+}
+
+struct ss_trust *ss_kept_registry(const struct ss_kept_registries *k, int64_t ms, size_t nth)
 {
     long at = -1;
-    for (size_t i = 0; i < a->n_regs && a->regs[i].since_ms <= ms; i++)
+    for (size_t i = 0; i < k->n && k->regs[i].since_ms <= ms; i++)
         at = (long)i;
-    if (at < 0 && a->n_regs && a->regs[0].since_ms <= ms + REGISTRY_LAG_MS)
+    if (at < 0 && k->n && k->regs[0].since_ms <= ms + SS_AUDIT_REGISTRY_LAG_MS)
         at = 0;
-    return at;
+    if (at < 0)
+        return NULL;
+    size_t i = (size_t)at + nth;
+    if (i >= k->n || (nth > 0 && k->regs[i].since_ms > ms + SS_AUDIT_REGISTRY_LAG_MS))
+        return NULL;
+    return k->regs[i].trust;
 }
 
 /* ---- the timestamps ---- */
@@ -157,19 +192,17 @@ static ss_error take_timestamp(void *arg, const struct ss_timestamp *ts)
                       "timestamp %lld covers records %lld to %lld, not a batch from record %lld",
                       (long long)ts->id, (long long)ts->first_id, (long long)ts->last_id,
                       (long long)expect);
-    long r = registry_at(a, ts->gen_time * 1000);
-    if (r < 0)
+    int64_t when = ts->gen_time * 1000;
+    if (!ss_kept_registry(a->kept, when, 0))
         return broken(a, ts->first_id, "no members registry is kept for timestamp %lld's time",
                       (long long)ts->id);
     ss_error err = SS_ERR_BAD_SIGNATURE;
     char why[300] = "";
     /* the registry in force at genTime, or the next when it came within the lag */
-    for (size_t i = (size_t)r;
-         err && i < a->n_regs &&
-         (i == (size_t)r || a->regs[i].since_ms <= ts->gen_time * 1000 + REGISTRY_LAG_MS);
-         i++) {
+    struct ss_trust *t = NULL;
+    for (size_t nth = 0; err && (t = ss_kept_registry(a->kept, when, nth)); nth++) {
         struct ss_tsa_list list;
-        if (!ss_tsa_list_build(ss_trust_registry(a->regs[i].trust), &list))
+        if (!ss_tsa_list_build(ss_trust_registry(t), &list))
             return ss_errf(SS_ERR_NOMEM, "out of memory");
         struct ss_tsp_token token = {0};
         err = ss_tsp_verify_token(ts->token, ts->token_len, ts->root, NULL, 0, list.auth, list.n,
@@ -278,20 +311,17 @@ static ss_error check_signature(struct audit *a, const struct ss_record *r)
     struct ss_manifest m;
     if (ss_manifest_parse(r->manifest, r->manifest_len, &m) != SS_OK)
         return r->error_type[0] ? SS_OK : broken(a, r->id, "the signed manifest: %s", ss_errmsg());
-    long at = registry_at(a, r->logged_ms);
-    if (at < 0)
+    if (!ss_kept_registry(a->kept, r->logged_ms, 0))
         return broken(a, r->id, "no members registry is kept for the record's time");
     struct ss_sig_verified v;
     ss_error err = SS_ERR_BAD_SIGNATURE;
     char why[400] = "";
-    for (size_t i = (size_t)at;
-         err && i < a->n_regs &&
-         (i == (size_t)at || a->regs[i].since_ms <= r->logged_ms + REGISTRY_LAG_MS);
-         i++) {
-        ss_trust_set_clock(a->regs[i].trust, (time_t)(r->logged_ms / 1000));
-        err = ss_evidence_verify(
-            a->regs[i].trust, a->cache, r->manifest, r->manifest_len, r->signature,
-            r->signature_len, r->sig_path[0] == '-' ? "" : r->sig_path, r->ocsp, r->ocsp_len, &v);
+    struct ss_trust *t = NULL;
+    for (size_t nth = 0; err && (t = ss_kept_registry(a->kept, r->logged_ms, nth)); nth++) {
+        ss_trust_set_clock(t, (time_t)(r->logged_ms / 1000));
+        err = ss_evidence_verify(t, a->cache, r->manifest, r->manifest_len, r->signature,
+                                 r->signature_len, r->sig_path[0] == '-' ? "" : r->sig_path,
+                                 r->ocsp, r->ocsp_len, &v);
         if (err && !why[0])
             snprintf(why, sizeof why, "%s", ss_errmsg());
     }
@@ -476,10 +506,12 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
                          const struct ss_audit_options *o, struct ss_audit_report *report)
 {
     memset(report, 0, sizeof *report);
-    struct audit a = {.anchor = anchor, .o = o, .rep = report, .expect_id = 1};
+    struct audit a = {.o = o, .rep = report, .expect_id = 1};
     ss_error err = ss_sig_cache_new(AUDIT_CACHE_ENTRIES, &a.cache);
+    if (!err && (err = ss_kept_registries_load(s, anchor, &a.kept)) == SS_ERR_BAD_SIGNATURE)
+        err = broken(&a, 0, "%s", ss_errmsg());
     if (!err)
-        err = ss_store_each_registry(s, take_registry, &a);
+        report->registries = ss_kept_registries_count(a.kept);
     if (!err)
         err = ss_store_each_timestamp(s, take_timestamp, &a);
     int64_t from = o->from_id > 0 ? o->from_id : 1, to = o->to_id;
@@ -525,9 +557,7 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
         err = broken(&a, a.ts[a.at_ts].first_id, "missing: timestamp %lld covers it",
                      (long long)a.ts[a.at_ts].id);
 out:
-    for (size_t i = 0; i < a.n_regs; i++)
-        ss_trust_unref(a.regs[i].trust);
-    free(a.regs);
+    ss_kept_registries_free(a.kept);
     free(a.ts);
     free(a.leaves);
     ss_sig_cache_free(a.cache);

@@ -31,6 +31,7 @@
 #include "registry.h"
 #include "ss_error.h"
 #include "store.h"
+#include "trust.h"
 #include "tsp.h"
 
 #include <stdbool.h>
@@ -45,6 +46,22 @@ struct ss_tsa_list {
 };
 bool ss_tsa_list_build(const struct ss_registry *reg, struct ss_tsa_list *l);
 void ss_tsa_list_cleanup(struct ss_tsa_list *l);
+
+/*
+ * The members registries a log keeps, each verified against the registry
+ * authority's certificate, in serial order. ss_kept_registry(k, ms, 0) is
+ * the one in force at ms (NULL: none kept for then); nth > 0 the later ones
+ * that reached the log within SS_AUDIT_REGISTRY_LAG_MS after ms (the
+ * network process takes a new registry a moment before its logger keeps
+ * it), NULL beyond.
+ */
+#define SS_AUDIT_REGISTRY_LAG_MS 60000
+struct ss_kept_registries;
+ss_error ss_kept_registries_load(struct ss_store *s, const struct ss_reg_anchor *anchor,
+                                 struct ss_kept_registries **out) SS_MUST_CHECK;
+void ss_kept_registries_free(struct ss_kept_registries *k);
+size_t ss_kept_registries_count(const struct ss_kept_registries *k);
+struct ss_trust *ss_kept_registry(const struct ss_kept_registries *k, int64_t ms, size_t nth);
 
 struct ss_audit_options {
     int64_t from_id, to_id; /* 0: from the first, to the last */

@@ -671,6 +671,44 @@ out:
     return result;
 }
 
+ss_error ss_evidence_signer_cert(const uint8_t *cms_der, size_t cms_len, uint8_t **der,
+                                 size_t *der_len)
+{
+    *der = NULL;
+    *der_len = 0;
+    const unsigned char *p = cms_der;
+    CMS_ContentInfo *cms =
+        cms_len <= SS_EVIDENCE_CMS_MAX ? d2i_CMS_ContentInfo(NULL, &p, (long)cms_len) : NULL;
+    STACK_OF(X509) *certs = cms ? CMS_get1_certs(cms) : NULL;
+    STACK_OF(CMS_SignerInfo) *signers = cms ? CMS_get0_SignerInfos(cms) : NULL;
+    ss_error err = ss_errf(SS_ERR_BAD_SIGNATURE, "the signature does not carry its signer's "
+                                                 "certificate");
+    if (signers && sk_CMS_SignerInfo_num(signers) == 1) {
+        CMS_SignerInfo *si = sk_CMS_SignerInfo_value(signers, 0);
+        for (int i = 0; certs && i < sk_X509_num(certs); i++) {
+            X509 *x = sk_X509_value(certs, i);
+            unsigned char *enc = NULL;
+            int n = 0;
+            if (CMS_SignerInfo_cert_cmp(si, x) == 0 && (n = i2d_X509(x, &enc)) > 0) {
+                *der = malloc((size_t)n);
+                if (*der) {
+                    memcpy(*der, enc, (size_t)n);
+                    *der_len = (size_t)n;
+                    err = SS_OK;
+                } else {
+                    err = ss_errf(SS_ERR_NOMEM, "out of memory");
+                }
+                OPENSSL_free(enc);
+                break;
+            }
+        }
+    }
+    sk_X509_pop_free(certs, X509_free);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return err;
+}
+
 ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache,
                             const uint8_t *manifest, size_t manifest_len, const uint8_t *cms,
                             size_t cms_len, const char *path, const uint8_t *ocsp, size_t ocsp_len,

@@ -42,6 +42,10 @@ void ss_evidence_batch_content(const uint8_t root[32], char out[SS_EVIDENCE_BATC
 ss_error ss_evidence_cert_member(const uint8_t *der, size_t len, const char *instance,
                                  struct ss_client_id *member) SS_MUST_CHECK SS_NONNULL(1, 3, 4);
 
+/* The signing certificate a signature carries (DER, malloc'd); no check is made. */
+ss_error ss_evidence_signer_cert(const uint8_t *cms, size_t cms_len, uint8_t **der,
+                                 size_t *der_len) SS_MUST_CHECK;
+
 struct ss_sig_cache;
 ss_error ss_sig_cache_new(size_t max_entries, struct ss_sig_cache **out) SS_MUST_CHECK;
 void ss_sig_cache_free(struct ss_sig_cache *c);

@@ -5,105 +5,192 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One field of the hashed encoding: a 4-byte big-endian length, then the bytes. */
-static void field(struct ss_sha256 *md, const void *p, size_t n)
+/*
+ * Where the encoding goes: into a SHA-256 (hashing), into a buffer (an
+ * export's preimage file, with the offsets of the digests in it), or both.
+ * One encoder serves both, so that an exported preimage is byte for byte
+ * what the chain hashes.
+ */
+struct sink {
+    struct ss_sha256 *md;
+    struct ss_record_encoding *out;
+    bool failed;
+};
+
+static void put(struct sink *k, const void *p, size_t n)
+{
+    if (k->md && n)
+        ss_sha256_update(k->md, p, n);
+    if (!k->out || k->failed || !n)
+        return;
+    struct ss_record_encoding *e = k->out;
+    if (e->len + n > e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 1024;
+        while (cap < e->len + n)
+            cap *= 2;
+        uint8_t *more = realloc(e->data, cap);
+        if (!more) {
+            k->failed = true;
+            return;
+        }
+        e->data = more;
+        e->cap = cap;
+    }
+    memcpy(e->data + e->len, p, n);
+    e->len += n;
+}
+
+/* One field of the encoding: a 4-byte big-endian length, then the bytes. Returns where they start.
+ */
+static size_t field(struct sink *k, const void *p, size_t n)
 {
     uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-    ss_sha256_update(md, len, 4);
-    if (n)
-        ss_sha256_update(md, p, n);
+    put(k, len, 4);
+    size_t at = k->out ? k->out->len : 0;
+    put(k, p, n);
+    return at;
 }
 
-static void field_str(struct ss_sha256 *md, const char *s)
+static void field_str(struct sink *k, const char *s)
 {
-    field(md, s, strlen(s));
+    field(k, s, strlen(s));
 }
 
-static void field_int(struct ss_sha256 *md, long long v)
+static void field_int(struct sink *k, long long v)
 {
     char text[32];
     int n = snprintf(text, sizeof text, "%lld", v);
-    field(md, text, (size_t)n);
+    field(k, text, (size_t)n);
 }
 
-/* SHA-256 of a part, or nothing when the part is absent. */
-static void field_digest(struct ss_sha256 *md, const uint8_t *p, size_t n)
+/* SHA-256 of a part, or nothing when the part is absent; where it starts (0 when absent). */
+static size_t field_digest(struct sink *k, const uint8_t *p, size_t n)
 {
     if (!p || !n) {
-        field(md, NULL, 0);
-        return;
+        field(k, NULL, 0);
+        return 0;
     }
     uint8_t d[32];
     ss_sha256(p, n, d);
-    field(md, d, 32);
+    return field(k, d, 32);
+}
+
+static void encode_content(const struct ss_record *r, struct sink *k)
+{
+    struct ss_record_encoding *e = k->out;
+    field_str(k, "secsrv-content 1");
+    field(k, r->salt, 32);
+    field(k, r->subject_hash, r->has_subject ? 32 : 0);
+    size_t message = field(k, r->message_sha256, 32);
+    size_t manifest = field_digest(k, r->manifest, r->manifest_len);
+    size_t sealed = field_digest(k, r->sealed ? r->message : NULL, r->sealed ? r->message_len : 0);
+    if (e) {
+        e->message_sha256_at = message;
+        e->manifest_at = manifest;
+        e->sealed_at = sealed;
+    }
+}
+
+/* Version 1: the subject hash and the manifest's digest in the record's own hash. */
+static void encode_v1(const struct ss_record *r, struct sink *k)
+{
+    struct ss_record_encoding *e = k->out;
+    field_str(k, "secsrv-record 1");
+    field_int(k, r->id);
+    field_int(k, r->logged_ms);
+    field_str(k, r->side);
+    field_str(k, r->direction);
+    field_str(k, r->query_id);
+    field_str(k, r->request_id);
+    field_str(k, r->client);
+    field_str(k, r->service);
+    field_str(k, r->purpose);
+    field(k, r->subject_hash, r->has_subject ? 32 : 0);
+    field_int(k, r->status);
+    field_str(k, r->error_type);
+    field_int(k, r->retain_until);
+    size_t message = field(k, r->message_sha256, 32);
+    size_t manifest = field_digest(k, r->manifest, r->manifest_len);
+    size_t signature = field_digest(k, r->signature, r->signature_len);
+    field_str(k, r->sig_path);
+    size_t ocsp = field_digest(k, r->ocsp, r->ocsp_len);
+    field(k, r->prev_hash, 32);
+    if (e) {
+        e->message_sha256_at = message;
+        e->manifest_at = manifest;
+        e->signature_at = signature;
+        e->ocsp_at = ocsp;
+    }
+}
+
+static void encode_v2(const struct ss_record *r, struct sink *k)
+{
+    struct ss_record_encoding *e = k->out;
+    field_str(k, "secsrv-record 2");
+    field_int(k, r->id);
+    field_int(k, r->logged_ms);
+    field_str(k, r->side);
+    field_str(k, r->direction);
+    field_str(k, r->query_id);
+    field_str(k, r->request_id);
+    field_str(k, r->client);
+    field_str(k, r->service);
+    field_str(k, r->purpose);
+    field_int(k, r->status);
+    field_str(k, r->error_type);
+    field_int(k, r->retain_until);
+    size_t signature = field_digest(k, r->signature, r->signature_len);
+    field_str(k, r->sig_path);
+    size_t ocsp = field_digest(k, r->ocsp, r->ocsp_len);
+    size_t content = field(k, r->content, 32);
+    field(k, r->prev_hash, 32);
+    if (e) {
+        e->signature_at = signature;
+        e->ocsp_at = ocsp;
+        e->content_at = content;
+    }
 }
 
 void ss_record_commit(const struct ss_record *r, uint8_t out[32])
 {
-    struct ss_sha256 st, *md = &st;
-    ss_sha256_init(md);
-    field_str(md, "secsrv-content 1");
-    field(md, r->salt, 32);
-    field(md, r->subject_hash, r->has_subject ? 32 : 0);
-    field(md, r->message_sha256, 32);
-    field_digest(md, r->manifest, r->manifest_len);
-    field_digest(md, r->sealed ? r->message : NULL, r->sealed ? r->message_len : 0);
-    ss_sha256_final(md, out);
-}
-
-/* Version 1: the subject hash and the manifest's digest in the record's own hash. */
-static void hash_v1(const struct ss_record *r, uint8_t out[32])
-{
-    struct ss_sha256 st, *md = &st;
-    ss_sha256_init(md);
-    field_str(md, "secsrv-record 1");
-    field_int(md, r->id);
-    field_int(md, r->logged_ms);
-    field_str(md, r->side);
-    field_str(md, r->direction);
-    field_str(md, r->query_id);
-    field_str(md, r->request_id);
-    field_str(md, r->client);
-    field_str(md, r->service);
-    field_str(md, r->purpose);
-    field(md, r->subject_hash, r->has_subject ? 32 : 0);
-    field_int(md, r->status);
-    field_str(md, r->error_type);
-    field_int(md, r->retain_until);
-    field(md, r->message_sha256, 32);
-    field_digest(md, r->manifest, r->manifest_len);
-    field_digest(md, r->signature, r->signature_len);
-    field_str(md, r->sig_path);
-    field_digest(md, r->ocsp, r->ocsp_len);
-    field(md, r->prev_hash, 32);
-    ss_sha256_final(md, out);
+    struct ss_sha256 md;
+    ss_sha256_init(&md);
+    struct sink k = {.md = &md};
+    encode_content(r, &k);
+    ss_sha256_final(&md, out);
 }
 
 void ss_record_hash(const struct ss_record *r, uint8_t out[32])
 {
-    if (!r->has_content) {
-        hash_v1(r, out);
-        return;
+    struct ss_sha256 md;
+    ss_sha256_init(&md);
+    struct sink k = {.md = &md};
+    if (r->has_content)
+        encode_v2(r, &k);
+    else
+        encode_v1(r, &k);
+    ss_sha256_final(&md, out);
+}
+
+ss_error ss_record_encode(const struct ss_record *r, bool content, struct ss_record_encoding *out)
+{
+    memset(out, 0, sizeof *out);
+    struct sink k = {.out = out};
+    if (content)
+        encode_content(r, &k);
+    else if (r->has_content)
+        encode_v2(r, &k);
+    else
+        encode_v1(r, &k);
+    if (k.failed) {
+        ss_record_encoding_free(out);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
-    struct ss_sha256 st, *md = &st;
-    ss_sha256_init(md);
-    field_str(md, "secsrv-record 2");
-    field_int(md, r->id);
-    field_int(md, r->logged_ms);
-    field_str(md, r->side);
-    field_str(md, r->direction);
-    field_str(md, r->query_id);
-    field_str(md, r->request_id);
-    field_str(md, r->client);
-    field_str(md, r->service);
-    field_str(md, r->purpose);
-    field_int(md, r->status);
-    field_str(md, r->error_type);
-    field_int(md, r->retain_until);
-    field_digest(md, r->signature, r->signature_len);
-    field_str(md, r->sig_path);
-    field_digest(md, r->ocsp, r->ocsp_len);
-    field(md, r->content, 32);
-    field(md, r->prev_hash, 32);
-    ss_sha256_final(md, out);
+    return SS_OK;
+}
+
+void ss_record_encoding_free(struct ss_record_encoding *e)
+{
+    free(e->data);
+    memset(e, 0, sizeof *e);
 }

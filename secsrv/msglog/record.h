@@ -78,4 +78,21 @@ void ss_record_commit(const struct ss_record *r, uint8_t out[32]);
  */
 void ss_record_hash(const struct ss_record *r, uint8_t out[32]);
 
+/*
+ * The bytes the chain hash (content false) or the content commitment
+ * (content true, r->has_salt) is taken over, as an export shows them to
+ * stock tools, with where each digest sits in them (0: absent or in the
+ * other encoding): version 1 records keep the message and manifest digests
+ * in the record's own encoding, version 2 records in the content's.
+ */
+struct ss_record_encoding {
+    uint8_t *data;
+    size_t len, cap;
+    size_t message_sha256_at, manifest_at, sealed_at; /* of the message and manifest */
+    size_t signature_at, ocsp_at, content_at;         /* of the record */
+};
+ss_error ss_record_encode(const struct ss_record *r, bool content,
+                          struct ss_record_encoding *out) SS_MUST_CHECK;
+void ss_record_encoding_free(struct ss_record_encoding *e);
+
 #endif

@@ -136,5 +136,8 @@ ss_error ss_store_each_registry(struct ss_store *s, ss_store_registry_visit fn,
 typedef ss_error (*ss_store_timestamp_visit)(void *arg, const struct ss_timestamp *ts);
 ss_error ss_store_each_timestamp(struct ss_store *s, ss_store_timestamp_visit fn,
                                  void *arg) SS_MUST_CHECK;
+/* The same for the one timestamp numbered id (0: all). */
+ss_error ss_store_timestamps(struct ss_store *s, int64_t id, ss_store_timestamp_visit fn,
+                             void *arg) SS_MUST_CHECK;
 
 #endif

@@ -778,13 +778,19 @@ ss_error ss_store_each_registry(struct ss_store *s, ss_store_registry_visit fn, 
 
 ss_error ss_store_each_timestamp(struct ss_store *s, ss_store_timestamp_visit fn, void *arg)
 {
+    return ss_store_timestamps(s, 0, fn, arg);
+}
+
+ss_error ss_store_timestamps(struct ss_store *s, int64_t id, ss_store_timestamp_visit fn, void *arg)
+{
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(
             s->db,
             "SELECT id, first_id, last_id, root, token, gen_time, tsa FROM timestamps"
-            " ORDER BY id",
+            " WHERE ?1 = 0 OR id = ?1 ORDER BY id",
             -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "read the timestamps");
+    sqlite3_bind_int64(st, 1, id);
     ss_error err = SS_OK;
     int rc = SQLITE_DONE;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {

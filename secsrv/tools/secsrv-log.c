@@ -10,6 +10,9 @@
  *   secsrv-log show   STORE RECORD [--secret-key FILE]
  *   secsrv-log keygen SECRET_FILE PUBLIC_FILE
  *   secsrv-log purge  STORE [--now T] [--vacuum]
+ *   secsrv-log export STORE --anchor FILE -o PACKAGE [--secret-key FILE] TERM...
+ *   secsrv-log cockpit STORE --anchor FILE --subject-key FILE subject=ID [TERM...]
+ *   secsrv-log unpack PACKAGE DIR
  *
  * STORE is sqlite:PATH or a path. A TERM is KEY=VALUE: since, until (UTC,
  * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ), id (N or N-M), client, service
@@ -23,25 +26,37 @@
  * public key goes to the server's [log] dpo_public_key). purge removes the
  * content of records past their retention deadline, as the server does on
  * its own every [log] purge_interval; it is the one command that writes.
+ * export writes an evidence package (ASiC-E) of the records the terms
+ * select, checkable with stock openssl (VERIFY.txt inside; see export.h);
+ * unpack reads one strictly and writes its files into a new folder.
+ * cockpit lists, as JSON, the exchanges that concerned one person, for the
+ * citizens' data-protection cockpit (nothing of the messages' content).
  *
  * Exit status: 0 done (verify: everything holds), 1 verify found a broken
  * point, 2 bad usage or an unreadable store.
  */
+#include "asic.h"
 #include "audit.h"
+#include "export.h"
 #include "keys.h"
 #include "registry.h"
 #include "ss_error.h"
 #include "ss_hex.h"
 #include "store.h"
+#include "ss_xml.h"
 #include "subject.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define USAGE                                                                                      \
     "usage: secsrv-log verify STORE --anchor FILE [--from-id N] [--to-id N] [--since T]\n"         \
@@ -51,6 +66,9 @@
     "       secsrv-log show   STORE RECORD [--secret-key FILE]\n"                                  \
     "       secsrv-log keygen SECRET_FILE PUBLIC_FILE\n"                                           \
     "       secsrv-log purge  STORE [--now T] [--vacuum]\n"                                        \
+    "       secsrv-log export STORE --anchor FILE -o PACKAGE [--secret-key FILE] TERM...\n"        \
+    "       secsrv-log cockpit STORE --anchor FILE --subject-key FILE subject=ID [TERM...]\n"      \
+    "       secsrv-log unpack PACKAGE DIR\n"                                                       \
     "STORE: sqlite:PATH or PATH; TERM: since=T until=T id=N[-M] client=ID service=ID\n"            \
     "query-id=X purpose=P status=N error=TYPE side=client|server subject=ID;\n"                    \
     "T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC); FIELD: client service status purpose\n"          \
@@ -658,6 +676,186 @@ static int cmd_purge(int argc, char **argv)
     return 0;
 }
 
+/* ---- export, unpack ---- */
+
+#define EXPORT_MAX_RECORDS 10000
+
+struct exporting {
+    struct ss_export *x;
+    size_t n;
+};
+
+static ss_error export_one(void *arg, const struct ss_record *r, int64_t ts_id, const char *ts_path)
+{
+    struct exporting *e = arg;
+    if (++e->n > EXPORT_MAX_RECORDS)
+        return ss_errf(SS_ERR_TOO_LARGE,
+                       "the terms select more than %d records: narrow them for one package",
+                       EXPORT_MAX_RECORDS);
+    return ss_export_record(e->x, r, ts_id, ts_path);
+}
+
+/* Writes len bytes to a new file path (mode 0600); nothing is overwritten. */
+static int write_new(const char *path, const uint8_t *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool ok = fd >= 0;
+    for (size_t done = 0; ok && done < len;) {
+        ssize_t n = write(fd, data + done, len - done);
+        ok = n > 0;
+        done += ok ? (size_t)n : 0;
+    }
+    ok = ok && fsync(fd) == 0;
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok) {
+        if (fd >= 0)
+            (void)unlink(path);
+        return fail("%s: cannot write: %s", path, strerror(saved));
+    }
+    return 0;
+}
+
+/* Common to export and cockpit: the store, the registries it keeps and the terms. */
+struct review {
+    struct ss_store *store;
+    struct ss_reg_anchor anchor;
+    struct ss_kept_registries *kept;
+    struct terms terms;
+};
+
+static void review_close(struct review *v)
+{
+    ss_kept_registries_free(v->kept);
+    v->kept = NULL;
+    ss_store_close(v->store);
+    v->store = NULL;
+    ss_reg_anchor_cleanup(&v->anchor);
+}
+
+static int review_open(const char *store, const char *anchor_file, int argc, char **argv,
+                       const char *key_file, struct review *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!anchor_file)
+        return fail("--anchor FILE: the registry authority's certificate is needed to use the "
+                    "registries kept in the log");
+    int rc = parse_terms(argc, argv, key_file, &v->terms);
+    if (rc)
+        return rc;
+    if (ss_reg_anchor_load(anchor_file, &v->anchor) != SS_OK)
+        return fail("%s", ss_errmsg());
+    if ((rc = open_store(store, &v->store))) {
+        review_close(v);
+        return rc;
+    }
+    if (ss_kept_registries_load(v->store, &v->anchor, &v->kept) != SS_OK) {
+        rc = fail("%s", ss_errmsg());
+        review_close(v);
+    }
+    return rc;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    static const struct option opts[] = {{"anchor", required_argument, NULL, 'a'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"secret-key", required_argument, NULL, 'k'},
+                                         {NULL, 0, NULL, 0}};
+    const char *anchor_file = NULL, *output = NULL, *secret_file = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        if (c == 'a')
+            anchor_file = optarg;
+        else if (c == 'o')
+            output = optarg;
+        else if (c == 'k')
+            secret_file = optarg;
+        else
+            return fail("export: bad option\n%s", USAGE);
+    }
+    if (!output)
+        return fail("export: -o PACKAGE: where to write the package");
+    if (optind + 1 >= argc)
+        return fail("export: STORE and at least one term (id=N for one record)\n%s", USAGE);
+    const char *store = argv[optind++];
+    uint8_t public_key[32] = {0};
+    uint8_t *secret = NULL;
+    if (secret_file && ss_dpo_secret_read(secret_file, &secret, public_key) != SS_OK)
+        return fail("%s", ss_errmsg());
+    struct review v;
+    int rc = review_open(store, anchor_file, argc - optind, argv + optind, NULL, &v);
+    if (rc) {
+        ss_dpo_secret_free(secret);
+        return rc;
+    }
+    struct exporting e = {0};
+    uint8_t *zip = NULL;
+    size_t len = 0, records = 0;
+    ss_error err = ss_export_new(v.store, v.kept, secret, public_key, &e.x);
+    if (!err)
+        err = ss_store_search(v.store, &v.terms.f, export_one, &e);
+    if (!err)
+        err = ss_export_finish(e.x, &zip, &len, &records);
+    ss_export_free(e.x);
+    review_close(&v);
+    ss_dpo_secret_free(secret);
+    if (err)
+        return fail("export: %s", ss_errmsg());
+    rc = write_new(output, zip, len);
+    free(zip);
+    if (!rc)
+        printf("%zu record(s) in %s (%zu bytes); unpack it and run 'sh -e VERIFY.txt' in it\n",
+               records, output, len);
+    return rc;
+}
+
+/* Makes the folders of path (each 0700) that do not exist yet. */
+static int make_parents(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = strchr(tmp + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return fail("%s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    return 0;
+}
+
+static int cmd_unpack(int argc, char **argv)
+{
+    if (argc != 3)
+        return fail("unpack: PACKAGE DIR\n%s", USAGE);
+    uint8_t *zip = NULL;
+    size_t len = 0;
+    if (ss_file_read(argv[1], SS_ASIC_MAX_BYTES, &zip, &len) != SS_OK)
+        return fail("%s", ss_errmsg());
+    struct ss_asic_entry *entries = NULL;
+    size_t n = 0;
+    if (ss_asic_read(zip, len, &entries, &n) != SS_OK) {
+        free(zip);
+        return fail("%s: %s", argv[1], ss_errmsg());
+    }
+    int rc = 0;
+    if (mkdir(argv[2], 0700) != 0)
+        rc = fail("%s: cannot make the folder (it must not exist yet): %s", argv[2],
+                  strerror(errno));
+    for (size_t i = 0; !rc && i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", argv[2], entries[i].name);
+        if (!(rc = make_parents(path)))
+            rc = write_new(path, entries[i].data, entries[i].len);
+    }
+    if (!rc)
+        printf("%zu files of %s in %s\n", n, argv[1], argv[2]);
+    free(entries);
+    free(zip);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -681,5 +879,9 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "purge") == 0)
         return cmd_purge(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "unpack") == 0)
+        return cmd_unpack(argc - 1, argv + 1);
     return fail("unknown command '%s'\n%s", cmd, USAGE);
 }

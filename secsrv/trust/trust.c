@@ -425,7 +425,8 @@ static void status_remember(struct status_cache *c, const uint8_t fp[32], time_t
 }
 
 /* The approved CA (and its certificate) that issued leaf, from the registry. */
-static const struct ss_reg_ca *find_issuer(const struct ss_trust *t, X509 *leaf, X509 **issuer)
+static const struct ss_reg_ca *find_issuer(const struct ss_trust *t, X509 *leaf, X509 **issuer,
+                                           const struct ss_reg_blob **blob)
 {
     for (size_t i = 0; i < t->reg->n_cas; i++) {
         const struct ss_reg_ca *ca = &t->reg->cas[i];
@@ -434,12 +435,27 @@ static const struct ss_reg_ca *find_issuer(const struct ss_trust *t, X509 *leaf,
             X509 *x = ss_certfile_x509(b->der, b->len);
             if (x && X509_check_issued(x, leaf) == X509_V_OK) {
                 *issuer = x;
+                if (blob)
+                    *blob = b;
                 return ca;
             }
             X509_free(x);
         }
     }
     return NULL;
+}
+
+ss_error ss_trust_issuer(const struct ss_trust *t, const struct ss_der *leaf, struct ss_der *issuer)
+{
+    X509 *x = ss_certfile_x509(leaf->data, leaf->len), *found = NULL;
+    const struct ss_reg_blob *blob = NULL;
+    bool ok = x && find_issuer(t, x, &found, &blob);
+    X509_free(x);
+    X509_free(found);
+    if (!ok)
+        return ss_errf(SS_ERR_NOT_FOUND, "the certificate's issuer is not a CA the registry lists");
+    *issuer = (struct ss_der){blob->der, blob->len};
+    return SS_OK;
 }
 
 /* What a status check is about: the certificate, its issuer and approved CA. */
@@ -464,7 +480,7 @@ static ss_error status_subject_init(const struct ss_trust *t, const struct ss_de
     s->leaf = ss_certfile_x509(leaf->data, leaf->len);
     if (!s->leaf)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "certificate does not parse");
-    s->ca = find_issuer(t, s->leaf, &s->issuer);
+    s->ca = find_issuer(t, s->leaf, &s->issuer, NULL);
     if (!s->ca)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "certificate not issued by an approved CA");
     s->id = OCSP_cert_to_id(NULL, s->leaf, s->issuer);

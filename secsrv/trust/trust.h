@@ -43,6 +43,10 @@ void ss_trust_set_clock(struct ss_trust *t, time_t at);
 /* The time t judges by: its clock, or now. */
 time_t ss_trust_now(const struct ss_trust *t);
 
+/* The registry's CA or intermediate that issued leaf (borrowed from the registry). */
+ss_error ss_trust_issuer(const struct ss_trust *t, const struct ss_der *leaf,
+                         struct ss_der *issuer) SS_MUST_CHECK;
+
 /* Whether cert (DER) is one of the registry's approved CAs or their intermediates. */
 bool ss_trust_lists(const struct ss_trust *t, const struct ss_der *cert);
 

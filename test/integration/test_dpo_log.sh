@@ -51,7 +51,7 @@ expect "both logs are timestamped to the end" wait_until "the timestamps" 30 sta
 expect "the log keeps the registry it was written under" \
   test "$(msglog sh "SELECT count(*) FROM registries")" -ge 1
 expect "some messages were signed in batches" \
-  test "$(msglog mv "SELECT count(*) FROM records WHERE sig_path != '-' AND signature IS NOT NULL")" -gt 0
+  test "$(msglog mv "SELECT count(*) FROM records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL")" -gt 0
 
 GOOD=$T_DIR/good.db
 sqlite3 "$FED_DIR/sh/log/messagelog.db" ".backup '$GOOD'"
@@ -89,7 +89,7 @@ expect "verify of a record range passes" test "$VRC" = 0
 
 # --- every kind of tampering is caught ------------------------------------------------------------
 # a signed, timestamped record in the middle, with content, signed in a batch on the MV side
-K=$(q "$MVGOOD" "SELECT id FROM records WHERE signature IS NOT NULL AND message IS NOT NULL AND sig_path != '-' AND error_type = '' ORDER BY id LIMIT 1 OFFSET 10")
+K=$(q "$MVGOOD" "SELECT id FROM records WHERE signature IS NOT NULL AND message IS NOT NULL AND sig_path NOT IN ('', '-') AND error_type = '' ORDER BY id LIMIT 1 OFFSET 10")
 [ -n "$K" ] || not_ok "no batch-signed record to tamper with"
 tamper() { # NAME SQL [rehash]: a copy of the MV log changed by SQL must fail verify, naming why
   local name=$1 sql=$2 db=$T_DIR/tampered.db
@@ -148,7 +148,7 @@ tamper "a record inserted, the chain recomputed" \
    INSERT INTO stamps SELECT $K + 1, ts_id, ts_path FROM stamps WHERE id = $K;" rehash
 tamper "a swapped timestamp token" \
   "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE id = $TS1) WHERE id = $TS2"
-B=$(q "$MVGOOD" "SELECT id FROM records WHERE sig_path != '-' AND signature IS NOT NULL AND error_type = ''
+B=$(q "$MVGOOD" "SELECT id FROM records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL AND error_type = ''
   AND signature != (SELECT signature FROM records WHERE id = $K) AND direction = (SELECT direction FROM records WHERE id = $K) ORDER BY id DESC LIMIT 1")
 tamper "a swapped batch signature, the chain recomputed" \
   "UPDATE records SET signature = (SELECT signature FROM records WHERE id = $B) WHERE id = $K" rehash
@@ -166,7 +166,7 @@ bad "a malformed time" 2 "since: '2026-02-30'" "$LOG" search "$GOOD" since=2026-
 bad "a term without a value" 2 "is not KEY=VALUE" "$LOG" search "$GOOD" client
 bad "a subject without the key" 2 "subject-key" "$LOG" search "$GOOD" subject=P-1
 bad "a wrong subject key file" 2 "64 hex digits" "$LOG" search "$GOOD" --subject-key "$ANCHOR" subject=P-1
-bad "an unknown command" 2 "unknown command" "$LOG" export "$GOOD"
+bad "an unknown command" 2 "unknown command" "$LOG" frobnicate "$GOOD"
 
 # --- confidentiality at rest: the SH log holds its messages sealed to the DPO's key ---------------
 hexfile() { xxd -p "$1" | tr -d '\n'; }
@@ -233,6 +233,67 @@ tamper_purged() { # NAME SQL: a change to the purged log is caught
 P=$(q "$PURGED" "SELECT id FROM records WHERE salt IS NULL AND content IS NOT NULL LIMIT 1 OFFSET 3")
 tamper_purged "in a purged record, a changed client" "UPDATE records SET client = client || 'x' WHERE id = $P"
 tamper_purged "in a purged record, a changed commitment" "UPDATE records SET content = zeroblob(32) WHERE id = $P"
+
+# --- evidence packages that stock openssl verifies ---------------------------------------------
+# checked() PACKAGE DIR: unpacked with stock unzip, VERIFY.txt run as it is
+checked() {
+  rm -rf "$2" && mkdir -p "$2" && (cd "$2" && unzip -q "$1" && sh -e VERIFY.txt >"$2.out" 2>&1)
+}
+export -f checked
+pkg() { # NAME STORE ARGS...: exports into $T_DIR/NAME.asice
+  local name=$1 store=$2
+  shift 2
+  rm -f "$T_DIR/$name.asice"
+  "$LOG" export "$store" --anchor "$ANCHOR" -o "$T_DIR/$name.asice" "$@" >/dev/null
+}
+pkg batch "$MVGOOD" id=$K
+expect "a batch-signed record exported from the MV log verifies with stock openssl" checked "$T_DIR/batch.asice" "$T_DIR/batch"
+expect "the package names its mimetype first, stored: application/vnd.etsi.asic-e+zip" \
+  bash -c "[ \"\$(head -c 38 '$T_DIR/batch.asice' | tail -c 8)\" = mimetype ] && unzip -Z -v '$T_DIR/batch.asice' mimetype | grep -q 'compression method: *none (stored)'"
+expect "its commands follow the signature's batch tree to the signed root" \
+  grep -q "secsrv-batch-root" "$T_DIR/batch/VERIFY.txt"
+expect "VERIFY.txt holds commands only (openssl, joined by cmp, cut, sed, grep)" \
+  bash -c "! grep -Ev '^(openssl|cmp) ' '$T_DIR/batch/VERIFY.txt'"
+rm -rf "$T_DIR/batch-own"
+expect "secsrv-log unpack gives the same files" \
+  bash -c "'$LOG' unpack '$T_DIR/batch.asice' '$T_DIR/batch-own' >/dev/null && diff -r '$T_DIR/batch-own' '$T_DIR/batch' -x '*.sha256' -x '*.out' -x batch-root"
+# every evidence file; in the timestamp token a byte of what the TSA signed (the certificates the
+# token carries along are not signed by anyone, and verification takes the TSA's from tsa.pem)
+for f in message manifest signature.p7s ocsp.der record.bin content.bin sig-tree/0.in sig-tree/1.in \
+  ts-tree/0.in ts-tree/1.in timestamp.der signer.pem issuer.pem; do
+  rm -rf "$T_DIR/changed" && mkdir -p "$T_DIR/changed" && (cd "$T_DIR/changed" && unzip -q "$T_DIR/batch.asice")
+  file=$T_DIR/changed/records/$K/$f
+  if [ ! -f "$file" ]; then
+    not_ok "the package holds $f"
+    continue
+  fi
+  size=$(stat -c %s "$file")
+  at=$((size / 2))
+  [ "$f" = timestamp.der ] && at=$((size - 20))
+  printf '\x5a' | dd of="$file" bs=1 seek=$at conv=notrunc status=none
+  expect "one byte changed in $f: VERIFY.txt fails" bash -c "! (cd '$T_DIR/changed' && sh -e VERIFY.txt >/dev/null 2>&1)"
+done
+cp "$T_DIR/batch.asice" "$T_DIR/damaged.asice"
+printf '\x5a' | dd of="$T_DIR/damaged.asice" bs=1 seek=2000 conv=notrunc status=none
+expect "one byte changed in the package: stock unzip refuses it" \
+  bash -c "! (mkdir -p '$T_DIR/damaged' && cd '$T_DIR/damaged' && unzip -q -o '$T_DIR/damaged.asice' >/dev/null 2>&1)"
+bad "and so does secsrv-log unpack" 2 "damaged \\(CRC-32\\)|does not match" "$LOG" unpack "$T_DIR/damaged.asice" "$T_DIR/damaged-own"
+bad "a file that is not ASiC-E" 2 "not an ASiC-E package" "$LOG" unpack "$ANCHOR" "$T_DIR/not-asic"
+pkg sealed "$GOOD" id=$R --secret-key "$T_DIR/dpo.secret"
+expect "a sealed SH record exported with the DPO's key verifies, its message opened" \
+  bash -c "checked '$T_DIR/sealed.asice' '$T_DIR/sealed' && grep -q '^GET /r1/' '$T_DIR/sealed/records/$R/message'"
+pkg sealed-only "$GOOD" id=$R
+expect "without the key, the sealed box is exported and verified against the commitment" \
+  bash -c "checked '$T_DIR/sealed-only.asice' '$T_DIR/sealed-only' && [ ! -e '$T_DIR/sealed-only/records/$R/message' ] && [ -e '$T_DIR/sealed-only/records/$R/message.sealed' ]"
+pkg many "$MVGOOD" purpose=BMG-35 id=100-180
+n=$(unzip -Z1 "$T_DIR/many.asice" | grep -c '/record.bin$')
+expect "a search result exported as one package verifies ($n records)" \
+  bash -c "[ $n -gt 10 ] && checked '$T_DIR/many.asice' '$T_DIR/many'"
+faketime '+2 days' "$LOG" export "$PURGED" --anchor "$ANCHOR" -o "$T_DIR/purged.asice" id=$P >/dev/null
+expect "a purged record exported: its hash and timestamp still verify" \
+  bash -c "checked '$T_DIR/purged.asice' '$T_DIR/purged-pkg' && [ ! -e '$T_DIR/purged-pkg/records/$P/message' ] && grep -q 'ts -verify' '$T_DIR/purged-pkg/VERIFY.txt'"
+bad "an export of nothing" 2 "no record to export" "$LOG" export "$GOOD" --anchor "$ANCHOR" -o "$T_DIR/none.asice" id=999999
+bad "an export over an existing file" 2 "cannot write" "$LOG" export "$GOOD" --anchor "$ANCHOR" -o "$T_DIR/batch.asice" id=1
 
 # --- search and stats ---------------------------------------------------------------------------
 KEY=$FED_DIR/sh/state/subject.key
