@@ -8,7 +8,11 @@
 # policy does not allow, one without the required purpose. It then shows
 # the records both servers logged and timestamped, checks one request's
 # signature with stock openssl cms -verify and its timestamp token with
-# openssl ts -verify, and shuts everything down.
+# openssl ts -verify. Then the data-protection officer's review with
+# secsrv-log: both logs verified end to end, the person P-1001 searched by
+# the keyed hash on both servers, and one exchange exported as an
+# evidence package that stock openssl verifies. Then it shuts everything
+# down.
 #   --keep   leave the federation running and print how to stop it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +27,8 @@ step "Installing Debian packages (if missing)"
 
 step "Building"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-policy ss-testserver ss-evidence \
+cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-policy secsrv-log ss-testserver \
+  ss-evidence \
   2>&1 | grep -E "error|warning" || true
 export SS_BUILD_DIR=$src/build/release
 bin=$SS_BUILD_DIR
@@ -98,6 +103,32 @@ done
 step "The first request's evidence, checked with stock openssl (deploy/verify-record.sh)"
 ./deploy/verify-record.sh "$FED_DIR/sh/log/messagelog.db" 1 "$FED_PKI/ca-chain.pem" \
   "$FED_PKI/ocsp.pem" "$FED_PKI/tsa.pem"
+
+step "The DPO's review: both logs verified end to end (secsrv-log verify)"
+log=$bin/secsrv/secsrv-log
+for side in sh mv; do
+  echo "\$ secsrv-log verify $side/log/messagelog.db --anchor registry-authority.pem"
+  "$log" verify "$FED_DIR/$side/log/messagelog.db" --anchor "$FED_PKI/registry-authority.pem"
+done
+
+step "The exchanges that concerned person P-1001, found by the keyed hash (secsrv-log search)"
+for side in sh mv; do
+  echo "\$ secsrv-log search $side/log/messagelog.db --subject-key $side/state/subject.key subject=P-1001"
+  "$log" search "$FED_DIR/$side/log/messagelog.db" --subject-key "$FED_DIR/$side/state/subject.key" \
+    subject=P-1001
+done
+echo "-- the same for the citizens' data-protection cockpit (secsrv-log cockpit, SH)"
+"$log" cockpit "$FED_DIR/sh/log/messagelog.db" --anchor "$FED_PKI/registry-authority.pem" \
+  --subject-key "$FED_DIR/sh/state/subject.key" subject=P-1001
+
+step "The allowed exchange exported as an evidence package and checked with stock openssl"
+pkg=$FED_DIR/evidence-1.asice
+rm -rf "$pkg" "$FED_DIR/evidence-1"
+echo "\$ secsrv-log export sh/log/messagelog.db --anchor registry-authority.pem -o evidence-1.asice id=1-2"
+"$log" export "$FED_DIR/sh/log/messagelog.db" --anchor "$FED_PKI/registry-authority.pem" -o "$pkg" id=1-2
+mkdir -p "$FED_DIR/evidence-1"
+(cd "$FED_DIR/evidence-1" && unzip -q "$pkg" && echo "\$ unzip evidence-1.asice && sh -e VERIFY.txt" &&
+  sh -e VERIFY.txt >verify.out 2>&1 && echo "all $(wc -l <VERIFY.txt) commands of VERIFY.txt passed")
 
 step "Health of the consumer server"
 curl -s "http://127.0.0.1:$FED_SH_HEALTH_PORT/"

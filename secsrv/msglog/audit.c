@@ -6,6 +6,7 @@
 #include "manifest.h"
 #include "merkle.h"
 #include "record.h"
+#include "ss_grow.h"
 #include "ss_hex.h"
 #include "ss_sha256.h"
 #include "trust.h"
@@ -58,7 +59,7 @@ struct kept {
 
 struct ss_kept_registries {
     struct kept *regs;
-    size_t n;
+    size_t n, cap;
     const struct ss_reg_anchor *anchor; /* while loading */
 };
 
@@ -72,7 +73,7 @@ struct audit {
     struct ss_audit_report *rep;
     struct ss_kept_registries *kept;
     struct batch *ts;
-    size_t n_ts;
+    size_t n_ts, cap_ts;
     struct ss_sig_cache *cache;
     /* the walk */
     int64_t expect_id;
@@ -121,13 +122,11 @@ static ss_error take_registry(void *arg, uint64_t serial, int64_t since_ms, cons
         return ss_errf(SS_ERR_BAD_SIGNATURE, "%s is kept under serial %llu", name,
                        (unsigned long long)serial);
     }
-    struct kept *more = realloc(k->regs, (k->n + 1) * sizeof *more);
+    bool room = ss_grow(&k->regs, &k->cap, k->n + 1, sizeof *k->regs, 4);
     struct ss_trust *t = NULL;
-    if (more)
-        k->regs = more;
-    if (!more || (err = ss_trust_new(reg, &t))) {
+    if (!room || (err = ss_trust_new(reg, &t))) {
         ss_registry_unref(reg);
-        return more ? err : ss_errf(SS_ERR_NOMEM, "out of memory");
+        return room ? err : ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     ss_registry_unref(reg);
     k->regs[k->n++] = (struct kept){serial, since_ms, t};
@@ -217,10 +216,8 @@ static ss_error take_timestamp(void *arg, const struct ss_timestamp *ts)
     if (err)
         return broken(a, ts->first_id, "timestamp %lld (records %lld to %lld): %s",
                       (long long)ts->id, (long long)ts->first_id, (long long)ts->last_id, why);
-    struct batch *more = realloc(a->ts, (a->n_ts + 1) * sizeof *more);
-    if (!more)
+    if (!ss_grow(&a->ts, &a->cap_ts, a->n_ts + 1, sizeof *a->ts, 64))
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    a->ts = more;
     a->ts[a->n_ts] = (struct batch){ts->id, ts->first_id, ts->last_id, {0}};
     memcpy(a->ts[a->n_ts].root, ts->root, 32);
     a->n_ts++;

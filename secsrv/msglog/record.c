@@ -1,4 +1,5 @@
 #include "record.h"
+#include "ss_grow.h"
 #include "ss_sha256.h"
 
 #include <stdio.h>
@@ -24,17 +25,9 @@ static void put(struct sink *k, const void *p, size_t n)
     if (!k->out || k->failed || !n)
         return;
     struct ss_record_encoding *e = k->out;
-    if (e->len + n > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 1024;
-        while (cap < e->len + n)
-            cap *= 2;
-        uint8_t *more = realloc(e->data, cap);
-        if (!more) {
-            k->failed = true;
-            return;
-        }
-        e->data = more;
-        e->cap = cap;
+    if (!ss_grow(&e->data, &e->cap, e->len + n, 1, 1024)) {
+        k->failed = true;
+        return;
     }
     memcpy(e->data + e->len, p, n);
     e->len += n;

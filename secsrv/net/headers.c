@@ -1,4 +1,5 @@
 #include "headers.h"
+#include "ss_grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,14 +30,8 @@ ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len
         return ss_errf(SS_ERR_LIMIT, "more than %zu header fields", h->max_count);
     if (h->max_bytes && h->bytes + name_len + value_len > h->max_bytes)
         return ss_errf(SS_ERR_LIMIT, "header fields larger than %zu bytes", h->max_bytes);
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 16;
-        struct ss_header *items = realloc(h->items, cap * sizeof *items);
-        if (!items)
-            return ss_errf(SS_ERR_NOMEM, "out of memory");
-        h->items = items;
-        h->cap = cap;
-    }
+    if (!ss_grow(&h->items, &h->cap, h->n + 1, sizeof *h->items, 16))
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
     if (memchr(name, '\0', name_len) || memchr(value, '\0', value_len))
         return ss_errf(SS_ERR_BAD_HEADER, "a header field with a NUL byte");
     /* copied by length: the input need not end in a NUL */

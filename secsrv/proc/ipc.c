@@ -1,6 +1,7 @@
 /* pipe2 and MSG_CMSG_CLOEXEC */
 #define _GNU_SOURCE
 #include "ipc.h"
+#include "ss_grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,17 +168,9 @@ static void put_raw(struct ss_ipc_buf *b, const void *p, size_t n)
         b->failed = true;
         return;
     }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = true;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
+    if (!ss_grow(&b->data, &b->cap, b->len + n, 1, 256)) {
+        b->failed = true;
+        return;
     }
     if (n)
         memcpy(b->data + b->len, p, n);

@@ -1,5 +1,6 @@
 /* The ASiC-E evidence package (see asic.h). */
 #include "asic.h"
+#include "ss_grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,17 +52,9 @@ static void buf_put(struct buf *b, const void *p, size_t n)
         b->failed = true;
         return;
     }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *more = realloc(b->p, cap);
-        if (!more) {
-            b->failed = true;
-            return;
-        }
-        b->p = more;
-        b->cap = cap;
+    if (!ss_grow(&b->p, &b->cap, b->len + n, 1, 4096)) {
+        b->failed = true;
+        return;
     }
     memcpy(b->p + b->len, p, n);
     b->len += n;
@@ -118,14 +111,8 @@ ss_error ss_asic_add(struct ss_asic *a, const char *name, const void *data, size
             return ss_errf(SS_ERR_INTERNAL, "'%s' is in the package already", name);
     if (a->n == SS_ASIC_MAX_ENTRIES || len > SS_ASIC_MAX_BYTES)
         return ss_errf(SS_ERR_TOO_LARGE, "the package would be too large");
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        struct file *more = realloc(a->files, cap * sizeof *more);
-        if (!more)
-            return ss_errf(SS_ERR_NOMEM, "out of memory");
-        a->files = more;
-        a->cap = cap;
-    }
+    if (!ss_grow(&a->files, &a->cap, a->n + 1, sizeof *a->files, 64))
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
     struct file f = {.name = strdup(name),
                      .crc = crc32_of(data, len),
                      .size = (uint32_t)len,

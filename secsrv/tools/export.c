@@ -6,6 +6,7 @@
 #include "evidence.h"
 #include "keys.h"
 #include "merkle.h"
+#include "ss_grow.h"
 #include "ss_sha256.h"
 #include "trust.h"
 
@@ -33,17 +34,9 @@ static void text_add(struct text *t, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (n >= 0 && cap < t->len + (size_t)n + 1)
-            cap *= 2;
-        char *more = n < 0 ? NULL : realloc(t->p, cap);
-        if (!more) {
-            t->failed = true;
-            return;
-        }
-        t->p = more;
-        t->cap = cap;
+    if (n < 0 || !ss_grow(&t->p, &t->cap, t->len + (size_t)n + 1, 1, 4096)) {
+        t->failed = true;
+        return;
     }
     va_start(ap, fmt);
     vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);

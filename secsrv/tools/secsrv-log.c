@@ -36,6 +36,7 @@
  * point, 2 bad usage or an unreadable store.
  */
 #include "asic.h"
+#include "ss_grow.h"
 #include "audit.h"
 #include "export.h"
 #include "keys.h"
@@ -45,6 +46,7 @@
 #include "store.h"
 #include "ss_xml.h"
 #include "subject.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,13 +270,14 @@ static int parse_terms(int argc, char **argv, const char *key_file, struct terms
 
 /* ---- search ---- */
 
+/* s as a JSON string: UTF-8 (registry names) passes, control characters are escaped. */
 static void json_string(const char *s)
 {
     putchar('"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
             printf("\\%c", *p);
-        else if (*p < 0x20 || *p > 0x7e)
+        else if (*p < 0x20 || *p == 0x7f)
             printf("\\u%04x", *p);
         else
             putchar(*p);
@@ -356,6 +359,7 @@ static int cmd_search(int argc, char **argv)
     ss_store_close(st);
     if (err)
         return fail("%s", ss_errmsg());
+    fflush(stdout);
     if (!s.json)
         fprintf(stderr, "%llu record(s)\n", (unsigned long long)s.found);
     return 0;
@@ -856,6 +860,160 @@ static int cmd_unpack(int argc, char **argv)
     return rc;
 }
 
+/* ---- cockpit ---- */
+
+/* One exchange concerning the person: its request record and, when logged, its answer's. */
+struct concern {
+    char request_id[37];
+    int64_t logged_ms;
+    char query_id[256], client[SS_ID_STR_MAX], service[SS_ID_STR_MAX], purpose[65];
+    unsigned status;
+    char error_type[129];
+    bool answered;
+};
+
+struct cockpit {
+    const struct ss_kept_registries *kept;
+    struct concern *items;
+    size_t n, cap;
+};
+
+static ss_error take_concern(void *arg, const struct ss_record *r, int64_t ts_id,
+                             const char *ts_path)
+{
+    (void)ts_id;
+    (void)ts_path;
+    struct cockpit *c = arg;
+    struct concern *e = NULL;
+    /* an answer belongs to the request logged shortly before it */
+    for (size_t i = c->n; i-- > 0 && !e;)
+        if (strcmp(c->items[i].request_id, r->request_id) == 0)
+            e = &c->items[i];
+    if (!e) {
+        if (!ss_grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, 64))
+            return ss_errf(SS_ERR_NOMEM, "out of memory");
+        e = &c->items[c->n++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->request_id, sizeof e->request_id, "%s", r->request_id);
+        e->logged_ms = r->logged_ms;
+        snprintf(e->query_id, sizeof e->query_id, "%s", r->query_id);
+        snprintf(e->client, sizeof e->client, "%s", r->client);
+        snprintf(e->service, sizeof e->service, "%s", r->service);
+        snprintf(e->purpose, sizeof e->purpose, "%s", r->purpose);
+    }
+    /* the outcome: the answer's record, or the request's when it was refused */
+    if (strcmp(r->direction, "response") == 0 || !e->answered) {
+        e->status = r->status;
+        snprintf(e->error_type, sizeof e->error_type, "%s", r->error_type);
+        e->answered = strcmp(r->direction, "response") == 0;
+    }
+    return SS_OK;
+}
+
+/* The official name of the member id (INSTANCE/CLASS/CODE/...) names, from the registry of then. */
+static void print_party(const struct cockpit *c, int64_t ms, const char *key, const char *id,
+                        size_t parts)
+{
+    char copy[SS_ID_STR_MAX], *part[6] = {0};
+    snprintf(copy, sizeof copy, "%s", id);
+    size_t n = 0;
+    for (char *p = copy, *save = NULL; n < 6 && (p = strtok_r(n ? NULL : p, "/", &save));)
+        part[n++] = p;
+    const struct ss_reg_member *m = NULL;
+    struct ss_trust *t = ss_kept_registry(c->kept, ms, 0);
+    if (t && n >= 3)
+        m = ss_registry_member(ss_trust_registry(t), part[1], part[2]);
+    char shown[SS_ID_STR_MAX] = "";
+    for (size_t i = 0; i < n && i < parts; i++)
+        snprintf(shown + strlen(shown), sizeof shown - strlen(shown), "%s%s", i ? "/" : "",
+                 part[i]);
+    printf("\"%s\":{\"id\":", key);
+    json_string(shown);
+    printf(",\"name\":");
+    if (m)
+        json_string(m->name);
+    else
+        printf("null");
+    if (m)
+        printf(",\"state\":\"%s\"", m->state);
+    printf("}");
+}
+
+static int cmd_cockpit(int argc, char **argv)
+{
+    static const struct option opts[] = {{"anchor", required_argument, NULL, 'a'},
+                                         {"subject-key", required_argument, NULL, 'k'},
+                                         {NULL, 0, NULL, 0}};
+    const char *anchor_file = NULL, *key_file = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'a')
+            anchor_file = optarg;
+        else if (c == 'k')
+            key_file = optarg;
+        else
+            return fail("cockpit: bad option\n%s", USAGE);
+    }
+    if (optind + 1 >= argc)
+        return fail("cockpit: STORE subject=ID\n%s", USAGE);
+    const char *store = argv[optind++];
+    struct review v;
+    int rc = review_open(store, anchor_file, argc - optind, argv + optind, key_file, &v);
+    if (rc)
+        return rc;
+    if (!v.terms.f.has_subject) {
+        review_close(&v);
+        return fail("cockpit: subject=ID: whose exchanges?");
+    }
+    struct cockpit k = {.kept = v.kept};
+    ss_error err = ss_store_search(v.store, &v.terms.f, take_concern, &k);
+    if (err) {
+        review_close(&v);
+        free(k.items);
+        return fail("%s", ss_errmsg());
+    }
+    char now[32];
+    format_time((int64_t)time(NULL) * 1000, now);
+    printf("{\"format\":\"secsrv-cockpit 1\",\"generated\":\"%s\",\"exchanges\":[", now);
+    for (size_t i = 0; i < k.n; i++) {
+        const struct concern *e = &k.items[i];
+        char when[32];
+        format_time(e->logged_ms, when);
+        printf("%s\n{\"time\":\"%s\",\"query_id\":", i ? "," : "", when);
+        json_string(e->query_id);
+        printf(",");
+        print_party(&k, e->logged_ms, "requesting_authority", e->client, 4);
+        printf(",");
+        print_party(&k, e->logged_ms, "providing_register", e->service, 4);
+        const char *code = e->service;
+        for (int slashes = 0; *code && slashes < 4; code++)
+            slashes += *code == '/';
+        printf(",\"service\":");
+        json_string(code);
+        printf(",\"purpose\":");
+        if (e->purpose[0])
+            json_string(e->purpose);
+        else
+            printf("null");
+        printf(",\"result\":\"%s\",\"status\":%u,\"error\":",
+               e->error_type[0]                      ? "refused"
+               : e->status >= 200 && e->status < 300 ? "answered"
+                                                     : "failed",
+               e->status);
+        if (e->error_type[0])
+            json_string(e->error_type);
+        else
+            printf("null");
+        printf("}");
+    }
+    printf("\n]}\n");
+    fflush(stdout);
+    fprintf(stderr, "%zu exchange(s)\n", k.n);
+    free(k.items);
+    review_close(&v);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -883,5 +1041,7 @@ int main(int argc, char **argv)
         return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "unpack") == 0)
         return cmd_unpack(argc - 1, argv + 1);
+    if (strcmp(cmd, "cockpit") == 0)
+        return cmd_cockpit(argc - 1, argv + 1);
     return fail("unknown command '%s'\n%s", cmd, USAGE);
 }

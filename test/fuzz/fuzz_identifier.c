@@ -3,6 +3,7 @@
  * checks that what parses formats back to a string that parses the same.
  */
 #include "ss_id.h"
+#include "fuzz_text.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,11 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = fuzz_text(data, size);
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     struct ss_client_id id, again;
     if (ss_client_id_parse(s, size, 64, false, &id) == SS_OK) {
         char buf[SS_ID_STR_MAX];

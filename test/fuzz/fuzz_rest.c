@@ -3,6 +3,7 @@
  * request headers secsrv defines (purpose, subject).
  */
 #include "rest.h"
+#include "fuzz_text.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,11 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = fuzz_text(data, size);
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     struct ss_rest_target t;
     if (ss_rest_parse_target(s, size, 128, &t) == SS_OK) {
         /* the parts a parse yields lie inside the input */

@@ -26,7 +26,7 @@ for i in $(seq 1 12); do
   xr GET $CLIENT "$SVC/echo/dpo$i" -H "X-Secsrv-Purpose: BMG-34" -H "X-Secsrv-Subject: P-$((i % 3))"
   [ "$STATUS" = 200 ] || not_ok "exchange $i answered $STATUS"
 done
-xr GET $CLIENT "$SVC/nope/refused"
+xr GET $CLIENT "$SVC/nope/refused" -H "X-Secsrv-Subject: P-7"
 expect "an exchange for a service without a rule is refused" test "$STATUS" != 200
 for i in 1 2; do
   xr GET DE-NORD/MUN/01002000/Buergeramt "$SVC/echo/kept$i"
@@ -295,8 +295,23 @@ expect "a purged record exported: its hash and timestamp still verify" \
 bad "an export of nothing" 2 "no record to export" "$LOG" export "$GOOD" --anchor "$ANCHOR" -o "$T_DIR/none.asice" id=999999
 bad "an export over an existing file" 2 "cannot write" "$LOG" export "$GOOD" --anchor "$ANCHOR" -o "$T_DIR/batch.asice" id=1
 
-# --- search and stats ---------------------------------------------------------------------------
+# --- the person's view: the exchanges that concerned them, for the Datenschutzcockpit -----------
 KEY=$FED_DIR/sh/state/subject.key
+cockpit() { "$LOG" cockpit "$GOOD" --anchor "$ANCHOR" --subject-key "$KEY" "$@" 2>/dev/null; }
+expect "the cockpit list of P-1 holds their 4 exchanges" test "$(cockpit subject=P-1 | jq '.exchanges | length')" = 4
+names=$(cockpit subject=P-1 | jq -r '.exchanges[] | .requesting_authority.name + " / " + .providing_register.name' | sort -u)
+expect "each names the requesting authority and the providing register by their official names" \
+  test "$names" = "Ministerium für Inneres, Kommunales, Wohnen und Sport des Landes Schleswig-Holstein / Landeshauptstadt Schwerin"
+expect "with service, purpose and result" \
+  test "$(cockpit subject=P-1 | jq -r '.exchanges[] | .service + " " + .purpose + " " + .result' | sort -u)" = "echo BMG-34 answered"
+expect "and nothing of the messages: only the documented fields" \
+  test "$(cockpit subject=P-1 | jq -r '[.exchanges[] | keys[]] | unique | join(" ")')" = "error providing_register purpose query_id requesting_authority result service status time"
+expect "a refused exchange is listed as refused, with why" \
+  test "$(cockpit subject=P-7 | jq -r '.exchanges[] | .result + " " + (.error // "-")')" = "refused Server.ServerProxy.UnknownService"
+expect "a person with no exchange gets an empty list" test "$(cockpit subject=X-0 | jq '.exchanges | length')" = 0
+bad "the cockpit without a subject" 2 "whose exchanges" "$LOG" cockpit "$GOOD" --anchor "$ANCHOR" --subject-key "$KEY" purpose=BMG-34
+
+# --- search and stats ---------------------------------------------------------------------------
 n=$("$LOG" search "$GOOD" --subject-key "$KEY" subject=P-1 side=client --json | wc -l)
 expect "a subject search finds the person's 4 exchanges (request and answer each): $n records" test "$n" = 8
 expect "another person's identifier finds none of them" \

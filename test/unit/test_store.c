@@ -10,6 +10,7 @@
  * a stored field of the wrong type or size is named, never read as absent.
  */
 #include "record.h"
+#include "ss_sha256.h"
 #include "store.h"
 
 #include <setjmp.h>
@@ -552,6 +553,61 @@ static void test_malformed_field_named(void **state)
     }
 }
 
+/*
+ * The encoding an export shows is what the chain hashes, and each digest
+ * sits where the encoding says: version 2 (record and content) and 1.
+ */
+static void test_encoding_is_what_is_hashed(void **state)
+{
+    (void)state;
+    uint8_t zero[32] = {0}, h[32], d[32];
+    struct ss_record r;
+    fill(&r, 7, zero, "client", "request", "q7", 5000);
+    memset(r.salt, 0x33, 32);
+    r.has_salt = true;
+    ss_record_commit(&r, r.content);
+    r.has_content = true;
+    struct ss_record_encoding rec, content;
+    assert_int_equal(ss_record_encode(&r, false, &rec), SS_OK);
+    assert_int_equal(ss_record_encode(&r, true, &content), SS_OK);
+    ss_record_hash(&r, h);
+    ss_sha256(rec.data, rec.len, d);
+    assert_memory_equal(h, d, 32);
+    ss_sha256(content.data, content.len, d);
+    assert_memory_equal(r.content, d, 32);
+    assert_memory_equal(rec.data + rec.content_at, r.content, 32);
+    ss_sha256(r.signature, r.signature_len, d);
+    assert_memory_equal(rec.data + rec.signature_at, d, 32);
+    ss_sha256(r.ocsp, r.ocsp_len, d);
+    assert_memory_equal(rec.data + rec.ocsp_at, d, 32);
+    assert_memory_equal(content.data + content.message_sha256_at, r.message_sha256, 32);
+    ss_sha256(r.manifest, r.manifest_len, d);
+    assert_memory_equal(content.data + content.manifest_at, d, 32);
+    assert_int_equal(content.sealed_at, 0); /* not sealed */
+    /* the commitment covers the salt and the content, not the metadata */
+    struct ss_record c = r;
+    c.salt[0] ^= 1;
+    ss_record_commit(&c, d);
+    assert_memory_not_equal(d, r.content, 32);
+    c = r;
+    c.status = 500;
+    ss_record_commit(&c, d);
+    assert_memory_equal(d, r.content, 32);
+    ss_record_hash(&c, d);
+    assert_memory_not_equal(d, h, 32);
+    ss_record_encoding_free(&rec);
+    ss_record_encoding_free(&content);
+    /* version 1: the digests in the record's own encoding */
+    fill(&r, 8, zero, "server", "request", "q8", 6000);
+    assert_int_equal(ss_record_encode(&r, false, &rec), SS_OK);
+    ss_record_hash(&r, h);
+    ss_sha256(rec.data, rec.len, d);
+    assert_memory_equal(h, d, 32);
+    assert_memory_equal(rec.data + rec.message_sha256_at, r.message_sha256, 32);
+    assert_int_equal(rec.content_at, 0);
+    ss_record_encoding_free(&rec);
+}
+
 static void test_bad_specs(void **state)
 {
     (void)state;
@@ -584,6 +640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_and_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registries_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_field_named, setup, teardown),
+        cmocka_unit_test(test_encoding_is_what_is_hashed),
         cmocka_unit_test_setup_teardown(test_bad_specs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,146 @@
+/*
+ * Unit tests of the evidence package (secsrv/tools/asic.c): what the
+ * writer makes reads back entry for entry, with the mimetype first and
+ * stored as ASiC-E asks and a manifest listing every file; the writer
+ * refuses unsafe and repeated names; the reader refuses, with a reason,
+ * every damage and every shape it does not write: a changed byte (CRC),
+ * a cut, a comment, a compressed entry, bytes between entries, a name
+ * that climbs out, and a package without its mimetype first.
+ */
+#include "asic.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static uint8_t *package(size_t *len)
+{
+    struct ss_asic *a = NULL;
+    assert_int_equal(ss_asic_new(&a), SS_OK);
+    assert_int_equal(ss_asic_add(a, "records/1/record.bin", "\0\0\0\x0fsecsrv-record 2", 19),
+                     SS_OK);
+    assert_int_equal(ss_asic_add(a, "VERIFY.txt", "openssl version\n", 16), SS_OK);
+    assert_int_equal(ss_asic_add(a, "empty", "", 0), SS_OK);
+    uint8_t *zip = NULL;
+    assert_int_equal(ss_asic_finish(a, &zip, len), SS_OK);
+    ss_asic_free(a);
+    return zip;
+}
+
+static void expect_refused(const uint8_t *zip, size_t len, const char *reason)
+{
+    struct ss_asic_entry *e = NULL;
+    size_t n = 0;
+    ss_error err = ss_asic_read(zip, len, &e, &n);
+    if (err != SS_ERR_PROTOCOL || !strstr(ss_errmsg(), reason))
+        fail_msg("expected a refusal (%s), got %d: %s", reason, err, ss_errmsg());
+    assert_null(e);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    uint8_t *zip = package(&len);
+    /* mimetype first, stored, no extra field: its bytes at a fixed place (ETSI EN 319 162-1) */
+    assert_memory_equal(zip, "PK\x03\x04", 4);
+    assert_int_equal(zip[8] | zip[9] << 8, 0);   /* stored */
+    assert_int_equal(zip[28] | zip[29] << 8, 0); /* no extra field */
+    assert_memory_equal(zip + 30, "mimetype" SS_ASIC_MIMETYPE, 8 + strlen(SS_ASIC_MIMETYPE));
+    struct ss_asic_entry *e = NULL;
+    size_t n = 0;
+    assert_int_equal(ss_asic_read(zip, len, &e, &n), SS_OK);
+    assert_int_equal(n, 5);
+    assert_string_equal(e[0].name, "mimetype");
+    assert_string_equal(e[1].name, "records/1/record.bin");
+    assert_int_equal(e[1].len, 19);
+    assert_memory_equal(e[1].data, "\0\0\0\x0fsecsrv-record 2", 19);
+    assert_string_equal(e[3].name, "empty");
+    assert_int_equal(e[3].len, 0);
+    assert_string_equal(e[4].name, "META-INF/manifest.xml");
+    char listed[1024];
+    snprintf(listed, sizeof listed, "%.*s", (int)e[4].len, (const char *)e[4].data);
+    assert_non_null(strstr(listed, "full-path=\"VERIFY.txt\""));
+    assert_non_null(strstr(listed, "full-path=\"records/1/record.bin\""));
+    free(e);
+    free(zip);
+}
+
+static void test_writer_refuses(void **state)
+{
+    (void)state;
+    struct ss_asic *a = NULL;
+    assert_int_equal(ss_asic_new(&a), SS_OK);
+    const char *bad[] = {"",     "/abs", "a/../b", "..",   "./x",
+                         "a//b", "dir/", "sp ace", "a\\b", "c:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(ss_asic_add(a, bad[i], "x", 1), SS_ERR_INTERNAL);
+    assert_int_equal(ss_asic_add(a, "x", "1", 1), SS_OK);
+    assert_int_equal(ss_asic_add(a, "x", "2", 1), SS_ERR_INTERNAL);
+    assert_int_equal(ss_asic_add(a, "mimetype", "2", 1), SS_ERR_INTERNAL);
+    ss_asic_free(a);
+}
+
+static void test_reader_refuses(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    uint8_t *zip = package(&len);
+    uint8_t *c = malloc(len + 8);
+    assert_non_null(c);
+    /* a changed byte of a file's data */
+    memcpy(c, zip, len);
+    c[30 + 8 + strlen(SS_ASIC_MIMETYPE) + 30 + 20 + 5] ^= 1;
+    expect_refused(c, len, "damaged (CRC-32)");
+    /* a changed byte of the mimetype (its CRC fixed would still not be the type): the CRC */
+    memcpy(c, zip, len);
+    c[40] ^= 1;
+    expect_refused(c, len, "damaged");
+    /* cut short, anywhere */
+    for (size_t cut = 0; cut < len; cut += 7)
+        expect_refused(zip, cut, "not an ASiC-E package");
+    /* a comment after the end record */
+    memcpy(c, zip, len);
+    c[len - 2] = 3;
+    memcpy(c + len, "abc", 3);
+    expect_refused(c, len + 3, "comment");
+    /* compressed (method 8) in the central directory */
+    memcpy(c, zip, len);
+    size_t central = (size_t)(c[len - 6] | c[len - 5] << 8 | c[len - 4] << 16);
+    c[central + 10] = 8;
+    expect_refused(c, len, "compressed");
+    /* a name that climbs out, written as the central directory and local header say */
+    memcpy(c, zip, len);
+    size_t second = central + 46 + 8; /* the second central entry: records/1/record.bin */
+    memcpy(c + second + 46, "../1/", 5);
+    expect_refused(c, len, "not a safe relative name");
+    free(c);
+    /* no mimetype first: a package of one other file */
+    struct ss_asic *a = NULL;
+    assert_int_equal(ss_asic_new(&a), SS_OK);
+    uint8_t *z2 = NULL;
+    size_t l2 = 0;
+    assert_int_equal(ss_asic_finish(a, &z2, &l2), SS_OK);
+    ss_asic_free(a);
+    memcpy(z2 + 30, "mimetypf", 8); /* local header name */
+    expect_refused(z2, l2, "local header");
+    free(z2);
+    free(zip);
+    expect_refused((const uint8_t *)"PK\x05\x06", 4, "too short");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_writer_refuses),
+        cmocka_unit_test(test_reader_refuses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
