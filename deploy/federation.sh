@@ -25,8 +25,11 @@
 # the tests),
 # FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
 # timestamping grace period in test mode), FED_SH_LOG_EXTRA and
-# FED_MV_LOG_EXTRA (more [log] lines for one server, one per line). After start, DIR/env
-# holds the ports and paths (source it); DIR/*.log hold each process's output.
+# FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
+# FED_SH_RUN_WITH and FED_MV_RUN_WITH (a command the server is started
+# under, e.g. "faketime +2days" to see it as of another day). After start,
+# DIR/env holds the ports and paths (source it); DIR/*.log hold each
+# process's output.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -129,7 +132,9 @@ listener_port() {
 start_server() {
   local name=$1
   : >"$dir/$name.log"
-  started "$name" "$secsrv" -c "$dir/$name/secsrv.conf"
+  local with=FED_$(printf '%s' "$name" | tr a-z A-Z)_RUN_WITH
+  # shellcheck disable=SC2086 # a command and its arguments
+  started "$name" ${!with:-} "$secsrv" -c "$dir/$name/secsrv.conf"
   await "$name" "start" grep -q " network: serving$" "$dir/$name.log"
   local up client tls server health
   client=$(listener_port "$name" client-proxy)

@@ -234,6 +234,24 @@ P=$(q "$PURGED" "SELECT id FROM records WHERE salt IS NULL AND content IS NOT NU
 tamper_purged "in a purged record, a changed client" "UPDATE records SET client = client || 'x' WHERE id = $P"
 tamper_purged "in a purged record, a changed commitment" "UPDATE records SET content = zeroblob(32) WHERE id = $P"
 
+# the server purges on its own: the SH server started two days on purges at once
+"$SS_SOURCE_DIR/deploy/federation.sh" stop-server "$FED_DIR" sh
+FED_SH_RUN_WITH="faketime +2days" "$SS_SOURCE_DIR/deploy/federation.sh" start-server "$FED_DIR" sh
+fed_env
+purged_by_server() { log_has sh "logger: content of [0-9]+ records past their retention deadline purged"; }
+expect "two days on, the SH server purges the one-day client's content by itself" \
+  wait_until "the server's purge" 30 purged_by_server
+live=$(msglog sh "SELECT count(*) FROM records WHERE client LIKE '%/Meldeauskunft' AND salt IS NULL AND message IS NULL AND subject_hash IS NULL AND manifest IS NULL")
+expect "every record of that client lost its content ($live of $meld)" test "$live" = "$meld"
+expect "the other client's records keep theirs" \
+  test "$(msglog sh "SELECT count(*) FROM records WHERE client LIKE '%/Buergeramt' AND message IS NOT NULL")" = "$kept"
+sqlite3 "$FED_DIR/sh/log/messagelog.db" ".backup '$T_DIR/server-purged.db'"
+set +e
+VOUT=$(faketime '+2 days' "$LOG" verify "$T_DIR/server-purged.db" --anchor "$ANCHOR" 2>&1)
+VRC=$?
+set -e
+expect "and its log still verifies" bash -c "[ $VRC = 0 ] && grep -q '$meld purged after' <<<'$VOUT'"
+
 # --- evidence packages that stock openssl verifies ---------------------------------------------
 # checked() PACKAGE DIR: unpacked with stock unzip, VERIFY.txt run as it is
 checked() {
