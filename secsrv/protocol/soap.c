@@ -1,0 +1,572 @@
+/* The X-Road message protocol 4.0 (SOAP 1.1), see soap.h. */
+#include "soap.h"
+
+#include "ss_grow.h"
+#include "subject.h"
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/tree.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* What the SAX hooks learn while libxml2 builds the tree. */
+struct hooks {
+    const uint8_t *xml;
+    size_t len;
+    int depth;
+    char why[200]; /* a refusal of ours, stopping the parse */
+    char error[200];
+    long error_line;
+    size_t header_end, hash_start, hash_end;
+    int hash_count;
+    startElementNsSAX2Func start;
+    endElementNsSAX2Func end;
+};
+
+static void refuse(xmlParserCtxtPtr ctxt, struct hooks *h, const char *why)
+{
+    if (!h->why[0])
+        snprintf(h->why, sizeof h->why, "%s", why);
+    xmlStopParser(ctxt);
+}
+
+/* The '<' that starts the tag ending before off. Tags hold no '<' of their own. */
+static size_t tag_start(const struct hooks *h, size_t off)
+{
+    while (off > 0 && h->xml[off - 1] != '<')
+        off--;
+    return off > 0 ? off - 1 : 0;
+}
+
+static bool is(const xmlChar *a, const char *b)
+{
+    return a && strcmp((const char *)a, b) == 0;
+}
+
+static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
+                     int n_ns, const xmlChar **ns, int n_attr, int n_defaulted,
+                     const xmlChar **attrs)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    struct hooks *h = ctxt->_private;
+    if (++h->depth > SS_SOAP_MAX_DEPTH) {
+        refuse(ctxt, h, "elements nested deeper than 128");
+        return;
+    }
+    if (n_attr + n_ns > SS_SOAP_MAX_ATTRIBUTES) {
+        refuse(ctxt, h, "an element with more than 64 attributes");
+        return;
+    }
+    if (is(local, "requestHash") && is(uri, SS_SOAP_NS_XROAD) && h->depth == 3) {
+        long at = xmlByteConsumed(ctxt);
+        if (at > 0 && (size_t)at <= h->len)
+            h->hash_start = tag_start(h, (size_t)at);
+        h->hash_count++;
+    }
+    h->start(ctx, local, prefix, uri, n_ns, ns, n_attr, n_defaulted, attrs);
+}
+
+static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    struct hooks *h = ctxt->_private;
+    long at = xmlByteConsumed(ctxt);
+    if (at > 0 && (size_t)at <= h->len) {
+        if (h->depth == 2 && is(local, "Header") && is(uri, SS_SOAP_NS_ENV))
+            h->header_end = tag_start(h, (size_t)at);
+        else if (h->depth == 3 && is(local, "requestHash") && is(uri, SS_SOAP_NS_XROAD))
+            h->hash_end = (size_t)at;
+    }
+    h->depth--;
+    h->end(ctx, local, prefix, uri);
+}
+
+/* Any document type declaration: refused before its declarations are read. */
+static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
+                       const xmlChar *system_id)
+{
+    (void)name;
+    (void)external_id;
+    (void)system_id;
+    xmlParserCtxtPtr ctxt = ctx;
+    refuse(ctxt, ctxt->_private, "a document type declaration (not allowed in SOAP)");
+}
+
+static void on_error(void *ctx, xmlErrorPtr e)
+{
+    struct hooks *h = ((xmlParserCtxtPtr)ctx)->_private;
+    if (h->error[0] || !e || !e->message)
+        return;
+    snprintf(h->error, sizeof h->error, "%s", e->message);
+    size_t n = strlen(h->error);
+    while (n > 0 && (h->error[n - 1] == '\n' || h->error[n - 1] == ' '))
+        h->error[--n] = '\0';
+    h->error_line = e->line;
+}
+
+/* ---- reading the tree ---- */
+
+static bool in(const xmlNode *n, const char *uri, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE && n->ns && is(n->ns->href, uri) && is(n->name, name);
+}
+
+/* The next element after n (itself when it is one); text between elements must be blank. */
+static const xmlNode *element(const xmlNode *n, bool *stray)
+{
+    for (; n; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE)
+            return n;
+        if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
+            for (const xmlChar *c = n->content; c && *c; c++)
+                if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
+                    *stray = true;
+        } else if (n->type != XML_COMMENT_NODE && n->type != XML_PI_NODE) {
+            *stray = true; /* an entity reference */
+        }
+    }
+    return NULL;
+}
+
+static ss_error bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static ss_error bad(const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ss_errf(SS_ERR_PROTOCOL, "%s", msg);
+}
+
+/* The text of a leaf element (no child element) into out; what names it in errors. */
+static ss_error leaf_text(const xmlNode *n, const char *what, char *out, size_t size)
+{
+    for (const xmlNode *c = n->children; c; c = c->next)
+        if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE &&
+            c->type != XML_COMMENT_NODE)
+            return bad("%s must hold text only", what);
+    xmlChar *text = xmlNodeGetContent(n);
+    size_t len = text ? strlen((const char *)text) : 0;
+    ss_error err = SS_OK;
+    if (len == 0 || len >= size)
+        err = bad("%s must hold 1 to %zu bytes", what, size - 1);
+    else
+        memcpy(out, text, len + 1);
+    xmlFree(text);
+    return err;
+}
+
+/* One identifier part, checked like every other X-Road identifier part. */
+static ss_error id_part(const xmlNode **at, const char *name, bool optional, const char *what,
+                        char *out)
+{
+    bool stray = false;
+    const xmlNode *n = element(*at, &stray);
+    out[0] = '\0';
+    if (stray)
+        return bad("%s: text between its parts", what);
+    if (!n || !in(n, SS_SOAP_NS_ID, name)) {
+        if (optional)
+            return SS_OK;
+        return bad("%s: the part %s is missing or out of order", what, name);
+    }
+    char text[SS_ID_PART_MAX + 2];
+    ss_error err = leaf_text(n, name, text, sizeof text);
+    if (!err && !ss_id_part_valid(text, strlen(text), SS_ID_PART_MAX))
+        err = bad("%s: %s '%.60s' is not an X-Road identifier part", what, name, text);
+    if (!err)
+        memcpy(out, text, strlen(text) + 1);
+    *at = n->next;
+    return err;
+}
+
+/* client (MEMBER or SUBSYSTEM) or service (SERVICE) with the parts in the schema's order. */
+static ss_error identifier(const xmlNode *n, bool service, struct ss_client_id *id,
+                           struct ss_service_id *sid)
+{
+    const char *what = service ? "service" : "client";
+    xmlChar *type = xmlGetNsProp(n, (const xmlChar *)"objectType", (const xmlChar *)SS_SOAP_NS_ID);
+    char object_type[32] = "";
+    if (type)
+        snprintf(object_type, sizeof object_type, "%s", (const char *)type);
+    xmlFree(type);
+    if (service ? strcmp(object_type, "SERVICE") != 0
+                : strcmp(object_type, "MEMBER") != 0 && strcmp(object_type, "SUBSYSTEM") != 0)
+        return bad("%s: objectType must be %s, not '%.32s'", what,
+                   service ? "SERVICE" : "MEMBER or SUBSYSTEM", object_type);
+    struct ss_client_id *c = service ? &sid->provider : id;
+    const xmlNode *at = n->children;
+    ss_error err;
+    if ((err = id_part(&at, "xRoadInstance", false, what, c->instance)) ||
+        (err = id_part(&at, "memberClass", false, what, c->member_class)) ||
+        (err = id_part(&at, "memberCode", false, what, c->member_code)) ||
+        (err = id_part(&at, "subsystemCode", true, what, c->subsystem)))
+        return err;
+    if (service && ((err = id_part(&at, "serviceCode", false, what, sid->service_code)) ||
+                    (err = id_part(&at, "serviceVersion", true, what, sid->service_version))))
+        return err;
+    bool stray = false;
+    if (element(at, &stray) || stray)
+        return bad("%s: an element or text after its last part", what);
+    if (!service && (strcmp(object_type, "SUBSYSTEM") == 0) != (c->subsystem[0] != '\0'))
+        return bad("client: objectType %s %s a subsystemCode", object_type,
+                   c->subsystem[0] ? "does not allow" : "needs");
+    return SS_OK;
+}
+
+/* One header field of ours or X-Road's, each at most once. */
+static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsigned *seen)
+{
+    static const char *const names[] = {"client", "service",         "id",         "userId",
+                                        "issue",  "protocolVersion", "requestHash"};
+    if (n->ns && is(n->ns->href, SS_SOAP_NS_XROAD)) {
+        size_t k = 0;
+        while (k < sizeof names / sizeof names[0] && !is(n->name, names[k]))
+            k++;
+        if (k == sizeof names / sizeof names[0]) {
+            if (is(n->name, "centralService"))
+                return bad("centralService is not supported: name the service");
+            return bad("the X-Road header field %.60s is not one of protocol 4.0", n->name);
+        }
+        if (*seen & (1u << k))
+            return bad("the header field %s appears twice", names[k]);
+        *seen |= 1u << k;
+        switch (k) {
+        case 0:
+            m->has_client = true;
+            return identifier(n, false, &m->client, NULL);
+        case 1:
+            m->has_service = true;
+            return identifier(n, true, NULL, &m->service);
+        case 2:
+            return leaf_text(n, "id", m->id, sizeof m->id);
+        case 3:
+            m->has_user_id = true;
+            return leaf_text(n, "userId", m->user_id, sizeof m->user_id);
+        case 4:
+            m->has_issue = true;
+            return leaf_text(n, "issue", m->issue, sizeof m->issue);
+        case 5:
+            return leaf_text(n, "protocolVersion", m->protocol_version, sizeof m->protocol_version);
+        default:
+            return leaf_text(n, "requestHash", m->request_hash, sizeof m->request_hash);
+        }
+    }
+    if (in(n, SS_SOAP_NS_REPR, "representedParty")) {
+        if (m->has_represented_party)
+            return bad("the header field representedParty appears twice");
+        m->has_represented_party = true;
+        bool stray = false;
+        const xmlNode *c = element(n->children, &stray);
+        if (c && in(c, SS_SOAP_NS_REPR, "partyClass")) {
+            ss_error err = leaf_text(c, "partyClass", m->party_class, sizeof m->party_class);
+            if (err)
+                return err;
+            c = element(c->next, &stray);
+        }
+        if (!c || !in(c, SS_SOAP_NS_REPR, "partyCode"))
+            return bad("representedParty needs a partyCode");
+        ss_error err = leaf_text(c, "partyCode", m->party_code, sizeof m->party_code);
+        if (!err && (element(c->next, &stray) || stray))
+            err = bad("representedParty: an element or text after partyCode");
+        return err;
+    }
+    if (n->ns && is(n->ns->href, SS_SOAP_NS_SECSRV)) {
+        if (is(n->name, "purpose") || is(n->name, "subject")) {
+            bool purpose = is(n->name, "purpose");
+            if (purpose ? m->has_purpose : m->has_subject)
+                return bad("the header field %s appears twice", n->name);
+            *(purpose ? &m->has_purpose : &m->has_subject) = true;
+            return purpose ? leaf_text(n, "purpose", m->purpose, sizeof m->purpose)
+                           : leaf_text(n, "subject", m->subject, sizeof m->subject);
+        }
+        return bad("the header field %.60s is not one of secsrv's", n->name);
+    }
+    return SS_OK; /* another party's header: passed on as it is */
+}
+
+static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_message *m)
+{
+    const xmlNode *env = xmlDocGetRootElement(doc);
+    if (!env || !in(env, SS_SOAP_NS_ENV, "Envelope"))
+        return bad("not a SOAP 1.1 envelope (root element Envelope in " SS_SOAP_NS_ENV ")");
+    bool stray = false;
+    const xmlNode *n = element(env->children, &stray);
+    unsigned seen = 0;
+    if (n && in(n, SS_SOAP_NS_ENV, "Header")) {
+        for (const xmlNode *f = element(n->children, &stray); f; f = element(f->next, &stray)) {
+            ss_error err = header_field(f, m, &seen);
+            if (err)
+                return err;
+        }
+        n = element(n->next, &stray);
+    }
+    if (!n || !in(n, SS_SOAP_NS_ENV, "Body"))
+        return bad("the envelope has no Body after its Header");
+    const xmlNode *body = n;
+    if (element(body->next, &stray))
+        return bad("an element after the Body");
+    if (stray)
+        return bad("text outside the Header's and the Body's elements");
+    const xmlNode *first = element(body->children, &stray);
+    if (!first || stray)
+        return bad("the Body must hold one element (document/literal wrapped)");
+    snprintf(m->body_name, sizeof m->body_name, "%s", (const char *)first->name);
+    snprintf(m->body_ns, sizeof m->body_ns, "%s", first->ns ? (const char *)first->ns->href : "");
+    if (in(first, SS_SOAP_NS_ENV, "Fault")) {
+        if (!response)
+            return bad("a request's Body cannot be a Fault");
+        m->fault = true;
+        for (const xmlNode *f = element(first->children, &stray); f; f = element(f->next, &stray)) {
+            if (is(f->name, "faultcode"))
+                (void)leaf_text(f, "faultcode", m->fault_code, sizeof m->fault_code);
+            else if (is(f->name, "faultstring"))
+                (void)leaf_text(f, "faultstring", m->fault_string, sizeof m->fault_string);
+        }
+        return SS_OK;
+    }
+    if (element(first->next, &stray))
+        return bad("the Body must hold one element (document/literal wrapped)");
+    if (response)
+        return SS_OK;
+    if (!m->has_client)
+        return bad("the header field client is missing");
+    if (!m->has_service)
+        return bad("the header field service is missing");
+    if (!m->id[0])
+        return bad("the header field id is missing");
+    if (!m->protocol_version[0])
+        return bad("the header field protocolVersion is missing");
+    if (strcmp(m->protocol_version, "4.0") != 0)
+        return bad("protocolVersion must be 4.0, not '%.16s'", m->protocol_version);
+    if (strcmp(m->body_name, m->service.service_code) != 0)
+        return bad("the Body's element %.60s is not named as the service code %.60s", m->body_name,
+                   m->service.service_code);
+    if (m->has_subject && !ss_subject_valid(m->subject))
+        return bad("subject must be 1 to %d printable ASCII characters without spaces",
+                   SS_SUBJECT_MAX);
+    return SS_OK;
+}
+
+/* No BOM but UTF-8's, no declared encoding but UTF-8: the offsets are the input's bytes. */
+static ss_error utf8_only(const uint8_t *xml, size_t len)
+{
+    if (len >= 2 && ((xml[0] == 0xfe && xml[1] == 0xff) || (xml[0] == 0xff && xml[1] == 0xfe)))
+        return bad("only UTF-8 messages are accepted (a UTF-16 byte order mark)");
+    const uint8_t *p = xml;
+    size_t n = len;
+    if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        p += 3;
+        n -= 3;
+    }
+    if (n < 5 || memcmp(p, "<?xml", 5) != 0)
+        return SS_OK;
+    const uint8_t *end = memchr(p, '>', n);
+    size_t decl = end ? (size_t)(end - p) : n;
+    for (size_t i = 0; i + 8 <= decl; i++) {
+        if (memcmp(p + i, "encoding", 8) != 0)
+            continue;
+        size_t k = i + 8;
+        while (k < decl && (p[k] == ' ' || p[k] == '=' || p[k] == '"' || p[k] == '\''))
+            k++;
+        if (decl - k < 5 || strncasecmp((const char *)p + k, "utf-8", 5) != 0 ||
+            (decl - k > 5 && p[k + 5] != '"' && p[k + 5] != '\''))
+            return bad("only UTF-8 messages are accepted");
+        break;
+    }
+    return SS_OK;
+}
+
+ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_soap_message *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len == 0 || len > (size_t)INT32_MAX)
+        return bad("an empty message, or one too large to read");
+    ss_error err = utf8_only(xml, len);
+    if (err)
+        return err;
+    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt((const char *)xml, (int)len);
+    if (!ctxt)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    struct hooks h = {.xml = xml, .len = len};
+    ctxt->_private = &h;
+    h.start = ctxt->sax->startElementNs;
+    h.end = ctxt->sax->endElementNs;
+    ctxt->sax->startElementNs = on_start;
+    ctxt->sax->endElementNs = on_end;
+    ctxt->sax->internalSubset = on_doctype;
+    ctxt->sax->externalSubset = on_doctype;
+    ctxt->sax->serror = on_error;
+    ctxt->sax->warning = NULL;
+    ctxt->sax->error = NULL;
+    ctxt->vctxt.error = NULL;
+    ctxt->vctxt.warning = NULL;
+    /* no network, no entity substitution, no DTD loading or attributes from one */
+    (void)xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR);
+    (void)xmlParseDocument(ctxt);
+    xmlDocPtr doc = ctxt->myDoc;
+    bool well_formed = ctxt->wellFormed && !h.why[0];
+    ctxt->myDoc = NULL;
+    xmlFreeParserCtxt(ctxt);
+    if (h.why[0])
+        err = bad("%s", h.why);
+    else if (!well_formed || !doc)
+        err = bad("not well-formed XML (line %ld: %s)", h.error_line, h.error[0] ? h.error : "?");
+    else if (h.hash_count > 1)
+        err = bad("the header field requestHash appears twice");
+    if (!err)
+        err = read_envelope(doc, response, out);
+    xmlFreeDoc(doc);
+    if (!err) {
+        out->header_end = h.header_end;
+        out->hash_start = h.hash_count ? h.hash_start : 0;
+        out->hash_end = h.hash_count ? h.hash_end : 0;
+        if (out->hash_end < out->hash_start || out->hash_end > out->header_end)
+            out->hash_start = out->hash_end = 0;
+    }
+    return err;
+}
+
+ss_error ss_soap_echoed(const struct ss_soap_message *req, const struct ss_soap_message *resp)
+{
+    const char *field = NULL;
+    if (resp->has_client != req->has_client ||
+        (req->has_client && !ss_client_id_equal(&req->client, &resp->client)))
+        field = "client";
+    else if (resp->has_service != req->has_service ||
+             (req->has_service &&
+              (!ss_client_id_equal(&req->service.provider, &resp->service.provider) ||
+               strcmp(req->service.service_code, resp->service.service_code) != 0 ||
+               strcmp(req->service.service_version, resp->service.service_version) != 0)))
+        field = "service";
+    else if (strcmp(req->id, resp->id) != 0)
+        field = "id";
+    else if (req->has_user_id != resp->has_user_id || strcmp(req->user_id, resp->user_id) != 0)
+        field = "userId";
+    else if (req->has_issue != resp->has_issue || strcmp(req->issue, resp->issue) != 0)
+        field = "issue";
+    else if (strcmp(req->protocol_version, resp->protocol_version) != 0)
+        field = "protocolVersion";
+    else if (req->has_represented_party != resp->has_represented_party ||
+             strcmp(req->party_class, resp->party_class) != 0 ||
+             strcmp(req->party_code, resp->party_code) != 0)
+        field = "representedParty";
+    return field ? bad("the service did not echo the request's header field %s", field) : SS_OK;
+}
+
+void ss_soap_request_hash(const uint8_t *request, size_t len, char out[128])
+{
+    uint8_t digest[crypto_hash_sha512_BYTES];
+    crypto_hash_sha512(digest, request, len);
+    sodium_bin2base64(out, 128, digest, sizeof digest, sodium_base64_VARIANT_ORIGINAL);
+}
+
+ss_error ss_soap_with_request_hash(const uint8_t *xml, size_t len, const struct ss_soap_message *m,
+                                   const char *hash, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!m->header_end || m->header_end >= len)
+        return bad("the response has no Header to put the requestHash in");
+    char field[256];
+    int n = snprintf(field, sizeof field,
+                     "<requestHash xmlns=\"" SS_SOAP_NS_XROAD "\" algorithmId=\"%s\">%s"
+                     "</requestHash>",
+                     SS_SOAP_HASH_ALGORITHM, hash);
+    if (n < 0 || (size_t)n >= sizeof field)
+        return ss_errf(SS_ERR_INTERNAL, "requestHash too long");
+    size_t cut = m->hash_end > m->hash_start ? m->hash_end - m->hash_start : 0;
+    uint8_t *p = malloc(len - cut + (size_t)n);
+    if (!p)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    size_t w = 0;
+    if (cut) { /* the service's own requestHash goes */
+        memcpy(p, xml, m->hash_start);
+        memcpy(p + m->hash_start, xml + m->hash_end, m->header_end - m->hash_end);
+        w = m->header_end - cut;
+    } else {
+        memcpy(p, xml, m->header_end);
+        w = m->header_end;
+    }
+    memcpy(p + w, field, (size_t)n);
+    w += (size_t)n;
+    memcpy(p + w, xml + m->header_end, len - m->header_end);
+    w += len - m->header_end;
+    *out = p;
+    *out_len = w;
+    return SS_OK;
+}
+
+struct ss_soap_text {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static void put(struct ss_soap_text *t, const char *s, size_t n)
+{
+    if (t->failed || !ss_grow(&t->p, &t->cap, t->len + n + 1, 1, 512)) {
+        t->failed = true;
+        return;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+/* s with the five XML special characters escaped, control characters dropped */
+static void escaped(struct ss_soap_text *t, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            put(t, "&lt;", 4);
+            break;
+        case '>':
+            put(t, "&gt;", 4);
+            break;
+        case '&':
+            put(t, "&amp;", 5);
+            break;
+        case '"':
+            put(t, "&quot;", 6);
+            break;
+        case '\'':
+            put(t, "&apos;", 6);
+            break;
+        default:
+            if ((unsigned char)*s >= 0x20 || *s == '\t' || *s == '\n')
+                put(t, s, 1);
+        }
+    }
+}
+
+ss_error ss_soap_fault(const char *code, const char *message, const char *detail_id, char **out,
+                       size_t *out_len)
+{
+    struct ss_soap_text t = {0};
+#define LIT(s) put(&t, s, sizeof s - 1)
+    LIT("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SS_SOAP_NS_ENV "\"><SOAP-ENV:Body><SOAP-ENV:Fault>"
+        "<faultcode>");
+    escaped(&t, code);
+    LIT("</faultcode><faultstring>");
+    escaped(&t, message);
+    LIT("</faultstring><faultactor></faultactor><detail><faultDetail>");
+    escaped(&t, detail_id ? detail_id : "");
+    LIT("</faultDetail></detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
+#undef LIT
+    if (t.failed) {
+        free(t.p);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    *out = t.p;
+    *out_len = t.len;
+    return SS_OK;
+}

@@ -1,0 +1,319 @@
+/*
+ * Unit tests of the X-Road SOAP reader (secsrv/protocol/soap.c): the
+ * example request of the message protocol document (Annex E.1, adapted to
+ * the demo registry) reads field by field; every required field, the
+ * protocol version, the identifier shapes, the body element, duplicates
+ * and the envelope's shape are checked with a reason; hostile documents
+ * (billion laughs, an external entity, 10,000 levels, a UTF-16 document)
+ * are refused quickly; the echo check names the field a service changed;
+ * requestHash goes in (and an old one out) by splicing bytes, leaving the
+ * rest as it was; faults are well-formed and escaped.
+ */
+#include "soap.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define HEAD                                                                                       \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"                                                 \
+    "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\"\n"            \
+    "    xmlns:ns1=\"http://producer.x-road.eu\" xmlns:xrd=\"http://x-road.eu/xsd/xroad.xsd\"\n"   \
+    "    xmlns:id=\"http://x-road.eu/xsd/identifiers\" xmlns:ss=\"urn:secsrv:soap:1\"\n"           \
+    "    xmlns:repr=\"http://x-road.eu/xsd/representation.xsd\">\n"
+#define CLIENT                                                                                     \
+    "<xrd:client id:objectType=\"SUBSYSTEM\"><id:xRoadInstance>DE-NORD</id:xRoadInstance>"         \
+    "<id:memberClass>GOV</id:memberClass><id:memberCode>MIKWS-SH</id:memberCode>"                  \
+    "<id:subsystemCode>Meldeauskunft</id:subsystemCode></xrd:client>\n"
+#define SERVICE                                                                                    \
+    "<xrd:service id:objectType=\"SERVICE\"><id:xRoadInstance>DE-NORD</id:xRoadInstance>"          \
+    "<id:memberClass>MUN</id:memberClass><id:memberCode>13004000</id:memberCode>"                  \
+    "<id:subsystemCode>Kfz</id:subsystemCode><id:serviceCode>halterAuskunft</id:serviceCode>"      \
+    "<id:serviceVersion>v1</id:serviceVersion></xrd:service>\n"
+#define FIELDS                                                                                     \
+    "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId>DE12345678901</xrd:userId>"  \
+    "<xrd:issue>12345</xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>\n"
+#define BODY                                                                                       \
+    "<SOAP-ENV:Body><ns1:halterAuskunft><kennzeichen>SN-AB 123</kennzeichen></ns1:halterAuskunft>" \
+    "</SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+
+static const char example[] = HEAD "<SOAP-ENV:Header>\n" CLIENT SERVICE FIELDS
+                                   "<ss:purpose>StVG-35</ss:purpose><ss:subject>P-1001</ss:subject>"
+                                   "<repr:representedParty><repr:partyClass>COM</repr:partyClass>"
+                                   "<repr:partyCode>DE-99</repr:partyCode></repr:representedParty>"
+                                   "</SOAP-ENV:Header>\n" BODY;
+
+static ss_error parse(const char *xml, bool response, struct ss_soap_message *m)
+{
+    return ss_soap_parse((const uint8_t *)xml, strlen(xml), response, m);
+}
+
+static void expect_refused(const char *xml, const char *reason)
+{
+    struct ss_soap_message m;
+    ss_error err = parse(xml, false, &m);
+    if (err != SS_ERR_PROTOCOL || !strstr(ss_errmsg(), reason))
+        fail_msg("expected a refusal naming '%s', got %d: %s", reason, err, ss_errmsg());
+}
+
+static void test_example_request(void **state)
+{
+    (void)state;
+    struct ss_soap_message m;
+    assert_int_equal(parse(example, false, &m), SS_OK);
+    assert_true(m.has_client);
+    assert_string_equal(m.client.instance, "DE-NORD");
+    assert_string_equal(m.client.member_class, "GOV");
+    assert_string_equal(m.client.member_code, "MIKWS-SH");
+    assert_string_equal(m.client.subsystem, "Meldeauskunft");
+    assert_string_equal(m.service.provider.member_code, "13004000");
+    assert_string_equal(m.service.provider.subsystem, "Kfz");
+    assert_string_equal(m.service.service_code, "halterAuskunft");
+    assert_string_equal(m.service.service_version, "v1");
+    assert_string_equal(m.id, "4894e35d-bf0f-44a6-867a-8e51f1daa7e0");
+    assert_string_equal(m.user_id, "DE12345678901");
+    assert_string_equal(m.issue, "12345");
+    assert_string_equal(m.protocol_version, "4.0");
+    assert_string_equal(m.purpose, "StVG-35");
+    assert_string_equal(m.subject, "P-1001");
+    assert_true(m.has_represented_party);
+    assert_string_equal(m.party_class, "COM");
+    assert_string_equal(m.party_code, "DE-99");
+    assert_string_equal(m.body_name, "halterAuskunft");
+    assert_string_equal(m.body_ns, "http://producer.x-road.eu");
+    assert_false(m.fault);
+    /* the header ends where the input says so */
+    assert_true(m.header_end > 0);
+    assert_memory_equal(example + m.header_end, "</SOAP-ENV:Header>", 18);
+    /* a member as client, no service version, no optional fields */
+    static const char member[] =
+        HEAD "<SOAP-ENV:Header><xrd:client id:objectType=\"MEMBER\">"
+             "<id:xRoadInstance>DE-NORD</id:xRoadInstance><id:memberClass>GOV</id:memberClass>"
+             "<id:memberCode>MIKWS-SH</id:memberCode></xrd:client>" SERVICE
+             "<xrd:id>1</xrd:id><xrd:protocolVersion>4.0</xrd:protocolVersion>"
+             "</SOAP-ENV:Header>" BODY;
+    assert_int_equal(parse(member, false, &m), SS_OK);
+    assert_string_equal(m.client.subsystem, "");
+    assert_false(m.has_user_id);
+}
+
+static void test_request_refusals(void **state)
+{
+    (void)state;
+    expect_refused(HEAD "<SOAP-ENV:Header>" SERVICE FIELDS "</SOAP-ENV:Header>" BODY,
+                   "client is missing");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT FIELDS "</SOAP-ENV:Header>" BODY,
+                   "service is missing");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id>1</xrd:id></SOAP-ENV:Header>" BODY,
+                   "protocolVersion is missing");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id>1</xrd:id><xrd:protocolVersion>3.1</xrd:protocolVersion>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "protocolVersion must be 4.0");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>" BODY,
+                   "id is missing");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT CLIENT SERVICE FIELDS "</SOAP-ENV:Header>" BODY,
+                   "client appears twice");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+                        "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:other/></SOAP-ENV:Body>"
+                        "</SOAP-ENV:Envelope>",
+                   "is not named as the service code");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+                        "</SOAP-ENV:Header><SOAP-ENV:Body/></SOAP-ENV:Envelope>",
+                   "must hold one element");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"
+                        "<SOAP-ENV:Body><ns1:halterAuskunft/><ns1:halterAuskunft/></SOAP-ENV:Body>"
+                        "</SOAP-ENV:Envelope>",
+                   "must hold one element");
+    /* identifiers: the object type, the order of the parts, their characters */
+    expect_refused(HEAD "<SOAP-ENV:Header><xrd:client id:objectType=\"SERVICE\">"
+                        "<id:xRoadInstance>DE-NORD</id:xRoadInstance></xrd:client>" SERVICE FIELDS
+                        "</SOAP-ENV:Header>" BODY,
+                   "objectType must be MEMBER or SUBSYSTEM");
+    expect_refused(HEAD
+                   "<SOAP-ENV:Header><xrd:client id:objectType=\"SUBSYSTEM\">"
+                   "<id:xRoadInstance>DE-NORD</id:xRoadInstance><id:memberClass>GOV"
+                   "</id:memberClass><id:memberCode>X</id:memberCode></xrd:client>" SERVICE FIELDS
+                   "</SOAP-ENV:Header>" BODY,
+                   "needs a subsystemCode");
+    expect_refused(HEAD
+                   "<SOAP-ENV:Header><xrd:client id:objectType=\"MEMBER\">"
+                   "<id:memberClass>GOV</id:memberClass><id:xRoadInstance>DE-NORD"
+                   "</id:xRoadInstance><id:memberCode>X</id:memberCode></xrd:client>" SERVICE FIELDS
+                   "</SOAP-ENV:Header>" BODY,
+                   "xRoadInstance is missing or out of order");
+    expect_refused(HEAD
+                   "<SOAP-ENV:Header><xrd:client id:objectType=\"MEMBER\">"
+                   "<id:xRoadInstance>DE NORD</id:xRoadInstance><id:memberClass>GOV"
+                   "</id:memberClass><id:memberCode>X</id:memberCode></xrd:client>" SERVICE FIELDS
+                   "</SOAP-ENV:Header>" BODY,
+                   "is not an X-Road identifier part");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+                        "<xrd:centralService id:objectType=\"CENTRALSERVICE\"/>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "centralService is not supported");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+                        "<ss:subject>P 1001</ss:subject></SOAP-ENV:Header>" BODY,
+                   "subject must be");
+    /* the envelope */
+    expect_refused("<?xml version=\"1.0\"?><Envelope/>", "not a SOAP 1.1 envelope");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>",
+                   "not well-formed XML");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>text" BODY,
+                   "text outside");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"
+                        "<SOAP-ENV:Body><SOAP-ENV:Fault/></SOAP-ENV:Body></SOAP-ENV:Envelope>",
+                   "cannot be a Fault");
+    expect_refused("not xml at all", "not well-formed XML");
+    expect_refused("", "empty");
+}
+
+static void test_hostile_documents(void **state)
+{
+    (void)state;
+    /* billion laughs: refused at the document type declaration, before any entity */
+    static const char laughs[] =
+        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+        "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+        "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
+        "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">"
+        "<!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">"
+        "<!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">"
+        "<!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">"
+        "<!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">"
+        "<!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">]>"
+        "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+        "<SOAP-ENV:Body><x>&lol9;</x></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    expect_refused(laughs, "document type declaration");
+    static const char external[] =
+        "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>"
+        "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+        "<SOAP-ENV:Body><x>&xxe;</x></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    expect_refused(external, "document type declaration");
+    /* an undeclared entity reference is not well-formed */
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"
+                        "<SOAP-ENV:Body><ns1:halterAuskunft>&xxe;</ns1:halterAuskunft>"
+                        "</SOAP-ENV:Body></SOAP-ENV:Envelope>",
+                   "not well-formed");
+    /* 10,000 levels deep */
+    size_t levels = 10000, cap = 200 + levels * 8;
+    char *deep = malloc(cap);
+    assert_non_null(deep);
+    size_t n = (size_t)snprintf(
+        deep, cap, "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SS_SOAP_NS_ENV "\"><SOAP-ENV:Body>");
+    for (size_t i = 0; i < levels; i++)
+        n += (size_t)snprintf(deep + n, cap - n, "<a>");
+    for (size_t i = 0; i < levels; i++)
+        n += (size_t)snprintf(deep + n, cap - n, "</a>");
+    snprintf(deep + n, cap - n, "</SOAP-ENV:Body></SOAP-ENV:Envelope>");
+    expect_refused(deep, "nested deeper than 128");
+    free(deep);
+    /* many attributes on one element */
+    char attrs[4096];
+    n = (size_t)snprintf(attrs, sizeof attrs,
+                         "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SS_SOAP_NS_ENV
+                         "\"><SOAP-ENV:Body><x");
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(attrs + n, sizeof attrs - n, " a%d=\"1\"", i);
+    snprintf(attrs + n, sizeof attrs - n, "/></SOAP-ENV:Body></SOAP-ENV:Envelope>");
+    expect_refused(attrs, "more than 64 attributes");
+    /* UTF-16, by its byte order mark or its declaration */
+    expect_refused("\xff\xfe<\0?\0", "only UTF-8");
+    expect_refused("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><x/>", "only UTF-8");
+}
+
+static void test_echo_and_request_hash(void **state)
+{
+    (void)state;
+    struct ss_soap_message req, resp;
+    assert_int_equal(parse(example, false, &req), SS_OK);
+    /* a response echoing the header, with a requestHash of the service's own */
+    static const char response[] = HEAD
+        "<SOAP-ENV:Header>\n" CLIENT SERVICE FIELDS
+        "<ss:purpose>StVG-35</ss:purpose><ss:subject>P-1001</ss:subject>"
+        "<repr:representedParty><repr:partyClass>COM</repr:partyClass>"
+        "<repr:partyCode>DE-99</repr:partyCode></repr:representedParty>"
+        "<xrd:requestHash algorithmId=\"x\">forged</xrd:requestHash>"
+        "</SOAP-ENV:Header>\n<SOAP-ENV:Body><ns1:halterAuskunftResponse><halter>Erika Mustermann"
+        "</halter></ns1:halterAuskunftResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>\n";
+    assert_int_equal(parse(response, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_echoed(&req, &resp), SS_OK);
+    assert_string_equal(resp.request_hash, "forged");
+    char hash[128];
+    ss_soap_request_hash((const uint8_t *)example, strlen(example), hash);
+    assert_int_equal(strlen(hash), 88); /* SHA-512, base64 */
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(ss_soap_with_request_hash((const uint8_t *)response, strlen(response), &resp,
+                                               hash, &out, &out_len),
+                     SS_OK);
+    char *text = calloc(1, out_len + 1);
+    assert_non_null(text);
+    memcpy(text, out, out_len);
+    assert_null(strstr(text, "forged"));
+    assert_non_null(strstr(text, hash));
+    /* everything else is byte for byte what the service sent */
+    const char *cut = strstr(response, "<xrd:requestHash");
+    assert_memory_equal(text, response, (size_t)(cut - response));
+    const char *tail = strstr(response, "</SOAP-ENV:Header>");
+    assert_string_equal(strstr(text, "</SOAP-ENV:Header>"), tail);
+    /* the result reads again, with our hash */
+    struct ss_soap_message again;
+    assert_int_equal(ss_soap_parse(out, out_len, true, &again), SS_OK);
+    assert_string_equal(again.request_hash, hash);
+    assert_int_equal(ss_soap_echoed(&req, &again), SS_OK);
+    free(text);
+    free(out);
+    /* a service that changed one field is named */
+    static const char changed[] =
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</"
+             "xrd:id><xrd:userId>DE12345678902</xrd:userId>"
+             "<xrd:issue>12345</xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>"
+             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(changed, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_echoed(&req, &resp), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "userId"));
+    /* no Header: nowhere to put the hash */
+    static const char bare[] = HEAD "<SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(bare, true, &resp), SS_OK);
+    assert_int_equal(
+        ss_soap_with_request_hash((const uint8_t *)bare, strlen(bare), &resp, hash, &out, &out_len),
+        SS_ERR_PROTOCOL);
+}
+
+static void test_fault(void **state)
+{
+    (void)state;
+    char *xml = NULL;
+    size_t len = 0;
+    assert_int_equal(ss_soap_fault("Server.ClientProxy.ServiceFailed", "a <bad> & \"odd\" text",
+                                   "0b6d7a3e", &xml, &len),
+                     SS_OK);
+    struct ss_soap_message m;
+    assert_int_equal(ss_soap_parse((const uint8_t *)xml, len, true, &m), SS_OK);
+    assert_true(m.fault);
+    assert_string_equal(m.fault_code, "Server.ClientProxy.ServiceFailed");
+    assert_string_equal(m.fault_string, "a <bad> & \"odd\" text");
+    assert_non_null(strstr(xml, "<faultDetail>0b6d7a3e</faultDetail>"));
+    free(xml);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_request),
+        cmocka_unit_test(test_request_refusals),
+        cmocka_unit_test(test_hostile_documents),
+        cmocka_unit_test(test_echo_and_request_hash),
+        cmocka_unit_test(test_fault),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
