@@ -480,6 +480,9 @@ static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
         if (ts_id)
             return broken(a, r->id, "an inclusion path, but no timestamp covers the record");
         rep->unstamped++;
+        /* a healthy server timestamps within its grace period, or refuses exchanges */
+        if (r->logged_ms / 1000 < a->o->now - (int64_t)a->o->grace)
+            rep->unstamped_late++;
     }
     rep->records++;
     rep->last_id = r->id;

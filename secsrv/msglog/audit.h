@@ -67,6 +67,7 @@ struct ss_audit_options {
     int64_t from_id, to_id; /* 0: from the first, to the last */
     int64_t from_ms, to_ms; /* logged times (to exclusive); 0: open */
     unsigned clock_skew;    /* seconds a signing time may lie from the logged time */
+    unsigned grace;         /* seconds a record may wait for its timestamp */
     int64_t now;            /* Unix time: content purged before its deadline is a break */
     /* the DPO's secret key (guarded memory) and public key, to open sealed messages; or NULL */
     const uint8_t *dpo_secret;
@@ -81,6 +82,9 @@ struct ss_audit_report {
     uint64_t without_message; /* logged as metadata only */
     uint64_t purged;          /* content removed after the retention deadline */
     uint64_t timestamps, stamped, unstamped, registries;
+    /* records without a timestamp for longer than the grace period: a server stopped before
+     * its timestamper caught up, or timestamps removed (the chain alone then protects them) */
+    uint64_t unstamped_late;
     /* the first broken point: record (0 if none is to blame) and reason */
     int64_t broken_record;
     char broken[600];

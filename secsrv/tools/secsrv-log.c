@@ -4,7 +4,7 @@
  * the server's signing keys, and checks with the daemon's own code.
  *
  *   secsrv-log verify STORE --anchor FILE [--from-id N] [--to-id N] [--since T] [--until T]
- *                           [--clock-skew S] [--secret-key FILE]
+ *                           [--clock-skew S] [--grace S] [--secret-key FILE]
  *   secsrv-log search STORE [--subject-key FILE] [--json] [TERM...]
  *   secsrv-log stats  STORE [--by FIELD]... [--subject-key FILE] [TERM...]
  *   secsrv-log show   STORE RECORD [--secret-key FILE]
@@ -62,7 +62,7 @@
 
 #define USAGE                                                                                      \
     "usage: secsrv-log verify STORE --anchor FILE [--from-id N] [--to-id N] [--since T]\n"         \
-    "                         [--until T] [--clock-skew S] [--secret-key FILE]\n"                  \
+    "                         [--until T] [--clock-skew S] [--grace S] [--secret-key FILE]\n"      \
     "       secsrv-log search STORE [--subject-key FILE] [--json] [TERM...]\n"                     \
     "       secsrv-log stats  STORE [--by FIELD]... [--subject-key FILE] [TERM...]\n"              \
     "       secsrv-log show   STORE RECORD [--secret-key FILE]\n"                                  \
@@ -427,13 +427,17 @@ static int cmd_stats(int argc, char **argv)
 
 static int cmd_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"anchor", required_argument, NULL, 'a'},     {"from-id", required_argument, NULL, 'f'},
-        {"to-id", required_argument, NULL, 't'},      {"since", required_argument, NULL, 's'},
-        {"until", required_argument, NULL, 'u'},      {"clock-skew", required_argument, NULL, 'c'},
-        {"secret-key", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"anchor", required_argument, NULL, 'a'},
+                                         {"from-id", required_argument, NULL, 'f'},
+                                         {"to-id", required_argument, NULL, 't'},
+                                         {"since", required_argument, NULL, 's'},
+                                         {"until", required_argument, NULL, 'u'},
+                                         {"clock-skew", required_argument, NULL, 'c'},
+                                         {"secret-key", required_argument, NULL, 'k'},
+                                         {"grace", required_argument, NULL, 'g'},
+                                         {NULL, 0, NULL, 0}};
     const char *anchor_file = NULL, *secret_file = NULL;
-    struct ss_audit_options o = {.clock_skew = 300};
+    struct ss_audit_options o = {.clock_skew = 300, .grace = 14400};
     long long n = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -458,6 +462,11 @@ static int cmd_verify(int argc, char **argv)
             if (!parse_num(optarg, 0, 86400, &n))
                 return fail("verify: --clock-skew: '%s' is not 0 to 86400 seconds", optarg);
             o.clock_skew = (unsigned)n;
+            break;
+        case 'g':
+            if (!parse_num(optarg, 0, 31 * 86400, &n))
+                return fail("verify: --grace: '%s' is not 0 to 2678400 seconds", optarg);
+            o.grace = (unsigned)n;
             break;
         case 'k':
             secret_file = optarg;
@@ -514,6 +523,13 @@ static int cmd_verify(int argc, char **argv)
            "%llu registries verified\n",
            (unsigned long long)rep.timestamps, (unsigned long long)rep.stamped,
            (unsigned long long)rep.unstamped, (unsigned long long)rep.registries);
+    if (rep.unstamped_late)
+        printf("WARNING: %llu records are older than the grace period (%us) and have no "
+               "timestamp: the server stopped before it timestamped them, or timestamps were "
+               "removed; only the chain protects them\n",
+               (unsigned long long)rep.unstamped_late, o.grace);
+    if (!rep.records)
+        printf("no record in the range\n");
     printf("time: %.3f s (%.0f records/s)\n", secs, secs > 0 ? (double)rep.records / secs : 0.0);
     if (err == SS_ERR_BAD_SIGNATURE && rep.broken[0]) {
         if (rep.broken_record)

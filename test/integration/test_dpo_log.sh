@@ -148,6 +148,16 @@ tamper "a record inserted, the chain recomputed" \
    INSERT INTO stamps SELECT $K + 1, ts_id, ts_path FROM stamps WHERE id = $K;" rehash
 tamper "a swapped timestamp token" \
   "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE id = $TS1) WHERE id = $TS2"
+# the last timestamp and its paths removed: its records look not yet timestamped; past the grace
+# period (0 s here) verify says that only the chain protects them
+cp "$MVGOOD" "$T_DIR/untimestamped.db"
+q "$T_DIR/untimestamped.db" "DELETE FROM stamps WHERE ts_id = (SELECT max(id) FROM timestamps);
+  DELETE FROM timestamps WHERE id = (SELECT max(id) FROM timestamps)"
+verify "$T_DIR/untimestamped.db" --grace 0
+expect "a removed last timestamp is warned about: records past the grace period without one" \
+  grep -q "^WARNING: [0-9]* records are older than the grace period" <<<"$VOUT"
+verify "$MVGOOD" --grace 0
+expect "and not for a log whose every record is timestamped" bash -c "! grep -q WARNING <<<'$VOUT'"
 B=$(q "$MVGOOD" "SELECT id FROM records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL AND error_type = ''
   AND signature != (SELECT signature FROM records WHERE id = $K) AND direction = (SELECT direction FROM records WHERE id = $K) ORDER BY id DESC LIMIT 1")
 tamper "a swapped batch signature, the chain recomputed" \
