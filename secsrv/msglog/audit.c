@@ -370,11 +370,12 @@ static ss_error close_batch(struct audit *a, int64_t last)
  * the signature check, or with none when it stays sealed.
  */
 static ss_error check_content(struct audit *a, const struct ss_record *r, bool *purged,
-                              struct ss_record *plain)
+                              struct ss_record *plain, uint8_t **opened)
 {
     struct ss_audit_report *rep = a->rep;
     *plain = *r;
     *purged = false;
+    *opened = NULL;
     uint8_t h[32];
     if (r->has_salt) {
         if (!r->has_content)
@@ -408,10 +409,14 @@ static ss_error check_content(struct audit *a, const struct ss_record *r, bool *
         if (ss_dpo_open(a->o->dpo_public, a->o->dpo_secret, r->message, r->message_len, &m, &len))
             return broken(a, r->id, "%s", ss_errmsg());
         ss_sha256(m, len, h);
-        bool same = memcmp(h, r->message_sha256, 32) == 0;
-        ss_dpo_plain_free(m, len);
-        if (!same)
+        if (memcmp(h, r->message_sha256, 32) != 0) {
+            ss_dpo_plain_free(m, len);
             return broken(a, r->id, "the sealed message is not the one its digest names");
+        }
+        /* opened, it is checked against the signed manifest like a plain one */
+        plain->message = m;
+        plain->message_len = len;
+        *opened = m;
         rep->opened++;
         return SS_OK;
     }
@@ -444,19 +449,22 @@ static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
     ss_error err = SS_OK;
     bool purged = false;
     struct ss_record plain_copy;
-    if ((err = check_content(a, r, &purged, &plain_copy)))
+    uint8_t *opened = NULL;
+    if ((err = check_content(a, r, &purged, &plain_copy, &opened)))
         return err;
     if (purged) {
         /* what remains is bound by the chain and the timestamps; the signature covered the
          * manifest, which is gone */
     } else if (r->signature) {
-        if (!r->manifest)
-            return broken(a, r->id, "a signature without a manifest");
-        if ((err = check_signature(a, &plain_copy)))
-            return err;
+        err = r->manifest ? check_signature(a, &plain_copy)
+                          : broken(a, r->id, "a signature without a manifest");
     } else if (!r->error_type[0]) {
-        return broken(a, r->id, "an exchange that was not refused, logged without a signature");
+        err = broken(a, r->id, "an exchange that was not refused, logged without a signature");
     }
+    if (opened)
+        ss_dpo_plain_free(opened, plain_copy.message_len);
+    if (err)
+        return err;
     /* the record's place in its timestamp */
     if (a->at_ts < a->n_ts && r->id >= a->ts[a->at_ts].first_id) {
         const struct batch *b = &a->ts[a->at_ts];
@@ -523,6 +531,10 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
         from = o->from_id;
     if (o->to_id && (!to || o->to_id < to))
         to = o->to_id;
+    if (to < 0) {
+        report->first_id = 1;
+        goto out; /* the range ends before the first record */
+    }
     /* whole timestamp batches, so that their trees can be rebuilt */
     a.at_ts = batch_of(&a, from);
     if (a.at_ts < a.n_ts)
@@ -542,7 +554,7 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
         goto out;
     }
     report->first_id = from;
-    a.expect_id = from;
+    a.expect_id = from > 1 ? 0 : 1;
     if (from > 1 && (err = ss_store_each(s, from - 1, from - 1, take_prev, &a)))
         goto out;
     if (a.expect_id != from) {
@@ -550,12 +562,18 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
         goto out;
     }
     err = ss_store_each(s, from, to, take_record, &a);
-    if (!err && a.at_ts < a.n_ts && a.n_leaves)
-        err = broken(&a, a.expect_id, "missing: timestamp %lld covers records up to %lld",
-                     (long long)a.ts[a.at_ts].id, (long long)a.ts[a.at_ts].last_id);
-    if (!err && !to && a.at_ts < a.n_ts)
-        err = broken(&a, a.ts[a.at_ts].first_id, "missing: timestamp %lld covers it",
-                     (long long)a.ts[a.at_ts].id);
+    if (err == SS_ERR_PROTOCOL) /* a stored field of the wrong type or size */
+        err = broken(&a, a.expect_id, "%s", ss_errmsg());
+    /* every timestamp that begins in the range was walked to its end: no record it covers is
+     * gone, whatever records are left */
+    size_t walked_to = a.n_ts;
+    while (to && walked_to > 0 && a.ts[walked_to - 1].first_id > to)
+        walked_to--;
+    if (!err && a.at_ts < walked_to)
+        err = broken(&a, a.n_leaves ? a.expect_id : a.ts[a.at_ts].first_id,
+                     "missing: timestamp %lld covers records %lld to %lld",
+                     (long long)a.ts[a.at_ts].id, (long long)a.ts[a.at_ts].first_id,
+                     (long long)a.ts[a.at_ts].last_id);
 out:
     ss_kept_registries_free(a.kept);
     free(a.ts);

@@ -75,6 +75,8 @@ static void encode_content(const struct ss_record *r, struct sink *k)
     field(k, r->salt, 32);
     field(k, r->subject_hash, r->has_subject ? 32 : 0);
     size_t message = field(k, r->message_sha256, 32);
+    /* how the message is stored, so that a message removed is seen, not taken for metadata */
+    field_str(k, !r->message ? "none" : r->sealed ? "sealed" : "plain");
     size_t manifest = field_digest(k, r->manifest, r->manifest_len);
     size_t sealed = field_digest(k, r->sealed ? r->message : NULL, r->sealed ? r->message_len : 0);
     if (e) {

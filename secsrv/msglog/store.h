@@ -95,7 +95,12 @@ struct ss_store_filter {
 ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,
                          void *arg) SS_MUST_CHECK;
 
-/* The first and last record logged in [from_ms, to_ms) (0: open); first > last when none. */
+/*
+ * The numbers a time range [from_ms, to_ms) spans (0: open): from the record
+ * after the last one logged before from_ms to the one before the first
+ * logged at or after to_ms (*last 0: to the end; first > last when the
+ * range holds no number). Records deleted from the range stay inside it.
+ */
 ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,
                            int64_t *last) SS_MUST_CHECK;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define SCHEMA_VERSION "3"
+#define PURGE_BATCH "1000" /* records purged in one transaction */
 
 struct ss_store {
     sqlite3 *db;
@@ -532,8 +533,8 @@ static ss_error read_record(struct ss_store *s, sqlite3_stmt *st, struct ss_reco
     r->sealed = sealed == 1;
     *ts_id = sqlite3_column_type(st, 21) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 21);
     if (bad)
-        return ss_errf(SS_ERR_IO, "message log %s: record %lld: the field %s is malformed", s->path,
-                       (long long)r->id, bad);
+        return ss_errf(SS_ERR_PROTOCOL, "message log %s: record %lld: the field %s is malformed",
+                       s->path, (long long)r->id, bad);
     return SS_OK;
 }
 
@@ -652,22 +653,26 @@ ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, con
 ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,
                            int64_t *last)
 {
-    *first = *last = 0;
+    *first = 1;
+    *last = 0;
     sqlite3_stmt *st = NULL;
+    /* from the record after the last one logged before the range, to the one before the first
+     * logged after it: records deleted inside the range still fall inside these numbers */
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT min(id), max(id) FROM records WHERE (?1 = 0 OR logged_ms >= ?1)"
-                           " AND (?2 = 0 OR logged_ms < ?2)",
+                           "SELECT (SELECT max(id) FROM records WHERE ?1 != 0 AND logged_ms < ?1),"
+                           " (SELECT min(id) FROM records WHERE ?2 != 0 AND logged_ms >= ?2)",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "read");
     sqlite3_bind_int64(st, 1, from_ms);
     sqlite3_bind_int64(st, 2, to_ms);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        *first = sqlite3_column_int64(st, 0);
-        *last = sqlite3_column_int64(st, 1);
-    } else if (rc == SQLITE_ROW) {
-        *first = 1; /* nothing in the range: an empty one */
-        *last = -1;
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            *first = sqlite3_column_int64(st, 0) + 1;
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+            *last = sqlite3_column_int64(st, 1) - 1;
+        if (to_ms && *last == 0 && sqlite3_column_type(st, 1) != SQLITE_NULL)
+            *last = -1; /* the range ends before the first record */
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? SS_OK : db_error(s, "read");
@@ -680,27 +685,40 @@ ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint6
         return read_only(s);
     /* freed bytes are overwritten, so that nothing purged stays in the file's free space */
     ss_error err = exec(s, "PRAGMA secure_delete = ON");
-    if (err || (err = ss_store_begin(s)))
+    if (err)
         return err;
     sqlite3_stmt *st = NULL;
+    /* in transactions of PURGE_BATCH records, so that the writer never waits long; the
+     * message digest goes too (zeros): it would let a guessed message be tested */
     if (sqlite3_prepare_v2(
             s->db,
             "UPDATE records SET message = NULL, subject_hash = NULL, manifest = NULL,"
-            " salt = NULL, sealed = 0 WHERE retain_until < ? AND salt IS NOT NULL",
-            -1, &st, NULL) != SQLITE_OK) {
-        err = db_error(s, "purge");
-        ss_store_rollback(s);
-        return err;
+            " salt = NULL, sealed = 0, message_sha256 = zeroblob(32) WHERE id IN"
+            " (SELECT id FROM records WHERE retain_until < ? AND salt IS NOT NULL"
+            " LIMIT " PURGE_BATCH ")",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "purge");
+    for (;;) {
+        if ((err = ss_store_begin(s)))
+            break;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, now);
+        int rc = sqlite3_step(st);
+        uint64_t n = (uint64_t)sqlite3_changes(s->db);
+        if (rc != SQLITE_DONE) {
+            err = db_error(s, "purge");
+            ss_store_rollback(s);
+            break;
+        }
+        if ((err = ss_store_commit(s)))
+            break;
+        *purged += n;
+        if (n == 0)
+            break;
     }
-    sqlite3_bind_int64(st, 1, now);
-    int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        err = db_error(s, "purge");
-        ss_store_rollback(s);
+    if (err)
         return err;
-    }
-    *purged = (uint64_t)sqlite3_changes(s->db);
     if (sqlite3_prepare_v2(s->db,
                            "SELECT count(*) FROM records WHERE retain_until < ? AND content IS NULL"
                            " AND (message IS NOT NULL OR subject_hash IS NOT NULL)",
@@ -710,8 +728,6 @@ ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint6
             *kept_v1 = (uint64_t)sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
-    if ((err = ss_store_commit(s)))
-        return err;
     /* the old page images in the write-ahead log go too */
     int log = 0, done = 0;
     if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) !=

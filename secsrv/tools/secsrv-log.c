@@ -33,7 +33,8 @@
  * citizens' data-protection cockpit (nothing of the messages' content).
  *
  * Exit status: 0 done (verify: everything holds), 1 verify found a broken
- * point, 2 bad usage or an unreadable store.
+ * point, 2 bad usage or an unreadable store, 3 verify holds but warns
+ * (records past the grace period without a timestamp).
  */
 #include "asic.h"
 #include "ss_grow.h"
@@ -540,8 +541,8 @@ static int cmd_verify(int argc, char **argv)
     }
     if (err)
         return fail("%s", ss_errmsg());
-    printf("OK\n");
-    return 0;
+    printf("OK%s\n", rep.unstamped_late ? " (with the warning above)" : "");
+    return rep.unstamped_late ? 3 : 0;
 }
 
 /* ---- show, keygen, purge ---- */

@@ -120,6 +120,17 @@ q "$MVGOOD" "SELECT writefile('$T_DIR/message', message) FROM records WHERE id =
 printf 'X' | dd of="$T_DIR/message" bs=1 seek=2 conv=notrunc status=none
 tamper "a changed byte in a message, its digest and the chain recomputed" \
   "UPDATE records SET message = readfile('$T_DIR/message'), message_sha256 = x'$(sha256sum "$T_DIR/message" | cut -c1-64)' WHERE id = $K" rehash
+tamper "a message removed, its salt kept (as if logged as metadata only)" \
+  "UPDATE records SET message = NULL WHERE id = $K"
+tamper "a field of the wrong size" "UPDATE records SET message_sha256 = x'00' WHERE id = $K"
+# a range checked alone still sees records gone that a timestamp in it covers
+cp "$MVGOOD" "$T_DIR/range.db"
+q "$T_DIR/range.db" "DELETE FROM records WHERE id >= (SELECT first_id FROM timestamps ORDER BY id DESC LIMIT 1)"
+for args in "--to-id 1000000" "--since 2000-01-01" "--until 2099-01-01"; do
+  verify "$T_DIR/range.db" $args
+  expect "the last timestamp's records deleted, verify $args: caught" \
+    bash -c "[ $VRC = 1 ] && grep -q '^BROKEN.*missing: timestamp' <<<'$VOUT'"
+done
 tamper "a changed inclusion path" "UPDATE stamps SET ts_path = $(flip_text ts_path) WHERE id = $K"
 TS1=$(q "$MVGOOD" "SELECT id FROM timestamps ORDER BY id LIMIT 1")
 TS2=$(q "$MVGOOD" "SELECT id FROM timestamps ORDER BY id LIMIT 1 OFFSET 1")
@@ -154,8 +165,8 @@ cp "$MVGOOD" "$T_DIR/untimestamped.db"
 q "$T_DIR/untimestamped.db" "DELETE FROM stamps WHERE ts_id = (SELECT max(id) FROM timestamps);
   DELETE FROM timestamps WHERE id = (SELECT max(id) FROM timestamps)"
 verify "$T_DIR/untimestamped.db" --grace 0
-expect "a removed last timestamp is warned about: records past the grace period without one" \
-  grep -q "^WARNING: [0-9]* records are older than the grace period" <<<"$VOUT"
+expect "a removed last timestamp is warned about: records past the grace period without one (exit 3)" \
+  bash -c "[ $VRC = 3 ] && grep -q '^WARNING: [0-9]* records are older than the grace period' <<<'$VOUT'"
 verify "$MVGOOD" --grace 0
 expect "and not for a log whose every record is timestamped" bash -c "! grep -q WARNING <<<'$VOUT'"
 B=$(q "$MVGOOD" "SELECT id FROM records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL AND error_type = ''

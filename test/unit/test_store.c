@@ -546,7 +546,7 @@ static void test_malformed_field_named(void **state)
         snprintf(other, sizeof other, "sqlite:%s", copy);
         assert_int_equal(ss_store_open(other, true, 0, &s), SS_OK);
         int n = 0;
-        assert_int_equal(ss_store_each(s, 1, 0, count_visit, &n), SS_ERR_IO);
+        assert_int_equal(ss_store_each(s, 1, 0, count_visit, &n), SS_ERR_PROTOCOL);
         if (!strstr(ss_errmsg(), edits[i][1]))
             fail_msg("%s: %s", edits[i][0], ss_errmsg());
         ss_store_close(s);
