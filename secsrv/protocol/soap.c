@@ -77,8 +77,11 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
     struct hooks *h = ctxt->_private;
     long at = xmlByteConsumed(ctxt);
     if (at > 0 && (size_t)at <= h->len) {
-        if (h->depth == 2 && is(local, "Header") && is(uri, SS_SOAP_NS_ENV))
-            h->header_end = tag_start(h, (size_t)at);
+        size_t t = tag_start(h, (size_t)at);
+        /* an end tag, not an empty <Header/>, which has no place inside for a field */
+        if (h->depth == 2 && is(local, "Header") && is(uri, SS_SOAP_NS_ENV) && t + 1 < h->len &&
+            h->xml[t + 1] == '/')
+            h->header_end = t;
         else if (h->depth == 3 && is(local, "requestHash") && is(uri, SS_SOAP_NS_XROAD))
             h->hash_end = (size_t)at;
     }
@@ -154,8 +157,13 @@ static ss_error leaf_text(const xmlNode *n, const char *what, char *out, size_t 
     xmlChar *text = xmlNodeGetContent(n);
     size_t len = text ? strlen((const char *)text) : 0;
     ss_error err = SS_OK;
+    bool control = false;
+    for (size_t i = 0; i < len; i++)
+        control |= text[i] < 0x20 || text[i] == 0x7f;
     if (len == 0 || len >= size)
         err = bad("%s must hold 1 to %zu bytes", what, size - 1);
+    else if (control) /* they may end up in HTTP header fields and operator logs */
+        err = bad("%s must not hold control characters", what);
     else
         memcpy(out, text, len + 1);
     xmlFree(text);
@@ -331,8 +339,8 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
         }
         return SS_OK;
     }
-    if (element(first->next, &stray))
-        return bad("the Body must hold one element (document/literal wrapped)");
+    if (element(first->next, &stray) || stray)
+        return bad("the Body must hold one element and nothing else (document/literal wrapped)");
     if (response)
         return SS_OK;
     if (!m->has_client)
@@ -359,6 +367,9 @@ static ss_error utf8_only(const uint8_t *xml, size_t len)
 {
     if (len >= 2 && ((xml[0] == 0xfe && xml[1] == 0xff) || (xml[0] == 0xff && xml[1] == 0xfe)))
         return bad("only UTF-8 messages are accepted (a UTF-16 byte order mark)");
+    /* UTF-16 or UCS-4 without a byte order mark, which libxml2 would detect on its own */
+    if (memchr(xml, 0, len))
+        return bad("only UTF-8 messages are accepted (a NUL byte)");
     const uint8_t *p = xml;
     size_t n = len;
     if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {

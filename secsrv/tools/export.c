@@ -11,6 +11,7 @@
 #include "trust.h"
 
 #include <openssl/pem.h>
+#include <regex.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -386,4 +387,64 @@ ss_error ss_export_finish(struct ss_export *x, uint8_t **out, size_t *len, size_
         (err = ss_asic_add(x->asic, "VERIFY.txt", x->verify.p, x->verify.len)))
         return err;
     return ss_asic_finish(x->asic, out, len);
+}
+
+/* The lines export writes (tree_steps, digest_at, signature_checks, ss_export_record). */
+#define P "records/[0-9]+/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*"
+#define T "[0-9]+"
+static const char *const script_lines[] = {
+    "^openssl dgst -sha256 -binary -out " P " " P "$",
+    "^cmp -n 32 -i 0:" T " " P " " P "$",
+    "^cmp -i 0:1 " P " " P "$",
+    "^cmp " P " " P "$",
+    "^openssl dgst -sha256 -r " P " \\| cut -c1-64 \\| sed 's/\\^/secsrv-batch-root: /' > " P "$",
+    "^openssl cms -verify -binary -inform DER -in " P " -content " P
+    " -CAfile ca-chain\\.pem -purpose any -attime " T " -signer " P " -out /dev/null$",
+    "^openssl verify -CAfile ca-chain\\.pem -purpose any -attime " T " " P "$",
+    "^openssl ocsp -respin " P " -issuer " P " -cert " P " -CAfile ca-chain\\.pem -VAfile "
+    "ocsp\\.pem -no_nonce -attime " T " 2>/dev/null \\| grep -q ': good\\$'$",
+    "^openssl ts -verify -data " P " -in " P " -token_in -CAfile ca-chain\\.pem -untrusted "
+    "tsa\\.pem -attime " T "$",
+};
+#undef P
+#undef T
+
+ss_error ss_export_script_check(const char *text, size_t len)
+{
+    regex_t re[sizeof script_lines / sizeof script_lines[0]];
+    size_t n_re = 0;
+    ss_error err = SS_OK;
+    for (; n_re < sizeof script_lines / sizeof script_lines[0]; n_re++)
+        if (regcomp(&re[n_re], script_lines[n_re], REG_EXTENDED | REG_NOSUB) != 0) {
+            err = ss_errf(SS_ERR_INTERNAL, "a command pattern does not compile");
+            break;
+        }
+    size_t line_no = 0;
+    for (size_t at = 0; !err && at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+        line_no++;
+        char line[2048];
+        bool ok = n < sizeof line && !memchr(text + at, '\0', n);
+        if (ok) {
+            memcpy(line, text + at, n);
+            line[n] = '\0';
+            ok = !strstr(line, "..");
+            bool matched = false;
+            for (size_t i = 0; ok && !matched && i < n_re; i++)
+                matched = regexec(&re[i], line, 0, NULL, 0) == 0;
+            ok = ok && matched;
+        }
+        if (!ok)
+            err = ss_errf(SS_ERR_PROTOCOL,
+                          "VERIFY.txt line %zu is not one of the commands secsrv-log export "
+                          "writes: the package is not to be trusted as it is",
+                          line_no);
+        at += n + 1;
+    }
+    if (!err && (len == 0 || text[len - 1] != '\n'))
+        err = ss_errf(SS_ERR_PROTOCOL, "VERIFY.txt is empty or does not end its last line");
+    for (size_t i = 0; i < n_re; i++)
+        regfree(&re[i]);
+    return err;
 }

@@ -39,4 +39,14 @@ ss_error ss_export_record(struct ss_export *x, const struct ss_record *r, int64_
 ss_error ss_export_finish(struct ss_export *x, uint8_t **out, size_t *len,
                           size_t *records) SS_MUST_CHECK;
 
+/*
+ * Whether text (a package's VERIFY.txt) holds only the commands export
+ * writes, line for line: openssl dgst, cms -verify, verify, ocsp and
+ * ts -verify, cmp, and the two pipes to cut/sed and grep, on files inside
+ * the package. A package from elsewhere may carry any script; unpack
+ * refuses one that holds anything else, so that running it is safe.
+ * SS_ERR_PROTOCOL naming the first line that is not such a command.
+ */
+ss_error ss_export_script_check(const char *text, size_t len) SS_MUST_CHECK;
+
 #endif

@@ -44,12 +44,16 @@
 #include "registry.h"
 #include "ss_error.h"
 #include "ss_hex.h"
+#include "ss_sha256.h"
 #include "store.h"
 #include "ss_xml.h"
 #include "subject.h"
 #include "trust.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <sodium.h>
@@ -846,6 +850,36 @@ static int make_parents(const char *path)
     return 0;
 }
 
+/* The SHA-256 fingerprints of the package's trust anchors, to compare with the federation's. */
+static void print_anchors(const struct ss_asic_entry *entries, size_t n)
+{
+    static const char *const files[] = {"ca-chain.pem", "ocsp.pem", "tsa.pem"};
+    printf("trust anchors in the package (compare them with those the federation publishes):\n");
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++)
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(entries[i].name, files[f]) != 0)
+                continue;
+            BIO *b = BIO_new_mem_buf(entries[i].data, (int)entries[i].len);
+            X509 *x = NULL;
+            while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+                unsigned char *der = NULL;
+                int len = i2d_X509(x, &der);
+                char hex[65] = "?", name[256] = "?";
+                uint8_t fp[32];
+                if (len > 0) {
+                    ss_sha256(der, (size_t)len, fp);
+                    ss_hex_sha256_format(fp, hex);
+                }
+                X509_NAME_oneline(X509_get_subject_name(x), name, sizeof name);
+                printf("  %-12s %s %s\n", files[f], hex, name);
+                OPENSSL_free(der);
+                X509_free(x);
+            }
+            ERR_clear_error();
+            BIO_free(b);
+        }
+}
+
 static int cmd_unpack(int argc, char **argv)
 {
     if (argc != 3)
@@ -861,7 +895,15 @@ static int cmd_unpack(int argc, char **argv)
         return fail("%s: %s", argv[1], ss_errmsg());
     }
     int rc = 0;
-    if (mkdir(argv[2], 0700) != 0)
+    const struct ss_asic_entry *script = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(entries[i].name, "VERIFY.txt") == 0)
+            script = &entries[i];
+    if (!script)
+        rc = fail("%s: no VERIFY.txt: not a package secsrv-log export wrote", argv[1]);
+    else if (ss_export_script_check((const char *)script->data, script->len) != SS_OK)
+        rc = fail("%s: %s", argv[1], ss_errmsg());
+    if (!rc && mkdir(argv[2], 0700) != 0)
         rc = fail("%s: cannot make the folder (it must not exist yet): %s", argv[2],
                   strerror(errno));
     for (size_t i = 0; !rc && i < n; i++) {
@@ -870,8 +912,11 @@ static int cmd_unpack(int argc, char **argv)
         if (!(rc = make_parents(path)))
             rc = write_new(path, entries[i].data, entries[i].len);
     }
-    if (!rc)
-        printf("%zu files of %s in %s\n", n, argv[1], argv[2]);
+    if (!rc) {
+        printf("%zu files of %s in %s; VERIFY.txt holds only the commands export writes\n", n,
+               argv[1], argv[2]);
+        print_anchors(entries, n);
+    }
     free(entries);
     free(zip);
     return rc;

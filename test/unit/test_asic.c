@@ -5,9 +5,11 @@
  * refuses unsafe and repeated names; the reader refuses, with a reason,
  * every damage and every shape it does not write: a changed byte (CRC),
  * a cut, a comment, a compressed entry, bytes between entries, a name
- * that climbs out, and a package without its mimetype first.
+ * that climbs out, and a package without its mimetype first. A package's
+ * VERIFY.txt is accepted only when it holds the commands export writes.
  */
 #include "asic.h"
+#include "export.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,12 +137,53 @@ static void test_reader_refuses(void **state)
     expect_refused((const uint8_t *)"PK\x05\x06", 4, "too short");
 }
 
+static void test_script_check(void **state)
+{
+    (void)state;
+    static const char good[] =
+        "openssl dgst -sha256 -binary -out records/7/message.sha256 records/7/message\n"
+        "cmp -n 32 -i 0:96 records/7/message.sha256 records/7/content.bin\n"
+        "cmp -i 0:1 records/7/manifest records/7/sig-tree/0.in\n"
+        "openssl dgst -sha256 -r records/7/sig-tree/2.in | cut -c1-64 | sed "
+        "'s/^/secsrv-batch-root: /' > records/7/batch-root\n"
+        "openssl cms -verify -binary -inform DER -in records/7/signature.p7s -content "
+        "records/7/batch-root -CAfile ca-chain.pem -purpose any -attime 1796093944 -signer "
+        "records/7/signer.out -out /dev/null\n"
+        "cmp records/7/signer.pem records/7/signer.out\n"
+        "openssl verify -CAfile ca-chain.pem -purpose any -attime 1796093944 records/7/issuer.pem\n"
+        "openssl ocsp -respin records/7/ocsp.der -issuer records/7/issuer.pem -cert "
+        "records/7/signer.pem -CAfile ca-chain.pem -VAfile ocsp.pem -no_nonce -attime 1796093944 "
+        "2>/dev/null | grep -q ': good$'\n"
+        "openssl ts -verify -data records/7/ts-tree/5.in -in records/7/timestamp.der -token_in "
+        "-CAfile ca-chain.pem -untrusted tsa.pem -attime 1796093945\n";
+    assert_int_equal(ss_export_script_check(good, sizeof good - 1), SS_OK);
+    static const char *const bad[] = {
+        "rm -rf /\n",
+        "openssl dgst -sha256 -binary -out /etc/passwd records/7/message\n",
+        "cmp records/7/a records/7/b; rm -rf ~\n",
+        "cmp records/7/a records/7/b && curl evil\n",
+        "openssl dgst -sha256 -binary -out records/7/$(id) records/7/message\n",
+        "cmp records/7/../../x records/7/b\n",
+        "openssl dgst -sha256 -r records/7/a | sh\n",
+        "cmp records/7/a records/7/b", /* no end of line */
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (ss_export_script_check(bad[i], strlen(bad[i])) != SS_ERR_PROTOCOL)
+            fail_msg("accepted: %s", bad[i]);
+    }
+    assert_int_equal(ss_export_script_check("cmp records/1/a records/1/b\nrm x\n", 34),
+                     SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "line 2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_writer_refuses),
         cmocka_unit_test(test_reader_refuses),
+        cmocka_unit_test(test_script_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

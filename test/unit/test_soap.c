@@ -172,6 +172,14 @@ static void test_request_refusals(void **state)
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"
                         "<SOAP-ENV:Body><SOAP-ENV:Fault/></SOAP-ENV:Body></SOAP-ENV:Envelope>",
                    "cannot be a Fault");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"
+                        "<SOAP-ENV:Body><ns1:halterAuskunft/>junk</SOAP-ENV:Body>"
+                        "</SOAP-ENV:Envelope>",
+                   "nothing else");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id>1&#13;&#10;X-Injected: 1</xrd:id>"
+                        "<xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>" BODY,
+                   "id must not hold control characters");
     expect_refused("not xml at all", "not well-formed XML");
     expect_refused("", "empty");
 }
@@ -227,6 +235,11 @@ static void test_hostile_documents(void **state)
     expect_refused(attrs, "more than 64 attributes");
     /* UTF-16, by its byte order mark or its declaration */
     expect_refused("\xff\xfe<\0?\0", "only UTF-8");
+    static const char utf16[] = "<\0?\0x\0m\0l\0 \0";
+    struct ss_soap_message m16;
+    assert_int_equal(ss_soap_parse((const uint8_t *)utf16, sizeof utf16 - 1, false, &m16),
+                     SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "a NUL byte"));
     expect_refused("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><x/>", "only UTF-8");
 }
 
@@ -281,6 +294,13 @@ static void test_echo_and_request_hash(void **state)
     assert_int_equal(parse(changed, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&req, &resp), SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "userId"));
+    /* an empty <Header/>: no place inside it */
+    static const char empty[] =
+        HEAD "<SOAP-ENV:Header/><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(empty, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_with_request_hash((const uint8_t *)empty, strlen(empty), &resp, hash,
+                                               &out, &out_len),
+                     SS_ERR_PROTOCOL);
     /* no Header: nowhere to put the hash */
     static const char bare[] = HEAD "<SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
     assert_int_equal(parse(bare, true, &resp), SS_OK);
