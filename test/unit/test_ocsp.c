@@ -574,33 +574,46 @@ static void test_stale(void **state)
 }
 
 /*
- * A snapshot judged as of an earlier time (the DPO tool's audit of an old
- * log): a response that is stale now was fresh then and is accepted, good
- * until freshness after its thisUpdate; one made after that time, or fresh
- * now but judged far later, is refused.
+ * A snapshot judged as of another time (the DPO tool judges each record of
+ * a log as of when it was logged): a response whose thisUpdate lies two
+ * hours ahead is refused now but good as of then, good until freshness
+ * after its thisUpdate; one made after that time, or one fresh now but
+ * judged a day later, is refused. (Later rather than earlier times: the
+ * test PKI may be minutes old, and no certificate is valid before it.)
  */
 static void test_judged_as_of_a_time(void **state)
 {
     (void)state;
-    time_t now = time(NULL), then = now - 2 * FRESHNESS;
+    time_t now = time(NULL), then = now + 2 * FRESHNESS;
     struct spec s = good_spec();
-    s.this_update = -(2 * FRESHNESS + 60); /* a minute before then */
+    s.this_update = 2 * FRESHNESS - 60; /* a minute before then */
+    time_t good_until = 0;
+    assert_int_equal(check_spec(F->trust, &s, &F->kiel, NONCE, now, &good_until),
+                     SS_ERR_PEER_UNTRUSTED);
     ss_trust_set_clock(F->trust, then);
     assert_int_equal(ss_trust_now(F->trust), then);
     time_t until = expect_good(F->trust, &s, NONCE, now);
     assert_int_equal(until, now + s.this_update + FRESHNESS);
     /* made after the time judged: from the future, then */
-    s = good_spec();
-    time_t good_until = 0;
+    s.this_update = 2 * FRESHNESS + SS_TRUST_OCSP_SKEW + 300;
     assert_int_equal(check_spec(F->trust, &s, &F->kiel, NONCE, now, &good_until),
                      SS_ERR_PEER_UNTRUSTED);
     /* fresh now, judged a day later: stale */
+    s = good_spec();
     ss_trust_set_clock(F->trust, now + 86400);
     assert_int_equal(check_spec(F->trust, &s, &F->kiel, NONCE, now, &good_until),
                      SS_ERR_PEER_UNTRUSTED);
     ss_trust_set_clock(F->trust, 0);
     assert_true(ss_trust_now(F->trust) >= now);
     expect_good(F->trust, &s, NONCE, now);
+}
+
+/* Whatever a test did to the shared snapshot's clock, the next one judges as of now. */
+static int clock_now(void **state)
+{
+    (void)state;
+    ss_trust_set_clock(F->trust, 0);
+    return 0;
 }
 
 static void test_next_update_past(void **state)
@@ -768,7 +781,7 @@ int main(void)
         cmocka_unit_test(test_responder_not_listed),
         cmocka_unit_test(test_broken_signature),
         cmocka_unit_test(test_stale),
-        cmocka_unit_test(test_judged_as_of_a_time),
+        cmocka_unit_test_teardown(test_judged_as_of_a_time, clock_now),
         cmocka_unit_test(test_next_update_past),
         cmocka_unit_test(test_this_update_future),
         cmocka_unit_test(test_wrong_nonce),
