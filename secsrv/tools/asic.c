@@ -335,6 +335,8 @@ ss_error ss_asic_read(const uint8_t *zip, size_t len, struct ss_asic_entry **ent
     }
     if (!err && expect_local != central)
         err = bad("bytes between the entries and the central directory");
+    if (!err && at != len - END_LEN)
+        err = bad("bytes after the central directory's entries");
     if (!err && (strcmp(e[0].name, "mimetype") != 0 || e[0].len != strlen(SS_ASIC_MIMETYPE) ||
                  memcmp(e[0].data, SS_ASIC_MIMETYPE, e[0].len) != 0))
         err = bad("the first entry is not the mimetype " SS_ASIC_MIMETYPE);

@@ -117,6 +117,14 @@ static void test_reader_refuses(void **state)
     size_t central = (size_t)(c[len - 6] | c[len - 5] << 8 | c[len - 4] << 16);
     c[central + 10] = 8;
     expect_refused(c, len, "compressed");
+    /* bytes after the central directory's entries, the end record's sizes adjusted */
+    memcpy(c, zip, len - 22);
+    memcpy(c + len - 22, "xyz", 3);
+    memcpy(c + len - 19, zip + len - 22, 22);
+    uint32_t cd_len = (uint32_t)(zip[len - 10] | zip[len - 9] << 8) + 3;
+    c[len - 19 + 12] = (uint8_t)cd_len;
+    c[len - 19 + 13] = (uint8_t)(cd_len >> 8);
+    expect_refused(c, len + 3, "after the central directory's entries");
     /* a name that climbs out, written as the central directory and local header say */
     memcpy(c, zip, len);
     size_t second = central + 46 + 8; /* the second central entry: records/1/record.bin */
