@@ -58,6 +58,11 @@ sqlite3 "$FED_DIR/sh/log/messagelog.db" ".backup '$GOOD'"
 MVGOOD=$T_DIR/mv-good.db
 sqlite3 "$FED_DIR/mv/log/messagelog.db" ".backup '$MVGOOD'"
 q() { sqlite3 "$1" "$2"; }
+flip_byte() { # FILE OFFSET: the byte at OFFSET becomes another one (never the same by chance)
+  local old
+  old=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf '%03o' $(((old + 1) % 256)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 bad() { # NAME EXPECTED_RC REGEX command...: fails with that exit status and says so
   local name=$1 want=$2 re=$3
   shift 3
@@ -89,7 +94,9 @@ expect "verify of a record range passes" test "$VRC" = 0
 
 # --- every kind of tampering is caught ------------------------------------------------------------
 # a signed, timestamped record in the middle, with content, signed in a batch on the MV side
-K=$(q "$MVGOOD" "SELECT id FROM records WHERE signature IS NOT NULL AND message IS NOT NULL AND sig_path NOT IN ('', '-') AND error_type = '' ORDER BY id LIMIT 1 OFFSET 10")
+BATCHED="signature IS NOT NULL AND message IS NOT NULL AND sig_path NOT IN ('', '-') AND error_type = ''"
+K=$(q "$MVGOOD" "SELECT id FROM records WHERE $BATCHED ORDER BY id
+  LIMIT 1 OFFSET (SELECT min(10, count(*) - 1) FROM records WHERE $BATCHED)")
 [ -n "$K" ] || not_ok "no batch-signed record to tamper with"
 tamper() { # NAME SQL [rehash]: a copy of the MV log changed by SQL must fail verify, naming why
   local name=$1 sql=$2 db=$T_DIR/tampered.db
@@ -315,11 +322,16 @@ for f in message manifest signature.p7s ocsp.der record.bin content.bin sig-tree
   size=$(stat -c %s "$file")
   at=$((size / 2))
   [ "$f" = timestamp.der ] && at=$((size - 20))
-  printf '\x5a' | dd of="$file" bs=1 seek=$at conv=notrunc status=none
+  # in a PEM file, a character of the base64 (a changed line break would change nothing)
+  case $f in *.pem) at=$(($(head -n 2 "$file" | wc -c) + 5)) ;; esac
+  flip_byte "$file" $at
   expect "one byte changed in $f: VERIFY.txt fails" bash -c "! (cd '$T_DIR/changed' && sh -e VERIFY.txt >/dev/null 2>&1)"
 done
 cp "$T_DIR/batch.asice" "$T_DIR/damaged.asice"
-printf '\x5a' | dd of="$T_DIR/damaged.asice" bs=1 seek=2000 conv=notrunc status=none
+# a byte of a file's data in the package (a header's date would not be noticed by unzip)
+name="records/$K/signature.p7s"
+at=$(grep -obUa -- "$name" "$T_DIR/damaged.asice" | head -n 1 | cut -d: -f1)
+flip_byte "$T_DIR/damaged.asice" $((at + ${#name} + 10))
 expect "one byte changed in the package: stock unzip refuses it" \
   bash -c "! (mkdir -p '$T_DIR/damaged' && cd '$T_DIR/damaged' && unzip -q -o '$T_DIR/damaged.asice' >/dev/null 2>&1)"
 bad "and so does secsrv-log unpack" 2 "damaged \\(CRC-32\\)|does not match" "$LOG" unpack "$T_DIR/damaged.asice" "$T_DIR/damaged-own"
