@@ -27,7 +27,9 @@
 # timestamping grace period in test mode), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
 # FED_SH_RUN_WITH and FED_MV_RUN_WITH (a command the server is started
-# under, e.g. "faketime +2days" to see it as of another day). After start,
+# under, which must exec it so that it keeps the process id recorded, e.g.
+# "env LD_PRELOAD=.../libfaketime.so.1 FAKETIME=+2d" to see it as of
+# another day). After start,
 # DIR/env holds the ports and paths (source it); DIR/*.log hold each
 # process's output.
 set -euo pipefail

@@ -270,7 +270,11 @@ tamper_purged "in a purged record, a changed commitment" "UPDATE records SET con
 
 # the server purges on its own: the SH server started two days on purges at once
 "$SS_SOURCE_DIR/deploy/federation.sh" stop-server "$FED_DIR" sh
-FED_SH_RUN_WITH="env ASAN_OPTIONS=$TWO_DAYS_ASAN faketime +2days" "$SS_SOURCE_DIR/deploy/federation.sh" start-server "$FED_DIR" sh
+# libfaketime preloaded by env, which execs: the server keeps the process id the federation
+# records and stops (the faketime command forks, and its child would outlive the test)
+FAKETIME_LIB=$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$' | head -n 1)
+FED_SH_RUN_WITH="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=+2d FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=$TWO_DAYS_ASAN" \
+  "$SS_SOURCE_DIR/deploy/federation.sh" start-server "$FED_DIR" sh
 fed_env
 purged_by_server() { log_has sh "logger: content of [0-9]+ records past their retention deadline purged"; }
 expect "two days on, the SH server purges the one-day client's content by itself" \

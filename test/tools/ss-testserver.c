@@ -83,7 +83,16 @@ bool ts_path_ends_with(const struct ts_request *req, const char *suffix)
     return req->path_len >= n && memcmp(req->target + req->path_len - n, suffix, n) == 0;
 }
 
-static void log_request(const struct ts_request *req, const char *method, unsigned int status)
+/*
+ * In echo mode, a request no security server forwarded (it carries no
+ * X-Road-Client) is logged as "stray": a time-stamp request of another
+ * test's server whose TSA had this port before, say. Tests count the
+ * requests that reached the backend from the lines without it.
+ */
+static bool mark_strays;
+
+static void log_request(const struct ts_request *req, const char *method, unsigned int status,
+                        bool stray)
 {
     /* the path only: a query may carry search terms such as names */
     char target[TS_LOG_TARGET_MAX + 8];
@@ -108,7 +117,7 @@ static void log_request(const struct ts_request *req, const char *method, unsign
         verb[m] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
     }
     verb[m] = '\0';
-    fprintf(stderr, "ss-testserver: %s %s %u\n", verb, target, status);
+    fprintf(stderr, "ss-testserver: %s%s %s %u\n", stray ? "stray " : "", verb, target, status);
 }
 
 enum MHD_Result ts_queue(struct MHD_Connection *conn, struct ts_request *req, const char *method,
@@ -119,7 +128,9 @@ enum MHD_Result ts_queue(struct MHD_Connection *conn, struct ts_request *req, co
     enum MHD_Result result = MHD_queue_response(conn, status, response);
     MHD_destroy_response(response);
     req->answered = true;
-    log_request(req, method, status);
+    log_request(req, method, status,
+                mark_strays &&
+                    !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Road-Client"));
     return result;
 }
 
@@ -588,6 +599,7 @@ int main(int argc, char **argv)
     } else {
         if (!prepare_mode(&opt, &srv))
             goto out;
+        mark_strays = strcmp(opt.mode, "echo") == 0;
         daemon = start_daemon(&srv, &addr);
         if (daemon == NULL) {
             fprintf(stderr, "ss-testserver: cannot listen on %s\n", opt.listen);
