@@ -148,3 +148,13 @@ bool ss_client_id_equal(const struct ss_client_id *a, const struct ss_client_id 
 {
     return ss_client_id_same_member(a, b) && strcmp(a->subsystem, b->subsystem) == 0;
 }
+
+bool ss_visible_ascii(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    return true;
+}

@@ -29,6 +29,12 @@ struct ss_service_id {
     char service_version[SS_ID_PART_MAX + 1]; /* "" when absent */
 };
 
+/*
+ * True if s[0..len) is 1 to max bytes of visible ASCII (0x21-0x7e): the
+ * rule of query ids, data-subject references and manifest values.
+ */
+bool ss_visible_ascii(const char *s, size_t len, size_t max);
+
 /* True if s[0..len) is a non-empty identifier part of at most max bytes. */
 bool ss_id_part_valid(const char *s, size_t len, size_t max);
 

@@ -8,13 +8,7 @@
 
 bool ss_manifest_query_id_valid(const char *s)
 {
-    size_t n = strnlen(s, SS_MANIFEST_QUERY_ID_MAX + 1);
-    if (n == 0 || n > SS_MANIFEST_QUERY_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return false;
-    return true;
+    return ss_visible_ascii(s, strnlen(s, SS_MANIFEST_QUERY_ID_MAX + 1), SS_MANIFEST_QUERY_ID_MAX);
 }
 
 /* A bounded writer. */
@@ -44,13 +38,7 @@ static void put_hash(struct writer *w, const char *key, const uint8_t h[32])
 /* The characters each field may hold; all fields are single-line. */
 static bool id_text_valid(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return false;
-    return true;
+    return ss_visible_ascii(s, strlen(s), SIZE_MAX);
 }
 
 ss_error ss_manifest_format(const struct ss_manifest *m, char *out, size_t size, size_t *len)
@@ -104,11 +92,8 @@ static bool get(struct reader *r, const char *key, char *value, size_t max)
         return false;
     const uint8_t *v = r->p + klen + 2;
     const uint8_t *nl = memchr(v, '\n', (size_t)(r->end - v));
-    if (!nl || nl == v || (size_t)(nl - v) > max)
+    if (!nl || !ss_visible_ascii((const char *)v, (size_t)(nl - v), max))
         return false;
-    for (const uint8_t *c = v; c < nl; c++)
-        if (*c < 0x21 || *c > 0x7e)
-            return false;
     memcpy(value, v, (size_t)(nl - v));
     value[nl - v] = '\0';
     r->p = nl + 1;

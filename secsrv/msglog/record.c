@@ -86,11 +86,17 @@ static void encode_content(const struct ss_record *r, struct sink *k)
     }
 }
 
-/* Version 1: the subject hash and the manifest's digest in the record's own hash. */
-static void encode_v1(const struct ss_record *r, struct sink *k)
+/*
+ * The record's own encoding. Version 2 (r->has_content) binds the content
+ * through its commitment; version 1 holds the subject hash and the message
+ * and manifest digests itself, where version 2 has nothing.
+ */
+static void encode_record(const struct ss_record *r, struct sink *k)
 {
     struct ss_record_encoding *e = k->out;
-    field_str(k, "secsrv-record 1");
+    bool v1 = !r->has_content;
+    size_t message = 0, manifest = 0, content = 0;
+    field_str(k, v1 ? "secsrv-record 1" : "secsrv-record 2");
     field_int(k, r->id);
     field_int(k, r->logged_ms);
     field_str(k, r->side);
@@ -100,46 +106,24 @@ static void encode_v1(const struct ss_record *r, struct sink *k)
     field_str(k, r->client);
     field_str(k, r->service);
     field_str(k, r->purpose);
-    field(k, r->subject_hash, r->has_subject ? 32 : 0);
+    if (v1)
+        field(k, r->subject_hash, r->has_subject ? 32 : 0);
     field_int(k, r->status);
     field_str(k, r->error_type);
     field_int(k, r->retain_until);
-    size_t message = field(k, r->message_sha256, 32);
-    size_t manifest = field_digest(k, r->manifest, r->manifest_len);
+    if (v1) {
+        message = field(k, r->message_sha256, 32);
+        manifest = field_digest(k, r->manifest, r->manifest_len);
+    }
     size_t signature = field_digest(k, r->signature, r->signature_len);
     field_str(k, r->sig_path);
     size_t ocsp = field_digest(k, r->ocsp, r->ocsp_len);
+    if (!v1)
+        content = field(k, r->content, 32);
     field(k, r->prev_hash, 32);
     if (e) {
         e->message_sha256_at = message;
         e->manifest_at = manifest;
-        e->signature_at = signature;
-        e->ocsp_at = ocsp;
-    }
-}
-
-static void encode_v2(const struct ss_record *r, struct sink *k)
-{
-    struct ss_record_encoding *e = k->out;
-    field_str(k, "secsrv-record 2");
-    field_int(k, r->id);
-    field_int(k, r->logged_ms);
-    field_str(k, r->side);
-    field_str(k, r->direction);
-    field_str(k, r->query_id);
-    field_str(k, r->request_id);
-    field_str(k, r->client);
-    field_str(k, r->service);
-    field_str(k, r->purpose);
-    field_int(k, r->status);
-    field_str(k, r->error_type);
-    field_int(k, r->retain_until);
-    size_t signature = field_digest(k, r->signature, r->signature_len);
-    field_str(k, r->sig_path);
-    size_t ocsp = field_digest(k, r->ocsp, r->ocsp_len);
-    size_t content = field(k, r->content, 32);
-    field(k, r->prev_hash, 32);
-    if (e) {
         e->signature_at = signature;
         e->ocsp_at = ocsp;
         e->content_at = content;
@@ -160,10 +144,7 @@ void ss_record_hash(const struct ss_record *r, uint8_t out[32])
     struct ss_sha256 md;
     ss_sha256_init(&md);
     struct sink k = {.md = &md};
-    if (r->has_content)
-        encode_v2(r, &k);
-    else
-        encode_v1(r, &k);
+    encode_record(r, &k);
     ss_sha256_final(&md, out);
 }
 
@@ -173,10 +154,8 @@ ss_error ss_record_encode(const struct ss_record *r, bool content, struct ss_rec
     struct sink k = {.out = out};
     if (content)
         encode_content(r, &k);
-    else if (r->has_content)
-        encode_v2(r, &k);
     else
-        encode_v1(r, &k);
+        encode_record(r, &k);
     if (k.failed) {
         ss_record_encoding_free(out);
         return ss_errf(SS_ERR_NOMEM, "out of memory");

@@ -2,19 +2,14 @@
 #include "subject.h"
 
 #include "keys.h"
+#include "ss_id.h"
 
 #include <sodium.h>
 #include <string.h>
 
 bool ss_subject_valid(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > SS_SUBJECT_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return false;
-    return true;
+    return ss_visible_ascii(s, strnlen(s, SS_SUBJECT_MAX + 1), SS_SUBJECT_MAX);
 }
 
 ss_error ss_subject_key_read(const char *path, uint8_t key[32])

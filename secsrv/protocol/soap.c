@@ -4,6 +4,7 @@
 #include "ss_grow.h"
 #include "subject.h"
 
+#include <libxml/entities.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
@@ -531,31 +532,27 @@ static void put(struct ss_soap_text *t, const char *s, size_t n)
     t->p[t->len] = '\0';
 }
 
-/* s with the five XML special characters escaped, control characters dropped */
+/* s as XML character data (libxml2's escaping), control characters but tab and LF dropped */
 static void escaped(struct ss_soap_text *t, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            put(t, "&lt;", 4);
-            break;
-        case '>':
-            put(t, "&gt;", 4);
-            break;
-        case '&':
-            put(t, "&amp;", 5);
-            break;
-        case '"':
-            put(t, "&quot;", 6);
-            break;
-        case '\'':
-            put(t, "&apos;", 6);
-            break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t' || *s == '\n')
-                put(t, s, 1);
-        }
+    char *kept = strdup(s);
+    if (!kept) {
+        t->failed = true;
+        return;
     }
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p >= 0x20 || *p == '\t' || *p == '\n')
+            kept[n++] = *p;
+    kept[n] = '\0';
+    xmlChar *x = xmlEncodeSpecialChars(NULL, (const xmlChar *)kept);
+    free(kept);
+    if (!x) {
+        t->failed = true;
+        return;
+    }
+    put(t, (const char *)x, strlen((const char *)x));
+    xmlFree(x);
 }
 
 ss_error ss_soap_fault(const char *code, const char *message, const char *detail_id, char **out,

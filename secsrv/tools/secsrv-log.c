@@ -110,52 +110,27 @@ static bool parse_num(const char *s, long long min, long long max, long long *ou
     return true;
 }
 
-/* n decimal digits at s. */
-static bool digits(const char *s, size_t n, int *out)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* UTC "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ", exactly, as ms since the epoch. */
+/* UTC "YYYY-MM-DD" (midnight) or "YYYY-MM-DDTHH:MM:SSZ", exactly, as ms since the epoch. */
 static bool parse_time(const char *s, int64_t *ms)
 {
-    size_t n = strlen(s);
-    int y, mo, d, h = 0, mi = 0, sec = 0;
-    if ((n != 10 && n != 20) || s[4] != '-' || s[7] != '-' || !digits(s, 4, &y) ||
-        !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d))
-        return false;
-    if (n == 20 &&
-        (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' || !digits(s + 11, 2, &h) ||
-         !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) || h > 23 || mi > 59 || sec > 59))
-        return false;
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = sec};
-    time_t t = timegm(&tm);
-    /* 2026-02-30 and the like come back as another day */
-    if (y < 1970 || t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+    char full[21];
+    if (strlen(s) == 10)
+        snprintf(full, sizeof full, "%sT00:00:00Z", s);
+    else
+        snprintf(full, sizeof full, "%.20s", s);
+    time_t t = 0;
+    if (strlen(s) > 20 || !ss_time_parse(full, &t) || t < 0)
         return false;
     *ms = (int64_t)t * 1000;
     return true;
 }
 
+/* ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC). */
 static void format_time(int64_t ms, char out[32])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+    char whole[21];
+    ss_time_format((time_t)(ms / 1000), whole);
+    snprintf(out, 32, "%.19s.%03dZ", whole, (int)(ms % 1000));
 }
 
 static char *store_spec(const char *arg)
@@ -573,10 +548,7 @@ static ss_error show_record(void *arg, const struct ss_record *r, int64_t ts_id,
     if (r->has_subject)
         ss_hex_sha256_format(r->subject_hash, hex);
     printf("subject-hash: %s\n", r->has_subject ? hex : "-");
-    time_t t = (time_t)r->retain_until;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ss_time_format((time_t)r->retain_until, when);
     printf("retain-until: %s\n", when);
     ss_hex_sha256_format(r->hash, hex);
     printf("hash: %s\ntimestamp: %lld\ntimestamp-path: %s\nsignature-path: %s\n", hex,
@@ -1087,23 +1059,14 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0)
         return fail("libsodium cannot start");
-    if (strcmp(cmd, "verify") == 0)
-        return cmd_verify(argc - 1, argv + 1);
-    if (strcmp(cmd, "search") == 0)
-        return cmd_search(argc - 1, argv + 1);
-    if (strcmp(cmd, "stats") == 0)
-        return cmd_stats(argc - 1, argv + 1);
-    if (strcmp(cmd, "show") == 0)
-        return cmd_show(argc - 1, argv + 1);
-    if (strcmp(cmd, "keygen") == 0)
-        return cmd_keygen(argc - 1, argv + 1);
-    if (strcmp(cmd, "purge") == 0)
-        return cmd_purge(argc - 1, argv + 1);
-    if (strcmp(cmd, "export") == 0)
-        return cmd_export(argc - 1, argv + 1);
-    if (strcmp(cmd, "unpack") == 0)
-        return cmd_unpack(argc - 1, argv + 1);
-    if (strcmp(cmd, "cockpit") == 0)
-        return cmd_cockpit(argc - 1, argv + 1);
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } commands[] = {{"verify", cmd_verify}, {"search", cmd_search}, {"stats", cmd_stats},
+                    {"show", cmd_show},     {"keygen", cmd_keygen}, {"purge", cmd_purge},
+                    {"export", cmd_export}, {"unpack", cmd_unpack}, {"cockpit", cmd_cockpit}};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
     return fail("unknown command '%s'\n%s", cmd, USAGE);
 }
