@@ -203,12 +203,14 @@ serve() { # NAME MODE ARGS...
 }
 serve publisher static --root "$dir/publish"
 serve register register --data "$src/test/tools/persons.json"
+serve soap soap --data "$src/test/tools/halterauskunft.wsdl"
 serve down closed # a backend that is down
 serve tsa tsa --config "$pki/tsa.cnf"
 started ocsp openssl ocsp -index "$pki/ca/index.txt" -CA "$pki/intermediate-ca.pem" \
   -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port 0 -ignore_err
 P_PUBLISH=$(port_file publisher)
 P_REGISTER=$(port_file register)
+P_SOAP=$(port_file soap)
 P_DOWN=$(port_file down)
 P_TSA=$(port_file tsa)
 await ocsp "ACCEPT line" grep -q "^ACCEPT .* PID=$(pid_of ocsp)\$" "$dir/ocsp.log"
@@ -408,6 +410,7 @@ $(member_key MUN-01002000)"
 policy=$dir/mv/policies/einwohnermeldeamt-schwerin.xml
 mkdir -p "$dir/mv/policies"
 cp "$src"/policies/examples/einwohnermeldeamt-schwerin.xml "$policy"
+cp "$src"/policies/examples/kfz-zulassung-schwerin.xml "$dir/mv/policies/"
 if [ "$test_mode" = 1 ]; then
   # the test services: any method and path, no purpose needed
   rules=""
@@ -419,12 +422,14 @@ fi
 write_conf mv MUN/13004000 ss-mv-schwerin "$dir/mv/policies" "$mv_limits
 [clients]
 client = MUN/13004000/Einwohnermeldeamt
+client = MUN/13004000/Kfz-Zulassung
 
 [signer]
 $(member_key MUN-13004000)
 
 [services]
 MUN/13004000/Einwohnermeldeamt/meldeauskunft = http://127.0.0.1:$P_REGISTER/melderegister/v1
+MUN/13004000/Kfz-Zulassung/halterauskunft = http://127.0.0.1:$P_SOAP/fahrzeugregister/soap
 $services_extra"
 
 cat >>"$dir/env" <<ENV
@@ -433,6 +438,7 @@ FED_PKI=$pki
 FED_REGISTRY=$dir/publish/registry.xml
 FED_PUBLISH_PORT=$P_PUBLISH
 FED_REGISTER_PORT=$P_REGISTER
+FED_SOAP_PORT=$P_SOAP
 FED_OCSP_PORT=$P_OCSP
 FED_SH_CONF=$dir/sh/secsrv.conf
 FED_MV_CONF=$dir/mv/secsrv.conf
@@ -455,6 +461,7 @@ R add server MUN/13004000 ss-mv-schwerin --address "127.0.0.1:$FED_MV_SERVER_POR
 R add client GOV/MIKWS-SH/ss-sh-kiel GOV/MIKWS-SH/Meldeauskunft
 R add client GOV/MIKWS-SH/ss-sh-kiel MUN/01002000/Buergeramt
 R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Einwohnermeldeamt
+R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Kfz-Zulassung
 R sign --key "$pki/registry-authority.key" --cert "$pki/registry-authority.pem" \
   --chain "$pki/intermediate-ca.pem"
 serial=$("$registry_tool" -f "$reg" show | awk '$1 == "serial" && !s {print $2; s = 1}')

@@ -75,6 +75,7 @@ const char *ss_error_name(ss_error code)
         N(SS_ERR_REGISTRY_UNAVAILABLE);
         N(SS_ERR_UPSTREAM);
         N(SS_ERR_UPSTREAM_TIMEOUT);
+        N(SS_ERR_UPSTREAM_INCONSISTENT);
         N(SS_ERR_BUSY);
         N(SS_ERR_LOGGING);
         N(SS_ERR_TIMESTAMPING);

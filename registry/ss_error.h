@@ -62,7 +62,8 @@ typedef enum ss_error {
     /* backend / upstream */
     SS_ERR_UPSTREAM = 800,
     SS_ERR_UPSTREAM_TIMEOUT,
-    SS_ERR_BUSY, /* the memory for bodies in transit is used up: later, please */
+    SS_ERR_BUSY,                  /* the memory for bodies in transit is used up: later, please */
+    SS_ERR_UPSTREAM_INCONSISTENT, /* an answer that does not match its request (SOAP headers) */
     /* message log */
     SS_ERR_LOGGING = 850, /* the message log cannot take a record */
     SS_ERR_TIMESTAMPING,  /* no timestamp for longer than the grace period */

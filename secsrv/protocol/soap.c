@@ -8,6 +8,8 @@
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
+#include <libxml/xmlschemas.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -171,6 +173,25 @@ static ss_error leaf_text(const xmlNode *n, const char *what, char *out, size_t 
     return err;
 }
 
+/* requestHash: base64, which may be wrapped over lines (whitespace is dropped). */
+static ss_error hash_text(const xmlNode *n, char *out, size_t size)
+{
+    xmlChar *text = xmlNodeGetContent(n);
+    size_t o = 0;
+    bool ok = text != NULL;
+    for (const xmlChar *c = text; ok && *c; c++) {
+        if (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
+            continue;
+        ok = o + 1 < size && ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                              (*c >= '0' && *c <= '9') || *c == '+' || *c == '/' || *c == '=');
+        out[o++] = (char)*c;
+    }
+    xmlFree(text);
+    out[ok ? o : 0] = '\0';
+    return ok && o ? SS_OK
+                   : bad("requestHash must hold base64 text of at most %zu bytes", size - 1);
+}
+
 /* One identifier part, checked like every other X-Road identifier part. */
 static ss_error id_part(const xmlNode **at, const char *name, bool optional, const char *what,
                         char *out)
@@ -264,7 +285,7 @@ static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsign
         case 5:
             return leaf_text(n, "protocolVersion", m->protocol_version, sizeof m->protocol_version);
         default:
-            return leaf_text(n, "requestHash", m->request_hash, sizeof m->request_hash);
+            return hash_text(n, m->request_hash, sizeof m->request_hash);
         }
     }
     if (in(n, SS_SOAP_NS_REPR, "representedParty")) {
@@ -363,6 +384,100 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
     return SS_OK;
 }
 
+/* ---- the schemas of schemas/, compiled in ---- */
+
+extern const unsigned char ss_schema_soap_envelope_xsd[], ss_schema_xroad_xsd[],
+    ss_schema_identifiers_xsd[], ss_schema_representation_xsd[], ss_schema_secsrv_soap_xsd[];
+extern const size_t ss_schema_soap_envelope_xsd_len, ss_schema_xroad_xsd_len,
+    ss_schema_identifiers_xsd_len, ss_schema_representation_xsd_len, ss_schema_secsrv_soap_xsd_len;
+
+static const struct {
+    const char *name;
+    const unsigned char *xsd;
+    const size_t *len;
+} schema_files[] = {
+    {"xroad.xsd", ss_schema_xroad_xsd, &ss_schema_xroad_xsd_len},
+    {"identifiers.xsd", ss_schema_identifiers_xsd, &ss_schema_identifiers_xsd_len},
+    {"representation.xsd", ss_schema_representation_xsd, &ss_schema_representation_xsd_len},
+    {"secsrv-soap.xsd", ss_schema_secsrv_soap_xsd, &ss_schema_secsrv_soap_xsd_len},
+};
+
+static pthread_once_t schema_once = PTHREAD_ONCE_INIT;
+static xmlSchemaPtr schema;
+static char schema_problem[256];
+static xmlExternalEntityLoader default_loader;
+static _Thread_local bool compiling;
+
+/* While the schemas compile, their imports are served from memory, and nothing else is. */
+static xmlParserInputPtr schema_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+    if (!compiling)
+        return default_loader ? default_loader(url, id, ctxt) : NULL;
+    const char *base = url ? strrchr(url, '/') : NULL;
+    base = base ? base + 1 : url;
+    for (size_t i = 0; base && i < sizeof schema_files / sizeof schema_files[0]; i++) {
+        if (strcmp(base, schema_files[i].name) != 0)
+            continue;
+        xmlParserInputBufferPtr buf = xmlParserInputBufferCreateMem(
+            (const char *)schema_files[i].xsd, (int)*schema_files[i].len, XML_CHAR_ENCODING_UTF8);
+        return buf ? xmlNewIOInputStream(ctxt, buf, XML_CHAR_ENCODING_UTF8) : NULL;
+    }
+    return NULL;
+}
+
+static void schema_error(void *ctx, xmlErrorPtr e)
+{
+    char *out = ctx;
+    if (!out[0] && e && e->message)
+        snprintf(out, 200, "line %d: %s", e->line, e->message);
+}
+
+static void schema_compile(void)
+{
+    default_loader = xmlGetExternalEntityLoader();
+    xmlSetExternalEntityLoader(schema_loader);
+    compiling = true;
+    xmlSchemaParserCtxtPtr p = xmlSchemaNewMemParserCtxt((const char *)ss_schema_soap_envelope_xsd,
+                                                         (int)ss_schema_soap_envelope_xsd_len);
+    if (p) {
+        xmlSchemaSetParserStructuredErrors(p, schema_error, schema_problem);
+        schema = xmlSchemaParse(p);
+        xmlSchemaFreeParserCtxt(p);
+    }
+    compiling = false;
+    if (!schema && !schema_problem[0])
+        snprintf(schema_problem, sizeof schema_problem, "out of memory");
+}
+
+ss_error ss_soap_schema_init(void)
+{
+    (void)pthread_once(&schema_once, schema_compile);
+    return schema ? SS_OK
+                  : ss_errf(SS_ERR_INTERNAL, "the SOAP schemas do not compile: %s", schema_problem);
+}
+
+/* The document against soap-envelope.xsd and the header fields' schemas. */
+static ss_error schema_valid(xmlDocPtr doc)
+{
+    ss_error err = ss_soap_schema_init();
+    if (err)
+        return err;
+    xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt(schema);
+    if (!v)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    char why[200] = "";
+    xmlSchemaSetValidStructuredErrors(v, schema_error, why);
+    int rc = xmlSchemaValidateDoc(v, doc);
+    xmlSchemaFreeValidCtxt(v);
+    if (rc == 0)
+        return SS_OK;
+    size_t n = strlen(why);
+    while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+        why[--n] = '\0';
+    return rc < 0 ? ss_errf(SS_ERR_INTERNAL, "SOAP schema validation failed internally")
+                  : bad("the message does not match the SOAP schemas (%s)", why[0] ? why : "?");
+}
+
 /* No BOM but UTF-8's, no declared encoding but UTF-8: the offsets are the input's bytes. */
 static ss_error utf8_only(const uint8_t *xml, size_t len)
 {
@@ -434,6 +549,8 @@ ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_
         err = bad("the header field requestHash appears twice");
     if (!err)
         err = read_envelope(doc, response, out);
+    if (!err)
+        err = schema_valid(doc);
     xmlFreeDoc(doc);
     if (!err) {
         out->header_end = h.header_end;

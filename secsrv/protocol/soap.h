@@ -15,7 +15,9 @@
  * client, SERVICE for the service, the parts in the schema's order, each
  * checked against the identifier rules) and secsrv's own header fields
  * (namespace SS_SOAP_NS_SECSRV: purpose, subject), each at most once, and
- * the body's first element. A request must carry client, service, id and
+ * the body's first element, and then validates the document against the
+ * schemas of schemas/ (soap-envelope.xsd, xroad.xsd, identifiers.xsd,
+ * representation.xsd, secsrv-soap.xsd). A request must carry client, service, id and
  * protocolVersion 4.0, and its body element must be named as the service
  * code. It records where the Header ends and where a requestHash element
  * lies, as byte offsets into the input, so that the provider's server can
@@ -73,6 +75,13 @@ struct ss_soap_message {
  */
 ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response,
                        struct ss_soap_message *out) SS_MUST_CHECK SS_NONNULL(1, 4);
+
+/*
+ * Compiles the schemas of schemas/ built into the program (once; later
+ * calls return the first outcome). ss_soap_parse calls it; the daemon
+ * calls it at start so that a broken build fails there.
+ */
+ss_error ss_soap_schema_init(void) SS_MUST_CHECK;
 
 /* The response carries the request's X-Road header fields with the same values. */
 ss_error ss_soap_echoed(const struct ss_soap_message *request,

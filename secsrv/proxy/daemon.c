@@ -1,4 +1,5 @@
 #include "daemon.h"
+#include "soap.h"
 #include "keys.h"
 #include "subject.h"
 #include "budget.h"
@@ -373,7 +374,8 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     ss_error err;
     char *is_cert = NULL, *is_key = NULL, *is_ca = NULL;
     /* first what needs the files (keys are root's), then the privileges go */
-    if ((err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
+    if ((err = ss_soap_schema_init()) ||
+        (err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
         (err = ss_trust_read_pem(cfg->auth_key, &d->auth_key_pem)) ||
         (err = ss_subject_key_read(cfg->subject_key, d->subject_key)))
         goto out;

@@ -3,8 +3,10 @@
 #include "daemon.h"
 #include "envelope.h"
 #include "log.h"
+#include "mime.h"
 #include "rest.h"
 #include "seal.h"
+#include "soap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,13 @@ struct exchange {
     const char *purpose;
     const char *subject;
     struct timespec start;
+    /* SOAP (the X-Road message protocol 4.0): the envelope as read and where it lies in the
+     * body; between the servers it travels as a POST to "/" */
+    bool soap;
+    struct ss_soap_message envelope;
+    struct ss_mime_soap part;
+    char soap_hash[128];    /* requestHash: SHA-512 of the request's SOAP part */
+    const char *out_target; /* the request target as sent between the servers */
     /* evidence */
     struct ss_envelope request_env; /* the request's (ours, or the consumer's) */
     uint8_t request_manifest_sha256[32];
@@ -109,6 +118,9 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
     case SS_ERR_UPSTREAM:
     case SS_ERR_TOO_LARGE:
         server_type = "ServiceFailed";
+        break;
+    case SS_ERR_UPSTREAM_INCONSISTENT:
+        server_type = "InconsistentResponse";
         break;
     case SS_ERR_MISSING_SIGNATURE:
         server_type = "MissingSignature";
@@ -219,6 +231,9 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
     case SS_ERR_TOO_LARGE:
         return server_proxy ? "the register service's answer could not be passed on"
                             : "the provider's security server answered invalidly";
+    case SS_ERR_UPSTREAM_INCONSISTENT:
+        return server_proxy ? "the register service's answer does not match the request"
+                            : "the provider's answer does not match the request";
     case SS_ERR_MISSING_SIGNATURE:
     case SS_ERR_BAD_SIGNATURE:
     case SS_ERR_STALE_SIGNATURE:
@@ -327,17 +342,59 @@ static void log_refusal(struct exchange *x, unsigned status, const char *type)
                     x->server_proxy ? "server-proxy" : "client-proxy", ss_errmsg());
 }
 
-/* Replaces the answer with an X-Road error; message is JSON-escaped already. */
-static void answer_error(struct exchange *x, unsigned status, const char *type, const char *message,
-                         const char *detail)
+/*
+ * An information system that speaks SOAP is answered with a SOAP 1.1 Fault
+ * in the X-Road form, and with HTTP status 500 as SOAP 1.1 (section 6.2)
+ * requires; between the servers and to REST clients an error is JSON.
+ */
+static bool answers_soap(const struct exchange *x)
+{
+    return x->soap && !x->server_proxy;
+}
+
+/* A JSON string's text as it was meant: \" \\ and \uXXXX (ASCII, others as '?'). */
+static void json_unescape(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = in; *p && o + 1 < size; p++) {
+        char c = *p;
+        if (c == '\\' && (p[1] == '"' || p[1] == '\\')) {
+            c = *++p;
+        } else if (c == '\\' && p[1] == 'u' && strspn(p + 2, "0123456789abcdefABCDEF") >= 4) {
+            char hex[5] = {p[2], p[3], p[4], p[5], '\0'};
+            unsigned long v = strtoul(hex, NULL, 16);
+            c = v >= 0x20 && v < 0x7f ? (char)v : '?';
+            p += 5;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+}
+
+/* Replaces the answer with an X-Road error: text is the message as it is, json the same escaped. */
+static void answer_error(struct exchange *x, unsigned status, const char *type, const char *text,
+                         const char *json, const char *detail)
 {
     char body[SS_REST_ERROR_TYPE_MAX + SS_REST_ERROR_MESSAGE_MAX + 128];
     int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}",
-                     type, message, detail);
+                     type, json, detail);
     struct ss_http_response *resp = x->resp;
     ss_headers_cleanup(&resp->headers);
     ss_headers_init(&resp->headers, 0, 0);
     resp->status = status;
+    if (answers_soap(x)) {
+        char *fault = NULL;
+        size_t len = 0;
+        resp->status = 500;
+        if (ss_soap_fault(type, text, detail, &fault, &len) == SS_OK) {
+            free(resp->body);
+            resp->body = (uint8_t *)fault;
+            resp->body_len = len;
+            if (ss_headers_add(&resp->headers, "Content-Type", "text/xml; charset=utf-8"))
+                resp->status = 500;
+        }
+        return;
+    }
     if (n < 0 || (size_t)n >= sizeof body ||
         ss_http_set_body(resp, body, (size_t)n, "application/json; charset=utf-8") ||
         ss_headers_add(&resp->headers, "X-Road-Error", type))
@@ -347,6 +404,14 @@ static void answer_error(struct exchange *x, unsigned status, const char *type, 
     if (x->request_hash[0] &&
         ss_headers_add(&resp->headers, "X-Road-Request-Hash", x->request_hash))
         resp->status = 500;
+}
+
+/* Passes on an X-Road error the provider's server raised, in the form this client speaks. */
+static void relay_error(struct exchange *x, unsigned status, const struct ss_rest_error *e)
+{
+    char text[SS_REST_ERROR_MESSAGE_MAX + 1];
+    json_unescape(e->message, text, sizeof text);
+    answer_error(x, status, e->type, text, e->message, e->detail);
 }
 
 /* Answers with an X-Road error; the detail id ties the answer to the operator log. */
@@ -359,9 +424,10 @@ static void fail(struct exchange *x, ss_error err, const char *message)
                 x->server_proxy ? "server-proxy" : "client-proxy", detail, type, ss_error_name(err),
                 x->client_str[0] ? x->client_str : "-", x->service_str[0] ? x->service_str : "-",
                 x->request_id[0] ? x->request_id : "-", x->req->remote, message);
-    json_string(msg, sizeof msg, client_message(err, x->server_proxy, status, message));
-    answer_error(x, status, type, msg, detail);
-    log_refusal(x, status, type);
+    const char *text = client_message(err, x->server_proxy, status, message);
+    json_string(msg, sizeof msg, text);
+    answer_error(x, status, type, text, msg, detail);
+    log_refusal(x, answers_soap(x) ? 500 : status, type);
 }
 
 static void fail_err(struct exchange *x, ss_error err)
@@ -369,10 +435,22 @@ static void fail_err(struct exchange *x, ss_error err)
     fail(x, err, ss_errmsg());
 }
 
+/*
+ * A POST to any target but a REST one (/r1/...) is a SOAP message, on the
+ * client proxy's port as on the server proxy's.
+ */
+static bool soap_request(const struct ss_http_request *req)
+{
+    const char *t = req->target ? req->target : "";
+    return req->method && strcmp(req->method, "POST") == 0 && strncmp(t, "/r1/", 4) != 0 &&
+           strcmp(t, "/r1") != 0;
+}
+
 static void request_error(const struct ss_http_request *req, ss_error err,
                           struct ss_http_response *resp, struct ss_daemon *d, bool server_proxy)
 {
-    struct exchange x = {.d = d, .req = req, .resp = resp, .server_proxy = server_proxy};
+    struct exchange x = {
+        .d = d, .req = req, .resp = resp, .server_proxy = server_proxy, .soap = soap_request(req)};
     fail_err(&x, err);
 }
 
@@ -401,17 +479,12 @@ static ss_error request_client(const struct ss_http_request *req, size_t max_id,
     return err ? ss_errf(err, "X-Road-Client: %s", ss_errmsg()) : SS_OK;
 }
 
-/* Acquires the registry in force and parses the request target and X-Road-Client. */
-static ss_error begin(struct exchange *x)
+/* A REST request: the service from the target, the client from X-Road-Client. */
+static ss_error identify_rest(struct exchange *x)
 {
     const struct ss_config *cfg = x->d->cfg;
-    clock_gettime(CLOCK_MONOTONIC, &x->start);
-    ss_error err;
-    x->trust = ss_regstore_acquire(x->d->registry, &err);
-    if (!x->trust)
-        return err;
     const char *target = x->req->target;
-    err =
+    ss_error err =
         ss_rest_parse_target(target, strlen(target), cfg->limits.max_identifier_bytes, &x->target);
     if (err)
         return err;
@@ -419,6 +492,85 @@ static ss_error begin(struct exchange *x)
     if ((err = request_client(x->req, cfg->limits.max_identifier_bytes, &x->client)))
         return err;
     (void)ss_client_id_format(&x->client, x->client_str, sizeof x->client_str);
+    x->purpose = ss_headers_get(&x->req->headers, SS_HDR_PURPOSE);
+    x->subject = ss_headers_get(&x->req->headers, SS_HDR_SUBJECT);
+    return SS_OK;
+}
+
+static bool parts_within(const struct ss_client_id *c, size_t max)
+{
+    return strlen(c->instance) <= max && strlen(c->member_class) <= max &&
+           strlen(c->member_code) <= max && strlen(c->subsystem) <= max;
+}
+
+/*
+ * A SOAP request: client, service, id, purpose and subject from the
+ * envelope's header. Between the servers the fields X-Road-Client and
+ * X-Road-Id travel with it (the first authenticates the peer before the
+ * body is read): they must name what the envelope names.
+ */
+static ss_error identify_soap(struct exchange *x)
+{
+    const struct ss_config *cfg = x->d->cfg;
+    const struct ss_http_request *req = x->req;
+    const char *ct = ss_headers_get(&req->headers, "Content-Type");
+    ss_error err = ss_mime_soap_locate(ct, req->body, req->body_len, &x->part);
+    if (err)
+        return err;
+    const uint8_t *env = req->body + x->part.start;
+    if ((err = ss_soap_parse(env, x->part.len, false, &x->envelope)))
+        return err;
+    ss_soap_request_hash(env, x->part.len, x->soap_hash);
+    const struct ss_soap_message *m = &x->envelope;
+    x->client = m->client;
+    x->target.service = m->service;
+    x->target.path = x->target.query = "";
+    x->target.path_len = x->target.query_len = 0;
+    size_t max = cfg->limits.max_identifier_bytes;
+    const struct ss_client_id *p = &m->service.provider;
+    if (!parts_within(&m->client, max) || !parts_within(p, max) ||
+        strlen(m->service.service_code) > max || strlen(m->service.service_version) > max)
+        return ss_errf(SS_ERR_LIMIT,
+                       "an identifier part in the SOAP header is longer than %zu "
+                       "bytes",
+                       max);
+    if (!ss_client_id_format(&x->client, x->client_str, sizeof x->client_str) ||
+        !ss_service_id_format(&x->target.service, x->service_str, sizeof x->service_str))
+        return ss_errf(SS_ERR_LIMIT, "an identifier in the SOAP header is too long");
+    if (!ss_manifest_query_id_valid(m->id))
+        return ss_errf(SS_ERR_BAD_HEADER,
+                       "the SOAP header field id must be 1 to %d visible ASCII "
+                       "characters",
+                       SS_MANIFEST_QUERY_ID_MAX);
+    snprintf(x->message_id, sizeof x->message_id, "%s", m->id);
+    x->purpose = m->has_purpose ? m->purpose : NULL;
+    x->subject = m->has_subject ? m->subject : NULL;
+    if (!x->server_proxy)
+        return SS_OK;
+    struct ss_client_id sender;
+    if ((err = request_client(req, max, &sender)))
+        return err;
+    const char *mid = ss_headers_get(&req->headers, "X-Road-Id");
+    if (!ss_client_id_equal(&sender, &x->client) || !mid || strcmp(mid, m->id) != 0)
+        return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Client or X-Road-Id differ from the SOAP "
+                                          "header's client or id");
+    if (ss_headers_get(&req->headers, SS_HDR_PURPOSE) ||
+        ss_headers_get(&req->headers, SS_HDR_SUBJECT))
+        return ss_errf(SS_ERR_BAD_HEADER, "a SOAP message carries its purpose and subject in its "
+                                          "header, not in HTTP fields");
+    return SS_OK;
+}
+
+/* Acquires the registry in force and reads who asks for what. */
+static ss_error begin(struct exchange *x)
+{
+    clock_gettime(CLOCK_MONOTONIC, &x->start);
+    ss_error err;
+    x->trust = ss_regstore_acquire(x->d->registry, &err);
+    if (!x->trust)
+        return err;
+    if ((err = x->soap ? identify_soap(x) : identify_rest(x)))
+        return err;
     const struct ss_registry *reg = ss_trust_registry(x->trust);
     if (strcmp(x->client.instance, reg->instance) != 0)
         return ss_errf(SS_ERR_UNKNOWN_CLIENT, "client %s is not in instance %s", x->client_str,
@@ -427,8 +579,6 @@ static ss_error begin(struct exchange *x)
         return ss_errf(SS_ERR_UNKNOWN_CLIENT, "client %s is not in the registry", x->client_str);
     if ((err = ss_rest_check_fields(&x->req->headers)))
         return err;
-    x->purpose = ss_headers_get(&x->req->headers, SS_HDR_PURPOSE);
-    x->subject = ss_headers_get(&x->req->headers, SS_HDR_SUBJECT);
     if (x->purpose && (err = ss_rest_check_purpose(x->purpose)))
         return err;
     if (x->subject && (err = ss_rest_check_subject(x->subject)))
@@ -477,7 +627,8 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
 {
     struct ss_http_response *resp = x->resp;
     resp->status = (unsigned)up->status;
-    for (size_t i = 0; i < up->headers.n; i++) {
+    const char *ct = ss_headers_get(&up->headers, "Content-Type");
+    for (size_t i = 0; i < up->headers.n && !x->soap; i++) {
         const struct ss_header *f = &up->headers.items[i];
         if (!response_field_passes(f->name, keep_xroad))
             continue;
@@ -485,6 +636,9 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
         if (err)
             return err;
     }
+    ss_error err;
+    if (x->soap && ct && (err = ss_headers_add(&resp->headers, "Content-Type", ct)))
+        return err;
     free(resp->body);
     resp->body = up->body;
     resp->body_len = up->body_len;
@@ -563,11 +717,37 @@ static ss_error authenticate_is(struct exchange *x)
     return SS_OK;
 }
 
+/*
+ * Of a SOAP message's HTTP fields only Content-Type and SOAPAction are
+ * kept (the X-Road message protocol 4.0, section 2.2), request and
+ * response alike.
+ */
+static ss_error copy_soap_fields(const struct ss_headers *in, struct ss_headers *out)
+{
+    static const char *const kept[] = {"Content-Type", "SOAPAction"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        const char *v = ss_headers_get(in, kept[i]);
+        ss_error err = v ? ss_headers_add(out, kept[i], v) : SS_OK;
+        if (err)
+            return err;
+    }
+    return SS_OK;
+}
+
 static ss_error build_outbound_fields(struct exchange *x, struct ss_headers *fields)
 {
     outbound_fields_init(x, fields);
-    ss_error err = ss_rest_copy_end_to_end(&x->req->headers, fields);
-    if (err)
+    ss_error err;
+    if (x->soap) {
+        ss_rest_uuid(x->request_id);
+        if ((err = copy_soap_fields(&x->req->headers, fields)) ||
+            (err = ss_headers_add(fields, "X-Road-Id", x->message_id)) ||
+            (err = ss_headers_add(fields, "X-Road-Client", x->client_str)) ||
+            (err = ss_headers_add(fields, "X-Road-Request-Id", x->request_id)))
+            return err;
+        return SS_OK;
+    }
+    if ((err = ss_rest_copy_end_to_end(&x->req->headers, fields)))
         return err;
     const char *id = ss_headers_get(&x->req->headers, "X-Road-Id");
     if (id && !ss_manifest_query_id_valid(id))
@@ -615,8 +795,8 @@ static ss_error check_binding(struct exchange *x, const struct ss_upstream_respo
     ss_log_warn("client-proxy: the provider's server refused request-id=%s before reading it: "
                 "%s (its detail %s)",
                 x->request_id, e.type, e.detail);
-    answer_error(x, (unsigned)up->status, e.type, e.message, e.detail);
-    log_refusal(x, (unsigned)up->status, e.type);
+    relay_error(x, (unsigned)up->status, &e);
+    log_refusal(x, answers_soap(x) ? 500 : (unsigned)up->status, e.type);
     *answered = true;
     return SS_OK;
 }
@@ -721,8 +901,35 @@ static ss_error check_answer(struct exchange *x, const struct ss_upstream_respon
                             &up->headers, up->body, up->body_len);
 }
 
+/*
+ * The SOAP part of an answer: a SOAP message, and unless it is a Fault it
+ * carries the request's X-Road header fields and the requestHash of the
+ * request as the information system sent it.
+ */
+static ss_error check_soap_answer(struct exchange *x, const struct ss_upstream_response *up)
+{
+    struct ss_mime_soap part;
+    struct ss_soap_message m;
+    const char *ct = ss_headers_get(&up->headers, "Content-Type");
+    ss_error err = ss_mime_soap_locate(ct, up->body, up->body_len, &part);
+    if (!err)
+        err = ss_soap_parse(up->body + part.start, part.len, true, &m);
+    if (err)
+        return ss_errf(SS_ERR_UPSTREAM, "the provider's answer is not a SOAP message: %s",
+                       ss_errmsg());
+    if (m.fault)
+        return SS_OK;
+    if ((err = ss_soap_echoed(&x->envelope, &m)))
+        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
+    if (strcmp(m.request_hash, x->soap_hash) != 0)
+        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT,
+                       "the answer's requestHash is not the hash of this request");
+    return SS_OK;
+}
+
 static ss_error consume(struct exchange *x)
 {
+    x->out_target = x->soap ? "/" : x->req->target;
     ss_error err = begin(x);
     if (err)
         return err;
@@ -755,12 +962,12 @@ static ss_error consume(struct exchange *x)
         goto out;
     char hash[SS_REQUEST_HASH_B64];
     /* the provider computes the same over what it receives; its answer must echo it */
-    ss_rest_request_hash(x->req->method, x->req->target, &fields, x->req->body, x->req->body_len,
+    ss_rest_request_hash(x->req->method, x->out_target, &fields, x->req->body, x->req->body_len,
                          hash);
     /* sign the request as it goes out, and log it, before a byte leaves */
     struct ss_manifest m;
     manifest_init(x, SS_MANIFEST_REQUEST, &m);
-    ss_envelope_line_digest(x->req->method, x->req->target, m.line_sha256);
+    ss_envelope_line_digest(x->req->method, x->out_target, m.line_sha256);
     ss_envelope_sha256(x->req->body, x->req->body_len, m.body_sha256);
     struct ss_client_id client_member = member_id(&x->client);
     if ((err = ss_envelope_fields_digest(&fields, m.headers_sha256)) ||
@@ -768,7 +975,7 @@ static ss_error consume(struct exchange *x)
         goto out;
     ss_envelope_sha256(x->request_env.manifest, x->request_env.manifest_len,
                        x->request_manifest_sha256);
-    if ((err = log_message(x, "request", x->req->method, x->req->target, 0, &fields, x->req->body,
+    if ((err = log_message(x, "request", x->req->method, x->out_target, 0, &fields, x->req->body,
                            x->req->body_len, &x->request_env, NULL, false)))
         goto out;
     x->request_logged = true;
@@ -776,7 +983,7 @@ static ss_error consume(struct exchange *x)
         goto out;
     for (size_t i = 0; !err && i < n_servers; i++) {
         char url[8192];
-        int r = snprintf(url, sizeof url, "https://%s%s", servers[i]->address, x->req->target);
+        int r = snprintf(url, sizeof url, "https://%s%s", servers[i]->address, x->out_target);
         if (r < 0 || (size_t)r >= sizeof url) {
             err = ss_errf(SS_ERR_LIMIT, "request URL too long");
             break;
@@ -803,12 +1010,35 @@ static ss_error consume(struct exchange *x)
         goto out;
     if ((err = check_answer(x, &up, &answer_env)))
         goto out;
-    /* the answer is logged as it arrived before the information system sees it */
+    /* the answer is logged as it arrived before the information system sees it; a SOAP answer
+     * that does not match the request is logged with the error it is refused with */
     const char *type = ss_headers_get(&up.headers, "X-Road-Error");
+    char soap_type[SS_REST_ERROR_TYPE_MAX + 1];
+    ss_error refused = SS_OK;
+    if (x->soap && !type && (refused = check_soap_answer(x, &up))) {
+        ss_error saved = refused;
+        char why[512];
+        snprintf(why, sizeof why, "%s", ss_errmsg());
+        (void)ss_exchange_error_status(refused, false, soap_type, sizeof soap_type);
+        type = soap_type;
+        refused = ss_errf(saved, "%s", why);
+    }
     if ((err = log_message(x, "response", NULL, NULL, (unsigned)up.status, &up.headers, up.body,
                            up.body_len, answer_env.manifest ? &answer_env : NULL, type, false)))
         goto out;
     x->refusal_logged = true; /* an error answer from the provider is logged above */
+    if ((err = refused))
+        goto out;
+    if (x->soap && type) {
+        /* the provider's server refused: the information system gets it as a SOAP Fault */
+        struct ss_rest_error e;
+        if (ss_rest_parse_error(up.body, up.body_len, &e) != SS_OK || strcmp(e.type, type) != 0) {
+            err = ss_errf(SS_ERR_UPSTREAM, "the provider's error answer is not in the X-Road form");
+            goto out;
+        }
+        relay_error(x, (unsigned)up.status, &e);
+        goto out;
+    }
     err = copy_response(x, &up, true);
 out:
     ss_envelope_cleanup(&answer_env);
@@ -820,7 +1050,8 @@ out:
 void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp)
 {
-    struct exchange x = {.d = cls, .req = req, .resp = resp, .server_proxy = false};
+    struct exchange x = {
+        .d = cls, .req = req, .resp = resp, .server_proxy = false, .soap = soap_request(req)};
     ss_error err = consume(&x);
     if (err)
         fail_err(&x, err);
@@ -881,13 +1112,20 @@ ss_error ss_exchange_server_proxy_gate(void *cls, const struct ss_http_request *
     return err;
 }
 
-static ss_error decide(struct exchange *x, const char *path)
+/*
+ * The policy decision. A SOAP request has no method and no path for it: it
+ * is covered by the rules that name neither. The service's version is not
+ * part of access control (the X-Road message protocol 4.0, section 3.1).
+ */
+static ss_error decide(struct exchange *x, const char *method, const char *path)
 {
     struct ss_policy_set *set = ss_daemon_policies(x->d);
+    struct ss_service_id service = x->target.service;
+    service.service_version[0] = '\0';
     struct ss_policy_request preq = {.client = &x->client,
-                                     .service = &x->target.service,
+                                     .service = &service,
                                      .purpose = x->purpose,
-                                     .method = x->req->method,
+                                     .method = method,
                                      .path = path,
                                      .now = time(NULL),
                                      .registry = ss_trust_registry(x->trust)};
@@ -964,6 +1202,58 @@ static ss_error seal_answer(struct exchange *x)
     return SS_OK;
 }
 
+/*
+ * A SOAP register service's answer: status 200, or 500 with a Fault; a
+ * SOAP message; unless it is a Fault, it echoes the request's X-Road header
+ * fields and gets the requestHash of the request (any of its own is cut
+ * out). A Fault of the service's own passes as it is.
+ */
+static ss_error soap_service_answer(struct exchange *x, struct ss_upstream_response *up)
+{
+    struct ss_mime_soap part;
+    struct ss_soap_message m;
+    const char *ct = ss_headers_get(&up->headers, "Content-Type");
+    if (up->status != 200 && up->status != 500)
+        return ss_errf(SS_ERR_UPSTREAM, "the register service answered with HTTP status %ld",
+                       up->status);
+    ss_error err = ss_mime_soap_locate(ct, up->body, up->body_len, &part);
+    if (!err)
+        err = ss_soap_parse(up->body + part.start, part.len, true, &m);
+    if (err)
+        return ss_errf(SS_ERR_UPSTREAM, "the register service's answer is not a SOAP message: %s",
+                       ss_errmsg());
+    if (m.fault) {
+        ss_log_info("server-proxy: the register service answered request-id=%s with a Fault "
+                    "(%.100s)",
+                    x->request_id, m.fault_code);
+        return SS_OK;
+    }
+    if (up->status != 200)
+        return ss_errf(SS_ERR_UPSTREAM, "the register service answered with status 500 but no "
+                                        "Fault");
+    if ((err = ss_soap_echoed(&x->envelope, &m)))
+        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
+    uint8_t *spliced = NULL;
+    size_t spliced_len = 0;
+    if ((err = ss_soap_with_request_hash(up->body + part.start, part.len, &m, x->soap_hash,
+                                         &spliced, &spliced_len)))
+        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
+    size_t tail = up->body_len - part.start - part.len;
+    uint8_t *body = malloc(part.start + spliced_len + tail);
+    if (!body) {
+        free(spliced);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    memcpy(body, up->body, part.start);
+    memcpy(body + part.start, spliced, spliced_len);
+    memcpy(body + part.start + spliced_len, up->body + part.start + part.len, tail);
+    free(spliced);
+    free(up->body);
+    up->body = body;
+    up->body_len = part.start + spliced_len + tail;
+    return SS_OK;
+}
+
 static ss_error provide(struct exchange *x)
 {
     ss_error err = begin(x);
@@ -989,13 +1279,17 @@ static ss_error provide(struct exchange *x)
         return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
     if ((err = check_request(x)))
         return err;
-    if ((err = ss_policy_path_check(x->target.path, x->target.path_len)))
-        return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
-    char *path = strndup(x->target.path, x->target.path_len);
-    if (!path)
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
-    err = decide(x, path);
-    free(path);
+    if (x->soap) {
+        err = decide(x, NULL, NULL);
+    } else {
+        if ((err = ss_policy_path_check(x->target.path, x->target.path_len)))
+            return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
+        char *path = strndup(x->target.path, x->target.path_len);
+        if (!path)
+            return ss_errf(SS_ERR_NOMEM, "out of memory");
+        err = decide(x, x->req->method, path);
+        free(path);
+    }
     if (err)
         return err;
     /* logged before anything is forwarded; a second one of this client and query id within the
@@ -1014,16 +1308,24 @@ static ss_error provide(struct exchange *x)
     outbound_fields_init(x, &fields);
     char url[8192];
     struct ss_upstream_response up = {0};
-    if ((err = ss_rest_copy_end_to_end(&x->req->headers, &fields)))
-        goto out;
-    /* the register service learns who asks, for what, in which exchange */
-    if ((err = ss_headers_add(&fields, "X-Road-Client", x->client_str)) ||
-        (err = ss_headers_add(&fields, "X-Road-Service", x->service_str)) ||
-        (err = ss_headers_add(&fields, "X-Road-Request-Id", x->request_id)) ||
-        (err = backend_url(map, &x->target, url, sizeof url)))
-        goto out;
+    if (x->soap) {
+        /* the register service reads who asks, for what, from the envelope */
+        if ((err = copy_soap_fields(&x->req->headers, &fields)) ||
+            (err = backend_url(map, &x->target, url, sizeof url)))
+            goto out;
+    } else {
+        /* the register service learns who asks, for what, in which exchange */
+        if ((err = ss_rest_copy_end_to_end(&x->req->headers, &fields)) ||
+            (err = ss_headers_add(&fields, "X-Road-Client", x->client_str)) ||
+            (err = ss_headers_add(&fields, "X-Road-Service", x->service_str)) ||
+            (err = ss_headers_add(&fields, "X-Road-Request-Id", x->request_id)) ||
+            (err = backend_url(map, &x->target, url, sizeof url)))
+            goto out;
+    }
     struct ss_upstream_request message = outbound(x, url, &fields, NULL);
     if ((err = forward(x, &message, &up)))
+        goto out;
+    if (x->soap && (err = soap_service_answer(x, &up)))
         goto out;
     if ((err = copy_response(x, &up, false)))
         goto out;
@@ -1046,7 +1348,8 @@ out:
 void ss_exchange_server_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp)
 {
-    struct exchange x = {.d = cls, .req = req, .resp = resp, .server_proxy = true};
+    struct exchange x = {
+        .d = cls, .req = req, .resp = resp, .server_proxy = true, .soap = soap_request(req)};
     /* computed over what was received, before anything can fail: every answer is bound */
     ss_rest_request_hash(req->method, req->target, &req->headers, req->body, req->body_len,
                          x.request_hash);

@@ -153,3 +153,8 @@ msglog() { sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "$2"; }
 
 # records NAME WHERE: how many records of NAME's message log match WHERE
 records() { msglog "$1" "SELECT count(*) FROM records WHERE $2"; }
+
+# pending NAME: records of NAME's message log no timestamp covers yet
+pending() { msglog "$1" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)"; }
+# stamped: both logs are timestamped to the end
+stamped() { [ "$(pending sh)" = 0 ] && [ "$(pending mv)" = 0 ]; }

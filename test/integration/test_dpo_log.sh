@@ -38,8 +38,6 @@ one() {
 }
 export -f one
 export CLIENT SVC FED_SH_CLIENT_PORT
-pending() { msglog "$1" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)"; }
-stamped() { [ "$(pending sh)" = 0 ] && [ "$(pending mv)" = 0 ]; }
 # in three rounds, each timestamped before the next: several timestamps to tamper with
 expect "the first exchanges are timestamped on both sides" wait_until "the timestamps" 30 stamped
 expect "120 concurrent exchanges all answer 200" \

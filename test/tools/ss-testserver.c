@@ -6,6 +6,9 @@
  *   static --root DIR       publishes files (the signed members registry)
  *   register --data FILE    a population register (Melderegister Schwerin)
  *                           with fictitious persons, answering JSON
+ *   soap --data WSDL        a vehicle register (Kfz-Zulassung Schwerin) as a
+ *                           SOAP service of the X-Road message protocol 4.0,
+ *                           serving WSDL at ?wsdl (ts_soap.c)
  *   echo                    a backend that describes each request it gets
  *   fast                    a backend that answers a fixed body at once
  *   tsa --config FILE       an RFC 3161 time-stamping authority configured
@@ -244,7 +247,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->body_length += *upload_data_size;
         if (srv->mode == TS_ECHO)
             ts_sha256_update(&req->body_hash, upload_data, *upload_data_size);
-        if (srv->mode == TS_TSA)
+        if (srv->mode == TS_TSA || srv->mode == TS_SOAP)
             (void)ts_buf_append(&req->body, upload_data, *upload_data_size); /* failure sticks */
         *upload_data_size = 0;
         return MHD_YES;
@@ -260,6 +263,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return ts_echo_answer(srv, conn, req, method);
     case TS_TSA:
         return ts_tsa_answer(srv, conn, req, method);
+    case TS_SOAP:
+        return ts_soap_answer(srv, conn, req, method);
     case TS_FAST:
         break;
     }
@@ -473,6 +478,8 @@ static bool prepare_mode(const struct ts_options *opt, struct ts_server *srv)
         srv->mode = TS_FAST;
     else if (strcmp(opt->mode, "tsa") == 0)
         srv->mode = TS_TSA;
+    else if (strcmp(opt->mode, "soap") == 0)
+        srv->mode = TS_SOAP;
     else {
         fprintf(stderr, "ss-testserver: unknown mode %s\n", opt->mode);
         return false;
@@ -481,8 +488,9 @@ static bool prepare_mode(const struct ts_options *opt, struct ts_server *srv)
         fprintf(stderr, "ss-testserver: --root is required for static and only for static\n");
         return false;
     }
-    if ((opt->data != NULL) != (srv->mode == TS_REGISTER)) {
-        fprintf(stderr, "ss-testserver: --data is required for register and only for register\n");
+    if ((opt->data != NULL) != (srv->mode == TS_REGISTER || srv->mode == TS_SOAP)) {
+        fprintf(stderr, "ss-testserver: --data is required for register and soap, and only for "
+                        "them\n");
         return false;
     }
     if ((opt->config != NULL) != (srv->mode == TS_TSA) ||
@@ -520,6 +528,9 @@ static bool prepare_mode(const struct ts_options *opt, struct ts_server *srv)
     case TS_TSA:
         srv->tsa = ts_tsa_load(opt->config, opt->section);
         return srv->tsa != NULL;
+    case TS_SOAP:
+        srv->wsdl = ts_wsdl_load(opt->data);
+        return srv->wsdl != NULL;
     }
     return false;
 }
@@ -530,6 +541,7 @@ static void release_mode(struct ts_server *srv)
         close(srv->root_fd);
     ts_persons_free(srv->persons);
     ts_tsa_free(srv->tsa);
+    ts_wsdl_free(srv->wsdl);
     if (srv->fast_response != NULL)
         MHD_destroy_response(srv->fast_response);
 }

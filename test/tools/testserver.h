@@ -61,7 +61,7 @@ void ts_sha256_final(struct ts_sha256 *ctx, uint8_t digest[32]);
 
 /* ---- requests and modes ------------------------------------------------ */
 
-enum ts_mode { TS_STATIC, TS_REGISTER, TS_ECHO, TS_FAST, TS_TSA };
+enum ts_mode { TS_STATIC, TS_REGISTER, TS_ECHO, TS_FAST, TS_TSA, TS_SOAP };
 
 /* One request, created when its request line arrives, freed when it is
  * complete. */
@@ -73,13 +73,14 @@ struct ts_request {
     bool answered;     /* a response has been queued */
     uint64_t body_length;
     struct ts_sha256 body_hash;
-    struct ts_buf body; /* tsa: the body itself, up to TS_TSA_BODY_MAX */
+    struct ts_buf body; /* tsa, soap: the body itself, up to TS_TSA_BODY_MAX */
     int slow_state;     /* echo /slow: 0 not yet, 1 suspended */
 };
 
 struct ts_persons;
 struct ts_sleeper;
 struct ts_tsa;
+struct ts_wsdl;
 
 struct ts_server {
     enum ts_mode mode;
@@ -89,6 +90,7 @@ struct ts_server {
     struct ts_sleeper *sleeper;         /* echo */
     struct MHD_Response *fast_response; /* fast */
     struct ts_tsa *tsa;                 /* tsa */
+    struct ts_wsdl *wsdl;               /* soap */
 };
 
 /* True when the path of req ends with suffix. */
@@ -128,5 +130,11 @@ struct ts_tsa *ts_tsa_load(const char *config, const char *section);
 void ts_tsa_free(struct ts_tsa *tsa);
 enum MHD_Result ts_tsa_answer(const struct ts_server *srv, struct MHD_Connection *conn,
                               struct ts_request *req, const char *method);
+
+/* soap mode: the vehicle register's SOAP service; the WSDL it serves is read from path. */
+struct ts_wsdl *ts_wsdl_load(const char *path);
+void ts_wsdl_free(struct ts_wsdl *wsdl);
+enum MHD_Result ts_soap_answer(const struct ts_server *srv, struct MHD_Connection *conn,
+                               struct ts_request *req, const char *method);
 
 #endif

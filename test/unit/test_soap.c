@@ -326,6 +326,33 @@ static void test_fault(void **state)
     free(xml);
 }
 
+/* What the reader lets through, the schemas of schemas/ still judge. */
+static void test_schema(void **state)
+{
+    (void)state;
+    assert_int_equal(ss_soap_schema_init(), SS_OK);
+    char xml[4096];
+    snprintf(xml, sizeof xml, "%s", example);
+    char *p = strstr(xml, "StVG-35");
+    assert_non_null(p);
+    p[4] = ' '; /* "StVG 35": not a purpose code */
+    expect_refused(xml, "does not match the SOAP schemas");
+    snprintf(xml, sizeof xml, "%s", example);
+    p = strstr(xml, "<SOAP-ENV:Header>");
+    char with_attr[4200];
+    snprintf(with_attr, sizeof with_attr, "%.*s<SOAP-ENV:Header unqualified=\"x\">%s",
+             (int)(p - xml), xml, p + strlen("<SOAP-ENV:Header>"));
+    expect_refused(with_attr, "does not match the SOAP schemas");
+    /* a requestHash wrapped over lines, as the protocol's examples show it, reads as one */
+    const char wrapped[] =
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+             "<xrd:requestHash algorithmId=\"x\">\n  8r+UeXoU2WiE\n  XRMdES8K==\n"
+             "</xrd:requestHash></SOAP-ENV:Header>" BODY;
+    struct ss_soap_message m;
+    assert_int_equal(parse(wrapped, true, &m), SS_OK);
+    assert_string_equal(m.request_hash, "8r+UeXoU2WiEXRMdES8K==");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_hostile_documents),
         cmocka_unit_test(test_echo_and_request_hash),
         cmocka_unit_test(test_fault),
+        cmocka_unit_test(test_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,329 @@
+/* Where the SOAP envelope lies in an HTTP body, see mime.h. */
+#include "mime.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static bool tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static const char *ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* A token at p: its length (0: none). */
+static size_t token(const char *p)
+{
+    size_t n = 0;
+    while (tchar((unsigned char)p[n]))
+        n++;
+    return n;
+}
+
+bool ss_mime_media_type(const char *ct, char *out, size_t size)
+{
+    if (!ct)
+        return false;
+    const char *p = ows(ct);
+    size_t a = token(p);
+    if (!a || p[a] != '/')
+        return false;
+    size_t b = token(p + a + 1);
+    if (!b || a + 1 + b >= size)
+        return false;
+    for (size_t i = 0; i < a + 1 + b; i++)
+        out[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
+    out[a + 1 + b] = '\0';
+    p = ows(p + a + 1 + b);
+    return *p == '\0' || *p == ';';
+}
+
+/*
+ * Walks the parameters; for name, copies its value. Returns false for a
+ * malformed value (so that a parameter after a malformed one is not read).
+ */
+static bool params(const char *ct, const char *name, char *out, size_t size, bool *found)
+{
+    *found = false;
+    const char *p = ows(ct);
+    size_t a = token(p);
+    if (!a || p[a] != '/')
+        return false;
+    p += a + 1;
+    p += token(p);
+    for (;;) {
+        p = ows(p);
+        if (*p == '\0')
+            return true;
+        if (*p != ';')
+            return false;
+        p = ows(p + 1);
+        if (*p == '\0')
+            return true; /* a trailing ';' */
+        size_t n = token(p);
+        if (!n || p[n] != '=')
+            return false;
+        bool want = !*found && strlen(name) == n && strncasecmp(p, name, n) == 0;
+        p += n + 1;
+        size_t o = 0;
+        if (*p == '"') {
+            for (p++; *p != '"'; p++) {
+                if (*p == '\0')
+                    return false;
+                if (*p == '\\' && p[1])
+                    p++;
+                unsigned char c = (unsigned char)*p;
+                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                    return false;
+                if (want && o + 1 < size)
+                    out[o++] = *p;
+                else if (want)
+                    return false;
+            }
+            p++;
+        } else {
+            size_t v = token(p);
+            if (!v)
+                return false;
+            if (want && v >= size)
+                return false;
+            if (want)
+                memcpy(out, p, v);
+            o = v;
+            p += v;
+        }
+        if (want) {
+            out[o] = '\0';
+            *found = true;
+        }
+    }
+}
+
+bool ss_mime_param(const char *ct, const char *name, char *out, size_t size)
+{
+    bool found = false;
+    if (!ct || !params(ct, name, out, size, &found))
+        return false;
+    return found;
+}
+
+bool ss_mime_is_soap(const char *ct)
+{
+    char media[128];
+    return ss_mime_media_type(ct, media, sizeof media) &&
+           (strcmp(media, "text/xml") == 0 || strcmp(media, "multipart/related") == 0);
+}
+
+static ss_error bad(const char *what)
+{
+    return ss_errf(SS_ERR_PROTOCOL, "malformed multipart message: %s", what);
+}
+
+/* Where line [p, end) ends: the offset of its CRLF, or SIZE_MAX. */
+static size_t line_end(const uint8_t *b, size_t at, size_t len)
+{
+    for (size_t i = at; i + 1 < len; i++)
+        if (b[i] == '\r' && b[i + 1] == '\n')
+            return i;
+    return SIZE_MAX;
+}
+
+/* The next delimiter "CRLF--boundary" at or after at (or "--boundary" at offset 0). */
+static size_t next_delimiter(const uint8_t *b, size_t len, size_t at, const char *boundary,
+                             size_t blen)
+{
+    if (at == 0 && len >= 2 + blen && b[0] == '-' && b[1] == '-' &&
+        memcmp(b + 2, boundary, blen) == 0)
+        return 0;
+    for (size_t i = at; i + 4 + blen <= len; i++) {
+        const uint8_t *hit = memchr(b + i, '\r', len - i);
+        if (!hit)
+            return SIZE_MAX;
+        i = (size_t)(hit - b);
+        if (i + 4 + blen <= len && b[i + 1] == '\n' && b[i + 2] == '-' && b[i + 3] == '-' &&
+            memcmp(b + i + 4, boundary, blen) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+/* A part's header lines; content-type, -id and -transfer-encoding of the first kept. */
+struct part_fields {
+    char type[256], id[256], cte[64];
+};
+
+static ss_error part_headers(const uint8_t *b, size_t len, size_t *at, struct part_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    for (size_t n = 0;; n++) {
+        size_t e = line_end(b, *at, len);
+        if (e == SIZE_MAX)
+            return bad("a part's header does not end");
+        if (e == *at) {
+            *at = e + 2;
+            return SS_OK;
+        }
+        if (n >= SS_MIME_MAX_PART_HEADERS)
+            return ss_errf(SS_ERR_LIMIT, "a part with more than %d header lines",
+                           SS_MIME_MAX_PART_HEADERS);
+        size_t linelen = e - *at;
+        if (linelen > SS_MIME_MAX_HEADER_LINE)
+            return ss_errf(SS_ERR_LIMIT, "a part's header line longer than %d bytes",
+                           SS_MIME_MAX_HEADER_LINE);
+        char line[SS_MIME_MAX_HEADER_LINE + 1];
+        memcpy(line, b + *at, linelen);
+        line[linelen] = '\0';
+        *at = e + 2;
+        if (memchr(b + e - linelen, 0, linelen))
+            return bad("a NUL byte in a part's header");
+        if (line[0] == ' ' || line[0] == '\t')
+            return bad("a folded part header line");
+        size_t nl = token(line);
+        if (!nl || line[nl] != ':')
+            return bad("a part header line is not 'name: value'");
+        line[nl] = '\0';
+        const char *value = ows(line + nl + 1);
+        for (const char *c = value; *c; c++)
+            if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+                return bad("a control character in a part's header");
+        char *dst = NULL;
+        size_t dsize = 0;
+        if (strcasecmp(line, "Content-Type") == 0)
+            dst = f->type, dsize = sizeof f->type;
+        else if (strcasecmp(line, "Content-ID") == 0)
+            dst = f->id, dsize = sizeof f->id;
+        else if (strcasecmp(line, "Content-Transfer-Encoding") == 0)
+            dst = f->cte, dsize = sizeof f->cte;
+        if (!dst)
+            continue;
+        if (dst[0])
+            return bad("a part names its Content-Type, Content-ID or Content-Transfer-Encoding "
+                       "twice");
+        size_t vl = strlen(value);
+        while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+            vl--;
+        if (vl == 0 || vl >= dsize)
+            return bad("a part header value is empty or too long");
+        memcpy(dst, value, vl);
+        dst[vl] = '\0';
+    }
+}
+
+/* The SOAP part's own fields: an XML envelope, not encoded. */
+static ss_error soap_part(const struct part_fields *f, const char *start, struct ss_mime_soap *out)
+{
+    char media[128];
+    if (!f->type[0] || !ss_mime_media_type(f->type, media, sizeof media))
+        return bad("the first part has no valid Content-Type");
+    if (strcmp(media, "application/xop+xml") == 0)
+        out->mtom = true;
+    else if (strcmp(media, "text/xml") != 0)
+        return ss_errf(SS_ERR_PROTOCOL,
+                       "the first part must be the SOAP message (text/xml or application/xop+xml), "
+                       "not %.64s",
+                       media);
+    char charset[32];
+    if (ss_mime_param(f->type, "charset", charset, sizeof charset) &&
+        strcasecmp(charset, "utf-8") != 0)
+        return ss_errf(SS_ERR_PROTOCOL, "only UTF-8 messages are accepted, not charset %.32s",
+                       charset);
+    if (f->cte[0] && strcasecmp(f->cte, "8bit") != 0 && strcasecmp(f->cte, "7bit") != 0 &&
+        strcasecmp(f->cte, "binary") != 0)
+        return ss_errf(SS_ERR_PROTOCOL,
+                       "the SOAP part's Content-Transfer-Encoding must be 8bit, not %.32s", f->cte);
+    if (start[0] && strcmp(start, f->id) != 0)
+        return bad("the start parameter does not name the first part (the SOAP part must come "
+                   "first)");
+    return SS_OK;
+}
+
+static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct ss_mime_soap *out)
+{
+    char boundary[80], type[64] = "", start[256] = "";
+    bool found;
+    if (!params(ct, "boundary", boundary, sizeof boundary, &found))
+        return bad("its Content-Type parameters do not parse (or the boundary is over 70 bytes)");
+    if (!found || !boundary[0])
+        return bad("its Content-Type has no boundary");
+    size_t blen = strlen(boundary);
+    if (blen > 70 || boundary[blen - 1] == ' ')
+        return bad("the boundary is longer than 70 bytes or ends with a space");
+    if (ss_mime_param(ct, "type", type, sizeof type)) {
+        char media[64];
+        if (!ss_mime_media_type(type, media, sizeof media) ||
+            (strcmp(media, "text/xml") != 0 && strcmp(media, "application/xop+xml") != 0))
+            return ss_errf(SS_ERR_PROTOCOL, "multipart/related of type %.64s is not a SOAP message",
+                           type);
+    }
+    (void)ss_mime_param(ct, "start", start, sizeof start);
+    size_t d = next_delimiter(b, len, 0, boundary, blen);
+    if (d == SIZE_MAX)
+        return bad("no delimiter line");
+    size_t at = d == 0 ? 0 : d + 2; /* at the "--" */
+    out->multipart = true;
+    for (;;) {
+        at += 2 + blen;
+        if (at + 2 <= len && b[at] == '-' && b[at + 1] == '-') {
+            if (out->parts == 0)
+                return bad("no part before the close delimiter");
+            return SS_OK; /* the epilogue is not read */
+        }
+        while (at < len && (b[at] == ' ' || b[at] == '\t'))
+            at++;
+        if (at + 2 > len || b[at] != '\r' || b[at + 1] != '\n')
+            return bad("a delimiter line does not end with CRLF");
+        at += 2;
+        if (++out->parts > SS_MIME_MAX_PARTS)
+            return ss_errf(SS_ERR_LIMIT, "a multipart message with more than %d parts",
+                           SS_MIME_MAX_PARTS);
+        struct part_fields f;
+        ss_error err = part_headers(b, len, &at, &f);
+        if (err)
+            return err;
+        size_t next = next_delimiter(b, len, at, boundary, blen);
+        if (next == SIZE_MAX)
+            return bad("a part has no delimiter after it (no close delimiter)");
+        if (out->parts == 1) {
+            if ((err = soap_part(&f, start, out)))
+                return err;
+            out->start = at;
+            out->len = next - at;
+        }
+        at = next + 2;
+    }
+}
+
+ss_error ss_mime_soap_locate(const char *ct, const uint8_t *body, size_t len,
+                             struct ss_mime_soap *out)
+{
+    memset(out, 0, sizeof *out);
+    char media[128];
+    if (!ct || !ss_mime_media_type(ct, media, sizeof media))
+        return ss_errf(SS_ERR_PROTOCOL, "a SOAP message needs a Content-Type (text/xml or "
+                                        "multipart/related)");
+    if (strcmp(media, "text/xml") == 0) {
+        char charset[32];
+        bool found;
+        if (!params(ct, "charset", charset, sizeof charset, &found))
+            return ss_errf(SS_ERR_PROTOCOL, "the Content-Type's parameters do not parse");
+        if (found && strcasecmp(charset, "utf-8") != 0)
+            return ss_errf(SS_ERR_PROTOCOL, "only UTF-8 messages are accepted, not charset %.32s",
+                           charset);
+        out->start = 0;
+        out->len = len;
+        out->parts = 1;
+        return SS_OK;
+    }
+    if (strcmp(media, "multipart/related") == 0)
+        return multipart(ct, body, len, out);
+    return ss_errf(SS_ERR_PROTOCOL,
+                   "Content-Type %.64s is not a SOAP 1.1 message (text/xml or multipart/related)",
+                   media);
+}

@@ -1,0 +1,208 @@
+/*
+ * Unit tests of the reader that finds the SOAP envelope in an HTTP body
+ * (secsrv/protocol/mime.c): text/xml is the whole body; the protocol's
+ * attachment (Annex F) and MTOM (Annex G) forms give the first part's
+ * content exactly; the Content-Type's parameters read as tokens and
+ * quoted strings; every malformed multipart shape, a SOAP part that is
+ * not first or not XML, an encoded SOAP part, other charsets and the
+ * limits on parts and part headers are refused with a reason.
+ */
+#include "mime.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define SWA_TYPE                                                                                   \
+    "multipart/related; type=\"text/xml\"; start=\"<rootpart>\"; boundary=\"MIME_boundary\""
+#define ENVELOPE "<SOAP-ENV:Envelope/>"
+#define ROOT                                                                                       \
+    "--MIME_boundary\r\nContent-Type: text/xml; charset=UTF-8\r\n"                                 \
+    "Content-Transfer-Encoding: 8bit\r\nContent-ID: <rootpart>\r\n\r\n" ENVELOPE
+#define ATTACHMENT                                                                                 \
+    "\r\n--MIME_boundary\r\nContent-Type: application/octet-stream; name=data.bin\r\n"             \
+    "Content-Transfer-Encoding: base64\r\nContent-ID: <data.bin>\r\n\r\n"                          \
+    "VGhpcyBpcyBhdHRhY2htZW50Lg0K"
+#define CLOSE "\r\n--MIME_boundary--\r\n"
+
+static ss_error locate(const char *ct, const char *body, struct ss_mime_soap *s)
+{
+    return ss_mime_soap_locate(ct, (const uint8_t *)body, strlen(body), s);
+}
+
+static void expect_envelope(const char *ct, const char *body, size_t parts)
+{
+    struct ss_mime_soap s;
+    assert_int_equal(locate(ct, body, &s), SS_OK);
+    assert_int_equal(s.len, strlen(ENVELOPE));
+    assert_memory_equal(body + s.start, ENVELOPE, s.len);
+    assert_int_equal(s.parts, parts);
+    assert_true(s.multipart);
+}
+
+static void expect_refused(const char *ct, const char *body, ss_error code, const char *reason)
+{
+    struct ss_mime_soap s;
+    ss_error err = locate(ct, body, &s);
+    if (err != code || !strstr(ss_errmsg(), reason))
+        fail_msg("expected %d '%s', got %d '%s'", code, reason, err, ss_errmsg());
+}
+
+static void test_text_xml(void **state)
+{
+    (void)state;
+    struct ss_mime_soap s;
+    assert_int_equal(locate("text/xml; charset=utf-8", ENVELOPE, &s), SS_OK);
+    assert_int_equal(s.start, 0);
+    assert_int_equal(s.len, strlen(ENVELOPE));
+    assert_false(s.multipart);
+    assert_int_equal(locate("Text/XML", ENVELOPE, &s), SS_OK);
+    assert_int_equal(locate("text/xml;charset=\"UTF-8\"", ENVELOPE, &s), SS_OK);
+    expect_refused("text/xml; charset=iso-8859-1", ENVELOPE, SS_ERR_PROTOCOL, "UTF-8");
+    expect_refused("application/json", "{}", SS_ERR_PROTOCOL, "not a SOAP 1.1 message");
+    expect_refused(NULL, ENVELOPE, SS_ERR_PROTOCOL, "needs a Content-Type");
+    expect_refused("text/xml; charset", ENVELOPE, SS_ERR_PROTOCOL, "parameters do not parse");
+    assert_true(ss_mime_is_soap("multipart/related; boundary=x"));
+    assert_false(ss_mime_is_soap("application/soap+xml"));
+}
+
+static void test_attachments_and_mtom(void **state)
+{
+    (void)state;
+    expect_envelope(SWA_TYPE, ROOT ATTACHMENT CLOSE, 2);
+    expect_envelope(SWA_TYPE, "a preamble\r\n" ROOT ATTACHMENT CLOSE "an epilogue", 2);
+    expect_envelope("multipart/related; boundary=MIME_boundary", ROOT CLOSE, 1);
+    struct ss_mime_soap s;
+    const char mtom[] =
+        "--MIME_boundary\r\nContent-Type: application/xop+xml; charset=UTF-8; "
+        "type=\"text/xml\"\r\nContent-ID: <rootpart>\r\n\r\n" ENVELOPE ATTACHMENT CLOSE;
+    assert_int_equal(
+        locate("multipart/related; type=\"application/xop+xml\"; start=\"<rootpart>\"; "
+               "start-info=\"text/xml\"; boundary=\"MIME_boundary\"",
+               mtom, &s),
+        SS_OK);
+    assert_true(s.mtom);
+    assert_memory_equal(mtom + s.start, ENVELOPE, s.len);
+    /* a delimiter line may end in blanks (transport padding) */
+    expect_envelope(SWA_TYPE,
+                    "--MIME_boundary  \r\nContent-ID: <rootpart>\r\nContent-Type: "
+                    "text/xml\r\n\r\n" ENVELOPE CLOSE,
+                    1);
+}
+
+static void test_params(void **state)
+{
+    (void)state;
+    char v[64];
+    assert_true(ss_mime_param("multipart/related; type=\"text/xml\"; boundary=\"a\\\"b\"",
+                              "boundary", v, sizeof v));
+    assert_string_equal(v, "a\"b");
+    assert_true(ss_mime_param("multipart/related;BOUNDARY=x", "boundary", v, sizeof v));
+    assert_string_equal(v, "x");
+    assert_false(ss_mime_param("multipart/related; type=text/xml", "boundary", v, sizeof v));
+    assert_false(ss_mime_param("multipart/related; a=\"unterminated", "a", v, sizeof v));
+    assert_false(ss_mime_param("multipart/related; boundary=", "boundary", v, sizeof v));
+    char small[4];
+    assert_false(
+        ss_mime_param("multipart/related; boundary=toolong", "boundary", small, sizeof small));
+    assert_true(ss_mime_media_type(" Multipart/Related ; x=1", v, sizeof v));
+    assert_string_equal(v, "multipart/related");
+    assert_false(ss_mime_media_type("multipart", v, sizeof v));
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    const char *ct = SWA_TYPE;
+    expect_refused("multipart/related; type=\"text/xml\"", ROOT CLOSE, SS_ERR_PROTOCOL,
+                   "no boundary");
+    expect_refused(ct, ROOT ATTACHMENT, SS_ERR_PROTOCOL, "no close delimiter");
+    expect_refused(ct, "no delimiter at all", SS_ERR_PROTOCOL, "no delimiter line");
+    expect_refused(ct, "--MIME_boundary--\r\n", SS_ERR_PROTOCOL, "no part before");
+    expect_refused(ct, "--MIME_boundary\nContent-Type: text/xml\n\n" ENVELOPE CLOSE,
+                   SS_ERR_PROTOCOL, "does not end with CRLF");
+    expect_refused(ct, "--MIME_boundary\r\nContent-Type: text/xml\r\n" ENVELOPE CLOSE,
+                   SS_ERR_PROTOCOL, "not 'name: value'");
+    expect_refused(ct,
+                   "--MIME_boundary\r\nContent-Type: text/xml\r\n folded\r\n\r\n" ENVELOPE CLOSE,
+                   SS_ERR_PROTOCOL, "folded");
+    expect_refused(
+        ct,
+        "--MIME_boundary\r\nContent-Type: text/xml\r\nContent-Type: text/xml\r\n\r\n" ENVELOPE
+            CLOSE,
+        SS_ERR_PROTOCOL, "twice");
+    expect_refused(ct, "--MIME_boundary\r\nContent-Type: text/xml", SS_ERR_PROTOCOL,
+                   "header does not end");
+    expect_refused("multipart/related; type=\"application/json\"; boundary=MIME_boundary",
+                   ROOT CLOSE, SS_ERR_PROTOCOL, "is not a SOAP message");
+    const char *long_boundary =
+        "multipart/related; boundary=\"0123456789012345678901234567890123456789"
+        "0123456789012345678901234567890123456789\"";
+    expect_refused(long_boundary, ROOT CLOSE, SS_ERR_PROTOCOL, "70 bytes");
+}
+
+static void test_soap_part(void **state)
+{
+    (void)state;
+    const char *ct =
+        "multipart/related; type=\"text/xml\"; start=\"<data.bin>\"; boundary=MIME_boundary";
+    expect_refused(ct, ROOT ATTACHMENT CLOSE, SS_ERR_PROTOCOL, "must come first");
+    expect_refused(SWA_TYPE,
+                   "--MIME_boundary\r\nContent-Type: application/octet-stream\r\n\r\nxx" CLOSE,
+                   SS_ERR_PROTOCOL, "must be the SOAP message");
+    expect_refused(SWA_TYPE, "--MIME_boundary\r\nContent-ID: <rootpart>\r\n\r\nxx" CLOSE,
+                   SS_ERR_PROTOCOL, "no valid Content-Type");
+    expect_refused(SWA_TYPE,
+                   "--MIME_boundary\r\nContent-Type: text/xml\r\nContent-Transfer-Encoding: "
+                   "base64\r\nContent-ID: <rootpart>\r\n\r\nxx" CLOSE,
+                   SS_ERR_PROTOCOL, "must be 8bit");
+    expect_refused(SWA_TYPE,
+                   "--MIME_boundary\r\nContent-Type: text/xml; charset=utf-16\r\n"
+                   "Content-ID: <rootpart>\r\n\r\nxx" CLOSE,
+                   SS_ERR_PROTOCOL, "UTF-8");
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024 * 16;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    size_t n = (size_t)snprintf(body, cap, "%s", ROOT);
+    for (int i = 0; i < SS_MIME_MAX_PARTS; i++)
+        n += (size_t)snprintf(body + n, cap - n, "\r\n--MIME_boundary\r\n\r\nx");
+    snprintf(body + n, cap - n, CLOSE);
+    expect_refused(SWA_TYPE, body, SS_ERR_LIMIT, "more than 256 parts");
+    /* one part fewer passes */
+    n = (size_t)snprintf(body, cap, "%s", ROOT);
+    for (int i = 1; i < SS_MIME_MAX_PARTS; i++)
+        n += (size_t)snprintf(body + n, cap - n, "\r\n--MIME_boundary\r\n\r\nx");
+    snprintf(body + n, cap - n, CLOSE);
+    expect_envelope(SWA_TYPE, body, SS_MIME_MAX_PARTS);
+    n = (size_t)snprintf(body, cap, "--MIME_boundary\r\n");
+    for (int i = 0; i <= SS_MIME_MAX_PART_HEADERS; i++)
+        n += (size_t)snprintf(body + n, cap - n, "X-Header-%d: v\r\n", i);
+    snprintf(body + n, cap - n, "\r\n" ENVELOPE CLOSE);
+    expect_refused(SWA_TYPE, body, SS_ERR_LIMIT, "header lines");
+    n = (size_t)snprintf(body, cap, "--MIME_boundary\r\nX-Long: ");
+    memset(body + n, 'a', 2000);
+    snprintf(body + n + 2000, cap - n - 2000, "\r\n\r\n" ENVELOPE CLOSE);
+    expect_refused(SWA_TYPE, body, SS_ERR_LIMIT, "longer than 1024");
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_xml),  cmocka_unit_test(test_attachments_and_mtom),
+        cmocka_unit_test(test_params),    cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_soap_part), cmocka_unit_test(test_limits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
