@@ -5,7 +5,10 @@
 # responder, time-stamping authority, an SH consumer security server, an MV
 # provider security server in front of Schwerin's population register —
 # and sends three queries through it: one allowed, one from a client the
-# policy does not allow, one without the required purpose. It then shows
+# policy does not allow, one without the required purpose. Then one SOAP
+# query (the X-Road message protocol 4.0) to Schwerin's vehicle register,
+# shown with its response headers, and the metaservices listMethods and
+# allowedMethods. It then shows
 # the records both servers logged and timestamped, checks one request's
 # signature with stock openssl cms -verify and its timestamp token with
 # openssl ts -verify. Then the data-protection officer's review with
@@ -80,6 +83,36 @@ step "Why query 2 was denied (secsrv-policy explain, offline)"
   --client DE-NORD/MUN/01002000/Buergeramt \
   --service DE-NORD/MUN/13004000/Einwohnermeldeamt/meldeauskunft \
   --purpose BMG-34 --method GET --path /persons/P-1001 || true
+
+soap_request() { # out service-code body-sed
+  sed -e "s#@ID@#demo-$2-$$#" -e "s#@PLATE@#SN-AB 123#" ${3:+-e "$3"} \
+    "$src/test/integration/soap/e1-request.xml" >"$1"
+}
+soap() { # file
+  echo "\$ curl -H 'Content-Type: text/xml; charset=utf-8' --data-binary @${1##*/} http://127.0.0.1:$FED_SH_CLIENT_PORT/"
+  curl -s -i -H 'Content-Type: text/xml; charset=utf-8' --data-binary "@$1" \
+    "http://127.0.0.1:$FED_SH_CLIENT_PORT/" | tr -d '\r'
+  echo
+}
+step "4. SOAP: the ministry asks Schwerin's vehicle register who holds SN-AB 123 (purpose StVG-35)"
+soap_request "$FED_DIR/halterauskunft.xml" halterauskunft
+echo "-- the request's X-Road header (test/integration/soap/e1-request.xml, the protocol's example E.1):"
+sed -n '/<SOAP-ENV:Header>/,/<\/SOAP-ENV:Header>/p' "$FED_DIR/halterauskunft.xml"
+echo "-- the answer: the header echoed, requestHash added by the provider's server"
+soap "$FED_DIR/halterauskunft.xml"
+echo "-- requestHash is SHA-512 of the request as sent:"
+openssl dgst -sha512 -binary "$FED_DIR/halterauskunft.xml" | base64 -w0
+echo
+
+meta() { # title code
+  step "$1"
+  soap_request "$FED_DIR/$2.xml" "$2" "s#>halterauskunft<#>$2<#; /serviceVersion/d; /ss:purpose\|ss:subject/d; /<ns1:halterauskunft>/,/<\/ns1:halterauskunft>/d; s#<SOAP-ENV:Body>#<SOAP-ENV:Body><xrd:$2/>#"
+  echo "-- the request's Body: <xrd:$2/>; the answer's Body:"
+  soap "$FED_DIR/$2.xml" | sed -n '/^HTTP/p; /<SOAP-ENV:Body/,$p' | sed 's#<xrd:service #\n  <xrd:service #g'
+  echo
+}
+meta "5. SOAP metaservice listMethods: the SOAP services of Schwerin's Kfz-Zulassung" listMethods
+meta "6. SOAP metaservice allowedMethods: those the ministry may call" allowedMethods
 
 step "Operator log of the provider server (last lines)"
 tail -n 5 "$FED_DIR/mv.log"

@@ -428,8 +428,8 @@ client = MUN/13004000/Kfz-Zulassung
 $(member_key MUN-13004000)
 
 [services]
-MUN/13004000/Einwohnermeldeamt/meldeauskunft = http://127.0.0.1:$P_REGISTER/melderegister/v1
-MUN/13004000/Kfz-Zulassung/halterauskunft = http://127.0.0.1:$P_SOAP/fahrzeugregister/soap
+MUN/13004000/Einwohnermeldeamt/meldeauskunft = http://127.0.0.1:$P_REGISTER/melderegister/v1 openapi $src/test/tools/melderegister.yaml
+MUN/13004000/Kfz-Zulassung/halterauskunft = http://127.0.0.1:$P_SOAP/fahrzeugregister/soap soap $src/test/tools/halterauskunft.wsdl
 $services_extra"
 
 cat >>"$dir/env" <<ENV

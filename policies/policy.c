@@ -567,6 +567,28 @@ static ss_error deny_closest(struct ss_policy_decision *out, const struct ss_pol
                     client);
 }
 
+size_t ss_policy_endpoints(const struct ss_policy_set *set, const struct ss_client_id *provider,
+                           const struct ss_client_id *client, const struct ss_registry *registry,
+                           time_t now, void (*fn)(void *ctx, const struct ss_policy_endpoint *e),
+                           void *ctx)
+{
+    const struct ss_policy_file *file = set ? find_file(set, provider) : NULL;
+    struct ss_policy_request req = {.client = client, .registry = registry, .now = now};
+    size_t n = 0;
+    for (size_t i = 0; file && i < file->n_rules; i++) {
+        const struct ss_policy_rule *rule = &file->rules[i];
+        if (client && (!rule_allows(rule, &req) || !rule_valid_at(rule, now)))
+            continue;
+        struct ss_policy_endpoint e = {.service_code = rule->service_code,
+                                       .methods = rule->methods,
+                                       .n_methods = rule->n_methods,
+                                       .path = rule->path};
+        fn(ctx, &e);
+        n++;
+    }
+    return n;
+}
+
 ss_error ss_policy_decide(const struct ss_policy_set *set, const struct ss_policy_request *req,
                           struct ss_policy_decision *out)
 {

@@ -132,4 +132,24 @@ const char *ss_policy_outcome_name(enum ss_policy_outcome outcome);
 /* True if s is a well-formed purpose code: 1-64 bytes of [A-Za-z0-9.:/_-], one alphanumeric. */
 bool ss_policy_purpose_valid(const char *s);
 
+/* One rule as the metaservices list it: its service, methods (none: any) and path (NULL: any). */
+struct ss_policy_endpoint {
+    const char *service_code;
+    const char *const *methods;
+    size_t n_methods;
+    const char *path;
+};
+
+/*
+ * The rules of provider's policy file, in file order: with client, those
+ * that admit it and are valid at now; without (NULL), all of them. fn gets
+ * each one. A rule's purpose is not considered: the answer is what a
+ * client may call with a fitting purpose (the metaservice allowedMethods).
+ * Returns how many rules fn got.
+ */
+size_t ss_policy_endpoints(const struct ss_policy_set *set, const struct ss_client_id *provider,
+                           const struct ss_client_id *client, const struct ss_registry *registry,
+                           time_t now, void (*fn)(void *ctx, const struct ss_policy_endpoint *e),
+                           void *ctx);
+
 #endif

@@ -253,15 +253,59 @@ static void add_service(struct ss_config *cfg, const char *name, const char *val
         return;
     }
     snprintf(m->service.service_code, sizeof m->service.service_code, "%s", slash + 1);
-    if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+    static const char *const meta[] = {"listMethods", "allowedMethods", "getWsdl", "getOpenAPI",
+                                       "listClients"};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
+        if (strcmp(slash + 1, meta[i]) == 0) {
+            ss_config_problem(cfg, line, "%s is a metaservice that secsrv answers itself", meta[i]);
+            return;
+        }
+    /* URL [rest | openapi FILE | soap [FILE]] */
+    char words[3][1024] = {{0}};
+    size_t n = 0;
+    for (const char *p = value; *p && n < 4;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, " \t");
+        if (len == 0)
+            break;
+        if (n == 3 || len >= sizeof words[0]) {
+            n = 4;
+            break;
+        }
+        memcpy(words[n++], p, len);
+        p += len;
+    }
+    if (n == 0 || n > 3) {
+        ss_config_problem(cfg, line, "a service is URL [rest | openapi FILE | soap [WSDL-FILE]]");
+        return;
+    }
+    if (strncmp(words[0], "http://", 7) != 0 && strncmp(words[0], "https://", 8) != 0) {
         ss_config_problem(cfg, line, "service URL must start with http:// or https://");
+        return;
+    }
+    if (n == 1 || strcmp(words[1], "rest") == 0)
+        m->type = SS_SERVICE_REST;
+    else if (strcmp(words[1], "openapi") == 0)
+        m->type = SS_SERVICE_OPENAPI;
+    else if (strcmp(words[1], "soap") == 0)
+        m->type = SS_SERVICE_SOAP;
+    else {
+        ss_config_problem(cfg, line, "service type '%s' is not rest, openapi or soap", words[1]);
+        return;
+    }
+    if ((m->type == SS_SERVICE_OPENAPI && n != 3) || (m->type == SS_SERVICE_REST && n == 3)) {
+        ss_config_problem(cfg, line, "%s",
+                          m->type == SS_SERVICE_OPENAPI
+                              ? "an openapi service needs its description file"
+                              : "a rest service takes no description file");
         return;
     }
     if (ss_config_service(cfg, &m->service)) {
         ss_config_problem(cfg, line, "service %s mapped twice", name);
         return;
     }
-    if (!set_str(&m->url, value)) {
+    if (!set_str(&m->url, words[0]) || (n == 3 && !set_str(&m->description, words[2]))) {
         ss_config_problem(cfg, line, "out of memory");
         return;
     }
@@ -632,8 +676,10 @@ void ss_config_free(struct ss_config *cfg)
         return;
     for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++)
         free(*(char **)(void *)((char *)cfg + str_keys[i].offset));
-    for (size_t i = 0; i < cfg->n_services; i++)
+    for (size_t i = 0; i < cfg->n_services; i++) {
         free(cfg->services[i].url);
+        free(cfg->services[i].description);
+    }
     for (size_t i = 0; i < cfg->n_keys; i++) {
         free(cfg->keys[i].key_file);
         free(cfg->keys[i].cert_file);

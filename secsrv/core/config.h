@@ -46,9 +46,14 @@ struct ss_hosted_client {
     long line;
 };
 
+/* How a service speaks, for the metaservices listMethods, allowedMethods, getWsdl, getOpenAPI. */
+enum ss_service_type { SS_SERVICE_REST, SS_SERVICE_OPENAPI, SS_SERVICE_SOAP };
+
 struct ss_service_map {
     struct ss_service_id service; /* provider subsystem + service code */
     char *url;                    /* backend base URL */
+    enum ss_service_type type;
+    char *description; /* the WSDL or OpenAPI file, or NULL */
     long line;
 };
 

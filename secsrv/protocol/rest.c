@@ -340,3 +340,19 @@ void ss_rest_uuid(char out[37])
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
 }
+
+void ss_rest_query_param(const char *query, size_t len, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    size_t n = strlen(name);
+    const char *end = query + len;
+    for (const char *q = len ? query + 1 : end; q < end;) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > n && strncmp(q, name, n) == 0 && q[n] == '=') {
+            snprintf(out, size, "%.*s", (int)((size_t)(stop - q) - n - 1), q + n + 1);
+            return;
+        }
+        q = stop + 1;
+    }
+}

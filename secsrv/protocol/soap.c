@@ -1,10 +1,9 @@
 /* The X-Road message protocol 4.0 (SOAP 1.1), see soap.h. */
 #include "soap.h"
 
-#include "ss_grow.h"
 #include "subject.h"
+#include "text.h"
 
-#include <libxml/entities.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
@@ -25,7 +24,7 @@ struct hooks {
     char why[200]; /* a refusal of ours, stopping the parse */
     char error[200];
     long error_line;
-    size_t header_end, hash_start, hash_end;
+    size_t header_end, hash_start, hash_end, env_start, body_start;
     int hash_count;
     startElementNsSAX2Func start;
     endElementNsSAX2Func end;
@@ -64,6 +63,11 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, con
     if (n_attr + n_ns > SS_SOAP_MAX_ATTRIBUTES) {
         refuse(ctxt, h, "an element with more than 64 attributes");
         return;
+    }
+    if ((h->depth == 1 && is(local, "Envelope")) || (h->depth == 2 && is(local, "Body"))) {
+        long at = xmlByteConsumed(ctxt);
+        if (at > 0 && (size_t)at <= h->len)
+            *(h->depth == 1 ? &h->env_start : &h->body_start) = tag_start(h, (size_t)at);
     }
     if (is(local, "requestHash") && is(uri, SS_SOAP_NS_XROAD) && h->depth == 3) {
         long at = xmlByteConsumed(ctxt);
@@ -365,6 +369,21 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
         return bad("the Body must hold one element and nothing else (document/literal wrapped)");
     if (response)
         return SS_OK;
+    if (in(first, SS_SOAP_NS_XROAD, "getWsdl")) {
+        /* the metaservice's argument: serviceCode, then an optional serviceVersion */
+        const xmlNode *c = element(first->children, &stray);
+        ss_error err = c && in(c, SS_SOAP_NS_XROAD, "serviceCode")
+                           ? leaf_text(c, "serviceCode", m->wsdl_code, sizeof m->wsdl_code)
+                           : bad("getWsdl needs a serviceCode");
+        if (!err && (c = element(c->next, &stray)) && in(c, SS_SOAP_NS_XROAD, "serviceVersion")) {
+            err = leaf_text(c, "serviceVersion", m->wsdl_version, sizeof m->wsdl_version);
+            c = element(c->next, &stray);
+        }
+        if (!err && (c || stray))
+            err = bad("getWsdl holds serviceCode and serviceVersion only");
+        if (err)
+            return err;
+    }
     if (!m->has_client)
         return bad("the header field client is missing");
     if (!m->has_service)
@@ -554,6 +573,8 @@ ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_
     xmlFreeDoc(doc);
     if (!err) {
         out->header_end = h.header_end;
+        out->env_start = h.env_start;
+        out->body_start = h.body_start;
         out->hash_start = h.hash_count ? h.hash_start : 0;
         out->hash_end = h.hash_count ? h.hash_end : 0;
         if (out->hash_end < out->hash_start || out->hash_end > out->header_end)
@@ -632,66 +653,19 @@ ss_error ss_soap_with_request_hash(const uint8_t *xml, size_t len, const struct 
     return SS_OK;
 }
 
-struct ss_soap_text {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void put(struct ss_soap_text *t, const char *s, size_t n)
-{
-    if (t->failed || !ss_grow(&t->p, &t->cap, t->len + n + 1, 1, 512)) {
-        t->failed = true;
-        return;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-/* s as XML character data (libxml2's escaping), control characters but tab and LF dropped */
-static void escaped(struct ss_soap_text *t, const char *s)
-{
-    char *kept = strdup(s);
-    if (!kept) {
-        t->failed = true;
-        return;
-    }
-    size_t n = 0;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p >= 0x20 || *p == '\t' || *p == '\n')
-            kept[n++] = *p;
-    kept[n] = '\0';
-    xmlChar *x = xmlEncodeSpecialChars(NULL, (const xmlChar *)kept);
-    free(kept);
-    if (!x) {
-        t->failed = true;
-        return;
-    }
-    put(t, (const char *)x, strlen((const char *)x));
-    xmlFree(x);
-}
-
 ss_error ss_soap_fault(const char *code, const char *message, const char *detail_id, char **out,
                        size_t *out_len)
 {
-    struct ss_soap_text t = {0};
-#define LIT(s) put(&t, s, sizeof s - 1)
-    LIT("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SS_SOAP_NS_ENV "\"><SOAP-ENV:Body><SOAP-ENV:Fault>"
-        "<faultcode>");
-    escaped(&t, code);
-    LIT("</faultcode><faultstring>");
-    escaped(&t, message);
-    LIT("</faultstring><faultactor></faultactor><detail><faultDetail>");
-    escaped(&t, detail_id ? detail_id : "");
-    LIT("</faultDetail></detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
-#undef LIT
-    if (t.failed) {
-        free(t.p);
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
-    }
-    *out = t.p;
-    *out_len = t.len;
-    return SS_OK;
+    struct ss_text t = {0};
+    ss_text_puts(&t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SS_SOAP_NS_ENV
+                     "\"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>");
+    ss_text_xml(&t, code);
+    ss_text_puts(&t, "</faultcode><faultstring>");
+    ss_text_xml(&t, message);
+    ss_text_puts(&t, "</faultstring><faultactor></faultactor><detail><faultDetail>");
+    ss_text_xml(&t, detail_id ? detail_id : "");
+    ss_text_puts(&t,
+                 "</faultDetail></detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
+    return ss_text_take(&t, out, out_len);
 }

@@ -60,10 +60,14 @@ struct ss_soap_message {
     char body_ns[256];
     char body_name[256];
     bool fault; /* the body is a SOAP Fault */
+    /* a getWsdl request's serviceCode and serviceVersion ("" if none) */
+    char wsdl_code[SS_SOAP_FIELD_MAX + 1], wsdl_version[SS_SOAP_FIELD_MAX + 1];
     char fault_code[256], fault_string[1024];
     /* byte offsets into the input: where "</...Header>" starts (0: no Header) and the
      * requestHash element's [start, end) (0, 0: none) */
     size_t header_end, hash_start, hash_end;
+    /* where the Envelope's and the Body's start tags begin */
+    size_t env_start, body_start;
     char request_hash[128];
 };
 

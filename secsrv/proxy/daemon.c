@@ -142,6 +142,10 @@ ss_error ss_daemon_check(struct ss_config *cfg)
     check_file(cfg, "tls", "certificate", cfg->auth_cert);
     check_file(cfg, "tls", "key", cfg->auth_key);
     check_file(cfg, "registry", "anchor", cfg->registry_anchor);
+    for (size_t i = 0; i < cfg->n_services; i++)
+        if (cfg->services[i].description && access(cfg->services[i].description, R_OK) != 0)
+            ss_config_problem(cfg, cfg->services[i].line, "cannot read the description file %s",
+                              cfg->services[i].description);
     check_file(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
     check_file(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
     check_file(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);

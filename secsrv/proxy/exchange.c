@@ -3,10 +3,13 @@
 #include "daemon.h"
 #include "envelope.h"
 #include "log.h"
+#include "meta.h"
 #include "mime.h"
 #include "rest.h"
 #include "seal.h"
 #include "soap.h"
+#include "ss_grow.h"
+#include "ss_xml.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1047,12 +1050,47 @@ out:
     return err;
 }
 
+/*
+ * listClients (pr-meta section 2): GET /listClients[?xRoadInstance=X], the
+ * members and subsystems of the registry in force, answered here; XML, or
+ * JSON for Accept: application/json.
+ */
+static bool list_clients_request(const struct ss_http_request *req)
+{
+    const char *t = req->target ? req->target : "";
+    return req->method && strcmp(req->method, "GET") == 0 && strncmp(t, "/listClients", 12) == 0 &&
+           (t[12] == '\0' || t[12] == '?');
+}
+
+static ss_error list_clients(struct exchange *x)
+{
+    clock_gettime(CLOCK_MONOTONIC, &x->start);
+    ss_error err;
+    x->trust = ss_regstore_acquire(x->d->registry, &err);
+    if (!x->trust)
+        return err;
+    const char *q = strchr(x->req->target, '?');
+    char instance[SS_ID_PART_MAX + 2];
+    ss_rest_query_param(q ? q : "", q ? strlen(q) : 0, "xRoadInstance", instance, sizeof instance);
+    const char *accept = ss_headers_get(&x->req->headers, "Accept");
+    bool json = accept && strstr(accept, "application/json");
+    char *body = NULL;
+    size_t len = 0;
+    if ((err = ss_meta_clients(ss_trust_registry(x->trust), instance, json, &body, &len)))
+        return err;
+    x->resp->status = 200;
+    err =
+        ss_http_set_body(x->resp, body, len, json ? "application/json" : "text/xml; charset=utf-8");
+    free(body);
+    return err;
+}
+
 void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp)
 {
     struct exchange x = {
         .d = cls, .req = req, .resp = resp, .server_proxy = false, .soap = soap_request(req)};
-    ss_error err = consume(&x);
+    ss_error err = list_clients_request(req) ? list_clients(&x) : consume(&x);
     if (err)
         fail_err(&x, err);
     finish(&x);
@@ -1254,6 +1292,181 @@ static ss_error soap_service_answer(struct exchange *x, struct ss_upstream_respo
     return SS_OK;
 }
 
+/* ---- metaservices (meta.h), answered by the provider's server ---- */
+
+/* What the policy says of one service, gathered for listMethods and allowedMethods. */
+struct endpoints {
+    const char *service_code;
+    struct ss_meta_endpoint *items;
+    size_t n, cap;
+    bool failed;
+};
+
+static void add_endpoint(struct endpoints *e, const char *method, const char *path)
+{
+    if (e->failed || !ss_grow(&e->items, &e->cap, e->n + 1, sizeof *e->items, 8)) {
+        e->failed = true;
+        return;
+    }
+    e->items[e->n++] = (struct ss_meta_endpoint){.method = method, .path = path ? path : "**"};
+}
+
+static void on_rule(void *ctx, const struct ss_policy_endpoint *rule)
+{
+    struct endpoints *e = ctx;
+    if (strcmp(rule->service_code, e->service_code) != 0)
+        return;
+    if (rule->n_methods == 0)
+        add_endpoint(e, "*", rule->path);
+    for (size_t i = 0; i < rule->n_methods; i++)
+        add_endpoint(e, rule->methods[i], rule->path);
+}
+
+/* The rules of the policy for service code that the client (any, when !for_client) may use. */
+static size_t service_endpoints(struct exchange *x, struct ss_policy_set *set, const char *code,
+                                bool for_client, struct endpoints *e)
+{
+    *e = (struct endpoints){.service_code = code};
+    return ss_policy_endpoints(set, &x->target.service.provider, for_client ? &x->client : NULL,
+                               ss_trust_registry(x->trust), time(NULL), on_rule, e);
+}
+
+static ss_error answer_with(struct ss_upstream_response *up, const char *content_type, char *body,
+                            size_t len)
+{
+    ss_headers_init(&up->headers, 4, 4096);
+    up->status = 200;
+    up->body = (uint8_t *)body;
+    up->body_len = len;
+    up->body_cap = 0; /* not from the budget for bodies in transit */
+    return ss_headers_add(&up->headers, "Content-Type", content_type);
+}
+
+/* listMethods and allowedMethods: the provider's SOAP or REST services, with their endpoints. */
+static ss_error list_methods(struct exchange *x, bool allowed, struct ss_upstream_response *up)
+{
+    const struct ss_config *cfg = x->d->cfg;
+    struct ss_policy_set *set = ss_daemon_policies(x->d);
+    struct ss_meta_service *list = calloc(cfg->n_services + 1, sizeof *list);
+    struct endpoints *eps = calloc(cfg->n_services + 1, sizeof *eps);
+    size_t n = 0;
+    ss_error err = list && eps ? SS_OK : ss_errf(SS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !err && i < cfg->n_services; i++) {
+        const struct ss_service_map *s = &cfg->services[i];
+        if (!ss_client_id_equal(&s->service.provider, &x->target.service.provider) ||
+            (s->type == SS_SERVICE_SOAP) != x->soap)
+            continue;
+        size_t rules = service_endpoints(x, set, s->service.service_code, allowed, &eps[n]);
+        if (eps[n].failed)
+            err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        if (allowed && rules == 0) {
+            free(eps[n].items);
+            continue;
+        }
+        list[n] = (struct ss_meta_service){.id = s->service,
+                                           .type = s->type == SS_SERVICE_SOAP      ? "WSDL"
+                                                   : s->type == SS_SERVICE_OPENAPI ? "OPENAPI"
+                                                                                   : "REST",
+                                           .endpoints = eps[n].items,
+                                           .n_endpoints = eps[n].n};
+        n++;
+    }
+    char *body = NULL, *content = NULL;
+    size_t len = 0, content_len = 0;
+    if (!err && x->soap) {
+        err = ss_meta_methods_xml(allowed ? "allowedMethodsResponse" : "listMethodsResponse", list,
+                                  n, &content, &content_len);
+        if (!err)
+            err = ss_meta_soap_answer(x->req->body + x->part.start, x->part.len, &x->envelope,
+                                      content, &body, &len);
+    } else if (!err) {
+        err = ss_meta_methods_json(list, n, &body, &len);
+    }
+    for (size_t i = 0; eps && i < n; i++)
+        free(list[i].endpoints);
+    free(list);
+    free(eps);
+    free(content);
+    ss_policy_set_unref(set);
+    if (!err)
+        err = answer_with(up, x->soap ? "text/xml; charset=utf-8" : "application/json", body, len);
+    else
+        free(body);
+    return err;
+}
+
+/* getWsdl and getOpenAPI: the description file of a service the client may use. */
+static ss_error describe(struct exchange *x, const char *code, struct ss_upstream_response *up)
+{
+    struct ss_service_id id = {.provider = x->target.service.provider};
+    if (!ss_id_part_valid(code, strlen(code), SS_ID_PART_MAX))
+        return ss_errf(SS_ERR_PROTOCOL, "the service code to describe is missing or malformed");
+    snprintf(id.service_code, sizeof id.service_code, "%s", code);
+    const struct ss_service_map *s = ss_config_service(x->d->cfg, &id);
+    enum ss_service_type want = x->soap ? SS_SERVICE_SOAP : SS_SERVICE_OPENAPI;
+    if (!s || s->type != want || !s->description)
+        return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s has no %s description here", code,
+                       x->soap ? "WSDL" : "OpenAPI");
+    struct ss_policy_set *set = ss_daemon_policies(x->d);
+    struct endpoints e;
+    size_t rules = service_endpoints(x, set, code, true, &e);
+    free(e.items);
+    ss_policy_set_unref(set);
+    if (rules == 0)
+        return ss_errf(SS_ERR_ACCESS_DENIED, "no rule for service %s allows client %s", code,
+                       x->client_str);
+    uint8_t *file = NULL;
+    size_t file_len = 0;
+    ss_error err = ss_file_read(s->description, x->d->cfg->limits.max_body_bytes, &file, &file_len);
+    if (err)
+        return ss_errf(SS_ERR_UPSTREAM, "the description of %s: %s", code, ss_errmsg());
+    char *body = NULL, *type = NULL;
+    size_t len = 0;
+    if (x->soap) {
+        char *wsdl = NULL;
+        size_t wsdl_len = 0;
+        err = ss_meta_wsdl_hide(s->description, file, file_len, &wsdl, &wsdl_len);
+        if (!err)
+            err = ss_meta_wsdl_answer(x->req->body + x->part.start, x->part.len, &x->envelope, wsdl,
+                                      wsdl_len, &body, &len, &type);
+        free(wsdl);
+        free(file);
+    } else {
+        size_t n = strlen(s->description);
+        bool json = n > 5 && strcmp(s->description + n - 5, ".json") == 0;
+        type = strdup(json ? "application/json" : "text/yaml");
+        body = (char *)file;
+        len = file_len;
+        if (!type)
+            err = ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    if (!err)
+        err = answer_with(up, type, body, len);
+    else
+        free(body);
+    free(type);
+    return err;
+}
+
+static ss_error metaservice(struct exchange *x, enum ss_meta_kind kind,
+                            struct ss_upstream_response *up)
+{
+    char code[SS_ID_PART_MAX + 2];
+    switch (kind) {
+    case SS_META_LIST_METHODS:
+    case SS_META_ALLOWED_METHODS:
+        return list_methods(x, kind == SS_META_ALLOWED_METHODS, up);
+    case SS_META_GET_WSDL:
+        return describe(x, x->envelope.wsdl_code, up);
+    case SS_META_GET_OPENAPI:
+        ss_rest_query_param(x->target.query, x->target.query_len, "serviceCode", code, sizeof code);
+        return describe(x, code, up);
+    case SS_META_NONE:
+        break;
+    }
+    return ss_errf(SS_ERR_INTERNAL, "not a metaservice");
+}
+
 static ss_error provide(struct exchange *x)
 {
     ss_error err = begin(x);
@@ -1272,14 +1485,20 @@ static ss_error provide(struct exchange *x)
     (void)ss_client_id_format(provider, provider_str, sizeof provider_str);
     if ((err = check_hosted(x, provider, provider_str, SS_ERR_UNKNOWN_SERVICE)))
         return err;
+    enum ss_meta_kind meta = ss_meta_kind(x->target.service.service_code, x->soap);
     const struct ss_service_map *map = ss_config_service(x->d->cfg, &x->target.service);
-    if (!map)
+    if (!map && !meta)
         return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s is not offered here", x->service_str);
     if (ss_seal_overdue(x->d))
         return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
     if ((err = check_request(x)))
         return err;
-    if (x->soap) {
+    if (meta) {
+        /* open to every registered client; getWsdl and getOpenAPI check the service itself */
+        if (!x->soap && strcmp(x->req->method, "GET") != 0)
+            return ss_errf(SS_ERR_PROTOCOL, "the metaservice %s answers GET only",
+                           x->target.service.service_code);
+    } else if (x->soap) {
         err = decide(x, NULL, NULL);
     } else {
         if ((err = ss_policy_path_check(x->target.path, x->target.path_len)))
@@ -1308,7 +1527,10 @@ static ss_error provide(struct exchange *x)
     outbound_fields_init(x, &fields);
     char url[8192];
     struct ss_upstream_response up = {0};
-    if (x->soap) {
+    if (meta) {
+        if ((err = metaservice(x, meta, &up)))
+            goto out;
+    } else if (x->soap) {
         /* the register service reads who asks, for what, from the envelope */
         if ((err = copy_soap_fields(&x->req->headers, &fields)) ||
             (err = backend_url(map, &x->target, url, sizeof url)))
@@ -1323,7 +1545,7 @@ static ss_error provide(struct exchange *x)
             goto out;
     }
     struct ss_upstream_request message = outbound(x, url, &fields, NULL);
-    if ((err = forward(x, &message, &up)))
+    if (!meta && (err = forward(x, &message, &up)))
         goto out;
     if (x->soap && (err = soap_service_answer(x, &up)))
         goto out;

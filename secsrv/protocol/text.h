@@ -1,0 +1,29 @@
+/*
+ * text: a growing text buffer for the answers secsrv writes itself (SOAP
+ * faults, metaservice answers), with XML and JSON escaping. Once an append
+ * fails for want of memory the buffer stays failed; ss_text_take reports it.
+ */
+#ifndef SS_TEXT_H
+#define SS_TEXT_H
+
+#include "ss_error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ss_text {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+void ss_text_put(struct ss_text *t, const char *s, size_t n);
+void ss_text_puts(struct ss_text *t, const char *s);
+/* s as XML character data or attribute value; control characters but tab and LF dropped */
+void ss_text_xml(struct ss_text *t, const char *s);
+/* s (UTF-8) as the inside of a JSON string; control characters and DEL as \u00XX */
+void ss_text_json(struct ss_text *t, const char *s);
+/* Hands the text (NUL-terminated, malloc'd) to the caller; SS_ERR_NOMEM if an append failed. */
+ss_error ss_text_take(struct ss_text *t, char **out, size_t *len) SS_MUST_CHECK;
+
+#endif
