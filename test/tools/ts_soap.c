@@ -348,7 +348,7 @@ enum MHD_Result ts_soap_answer(const struct ts_server *srv, struct MHD_Connectio
     ts_buf_puts(&out, "Body></");
     ts_buf_puts(&out, prefix);
     ts_buf_puts(&out, "Envelope>\n");
-    char type[256];
+    char type[512];
     if (multipart) {
         ts_buf_append(&out, body + end, len - end); /* the attachments, and the close delimiter */
         snprintf(type, sizeof type,
