@@ -4,6 +4,7 @@
 #include "ss_grow.h"
 
 #include <libxml/entities.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +25,47 @@ void ss_text_puts(struct ss_text *t, const char *s)
     ss_text_put(t, s, strlen(s));
 }
 
+/* The length of the valid UTF-8 sequence at p that XML 1.0 allows, or 0. */
+static size_t utf8_char(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || p[0] > 0xf4)
+        return 0;
+    uint32_t c = p[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    bool overlong = (n == 3 && c < 0x800) || (n == 4 && c < 0x10000);
+    bool excluded = (c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff || c > 0x10ffff;
+    return overlong || excluded ? 0 : n;
+}
+
 void ss_text_xml(struct ss_text *t, const char *s)
 {
-    char *kept = strdup(s);
+    /* what XML may hold: valid UTF-8 (else '?'), no control characters but tab and LF */
+    char *kept = malloc(strlen(s) + 1);
     if (!kept) {
         t->failed = true;
         return;
     }
     size_t n = 0;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p >= 0x20 || *p == '\t' || *p == '\n')
-            kept[n++] = *p;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = utf8_char(p);
+        if (len == 0) {
+            kept[n++] = '?';
+            p++;
+        } else if (len == 1 && *p < 0x20 && *p != '\t' && *p != '\n') {
+            p++;
+        } else {
+            memcpy(kept + n, p, len);
+            n += len;
+            p += len;
+        }
+    }
     kept[n] = '\0';
     /* libxml2's escaping of &, <, >, and of " for attribute values */
     xmlChar *x = xmlEncodeSpecialChars(NULL, (const xmlChar *)kept);

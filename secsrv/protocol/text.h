@@ -19,7 +19,10 @@ struct ss_text {
 
 void ss_text_put(struct ss_text *t, const char *s, size_t n);
 void ss_text_puts(struct ss_text *t, const char *s);
-/* s as XML character data or attribute value; control characters but tab and LF dropped */
+/*
+ * s as XML character data or attribute value: control characters but tab
+ * and LF dropped, a byte that is not part of valid UTF-8 written as '?'
+ */
 void ss_text_xml(struct ss_text *t, const char *s);
 /* s (UTF-8) as the inside of a JSON string; control characters and DEL as \u00XX */
 void ss_text_json(struct ss_text *t, const char *s);

@@ -12,7 +12,8 @@
  *   - with a requestHash put in, the response reads again, carries exactly
  *     that hash, and echoes the same header fields (ss_soap_echoed).
  *
- * A refusal must be SS_ERR_PROTOCOL with a reason (or SS_ERR_NOMEM).
+ * A refusal must be SS_ERR_PROTOCOL with a reason (or SS_ERR_NOMEM). And a
+ * Fault written by ss_soap_fault() from any bytes reads back as a Fault.
  * No PKI is needed; corpus/soap/ holds the protocol's example messages.
  */
 #include "soap.h"
@@ -86,11 +87,32 @@ static void check(const uint8_t *data, size_t size, bool response)
     }
 }
 
+/* A Fault made of any bytes (split at the first NUL: code, then text) reads as a Fault. */
+static void check_fault(const uint8_t *data, size_t size)
+{
+    char *copy = malloc(size + 2);
+    if (!copy)
+        return;
+    memcpy(copy, data, size);
+    copy[size] = copy[size + 1] = '\0';
+    const char *code = copy, *text = copy + strlen(copy) + 1;
+    char *fault = NULL;
+    size_t len = 0;
+    if (ss_soap_fault(code, text, "detail-id", &fault, &len) != SS_OK)
+        die("a fault could not be written", ss_errmsg());
+    struct ss_soap_message m;
+    if (ss_soap_parse((const uint8_t *)fault, len, true, &m) != SS_OK || !m.fault)
+        die("a fault secsrv wrote does not read as a Fault", ss_errmsg());
+    free(fault);
+    free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 1 << 20)
         return 0;
     check(data, size, false);
     check(data, size, true);
+    check_fault(data, size);
     return 0;
 }

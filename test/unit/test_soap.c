@@ -324,6 +324,14 @@ static void test_fault(void **state)
     assert_string_equal(m.fault_string, "a <bad> & \"odd\" text");
     assert_non_null(strstr(xml, "<faultDetail>0b6d7a3e</faultDetail>"));
     free(xml);
+    /* bytes from a client that are not UTF-8, or are control characters, cannot break it */
+    assert_int_equal(ss_soap_fault("Client.BadRequest",
+                                   "\xff\xfe bad \xc3\xa4 \xe0\x80\x80 \xed\xa0\x80\x01\x1b end",
+                                   "d", &xml, &len),
+                     SS_OK);
+    assert_int_equal(ss_soap_parse((const uint8_t *)xml, len, true, &m), SS_OK);
+    assert_string_equal(m.fault_string, "?? bad \xc3\xa4 ??? ??? end");
+    free(xml);
 }
 
 /* What the reader lets through, the schemas of schemas/ still judge. */
