@@ -183,6 +183,8 @@ ss_error ss_daemon_check(struct ss_config *cfg)
         access(cfg->registry_anchor, R_OK) == 0) {
         struct ss_regstore *rs = NULL;
         ss_error err = ss_regstore_new(cfg, &rs);
+        if (!err)
+            err = ss_regstore_load_floor(rs);
         if (!err) {
             ss_regstore_set_persist(rs, false); /* a check changes nothing on disk */
             err = ss_regstore_refresh(rs);
@@ -396,7 +398,8 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     ss_ipc_client_on_attach(d->signer, signer_attached, d);
     ss_ipc_client_on_attach(d->logger, logger_attached, d);
     ss_regstore_on_change(d->registry, registry_changed, d);
-    if ((err = ss_proc_drop(cfg->user)))
+    /* the state directory is the dropped user's: read from here on */
+    if ((err = ss_proc_drop(cfg->user)) || (err = ss_regstore_load_floor(d->registry)))
         goto out;
     if ((err = ss_regstore_load_cached(d->registry)))
         ss_log_warn("registry: cached copy refused: %s", ss_errmsg());

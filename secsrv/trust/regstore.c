@@ -104,12 +104,13 @@ ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
         ss_regstore_free(rs);
         return ss_errf(SS_ERR_CONFIG, "state_dir path too long");
     }
-    if ((err = load_floor(rs))) {
-        ss_regstore_free(rs);
-        return err;
-    }
     *out = rs;
     return SS_OK;
+}
+
+ss_error ss_regstore_load_floor(struct ss_regstore *rs)
+{
+    return load_floor(rs);
 }
 
 void ss_regstore_set_persist(struct ss_regstore *rs, bool persist)

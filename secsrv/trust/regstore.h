@@ -22,7 +22,14 @@ struct ss_regstore;
 /* Called after a new registry is swapped in (e.g. to drop pooled connections). */
 typedef void (*ss_regstore_changed)(void *cls);
 
+/* Reads the registry authority's anchor (root's file: call before dropping privileges). */
 ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out) SS_MUST_CHECK;
+/*
+ * Reads the rollback floor from the state directory (the dropped user's:
+ * call after dropping privileges, before loading or downloading); a
+ * malformed floor is an error that keeps the server from starting.
+ */
+ss_error ss_regstore_load_floor(struct ss_regstore *rs) SS_MUST_CHECK;
 void ss_regstore_free(struct ss_regstore *rs);
 /* Whether accepted registries are written to the state directory (default yes). */
 void ss_regstore_set_persist(struct ss_regstore *rs, bool persist);
