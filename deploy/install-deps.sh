@@ -2,7 +2,8 @@
 # Installs the Debian packages that secsrv's build, demo and tests need.
 # Idempotent: packages already present are skipped. Runs as root, or via
 # sudo otherwise. With --bench also installs the benchmark tools
-# (wrk, nginx).
+# (wrk, nginx); with --package what building, checking and installing the
+# Debian package needs (lintian, systemd-analyze).
 set -euo pipefail
 
 packages=(
@@ -14,9 +15,10 @@ packages=(
   # tests
   libcmocka-dev openssl curl xxd sqlite3 procps jq faketime unzip
 )
-if [ "${1:-}" = "--bench" ]; then
-  packages+=(wrk nginx-light procps)
-fi
+case "${1:-}" in
+--bench) packages+=(wrk nginx-light procps) ;;
+--package) packages+=(dpkg-dev lintian adduser systemd) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,7 +3,9 @@
 # test: unit (cmocka), integration (real processes on 127.0.0.1) and fuzz
 # corpus replays, once in a hardened release build, once under
 # AddressSanitizer + UndefinedBehaviorSanitizer and once under
-# ThreadSanitizer (clang); then runs each libFuzzer target briefly.
+# ThreadSanitizer (clang); then builds, checks, installs and removes the
+# Debian package (test/package/test_package.sh, as root); then runs each
+# libFuzzer target briefly.
 # Options: --quick (release build only, no fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,9 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 export TSAN_OPTIONS=second_deadlock_stack=1
 run_suite build/tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_TSAN=ON
 unset TSAN_OPTIONS
+
+echo "== Debian package: build, lintian, install, unit checks, run, remove =="
+bash test/package/test_package.sh
 
 echo "== libFuzzer (clang), 20 s per target =="
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSS_FUZZ=ON \

@@ -498,7 +498,10 @@ static void test_example_file(void **state)
         fail_msg("the example is refused:\n%s", cfg->problems);
     assert_int_equal(cfg->n_keys, 1);
     assert_string_equal(cfg->user, "secsrv");
-    assert_true(cfg->subject_key_default);
+    /* the packaged layout: the subject key root's, outside the state directory */
+    assert_false(cfg->subject_key_default);
+    assert_string_equal(cfg->subject_key, "/var/lib/secsrv/main/subject.key");
+    assert_string_equal(cfg->state_dir, "/var/lib/secsrv/main/state");
     ss_config_free(cfg);
 }
 
