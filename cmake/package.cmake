@@ -6,7 +6,7 @@
 include(GNUInstallDirs)
 
 # man pages, compressed as Debian wants them
-set(SS_MAN_PAGES secsrv.8 secsrv-registry.1 secsrv-policy.1 secsrv-log.1)
+set(SS_MAN_PAGES secsrv.8 secsrv-backup.8 secsrv-registry.1 secsrv-policy.1 secsrv-log.1)
 set(SS_MAN_GZ)
 foreach(page ${SS_MAN_PAGES})
   set(gz ${CMAKE_BINARY_DIR}/man/${page}.gz)
@@ -28,6 +28,7 @@ install(FILES schemas/registry.xsd schemas/policy.xsd schemas/soap-envelope.xsd
   schemas/xroad.xsd schemas/identifiers.xsd schemas/representation.xsd schemas/secsrv-soap.xsd
   DESTINATION ${CMAKE_INSTALL_DATADIR}/secsrv/schemas)
 install(FILES deploy/systemd/secsrv@.service DESTINATION lib/systemd/system)
+install(PROGRAMS deploy/secsrv-backup DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES deploy/secsrv.conf.example
   DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/secsrv)
 install(DIRECTORY policies/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/policies)
@@ -51,7 +52,8 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+# secsrv-backup's tools
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, openssl, sqlite3")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/deploy/debian/postinst ${PROJECT_SOURCE_DIR}/deploy/debian/prerm
   ${PROJECT_SOURCE_DIR}/deploy/debian/postrm ${PROJECT_SOURCE_DIR}/deploy/debian/conffiles)

@@ -72,9 +72,10 @@ static struct ss_daemon_links sockets = {-1, -1, -1, -1, -1, -1}; /* the listene
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: secsrv [-n] -c FILE\n"
+    fprintf(stderr, "usage: secsrv [-n | -p] -c FILE\n"
                     "  -c FILE  configuration file\n"
-                    "  -n       check the configuration and exit\n");
+                    "  -n       check the configuration and exit\n"
+                    "  -p       print who this server is and the files the configuration names\n");
 }
 
 /* Closes every descriptor above 2 that is not in keep. */
@@ -329,18 +330,60 @@ static int check(void)
     return rc;
 }
 
+/* One "KIND VALUE" line, when there is a value; KIND names what it is. */
+static void path_line(const char *kind, const char *value)
+{
+    if (value && value[0])
+        printf("%s %s\n", kind, value);
+}
+
+/*
+ * -p: who this server is and every file and folder its configuration
+ * names, one "KIND VALUE" line each, for secsrv-backup (paths as written,
+ * the configuration file itself first).
+ */
+static int print_paths(void)
+{
+    char owner[SS_ID_STR_MAX];
+    if (!ss_client_id_format(&cfg->owner, owner, sizeof owner))
+        owner[0] = '\0';
+    path_line("config", cfg->path);
+    printf("server %s/%s\n", owner, cfg->server_code);
+    path_line("state_dir", cfg->state_dir);
+    path_line("store", ss_config_sqlite_path(cfg));
+    path_line("policy_dir", cfg->policy_dir);
+    path_line("anchor", cfg->registry_anchor);
+    path_line("dpo_public_key", cfg->dpo_public_key);
+    path_line("cert", cfg->auth_cert);
+    path_line("cert", cfg->client_tls_cert);
+    path_line("cert", cfg->client_tls_ca);
+    for (size_t i = 0; i < cfg->n_keys; i++)
+        path_line("cert", cfg->keys[i].cert_file);
+    for (size_t i = 0; i < cfg->n_services; i++)
+        path_line("description", cfg->services[i].description);
+    path_line("key", cfg->auth_key);
+    path_line("key", cfg->client_tls_key);
+    path_line("key", cfg->subject_key);
+    for (size_t i = 0; i < cfg->n_keys; i++)
+        path_line("key", cfg->keys[i].key_file);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    bool check_only = false;
+    bool check_only = false, paths_only = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:nh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:nph")) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
             break;
         case 'n':
             check_only = true;
+            break;
+        case 'p':
+            paths_only = true;
             break;
         default:
             usage();
@@ -369,6 +412,14 @@ int main(int argc, char **argv)
     if (!ss_log_set_level(cfg->log_level))
         ss_config_problem(cfg, ss_config_line(cfg, "log", "level", NULL),
                           "level must be debug, info, warn or error");
+    if (paths_only) {
+        int rc = err || cfg->n_problems ? 1 : print_paths();
+        if (rc)
+            fputs(cfg->problems, stderr);
+        ss_config_free(cfg);
+        curl_global_cleanup();
+        return rc;
+    }
     if (check_only) {
         int rc = check();
         ss_config_free(cfg);

@@ -53,10 +53,12 @@ echo "# depends: $(dpkg-deb -f "$deb" Depends)"
 # --- install ------------------------------------------------------------------------------
 export DEBIAN_FRONTEND=noninteractive
 expect "the package installs (apt resolves its dependencies)" apt-get install -y -q "$deb"
-for f in /usr/bin/secsrv /usr/bin/secsrv-registry /usr/bin/secsrv-policy /usr/bin/secsrv-log; do
+for f in /usr/bin/secsrv /usr/bin/secsrv-registry /usr/bin/secsrv-policy /usr/bin/secsrv-log \
+  /usr/bin/secsrv-backup; do
   expect "$f is installed and runs" bash -c "[ -x $f ] && { $f 2>&1 || true; } | grep -q usage"
 done
-for f in man8/secsrv.8 man1/secsrv-registry.1 man1/secsrv-policy.1 man1/secsrv-log.1; do
+for f in man8/secsrv.8 man8/secsrv-backup.8 man1/secsrv-registry.1 man1/secsrv-policy.1 \
+  man1/secsrv-log.1; do
   expect "man page $f.gz is installed" test -f "/usr/share/man/$f.gz"
 done
 expect "the XSDs are installed" \
@@ -150,6 +152,9 @@ expect "its children run as secsrv" \
   bash -c "[ \"\$(ps -o user= --ppid $server_pid | sort -u)\" = secsrv ]"
 expect "the exchange is in its message log, request and answer" \
   test "$(sqlite3 -readonly /var/lib/secsrv/kiel/log/messagelog.db 'SELECT count(*) FROM records')" = 2
+expect "the installed secsrv-backup backs the running server up, keys encrypted" \
+  secsrv-backup backup -c /etc/secsrv/kiel.conf -o "$work/kiel.tar" --keys /etc/secsrv/kiel/auth-chain.pem
+expect "and verifies its archive" secsrv-backup verify "$work/kiel.tar"
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
