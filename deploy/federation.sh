@@ -138,18 +138,20 @@ start_server() {
   # shellcheck disable=SC2086 # a command and its arguments
   started "$name" ${!with:-} "$secsrv" -c "$dir/$name/secsrv.conf"
   await "$name" "start" grep -q " network: serving$" "$dir/$name.log"
-  local up client tls server health
+  local up client tls server health metrics
   client=$(listener_port "$name" client-proxy)
   tls=$(listener_port "$name" client-proxy-tls)
   server=$(listener_port "$name" server-proxy)
   health=$(listener_port "$name" health)
+  metrics=$(listener_port "$name" metrics)
   up=$(printf '%s' "$name" | tr a-z A-Z)
   {
-    grep -v "^FED_${up}_\(CLIENT\|CLIENT_TLS\|SERVER\|HEALTH\)_PORT=" "$dir/env" 2>/dev/null || true
+    grep -v "^FED_${up}_\(CLIENT\|CLIENT_TLS\|SERVER\|HEALTH\|METRICS\)_PORT=" "$dir/env" 2>/dev/null || true
     echo "FED_${up}_CLIENT_PORT=$client"
     echo "FED_${up}_CLIENT_TLS_PORT=$tls"
     echo "FED_${up}_SERVER_PORT=$server"
     echo "FED_${up}_HEALTH_PORT=$health"
+    echo "FED_${up}_METRICS_PORT=$metrics"
   } >"$dir/env.new"
   mv "$dir/env.new" "$dir/env"
 }
@@ -349,6 +351,9 @@ listen = 127.0.0.1:0
 listen = 127.0.0.1:0
 
 [health]
+listen = 127.0.0.1:0
+
+[metrics]
 listen = 127.0.0.1:0
 
 [policies]

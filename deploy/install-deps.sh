@@ -20,13 +20,33 @@ case "${1:-}" in
 --package) packages+=(dpkg-dev lintian adduser systemd) ;;
 esac
 
+# promtool (to check the metrics output) from Debian's prometheus package,
+# unpacked into build/tools rather than installed: installing the package
+# would start a Prometheus server on the machine
+promtool_for_tests() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/build/tools"
+  [ -x "$dir/promtool" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp" # apt's download user writes there
+  (cd "$tmp" && apt-get download -q prometheus >/dev/null && dpkg-deb -x prometheus_*.deb x) ||
+    { echo "install-deps: cannot download Debian's prometheus package for promtool" >&2; rm -rf "$tmp"; return 1; }
+  mkdir -p "$dir"
+  cp "$tmp/x/usr/bin/promtool" "$dir/promtool"
+  rm -rf "$tmp"
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  promtool_for_tests
+  exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
   as_root=()
@@ -40,3 +60,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -q
 "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+promtool_for_tests

@@ -68,7 +68,7 @@ static struct child children[N_CHILDREN] = {
 };
 
 static struct ss_config *cfg;
-static struct ss_daemon_links sockets = {-1, -1, -1, -1, -1, -1}; /* the listeners only */
+static struct ss_daemon_links sockets = {-1, -1, -1, -1, -1, -1, -1}; /* the listeners only */
 
 static void usage(void)
 {
@@ -126,6 +126,7 @@ static bool start_child(enum child_id id, int link_a, int link_b)
             keep[n_keep++] = sockets.client_proxy_tls;
             keep[n_keep++] = sockets.server_proxy;
             keep[n_keep++] = sockets.health;
+            keep[n_keep++] = sockets.metrics;
         }
         close_others(keep, n_keep);
         sigset_t none;
@@ -304,7 +305,8 @@ static bool bind_listeners(void)
     } all[] = {{"client-proxy", cfg->client_listen, &sockets.client_proxy},
                {"client-proxy-tls", cfg->client_tls_listen, &sockets.client_proxy_tls},
                {"server-proxy", cfg->server_listen, &sockets.server_proxy},
-               {"health", cfg->health_listen, &sockets.health}};
+               {"health", cfg->health_listen, &sockets.health},
+               {"metrics", cfg->metrics_listen, &sockets.metrics}};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (!all[i].address[0])
             continue;

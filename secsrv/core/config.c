@@ -460,6 +460,7 @@ static const struct str_key str_keys[] = {
     STR("server", "state_dir", state_dir),
     STR("server", "user", user),
     STR("health", "listen", health_listen),
+    STR("metrics", "listen", metrics_listen),
     STR("log", "subject_key", subject_key),
     STR("log", "dpo_public_key", dpo_public_key),
     STR("tls", "certificate", auth_cert),
@@ -650,6 +651,15 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
     cfg->client_tls_listen = str_or_empty(cfg->client_tls_listen);
     cfg->server_listen = str_or_empty(cfg->server_listen);
     cfg->health_listen = str_or_empty(cfg->health_listen);
+    cfg->metrics_listen = str_or_empty(cfg->metrics_listen);
+    if (cfg->metrics_listen && cfg->metrics_listen[0] &&
+        strncmp(cfg->metrics_listen, "127.", 4) != 0 &&
+        strncmp(cfg->metrics_listen, "[::1]:", 6) != 0)
+        ss_config_problem(
+            cfg, ss_config_line(cfg, "metrics", "listen", NULL),
+            "metrics must listen on a loopback address (127.x.x.x:PORT or [::1]:PORT), "
+            "not '%s': put a proxy with TLS in front to scrape from elsewhere",
+            cfg->metrics_listen);
     if (!cfg->log_level)
         cfg->log_level = strdup("info");
     if (!cfg->subject_key && cfg->state_dir) {

@@ -100,7 +100,8 @@ struct ss_config {
     /* [policies] */
     char *policy_dir;
     /* [health] */
-    char *health_listen; /* "" = off */
+    char *health_listen;  /* "" = off */
+    char *metrics_listen; /* Prometheus text exposition, loopback only; "" = off */
     /* [signer] */
     struct ss_signing_key keys[SS_CONFIG_MAX_KEYS];
     size_t n_keys;

@@ -78,6 +78,7 @@ static struct {
     int64_t oldest_pending_ms;
     uint64_t pending;
     uint64_t commits, records, largest_group, timestamps;
+    struct ss_hist group_size, commit;
 } lg = {.mu = PTHREAD_MUTEX_INITIALIZER,
         .work = PTHREAD_COND_INITIALIZER,
         .tick = PTHREAD_COND_INITIALIZER};
@@ -142,8 +143,10 @@ static void write_group(struct append *group, size_t n)
         if (!err)
             err = ss_store_insert(lg.writer, r);
     }
+    uint64_t commit_from = ss_monotonic_us();
     if (!err)
         err = ss_store_commit(lg.writer);
+    double commit_s = (double)(ss_monotonic_us() - commit_from) / 1e6;
     char reason[300] = "";
     if (err) {
         snprintf(reason, sizeof reason, "%s", ss_errmsg());
@@ -161,6 +164,8 @@ static void write_group(struct append *group, size_t n)
         lg.records += n;
         if (n > lg.largest_group)
             lg.largest_group = n;
+        ss_hist_observe(&lg.group_size, &ss_hist_sizes, (double)n);
+        ss_hist_observe(&lg.commit, &ss_hist_seconds, commit_s);
     }
     pthread_mutex_unlock(&lg.mu);
     for (struct append *a = group; a; a = a->next)
@@ -532,6 +537,46 @@ static void take_append(ss_link link, struct ss_ipc_msg *m)
     pthread_mutex_unlock(&lg.mu);
 }
 
+static void put_hist(struct ss_ipc_buf *b, const struct ss_hist *h)
+{
+    ss_ipc_put_u32(b, SS_HIST_MAX);
+    for (size_t i = 0; i < SS_HIST_MAX; i++)
+        ss_ipc_put_u64(b, h->bucket[i]);
+    ss_ipc_put_u64(b, h->count);
+    ss_ipc_put_u64(b, (uint64_t)(h->sum * 1e6));
+}
+
+static void get_hist(struct ss_ipc_reader *r, struct ss_hist *h)
+{
+    if (ss_ipc_get_u32(r) != SS_HIST_MAX)
+        r->failed = true;
+    for (size_t i = 0; i < SS_HIST_MAX && !r->failed; i++)
+        h->bucket[i] = ss_ipc_get_u64(r);
+    h->count = ss_ipc_get_u64(r);
+    h->sum = (double)ss_ipc_get_u64(r) / 1e6;
+}
+
+ss_error ss_logger_status_read(const struct ss_ipc_msg *m, struct ss_logger_status *out)
+{
+    memset(out, 0, sizeof *out);
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    out->writable = ss_ipc_get_u32(&r) != 0;
+    out->timestamping_ok = ss_ipc_get_u32(&r) != 0;
+    out->oldest_untimestamped_ms = ss_ipc_get_u64(&r);
+    out->untimestamped = ss_ipc_get_u64(&r);
+    ss_ipc_get_str(&r, out->last_error, sizeof out->last_error);
+    out->commits = ss_ipc_get_u64(&r);
+    out->records = ss_ipc_get_u64(&r);
+    out->largest_group = ss_ipc_get_u64(&r);
+    out->timestamps = ss_ipc_get_u64(&r);
+    out->queued = ss_ipc_get_u64(&r);
+    get_hist(&r, &out->group_size);
+    get_hist(&r, &out->commit);
+    return ss_ipc_reader_done(&r) ? SS_OK
+                                  : ss_errf(SS_ERR_PROTOCOL, "a malformed message-log status");
+}
+
 static void take_status(ss_link link, const struct ss_ipc_msg *m)
 {
     struct ss_ipc_buf b = {0};
@@ -545,6 +590,9 @@ static void take_status(ss_link link, const struct ss_ipc_msg *m)
     ss_ipc_put_u64(&b, lg.records);
     ss_ipc_put_u64(&b, lg.largest_group);
     ss_ipc_put_u64(&b, lg.timestamps);
+    ss_ipc_put_u64(&b, lg.queued);
+    put_hist(&b, &lg.group_size);
+    put_hist(&b, &lg.commit);
     pthread_mutex_unlock(&lg.mu);
     ss_serve_reply(link, SS_IPC_LOGGER_STATE, m->id, &b);
     ss_ipc_buf_cleanup(&b);

@@ -19,16 +19,38 @@
  * error, str reason, u64 id, u32 flags}; SS_IPC_LOGGER_STATUS ->
  * SS_IPC_LOGGER_STATE {u32 writable, u32 timestamping ok, i64 oldest
  * untimestamped (ms, 0 none), u64 untimestamped, str last error, u64
- * commits, u64 records, u64 largest group, u64 timestamps};
+ * commits, u64 records, u64 largest group, u64 timestamps, u64 queued,
+ * histogram group sizes, histogram commit seconds} (a histogram: u32 n,
+ * n u64 bucket counts, u64 count, u64 sum in microunits);
  * SS_IPC_REGISTRY {bytes xml, bytes signature} (no answer).
  */
 #ifndef SS_LOGGER_H
 #define SS_LOGGER_H
 
 #include "config.h"
+#include "ipc.h"
+#include "metrics.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 #define SS_LOGGED_DUPLICATE 1u         /* the record was refused as a replay */
 #define SS_LOGGED_TIMESTAMP_OVERDUE 2u /* no timestamp for longer than the grace period */
+
+/* What the logger reports (SS_IPC_LOGGER_STATE). */
+struct ss_logger_status {
+    bool writable, timestamping_ok;
+    uint64_t oldest_untimestamped_ms; /* 0: none */
+    uint64_t untimestamped;
+    char last_error[300];
+    uint64_t commits, records, largest_group, timestamps;
+    uint64_t queued;           /* records waiting for their commit group */
+    struct ss_hist group_size; /* records per commit group (ss_hist_sizes) */
+    struct ss_hist commit;     /* seconds per commit, fsync included (ss_hist_seconds) */
+};
+
+/* Reads an SS_IPC_LOGGER_STATE message; SS_ERR_PROTOCOL when malformed. */
+ss_error ss_logger_status_read(const struct ss_ipc_msg *m, struct ss_logger_status *out);
 
 /* Runs the logger process; returns its exit status. */
 int ss_logger_main(const struct ss_config *cfg, int ctl, int link);

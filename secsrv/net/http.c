@@ -35,6 +35,8 @@ struct ss_http_server {
     pthread_t reaper;
     bool reaper_running, reaper_stop;
     unsigned long cut_slow; /* connections cut for missing their header deadline */
+    /* for the metrics; under mu */
+    uint64_t open, accepted, refused_limit, refused_door;
 };
 
 /*
@@ -98,6 +100,7 @@ struct request_ctx {
     bool ready;    /* ... and has ended: resp holds the answer */
     bool queued;   /* the answer went to the HTTP layer */
     bool close;    /* refused at the door: the connection ends with the answer */
+    struct ss_http_server *srv;
     struct ss_http_response resp;
     uint64_t start_us; /* monotonic: when its request line arrived */
 };
@@ -221,6 +224,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     struct request_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return NULL;
+    ctx->srv = srv;
     ss_headers_init(&ctx->req.headers, srv->limits.max_headers, srv->limits.max_header_bytes);
     size_t n = strlen(uri);
     if (n > srv->limits.max_url_bytes) {
@@ -395,6 +399,9 @@ static enum MHD_Result send_answer(struct MHD_Connection *con, struct request_ct
         return MHD_YES;
     ctx->queued = true;
     if (ctx->close) {
+        pthread_mutex_lock(&ctx->srv->mu);
+        ctx->srv->refused_door++;
+        pthread_mutex_unlock(&ctx->srv->mu);
         ss_headers_remove(&ctx->resp.headers, "Connection");
         if (ss_headers_add(&ctx->resp.headers, "Connection", "close"))
             return MHD_NO; /* the connection ends without an answer */
@@ -520,6 +527,8 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         if (slot) {
             slot->fd = fdi ? fdi->connect_fd : -1;
             pthread_mutex_lock(&srv->mu);
+            srv->open++;
+            srv->accepted++;
             slot->next = srv->conns;
             if (srv->conns)
                 srv->conns->prev = slot;
@@ -540,6 +549,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         struct conn_slot *slot = *socket_context;
         if (slot) {
             pthread_mutex_lock(&srv->mu);
+            srv->open--;
             if (slot->prev)
                 slot->prev->next = slot->next;
             else
@@ -563,6 +573,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
+    /* libmicrohttpd refuses a connection over max_connections or the per-address limit */
+    if (strstr(msg, "reached connection limit")) {
+        pthread_mutex_lock(&srv->mu);
+        srv->refused_limit++;
+        pthread_mutex_unlock(&srv->mu);
+    }
     ss_log_debug("%s: %s", srv->opts.name, msg);
 }
 
@@ -779,4 +795,15 @@ void ss_http_stop(struct ss_http_server *srv)
     }
     free(srv->trust_pem);
     free(srv);
+}
+
+void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out)
+{
+    pthread_mutex_lock(&srv->mu);
+    *out = (struct ss_http_stats){.open = srv->open,
+                                  .accepted = srv->accepted,
+                                  .refused_limit = srv->refused_limit,
+                                  .refused_door = srv->refused_door,
+                                  .cut_slow = srv->cut_slow};
+    pthread_mutex_unlock(&srv->mu);
 }

@@ -95,6 +95,16 @@ ss_error ss_http_start(const struct ss_http_options *opts,
 uint16_t ss_http_port(const struct ss_http_server *srv);
 void ss_http_stop(struct ss_http_server *srv);
 
+/* A listener's connections, for the metrics. */
+struct ss_http_stats {
+    uint64_t open;          /* open now */
+    uint64_t accepted;      /* accepted since start */
+    uint64_t refused_limit; /* refused at accept: max_connections or the per-address limit */
+    uint64_t refused_door;  /* closed after a request the door refused (400, see door.h) */
+    uint64_t cut_slow;      /* cut for missing the header deadline */
+};
+void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out);
+
 /* Sets resp's body to a copy of data; sets Content-Type if type is given. */
 ss_error ss_http_set_body(struct ss_http_response *resp, const void *data, size_t len,
                           const char *type) SS_MUST_CHECK;

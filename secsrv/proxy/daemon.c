@@ -1,6 +1,7 @@
 #include "daemon.h"
 #include "soap.h"
 #include "keys.h"
+#include "logger.h"
 #include "subject.h"
 #include "budget.h"
 #include "exchange.h"
@@ -314,19 +315,21 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
                                ss_http_error_hook on_error, const char *cert, const char *key,
                                const char *trust, struct ss_http_server **out)
 {
-    struct ss_http_options o = {.name = name,
-                                .pool = handler == ss_health_handler ? d->health_pool : d->pool,
-                                .listen = listen,
-                                .listen_fd = fd,
-                                .limits = &d->cfg->limits,
-                                .cert_pem = cert,
-                                .key_pem = key,
-                                .trust_pem = trust,
-                                .require_client_cert = gate != NULL,
-                                .handler = handler,
-                                .gate = gate,
-                                .on_error = on_error,
-                                .cls = d};
+    struct ss_http_options o = {
+        .name = name,
+        .pool = handler == ss_health_handler || handler == ss_metrics_handler ? d->health_pool
+                                                                              : d->pool,
+        .listen = listen,
+        .listen_fd = fd,
+        .limits = &d->cfg->limits,
+        .cert_pem = cert,
+        .key_pem = key,
+        .trust_pem = trust,
+        .require_client_cert = gate != NULL,
+        .handler = handler,
+        .gate = gate,
+        .on_error = on_error,
+        .cls = d};
     ss_error err = ss_http_start(&o, out);
     if (!err)
         ss_log_info("%s: serving %s (port %u)%s", name, listen, ss_http_port(*out),
@@ -390,6 +393,10 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
                                       (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
                                       (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas))))
         goto out;
+    if (!(d->metrics = ss_metrics_new())) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if ((err = ss_upstream_new(&d->upstream)) || (err = ss_regstore_new(cfg, &d->registry)) ||
         (err = ss_sig_cache_new(SS_SIG_CACHE_ENTRIES, &d->sig_cache)) ||
         (err = ss_ipc_client_new("signer", &d->signer)) ||
@@ -446,6 +453,10 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         (err = start_listener(d, "health", cfg->health_listen, links->health, ss_health_handler,
                               NULL, ss_health_error, NULL, NULL, NULL, &d->health)))
         goto out;
+    if (cfg->metrics_listen[0] &&
+        (err = start_listener(d, "metrics", cfg->metrics_listen, links->metrics, ss_metrics_handler,
+                              NULL, ss_health_error, NULL, NULL, NULL, &d->metrics_http)))
+        goto out;
     *out = d;
     d = NULL;
 out:
@@ -472,12 +483,9 @@ static void *watch_main(void *arg)
         struct ss_ipc_msg m;
         if (ss_ipc_client_linked(d->logger) &&
             ss_ipc_client_call(d->logger, SS_IPC_LOGGER_STATUS, NULL, 2000, &m) == SS_OK) {
-            struct ss_ipc_reader r;
-            ss_ipc_reader_init(&r, &m);
-            (void)ss_ipc_get_u32(&r);
-            bool ok = ss_ipc_get_u32(&r) != 0;
-            if (!r.failed)
-                atomic_store(&d->ts_overdue, !ok);
+            struct ss_logger_status st;
+            if (ss_logger_status_read(&m, &st) == SS_OK)
+                atomic_store(&d->ts_overdue, !st.timestamping_ok);
             ss_ipc_msg_cleanup(&m);
         }
         struct timespec wake;
@@ -520,11 +528,13 @@ void ss_daemon_stop(struct ss_daemon *d)
     pthread_cond_destroy(&d->watch_cond);
     pthread_mutex_destroy(&d->watch_mu);
     ss_http_stop(d->health);
+    ss_http_stop(d->metrics_http);
     ss_http_stop(d->client_proxy);
     ss_http_stop(d->client_proxy_tls);
     ss_http_stop(d->server_proxy);
     ss_http_pool_free(d->pool);
     ss_http_pool_free(d->health_pool);
+    ss_metrics_free(d->metrics);
     ss_regstore_free(d->registry);
     ss_ipc_client_free(d->signer);
     ss_ipc_client_free(d->logger);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "evidence.h"
 #include "http.h"
+#include "metrics.h"
 #include "ipc.h"
 #include "policy.h"
 #include "regstore.h"
@@ -37,6 +38,8 @@ struct ss_daemon {
     struct ss_http_server *client_proxy_tls;
     struct ss_http_server *server_proxy;
     struct ss_http_server *health;
+    struct ss_http_server *metrics_http;
+    struct ss_metrics *metrics;       /* exchange counters and latencies */
     struct ss_http_pool *pool;        /* the proxies' workers */
     struct ss_http_pool *health_pool; /* the health endpoint's own, never behind exchanges */
     struct ss_ipc_client *signer;     /* signs manifests */
@@ -52,7 +55,7 @@ struct ss_daemon {
 
 /* What the parent hands the network process: listening sockets and IPC links, -1 if none. */
 struct ss_daemon_links {
-    int client_proxy, client_proxy_tls, server_proxy, health;
+    int client_proxy, client_proxy_tls, server_proxy, health, metrics;
     int signer, logger;
 };
 

@@ -1,5 +1,6 @@
 #include "exchange.h"
 #include "manifest.h"
+#include "clock.h"
 #include "daemon.h"
 #include "envelope.h"
 #include "log.h"
@@ -40,7 +41,11 @@ struct exchange {
     bool soap;
     struct ss_soap_message envelope;
     struct ss_mime_soap part;
-    char soap_hash[128];    /* requestHash: SHA-512 of the request's SOAP part */
+    char soap_hash[128]; /* requestHash: SHA-512 of the request's SOAP part */
+    /* for the metrics: how it ended (an X-Road error type; "" so far), time waiting upstream */
+    char outcome[SS_REST_ERROR_TYPE_MAX + 1];
+    uint64_t waiting_us;
+    bool forwarded;
     const char *out_target; /* the request target as sent between the servers */
     /* evidence */
     struct ss_envelope request_env; /* the request's (ours, or the consumer's) */
@@ -382,6 +387,7 @@ static void answer_error(struct exchange *x, unsigned status, const char *type, 
     int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}",
                      type, json, detail);
     struct ss_http_response *resp = x->resp;
+    snprintf(x->outcome, sizeof x->outcome, "%s", type);
     ss_headers_cleanup(&resp->headers);
     ss_headers_init(&resp->headers, 0, 0);
     resp->status = status;
@@ -683,7 +689,11 @@ static void outbound_fields_init(const struct exchange *x, struct ss_headers *fi
 static ss_error forward(struct exchange *x, const struct ss_upstream_request *message,
                         struct ss_upstream_response *response)
 {
-    return ss_upstream_send(x->d->upstream, message, response);
+    uint64_t from = ss_monotonic_us();
+    ss_error err = ss_upstream_send(x->d->upstream, message, response);
+    x->waiting_us += ss_monotonic_us() - from;
+    x->forwarded = true;
+    return err;
 }
 
 static void finish(struct exchange *x)
@@ -691,7 +701,15 @@ static void finish(struct exchange *x)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long ms = (now.tv_sec - x->start.tv_sec) * 1000 + (now.tv_nsec - x->start.tv_nsec) / 1000000;
-    if (x->resp->status && !ss_headers_get(&x->resp->headers, "X-Road-Error"))
+    double total =
+        (double)(now.tv_sec - x->start.tv_sec) + (double)(now.tv_nsec - x->start.tv_nsec) / 1e9;
+    const char *relayed = ss_headers_get(&x->resp->headers, "X-Road-Error");
+    const char *outcome = x->outcome[0] ? x->outcome : relayed ? relayed : "ok";
+    ss_metrics_exchange(x->d->metrics, x->server_proxy ? SS_METRICS_INBOUND : SS_METRICS_OUTBOUND,
+                        x->client_str[0] ? x->client_str : "-",
+                        x->service_str[0] ? x->service_str : "-", outcome, total, x->forwarded,
+                        (double)x->waiting_us / 1e6);
+    if (x->resp->status && !x->outcome[0] && !relayed)
         ss_log_info("%s: %s %s client=%s service=%s purpose=%s request-id=%s status=%u %ldms",
                     x->server_proxy ? "server-proxy" : "client-proxy", x->req->method,
                     x->server_proxy ? "served" : "forwarded", x->client_str, x->service_str,

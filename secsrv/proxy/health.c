@@ -1,6 +1,8 @@
 #include "health.h"
 #include "daemon.h"
 #include "log.h"
+#include "logger.h"
+#include "signer.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,35 +85,32 @@ static void check_signer(struct ss_daemon *d, struct health *h)
         reason(h, "signer", ss_errmsg());
         return;
     }
-    struct ss_ipc_reader r;
-    ss_ipc_reader_init(&r, &m);
-    uint32_t n = ss_ipc_get_u32(&r);
+    struct ss_signer_status st;
+    if (ss_signer_status_read(&m, &st)) {
+        reason(h, "signer", "malformed status");
+        ss_ipc_msg_cleanup(&m);
+        return;
+    }
     add(&h->figures, ",\"signer\":{\"keys\":[");
-    for (uint32_t i = 0; i < n && !r.failed; i++) {
-        char member[SS_ID_STR_MAX], why[300];
-        ss_ipc_get_str(&r, member, sizeof member);
-        uint32_t usable = ss_ipc_get_u32(&r);
-        ss_ipc_get_str(&r, why, sizeof why);
-        uint64_t until = ss_ipc_get_u64(&r);
+    for (size_t i = 0; i < st.n; i++) {
+        const struct ss_signer_key_status *k = &st.keys[i];
         char when[21] = "-";
-        if (until)
-            ss_time_format((time_t)until, when);
+        if (k->ocsp_until)
+            ss_time_format((time_t)k->ocsp_until, when);
         add(&h->figures, "%s{\"member\":\"", i ? "," : "");
-        add_escaped(&h->figures, member);
-        add(&h->figures, "\",\"usable\":%s,\"ocsp_good_until\":\"%s\"}", usable ? "true" : "false",
-            when);
-        if (!usable) {
+        add_escaped(&h->figures, k->member);
+        add(&h->figures, "\",\"usable\":%s,\"ocsp_good_until\":\"%s\"}",
+            k->usable ? "true" : "false", when);
+        if (!k->usable) {
             char what[SS_ID_STR_MAX + 32];
-            snprintf(what, sizeof what, "signing key of %s", member);
-            reason(h, what, why);
+            snprintf(what, sizeof what, "signing key of %s", k->member);
+            reason(h, what, k->why);
         }
     }
-    uint64_t batches = ss_ipc_get_u64(&r), messages = ss_ipc_get_u64(&r),
-             largest = ss_ipc_get_u64(&r);
-    if (!ss_ipc_reader_done(&r))
-        reason(h, "signer", "malformed status");
     add(&h->figures, "],\"batches\":%llu,\"messages\":%llu,\"largest_batch\":%llu}",
-        (unsigned long long)batches, (unsigned long long)messages, (unsigned long long)largest);
+        (unsigned long long)st.batches, (unsigned long long)st.messages,
+        (unsigned long long)st.largest_batch);
+    ss_signer_status_cleanup(&st);
     ss_ipc_msg_cleanup(&m);
 }
 
@@ -122,31 +121,28 @@ static void check_logger(struct ss_daemon *d, struct health *h)
         reason(h, "message log", ss_errmsg());
         return;
     }
-    struct ss_ipc_reader r;
-    ss_ipc_reader_init(&r, &m);
-    uint32_t writable = ss_ipc_get_u32(&r), ts_ok = ss_ipc_get_u32(&r);
-    uint64_t oldest = ss_ipc_get_u64(&r), pending = ss_ipc_get_u64(&r);
-    char last[300];
-    ss_ipc_get_str(&r, last, sizeof last);
-    uint64_t commits = ss_ipc_get_u64(&r), records = ss_ipc_get_u64(&r),
-             largest = ss_ipc_get_u64(&r), tokens = ss_ipc_get_u64(&r);
-    if (!ss_ipc_reader_done(&r)) {
-        reason(h, "message log", "malformed status");
-    } else {
-        if (!writable)
-            reason(h, "message log not writable", last);
-        if (!ts_ok) {
-            char why[128];
-            snprintf(why, sizeof why, "%llu records waiting longer than the grace period of %us",
-                     (unsigned long long)pending, d->cfg->ts_grace);
-            reason(h, "timestamping", why);
-        }
+    struct ss_logger_status *st = malloc(sizeof *st);
+    if (!st || ss_logger_status_read(&m, st)) {
+        reason(h, "message log", st ? "malformed status" : "out of memory");
+        free(st);
+        ss_ipc_msg_cleanup(&m);
+        return;
+    }
+    if (!st->writable)
+        reason(h, "message log not writable", st->last_error);
+    if (!st->timestamping_ok) {
+        char why[128];
+        snprintf(why, sizeof why, "%llu records waiting longer than the grace period of %us",
+                 (unsigned long long)st->untimestamped, d->cfg->ts_grace);
+        reason(h, "timestamping", why);
     }
     add(&h->figures,
         ",\"message_log\":{\"commits\":%llu,\"records\":%llu,\"largest_group\":%llu,"
         "\"timestamps\":%llu,\"untimestamped\":%llu,\"oldest_untimestamped_ms\":%llu}",
-        (unsigned long long)commits, (unsigned long long)records, (unsigned long long)largest,
-        (unsigned long long)tokens, (unsigned long long)pending, (unsigned long long)oldest);
+        (unsigned long long)st->commits, (unsigned long long)st->records,
+        (unsigned long long)st->largest_group, (unsigned long long)st->timestamps,
+        (unsigned long long)st->untimestamped, (unsigned long long)st->oldest_untimestamped_ms);
+    free(st);
     ss_ipc_msg_cleanup(&m);
 }
 
@@ -197,4 +193,191 @@ void ss_health_error(void *cls, const struct ss_http_request *req, ss_error err,
     (void)req;
     (void)err;
     respond(resp, 400, "{\"status\":\"bad request\"}");
+}
+
+/* ---- metrics ---- */
+
+static void gauge(struct ss_text *t, const char *name, const char *help, double v)
+{
+    ss_prom_family(t, name, "gauge", help);
+    ss_prom_sample(t, name, NULL, 0, v);
+}
+
+static void counter(struct ss_text *t, const char *name, const char *help, double v)
+{
+    ss_prom_family(t, name, "counter", help);
+    ss_prom_sample(t, name, NULL, 0, v);
+}
+
+static void metrics_registry(struct ss_daemon *d, struct ss_text *t)
+{
+    ss_error err;
+    struct ss_trust *tr = ss_regstore_acquire(d->registry, &err);
+    gauge(t, "secsrv_registry_valid", "1 when a valid members registry is in force, else 0.",
+          tr ? 1 : 0);
+    if (!tr)
+        return;
+    const struct ss_registry *reg = ss_trust_registry(tr);
+    gauge(t, "secsrv_registry_serial", "Serial of the members registry in force.",
+          (double)reg->serial);
+    gauge(t, "secsrv_registry_expiry_seconds",
+          "Seconds until the members registry in force expires (negative: expired).",
+          (double)(reg->expires - time(NULL)));
+    ss_trust_unref(tr);
+}
+
+static void metrics_logger(struct ss_daemon *d, struct ss_text *t)
+{
+    struct ss_ipc_msg m;
+    struct ss_logger_status *st = malloc(sizeof *st);
+    bool up = st && ss_ipc_client_call(d->logger, SS_IPC_LOGGER_STATUS, NULL, HEALTH_IPC_TIMEOUT_MS,
+                                       &m) == SS_OK;
+    if (up) {
+        up = ss_logger_status_read(&m, st) == SS_OK;
+        ss_ipc_msg_cleanup(&m);
+    }
+    gauge(t, "secsrv_log_up", "1 when the logger process answered, else 0.", up ? 1 : 0);
+    if (up) {
+        gauge(t, "secsrv_log_writable", "1 when the message log takes records, else 0.",
+              st->writable);
+        gauge(t, "secsrv_log_queue_records", "Records waiting for their commit group.",
+              (double)st->queued);
+        counter(t, "secsrv_log_records_total", "Records committed to the message log.",
+                (double)st->records);
+        ss_prom_family(t, "secsrv_log_group_records", "histogram",
+                       "Records per commit group (one transaction, one fsync).");
+        ss_prom_hist(t, "secsrv_log_group_records", NULL, 0, &ss_hist_sizes, &st->group_size);
+        ss_prom_family(t, "secsrv_log_commit_seconds", "histogram",
+                       "Time of one commit of the message log, its fsync included.");
+        ss_prom_hist(t, "secsrv_log_commit_seconds", NULL, 0, &ss_hist_seconds, &st->commit);
+        gauge(t, "secsrv_log_untimestamped_records", "Records no timestamp covers yet.",
+              (double)st->untimestamped);
+        double oldest =
+            st->oldest_untimestamped_ms
+                ? (double)((uint64_t)time(NULL) * 1000 - st->oldest_untimestamped_ms) / 1000
+                : 0;
+        gauge(t, "secsrv_log_untimestamped_oldest_seconds",
+              "Age of the oldest record no timestamp covers yet (0: none).",
+              oldest < 0 ? 0 : oldest);
+        counter(t, "secsrv_log_timestamps_total", "Timestamp tokens obtained and stored.",
+                (double)st->timestamps);
+        gauge(t, "secsrv_log_timestamping_ok",
+              "0 when records have waited longer than the grace period for a timestamp "
+              "(new exchanges are refused), else 1.",
+              st->timestamping_ok);
+    }
+    free(st);
+}
+
+static void metrics_signer(struct ss_daemon *d, struct ss_text *t)
+{
+    struct ss_ipc_msg m;
+    struct ss_signer_status st = {0};
+    bool up = ss_ipc_client_call(d->signer, SS_IPC_SIGNER_STATUS, NULL, HEALTH_IPC_TIMEOUT_MS,
+                                 &m) == SS_OK;
+    if (up) {
+        up = ss_signer_status_read(&m, &st) == SS_OK;
+        ss_ipc_msg_cleanup(&m);
+    }
+    gauge(t, "secsrv_signer_up", "1 when the signer process answered, else 0.", up ? 1 : 0);
+    if (!up)
+        return;
+    time_t now = time(NULL);
+    ss_prom_family(t, "secsrv_signing_key_usable", "gauge",
+                   "1 when the member's signing key can sign (fresh OCSP response), else 0.");
+    for (size_t i = 0; i < st.n; i++) {
+        const char *labels[] = {"member", st.keys[i].member};
+        ss_prom_sample(t, "secsrv_signing_key_usable", labels, 1, st.keys[i].usable);
+    }
+    ss_prom_family(t, "secsrv_ocsp_response_age_seconds", "gauge",
+                   "Seconds since this server obtained the OCSP response it staples to the "
+                   "member's signatures (absent: none yet).");
+    for (size_t i = 0; i < st.n; i++) {
+        const char *labels[] = {"member", st.keys[i].member};
+        if (st.keys[i].ocsp_at)
+            ss_prom_sample(t, "secsrv_ocsp_response_age_seconds", labels, 1,
+                           (double)(now - (time_t)st.keys[i].ocsp_at));
+    }
+    ss_prom_family(t, "secsrv_ocsp_response_valid_seconds", "gauge",
+                   "Seconds the OCSP response stays fresh enough to staple (negative: stale).");
+    for (size_t i = 0; i < st.n; i++) {
+        const char *labels[] = {"member", st.keys[i].member};
+        if (st.keys[i].ocsp_until)
+            ss_prom_sample(t, "secsrv_ocsp_response_valid_seconds", labels, 1,
+                           (double)((time_t)st.keys[i].ocsp_until - now));
+    }
+    counter(t, "secsrv_signer_signatures_total", "Messages signed.", (double)st.messages);
+    counter(t, "secsrv_signer_batches_total", "Signing batches (one signature over a hash tree).",
+            (double)st.batches);
+    ss_signer_status_cleanup(&st);
+}
+
+static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
+{
+    const struct {
+        const char *name;
+        struct ss_http_server *srv;
+    } all[] = {{"client-proxy", d->client_proxy},
+               {"client-proxy-tls", d->client_proxy_tls},
+               {"server-proxy", d->server_proxy}};
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"secsrv_connections_open", "gauge", "Connections open now, by listener."},
+        {"secsrv_connections_accepted_total", "counter", "Connections accepted, by listener."},
+        {"secsrv_connections_refused_total", "counter",
+         "Connections refused or cut, by listener and reason: limit (max_connections or the "
+         "per-address limit), door (a request the HTTP door refused), slow (the header deadline "
+         "missed)."},
+    };
+    struct ss_http_stats st[3];
+    for (size_t i = 0; i < 3; i++)
+        if (all[i].srv)
+            ss_http_stats(all[i].srv, &st[i]);
+    for (size_t f = 0; f < 3; f++) {
+        ss_prom_family(t, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < 3; i++) {
+            if (!all[i].srv)
+                continue;
+            if (f < 2) {
+                const char *labels[] = {"listener", all[i].name};
+                ss_prom_sample(t, fam[f].name, labels, 1,
+                               (double)(f == 0 ? st[i].open : st[i].accepted));
+                continue;
+            }
+            const char *why[] = {"limit", "door", "slow"};
+            const uint64_t n[] = {st[i].refused_limit, st[i].refused_door, st[i].cut_slow};
+            for (size_t k = 0; k < 3; k++) {
+                const char *labels[] = {"listener", all[i].name, "reason", why[k]};
+                ss_prom_sample(t, fam[f].name, labels, 2, (double)n[k]);
+            }
+        }
+    }
+}
+
+void ss_metrics_handler(void *cls, const struct ss_http_request *req, struct ss_http_response *resp)
+{
+    struct ss_daemon *d = cls;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        respond(resp, 405, "{\"status\":\"method not allowed\"}");
+        if (ss_headers_add(&resp->headers, "Allow", "GET, HEAD"))
+            resp->status = 500;
+        return;
+    }
+    struct ss_text t = {0};
+    ss_metrics_render(d->metrics, &t);
+    metrics_logger(d, &t);
+    metrics_signer(d, &t);
+    metrics_registry(d, &t);
+    metrics_connections(d, &t);
+    char *body = NULL;
+    size_t len = 0;
+    if (ss_text_take(&t, &body, &len)) {
+        respond(resp, 500, "out of memory\n");
+        return;
+    }
+    resp->status = 200;
+    if (ss_http_set_body(resp, body, len, "text/plain; version=0.0.4; charset=utf-8"))
+        resp->status = 500;
+    free(body);
 }

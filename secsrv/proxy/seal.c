@@ -153,10 +153,8 @@ bool ss_seal_overdue(struct ss_daemon *d)
     struct ss_ipc_msg m;
     if (ss_ipc_client_call(d->logger, SS_IPC_LOGGER_STATUS, NULL, SS_SEAL_IPC_TIMEOUT_MS, &m))
         return true;
-    struct ss_ipc_reader r;
-    ss_ipc_reader_init(&r, &m);
-    (void)ss_ipc_get_u32(&r);
-    bool ok = ss_ipc_get_u32(&r) != 0;
+    struct ss_logger_status st;
+    bool ok = ss_logger_status_read(&m, &st) == SS_OK && st.timestamping_ok;
     ss_ipc_msg_cleanup(&m);
     atomic_store(&d->ts_overdue, !ok);
     return !ok;

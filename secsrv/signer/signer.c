@@ -55,6 +55,7 @@ struct key_slot {
     uint8_t *ocsp;
     size_t ocsp_len;
     time_t ocsp_until;
+    time_t ocsp_at;    /* when this server obtained the response in use */
     bool ocsp_tried;   /* a first OCSP exchange has ended (either way) */
     time_t hold_until; /* requests before that wait for it until then */
     char status[256];  /* why the key cannot sign now, "" when it can */
@@ -443,6 +444,7 @@ static void *ocsp_main(void *arg)
             k->ocsp = der;
             k->ocsp_len = len;
             k->ocsp_until = until;
+            k->ocsp_at = time(NULL);
             k->status[0] = '\0';
         }
         ss_trust_unref(t);
@@ -544,6 +546,38 @@ static void take_sign(ss_link link, struct ss_ipc_msg *m)
     pthread_mutex_unlock(&signer.mu);
 }
 
+ss_error ss_signer_status_read(const struct ss_ipc_msg *m, struct ss_signer_status *out)
+{
+    memset(out, 0, sizeof *out);
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    uint32_t n = ss_ipc_get_u32(&r);
+    if (n > 4096 || (n && !(out->keys = calloc(n, sizeof *out->keys))))
+        return ss_errf(SS_ERR_PROTOCOL, "a malformed signer status");
+    for (uint32_t i = 0; i < n && !r.failed; i++) {
+        struct ss_signer_key_status *k = &out->keys[i];
+        ss_ipc_get_str(&r, k->member, sizeof k->member);
+        k->usable = ss_ipc_get_u32(&r) != 0;
+        ss_ipc_get_str(&r, k->why, sizeof k->why);
+        k->ocsp_until = ss_ipc_get_u64(&r);
+        k->ocsp_at = ss_ipc_get_u64(&r);
+        out->n++;
+    }
+    out->batches = ss_ipc_get_u64(&r);
+    out->messages = ss_ipc_get_u64(&r);
+    out->largest_batch = ss_ipc_get_u64(&r);
+    if (ss_ipc_reader_done(&r))
+        return SS_OK;
+    ss_signer_status_cleanup(out);
+    return ss_errf(SS_ERR_PROTOCOL, "a malformed signer status");
+}
+
+void ss_signer_status_cleanup(struct ss_signer_status *s)
+{
+    free(s->keys);
+    memset(s, 0, sizeof *s);
+}
+
 static void take_status(ss_link link, const struct ss_ipc_msg *m)
 {
     struct ss_ipc_buf b = {0};
@@ -557,6 +591,7 @@ static void take_status(ss_link link, const struct ss_ipc_msg *m)
         ss_ipc_put_u32(&b, usable);
         ss_ipc_put_str(&b, usable ? "" : k->status[0] ? k->status : "OCSP response not fresh");
         ss_ipc_put_u64(&b, (uint64_t)k->ocsp_until);
+        ss_ipc_put_u64(&b, (uint64_t)k->ocsp_at);
     }
     ss_ipc_put_u64(&b, signer.batches);
     ss_ipc_put_u64(&b, signer.signed_messages);

@@ -14,14 +14,38 @@
  * Protocol: SS_IPC_SIGN {str member "INSTANCE/CLASS/MEMBER", bytes
  * manifest} -> SS_IPC_SIGNED {u32 error, str reason, bytes cms, str path,
  * bytes ocsp}; SS_IPC_SIGNER_STATUS -> SS_IPC_SIGNER_STATE {u32 n, then per
- * key: str member, u32 usable, str reason, u64 ocsp good until};
+ * key: str member, u32 usable, str reason, u64 ocsp good until, u64 ocsp
+ * obtained at (0: never); then u64 batches, u64 messages, u64 largest batch};
  * SS_IPC_REGISTRY {bytes xml, bytes signature} (no answer).
  */
 #ifndef SS_SIGNER_H
 #define SS_SIGNER_H
 
 #include "config.h"
+#include "ipc.h"
 #include "ss_error.h"
+#include "ss_id.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the signer reports (SS_IPC_SIGNER_STATE). */
+struct ss_signer_key_status {
+    char member[SS_ID_STR_MAX];
+    bool usable;
+    char why[300];
+    uint64_t ocsp_until, ocsp_at; /* Unix seconds; 0: none */
+};
+struct ss_signer_status {
+    struct ss_signer_key_status *keys;
+    size_t n;
+    uint64_t batches, messages, largest_batch;
+};
+
+/* Reads an SS_IPC_SIGNER_STATE message (out->keys malloc'd); SS_ERR_PROTOCOL when malformed. */
+ss_error ss_signer_status_read(const struct ss_ipc_msg *m, struct ss_signer_status *out);
+void ss_signer_status_cleanup(struct ss_signer_status *s);
 
 /*
  * Runs the signer process: ctl is its control link to the parent, link
