@@ -430,7 +430,7 @@ client = MUN/13004000/Einwohnermeldeamt
 client = MUN/13004000/Kfz-Zulassung
 
 [signer]
-$(member_key MUN-13004000)
+${FED_MV_SIGNER_KEY:-$(member_key MUN-13004000)}
 
 [services]
 MUN/13004000/Einwohnermeldeamt/meldeauskunft = http://127.0.0.1:$P_REGISTER/melderegister/v1 openapi $src/test/tools/melderegister.yaml

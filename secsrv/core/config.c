@@ -476,6 +476,8 @@ static const struct str_key str_keys[] = {
     STR("server-proxy", "listen", server_listen),
     STR("policies", "dir", policy_dir),
     STR("log", "store", log_store),
+    STR("signer", "pkcs11_module", pkcs11_module),
+    STR("signer", "pkcs11_pin_file", pkcs11_pin_file),
     STR("log", "level", log_level),
 };
 

@@ -102,6 +102,9 @@ struct ss_config {
     /* [health] */
     char *health_listen;  /* "" = off */
     char *metrics_listen; /* Prometheus text exposition, loopback only; "" = off */
+    /* for signing keys named by a PKCS#11 URI without module-path or pin-source */
+    char *pkcs11_module;
+    char *pkcs11_pin_file;
     /* [signer] */
     struct ss_signing_key keys[SS_CONFIG_MAX_KEYS];
     size_t n_keys;

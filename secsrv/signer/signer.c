@@ -1,4 +1,5 @@
 #include "signer.h"
+#include "hsm.h"
 #include "evidence.h"
 #include "gather.h"
 #include "ipc.h"
@@ -97,6 +98,25 @@ static void key_cleanup(struct key_slot *k)
 }
 
 /* Loads and checks one configured key: readable, matching, following the profile. */
+/*
+ * Whether key makes signatures that cert's public key verifies: a test
+ * signature, since a key in a token may not show its public half.
+ */
+static bool signs_for(EVP_PKEY *key, X509 *cert)
+{
+    static const unsigned char probe[] = "secsrv: does this key sign for this certificate?";
+    unsigned char sig[1024];
+    size_t sig_len = sizeof sig;
+    EVP_MD_CTX *s = EVP_MD_CTX_new(), *v = EVP_MD_CTX_new();
+    bool ok = s && v && EVP_DigestSignInit(s, NULL, EVP_sha256(), NULL, key) == 1 &&
+              EVP_DigestSign(s, sig, &sig_len, probe, sizeof probe) == 1 &&
+              EVP_DigestVerifyInit(v, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) == 1 &&
+              EVP_DigestVerify(v, sig, sig_len, probe, sizeof probe) == 1;
+    EVP_MD_CTX_free(s);
+    EVP_MD_CTX_free(v);
+    return ok;
+}
+
 static ss_error load_key(const struct ss_config *cfg, const struct ss_signing_key *sk,
                          struct key_slot *k)
 {
@@ -109,12 +129,18 @@ static ss_error load_key(const struct ss_config *cfg, const struct ss_signing_ke
     size_t pem_len = 0;
     BIO *b = NULL;
     unsigned char *der = NULL;
-    if ((err = ss_file_read(sk->key_file, 1024 * 1024, &pem, &pem_len)))
-        goto out;
-    b = BIO_new_mem_buf(pem, (int)pem_len);
-    k->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    b = NULL;
+    if (ss_hsm_is_uri(sk->key_file)) {
+        if ((err =
+                 ss_hsm_load_key(sk->key_file, cfg->pkcs11_module, cfg->pkcs11_pin_file, &k->key)))
+            goto out;
+    } else {
+        if ((err = ss_file_read(sk->key_file, 1024 * 1024, &pem, &pem_len)))
+            goto out;
+        b = BIO_new_mem_buf(pem, (int)pem_len);
+        k->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+        b = NULL;
+    }
     if (!k->key) {
         err = ss_errf(SS_ERR_CRYPTO, "%s: not a PEM private key (or encrypted)", sk->key_file);
         goto out;
@@ -141,7 +167,8 @@ static ss_error load_key(const struct ss_config *cfg, const struct ss_signing_ke
         }
         k->chain_der[k->n_chain++] = (struct chain_der){enc, (size_t)enc_len};
     }
-    if (X509_check_private_key(k->cert, k->key) != 1) {
+    if (ss_hsm_is_uri(sk->key_file) ? !signs_for(k->key, k->cert)
+                                    : X509_check_private_key(k->cert, k->key) != 1) {
         err = ss_errf(SS_ERR_CRYPTO, "%s does not hold the key of %s", sk->key_file, sk->cert_file);
         goto out;
     }
@@ -421,7 +448,7 @@ static void *ocsp_main(void *arg)
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
             /* renewed when half its freshness is gone, well before receivers refuse it */
-            if (k->ocsp && k->ocsp_until - now > freshness / 2)
+            if (!k->key || (k->ocsp && k->ocsp_until - now > freshness / 2))
                 continue;
             pthread_mutex_unlock(&signer.mu);
             struct ss_der leaf = {k->cert_der, k->cert_der_len};
@@ -639,7 +666,17 @@ int ss_signer_main(const struct ss_config *cfg, int ctl, int link)
     for (size_t i = 0; i < cfg->n_keys; i++) {
         if (load_key(cfg, &cfg->keys[i], &signer.keys[i]) != SS_OK) {
             ss_log_error("signer: %s", ss_errmsg());
-            goto out;
+            if (!ss_hsm_is_uri(cfg->keys[i].key_file))
+                goto out;
+            /* a token that refuses (PIN, module, no token): the member cannot sign, and health
+             * and the refusals say why, until the signer is restarted */
+            struct key_slot *k = &signer.keys[i];
+            memset(k, 0, sizeof *k);
+            k->member = cfg->keys[i].member;
+            (void)ss_client_id_format(&k->member, k->member_str, sizeof k->member_str);
+            k->tail = &k->head;
+            k->ocsp_tried = true;
+            snprintf(k->status, sizeof k->status, "%s", ss_errmsg());
         }
         signer.n_keys++;
     }
