@@ -6,6 +6,7 @@
 #include "budget.h"
 #include "exchange.h"
 #include "health.h"
+#include "meta.h"
 #include "proc.h"
 #include "signer.h"
 #include "ss_hex.h"
@@ -143,10 +144,22 @@ ss_error ss_daemon_check(struct ss_config *cfg)
     check_file(cfg, "tls", "certificate", cfg->auth_cert);
     check_file(cfg, "tls", "key", cfg->auth_key);
     check_file(cfg, "registry", "anchor", cfg->registry_anchor);
-    for (size_t i = 0; i < cfg->n_services; i++)
-        if (cfg->services[i].description && access(cfg->services[i].description, R_OK) != 0)
-            ss_config_problem(cfg, cfg->services[i].line, "cannot read the description file %s",
-                              cfg->services[i].description);
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const struct ss_service_map *s = &cfg->services[i];
+        uint8_t *file = NULL;
+        size_t len = 0;
+        char *hidden = NULL;
+        size_t hidden_len = 0;
+        if (!s->description)
+            continue;
+        ss_error err = ss_file_read(s->description, cfg->limits.max_body_bytes, &file, &len);
+        if (!err && s->type == SS_SERVICE_SOAP)
+            err = ss_meta_wsdl_hide(s->description, file, len, &hidden, &hidden_len);
+        if (err)
+            ss_config_problem(cfg, s->line, "the description file: %s", ss_errmsg());
+        free(hidden);
+        free(file);
+    }
     check_file(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
     check_file(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
     check_file(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);
@@ -337,6 +350,37 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
     return err;
 }
 
+/*
+ * The services' description files, read once at the start (they may be
+ * root's alone): getWsdl and getOpenAPI answer from memory. A WSDL's
+ * endpoint addresses are hidden here, so a broken WSDL stops the start.
+ */
+static ss_error read_descriptions(struct ss_daemon *d)
+{
+    const struct ss_config *cfg = d->cfg;
+    d->descriptions = calloc(cfg->n_services + 1, sizeof *d->descriptions);
+    if (!d->descriptions)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const struct ss_service_map *s = &cfg->services[i];
+        if (!s->description)
+            continue;
+        uint8_t *file = NULL;
+        size_t len = 0;
+        ss_error err = ss_file_read(s->description, cfg->limits.max_body_bytes, &file, &len);
+        if (!err && s->type == SS_SERVICE_SOAP) {
+            err = ss_meta_wsdl_hide(s->description, file, len, &d->descriptions[i].text,
+                                    &d->descriptions[i].len);
+            free(file);
+        } else if (!err) {
+            d->descriptions[i] = (struct ss_description){(char *)file, len};
+        }
+        if (err)
+            return ss_errf(SS_ERR_CONFIG, "%s: %s", s->description, ss_errmsg());
+    }
+    return SS_OK;
+}
+
 ss_error ss_daemon_make_subject_key(const struct ss_config *cfg)
 {
     if (!cfg->subject_key_default || access(cfg->subject_key, F_OK) == 0)
@@ -387,6 +431,8 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         (err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
         (err = ss_trust_read_pem(cfg->auth_key, &d->auth_key_pem)) ||
         (err = ss_subject_key_read(cfg->subject_key, d->subject_key)))
+        goto out;
+    if ((err = read_descriptions(d)))
         goto out;
     if (cfg->client_tls_listen[0] && ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
                                       (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
@@ -535,6 +581,9 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_http_pool_free(d->pool);
     ss_http_pool_free(d->health_pool);
     ss_metrics_free(d->metrics);
+    for (size_t i = 0; d->descriptions && i < d->cfg->n_services; i++)
+        free(d->descriptions[i].text);
+    free(d->descriptions);
     ss_regstore_free(d->registry);
     ss_ipc_client_free(d->signer);
     ss_ipc_client_free(d->logger);

@@ -46,6 +46,12 @@ struct ss_daemon {
     struct ss_ipc_client *logger;     /* writes the message log */
     struct ss_sig_cache *sig_cache;
     uint8_t subject_key[32]; /* keys the hash of the data-subject reference */
+    /* the services' description files (getWsdl, getOpenAPI), read before the privileges go,
+     * by the index of cfg->services; a WSDL with its endpoints hidden already */
+    struct ss_description {
+        char *text;
+        size_t len;
+    } * descriptions;
     _Atomic bool ts_overdue; /* the logger said: no timestamp within the grace period */
     pthread_t watch;         /* asks the logger for its state once a second */
     pthread_mutex_t watch_mu;

@@ -1433,29 +1433,23 @@ static ss_error describe(struct exchange *x, const char *code, struct ss_upstrea
     if (rules == 0)
         return ss_errf(SS_ERR_ACCESS_DENIED, "no rule for service %s allows client %s", code,
                        x->client_str);
-    uint8_t *file = NULL;
-    size_t file_len = 0;
-    ss_error err = ss_file_read(s->description, x->d->cfg->limits.max_body_bytes, &file, &file_len);
-    if (err)
-        return ss_errf(SS_ERR_UPSTREAM, "the description of %s: %s", code, ss_errmsg());
+    /* read at the start (daemon.c), the WSDL's endpoints hidden already */
+    const struct ss_description *desc = &x->d->descriptions[s - x->d->cfg->services];
     char *body = NULL, *type = NULL;
     size_t len = 0;
+    ss_error err = SS_OK;
     if (x->soap) {
-        char *wsdl = NULL;
-        size_t wsdl_len = 0;
-        err = ss_meta_wsdl_hide(s->description, file, file_len, &wsdl, &wsdl_len);
-        if (!err)
-            err = ss_meta_wsdl_answer(x->req->body + x->part.start, x->part.len, &x->envelope, wsdl,
-                                      wsdl_len, &body, &len, &type);
-        free(wsdl);
-        free(file);
+        err = ss_meta_wsdl_answer(x->req->body + x->part.start, x->part.len, &x->envelope,
+                                  desc->text, desc->len, &body, &len, &type);
     } else {
         size_t n = strlen(s->description);
         bool json = n > 5 && strcmp(s->description + n - 5, ".json") == 0;
         type = strdup(json ? "application/json" : "text/yaml");
-        body = (char *)file;
-        len = file_len;
-        if (!type)
+        body = malloc(desc->len + 1);
+        if (body)
+            memcpy(body, desc->text, desc->len);
+        len = desc->len;
+        if (!type || !body)
             err = ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     if (!err)
