@@ -401,7 +401,8 @@ backend_timeout = 2
 max_body_bytes = 131072"
   services_extra="MUN/13004000/Einwohnermeldeamt/echo = http://127.0.0.1:$P_ECHO/base
 MUN/13004000/Einwohnermeldeamt/down = http://127.0.0.1:$P_DOWN/
-MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/"
+MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/
+MUN/13004000/Kfz-Zulassung/zulassungsdaten = http://127.0.0.1:$P_SOAP/fahrzeugregister/soap soap $src/test/tools/halterauskunft.wsdl"
 fi
 write_conf sh GOV/MIKWS-SH ss-sh-kiel "$dir/sh/policies" "$sh_limits
 [clients]
@@ -423,6 +424,9 @@ if [ "$test_mode" = 1 ]; then
     rules="$rules  <rule service=\"$svc\"><allow subsystem=\"DE-NORD/GOV/MIKWS-SH/Meldeauskunft\"/></rule>\n"
   done
   sed -i "s#</accessPolicy>#$rules</accessPolicy>#" "$policy"
+  # a second SOAP service of the vehicle register, for the ministry only
+  sed -i 's#</accessPolicy>#  <rule service="zulassungsdaten"><allow subsystem="DE-NORD/GOV/MIKWS-SH/Meldeauskunft"/></rule>\n</accessPolicy>#' \
+    "$dir/mv/policies/kfz-zulassung-schwerin.xml"
 fi
 write_conf mv MUN/13004000 ss-mv-schwerin "$dir/mv/policies" "$mv_limits
 [clients]

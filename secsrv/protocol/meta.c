@@ -257,10 +257,13 @@ ss_error ss_meta_wsdl_answer(const uint8_t *xml, size_t len, const struct ss_soa
     ss_text_puts(&ct, boundary);
     ss_text_puts(&ct, "\"");
     size_t ct_len;
-    if ((err = ss_text_take(&t, out, out_len)) ||
-        (err = ss_text_take(&ct, content_type, &ct_len))) {
+    ss_error body_err = ss_text_take(&t, out, out_len);
+    ss_error ct_err = ss_text_take(&ct, content_type, &ct_len);
+    if (body_err || ct_err) {
         free(*out);
-        *out = NULL;
+        free(*content_type);
+        *out = *content_type = NULL;
+        err = body_err ? body_err : ct_err;
     }
     return err;
 }

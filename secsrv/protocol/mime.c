@@ -70,7 +70,13 @@ static bool params(const char *ct, const char *name, char *out, size_t size, boo
         size_t n = token(p);
         if (!n || p[n] != '=')
             return false;
-        bool want = !*found && strlen(name) == n && strncasecmp(p, name, n) == 0;
+        size_t wl = strlen(name);
+        bool named = wl == n && strncasecmp(p, name, n) == 0;
+        /* the parameter twice, or in RFC 2231's name* form, could be read another way by
+         * another parser: refused */
+        if ((named && *found) || (n > wl && p[wl] == '*' && strncasecmp(p, name, wl) == 0))
+            return false;
+        bool want = named;
         p += n + 1;
         size_t o = 0;
         if (*p == '"') {
@@ -244,25 +250,55 @@ static ss_error soap_part(const struct part_fields *f, const char *start, struct
     return SS_OK;
 }
 
+/*
+ * A line starting "--boundary" must be a delimiter, after CRLF (or at the
+ * very start): one after a bare LF or CR, in the preamble as anywhere, is
+ * a delimiter to parsers that split lines at LF, and they would read
+ * other parts than secsrv checked.
+ */
+static ss_error ambiguous_delimiters(const uint8_t *b, size_t len, const char *boundary,
+                                     size_t blen)
+{
+    for (size_t i = 0; i + 2 + blen <= len;) {
+        const uint8_t *hit = memchr(b + i, '-', len - i);
+        if (!hit)
+            break;
+        size_t at = (size_t)(hit - b);
+        if (at + 2 + blen <= len && b[at + 1] == '-' && memcmp(b + at + 2, boundary, blen) == 0 &&
+            at > 0 && (b[at - 1] == '\n' || b[at - 1] == '\r') &&
+            !(at >= 2 && b[at - 2] == '\r' && b[at - 1] == '\n'))
+            return bad("a delimiter line after a bare LF or CR");
+        i = at + 1;
+    }
+    return SS_OK;
+}
+
 static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct ss_mime_soap *out)
 {
     char boundary[80], type[64] = "", start[256] = "";
     bool found;
+    ss_error err;
     if (!params(ct, "boundary", boundary, sizeof boundary, &found))
-        return bad("its Content-Type parameters do not parse (or the boundary is over 70 bytes)");
+        return bad("its Content-Type parameters do not parse (a boundary over 70 bytes, or a "
+                   "parameter twice)");
     if (!found || !boundary[0])
         return bad("its Content-Type has no boundary");
     size_t blen = strlen(boundary);
     if (blen > 70 || boundary[blen - 1] == ' ')
         return bad("the boundary is longer than 70 bytes or ends with a space");
-    if (ss_mime_param(ct, "type", type, sizeof type)) {
+    if (!params(ct, "type", type, sizeof type, &found))
+        return bad("its type parameter is too long or given twice");
+    if (found) {
         char media[64];
         if (!ss_mime_media_type(type, media, sizeof media) ||
             (strcmp(media, "text/xml") != 0 && strcmp(media, "application/xop+xml") != 0))
             return ss_errf(SS_ERR_PROTOCOL, "multipart/related of type %.64s is not a SOAP message",
                            type);
     }
-    (void)ss_mime_param(ct, "start", start, sizeof start);
+    if (!params(ct, "start", start, sizeof start, &found))
+        return bad("its start parameter is too long or given twice");
+    if ((err = ambiguous_delimiters(b, len, boundary, blen)))
+        return err;
     size_t d = next_delimiter(b, len, 0, boundary, blen);
     if (d == SIZE_MAX)
         return bad("no delimiter line");
@@ -284,7 +320,7 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
             return ss_errf(SS_ERR_LIMIT, "a multipart message with more than %d parts",
                            SS_MIME_MAX_PARTS);
         struct part_fields f;
-        ss_error err = part_headers(b, len, &at, &f);
+        err = part_headers(b, len, &at, &f);
         if (err)
             return err;
         size_t next = next_delimiter(b, len, at, boundary, blen);

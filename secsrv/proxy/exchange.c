@@ -1315,6 +1315,8 @@ static ss_error soap_service_answer(struct exchange *x, struct ss_upstream_respo
 /* What the policy says of one service, gathered for listMethods and allowedMethods. */
 struct endpoints {
     const char *service_code;
+    bool soap;      /* only rules that name no method and no path cover a SOAP call */
+    size_t matched; /* rules for this service (that cover the client, when asked for one) */
     struct ss_meta_endpoint *items;
     size_t n, cap;
     bool failed;
@@ -1332,21 +1334,27 @@ static void add_endpoint(struct endpoints *e, const char *method, const char *pa
 static void on_rule(void *ctx, const struct ss_policy_endpoint *rule)
 {
     struct endpoints *e = ctx;
-    if (strcmp(rule->service_code, e->service_code) != 0)
+    if (strcmp(rule->service_code, e->service_code) != 0 ||
+        (e->soap && (rule->n_methods > 0 || rule->path)))
         return;
+    e->matched++;
     if (rule->n_methods == 0)
         add_endpoint(e, "*", rule->path);
     for (size_t i = 0; i < rule->n_methods; i++)
         add_endpoint(e, rule->methods[i], rule->path);
 }
 
-/* The rules of the policy for service code that the client (any, when !for_client) may use. */
+/*
+ * The rules of the policy for service code that the client (any, when
+ * !for_client) may use, in the way this exchange speaks; returns how many.
+ */
 static size_t service_endpoints(struct exchange *x, struct ss_policy_set *set, const char *code,
                                 bool for_client, struct endpoints *e)
 {
-    *e = (struct endpoints){.service_code = code};
-    return ss_policy_endpoints(set, &x->target.service.provider, for_client ? &x->client : NULL,
-                               ss_trust_registry(x->trust), time(NULL), on_rule, e);
+    *e = (struct endpoints){.service_code = code, .soap = x->soap};
+    (void)ss_policy_endpoints(set, &x->target.service.provider, for_client ? &x->client : NULL,
+                              ss_trust_registry(x->trust), time(NULL), on_rule, e);
+    return e->matched;
 }
 
 static ss_error answer_with(struct ss_upstream_response *up, const char *content_type, char *body,
@@ -1421,10 +1429,7 @@ static ss_error describe(struct exchange *x, const char *code, struct ss_upstrea
         return ss_errf(SS_ERR_PROTOCOL, "the service code to describe is missing or malformed");
     snprintf(id.service_code, sizeof id.service_code, "%s", code);
     const struct ss_service_map *s = ss_config_service(x->d->cfg, &id);
-    enum ss_service_type want = x->soap ? SS_SERVICE_SOAP : SS_SERVICE_OPENAPI;
-    if (!s || s->type != want || !s->description)
-        return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s has no %s description here", code,
-                       x->soap ? "WSDL" : "OpenAPI");
+    /* access first: a client no rule of the service admits learns nothing of it */
     struct ss_policy_set *set = ss_daemon_policies(x->d);
     struct endpoints e;
     size_t rules = service_endpoints(x, set, code, true, &e);
@@ -1433,6 +1438,10 @@ static ss_error describe(struct exchange *x, const char *code, struct ss_upstrea
     if (rules == 0)
         return ss_errf(SS_ERR_ACCESS_DENIED, "no rule for service %s allows client %s", code,
                        x->client_str);
+    enum ss_service_type want = x->soap ? SS_SERVICE_SOAP : SS_SERVICE_OPENAPI;
+    if (!s || s->type != want || !s->description)
+        return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s has no %s description here", code,
+                       x->soap ? "WSDL" : "OpenAPI");
     /* read at the start (daemon.c), the WSDL's endpoints hidden already */
     const struct ss_description *desc = &x->d->descriptions[s - x->d->cfg->services];
     char *body = NULL, *type = NULL;
@@ -1501,6 +1510,11 @@ static ss_error provide(struct exchange *x)
     const struct ss_service_map *map = ss_config_service(x->d->cfg, &x->target.service);
     if (!map && !meta)
         return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s is not offered here", x->service_str);
+    /* a SOAP service gets SOAP messages only, with every SOAP check, and a REST one REST */
+    if (map && !meta && (map->type == SS_SERVICE_SOAP) != x->soap)
+        return ss_errf(SS_ERR_PROTOCOL, "service %s speaks %s: send it %s", x->service_str,
+                       x->soap ? "REST" : "SOAP",
+                       x->soap ? "a REST request (/r1/...)" : "a SOAP message");
     if (ss_seal_overdue(x->d))
         return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
     if ((err = check_request(x)))

@@ -62,20 +62,27 @@ expect "listClients of another instance is empty" test "$(jq '.member | length' 
 # --- listMethods and allowedMethods in SOAP -----------------------------------------------------
 meta_request listMethods Kfz-Zulassung '<xrd:listMethods/>'
 soap
-expect "SOAP listMethods lists the provider's SOAP services" test "$STATUS:$(services)" = "200:halterauskunft "
+expect "SOAP listMethods lists the provider's SOAP services" \
+  test "$STATUS:$(services)" = "200:halterauskunft zulassungsdaten "
 expect "SOAP listMethods: the answer echoes the header and carries the requestHash" \
   bash -c "grep -q '<xrd:id>meta-$n-$$</xrd:id>' '$T_DIR/body' && [ \"\$(tr -d '\n' <'$T_DIR/body' | sed -n 's#.*<requestHash [^>]*>\([^<]*\)</requestHash>.*#\1#p')\" = '$(sha512_b64 "$T_DIR/req.xml")' ]"
 expect "SOAP listMethods: the answer is a listMethodsResponse" grep -q '<xrd:listMethodsResponse ' "$T_DIR/body"
 LIST_ID=meta-$n-$$
 meta_request allowedMethods Kfz-Zulassung '<xrd:allowedMethods/>'
 soap
-expect "SOAP allowedMethods for a client the policy allows" test "$STATUS:$(services)" = "200:halterauskunft "
+expect "SOAP allowedMethods for the ministry: both services" \
+  test "$STATUS:$(services)" = "200:halterauskunft zulassungsdaten "
 meta_request listMethods Einwohnermeldeamt '<xrd:listMethods/>'
 soap
 expect "SOAP listMethods of a provider without SOAP services is empty" test "$STATUS:$(services)" = "200:"
 meta_request allowedMethods Kfz-Zulassung '<xrd:allowedMethods/>' "$AS_KIEL"
 kiel -X POST -H "Content-Type: text/xml" --data-binary "@$T_DIR/req.xml" /
-expect "SOAP allowedMethods for Kiel's Bürgeramt (also allowed)" test "$STATUS:$(services)" = "200:halterauskunft "
+expect "SOAP allowedMethods for Kiel's Bürgeramt: only the service a rule admits it to" \
+  test "$STATUS:$(services)" = "200:halterauskunft "
+meta_request getWsdl Kfz-Zulassung '<xrd:getWsdl><xrd:serviceCode>zulassungsdaten</xrd:serviceCode></xrd:getWsdl>' "$AS_KIEL"
+kiel -X POST -H "Content-Type: text/xml" --data-binary "@$T_DIR/req.xml" /
+expect "getWsdl of another service of the provider is refused to Kiel" \
+  bash -c "[ '$STATUS' = 500 ] && grep -q '<faultcode>Server.ServerProxy.AccessDenied</faultcode>' '$T_DIR/body'"
 
 # --- getWsdl ------------------------------------------------------------------------------------
 meta_request getWsdl Kfz-Zulassung '<xrd:getWsdl><xrd:serviceCode>halterauskunft</xrd:serviceCode></xrd:getWsdl>'
@@ -91,8 +98,8 @@ expect "getWsdl: the register service's address is hidden" \
 expect "getWsdl: requestHash of the request" test "$(answer_hash)" = "$(sha512_b64 "$T_DIR/req.xml")"
 meta_request getWsdl Kfz-Zulassung '<xrd:getWsdl><xrd:serviceCode>zulassung</xrd:serviceCode></xrd:getWsdl>'
 soap
-expect "getWsdl of a service without a WSDL is a Fault" \
-  bash -c "[ '$STATUS' = 500 ] && grep -q '<faultcode>Server.ServerProxy.UnknownService</faultcode>' '$T_DIR/body'"
+expect "getWsdl of a service that does not exist is refused like one the client may not use" \
+  bash -c "[ '$STATUS' = 500 ] && grep -q '<faultcode>Server.ServerProxy.AccessDenied</faultcode>' '$T_DIR/body'"
 meta_request getWsdl Kfz-Zulassung '<xrd:getWsdl/>'
 soap
 expect "getWsdl without a serviceCode is a Fault" \

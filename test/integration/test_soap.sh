@@ -181,6 +181,27 @@ soap "$T_DIR/mp.bin" 'multipart/related; type="text/xml"'
 expect_fault "multipart without a boundary" Client.BadRequest
 soap "$T_DIR/mp.bin" 'multipart/related; type="text/xml"; boundary="other"'
 expect_fault "multipart with another boundary" Client.BadRequest
+# a part only parsers that split lines at LF would see (a delimiter after a bare LF)
+{
+  printf 'preamble\n--MIME_boundary\r\nContent-Type: text/xml\r\n\r\n'
+  sed -e "s#@ID@#hidden-$$#" -e "s#@PLATE@#SN-KL 4711#" "$MSG/e1-request.xml"
+  printf '\r\n'
+  cat "$T_DIR/mp.bin"
+} >"$T_DIR/hidden.bin"
+soap "$T_DIR/hidden.bin" 'multipart/related; type="text/xml"; boundary="MIME_boundary"'
+expect_fault "multipart with a delimiter after a bare LF" Client.BadRequest
+soap "$T_DIR/mp.bin" 'multipart/related; type="text/xml"; boundary="MIME_boundary"; boundary="other"'
+expect_fault "multipart with its boundary given twice" Client.BadRequest
+# a SOAP service takes SOAP messages only: as REST, the envelope's checks would be skipped
+new_id
+request "$ID" "SN-AB 123" 's#<id:memberCode>MIKWS-SH</id:memberCode>#<id:memberCode>SPOOFED</id:memberCode>#'
+xr POST DE-NORD/GOV/MIKWS-SH/Meldeauskunft /r1/DE-NORD/MUN/13004000/Kfz-Zulassung/halterauskunft \
+  -H "X-Secsrv-Purpose: StVG-35" -H "Content-Type: text/xml" --data-binary "@$T_DIR/req.xml"
+expect_error "a REST request to a SOAP service" 400 Client.BadRequest
+new_id
+request "$ID" "SN-AB 123" 's#Kfz-Zulassung#Einwohnermeldeamt#; s#>halterauskunft<#>meldeauskunft<#; s#ns1:halterauskunft>#ns1:meldeauskunft>#g; s#StVG-35#BMG-34#'
+soap "$T_DIR/req.xml"
+expect_fault "a SOAP message to a REST service" Client.BadRequest
 expect "no refused request reached the register service" test "$(soap_hits)" = "$before"
 
 # the same id again within the clock skew: a replay

@@ -147,6 +147,36 @@ static void test_malformed(void **state)
     expect_refused(long_boundary, ROOT CLOSE, SS_ERR_PROTOCOL, "70 bytes");
 }
 
+/* What other MIME parsers could read otherwise than secsrv does is refused. */
+static void test_ambiguous(void **state)
+{
+    (void)state;
+    /* a delimiter after a bare LF: in the preamble, and between parts */
+    expect_refused(SWA_TYPE, "preamble\n" ROOT CLOSE, SS_ERR_PROTOCOL, "after a bare LF or CR");
+    expect_refused(SWA_TYPE,
+                   "preamble\n--MIME_boundary\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n" ROOT CLOSE,
+                   SS_ERR_PROTOCOL, "after a bare LF or CR");
+    expect_refused(SWA_TYPE, ROOT "\n--MIME_boundary\r\n\r\nx" CLOSE, SS_ERR_PROTOCOL,
+                   "after a bare LF or CR");
+    expect_refused(SWA_TYPE, ROOT "\r--MIME_boundary\r\n\r\nx" CLOSE, SS_ERR_PROTOCOL,
+                   "after a bare LF or CR");
+    /* the boundary text in the middle of a line is content */
+    expect_envelope(SWA_TYPE, ROOT ATTACHMENT " x--MIME_boundary" CLOSE, 2);
+    /* parameters twice, or in RFC 2231's form */
+    expect_refused("multipart/related; boundary=MIME_boundary; boundary=other", ROOT CLOSE,
+                   SS_ERR_PROTOCOL, "parameter twice");
+    expect_refused("multipart/related; boundary=MIME_boundary; boundary*=other", ROOT CLOSE,
+                   SS_ERR_PROTOCOL, "parameter twice");
+    expect_refused("multipart/related; boundary=MIME_boundary; start=\"<a>\"; start=\"<b>\"",
+                   ROOT CLOSE, SS_ERR_PROTOCOL, "start parameter");
+    expect_refused(
+        "multipart/related; boundary=MIME_boundary; type=\"text/xml\"; type=\"text/plain\"",
+        ROOT CLOSE, SS_ERR_PROTOCOL, "type parameter");
+    char ct[600];
+    snprintf(ct, sizeof ct, "multipart/related; boundary=MIME_boundary; start=\"<%0300d>\"", 1);
+    expect_refused(ct, ROOT CLOSE, SS_ERR_PROTOCOL, "start parameter is too long");
+}
+
 static void test_soap_part(void **state)
 {
     (void)state;
@@ -202,7 +232,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_xml),  cmocka_unit_test(test_attachments_and_mtom),
         cmocka_unit_test(test_params),    cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_soap_part), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_soap_part), cmocka_unit_test(test_ambiguous),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
