@@ -366,7 +366,8 @@ static int print_paths(void)
     path_line("key", cfg->auth_key);
     path_line("key", cfg->client_tls_key);
     path_line("key", cfg->subject_key);
-    path_line("key", cfg->pkcs11_pin_file);
+    const char *pin = cfg->pkcs11_pin_file;
+    path_line("key", pin && strncmp(pin, "file:", 5) == 0 ? pin + 5 : pin);
     for (size_t i = 0; i < cfg->n_keys; i++)
         path_line("key", cfg->keys[i].key_file);
     return 0;

@@ -208,13 +208,20 @@ void ss_metrics_exchange(struct ss_metrics *m, enum ss_metrics_direction dir, co
 {
     if (!m)
         return;
+    /* an outcome comes from a peer too (its X-Road-Error): only an error type's characters */
+    bool sane = outcome[0] && strlen(outcome) <= 128;
+    for (const char *p = outcome; sane && *p; p++)
+        sane = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '.';
+    if (!sane)
+        outcome = "invalid";
     pthread_mutex_lock(&m->mu);
     struct series *s = find(m, dir, client, service, outcome);
-    if (!s && m->n >= SS_METRICS_MAX_SERIES) /* a client making up identifiers */
-        s = find(m, dir, "other", "other", outcome);
+    bool full = m->n >= SS_METRICS_MAX_SERIES; /* a client or peer making up names */
+    if (!s && full)
+        s = find(m, dir, "other", "other", "other");
     if (!s)
-        s = add(m, dir, m->n >= SS_METRICS_MAX_SERIES ? "other" : client,
-                m->n >= SS_METRICS_MAX_SERIES ? "other" : service, outcome);
+        s = add(m, dir, full ? "other" : client, full ? "other" : service,
+                full ? "other" : outcome);
     if (s)
         s->count++;
     if (waiting > total)

@@ -252,13 +252,12 @@ static void metrics_logger(struct ss_daemon *d, struct ss_text *t)
         ss_prom_hist(t, "secsrv_log_commit_seconds", NULL, 0, &ss_hist_seconds, &st->commit);
         gauge(t, "secsrv_log_untimestamped_records", "Records no timestamp covers yet.",
               (double)st->untimestamped);
-        double oldest =
-            st->oldest_untimestamped_ms
-                ? (double)((uint64_t)time(NULL) * 1000 - st->oldest_untimestamped_ms) / 1000
-                : 0;
+        int64_t age_ms = st->oldest_untimestamped_ms
+                             ? (int64_t)time(NULL) * 1000 - (int64_t)st->oldest_untimestamped_ms
+                             : 0;
+        double oldest = age_ms > 0 ? (double)age_ms / 1000 : 0;
         gauge(t, "secsrv_log_untimestamped_oldest_seconds",
-              "Age of the oldest record no timestamp covers yet (0: none).",
-              oldest < 0 ? 0 : oldest);
+              "Age of the oldest record no timestamp covers yet (0: none).", oldest);
         counter(t, "secsrv_log_timestamps_total", "Timestamp tokens obtained and stored.",
                 (double)st->timestamps);
         gauge(t, "secsrv_log_timestamping_ok",

@@ -63,10 +63,16 @@ static ss_error read_pin(const char *source, char pin[PIN_MAX])
     if (fd < 0)
         return ss_errf(SS_ERR_CRYPTO, "the token's PIN file %s: %s", path, strerror(errno));
     size_t len = 0;
-    ssize_t n;
-    while (len < PIN_MAX && (n = read(fd, pin + len, PIN_MAX - len)) > 0)
-        len += (size_t)n;
+    ssize_t n = 0;
+    while (len < PIN_MAX &&
+           ((n = read(fd, pin + len, PIN_MAX - len)) > 0 || (n < 0 && errno == EINTR)))
+        len += n > 0 ? (size_t)n : 0;
+    int read_errno = n < 0 ? errno : 0;
     close(fd);
+    if (read_errno) {
+        sodium_memzero(pin, PIN_MAX);
+        return ss_errf(SS_ERR_CRYPTO, "the token's PIN file %s: %s", path, strerror(read_errno));
+    }
     while (len > 0 && len <= PIN_MAX && (pin[len - 1] == '\n' || pin[len - 1] == '\r'))
         len--;
     if (len == 0 || len >= PIN_MAX || memchr(pin, 0, len) || memchr(pin, '\n', len)) {

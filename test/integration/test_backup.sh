@@ -41,6 +41,24 @@ wait "$l1" "$l2"
 expect "a second backup to the same file is refused" \
   bash -c "! '$BACKUP' backup -c '$FED_SH_CONF' -o '$T_DIR/sh.tar' 2>/dev/null"
 expect "verify accepts the archive" "$BACKUP" verify "$T_DIR/sh.tar"
+# tampered archives: a setuid mode, a relative path, the encrypted keys cut off
+tamper() { # NAME SED-SCRIPT [drop keys.cms]
+  rm -rf "$T_DIR/t" && mkdir -p "$T_DIR/t" && tar -xf "$T_DIR/sh.tar" -C "$T_DIR/t"
+  sed -i "$2" "$T_DIR/t/MANIFEST"
+  [ -z "${3:-}" ] || rm "$T_DIR/t/keys.cms"
+  (cd "$T_DIR/t" && tar -cf "$T_DIR/$1.tar" MANIFEST files $([ -f keys.cms ] && echo keys.cms))
+}
+tamper same ''
+expect "the archive packed again unchanged still verifies" "$BACKUP" verify "$T_DIR/same.tar"
+tamper setuid '0,/^f config 644 /s//f config 4755 /'
+expect "an archive that would write a setuid file is refused" \
+  bash -c "! '$BACKUP' verify '$T_DIR/setuid.tar' 2>&1 | grep -q OK && ! '$BACKUP' verify '$T_DIR/setuid.tar' 2>/dev/null"
+tamper relative 's# /\([^ ]*secsrv.conf\)$# \1#'
+expect "an archive that names a relative path is refused" \
+  bash -c "! '$BACKUP' verify '$T_DIR/relative.tar' 2>/dev/null"
+tamper nokeys '' drop
+expect "an archive whose encrypted keys are missing is refused" \
+  bash -c "! '$BACKUP' verify '$T_DIR/nokeys.tar' 2>/dev/null"
 expect "no key is in the archive in clear" \
   bash -c "! tar -xOf '$T_DIR/sh.tar' | grep -aq 'PRIVATE KEY'"
 expect "the subject key is in the archive only encrypted" \

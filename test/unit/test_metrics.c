@@ -97,8 +97,23 @@ static void test_series_cap(void **state)
     for (const char *p = out; (p = strstr(p, "\nsecsrv_exchanges_total{")); p++)
         lines++;
     assert_int_equal(lines, SS_METRICS_MAX_SERIES + 1);
-    assert_non_null(
-        strstr(out, "client=\"other\",service=\"other\",outcome=\"Client.UnknownClient\"} 100\n"));
+    assert_non_null(strstr(out, "client=\"other\",service=\"other\",outcome=\"other\"} 100\n"));
+    free(out);
+    ss_metrics_free(m);
+}
+
+/* An outcome a peer chose (its X-Road-Error) is not written as it came. */
+static void test_outcome_from_a_peer(void **state)
+{
+    (void)state;
+    struct ss_metrics *m = ss_metrics_new();
+    ss_metrics_exchange(m, SS_METRICS_OUTBOUND, "C", "S", "Bad\"Type\xff", 0.001, true, 0.001);
+    ss_metrics_exchange(m, SS_METRICS_OUTBOUND, "C", "S", "", 0.001, true, 0.001);
+    struct ss_text t = {0};
+    ss_metrics_render(m, &t);
+    char *out = take(&t);
+    assert_non_null(strstr(out, "outcome=\"invalid\"} 2\n"));
+    assert_null(strstr(out, "Bad"));
     free(out);
     ss_metrics_free(m);
 }
@@ -109,6 +124,7 @@ int main(void)
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_exchanges),
         cmocka_unit_test(test_series_cap),
+        cmocka_unit_test(test_outcome_from_a_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
