@@ -58,7 +58,13 @@ stop_pids() {
   [ -f "$dir/pids" ] || return 0
   local pid name pids=()
   while read -r pid name; do
-    if [ -z "$only" ] || [ "$name" = "$only" ]; then pids+=("$pid"); fi
+    if [ -z "$only" ] || [ "$name" = "$only" ]; then
+      pids+=("$pid")
+      # the OCSP responder's worker processes (-multi) outlive their parent otherwise
+      if [ "$name" = ocsp ]; then
+        for kid in $(ps -o pid= --ppid "$pid" 2>/dev/null); do pids+=("$kid"); done
+      fi
+    fi
   done <"$dir/pids"
   [ ${#pids[@]} -eq 0 ] && return 0
   kill -s "$sig" "${pids[@]}" 2>/dev/null || true
@@ -208,8 +214,10 @@ serve register register --data "$src/test/tools/persons.json"
 serve soap soap --data "$src/test/tools/halterauskunft.wsdl"
 serve down closed # a backend that is down
 serve tsa tsa --config "$pki/tsa.cnf"
+# four responder processes: one connection a client leaves half-sent (a killed process's,
+# under load) holds one of them, not every OCSP answer of the federation
 started ocsp openssl ocsp -index "$pki/ca/index.txt" -CA "$pki/intermediate-ca.pem" \
-  -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port 0 -ignore_err
+  -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port 0 -ignore_err -multi 4
 P_PUBLISH=$(port_file publisher)
 P_REGISTER=$(port_file register)
 P_SOAP=$(port_file soap)
