@@ -341,7 +341,7 @@ void ss_rest_uuid(char out[37])
              b[14], b[15]);
 }
 
-void ss_rest_query_param(const char *query, size_t len, const char *name, char *out, size_t size)
+bool ss_rest_query_param(const char *query, size_t len, const char *name, char *out, size_t size)
 {
     out[0] = '\0';
     size_t n = strlen(name);
@@ -350,9 +350,14 @@ void ss_rest_query_param(const char *query, size_t len, const char *name, char *
         const char *amp = memchr(q, '&', (size_t)(end - q));
         const char *stop = amp ? amp : end;
         if ((size_t)(stop - q) > n && strncmp(q, name, n) == 0 && q[n] == '=') {
-            snprintf(out, size, "%.*s", (int)((size_t)(stop - q) - n - 1), q + n + 1);
-            return;
+            size_t v = (size_t)(stop - q) - n - 1;
+            if (v >= size)
+                return false;
+            memcpy(out, q + n + 1, v);
+            out[v] = '\0';
+            return true;
         }
         q = stop + 1;
     }
+    return true;
 }

@@ -90,8 +90,9 @@ ss_error ss_rest_parse_error(const uint8_t *body, size_t len,
 /*
  * The value of parameter name in a raw query (query[0..len), "?a=b&c=d" or
  * ""), as it is written (not percent-decoded), into out; "" when absent.
+ * False (out "") when the value does not fit.
  */
-void ss_rest_query_param(const char *query, size_t len, const char *name, char *out, size_t size);
+bool ss_rest_query_param(const char *query, size_t len, const char *name, char *out, size_t size);
 
 /* A random UUID (version 4) as text. */
 void ss_rest_uuid(char out[37]);

@@ -436,7 +436,7 @@ static void fail(struct exchange *x, ss_error err, const char *message)
     const char *text = client_message(err, x->server_proxy, status, message);
     json_string(msg, sizeof msg, text);
     answer_error(x, status, type, text, msg, detail);
-    log_refusal(x, answers_soap(x) ? 500 : status, type);
+    log_refusal(x, x->resp->status, type);
 }
 
 static void fail_err(struct exchange *x, ss_error err)
@@ -570,13 +570,20 @@ static ss_error identify_soap(struct exchange *x)
     return SS_OK;
 }
 
+/* The exchange's clock starts, and the registry in force is taken. */
+static ss_error start(struct exchange *x)
+{
+    clock_gettime(CLOCK_MONOTONIC, &x->start);
+    ss_error err = SS_OK;
+    x->trust = ss_regstore_acquire(x->d->registry, &err);
+    return x->trust ? SS_OK : err;
+}
+
 /* Acquires the registry in force and reads who asks for what. */
 static ss_error begin(struct exchange *x)
 {
-    clock_gettime(CLOCK_MONOTONIC, &x->start);
-    ss_error err;
-    x->trust = ss_regstore_acquire(x->d->registry, &err);
-    if (!x->trust)
+    ss_error err = start(x);
+    if (err)
         return err;
     if ((err = x->soap ? identify_soap(x) : identify_rest(x)))
         return err;
@@ -817,7 +824,7 @@ static ss_error check_binding(struct exchange *x, const struct ss_upstream_respo
                 "%s (its detail %s)",
                 x->request_id, e.type, e.detail);
     relay_error(x, (unsigned)up->status, &e);
-    log_refusal(x, answers_soap(x) ? 500 : (unsigned)up->status, e.type);
+    log_refusal(x, x->resp->status, e.type);
     *answered = true;
     return SS_OK;
 }
@@ -1082,10 +1089,8 @@ static bool list_clients_request(const struct ss_http_request *req)
 
 static ss_error list_clients(struct exchange *x)
 {
-    clock_gettime(CLOCK_MONOTONIC, &x->start);
-    ss_error err;
-    x->trust = ss_regstore_acquire(x->d->registry, &err);
-    if (!x->trust)
+    ss_error err = start(x);
+    if (err)
         return err;
     const char *q = strchr(x->req->target, '?');
     char instance[SS_ID_PART_MAX + 2];

@@ -153,15 +153,22 @@ static void respond(struct ss_http_response *resp, unsigned status, const char *
         resp->status = 500;
 }
 
+/* GET and HEAD are answered; any other method gets 405 here (false). */
+static bool read_only(const struct ss_http_request *req, struct ss_http_response *resp)
+{
+    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+        return true;
+    respond(resp, 405, "{\"status\":\"method not allowed\"}");
+    if (ss_headers_add(&resp->headers, "Allow", "GET, HEAD"))
+        resp->status = 500;
+    return false;
+}
+
 void ss_health_handler(void *cls, const struct ss_http_request *req, struct ss_http_response *resp)
 {
     struct ss_daemon *d = cls;
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        respond(resp, 405, "{\"status\":\"method not allowed\"}");
-        if (ss_headers_add(&resp->headers, "Allow", "GET, HEAD"))
-            resp->status = 500;
+    if (!read_only(req, resp))
         return;
-    }
     struct health *h = calloc(1, sizeof *h);
     if (!h) {
         respond(resp, 500, "{\"status\":\"failing\",\"reasons\":[\"out of memory\"]}");
@@ -357,12 +364,8 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
 void ss_metrics_handler(void *cls, const struct ss_http_request *req, struct ss_http_response *resp)
 {
     struct ss_daemon *d = cls;
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        respond(resp, 405, "{\"status\":\"method not allowed\"}");
-        if (ss_headers_add(&resp->headers, "Allow", "GET, HEAD"))
-            resp->status = 500;
+    if (!read_only(req, resp))
         return;
-    }
     struct ss_text t = {0};
     ss_metrics_render(d->metrics, &t);
     metrics_logger(d, &t);

@@ -2,6 +2,8 @@
 #define OPENSSL_SUPPRESS_DEPRECATED /* the pkcs11 engine: OpenSSL 3's ENGINE API */
 #include "hsm.h"
 
+#include "rest.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/engine.h>
@@ -18,26 +20,6 @@
 bool ss_hsm_is_uri(const char *name)
 {
     return name && strncmp(name, "pkcs11:", 7) == 0;
-}
-
-/* The value of query attribute name ("" when absent), percent-escapes left as they are. */
-static bool query_attr(const char *query, const char *name, char *out, size_t size)
-{
-    out[0] = '\0';
-    size_t n = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
-            if (len - n - 1 >= size)
-                return false;
-            memcpy(out, p + n + 1, len - n - 1);
-            out[len - n - 1] = '\0';
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return true;
 }
 
 static const char *openssl_reason(void)
@@ -96,8 +78,9 @@ ss_error ss_hsm_load_key(const char *uri, const char *default_module, const char
         return ss_errf(SS_ERR_CRYPTO, "'%.80s' is not a PKCS#11 URI", uri);
     memcpy(path, uri, path_len);
     path[path_len] = '\0';
-    if (!query_attr(q ? q + 1 : NULL, "module-path", module, sizeof module) ||
-        !query_attr(q ? q + 1 : NULL, "pin-source", source, sizeof source))
+    size_t qlen = q ? strlen(q) : 0;
+    if (!ss_rest_query_param(q ? q : "", qlen, "module-path", module, sizeof module) ||
+        !ss_rest_query_param(q ? q : "", qlen, "pin-source", source, sizeof source))
         return ss_errf(SS_ERR_CRYPTO, "%.80s: a query attribute is too long", path);
     if (!module[0] && default_module)
         snprintf(module, sizeof module, "%s", default_module);
