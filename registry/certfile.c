@@ -192,26 +192,42 @@ static void trim_partial_utf8(char *s, size_t n)
         s[i - 1] = '\0';
 }
 
+/* name in RFC 2253 form (UTF-8 kept) into out, cut at a character's boundary. */
+static bool print_name(const X509_NAME *name, char *out, size_t size)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    unsigned long flags = (XN_FLAG_RFC2253 & ~(unsigned long)ASN1_STRFLGS_ESC_MSB);
+    if (!mem || X509_NAME_print_ex(mem, name, 0, flags) < 0) {
+        BIO_free(mem);
+        return false;
+    }
+    int n = BIO_read(mem, out, (int)size - 1);
+    if (n < 0)
+        n = 0;
+    out[n] = '\0';
+    if ((size_t)n == size - 1)
+        trim_partial_utf8(out, (size_t)n);
+    BIO_free(mem);
+    return true;
+}
+
 ss_error ss_certfile_describe(const uint8_t *der, size_t len, struct ss_cert_info *info)
 {
     ss_error result = SS_OK;
-    BIO *mem = NULL;
     memset(info, 0, sizeof *info);
     X509 *x = ss_certfile_x509(der, len);
     if (!x)
         return ss_errf(SS_ERR_BAD_CERTIFICATE, "not a DER certificate");
-    mem = BIO_new(BIO_s_mem());
-    unsigned long flags = (XN_FLAG_RFC2253 & ~(unsigned long)ASN1_STRFLGS_ESC_MSB);
-    if (!mem || X509_NAME_print_ex(mem, X509_get_subject_name(x), 0, flags) < 0) {
-        result = ss_errf(SS_ERR_CRYPTO, "cannot print certificate subject");
+    if (!print_name(X509_get_subject_name(x), info->subject, sizeof info->subject) ||
+        !print_name(X509_get_issuer_name(x), info->issuer, sizeof info->issuer)) {
+        result = ss_errf(SS_ERR_CRYPTO, "cannot print certificate subject or issuer");
         goto out;
     }
-    int n = BIO_read(mem, info->subject, (int)sizeof info->subject - 1);
-    if (n < 0)
-        n = 0;
-    info->subject[n] = '\0';
-    if ((size_t)n == sizeof info->subject - 1)
-        trim_partial_utf8(info->subject, (size_t)n);
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    snprintf(info->serial, sizeof info->serial, "%s", hex ? hex : "?");
+    OPENSSL_free(hex);
+    BN_free(bn);
     if (!asn1_time_to_time_t(X509_get0_notBefore(x), &info->not_before) ||
         !asn1_time_to_time_t(X509_get0_notAfter(x), &info->not_after)) {
         result = ss_errf(SS_ERR_BAD_CERTIFICATE, "certificate validity does not parse");
@@ -219,7 +235,6 @@ ss_error ss_certfile_describe(const uint8_t *der, size_t len, struct ss_cert_inf
     }
 out:
     ERR_clear_error();
-    BIO_free(mem);
     X509_free(x);
     return result;
 }

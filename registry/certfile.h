@@ -20,6 +20,8 @@
 
 struct ss_cert_info {
     char subject[SS_CERTFILE_SUBJECT_MAX]; /* RFC 2253 form, UTF-8, may be truncated */
+    char issuer[SS_CERTFILE_SUBJECT_MAX];  /* likewise */
+    char serial[100];                      /* hex */
     time_t not_before;
     time_t not_after;
 };
@@ -55,7 +57,7 @@ ss_error ss_certfile_sha256_hex(const uint8_t *der, size_t len, char out[65]) SS
 ss_error ss_certfile_base64(const uint8_t *der, size_t len, char **out) SS_MUST_CHECK
     SS_NONNULL(1, 3);
 
-/* Subject and validity period of the DER certificate. */
+/* Subject, issuer, serial number and validity period of the DER certificate. */
 ss_error ss_certfile_describe(const uint8_t *der, size_t len,
                               struct ss_cert_info *info) SS_MUST_CHECK SS_NONNULL(1, 3);
 

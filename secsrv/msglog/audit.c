@@ -494,6 +494,8 @@ static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
     }
     rep->records++;
     rep->last_id = r->id;
+    if (a->o->progress && rep->records % 256 == 0)
+        a->o->progress(a->o->progress_arg, r->id);
     memcpy(a->prev, r->hash, 32);
     a->expect_id++;
     return SS_OK;

@@ -72,6 +72,9 @@ struct ss_audit_options {
     /* the DPO's secret key (guarded memory) and public key, to open sealed messages; or NULL */
     const uint8_t *dpo_secret;
     uint8_t dpo_public[32];
+    /* called now and then with the record being checked (may be NULL) */
+    void (*progress)(void *arg, int64_t record);
+    void *progress_arg;
 };
 
 struct ss_audit_report {

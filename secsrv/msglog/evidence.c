@@ -12,12 +12,15 @@
 #include <openssl/ess.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void ss_evidence_batch_content(const uint8_t root[32], char out[SS_EVIDENCE_BATCH_LEN + 1])
 {
@@ -772,4 +775,71 @@ ss_error ss_evidence_verify(const struct ss_trust *t, struct ss_sig_cache *cache
     if (claimed)
         sig_settle(cache, key);
     return err;
+}
+
+/* ---- descriptions for people ---- */
+
+static time_t asn1_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return timegm(&tm);
+}
+
+ss_error ss_ocsp_describe(const uint8_t *der, size_t len, struct ss_ocsp_info *out)
+{
+    memset(out, 0, sizeof *out);
+    const unsigned char *p = der;
+    OCSP_RESPONSE *resp = len <= LONG_MAX ? d2i_OCSP_RESPONSE(NULL, &p, (long)len) : NULL;
+    if (!resp || p != der + len) {
+        OCSP_RESPONSE_free(resp);
+        ERR_clear_error();
+        return ss_errf(SS_ERR_VALIDATION_INFO, "not a DER OCSP response");
+    }
+    int rs = OCSP_response_status(resp);
+    OCSP_BASICRESP *basic =
+        rs == OCSP_RESPONSE_STATUS_SUCCESSFUL ? OCSP_response_get1_basic(resp) : NULL;
+    OCSP_SINGLERESP *single = basic && OCSP_resp_count(basic) > 0 ? OCSP_resp_get0(basic, 0) : NULL;
+    if (!single) {
+        snprintf(out->status, sizeof out->status, "%.11s", OCSP_response_status_str(rs));
+    } else {
+        int reason = 0;
+        ASN1_GENERALIZEDTIME *rev = NULL, *thisupd = NULL, *nextupd = NULL;
+        int st = OCSP_single_get0_status(single, &reason, &rev, &thisupd, &nextupd);
+        snprintf(out->status, sizeof out->status, "%s",
+                 st == V_OCSP_CERTSTATUS_GOOD      ? "good"
+                 : st == V_OCSP_CERTSTATUS_REVOKED ? "revoked"
+                                                   : "unknown");
+        out->this_update = asn1_time(thisupd);
+        out->next_update = asn1_time(nextupd);
+        out->revoked_at = asn1_time(rev);
+        out->produced_at = asn1_time(OCSP_resp_get0_produced_at(basic));
+        const ASN1_OCTET_STRING *key_id = NULL;
+        const X509_NAME *name = NULL;
+        if (OCSP_resp_get0_id(basic, &key_id, &name) == 1) {
+            if (name) {
+                BIO *b = BIO_new(BIO_s_mem());
+                int n = b && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0
+                            ? BIO_read(b, out->responder, (int)sizeof out->responder - 1)
+                            : 0;
+                out->responder[n > 0 ? n : 0] = '\0';
+                BIO_free(b);
+            } else if (key_id) {
+                static const char digits[] = "0123456789abcdef";
+                const unsigned char *k = ASN1_STRING_get0_data(key_id);
+                int n = ASN1_STRING_length(key_id);
+                size_t at = (size_t)snprintf(out->responder, sizeof out->responder, "key ");
+                for (int i = 0; i < n && i < 64; i++) {
+                    out->responder[at++] = digits[k[i] >> 4];
+                    out->responder[at++] = digits[k[i] & 15];
+                }
+                out->responder[at] = '\0';
+            }
+        }
+    }
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(resp);
+    ERR_clear_error();
+    return SS_OK;
 }

@@ -46,6 +46,16 @@ ss_error ss_evidence_cert_member(const uint8_t *der, size_t len, const char *ins
 ss_error ss_evidence_signer_cert(const uint8_t *cms, size_t cms_len, uint8_t **der,
                                  size_t *der_len) SS_MUST_CHECK;
 
+/* What an OCSP response says about its first certificate, for people to read. */
+struct ss_ocsp_info {
+    char status[12];     /* "good", "revoked", "unknown", or the response status */
+    char responder[512]; /* by name (RFC 2253) or "key SHA1HEX" */
+    time_t produced_at, this_update, next_update, revoked_at; /* 0: absent */
+};
+/* Describes a DER OCSP response; no signature is checked (ss_evidence_verify does). */
+ss_error ss_ocsp_describe(const uint8_t *der, size_t len, struct ss_ocsp_info *out) SS_MUST_CHECK
+    SS_NONNULL(1, 3);
+
 struct ss_sig_cache;
 ss_error ss_sig_cache_new(size_t max_entries, struct ss_sig_cache **out) SS_MUST_CHECK;
 void ss_sig_cache_free(struct ss_sig_cache *c);

@@ -111,6 +111,70 @@ ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, con
                         ss_store_count_visit fn, void *arg) SS_MUST_CHECK;
 
 /*
+ * Exchanges, as a log holds them: the records f selects, one row per
+ * request on one side (request_id and side), with its request's and
+ * answer's record numbers (0: none) and its outcome: the answer's status
+ * and error type, or the request's when it was refused before an answer.
+ */
+struct ss_store_exchange {
+    int64_t request_record, response_record;
+    int64_t logged_ms; /* the first record's */
+    char side[8];
+    char request_id[37];
+    char query_id[256];
+    char client[SS_ID_STR_MAX];
+    char service[SS_ID_STR_MAX];
+    char purpose[65];
+    unsigned status;
+    char error_type[129];
+};
+
+/* Answered (2xx, no error type), refused (an error type), or failed (neither). */
+enum ss_outcome { SS_OUTCOME_ANSWERED, SS_OUTCOME_REFUSED, SS_OUTCOME_FAILED };
+enum ss_outcome ss_store_outcome(unsigned status, const char *error_type);
+
+/* The order of a page of exchanges. */
+enum ss_exchange_order {
+    SS_ORDER_TIME,
+    SS_ORDER_CLIENT,
+    SS_ORDER_SERVICE,
+    SS_ORDER_PURPOSE,
+    SS_ORDER_STATUS
+};
+
+/*
+ * Calls fn for the exchanges f selects, with outcome (-1: any), in order
+ * (by the field, then by time; desc reverses both), skipping offset and
+ * at most limit of them (0: all); *total counts them all.
+ */
+typedef ss_error (*ss_store_exchange_visit)(void *arg, const struct ss_store_exchange *e);
+ss_error ss_store_exchanges(struct ss_store *s, const struct ss_store_filter *f, int outcome,
+                            enum ss_exchange_order order, bool desc, uint64_t offset,
+                            uint64_t limit, ss_store_exchange_visit fn, void *arg,
+                            uint64_t *total) SS_MUST_CHECK;
+
+/* The exchanges f selects per UTC day ("YYYY-MM-DD") and outcome, by day. */
+typedef ss_error (*ss_store_day_visit)(void *arg, const char *day, const uint64_t counts[3]);
+ss_error ss_store_daily(struct ss_store *s, const struct ss_store_filter *f, ss_store_day_visit fn,
+                        void *arg) SS_MUST_CHECK;
+
+/* What a log holds, at a glance. */
+struct ss_store_summary {
+    uint64_t records;
+    int64_t first_id, last_id, first_ms, last_ms;
+    uint64_t timestamps;
+    uint64_t unstamped; /* records after the last timestamp */
+    int64_t oldest_unstamped_ms;
+    /* numbers neither a timestamp nor the tail after the last one covers, with the first */
+    uint64_t gaps;
+    int64_t first_gap_id;
+    uint64_t due_purge; /* content kept past its retention deadline (as of now) */
+    uint64_t purged;    /* content removed after its deadline */
+};
+ss_error ss_store_summary(struct ss_store *s, int64_t now,
+                          struct ss_store_summary *out) SS_MUST_CHECK;
+
+/*
  * Removes the content of version 2 records past their retention deadline
  * (retain_until < now): message, subject hash, manifest and salt; the
  * content commitment stays, so the chain still verifies. Freed space is

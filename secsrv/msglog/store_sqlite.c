@@ -650,6 +650,180 @@ ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, con
     return err;
 }
 
+enum ss_outcome ss_store_outcome(unsigned status, const char *error_type)
+{
+    if (error_type[0])
+        return SS_OUTCOME_REFUSED;
+    return status >= 200 && status < 300 ? SS_OUTCOME_ANSWERED : SS_OUTCOME_FAILED;
+}
+
+/*
+ * The exchanges a filter selects (x), with their outcome (y); the outcome
+ * as ss_store_outcome says. A record without a request id (none was made)
+ * is an exchange of its own.
+ */
+#define EXCHANGES_SQL                                                                              \
+    "WITH x AS (SELECT min(CASE WHEN r.direction = 'request' THEN r.id END) AS req,"               \
+    " max(CASE WHEN r.direction = 'response' THEN r.id END) AS resp, min(r.logged_ms) AS t,"       \
+    " r.side AS side, r.request_id AS request_id, max(r.query_id) AS query_id,"                    \
+    " max(r.client) AS client, max(r.service) AS service, max(r.purpose) AS purpose,"              \
+    " coalesce(max(CASE WHEN r.direction = 'response' THEN r.status END), max(r.status))"          \
+    " AS status,"                                                                                  \
+    " coalesce(max(CASE WHEN r.direction = 'response' THEN r.error_type END),"                     \
+    " max(r.error_type)) AS error_type FROM records r%s"                                           \
+    " GROUP BY CASE WHEN r.request_id = '' THEN 'record ' || r.id ELSE r.request_id END,"          \
+    " r.side),"                                                                                    \
+    " y AS (SELECT *, CASE WHEN error_type != '' THEN 1 WHEN status BETWEEN 200 AND 299 THEN 0"    \
+    " ELSE 2 END AS outcome FROM x) "
+
+static ss_error prepare_exchanges(struct ss_store *s, const char *tail,
+                                  const struct ss_store_filter *f, sqlite3_stmt **st)
+{
+    char sql[4096];
+    int n = snprintf(sql, sizeof sql, EXCHANGES_SQL, filter_sql);
+    if (n < 0 || (size_t)n >= sizeof sql ||
+        (size_t)snprintf(sql + n, sizeof sql - (size_t)n, "%s", tail) >= sizeof sql - (size_t)n)
+        return ss_errf(SS_ERR_INTERNAL, "exchange query too long");
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_error(s, "list the exchanges");
+    bind_filter(*st, f);
+    return SS_OK;
+}
+
+ss_error ss_store_exchanges(struct ss_store *s, const struct ss_store_filter *f, int outcome,
+                            enum ss_exchange_order order, bool desc, uint64_t offset,
+                            uint64_t limit, ss_store_exchange_visit fn, void *arg, uint64_t *total)
+{
+    static const char *const by[] = {"t", "client", "service", "purpose", "status"};
+    if ((unsigned)order >= sizeof by / sizeof by[0])
+        return ss_errf(SS_ERR_INTERNAL, "no such order");
+    const char *dir = desc ? "DESC" : "ASC";
+    char tail[256];
+    snprintf(tail, sizeof tail,
+             "SELECT req, resp, t, side, request_id, query_id, client, service, purpose, status,"
+             " error_type FROM y WHERE (?13 < 0 OR outcome = ?13)"
+             " ORDER BY %s %s, t %s, coalesce(req, resp) %s LIMIT ?14 OFFSET ?15",
+             by[order], dir, dir, dir);
+    sqlite3_stmt *st = NULL;
+    ss_error err =
+        prepare_exchanges(s, "SELECT count(*) FROM y WHERE (?13 < 0 OR outcome = ?13)", f, &st);
+    if (err)
+        return err;
+    sqlite3_bind_int(st, 13, outcome);
+    *total = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if ((err = prepare_exchanges(s, tail, f, &st)))
+        return err;
+    sqlite3_bind_int(st, 13, outcome);
+    sqlite3_bind_int64(st, 14, limit ? (int64_t)(limit > INT64_MAX ? INT64_MAX : limit) : -1);
+    sqlite3_bind_int64(st, 15, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
+    int rc = SQLITE_DONE;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ss_store_exchange e = {.request_record = sqlite3_column_int64(st, 0),
+                                      .response_record = sqlite3_column_int64(st, 1),
+                                      .logged_ms = sqlite3_column_int64(st, 2),
+                                      .status = (unsigned)sqlite3_column_int(st, 9)};
+        if (!column_text(st, 3, e.side, sizeof e.side) ||
+            !column_text(st, 4, e.request_id, sizeof e.request_id) ||
+            !column_text(st, 5, e.query_id, sizeof e.query_id) ||
+            !column_text(st, 6, e.client, sizeof e.client) ||
+            !column_text(st, 7, e.service, sizeof e.service) ||
+            !column_text(st, 8, e.purpose, sizeof e.purpose) ||
+            !column_text(st, 10, e.error_type, sizeof e.error_type))
+            err = ss_errf(SS_ERR_IO, "message log %s: a record of exchange %.36s is malformed",
+                          s->path, (const char *)sqlite3_column_text(st, 4));
+        else
+            err = fn(arg, &e);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_error(s, "list the exchanges");
+    sqlite3_finalize(st);
+    return err;
+}
+
+ss_error ss_store_daily(struct ss_store *s, const struct ss_store_filter *f, ss_store_day_visit fn,
+                        void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    ss_error err = prepare_exchanges(
+        s,
+        "SELECT strftime('%Y-%m-%d', t / 1000, 'unixepoch') AS day, sum(outcome = 0),"
+        " sum(outcome = 1), sum(outcome = 2) FROM y GROUP BY day ORDER BY day",
+        f, &st);
+    if (err)
+        return err;
+    int rc = SQLITE_DONE;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char day[11];
+        uint64_t counts[3];
+        for (int i = 0; i < 3; i++)
+            counts[i] = (uint64_t)sqlite3_column_int64(st, 1 + i);
+        if (!column_text(st, 0, day, sizeof day))
+            err = ss_errf(SS_ERR_IO, "message log %s: a record has a bad time", s->path);
+        else
+            err = fn(arg, day, counts);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_error(s, "count the exchanges per day");
+    sqlite3_finalize(st);
+    return err;
+}
+
+ss_error ss_store_summary(struct ss_store *s, int64_t now, struct ss_store_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0),"
+            " coalesce(min(logged_ms), 0), coalesce(max(logged_ms), 0),"
+            " coalesce(sum(retain_until < ?1 AND (message IS NOT NULL OR subject_hash IS NOT NULL"
+            " OR manifest IS NOT NULL)), 0),"
+            " coalesce(sum(content IS NOT NULL AND salt IS NULL), 0) FROM records",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, "summarise");
+    sqlite3_bind_int64(st, 1, now);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_error(s, "summarise");
+    }
+    out->records = (uint64_t)sqlite3_column_int64(st, 0);
+    out->first_id = sqlite3_column_int64(st, 1);
+    out->last_id = sqlite3_column_int64(st, 2);
+    out->first_ms = sqlite3_column_int64(st, 3);
+    out->last_ms = sqlite3_column_int64(st, 4);
+    out->due_purge = (uint64_t)sqlite3_column_int64(st, 5);
+    out->purged = (uint64_t)sqlite3_column_int64(st, 6);
+    sqlite3_finalize(st);
+    size_t pending = 0;
+    ss_error err = ss_store_pending(s, &pending, &out->oldest_unstamped_ms);
+    if (err)
+        return err;
+    out->unstamped = pending;
+    /* timestamps cover the numbers in order from the first record: what lies between two is a
+     * gap (or what lies before the first) */
+    if (sqlite3_prepare_v2(s->db, "SELECT first_id, last_id FROM timestamps ORDER BY first_id", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(s, "summarise the timestamps");
+    int64_t next = out->first_id ? out->first_id : 1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t first = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 1);
+        out->timestamps++;
+        if (first > next) {
+            if (!out->gaps)
+                out->first_gap_id = next;
+            out->gaps += (uint64_t)(first - next);
+        }
+        if (last + 1 > next)
+            next = last + 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_error(s, "summarise the timestamps");
+    return SS_OK;
+}
+
 ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,
                            int64_t *last)
 {

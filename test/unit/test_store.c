@@ -491,6 +491,150 @@ static void test_search_and_count(void **state)
     ss_store_close(s);
 }
 
+struct listed {
+    struct ss_store_exchange e[8];
+    size_t n;
+};
+
+static ss_error list_visit(void *arg, const struct ss_store_exchange *e)
+{
+    struct listed *l = arg;
+    assert_true(l->n < 8);
+    l->e[l->n++] = *e;
+    return SS_OK;
+}
+
+static void stamp(struct ss_store *s, int64_t first, int64_t last)
+{
+    int64_t ids[8];
+    struct ss_merkle_path paths[8] = {{0}};
+    uint8_t leaves[8][32], root[32];
+    size_t n = (size_t)(last - first + 1);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = first + (int64_t)i;
+        memset(leaves[i], (int)i + 1, 32);
+    }
+    assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, n, root, paths), SS_OK);
+    struct ss_timestamp ts = {.first_id = first,
+                              .last_id = last,
+                              .token = (const uint8_t *)"tok",
+                              .token_len = 3,
+                              .gen_time = 1795000000};
+    memcpy(ts.root, root, 32);
+    assert_int_equal(ss_store_add_timestamp(s, &ts, ids, paths, n), SS_OK);
+}
+
+/*
+ * Exchanges: A answered (request 1, response 2), B refused before an answer (3), C failed
+ * (request 4, response 5 with 502), and A again as the provider's server saw it (6, 7).
+ */
+static void test_exchanges_and_summary(void **state)
+{
+    (void)state;
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    static const struct {
+        const char *side, *dir, *rid, *error;
+        unsigned status;
+    } rows[] = {{"client", "request", "A", "", 200},
+                {"client", "response", "A", "", 200},
+                {"client", "request", "B", "Client.AccessDenied", 403},
+                {"client", "request", "C", "", 502},
+                {"client", "response", "C", "", 502},
+                {"server", "request", "A", "", 200},
+                {"server", "response", "A", "", 200}};
+    uint8_t prev[32] = {0};
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    for (int i = 0; i < 7; i++) {
+        struct ss_record r;
+        fill(&r, i + 1, prev, rows[i].side, rows[i].dir, rows[i].rid,
+             86400000LL * (i < 3 ? 1 : 2) + i);
+        snprintf(r.request_id, sizeof r.request_id, "%s", rows[i].rid);
+        snprintf(r.error_type, sizeof r.error_type, "%s", rows[i].error);
+        r.status = rows[i].status;
+        if (rows[i].rid[0] == 'C')
+            snprintf(r.client, sizeof r.client, "DE-NORD/GOV/LR-VG/Buergeramt");
+        if (i == 1)
+            r.retain_until = 1000; /* long past */
+        ss_record_hash(&r, r.hash);
+        assert_int_equal(ss_store_insert(s, &r), SS_OK);
+        memcpy(prev, r.hash, 32);
+    }
+    assert_int_equal(ss_store_commit(s), SS_OK);
+
+    struct listed l = {0};
+    uint64_t total = 0;
+    struct ss_store_filter f = {0};
+    assert_int_equal(
+        ss_store_exchanges(s, &f, -1, SS_ORDER_TIME, false, 0, 0, list_visit, &l, &total), SS_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(l.e[0].request_id, "A");
+    assert_int_equal(l.e[0].request_record, 1);
+    assert_int_equal(l.e[0].response_record, 2);
+    assert_string_equal(l.e[1].request_id, "B");
+    assert_int_equal(l.e[1].response_record, 0);
+    assert_string_equal(l.e[1].error_type, "Client.AccessDenied");
+    assert_int_equal(ss_store_outcome(l.e[1].status, l.e[1].error_type), SS_OUTCOME_REFUSED);
+    assert_int_equal(ss_store_outcome(l.e[2].status, l.e[2].error_type), SS_OUTCOME_FAILED);
+    assert_string_equal(l.e[3].side, "server");
+    /* by outcome, a page at a time, newest first */
+    l.n = 0;
+    assert_int_equal(ss_store_exchanges(s, &f, SS_OUTCOME_ANSWERED, SS_ORDER_TIME, true, 0, 1,
+                                        list_visit, &l, &total),
+                     SS_OK);
+    assert_int_equal(total, 2);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.e[0].request_record, 6);
+    l.n = 0;
+    assert_int_equal(ss_store_exchanges(s, &f, SS_OUTCOME_ANSWERED, SS_ORDER_TIME, true, 1, 1,
+                                        list_visit, &l, &total),
+                     SS_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.e[0].request_record, 1);
+    l.n = 0;
+    assert_int_equal(
+        ss_store_exchanges(s, &f, -1, SS_ORDER_STATUS, true, 0, 0, list_visit, &l, &total), SS_OK);
+    assert_int_equal(l.e[0].status, 502);
+    assert_int_equal(l.e[1].status, 403);
+    /* the filter narrows the records before they are grouped */
+    l.n = 0;
+    f.client = "DE-NORD/GOV/LR-VG";
+    assert_int_equal(
+        ss_store_exchanges(s, &f, -1, SS_ORDER_CLIENT, false, 0, 0, list_visit, &l, &total), SS_OK);
+    assert_int_equal(total, 1);
+    assert_string_equal(l.e[0].request_id, "C");
+    l.n = 0;
+    f = (struct ss_store_filter){.from_ms = 2 * 86400000LL};
+    assert_int_equal(
+        ss_store_exchanges(s, &f, -1, SS_ORDER_TIME, false, 100, 10, list_visit, &l, &total),
+        SS_OK);
+    assert_int_equal(total, 2);
+    assert_int_equal(l.n, 0); /* past the last page */
+
+    /* the summary: timestamps over 1-3 and 6-7 leave 4-5 in a gap; record 2 is due for purge */
+    stamp(s, 1, 3);
+    stamp(s, 6, 7);
+    struct ss_store_summary sum;
+    assert_int_equal(ss_store_summary(s, 2000000, &sum), SS_OK);
+    assert_int_equal(sum.records, 7);
+    assert_int_equal(sum.first_id, 1);
+    assert_int_equal(sum.last_id, 7);
+    assert_int_equal(sum.timestamps, 2);
+    assert_int_equal(sum.unstamped, 0);
+    assert_int_equal(sum.gaps, 2);
+    assert_int_equal(sum.first_gap_id, 4);
+    assert_int_equal(sum.due_purge, 1);
+    assert_int_equal(sum.purged, 0);
+    uint64_t purged = 0, kept = 0;
+    /* a version 1 record's content cannot go (its hash covers it): it stays due, and says so */
+    assert_int_equal(ss_store_purge(s, 2000000, &purged, &kept), SS_OK);
+    assert_int_equal(kept, 1);
+    assert_int_equal(ss_store_summary(s, 2000000, &sum), SS_OK);
+    assert_int_equal(sum.due_purge, 1);
+    ss_store_close(s);
+}
+
 static ss_error registry_visit(void *arg, uint64_t serial, int64_t since_ms, const uint8_t *xml,
                                size_t xml_len, const uint8_t *sig, size_t sig_len)
 {
@@ -638,6 +782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_and_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exchanges_and_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registries_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_field_named, setup, teardown),
         cmocka_unit_test(test_encoding_is_what_is_hashed),
