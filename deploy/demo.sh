@@ -14,8 +14,9 @@
 # openssl ts -verify. Then the data-protection officer's review with
 # secsrv-log: both logs verified end to end, the person P-1001 searched by
 # the keyed hash on both servers, and one exchange exported as an
-# evidence package that stock openssl verifies. Then it shuts everything
-# down.
+# evidence package that stock openssl verifies. Then it starts the DPO's
+# web console over both logs and prints its address and the DPO's
+# certificate for the browser. Then it shuts everything down.
 #   --keep   leave the federation running and print how to stop it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -163,6 +164,29 @@ mkdir -p "$FED_DIR/evidence-1"
 (cd "$FED_DIR/evidence-1" && unzip -q "$pkg" && echo "\$ unzip evidence-1.asice && sh -e VERIFY.txt" &&
   sh -e VERIFY.txt >verify.out 2>&1 && echo "all $(wc -l <VERIFY.txt) commands of VERIFY.txt passed")
 
+step "The DPO console (secsrv-log serve) over both logs"
+bash "$src/deploy/console-pki.sh" "$FED_DIR/console-pki"
+cpki=$FED_DIR/console-pki
+echo "\$ secsrv-log serve sh/log/messagelog.db mv/log/messagelog.db --listen 127.0.0.1:0 \\"
+echo "    --cert console.pem --key console.key --dpo-ca dpo-ca.pem --anchor registry-authority.pem \\"
+echo "    --subject-key sh/state/subject.key --audit-log console-audit.log --reports console-reports"
+"$log" serve "$FED_DIR/sh/log/messagelog.db" "$FED_DIR/mv/log/messagelog.db" --listen 127.0.0.1:0 \
+  --cert "$cpki/console.pem" --key "$cpki/console.key" --dpo-ca "$cpki/dpo-ca.pem" \
+  --anchor "$FED_PKI/registry-authority.pem" --subject-key "$FED_DIR/sh/state/subject.key" \
+  --audit-log "$FED_DIR/console-audit.log" --reports "$FED_DIR/console-reports" \
+  >"$FED_DIR/console.out" 2>"$FED_DIR/console.log" &
+echo "$! console" >>"$FED_DIR/pids"
+wait_until "the console" 20 grep -q '^console: ' "$FED_DIR/console.out" || true
+console_url=$(sed -n 's/^console: \(https:[^ ]*\).*/\1/p' "$FED_DIR/console.out")
+[ -n "$console_url" ] || { cat "$FED_DIR/console.log" >&2; exit 1; }
+echo "console: $console_url"
+echo "DPO certificate for the browser: $cpki/dpo.p12 (password: $(cat "$cpki/dpo.p12.pass"))"
+echo "trust for the console's certificate: $cpki/dpo-ca.pem"
+echo "the same with curl:"
+echo "\$ curl --cacert $cpki/dpo-ca.pem --cert $cpki/dpo.pem --key $cpki/dpo.key $console_url"
+curl -s --cacert "$cpki/dpo-ca.pem" --cert "$cpki/dpo.pem" --key "$cpki/dpo.key" "$console_url" |
+  sed -n 's/.*<p class="totals">\([^<]*\)<span[^>]*>\([^<]*\)<\/span>\([^<]*\)<\/p>.*/overview: \1\2\3/p'
+
 step "Health of the consumer server"
 curl -s "http://127.0.0.1:$FED_SH_HEALTH_PORT/"
 echo
@@ -170,6 +194,7 @@ echo
 if [ $keep -eq 1 ]; then
   step "Left running"
   echo "client proxy (SH): http://127.0.0.1:$FED_SH_CLIENT_PORT/r1/..."
+  echo "DPO console: $console_url (certificate $cpki/dpo.p12, password $(cat "$cpki/dpo.p12.pass"))"
   echo "logs: $FED_DIR/*.log"
   echo "stop with: ./deploy/federation.sh stop $FED_DIR"
 else

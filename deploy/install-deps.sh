@@ -14,6 +14,8 @@ packages=(
   libsqlite3-dev libinih-dev
   # tests
   libcmocka-dev openssl curl xxd sqlite3 procps jq faketime unzip
+  # the web console's browser tests: headless Chromium driven over WebDriver
+  chromium chromium-driver libnss3-tools python3
   # signing keys in a PKCS#11 token: OpenSSL's pkcs11 engine, and SoftHSM2 for the tests
   libengine-pkcs11-openssl softhsm2
 )

@@ -13,6 +13,10 @@
  *   secsrv-log export STORE --anchor FILE -o PACKAGE [--secret-key FILE] TERM...
  *   secsrv-log cockpit STORE --anchor FILE --subject-key FILE subject=ID [TERM...]
  *   secsrv-log unpack PACKAGE DIR
+ *   secsrv-log serve  STORE... --anchor FILE --cert FILE --key FILE
+ *                     (--dpo-ca FILE | --passphrase-file FILE) --audit-log FILE --reports DIR
+ *                     [--listen HOST:PORT] [--subject-key FILE] [--clock-skew S] [--grace S]
+ *   secsrv-log passphrase FILE
  *
  * STORE is sqlite:PATH or a path. A TERM is KEY=VALUE: since, until (UTC,
  * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ), id (N or N-M), client, service
@@ -31,12 +35,19 @@
  * unpack reads one strictly and writes its files into a new folder.
  * cockpit lists, as JSON, the exchanges that concerned one person, for the
  * citizens' data-protection cockpit (nothing of the messages' content).
+ * serve runs the DPO's web console over the stores (console.h); passphrase
+ * writes the hash of a passphrase (read from standard input) for a console
+ * on a loopback address without DPO certificates.
  *
  * Exit status: 0 done (verify: everything holds), 1 verify found a broken
  * point, 2 bad usage or an unreadable store, 3 verify holds but warns
  * (records past the grace period without a timestamp).
  */
 #include "asic.h"
+#include "cockpit.h"
+#include "console.h"
+#include "form.h"
+#include "report.h"
 #include "ss_grow.h"
 #include "audit.h"
 #include "export.h"
@@ -76,6 +87,10 @@
     "       secsrv-log export STORE --anchor FILE -o PACKAGE [--secret-key FILE] TERM...\n"        \
     "       secsrv-log cockpit STORE --anchor FILE --subject-key FILE subject=ID [TERM...]\n"      \
     "       secsrv-log unpack PACKAGE DIR\n"                                                       \
+    "       secsrv-log serve  STORE... --anchor FILE --cert FILE --key FILE\n"                     \
+    "                         (--dpo-ca FILE | --passphrase-file FILE) --audit-log FILE\n"         \
+    "                         --reports DIR [--listen HOST:PORT] [--subject-key FILE]\n"           \
+    "       secsrv-log passphrase FILE\n"                                                          \
     "STORE: sqlite:PATH or PATH; TERM: since=T until=T id=N[-M] client=ID service=ID\n"            \
     "query-id=X purpose=P status=N error=TYPE side=client|server subject=ID;\n"                    \
     "T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC); FIELD: client service status purpose\n"          \
@@ -108,29 +123,6 @@ static bool parse_num(const char *s, long long min, long long max, long long *ou
         return false;
     *out = v;
     return true;
-}
-
-/* UTC "YYYY-MM-DD" (midnight) or "YYYY-MM-DDTHH:MM:SSZ", exactly, as ms since the epoch. */
-static bool parse_time(const char *s, int64_t *ms)
-{
-    char full[21];
-    if (strlen(s) == 10)
-        snprintf(full, sizeof full, "%sT00:00:00Z", s);
-    else
-        snprintf(full, sizeof full, "%.20s", s);
-    time_t t = 0;
-    if (strlen(s) > 20 || !ss_time_parse(full, &t) || t < 0)
-        return false;
-    *ms = (int64_t)t * 1000;
-    return true;
-}
-
-/* ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC). */
-static void format_time(int64_t ms, char out[32])
-{
-    char whole[21];
-    ss_time_format((time_t)(ms / 1000), whole);
-    snprintf(out, 32, "%.19s.%03dZ", whole, (int)(ms % 1000));
 }
 
 static char *store_spec(const char *arg)
@@ -176,7 +168,7 @@ static int parse_term(const char *term, struct terms *t)
     long long n = 0, m = 0;
     if (KEY("since") || KEY("until")) {
         int64_t ms = 0;
-        if (!parse_time(v, &ms))
+        if (!ss_form_time(v, &ms))
             return fail("%.*s: '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)", (int)klen,
                         term, v);
         *(KEY("since") ? &f->from_ms : &f->to_ms) = ms ? ms : 1;
@@ -276,7 +268,7 @@ static ss_error print_record(void *arg, const struct ss_record *r, int64_t ts_id
     (void)ts_path;
     struct search *s = arg;
     char when[32];
-    format_time(r->logged_ms, when);
+    ss_cockpit_time(r->logged_ms, when);
     if (s->json) {
         char subject[65] = "";
         if (r->has_subject)
@@ -434,7 +426,7 @@ static int cmd_verify(int argc, char **argv)
             break;
         case 's':
         case 'u':
-            if (!parse_time(optarg, c == 's' ? &o.from_ms : &o.to_ms))
+            if (!ss_form_time(optarg, c == 's' ? &o.from_ms : &o.to_ms))
                 return fail("verify: --%s: '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
                             c == 's' ? "since" : "until", optarg);
             break;
@@ -488,39 +480,16 @@ static int cmd_verify(int argc, char **argv)
     ss_reg_anchor_cleanup(&anchor);
     ss_dpo_secret_free(secret);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("records %lld to %lld: %llu checked: %llu messages against their digests, %llu sealed "
-           "(%llu opened and checked), %llu metadata only, %llu purged after their retention "
-           "deadline\n",
-           (long long)rep.first_id, (long long)rep.last_id, (unsigned long long)rep.records,
-           (unsigned long long)rep.messages, (unsigned long long)rep.sealed,
-           (unsigned long long)rep.opened, (unsigned long long)rep.without_message,
-           (unsigned long long)rep.purged);
-    printf("signatures: %llu records signed (%llu distinct signatures verified), %llu refusals "
-           "whose signature was not required to verify\n",
-           (unsigned long long)rep.signed_records, (unsigned long long)rep.signatures,
-           (unsigned long long)rep.refused_unverified);
-    printf("timestamps: %llu verified, %llu records in them, %llu records not yet timestamped; "
-           "%llu registries verified\n",
-           (unsigned long long)rep.timestamps, (unsigned long long)rep.stamped,
-           (unsigned long long)rep.unstamped, (unsigned long long)rep.registries);
-    if (rep.unstamped_late)
-        printf("WARNING: %llu records are older than the grace period (%us) and have no "
-               "timestamp: the server stopped before it timestamped them, or timestamps were "
-               "removed; only the chain protects them\n",
-               (unsigned long long)rep.unstamped_late, o.grace);
-    if (!rep.records)
-        printf("no record in the range\n");
-    printf("time: %.3f s (%.0f records/s)\n", secs, secs > 0 ? (double)rep.records / secs : 0.0);
-    if (err == SS_ERR_BAD_SIGNATURE && rep.broken[0]) {
-        if (rep.broken_record)
-            printf("BROKEN at record %lld: %s\n", (long long)rep.broken_record, rep.broken);
-        else
-            printf("BROKEN: %s\n", rep.broken);
+    struct ss_page text;
+    ss_page_init(&text, 1 << 20);
+    ss_report_text(&rep, err, o.grace, secs, &text);
+    if (text.data)
+        fputs(text.data, stdout);
+    ss_page_cleanup(&text);
+    if (err == SS_ERR_BAD_SIGNATURE && rep.broken[0])
         return 1;
-    }
     if (err)
         return fail("%s", ss_errmsg());
-    printf("OK%s\n", rep.unstamped_late ? " (with the warning above)" : "");
     return rep.unstamped_late ? 3 : 0;
 }
 
@@ -539,7 +508,7 @@ static ss_error show_record(void *arg, const struct ss_record *r, int64_t ts_id,
     struct show *sh = arg;
     sh->found = true;
     char when[32], hex[65];
-    format_time(r->logged_ms, when);
+    ss_cockpit_time(r->logged_ms, when);
     printf("record: %lld\nlogged: %s\nside: %s\ndirection: %s\nquery-id: %s\nrequest-id: %s\n"
            "client: %s\nservice: %s\npurpose: %s\nstatus: %u\nerror: %s\n",
            (long long)r->id, when, r->side, r->direction, r->query_id, r->request_id, r->client,
@@ -641,7 +610,7 @@ static int cmd_purge(int argc, char **argv)
     bool vacuum = false;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'n' && !parse_time(optarg, &now_ms))
+        if (c == 'n' && !ss_form_time(optarg, &now_ms))
             return fail("purge: --now: '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", optarg);
         else if (c == 'v')
             vacuum = true;
@@ -897,82 +866,6 @@ static int cmd_unpack(int argc, char **argv)
 /* ---- cockpit ---- */
 
 /* One exchange concerning the person: its request record and, when logged, its answer's. */
-struct concern {
-    char request_id[37];
-    int64_t logged_ms;
-    char query_id[256], client[SS_ID_STR_MAX], service[SS_ID_STR_MAX], purpose[65];
-    unsigned status;
-    char error_type[129];
-    bool answered;
-};
-
-struct cockpit {
-    const struct ss_kept_registries *kept;
-    struct concern *items;
-    size_t n, cap;
-};
-
-static ss_error take_concern(void *arg, const struct ss_record *r, int64_t ts_id,
-                             const char *ts_path)
-{
-    (void)ts_id;
-    (void)ts_path;
-    struct cockpit *c = arg;
-    struct concern *e = NULL;
-    /* an answer belongs to the request logged shortly before it */
-    for (size_t i = c->n; i-- > 0 && !e;)
-        if (strcmp(c->items[i].request_id, r->request_id) == 0)
-            e = &c->items[i];
-    if (!e) {
-        if (!ss_grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, 64))
-            return ss_errf(SS_ERR_NOMEM, "out of memory");
-        e = &c->items[c->n++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->request_id, sizeof e->request_id, "%s", r->request_id);
-        e->logged_ms = r->logged_ms;
-        snprintf(e->query_id, sizeof e->query_id, "%s", r->query_id);
-        snprintf(e->client, sizeof e->client, "%s", r->client);
-        snprintf(e->service, sizeof e->service, "%s", r->service);
-        snprintf(e->purpose, sizeof e->purpose, "%s", r->purpose);
-    }
-    /* the outcome: the answer's record, or the request's when it was refused */
-    if (strcmp(r->direction, "response") == 0 || !e->answered) {
-        e->status = r->status;
-        snprintf(e->error_type, sizeof e->error_type, "%s", r->error_type);
-        e->answered = strcmp(r->direction, "response") == 0;
-    }
-    return SS_OK;
-}
-
-/* The official name of the member id (INSTANCE/CLASS/CODE/...) names, from the registry of then. */
-static void print_party(const struct cockpit *c, int64_t ms, const char *key, const char *id,
-                        size_t parts)
-{
-    char copy[SS_ID_STR_MAX], *part[6] = {0};
-    snprintf(copy, sizeof copy, "%s", id);
-    size_t n = 0;
-    for (char *p = copy, *save = NULL; n < 6 && (p = strtok_r(n ? NULL : p, "/", &save));)
-        part[n++] = p;
-    const struct ss_reg_member *m = NULL;
-    struct ss_trust *t = ss_kept_registry(c->kept, ms, 0);
-    if (t && n >= 3)
-        m = ss_registry_member(ss_trust_registry(t), part[1], part[2]);
-    char shown[SS_ID_STR_MAX] = "";
-    for (size_t i = 0; i < n && i < parts; i++)
-        snprintf(shown + strlen(shown), sizeof shown - strlen(shown), "%s%s", i ? "/" : "",
-                 part[i]);
-    printf("\"%s\":{\"id\":", key);
-    json_string(shown);
-    printf(",\"name\":");
-    if (m)
-        json_string(m->name);
-    else
-        printf("null");
-    if (m)
-        printf(",\"state\":\"%s\"", m->state);
-    printf("}");
-}
-
 static int cmd_cockpit(int argc, char **argv)
 {
     static const struct option opts[] = {{"anchor", required_argument, NULL, 'a'},
@@ -999,52 +892,113 @@ static int cmd_cockpit(int argc, char **argv)
         review_close(&v);
         return fail("cockpit: subject=ID: whose exchanges?");
     }
-    struct cockpit k = {.kept = v.kept};
-    ss_error err = ss_store_search(v.store, &v.terms.f, take_concern, &k);
+    struct ss_cockpit k;
+    ss_error err = ss_cockpit_collect(v.store, &v.terms.f, &k);
     if (err) {
         review_close(&v);
-        free(k.items);
         return fail("%s", ss_errmsg());
     }
-    char now[32];
-    format_time((int64_t)time(NULL) * 1000, now);
-    printf("{\"format\":\"secsrv-cockpit 1\",\"generated\":\"%s\",\"exchanges\":[", now);
-    for (size_t i = 0; i < k.n; i++) {
-        const struct concern *e = &k.items[i];
-        char when[32];
-        format_time(e->logged_ms, when);
-        printf("%s\n{\"time\":\"%s\",\"query_id\":", i ? "," : "", when);
-        json_string(e->query_id);
-        printf(",");
-        print_party(&k, e->logged_ms, "requesting_authority", e->client, 4);
-        printf(",");
-        print_party(&k, e->logged_ms, "providing_register", e->service, 4);
-        const char *code = e->service;
-        for (int slashes = 0; *code && slashes < 4; code++)
-            slashes += *code == '/';
-        printf(",\"service\":");
-        json_string(code);
-        printf(",\"purpose\":");
-        if (e->purpose[0])
-            json_string(e->purpose);
-        else
-            printf("null");
-        printf(",\"result\":\"%s\",\"status\":%u,\"error\":",
-               e->error_type[0]                      ? "refused"
-               : e->status >= 200 && e->status < 300 ? "answered"
-                                                     : "failed",
-               e->status);
-        if (e->error_type[0])
-            json_string(e->error_type);
-        else
-            printf("null");
-        printf("}");
-    }
-    printf("\n]}\n");
+    struct ss_page out;
+    ss_page_init(&out, SIZE_MAX / 2);
+    ss_cockpit_json(&k, v.kept, (int64_t)time(NULL) * 1000, &out);
+    size_t len = 0;
+    char *json = ss_page_take(&out, &len);
+    if (json)
+        fwrite(json, 1, len, stdout);
+    free(json);
     fflush(stdout);
     fprintf(stderr, "%zu exchange(s)\n", k.n);
-    free(k.items);
+    ss_cockpit_cleanup(&k);
     review_close(&v);
+    return json ? 0 : fail("cockpit: out of memory");
+}
+
+/* ---- the console ---- */
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"cert", required_argument, NULL, 'c'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"dpo-ca", required_argument, NULL, 'd'},
+                                         {"passphrase-file", required_argument, NULL, 'p'},
+                                         {"audit-log", required_argument, NULL, 'u'},
+                                         {"anchor", required_argument, NULL, 'a'},
+                                         {"subject-key", required_argument, NULL, 's'},
+                                         {"reports", required_argument, NULL, 'r'},
+                                         {"clock-skew", required_argument, NULL, 'S'},
+                                         {"grace", required_argument, NULL, 'g'},
+                                         {NULL, 0, NULL, 0}};
+    struct ss_console_options o = {.listen = "127.0.0.1:8443", .clock_skew = 300, .grace = 14400};
+    long long n = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            o.listen = optarg;
+            break;
+        case 'c':
+            o.cert_file = optarg;
+            break;
+        case 'k':
+            o.key_file = optarg;
+            break;
+        case 'd':
+            o.dpo_ca_file = optarg;
+            break;
+        case 'p':
+            o.passphrase_file = optarg;
+            break;
+        case 'u':
+            o.audit_file = optarg;
+            break;
+        case 'a':
+            o.anchor_file = optarg;
+            break;
+        case 's':
+            o.subject_key_file = optarg;
+            break;
+        case 'r':
+            o.reports_dir = optarg;
+            break;
+        case 'S':
+        case 'g':
+            if (!parse_num(optarg, 0, c == 'S' ? 86400 : 31 * 86400, &n))
+                return fail("serve: --%s: '%s' is not a number of seconds in range",
+                            c == 'S' ? "clock-skew" : "grace", optarg);
+            *(c == 'S' ? &o.clock_skew : &o.grace) = (unsigned)n;
+            break;
+        default:
+            return fail("serve: bad option\n%s", USAGE);
+        }
+    }
+    for (; optind < argc; optind++) {
+        if (o.n_stores == SS_CONSOLE_MAX_LOGS)
+            return fail("serve: at most %d stores", SS_CONSOLE_MAX_LOGS);
+        o.stores[o.n_stores++] = argv[optind];
+    }
+    ss_error err = ss_console_run(&o);
+    return err ? fail("%s", ss_errmsg()) : 0;
+}
+
+static int cmd_passphrase(int argc, char **argv)
+{
+    if (argc != 2)
+        return fail("passphrase: FILE (the passphrase is read from standard input)\n%s", USAGE);
+    char *line = sodium_malloc(1024);
+    if (!line)
+        return fail("out of memory");
+    bool got = fgets(line, 1024, stdin) != NULL;
+    if (got)
+        line[strcspn(line, "\r\n")] = '\0';
+    ss_error err = got ? ss_console_passphrase(argv[1], line)
+                       : ss_errf(SS_ERR_CONFIG, "passphrase: nothing on standard input");
+    sodium_free(line);
+    if (err)
+        return fail("%s", ss_errmsg());
+    printf("%s: the passphrase's hash (Argon2id); give it to secsrv-log serve "
+           "--passphrase-file\n",
+           argv[1]);
     return 0;
 }
 
@@ -1062,9 +1016,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int, char **);
-    } commands[] = {{"verify", cmd_verify}, {"search", cmd_search}, {"stats", cmd_stats},
-                    {"show", cmd_show},     {"keygen", cmd_keygen}, {"purge", cmd_purge},
-                    {"export", cmd_export}, {"unpack", cmd_unpack}, {"cockpit", cmd_cockpit}};
+    } commands[] = {{"verify", cmd_verify}, {"search", cmd_search},        {"stats", cmd_stats},
+                    {"show", cmd_show},     {"keygen", cmd_keygen},        {"purge", cmd_purge},
+                    {"export", cmd_export}, {"unpack", cmd_unpack},        {"cockpit", cmd_cockpit},
+                    {"serve", cmd_serve},   {"passphrase", cmd_passphrase}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

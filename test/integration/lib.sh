@@ -83,7 +83,7 @@ t_curl() {
   CURL_RC=0
   STATUS=$(curl "$@") || CURL_RC=$?
   BODY=$(cat "$T_DIR/body" 2>/dev/null || true)
-  HEADERS=$(tr -d '\r' <"$T_DIR/headers" 2>/dev/null | tr 'A-Z' 'a-z' || true)
+  HEADERS=$(tr -d '\r' 2>/dev/null <"$T_DIR/headers" | tr 'A-Z' 'a-z' || true)
 }
 
 header() { # name (lower case) -> value of the last such header
