@@ -3,7 +3,9 @@
 # and the tests, with the stock openssl command: a CA for data-protection
 # officers, the console's own TLS certificate (127.0.0.1 and localhost)
 # issued by it, and one DPO's client certificate, also as PKCS#12 for a
-# browser (password in dpo.p12.pass). ECDSA P-256.
+# browser (password in dpo.p12.pass); a revoked DPO certificate and the
+# CA's CRL (dpo-ca-crl.pem holds both the CA and the CRL); a certificate
+# from another CA. ECDSA P-256.
 #
 # Usage: deploy/console-pki.sh OUTDIR [DPO_NAME]
 # Idempotent: if OUTDIR/.complete exists nothing is done. In production the
@@ -52,6 +54,25 @@ issue() { # name subject extension
 }
 issue console "/C=DE/O=DE-NORD Test/CN=secsrv DPO console" server
 issue dpo "/C=DE/O=DE-NORD Test/CN=$name" dpo
+# a DPO who left: a certificate revoked on the CA's CRL (dpo-ca-crl.pem: the CA and its CRL,
+# for a console that checks revocation)
+issue revoked "/C=DE/O=DE-NORD Test/CN=Ehemalige Datenschutzbeauftragte" dpo
+mkdir db
+touch db/index.txt
+echo 01 >db/crlnumber
+cat >ca.cnf <<'CNF'
+[ca]
+default_ca = dpo
+[dpo]
+database = db/index.txt
+crlnumber = db/crlnumber
+default_md = sha256
+default_crl_days = 365
+CNF
+ossl ca -config ca.cnf -keyfile dpo-ca.key -cert dpo-ca.pem -revoke revoked.pem
+ossl ca -config ca.cnf -keyfile dpo-ca.key -cert dpo-ca.pem -gencrl -out dpo-ca.crl
+cat dpo-ca.pem dpo-ca.crl >dpo-ca-crl.pem
+rm -rf db ca.cnf
 # a browser takes the DPO's certificate as PKCS#12
 openssl rand -hex 12 >dpo.p12.pass
 ossl pkcs12 -export -inkey dpo.key -in dpo.pem -certfile dpo-ca.pem -name "$name" \

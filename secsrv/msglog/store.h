@@ -112,7 +112,7 @@ ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, con
 
 /*
  * Exchanges, as a log holds them: the records f selects, one row per
- * request on one side (request_id and side), with its request's and
+ * request on one side (side, client, query id and request id), with its request's and
  * answer's record numbers (0: none) and its outcome: the answer's status
  * and error type, or the request's when it was refused before an answer.
  */

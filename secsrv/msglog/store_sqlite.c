@@ -659,8 +659,10 @@ enum ss_outcome ss_store_outcome(unsigned status, const char *error_type)
 
 /*
  * The exchanges a filter selects (x), with their outcome (y); the outcome
- * as ss_store_outcome says. A record without a request id (none was made)
- * is an exchange of its own.
+ * as ss_store_outcome says. An exchange's records share side, client,
+ * query id and request id (a peer chooses the request id, so it alone
+ * decides nothing); a record without a request id (none was made) is an
+ * exchange of its own.
  */
 #define EXCHANGES_SQL                                                                              \
     "WITH x AS (SELECT min(CASE WHEN r.direction = 'request' THEN r.id END) AS req,"               \
@@ -671,8 +673,8 @@ enum ss_outcome ss_store_outcome(unsigned status, const char *error_type)
     " AS status,"                                                                                  \
     " coalesce(max(CASE WHEN r.direction = 'response' THEN r.error_type END),"                     \
     " max(r.error_type)) AS error_type FROM records r%s"                                           \
-    " GROUP BY CASE WHEN r.request_id = '' THEN 'record ' || r.id ELSE r.request_id END,"          \
-    " r.side),"                                                                                    \
+    " GROUP BY r.side, r.client, r.query_id, r.request_id,"                                        \
+    " CASE WHEN r.request_id = '' THEN r.id ELSE 0 END),"                                          \
     " y AS (SELECT *, CASE WHEN error_type != '' THEN 1 WHEN status BETWEEN 200 AND 299 THEN 0"    \
     " ELSE 2 END AS outcome FROM x) "
 
@@ -730,8 +732,9 @@ ss_error ss_store_exchanges(struct ss_store *s, const struct ss_store_filter *f,
             !column_text(st, 7, e.service, sizeof e.service) ||
             !column_text(st, 8, e.purpose, sizeof e.purpose) ||
             !column_text(st, 10, e.error_type, sizeof e.error_type))
-            err = ss_errf(SS_ERR_IO, "message log %s: a record of exchange %.36s is malformed",
-                          s->path, (const char *)sqlite3_column_text(st, 4));
+            err = ss_errf(SS_ERR_IO, "message log %s: a record of exchange %lld is malformed",
+                          s->path,
+                          (long long)(e.request_record ? e.request_record : e.response_record));
         else
             err = fn(arg, &e);
     }

@@ -21,9 +21,12 @@ static ss_error take_concern(void *arg, const struct ss_record *r, int64_t ts_id
     (void)ts_path;
     struct ss_cockpit *c = arg;
     struct ss_concern *e = NULL;
-    /* an answer belongs to the request logged shortly before it */
-    for (size_t i = c->n; i-- > 0 && !e;)
-        if (strcmp(c->items[i].request_id, r->request_id) == 0)
+    /* an answer belongs to the request logged shortly before it: the same request id (which a
+     * peer chooses, so the same client and query id too); a record without one stands alone */
+    for (size_t i = c->n; r->request_id[0] && i-- > 0 && !e;)
+        if (strcmp(c->items[i].request_id, r->request_id) == 0 &&
+            strcmp(c->items[i].client, r->client) == 0 &&
+            strcmp(c->items[i].query_id, r->query_id) == 0)
             e = &c->items[i];
     if (!e) {
         if (!ss_grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, 64))

@@ -87,8 +87,10 @@ struct console {
     struct session sessions[SESSIONS];
     unsigned failures;
     time_t paused_until;
+    bool login_busy;
     int audit_fd;
-    pthread_mutex_t mu; /* the stores, the sessions, the audit log */
+    pthread_mutex_t mu;       /* the stores, the sessions */
+    pthread_mutex_t audit_mu; /* the audit log */
     pthread_mutex_t run_mu;
     struct run run;
 };
@@ -100,6 +102,7 @@ struct view {
     struct ss_http_response *resp;
     char path[256];
     struct ss_form q, body;
+    bool q_parsed;
     bool authed;
     char who[600];
     char who_key[65]; /* the certificate's fingerprint, or the session's token hash */
@@ -119,11 +122,23 @@ struct view {
 
 /* ---- small helpers ---- */
 
+#define TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
 static void page_time(struct ss_page *p, int64_t ms)
 {
+    if (ms < 0 || ms > TIME_MAX_MS) { /* only a changed log holds such a time */
+        ss_page_raw(p, "(ungültige Zeit)");
+        return;
+    }
     char t[32];
     ss_cockpit_time(ms, t);
     ss_page_raw(p, "%.10s %.8s UTC", t, t + 11);
+}
+
+/* Unix seconds (from a log or a certificate) as page_time shows them. */
+static void page_time_s(struct ss_page *p, int64_t s)
+{
+    page_time(p, s >= 0 && s <= TIME_MAX_MS / 1000 ? s * 1000 : -1);
 }
 
 static void hex32(const uint8_t in[32], char out[65])
@@ -393,16 +408,20 @@ static void do_login(struct view *v)
     }
     const char *pass = ss_form_get(&v->body, "passphrase");
     time_t now = time(NULL);
+    /* one passphrase is checked at a time, and the attempt is counted before it is checked */
     pthread_mutex_lock(&c->mu);
-    bool paused = now < c->paused_until;
+    bool paused = now < c->paused_until || c->login_busy;
+    if (!paused)
+        c->login_busy = true;
     pthread_mutex_unlock(&c->mu);
     if (paused) {
         v->status = 429;
-        login_page(v, "Zu viele Fehlversuche; bitte eine Minute warten.");
+        login_page(v, "Zu viele Anmeldeversuche; bitte eine Minute warten.");
         return;
     }
     bool ok = pass && crypto_pwhash_str_verify(c->pass_hash, pass, strlen(pass)) == 0;
     pthread_mutex_lock(&c->mu);
+    c->login_busy = false;
     if (!ok) {
         if (++c->failures >= LOGIN_FAILURES) {
             c->failures = 0;
@@ -779,34 +798,52 @@ static void chart(struct view *v, const struct overview *ov)
                    "</span> fehlgeschlagen</p>");
 }
 
-/* The newest kept report of log k: its file name and its last line; false when none. */
-static bool last_report(struct console *c, size_t k, char name[128], char line[200])
+/* Whether name is a report of the log called log: pruefung-LOG-YYYYMMDDTHHMMSSZ-NN.txt. */
+static bool report_of(const char *name, const char *log)
+{
+    size_t n = strlen(log);
+    if (strncmp(name, "pruefung-", 9) != 0 || strncmp(name + 9, log, n) != 0 || name[9 + n] != '-')
+        return false;
+    const char *p = name + 10 + n;
+    static const char shape[] = "DDDDDDDDTDDDDDDZ-DD.txt";
+    if (strlen(p) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'D' ? p[i] < '0' || p[i] > '9' : p[i] != shape[i])
+            return false;
+    return true;
+}
+
+/* The newest kept report of log k: its file name and its verdict (its first line); false if none.
+ */
+static bool last_report(struct console *c, size_t k, char name[128], char verdict[16])
 {
     DIR *d = opendir(c->o->reports_dir);
     if (!d)
         return false;
-    char prefix[100];
-    snprintf(prefix, sizeof prefix, "pruefung-%s-", c->logs[k].name);
     name[0] = '\0';
     for (struct dirent *e; (e = readdir(d));)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strlen(e->d_name) < 128 &&
-            strcmp(e->d_name, name) > 0)
-            snprintf(name, 128, "%s", e->d_name);
+        if (report_of(e->d_name, c->logs[k].name) && strcmp(e->d_name, name) > 0)
+            snprintf(name, 128, "%.127s", e->d_name); /* report names are shorter */
     closedir(d);
     if (!name[0])
         return false;
-    char path[4200];
+    char path[4200], line[64] = "";
     snprintf(path, sizeof path, "%s/%s", c->o->reports_dir, name);
     FILE *f = fopen(path, "r");
-    line[0] = '\0';
     if (f) {
-        char buf[1024];
-        while (fgets(buf, sizeof buf, f))
-            if (buf[0] != '\n')
-                snprintf(line, 200, "%.199s", buf);
+        if (!fgets(line, sizeof line, f))
+            line[0] = '\0';
         fclose(f);
     }
-    line[strcspn(line, "\n")] = '\0';
+    static const char *const verdicts[] = {"ok", "warn", "broken", "error"};
+    snprintf(verdict, 16, "?");
+    for (size_t i = 0; i < 4; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "result: %s\n", verdicts[i]);
+        if (strcmp(line, want) == 0)
+            snprintf(verdict, 16, "%s", verdicts[i]);
+    }
     return true;
 }
 
@@ -851,13 +888,16 @@ static void log_state(struct view *v)
                 "<tr><th>Nach Fristablauf gelöscht</th><td>%llu</td></tr>",
                 s.due_purge ? " class=\"alert\"" : "", (unsigned long long)s.due_purge,
                 (unsigned long long)s.purged);
-    char name[128], line[200];
+    char name[128], verdict[16];
     ss_page_raw(p, "<tr><th>Letzte Prüfung</th><td id=\"last-verification\">");
-    if (last_report(c, v->log, name, line)) {
-        bool ok = strncmp(line, "OK", 2) == 0;
-        ss_page_raw(p, "<span class=\"%s\">", ok ? "ok" : "broken");
-        ss_page_text(p, line);
-        ss_page_raw(p, "</span> (<a href=\"/pruefung/bericht/");
+    if (last_report(c, v->log, name, verdict)) {
+        bool ok = strcmp(verdict, "ok") == 0 || strcmp(verdict, "warn") == 0;
+        ss_page_raw(p, "<span class=\"%s\">%s</span> (<a href=\"/pruefung/bericht/",
+                    ok ? "ok" : "broken",
+                    strcmp(verdict, "ok") == 0       ? "gültig"
+                    : strcmp(verdict, "warn") == 0   ? "gültig, mit Warnung"
+                    : strcmp(verdict, "broken") == 0 ? "gebrochen"
+                                                     : "nicht prüfbar");
         ss_page_url(p, name);
         ss_page_raw(p, "\">");
         ss_page_text(p, name);
@@ -914,15 +954,17 @@ static void page_overview(struct view *v)
     struct ss_page *p = &v->page;
     start_page(v, "Übersicht");
     log_state(v);
-    char a[32], b[32];
+    char a[32], b[32], logno[24];
+    snprintf(logno, sizeof logno, "%zu", v->log);
     ss_cockpit_time(from, a);
     ss_cockpit_time(to - 1, b);
     ss_page_raw(p,
-                "<form class=\"range\" method=\"get\" action=\"/\">%s<label>von <input "
+                "<form class=\"range\" method=\"get\" action=\"/\">%s%s%s<label>von <input "
                 "type=\"date\" name=\"since\" value=\"%.10s\"></label><label>bis einschließlich "
                 "<input type=\"date\" name=\"until\" value=\"%.10s\"></label><button>Zeitraum "
                 "zeigen</button></form>",
-                "", a, b);
+                v->c->n_logs > 1 ? "<input type=\"hidden\" name=\"log\" value=\"" : "",
+                v->c->n_logs > 1 ? logno : "", v->c->n_logs > 1 ? "\">" : "", a, b);
     ss_page_raw(p,
                 "<h2>Austausche pro Tag</h2><p class=\"totals\">%llu Austausche: %llu "
                 "beantwortet, <span class=\"refused\">%llu abgelehnt</span>, %llu "
@@ -1154,6 +1196,12 @@ static void page_search(struct view *v)
     struct ss_page target; /* the same, escaped for an attribute */
     ss_page_init(&target, 16384);
     ss_page_text(&target, q.data ? q.data : "/suche?");
+    if (q.failed || target.failed) {
+        ss_page_cleanup(&q);
+        ss_page_cleanup(&target);
+        fail_page(v, 400, "Die Suchbegriffe sind zu lang.");
+        return;
+    }
     struct sort_link sl = {target.data ? target.data : "/suche?", sorts[order], desc};
     uint64_t total = 0;
     results_start(v, "results", &sl);
@@ -1255,7 +1303,7 @@ static ss_error take_partner(void *arg, const struct ss_record *r, int64_t ts_id
 {
     struct partner *pt = arg;
     if (pt->out->found || r->id == pt->of->id || !pt->of->request_id[0] ||
-        strcmp(r->request_id, pt->of->request_id) != 0 ||
+        strcmp(r->request_id, pt->of->request_id) != 0 || strcmp(r->client, pt->of->client) != 0 ||
         strcmp(r->direction, pt->of->direction) == 0)
         return SS_OK;
     return rec_copy(pt->out, r, ts_id, ts_path);
@@ -1343,9 +1391,9 @@ static void evidence_rows(struct view *v, const struct rec *x)
             ss_page_raw(p, "</code><br>Seriennummer <code>");
             ss_page_text(p, ci.serial);
             ss_page_raw(p, "</code>, gültig ");
-            page_time(p, (int64_t)ci.not_before * 1000);
+            page_time_s(p, (int64_t)ci.not_before);
             ss_page_raw(p, " bis ");
-            page_time(p, (int64_t)ci.not_after * 1000);
+            page_time_s(p, (int64_t)ci.not_after);
             ss_page_raw(p, "<br>SHA-256 <code>%s</code>", fp);
         }
         free(der);
@@ -1360,10 +1408,10 @@ static void evidence_rows(struct view *v, const struct rec *x)
     } else {
         ss_page_raw(p, "<span class=\"%s\">%s</span>, erstellt ",
                     strcmp(oi.status, "good") == 0 ? "ok" : "broken", oi.status);
-        page_time(p, (int64_t)oi.produced_at * 1000);
+        page_time_s(p, (int64_t)oi.produced_at);
         if (oi.next_update) {
             ss_page_raw(p, ", gültig bis ");
-            page_time(p, (int64_t)oi.next_update * 1000);
+            page_time_s(p, (int64_t)oi.next_update);
         }
         ss_page_raw(p, "<br>Responder: <code>");
         ss_page_text(p, oi.responder);
@@ -1379,7 +1427,7 @@ static void evidence_rows(struct view *v, const struct rec *x)
         ss_page_raw(p, "<span class=\"broken\">Zeitstempel %lld fehlt</span>", (long long)x->ts_id);
     } else {
         ss_page_raw(p, "RFC 3161, ");
-        page_time(p, t.gen_time * 1000);
+        page_time_s(p, t.gen_time);
         ss_page_raw(p, ", von <code>");
         ss_page_text(p, t.tsa);
         ss_page_raw(p, "</code> (Nr. %lld, über die Einträge %lld bis %lld)", (long long)x->ts_id,
@@ -1437,7 +1485,7 @@ static void record_column(struct view *v, const char *id, const char *title, con
     }
     ss_page_raw(p, "</td></tr>");
     row(p, "Aufbewahrung bis");
-    page_time(p, r->retain_until * 1000);
+    page_time_s(p, r->retain_until);
     ss_page_raw(p, "</td></tr>");
     row(p, "Nachricht");
     hex32(r->message_sha256, hex);
@@ -1835,11 +1883,18 @@ static void *run_main(void *arg)
     ss_page_init(&text, 1 << 20);
     char started[21];
     ss_time_format(time(NULL), started);
+    bool broken = err == SS_ERR_BAD_SIGNATURE && rep.broken[0];
+    /* the verdict first, written by the console itself (nothing from the log can forge it) */
     ss_page_raw(&text,
-                "secsrv-log verify, started from the console by %s\nlog: %s (%s)\nended: %s\n", who,
-                c->logs[k].name, c->logs[k].spec, started);
+                "result: %s\nsecsrv-log verify, started from the console by %s\nlog: %s (%s)\n"
+                "ended: %s\n",
+                broken               ? "broken"
+                : err                ? "error"
+                : rep.unstamped_late ? "warn"
+                                     : "ok",
+                who, c->logs[k].name, c->logs[k].spec, started);
     ss_report_text(&rep, err, c->o->grace, secs, &text);
-    if (err && !(err == SS_ERR_BAD_SIGNATURE && rep.broken[0]))
+    if (err && !broken)
         ss_page_raw(&text, "ERROR: %s\n", errmsg);
     char name[128] = "";
     ss_error kept = text.data ? keep_report(c, c->logs[k].name, text.data, name) : SS_ERR_NOMEM;
@@ -1851,7 +1906,7 @@ static void *run_main(void *arg)
     c->run.finished = time(NULL);
     c->run.err = err;
     snprintf(c->run.report, sizeof c->run.report, "%s", kept ? "" : name);
-    if (err == SS_ERR_BAD_SIGNATURE && rep.broken[0]) {
+    if (broken) {
         snprintf(c->run.result, sizeof c->run.result, "broken");
         snprintf(c->run.summary, sizeof c->run.summary, "Eintrag %lld: %s",
                  (long long)rep.broken_record, rep.broken);
@@ -1885,7 +1940,7 @@ static void verify_post(struct view *v)
     struct console *c = v->c;
     struct ss_store_summary s;
     pthread_mutex_lock(&c->run_mu);
-    bool busy = c->run.running;
+    bool busy = c->run.running, failed = false;
     if (!busy) {
         if (c->run.joinable)
             pthread_join(c->run.thread, NULL);
@@ -1900,11 +1955,11 @@ static void verify_post(struct view *v)
             c->run.joinable = true;
         } else {
             c->run.running = false;
-            busy = true;
+            failed = true;
         }
     }
     pthread_mutex_unlock(&c->run_mu);
-    if (busy && !c->run.running) {
+    if (failed) {
         fail_page(v, 500, "Die Prüfung konnte nicht gestartet werden.");
         return;
     }
@@ -1961,7 +2016,7 @@ static void page_verify(struct view *v)
         ss_page_raw(p, ". Protokoll <code>");
         ss_page_text(p, c->logs[r.log].name);
         ss_page_raw(p, "</code>, gestartet ");
-        page_time(p, (int64_t)r.started * 1000);
+        page_time_s(p, (int64_t)r.started);
         ss_page_raw(p, " von ");
         ss_page_text(p, r.who);
         ss_page_raw(p, ", Dauer %lld s.", (long long)(r.finished - r.started));
@@ -1978,7 +2033,10 @@ static void page_verify(struct view *v)
     int n = scandir(c->o->reports_dir, &names, NULL, alphasort);
     int shown = 0;
     for (int i = n - 1; i >= 0; i--) {
-        if (strncmp(names[i]->d_name, "pruefung-", 9) == 0 && shown < 100) {
+        bool ours = false;
+        for (size_t k = 0; k < c->n_logs && !ours; k++)
+            ours = report_of(names[i]->d_name, c->logs[k].name);
+        if (ours && shown < 100) {
             ss_page_raw(p, "<li><a href=\"/pruefung/bericht/");
             ss_page_url(p, names[i]->d_name);
             ss_page_raw(p, "\">");
@@ -2000,10 +2058,10 @@ static void page_report(struct view *v, const char *name)
     static const char *const fields[] = {"log", NULL};
     if (!only_fields(v, &v->q, fields))
         return;
-    bool ok = strncmp(name, "pruefung-", 9) == 0 && strlen(name) < 128;
-    for (const char *s = name; ok && *s; s++)
-        ok = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-             *s == '-' || *s == '_' || (*s == '.' && s != name && s[-1] != '.');
+    /* only the reports of this console's logs (log names hold no '/' and start with no '.') */
+    bool ok = false;
+    for (size_t k = 0; k < v->c->n_logs && !ok; k++)
+        ok = report_of(name, v->c->logs[k].name);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", v->c->o->reports_dir, name);
     FILE *f = ok ? fopen(path, "r") : NULL;
@@ -2021,11 +2079,23 @@ static void page_report(struct view *v, const char *name)
 
 /* ---- the console's own audit log ---- */
 
-static void audit_line(struct view *v)
+/* What a query string may hold to be kept in the audit log as it is: the search's terms. */
+static const char *const kept_fields[] = {"log",     "since",    "until",   "client", "service",
+                                          "purpose", "query-id", "outcome", "side",   "sh",
+                                          "sort",    "order",    "page",    "size",   NULL};
+
+/*
+ * One JSON line for this view, on disk before the answer leaves; false when
+ * it could not be written (the view is then not answered). The address is
+ * kept with its query only when the query parsed and holds nothing but
+ * search terms: a person's identifier, a key or a passphrase put into an
+ * address by hand (or anything unknown) is not kept.
+ */
+static bool audit_line(struct view *v)
 {
     struct console *c = v->c;
     struct ss_page line;
-    ss_page_init(&line, 16384);
+    ss_page_init(&line, 32768);
     char t[32];
     ss_cockpit_time(now_ms(), t);
     ss_page_raw(&line, "{\"time\":\"%s\",\"who\":", t);
@@ -2037,32 +2107,37 @@ static void audit_line(struct view *v)
     ss_page_raw(&line, ",\"method\":");
     ss_page_json(&line, v->req->method);
     ss_page_raw(&line, ",\"target\":");
-    /* a person's identifier, a key or a passphrase put into an address by hand is not kept */
-    const char *target = v->req->target, *query = strchr(target, '?');
-    bool secret = false;
-    for (const char *s = query; s && *s && !secret; s++)
-        secret = strncasecmp(s, "subject", 7) == 0 || strncasecmp(s, "secret", 6) == 0 ||
-                 strncasecmp(s, "passphrase", 10) == 0;
-    if (secret) {
-        char shown[300];
-        snprintf(shown, sizeof shown, "%.*s?(removed: it named a person or a key)",
-                 (int)(query - target > 200 ? 200 : query - target), target);
-        ss_page_json(&line, shown);
-    } else {
-        ss_page_json(&line, target);
+    const char *target = v->req->target;
+    size_t plen = strcspn(target, "?");
+    bool keep = !target[plen];
+    if (!keep && v->q_parsed && strlen(target + plen) <= 2048) {
+        keep = true;
+        for (size_t i = 0; i < v->q.n && keep; i++) {
+            bool known = false;
+            for (const char *const *k = kept_fields; *k && !known; k++)
+                known = strcmp(*k, v->q.fields[i].name) == 0;
+            keep = known;
+        }
     }
+    char shown[400];
+    snprintf(shown, sizeof shown, "%.*s%s", (int)(plen > 300 ? 300 : plen), target,
+             keep ? "" : "?(query not kept)");
+    ss_page_json(&line, keep && target[plen] ? target : shown);
     ss_page_raw(&line, ",\"log\":");
     ss_page_json(&line, c->n_logs ? c->logs[v->log].name : "");
     ss_page_raw(&line, ",\"status\":%u}\n", v->status);
-    if (!line.failed) {
-        pthread_mutex_lock(&c->mu);
+    bool ok = !line.failed;
+    if (ok) {
+        pthread_mutex_lock(&c->audit_mu);
         ssize_t w = write(c->audit_fd, line.data, line.len);
-        bool ok = w == (ssize_t)line.len && fdatasync(c->audit_fd) == 0;
-        pthread_mutex_unlock(&c->mu);
-        if (!ok)
-            fprintf(stderr, "console: cannot write the audit log %s\n", c->o->audit_file);
+        ok = w == (ssize_t)line.len && fdatasync(c->audit_fd) == 0;
+        pthread_mutex_unlock(&c->audit_mu);
     }
+    if (!ok)
+        fprintf(stderr, "console: cannot write the audit log %s: the view was not answered\n",
+                c->o->audit_file);
     ss_page_cleanup(&line);
+    return ok;
 }
 
 /* ---- requests ---- */
@@ -2222,6 +2297,7 @@ static void handle(void *cls, const struct ss_http_request *req, struct ss_http_
         fail_page(v, 400, msg);
         goto out;
     }
+    v->q_parsed = true;
     if (post) {
         const char *type = ss_headers_get(&req->headers, "Content-Type");
         if (!type || strncmp(type, "application/x-www-form-urlencoded", 33) != 0 ||
@@ -2273,9 +2349,11 @@ static void handle(void *cls, const struct ss_http_request *req, struct ss_http_
     route(v);
     pthread_mutex_unlock(&v->c->mu);
 out:
+    if (!v->no_audit && !audit_line(v))
+        fail_page(v, 503,
+                  "Das Prüfprotokoll der Konsole ist nicht schreibbar; ohne Eintrag "
+                  "zeigt die Konsole nichts.");
     finish(v);
-    if (!v->no_audit)
-        audit_line(v);
     ss_form_cleanup(&v->q);
     ss_form_cleanup(&v->body);
     ss_page_cleanup(&v->page);
@@ -2298,8 +2376,9 @@ static void handle_error(void *cls, const struct ss_http_request *req, ss_error 
     char msg[600];
     snprintf(msg, sizeof msg, "Die Anfrage wurde abgewiesen: %s", ss_errmsg());
     fail_page(v, err == SS_ERR_TOO_LARGE ? 413 : err == SS_ERR_BUSY ? 503 : 400, msg);
+    if (!audit_line(v))
+        fail_page(v, 503, "Das Prüfprotokoll der Konsole ist nicht schreibbar.");
     finish(v);
-    audit_line(v);
     ss_page_cleanup(&v->page);
     free(v);
 }
@@ -2380,6 +2459,7 @@ static void close_console(struct console *c)
     if (c->audit_fd >= 0)
         close(c->audit_fd);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->audit_mu);
     pthread_mutex_destroy(&c->run_mu);
 }
 
@@ -2433,6 +2513,7 @@ ss_error ss_console_run(const struct ss_console_options *o)
     c->o = o;
     c->audit_fd = -1;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->audit_mu, NULL);
     pthread_mutex_init(&c->run_mu, NULL);
     char *cert = NULL, *key = NULL, *trust = NULL;
     struct ss_http_pool *pool = NULL;

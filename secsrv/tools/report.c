@@ -34,11 +34,16 @@ void ss_report_text(const struct ss_audit_report *rep, ss_error err, unsigned gr
     ss_page_raw(out, "time: %.3f s (%.0f records/s)\n", secs,
                 secs > 0 ? (double)rep->records / secs : 0.0);
     if (err == SS_ERR_BAD_SIGNATURE && rep->broken[0]) {
+        /* the reason may quote a changed log: no control character of it reaches a terminal */
+        char broken[sizeof rep->broken];
+        size_t n = 0;
+        for (const char *c = rep->broken; *c && n < sizeof broken - 1; c++)
+            broken[n++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        broken[n] = '\0';
         if (rep->broken_record)
-            ss_page_raw(out, "BROKEN at record %lld: %s\n", (long long)rep->broken_record,
-                        rep->broken);
+            ss_page_raw(out, "BROKEN at record %lld: %s\n", (long long)rep->broken_record, broken);
         else
-            ss_page_raw(out, "BROKEN: %s\n", rep->broken);
+            ss_page_raw(out, "BROKEN: %s\n", broken);
     } else if (!err) {
         ss_page_raw(out, "OK%s\n", rep->unstamped_late ? " (with the warning above)" : "");
     }

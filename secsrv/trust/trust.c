@@ -669,6 +669,14 @@ ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
         ss_ca_store_free(cas);
         return ss_errf(SS_ERR_CONFIG, "%s: cannot load IS CA certificates", ca_file);
     }
+    /* CRLs in the file: a client's certificate is then checked against its issuer's CRL (a
+     * missing or expired one refuses it) */
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(cas->store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
+        if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_CRL) {
+            X509_STORE_set_flags(cas->store, X509_V_FLAG_CRL_CHECK);
+            break;
+        }
     *out = cas;
     return SS_OK;
 }

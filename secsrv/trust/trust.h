@@ -135,7 +135,11 @@ ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *ce
 ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t leaf_sha256[32],
                                       const struct ss_client_id *client) SS_MUST_CHECK;
 
-/* The CAs that issue information systems' certificates, loaded once from a PEM file. */
+/*
+ * The CAs that issue client certificates (information systems', DPOs'),
+ * loaded once from a PEM file; CRLs in the same file make the leaf's
+ * revocation checked (a CRL is then needed from its issuer, and fresh).
+ */
 struct ss_ca_store;
 ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out) SS_MUST_CHECK;
 void ss_ca_store_free(struct ss_ca_store *cas);

@@ -65,7 +65,7 @@ serve() { # NAME ARGS...: starts a console; sets PORT
   wait_until "the console $name" 20 grep -q '^console: https' "$T_DIR/$name.out"
   PORT=$(sed -n 's|^console: https://127.0.0.1:\([0-9]*\)/.*|\1|p' "$T_DIR/$name.out")
 }
-serve dpo --dpo-ca "$CPKI/dpo-ca.pem" --subject-key "$FED_DIR/sh/state/subject.key" "$SH" "$MV" "$BAD"
+serve dpo --dpo-ca "$CPKI/dpo-ca-crl.pem" --subject-key "$FED_DIR/sh/state/subject.key" "$SH" "$MV" "$BAD"
 BASE=https://127.0.0.1:$PORT
 AUDIT=$T_DIR/dpo-audit.log
 c() { # PATH [curl args]: as the DPO; sets STATUS, body in T_DIR/body, headers in T_DIR/headers
@@ -96,6 +96,10 @@ t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' --cacert "$CPKI
   --key "$CPKI/rogue.key" "$BASE/"
 expect "a certificate from another CA with the DPO's name: 403" test "$STATUS" = 403
 expect "... saying it is not recognised" has 'nicht anerkannt'
+t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' --cacert "$CPKI/dpo-ca.pem" --cert "$CPKI/revoked.pem" \
+  --key "$CPKI/revoked.key" "$BASE/"
+expect "a revoked DPO certificate (on the CA's CRL): 403" test "$STATUS" = 403
+expect "... saying it is revoked" has 'revoked'
 t_curl -s -o /dev/null -D "$T_DIR/headers" -w '%{http_code}' --cacert "$FED_PKI/root-ca.pem" "$BASE/" || true
 expect "a client that does not trust the console's certificate gets nothing" test "$CURL_RC" != 0
 
@@ -121,6 +125,8 @@ c "/suche?sort=hash"
 expect "an unknown sort: 400" test "$STATUS" = 400
 c "/suche?subject=P-1"
 expect "a person's identifier in an address: 400 (unknown parameter)" test "$STATUS" = 400
+c "/suche?%73ubject=P-1"
+expect "... escaped too" test "$STATUS" = 400
 c "/suche?a=%zz"
 expect "a bad escape: 400 naming it" test "$STATUS" = 400 -a "$(grep -c 'two hex digits' "$T_DIR/body")" = 1
 c "/suche?outcome=refused"
@@ -220,7 +226,21 @@ expect "the report reads as secsrv-log verify prints it" has 'BROKEN at record 3
 c "/pruefung/bericht/..%2F..%2Fetc%2Fpasswd"
 expect "a report name that leaves the folder: 404" test "$STATUS" = 404
 c /
-expect "the overview names the last verification" has 'id="last-verification"><span class="ok">OK'
+expect "the overview names the last verification" has 'id="last-verification"><span class="ok">gültig'
+c "/?log=2"
+expect "... for the tampered copy: broken" has 'id="last-verification"><span class="broken">gebrochen'
+sqlite3 "$BAD" "UPDATE records SET side = char(10) || 'OK' WHERE id = 5"
+c /pruefung?log=2
+tok=$(token)
+c /pruefung --data-urlencode "csrf=$tok" --data-urlencode "log=2"
+expect "a run over a log whose fields try to forge the verdict" wait_until "the third run" 60 finished
+c "/?log=2"
+expect "... still says broken" has 'id="last-verification"><span class="broken">gebrochen'
+lines=$(wc -l <"$AUDIT")
+c "/person.json?sh=$(printf '%064d' 0)$(head -c 500 /dev/zero | tr '\0' '&')"
+expect "a view whose address swells sixfold in JSON is answered" test "$STATUS" = 200
+expect "... and in the audit log, one line more" test "$(wc -l <"$AUDIT")" = $((lines + 1))
+expect "... with its address" test "$(tail -1 "$AUDIT" | jq -r .target | wc -c)" = 581
 
 # the audit log: one line per page view, no identifier, no key
 views=$(grep -c '"target"' "$AUDIT")
@@ -228,8 +248,19 @@ expect "every page view is in the console's audit log ($views lines)" test "$vie
 expect "... as JSON lines naming the DPO" test "$(jq -r 'select(.status == 200) | .who' "$AUDIT" | sort -u | head -1)" = "CN=Datenschutzbeauftragte SH,O=DE-NORD Test,C=DE"
 expect "... refused views too" test "$(jq -r 'select(.status == 403) | .who' "$AUDIT" | grep -c 'nicht angemeldet')" -ge 2
 expect "the person's identifier is in no log line" bash -c "! grep -qE 'P-[0-9]' '$AUDIT' '$T_DIR/console-dpo.log'"
-expect "the address that named one is kept without it" grep -qF '/suche?(removed: it named a person or a key)' "$AUDIT"
+expect "the address that named one is kept without its query" grep -qF '"/suche?(query not kept)"' "$AUDIT"
 expect "no key is in the audit log" bash -c "! grep -qF '$(cat "$T_DIR/dpo.secret")' '$AUDIT'"
+
+# --- no view without its audit line --------------------------------------------------------------
+"$LOG" serve --listen 127.0.0.1:0 --cert "$CPKI/console.pem" --key "$CPKI/console.key" \
+  --anchor "$FED_PKI/registry-authority.pem" --reports "$T_DIR/full-reports" --audit-log /dev/full \
+  --dpo-ca "$CPKI/dpo-ca.pem" "$SH" >"$T_DIR/full.out" 2>"$T_DIR/console-full.log" &
+CONSOLES+=($!)
+wait_until "the console full" 20 grep -q '^console: https' "$T_DIR/full.out"
+BASE=https://127.0.0.1:$(sed -n 's|^console: https://127.0.0.1:\([0-9]*\)/.*|\1|p' "$T_DIR/full.out")
+c /
+expect "an audit log that cannot be written: 503, nothing shown" test "$STATUS" = 503 -a "$(grep -c 'Einträge' "$T_DIR/body")" = 0
+expect "... and the operator is told" grep -q 'cannot write the audit log' "$T_DIR/console-full.log"
 
 # --- the passphrase console, loopback only ----------------------------------------------------------
 printf 'richtig-lange-passphrase\n' | "$LOG" passphrase "$T_DIR/pass.hash" >/dev/null
