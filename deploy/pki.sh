@@ -41,7 +41,7 @@ done
 
 outdir=$(realpath -m -- "$outarg")
 # The layout's version: a PKI made by an older version of this script is made anew.
-pki_version=4
+pki_version=5
 current() { [ -e "$outdir/.complete" ] && [ "$(cut -d' ' -f2 "$outdir/.complete")" = "$pki_version" ]; }
 current && exit 0
 
@@ -260,6 +260,7 @@ ocsp.{key,pem}                OCSP responder (openssl ocsp -index ca/index.txt)
 servers/NAME/auth.{key,pem,sha256} auth-chain.pem
                               TLS authentication certificates:
                               ${servers[*]}
+servers/ss-sh-kiel/next/      the SH server's next certificate (rotation)
 servers/ss-revoked/           revoked (keyCompromise)
 servers/ss-expired/           expired (2020-01-01 to 2021-01-01)
 members/LABEL/sign.{key,pem} sign-chain.pem
@@ -323,6 +324,9 @@ for name in "${servers[@]}" ss-revoked ss-expired; do
   mkdir -p "$work/servers/$name"
   key_paths+=("servers/$name/auth.key")
 done
+# the SH server's next authentication certificate (rotation tests)
+mkdir -p "$work/servers/ss-sh-kiel/next"
+key_paths+=("servers/ss-sh-kiel/next/auth.key")
 for label in "${members[@]}" revoked-GOV-MIKWS-SH; do
   mkdir -p "$work/members/$label"
   key_paths+=("members/$label/sign.key")
@@ -539,6 +543,10 @@ issue ocsp.key "DE-NORD OCSP Responder" ext_ocsp ocsp.pem
 for name in "${servers[@]}" ss-revoked; do
   issue "servers/$name/auth.key" "$name" ext_auth "servers/$name/auth.pem"
 done
+issue servers/ss-sh-kiel/next/auth.key "ss-sh-kiel next" ext_auth servers/ss-sh-kiel/next/auth.pem
+fingerprint servers/ss-sh-kiel/next/auth.pem servers/ss-sh-kiel/next/auth.sha256
+cat "$work/servers/ss-sh-kiel/next/auth.pem" "$work/intermediate-ca.pem" \
+  >"$work/servers/ss-sh-kiel/next/auth-chain.pem"
 issue servers/ss-expired/auth.key ss-expired ext_auth \
   servers/ss-expired/auth.pem -startdate 20200101000000Z \
   -enddate 20210101000000Z

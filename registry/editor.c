@@ -816,6 +816,68 @@ ss_error ss_editor_add_client(struct ss_editor *ed, const char *server, const ch
     return set_attr(child, "id", ref);
 }
 
+ss_error ss_editor_add_server_auth(struct ss_editor *ed, const char *server,
+                                   const char *auth_sha256)
+{
+    ss_error err;
+    xmlNodePtr node = NULL, child = NULL;
+    char fingerprint[65];
+    if ((err = lookup_server(ed, server, &node)) ||
+        (err = ss_editor_normalize_sha256(auth_sha256, fingerprint)))
+        return err;
+    const char *first = ss_xml_attr(node, "authSha256");
+    if ((first && strcasecmp(first, fingerprint) == 0) ||
+        find_child(node, "authCertificate", "sha256", fingerprint, NULL, NULL))
+        return ss_errf(SS_ERR_REGISTRY, "server %s already has authentication certificate %s",
+                       server, fingerprint);
+    if ((err = check_room(node, "authCertificate", SS_REG_MAX_AUTH - 1,
+                          "authentication certificates per server besides the first")) ||
+        (err = new_element(ed, "authCertificate", NULL, &child)))
+        return err;
+    if ((err = set_attr(child, "sha256", fingerprint))) {
+        xmlFreeNode(child);
+        return err;
+    }
+    /* before the hosted clients, as the schema orders them */
+    xmlNodePtr client = find_child(node, "client", NULL, NULL, NULL, NULL);
+    if (client)
+        xmlAddPrevSibling(client, child);
+    else
+        xmlAddChild(node, child);
+    return SS_OK;
+}
+
+ss_error ss_editor_remove_server_auth(struct ss_editor *ed, const char *server,
+                                      const char *auth_sha256)
+{
+    ss_error err;
+    xmlNodePtr node = NULL;
+    char fingerprint[65];
+    if ((err = lookup_server(ed, server, &node)) ||
+        (err = ss_editor_normalize_sha256(auth_sha256, fingerprint)))
+        return err;
+    xmlNodePtr next = find_child(node, "authCertificate", NULL, NULL, NULL, NULL);
+    const char *first = ss_xml_attr(node, "authSha256");
+    if (first && strcasecmp(first, fingerprint) == 0) {
+        /* the first one goes: the next takes its place */
+        if (!next)
+            return ss_errf(SS_ERR_REGISTRY,
+                           "%s is the only authentication certificate of server %s; add its "
+                           "successor first",
+                           fingerprint, server);
+        if ((err = set_attr(node, "authSha256", ss_xml_attr(next, "sha256"))))
+            return err;
+        remove_node(next);
+        return SS_OK;
+    }
+    xmlNodePtr found = find_child(node, "authCertificate", "sha256", fingerprint, NULL, NULL);
+    if (!found)
+        return ss_errf(SS_ERR_NOT_FOUND, "server %s has no authentication certificate %s", server,
+                       fingerprint);
+    remove_node(found);
+    return SS_OK;
+}
+
 ss_error ss_editor_add_group(struct ss_editor *ed, const char *code, const char *description)
 {
     ss_error err;

@@ -73,6 +73,15 @@ ss_error ss_editor_add_server(struct ss_editor *ed, const char *owner, const cha
 /* server: "OWNERCLASS/OWNERCODE/SERVERCODE". */
 ss_error ss_editor_add_client(struct ss_editor *ed, const char *server,
                               const char *client) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
+/*
+ * A server's further authentication certificates, for a rotation: add the
+ * next one, let the server switch to it, remove the old one. Removing the
+ * first (authSha256) makes the next its successor; the last one stays.
+ */
+ss_error ss_editor_add_server_auth(struct ss_editor *ed, const char *server,
+                                   const char *auth_sha256) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
+ss_error ss_editor_remove_server_auth(struct ss_editor *ed, const char *server,
+                                      const char *auth_sha256) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
 ss_error ss_editor_add_group(struct ss_editor *ed, const char *code,
                              const char *description) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
 ss_error ss_editor_add_group_member(struct ss_editor *ed, const char *group,

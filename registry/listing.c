@@ -84,9 +84,11 @@ static void text_servers(FILE *out, const struct ss_registry *reg)
     for (size_t i = 0; i < reg->n_servers; i++) {
         const struct ss_reg_server *s = &reg->servers[i];
         client_ref(&s->owner, ref, sizeof ref);
-        fingerprint_hex(s->auth_sha256, fp);
         fprintf(out, "  %s/%s  %s\n", ref, s->code, s->address);
-        fprintf(out, "    auth SHA-256 %s\n", fp);
+        for (size_t k = 0; k < s->n_auth; k++) {
+            fingerprint_hex(s->auth_sha256[k], fp);
+            fprintf(out, "    auth SHA-256 %s\n", fp);
+        }
         for (size_t k = 0; k < s->n_clients; k++) {
             client_ref(&s->clients[k], ref, sizeof ref);
             fprintf(out, "    client %s\n", ref);
@@ -294,12 +296,18 @@ static void json_servers(FILE *out, const struct ss_registry *reg)
     for (size_t i = 0; i < reg->n_servers; i++) {
         const struct ss_reg_server *s = &reg->servers[i];
         client_ref(&s->owner, ref, sizeof ref);
-        fingerprint_hex(s->auth_sha256, fp);
+        fingerprint_hex(s->auth_sha256[0], fp);
         fputs(i ? ",{" : "{", out);
         json_kv(out, true, "owner", ref);
         json_kv(out, false, "code", s->code);
         json_kv(out, false, "address", s->address);
         json_kv(out, false, "authSha256", fp);
+        fputs(",\"authCertificates\":[", out);
+        for (size_t k = 1; k < s->n_auth; k++) {
+            fingerprint_hex(s->auth_sha256[k], fp);
+            fprintf(out, "%s\"%s\"", k > 1 ? "," : "", fp);
+        }
+        fputc(']', out);
         fputs(",\"clients\":", out);
         json_client_list(out, s->clients, s->n_clients);
         fputc('}', out);

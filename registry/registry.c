@@ -291,9 +291,29 @@ static ss_error build_server(struct build *b, xmlNodePtr node, struct ss_reg_ser
         (err = dup_attr(b, node, "address", &s->address)))
         return err;
     const char *pin = ss_xml_attr(node, "authSha256");
-    if (!pin || !ss_hex_sha256_parse(pin, s->auth_sha256))
+    if (!pin || !ss_hex_sha256_parse(pin, s->auth_sha256[0]))
         return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: bad authSha256", b->name,
                        ss_xml_line(node));
+    s->n_auth = 1;
+    for (xmlNodePtr c = node->children; c; c = c->next) {
+        if (!ss_xml_is(c, "authCertificate"))
+            continue;
+        pin = ss_xml_attr(c, "sha256");
+        if (s->n_auth == SS_REG_MAX_AUTH)
+            return ss_errf(SS_ERR_REGISTRY_SCHEMA,
+                           "%s:%ld: more than %d authentication certificates for one server",
+                           b->name, ss_xml_line(c), SS_REG_MAX_AUTH);
+        if (!pin || !ss_hex_sha256_parse(pin, s->auth_sha256[s->n_auth]))
+            return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: bad authCertificate sha256", b->name,
+                           ss_xml_line(c));
+        for (size_t i = 0; i < s->n_auth; i++)
+            if (memcmp(s->auth_sha256[i], s->auth_sha256[s->n_auth], 32) == 0)
+                return ss_errf(SS_ERR_REGISTRY_SCHEMA,
+                               "%s:%ld: authentication certificate %s is registered twice for "
+                               "server %s",
+                               b->name, ss_xml_line(c), pin, s->code);
+        s->n_auth++;
+    }
     size_t n = ss_xml_count_children(node, "client");
     s->clients = calloc(n ? n : 1, sizeof *s->clients);
     if (!s->clients)
@@ -612,4 +632,16 @@ bool ss_registry_group_has(const struct ss_registry *reg, const char *group_code
             return true;
     }
     return false;
+}
+
+bool ss_registry_server_auth(const struct ss_reg_server *s, const uint8_t fp[32])
+{
+    unsigned diff_all = 1;
+    for (size_t i = 0; i < s->n_auth; i++) {
+        unsigned diff = 0;
+        for (size_t k = 0; k < 32; k++)
+            diff |= (unsigned)(s->auth_sha256[i][k] ^ fp[k]);
+        diff_all &= diff != 0;
+    }
+    return s->n_auth > 0 && diff_all == 0;
 }

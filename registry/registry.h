@@ -37,11 +37,17 @@ struct ss_reg_member {
     size_t n_subsystems;
 };
 
+/* Authentication certificates one server may have registered at once (rotation). */
+#define SS_REG_MAX_AUTH 4
+
 struct ss_reg_server {
     struct ss_client_id owner; /* member, no subsystem */
     char *code;
     char *address; /* host:port */
-    uint8_t auth_sha256[32];
+    /* its TLS authentication certificates' fingerprints: [0] the authSha256 attribute, then
+     * the authCertificate elements (e.g. the next one, while a certificate is rotated) */
+    uint8_t auth_sha256[SS_REG_MAX_AUTH][32];
+    size_t n_auth;
     struct ss_client_id *clients;
     size_t n_clients;
 };
@@ -159,6 +165,9 @@ void ss_registry_unref(struct ss_registry *reg);
 bool ss_registry_expired(const struct ss_registry *reg, time_t now);
 
 /* Look-ups. The returned pointers live as long as reg. */
+/* Whether fp is one of s's authentication certificates (compared in constant time). */
+bool ss_registry_server_auth(const struct ss_reg_server *s, const uint8_t fp[32]);
+
 const struct ss_reg_member *ss_registry_member(const struct ss_registry *reg,
                                                const char *member_class, const char *member_code);
 /* True if the member (and the subsystem, if id has one) is registered. */

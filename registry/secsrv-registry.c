@@ -41,10 +41,13 @@ static const char usage_text[] =
     "  add ca NAME --cert ROOT.pem [--intermediate INT.pem]...\n"
     "      [--ocsp-url URL --ocsp-cert OCSP.pem]\n"
     "  add tsa NAME --url URL --cert TSA.pem\n"
+    "  add auth-cert OWNERCLASS/OWNERCODE/SERVERCODE (--auth-cert CERT.pem | --auth-sha256 HEX)\n"
+    "      (one more TLS certificate of a server, while it rotates its certificate)\n"
     "  remove member-class CODE | member CLASS/CODE | subsystem CLASS/CODE/SUBSYSTEM\n"
     "  remove server OWNERCLASS/OWNERCODE SERVERCODE\n"
     "  remove client OWNERCLASS/OWNERCODE/SERVERCODE CLASS/CODE[/SUBSYSTEM]\n"
     "  remove group CODE | group-member CODE CLASS/CODE[/SUBSYSTEM] | ca NAME | tsa NAME\n"
+    "  remove auth-cert OWNERCLASS/OWNERCODE/SERVERCODE HEX\n"
     "  set server OWNERCLASS/OWNERCODE/SERVERCODE [--address HOST:PORT]\n"
     "      [--auth-cert CERT.pem | --auth-sha256 HEX]\n"
     "  set settings [--ocsp-freshness S] [--timestamping-interval S]\n"
@@ -369,9 +372,9 @@ struct kind {
 };
 
 static const struct kind kinds[] = {
-    {"member-class", 2, 1}, {"member", 1, 1}, {"subsystem", 1, 1},
-    {"server", 2, 2},       {"client", 2, 2}, {"group", 1, 1},
-    {"group-member", 2, 2}, {"ca", 1, 1},     {"tsa", 1, 1},
+    {"member-class", 2, 1}, {"member", 1, 1},    {"subsystem", 1, 1},    {"server", 2, 2},
+    {"client", 2, 2},       {"group", 1, 1},     {"group-member", 2, 2}, {"ca", 1, 1},
+    {"tsa", 1, 1},          {"auth-cert", 1, 2},
 };
 
 static ss_error apply_add(struct ss_editor *ed, const char *kind, const struct cmdline *cl)
@@ -410,6 +413,10 @@ static ss_error apply_add(struct ss_editor *ed, const char *kind, const struct c
         return ss_editor_add_group_member(ed, p[1], p[2]);
     if (strcmp(kind, "ca") == 0)
         return add_ca(ed, cl);
+    if (strcmp(kind, "auth-cert") == 0)
+        return (err = auth_fingerprint(cl, true, fp, &fingerprint))
+                   ? err
+                   : ss_editor_add_server_auth(ed, p[1], fingerprint);
     return add_tsa(ed, cl);
 }
 
@@ -439,6 +446,8 @@ static ss_error apply_remove(struct ss_editor *ed, const char *kind, const struc
         return ss_editor_remove_group_member(ed, p[1], p[2]);
     if (strcmp(kind, "ca") == 0)
         return ss_editor_remove_ca(ed, p[1]);
+    if (strcmp(kind, "auth-cert") == 0)
+        return ss_editor_remove_server_auth(ed, p[1], p[2]);
     return ss_editor_remove_tsa(ed, p[1]);
 }
 
@@ -458,7 +467,7 @@ static int cmd_edit(const char *file, bool add, int argc, char **argv)
     } allowed[] = {
         {"member", "name state"}, {"server", "address auth-cert auth-sha256"},
         {"group", "description"}, {"ca", "cert intermediate ocsp-url ocsp-cert"},
-        {"tsa", "url cert"},
+        {"tsa", "url cert"},      {"auth-cert", "auth-cert auth-sha256"},
     };
     struct cmdline cl = {.opts = opts, .n_opts = sizeof opts / sizeof opts[0]};
     const char *verb = add ? "add" : "remove";

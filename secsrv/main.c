@@ -373,6 +373,29 @@ static int print_paths(void)
     return 0;
 }
 
+/*
+ * What a reload hands the network process, which cannot read the key files
+ * once its privileges are gone: the authentication certificate and key as
+ * the files hold them now (a rotation), or nothing when they cannot be read
+ * (the policies are reloaded all the same).
+ */
+static void reload_payload(struct ss_ipc_buf *b)
+{
+    char *cert = NULL, *key = NULL;
+    if (ss_trust_read_pem(cfg->auth_cert, &cert) != SS_OK ||
+        ss_trust_read_pem(cfg->auth_key, &key) != SS_OK) {
+        ss_log_error("SIGHUP: the TLS certificate stays: %s", ss_errmsg());
+    } else {
+        ss_ipc_put_str(b, cert);
+        ss_ipc_put_str(b, key);
+    }
+    free(cert);
+    if (key) {
+        sodium_memzero(key, strlen(key));
+        free(key);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -497,8 +520,14 @@ int main(int argc, char **argv)
         }
         if (sig == SIGHUP) {
             struct child *n = &children[CHILD_NETWORK];
-            if (n->pid > 0 && ss_ipc_send(n->ctl, SS_IPC_RELOAD, 0, NULL, 0, -1) != SS_OK)
+            struct ss_ipc_buf b = {0};
+            reload_payload(&b);
+            if (n->pid > 0 &&
+                (b.failed || ss_ipc_send(n->ctl, SS_IPC_RELOAD, 0, b.data, b.len, -1) != SS_OK))
                 ss_log_warn("SIGHUP: the network process did not take the reload");
+            if (b.data)
+                sodium_memzero(b.data, b.cap);
+            ss_ipc_buf_cleanup(&b);
         } else if (sig == SIGTERM || sig == SIGINT) {
             ss_log_info("signal %d: stopping", sig);
             break;

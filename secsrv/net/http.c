@@ -6,7 +6,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -19,11 +21,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * The certificate chain and key a TLS listener presents, parsed once. The
+ * handshake takes the current one (pick_identity); a replaced one stays
+ * until the server stops, for handshakes that took it a moment before.
+ */
+struct tls_identity {
+    gnutls_pcert_st pcert[SS_HTTP_MAX_PEER_CERTS];
+    unsigned n;
+    gnutls_privkey_t key;
+    struct tls_identity *older;
+};
+
 struct ss_http_server {
     struct ss_http_options opts;
     struct ss_limits limits;
     struct MHD_Daemon *daemon;
-    char *cert_pem, *key_pem, *trust_pem;
+    char *trust_pem;
+    bool tls;
+    struct tls_identity *identity; /* under mu */
     /* jobs of this server in the pool; under mu */
     pthread_mutex_t mu;
     pthread_cond_t idle;
@@ -48,6 +64,7 @@ struct ss_http_server {
  */
 struct conn_slot {
     struct ss_http_conn pub; /* what the handlers see (first: the same address) */
+    struct ss_http_server *srv;
     int fd;
     bool in_headers;
     uint64_t deadline_us; /* monotonic */
@@ -280,7 +297,7 @@ static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
     }
     struct conn_slot *slot = slot_of(con);
     req->conn = slot ? &slot->pub : NULL;
-    if (!srv->cert_pem)
+    if (!srv->tls)
         return;
     req->tls = true;
     ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -525,6 +542,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         const union MHD_ConnectionInfo *fdi =
             MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (slot) {
+            slot->srv = srv;
             slot->fd = fdi ? fdi->connect_fd : -1;
             pthread_mutex_lock(&srv->mu);
             srv->open++;
@@ -689,6 +707,85 @@ void ss_http_pool_free(struct ss_http_pool *p)
     free(p);
 }
 
+static void identity_free(struct tls_identity *id)
+{
+    while (id) {
+        struct tls_identity *older = id->older;
+        for (unsigned i = 0; i < id->n; i++)
+            gnutls_pcert_deinit(&id->pcert[i]);
+        if (id->key)
+            gnutls_privkey_deinit(id->key);
+        free(id);
+        id = older;
+    }
+}
+
+static ss_error identity_new(const char *name, const char *cert_pem, const char *key_pem,
+                             struct tls_identity **out)
+{
+    *out = NULL;
+    struct tls_identity *id = calloc(1, sizeof *id);
+    if (!id)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    gnutls_datum_t cert = {(unsigned char *)(uintptr_t)cert_pem, (unsigned)strlen(cert_pem)};
+    gnutls_datum_t key = {(unsigned char *)(uintptr_t)key_pem, (unsigned)strlen(key_pem)};
+    id->n = SS_HTTP_MAX_PEER_CERTS;
+    if (gnutls_pcert_list_import_x509_raw(id->pcert, &id->n, &cert, GNUTLS_X509_FMT_PEM,
+                                          GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED) < 0) {
+        id->n = 0;
+        identity_free(id);
+        return ss_errf(SS_ERR_TLS, "%s: the TLS certificate does not parse", name);
+    }
+    if (gnutls_privkey_init(&id->key) < 0 ||
+        gnutls_privkey_import_x509_raw(id->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0) < 0) {
+        identity_free(id);
+        return ss_errf(SS_ERR_TLS, "%s: the TLS key does not parse", name);
+    }
+    *out = id;
+    return SS_OK;
+}
+
+/* GnuTLS asks which certificate to present: the listener's current one. */
+static int pick_identity(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                         gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                         gnutls_privkey_t *pkey)
+{
+    (void)req_ca_dn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    struct MHD_Connection *con = gnutls_session_get_ptr(session);
+    struct conn_slot *slot = con ? slot_of(con) : NULL;
+    if (!slot)
+        return -1;
+    struct ss_http_server *srv = slot->srv;
+    pthread_mutex_lock(&srv->mu);
+    struct tls_identity *id = srv->identity;
+    pthread_mutex_unlock(&srv->mu);
+    if (!id)
+        return -1;
+    *pcert = id->pcert;
+    *pcert_length = id->n;
+    *pkey = id->key;
+    return 0;
+}
+
+ss_error ss_http_set_identity(struct ss_http_server *srv, const char *cert_pem, const char *key_pem)
+{
+    if (!srv->tls)
+        return ss_errf(SS_ERR_INTERNAL, "%s: not a TLS listener", srv->opts.name);
+    struct tls_identity *id = NULL;
+    ss_error err = identity_new(srv->opts.name, cert_pem, key_pem, &id);
+    if (err)
+        return err;
+    pthread_mutex_lock(&srv->mu);
+    id->older = srv->identity;
+    srv->identity = id;
+    pthread_mutex_unlock(&srv->mu);
+    return SS_OK;
+}
+
 ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server **out)
 {
     *out = NULL;
@@ -719,10 +816,14 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     size_t nt = 0;
     if (opts->cert_pem) {
         flags |= MHD_USE_TLS;
-        srv->cert_pem = strdup(opts->cert_pem);
-        srv->key_pem = strdup(opts->key_pem);
-        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert_pem};
-        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem};
+        srv->tls = true;
+        if ((err = identity_new(opts->name, opts->cert_pem, opts->key_pem, &srv->identity))) {
+            close(fd);
+            ss_http_stop(srv);
+            return err;
+        }
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                                 (void *)(uintptr_t)pick_identity};
         tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
                                                  (void *)(uintptr_t)ss_tls_gnutls_priorities()};
         if (opts->trust_pem) {
@@ -788,11 +889,7 @@ void ss_http_stop(struct ss_http_server *srv)
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->idle);
     pthread_cond_destroy(&srv->reaper_wake);
-    free(srv->cert_pem);
-    if (srv->key_pem) {
-        sodium_memzero(srv->key_pem, strlen(srv->key_pem));
-        free(srv->key_pem);
-    }
+    identity_free(srv->identity);
     free(srv->trust_pem);
     free(srv);
 }

@@ -93,6 +93,13 @@ void ss_http_pool_free(struct ss_http_pool *p);
 ss_error ss_http_start(const struct ss_http_options *opts,
                        struct ss_http_server **out) SS_MUST_CHECK SS_NONNULL(1, 2);
 uint16_t ss_http_port(const struct ss_http_server *srv);
+/*
+ * The certificate (chain) and key a TLS listener presents from the next
+ * handshake on (a rotated certificate, on reload); the one before stays
+ * for handshakes under way.
+ */
+ss_error ss_http_set_identity(struct ss_http_server *srv, const char *cert_pem,
+                              const char *key_pem) SS_MUST_CHECK;
 void ss_http_stop(struct ss_http_server *srv);
 
 /* A listener's connections, for the metrics. */

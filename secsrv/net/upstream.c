@@ -309,7 +309,9 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     struct pool_tag tag = {0};
     if (req->tls) {
         tag.serial = ss_trust_registry(req->tls->trust)->serial;
-        memcpy(tag.pin, req->tls->expected->auth_sha256, sizeof tag.pin);
+        /* the expected server, by its first registered certificate (the handshake accepts any
+         * of them; a connection is reused only for the same server under the same registry) */
+        memcpy(tag.pin, req->tls->expected->auth_sha256[0], sizeof tag.pin);
     }
     CURL *h = acquire(u, &tag);
     if (!h)

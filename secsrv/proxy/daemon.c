@@ -41,6 +41,64 @@ struct ss_policy_set *ss_daemon_policies(struct ss_daemon *d)
     return set;
 }
 
+void ss_daemon_identity(struct ss_daemon *d, const char **cert_pem, const char **key_pem)
+{
+    pthread_mutex_lock(&d->identity_mu);
+    *cert_pem = d->auth_cert_pem;
+    *key_pem = d->auth_key_pem;
+    pthread_mutex_unlock(&d->identity_mu);
+}
+
+ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem, const char *key_pem)
+{
+    uint8_t fp[32];
+    char hex[65];
+    ss_error err = ss_trust_check_keypair_pem(cert_pem, key_pem, fp);
+    if (err)
+        return ss_errf(err, "TLS certificate %s: %s", d->cfg->auth_cert, ss_errmsg());
+    ss_hex_sha256_format(fp, hex);
+    struct ss_trust *t = ss_regstore_acquire(d->registry, &err);
+    if (!t)
+        return ss_errf(err, "no registry in force to check the new TLS certificate against");
+    const struct ss_reg_server *self =
+        ss_registry_server(ss_trust_registry(t), &d->cfg->owner, d->cfg->server_code);
+    bool listed = self && ss_registry_server_auth(self, fp);
+    ss_trust_unref(t);
+    if (!listed)
+        return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
+                       "TLS certificate %s (%s) is not one the registry lists for this server: "
+                       "register it first (secsrv-registry add auth-cert)",
+                       d->cfg->auth_cert, hex);
+    struct ss_retired_identity *old = calloc(1, sizeof *old);
+    char *cert = strdup(cert_pem), *key = strdup(key_pem);
+    if (!old || !cert || !key) {
+        free(old);
+        free(cert);
+        if (key) {
+            sodium_memzero(key, strlen(key));
+            free(key);
+        }
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    if (d->server_proxy && (err = ss_http_set_identity(d->server_proxy, cert, key))) {
+        free(old);
+        free(cert);
+        sodium_memzero(key, strlen(key));
+        free(key);
+        return err;
+    }
+    pthread_mutex_lock(&d->identity_mu);
+    old->cert_pem = d->auth_cert_pem;
+    old->key_pem = d->auth_key_pem;
+    old->older = d->retired;
+    d->retired = old;
+    d->auth_cert_pem = cert;
+    d->auth_key_pem = key;
+    pthread_mutex_unlock(&d->identity_mu);
+    ss_log_info("SIGHUP: TLS certificate %s in force for both proxies", hex);
+    return SS_OK;
+}
+
 ss_error ss_daemon_reload_policies(struct ss_daemon *d)
 {
     struct ss_policy_set *set = NULL;
@@ -86,9 +144,9 @@ static void check_registry_contents(struct ss_config *cfg, const struct ss_regis
     long cert_line = ss_config_line(cfg, "tls", "certificate", NULL);
     if (ss_trust_cert_file_fingerprint(cfg->auth_cert, fp) != SS_OK)
         ss_config_problem(cfg, cert_line, "certificate: %s", ss_errmsg());
-    else if (!ss_trust_fingerprint_equal(fp, self->auth_sha256))
+    else if (!ss_registry_server_auth(self, fp))
         ss_config_problem(cfg, cert_line,
-                          "%s is not the authentication certificate the registry lists for "
+                          "%s is not an authentication certificate the registry lists for "
                           "this server",
                           cfg->auth_cert);
     for (size_t i = 0; i < cfg->n_clients; i++) {
@@ -416,6 +474,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     }
     d->cfg = cfg;
     pthread_mutex_init(&d->policy_mu, NULL);
+    pthread_mutex_init(&d->identity_mu, NULL);
     pthread_mutex_init(&d->watch_mu, NULL);
     pthread_cond_init(&d->watch_cond, NULL);
     check_exposure(cfg);
@@ -592,10 +651,19 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_ca_store_free(d->is_cas);
     ss_policy_set_unref(d->policies);
     pthread_mutex_destroy(&d->policy_mu);
+    pthread_mutex_destroy(&d->identity_mu);
     free(d->auth_cert_pem);
     if (d->auth_key_pem) {
         sodium_memzero(d->auth_key_pem, strlen(d->auth_key_pem));
         free(d->auth_key_pem);
+    }
+    while (d->retired) {
+        struct ss_retired_identity *older = d->retired->older;
+        free(d->retired->cert_pem);
+        sodium_memzero(d->retired->key_pem, strlen(d->retired->key_pem));
+        free(d->retired->key_pem);
+        free(d->retired);
+        d->retired = older;
     }
     sodium_memzero(d->subject_key, sizeof d->subject_key);
     ss_config_free(d->cfg);

@@ -31,8 +31,15 @@ struct ss_daemon {
     struct ss_upstream *upstream;
     pthread_mutex_t policy_mu;
     struct ss_policy_set *policies;
-    char *auth_cert_pem; /* for the inbound TLS stack */
+    /* this server's authentication certificate and key (PEM), for both TLS stacks: replaced
+     * on reload (a rotation), the ones before kept until stop for exchanges under way */
+    pthread_mutex_t identity_mu;
+    char *auth_cert_pem;
     char *auth_key_pem;
+    struct ss_retired_identity {
+        char *cert_pem, *key_pem;
+        struct ss_retired_identity *older;
+    } * retired;
     struct ss_ca_store *is_cas; /* issuers of IS certificates (HTTPS client proxy) */
     struct ss_http_server *client_proxy;
     struct ss_http_server *client_proxy_tls;
@@ -90,6 +97,17 @@ ss_error ss_daemon_check_subject_key(const char *path) SS_MUST_CHECK;
 
 /* Reloads the policy directory; on error the policy in force stays. */
 ss_error ss_daemon_reload_policies(struct ss_daemon *d) SS_MUST_CHECK;
+/*
+ * A rotated authentication certificate and key (read by the parent from the
+ * configured files): taken for both proxies' TLS from the next connection
+ * on, when the key is the certificate's and the registry in force lists the
+ * certificate for this server; else the one in force stays (the reason is
+ * the error). Takes neither string.
+ */
+ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem,
+                                   const char *key_pem) SS_MUST_CHECK;
+/* The authentication certificate and key in force (valid until the daemon stops). */
+void ss_daemon_identity(struct ss_daemon *d, const char **cert_pem, const char **key_pem);
 /* The policy set in force, with a reference (ss_policy_set_unref). */
 struct ss_policy_set *ss_daemon_policies(struct ss_daemon *d);
 

@@ -1016,10 +1016,8 @@ static ss_error consume(struct exchange *x)
             err = ss_errf(SS_ERR_LIMIT, "request URL too long");
             break;
         }
-        struct ss_upstream_tls tls = {.cert_pem = x->d->auth_cert_pem,
-                                      .key_pem = x->d->auth_key_pem,
-                                      .trust = x->trust,
-                                      .expected = servers[i]};
+        struct ss_upstream_tls tls = {.trust = x->trust, .expected = servers[i]};
+        ss_daemon_identity(x->d, &tls.cert_pem, &tls.key_pem);
         struct ss_upstream_request message = outbound(x, url, &fields, &tls);
         err = forward(x, &message, &up);
         /* another server hosting the provider may be reachable: only network errors move on */

@@ -3,6 +3,8 @@
 #include "log.h"
 #include "proc.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +12,30 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+
+/* Control messages are small: a reload carries a certificate chain and a key. */
+#define CONTROL_MAX (1u << 20)
+
+/* A reload's certificate and key (ss_daemon_reload_identity); malformed, the parent is broken. */
+static void reload_identity(struct ss_daemon *d, const struct ss_ipc_msg *m)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    size_t cert_len = 0, key_len = 0;
+    const uint8_t *cert = ss_ipc_get_bytes(&r, CONTROL_MAX, &cert_len);
+    const uint8_t *key = ss_ipc_get_bytes(&r, CONTROL_MAX, &key_len);
+    char *c = cert ? strndup((const char *)cert, cert_len) : NULL;
+    char *k = key ? strndup((const char *)key, key_len) : NULL;
+    if (!ss_ipc_reader_done(&r) || !c || !k || strlen(c) != cert_len || strlen(k) != key_len) {
+        ss_log_error("network: malformed reload message");
+        abort(); /* a broken invariant on the control link: the parent restarts us */
+    }
+    if (ss_daemon_reload_identity(d, c, k) != SS_OK)
+        ss_log_error("SIGHUP: the TLS certificate in force stays: %s", ss_errmsg());
+    free(c);
+    sodium_memzero(k, key_len);
+    free(k);
+}
 
 int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links *links)
 {
@@ -38,13 +64,15 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
         if (!pfd[1].revents)
             continue;
         struct ss_ipc_msg m;
-        if (ss_ipc_recv(ctl, 64, &m) != SS_OK)
+        if (ss_ipc_recv(ctl, CONTROL_MAX, &m) != SS_OK)
             break; /* the parent is gone */
         if (m.type == SS_IPC_RELOAD) {
             ss_log_info("SIGHUP: reloading policies");
             if (ss_daemon_reload_policies(d) != SS_OK) {
                 /* the policy in force stays; the reason is in the operator log */
             }
+            if (m.len)
+                reload_identity(d, &m);
         } else if (m.type == SS_IPC_ATTACH && m.fd >= 0 && m.len == 4) {
             struct ss_ipc_reader r;
             ss_ipc_reader_init(&r, &m);

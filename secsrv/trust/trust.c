@@ -351,7 +351,7 @@ ss_error ss_trust_check_server(const struct ss_trust *t, const struct ss_der *ce
     ss_error err = ss_trust_verify_chain(t, certs, n, true, fp);
     if (err)
         return err;
-    if (!ss_trust_fingerprint_equal(fp, expected->auth_sha256)) {
+    if (!ss_registry_server_auth(expected, fp)) {
         char got[65];
         ss_hex_sha256_format(fp, got);
         return ss_errf(SS_ERR_PEER_NOT_REGISTERED,
@@ -369,7 +369,7 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
     for (size_t i = 0; i < t->reg->n_servers; i++) {
         const struct ss_reg_server *s = &t->reg->servers[i];
         if (ss_registry_server_hosts(s, client))
-            match |= ss_trust_fingerprint_equal(leaf_sha256, s->auth_sha256);
+            match |= ss_registry_server_auth(s, leaf_sha256);
     }
     if (match)
         return SS_OK;
@@ -694,6 +694,34 @@ ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *
 {
     return verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, 0, leaf_sha256,
                              NULL);
+}
+
+ss_error ss_trust_check_keypair_pem(const char *cert_pem, const char *key_pem,
+                                    uint8_t cert_sha256[32])
+{
+    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+    X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    ss_error err = SS_OK;
+    unsigned char *der = NULL;
+    int len = cert ? i2d_X509(cert, &der) : -1;
+    if (!cert || len <= 0)
+        err = ss_errf(SS_ERR_CRYPTO, "the certificate is not PEM");
+    else if (!key)
+        err = ss_errf(SS_ERR_CRYPTO, "the key is not a PEM private key");
+    else if (X509_check_private_key(cert, key) != 1)
+        err = ss_errf(SS_ERR_CRYPTO, "the key is not the certificate's");
+    if (!err) {
+        struct ss_der d = {der, (size_t)len};
+        ss_trust_fingerprint(&d, cert_sha256);
+    }
+    OPENSSL_free(der);
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    BIO_free(cb);
+    BIO_free(kb);
+    return err;
 }
 
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file)

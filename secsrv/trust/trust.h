@@ -152,6 +152,9 @@ ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *
 void ss_trust_fingerprint(const struct ss_der *cert, uint8_t out[32]);
 bool ss_trust_fingerprint_equal(const uint8_t a[32], const uint8_t b[32]);
 
+/* The same for PEM text; writes the (first) certificate's fingerprint. */
+ss_error ss_trust_check_keypair_pem(const char *cert_pem, const char *key_pem,
+                                    uint8_t cert_sha256[32]) SS_MUST_CHECK;
 /* Checks that key_file holds the private key of the certificate in cert_file. */
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file) SS_MUST_CHECK;
 /* SHA-256 fingerprint of the first certificate in a PEM file. */

@@ -35,7 +35,7 @@ before=$(ls -l --time-style=full-iso "$FED_DIR/sh/state")
 conf=$(variant other-chain "s#servers/ss-sh-kiel/auth-chain.pem#servers/ss-mv-schwerin/auth-chain.pem#; s#servers/ss-sh-kiel/auth.key#servers/ss-mv-schwerin/auth.key#")
 check "$conf"
 expect "another server's certificate in a chain file is a problem, at its line" \
-  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"other-chain.conf:$(line_of "$conf" '^certificate'): .*is not the authentication certificate the registry lists\"" _ "$ERR"
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"other-chain.conf:$(line_of "$conf" '^certificate'): .*is not an authentication certificate the registry lists\"" _ "$ERR"
 expect "a check writes nothing to the state directory" \
   test "$(ls -l --time-style=full-iso "$FED_DIR/sh/state")" = "$before"
 

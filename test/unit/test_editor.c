@@ -375,7 +375,8 @@ static void test_server(void **state)
     struct ss_registry *reg = parse_file(f);
     assert_int_equal(reg->n_servers, 3);
     assert_string_equal(reg->servers[2].code, "ss2");
-    assert_int_equal(reg->servers[2].auth_sha256[0], 0xab);
+    assert_int_equal(reg->servers[2].auth_sha256[0][0], 0xab);
+    assert_int_equal(reg->servers[2].n_auth, 1);
     ss_registry_unref(reg);
 
     /* set */
@@ -398,7 +399,49 @@ static void test_server(void **state)
     save_close(ed);
     reg = parse_file(f);
     assert_string_equal(reg->servers[2].address, "ss2.example:9443");
-    assert_int_equal(reg->servers[2].auth_sha256[31], 0x11);
+    assert_int_equal(reg->servers[2].auth_sha256[0][31], 0x11);
+    ss_registry_unref(reg);
+
+    /* a rotation: the next certificate beside the first, then the first goes */
+    static const char next[] = "2222222222222222222222222222222222222222222222222222222222222222";
+    static const char first[] = "1111111111111111111111111111111111111111111111111111111111111111";
+    ed = open_ed(f);
+    assert_int_equal(ss_editor_remove_server_auth(ed, "GOV/MIKWS-SH/ss2", first), SS_ERR_REGISTRY);
+    assert_msg_contains("only authentication certificate");
+    assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss2", first), SS_ERR_REGISTRY);
+    assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss2", "xyz"), SS_ERR_CONFIG);
+    assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss9", next), SS_ERR_NOT_FOUND);
+    assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss2", next), SS_OK);
+    assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss2", next), SS_ERR_REGISTRY);
+    assert_int_equal(ss_editor_add_server_auth(
+                         ed, "GOV/MIKWS-SH/ss2",
+                         "3333333333333333333333333333333333333333333333333333333333333333"),
+                     SS_OK);
+    assert_int_equal(ss_editor_add_server_auth(
+                         ed, "GOV/MIKWS-SH/ss2",
+                         "4444444444444444444444444444444444444444444444444444444444444444"),
+                     SS_OK);
+    assert_int_equal(ss_editor_add_server_auth(
+                         ed, "GOV/MIKWS-SH/ss2",
+                         "5555555555555555555555555555555555555555555555555555555555555555"),
+                     SS_ERR_LIMIT);
+    save_close(ed);
+    reg = parse_file(f);
+    assert_int_equal(reg->servers[2].n_auth, 4);
+    assert_int_equal(reg->servers[2].auth_sha256[1][0], 0x22);
+    ss_registry_unref(reg);
+    ed = open_ed(f);
+    assert_int_equal(ss_editor_remove_server_auth(ed, "GOV/MIKWS-SH/ss2", first), SS_OK);
+    assert_int_equal(ss_editor_remove_server_auth(
+                         ed, "GOV/MIKWS-SH/ss2",
+                         "4444444444444444444444444444444444444444444444444444444444444444"),
+                     SS_OK);
+    assert_int_equal(ss_editor_remove_server_auth(ed, "GOV/MIKWS-SH/ss2", first), SS_ERR_NOT_FOUND);
+    save_close(ed);
+    reg = parse_file(f);
+    assert_int_equal(reg->servers[2].n_auth, 2);
+    assert_int_equal(reg->servers[2].auth_sha256[0][0], 0x22); /* the next took the first's place */
+    assert_int_equal(reg->servers[2].auth_sha256[1][0], 0x33);
     ss_registry_unref(reg);
 
     ed = open_ed(f);

@@ -10,6 +10,7 @@
  * Needs SS_TEST_PKI (deploy/pki.sh).
  */
 #include "registry.h"
+#include "ss_hex.h"
 #include "ss_xml.h"
 
 #include <openssl/cms.h>
@@ -476,7 +477,7 @@ static void test_parse_good(void **state)
     assert_string_equal(kiel->owner.subsystem, "");
     char hex[65];
     for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", kiel->auth_sha256[i]);
+        snprintf(hex + 2 * i, 3, "%02x", kiel->auth_sha256[0][i]);
     assert_string_equal(hex, F->kiel_sha);
     assert_int_equal(kiel->n_clients, 2);
     assert_string_equal(reg->servers[2].address, "[::1]:18443");
@@ -752,6 +753,49 @@ static void test_refuse_duplicates(void **state)
     if (!strstr(ss_errmsg(), "already used by server ss-sh-kiel"))
         fail_msg("error message '%s' does not name the other server", ss_errmsg());
     free(doc2);
+    free(doc);
+}
+
+/* A server may have several authentication certificates registered (a rotation). */
+static void test_several_auth_certificates(void **state)
+{
+    (void)state;
+    char with[512];
+    snprintf(with, sizeof with,
+             "    <authCertificate sha256=\"%s\"/>\n    <client id=\"MUN/13004000/melde\"/>",
+             F->extra_sha);
+    char *doc = replace(F->doc, "    <client id=\"MUN/13004000/melde\"/>", with);
+    struct ss_registry *reg = NULL;
+    assert_int_equal(parse_str(doc, &reg), SS_OK);
+    const struct ss_reg_server *schwerin = &reg->servers[1];
+    assert_int_equal(schwerin->n_auth, 2);
+    uint8_t fp[32];
+    assert_true(ss_hex_sha256_parse(F->extra_sha, fp));
+    assert_true(ss_registry_server_auth(schwerin, fp));
+    assert_true(ss_hex_sha256_parse(F->schwerin_sha, fp));
+    assert_true(ss_registry_server_auth(schwerin, fp));
+    assert_true(ss_hex_sha256_parse(F->kiel_sha, fp));
+    assert_false(ss_registry_server_auth(schwerin, fp));
+    assert_int_equal(reg->servers[0].n_auth, 1);
+    ss_registry_unref(reg);
+    free(doc);
+    /* the same certificate twice for one server */
+    snprintf(with, sizeof with,
+             "    <authCertificate sha256=\"%s\"/>\n    <client id=\"MUN/13004000/melde\"/>",
+             F->schwerin_sha);
+    expect_refused("    <client id=\"MUN/13004000/melde\"/>", with, SS_ERR_REGISTRY_SCHEMA,
+                   "<authCertificate", "registered twice");
+    /* more than four: the schema stops it */
+    char many[1024] = "";
+    for (int i = 0; i < 4; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many),
+                 "    <authCertificate sha256=\"%063d%d\"/>\n", 0, i + 1);
+    snprintf(many + strlen(many), sizeof many - strlen(many),
+             "    <client id=\"MUN/13004000/melde\"/>");
+    doc = replace(F->doc, "    <client id=\"MUN/13004000/melde\"/>", many);
+    reg = NULL;
+    assert_int_equal(parse_str(doc, &reg), SS_ERR_REGISTRY_SCHEMA);
+    assert_null(reg);
     free(doc);
 }
 
@@ -1306,6 +1350,7 @@ int main(void)
         cmocka_unit_test(test_refuse_doctype_line),
         cmocka_unit_test(test_refuse_schema),
         cmocka_unit_test(test_refuse_duplicates),
+        cmocka_unit_test(test_several_auth_certificates),
         cmocka_unit_test(test_refuse_cross_references),
         cmocka_unit_test(test_refuse_certificates),
         cmocka_unit_test(test_certificate_with_whitespace),

@@ -576,6 +576,21 @@ static void test_check_keypair(void **state)
     /* files swapped */
     assert_int_equal(ss_trust_check_keypair(key, cert), SS_ERR_BAD_CERTIFICATE);
     assert_int_equal(ss_trust_check_keypair(cert, cert), SS_ERR_CRYPTO);
+    /* the same in memory (a reload), with the certificate's fingerprint */
+    char *chain_pem = NULL, *key_pem = NULL, *other_pem = NULL;
+    assert_int_equal(ss_trust_read_pem(chain, &chain_pem), SS_OK);
+    assert_int_equal(ss_trust_read_pem(key, &key_pem), SS_OK);
+    assert_int_equal(ss_trust_read_pem(other_key, &other_pem), SS_OK);
+    uint8_t fp[32], want[32];
+    assert_int_equal(ss_trust_check_keypair_pem(chain_pem, key_pem, fp), SS_OK);
+    assert_int_equal(ss_trust_cert_file_fingerprint(cert, want), SS_OK);
+    assert_memory_equal(fp, want, 32);
+    assert_int_equal(ss_trust_check_keypair_pem(chain_pem, other_pem, fp), SS_ERR_CRYPTO);
+    assert_int_equal(ss_trust_check_keypair_pem(key_pem, key_pem, fp), SS_ERR_CRYPTO);
+    assert_int_equal(ss_trust_check_keypair_pem(chain_pem, "", fp), SS_ERR_CRYPTO);
+    free(chain_pem);
+    free(key_pem);
+    free(other_pem);
 }
 
 static void test_read_pem(void **state)

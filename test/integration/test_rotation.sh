@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Rotating a server's TLS authentication certificate without a flag day:
+# the registry lists the next certificate beside the current one, the
+# operator puts the new files in place and sends SIGHUP, and both proxies
+# of the SH server take it (outbound: the MV server accepts it as the
+# client's server; inbound: the server-proxy port presents it), while
+# exchanges go on. A certificate the registry does not list is not taken
+# on SIGHUP (the old one stays in force); once the old certificate is
+# removed from the registry the new one alone serves.
+. "$(dirname "$0")/lib.sh"
+fed_start
+
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+Q=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/rot
+REG=$FED_REGISTRY
+FED=$SS_SOURCE_DIR/deploy/federation.sh
+OLD=$FED_PKI/servers/ss-sh-kiel
+NEW=$FED_PKI/servers/ss-sh-kiel/next
+tool() { "$SS_BUILD_DIR/registry/secsrv-registry" -f "$REG" "$@"; }
+sign() {
+  tool sign --key "$FED_PKI/registry-authority.key" --cert "$FED_PKI/registry-authority.pem" \
+    --chain "$FED_PKI/intermediate-ca.pem" "$@" >/dev/null
+}
+serial_in_force() { sed -n 's/.*registry: serial \([0-9]*\) from .* in force.*/\1/p' "$FED_DIR/$1.log" | tail -n 1; }
+takes() { wait_until "$1 to take serial $2" 30 bash -c "[ \"\$(sed -n 's/.*registry: serial \\([0-9]*\\) from .* in force.*/\\1/p' '$FED_DIR/$1.log' | tail -n 1)\" = $2 ]"; }
+presented() { # the fingerprint of the certificate SH's server proxy presents
+  openssl s_client -connect "127.0.0.1:$FED_SH_SERVER_PORT" -cert "$FED_PKI/servers/ss-mv-schwerin/auth.pem" \
+    -key "$FED_PKI/servers/ss-mv-schwerin/auth.key" </dev/null 2>/dev/null |
+    openssl x509 -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
+}
+sh_pid() { awk '$2 == "sh" {print $1}' "$FED_DIR/pids" | tail -n 1; }
+reloads() { grep -c "SIGHUP: reloading policies" "$FED_DIR/sh.log" || true; }
+hup() { # sends SIGHUP to the SH server and waits until its network process took it
+  local n
+  n=$(reloads)
+  kill -HUP "$(sh_pid)"
+  wait_until "the SH server's reload" 20 bash -c "[ \$(grep -c 'SIGHUP: reloading policies' '$FED_DIR/sh.log') -gt $n ]"
+}
+
+# the SH server reads its certificate and key from files the operator replaces
+mkdir -p "$T_DIR/tls"
+cp "$OLD/auth-chain.pem" "$T_DIR/tls/auth-chain.pem"
+cp "$OLD/auth.key" "$T_DIR/tls/auth.key"
+sed -i "s|^certificate = .*ss-sh-kiel/auth-chain.pem|certificate = $T_DIR/tls/auth-chain.pem|; s|^key = .*ss-sh-kiel/auth.key|key = $T_DIR/tls/auth.key|" "$FED_SH_CONF"
+"$FED" stop-server "$FED_DIR" sh >/dev/null
+"$FED" start-server "$FED_DIR" sh >/dev/null
+fed_env
+
+xr GET $CLIENT $Q
+expect "an exchange with the first certificate" test "$STATUS" = 200
+expect "SH presents its first certificate" test "$(presented)" = "$(cat "$OLD/auth.sha256")"
+
+# the next certificate in place, but not yet in the registry: not taken
+cp "$NEW/auth-chain.pem" "$T_DIR/tls/auth-chain.pem"
+cp "$NEW/auth.key" "$T_DIR/tls/auth.key"
+allow_error "the TLS certificate in force stays"
+hup
+expect "an unregistered certificate is not taken, and the log says why" \
+  log_has sh "TLS certificate in force stays: .* is not one the registry lists"
+xr GET $CLIENT $Q
+expect "exchanges go on with the first certificate" test "$STATUS" = 200
+expect "... which SH still presents" test "$(presented)" = "$(cat "$OLD/auth.sha256")"
+
+# registered beside the first one
+first=$(serial_in_force sh)
+tool add auth-cert GOV/MIKWS-SH/ss-sh-kiel --auth-cert "$NEW/auth.pem" >/dev/null
+sign --serial $((first + 1))
+expect "SH takes the registry with both certificates" takes sh $((first + 1))
+expect "... and MV too" takes mv $((first + 1))
+hup
+expect "the registered next certificate is taken on SIGHUP" log_has sh "TLS certificate $(cat "$NEW/auth.sha256") in force"
+expect "inbound: SH presents the new certificate" test "$(presented)" = "$(cat "$NEW/auth.sha256")"
+# new connections from here on: pooled ones were made under the registry before
+xr GET $CLIENT "$Q/2"
+expect "outbound: MV accepts SH's new certificate" test "$STATUS" = 200
+
+# the first certificate removed: the new one alone serves
+tool remove auth-cert GOV/MIKWS-SH/ss-sh-kiel "$(cat "$OLD/auth.sha256")" >/dev/null
+sign --serial $((first + 2))
+expect "both take the registry without the first certificate" takes mv $((first + 2))
+expect "... SH too" takes sh $((first + 2))
+xr GET $CLIENT "$Q/3"
+expect "exchanges go on with the new certificate alone" test "$STATUS" = 200
+expect "the registry lists one certificate for SH" \
+  test "$(tool show --json | jq -r '.securityServers[] | select(.code == "ss-sh-kiel") | [.authSha256] + .authCertificates | length')" = 1
+finish
