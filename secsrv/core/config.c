@@ -23,6 +23,8 @@ void ss_limits_default(struct ss_limits *l)
     l->backend_timeout = 60;
     l->max_connections = 10000;
     l->max_connections_per_ip = 256;
+    l->max_unauthenticated = 1024;
+    l->max_unauthenticated_per_ip = 64; /* a peer server opens at most its workers (64) at once */
     l->http_threads = 2;
     l->workers = 64;
 }
@@ -148,6 +150,8 @@ static const struct limit_key limit_keys[] = {
     LIMIT(backend_timeout, false, 1, 3600),
     LIMIT(max_connections, false, 1, 100000),
     LIMIT(max_connections_per_ip, false, 0, 100000),
+    LIMIT(max_unauthenticated, false, 1, 100000),
+    LIMIT(max_unauthenticated_per_ip, false, 0, 100000),
     LIMIT(http_threads, false, 1, 64),
     LIMIT(workers, false, 1, 4096),
 };

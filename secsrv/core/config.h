@@ -35,8 +35,12 @@ struct ss_limits {
     unsigned backend_timeout;        /* seconds for a whole upstream exchange */
     unsigned max_connections;        /* concurrent inbound connections per listener */
     unsigned max_connections_per_ip; /* concurrent inbound connections per peer address, 0 = any */
-    unsigned http_threads;           /* event-driven HTTP threads per listener */
-    unsigned workers;                /* answers made at once (the network process's workers) */
+    /* on TLS listeners, connections whose handshake and first request header are not complete
+     * yet: in all, and per peer address (0 = any), apart from the limits above */
+    unsigned max_unauthenticated;
+    unsigned max_unauthenticated_per_ip;
+    unsigned http_threads; /* event-driven HTTP threads per listener */
+    unsigned workers;      /* answers made at once (the network process's workers) */
 };
 
 struct ss_hosted_client {

@@ -51,8 +51,11 @@ struct ss_http_server {
     pthread_t reaper;
     bool reaper_running, reaper_stop;
     unsigned long cut_slow; /* connections cut for missing their header deadline */
+    /* connections not yet past their TLS handshake and first request header; under mu */
+    struct conn_slot *unauth;
+    unsigned n_unauth;
     /* for the metrics; under mu */
-    uint64_t open, accepted, refused_limit, refused_door;
+    uint64_t open, accepted, refused_limit, refused_door, refused_unauth;
 };
 
 /*
@@ -65,6 +68,12 @@ struct ss_http_server {
 struct conn_slot {
     struct ss_http_conn pub; /* what the handlers see (first: the same address) */
     struct ss_http_server *srv;
+    /* the peer's address, and whether the connection is still unauthenticated (in the
+     * server's unauth list) */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    bool unauth;
+    struct conn_slot *unauth_prev, *unauth_next;
     int fd;
     bool in_headers;
     uint64_t deadline_us; /* monotonic */
@@ -149,6 +158,63 @@ static struct conn_slot *slot_of(struct MHD_Connection *con)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? (struct conn_slot *)ci->socket_context : NULL;
+}
+
+/* The host part of two addresses is the same (the port aside). */
+static bool same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+    if (a->sa_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+                      sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* The connection is past its TLS handshake and first request header (under srv->mu). */
+static void unauth_end(struct ss_http_server *srv, struct conn_slot *slot)
+{
+    if (!slot->unauth)
+        return;
+    slot->unauth = false;
+    if (slot->unauth_prev)
+        slot->unauth_prev->unauth_next = slot->unauth_next;
+    else
+        srv->unauth = slot->unauth_next;
+    if (slot->unauth_next)
+        slot->unauth_next->unauth_prev = slot->unauth_prev;
+    srv->n_unauth--;
+}
+
+/*
+ * Whether a new connection from addr may be accepted on a TLS listener:
+ * connections not yet past their handshake and first request header are
+ * limited in all and per address, apart from the connections of peers
+ * already past them, so that anonymous clients holding half-open
+ * handshakes cannot crowd out the others.
+ */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct ss_http_server *srv = cls;
+    (void)addrlen;
+    if (!srv->tls) /* no handshake to wait for: max_connections_per_ip alone */
+        return MHD_YES;
+    pthread_mutex_lock(&srv->mu);
+    bool ok = srv->n_unauth < srv->limits.max_unauthenticated;
+    if (ok && srv->limits.max_unauthenticated_per_ip) {
+        unsigned same = 0;
+        for (struct conn_slot *c = srv->unauth; c; c = c->unauth_next)
+            same += same_host((const struct sockaddr *)&c->peer, addr);
+        ok = same < srv->limits.max_unauthenticated_per_ip;
+    }
+    if (!ok)
+        srv->refused_unauth++;
+    pthread_mutex_unlock(&srv->mu);
+    return ok ? MHD_YES : MHD_NO;
 }
 
 static void *reaper_main(void *arg)
@@ -442,7 +508,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES; /* the answer is being made */
     if (!ctx->started) {
         ctx->started = true;
-        header_phase(srv, slot_of(con), false, 0); /* the header block is in */
+        struct conn_slot *slot = slot_of(con);
+        header_phase(srv, slot, false, 0); /* the header block is in */
+        if (slot) {
+            pthread_mutex_lock(&srv->mu);
+            unauth_end(srv, slot);
+            pthread_mutex_unlock(&srv->mu);
+        }
         ctx->req.method = method;
         ctx->req.target = ctx->target;
         fill_peer(srv, con, &ctx->req);
@@ -544,6 +616,14 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         if (slot) {
             slot->srv = srv;
             slot->fd = fdi ? fdi->connect_fd : -1;
+            const union MHD_ConnectionInfo *ai =
+                MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            if (ai && ai->client_addr) {
+                slot->peer_len = ai->client_addr->sa_family == AF_INET6
+                                     ? sizeof(struct sockaddr_in6)
+                                     : sizeof(struct sockaddr_in);
+                memcpy(&slot->peer, ai->client_addr, slot->peer_len);
+            }
             pthread_mutex_lock(&srv->mu);
             srv->open++;
             srv->accepted++;
@@ -551,6 +631,14 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
             if (srv->conns)
                 srv->conns->prev = slot;
             srv->conns = slot;
+            if (srv->tls) {
+                slot->unauth = true;
+                slot->unauth_next = srv->unauth;
+                if (srv->unauth)
+                    srv->unauth->unauth_prev = slot;
+                srv->unauth = slot;
+                srv->n_unauth++;
+            }
             pthread_mutex_unlock(&srv->mu);
             /* the TLS handshake and the first header block are due */
             header_phase(srv, slot, slot->fd >= 0, srv->limits.header_timeout);
@@ -567,6 +655,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         struct conn_slot *slot = *socket_context;
         if (slot) {
             pthread_mutex_lock(&srv->mu);
+            unauth_end(srv, slot);
             srv->open--;
             if (slot->prev)
                 slot->prev->next = slot->next;
@@ -833,7 +922,7 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     }
     tls_opts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+        flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -900,6 +989,7 @@ void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out)
     *out = (struct ss_http_stats){.open = srv->open,
                                   .accepted = srv->accepted,
                                   .refused_limit = srv->refused_limit,
+                                  .refused_unauth = srv->refused_unauth,
                                   .refused_door = srv->refused_door,
                                   .cut_slow = srv->cut_slow};
     pthread_mutex_unlock(&srv->mu);

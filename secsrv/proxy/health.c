@@ -351,9 +351,10 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
                                (double)(f == 0 ? st[i].open : st[i].accepted));
                 continue;
             }
-            const char *why[] = {"limit", "door", "slow"};
-            const uint64_t n[] = {st[i].refused_limit, st[i].refused_door, st[i].cut_slow};
-            for (size_t k = 0; k < 3; k++) {
+            const char *why[] = {"limit", "door", "slow", "unauthenticated"};
+            const uint64_t n[] = {st[i].refused_limit, st[i].refused_door, st[i].cut_slow,
+                                  st[i].refused_unauth};
+            for (size_t k = 0; k < 4; k++) {
                 const char *labels[] = {"listener", all[i].name, "reason", why[k]};
                 ss_prom_sample(t, fam[f].name, labels, 2, (double)n[k]);
             }
