@@ -379,12 +379,39 @@ static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
     }
 }
 
+/* A sensitive answer's body, wiped when libmicrohttpd is done with it. */
+struct wiped_body {
+    uint8_t *data;
+    size_t len;
+};
+
+static void wipe_body(void *cls)
+{
+    struct wiped_body *w = cls;
+    sodium_memzero(w->data, w->len);
+    free(w->data);
+    free(w);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_response *resp)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback(resp->body_len, resp->body, free);
-    if (!r)
-        return MHD_NO;
+    struct MHD_Response *r = NULL;
+    if (resp->sensitive) {
+        struct wiped_body *w = malloc(sizeof *w);
+        if (!w)
+            return MHD_NO;
+        *w = (struct wiped_body){resp->body, resp->body_len};
+        r = MHD_create_response_from_buffer_with_free_callback_cls(resp->body_len, resp->body,
+                                                                   wipe_body, w);
+        if (!r) {
+            free(w);
+            return MHD_NO;
+        }
+    } else {
+        r = MHD_create_response_from_buffer_with_free_callback(resp->body_len, resp->body, free);
+        if (!r)
+            return MHD_NO;
+    }
     resp->body = NULL;
     /* a field that cannot be added ends the connection: no answer loses a field silently */
     for (size_t i = 0; i < resp->headers.n; i++) {

@@ -47,6 +47,7 @@ struct ss_http_response {
     struct ss_headers headers;
     uint8_t *body; /* owned, malloc'd */
     size_t body_len;
+    bool sensitive; /* the body holds secrets (e.g. opened messages): wiped once sent */
 };
 
 typedef void (*ss_http_handler)(void *cls, const struct ss_http_request *req,
@@ -104,12 +105,12 @@ void ss_http_stop(struct ss_http_server *srv);
 
 /* A listener's connections, for the metrics. */
 struct ss_http_stats {
-    uint64_t open;          /* open now */
-    uint64_t accepted;      /* accepted since start */
-    uint64_t refused_limit; /* refused at accept: max_connections or the per-address limit */
-    uint64_t refused_door;  /* closed after a request the door refused (400, see door.h) */
+    uint64_t open;           /* open now */
+    uint64_t accepted;       /* accepted since start */
+    uint64_t refused_limit;  /* refused at accept: max_connections or the per-address limit */
+    uint64_t refused_door;   /* closed after a request the door refused (400, see door.h) */
     uint64_t refused_unauth; /* refused at accept: too many unauthenticated connections */
-    uint64_t cut_slow;      /* cut for missing the header deadline */
+    uint64_t cut_slow;       /* cut for missing the header deadline */
 };
 void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out);
 

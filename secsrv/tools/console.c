@@ -1620,6 +1620,7 @@ static void page_exchange(struct view *v, int64_t id)
     if (secret)
         sodium_free(secret);
     struct ss_page *p = &v->page;
+    p->sensitive = show; /* an opened message must not linger in freed memory */
     char title[64];
     snprintf(title, sizeof title, "Austausch (Eintrag %lld)", (long long)id);
     start_page(v, title);
@@ -2226,6 +2227,7 @@ static void finish(struct view *v)
                                    "text/plain; charset=utf-8");
         } else {
             size_t len = 0;
+            resp->sensitive = v->page.sensitive;
             char *data = ss_page_take(&v->page, &len);
             resp->body = (uint8_t *)data;
             resp->body_len = len;

@@ -1,5 +1,6 @@
 #include "page.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@ static bool room(struct ss_page *p, size_t n);
 
 void ss_page_cleanup(struct ss_page *p)
 {
+    if (p->sensitive && p->data)
+        sodium_memzero(p->data, p->cap);
     free(p->data);
     memset(p, 0, sizeof *p);
 }
@@ -45,7 +48,16 @@ static bool room(struct ss_page *p, size_t n)
             cap *= 2;
         if (cap > p->max)
             cap = p->max;
-        char *d = realloc(p->data, cap);
+        char *d = NULL;
+        if (!p->sensitive) {
+            d = realloc(p->data, cap);
+        } else if ((d = malloc(cap))) { /* no copy of a secret left in freed memory */
+            if (p->data) {
+                memcpy(d, p->data, p->len + 1);
+                sodium_memzero(p->data, p->cap);
+                free(p->data);
+            }
+        }
         if (!d) {
             p->failed = true;
             return false;

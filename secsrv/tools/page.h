@@ -22,6 +22,7 @@ struct ss_page {
     char *data;
     size_t len, cap, max;
     bool failed;
+    bool sensitive; /* holds secrets: every copy left behind (growth, cleanup) is wiped */
 };
 
 void ss_page_init(struct ss_page *p, size_t max);

@@ -135,6 +135,22 @@ static void test_page_escapes(void **state)
     free(s);
 }
 
+/* A sensitive page grows by copying (and wiping) rather than by realloc: the same text. */
+static void test_page_sensitive(void **state)
+{
+    (void)state;
+    struct ss_page p;
+    ss_page_init(&p, 1 << 20);
+    p.sensitive = true;
+    for (int i = 0; i < 2000; i++)
+        ss_page_raw(&p, "%04d", i);
+    assert_false(p.failed);
+    assert_int_equal(p.len, 8000);
+    assert_memory_equal(p.data + 7996, "1999", 4);
+    ss_page_cleanup(&p);
+    assert_null(p.data);
+}
+
 static void test_page_has_a_maximum(void **state)
 {
     (void)state;
@@ -156,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_form_refuses_what_it_cannot_read_one_way),
         cmocka_unit_test(test_form_time),
         cmocka_unit_test(test_page_escapes),
+        cmocka_unit_test(test_page_sensitive),
         cmocka_unit_test(test_page_has_a_maximum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
