@@ -51,6 +51,11 @@ void ss_daemon_identity(struct ss_daemon *d, const char **cert_pem, const char *
 
 ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem, const char *key_pem)
 {
+    pthread_mutex_lock(&d->identity_mu);
+    bool same = strcmp(cert_pem, d->auth_cert_pem) == 0 && strcmp(key_pem, d->auth_key_pem) == 0;
+    pthread_mutex_unlock(&d->identity_mu);
+    if (same) /* the files are as they were: nothing to rotate */
+        return SS_OK;
     uint8_t fp[32];
     char hex[65];
     ss_error err = ss_trust_check_keypair_pem(cert_pem, key_pem, fp);

@@ -16,6 +16,17 @@
 /* Control messages are small: a reload carries a certificate chain and a key. */
 #define CONTROL_MAX (1u << 20)
 
+/* n bytes (not NUL-terminated in the frame) as a string (malloc'd). */
+static char *copy_text(const uint8_t *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
 /* A reload's certificate and key (ss_daemon_reload_identity); malformed, the parent is broken. */
 static void reload_identity(struct ss_daemon *d, const struct ss_ipc_msg *m)
 {
@@ -24,11 +35,17 @@ static void reload_identity(struct ss_daemon *d, const struct ss_ipc_msg *m)
     size_t cert_len = 0, key_len = 0;
     const uint8_t *cert = ss_ipc_get_bytes(&r, CONTROL_MAX, &cert_len);
     const uint8_t *key = ss_ipc_get_bytes(&r, CONTROL_MAX, &key_len);
-    char *c = cert ? strndup((const char *)cert, cert_len) : NULL;
-    char *k = key ? strndup((const char *)key, key_len) : NULL;
-    if (!ss_ipc_reader_done(&r) || !c || !k || strlen(c) != cert_len || strlen(k) != key_len) {
+    if (!ss_ipc_reader_done(&r) || !cert || !key || memchr(cert, 0, cert_len) ||
+        memchr(key, 0, key_len)) {
         ss_log_error("network: malformed reload message");
         abort(); /* a broken invariant on the control link: the parent restarts us */
+    }
+    char *c = copy_text(cert, cert_len), *k = copy_text(key, key_len);
+    if (!c || !k) {
+        ss_log_error("SIGHUP: out of memory; the TLS certificate in force stays");
+        free(c);
+        free(k);
+        return;
     }
     if (ss_daemon_reload_identity(d, c, k) != SS_OK)
         ss_log_error("SIGHUP: the TLS certificate in force stays: %s", ss_errmsg());
