@@ -197,6 +197,24 @@ static void unauth_end(struct ss_http_server *srv, struct conn_slot *slot)
  * already past them, so that anonymous clients holding half-open
  * handshakes cannot crowd out the others.
  */
+static bool unauth_room(const struct ss_http_server *srv, const struct sockaddr *addr)
+{
+    if (srv->n_unauth >= srv->limits.max_unauthenticated)
+        return false;
+    if (!srv->limits.max_unauthenticated_per_ip)
+        return true;
+    unsigned same = 0;
+    for (const struct conn_slot *c = srv->unauth; c; c = c->unauth_next)
+        same += same_host((const struct sockaddr *)&c->peer, addr);
+    return same < srv->limits.max_unauthenticated_per_ip;
+}
+
+/*
+ * A first look, before libmicrohttpd sets the connection up. The HTTP
+ * threads accept at once, so two of them may both see room for the last
+ * place: the decision that counts is taken again, under the lock that
+ * also takes the place, when the connection starts (on_connection).
+ */
 static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct ss_http_server *srv = cls;
@@ -204,13 +222,7 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     if (!srv->tls) /* no handshake to wait for: max_connections_per_ip alone */
         return MHD_YES;
     pthread_mutex_lock(&srv->mu);
-    bool ok = srv->n_unauth < srv->limits.max_unauthenticated;
-    if (ok && srv->limits.max_unauthenticated_per_ip) {
-        unsigned same = 0;
-        for (struct conn_slot *c = srv->unauth; c; c = c->unauth_next)
-            same += same_host((const struct sockaddr *)&c->peer, addr);
-        ok = same < srv->limits.max_unauthenticated_per_ip;
-    }
+    bool ok = unauth_room(srv, addr);
     if (!ok)
         srv->refused_unauth++;
     pthread_mutex_unlock(&srv->mu);
@@ -653,22 +665,30 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
             }
             pthread_mutex_lock(&srv->mu);
             srv->open++;
-            srv->accepted++;
             slot->next = srv->conns;
             if (srv->conns)
                 srv->conns->prev = slot;
             srv->conns = slot;
-            if (srv->tls) {
-                slot->unauth = true;
-                slot->unauth_next = srv->unauth;
-                if (srv->unauth)
-                    srv->unauth->unauth_prev = slot;
-                srv->unauth = slot;
-                srv->n_unauth++;
+            bool refused = srv->tls && !unauth_room(srv, (const struct sockaddr *)&slot->peer);
+            if (refused) {
+                /* another HTTP thread took the last place since accept_policy looked */
+                srv->refused_unauth++;
+            } else {
+                srv->accepted++;
+                if (srv->tls) {
+                    slot->unauth = true;
+                    slot->unauth_next = srv->unauth;
+                    if (srv->unauth)
+                        srv->unauth->unauth_prev = slot;
+                    srv->unauth = slot;
+                    srv->n_unauth++;
+                }
             }
             pthread_mutex_unlock(&srv->mu);
-            /* the TLS handshake and the first header block are due */
-            header_phase(srv, slot, slot->fd >= 0, srv->limits.header_timeout);
+            if (refused && slot->fd >= 0)
+                (void)shutdown(slot->fd, SHUT_RDWR); /* closed when the HTTP layer sees it */
+            else /* the TLS handshake and the first header block are due */
+                header_phase(srv, slot, slot->fd >= 0, srv->limits.header_timeout);
         }
         if (srv->opts.require_client_cert) {
             /* no certificate, no handshake: nothing is read from an anonymous peer */

@@ -10,9 +10,11 @@
  * each sends one header line a second of a request that never ends (with
  * --tls: one byte a second of a ClientHello that never ends). A connection
  * the server closes is counted and opened again, until S seconds have
- * passed. Prints "opened=… cut=… held_max=… held_end=… aged_end=…" and
- * exits 0; aged_end counts the connections open at the end that had been
- * open for two seconds or more (those the server did not refuse at once).
+ * passed; then, for a second and a half, nothing is opened and the closes
+ * still on their way (or still in the listen queue) arrive. Prints
+ * "opened=… cut=… held_max=… held_end=… aged_end=…" and exits 0; aged_end
+ * counts the connections open at the end that had been open for two
+ * seconds or more (those the server did not refuse at once).
  * With --ready-file, F is written ("connected=N") as soon as every one of
  * the N connections has sent its first piece, so that a caller can wait
  * for that state instead of sleeping.
@@ -131,8 +133,9 @@ int main(int argc, char **argv)
         slots[i].since = now();
         opened += slots[i].fd >= 0;
     }
-    double end = now() + seconds, next_tick = now();
-    while (now() < end) {
+    double end = now() + seconds, settled = end + 1.5, next_tick = now();
+    while (now() < settled) {
+        bool reopen = now() < end;
         for (unsigned i = 0; i < count; i++) {
             pfd[i].fd = slots[i].fd;
             pfd[i].events = POLLIN;
@@ -158,7 +161,7 @@ int main(int argc, char **argv)
                     close(s->fd);
                     cut++;
                 }
-                s->fd = open_one(from + i % addresses, (uint16_t)port);
+                s->fd = reopen ? open_one(from + i % addresses, (uint16_t)port) : -1;
                 s->sent = 0;
                 s->since = now();
                 opened += s->fd >= 0;
