@@ -55,8 +55,9 @@ cp "$NEW/auth-chain.pem" "$T_DIR/tls/auth-chain.pem"
 cp "$NEW/auth.key" "$T_DIR/tls/auth.key"
 allow_error "the TLS certificate in force stays"
 hup
+# the reload's certificate step ends after the policies' line that hup waits for
 expect "an unregistered certificate is not taken, and the log says why" \
-  log_has sh "TLS certificate in force stays: .* is not one the registry lists"
+  wait_until "the certificate step" 20 log_has sh "TLS certificate in force stays: .* is not one the registry lists"
 xr GET $CLIENT $Q
 expect "exchanges go on with the first certificate" test "$STATUS" = 200
 expect "... which SH still presents" test "$(presented)" = "$(cat "$OLD/auth.sha256")"
@@ -68,7 +69,8 @@ sign --serial $((first + 1))
 expect "SH takes the registry with both certificates" takes sh $((first + 1))
 expect "... and MV too" takes mv $((first + 1))
 hup
-expect "the registered next certificate is taken on SIGHUP" log_has sh "TLS certificate $(cat "$NEW/auth.sha256") in force"
+expect "the registered next certificate is taken on SIGHUP" \
+  wait_until "the certificate step" 20 log_has sh "TLS certificate $(cat "$NEW/auth.sha256") in force"
 expect "inbound: SH presents the new certificate" test "$(presented)" = "$(cat "$NEW/auth.sha256")"
 # new connections from here on: pooled ones were made under the registry before
 xr GET $CLIENT "$Q/2"
