@@ -26,6 +26,8 @@
 # FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
 # timestamping grace period in test mode), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
+# FED_SH_STORE and FED_MV_STORE (the message-log store of one server
+# instead of its SQLite file, e.g. postgresql:host=... from deploy/pg.sh),
 # FED_SH_RUN_WITH and FED_MV_RUN_WITH (a command the server is started
 # under, which must exec it so that it keeps the process id recorded, e.g.
 # "env LD_PRELOAD=.../libfaketime.so.1 FAKETIME=+2d" to see it as of
@@ -368,7 +370,7 @@ listen = 127.0.0.1:0
 dir = $4
 
 [log]
-store = sqlite:$dir/$name/log/messagelog.db
+store = $(store=FED_$(echo "$name" | tr a-z A-Z)_STORE; printf '%s' "${!store:-sqlite:$dir/$name/log/messagelog.db}")
 $(extra=FED_$(echo "$name" | tr a-z A-Z)_LOG_EXTRA; printf '%s' "${!extra:-}")
 
 [timestamping]

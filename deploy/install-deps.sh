@@ -11,13 +11,16 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   # libraries
   libssl-dev libmicrohttpd-dev libxml2-dev libsodium-dev libcurl4-openssl-dev
-  libsqlite3-dev libinih-dev
+  libsqlite3-dev libinih-dev libpq-dev
   # tests
   libcmocka-dev openssl curl xxd sqlite3 procps jq faketime unzip
   # the web console's browser tests: headless Chromium driven over WebDriver
   chromium chromium-driver libnss3-tools python3
   # signing keys in a PKCS#11 token: OpenSSL's pkcs11 engine, and SoftHSM2 for the tests
   libengine-pkcs11-openssl softhsm2
+  # the shared message-log store's tests: PostgreSQL's server programs (each test starts a
+  # throw-away cluster of its own; none is created or started for the machine, see below)
+  postgresql-15
 )
 case "${1:-}" in
 --bench) packages+=(wrk nginx-light procps) ;;
@@ -63,5 +66,12 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -q
+# the PostgreSQL server package would create and start a cluster for the whole machine;
+# the tests need only the programs (initdb, postgres, pg_ctl)
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+  "${as_root[@]}" mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" |
+    "${as_root[@]}" tee /etc/postgresql-common/createcluster.d/secsrv-tests.conf >/dev/null
+fi
 "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 promtool_for_tests

@@ -641,12 +641,14 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
         require(cfg, "registry", "anchor", cfg->registry_anchor);
         require(cfg, "policies", "dir", cfg->policy_dir);
         require(cfg, "log", "store", cfg->log_store);
-        if (cfg->log_store && cfg->log_store[0] && strncmp(cfg->log_store, "sqlite:", 7) != 0)
+        if (cfg->log_store && cfg->log_store[0] && strncmp(cfg->log_store, "sqlite:", 7) != 0 &&
+            strncmp(cfg->log_store, "postgresql:", 11) != 0)
             ss_config_problem(cfg, ss_config_line(cfg, "log", "store", NULL),
-                              "store must be sqlite:PATH");
-        else if (cfg->log_store && strlen(cfg->log_store) == 7)
+                              "store must be sqlite:PATH or postgresql:CONNINFO");
+        else if (cfg->log_store && (strcmp(cfg->log_store, "sqlite:") == 0 ||
+                                    strcmp(cfg->log_store, "postgresql:") == 0))
             ss_config_problem(cfg, ss_config_line(cfg, "log", "store", NULL),
-                              "store sqlite: needs a path");
+                              "store %s needs a path or a connection string", cfg->log_store);
         if (cfg->client_tls_listen && cfg->client_tls_listen[0]) {
             require(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
             require(cfg, "client-proxy", "tls_key", cfg->client_tls_key);

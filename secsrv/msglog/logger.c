@@ -118,11 +118,14 @@ static void free_appends(struct append *a)
 /* Writes one group in one transaction; answers each record once it is durable. */
 static void write_group(struct append *group, size_t n)
 {
-    int64_t id = lg.last_id;
+    int64_t id = 0;
     uint8_t prev[32];
-    memcpy(prev, lg.last_hash, 32);
     int64_t when = now_ms();
+    /* the chain's end as the store has it inside this transaction: on a shared store the other
+     * nodes append to the same chain */
     ss_error err = ss_store_begin(lg.writer);
+    if (!err)
+        err = ss_store_tail(lg.writer, &id, prev);
     for (struct append *a = group; !err && a; a = a->next) {
         struct ss_record *r = &a->rec;
         if (a->replay_check) {
@@ -361,7 +364,12 @@ static void *stamper_main(void *arg)
         memset(&lg.unsaved, 0, sizeof lg.unsaved);
         pthread_mutex_unlock(&lg.mu);
         keep_registry(&keep);
-        if (lg.cfg->log_purge_interval && time(NULL) >= next_purge) {
+        /* on a shared store one node timestamps and purges (the lease's holder); when it goes,
+         * its lease goes with its connection, and another node's next round takes it */
+        bool lead = false;
+        if (ss_store_lease(lg.stamper, &lead) != SS_OK)
+            lead = false; /* the store is out of reach: the writer says so */
+        if (lead && lg.cfg->log_purge_interval && time(NULL) >= next_purge) {
             next_purge = time(NULL) + lg.cfg->log_purge_interval;
             purge_expired();
         }
@@ -375,7 +383,7 @@ static void *stamper_main(void *arg)
         if (!interval)
             interval = 60;
         bool due = pending > 0 && (pending >= lg.cfg->ts_batch || now - last_token >= interval);
-        if (!err && t && due && now >= next_try) {
+        if (!err && t && due && lead && now >= next_try) {
             err = timestamp_batch(ss_trust_registry(t), &done);
             if (err) {
                 failures++;
@@ -654,8 +662,9 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
     const char *path = ss_config_sqlite_path(cfg);
     /* the log holds personal data: readable by this process's user alone */
     umask(077);
-    /* everything that needs root, before the privileges go */
-    if (!path || (lock = lock_store(path)) < 0)
+    /* everything that needs root, before the privileges go; a shared store is written by the
+     * loggers of all nodes at once (its transactions take the chain in turn) */
+    if (path && (lock = lock_store(path)) < 0)
         goto out;
     lg.seal = cfg->dpo_public_key != NULL;
     if ((lg.seal && ss_key_file_read(cfg->dpo_public_key, "DPO public key", lg.dpo_pk) != SS_OK) ||
@@ -677,7 +686,8 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
         goto out;
     }
     threads = true;
-    ss_log_info("logger: message log %s open, %lld records", path, (long long)lg.last_id);
+    ss_log_info("logger: message log %s open, %lld records", ss_store_label(lg.writer),
+                (long long)lg.last_id);
     ss_proc_ready(ctl);
     status = ss_serve_run(ctl, link, LOGGER_FRAME_MAX, handle, NULL);
 out:

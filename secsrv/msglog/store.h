@@ -1,10 +1,14 @@
 /*
  * store: where the message log lives. The interface is what the logger and
- * the DPO tool need, so that a PostgreSQL store can stand beside the
- * embedded SQLite one ("sqlite:PATH", WAL mode, synchronous=FULL: a commit
- * is on disk when it returns). Appends happen in transactions the logger
- * groups (begin, many inserts, commit: one fsync for all); a record is
- * written whole or not at all. The schema is created and versioned here.
+ * the DPO tool need, implemented by the embedded SQLite store
+ * ("sqlite:PATH", WAL mode, synchronous=FULL: a commit is on disk when it
+ * returns) and the PostgreSQL store ("postgresql:CONNINFO", a libpq
+ * connection string or URI, shared by the nodes of one server). Appends
+ * happen in transactions the logger groups (begin, many inserts, commit:
+ * one fsync for all); a record is written whole or not at all. On a shared
+ * store begin also takes the chain: the nodes append to one chain, one
+ * transaction at a time, and each reads the tail inside its transaction.
+ * The schema is created and versioned here.
  */
 #ifndef SS_STORE_H
 #define SS_STORE_H
@@ -27,6 +31,16 @@ struct ss_store;
 ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes,
                        struct ss_store **out) SS_MUST_CHECK SS_NONNULL(1, 4);
 void ss_store_close(struct ss_store *s);
+
+/* What messages call the store: its path, or its connection without the password. */
+const char *ss_store_label(const struct ss_store *s);
+
+/* The spec a command-line argument names (malloc'd): sqlite:PATH, postgresql:CONNINFO, or a
+ * path (a SQLite file). */
+char *ss_store_spec(const char *arg);
+
+/* Whether the store is a file of this machine (sqlite:), which one process writes at a time. */
+bool ss_store_is_file(const char *spec);
 
 /* The last record's number and hash (0 and zeros when the log is empty). */
 ss_error ss_store_tail(struct ss_store *s, int64_t *id, uint8_t hash[32]) SS_MUST_CHECK;
@@ -62,7 +76,18 @@ struct ss_timestamp {
     char tsa[256];    /* the TSA's name in the registry */
 };
 
-/* Stores ts and each record's inclusion path in its tree, in one transaction. */
+/*
+ * Whether this connection may timestamp (*held): one writer of a SQLite
+ * log always may; on a shared store one node at a time holds the lease
+ * (until its connection ends), and the others leave the timestamping to it.
+ */
+ss_error ss_store_lease(struct ss_store *s, bool *held) SS_MUST_CHECK;
+
+/*
+ * Stores ts and each record's inclusion path in its tree, in one
+ * transaction; refused when ts does not begin right after the last
+ * timestamped record (another node timestamped them first).
+ */
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                                 const struct ss_merkle_path *paths, size_t n) SS_MUST_CHECK;
 

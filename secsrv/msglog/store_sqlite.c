@@ -1,5 +1,5 @@
 /* The SQLite message-log store (see store.h). */
-#include "store.h"
+#include "store_impl.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -9,7 +9,8 @@
 #define SCHEMA_VERSION "3"
 #define PURGE_BATCH "1000" /* records purged in one transaction */
 
-struct ss_store {
+struct sq_store {
+    struct ss_store base;
     sqlite3 *db;
     sqlite3_stmt *insert, *seen, *pending, *take, *add_ts, *set_path, *tail;
     char path[4096];
@@ -70,7 +71,7 @@ static const char migrate_2_to_3[] =
 /* the first record not yet timestamped: timestamps cover the records in order */
 #define UNSTAMPED "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
 
-static ss_error db_error(struct ss_store *s, const char *what)
+static ss_error db_error(struct sq_store *s, const char *what)
 {
     int code = sqlite3_extended_errcode(s->db);
     const char *msg = sqlite3_errmsg(s->db);
@@ -79,7 +80,7 @@ static ss_error db_error(struct ss_store *s, const char *what)
     return ss_errf(SS_ERR_IO, "message log %s: %s: %s", s->path, what, msg);
 }
 
-static ss_error prepare(struct ss_store *s, sqlite3_stmt **st, const char *sql)
+static ss_error prepare(struct sq_store *s, sqlite3_stmt **st, const char *sql)
 {
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
         return db_error(s, "prepare");
@@ -87,7 +88,7 @@ static ss_error prepare(struct ss_store *s, sqlite3_stmt **st, const char *sql)
 }
 
 /* The store's schema version, as text ("" when it has none). */
-static ss_error schema_version(struct ss_store *s, char *out, size_t size)
+static ss_error schema_version(struct sq_store *s, char *out, size_t size)
 {
     sqlite3_stmt *st = NULL;
     out[0] = '\0';
@@ -104,15 +105,19 @@ static ss_error schema_version(struct ss_store *s, char *out, size_t size)
     return SS_OK;
 }
 
-ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, struct ss_store **out)
+static void sq_close(struct ss_store *base);
+static const struct ss_store_ops sq_ops;
+
+ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_bytes,
+                              struct ss_store **out)
 {
     *out = NULL;
-    if (strncmp(spec, "sqlite:", 7) != 0 || !spec[7])
-        return ss_errf(SS_ERR_CONFIG, "message log store '%s' is not sqlite:PATH", spec);
-    struct ss_store *s = calloc(1, sizeof *s);
+    struct sq_store *s = calloc(1, sizeof *s);
     if (!s)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    snprintf(s->path, sizeof s->path, "%s", spec + 7);
+    s->base.ops = &sq_ops;
+    s->base.label = s->path;
+    snprintf(s->path, sizeof s->path, "%s", path);
     int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     ss_error err = SS_OK;
     if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -191,15 +196,16 @@ ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, str
          (err =
               prepare(s, &s->set_path, "INSERT INTO stamps (ts_id, ts_path, id) VALUES (?,?,?)"))))
         goto out;
-    *out = s;
-    s = NULL;
+    *out = &s->base;
+    return SS_OK;
 out:
-    ss_store_close(s);
+    sq_close(&s->base);
     return err;
 }
 
-void ss_store_close(struct ss_store *s)
+static void sq_close(struct ss_store *base)
 {
+    struct sq_store *s = (struct sq_store *)base;
     if (!s)
         return;
     sqlite3_stmt *all[] = {s->insert, s->seen,     s->pending, s->take,
@@ -210,8 +216,9 @@ void ss_store_close(struct ss_store *s)
     free(s);
 }
 
-ss_error ss_store_tail(struct ss_store *s, int64_t *id, uint8_t hash[32])
+static ss_error sq_tail(struct ss_store *base, int64_t *id, uint8_t hash[32])
 {
+    struct sq_store *s = (struct sq_store *)base;
     *id = 0;
     memset(hash, 0, 32);
     sqlite3_reset(s->tail);
@@ -229,23 +236,26 @@ ss_error ss_store_tail(struct ss_store *s, int64_t *id, uint8_t hash[32])
     return rc == SQLITE_DONE ? SS_OK : db_error(s, "read the tail");
 }
 
-static ss_error exec(struct ss_store *s, const char *sql)
+static ss_error exec(struct sq_store *s, const char *sql)
 {
     return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? SS_OK : db_error(s, sql);
 }
 
-ss_error ss_store_begin(struct ss_store *s)
+static ss_error sq_begin(struct ss_store *base)
 {
+    struct sq_store *s = (struct sq_store *)base;
     return exec(s, "BEGIN IMMEDIATE");
 }
 
-ss_error ss_store_commit(struct ss_store *s)
+static ss_error sq_commit(struct ss_store *base)
 {
+    struct sq_store *s = (struct sq_store *)base;
     return exec(s, "COMMIT");
 }
 
-void ss_store_rollback(struct ss_store *s)
+static void sq_rollback(struct ss_store *base)
 {
+    struct sq_store *s = (struct sq_store *)base;
     if (!sqlite3_get_autocommit(s->db))
         (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -263,13 +273,14 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
     sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
-static ss_error read_only(const struct ss_store *s)
+static ss_error read_only(const struct sq_store *s)
 {
     return ss_errf(SS_ERR_IO, "message log %s: opened read-only", s->path);
 }
 
-ss_error ss_store_insert(struct ss_store *s, const struct ss_record *r)
+static ss_error sq_insert(struct ss_store *base, const struct ss_record *r)
 {
+    struct sq_store *s = (struct sq_store *)base;
     if (!s->insert)
         return read_only(s);
     sqlite3_stmt *st = s->insert;
@@ -304,9 +315,10 @@ ss_error ss_store_insert(struct ss_store *s, const struct ss_record *r)
     return rc == SQLITE_DONE ? SS_OK : db_error(s, "append");
 }
 
-ss_error ss_store_seen(struct ss_store *s, const char *client, const char *query_id,
-                       int64_t since_ms, bool *seen)
+static ss_error sq_seen(struct ss_store *base, const char *client, const char *query_id,
+                        int64_t since_ms, bool *seen)
 {
+    struct sq_store *s = (struct sq_store *)base;
     *seen = false;
     if (!s->seen)
         return read_only(s);
@@ -322,8 +334,9 @@ ss_error ss_store_seen(struct ss_store *s, const char *client, const char *query
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SS_OK : db_error(s, "replay check");
 }
 
-ss_error ss_store_pending(struct ss_store *s, size_t *count, int64_t *oldest_ms)
+static ss_error sq_pending(struct ss_store *base, size_t *count, int64_t *oldest_ms)
 {
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_reset(s->pending);
     int rc = sqlite3_step(s->pending);
     *count = 0;
@@ -336,9 +349,10 @@ ss_error ss_store_pending(struct ss_store *s, size_t *count, int64_t *oldest_ms)
     return rc == SQLITE_ROW ? SS_OK : db_error(s, "count untimestamped records");
 }
 
-ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
-                               uint8_t (**hashes)[32], size_t *n)
+static ss_error sq_take_pending(struct ss_store *base, size_t max, int64_t **ids,
+                                uint8_t (**hashes)[32], size_t *n)
 {
+    struct sq_store *s = (struct sq_store *)base;
     *ids = NULL;
     *hashes = NULL;
     *n = 0;
@@ -367,15 +381,27 @@ ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
     return SS_OK;
 }
 
-ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
-                                const struct ss_merkle_path *paths, size_t n)
+static ss_error sq_add_timestamp(struct ss_store *base, struct ss_timestamp *ts, const int64_t *ids,
+                                 const struct ss_merkle_path *paths, size_t n)
 {
+    struct sq_store *s = (struct sq_store *)base;
     if (!s->add_ts)
         return read_only(s);
-    ss_error err = ss_store_begin(s);
+    ss_error err = sq_begin(&s->base);
     if (err)
         return err;
-    sqlite3_stmt *st = s->add_ts;
+    sqlite3_stmt *st = NULL;
+    int64_t covered = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(last_id), 0) FROM timestamps", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        covered = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (ts->first_id <= covered) {
+        sq_rollback(&s->base);
+        return ss_store_stamped_before(s->path, ts, covered);
+    }
+    st = s->add_ts;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, ts->first_id);
     sqlite3_bind_int64(st, 2, ts->last_id);
@@ -388,7 +414,7 @@ ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, con
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         err = db_error(s, "store a timestamp");
-        ss_store_rollback(s);
+        sq_rollback(&s->base);
         return err;
     }
     ts->id = sqlite3_last_insert_rowid(s->db);
@@ -405,11 +431,11 @@ ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, con
         sqlite3_clear_bindings(st);
         if (rc != SQLITE_DONE) {
             err = db_error(s, "store inclusion paths");
-            ss_store_rollback(s);
+            sq_rollback(&s->base);
             return err;
         }
     }
-    return ss_store_commit(s);
+    return sq_commit(&s->base);
 }
 
 /* A text column into out; false when it is neither NULL nor text that fits. */
@@ -464,16 +490,11 @@ static bool column_bytes(sqlite3_stmt *st, int i, const uint8_t **p, size_t *n)
     return true;
 }
 
-#define RECORD_COLUMNS                                                                             \
-    "r.id, logged_ms, side, direction, query_id, request_id, client, service, purpose,"            \
-    " subject_hash, status, error_type, retain_until, message_sha256, message, manifest,"          \
-    " signature, sig_path, ocsp, prev_hash, hash, s.ts_id, s.ts_path, content, salt, sealed"
-
 /*
- * One row of RECORD_COLUMNS into r, strictly: a field of the wrong type or
+ * One row of SS_STORE_RECORD_COLUMNS into r, strictly: a field of the wrong type or
  * size is named, not read as empty (it would otherwise hash as if absent).
  */
-static ss_error read_record(struct ss_store *s, sqlite3_stmt *st, struct ss_record *r,
+static ss_error read_record(struct sq_store *s, sqlite3_stmt *st, struct ss_record *r,
                             int64_t *ts_id, char ts_path[SS_MERKLE_PATH_TEXT_MAX])
 {
     memset(r, 0, sizeof *r);
@@ -539,7 +560,7 @@ static ss_error read_record(struct ss_store *s, sqlite3_stmt *st, struct ss_reco
 }
 
 /* Runs st (bound) and hands every row to fn as a record. */
-static ss_error visit_rows(struct ss_store *s, sqlite3_stmt *st, ss_store_visit fn, void *arg)
+static ss_error visit_rows(struct sq_store *s, sqlite3_stmt *st, ss_store_visit fn, void *arg)
 {
     ss_error err = SS_OK;
     int rc = SQLITE_DONE;
@@ -557,12 +578,14 @@ static ss_error visit_rows(struct ss_store *s, sqlite3_stmt *st, ss_store_visit 
     return err;
 }
 
-ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
-                       void *arg)
+static ss_error sq_each(struct ss_store *base, int64_t from_id, int64_t to_id, ss_store_visit fn,
+                        void *arg)
 {
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT " RECORD_COLUMNS " FROM records r LEFT JOIN stamps s USING (id)"
+                           "SELECT " SS_STORE_RECORD_COLUMNS
+                           " FROM records r LEFT JOIN stamps s USING (id)"
                            " WHERE r.id >= ? AND (? = 0 OR r.id <= ?) ORDER BY r.id",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "read");
@@ -604,13 +627,14 @@ static void bind_filter(sqlite3_stmt *st, const struct ss_store_filter *f)
         bind_text(st, 12, f->side);
 }
 
-ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,
-                         void *arg)
+static ss_error sq_search(struct ss_store *base, const struct ss_store_filter *f, ss_store_visit fn,
+                          void *arg)
 {
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT " RECORD_COLUMNS " FROM records r LEFT JOIN stamps s USING (id)%s"
+             "SELECT " SS_STORE_RECORD_COLUMNS " FROM records r LEFT JOIN stamps s USING (id)%s"
              " ORDER BY r.id",
              filter_sql);
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -619,16 +643,10 @@ ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss
     return visit_rows(s, st, fn, arg);
 }
 
-ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, const char *by,
-                        ss_store_count_visit fn, void *arg)
+static ss_error sq_count(struct ss_store *base, const struct ss_store_filter *f, const char *by,
+                         ss_store_count_visit fn, void *arg)
 {
-    static const char *const dims[] = {"client",  "service",    "status",
-                                       "purpose", "error_type", "side"};
-    bool known = false;
-    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
-        known |= strcmp(by, dims[i]) == 0;
-    if (!known)
-        return ss_errf(SS_ERR_INTERNAL, "cannot count by '%s'", by);
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
     char sql[1024];
     snprintf(sql, sizeof sql,
@@ -650,39 +668,11 @@ ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, con
     return err;
 }
 
-enum ss_outcome ss_store_outcome(unsigned status, const char *error_type)
-{
-    if (error_type[0])
-        return SS_OUTCOME_REFUSED;
-    return status >= 200 && status < 300 ? SS_OUTCOME_ANSWERED : SS_OUTCOME_FAILED;
-}
-
-/*
- * The exchanges a filter selects (x), with their outcome (y); the outcome
- * as ss_store_outcome says. An exchange's records share side, client,
- * query id and request id (a peer chooses the request id, so it alone
- * decides nothing); a record without a request id (none was made) is an
- * exchange of its own.
- */
-#define EXCHANGES_SQL                                                                              \
-    "WITH x AS (SELECT min(CASE WHEN r.direction = 'request' THEN r.id END) AS req,"               \
-    " max(CASE WHEN r.direction = 'response' THEN r.id END) AS resp, min(r.logged_ms) AS t,"       \
-    " r.side AS side, r.request_id AS request_id, max(r.query_id) AS query_id,"                    \
-    " max(r.client) AS client, max(r.service) AS service, max(r.purpose) AS purpose,"              \
-    " coalesce(max(CASE WHEN r.direction = 'response' THEN r.status END), max(r.status))"          \
-    " AS status,"                                                                                  \
-    " coalesce(max(CASE WHEN r.direction = 'response' THEN r.error_type END),"                     \
-    " max(r.error_type)) AS error_type FROM records r%s"                                           \
-    " GROUP BY r.side, r.client, r.query_id, r.request_id,"                                        \
-    " CASE WHEN r.request_id = '' THEN r.id ELSE 0 END),"                                          \
-    " y AS (SELECT *, CASE WHEN error_type != '' THEN 1 WHEN status BETWEEN 200 AND 299 THEN 0"    \
-    " ELSE 2 END AS outcome FROM x) "
-
-static ss_error prepare_exchanges(struct ss_store *s, const char *tail,
+static ss_error prepare_exchanges(struct sq_store *s, const char *tail,
                                   const struct ss_store_filter *f, sqlite3_stmt **st)
 {
     char sql[4096];
-    int n = snprintf(sql, sizeof sql, EXCHANGES_SQL, filter_sql);
+    int n = snprintf(sql, sizeof sql, SS_STORE_EXCHANGES_SQL, filter_sql);
     if (n < 0 || (size_t)n >= sizeof sql ||
         (size_t)snprintf(sql + n, sizeof sql - (size_t)n, "%s", tail) >= sizeof sql - (size_t)n)
         return ss_errf(SS_ERR_INTERNAL, "exchange query too long");
@@ -692,13 +682,12 @@ static ss_error prepare_exchanges(struct ss_store *s, const char *tail,
     return SS_OK;
 }
 
-ss_error ss_store_exchanges(struct ss_store *s, const struct ss_store_filter *f, int outcome,
-                            enum ss_exchange_order order, bool desc, uint64_t offset,
-                            uint64_t limit, ss_store_exchange_visit fn, void *arg, uint64_t *total)
+static ss_error sq_exchanges(struct ss_store *base, const struct ss_store_filter *f, int outcome,
+                             enum ss_exchange_order order, bool desc, uint64_t offset,
+                             uint64_t limit, ss_store_exchange_visit fn, void *arg, uint64_t *total)
 {
+    struct sq_store *s = (struct sq_store *)base;
     static const char *const by[] = {"t", "client", "service", "purpose", "status"};
-    if ((unsigned)order >= sizeof by / sizeof by[0])
-        return ss_errf(SS_ERR_INTERNAL, "no such order");
     const char *dir = desc ? "DESC" : "ASC";
     char tail[256];
     snprintf(tail, sizeof tail,
@@ -744,9 +733,10 @@ ss_error ss_store_exchanges(struct ss_store *s, const struct ss_store_filter *f,
     return err;
 }
 
-ss_error ss_store_daily(struct ss_store *s, const struct ss_store_filter *f, ss_store_day_visit fn,
-                        void *arg)
+static ss_error sq_daily(struct ss_store *base, const struct ss_store_filter *f,
+                         ss_store_day_visit fn, void *arg)
 {
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
     ss_error err = prepare_exchanges(
         s,
@@ -772,9 +762,9 @@ ss_error ss_store_daily(struct ss_store *s, const struct ss_store_filter *f, ss_
     return err;
 }
 
-ss_error ss_store_summary(struct ss_store *s, int64_t now, struct ss_store_summary *out)
+static ss_error sq_summary(struct ss_store *base, int64_t now, struct ss_store_summary *out)
 {
-    memset(out, 0, sizeof *out);
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(
             s->db,
@@ -799,7 +789,7 @@ ss_error ss_store_summary(struct ss_store *s, int64_t now, struct ss_store_summa
     out->purged = (uint64_t)sqlite3_column_int64(st, 6);
     sqlite3_finalize(st);
     size_t pending = 0;
-    ss_error err = ss_store_pending(s, &pending, &out->oldest_unstamped_ms);
+    ss_error err = sq_pending(&s->base, &pending, &out->oldest_unstamped_ms);
     if (err)
         return err;
     out->unstamped = pending;
@@ -810,26 +800,19 @@ ss_error ss_store_summary(struct ss_store *s, int64_t now, struct ss_store_summa
         return db_error(s, "summarise the timestamps");
     int64_t next = out->first_id ? out->first_id : 1;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t first = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 1);
-        out->timestamps++;
-        if (first > next) {
-            if (!out->gaps)
-                out->first_gap_id = next;
-            out->gaps += (uint64_t)(first - next);
-        }
-        if (last + 1 > next)
-            next = last + 1;
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ss_store_summary_range(out, &next, sqlite3_column_int64(st, 0),
+                               sqlite3_column_int64(st, 1));
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return db_error(s, "summarise the timestamps");
     return SS_OK;
 }
 
-ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,
-                           int64_t *last)
+static ss_error sq_id_range(struct ss_store *base, int64_t from_ms, int64_t to_ms, int64_t *first,
+                            int64_t *last)
 {
+    struct sq_store *s = (struct sq_store *)base;
     *first = 1;
     *last = 0;
     sqlite3_stmt *st = NULL;
@@ -855,9 +838,9 @@ ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, i
     return rc == SQLITE_ROW ? SS_OK : db_error(s, "read");
 }
 
-ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint64_t *kept_v1)
+static ss_error sq_purge(struct ss_store *base, int64_t now, uint64_t *purged, uint64_t *kept_v1)
 {
-    *purged = *kept_v1 = 0;
+    struct sq_store *s = (struct sq_store *)base;
     if (!s->insert)
         return read_only(s);
     /* freed bytes are overwritten, so that nothing purged stays in the file's free space */
@@ -876,7 +859,7 @@ ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint6
             -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "purge");
     for (;;) {
-        if ((err = ss_store_begin(s)))
+        if ((err = sq_begin(&s->base)))
             break;
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, now);
@@ -884,10 +867,10 @@ ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint6
         uint64_t n = (uint64_t)sqlite3_changes(s->db);
         if (rc != SQLITE_DONE) {
             err = db_error(s, "purge");
-            ss_store_rollback(s);
+            sq_rollback(&s->base);
             break;
         }
-        if ((err = ss_store_commit(s)))
+        if ((err = sq_commit(&s->base)))
             break;
         *purged += n;
         if (n == 0)
@@ -916,17 +899,19 @@ ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint6
     return SS_OK;
 }
 
-ss_error ss_store_vacuum(struct ss_store *s)
+static ss_error sq_vacuum(struct ss_store *base)
 {
+    struct sq_store *s = (struct sq_store *)base;
     if (!s->insert)
         return read_only(s);
     return exec(s, "VACUUM");
 }
 
-ss_error ss_store_add_registry(struct ss_store *s, uint64_t serial, int64_t since_ms,
-                               const uint8_t *xml, size_t xml_len, const uint8_t *sig,
-                               size_t sig_len)
+static ss_error sq_add_registry(struct ss_store *base, uint64_t serial, int64_t since_ms,
+                                const uint8_t *xml, size_t xml_len, const uint8_t *sig,
+                                size_t sig_len)
 {
+    struct sq_store *s = (struct sq_store *)base;
     if (!s->insert)
         return read_only(s);
     sqlite3_stmt *st = NULL;
@@ -944,8 +929,9 @@ ss_error ss_store_add_registry(struct ss_store *s, uint64_t serial, int64_t sinc
     return rc == SQLITE_DONE ? SS_OK : db_error(s, "store a registry");
 }
 
-ss_error ss_store_each_registry(struct ss_store *s, ss_store_registry_visit fn, void *arg)
+static ss_error sq_each_registry(struct ss_store *base, ss_store_registry_visit fn, void *arg)
 {
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT serial, since_ms, xml, sig FROM registries ORDER BY serial", -1,
@@ -969,13 +955,10 @@ ss_error ss_store_each_registry(struct ss_store *s, ss_store_registry_visit fn, 
     return err;
 }
 
-ss_error ss_store_each_timestamp(struct ss_store *s, ss_store_timestamp_visit fn, void *arg)
+static ss_error sq_timestamps(struct ss_store *base, int64_t id, ss_store_timestamp_visit fn,
+                              void *arg)
 {
-    return ss_store_timestamps(s, 0, fn, arg);
-}
-
-ss_error ss_store_timestamps(struct ss_store *s, int64_t id, ss_store_timestamp_visit fn, void *arg)
-{
+    struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(
             s->db,
@@ -1004,3 +987,37 @@ ss_error ss_store_timestamps(struct ss_store *s, int64_t id, ss_store_timestamp_
     sqlite3_finalize(st);
     return err;
 }
+
+/* One process writes a SQLite log (the logger's lock file): it timestamps too. */
+static ss_error sq_lease(struct ss_store *base, bool *held)
+{
+    (void)base;
+    *held = true;
+    return SS_OK;
+}
+
+static const struct ss_store_ops sq_ops = {
+    .close = sq_close,
+    .tail = sq_tail,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .insert = sq_insert,
+    .seen = sq_seen,
+    .pending = sq_pending,
+    .take_pending = sq_take_pending,
+    .add_timestamp = sq_add_timestamp,
+    .lease = sq_lease,
+    .each = sq_each,
+    .search = sq_search,
+    .count = sq_count,
+    .exchanges = sq_exchanges,
+    .daily = sq_daily,
+    .summary = sq_summary,
+    .id_range = sq_id_range,
+    .purge = sq_purge,
+    .vacuum = sq_vacuum,
+    .add_registry = sq_add_registry,
+    .each_registry = sq_each_registry,
+    .timestamps = sq_timestamps,
+};

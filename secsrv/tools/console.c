@@ -2420,15 +2420,13 @@ static ss_error open_logs(struct console *c)
 {
     for (size_t k = 0; k < c->o->n_stores; k++) {
         const char *arg = c->o->stores[k];
-        size_t n = strlen(arg) + 8;
         struct log *l = &c->logs[k];
-        l->spec = malloc(n);
+        l->spec = ss_store_spec(arg);
         if (!l->spec)
             return ss_errf(SS_ERR_NOMEM, "out of memory");
-        snprintf(l->spec, n, "%s%s", strncmp(arg, "sqlite:", 7) == 0 ? "" : "sqlite:", arg);
-        log_name(c, k, strncmp(arg, "sqlite:", 7) == 0 ? arg + 7 : arg);
         c->n_logs++;
         ss_error err = ss_store_open(l->spec, true, 0, &l->store);
+        log_name(c, k, l->store ? ss_store_label(l->store) : "");
         if (!err)
             err = ss_kept_registries_load(l->store, &c->anchor, &l->kept);
         if (err)

@@ -18,7 +18,8 @@
  *                     [--listen HOST:PORT] [--subject-key FILE] [--clock-skew S] [--grace S]
  *   secsrv-log passphrase FILE
  *
- * STORE is sqlite:PATH or a path. A TERM is KEY=VALUE: since, until (UTC,
+ * STORE is sqlite:PATH, postgresql:CONNINFO (a libpq connection string or
+ * URI: the store the nodes of one server share) or a path. A TERM is KEY=VALUE: since, until (UTC,
  * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ), id (N or N-M), client, service
  * (exact, or a prefix ending before a '/'), query-id, purpose, status (an
  * HTTP status), error (an error type), side (client | server), subject (the
@@ -91,7 +92,8 @@
     "                         (--dpo-ca FILE | --passphrase-file FILE) --audit-log FILE\n"         \
     "                         --reports DIR [--listen HOST:PORT] [--subject-key FILE]\n"           \
     "       secsrv-log passphrase FILE\n"                                                          \
-    "STORE: sqlite:PATH or PATH; TERM: since=T until=T id=N[-M] client=ID service=ID\n"            \
+    "STORE: sqlite:PATH, postgresql:CONNINFO or PATH;\n"                                           \
+    "TERM: since=T until=T id=N[-M] client=ID service=ID\n"                                        \
     "query-id=X purpose=P status=N error=TYPE side=client|server subject=ID;\n"                    \
     "T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC); FIELD: client service status purpose\n"          \
     "error_type side\n"
@@ -125,18 +127,9 @@ static bool parse_num(const char *s, long long min, long long max, long long *ou
     return true;
 }
 
-static char *store_spec(const char *arg)
-{
-    size_t n = strlen(arg) + 8;
-    char *spec = malloc(n);
-    if (spec)
-        snprintf(spec, n, "%s%s", strncmp(arg, "sqlite:", 7) == 0 ? "" : "sqlite:", arg);
-    return spec;
-}
-
 static int open_store_rw(const char *arg, bool writable, struct ss_store **s)
 {
-    char *spec = store_spec(arg);
+    char *spec = ss_store_spec(arg);
     if (!spec)
         return fail("out of memory");
     ss_error err = ss_store_open(spec, !writable, 0, s);

@@ -22,6 +22,9 @@ STATUS="" BODY="" HEADERS="" CURL_RC=""
 
 t_cleanup() {
   "$SS_SOURCE_DIR/deploy/federation.sh" stop "$T_DIR/fed" >/dev/null 2>&1 || true
+  if [ -n "${PG_DIR:-}" ]; then
+    "$SS_SOURCE_DIR/deploy/pg.sh" stop "$PG_DIR" immediate >/dev/null 2>&1 || true
+  fi
   if [ "$failed" -ne 0 ]; then
     echo "--- logs kept in $T_DIR"
     tail -n 20 "$T_DIR"/fed/*.log 2>/dev/null || true
@@ -148,8 +151,24 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
+# pg_start: a throw-away PostgreSQL cluster in T_DIR/pg (deploy/pg.sh), stopped at the end;
+# sets PG_DIR and PG_STORE (the store spec for FED_SH_STORE or FED_MV_STORE)
+pg_start() {
+  PG_DIR=$T_DIR/pg
+  PG_STORE=$("$SS_SOURCE_DIR/deploy/pg.sh" start "$PG_DIR")
+}
+# pg_sql SQL: a query on that cluster's database
+pg_sql() { "$SS_SOURCE_DIR/deploy/pg.sh" psql "$PG_DIR" -Atqc "$1"; }
+
 # msglog NAME SQL: a query on the message log of server NAME (sh or mv), read-only
-msglog() { sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "$2"; }
+msglog() {
+  local store
+  store=FED_$(echo "$1" | tr a-z A-Z)_STORE
+  case "${!store:-}" in
+  postgresql:*) pg_sql "$2" ;;
+  *) sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "$2" ;;
+  esac
+}
 
 # records NAME WHERE: how many records of NAME's message log match WHERE
 records() { msglog "$1" "SELECT count(*) FROM records WHERE $2"; }

@@ -1,6 +1,8 @@
 /*
- * Unit tests of the SQLite message-log store (secsrv/msglog/store_sqlite.c)
- * and of record hashing (secsrv/msglog/record.c): records go in whole and
+ * Unit tests of the message-log stores (secsrv/msglog/store_sqlite.c, and
+ * store_pg.c when SS_TEST_PG names a throw-away PostgreSQL server: the
+ * same tests run on both, each on a database of its own) and of record
+ * hashing (secsrv/msglog/record.c): records go in whole and
  * come back field by field, the chain hash changes with every field, the
  * replay look-up finds only server-side requests within the window, the
  * timestamp bookkeeping marks exactly the records of a batch, a size cap
@@ -8,6 +10,10 @@
  * transaction leaves nothing behind, and a read-only store refuses writes.
  * Kept registries, searches, counts and time ranges select what they say;
  * a stored field of the wrong type or size is named, never read as absent.
+ * On PostgreSQL also: two connections append to one chain in turn, one
+ * holds the timestamp lease at a time, a batch is never stamped twice, a
+ * broken connection is opened again, and a database on another machine
+ * needs a verified TLS connection.
  */
 #include "record.h"
 #include "ss_sha256.h"
@@ -23,9 +29,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
 
 static char dir[64];
-static char spec[128];
+static char spec[512];
+/* the PostgreSQL server's connection string (SS_TEST_PG), and this test's database */
+static const char *pg_base;
+static char pg_db[64];
 
 static int setup(void **state)
 {
@@ -43,6 +54,44 @@ static int teardown(void **state)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs sql on database db of the test server; false when it failed. */
+static bool pg_run(const char *db, const char *sql)
+{
+    char conninfo[512];
+    snprintf(conninfo, sizeof conninfo, "%s dbname=%s", pg_base, db);
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "# %s: %s", sql, PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    return ok;
+}
+
+static int setup_pg(void **state)
+{
+    static unsigned n;
+    if (setup(state) != 0)
+        return -1;
+    snprintf(pg_db, sizeof pg_db, "test_store_%ld_%u", (long)getpid(), ++n);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", pg_db);
+    if (!pg_run("postgres", sql))
+        return -1;
+    snprintf(spec, sizeof spec, "postgresql:%s dbname=%s", pg_base, pg_db);
+    return 0;
+}
+
+static int teardown_pg(void **state)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", pg_db);
+    bool dropped = pg_run("postgres", sql);
+    return teardown(state) == 0 && dropped ? 0 : -1;
 }
 
 static void fill(struct ss_record *r, int64_t id, const uint8_t prev[32], const char *side,
@@ -281,19 +330,22 @@ static void test_each_and_timestamps(void **state)
     ss_store_close(s);
 }
 
-static void test_size_cap(void **state)
+/*
+ * Appends records with 64 KiB messages (incompressible: each a new pattern)
+ * until the store is full, within max of them; then checks that the error
+ * says so and that what was stored is intact.
+ */
+static void fill_until_full(struct ss_store *s, int max)
 {
-    (void)state;
-    struct ss_store *s = NULL;
-    assert_int_equal(ss_store_open(spec, false, 256 * 1024, &s), SS_OK);
-    uint8_t prev[32] = {0};
     static uint8_t big[64 * 1024];
-    memset(big, 'x', sizeof big);
+    uint8_t prev[32] = {0};
     int64_t last = 0;
     ss_error err = SS_OK;
-    for (int i = 1; i <= 64 && !err; i++) {
+    for (int i = 1; i <= max && !err; i++) {
         struct ss_record r;
         fill(&r, i, prev, "client", "request", "q", i);
+        for (size_t k = 0; k < sizeof big; k++)
+            big[k] = (uint8_t)((k * 2654435761u + (unsigned)i * 40503u) >> 13);
         r.message = big;
         r.message_len = sizeof big;
         ss_record_hash(&r, r.hash);
@@ -310,13 +362,21 @@ static void test_size_cap(void **state)
     }
     assert_int_equal(err, SS_ERR_IO);
     assert_non_null(strstr(ss_errmsg(), "store full"));
-    assert_true(last > 0 && last < 64);
+    assert_true(last > 0 && last < max);
     /* what was stored is intact */
     int64_t id = 0;
     uint8_t tail[32];
     assert_int_equal(ss_store_tail(s, &id, tail), SS_OK);
     assert_int_equal(id, last);
     assert_memory_equal(tail, prev, 32);
+}
+
+static void test_size_cap(void **state)
+{
+    (void)state;
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 256 * 1024, &s), SS_OK);
+    fill_until_full(s, 64);
     ss_store_close(s);
 }
 
@@ -681,7 +741,7 @@ static void test_malformed_field_named(void **state)
         {"UPDATE records SET purpose = printf('%.100c', 'a') WHERE id = 2", "purpose"},
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
-        char copy[160], cmd[600];
+        char copy[160], cmd[1200];
         snprintf(copy, sizeof copy, "%s/edit%zu.db", dir, i);
         snprintf(cmd, sizeof cmd, "sqlite3 %s \".backup %s\" && sqlite3 %s \"%s\"", spec + 7, copy,
                  copy, edits[i][0]);
@@ -773,6 +833,229 @@ static void test_bad_specs(void **state)
     assert_null(s);
 }
 
+/* ---- PostgreSQL only ---- */
+
+/* A record numbered after s's tail, chained to it, appended in a transaction of its own. */
+static void append_next(struct ss_store *s, const char *query_id)
+{
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    int64_t id = 0;
+    uint8_t prev[32];
+    assert_int_equal(ss_store_tail(s, &id, prev), SS_OK);
+    struct ss_record r;
+    fill(&r, id + 1, prev, "server", "request", query_id, 1000 + id);
+    assert_int_equal(ss_store_insert(s, &r), SS_OK);
+    assert_int_equal(ss_store_commit(s), SS_OK);
+}
+
+static ss_error chain_visit(void *arg, const struct ss_record *r, int64_t ts_id,
+                            const char *ts_path)
+{
+    (void)ts_id;
+    (void)ts_path;
+    uint8_t *prev = arg;
+    assert_memory_equal(r->prev_hash, prev, 32);
+    uint8_t again[32];
+    ss_record_hash(r, again);
+    assert_memory_equal(again, r->hash, 32);
+    memcpy(prev, r->hash, 32);
+    return SS_OK;
+}
+
+struct held {
+    struct ss_store *s;
+    bool done;
+};
+
+static void *append_later(void *arg)
+{
+    struct held *h = arg;
+    append_next(h->s, "b-waited");
+    __atomic_store_n(&h->done, true, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Two nodes' connections append to one chain: one transaction at a time, each after the tail. */
+static void test_pg_one_chain(void **state)
+{
+    (void)state;
+    struct ss_store *a = NULL, *b = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &a), SS_OK);
+    assert_int_equal(ss_store_open(spec, false, 0, &b), SS_OK);
+    for (int i = 0; i < 5; i++) {
+        append_next(a, "a");
+        append_next(b, "b");
+    }
+    /* while a holds the chain, b's append waits for it */
+    assert_int_equal(ss_store_begin(a), SS_OK);
+    struct held h = {.s = b};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, append_later, &h), 0);
+    usleep(300000);
+    assert_false(__atomic_load_n(&h.done, __ATOMIC_SEQ_CST));
+    int64_t id = 0;
+    uint8_t prev[32];
+    assert_int_equal(ss_store_tail(a, &id, prev), SS_OK);
+    struct ss_record r;
+    fill(&r, id + 1, prev, "server", "request", "a-first", 5000);
+    assert_int_equal(ss_store_insert(a, &r), SS_OK);
+    assert_int_equal(ss_store_commit(a), SS_OK);
+    pthread_join(t, NULL);
+    assert_true(h.done);
+    assert_int_equal(ss_store_tail(b, &id, prev), SS_OK);
+    assert_int_equal(id, 12);
+    uint8_t walk[32] = {0};
+    assert_int_equal(ss_store_each(a, 1, 0, chain_visit, walk), SS_OK);
+    assert_memory_equal(walk, prev, 32);
+    ss_store_close(a);
+    ss_store_close(b);
+}
+
+/* One connection holds the timestamp lease; when it goes, another takes it. No batch twice. */
+static void test_pg_lease_and_stamps(void **state)
+{
+    (void)state;
+    struct ss_store *a = NULL, *b = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &a), SS_OK);
+    assert_int_equal(ss_store_open(spec, false, 0, &b), SS_OK);
+    bool held = false;
+    assert_int_equal(ss_store_lease(a, &held), SS_OK);
+    assert_true(held);
+    assert_int_equal(ss_store_lease(a, &held), SS_OK);
+    assert_true(held);
+    assert_int_equal(ss_store_lease(b, &held), SS_OK);
+    assert_false(held);
+    for (int i = 0; i < 3; i++)
+        append_next(a, "q");
+    int64_t *ids = NULL;
+    uint8_t(*hashes)[32] = NULL;
+    size_t n = 0;
+    assert_int_equal(ss_store_take_pending(b, 10, &ids, &hashes, &n), SS_OK);
+    assert_int_equal(n, 3);
+    struct ss_merkle_path paths[3] = {{0}};
+    uint8_t leaves[3][32], root[32];
+    for (size_t i = 0; i < n; i++)
+        ss_merkle_leaf(hashes[i], 32, leaves[i]);
+    assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, n, root, paths), SS_OK);
+    struct ss_timestamp ts = {.first_id = 1,
+                              .last_id = 3,
+                              .token = (const uint8_t *)"tok",
+                              .token_len = 3,
+                              .gen_time = 1795000000};
+    memcpy(ts.root, root, 32);
+    snprintf(ts.tsa, sizeof ts.tsa, "test TSA");
+    assert_int_equal(ss_store_add_timestamp(a, &ts, ids, paths, n), SS_OK);
+    /* the same batch again (a node that took it before the other stored it): refused */
+    assert_int_equal(ss_store_add_timestamp(b, &ts, ids, paths, n), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "already timestamped"));
+    expect_pending(b, 0, 0);
+    free(ids);
+    free(hashes);
+    ss_store_close(a); /* its session, and the lease, end */
+    assert_int_equal(ss_store_lease(b, &held), SS_OK);
+    assert_true(held);
+    ss_store_close(b);
+}
+
+/* A connection the server ended is opened again on the next call; a transaction in it is lost. */
+static void test_pg_reconnect(void **state)
+{
+    (void)state;
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    append_next(s, "before");
+    bool held = false;
+    assert_int_equal(ss_store_lease(s, &held), SS_OK);
+    assert_true(held);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' AND"
+             " pid != pg_backend_pid()",
+             pg_db);
+    /* inside a transaction: the append fails, and says why */
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    assert_true(pg_run("postgres", sql));
+    int64_t id = 0;
+    uint8_t prev[32];
+    assert_int_equal(ss_store_tail(s, &id, prev), SS_ERR_IO);
+    ss_store_rollback(s);
+    /* between calls: opened again, and the lease taken again */
+    append_next(s, "after");
+    assert_true(pg_run("postgres", sql));
+    assert_int_equal(ss_store_tail(s, &id, prev), SS_OK);
+    assert_int_equal(id, 2);
+    assert_int_equal(ss_store_lease(s, &held), SS_OK);
+    assert_true(held);
+    ss_store_close(s);
+}
+
+static void test_pg_size_cap(void **state)
+{
+    (void)state;
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT pg_database_size('%s')", pg_db);
+    char conninfo[512];
+    snprintf(conninfo, sizeof conninfo, "%s dbname=%s", pg_base, pg_db);
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK); /* the schema */
+    ss_store_close(s);
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *res = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    uint64_t size = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    PQfinish(c);
+    assert_int_equal(ss_store_open(spec, false, size + 1024 * 1024, &s), SS_OK);
+    fill_until_full(s, 200);
+    ss_store_close(s);
+}
+
+static void test_pg_malformed_field_named(void **state)
+{
+    (void)state;
+    static const char *const edits[][2] = {
+        {"UPDATE records SET subject_hash = '\\x00' WHERE id = 4", "subject_hash"},
+        {"UPDATE records SET hash = 'text' WHERE id = 2", "hash"},
+        {"UPDATE records SET status = 1000 WHERE id = 2", "status"},
+        {"UPDATE records SET sealed = 2 WHERE id = 2", "sealed"},
+        {"UPDATE records SET purpose = repeat('a', 100) WHERE id = 2", "purpose"},
+        {"UPDATE records SET prev_hash = '' WHERE id = 3", "prev_hash"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        assert_true(pg_run(pg_db, "DROP TABLE IF EXISTS records, stamps, timestamps, meta,"
+                                  " registries"));
+        struct ss_store *s = searchable();
+        ss_store_close(s);
+        assert_true(pg_run(pg_db, edits[i][0]));
+        assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
+        int n = 0;
+        assert_int_equal(ss_store_each(s, 1, 0, count_visit, &n), SS_ERR_PROTOCOL);
+        if (!strstr(ss_errmsg(), edits[i][1]))
+            fail_msg("%s: %s", edits[i][0], ss_errmsg());
+        ss_store_close(s);
+    }
+}
+
+static void test_pg_bad_specs(void **state)
+{
+    (void)state;
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open("postgresql:", false, 0, &s), SS_ERR_CONFIG);
+    assert_int_equal(ss_store_open("postgresql:no_such_key=1", false, 0, &s), SS_ERR_CONFIG);
+    assert_null(s);
+    /* no server there: a clear error, the password not in it */
+    char missing[256];
+    snprintf(missing, sizeof missing, "postgresql:host=%s/none dbname=x password=geheim", dir);
+    assert_int_equal(ss_store_open(missing, false, 0, &s), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "cannot reach the database"));
+    assert_null(strstr(ss_errmsg(), "geheim"));
+    /* a database that is not a message log, opened read-only */
+    snprintf(missing, sizeof missing, "postgresql:%s dbname=postgres", pg_base);
+    assert_int_equal(ss_store_open(missing, true, 0, &s), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "not a secsrv message log"));
+    assert_null(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,5 +1071,22 @@ int main(void)
         cmocka_unit_test(test_encoding_is_what_is_hashed),
         cmocka_unit_test_setup_teardown(test_bad_specs, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+    pg_base = getenv("SS_TEST_PG");
+    if (!pg_base || !*pg_base)
+        return failed;
+    const struct CMUnitTest pg[] = {
+        cmocka_unit_test_setup_teardown(test_append_and_read_back, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_each_and_timestamps, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_search_and_count, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_exchanges_and_summary, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_registries_kept, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_pg_one_chain, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_pg_lease_and_stamps, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_pg_size_cap, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_pg_malformed_field_named, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_pg_bad_specs, setup_pg, teardown_pg),
+    };
+    return failed + cmocka_run_group_tests_name("postgresql", pg, NULL, NULL);
 }

@@ -1,0 +1,210 @@
+/* The message-log store's interface (store.h): the store named by a spec, and dispatch. */
+#include "store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ss_error ss_store_open(const char *spec, bool read_only, uint64_t max_bytes, struct ss_store **out)
+{
+    *out = NULL;
+    if (strncmp(spec, "sqlite:", 7) == 0 && spec[7])
+        return ss_store_open_sqlite(spec + 7, read_only, max_bytes, out);
+    if (strncmp(spec, "postgresql:", 11) == 0 && spec[11])
+        return ss_store_open_pg(spec + 11, read_only, max_bytes, out);
+    return ss_errf(SS_ERR_CONFIG,
+                   "message log store '%.40s' is neither sqlite:PATH nor postgresql:CONNINFO",
+                   spec);
+}
+
+const char *ss_store_label(const struct ss_store *s)
+{
+    return s->label;
+}
+
+char *ss_store_spec(const char *arg)
+{
+    bool named = strncmp(arg, "sqlite:", 7) == 0 || strncmp(arg, "postgresql:", 11) == 0;
+    size_t n = strlen(arg) + 8;
+    char *spec = malloc(n);
+    if (spec)
+        snprintf(spec, n, "%s%s", named ? "" : "sqlite:", arg);
+    return spec;
+}
+
+bool ss_store_is_file(const char *spec)
+{
+    return strncmp(spec, "sqlite:", 7) == 0;
+}
+
+void ss_store_close(struct ss_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+ss_error ss_store_tail(struct ss_store *s, int64_t *id, uint8_t hash[32])
+{
+    return s->ops->tail(s, id, hash);
+}
+
+ss_error ss_store_begin(struct ss_store *s)
+{
+    return s->ops->begin(s);
+}
+
+ss_error ss_store_commit(struct ss_store *s)
+{
+    return s->ops->commit(s);
+}
+
+void ss_store_rollback(struct ss_store *s)
+{
+    s->ops->rollback(s);
+}
+
+ss_error ss_store_insert(struct ss_store *s, const struct ss_record *r)
+{
+    return s->ops->insert(s, r);
+}
+
+ss_error ss_store_seen(struct ss_store *s, const char *client, const char *query_id,
+                       int64_t since_ms, bool *seen)
+{
+    return s->ops->seen(s, client, query_id, since_ms, seen);
+}
+
+ss_error ss_store_pending(struct ss_store *s, size_t *count, int64_t *oldest_ms)
+{
+    return s->ops->pending(s, count, oldest_ms);
+}
+
+ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
+                               uint8_t (**hashes)[32], size_t *n)
+{
+    return s->ops->take_pending(s, max, ids, hashes, n);
+}
+
+ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
+                                const struct ss_merkle_path *paths, size_t n)
+{
+    return s->ops->add_timestamp(s, ts, ids, paths, n);
+}
+
+ss_error ss_store_stamped_before(const char *store, const struct ss_timestamp *ts, int64_t covered)
+{
+    return ss_errf(SS_ERR_IO,
+                   "message log %s: records %lld to %lld are already timestamped (up to %lld): "
+                   "not again",
+                   store, (long long)ts->first_id, (long long)ts->last_id, (long long)covered);
+}
+
+ss_error ss_store_lease(struct ss_store *s, bool *held)
+{
+    return s->ops->lease(s, held);
+}
+
+ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
+                       void *arg)
+{
+    return s->ops->each(s, from_id, to_id, fn, arg);
+}
+
+ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,
+                         void *arg)
+{
+    return s->ops->search(s, f, fn, arg);
+}
+
+ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,
+                           int64_t *last)
+{
+    return s->ops->id_range(s, from_ms, to_ms, first, last);
+}
+
+ss_error ss_store_count(struct ss_store *s, const struct ss_store_filter *f, const char *by,
+                        ss_store_count_visit fn, void *arg)
+{
+    static const char *const dims[] = {"client",  "service",    "status",
+                                       "purpose", "error_type", "side"};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (strcmp(by, dims[i]) == 0)
+            return s->ops->count(s, f, dims[i], fn, arg);
+    return ss_errf(SS_ERR_INTERNAL, "cannot count by '%s'", by);
+}
+
+enum ss_outcome ss_store_outcome(unsigned status, const char *error_type)
+{
+    if (error_type[0])
+        return SS_OUTCOME_REFUSED;
+    return status >= 200 && status < 300 ? SS_OUTCOME_ANSWERED : SS_OUTCOME_FAILED;
+}
+
+ss_error ss_store_exchanges(struct ss_store *s, const struct ss_store_filter *f, int outcome,
+                            enum ss_exchange_order order, bool desc, uint64_t offset,
+                            uint64_t limit, ss_store_exchange_visit fn, void *arg, uint64_t *total)
+{
+    if ((unsigned)order > SS_ORDER_STATUS)
+        return ss_errf(SS_ERR_INTERNAL, "no such order");
+    return s->ops->exchanges(s, f, outcome, order, desc, offset, limit, fn, arg, total);
+}
+
+ss_error ss_store_daily(struct ss_store *s, const struct ss_store_filter *f, ss_store_day_visit fn,
+                        void *arg)
+{
+    return s->ops->daily(s, f, fn, arg);
+}
+
+void ss_store_summary_range(struct ss_store_summary *out, int64_t *next, int64_t first,
+                            int64_t last)
+{
+    /* timestamps cover the numbers in order from the first record: what lies between two is a
+     * gap (or what lies before the first) */
+    out->timestamps++;
+    if (first > *next) {
+        if (!out->gaps)
+            out->first_gap_id = *next;
+        out->gaps += (uint64_t)(first - *next);
+    }
+    if (last + 1 > *next)
+        *next = last + 1;
+}
+
+ss_error ss_store_summary(struct ss_store *s, int64_t now, struct ss_store_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    return s->ops->summary(s, now, out);
+}
+
+ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged, uint64_t *kept_v1)
+{
+    *purged = *kept_v1 = 0;
+    return s->ops->purge(s, now, purged, kept_v1);
+}
+
+ss_error ss_store_vacuum(struct ss_store *s)
+{
+    return s->ops->vacuum(s);
+}
+
+ss_error ss_store_add_registry(struct ss_store *s, uint64_t serial, int64_t since_ms,
+                               const uint8_t *xml, size_t xml_len, const uint8_t *sig,
+                               size_t sig_len)
+{
+    return s->ops->add_registry(s, serial, since_ms, xml, xml_len, sig, sig_len);
+}
+
+ss_error ss_store_each_registry(struct ss_store *s, ss_store_registry_visit fn, void *arg)
+{
+    return s->ops->each_registry(s, fn, arg);
+}
+
+ss_error ss_store_each_timestamp(struct ss_store *s, ss_store_timestamp_visit fn, void *arg)
+{
+    return s->ops->timestamps(s, 0, fn, arg);
+}
+
+ss_error ss_store_timestamps(struct ss_store *s, int64_t id, ss_store_timestamp_visit fn, void *arg)
+{
+    return s->ops->timestamps(s, id, fn, arg);
+}
