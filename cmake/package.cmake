@@ -32,6 +32,7 @@ install(PROGRAMS deploy/secsrv-backup DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES deploy/secsrv.conf.example
   DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/secsrv)
 install(DIRECTORY policies/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/policies)
+install(FILES deploy/haproxy/secsrv-cluster.cfg DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/haproxy)
 install(FILES deploy/secsrv.conf.example README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES deploy/debian/copyright ${SS_CHANGELOG_GZ} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 

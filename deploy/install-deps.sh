@@ -21,6 +21,8 @@ packages=(
   # the shared message-log store's tests: PostgreSQL's server programs (each test starts a
   # throw-away cluster of its own; none is created or started for the machine, see below)
   postgresql-15
+  # the cluster tests and demo: HAProxy in front of a server's nodes (each test runs its own)
+  haproxy
 )
 case "${1:-}" in
 --bench) packages+=(wrk nginx-light procps) ;;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void ss_limits_default(struct ss_limits *l)
 {
@@ -463,6 +464,7 @@ struct str_key {
 static const struct str_key str_keys[] = {
     STR("server", "state_dir", state_dir),
     STR("server", "user", user),
+    STR("server", "node", node),
     STR("health", "listen", health_listen),
     STR("metrics", "listen", metrics_listen),
     STR("log", "subject_key", subject_key),
@@ -670,6 +672,23 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
             cfg->metrics_listen);
     if (!cfg->log_level)
         cfg->log_level = strdup("info");
+    if (!cfg->node) {
+        char host[256] = "";
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+            snprintf(host, sizeof host, "node");
+        host[strcspn(host, ".")] = '\0';
+        host[63] = '\0';
+        for (char *c = host; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+                *c = '-';
+        cfg->node = strdup(host);
+    } else if (!cfg->node[0] || strlen(cfg->node) > 63 ||
+               cfg->node[strspn(cfg->node, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789._-")]) {
+        ss_config_problem(cfg, ss_config_line(cfg, "server", "node", NULL),
+                          "node '%s' must be 1 to 63 letters, digits, '.', '_' or '-'",
+                          cfg->node);
+    }
     if (!cfg->subject_key && cfg->state_dir) {
         /* the default: made at the first start (random, readable by root only) */
         size_t n = strlen(cfg->state_dir) + sizeof "/subject.key";

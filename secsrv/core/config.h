@@ -85,6 +85,7 @@ struct ss_config {
     char server_code[SS_ID_PART_MAX + 1];
     char *state_dir;
     char *user; /* the children drop to this user when started as root; NULL: stay */
+    char *node; /* this node's name among the nodes of one server (default: the host name) */
     /* [tls] */
     char *auth_cert; /* PEM: certificate, then chain */
     char *auth_key;

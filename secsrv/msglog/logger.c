@@ -666,6 +666,9 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
      * loggers of all nodes at once (its transactions take the chain in turn) */
     if (path && (lock = lock_store(path)) < 0)
         goto out;
+    /* a shared store records which node wrote each record (its application_name) */
+    if (cfg->node)
+        setenv("PGAPPNAME", cfg->node, 1);
     lg.seal = cfg->dpo_public_key != NULL;
     if ((lg.seal && ss_key_file_read(cfg->dpo_public_key, "DPO public key", lg.dpo_pk) != SS_OK) ||
         ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
@@ -686,8 +689,8 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
         goto out;
     }
     threads = true;
-    ss_log_info("logger: message log %s open, %lld records", ss_store_label(lg.writer),
-                (long long)lg.last_id);
+    ss_log_info("logger: message log %s open, %lld records (node %s)", ss_store_label(lg.writer),
+                (long long)lg.last_id, cfg->node ? cfg->node : "-");
     ss_proc_ready(ctl);
     status = ss_serve_run(ctl, link, LOGGER_FRAME_MAX, handle, NULL);
 out:

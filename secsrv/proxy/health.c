@@ -181,7 +181,8 @@ void ss_health_handler(void *cls, const struct ss_http_request *req, struct ss_h
     struct out *body = malloc(sizeof *body);
     if (body) {
         body->len = 0;
-        add(body, "{\"status\":\"%s\",\"reasons\":[%s]%s}\n", ok ? "ok" : "failing", h->reasons.buf,
+        add(body, "{\"status\":\"%s\",\"node\":\"%s\",\"reasons\":[%s]%s}\n",
+            ok ? "ok" : "failing", d->cfg->node ? d->cfg->node : "", h->reasons.buf,
             h->figures.buf);
         respond(resp, ok ? 200 : 500, body->buf);
         if (!ok)

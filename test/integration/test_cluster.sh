@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# One security server as three nodes: the MV server's nodes (mv, mv2, mv3)
+# share one PostgreSQL message log (a throw-away cluster, deploy/pg.sh)
+# and stand behind HAProxy in TCP mode (deploy/haproxy/secsrv-cluster.cfg,
+# the nodes' health endpoints as its check); the registry names HAProxy's
+# address. Under load from the SH server a node is killed with SIGKILL, ten
+# times across the nodes (and started again): HAProxy routes around it,
+# every exchange the client saw answered is in the shared log, no record
+# is doubled, and the one chain verifies with no number missing. The node
+# that timestamps is killed too: another takes the lease, and no batch is
+# timestamped twice or skipped.
+. "$(dirname "$0")/lib.sh"
+pg_start
+FED_MV_STORE=$PG_STORE
+FED_MV_NODES=3
+export FED_MV_STORE FED_MV_NODES
+fed_start
+
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+Q=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/cluster
+FED=$SS_SOURCE_DIR/deploy/federation.sh
+LOG=$SS_BUILD_DIR/secsrv/secsrv-log
+NODES=(mv mv2 mv3)
+# a killed node's logger and network process end in the middle of their work
+allow_error "logger: [0-9]+ records not written"
+allow_error "client-proxy: .*(ServiceFailed|NetworkError|SslAuthenticationFailed|Timeout|LoggingFailed)"
+
+node_pids() { # NAME: the node's parent process and its children
+  local parent
+  parent=$(awk -v n="$1" '$2 == n {print $1}' "$FED_DIR/pids" | tail -n 1)
+  [ -n "$parent" ] || return 0
+  echo "$parent $(ps -o pid= --ppid "$parent" | tr '\n' ' ')"
+}
+kill_node() { # NAME: every process of the node at once, with SIGKILL (as a crashed machine)
+  # shellcheck disable=SC2046 # a list of process ids
+  kill -9 $(node_pids "$1") 2>/dev/null || true
+  awk -v n="$1" '$2 != n' "$FED_DIR/pids" >"$FED_DIR/pids.new" && mv "$FED_DIR/pids.new" "$FED_DIR/pids"
+}
+haproxy_says() { grep -Eq "$1" "$FED_DIR/haproxy.log"; }
+state_count() { grep -Ec "Server nodes/$1 is $2" "$FED_DIR/haproxy.log" || true; }
+
+ROUND=0
+worker() { # N SECONDS: queries one after the other; one line per answer: STATUS QUERY-ID
+  local end=$((SECONDS + $2)) i=0 id st
+  while [ $SECONDS -lt $end ]; do
+    i=$((i + 1))
+    id="r$ROUND-w$1-$i"
+    st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "X-Road-Client: $CLIENT" \
+      -H "X-Road-Id: $id" "http://127.0.0.1:$FED_SH_CLIENT_PORT$Q/$id" || true)
+    echo "${st:-000} $id"
+  done >>"$T_DIR/answers"
+}
+load() { # SECONDS: six workers at once, in the background
+  ROUND=$((ROUND + 1))
+  for w in 1 2 3 4 5 6; do worker "$w" "$1" & done
+}
+
+# --- three nodes, one log ------------------------------------------------------------------------
+for n in "${NODES[@]}"; do
+  up=$(echo "$n" | tr a-z A-Z)
+  port=FED_${up}_HEALTH_PORT
+  name=$n
+  [ "$n" = mv ] && name=mv1
+  expect "node $name is healthy and names itself" \
+    grep -q "\"status\":\"ok\",\"node\":\"$name\"" <(curl -s "http://127.0.0.1:${!port}/")
+done
+all_up() { # HAProxy's last word on each node is not DOWN
+  local n
+  for n in "${NODES[@]}"; do
+    grep "Server nodes/$n is " "$FED_DIR/haproxy.log" | tail -n 1 | grep -q "is DOWN" && return 1
+  done
+  return 0
+}
+expect "HAProxy sends to all three nodes" wait_until "the nodes up" 20 all_up
+load 3
+wait
+answered=$(grep -c '^200 ' "$T_DIR/answers" || true)
+expect "exchanges through HAProxy are answered ($answered of $(wc -l <"$T_DIR/answers"))" \
+  test "$answered" = "$(wc -l <"$T_DIR/answers")" -a "$answered" -gt 0
+expect "the nodes write one log together" \
+  test "$(msglog mv "SELECT count(DISTINCT node) FROM records WHERE side = 'server'")" -ge 2
+
+# --- SIGKILL under load, ten times across the nodes -------------------------------------------------
+downs=0
+for round in 1 2 3 4 5 6 7 8 9 10; do
+  victim=${NODES[$(((round - 1) % 3))]}
+  before=$(state_count "$victim" DOWN)
+  load 3
+  sleep 1
+  kill_node "$victim"
+  wait
+  if wait_until "HAProxy to take $victim out" 20 bash -c \
+    "[ \$(grep -Ec 'Server nodes/$victim is DOWN' '$FED_DIR/haproxy.log') -gt $before ]"; then
+    downs=$((downs + 1))
+  fi
+  ups=$(state_count "$victim" UP)
+  # started again, at its address: HAProxy takes it in once its health endpoint answers
+  "$FED" start-server "$FED_DIR" "$victim" >/dev/null
+  wait_until "HAProxy to take $victim in again" 30 bash -c \
+    "[ \$(grep -Ec 'Server nodes/$victim is UP' '$FED_DIR/haproxy.log') -gt $ups ]" ||
+    not_ok "HAProxy did not take $victim in again"
+done
+expect "HAProxy took each killed node out (10 of 10)" test "$downs" = 10
+total=$(wc -l <"$T_DIR/answers")
+answered=$(grep -c '^200 ' "$T_DIR/answers" || true)
+echo "# under ten kills: $answered of $total queries answered, $((total - answered)) failed"
+expect "most queries were answered through the kills ($answered of $total)" \
+  test $((answered * 100)) -ge $((total * 90))
+
+# every answer the client saw is in the shared log, once
+grep '^200 ' "$T_DIR/answers" | cut -d' ' -f2 | sort -u >"$T_DIR/seen"
+msglog mv "SELECT DISTINCT query_id FROM records WHERE side = 'server' AND direction = 'response'
+  AND status = 200" | sort -u >"$T_DIR/logged"
+missing=$(comm -23 "$T_DIR/seen" "$T_DIR/logged" | wc -l)
+expect "every exchange the client saw answered is in the shared log ($missing missing)" test "$missing" = 0
+# (a request a killed node logged but never answered comes again when the client's server
+# retries it: the node that gets it refuses it as a duplicate, so it is never served twice)
+expect "no exchange is served twice" test "$(msglog mv "SELECT count(*) FROM (SELECT query_id,
+  direction FROM records WHERE side = 'server' AND error_type = '' GROUP BY 1, 2
+  HAVING count(*) > 1) d")" = 0
+expect "one chain, no number missing" \
+  test "$(msglog mv "SELECT count(*) = max(id) AND min(id) = 1 FROM records")" = t
+
+# --- the node that timestamps is killed --------------------------------------------------------------
+holder() { # the node whose session holds the timestamp lease
+  msglog mv "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+    WHERE l.locktype = 'advisory' AND l.objid = 5391002 AND l.granted"
+}
+has_holder() { [ -n "$(holder)" ]; }
+expect "one node holds the timestamp lease" wait_until "a lease holder" 20 has_holder
+lead=$(holder)
+lead_node=$lead
+[ "$lead" = mv1 ] && lead_node=mv # the first node's name in the federation
+kill_node "$lead_node"
+load 2
+wait
+new_holder() {
+  local h
+  h=$(holder)
+  [ -n "$h" ] && [ "$h" != "$lead" ]
+}
+all_stamped() { [ "$(pending mv)" = 0 ]; }
+expect "another node took the lease" wait_until "a new lease holder" 30 new_holder
+expect "... and timestamps what the killed one left" wait_until "the timestamps" 60 all_stamped
+expect "no batch timestamped twice" test "$(msglog mv "SELECT count(*) FROM timestamps a JOIN
+  timestamps b ON a.id < b.id AND a.last_id >= b.first_id AND b.last_id >= a.first_id")" = 0
+expect "no record stamped twice or skipped" \
+  test "$(msglog mv "SELECT count(*) = (SELECT count(*) FROM records) FROM stamps")" = t
+VRC=0
+VOUT=$("$LOG" verify "$PG_STORE" --anchor "$FED_PKI/registry-authority.pem" 2>&1) || VRC=$?
+expect "secsrv-log verifies the shared log ($(tail -n 1 <<<"$VOUT"))" test "$VRC" = 0
+finish
