@@ -56,13 +56,18 @@ load() { # SECONDS: six workers at once, in the background
 }
 
 # --- three nodes, one log ------------------------------------------------------------------------
+healthy() { # PORT NAME: the node's health endpoint says ok and names the node
+  grep -q "\"status\":\"ok\",\"node\":\"$2\"" <(curl -s "http://127.0.0.1:$1/")
+}
 for n in "${NODES[@]}"; do
   up=$(echo "$n" | tr a-z A-Z)
   port=FED_${up}_HEALTH_PORT
   name=$n
   [ "$n" = mv ] && name=mv1
+  # the start waits for the registry in force, not for the OCSP response the node's signer
+  # fetches after it (the health endpoint names a signing key without one)
   expect "node $name is healthy and names itself" \
-    grep -q "\"status\":\"ok\",\"node\":\"$name\"" <(curl -s "http://127.0.0.1:${!port}/")
+    wait_until "node $name healthy" 30 healthy "${!port}" "$name"
 done
 all_up() { # HAProxy's last word on each node is not DOWN
   local n
