@@ -217,7 +217,7 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void free_names(char **names, size_t n)
+void ss_policy_names_free(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -225,7 +225,7 @@ static void free_names(char **names, size_t n)
 }
 
 /* Collects "dir/NAME.xml" for every policy file of dir, sorted by name. */
-static ss_error list_dir(const char *dir, char ***out, size_t *n_out)
+ss_error ss_policy_dir_list(const char *dir, char ***out, size_t *n_out)
 {
     char **names = NULL;
     size_t n = 0;
@@ -273,7 +273,7 @@ static ss_error list_dir(const char *dir, char ***out, size_t *n_out)
     names = NULL;
 out:
     if (names)
-        free_names(names, n);
+        ss_policy_names_free(names, n);
     closedir(d);
     return err;
 }
@@ -283,11 +283,11 @@ ss_error ss_policy_set_load_dir(const char *dir, struct ss_policy_set **out)
     char **names = NULL;
     size_t n = 0;
     *out = NULL;
-    ss_error err = list_dir(dir, &names, &n);
+    ss_error err = ss_policy_dir_list(dir, &names, &n);
     if (err)
         return err;
     err = load_paths((const char *const *)names, n, NULL, false, out);
-    free_names(names, n);
+    ss_policy_names_free(names, n);
     return err;
 }
 

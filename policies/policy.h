@@ -48,6 +48,12 @@ struct ss_policy_report {
 ss_error ss_policy_set_load_dir(const char *dir, struct ss_policy_set **out) SS_MUST_CHECK
     SS_NONNULL(1, 2);
 
+/* The policy files ss_policy_set_load_dir loads ("dir/NAME.xml"), in that order; *names is
+ * freed with ss_policy_names_free. */
+ss_error ss_policy_dir_list(const char *dir, char ***names, size_t *n) SS_MUST_CHECK
+    SS_NONNULL(1, 2, 3);
+void ss_policy_names_free(char **names, size_t n);
+
 /* Loads the n files paths[0..n) in the order given; as ss_policy_set_load_dir. */
 ss_error ss_policy_set_load_files(const char *const *paths, size_t n,
                                   struct ss_policy_set **out) SS_MUST_CHECK SS_NONNULL(3);

@@ -28,8 +28,10 @@
 #include "log.h"
 #include "logger.h"
 #include "network.h"
+#include "nodes.h"
 #include "proc.h"
 #include "signer.h"
+#include "store.h"
 #include "trust.h"
 
 #include <sodium.h>
@@ -320,16 +322,72 @@ static bool bind_listeners(void)
     return true;
 }
 
+/*
+ * Whether this node holds what the other nodes of a shared store hold
+ * (nodes.h); a problem when it does not, a warning when it cannot tell.
+ */
+static void check_nodes(void)
+{
+    if (!cfg->node || !cfg->log_store || ss_store_is_file(cfg->log_store))
+        return;
+    long line = ss_config_line(cfg, "server", "node", NULL);
+    char config[SS_NODES_CONFIG_MAX], why[400];
+    struct ss_store *store = NULL;
+    bool agrees = true;
+    if (ss_nodes_config(cfg, config) != SS_OK) {
+        ss_config_problem(cfg, line, "what node %s holds: %s", cfg->node, ss_errmsg());
+        return;
+    }
+    if (ss_store_open(cfg->log_store, true, 0, &store) != SS_OK ||
+        ss_nodes_check(store, cfg->node, config, SS_NODES_FRESH, &agrees, why, sizeof why) !=
+            SS_OK)
+        ss_config_warning(cfg, line, "node %s: cannot compare it with the other nodes: %s",
+                          cfg->node, ss_errmsg());
+    else if (!agrees)
+        ss_config_problem(cfg, line, "node %s %s", cfg->node, why);
+    ss_store_close(store);
+}
+
 static int check(void)
 {
     /* every problem is in cfg->problems; the code only says whether there was one */
     int rc = cfg->n_problems || ss_daemon_check(cfg) != SS_OK ? 1 : 0;
+    if (!rc) {
+        check_nodes();
+        rc = cfg->n_problems ? 1 : 0;
+    }
     fputs(cfg->warnings, stderr);
     if (rc)
         fputs(cfg->problems, stderr);
     else
         printf("configuration OK%s\n", cfg->n_warnings ? " (with warnings)" : "");
     return rc;
+}
+
+/*
+ * What this node holds (nodes.h), for the logger to compare with the other
+ * nodes of a shared store; at the start and after each reload (the policies
+ * and the TLS certificate may have changed).
+ */
+static void node_config(void)
+{
+    if (!cfg->node || ss_store_is_file(cfg->log_store))
+        return;
+    char config[SS_NODES_CONFIG_MAX];
+    if (ss_nodes_config(cfg, config) != SS_OK) {
+        ss_log_error("what node %s holds cannot be told: %s", cfg->node, ss_errmsg());
+        config[0] = '\0';
+    }
+    free(cfg->node_config);
+    cfg->node_config = strdup(config);
+    struct child *l = &children[CHILD_LOGGER];
+    if (l->pid > 0) {
+        struct ss_ipc_buf b = {0};
+        ss_ipc_put_str(&b, config);
+        if (b.failed || ss_ipc_send(l->ctl, SS_IPC_NODE_CONFIG, 0, b.data, b.len, -1) != SS_OK)
+            ss_log_warn("SIGHUP: the logger did not take what this node holds now");
+        ss_ipc_buf_cleanup(&b);
+    }
 }
 
 /* One "KIND VALUE" line, when there is a value; KIND names what it is. */
@@ -477,6 +535,7 @@ int main(int argc, char **argv)
         ss_config_free(cfg);
         return 1;
     }
+    node_config();
     if (!bind_listeners() || !start_all()) {
         stop_all();
         ss_config_free(cfg);
@@ -528,6 +587,7 @@ int main(int argc, char **argv)
             if (b.data)
                 sodium_memzero(b.data, b.cap);
             ss_ipc_buf_cleanup(&b);
+            node_config();
         } else if (sig == SIGTERM || sig == SIGINT) {
             ss_log_info("signal %d: stopping", sig);
             break;

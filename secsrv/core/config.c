@@ -727,6 +727,7 @@ void ss_config_free(struct ss_config *cfg)
         free(cfg->entries[i].value);
     }
     free(cfg->entries);
+    free(cfg->node_config);
     free(cfg->path);
     free(cfg);
 }

@@ -86,6 +86,7 @@ struct ss_config {
     char *state_dir;
     char *user; /* the children drop to this user when started as root; NULL: stay */
     char *node; /* this node's name among the nodes of one server (default: the host name) */
+    char *node_config; /* what this node holds (ss_nodes_config), set by the parent; NULL: none */
     /* [tls] */
     char *auth_cert; /* PEM: certificate, then chain */
     char *auth_key;

@@ -1,4 +1,5 @@
 #include "logger.h"
+#include "nodes.h"
 
 #include "audit.h"
 #include "ipc.h"
@@ -79,6 +80,9 @@ static struct {
     uint64_t pending;
     uint64_t commits, records, largest_group, timestamps;
     struct ss_hist group_size, commit;
+    /* on a shared store: what this node holds (from the parent) and whether the others agree */
+    char node_config[SS_NODES_CONFIG_MAX];
+    char node_differs[400]; /* "" when it holds what the nodes hold */
 } lg = {.mu = PTHREAD_MUTEX_INITIALIZER,
         .work = PTHREAD_COND_INITIALIZER,
         .tick = PTHREAD_COND_INITIALIZER};
@@ -351,6 +355,41 @@ static void purge_expired(void)
                     (unsigned long long)kept);
 }
 
+/*
+ * On a shared store: says which node this is and what it holds, and looks
+ * whether the nodes seen lately (SS_NODES_FRESH) hold the same;
+ * a node that differs from them says so in its status (its health check
+ * fails, so the load balancer keeps it out). A store out of reach leaves
+ * the last finding as it is (the writer reports the store).
+ */
+static void check_nodes(void)
+{
+    const char *node = lg.cfg->node;
+    if (!node || ss_store_is_file(lg.cfg->log_store))
+        return;
+    char config[SS_NODES_CONFIG_MAX];
+    pthread_mutex_lock(&lg.mu);
+    memcpy(config, lg.node_config, sizeof config);
+    pthread_mutex_unlock(&lg.mu);
+    if (!config[0])
+        return;
+    bool agrees = true;
+    char why[sizeof lg.node_differs];
+    if (ss_store_node_seen(lg.stamper, node, config) != SS_OK ||
+        ss_nodes_check(lg.stamper, node, config, SS_NODES_FRESH, &agrees, why, sizeof why) != SS_OK)
+        return;
+    pthread_mutex_lock(&lg.mu);
+    bool was = lg.node_differs[0] != '\0';
+    snprintf(lg.node_differs, sizeof lg.node_differs, "%s", agrees ? "" : why);
+    pthread_mutex_unlock(&lg.mu);
+    if (!agrees && !was)
+        ss_log_error("logger: node %s %s: its health check fails until it holds what the "
+                     "others hold",
+                     node, why);
+    else if (agrees && was)
+        ss_log_info("logger: node %s holds what the other nodes hold again", node);
+}
+
 static void *stamper_main(void *arg)
 {
     (void)arg;
@@ -364,6 +403,7 @@ static void *stamper_main(void *arg)
         memset(&lg.unsaved, 0, sizeof lg.unsaved);
         pthread_mutex_unlock(&lg.mu);
         keep_registry(&keep);
+        check_nodes();
         /* on a shared store one node timestamps and purges (the lease's holder); when it goes,
          * its lease goes with its connection, and another node's next round takes it */
         bool lead = false;
@@ -581,6 +621,7 @@ ss_error ss_logger_status_read(const struct ss_ipc_msg *m, struct ss_logger_stat
     out->queued = ss_ipc_get_u64(&r);
     get_hist(&r, &out->group_size);
     get_hist(&r, &out->commit);
+    ss_ipc_get_str(&r, out->node_differs, sizeof out->node_differs);
     return ss_ipc_reader_done(&r) ? SS_OK
                                   : ss_errf(SS_ERR_PROTOCOL, "a malformed message-log status");
 }
@@ -601,9 +642,27 @@ static void take_status(ss_link link, const struct ss_ipc_msg *m)
     ss_ipc_put_u64(&b, lg.queued);
     put_hist(&b, &lg.group_size);
     put_hist(&b, &lg.commit);
+    ss_ipc_put_str(&b, lg.node_differs);
     pthread_mutex_unlock(&lg.mu);
     ss_serve_reply(link, SS_IPC_LOGGER_STATE, m->id, &b);
     ss_ipc_buf_cleanup(&b);
+}
+
+/* From the parent, after a reload: what this node holds now. */
+static void take_node_config(const struct ss_ipc_msg *m)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    char config[SS_NODES_CONFIG_MAX];
+    ss_ipc_get_str(&r, config, sizeof config);
+    if (!ss_ipc_reader_done(&r)) {
+        ss_log_error("logger: a malformed node configuration message");
+        abort();
+    }
+    pthread_mutex_lock(&lg.mu);
+    memcpy(lg.node_config, config, sizeof config);
+    pthread_cond_broadcast(&lg.tick);
+    pthread_mutex_unlock(&lg.mu);
 }
 
 static void handle(void *cls, ss_link link, struct ss_ipc_msg *m)
@@ -618,6 +677,9 @@ static void handle(void *cls, ss_link link, struct ss_ipc_msg *m)
         break;
     case SS_IPC_LOGGER_STATUS:
         take_status(link, m);
+        break;
+    case SS_IPC_NODE_CONFIG:
+        take_node_config(m);
         break;
     default:
         ss_log_error("logger: unexpected IPC message type %u", m->type);
@@ -669,6 +731,8 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
     /* a shared store records which node wrote each record (its application_name) */
     if (cfg->node)
         setenv("PGAPPNAME", cfg->node, 1);
+    if (cfg->node_config)
+        snprintf(lg.node_config, sizeof lg.node_config, "%s", cfg->node_config);
     lg.seal = cfg->dpo_public_key != NULL;
     if ((lg.seal && ss_key_file_read(cfg->dpo_public_key, "DPO public key", lg.dpo_pk) != SS_OK) ||
         ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||

@@ -20,8 +20,11 @@
  * SS_IPC_LOGGER_STATE {u32 writable, u32 timestamping ok, i64 oldest
  * untimestamped (ms, 0 none), u64 untimestamped, str last error, u64
  * commits, u64 records, u64 largest group, u64 timestamps, u64 queued,
- * histogram group sizes, histogram commit seconds} (a histogram: u32 n,
- * n u64 bucket counts, u64 count, u64 sum in microunits);
+ * histogram group sizes, histogram commit seconds, str how this node differs
+ * from the other nodes of a shared store ("" : it does not)} (a histogram:
+ * u32 n, n u64 bucket counts, u64 count, u64 sum in microunits);
+ * SS_IPC_NODE_CONFIG {str what this node holds, ss_nodes_config} (from the
+ * parent, after a reload; no answer);
  * SS_IPC_REGISTRY {bytes xml, bytes signature} (no answer).
  */
 #ifndef SS_LOGGER_H
@@ -47,6 +50,7 @@ struct ss_logger_status {
     uint64_t queued;           /* records waiting for their commit group */
     struct ss_hist group_size; /* records per commit group (ss_hist_sizes) */
     struct ss_hist commit;     /* seconds per commit, fsync included (ss_hist_seconds) */
+    char node_differs[400];    /* on a shared store: how this node differs from the others */
 };
 
 /* Reads an SS_IPC_LOGGER_STATE message; SS_ERR_PROTOCOL when malformed. */

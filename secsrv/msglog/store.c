@@ -104,6 +104,16 @@ ss_error ss_store_lease(struct ss_store *s, bool *held)
     return s->ops->lease(s, held);
 }
 
+ss_error ss_store_node_seen(struct ss_store *s, const char *node, const char *config)
+{
+    return s->ops->node_seen ? s->ops->node_seen(s, node, config) : SS_OK;
+}
+
+ss_error ss_store_nodes(struct ss_store *s, unsigned fresh_s, ss_store_node_visit fn, void *arg)
+{
+    return s->ops->nodes ? s->ops->nodes(s, fresh_s, fn, arg) : SS_OK;
+}
+
 ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
                        void *arg)
 {

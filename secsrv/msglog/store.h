@@ -84,6 +84,19 @@ struct ss_timestamp {
 ss_error ss_store_lease(struct ss_store *s, bool *held) SS_MUST_CHECK;
 
 /*
+ * The nodes that write a shared store: ss_store_node_seen says that node
+ * holds config now (since when it holds it the store keeps, by its own
+ * clock), ss_store_nodes calls fn for each node seen in the last fresh_s
+ * seconds, by name. A store of one writer (SQLite) has no such list: the
+ * first does nothing and the second calls fn for none.
+ */
+ss_error ss_store_node_seen(struct ss_store *s, const char *node, const char *config) SS_MUST_CHECK;
+typedef void (*ss_store_node_visit)(void *arg, const char *node, const char *config,
+                                    int64_t since_ms, int64_t age_ms);
+ss_error ss_store_nodes(struct ss_store *s, unsigned fresh_s, ss_store_node_visit fn,
+                        void *arg) SS_MUST_CHECK;
+
+/*
  * Stores ts and each record's inclusion path in its tree, in one
  * transaction; refused when ts does not begin right after the last
  * timestamped record (another node timestamped them first).

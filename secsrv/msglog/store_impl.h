@@ -49,6 +49,9 @@ struct ss_store_ops {
     ss_error (*add_timestamp)(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                               const struct ss_merkle_path *paths, size_t n);
     ss_error (*lease)(struct ss_store *s, bool *held);
+    /* NULL in a store of one writer */
+    ss_error (*node_seen)(struct ss_store *s, const char *node, const char *config);
+    ss_error (*nodes)(struct ss_store *s, unsigned fresh_s, ss_store_node_visit fn, void *arg);
     ss_error (*each)(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
                      void *arg);
     ss_error (*search)(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,

@@ -302,6 +302,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS registries ("
     " serial BIGINT PRIMARY KEY, since_ms BIGINT NOT NULL, xml BYTEA NOT NULL,"
     " sig BYTEA NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS nodes (node TEXT PRIMARY KEY, config TEXT NOT NULL,"
+    " since TIMESTAMPTZ NOT NULL, seen TIMESTAMPTZ NOT NULL);"
     "INSERT INTO meta (key, value) VALUES ('schema_version', '" SCHEMA_VERSION "')"
     " ON CONFLICT (key) DO NOTHING;";
 
@@ -683,6 +685,61 @@ static ss_error pg_lease(struct ss_store *base, bool *held)
         PQclear(res);
     }
     *held = s->lease;
+    return SS_OK;
+}
+
+/* The database's clock alone says since when and how lately: the nodes' clocks may differ. */
+static ss_error pg_node_seen(struct ss_store *base, const char *node, const char *config)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    if (s->read_only)
+        return read_only_error(s);
+    struct params p = {0};
+    p_text(&p, node);
+    p_text(&p, config);
+    PGresult *res = query(s,
+                          "INSERT INTO nodes (node, config, since, seen) VALUES ($1, $2, now(), now())"
+                          " ON CONFLICT (node) DO UPDATE SET since = CASE WHEN nodes.config ="
+                          " EXCLUDED.config THEN nodes.since ELSE now() END,"
+                          " config = EXCLUDED.config, seen = now()",
+                          &p, "say which node this is");
+    if (!res)
+        return s->failed;
+    PQclear(res);
+    return SS_OK;
+}
+
+static ss_error pg_nodes(struct ss_store *base, unsigned fresh_s, ss_store_node_visit fn, void *arg)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    struct params p = {0};
+    p_int(&p, fresh_s);
+    /* a log no logger of this version has opened yet has no list */
+    PGresult *res = query(s, "SELECT to_regclass('nodes') IS NOT NULL", NULL, "read the nodes");
+    if (!res)
+        return s->failed;
+    bool listed = PQntuples(res) == 1 && PQgetlength(res, 0, 0) == 1 && PQgetvalue(res, 0, 0)[0];
+    PQclear(res);
+    if (!listed)
+        return SS_OK;
+    res = query(s,
+                          "SELECT node, config, (extract(epoch FROM since) * 1000)::bigint,"
+                          " (extract(epoch FROM now() - seen) * 1000)::bigint FROM nodes"
+                          " WHERE seen > now() - make_interval(secs => $1) ORDER BY node",
+                          &p, "read the nodes");
+    if (!res)
+        return s->failed;
+    for (int i = 0; i < PQntuples(res); i++) {
+        char node[256], config[1024];
+        int64_t since = 0, age = 0;
+        if (!get_text(res, i, 0, node, sizeof node) || !get_text(res, i, 1, config, sizeof config) ||
+            !get_int(res, i, 2, &since) || !get_int(res, i, 3, &age)) {
+            PQclear(res);
+            return ss_errf(SS_ERR_IO, "message log %s: a malformed row in the nodes", s->desc);
+        }
+        fn(arg, node, config, since, age);
+    }
+    PQclear(res);
     return SS_OK;
 }
 
@@ -1216,6 +1273,8 @@ static const struct ss_store_ops pg_ops = {
     .take_pending = pg_take_pending,
     .add_timestamp = pg_add_timestamp,
     .lease = pg_lease,
+    .node_seen = pg_node_seen,
+    .nodes = pg_nodes,
     .each = pg_each,
     .search = pg_search,
     .count = pg_count,

@@ -45,6 +45,7 @@ enum ss_ipc_type {
     SS_IPC_LOGGED,           /* u32 error, str reason, u64 record id, u32 flags */
     SS_IPC_LOGGER_STATUS,    /* -> LOGGER_STATE */
     SS_IPC_LOGGER_STATE,     /* u32 writable, u32 timestamping ok, i64 oldest untimestamped, str */
+    SS_IPC_NODE_CONFIG,      /* str what this node holds (parent -> logger, after a reload) */
 };
 
 /* Which link an SS_IPC_ATTACH hands over. */

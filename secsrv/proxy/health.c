@@ -130,6 +130,8 @@ static void check_logger(struct ss_daemon *d, struct health *h)
     }
     if (!st->writable)
         reason(h, "message log not writable", st->last_error);
+    if (st->node_differs[0])
+        reason(h, "node", st->node_differs);
     if (!st->timestamping_ok) {
         char why[128];
         snprintf(why, sizeof why, "%llu records waiting longer than the grace period of %us",
@@ -268,6 +270,10 @@ static void metrics_logger(struct ss_daemon *d, struct ss_text *t)
               "Age of the oldest record no timestamp covers yet (0: none).", oldest);
         counter(t, "secsrv_log_timestamps_total", "Timestamp tokens obtained and stored.",
                 (double)st->timestamps);
+        gauge(t, "secsrv_node_agrees",
+              "0 when this node holds other keys, policies or settings than the other nodes of "
+              "its shared message log (its health check fails), else 1.",
+              st->node_differs[0] ? 0 : 1);
         gauge(t, "secsrv_log_timestamping_ok",
               "0 when records have waited longer than the grace period for a timestamp "
               "(new exchanges are refused), else 1.",

@@ -151,6 +151,58 @@ expect "no batch timestamped twice" test "$(msglog mv "SELECT count(*) FROM time
   timestamps b ON a.id < b.id AND a.last_id >= b.first_id AND b.last_id >= a.first_id")" = 0
 expect "no record stamped twice or skipped" \
   test "$(msglog mv "SELECT count(*) = (SELECT count(*) FROM records) FROM stamps")" = t
+# --- a node that holds other policies than the others ----------------------------------------------
+SECSRV=$SS_BUILD_DIR/secsrv/secsrv
+"$FED" start-server "$FED_DIR" "$lead_node" >/dev/null
+for n in "${NODES[@]}"; do
+  up=$(echo "$n" | tr '[:lower:]' '[:upper:]')
+  port=FED_${up}_HEALTH_PORT
+  name=$n
+  [ "$n" = mv ] && name=mv1
+  wait_until "node $name healthy" 30 healthy "${!port}" "$name" || not_ok "node $name is not healthy"
+done
+wait_until "the nodes up" 20 all_up || not_ok "HAProxy does not send to all nodes"
+expect "secsrv -n on node mv3 finds it holds what the others hold" \
+  "$SECSRV" -n -c "$FED_DIR/mv3/secsrv.conf"
+allow_error "logger: node mv3 differs from nodes mv1, mv2 in: policies"
+policies=$(awk -F' = ' '/^\[policies\]/ {p = 1} p && $1 == "dir" {print $2; exit}' "$FED_DIR/mv3/secsrv.conf")
+cp -r "$policies" "$T_DIR/mv3-policies"
+chmod -R a+rX "$T_DIR/mv3-policies"
+first=$(find "$T_DIR/mv3-policies" -name '*.xml' | sort | head -n 1)
+echo "<!-- changed on node mv3 alone -->" >>"$first"
+sed -i "s|^dir = $policies\$|dir = $T_DIR/mv3-policies|" "$FED_DIR/mv3/secsrv.conf"
+NOUT=$("$SECSRV" -n -c "$FED_DIR/mv3/secsrv.conf" 2>&1) && NRC=0 || NRC=$?
+expect "secsrv -n on node mv3 says it differs, and in what ($(grep -m1 "differs" <<<"$NOUT"))" \
+  bash -c "[ $NRC = 1 ] && grep -q 'node mv3 differs from nodes mv1, mv2 in: policies' <<<'$NOUT'"
+downs=$(state_count mv3 DOWN)
+ups_before=$(state_count mv3 UP)
+"$FED" stop-server "$FED_DIR" mv3 >/dev/null
+"$FED" start-server "$FED_DIR" mv3 >/dev/null
+differs() { curl -s "http://127.0.0.1:$FED_MV3_HEALTH_PORT/" | grep -q '"node: differs from nodes mv1, mv2 in: policies"'; }
+expect "its health check says so" wait_until "mv3's health to say it differs" 30 differs
+expect "... with status 500" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$FED_MV3_HEALTH_PORT/")" = 500
+taken_out() { [ "$(state_count mv3 DOWN)" -gt "$downs" ]; }
+wait_until "HAProxy to take the stopped mv3 out" 20 taken_out || not_ok "HAProxy did not take mv3 out"
+# running, with a registry, keys and OCSP, but holding other policies: six checks (rise 2) later
+# HAProxy has still not taken it in
+sleep 3
+expect "HAProxy keeps it out" test "$(state_count mv3 UP)" = "$ups_before"
+expect "the others stay healthy" healthy "$FED_MV2_HEALTH_PORT" mv2
+mark=$(msglog mv "SELECT coalesce(max(id), 0) FROM records")
+load 2
+wait
+expect "exchanges go on through the others, none through mv3" test "$(msglog mv "SELECT count(*) FILTER
+  (WHERE node = 'mv3') || ':' || (count(*) > 0) FROM records WHERE id > $mark")" = 0:true
+# the same policies again, and a reload: it agrees, and HAProxy takes it in
+cp "$policies"/*.xml "$T_DIR/mv3-policies/"
+ups=$(state_count mv3 UP)
+kill -HUP "$(awk '$2 == "mv3" {print $1}' "$FED_DIR/pids" | tail -n 1)"
+expect "after a reload with the others' policies, mv3 is healthy again" \
+  wait_until "mv3 healthy" 30 healthy "$FED_MV3_HEALTH_PORT" mv3
+expect "... and HAProxy takes it in" wait_until "HAProxy to take mv3 in" 20 bash -c \
+  "[ \$(grep -Ec 'Server nodes/mv3 is UP' '$FED_DIR/haproxy.log') -gt $ups ]"
+expect "secsrv -n agrees again" "$SECSRV" -n -c "$FED_DIR/mv3/secsrv.conf"
+
 VRC=0
 VOUT=$("$LOG" verify "$PG_STORE" --anchor "$FED_PKI/registry-authority.pem" 2>&1) || VRC=$?
 expect "secsrv-log verifies the shared log ($(tail -n 1 <<<"$VOUT"))" test "$VRC" = 0
