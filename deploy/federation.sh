@@ -34,7 +34,8 @@
 # another day), FED_MV_NODES (the MV server as that many nodes, mv, mv2,
 # mv3 ..., behind HAProxy in TCP mode with the nodes' health endpoints as
 # its check; needs FED_MV_STORE on PostgreSQL, which they share, and a
-# subject key they share; the registry names HAProxy's address). After start,
+# subject key they share; the registry names HAProxy's address),
+# FED_MV_HAPROXY=1 (HAProxy in front of the MV server even as one node). After start,
 # DIR/env holds the ports and paths (source it); DIR/*.log hold each
 # process's output.
 set -euo pipefail
@@ -200,6 +201,8 @@ dir=$(cd "$dir" && pwd)
 rm -rf "$dir/sh" "$dir"/mv "$dir"/mv[0-9] "$dir/publish" "$dir"/*.port "$dir/env"
 nodes=${FED_MV_NODES:-1}
 case $nodes in [1-9]) ;; *) fail "FED_MV_NODES must be 1 to 9" ;; esac
+behind=0 # HAProxy in front of the MV server
+if [ "$nodes" -gt 1 ] || [ "${FED_MV_HAPROXY:-}" = 1 ]; then behind=1; fi
 if [ "$nodes" -gt 1 ] && [[ "${FED_MV_STORE:-}" != postgresql:* ]]; then
   fail "FED_MV_NODES=$nodes needs FED_MV_STORE on PostgreSQL (the store the nodes share)"
 fi
@@ -496,7 +499,7 @@ ENV
 # growing delay); their addresses go into the registry once they are known.
 start_server sh
 for n in "${mv_nodes[@]}"; do start_server "$n"; done
-if [ "$nodes" -gt 1 ]; then
+if [ "$behind" = 1 ]; then
   # a node started again (after a crash) comes back at the same address, as a machine would
   . "$dir/env"
   for n in "${mv_nodes[@]}"; do
@@ -512,7 +515,7 @@ fi
 # shellcheck disable=SC1091
 . "$dir/env"
 mv_address=127.0.0.1:$FED_MV_SERVER_PORT
-if [ "$nodes" -gt 1 ]; then
+if [ "$behind" = 1 ]; then
   # HAProxy in front of the nodes: TCP, so that mutual TLS ends on the nodes; a node whose
   # health endpoint does not answer 200 gets no new connections
   free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
