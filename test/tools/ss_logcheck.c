@@ -5,23 +5,31 @@
  * Prints "N records, chain intact" and exits 0, or names the first record
  * that breaks it and exits 1.
  *
+ * With --from ID it checks the records from ID on (ID - 1 gives the hash the
+ * first must name) and prints "records ID to LAST, chain intact": a test
+ * that checks after each crash checks what was added since, not the whole
+ * log again.
+ *
  * With --rehash it plays the forger the DPO tool must catch: it rewrites
  * every record's content commitment, previous-record hash and own hash in
  * number order, so that
  * a log edited behind the logger's back has an intact chain again.
  *
- *   ss-logcheck sqlite:PATH
+ *   ss-logcheck [--from ID] sqlite:PATH
  *   ss-logcheck --rehash PATH
  */
 #include "record.h"
 #include "store.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct walk {
     int64_t expect_id;
+    bool seeded; /* prev holds the hash the next record must name */
     uint8_t prev[32];
     const char *broken;
     int64_t at;
@@ -36,7 +44,7 @@ static ss_error visit(void *arg, const struct ss_record *r, int64_t ts_id, const
     ss_record_hash(r, hash);
     if (r->id != w->expect_id)
         w->broken = "a record number is missing";
-    else if (memcmp(r->prev_hash, w->prev, 32) != 0)
+    else if (w->seeded && memcmp(r->prev_hash, w->prev, 32) != 0)
         w->broken = "the record does not name the hash of the one before";
     else if (memcmp(hash, r->hash, 32) != 0)
         w->broken = "the record's hash is not the hash of its fields";
@@ -45,6 +53,7 @@ static ss_error visit(void *arg, const struct ss_record *r, int64_t ts_id, const
         return SS_ERR_INTERNAL;
     }
     memcpy(w->prev, r->hash, 32);
+    w->seeded = true;
     w->expect_id++;
     return SS_OK;
 }
@@ -113,8 +122,19 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--rehash") == 0)
         return rehash(argv[2]);
+    long long from = 1;
+    if (argc == 4 && strcmp(argv[1], "--from") == 0) {
+        char *end = NULL;
+        from = strtoll(argv[2], &end, 10);
+        if (!*argv[2] || *end || from < 1) {
+            fprintf(stderr, "ss-logcheck: --from %s: not a record number\n", argv[2]);
+            return 2;
+        }
+        argv += 2;
+        argc -= 2;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: ss-logcheck sqlite:PATH\n");
+        fprintf(stderr, "usage: ss-logcheck [--from ID] sqlite:PATH\n");
         return 2;
     }
     struct ss_store *s = NULL;
@@ -122,8 +142,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ss-logcheck: %s\n", ss_errmsg());
         return 1;
     }
-    struct walk w = {.expect_id = 1};
-    ss_error err = ss_store_each(s, 1, 0, visit, &w);
+    /* from the record before: its own hash is checked, and it gives the one the next must name */
+    int64_t start = from > 1 ? (int64_t)from - 1 : 1;
+    struct walk w = {.expect_id = start, .seeded = start == 1};
+    ss_error err = ss_store_each(s, start, 0, visit, &w);
     ss_store_close(s);
     if (w.broken) {
         printf("record %lld: %s\n", (long long)w.at, w.broken);
@@ -133,6 +155,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "ss-logcheck: %s\n", ss_errmsg());
         return 1;
     }
-    printf("%lld records, chain intact\n", (long long)(w.expect_id - 1));
+    if (from > 1 && w.expect_id == start) {
+        printf("record %lld: not in the log\n", (long long)start);
+        return 1;
+    }
+    if (from > 1)
+        printf("records %lld to %lld, chain intact\n", from, (long long)(w.expect_id - 1));
+    else
+        printf("%lld records, chain intact\n", (long long)(w.expect_id - 1));
     return 0;
 }
