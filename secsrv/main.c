@@ -326,9 +326,15 @@ static bool bind_listeners(void)
  * Whether this node holds what the other nodes of a shared store hold
  * (nodes.h); a problem when it does not, a warning when it cannot tell.
  */
+/* Whether this server is a node of a shared store: then what it holds is compared. */
+static bool shared_node(void)
+{
+    return cfg->node && cfg->log_store && !ss_store_is_file(cfg->log_store);
+}
+
 static void check_nodes(void)
 {
-    if (!cfg->node || !cfg->log_store || ss_store_is_file(cfg->log_store))
+    if (!shared_node())
         return;
     long line = ss_config_line(cfg, "server", "node", NULL);
     char config[SS_NODES_CONFIG_MAX], why[400];
@@ -339,8 +345,7 @@ static void check_nodes(void)
         return;
     }
     if (ss_store_open(cfg->log_store, true, 0, &store) != SS_OK ||
-        ss_nodes_check(store, cfg->node, config, SS_NODES_FRESH, &agrees, why, sizeof why) !=
-            SS_OK)
+        ss_nodes_check(store, cfg->node, config, SS_NODES_FRESH, &agrees, why, sizeof why) != SS_OK)
         ss_config_warning(cfg, line, "node %s: cannot compare it with the other nodes: %s",
                           cfg->node, ss_errmsg());
     else if (!agrees)
@@ -371,7 +376,7 @@ static int check(void)
  */
 static void node_config(void)
 {
-    if (!cfg->node || ss_store_is_file(cfg->log_store))
+    if (!shared_node())
         return;
     char config[SS_NODES_CONFIG_MAX];
     if (ss_nodes_config(cfg, config) != SS_OK) {

@@ -215,28 +215,28 @@ void ss_nodes_diff(const char *a, const char *b, char *out, size_t size)
 bool ss_nodes_agree(const struct ss_node_seen *self, const struct ss_node_seen *others, size_t n,
                     char *why, size_t size)
 {
-    /* the reference: held by the most nodes; on a tie, the one held longest */
+    /* the reference: held by the most nodes (self among them, last); on a tie, the one held
+     * longest */
+#define NODE(i) ((i) < n ? &others[i] : self)
     const struct ss_node_seen *best = self;
     size_t best_votes = 0;
-    int64_t best_since = 0;
+    int64_t best_since = INT64_MAX;
     for (size_t i = 0; i <= n; i++) {
-        const struct ss_node_seen *c = i < n ? &others[i] : self;
-        size_t votes = strcmp(c->config, self->config) == 0 ? 1 : 0;
-        int64_t since = c->since_ms;
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(others[k].config, c->config) == 0) {
+        size_t votes = 0;
+        int64_t since = INT64_MAX;
+        for (size_t k = 0; k <= n; k++)
+            if (strcmp(NODE(k)->config, NODE(i)->config) == 0) {
                 votes++;
-                if (others[k].since_ms < since)
-                    since = others[k].since_ms;
+                if (NODE(k)->since_ms < since)
+                    since = NODE(k)->since_ms;
             }
-        if (strcmp(c->config, self->config) == 0 && self->since_ms < since)
-            since = self->since_ms;
         if (votes > best_votes || (votes == best_votes && since < best_since)) {
-            best = c;
+            best = NODE(i);
             best_votes = votes;
             best_since = since;
         }
     }
+#undef NODE
     if (strcmp(best->config, self->config) == 0) {
         if (size)
             why[0] = '\0';

@@ -365,13 +365,11 @@ static void purge_expired(void)
 static void check_nodes(void)
 {
     const char *node = lg.cfg->node;
-    if (!node || ss_store_is_file(lg.cfg->log_store))
-        return;
     char config[SS_NODES_CONFIG_MAX];
     pthread_mutex_lock(&lg.mu);
     memcpy(config, lg.node_config, sizeof config);
     pthread_mutex_unlock(&lg.mu);
-    if (!config[0])
+    if (!config[0]) /* not a node of a shared store (the parent states only for one) */
         return;
     bool agrees = true;
     char why[sizeof lg.node_differs];

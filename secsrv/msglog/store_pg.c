@@ -205,6 +205,17 @@ static PGresult *query(struct pg_store *s, const char *sql, const struct params 
     }
 }
 
+/* Runs sql with p for its effect (rows, if any, are dropped). */
+static ss_error command(struct pg_store *s, const char *sql, const struct params *p,
+                        const char *what)
+{
+    PGresult *res = query(s, sql, p, what);
+    if (!res)
+        return s->failed;
+    PQclear(res);
+    return SS_OK;
+}
+
 /* ---- reading binary fields ---- */
 
 static bool get_int(const PGresult *res, int row, int col, int64_t *out)
@@ -697,16 +708,12 @@ static ss_error pg_node_seen(struct ss_store *base, const char *node, const char
     struct params p = {0};
     p_text(&p, node);
     p_text(&p, config);
-    PGresult *res = query(s,
-                          "INSERT INTO nodes (node, config, since, seen) VALUES ($1, $2, now(), now())"
-                          " ON CONFLICT (node) DO UPDATE SET since = CASE WHEN nodes.config ="
-                          " EXCLUDED.config THEN nodes.since ELSE now() END,"
-                          " config = EXCLUDED.config, seen = now()",
-                          &p, "say which node this is");
-    if (!res)
-        return s->failed;
-    PQclear(res);
-    return SS_OK;
+    return command(s,
+                   "INSERT INTO nodes (node, config, since, seen) VALUES ($1, $2, now(), now())"
+                   " ON CONFLICT (node) DO UPDATE SET since = CASE WHEN nodes.config ="
+                   " EXCLUDED.config THEN nodes.since ELSE now() END,"
+                   " config = EXCLUDED.config, seen = now()",
+                   &p, "say which node this is");
 }
 
 static ss_error pg_nodes(struct ss_store *base, unsigned fresh_s, ss_store_node_visit fn, void *arg)
@@ -714,26 +721,32 @@ static ss_error pg_nodes(struct ss_store *base, unsigned fresh_s, ss_store_node_
     struct pg_store *s = (struct pg_store *)base;
     struct params p = {0};
     p_int(&p, fresh_s);
-    /* a log no logger of this version has opened yet has no list */
-    PGresult *res = query(s, "SELECT to_regclass('nodes') IS NOT NULL", NULL, "read the nodes");
-    if (!res)
-        return s->failed;
-    bool listed = PQntuples(res) == 1 && PQgetlength(res, 0, 0) == 1 && PQgetvalue(res, 0, 0)[0];
-    PQclear(res);
-    if (!listed)
-        return SS_OK;
+    PGresult *res;
+    /* a writer made the list when it opened the log; a reader may find a log that no logger
+     * of this version has opened yet, without one */
+    if (s->read_only) {
+        res = query(s, "SELECT to_regclass('nodes') IS NOT NULL", NULL, "read the nodes");
+        if (!res)
+            return s->failed;
+        bool listed =
+            PQntuples(res) == 1 && PQgetlength(res, 0, 0) == 1 && PQgetvalue(res, 0, 0)[0];
+        PQclear(res);
+        if (!listed)
+            return SS_OK;
+    }
     res = query(s,
-                          "SELECT node, config, (extract(epoch FROM since) * 1000)::bigint,"
-                          " (extract(epoch FROM now() - seen) * 1000)::bigint FROM nodes"
-                          " WHERE seen > now() - make_interval(secs => $1) ORDER BY node",
-                          &p, "read the nodes");
+                "SELECT node, config, (extract(epoch FROM since) * 1000)::bigint,"
+                " (extract(epoch FROM now() - seen) * 1000)::bigint FROM nodes"
+                " WHERE seen > now() - make_interval(secs => $1) ORDER BY node",
+                &p, "read the nodes");
     if (!res)
         return s->failed;
     for (int i = 0; i < PQntuples(res); i++) {
         char node[256], config[1024];
         int64_t since = 0, age = 0;
-        if (!get_text(res, i, 0, node, sizeof node) || !get_text(res, i, 1, config, sizeof config) ||
-            !get_int(res, i, 2, &since) || !get_int(res, i, 3, &age)) {
+        if (!get_text(res, i, 0, node, sizeof node) ||
+            !get_text(res, i, 1, config, sizeof config) || !get_int(res, i, 2, &since) ||
+            !get_int(res, i, 3, &age)) {
             PQclear(res);
             return ss_errf(SS_ERR_IO, "message log %s: a malformed row in the nodes", s->desc);
         }
@@ -1193,14 +1206,10 @@ static ss_error pg_add_registry(struct ss_store *base, uint64_t serial, int64_t 
     p_int(&p, since_ms);
     p_bytes(&p, xml, xml_len);
     p_bytes(&p, sig, sig_len);
-    PGresult *res = query(s,
-                          "INSERT INTO registries (serial, since_ms, xml, sig)"
-                          " VALUES ($1,$2,$3,$4) ON CONFLICT (serial) DO NOTHING",
-                          &p, "store a registry");
-    if (!res)
-        return s->failed;
-    PQclear(res);
-    return SS_OK;
+    return command(s,
+                   "INSERT INTO registries (serial, since_ms, xml, sig)"
+                   " VALUES ($1,$2,$3,$4) ON CONFLICT (serial) DO NOTHING",
+                   &p, "store a registry");
 }
 
 static ss_error pg_each_registry(struct ss_store *base, ss_store_registry_visit fn, void *arg)
