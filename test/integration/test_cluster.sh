@@ -183,9 +183,13 @@ expect "its health check says so" wait_until "mv3's health to say it differs" 30
 expect "... with status 500" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$FED_MV3_HEALTH_PORT/")" = 500
 taken_out() { [ "$(state_count mv3 DOWN)" -gt "$downs" ]; }
 wait_until "HAProxy to take the stopped mv3 out" 20 taken_out || not_ok "HAProxy did not take mv3 out"
-# running, with a registry, keys and OCSP, but holding other policies: six checks (rise 2) later
-# HAProxy has still not taken it in
-sleep 3
+# running, with a registry, keys and OCSP, but holding other policies: HAProxy's checks get its
+# 500 (each one a "health: failing" line in its log), and after four of them (rise 2) it has
+# still not taken it in
+refusals() { grep -c 'health: failing: .*node: differs' "$FED_DIR/mv3.log" || true; }
+asked=$(refusals)
+checked() { [ "$(refusals)" -ge $((asked + 4)) ]; }
+wait_until "four health checks of mv3 by HAProxy" 20 checked || not_ok "HAProxy did not check mv3"
 expect "HAProxy keeps it out" test "$(state_count mv3 UP)" = "$ups_before"
 expect "the others stay healthy" healthy "$FED_MV2_HEALTH_PORT" mv2
 mark=$(msglog mv "SELECT coalesce(max(id), 0) FROM records")

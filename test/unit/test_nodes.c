@@ -121,36 +121,33 @@ static void test_node_own_entries_do_not_count(void **state)
     assert_non_null(strstr(a, ";settings="));
 }
 
+/* Node 2, as given, differs from a in want. */
+static void expect_diff(const char *a, const char *policies, const char *subject,
+                        const char *max_headers, const char *want)
+{
+    char b[SS_NODES_CONFIG_MAX], why[200];
+    config_of("node-2", 5000, policies, subject, max_headers, b);
+    ss_nodes_diff(a, b, why, sizeof why);
+    assert_string_equal(why, want);
+}
+
 static void test_each_part_named(void **state)
 {
     (void)state;
-    char a[SS_NODES_CONFIG_MAX], b[SS_NODES_CONFIG_MAX], why[200];
+    char a[SS_NODES_CONFIG_MAX], why[200];
     config_of("node-1", 5000, "pol", "subject.key", "64", a);
-
-    config_of("node-2", 5000, "pol2", "subject.key", "64", b);
-    ss_nodes_diff(a, b, why, sizeof why);
-    assert_string_equal(why, "policies");
-
-    config_of("node-2", 5000, "pol", "subject2.key", "64", b);
-    ss_nodes_diff(a, b, why, sizeof why);
-    assert_string_equal(why, "subject key");
-
-    config_of("node-2", 5000, "pol", "subject.key", "32", b);
-    ss_nodes_diff(a, b, why, sizeof why);
-    assert_string_equal(why, "settings");
+    expect_diff(a, "pol2", "subject.key", "64", "policies");
+    expect_diff(a, "pol", "subject2.key", "64", "subject key");
+    expect_diff(a, "pol", "subject.key", "32", "settings");
 
     put("auth.pem", "certificate B\n");
     put("sign.pem", "signing certificate B\n");
-    config_of("node-2", 5000, "pol", "subject.key", "64", b);
-    ss_nodes_diff(a, b, why, sizeof why);
-    assert_string_equal(why, "TLS certificate, signing certificates");
+    expect_diff(a, "pol", "subject.key", "64", "TLS certificate, signing certificates");
     put("auth.pem", "certificate A\n");
     put("sign.pem", "signing certificate A\n");
 
     put("anchor.pem", "anchor B\n");
-    config_of("node-2", 5000, "pol2", "subject.key", "64", b);
-    ss_nodes_diff(a, b, why, sizeof why);
-    assert_string_equal(why, "registry anchor, policies");
+    expect_diff(a, "pol2", "subject.key", "64", "registry anchor, policies");
     put("anchor.pem", "anchor A\n");
 
     /* a statement of another shape: said, not ignored */
