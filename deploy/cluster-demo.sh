@@ -17,16 +17,10 @@ keep=0
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "Installing Debian packages (if missing)"
-./deploy/install-deps.sh
-
-step "Building"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-log ss-testserver \
-  ss-evidence 2>&1 | grep -E "error|warning" || true
-export SS_BUILD_DIR=$src/build/release
+step "Installing Debian packages (if missing), building"
 # shellcheck disable=SC1091
-. "$src/deploy/wait.sh"
+. "$src/deploy/prepare.sh"
+prepare secsrv secsrv-registry secsrv-log ss-testserver ss-evidence
 
 demo=$src/build/cluster-demo
 [ -f "$demo/fed/pids" ] && ./deploy/federation.sh stop "$demo/fed"

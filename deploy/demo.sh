@@ -26,15 +26,10 @@ keep=0
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "Installing Debian packages (if missing)"
-./deploy/install-deps.sh
-
-step "Building"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-policy secsrv-log ss-testserver \
-  ss-evidence \
-  2>&1 | grep -E "error|warning" || true
-export SS_BUILD_DIR=$src/build/release
+step "Installing Debian packages (if missing), building"
+# shellcheck disable=SC1091
+. "$src/deploy/prepare.sh"
+prepare secsrv secsrv-registry secsrv-policy secsrv-log ss-testserver ss-evidence
 bin=$SS_BUILD_DIR
 
 demo=$src/build/demo
@@ -120,8 +115,6 @@ tail -n 5 "$FED_DIR/mv.log"
 
 step "The message logs: every request and answer, signed, chained, on both sides"
 stamped() { [ "$(sqlite3 -readonly "$FED_DIR/$1/log/messagelog.db" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)")" = 0 ]; }
-# shellcheck disable=SC1091
-. "$src/deploy/wait.sh"
 both_stamped() { stamped sh && stamped mv; }
 wait_until "both message logs timestamped" 120 both_stamped ||
   echo "(not all records are timestamped yet; they are shown as they stand)"

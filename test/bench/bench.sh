@@ -21,13 +21,9 @@ duration=${1:-10}
 conns=${2:-32}
 threads=2
 
-./deploy/install-deps.sh --bench
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry ss-testserver ss-evidence \
-  ss-slowclients >/dev/null
-export SS_BUILD_DIR=$src/build/release
 # shellcheck disable=SC1091
-. "$src/deploy/wait.sh"
+. "$src/deploy/prepare.sh"
+prepare --bench secsrv secsrv-registry ss-testserver ss-evidence ss-slowclients
 
 work=$(mktemp -d /tmp/ss-bench.XXXXXX)
 chmod 755 "$work" # the servers' children may run as nobody

@@ -13,13 +13,9 @@ cd "$src"
 duration=${1:-60}
 conns=${2:-32}
 
-./deploy/install-deps.sh --bench
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target secsrv secsrv-registry secsrv-log ss-testserver \
-  >/dev/null
-export SS_BUILD_DIR=$src/build/release
 # shellcheck disable=SC1091
-. "$src/deploy/wait.sh"
+. "$src/deploy/prepare.sh"
+prepare --bench secsrv secsrv-registry secsrv-log ss-testserver
 LOG=$SS_BUILD_DIR/secsrv/secsrv-log
 
 work=$(mktemp -d /tmp/ss-verify-bench.XXXXXX)
