@@ -295,7 +295,24 @@ fi
 # two security servers know their ports) ---
 reg=$dir/registry.xml
 rm -f "$reg" "$reg.p7s"
-"$src/registry/data/build-registry.sh" "$registry_tool" "$reg" >/dev/null
+# The members from registry/data/agencies.tsv (some 200 runs of the tool) are the same for
+# every federation of one build: built once per build tree, again when the tool, the data or
+# the script is newer, and copied (a parallel start builds its own copy and renames it into
+# place; signing sets the validity later, so an older base is as good as a new one).
+base=$build/registry-base.xml
+data=$src/registry/data
+if [ -n "${REGISTRY_VALIDITY_DAYS:-}" ]; then
+  "$data/build-registry.sh" "$registry_tool" "$reg" >/dev/null
+else
+  if ! [ -s "$base" ] || [ "$registry_tool" -nt "$base" ] || [ "$data/agencies.tsv" -nt "$base" ] ||
+    [ "$data/build-registry.sh" -nt "$base" ]; then
+    "$data/build-registry.sh" "$registry_tool" "$dir/registry-base.xml" >/dev/null
+    cp "$dir/registry-base.xml" "$base.$$" && mv -f "$base.$$" "$base"
+    mv -f "$dir/registry-base.xml" "$reg"
+  else
+    cp "$base" "$reg"
+  fi
+fi
 R() { "$registry_tool" -f "$reg" "$@" >/dev/null; }
 if [ "$test_mode" = 1 ]; then
   # providers whose registered server is impersonated: valid cert of another
