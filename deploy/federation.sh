@@ -297,21 +297,17 @@ reg=$dir/registry.xml
 rm -f "$reg" "$reg.p7s"
 # The members from registry/data/agencies.tsv (some 200 runs of the tool) are the same for
 # every federation of one build: built once per build tree, again when the tool, the data or
-# the script is newer, and copied (a parallel start builds its own copy and renames it into
-# place; signing sets the validity later, so an older base is as good as a new one).
+# the script is newer, and copied; signing sets the validity later, so an older base is as
+# good as a new one. A document with its own validity (REGISTRY_VALIDITY_DAYS) is not cached.
 base=$build/registry-base.xml
 data=$src/registry/data
-if [ -n "${REGISTRY_VALIDITY_DAYS:-}" ]; then
-  "$data/build-registry.sh" "$registry_tool" "$reg" >/dev/null
+if [ -z "${REGISTRY_VALIDITY_DAYS:-}" ] && [ -s "$base" ] && ! [ "$registry_tool" -nt "$base" ] &&
+  ! [ "$data/agencies.tsv" -nt "$base" ] && ! [ "$data/build-registry.sh" -nt "$base" ]; then
+  cp "$base" "$reg"
 else
-  if ! [ -s "$base" ] || [ "$registry_tool" -nt "$base" ] || [ "$data/agencies.tsv" -nt "$base" ] ||
-    [ "$data/build-registry.sh" -nt "$base" ]; then
-    "$data/build-registry.sh" "$registry_tool" "$dir/registry-base.xml" >/dev/null
-    cp "$dir/registry-base.xml" "$base.$$" && mv -f "$base.$$" "$base"
-    mv -f "$dir/registry-base.xml" "$reg"
-  else
-    cp "$base" "$reg"
-  fi
+  "$data/build-registry.sh" "$registry_tool" "$reg" >/dev/null
+  # a parallel start may build it too: each renames its own copy into place
+  [ -n "${REGISTRY_VALIDITY_DAYS:-}" ] || { cp "$reg" "$base.$$" && mv -f "$base.$$" "$base"; }
 fi
 R() { "$registry_tool" -f "$reg" "$@" >/dev/null; }
 if [ "$test_mode" = 1 ]; then
