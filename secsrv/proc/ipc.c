@@ -584,18 +584,9 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
     }
 }
 
-struct call_state {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool done;
-    ss_error err;
-    char reason[300];
-    struct ss_ipc_msg reply;
-};
-
 static void call_done(void *arg, ss_error err, struct ss_ipc_msg *msg)
 {
-    struct call_state *st = arg;
+    struct ss_ipc_call *st = arg;
     pthread_mutex_lock(&st->mu);
     st->err = err;
     if (err)
@@ -611,25 +602,37 @@ static void call_done(void *arg, ss_error err, struct ss_ipc_msg *msg)
     pthread_mutex_unlock(&st->mu);
 }
 
+void ss_ipc_call_start(struct ss_ipc_client *c, uint16_t type, const struct ss_ipc_buf *payload,
+                       unsigned timeout_ms, struct ss_ipc_call *call)
+{
+    memset(call, 0, sizeof *call);
+    call->reply.fd = -1;
+    pthread_mutex_init(&call->mu, NULL);
+    pthread_cond_init(&call->cond, NULL);
+    ss_ipc_client_submit(c, type, payload, timeout_ms, call_done, call);
+}
+
+ss_error ss_ipc_call_wait(struct ss_ipc_call *call, struct ss_ipc_msg *reply)
+{
+    pthread_mutex_lock(&call->mu);
+    while (!call->done)
+        pthread_cond_wait(&call->cond, &call->mu);
+    pthread_mutex_unlock(&call->mu);
+    pthread_cond_destroy(&call->cond);
+    pthread_mutex_destroy(&call->mu);
+    if (call->err)
+        return ss_errf(call->err, "%s", call->reason);
+    *reply = call->reply;
+    return SS_OK;
+}
+
 ss_error ss_ipc_client_call(struct ss_ipc_client *c, uint16_t type,
                             const struct ss_ipc_buf *payload, unsigned timeout_ms,
                             struct ss_ipc_msg *reply)
 {
-    struct call_state st = {.err = SS_OK};
-    st.reply.fd = -1;
-    pthread_mutex_init(&st.mu, NULL);
-    pthread_cond_init(&st.cond, NULL);
-    ss_ipc_client_submit(c, type, payload, timeout_ms, call_done, &st);
-    pthread_mutex_lock(&st.mu);
-    while (!st.done)
-        pthread_cond_wait(&st.cond, &st.mu);
-    pthread_mutex_unlock(&st.mu);
-    pthread_cond_destroy(&st.cond);
-    pthread_mutex_destroy(&st.mu);
-    if (st.err)
-        return ss_errf(st.err, "%s", st.reason);
-    *reply = st.reply;
-    return SS_OK;
+    struct ss_ipc_call call;
+    ss_ipc_call_start(c, type, payload, timeout_ms, &call);
+    return ss_ipc_call_wait(&call, reply);
 }
 
 ss_error ss_ipc_client_notify(struct ss_ipc_client *c, uint16_t type,

@@ -19,6 +19,7 @@
 
 #include "ss_error.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,24 @@ bool ss_ipc_client_linked(struct ss_ipc_client *c);
 /* Sends a request; done is called exactly once, possibly before this returns. */
 void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct ss_ipc_buf *payload,
                           unsigned timeout_ms, ss_ipc_done done, void *arg);
+/*
+ * A request whose answer is waited for later, by a thread that meanwhile
+ * does other work: started once, then waited for exactly once (the wait
+ * releases what the start set up, so it is never skipped).
+ */
+struct ss_ipc_call {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool done;
+    ss_error err;
+    char reason[300];
+    struct ss_ipc_msg reply;
+};
+
+void ss_ipc_call_start(struct ss_ipc_client *c, uint16_t type, const struct ss_ipc_buf *payload,
+                       unsigned timeout_ms, struct ss_ipc_call *call) SS_NONNULL(5);
+/* Waits for the answer (*reply to clean up on SS_OK). */
+ss_error ss_ipc_call_wait(struct ss_ipc_call *call, struct ss_ipc_msg *reply) SS_MUST_CHECK;
 /* Sends a request and waits for its answer (*reply to clean up on SS_OK). */
 ss_error ss_ipc_client_call(struct ss_ipc_client *c, uint16_t type,
                             const struct ss_ipc_buf *payload, unsigned timeout_ms,

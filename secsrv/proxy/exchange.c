@@ -50,7 +50,8 @@ struct exchange {
     /* evidence */
     struct ss_envelope request_env; /* the request's (ours, or the consumer's) */
     uint8_t request_manifest_sha256[32];
-    bool request_logged; /* a request record of this exchange is in the log */
+    bool request_logged; /* a request record of this exchange is in the log (or on its way) */
+    struct ss_seal_pending request_log; /* the consumer's request record, on its way */
     bool refusal_logged;
 };
 
@@ -276,10 +277,10 @@ static const struct ss_client_id *hosted_subsystem(const struct exchange *x)
  * signing), status and error type. The bodies of a subsystem logged as
  * metadata only keep their digest. SS_ERR_DUPLICATE with replay_check.
  */
-static ss_error log_message(struct exchange *x, const char *direction, const char *method,
-                            const char *target, unsigned status, const struct ss_headers *fields,
-                            const uint8_t *body, size_t body_len, const struct ss_envelope *env,
-                            const char *error_type, bool replay_check)
+static ss_error log_start(struct exchange *x, const char *direction, const char *method,
+                          const char *target, unsigned status, const struct ss_headers *fields,
+                          const uint8_t *body, size_t body_len, const struct ss_envelope *env,
+                          const char *error_type, bool replay_check, struct ss_seal_pending *p)
 {
     struct ss_record r;
     memset(&r, 0, sizeof r);
@@ -321,10 +322,38 @@ static ss_error log_message(struct exchange *x, const char *direction, const cha
         r.ocsp = env->ocsp;
         r.ocsp_len = env->ocsp_len;
     }
-    int64_t id = 0;
-    err = ss_seal_log(x->d, &r, replay_check, &id);
+    ss_seal_log_start(x->d, &r, replay_check, p);
     free(raw);
-    return err;
+    return SS_OK;
+}
+
+/* log_start, waiting until the record is durable. SS_ERR_DUPLICATE with replay_check. */
+static ss_error log_message(struct exchange *x, const char *direction, const char *method,
+                            const char *target, unsigned status, const struct ss_headers *fields,
+                            const uint8_t *body, size_t body_len, const struct ss_envelope *env,
+                            const char *error_type, bool replay_check)
+{
+    struct ss_seal_pending p;
+    ss_error err = log_start(x, direction, method, target, status, fields, body, body_len, env,
+                             error_type, replay_check, &p);
+    int64_t id = 0;
+    return err ? err : ss_seal_log_finish(x->d, &p, &id);
+}
+
+/*
+ * Waits for the request's record when it is on its way: before anything
+ * is answered it is durable, and a failure to log it outranks err.
+ */
+static ss_error request_log_wait(struct exchange *x, ss_error err)
+{
+    if (!x->request_log.started)
+        return err;
+    int64_t id = 0;
+    ss_error logged = ss_seal_log_finish(x->d, &x->request_log, &id);
+    if (!logged)
+        return err;
+    x->request_logged = false;
+    return logged;
 }
 
 /*
@@ -992,7 +1021,8 @@ static ss_error consume(struct exchange *x)
     /* the provider computes the same over what it receives; its answer must echo it */
     ss_rest_request_hash(x->req->method, x->out_target, &fields, x->req->body, x->req->body_len,
                          hash);
-    /* sign the request as it goes out, and log it, before a byte leaves */
+    /* sign the request as it goes out; its record is written while it travels, and is durable
+     * before anything is answered */
     struct ss_manifest m;
     manifest_init(x, SS_MANIFEST_REQUEST, &m);
     ss_envelope_line_digest(x->req->method, x->out_target, m.line_sha256);
@@ -1003,8 +1033,8 @@ static ss_error consume(struct exchange *x)
         goto out;
     ss_envelope_sha256(x->request_env.manifest, x->request_env.manifest_len,
                        x->request_manifest_sha256);
-    if ((err = log_message(x, "request", x->req->method, x->out_target, 0, &fields, x->req->body,
-                           x->req->body_len, &x->request_env, NULL, false)))
+    if ((err = log_start(x, "request", x->req->method, x->out_target, 0, &fields, x->req->body,
+                         x->req->body_len, &x->request_env, NULL, false, &x->request_log)))
         goto out;
     x->request_logged = true;
     if ((err = ss_envelope_add(&fields, &x->request_env)))
@@ -1029,7 +1059,7 @@ static ss_error consume(struct exchange *x)
         }
         break;
     }
-    if (err)
+    if ((err = request_log_wait(x, err)))
         goto out;
     bool answered = false;
     if ((err = check_binding(x, &up, hash, &answered)) || answered)
@@ -1067,6 +1097,7 @@ static ss_error consume(struct exchange *x)
     }
     err = copy_response(x, &up, true);
 out:
+    err = request_log_wait(x, err);
     ss_envelope_cleanup(&answer_env);
     ss_upstream_response_cleanup(&up);
     ss_headers_cleanup(&fields);

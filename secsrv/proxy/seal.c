@@ -76,19 +76,27 @@ ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
     return SS_OK;
 }
 
-ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *rec, bool replay_check,
-                     int64_t *id)
+void ss_seal_log_start(struct ss_daemon *d, const struct ss_record *rec, bool replay_check,
+                       struct ss_seal_pending *p)
 {
-    *id = 0;
     struct ss_ipc_buf b = {0};
     ss_record_put(&b, rec);
     ss_ipc_put_u32(&b, replay_check);
     ss_ipc_put_str(&b, "Client.DuplicateRequest");
     ss_ipc_put_u32(&b, 409);
-    struct ss_ipc_msg reply;
-    ss_error err =
-        ss_ipc_client_call(d->logger, SS_IPC_LOG_APPEND, &b, SS_SEAL_IPC_TIMEOUT_MS, &reply);
+    ss_ipc_call_start(d->logger, SS_IPC_LOG_APPEND, &b, SS_SEAL_IPC_TIMEOUT_MS, &p->call);
     ss_ipc_buf_cleanup(&b);
+    p->started = true;
+    snprintf(p->client, sizeof p->client, "%s", rec->client);
+    snprintf(p->query_id, sizeof p->query_id, "%s", rec->query_id);
+}
+
+ss_error ss_seal_log_finish(struct ss_daemon *d, struct ss_seal_pending *p, int64_t *id)
+{
+    *id = 0;
+    p->started = false;
+    struct ss_ipc_msg reply;
+    ss_error err = ss_ipc_call_wait(&p->call, &reply);
     if (err)
         return ss_errf(SS_ERR_LOGGING, "logger: %s", ss_errmsg());
     struct ss_ipc_reader r;
@@ -110,8 +118,16 @@ ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *rec, bool repl
         return ss_errf(SS_ERR_DUPLICATE,
                        "a request of client %s with query id %s was logged within the last %us "
                        "(a duplicate or a replay; refusal logged as record %llu)",
-                       rec->client, rec->query_id, d->cfg->clock_skew, (unsigned long long)rid);
+                       p->client, p->query_id, d->cfg->clock_skew, (unsigned long long)rid);
     return SS_OK;
+}
+
+ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *rec, bool replay_check,
+                     int64_t *id)
+{
+    struct ss_seal_pending p;
+    ss_seal_log_start(d, rec, replay_check, &p);
+    return ss_seal_log_finish(d, &p, id);
 }
 
 ss_error ss_seal_check(struct ss_daemon *d, const struct ss_trust *trust,

@@ -36,6 +36,24 @@ ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *r, bool replay
                      int64_t *id) SS_MUST_CHECK;
 
 /*
+ * ss_seal_log() in two steps, for a caller that has other work to do
+ * while the record becomes durable: the start sends r (which the caller
+ * may free at once), the finish waits as ss_seal_log() does. Every start
+ * is finished, on every path, before anything is answered.
+ */
+struct ss_seal_pending {
+    struct ss_ipc_call call;
+    bool started;
+    char client[SS_ID_STR_MAX];
+    char query_id[sizeof ((struct ss_record *)0)->query_id];
+};
+
+void ss_seal_log_start(struct ss_daemon *d, const struct ss_record *r, bool replay_check,
+                       struct ss_seal_pending *p);
+ss_error ss_seal_log_finish(struct ss_daemon *d, struct ss_seal_pending *p,
+                            int64_t *id) SS_MUST_CHECK;
+
+/*
  * Checks env as the signature of a message from member: the manifest
  * parses, the signature verifies under the registry of trust, names
  * member, and was made within the clock skew of now. *m is the manifest.

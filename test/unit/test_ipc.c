@@ -224,6 +224,40 @@ static void test_client_call(void **state)
     ss_ipc_client_free(c);
 }
 
+/* Two requests on their way at once, waited for in the other order: each gets its own answer. */
+static void test_call_start_wait(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct echo_peer peer = {.fd = sv[1], .answer = 2};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, echo_main, &peer), 0);
+    struct ss_ipc_client *c = NULL;
+    assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    struct ss_ipc_buf a = {0}, b = {0};
+    ss_ipc_put_str(&a, "first");
+    ss_ipc_put_str(&b, "second");
+    struct ss_ipc_call ca, cb;
+    ss_ipc_call_start(c, SS_IPC_SIGN, &a, 2000, &ca);
+    ss_ipc_call_start(c, SS_IPC_LOG_APPEND, &b, 2000, &cb);
+    struct ss_ipc_msg ra, rb;
+    assert_int_equal(ss_ipc_call_wait(&cb, &rb), SS_OK);
+    assert_int_equal(ss_ipc_call_wait(&ca, &ra), SS_OK);
+    assert_int_equal(ra.type, SS_IPC_SIGNED);
+    assert_int_equal(rb.type, SS_IPC_LOGGED);
+    assert_int_equal(ra.len, a.len);
+    assert_int_equal(rb.len, b.len);
+    assert_memory_equal(rb.payload, "dnoces\0\0\0\6", rb.len);
+    ss_ipc_msg_cleanup(&ra);
+    ss_ipc_msg_cleanup(&rb);
+    ss_ipc_buf_cleanup(&a);
+    ss_ipc_buf_cleanup(&b);
+    pthread_join(t, NULL);
+    ss_ipc_client_free(c);
+}
+
 static void test_client_timeout_and_replace(void **state)
 {
     (void)state;
@@ -294,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_reader_bounds),
         cmocka_unit_test(test_client_call),
+        cmocka_unit_test(test_call_start_wait),
         cmocka_unit_test(test_client_timeout_and_replace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
