@@ -24,7 +24,7 @@ sha() { openssl dgst -sha256 -binary "$1" | xxd -p -c 64; }
 [ "$(q "SELECT count(*) FROM records WHERE id = $id")" = 1 ] || { echo "verify-record: no record $id" >&2; exit 1; }
 q "SELECT writefile('$work/manifest', manifest), writefile('$work/sig.der', signature),
           writefile('$work/ocsp.der', ocsp), writefile('$work/message', message)
-   FROM records WHERE id = $id" >/dev/null
+   FROM signed_records WHERE id = $id" >/dev/null
 path=$(q "SELECT sig_path FROM records WHERE id = $id")
 [ -s "$work/manifest" ] || { echo "verify-record: record $id has no signature (a refusal before signing)" >&2; exit 1; }
 

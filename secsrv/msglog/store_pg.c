@@ -315,6 +315,12 @@ static const char schema[] =
     " sig BYTEA NOT NULL);"
     "CREATE TABLE IF NOT EXISTS nodes (node TEXT PRIMARY KEY, config TEXT NOT NULL,"
     " since TIMESTAMPTZ NOT NULL, seen TIMESTAMPTZ NOT NULL);"
+    /* as in the SQLite store, the records with their signature and OCSP response: here they
+     * are kept in the records themselves */
+    "CREATE OR REPLACE VIEW signed_records AS SELECT id, logged_ms, side, direction, query_id,"
+    " request_id, client, service, purpose, subject_hash, status, error_type, retain_until,"
+    " message_sha256, message, manifest, signature, sig_path, ocsp, prev_hash, hash, content,"
+    " salt, sealed FROM records;"
     "INSERT INTO meta (key, value) VALUES ('schema_version', '" SCHEMA_VERSION "')"
     " ON CONFLICT (key) DO NOTHING;";
 

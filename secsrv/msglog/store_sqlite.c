@@ -1,18 +1,28 @@
 /* The SQLite message-log store (see store.h). */
 #include "store_impl.h"
+#include "ss_sha256.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
 #define PURGE_BATCH "1000" /* records purged in one transaction */
+#define EVIDENCE_SEEN 8    /* evidence rows remembered: a batch's signature, the OCSP responses */
 
 struct sq_store {
     struct ss_store base;
     sqlite3 *db;
     sqlite3_stmt *insert, *seen, *pending, *take, *add_ts, *set_path, *tail;
+    sqlite3_stmt *put_evidence, *get_evidence;
+    /* evidence rows this connection wrote or found lately; forgotten on a rollback, which
+     * may have taken the rows back */
+    struct {
+        uint8_t sha256[32];
+        int64_t id;
+    } evidence_seen[EVIDENCE_SEEN];
+    size_t evidence_next;
     char path[4096];
 };
 
@@ -25,7 +35,13 @@ static const char schema[] =
     " status INTEGER NOT NULL, error_type TEXT NOT NULL, retain_until INTEGER NOT NULL,"
     " message_sha256 BLOB NOT NULL, message BLOB, manifest BLOB, signature BLOB,"
     " sig_path TEXT NOT NULL, ocsp BLOB, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,"
-    " content BLOB, salt BLOB, sealed INTEGER NOT NULL DEFAULT 0);"
+    " content BLOB, salt BLOB, sealed INTEGER NOT NULL DEFAULT 0,"
+    " signature_id INTEGER, ocsp_id INTEGER);"
+    /* signatures and OCSP responses, each once: a batch's messages share one signature and a
+     * signer's messages one OCSP response until it is refreshed; a record refers to them
+     * (signature_id, ocsp_id) unless it holds its own (version 3 records) */
+    "CREATE TABLE IF NOT EXISTS evidence ("
+    " id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL UNIQUE, data BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS records_replay ON records (client, query_id, logged_ms)"
     " WHERE side = 'server' AND direction = 'request';"
     "CREATE TABLE IF NOT EXISTS timestamps ("
@@ -67,6 +83,28 @@ static const char migrate_2_to_3[] =
     "ALTER TABLE records ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;"
     "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
     "COMMIT;";
+
+/*
+ * Version 4 keeps each signature and OCSP response once, in evidence
+ * (created with the schema above); the records of version 3 keep theirs.
+ */
+static const char migrate_3_to_4[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE records ADD COLUMN signature_id INTEGER;"
+    "ALTER TABLE records ADD COLUMN ocsp_id INTEGER;"
+    "UPDATE meta SET value = '4' WHERE key = 'schema_version';"
+    "COMMIT;";
+
+/* The records with their signature and OCSP response in place: what reading takes, and what
+ * an auditor queries with sqlite3. */
+static const char signed_records_view[] =
+    "CREATE VIEW IF NOT EXISTS signed_records AS SELECT r.id AS id, logged_ms, side, direction,"
+    " query_id, request_id, client, service, purpose, subject_hash, status, error_type,"
+    " retain_until, message_sha256, message, manifest,"
+    " coalesce(r.signature, es.data) AS signature, sig_path, coalesce(r.ocsp, eo.data) AS ocsp,"
+    " prev_hash, hash, content, salt, sealed"
+    " FROM records r LEFT JOIN evidence es ON es.id = r.signature_id"
+    " LEFT JOIN evidence eo ON eo.id = r.ocsp_id;";
 
 /* the first record not yet timestamped: timestamps cover the records in order */
 #define UNSTAMPED "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
@@ -150,7 +188,7 @@ ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_byt
         goto out;
     static const struct {
         const char *from, *sql;
-    } steps[] = {{"1", migrate_1_to_2}, {"2", migrate_2_to_3}};
+    } steps[] = {{"1", migrate_1_to_2}, {"2", migrate_2_to_3}, {"3", migrate_3_to_4}};
     for (size_t i = 0; !read_only && i < sizeof steps / sizeof steps[0]; i++) {
         if (strcmp(found, steps[i].from) != 0)
             continue;
@@ -173,6 +211,10 @@ ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_byt
                           : "");
         goto out;
     }
+    if (!read_only && sqlite3_exec(s->db, signed_records_view, NULL, NULL, NULL) != SQLITE_OK) {
+        err = db_error(s, "view");
+        goto out;
+    }
     if ((err = prepare(s, &s->tail, "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1")) ||
         (err = prepare(s, &s->pending,
                        "SELECT count(*), min(logged_ms) FROM records WHERE " UNSTAMPED)) ||
@@ -184,8 +226,12 @@ ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_byt
                         "INSERT INTO records (id, logged_ms, side, direction, query_id,"
                         " request_id, client, service, purpose, subject_hash, status, error_type,"
                         " retain_until, message_sha256, message, manifest, signature, sig_path,"
-                        " ocsp, prev_hash, hash, content, salt, sealed)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) ||
+                        " ocsp, prev_hash, hash, content, salt, sealed, signature_id, ocsp_id)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) ||
+         (err = prepare(s, &s->put_evidence,
+                        "INSERT INTO evidence (sha256, data) VALUES (?, ?)"
+                        " ON CONFLICT (sha256) DO NOTHING")) ||
+         (err = prepare(s, &s->get_evidence, "SELECT id FROM evidence WHERE sha256 = ?")) ||
          (err = prepare(s, &s->seen,
                         "SELECT 1 FROM records WHERE side = 'server' AND direction = 'request'"
                         " AND client = ? AND query_id = ? AND logged_ms >= ? AND"
@@ -208,8 +254,8 @@ static void sq_close(struct ss_store *base)
     struct sq_store *s = (struct sq_store *)base;
     if (!s)
         return;
-    sqlite3_stmt *all[] = {s->insert, s->seen,     s->pending, s->take,
-                           s->add_ts, s->set_path, s->tail};
+    sqlite3_stmt *all[] = {s->insert,   s->seen, s->pending,      s->take,         s->add_ts,
+                           s->set_path, s->tail, s->put_evidence, s->get_evidence};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
@@ -250,12 +296,16 @@ static ss_error sq_begin(struct ss_store *base)
 static ss_error sq_commit(struct ss_store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
-    return exec(s, "COMMIT");
+    ss_error err = exec(s, "COMMIT");
+    if (err)
+        memset(s->evidence_seen, 0, sizeof s->evidence_seen);
+    return err;
 }
 
 static void sq_rollback(struct ss_store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
+    memset(s->evidence_seen, 0, sizeof s->evidence_seen);
     if (!sqlite3_get_autocommit(s->db))
         (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -278,11 +328,58 @@ static ss_error read_only(const struct sq_store *s)
     return ss_errf(SS_ERR_IO, "message log %s: opened read-only", s->path);
 }
 
+/* The evidence row holding p (added when there is none yet); *id 0 for nothing. */
+static ss_error evidence_id(struct sq_store *s, const uint8_t *p, size_t n, int64_t *id)
+{
+    *id = 0;
+    if (!p || !n)
+        return SS_OK;
+    uint8_t sha[32];
+    ss_sha256(p, n, sha);
+    for (size_t i = 0; i < EVIDENCE_SEEN; i++) {
+        if (s->evidence_seen[i].id && memcmp(s->evidence_seen[i].sha256, sha, 32) == 0) {
+            *id = s->evidence_seen[i].id;
+            return SS_OK;
+        }
+    }
+    sqlite3_stmt *st = s->put_evidence;
+    sqlite3_reset(st);
+    bind_blob(st, 1, sha, 32);
+    bind_blob(st, 2, p, n);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return db_error(s, "append evidence");
+    if (sqlite3_changes(s->db) == 1) {
+        *id = sqlite3_last_insert_rowid(s->db);
+    } else {
+        st = s->get_evidence;
+        sqlite3_reset(st);
+        bind_blob(st, 1, sha, 32);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (!*id)
+            return db_error(s, "find evidence");
+    }
+    memcpy(s->evidence_seen[s->evidence_next].sha256, sha, 32);
+    s->evidence_seen[s->evidence_next].id = *id;
+    s->evidence_next = (s->evidence_next + 1) % EVIDENCE_SEEN;
+    return SS_OK;
+}
+
 static ss_error sq_insert(struct ss_store *base, const struct ss_record *r)
 {
     struct sq_store *s = (struct sq_store *)base;
     if (!s->insert)
         return read_only(s);
+    int64_t signature_id = 0, ocsp_id = 0;
+    ss_error err;
+    if ((err = evidence_id(s, r->signature, r->signature_len, &signature_id)) ||
+        (err = evidence_id(s, r->ocsp, r->ocsp_len, &ocsp_id)))
+        return err;
     sqlite3_stmt *st = s->insert;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, r->id);
@@ -301,14 +398,22 @@ static ss_error sq_insert(struct ss_store *base, const struct ss_record *r)
     bind_blob(st, 14, r->message_sha256, 32);
     bind_blob(st, 15, r->message, r->message_len);
     bind_blob(st, 16, r->manifest, r->manifest_len);
-    bind_blob(st, 17, r->signature, r->signature_len);
+    sqlite3_bind_null(st, 17); /* in evidence */
     bind_text(st, 18, r->sig_path);
-    bind_blob(st, 19, r->ocsp, r->ocsp_len);
+    sqlite3_bind_null(st, 19);
     bind_blob(st, 20, r->prev_hash, 32);
     bind_blob(st, 21, r->hash, 32);
     bind_blob(st, 22, r->content, r->has_content ? 32 : 0);
     bind_blob(st, 23, r->salt, r->has_salt ? 32 : 0);
     sqlite3_bind_int(st, 24, r->sealed);
+    if (signature_id)
+        sqlite3_bind_int64(st, 25, signature_id);
+    else
+        sqlite3_bind_null(st, 25);
+    if (ocsp_id)
+        sqlite3_bind_int64(st, 26, ocsp_id);
+    else
+        sqlite3_bind_null(st, 26);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -585,7 +690,7 @@ static ss_error sq_each(struct ss_store *base, int64_t from_id, int64_t to_id, s
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT " SS_STORE_RECORD_COLUMNS
-                           " FROM records r LEFT JOIN stamps s USING (id)"
+                           " FROM signed_records r LEFT JOIN stamps s USING (id)"
                            " WHERE r.id >= ? AND (? = 0 OR r.id <= ?) ORDER BY r.id",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "read");
@@ -634,7 +739,8 @@ static ss_error sq_search(struct ss_store *base, const struct ss_store_filter *f
     sqlite3_stmt *st = NULL;
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT " SS_STORE_RECORD_COLUMNS " FROM records r LEFT JOIN stamps s USING (id)%s"
+             "SELECT " SS_STORE_RECORD_COLUMNS
+             " FROM signed_records r LEFT JOIN stamps s USING (id)%s"
              " ORDER BY r.id",
              filter_sql);
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)

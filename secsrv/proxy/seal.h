@@ -45,7 +45,7 @@ struct ss_seal_pending {
     struct ss_ipc_call call;
     bool started;
     char client[SS_ID_STR_MAX];
-    char query_id[sizeof ((struct ss_record *)0)->query_id];
+    char query_id[sizeof((struct ss_record *)0)->query_id];
 };
 
 void ss_seal_log_start(struct ss_daemon *d, const struct ss_record *r, bool replay_check,

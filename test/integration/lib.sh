@@ -171,7 +171,7 @@ msglog() {
 }
 
 # records NAME WHERE: how many records of NAME's message log match WHERE
-records() { msglog "$1" "SELECT count(*) FROM records WHERE $2"; }
+records() { msglog "$1" "SELECT count(*) FROM signed_records WHERE $2"; }
 
 # pending NAME: records of NAME's message log no timestamp covers yet
 pending() { msglog "$1" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)"; }

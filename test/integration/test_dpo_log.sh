@@ -49,7 +49,9 @@ expect "both logs are timestamped to the end" wait_until "the timestamps" 30 sta
 expect "the log keeps the registry it was written under" \
   test "$(msglog sh "SELECT count(*) FROM registries")" -ge 1
 expect "some messages were signed in batches" \
-  test "$(msglog mv "SELECT count(*) FROM records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL")" -gt 0
+  test "$(msglog mv "SELECT count(*) FROM signed_records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL")" -gt 0
+expect "a batch's signature and a signer's OCSP response are stored once" \
+  test "$(msglog mv "SELECT count(*) FROM evidence")" -lt "$(msglog mv "SELECT count(*) FROM records WHERE signature_id IS NOT NULL")"
 
 GOOD=$T_DIR/good.db
 sqlite3 "$FED_DIR/sh/log/messagelog.db" ".backup '$GOOD'"
@@ -93,8 +95,8 @@ expect "verify of a record range passes" test "$VRC" = 0
 # --- every kind of tampering is caught ------------------------------------------------------------
 # a signed, timestamped record in the middle, with content, signed in a batch on the MV side
 BATCHED="signature IS NOT NULL AND message IS NOT NULL AND sig_path NOT IN ('', '-') AND error_type = ''"
-K=$(q "$MVGOOD" "SELECT id FROM records WHERE $BATCHED ORDER BY id
-  LIMIT 1 OFFSET (SELECT min(10, count(*) - 1) FROM records WHERE $BATCHED)")
+K=$(q "$MVGOOD" "SELECT id FROM signed_records WHERE $BATCHED ORDER BY id
+  LIMIT 1 OFFSET (SELECT min(10, count(*) - 1) FROM signed_records WHERE $BATCHED)")
 [ -n "$K" ] || not_ok "no batch-signed record to tamper with"
 tamper() { # NAME SQL [rehash]: a copy of the MV log changed by SQL must fail verify, naming why
   local name=$1 sql=$2 db=$T_DIR/tampered.db
@@ -114,8 +116,13 @@ flip_text() { echo "substr($1,1,length($1)-1) || CASE WHEN substr($1,-1) = 'a' T
 for col in side direction query_id request_id client service purpose error_type sig_path; do
   tamper "a changed byte in $col" "UPDATE records SET $col = $(flip_text $col) WHERE id = $K"
 done
-for col in subject_hash message_sha256 message manifest signature ocsp prev_hash hash content salt; do
+for col in subject_hash message_sha256 message manifest prev_hash hash content salt; do
   tamper "a changed byte in $col" "UPDATE records SET $col = $(flip_blob $col 20) WHERE id = $K"
+done
+# a signature and an OCSP response are stored once, in evidence
+for col in signature ocsp; do
+  tamper "a changed byte in $col" \
+    "UPDATE evidence SET data = $(flip_blob data 20) WHERE id = (SELECT ${col}_id FROM records WHERE id = $K)"
 done
 for col in logged_ms status retain_until sealed; do
   tamper "a changed $col" "UPDATE records SET $col = $col + 1 WHERE id = $K"
@@ -160,7 +167,7 @@ tamper "a record inserted, the chain recomputed" \
    UPDATE stamps SET id = -(id + 1) WHERE id > $K; UPDATE stamps SET id = -id WHERE id < 0;
    INSERT INTO records SELECT $K + 1, logged_ms, side, direction, query_id, request_id, client, service,
      purpose, subject_hash, status, error_type, retain_until, message_sha256, message, manifest, signature,
-     sig_path, ocsp, prev_hash, hash, content, salt, sealed FROM records WHERE id = $K;
+     sig_path, ocsp, prev_hash, hash, content, salt, sealed, signature_id, ocsp_id FROM records WHERE id = $K;
    INSERT INTO stamps SELECT $K + 1, ts_id, ts_path FROM stamps WHERE id = $K;" rehash
 tamper "a swapped timestamp token" \
   "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE id = $TS1) WHERE id = $TS2"
@@ -174,10 +181,13 @@ expect "a removed last timestamp is warned about: records past the grace period 
   bash -c "[ $VRC = 3 ] && grep -q '^WARNING: [0-9]* records are older than the grace period' <<<'$VOUT'"
 verify "$MVGOOD" --grace 0
 expect "and not for a log whose every record is timestamped" bash -c "! grep -q WARNING <<<'$VOUT'"
-B=$(q "$MVGOOD" "SELECT id FROM records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL AND error_type = ''
-  AND signature != (SELECT signature FROM records WHERE id = $K) AND direction = (SELECT direction FROM records WHERE id = $K) ORDER BY id DESC LIMIT 1")
+B=$(q "$MVGOOD" "SELECT id FROM signed_records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL AND error_type = ''
+  AND signature != (SELECT signature FROM signed_records WHERE id = $K) AND direction = (SELECT direction FROM records WHERE id = $K) ORDER BY id DESC LIMIT 1")
 tamper "a swapped batch signature, the chain recomputed" \
-  "UPDATE records SET signature = (SELECT signature FROM records WHERE id = $B) WHERE id = $K" rehash
+  "UPDATE records SET signature_id = (SELECT signature_id FROM records WHERE id = $B) WHERE id = $K" rehash
+tamper "a signature changed where it is stored once, the chain recomputed" \
+  "UPDATE evidence SET data = (SELECT data FROM evidence WHERE id = (SELECT signature_id FROM records WHERE id = $B))
+   WHERE id = (SELECT signature_id FROM records WHERE id = $K)" rehash
 expect "a swapped batch signature is named as the signature" grep -q "signature" <<<"$VOUT"
 
 # --- what is not a log, or not the right one ----------------------------------------------------

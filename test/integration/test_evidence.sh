@@ -26,7 +26,7 @@ expect "the answer does not carry the evidence fields to the information system"
   test -z "$(header x-secsrv-signature)"
 
 # the provider's signature over the request, checked with stock openssl from the log
-msglog sh "SELECT writefile('$T_DIR/manifest', manifest), writefile('$T_DIR/sig.der', signature), writefile('$T_DIR/ocsp.der', ocsp) FROM records WHERE request_id = '$rid' AND direction = 'response'" >/dev/null
+msglog sh "SELECT writefile('$T_DIR/manifest', manifest), writefile('$T_DIR/sig.der', signature), writefile('$T_DIR/ocsp.der', ocsp) FROM signed_records WHERE request_id = '$rid' AND direction = 'response'" >/dev/null
 expect "the provider's signature verifies with stock openssl cms -verify" \
   openssl cms -verify -binary -inform DER -in "$T_DIR/sig.der" -content "$T_DIR/manifest" \
   -CAfile "$FED_PKI/ca-chain.pem" -purpose any -out /dev/null

@@ -397,6 +397,83 @@ static const char schema_1[] =
     " TEXT NOT NULL);"
     "INSERT INTO meta VALUES ('schema_version', '1');";
 
+struct evidence_seen {
+    int n;
+    const char *signature[3];
+};
+
+static ss_error check_evidence(void *arg, const struct ss_record *got, int64_t ts_id,
+                               const char *ts_path)
+{
+    (void)ts_id;
+    (void)ts_path;
+    struct evidence_seen *e = arg;
+    const char *want = e->signature[e->n++];
+    assert_int_equal(got->signature_len, strlen(want));
+    assert_memory_equal(got->signature, want, strlen(want));
+    assert_int_equal(got->ocsp_len, 4);
+    assert_memory_equal(got->ocsp, "ocsp", 4);
+    uint8_t again[32];
+    ss_record_hash(got, again);
+    assert_memory_equal(again, got->hash, 32);
+    return SS_OK;
+}
+
+/* How many rows a query on the test's SQLite store counts (the sqlite3 shell). */
+static long count_rows(const char *sql)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "sqlite3 -readonly %s/log.db \"%s\"", dir, sql);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    long n = -1;
+    assert_int_equal(fscanf(p, "%ld", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/*
+ * A signature and an OCSP response that records share are stored once and
+ * read back in place; one whose transaction was rolled back is written
+ * again, never referred to where it is gone.
+ */
+static void test_evidence_once(void **state)
+{
+    (void)state;
+    struct ss_store *s = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    uint8_t prev[32] = {0};
+    struct ss_record r[3], lost;
+    fill(&lost, 1, prev, "client", "request", "q0", 9000);
+    lost.signature = (const uint8_t *)"cms-B";
+    lost.signature_len = 5;
+    ss_record_hash(&lost, lost.hash);
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    assert_int_equal(ss_store_insert(s, &lost), SS_OK);
+    ss_store_rollback(s);
+    struct evidence_seen e = {.signature = {"cms-A", "cms-A", "cms-B"}};
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    for (int i = 0; i < 3; i++) {
+        fill(&r[i], i + 1, prev, "client", "request", i ? "q2" : "q1", 9000 + i);
+        r[i].signature = (const uint8_t *)e.signature[i];
+        r[i].signature_len = 5;
+        ss_record_hash(&r[i], r[i].hash);
+        memcpy(prev, r[i].hash, 32);
+        assert_int_equal(ss_store_insert(s, &r[i]), SS_OK);
+    }
+    assert_int_equal(ss_store_commit(s), SS_OK);
+    assert_int_equal(ss_store_each(s, 1, 0, check_evidence, &e), SS_OK);
+    assert_int_equal(e.n, 3);
+    ss_store_close(s);
+    /* cms-A, cms-B and the one OCSP response */
+    assert_int_equal(count_rows("SELECT count(*) FROM evidence"), 3);
+    assert_int_equal(
+        count_rows("SELECT count(*) FROM records WHERE signature IS NULL AND ocsp IS NULL"
+                   " AND signature_id IS NOT NULL AND ocsp_id IS NOT NULL"),
+        3);
+    assert_int_equal(count_rows("SELECT count(DISTINCT ocsp_id) FROM records"), 1);
+}
+
 static void test_migrate_from_1(void **state)
 {
     (void)state;
@@ -425,8 +502,8 @@ static void test_migrate_from_1(void **state)
              "sqlite3 %s \"%s ATTACH '%s' AS v2; INSERT INTO records SELECT id, logged_ms, side,"
              " direction, query_id, request_id, client, service, purpose, subject_hash, status,"
              " error_type, retain_until, message_sha256, message, manifest, signature, sig_path,"
-             " ocsp, prev_hash, hash, NULL, NULL FROM v2.records; INSERT INTO timestamps VALUES "
-             "(1, 1, 1, x'00', x'00', 1795000000,"
+             " ocsp, prev_hash, hash, NULL, NULL FROM v2.signed_records;"
+             " INSERT INTO timestamps VALUES (1, 1, 1, x'00', x'00', 1795000000,"
              " 'TSA'); UPDATE records SET ts_id = 1, ts_path = 'L00' WHERE id = 1;\" && mv %s %s",
              old, schema_1, path, old, path);
     assert_int_equal(system(cmd), 0); /* the sqlite3 shell (installed with the tools) */
@@ -1028,8 +1105,8 @@ static void test_pg_malformed_field_named(void **state)
         {"UPDATE records SET prev_hash = '' WHERE id = 3", "prev_hash"},
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
-        assert_true(pg_run(pg_db, "DROP TABLE IF EXISTS records, stamps, timestamps, meta,"
-                                  " registries"));
+        assert_true(pg_run(pg_db, "DROP VIEW IF EXISTS signed_records; DROP TABLE IF EXISTS"
+                                  " records, stamps, timestamps, meta, registries"));
         struct ss_store *s = searchable();
         ss_store_close(s);
         assert_true(pg_run(pg_db, edits[i][0]));
@@ -1148,6 +1225,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_each_and_timestamps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_and_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exchanges_and_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registries_kept, setup, teardown),
