@@ -24,7 +24,8 @@
 # providers, short timeouts and a 1 s registry refresh (FED_REFRESH), for
 # the tests),
 # FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
-# timestamping grace period in test mode), FED_SH_LOG_EXTRA and
+# timestamping grace period in test mode), FED_CLOCK_SKEW (the clock skew
+# and replay window in test mode, default 10 s), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
 # FED_SH_STORE and FED_MV_STORE (the message-log store of one server
 # instead of its SQLite file, e.g. postgresql:host=... from deploy/pg.sh),
@@ -413,7 +414,7 @@ if [ "$test_mode" = 1 ]; then
 grace = ${FED_TS_GRACE:-14400}
 
 [evidence]
-clock_skew = 10"
+clock_skew = ${FED_CLOCK_SKEW:-10}"
   # Kiel's IS must come over HTTPS with its own certificate
   sh_binding="is_certificate_sha256 = MUN/01002000/Buergeramt $(cat "$pki/servers/ss-sh-extra/auth.sha256")"
   sh_limits="
