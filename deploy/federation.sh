@@ -42,6 +42,8 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck disable=SC1091
+. "$src/deploy/wait.sh"
 build=${SS_BUILD_DIR:-$src/build/release}
 cmd=${1:-}
 dir=${2:-}
@@ -80,13 +82,13 @@ stop_pids() {
     local alive=0
     for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
     [ $alive -eq 0 ] && break
-    sleep 0.05
+    nap 0.05
   done
   kill -9 "${pids[@]}" 2>/dev/null || true
   # a process killed with -9 is reaped by whoever started it; wait until it is gone
   for pid in "${pids[@]}"; do
     while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
-      sleep 0.02
+      nap 0.02
     done
   done
   if [ -z "$only" ]; then
@@ -122,7 +124,7 @@ await() {
       fail "$name exited before $what (see $dir/$name.log)"
     fi
     [ $SECONDS -lt $deadline ] || fail "$name: no $what within ${wait_limit}s (see $dir/$name.log)"
-    sleep 0.05
+    nap 0.05
   done
 }
 
@@ -548,7 +550,7 @@ if [ "$behind" = 1 ]; then
     for _ in $(seq 100); do
       if ! kill -0 "$(pid_of haproxy)" 2>/dev/null; then break; fi
       if (exec 3<>"/dev/tcp/127.0.0.1/$P_HAPROXY") 2>/dev/null; then ok=1; break; fi
-      sleep 0.05
+      nap 0.05
     done
     [ $ok = 1 ] && break
     stop_pids haproxy

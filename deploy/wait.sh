@@ -11,6 +11,15 @@ wait_until() {
       echo "# gave up waiting for: $what (${limit}s)"
       return 1
     fi
-    sleep 0.05
+    nap 0.05
   done
+}
+
+# nap SECONDS: sleeps without starting a process, as a read that times out on
+# a pipe no one writes to (a wait loop of a test would otherwise start
+# thousands of sleep processes)
+nap() {
+  local _nap
+  [ -n "${SS_NAP_FD:-}" ] || exec {SS_NAP_FD}<> <(:)
+  read -r -t "$1" -u "$SS_NAP_FD" _nap || true
 }
