@@ -46,7 +46,7 @@ unset TSAN_OPTIONS
 echo "== Debian package: build, lintian, install, unit checks, run, remove =="
 bash test/package/test_package.sh
 
-echo "== libFuzzer (clang), 20 s per target, one target per core at a time =="
+echo "== libFuzzer (clang), 10 s per target, one target per core at a time =="
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSS_FUZZ=ON \
   -DBUILD_TESTING=ON >/dev/null
 targets=$(cd test/fuzz && ls fuzz_*.c | sed 's/\.c$//')
@@ -56,7 +56,7 @@ cmake --build build/fuzz -j"$jobs" --target $targets
 # (real OCSP responses, registry signatures, header blocks) seed them.
 ./deploy/pki.sh build/release/test-pki >/dev/null
 export SS_TEST_PKI=$PWD/build/release/test-pki
-# fuzz_one TARGET: 20 s of libFuzzer on TARGET, seeded with its corpus and the PKI's samples;
+# fuzz_one TARGET: 10 s of libFuzzer on TARGET, seeded with its corpus and the PKI's samples;
 # prints what it ran (and, on a crash, the whole log) in one piece when it ends
 fuzz_one() {
   local t=$1 parser=${1#fuzz_} work f
@@ -67,7 +67,7 @@ fuzz_one() {
       cp "$f" "$work/pki-${f##*/}"
     fi
   done
-  if ! build/fuzz/test/"$t" -max_total_time=20 -rss_limit_mb=2048 -print_final_stats=1 \
+  if ! build/fuzz/test/"$t" -max_total_time=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
     printf -- '-- %s\n%s\n%s: fuzzing found a crash (input kept in %s)\n' "$t" "$(cat "$work.log")" \
       "$t" "$work"
