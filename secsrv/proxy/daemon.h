@@ -59,8 +59,9 @@ struct ss_daemon {
         char *text;
         size_t len;
     } * descriptions;
-    _Atomic bool ts_overdue; /* the logger said: no timestamp within the grace period */
-    pthread_t watch;         /* asks the logger for its state once a second */
+    _Atomic bool ts_overdue;  /* the logger said: no timestamp within the grace period */
+    _Atomic bool log_failing; /* the logger's last answer (or its absence) was a failure */
+    pthread_t watch;          /* asks the logger for its state once a second */
     pthread_mutex_t watch_mu;
     pthread_cond_t watch_cond;
     bool watching, watch_stop;

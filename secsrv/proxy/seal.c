@@ -97,6 +97,7 @@ ss_error ss_seal_log_finish(struct ss_daemon *d, struct ss_seal_pending *p, int6
     p->started = false;
     struct ss_ipc_msg reply;
     ss_error err = ss_ipc_call_wait(&p->call, &reply);
+    atomic_store(&d->log_failing, true); /* until the answer says otherwise */
     if (err)
         return ss_errf(SS_ERR_LOGGING, "logger: %s", ss_errmsg());
     struct ss_ipc_reader r;
@@ -113,6 +114,7 @@ ss_error ss_seal_log_finish(struct ss_daemon *d, struct ss_seal_pending *p, int6
     atomic_store(&d->ts_overdue, (flags & SS_LOGGED_TIMESTAMP_OVERDUE) != 0);
     if (code)
         return ss_errf(SS_ERR_LOGGING, "logger: %s", reason);
+    atomic_store(&d->log_failing, false);
     *id = (int64_t)rid;
     if (flags & SS_LOGGED_DUPLICATE)
         return ss_errf(SS_ERR_DUPLICATE,

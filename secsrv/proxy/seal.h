@@ -2,10 +2,12 @@
  * seal: what the network process does with evidence, over IPC to the
  * signer and the logger: sign a manifest with a member's key (the answer
  * is the envelope to send), append a record to the message log (durable
- * when this returns), and check a peer's envelope against the message as
- * it arrived (manifest fields, digests, signature, profile, freshness).
- * Every call waits for its answer (with a deadline); the IPC underneath is
- * asynchronous, so an event-driven caller can later do without the wait.
+ * when ss_seal_log or ss_seal_log_finish returns; ss_seal_log_start only
+ * sends it), and check a peer's envelope against the message as it arrived
+ * (manifest fields, digests, signature, profile, freshness). Every call
+ * but ss_seal_log_start waits for its answer (with a deadline); the IPC
+ * underneath is asynchronous, so an event-driven caller can later do
+ * without the waits.
  */
 #ifndef SS_SEAL_H
 #define SS_SEAL_H
@@ -39,7 +41,9 @@ ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *r, bool replay
  * ss_seal_log() in two steps, for a caller that has other work to do
  * while the record becomes durable: the start sends r (which the caller
  * may free at once), the finish waits as ss_seal_log() does. Every start
- * is finished, on every path, before anything is answered.
+ * is finished, on every path, before anything is answered. While the
+ * logger's last answer was a failure (d->log_failing), a caller uses
+ * ss_seal_log() instead, so that nothing leaves on a log known to refuse it.
  */
 struct ss_seal_pending {
     struct ss_ipc_call call;

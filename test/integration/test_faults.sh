@@ -110,6 +110,14 @@ expect "health is 500 and names the message log (and only it, once the signer is
   wait_until "the signer ready" 30 only_store_down
 xr GET $CLIENT $Q
 expect_error "without a usable store every exchange fails" 500 Server.ClientProxy.LoggingFailed
+# once the logger has failed, a request waits for its own record before it leaves: it fails
+# here, and the register service never sees it
+echo_hits() { log_count echo '^ss-testserver: [A-Z]+ '; }
+hits_before=$(echo_hits)
+xr GET $CLIENT $Q
+expect_error "the next exchange fails too" 500 Server.ClientProxy.LoggingFailed
+expect "... before its request left the consumer (no new request at the register service)" \
+  test "$(echo_hits)" = "$hits_before"
 # the kept log comes back in one step (a rename next to it), so that the logger, restarting
 # all the while, finds either nothing it can open or the whole file, never one being written
 sqlite3 "$FED_DIR/sh/log/kept.db" "VACUUM INTO '$FED_DIR/sh/log/restored.db'" 2>/dev/null ||
