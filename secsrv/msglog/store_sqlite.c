@@ -84,6 +84,17 @@ static const char migrate_2_to_3[] =
     "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
     "COMMIT;";
 
+/* The records with their signature and OCSP response in place: what reading takes, and what
+ * an auditor queries with sqlite3 (created by the migration, and kept by every writable open). */
+#define SIGNED_RECORDS_VIEW                                                                        \
+    "CREATE VIEW IF NOT EXISTS signed_records AS SELECT r.id AS id, logged_ms, side, direction,"   \
+    " query_id, request_id, client, service, purpose, subject_hash, status, error_type,"           \
+    " retain_until, message_sha256, message, manifest,"                                            \
+    " coalesce(r.signature, es.data) AS signature, sig_path, coalesce(r.ocsp, eo.data) AS ocsp,"   \
+    " prev_hash, hash, content, salt, sealed"                                                      \
+    " FROM records r LEFT JOIN evidence es ON es.id = r.signature_id"                              \
+    " LEFT JOIN evidence eo ON eo.id = r.ocsp_id;"
+
 /*
  * Version 4 keeps each signature and OCSP response once, in evidence
  * (created with the schema above); the records of version 3 keep theirs.
@@ -91,20 +102,11 @@ static const char migrate_2_to_3[] =
 static const char migrate_3_to_4[] =
     "BEGIN IMMEDIATE;"
     "ALTER TABLE records ADD COLUMN signature_id INTEGER;"
-    "ALTER TABLE records ADD COLUMN ocsp_id INTEGER;"
+    "ALTER TABLE records ADD COLUMN ocsp_id INTEGER;" SIGNED_RECORDS_VIEW
     "UPDATE meta SET value = '4' WHERE key = 'schema_version';"
     "COMMIT;";
 
-/* The records with their signature and OCSP response in place: what reading takes, and what
- * an auditor queries with sqlite3. */
-static const char signed_records_view[] =
-    "CREATE VIEW IF NOT EXISTS signed_records AS SELECT r.id AS id, logged_ms, side, direction,"
-    " query_id, request_id, client, service, purpose, subject_hash, status, error_type,"
-    " retain_until, message_sha256, message, manifest,"
-    " coalesce(r.signature, es.data) AS signature, sig_path, coalesce(r.ocsp, eo.data) AS ocsp,"
-    " prev_hash, hash, content, salt, sealed"
-    " FROM records r LEFT JOIN evidence es ON es.id = r.signature_id"
-    " LEFT JOIN evidence eo ON eo.id = r.ocsp_id;";
+static const char signed_records_view[] = SIGNED_RECORDS_VIEW;
 
 /* the first record not yet timestamped: timestamps cover the records in order */
 #define UNSTAMPED "id > coalesce((SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1), 0)"
@@ -254,7 +256,7 @@ static void sq_close(struct ss_store *base)
     struct sq_store *s = (struct sq_store *)base;
     if (!s)
         return;
-    sqlite3_stmt *all[] = {s->insert,   s->seen, s->pending,      s->take,         s->add_ts,
+    sqlite3_stmt *all[] = {s->insert,   s->seen, s->pending,      s->take,        s->add_ts,
                            s->set_path, s->tail, s->put_evidence, s->get_evidence};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);

@@ -465,12 +465,26 @@ static void test_evidence_once(void **state)
     assert_int_equal(ss_store_each(s, 1, 0, check_evidence, &e), SS_OK);
     assert_int_equal(e.n, 3);
     ss_store_close(s);
+    /* opened again, the store finds a signature it holds (not in the writer's memory now) */
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    struct ss_record again;
+    fill(&again, 4, prev, "client", "response", "q2", 9003);
+    again.signature = (const uint8_t *)"cms-A";
+    again.signature_len = 5;
+    ss_record_hash(&again, again.hash);
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    assert_int_equal(ss_store_insert(s, &again), SS_OK);
+    assert_int_equal(ss_store_commit(s), SS_OK);
+    struct evidence_seen e4 = {.signature = {"cms-A"}};
+    assert_int_equal(ss_store_each(s, 4, 4, check_evidence, &e4), SS_OK);
+    assert_int_equal(e4.n, 1);
+    ss_store_close(s);
     /* cms-A, cms-B and the one OCSP response */
     assert_int_equal(count_rows("SELECT count(*) FROM evidence"), 3);
     assert_int_equal(
         count_rows("SELECT count(*) FROM records WHERE signature IS NULL AND ocsp IS NULL"
                    " AND signature_id IS NOT NULL AND ocsp_id IS NOT NULL"),
-        3);
+        4);
     assert_int_equal(count_rows("SELECT count(DISTINCT ocsp_id) FROM records"), 1);
 }
 
