@@ -320,6 +320,15 @@ static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
         sqlite3_bind_null(st, i);
 }
 
+/* A row id, or NULL for 0 (none). */
+static void bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+    if (id)
+        sqlite3_bind_int64(st, i, id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -408,14 +417,8 @@ static ss_error sq_insert(struct ss_store *base, const struct ss_record *r)
     bind_blob(st, 22, r->content, r->has_content ? 32 : 0);
     bind_blob(st, 23, r->salt, r->has_salt ? 32 : 0);
     sqlite3_bind_int(st, 24, r->sealed);
-    if (signature_id)
-        sqlite3_bind_int64(st, 25, signature_id);
-    else
-        sqlite3_bind_null(st, 25);
-    if (ocsp_id)
-        sqlite3_bind_int64(st, 26, ocsp_id);
-    else
-        sqlite3_bind_null(st, 26);
+    bind_id(st, 25, signature_id);
+    bind_id(st, 26, ocsp_id);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

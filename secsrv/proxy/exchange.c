@@ -1033,12 +1033,11 @@ static ss_error consume(struct exchange *x)
         goto out;
     ss_envelope_sha256(x->request_env.manifest, x->request_env.manifest_len,
                        x->request_manifest_sha256);
-    if (atomic_load(&x->d->log_failing))
-        err = log_message(x, "request", x->req->method, x->out_target, 0, &fields, x->req->body,
-                          x->req->body_len, &x->request_env, NULL, false);
-    else
-        err = log_start(x, "request", x->req->method, x->out_target, 0, &fields, x->req->body,
-                        x->req->body_len, &x->request_env, NULL, false, &x->request_log);
+    err = log_start(x, "request", x->req->method, x->out_target, 0, &fields, x->req->body,
+                    x->req->body_len, &x->request_env, NULL, false, &x->request_log);
+    /* after a logging failure, nothing leaves before its own record is durable */
+    if (!err && atomic_load(&x->d->log_failing))
+        err = request_log_wait(x, SS_OK);
     if (err)
         goto out;
     x->request_logged = true;

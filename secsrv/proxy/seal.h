@@ -42,8 +42,8 @@ ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *r, bool replay
  * while the record becomes durable: the start sends r (which the caller
  * may free at once), the finish waits as ss_seal_log() does. Every start
  * is finished, on every path, before anything is answered. While the
- * logger's last answer was a failure (d->log_failing), a caller uses
- * ss_seal_log() instead, so that nothing leaves on a log known to refuse it.
+ * logger's last answer was a failure (d->log_failing), a caller finishes
+ * at once, so that nothing leaves on a log known to refuse it.
  */
 struct ss_seal_pending {
     struct ss_ipc_call call;
