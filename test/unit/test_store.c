@@ -432,6 +432,16 @@ static long count_rows(const char *sql)
     return n;
 }
 
+/* fill(), with the signature sig (the OCSP response stays fill's). */
+static void fill_signed(struct ss_record *r, int64_t id, const uint8_t prev[32],
+                        const char *direction, const char *query_id, int64_t when, const char *sig)
+{
+    fill(r, id, prev, "client", direction, query_id, when);
+    r->signature = (const uint8_t *)sig;
+    r->signature_len = strlen(sig);
+    ss_record_hash(r, r->hash);
+}
+
 /*
  * A signature and an OCSP response that records share are stored once and
  * read back in place; one whose transaction was rolled back is written
@@ -444,20 +454,14 @@ static void test_evidence_once(void **state)
     assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
     uint8_t prev[32] = {0};
     struct ss_record r[3], lost;
-    fill(&lost, 1, prev, "client", "request", "q0", 9000);
-    lost.signature = (const uint8_t *)"cms-B";
-    lost.signature_len = 5;
-    ss_record_hash(&lost, lost.hash);
+    fill_signed(&lost, 1, prev, "request", "q0", 9000, "cms-B");
     assert_int_equal(ss_store_begin(s), SS_OK);
     assert_int_equal(ss_store_insert(s, &lost), SS_OK);
     ss_store_rollback(s);
     struct evidence_seen e = {.signature = {"cms-A", "cms-A", "cms-B"}};
     assert_int_equal(ss_store_begin(s), SS_OK);
     for (int i = 0; i < 3; i++) {
-        fill(&r[i], i + 1, prev, "client", "request", i ? "q2" : "q1", 9000 + i);
-        r[i].signature = (const uint8_t *)e.signature[i];
-        r[i].signature_len = 5;
-        ss_record_hash(&r[i], r[i].hash);
+        fill_signed(&r[i], i + 1, prev, "request", i ? "q2" : "q1", 9000 + i, e.signature[i]);
         memcpy(prev, r[i].hash, 32);
         assert_int_equal(ss_store_insert(s, &r[i]), SS_OK);
     }
@@ -468,10 +472,7 @@ static void test_evidence_once(void **state)
     /* opened again, the store finds a signature it holds (not in the writer's memory now) */
     assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
     struct ss_record again;
-    fill(&again, 4, prev, "client", "response", "q2", 9003);
-    again.signature = (const uint8_t *)"cms-A";
-    again.signature_len = 5;
-    ss_record_hash(&again, again.hash);
+    fill_signed(&again, 4, prev, "response", "q2", 9003, "cms-A");
     assert_int_equal(ss_store_begin(s), SS_OK);
     assert_int_equal(ss_store_insert(s, &again), SS_OK);
     assert_int_equal(ss_store_commit(s), SS_OK);
