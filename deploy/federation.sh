@@ -25,7 +25,8 @@
 # the tests),
 # FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
 # timestamping grace period in test mode), FED_CLOCK_SKEW (the clock skew
-# and replay window in test mode, default 10 s), FED_SH_LOG_EXTRA and
+# and replay window in test mode, default 10 s), FED_MV_BACKEND_TIMEOUT (the
+# MV server's backend timeout in test mode, default 2 s), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
 # FED_SH_STORE and FED_MV_STORE (the message-log store of one server
 # instead of its SQLite file, e.g. postgresql:host=... from deploy/pg.sh),
@@ -434,7 +435,7 @@ max_body_bytes = 65536
 ${FED_SH_MAX_BUFFERED:+max_buffered_bytes = $FED_SH_MAX_BUFFERED}"
   mv_limits="
 [limits]
-backend_timeout = 2
+backend_timeout = ${FED_MV_BACKEND_TIMEOUT:-2}
 max_body_bytes = 131072"
   services_extra="MUN/13004000/Einwohnermeldeamt/echo = http://127.0.0.1:$P_ECHO/base
 MUN/13004000/Einwohnermeldeamt/down = http://127.0.0.1:$P_DOWN/

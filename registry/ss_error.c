@@ -4,9 +4,19 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SS_ERRMSG_MAX 512
+static _Thread_local char thread_msg[SS_ERRMSG_MAX];
+static _Thread_local char *bound;
 
-static _Thread_local char errmsg[SS_ERRMSG_MAX];
+/* Where this thread's reason is kept now. */
+static char *slot(void)
+{
+    return bound ? bound : thread_msg;
+}
+
+void ss_errmsg_bind(char *buf)
+{
+    bound = buf;
+}
 
 ss_error ss_errf(ss_error code, const char *fmt, ...)
 {
@@ -16,18 +26,18 @@ ss_error ss_errf(ss_error code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    memcpy(errmsg, msg, sizeof errmsg);
+    memcpy(slot(), msg, sizeof msg);
     return code;
 }
 
 const char *ss_errmsg(void)
 {
-    return errmsg;
+    return slot();
 }
 
 void ss_errclear(void)
 {
-    errmsg[0] = '\0';
+    slot()[0] = '\0';
 }
 
 const char *ss_error_name(ss_error code)

@@ -77,6 +77,15 @@ ss_error ss_errf(ss_error code, const char *fmt, ...) SS_PRINTF(2, 3);
 const char *ss_errmsg(void);
 /* Clears the recorded reason. */
 void ss_errclear(void);
+
+/* The size of a recorded reason, its NUL included. */
+#define SS_ERRMSG_MAX 512
+/*
+ * Keeps this thread's reason in buf (SS_ERRMSG_MAX bytes) from now on; NULL:
+ * in the thread's own again. A fiber scheduler binds each fiber's own, so
+ * that a reason survives the fiber's waits (fiber.h).
+ */
+void ss_errmsg_bind(char *buf);
 /* A stable name for code, e.g. "SS_ERR_REGISTRY_EXPIRED". */
 const char *ss_error_name(ss_error code);
 

@@ -28,6 +28,7 @@ void ss_limits_default(struct ss_limits *l)
     l->max_unauthenticated_per_ip = 64; /* a peer server opens at most its workers (64) at once */
     l->http_threads = 2;
     l->workers = 64;
+    l->worker_threads = 0;
 }
 
 static void add_note(const struct ss_config *cfg, char *buf, size_t size, long line,
@@ -155,6 +156,7 @@ static const struct limit_key limit_keys[] = {
     LIMIT(max_unauthenticated_per_ip, false, 0, 100000),
     LIMIT(http_threads, false, 1, 64),
     LIMIT(workers, false, 1, 4096),
+    LIMIT(worker_threads, false, 0, 64),
 };
 
 static void set_limit(struct ss_config *cfg, const char *name, const char *value, long line)

@@ -40,7 +40,8 @@ struct ss_limits {
     unsigned max_unauthenticated;
     unsigned max_unauthenticated_per_ip;
     unsigned http_threads; /* event-driven HTTP threads per listener */
-    unsigned workers;      /* answers made at once (the network process's workers) */
+    unsigned workers;      /* answers made at once, each in a fiber (fiber.h) */
+    unsigned worker_threads; /* threads those fibers run on; 0 = one per core */
 };
 
 struct ss_hosted_client {

@@ -48,7 +48,8 @@ static bool node_own(const char *section, const char *key)
                                          {"server-proxy", "listen"},
                                          {"policies", "dir"},
                                          {"limits", "http_threads"},
-                                         {"limits", "workers"}};
+                                         {"limits", "workers"},
+                                         {"limits", "worker_threads"}};
     if (strcmp(section, "health") == 0 || strcmp(section, "metrics") == 0)
         return true;
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)

@@ -2,6 +2,7 @@
 #include "budget.h"
 #include "clock.h"
 #include "door.h"
+#include "fiber.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -81,24 +82,20 @@ struct conn_slot {
 };
 
 /*
- * The workers: making an answer may wait (on the signer, the logger, a
- * peer, a backend), so it is done here, never on the HTTP threads; the
- * connection is suspended meanwhile and costs no thread.
+ * Where answers are made: making one may wait (on the signer, the logger,
+ * a peer, a backend), so it is done in a fiber, never on the HTTP threads;
+ * the connection is suspended meanwhile, and a waiting answer costs its
+ * fiber's stack, not a thread.
  */
 struct job {
+    struct ss_task task;
     struct ss_http_server *srv;
     struct MHD_Connection *con;
     struct request_ctx *ctx;
-    struct job *next;
 };
 
 struct ss_http_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work;
-    struct job *head, **tail;
-    bool stopping;
-    pthread_t *threads;
-    size_t n_threads;
+    struct ss_sched *sched;
 };
 
 /*
@@ -455,33 +452,19 @@ static void build_answer(struct ss_http_server *srv, struct request_ctx *ctx)
         srv->opts.handler(srv->opts.cls, &ctx->req, resp);
 }
 
-static void *worker_main(void *arg)
+/* A fiber's task: makes the answer, and wakes the connection to send it. */
+static void run_job(void *arg)
 {
-    struct ss_http_pool *p = arg;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->head && !p->stopping)
-            pthread_cond_wait(&p->work, &p->mu);
-        struct job *j = p->head;
-        if (!j)
-            break; /* stopping, and nothing left */
-        p->head = j->next;
-        if (!p->head)
-            p->tail = &p->head;
-        pthread_mutex_unlock(&p->mu);
-        struct ss_http_server *srv = j->srv;
-        build_answer(srv, j->ctx);
-        j->ctx->ready = true;
-        MHD_resume_connection(j->con);
-        free(j);
-        pthread_mutex_lock(&srv->mu);
-        if (--srv->in_flight == 0)
-            pthread_cond_broadcast(&srv->idle);
-        pthread_mutex_unlock(&srv->mu);
-        pthread_mutex_lock(&p->mu);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
+    struct job *j = arg;
+    struct ss_http_server *srv = j->srv;
+    build_answer(srv, j->ctx);
+    j->ctx->ready = true;
+    MHD_resume_connection(j->con);
+    free(j);
+    pthread_mutex_lock(&srv->mu);
+    if (--srv->in_flight == 0)
+        pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->mu);
 }
 
 /* Hands the request to a worker and suspends its connection until its answer is made. */
@@ -494,7 +477,7 @@ static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection 
     struct job *j = calloc(1, sizeof *j);
     if (!j)
         return MHD_NO;
-    *j = (struct job){.srv = srv, .con = con, .ctx = ctx};
+    *j = (struct job){.task = {.fn = run_job, .arg = j}, .srv = srv, .con = con, .ctx = ctx};
     pthread_mutex_lock(&srv->mu);
     bool stopping = srv->stopping;
     if (!stopping)
@@ -506,11 +489,7 @@ static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection 
     }
     ctx->answered = true;
     MHD_suspend_connection(con);
-    pthread_mutex_lock(&p->mu);
-    *p->tail = j;
-    p->tail = &j->next;
-    pthread_cond_signal(&p->work);
-    pthread_mutex_unlock(&p->mu);
+    ss_sched_submit(p->sched, &j->task);
     return MHD_YES;
 }
 
@@ -800,29 +779,18 @@ ss_error ss_http_listen(const char *name, const char *address, int *fd, uint16_t
     return SS_OK;
 }
 
-ss_error ss_http_pool_new(unsigned threads, struct ss_http_pool **out)
+ss_error ss_http_pool_new(const char *name, unsigned threads, unsigned answers,
+                          struct ss_http_pool **out)
 {
     *out = NULL;
     struct ss_http_pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->threads = calloc(threads ? threads : 1, sizeof *p->threads))) {
-        free(p);
+    if (!p)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
+    ss_error err = ss_sched_new(name, threads, answers, &p->sched);
+    if (err) {
+        free(p);
+        return err;
     }
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    p->tail = &p->head;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, WORKER_STACK);
-    for (unsigned i = 0; i < (threads ? threads : 1); i++) {
-        if (pthread_create(&p->threads[i], &attr, worker_main, p) != 0) {
-            pthread_attr_destroy(&attr);
-            ss_http_pool_free(p);
-            return ss_errf(SS_ERR_IO, "cannot start the HTTP workers: %s", strerror(errno));
-        }
-        p->n_threads++;
-    }
-    pthread_attr_destroy(&attr);
     *out = p;
     return SS_OK;
 }
@@ -831,15 +799,7 @@ void ss_http_pool_free(struct ss_http_pool *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (size_t i = 0; i < p->n_threads; i++)
-        pthread_join(p->threads[i], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->work);
-    free(p->threads);
+    ss_sched_free(p->sched);
     free(p);
 }
 

@@ -82,13 +82,16 @@ struct ss_http_options {
 struct ss_http_server;
 
 /*
- * The workers that make answers (handlers and error hooks may wait on
- * other processes and servers). Connections wait suspended, without a
- * thread, until their answer is made. Several servers may share a pool;
+ * Where answers are made (handlers and error hooks may wait on other
+ * processes and servers): threads threads (0: one per core) making at
+ * most answers answers at once, each in a fiber (fiber.h), so that an
+ * answer that waits holds no thread. Connections wait suspended, without
+ * a thread, until their answer is made. Several servers may share a pool;
  * free it only after they have stopped.
  */
 struct ss_http_pool;
-ss_error ss_http_pool_new(unsigned threads, struct ss_http_pool **out) SS_MUST_CHECK;
+ss_error ss_http_pool_new(const char *name, unsigned threads, unsigned answers,
+                          struct ss_http_pool **out) SS_MUST_CHECK;
 void ss_http_pool_free(struct ss_http_pool *p);
 
 ss_error ss_http_start(const struct ss_http_options *opts,

@@ -1,7 +1,10 @@
 #include "upstream.h"
 #include "budget.h"
+#include "fiber.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <poll.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -25,8 +28,18 @@ struct pool_tag {
     uint8_t pin[32];
 };
 
-struct pooled {
+/*
+ * An easy handle with a multi handle of its own: the multi holds the
+ * connection (so the tag above still decides its reuse) and lets a fiber
+ * wait for the sockets without holding its thread (drive()).
+ */
+struct handle {
     CURL *h;
+    CURLM *m;
+};
+
+struct pooled {
+    struct handle hd;
     struct pool_tag tag;
 };
 
@@ -35,6 +48,124 @@ struct ss_upstream {
     struct pooled idle[POOL_MAX];
     size_t n_idle;
 };
+
+/* ---- one transfer, driven by its sockets ---- */
+
+/* The sockets curl waits on for one transfer, and when it wants to be called again. */
+struct drive {
+    struct pollfd fds[8];
+    unsigned n;
+    long timeout_ms; /* -1: no timer */
+    bool too_many;
+};
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)e;
+    (void)socketp;
+    struct drive *d = userp;
+    if (!d) /* outside drive(): an idle connection, nobody waits on it */
+        return 0;
+    unsigned i = 0;
+    while (i < d->n && d->fds[i].fd != fd)
+        i++;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < d->n)
+            d->fds[i] = d->fds[--d->n];
+        return 0;
+    }
+    if (i == d->n) {
+        if (d->n == sizeof d->fds / sizeof d->fds[0]) {
+            d->too_many = true;
+            return -1;
+        }
+        d->n++;
+    }
+    d->fds[i] = (struct pollfd){.fd = fd,
+                                .events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
+                                                  (what & CURL_POLL_OUT ? POLLOUT : 0))};
+    return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    struct drive *d = userp;
+    if (d)
+        d->timeout_ms = timeout_ms;
+    return 0;
+}
+
+/*
+ * curl_easy_perform, by way of hd's multi handle: waits with
+ * ss_fiber_poll, so a fiber gives its thread to others meanwhile (and a
+ * plain thread polls). The transfer's own timeouts end it.
+ */
+static CURLcode drive(struct handle *hd)
+{
+    struct drive d = {.timeout_ms = -1};
+    curl_multi_setopt(hd->m, CURLMOPT_SOCKETDATA, &d);
+    curl_multi_setopt(hd->m, CURLMOPT_TIMERDATA, &d);
+    CURLcode rc = CURLE_OK;
+    if (curl_multi_add_handle(hd->m, hd->h) != CURLM_OK) {
+        rc = CURLE_OUT_OF_MEMORY;
+        goto out;
+    }
+    int running = 1;
+    CURLMcode mc = curl_multi_socket_action(hd->m, CURL_SOCKET_TIMEOUT, 0, &running);
+    while (mc == CURLM_OK && running && !d.too_many) {
+        /* curl's timer, and a second at most: a lost timer costs a second, not the transfer */
+        int wait = d.timeout_ms < 0 || d.timeout_ms > 1000 ? 1000 : (int)d.timeout_ms;
+        struct pollfd fds[sizeof d.fds / sizeof d.fds[0]];
+        unsigned n = d.n;
+        memcpy(fds, d.fds, n * sizeof fds[0]);
+        int r = ss_fiber_poll(fds, n, wait);
+        if (r < 0 && errno != EINTR) {
+            rc = CURLE_RECV_ERROR;
+            break;
+        }
+        if (r <= 0) {
+            mc = curl_multi_socket_action(hd->m, CURL_SOCKET_TIMEOUT, 0, &running);
+            continue;
+        }
+        for (unsigned i = 0; i < n && mc == CURLM_OK; i++) {
+            if (!fds[i].revents)
+                continue;
+            int ev = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
+                     (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
+                     (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+            mc = curl_multi_socket_action(hd->m, fds[i].fd, ev, &running);
+        }
+    }
+    if (d.too_many)
+        rc = CURLE_OUT_OF_MEMORY;
+    else if (mc != CURLM_OK)
+        rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
+    else {
+        int left;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(hd->m, &left)))
+            if (msg->msg == CURLMSG_DONE && msg->easy_handle == hd->h)
+                rc = msg->data.result;
+    }
+    curl_multi_remove_handle(hd->m, hd->h);
+out:
+    curl_multi_setopt(hd->m, CURLMOPT_SOCKETDATA, NULL);
+    curl_multi_setopt(hd->m, CURLMOPT_TIMERDATA, NULL);
+    return rc;
+}
+
+static void handle_close(struct handle *hd)
+{
+    if (hd->m && hd->h)
+        curl_multi_remove_handle(hd->m, hd->h);
+    if (hd->m)
+        curl_multi_cleanup(hd->m);
+    if (hd->h)
+        curl_easy_cleanup(hd->h);
+    hd->h = NULL;
+    hd->m = NULL;
+}
 
 ss_error ss_upstream_new(struct ss_upstream **out)
 {
@@ -49,7 +180,7 @@ void ss_upstream_flush(struct ss_upstream *u)
 {
     pthread_mutex_lock(&u->mu);
     for (size_t i = 0; i < u->n_idle; i++)
-        curl_easy_cleanup(u->idle[i].h);
+        handle_close(&u->idle[i].hd);
     u->n_idle = 0;
     pthread_mutex_unlock(&u->mu);
 }
@@ -68,31 +199,40 @@ static bool same_tag(const struct pool_tag *a, const struct pool_tag *b)
     return a->serial == b->serial && memcmp(a->pin, b->pin, sizeof a->pin) == 0;
 }
 
-static CURL *acquire(struct ss_upstream *u, const struct pool_tag *tag)
+/* An idle handle with tag's connection, or a new one (false: out of memory). */
+static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct handle *out)
 {
-    CURL *h = NULL;
+    *out = (struct handle){0};
     pthread_mutex_lock(&u->mu);
     for (size_t i = u->n_idle; i > 0; i--) {
         if (same_tag(&u->idle[i - 1].tag, tag)) {
-            h = u->idle[i - 1].h;
+            *out = u->idle[i - 1].hd;
             u->idle[i - 1] = u->idle[--u->n_idle];
             break;
         }
     }
     pthread_mutex_unlock(&u->mu);
-    return h ? h : curl_easy_init();
+    if (out->h)
+        return true;
+    out->h = curl_easy_init();
+    out->m = curl_multi_init();
+    if (out->h && out->m && curl_multi_setopt(out->m, CURLMOPT_SOCKETFUNCTION, on_socket) == CURLM_OK &&
+        curl_multi_setopt(out->m, CURLMOPT_TIMERFUNCTION, on_timer) == CURLM_OK)
+        return true;
+    handle_close(out);
+    return false;
 }
 
-static void release(struct ss_upstream *u, CURL *h, const struct pool_tag *tag)
+static void release(struct ss_upstream *u, struct handle *hd, const struct pool_tag *tag)
 {
     pthread_mutex_lock(&u->mu);
     if (u->n_idle < POOL_MAX) {
-        u->idle[u->n_idle++] = (struct pooled){h, *tag};
-        h = NULL;
+        u->idle[u->n_idle++] = (struct pooled){*hd, *tag};
+        hd->h = NULL;
+        hd->m = NULL;
     }
     pthread_mutex_unlock(&u->mu);
-    if (h)
-        curl_easy_cleanup(h);
+    handle_close(hd);
 }
 
 /* ---- receiving ---- */
@@ -313,9 +453,10 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
          * of them; a connection is reused only for the same server under the same registry) */
         memcpy(tag.pin, req->tls->expected->auth_sha256[0], sizeof tag.pin);
     }
-    CURL *h = acquire(u, &tag);
-    if (!h)
+    struct handle hd;
+    if (!acquire(u, &tag, &hd))
         return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
+    CURL *h = hd.h;
     curl_easy_reset(h);
 
     char line[16384];
@@ -383,7 +524,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     }
     if (req->tls)
         set_tls(h, req->tls, &vs);
-    CURLcode rc = curl_easy_perform(h);
+    CURLcode rc = drive(&hd);
     if (rc != CURLE_OK) {
         result = map_curl_error(rc, &sink, &vs, req->url, errbuf);
         goto out;
@@ -393,13 +534,13 @@ out:
     curl_slist_free_all(list);
     /* the handle keeps its connection only for exchanges that went well */
     if (result) {
-        curl_easy_cleanup(h);
+        handle_close(&hd);
         ss_upstream_response_cleanup(resp);
     } else {
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, NULL);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-        release(u, h, &tag);
+        release(u, &hd, &tag);
     }
     return result;
 }

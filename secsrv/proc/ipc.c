@@ -587,7 +587,6 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
 static void call_done(void *arg, ss_error err, struct ss_ipc_msg *msg)
 {
     struct ss_ipc_call *st = arg;
-    pthread_mutex_lock(&st->mu);
     st->err = err;
     if (err)
         snprintf(st->reason, sizeof st->reason, "%s", ss_errmsg());
@@ -597,9 +596,7 @@ static void call_done(void *arg, ss_error err, struct ss_ipc_msg *msg)
         msg->len = 0;
         msg->fd = -1;
     }
-    st->done = true;
-    pthread_cond_signal(&st->cond);
-    pthread_mutex_unlock(&st->mu);
+    ss_wait_done(&st->done); /* what was written above is the waiter's after this */
 }
 
 void ss_ipc_call_start(struct ss_ipc_client *c, uint16_t type, const struct ss_ipc_buf *payload,
@@ -607,19 +604,14 @@ void ss_ipc_call_start(struct ss_ipc_client *c, uint16_t type, const struct ss_i
 {
     memset(call, 0, sizeof *call);
     call->reply.fd = -1;
-    pthread_mutex_init(&call->mu, NULL);
-    pthread_cond_init(&call->cond, NULL);
+    ss_wait_init(&call->done);
     ss_ipc_client_submit(c, type, payload, timeout_ms, call_done, call);
 }
 
 ss_error ss_ipc_call_wait(struct ss_ipc_call *call, struct ss_ipc_msg *reply)
 {
-    pthread_mutex_lock(&call->mu);
-    while (!call->done)
-        pthread_cond_wait(&call->cond, &call->mu);
-    pthread_mutex_unlock(&call->mu);
-    pthread_cond_destroy(&call->cond);
-    pthread_mutex_destroy(&call->mu);
+    ss_wait_for(&call->done);
+    ss_wait_destroy(&call->done);
     if (call->err)
         return ss_errf(call->err, "%s", call->reason);
     *reply = call->reply;

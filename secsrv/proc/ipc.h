@@ -17,6 +17,7 @@
 #ifndef SS_IPC_H
 #define SS_IPC_H
 
+#include "fiber.h"
 #include "ss_error.h"
 
 #include <pthread.h>
@@ -134,9 +135,7 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
  * releases what the start set up, so it is never skipped).
  */
 struct ss_ipc_call {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool done;
+    struct ss_wait done; /* a fiber waiting for it keeps its thread free (fiber.h) */
     ss_error err;
     char reason[300];
     struct ss_ipc_msg reply;

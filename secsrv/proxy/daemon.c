@@ -537,8 +537,9 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     d->watching = true;
     raise_fd_limit(cfg);
     ss_budget_init(cfg->limits.max_buffered_bytes);
-    if ((err = ss_http_pool_new(cfg->limits.workers, &d->pool)) ||
-        (err = ss_http_pool_new(HEALTH_WORKERS, &d->health_pool)))
+    if ((err = ss_http_pool_new("proxies", cfg->limits.worker_threads, cfg->limits.workers,
+                                &d->pool)) ||
+        (err = ss_http_pool_new("health", 1, HEALTH_WORKERS, &d->health_pool)))
         goto out;
     if (cfg->client_listen[0] &&
         (err = start_listener(d, "client-proxy", cfg->client_listen, links->client_proxy,

@@ -2573,7 +2573,7 @@ ss_error ss_console_run(const struct ss_console_options *o)
     limits.max_connections = 256;
     limits.max_connections_per_ip = 64;
     limits.http_threads = 2;
-    if ((err = ss_http_pool_new(4, &pool)))
+    if ((err = ss_http_pool_new("console", 0, 4, &pool)))
         goto out;
     struct ss_http_options ho = {.name = "console",
                                  .listen = o->listen,

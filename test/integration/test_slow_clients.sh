@@ -8,7 +8,10 @@
 # counted in the operator log); one address cannot hold more than its
 # per-address share of connections, and on the TLS port no more than 64
 # unfinished handshakes (the rest are refused at accept, and counted).
+# Then a slow register service: 40 answers waiting on it through both
+# servers hold no thread each, and another service is answered meanwhile.
 . "$(dirname "$0")/lib.sh"
+export FED_MV_BACKEND_TIMEOUT=60
 fed_start
 
 SLOW=$SS_BUILD_DIR/test/tools/ss-slowclients
@@ -77,4 +80,34 @@ expect "the SH network process did not grow a thread" test "$sh_during" -le "$sh
 expect "the MV network process did not grow a thread" test "$mv_during" -le "$mv_before"
 aged=$(sed -n 's/.*aged_end=\([0-9]*\).*/\1/p' "$T_DIR/slow-one-address")
 expect "one address holds at most 256 connections (held $aged)" test "${aged:-999}" -le 256 -a "${aged:-0}" -ge 200
+
+# --- a slow register service: answers that wait hold no thread -----------------------------
+SLOW_URL="http://127.0.0.1:$FED_SH_CLIENT_PORT/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/slow?ms=20000"
+# connections established to the echo backend (its port, in /proc/net/tcp's hexadecimal)
+at_backend() {
+  awk -v p="$(printf ':%04X' "$FED_ECHO_PORT")" '$4 == "01" && substr($3, length($3) - 4) == p' \
+    /proc/net/tcp | wc -l
+}
+sh_idle=$(threads "$sh_net")
+mv_idle=$(threads "$mv_net")
+slow_pids=()
+for i in $(seq 1 40); do
+  curl -s -o /dev/null -w '%{http_code}' --max-time 90 -H "X-Road-Client: $CLIENT" "$SLOW_URL" \
+    >"$T_DIR/slow-answer-$i" &
+  slow_pids+=($!)
+done
+all_waiting() { [ "$(at_backend)" -ge 40 ]; }
+expect "40 answers wait on a register service that answers after 20 s" \
+  wait_until "the slow answers" 60 all_waiting
+sh_busy=$(threads "$sh_net")
+mv_busy=$(threads "$mv_net")
+fast=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "X-Road-Client: $CLIENT" "$URL" || true)
+still=$(at_backend)
+expect "meanwhile another service is answered ($fast), the 40 still waiting ($still)" \
+  test "$fast" = 200 -a "$still" -ge 40
+expect "neither network process holds a thread per waiting answer (sh $sh_idle -> $sh_busy, mv $mv_idle -> $mv_busy threads)" \
+  test "$sh_busy" -le "$sh_idle" -a "$mv_busy" -le "$mv_idle" -a "$sh_busy" -lt 40 -a "$mv_busy" -lt 40
+wait "${slow_pids[@]}"
+expect "every slow query was answered" \
+  test "$(cat "$T_DIR"/slow-answer-* | tr -d '\n')" = "$(printf '200%.0s' $(seq 1 40))"
 finish

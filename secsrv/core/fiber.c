@@ -1,0 +1,646 @@
+#include "fiber.h"
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+/*
+ * The sanitizers must know when a thread changes stacks: AddressSanitizer
+ * (its fake stacks and stack bounds) and ThreadSanitizer (each fiber is a
+ * context of its own; a switch carries the happens-before of the thread).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define SS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SS_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SS_TSAN 1
+#endif
+#endif
+
+#ifdef SS_ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
+#endif
+#ifdef SS_TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+/* A fiber's stack (a guard page below it); the exchange's deepest path needs far less. */
+#define STACK_SIZE (512 * 1024)
+/* Ended fibers kept per thread, stack and all, for the next tasks. */
+#define KEEP_FIBERS 32
+/* Events taken from the kernel at once. */
+#define EVENTS 64
+
+/* Where a fiber is (its thread's business alone; parked is under the thread's lock). */
+enum fiber_state {
+    F_READY,   /* in its thread's ready list */
+    F_RUNNING, /* on its thread now */
+    F_WAITING, /* in ss_wait_for, until fiber_wake */
+    F_POLLING, /* in ss_fiber_poll, until an event or its deadline */
+    F_ENDED,
+};
+
+struct worker;
+
+struct ss_fiber {
+    ucontext_t ctx;
+    struct worker *w;
+    char *map; /* the mapping: guard page, then the stack */
+    size_t map_size;
+    struct ss_task task;
+    enum fiber_state state;
+    bool parked;  /* under w->mu: waiting for fiber_wake */
+    bool pending; /* under w->mu: woken while not parked; the next park returns at once */
+    char errmsg[SS_ERRMSG_MAX];
+    /* while F_POLLING */
+    struct pollfd *pfds;
+    unsigned npfds;
+    uint64_t deadline_us; /* 0: none */
+    struct ss_fiber *next;
+#ifdef SS_ASAN
+    void *fake_stack;
+#endif
+#ifdef SS_TSAN
+    void *tsan;
+#endif
+};
+
+struct worker {
+    struct ss_sched *s;
+    pthread_t thread;
+    int ep;   /* epoll: the fibers' sockets, and evfd */
+    int evfd; /* wakes the thread from its epoll_wait */
+    pthread_mutex_t mu;
+    struct ss_task *tasks, **tasks_tail; /* under mu */
+    unsigned n_tasks;                 /* under mu */
+    struct ss_fiber *woken;           /* under mu: fibers made ready by other threads */
+    bool sleeping;                    /* under mu: in epoll_wait */
+    bool stopping;                    /* under mu */
+    unsigned live;                    /* fibers started and not ended (atomic: submit reads it) */
+    unsigned max_live;
+    /* the thread's own */
+    struct ss_fiber *ready, **ready_tail;
+    struct ss_fiber *polling; /* fibers in ss_fiber_poll (a list through next) */
+    struct ss_fiber *spare;   /* ended, kept for reuse */
+    unsigned n_spare;
+    struct ss_fiber *current;
+    ucontext_t main_ctx;
+#ifdef SS_ASAN
+    const void *main_bottom;
+    size_t main_size;
+#endif
+#ifdef SS_TSAN
+    void *tsan_main;
+#endif
+};
+
+struct ss_sched {
+    char name[32];
+    unsigned n;
+    struct worker *workers;
+    unsigned next; /* round robin among equals */
+};
+
+static _Thread_local struct worker *this_worker;
+
+bool ss_in_fiber(void)
+{
+    return this_worker && this_worker->current;
+}
+
+/* ---- switching ---- */
+
+/* From the thread's loop into f. */
+static void enter(struct worker *w, struct ss_fiber *f)
+{
+    w->current = f;
+    f->state = F_RUNNING;
+    ss_errmsg_bind(f->errmsg);
+#ifdef SS_ASAN
+    void *main_fake = NULL;
+    __sanitizer_start_switch_fiber(&main_fake, f->map + getpagesize(),
+                                   f->map_size - (size_t)getpagesize());
+#endif
+#ifdef SS_TSAN
+    __tsan_switch_to_fiber(f->tsan, 0);
+#endif
+    swapcontext(&w->main_ctx, &f->ctx);
+#ifdef SS_ASAN
+    __sanitizer_finish_switch_fiber(main_fake, NULL, NULL);
+#endif
+    ss_errmsg_bind(NULL);
+    w->current = NULL;
+}
+
+/* From the running fiber back to its thread's loop (to be resumed later unless it ended). */
+static void leave(struct worker *w, struct ss_fiber *f)
+{
+#ifdef SS_ASAN
+    /* an ended fiber keeps its fake stack too: it is kept for the next task */
+    __sanitizer_start_switch_fiber(&f->fake_stack, w->main_bottom, w->main_size);
+#endif
+#ifdef SS_TSAN
+    __tsan_switch_to_fiber(w->tsan_main, 0);
+#endif
+    swapcontext(&f->ctx, &w->main_ctx);
+#ifdef SS_ASAN
+    __sanitizer_finish_switch_fiber(f->fake_stack, NULL, NULL);
+#endif
+}
+
+static void fiber_main(void)
+{
+    struct worker *w = this_worker;
+    struct ss_fiber *f = w->current;
+#ifdef SS_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &w->main_bottom, &w->main_size);
+#endif
+    for (;;) {
+        f->task.fn(f->task.arg);
+        f->state = F_ENDED;
+        leave(w, f); /* a kept fiber comes back here with its next task */
+    }
+}
+
+static void fiber_free(struct ss_fiber *f)
+{
+#ifdef SS_TSAN
+    __tsan_destroy_fiber(f->tsan);
+#endif
+    munmap(f->map, f->map_size);
+    free(f);
+}
+
+/* A fiber for t: a kept one, or a new one (NULL: out of memory). */
+static struct ss_fiber *fiber_new(struct worker *w, const struct ss_task *t)
+{
+    struct ss_fiber *f = w->spare;
+    if (f) {
+        w->spare = f->next;
+        w->n_spare--;
+    } else {
+        if (!(f = calloc(1, sizeof *f)))
+            return NULL;
+        size_t page = (size_t)getpagesize();
+        f->map_size = STACK_SIZE + page;
+        f->map = mmap(NULL, f->map_size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (f->map == MAP_FAILED) {
+            free(f);
+            return NULL;
+        }
+        (void)mprotect(f->map, page, PROT_NONE); /* an overflow faults, not corrupts */
+        getcontext(&f->ctx);
+        f->ctx.uc_stack.ss_sp = f->map + page;
+        f->ctx.uc_stack.ss_size = STACK_SIZE;
+        f->ctx.uc_link = NULL;
+        makecontext(&f->ctx, fiber_main, 0);
+#ifdef SS_TSAN
+        f->tsan = __tsan_create_fiber(0);
+#endif
+        f->w = w;
+    }
+    f->task = *t;
+    f->task.next = NULL;
+    f->parked = f->pending = false;
+    f->errmsg[0] = '\0';
+    f->next = NULL;
+    f->state = F_READY;
+    return f;
+}
+
+static void push_ready(struct worker *w, struct ss_fiber *f)
+{
+    f->state = F_READY;
+    f->next = NULL;
+    *w->ready_tail = f;
+    w->ready_tail = &f->next;
+}
+
+/* ---- waking ---- */
+
+static void kick(struct worker *w)
+{
+    uint64_t one = 1;
+    if (write(w->evfd, &one, sizeof one) < 0) {
+        /* the counter is full: the thread has a wake-up due anyway */
+    }
+}
+
+/* Makes a parked fiber ready; a wake before the park is remembered. Any thread. */
+static void fiber_wake(struct ss_fiber *f)
+{
+    struct worker *w = f->w;
+    pthread_mutex_lock(&w->mu);
+    if (f->parked) {
+        f->parked = false;
+        f->next = w->woken;
+        w->woken = f;
+        if (w->sleeping) {
+            w->sleeping = false;
+            kick(w);
+        }
+    } else
+        f->pending = true;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The running fiber waits for fiber_wake (which may have come already). */
+static void fiber_park(void)
+{
+    struct worker *w = this_worker;
+    struct ss_fiber *f = w->current;
+    pthread_mutex_lock(&w->mu);
+    if (f->pending) {
+        f->pending = false;
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    f->parked = true;
+    f->state = F_WAITING;
+    pthread_mutex_unlock(&w->mu);
+    leave(w, f);
+}
+
+void ss_wait_init(struct ss_wait *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->done = false;
+    w->fiber = NULL;
+}
+
+void ss_wait_done(struct ss_wait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    /* woken under the lock: the waiter cannot end (and its fiber go) before */
+    if (w->fiber)
+        fiber_wake(w->fiber);
+    else
+        pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ss_wait_for(struct ss_wait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (ss_in_fiber()) {
+        w->fiber = this_worker->current;
+        while (!w->done) {
+            pthread_mutex_unlock(&w->mu);
+            fiber_park();
+            pthread_mutex_lock(&w->mu);
+        }
+        w->fiber = NULL;
+    } else {
+        while (!w->done)
+            pthread_cond_wait(&w->cond, &w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ss_wait_destroy(struct ss_wait *w)
+{
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->mu);
+}
+
+/* ---- polling ---- */
+
+static uint32_t to_epoll(short events)
+{
+    return (uint32_t)((events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0) |
+                      (events & POLLPRI ? EPOLLPRI : 0));
+}
+
+static short from_epoll(uint32_t ev)
+{
+    return (short)((ev & EPOLLIN ? POLLIN : 0) | (ev & EPOLLOUT ? POLLOUT : 0) |
+                   (ev & EPOLLPRI ? POLLPRI : 0) | (ev & EPOLLERR ? POLLERR : 0) |
+                   (ev & EPOLLHUP ? POLLHUP : 0));
+}
+
+/* An epoll registration: which fiber, which of its entries. */
+struct reg {
+    struct ss_fiber *f;
+    unsigned i;
+};
+
+int ss_fiber_poll(struct pollfd *fds, unsigned n, int timeout_ms)
+{
+    if (!ss_in_fiber() || timeout_ms == 0)
+        return poll(fds, n, timeout_ms);
+    struct worker *w = this_worker;
+    struct ss_fiber *f = w->current;
+    struct reg regs[16];
+    if (n > sizeof regs / sizeof regs[0]) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        fds[i].revents = 0;
+        if (fds[i].fd < 0)
+            continue;
+        regs[i] = (struct reg){f, i};
+        struct epoll_event ev = {.events = to_epoll(fds[i].events), .data.ptr = &regs[i]};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0) {
+            if (errno == EBADF) { /* as poll(2): the entry says so */
+                fds[i].revents = POLLNVAL;
+                continue;
+            }
+            int e = errno;
+            for (unsigned j = 0; j < i; j++)
+                if (fds[j].fd >= 0 && !(fds[j].revents & POLLNVAL))
+                    (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[j].fd, NULL);
+            errno = e;
+            return -1;
+        }
+    }
+    f->pfds = fds;
+    f->npfds = n;
+    f->deadline_us = timeout_ms < 0 ? 0 : ss_monotonic_us() + (uint64_t)timeout_ms * 1000u + 1;
+    f->state = F_POLLING;
+    f->next = w->polling;
+    w->polling = f;
+    leave(w, f);
+    int ready = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (fds[i].fd >= 0 && !(fds[i].revents & POLLNVAL))
+            (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[i].fd, NULL);
+        ready += fds[i].revents != 0;
+    }
+    return ready;
+}
+
+/* Takes f out of the polling list and makes it ready. */
+static void poll_end(struct worker *w, struct ss_fiber *f)
+{
+    for (struct ss_fiber **p = &w->polling; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    }
+    push_ready(w, f);
+}
+
+/* ---- the threads ---- */
+
+/* Milliseconds until the nearest polling deadline (-1: none). */
+static int next_timeout(const struct worker *w)
+{
+    uint64_t first = 0;
+    for (const struct ss_fiber *f = w->polling; f; f = f->next)
+        if (f->deadline_us && (!first || f->deadline_us < first))
+            first = f->deadline_us;
+    if (!first)
+        return -1;
+    uint64_t now = ss_monotonic_us();
+    return first <= now ? 0 : (int)((first - now + 999) / 1000);
+}
+
+static void expire(struct worker *w)
+{
+    uint64_t now = ss_monotonic_us();
+    struct ss_fiber *f = w->polling;
+    while (f) {
+        struct ss_fiber *next = f->next;
+        if (f->deadline_us && f->deadline_us <= now)
+            poll_end(w, f);
+        f = next;
+    }
+}
+
+/*
+ * Takes the events that are there (block: waits for one, or the nearest
+ * deadline, when the thread has nothing ready) and makes their fibers ready.
+ */
+static void take_events(struct worker *w, bool block)
+{
+    struct epoll_event ev[EVENTS];
+    int n = epoll_wait(w->ep, ev, EVENTS, block ? next_timeout(w) : 0);
+    for (int i = 0; i < n; i++) {
+        if (!ev[i].data.ptr) {
+            uint64_t v;
+            if (read(w->evfd, &v, sizeof v) < 0) {
+                /* nothing to read: another wake-up took it */
+            }
+            continue;
+        }
+        struct reg *r = ev[i].data.ptr;
+        r->f->pfds[r->i].revents = from_epoll(ev[i].events);
+        if (r->f->state == F_POLLING)
+            poll_end(w, r->f);
+    }
+    expire(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    this_worker = w;
+#ifdef SS_TSAN
+    w->tsan_main = __tsan_get_current_fiber();
+#endif
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->woken) {
+            struct ss_fiber *f = w->woken;
+            w->woken = f->next;
+            push_ready(w, f);
+        }
+        while (w->tasks && __atomic_load_n(&w->live, __ATOMIC_RELAXED) < w->max_live) {
+            struct ss_task *t = w->tasks;
+            struct ss_fiber *f = fiber_new(w, t); /* takes fn and arg from t */
+            if (!f) {
+                ss_log_error("%s: cannot start a fiber: out of memory; %u task(s) wait",
+                             w->s->name, w->n_tasks);
+                break;
+            }
+            w->tasks = t->next;
+            if (!w->tasks)
+                w->tasks_tail = &w->tasks;
+            w->n_tasks--;
+            __atomic_fetch_add(&w->live, 1, __ATOMIC_RELAXED);
+            push_ready(w, f);
+        }
+        if (!w->ready) {
+            if (w->stopping && !__atomic_load_n(&w->live, __ATOMIC_RELAXED) && !w->tasks)
+                break;
+            w->sleeping = true;
+            pthread_mutex_unlock(&w->mu);
+            take_events(w, true);
+            pthread_mutex_lock(&w->mu);
+            w->sleeping = false;
+            continue;
+        }
+        pthread_mutex_unlock(&w->mu);
+        while (w->ready) {
+            struct ss_fiber *f = w->ready;
+            w->ready = f->next;
+            if (!w->ready)
+                w->ready_tail = &w->ready;
+            enter(w, f);
+            if (f->state != F_ENDED)
+                continue;
+            __atomic_fetch_sub(&w->live, 1, __ATOMIC_RELAXED);
+            if (w->n_spare < KEEP_FIBERS) {
+                f->next = w->spare;
+                w->spare = f;
+                w->n_spare++;
+            } else
+                fiber_free(f);
+        }
+        /* while fibers keep being woken, the sockets that became ready are seen too */
+        if (w->polling)
+            take_events(w, false);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    while (w->spare) {
+        struct ss_fiber *f = w->spare;
+        w->spare = f->next;
+        fiber_free(f);
+    }
+    this_worker = NULL;
+    return NULL;
+}
+
+ss_error ss_sched_new(const char *name, unsigned threads, unsigned max_fibers,
+                      struct ss_sched **out)
+{
+    *out = NULL;
+    if (!threads) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (unsigned)cores : 1;
+    }
+    if (!max_fibers)
+        max_fibers = 1;
+    if (threads > max_fibers)
+        threads = max_fibers;
+    struct ss_sched *s = calloc(1, sizeof *s);
+    if (!s || !(s->workers = calloc(threads, sizeof *s->workers))) {
+        free(s);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    snprintf(s->name, sizeof s->name, "%s", name);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    ss_error err = SS_OK;
+    for (unsigned i = 0; i < threads; i++) {
+        struct worker *w = &s->workers[i];
+        w->s = s;
+        w->max_live = max_fibers / threads + (i < max_fibers % threads);
+        w->tasks_tail = &w->tasks;
+        w->ready_tail = &w->ready;
+        pthread_mutex_init(&w->mu, NULL);
+        w->ep = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        if (w->ep < 0 || w->evfd < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
+            err = ss_errf(SS_ERR_IO, "%s: cannot set up a worker's events: %s", name,
+                          strerror(errno));
+            if (w->ep >= 0)
+                close(w->ep);
+            if (w->evfd >= 0)
+                close(w->evfd);
+            pthread_mutex_destroy(&w->mu);
+            break;
+        }
+        if (pthread_create(&w->thread, &attr, worker_main, w) != 0) {
+            err = ss_errf(SS_ERR_IO, "%s: cannot start a worker thread: %s", name,
+                          strerror(errno));
+            close(w->ep);
+            close(w->evfd);
+            pthread_mutex_destroy(&w->mu);
+            break;
+        }
+        s->n++;
+    }
+    pthread_attr_destroy(&attr);
+    if (err) {
+        ss_sched_free(s);
+        return err;
+    }
+    *out = s;
+    return SS_OK;
+}
+
+void ss_sched_submit(struct ss_sched *s, struct ss_task *t)
+{
+    t->next = NULL;
+    /* the thread with the least to do (read without its lock: a hint) */
+    unsigned start = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED) % s->n;
+    struct worker *best = &s->workers[start];
+    unsigned best_load = __atomic_load_n(&best->live, __ATOMIC_RELAXED);
+    for (unsigned k = 1; k < s->n; k++) {
+        struct worker *w = &s->workers[(start + k) % s->n];
+        unsigned load = __atomic_load_n(&w->live, __ATOMIC_RELAXED);
+        if (load < best_load) {
+            best = w;
+            best_load = load;
+        }
+    }
+    pthread_mutex_lock(&best->mu);
+    *best->tasks_tail = t;
+    best->tasks_tail = &t->next;
+    best->n_tasks++;
+    if (best->sleeping) {
+        best->sleeping = false;
+        kick(best);
+    }
+    pthread_mutex_unlock(&best->mu);
+}
+
+unsigned ss_sched_threads(const struct ss_sched *s)
+{
+    return s->n;
+}
+
+void ss_sched_free(struct ss_sched *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct worker *w = &s->workers[i];
+        pthread_mutex_lock(&w->mu);
+        w->stopping = true;
+        if (w->sleeping) {
+            w->sleeping = false;
+            kick(w);
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        struct worker *w = &s->workers[i];
+        pthread_join(w->thread, NULL);
+        close(w->ep);
+        close(w->evfd);
+        pthread_mutex_destroy(&w->mu);
+    }
+    free(s->workers);
+    free(s);
+}
