@@ -92,8 +92,6 @@ struct worker {
     int ep;   /* epoll: the fibers' sockets, and evfd */
     int evfd; /* wakes the thread from its epoll_wait */
     pthread_mutex_t mu;
-    struct ss_task *tasks, **tasks_tail; /* under mu */
-    unsigned n_tasks;                 /* under mu */
     struct ss_fiber *woken;           /* under mu: fibers made ready by other threads */
     bool sleeping;                    /* under mu: in epoll_wait */
     bool stopping;                    /* under mu */
@@ -119,7 +117,11 @@ struct ss_sched {
     char name[32];
     unsigned n;
     struct worker *workers;
-    unsigned next; /* round robin among equals */
+    unsigned next; /* where submit starts looking for a thread to wake */
+    /* tasks not started yet, first come first served by whichever thread has room */
+    pthread_mutex_t mu;
+    struct ss_task *tasks, **tasks_tail;
+    unsigned n_tasks;
 };
 
 static _Thread_local struct worker *this_worker;
@@ -457,6 +459,57 @@ static void take_events(struct worker *w, bool block)
     expire(w);
 }
 
+/*
+ * Starts fibers for waiting tasks while the thread has room. Returns
+ * whether tasks are left (*started: whether one was started).
+ */
+static bool take_tasks(struct worker *w, bool *started)
+{
+    struct ss_sched *s = w->s;
+    *started = false;
+    pthread_mutex_lock(&s->mu);
+    while (s->tasks && __atomic_load_n(&w->live, __ATOMIC_RELAXED) < w->max_live) {
+        struct ss_task *t = s->tasks;
+        struct ss_fiber *f = fiber_new(w, t); /* takes fn and arg from t */
+        if (!f) {
+            ss_log_error("%s: cannot start a fiber: out of memory; %u task(s) wait", s->name,
+                         s->n_tasks);
+            break;
+        }
+        s->tasks = t->next;
+        if (!s->tasks)
+            s->tasks_tail = &s->tasks;
+        s->n_tasks--;
+        __atomic_fetch_add(&w->live, 1, __ATOMIC_RELAXED);
+        push_ready(w, f);
+        *started = true;
+    }
+    bool left = s->tasks != NULL;
+    pthread_mutex_unlock(&s->mu);
+    return left;
+}
+
+/* Runs the ready fibers, and keeps or frees the ones that ended. */
+static void run_ready(struct worker *w)
+{
+    while (w->ready) {
+        struct ss_fiber *f = w->ready;
+        w->ready = f->next;
+        if (!w->ready)
+            w->ready_tail = &w->ready;
+        enter(w, f);
+        if (f->state != F_ENDED)
+            continue;
+        __atomic_fetch_sub(&w->live, 1, __ATOMIC_RELAXED);
+        if (w->n_spare < KEEP_FIBERS) {
+            f->next = w->spare;
+            w->spare = f;
+            w->n_spare++;
+        } else
+            fiber_free(f);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -464,61 +517,45 @@ static void *worker_main(void *arg)
 #ifdef SS_TSAN
     w->tsan_main = __tsan_get_current_fiber();
 #endif
-    pthread_mutex_lock(&w->mu);
     for (;;) {
+        pthread_mutex_lock(&w->mu);
         while (w->woken) {
             struct ss_fiber *f = w->woken;
             w->woken = f->next;
             push_ready(w, f);
         }
-        while (w->tasks && __atomic_load_n(&w->live, __ATOMIC_RELAXED) < w->max_live) {
-            struct ss_task *t = w->tasks;
-            struct ss_fiber *f = fiber_new(w, t); /* takes fn and arg from t */
-            if (!f) {
-                ss_log_error("%s: cannot start a fiber: out of memory; %u task(s) wait",
-                             w->s->name, w->n_tasks);
-                break;
-            }
-            w->tasks = t->next;
-            if (!w->tasks)
-                w->tasks_tail = &w->tasks;
-            w->n_tasks--;
-            __atomic_fetch_add(&w->live, 1, __ATOMIC_RELAXED);
-            push_ready(w, f);
-        }
-        if (!w->ready) {
-            if (w->stopping && !__atomic_load_n(&w->live, __ATOMIC_RELAXED) && !w->tasks)
-                break;
-            w->sleeping = true;
-            pthread_mutex_unlock(&w->mu);
-            take_events(w, true);
-            pthread_mutex_lock(&w->mu);
-            w->sleeping = false;
+        bool stopping = w->stopping;
+        pthread_mutex_unlock(&w->mu);
+        bool started;
+        bool left = take_tasks(w, &started);
+        if (w->ready) {
+            run_ready(w);
+            /* while fibers keep being woken, the sockets that became ready are seen too */
+            if (w->polling)
+                take_events(w, false);
             continue;
         }
-        pthread_mutex_unlock(&w->mu);
-        while (w->ready) {
-            struct ss_fiber *f = w->ready;
-            w->ready = f->next;
-            if (!w->ready)
-                w->ready_tail = &w->ready;
-            enter(w, f);
-            if (f->state != F_ENDED)
-                continue;
-            __atomic_fetch_sub(&w->live, 1, __ATOMIC_RELAXED);
-            if (w->n_spare < KEEP_FIBERS) {
-                f->next = w->spare;
-                w->spare = f;
-                w->n_spare++;
-            } else
-                fiber_free(f);
-        }
-        /* while fibers keep being woken, the sockets that became ready are seen too */
-        if (w->polling)
-            take_events(w, false);
+        if (stopping && !__atomic_load_n(&w->live, __ATOMIC_RELAXED) && !left)
+            break;
+        /*
+         * Asleep, then a last look at the tasks: a task submitted after that look finds
+         * this thread asleep and wakes it (submit looks after it queued the task).
+         */
         pthread_mutex_lock(&w->mu);
+        bool nap = !w->woken && !w->stopping;
+        if (!nap && w->stopping && __atomic_load_n(&w->live, __ATOMIC_RELAXED))
+            nap = !w->woken; /* stopping, but fibers still wait for their events */
+        w->sleeping = nap;
+        pthread_mutex_unlock(&w->mu);
+        if (!nap)
+            continue;
+        take_tasks(w, &started);
+        if (!started)
+            take_events(w, true);
+        pthread_mutex_lock(&w->mu);
+        w->sleeping = false;
+        pthread_mutex_unlock(&w->mu);
     }
-    pthread_mutex_unlock(&w->mu);
     while (w->spare) {
         struct ss_fiber *f = w->spare;
         w->spare = f->next;
@@ -546,6 +583,8 @@ ss_error ss_sched_new(const char *name, unsigned threads, unsigned max_fibers,
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     snprintf(s->name, sizeof s->name, "%s", name);
+    pthread_mutex_init(&s->mu, NULL);
+    s->tasks_tail = &s->tasks;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -554,7 +593,6 @@ ss_error ss_sched_new(const char *name, unsigned threads, unsigned max_fibers,
         struct worker *w = &s->workers[i];
         w->s = s;
         w->max_live = max_fibers / threads + (i < max_fibers % threads);
-        w->tasks_tail = &w->tasks;
         w->ready_tail = &w->ready;
         pthread_mutex_init(&w->mu, NULL);
         w->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -592,27 +630,27 @@ ss_error ss_sched_new(const char *name, unsigned threads, unsigned max_fibers,
 void ss_sched_submit(struct ss_sched *s, struct ss_task *t)
 {
     t->next = NULL;
-    /* the thread with the least to do (read without its lock: a hint) */
-    unsigned start = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED) % s->n;
-    struct worker *best = &s->workers[start];
-    unsigned best_load = __atomic_load_n(&best->live, __ATOMIC_RELAXED);
-    for (unsigned k = 1; k < s->n; k++) {
+    pthread_mutex_lock(&s->mu);
+    *s->tasks_tail = t;
+    s->tasks_tail = &t->next;
+    s->n_tasks++;
+    pthread_mutex_unlock(&s->mu);
+    /* a thread with room that sleeps takes it; a busy one takes it on its next round */
+    unsigned start = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+    for (unsigned k = 0; k < s->n; k++) {
         struct worker *w = &s->workers[(start + k) % s->n];
-        unsigned load = __atomic_load_n(&w->live, __ATOMIC_RELAXED);
-        if (load < best_load) {
-            best = w;
-            best_load = load;
+        if (__atomic_load_n(&w->live, __ATOMIC_RELAXED) >= w->max_live)
+            continue;
+        pthread_mutex_lock(&w->mu);
+        bool asleep = w->sleeping;
+        if (asleep) {
+            w->sleeping = false;
+            kick(w);
         }
+        pthread_mutex_unlock(&w->mu);
+        if (asleep)
+            return;
     }
-    pthread_mutex_lock(&best->mu);
-    *best->tasks_tail = t;
-    best->tasks_tail = &t->next;
-    best->n_tasks++;
-    if (best->sleeping) {
-        best->sleeping = false;
-        kick(best);
-    }
-    pthread_mutex_unlock(&best->mu);
 }
 
 unsigned ss_sched_threads(const struct ss_sched *s)
@@ -641,6 +679,7 @@ void ss_sched_free(struct ss_sched *s)
         close(w->evfd);
         pthread_mutex_destroy(&w->mu);
     }
+    pthread_mutex_destroy(&s->mu);
     free(s->workers);
     free(s);
 }
