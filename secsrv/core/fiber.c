@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <openssl/err.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,7 @@ struct worker {
     bool stopping;                    /* under mu */
     unsigned live;                    /* fibers started and not ended (atomic: submit reads it) */
     unsigned max_live;
+    bool starved; /* a fiber could not be made (out of memory): look again in a while */
     /* the thread's own */
     struct ss_fiber *ready, **ready_tail;
     struct ss_fiber *polling; /* fibers in ss_fiber_poll (a list through next) */
@@ -139,6 +141,12 @@ static void enter(struct worker *w, struct ss_fiber *f)
     w->current = f;
     f->state = F_RUNNING;
     ss_errmsg_bind(f->errmsg);
+    /*
+     * OpenSSL's error queue is the thread's: what another fiber left there must not reach
+     * this one, which may be in the middle of a handshake (a peer check that fetches an OCSP
+     * response waits inside OpenSSL's verify callback), where a stray entry fails it.
+     */
+    ERR_clear_error();
 #ifdef SS_ASAN
     void *main_fake = NULL;
     __sanitizer_start_switch_fiber(&main_fake, f->map + getpagesize(),
@@ -380,6 +388,14 @@ int ss_fiber_poll(struct pollfd *fds, unsigned n, int timeout_ms)
             return -1;
         }
     }
+    for (unsigned i = 0; i < n; i++) {
+        if (fds[i].revents) { /* a bad descriptor: answered at once, as poll(2) does */
+            for (unsigned j = 0; j < n; j++)
+                if (fds[j].fd >= 0 && !(fds[j].revents & POLLNVAL))
+                    (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[j].fd, NULL);
+            return 1;
+        }
+    }
     f->pfds = fds;
     f->npfds = n;
     f->deadline_us = timeout_ms < 0 ? 0 : ss_monotonic_us() + (uint64_t)timeout_ms * 1000u + 1;
@@ -413,6 +429,8 @@ static void poll_end(struct worker *w, struct ss_fiber *f)
 /* Milliseconds until the nearest polling deadline (-1: none). */
 static int next_timeout(const struct worker *w)
 {
+    if (w->starved)
+        return 100;
     uint64_t first = 0;
     for (const struct ss_fiber *f = w->polling; f; f = f->next)
         if (f->deadline_us && (!first || f->deadline_us < first))
@@ -472,10 +490,13 @@ static bool take_tasks(struct worker *w, bool *started)
         struct ss_task *t = s->tasks;
         struct ss_fiber *f = fiber_new(w, t); /* takes fn and arg from t */
         if (!f) {
-            ss_log_error("%s: cannot start a fiber: out of memory; %u task(s) wait", s->name,
-                         s->n_tasks);
+            if (!w->starved)
+                ss_log_error("%s: cannot start a fiber: out of memory; %u task(s) wait",
+                             s->name, s->n_tasks);
+            w->starved = true;
             break;
         }
+        w->starved = false;
         s->tasks = t->next;
         if (!s->tasks)
             s->tasks_tail = &s->tasks;
@@ -542,9 +563,9 @@ static void *worker_main(void *arg)
          * this thread asleep and wakes it (submit looks after it queued the task).
          */
         pthread_mutex_lock(&w->mu);
-        bool nap = !w->woken && !w->stopping;
-        if (!nap && w->stopping && __atomic_load_n(&w->live, __ATOMIC_RELAXED))
-            nap = !w->woken; /* stopping, but fibers still wait for their events */
+        /* stopping, the thread sleeps only while its fibers wait for events, or memory */
+        bool nap = !w->woken && (!w->stopping || __atomic_load_n(&w->live, __ATOMIC_RELAXED) ||
+                                 w->starved);
         w->sleeping = nap;
         pthread_mutex_unlock(&w->mu);
         if (!nap)
@@ -608,9 +629,9 @@ ss_error ss_sched_new(const char *name, unsigned threads, unsigned max_fibers,
             pthread_mutex_destroy(&w->mu);
             break;
         }
-        if (pthread_create(&w->thread, &attr, worker_main, w) != 0) {
-            err = ss_errf(SS_ERR_IO, "%s: cannot start a worker thread: %s", name,
-                          strerror(errno));
+        int rc = pthread_create(&w->thread, &attr, worker_main, w);
+        if (rc != 0) {
+            err = ss_errf(SS_ERR_IO, "%s: cannot start a worker thread: %s", name, strerror(rc));
             close(w->ep);
             close(w->evfd);
             pthread_mutex_destroy(&w->mu);

@@ -229,7 +229,9 @@ static bool sig_get_or_claim(struct ss_sig_cache *c, const uint8_t key[32], uint
             i++;
         if (i == c->n_inflight)
             break;
-        pthread_cond_wait(&c->settled, &c->mu); /* then look again: a failure is not cached */
+        /* then look again: a failure is not cached. This blocks the thread, fibers and all
+         * (fiber.h): a claim is settled by a check that never waits on anything */
+        pthread_cond_wait(&c->settled, &c->mu);
     }
     if (c->n_inflight < INFLIGHT_MAX) {
         memcpy(c->inflight[c->n_inflight++], key, 32);

@@ -1,5 +1,6 @@
 #include "upstream.h"
 #include "budget.h"
+#include "clock.h"
 #include "fiber.h"
 
 #include <curl/curl.h>
@@ -55,7 +56,7 @@ struct ss_upstream {
 struct drive {
     struct pollfd fds[8];
     unsigned n;
-    long timeout_ms; /* -1: no timer */
+    uint64_t due_us; /* monotonic: when curl wants to be called again; 0: no timer */
     bool too_many;
 };
 
@@ -92,7 +93,7 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     (void)m;
     struct drive *d = userp;
     if (d)
-        d->timeout_ms = timeout_ms;
+        d->due_us = timeout_ms < 0 ? 0 : ss_monotonic_us() + (uint64_t)timeout_ms * 1000u;
     return 0;
 }
 
@@ -103,7 +104,7 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
  */
 static CURLcode drive(struct handle *hd)
 {
-    struct drive d = {.timeout_ms = -1};
+    struct drive d = {0};
     curl_multi_setopt(hd->m, CURLMOPT_SOCKETDATA, &d);
     curl_multi_setopt(hd->m, CURLMOPT_TIMERDATA, &d);
     CURLcode rc = CURLE_OK;
@@ -115,7 +116,10 @@ static CURLcode drive(struct handle *hd)
     CURLMcode mc = curl_multi_socket_action(hd->m, CURL_SOCKET_TIMEOUT, 0, &running);
     while (mc == CURLM_OK && running && !d.too_many) {
         /* curl's timer, and a second at most: a lost timer costs a second, not the transfer */
-        int wait = d.timeout_ms < 0 || d.timeout_ms > 1000 ? 1000 : (int)d.timeout_ms;
+        uint64_t now = ss_monotonic_us();
+        int wait = !d.due_us || d.due_us > now + 1000000u ? 1000
+                   : d.due_us <= now                      ? 0
+                                                          : (int)((d.due_us - now + 999) / 1000);
         struct pollfd fds[sizeof d.fds / sizeof d.fds[0]];
         unsigned n = d.n;
         memcpy(fds, d.fds, n * sizeof fds[0]);

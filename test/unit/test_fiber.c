@@ -3,8 +3,10 @@
  * tasks run on few threads and never more at once than allowed; a wait
  * done before, during or after the fiber parks ends it exactly once;
  * each fiber keeps its own ss_errmsg() across its waits; ss_fiber_poll
- * reports a ready descriptor and times out when none is; outside a fiber
- * the same calls block the thread; stopping runs every submitted task.
+ * reports a ready descriptor, a bad one at once, and times out when none
+ * is; a fiber never sees OpenSSL errors another fiber left on the thread;
+ * outside a fiber the same calls block the thread; stopping runs every
+ * submitted task.
  */
 #include "fiber.h"
 
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
 
 #define TASKS 300
 #define THREADS 2
@@ -198,8 +201,14 @@ static void test_poll(void **state)
     assert_int_equal(ss_sched_new("test", 1, 4, &s), SS_OK);
     struct poll_item a = {.task = {.fn = poll_task, .arg = &a}, .fd = ready[0], .timeout_ms = 5000};
     struct poll_item b = {.task = {.fn = poll_task, .arg = &b}, .fd = silent[0], .timeout_ms = 100};
+    int closed = dup(silent[0]);
+    assert_true(closed >= 0);
+    close(closed);
+    /* no limit: a wait that parked would never end */
+    struct poll_item c = {.task = {.fn = poll_task, .arg = &c}, .fd = closed, .timeout_ms = -1};
     ss_sched_submit(s, &a.task);
     ss_sched_submit(s, &b.task);
+    ss_sched_submit(s, &c.task);
     pthread_t w;
     assert_int_equal(pthread_create(&w, NULL, write_later, &ready[1]), 0);
     ss_sched_free(s);
@@ -210,10 +219,51 @@ static void test_poll(void **state)
     assert_int_equal(b.result, 0);
     assert_int_equal(b.revents, 0);
     assert_true(b.took_us >= 100u * 1000u);
+    assert_int_equal(c.result, 1);
+    assert_int_equal(c.revents, POLLNVAL);
     close(ready[0]);
     close(ready[1]);
     close(silent[0]);
     close(silent[1]);
+}
+
+/* A leaves an OpenSSL error on the thread and waits; B, on the same thread, must not see it. */
+struct err_items {
+    struct ss_task a, b;
+    struct ss_wait a_waits;
+    unsigned long seen_by_b;
+    unsigned long a_own;
+};
+
+static void err_leaver(void *arg)
+{
+    struct err_items *e = arg;
+    ERR_raise(ERR_LIB_USER, 42);
+    ss_wait_for(&e->a_waits);
+    e->a_own = ERR_peek_error();
+}
+
+static void err_checker(void *arg)
+{
+    struct err_items *e = arg;
+    e->seen_by_b = ERR_peek_error();
+    ERR_raise(ERR_LIB_USER, 43); /* nor does A see this one */
+    ss_wait_done(&e->a_waits);
+}
+
+static void test_openssl_errors_stay_apart(void **state)
+{
+    (void)state;
+    struct ss_sched *s = NULL;
+    assert_int_equal(ss_sched_new("test", 1, 4, &s), SS_OK);
+    struct err_items e = {.a = {.fn = err_leaver, .arg = &e}, .b = {.fn = err_checker, .arg = &e}};
+    ss_wait_init(&e.a_waits);
+    ss_sched_submit(s, &e.a);
+    ss_sched_submit(s, &e.b);
+    ss_sched_free(s);
+    ss_wait_destroy(&e.a_waits);
+    assert_int_equal(e.seen_by_b, 0);
+    assert_int_equal(e.a_own, 0);
 }
 
 static void *done_later(void *arg)
@@ -251,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_many_waits_few_threads),
         cmocka_unit_test(test_done_before_wait),
         cmocka_unit_test(test_poll),
+        cmocka_unit_test(test_openssl_errors_stay_apart),
         cmocka_unit_test(test_outside_a_fiber),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
