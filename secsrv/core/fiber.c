@@ -44,6 +44,9 @@ void *__tsan_get_current_fiber(void);
 void *__tsan_create_fiber(unsigned flags);
 void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#define FIBER_TSAN(x) (x)
+#else
+#define FIBER_TSAN(x) NULL
 #endif
 
 /* A fiber's stack (a guard page below it); the exchange's deepest path needs far less. */
@@ -76,12 +79,9 @@ struct ss_fiber {
     char errmsg[SS_ERRMSG_MAX];
     /* while F_POLLING */
     struct pollfd *pfds;
-    unsigned npfds;
     uint64_t deadline_us; /* 0: none */
     struct ss_fiber *next;
-#ifdef SS_ASAN
-    void *fake_stack;
-#endif
+    void *fake_stack; /* AddressSanitizer's, while the fiber is switched out */
 #ifdef SS_TSAN
     void *tsan;
 #endif
@@ -93,10 +93,10 @@ struct worker {
     int ep;   /* epoll: the fibers' sockets, and evfd */
     int evfd; /* wakes the thread from its epoll_wait */
     pthread_mutex_t mu;
-    struct ss_fiber *woken;           /* under mu: fibers made ready by other threads */
-    bool sleeping;                    /* under mu: in epoll_wait */
-    bool stopping;                    /* under mu */
-    unsigned live;                    /* fibers started and not ended (atomic: submit reads it) */
+    struct ss_fiber *woken; /* under mu: fibers made ready by other threads */
+    bool sleeping;          /* under mu: in epoll_wait */
+    bool stopping;          /* under mu */
+    unsigned live;          /* fibers started and not ended (atomic: submit reads it) */
     unsigned max_live;
     bool starved; /* a fiber could not be made (out of memory): look again in a while */
     /* the thread's own */
@@ -106,10 +106,8 @@ struct worker {
     unsigned n_spare;
     struct ss_fiber *current;
     ucontext_t main_ctx;
-#ifdef SS_ASAN
-    const void *main_bottom;
+    const void *main_bottom; /* the thread's own stack, for AddressSanitizer */
     size_t main_size;
-#endif
 #ifdef SS_TSAN
     void *tsan_main;
 #endif
@@ -135,6 +133,33 @@ bool ss_in_fiber(void)
 
 /* ---- switching ---- */
 
+/*
+ * Saves the running context in from and runs to, whose stack is
+ * [bottom, bottom + size) and whose ThreadSanitizer context is tsan_to;
+ * returns when from is switched back to. fake_save keeps this side's
+ * AddressSanitizer fake stack meanwhile.
+ */
+static void switch_stack(ucontext_t *from, ucontext_t *to, void **fake_save, const void *bottom,
+                         size_t size, void *tsan_to)
+{
+#ifdef SS_ASAN
+    __sanitizer_start_switch_fiber(fake_save, bottom, size);
+#else
+    (void)fake_save;
+    (void)bottom;
+    (void)size;
+#endif
+#ifdef SS_TSAN
+    __tsan_switch_to_fiber(tsan_to, 0);
+#else
+    (void)tsan_to;
+#endif
+    swapcontext(from, to);
+#ifdef SS_ASAN
+    __sanitizer_finish_switch_fiber(*fake_save, NULL, NULL);
+#endif
+}
+
 /* From the thread's loop into f. */
 static void enter(struct worker *w, struct ss_fiber *f)
 {
@@ -147,18 +172,10 @@ static void enter(struct worker *w, struct ss_fiber *f)
      * response waits inside OpenSSL's verify callback), where a stray entry fails it.
      */
     ERR_clear_error();
-#ifdef SS_ASAN
     void *main_fake = NULL;
-    __sanitizer_start_switch_fiber(&main_fake, f->map + getpagesize(),
-                                   f->map_size - (size_t)getpagesize());
-#endif
-#ifdef SS_TSAN
-    __tsan_switch_to_fiber(f->tsan, 0);
-#endif
-    swapcontext(&w->main_ctx, &f->ctx);
-#ifdef SS_ASAN
-    __sanitizer_finish_switch_fiber(main_fake, NULL, NULL);
-#endif
+    size_t guard = (size_t)getpagesize();
+    switch_stack(&w->main_ctx, &f->ctx, &main_fake, f->map + guard, f->map_size - guard,
+                 FIBER_TSAN(f->tsan));
     ss_errmsg_bind(NULL);
     w->current = NULL;
 }
@@ -166,17 +183,9 @@ static void enter(struct worker *w, struct ss_fiber *f)
 /* From the running fiber back to its thread's loop (to be resumed later unless it ended). */
 static void leave(struct worker *w, struct ss_fiber *f)
 {
-#ifdef SS_ASAN
     /* an ended fiber keeps its fake stack too: it is kept for the next task */
-    __sanitizer_start_switch_fiber(&f->fake_stack, w->main_bottom, w->main_size);
-#endif
-#ifdef SS_TSAN
-    __tsan_switch_to_fiber(w->tsan_main, 0);
-#endif
-    swapcontext(&f->ctx, &w->main_ctx);
-#ifdef SS_ASAN
-    __sanitizer_finish_switch_fiber(f->fake_stack, NULL, NULL);
-#endif
+    switch_stack(&f->ctx, &w->main_ctx, &f->fake_stack, w->main_bottom, w->main_size,
+                 FIBER_TSAN(w->tsan_main));
 }
 
 static void fiber_main(void)
@@ -358,6 +367,14 @@ struct reg {
     unsigned i;
 };
 
+/* Takes the first n entries of fds out of ep (those that went in: not negative, not bad). */
+static void unregister(int ep, const struct pollfd *fds, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (fds[i].fd >= 0 && !(fds[i].revents & POLLNVAL))
+            (void)epoll_ctl(ep, EPOLL_CTL_DEL, fds[i].fd, NULL);
+}
+
 int ss_fiber_poll(struct pollfd *fds, unsigned n, int timeout_ms)
 {
     if (!ss_in_fiber() || timeout_ms == 0)
@@ -369,46 +386,39 @@ int ss_fiber_poll(struct pollfd *fds, unsigned n, int timeout_ms)
         errno = EINVAL;
         return -1;
     }
+    int bad = 0;
     for (unsigned i = 0; i < n; i++) {
         fds[i].revents = 0;
         if (fds[i].fd < 0)
             continue;
         regs[i] = (struct reg){f, i};
         struct epoll_event ev = {.events = to_epoll(fds[i].events), .data.ptr = &regs[i]};
-        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0) {
-            if (errno == EBADF) { /* as poll(2): the entry says so */
-                fds[i].revents = POLLNVAL;
-                continue;
-            }
-            int e = errno;
-            for (unsigned j = 0; j < i; j++)
-                if (fds[j].fd >= 0 && !(fds[j].revents & POLLNVAL))
-                    (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[j].fd, NULL);
-            errno = e;
-            return -1;
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fds[i].fd, &ev) == 0)
+            continue;
+        if (errno == EBADF) { /* as poll(2): the entry says so */
+            fds[i].revents = POLLNVAL;
+            bad++;
+            continue;
         }
+        int e = errno;
+        unregister(w->ep, fds, i);
+        errno = e;
+        return -1;
     }
-    for (unsigned i = 0; i < n; i++) {
-        if (fds[i].revents) { /* a bad descriptor: answered at once, as poll(2) does */
-            for (unsigned j = 0; j < n; j++)
-                if (fds[j].fd >= 0 && !(fds[j].revents & POLLNVAL))
-                    (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[j].fd, NULL);
-            return 1;
-        }
+    if (bad) { /* answered at once, as poll(2) does */
+        unregister(w->ep, fds, n);
+        return bad;
     }
     f->pfds = fds;
-    f->npfds = n;
     f->deadline_us = timeout_ms < 0 ? 0 : ss_monotonic_us() + (uint64_t)timeout_ms * 1000u + 1;
     f->state = F_POLLING;
     f->next = w->polling;
     w->polling = f;
     leave(w, f);
+    unregister(w->ep, fds, n);
     int ready = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (fds[i].fd >= 0 && !(fds[i].revents & POLLNVAL))
-            (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[i].fd, NULL);
+    for (unsigned i = 0; i < n; i++)
         ready += fds[i].revents != 0;
-    }
     return ready;
 }
 
@@ -491,8 +501,8 @@ static bool take_tasks(struct worker *w, bool *started)
         struct ss_fiber *f = fiber_new(w, t); /* takes fn and arg from t */
         if (!f) {
             if (!w->starved)
-                ss_log_error("%s: cannot start a fiber: out of memory; %u task(s) wait",
-                             s->name, s->n_tasks);
+                ss_log_error("%s: cannot start a fiber: out of memory; %u task(s) wait", s->name,
+                             s->n_tasks);
             w->starved = true;
             break;
         }
@@ -564,8 +574,8 @@ static void *worker_main(void *arg)
          */
         pthread_mutex_lock(&w->mu);
         /* stopping, the thread sleeps only while its fibers wait for events, or memory */
-        bool nap = !w->woken && (!w->stopping || __atomic_load_n(&w->live, __ATOMIC_RELAXED) ||
-                                 w->starved);
+        bool nap = !w->woken &&
+                   (!w->stopping || __atomic_load_n(&w->live, __ATOMIC_RELAXED) || w->starved);
         w->sleeping = nap;
         pthread_mutex_unlock(&w->mu);
         if (!nap)
@@ -619,21 +629,17 @@ ss_error ss_sched_new(const char *name, unsigned threads, unsigned max_fibers,
         w->ep = epoll_create1(EPOLL_CLOEXEC);
         w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-        if (w->ep < 0 || w->evfd < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
+        int rc;
+        if (w->ep < 0 || w->evfd < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev) < 0)
             err = ss_errf(SS_ERR_IO, "%s: cannot set up a worker's events: %s", name,
                           strerror(errno));
+        else if ((rc = pthread_create(&w->thread, &attr, worker_main, w)) != 0)
+            err = ss_errf(SS_ERR_IO, "%s: cannot start a worker thread: %s", name, strerror(rc));
+        if (err) { /* this one is not counted in s->n: undone here */
             if (w->ep >= 0)
                 close(w->ep);
             if (w->evfd >= 0)
                 close(w->evfd);
-            pthread_mutex_destroy(&w->mu);
-            break;
-        }
-        int rc = pthread_create(&w->thread, &attr, worker_main, w);
-        if (rc != 0) {
-            err = ss_errf(SS_ERR_IO, "%s: cannot start a worker thread: %s", name, strerror(rc));
-            close(w->ep);
-            close(w->evfd);
             pthread_mutex_destroy(&w->mu);
             break;
         }

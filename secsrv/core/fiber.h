@@ -43,7 +43,7 @@ struct ss_task {
     void *arg;
     struct ss_task *next; /* the scheduler's */
 };
-/* Runs t->fn(t->arg) in a fiber, now or when there is room; t is the caller's again once fn runs. */
+/* Runs t->fn(t->arg) in a fiber, now or when there is room (t is the caller's once fn runs). */
 void ss_sched_submit(struct ss_sched *s, struct ss_task *t) SS_NONNULL(1, 2);
 /* Lets every submitted task run to its end, then stops the threads. */
 void ss_sched_free(struct ss_sched *s);

@@ -94,10 +94,6 @@ struct job {
     struct request_ctx *ctx;
 };
 
-struct ss_http_pool {
-    struct ss_sched *sched;
-};
-
 /*
  * An oversized body up to this many bytes is read and dropped before the
  * answer: a client that sends its body without waiting (no "Expect:
@@ -106,8 +102,8 @@ struct ss_http_pool {
  * answer goes at once and the connection is closed.
  */
 #define DROP_MAX (1024 * 1024)
-/* stack of an HTTP thread and of a worker (the exchange's deepest path needs far less) */
-#define WORKER_STACK (512 * 1024)
+/* stack of an HTTP thread (answers are made on fibers of their own, fiber.c) */
+#define HTTP_THREAD_STACK (512 * 1024)
 
 /* One request in flight. */
 struct request_ctx {
@@ -467,13 +463,12 @@ static void run_job(void *arg)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* Hands the request to a worker and suspends its connection until its answer is made. */
+/* Hands the request to a fiber and suspends its connection until its answer is made. */
 static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection *con,
                               struct request_ctx *ctx)
 {
     if (ctx->answered)
         return MHD_YES;
-    struct ss_http_pool *p = srv->opts.pool;
     struct job *j = calloc(1, sizeof *j);
     if (!j)
         return MHD_NO;
@@ -489,7 +484,7 @@ static enum MHD_Result answer(struct ss_http_server *srv, struct MHD_Connection 
     }
     ctx->answered = true;
     MHD_suspend_connection(con);
-    ss_sched_submit(p->sched, &j->task);
+    ss_sched_submit(srv->opts.pool, &j->task);
     return MHD_YES;
 }
 
@@ -779,30 +774,6 @@ ss_error ss_http_listen(const char *name, const char *address, int *fd, uint16_t
     return SS_OK;
 }
 
-ss_error ss_http_pool_new(const char *name, unsigned threads, unsigned answers,
-                          struct ss_http_pool **out)
-{
-    *out = NULL;
-    struct ss_http_pool *p = calloc(1, sizeof *p);
-    if (!p)
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
-    ss_error err = ss_sched_new(name, threads, answers, &p->sched);
-    if (err) {
-        free(p);
-        return err;
-    }
-    *out = p;
-    return SS_OK;
-}
-
-void ss_http_pool_free(struct ss_http_pool *p)
-{
-    if (!p)
-        return;
-    ss_sched_free(p->sched);
-    free(p);
-}
-
 static void identity_free(struct tls_identity *id)
 {
     while (id) {
@@ -937,8 +908,9 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
         (unsigned int)srv->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)srv->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->limits.http_threads,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)WORKER_STACK, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-        srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
         ss_http_stop(srv);

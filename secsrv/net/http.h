@@ -11,6 +11,7 @@
 #define SS_HTTP_H
 
 #include "config.h"
+#include "fiber.h"
 #include "headers.h"
 #include "ss_error.h"
 #include "trust.h"
@@ -76,23 +77,13 @@ struct ss_http_options {
     ss_http_gate gate; /* may be NULL */
     ss_http_error_hook on_error;
     void *cls;
-    struct ss_http_pool *pool; /* where answers are made */
+    /* where answers are made, each in a fiber (handlers and error hooks may wait on other
+     * processes and servers; an answer that waits holds no thread, and its connection waits
+     * suspended); several servers may share one, freed only after they have stopped */
+    struct ss_sched *pool;
 };
 
 struct ss_http_server;
-
-/*
- * Where answers are made (handlers and error hooks may wait on other
- * processes and servers): threads threads (0: one per core) making at
- * most answers answers at once, each in a fiber (fiber.h), so that an
- * answer that waits holds no thread. Connections wait suspended, without
- * a thread, until their answer is made. Several servers may share a pool;
- * free it only after they have stopped.
- */
-struct ss_http_pool;
-ss_error ss_http_pool_new(const char *name, unsigned threads, unsigned answers,
-                          struct ss_http_pool **out) SS_MUST_CHECK;
-void ss_http_pool_free(struct ss_http_pool *p);
 
 ss_error ss_http_start(const struct ss_http_options *opts,
                        struct ss_http_server **out) SS_MUST_CHECK SS_NONNULL(1, 2);

@@ -220,7 +220,8 @@ static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct ha
         return true;
     out->h = curl_easy_init();
     out->m = curl_multi_init();
-    if (out->h && out->m && curl_multi_setopt(out->m, CURLMOPT_SOCKETFUNCTION, on_socket) == CURLM_OK &&
+    if (out->h && out->m &&
+        curl_multi_setopt(out->m, CURLMOPT_SOCKETFUNCTION, on_socket) == CURLM_OK &&
         curl_multi_setopt(out->m, CURLMOPT_TIMERFUNCTION, on_timer) == CURLM_OK)
         return true;
     handle_close(out);

@@ -537,9 +537,9 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     d->watching = true;
     raise_fd_limit(cfg);
     ss_budget_init(cfg->limits.max_buffered_bytes);
-    if ((err = ss_http_pool_new("proxies", cfg->limits.worker_threads, cfg->limits.workers,
-                                &d->pool)) ||
-        (err = ss_http_pool_new("health", 1, HEALTH_WORKERS, &d->health_pool)))
+    if ((err =
+             ss_sched_new("proxies", cfg->limits.worker_threads, cfg->limits.workers, &d->pool)) ||
+        (err = ss_sched_new("health", 1, HEALTH_WORKERS, &d->health_pool)))
         goto out;
     if (cfg->client_listen[0] &&
         (err = start_listener(d, "client-proxy", cfg->client_listen, links->client_proxy,
@@ -643,8 +643,8 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_http_stop(d->client_proxy);
     ss_http_stop(d->client_proxy_tls);
     ss_http_stop(d->server_proxy);
-    ss_http_pool_free(d->pool);
-    ss_http_pool_free(d->health_pool);
+    ss_sched_free(d->pool);
+    ss_sched_free(d->health_pool);
     ss_metrics_free(d->metrics);
     for (size_t i = 0; d->descriptions && i < d->cfg->n_services; i++)
         free(d->descriptions[i].text);

@@ -46,11 +46,11 @@ struct ss_daemon {
     struct ss_http_server *server_proxy;
     struct ss_http_server *health;
     struct ss_http_server *metrics_http;
-    struct ss_metrics *metrics;       /* exchange counters and latencies */
-    struct ss_http_pool *pool;        /* the proxies' workers */
-    struct ss_http_pool *health_pool; /* the health endpoint's own, never behind exchanges */
-    struct ss_ipc_client *signer;     /* signs manifests */
-    struct ss_ipc_client *logger;     /* writes the message log */
+    struct ss_metrics *metrics;   /* exchange counters and latencies */
+    struct ss_sched *pool;        /* where the proxies' answers are made */
+    struct ss_sched *health_pool; /* the health endpoint's own, never behind exchanges */
+    struct ss_ipc_client *signer; /* signs manifests */
+    struct ss_ipc_client *logger; /* writes the message log */
     struct ss_sig_cache *sig_cache;
     uint8_t subject_key[32]; /* keys the hash of the data-subject reference */
     /* the services' description files (getWsdl, getOpenAPI), read before the privileges go,

@@ -2516,7 +2516,7 @@ ss_error ss_console_run(const struct ss_console_options *o)
     pthread_mutex_init(&c->audit_mu, NULL);
     pthread_mutex_init(&c->run_mu, NULL);
     char *cert = NULL, *key = NULL, *trust = NULL;
-    struct ss_http_pool *pool = NULL;
+    struct ss_sched *pool = NULL;
     struct ss_http_server *srv = NULL;
     ss_error err = SS_OK;
     if (!o->n_stores || o->n_stores > SS_CONSOLE_MAX_LOGS) {
@@ -2573,7 +2573,7 @@ ss_error ss_console_run(const struct ss_console_options *o)
     limits.max_connections = 256;
     limits.max_connections_per_ip = 64;
     limits.http_threads = 2;
-    if ((err = ss_http_pool_new("console", 0, 4, &pool)))
+    if ((err = ss_sched_new("console", 0, 4, &pool)))
         goto out;
     struct ss_http_options ho = {.name = "console",
                                  .listen = o->listen,
@@ -2610,7 +2610,7 @@ ss_error ss_console_run(const struct ss_console_options *o)
     fprintf(stderr, "console: stopping (signal %d)\n", sig);
 out:
     ss_http_stop(srv);
-    ss_http_pool_free(pool);
+    ss_sched_free(pool);
     free(cert);
     if (key) {
         sodium_memzero(key, strlen(key));
