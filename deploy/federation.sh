@@ -80,17 +80,15 @@ stop_pids() {
   kill -s "$sig" "${pids[@]}" 2>/dev/null || true
   local deadline=$((SECONDS + 10))
   while [ $SECONDS -lt $deadline ]; do
-    local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive -eq 0 ] && break
+    local running=0
+    for pid in "${pids[@]}"; do alive "$pid" && running=1; done
+    [ $running -eq 0 ] && break
     nap 0.05
   done
   kill -9 "${pids[@]}" 2>/dev/null || true
   # a process killed with -9 is reaped by whoever started it; wait until it is gone
   for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
-      nap 0.02
-    done
+    while alive "$pid"; do nap 0.02; done
   done
   if [ -z "$only" ]; then
     rm -f "$dir/pids"
@@ -120,7 +118,7 @@ await() {
   local pid deadline=$((SECONDS + wait_limit))
   pid=$(pid_of "$name")
   until "$@"; do
-    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    if [ -z "$pid" ] || ! alive "$pid"; then
       cat "$dir/$name.log" >&2 2>/dev/null || true
       fail "$name exited before $what (see $dir/$name.log)"
     fi
@@ -549,7 +547,7 @@ if [ "$behind" = 1 ]; then
     started haproxy haproxy -db -f "$dir/haproxy.cfg"
     ok=0
     for _ in $(seq 100); do
-      if ! kill -0 "$(pid_of haproxy)" 2>/dev/null; then break; fi
+      if ! alive "$(pid_of haproxy)"; then break; fi
       if (exec 3<>"/dev/tcp/127.0.0.1/$P_HAPROXY") 2>/dev/null; then ok=1; break; fi
       nap 0.05
     done

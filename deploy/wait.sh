@@ -23,3 +23,13 @@ nap() {
   [ -n "${SS_NAP_FD:-}" ] || exec {SS_NAP_FD}<> <(:)
   read -r -t "$1" -u "$SS_NAP_FD" _nap || true
 }
+
+# alive PID: PID runs (a zombie is not alive: it holds no port, file or lock
+# any more, and an orphan stays a zombie until the machine's init reaps it,
+# which may take seconds); reads /proc without starting a process
+alive() {
+  local stat
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}

@@ -79,7 +79,7 @@ for k in $(seq 1 "$KILLS"); do
   all="$parent $(ps -o pid= --ppid "$parent" | tr '\n' ' ')"
   # shellcheck disable=SC2086
   kill -9 $all 2>/dev/null && daemon_kills=$((daemon_kills + 1))
-  gone() { for p in $all; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+  gone() { for p in $all; do alive "$p" && return 1; done; return 0; }
   wait_until "the killed daemon gone" 10 gone || true
   "$FED" start-server "$FED_DIR" sh >/dev/null 2>&1 || not_back=$((not_back + 1))
   fed_env
