@@ -354,7 +354,7 @@ expect "a sealed SH record exported with the DPO's key verifies, its message ope
 pkg sealed-only "$GOOD" id=$R
 expect "without the key, the sealed box is exported and verified against the commitment" \
   bash -c "checked '$T_DIR/sealed-only.asice' '$T_DIR/sealed-only' && [ ! -e '$T_DIR/sealed-only/records/$R/message' ] && [ -e '$T_DIR/sealed-only/records/$R/message.sealed' ]"
-pkg many "$MVGOOD" purpose=BMG-35 id=100-180
+pkg many "$MVGOOD" purpose=BMG-35 id=100-115
 n=$(unzip -Z1 "$T_DIR/many.asice" | grep -c '/record.bin$')
 expect "a search result exported as one package verifies ($n records)" \
   bash -c "[ $n -gt 10 ] && checked '$T_DIR/many.asice' '$T_DIR/many'"
