@@ -10,14 +10,12 @@ void ss_headers_init(struct ss_headers *h, size_t max_count, size_t max_bytes)
     memset(h, 0, sizeof *h);
     h->max_count = max_count;
     h->max_bytes = max_bytes;
+    ss_arena_init(&h->strings, 1024);
 }
 
 void ss_headers_cleanup(struct ss_headers *h)
 {
-    for (size_t i = 0; i < h->n; i++) {
-        free(h->items[i].name);
-        free(h->items[i].value);
-    }
+    ss_arena_free(&h->strings);
     free(h->items);
     h->items = NULL;
     h->n = h->cap = h->bytes = 0;
@@ -35,17 +33,10 @@ ss_error ss_headers_addn(struct ss_headers *h, const char *name, size_t name_len
     if (memchr(name, '\0', name_len) || memchr(value, '\0', value_len))
         return ss_errf(SS_ERR_BAD_HEADER, "a header field with a NUL byte");
     /* copied by length: the input need not end in a NUL */
-    char *n = malloc(name_len + 1);
-    char *v = malloc(value_len + 1);
-    if (!n || !v) {
-        free(n);
-        free(v);
+    char *n = ss_arena_strndup(&h->strings, name, name_len);
+    char *v = n ? ss_arena_strndup(&h->strings, value, value_len) : NULL;
+    if (!v)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    }
-    memcpy(n, name, name_len);
-    n[name_len] = '\0';
-    memcpy(v, value, value_len);
-    v[value_len] = '\0';
     h->items[h->n].name = n;
     h->items[h->n].value = v;
     h->n++;
@@ -79,9 +70,8 @@ void ss_headers_remove(struct ss_headers *h, const char *name)
     size_t w = 0;
     for (size_t i = 0; i < h->n; i++) {
         if (strcasecmp(h->items[i].name, name) == 0) {
+            /* its copies stay in the arena until the list is cleaned up */
             h->bytes -= strlen(h->items[i].name) + strlen(h->items[i].value);
-            free(h->items[i].name);
-            free(h->items[i].value);
         } else {
             h->items[w++] = h->items[i];
         }

@@ -6,6 +6,7 @@
 #ifndef SS_HEADERS_H
 #define SS_HEADERS_H
 
+#include "arena.h"
 #include "ss_error.h"
 
 #include <stdbool.h>
@@ -18,6 +19,7 @@ struct ss_header {
 
 struct ss_headers {
     struct ss_header *items;
+    struct ss_arena strings; /* the names and values, freed together */
     size_t n, cap;
     size_t bytes;     /* sum of name and value lengths */
     size_t max_count; /* 0 = unbounded by count */
