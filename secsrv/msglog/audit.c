@@ -518,6 +518,8 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
     memset(report, 0, sizeof *report);
     struct audit a = {.o = o, .rep = report, .expect_id = 1};
     ss_error err = ss_sig_cache_new(AUDIT_CACHE_ENTRIES, &a.cache);
+    /* the timestamps are read before the records: both from one state of a log being written */
+    bool snapshot = !err && (err = ss_store_snapshot(s)) == SS_OK;
     if (!err && (err = ss_kept_registries_load(s, anchor, &a.kept)) == SS_ERR_BAD_SIGNATURE)
         err = broken(&a, 0, "%s", ss_errmsg());
     if (!err)
@@ -577,6 +579,8 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
                      (long long)a.ts[a.at_ts].id, (long long)a.ts[a.at_ts].first_id,
                      (long long)a.ts[a.at_ts].last_id);
 out:
+    if (snapshot)
+        ss_store_rollback(s);
     ss_kept_registries_free(a.kept);
     free(a.ts);
     free(a.leaves);

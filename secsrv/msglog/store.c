@@ -58,6 +58,11 @@ ss_error ss_store_commit(struct ss_store *s)
     return s->ops->commit(s);
 }
 
+ss_error ss_store_snapshot(struct ss_store *s)
+{
+    return s->ops->snapshot(s);
+}
+
 void ss_store_rollback(struct ss_store *s)
 {
     s->ops->rollback(s);

@@ -49,6 +49,14 @@ ss_error ss_store_begin(struct ss_store *s) SS_MUST_CHECK;
 ss_error ss_store_commit(struct ss_store *s) SS_MUST_CHECK;
 void ss_store_rollback(struct ss_store *s);
 
+/*
+ * Reads after this, up to ss_store_rollback, see one state of the log: what
+ * writers commit meanwhile (records, timestamps over them) stays unseen, so
+ * a reader that walks timestamps and then records never meets a record
+ * stamped after it read the timestamps. Nothing is locked against writers.
+ */
+ss_error ss_store_snapshot(struct ss_store *s) SS_MUST_CHECK;
+
 /* Inserts r as it is (id, times and hashes already set). */
 ss_error ss_store_insert(struct ss_store *s, const struct ss_record *r) SS_MUST_CHECK;
 

@@ -40,6 +40,7 @@ struct ss_store_ops {
     ss_error (*begin)(struct ss_store *s);
     ss_error (*commit)(struct ss_store *s);
     void (*rollback)(struct ss_store *s);
+    ss_error (*snapshot)(struct ss_store *s);
     ss_error (*insert)(struct ss_store *s, const struct ss_record *r);
     ss_error (*seen)(struct ss_store *s, const char *client, const char *query_id, int64_t since_ms,
                      bool *seen);

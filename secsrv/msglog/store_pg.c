@@ -508,20 +508,30 @@ static ss_error check_size(struct pg_store *s)
     return SS_OK;
 }
 
-static ss_error pg_begin(struct ss_store *base)
+/* Opens a transaction with sql; a failed one is rolled back. */
+static ss_error begin_with(struct pg_store *s, const char *sql)
 {
-    struct pg_store *s = (struct pg_store *)base;
-    /* read-only: a transaction that reads one state of the log (appends are refused) */
-    ss_error err = exec(s,
-                        s->read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ"
-                                     : "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_CHAIN ")",
-                        "begin");
+    ss_error err = exec(s, sql, "begin");
     if (err) {
         (void)exec(s, "ROLLBACK", "roll back");
         return err;
     }
     s->in_tx = true;
     return SS_OK;
+}
+
+static ss_error pg_snapshot(struct ss_store *base)
+{
+    return begin_with((struct pg_store *)base, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+static ss_error pg_begin(struct ss_store *base)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    /* read-only: a transaction that reads one state of the log (appends are refused) */
+    if (s->read_only)
+        return pg_snapshot(base);
+    return begin_with(s, "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_CHAIN ")");
 }
 
 static ss_error pg_commit(struct ss_store *base)
@@ -1282,6 +1292,7 @@ static const struct ss_store_ops pg_ops = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .snapshot = pg_snapshot,
     .insert = pg_insert,
     .seen = pg_seen,
     .pending = pg_pending,

@@ -299,6 +299,13 @@ static ss_error sq_begin(struct ss_store *base)
     return exec(s, "BEGIN IMMEDIATE");
 }
 
+/* deferred: the snapshot is the one the first read finds (WAL keeps it for the reader) */
+static ss_error sq_snapshot(struct ss_store *base)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    return exec(s, "BEGIN DEFERRED");
+}
+
 static ss_error sq_commit(struct ss_store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
@@ -1117,6 +1124,7 @@ static const struct ss_store_ops sq_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .snapshot = sq_snapshot,
     .insert = sq_insert,
     .seen = sq_seen,
     .pending = sq_pending,

@@ -954,6 +954,71 @@ static ss_error chain_visit(void *arg, const struct ss_record *r, int64_t ts_id,
     return SS_OK;
 }
 
+struct seen_state {
+    int records, stamped, timestamps;
+};
+
+static ss_error seen_record(void *arg, const struct ss_record *r, int64_t ts_id,
+                            const char *ts_path)
+{
+    (void)r;
+    (void)ts_path;
+    struct seen_state *st = arg;
+    st->records++;
+    st->stamped += ts_id != 0;
+    return SS_OK;
+}
+
+static ss_error seen_timestamp(void *arg, const struct ss_timestamp *ts)
+{
+    (void)ts;
+    ((struct seen_state *)arg)->timestamps++;
+    return SS_OK;
+}
+
+static struct seen_state seen_now(struct ss_store *s)
+{
+    struct seen_state st = {0};
+    assert_int_equal(ss_store_each_timestamp(s, seen_timestamp, &st), SS_OK);
+    assert_int_equal(ss_store_each(s, 1, 0, seen_record, &st), SS_OK);
+    return st;
+}
+
+/*
+ * A reader's snapshot: what a writer appends and stamps meanwhile stays unseen until the
+ * reader lets the snapshot go (an audit reads the timestamps, then the records).
+ */
+static void test_snapshot(void **state)
+{
+    (void)state;
+    struct ss_store *w = NULL, *r = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &w), SS_OK);
+    for (int i = 0; i < 3; i++)
+        append_next(w, "before");
+    assert_int_equal(ss_store_open(spec, true, 0, &r), SS_OK);
+    assert_int_equal(ss_store_snapshot(r), SS_OK);
+    struct seen_state st = seen_now(r);
+    assert_int_equal(st.timestamps, 0);
+    assert_int_equal(st.records, 3);
+    append_next(w, "during");
+    stamp(w, 1, 4);
+    st = seen_now(r);
+    assert_int_equal(st.timestamps, 0);
+    assert_int_equal(st.records, 3);
+    assert_int_equal(st.stamped, 0);
+    ss_store_rollback(r);
+    st = seen_now(r);
+    assert_int_equal(st.timestamps, 1);
+    assert_int_equal(st.records, 4);
+    assert_int_equal(st.stamped, 4);
+    /* a snapshot on a writable store takes no lock from its writer */
+    assert_int_equal(ss_store_snapshot(w), SS_OK);
+    assert_int_equal(seen_now(w).records, 4);
+    ss_store_rollback(w);
+    ss_store_close(r);
+    ss_store_close(w);
+}
+
 struct held {
     struct ss_store *s;
     bool done;
@@ -1248,6 +1313,7 @@ int main(void)
         cmocka_unit_test(test_encoding_is_what_is_hashed),
         cmocka_unit_test_setup_teardown(test_bad_specs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes_none_in_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
     pg_base = getenv("SS_TEST_PG");
@@ -1259,6 +1325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_and_count, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_exchanges_and_summary, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_registries_kept, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_snapshot, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_one_chain, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_lease_and_stamps, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown_pg),
