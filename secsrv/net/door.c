@@ -23,7 +23,8 @@ static bool all_digits(const char *s)
     return true;
 }
 
-ss_error ss_door_check(const char *method, const char *target, const struct ss_headers *h)
+ss_error ss_door_check(const char *method, const char *target, const char *version,
+                       const struct ss_headers *h)
 {
     if (!method || !is_token(method))
         return ss_errf(SS_ERR_PROTOCOL, "the request method is not a token");
@@ -56,6 +57,9 @@ ss_error ss_door_check(const char *method, const char *target, const struct ss_h
     }
     if (length && coding)
         return ss_errf(SS_ERR_PROTOCOL, "both Content-Length and Transfer-Encoding");
+    /* an HTTP/1.0 recipient may not know chunked: a hop behind could frame it otherwise */
+    if (coding && version && strcmp(version, "HTTP/1.0") == 0)
+        return ss_errf(SS_ERR_PROTOCOL, "Transfer-Encoding in an HTTP/1.0 request");
     if (hosts > 1)
         return ss_errf(SS_ERR_PROTOCOL, "more than one Host field");
     return SS_OK;

@@ -11,7 +11,8 @@
  *     fields arrive, see ss_headers_field_problem;
  *   - Content-Length with Transfer-Encoding, a Content-Length that is not
  *     digits, Content-Length fields that differ, a transfer coding other
- *     than chunked, and more than one Host field.
+ *     than chunked, Transfer-Encoding in an HTTP/1.0 request (whose framing
+ *     RFC 9112 section 6.1 makes faulty), and more than one Host field.
  * A refused request is answered 400 and its connection closed.
  */
 #ifndef SS_DOOR_H
@@ -20,8 +21,8 @@
 #include "headers.h"
 #include "ss_error.h"
 
-/* SS_OK, or SS_ERR_PROTOCOL naming what is wrong. */
-ss_error ss_door_check(const char *method, const char *target,
+/* SS_OK, or SS_ERR_PROTOCOL naming what is wrong (version as received; NULL: HTTP/1.1). */
+ss_error ss_door_check(const char *method, const char *target, const char *version,
                        const struct ss_headers *h) SS_MUST_CHECK;
 
 #endif

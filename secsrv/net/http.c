@@ -510,7 +510,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
                                   size_t *upload_data_size, void **con_cls)
 {
     (void)url;
-    (void)version;
     struct ss_http_server *srv = cls;
     struct request_ctx *ctx = *con_cls;
     if (!ctx || !ctx->target)
@@ -533,7 +532,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         fill_peer(srv, con, &ctx->req);
         if (!ctx->error)
             MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
-        if (!ctx->error && fail(ctx, ss_door_check(method, ctx->target, &ctx->req.headers)))
+        if (!ctx->error && fail(ctx, ss_door_check(method, ctx->target, version, &ctx->req.headers)))
             ctx->close = true;
         /* the gate runs here, on the HTTP thread: it decides from the connection's cached
          * verdict on the peer, and asks an OCSP responder only once per pinned peer

@@ -1,7 +1,8 @@
 /*
  * Fuzz target for the strict rules at the HTTP door (secsrv/net/door.c and
  * ss_headers_field_problem in secsrv/net/headers.c). The input's first line
- * is "METHOD TARGET"; each further line (LF-separated, a trailing CR kept
+ * is "METHOD TARGET", or "METHOD TARGET HTTP/1.0" for a request of that
+ * version (else it is HTTP/1.1); each further line (LF-separated, a trailing CR kept
  * as a byte of the value) is "Name:value" with the bytes as given, NULs
  * included. Each field goes through ss_headers_field_problem with its exact
  * lengths; the fields it accepts form the list the door checks.
@@ -13,7 +14,8 @@
  * 0x7f, there is at most one Host field, Transfer-Encoding and
  * Content-Length do not both appear, every Content-Length is the same
  * non-empty run of digits, and Transfer-Encoding appears at most once, as
- * "chunked" in any case; a refusal is SS_ERR_PROTOCOL.
+ * "chunked" in any case, and not at all in an HTTP/1.0 request; a refusal
+ * is SS_ERR_PROTOCOL.
  */
 #include "door.h"
 
@@ -62,8 +64,9 @@ static bool field_ok(const uint8_t *n, size_t nl, const uint8_t *v, size_t vl)
     return true;
 }
 
-/* What the door must say of the fields in h, method and target (NUL-free). */
-static bool door_ok(const char *method, const char *target, const struct ss_headers *h)
+/* What the door must say of the fields in h, method, target and version (NUL-free). */
+static bool door_ok(const char *method, const char *target, bool http10,
+                    const struct ss_headers *h)
 {
     size_t ml = strlen(method);
     if (!ml)
@@ -96,7 +99,7 @@ static bool door_ok(const char *method, const char *target, const struct ss_head
             first_length = value;
         }
     }
-    return hosts <= 1 && codings <= 1 && !(codings && lengths);
+    return hosts <= 1 && codings <= 1 && !(codings && lengths) && !(codings && http10);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -108,7 +111,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!sp || memchr(data, 0, (size_t)(line_end - data)))
         return 0;
     char *method = copy(data, (size_t)(sp - data));
-    char *target = copy(sp + 1, (size_t)(line_end - sp - 1));
+    static const char v10[] = " HTTP/1.0";
+    size_t target_len = (size_t)(line_end - sp - 1);
+    bool http10 = target_len >= sizeof v10 - 1 &&
+                  memcmp(line_end - (sizeof v10 - 1), v10, sizeof v10 - 1) == 0;
+    if (http10)
+        target_len -= sizeof v10 - 1;
+    char *target = copy(sp + 1, target_len);
     struct ss_headers h;
     ss_headers_init(&h, 64, 16 * 1024);
     for (const uint8_t *p = nl ? nl + 1 : end; p < end;) {
@@ -128,10 +137,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         p = e + 1;
     }
-    ss_error err = ss_door_check(method, target, &h);
+    ss_error err = ss_door_check(method, target, http10 ? "HTTP/1.0" : "HTTP/1.1", &h);
     if (err != SS_OK && err != SS_ERR_PROTOCOL)
         die("a refusal that is not SS_ERR_PROTOCOL");
-    if ((err == SS_OK) != door_ok(method, target, &h))
+    if ((err == SS_OK) != door_ok(method, target, http10, &h))
         die(err ? "a request within the rules refused" : "a request against the rules accepted");
     ss_headers_cleanup(&h);
     free(method);

@@ -340,12 +340,15 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
     i=$((i + 1))
   done
   printf "GET $ECHO/do\001or HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$i"
+  printf "POST $ECHO/door HTTP/1.0\r\nHost: h\r\n$1Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" \
+    >"$T_DIR/door-$((i + 1))"
 }
 door_names() {
   local c
   for c in "${door_cases[@]}"; do echo "${c%%|*}"; done
   for c in "${door_methods[@]}"; do echo "${c#*|}"; done
   echo "a control character in the request target"
+  echo "Transfer-Encoding in an HTTP/1.0 request"
 }
 door_check() { # SIDE PORT [s_client args...]
   local side=$1 port=$2 i=0 name

@@ -212,20 +212,23 @@ static void test_field_problem(void **state)
                         "a control character in a header field value");
 }
 
-/* The door's answer for method, target and fields "Name: value" (NULL ends them). */
-static ss_error door(const char *method, const char *target, ...)
+/* The door's answer for method, target, version and fields "Name: value" (NULL ends them). */
+static ss_error door_v(const char *method, const char *target, const char *version, ...)
 {
     struct ss_headers h;
     ss_headers_init(&h, 0, 0);
     va_list ap;
-    va_start(ap, target);
+    va_start(ap, version);
     for (const char *name; (name = va_arg(ap, const char *)) != NULL;)
         assert_int_equal(ss_headers_add(&h, name, va_arg(ap, const char *)), SS_OK);
     va_end(ap);
-    ss_error err = ss_door_check(method, target, &h);
+    ss_error err = ss_door_check(method, target, version, &h);
     ss_headers_cleanup(&h);
     return err;
 }
+
+/* The same for an HTTP/1.1 request. */
+#define door(method, target, ...) door_v(method, target, "HTTP/1.1", __VA_ARGS__)
 
 static void expect_refused(ss_error err, const char *why)
 {
@@ -245,6 +248,8 @@ static void test_door_passes(void **state)
     assert_int_equal(door("PATCH", "/x", "Transfer-Encoding", "Chunked", NULL), SS_OK);
     assert_int_equal(door("M-SEARCH", "*", NULL), SS_OK);      /* any token method */
     assert_int_equal(door("OPTIONS", "/%00%20", NULL), SS_OK); /* escapes are the handler's */
+    assert_int_equal(door_v("POST", "/x", "HTTP/1.0", "Content-Length", "3", NULL), SS_OK);
+    assert_int_equal(door_v("POST", "/x", NULL, "Transfer-Encoding", "chunked", NULL), SS_OK);
 }
 
 static void test_door_refusals(void **state)
@@ -258,6 +263,8 @@ static void test_door_refusals(void **state)
     expect_refused(door("GET", "/a b", NULL), "control character or a blank");
     expect_refused(door("GET", "/a\tb", NULL), "control character or a blank");
     expect_refused(door("GET", "/a\x01", NULL), "control character or a blank");
+    expect_refused(door_v("POST", "/x", "HTTP/1.0", "Transfer-Encoding", "chunked", NULL),
+                   "Transfer-Encoding in an HTTP/1.0 request");
     expect_refused(door("GET", "/a\x7f", NULL), "control character or a blank");
     expect_refused(door("POST", "/x", "Content-Length", "3", "Transfer-Encoding", "chunked", NULL),
                    "both Content-Length and Transfer-Encoding");
