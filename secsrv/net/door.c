@@ -1,7 +1,11 @@
 #include "door.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+
+/* the most blanks between a colon and its value that are read (a line is bounded far lower) */
+#define LAYOUT_GAP_MAX (64 * 1024)
 
 static bool is_token(const char *s)
 {
@@ -63,4 +67,41 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
     if (hosts > 1)
         return ss_errf(SS_ERR_PROTOCOL, "more than one Host field");
     return SS_OK;
+}
+
+static const char obs_fold[] = "a field line continued on the next line (obs-fold)";
+static const char not_crlf[] = "a NUL in a header field value, or a line not ended by CRLF";
+static const char not_field[] = "a header line that is not a field (one without a name, say)";
+
+const char *ss_door_layout_start(const char *version, const char **at)
+{
+    size_t n = strlen(version);
+    *at = NULL;
+    if (version[n + 1] != '\0')
+        return not_crlf;
+    *at = version + n + 2;
+    return NULL;
+}
+
+const char *ss_door_layout_field(const char **at, const char *name, size_t name_len,
+                                 const char *value, size_t value_len)
+{
+    /* addresses, compared as numbers: a moved name may lie anywhere in the pool */
+    uintptr_t colon = (uintptr_t)name + name_len, v = (uintptr_t)value;
+    if (v <= colon || v - colon > LAYOUT_GAP_MAX || name[name_len] != '\0')
+        return obs_fold;
+    for (const char *p = name + name_len + 1; p < value; p++)
+        if (*p != ' ' && *p != '\t')
+            return obs_fold;
+    if (name != *at)
+        return not_field; /* a line before this one was not handed over */
+    if (value[value_len] != '\0' || value[value_len + 1] != '\0')
+        return not_crlf;
+    *at = value + value_len + 2;
+    return NULL;
+}
+
+const char *ss_door_layout_end(const char *at)
+{
+    return at[0] == '\0' && at[1] == '\0' ? NULL : not_field;
 }

@@ -14,6 +14,27 @@
  *     than chunked, Transfer-Encoding in an HTTP/1.0 request (whose framing
  *     RFC 9112 section 6.1 makes faulty), and more than one Host field.
  * A refused request is answered 400 and its connection closed.
+ *
+ * libmicrohttpd 0.9 reads some malformed header sections leniently and
+ * leaves no trace of it in the field strings it hands over, only in where
+ * they lie. It reads the section in place, in its read buffer: the request
+ * line's CRLF becomes NUL NUL, and each line "name:" SP* value CRLF becomes
+ *   name NUL SP* value NUL NUL
+ * so that the fields, in order, tile the section from the end of the
+ * request line to the NUL NUL of the empty line that ends it. Where that
+ * tiling breaks, a line was read otherwise:
+ *   - an obs-fold continuation (a line that starts with SP or HT) is
+ *     appended to the field NAME, which is moved elsewhere in the pool
+ *     ("X-A: 1" CRLF " B" is handed over as "X-AB: 1");
+ *   - a NUL ends a value early, and a bare LF ends a line: the byte after
+ *     the value's NUL is not the NUL that the LF of CRLF became;
+ *   - a line without a name (": v") ends the fields handed over, with the
+ *     lines after it unread: the section does not end where they do.
+ * RFC 9112 lets a server refuse all of these (5.2: obs-fold with 400; 2.2:
+ * a bare LF need not be read as a line end; 5.1: a field name is a token),
+ * and the door does (ss_door_layout_*). Should a later libmicrohttpd keep
+ * field strings elsewhere, every request is refused: a change the first
+ * test shows, never a silent gap.
  */
 #ifndef SS_DOOR_H
 #define SS_DOOR_H
@@ -24,5 +45,18 @@
 /* SS_OK, or SS_ERR_PROTOCOL naming what is wrong (version as received; NULL: HTTP/1.1). */
 ss_error ss_door_check(const char *method, const char *target, const char *version,
                        const struct ss_headers *h) SS_MUST_CHECK;
+
+/*
+ * The tiling above, walked: ss_door_layout_start from the request's
+ * version string (where the first field must begin, or NULL and *problem
+ * set when the request line did not end in CRLF); ss_door_layout_field for
+ * each field in the order handed over (name and value as given, value not
+ * NULL), which moves *at to where the next must begin; ss_door_layout_end
+ * when all have been seen. Each returns NULL or what is wrong.
+ */
+const char *ss_door_layout_start(const char *version, const char **at);
+const char *ss_door_layout_field(const char **at, const char *name, size_t name_len,
+                                 const char *value, size_t value_len);
+const char *ss_door_layout_end(const char *at);
 
 #endif

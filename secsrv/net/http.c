@@ -122,6 +122,7 @@ struct request_ctx {
     struct ss_http_server *srv;
     struct ss_http_response resp;
     uint64_t start_us; /* monotonic: when its request line arrived */
+    const char *line;  /* in libmicrohttpd's read buffer: where the next field must begin */
 };
 
 /* Records err (SS_OK: none) with the calling thread's message; returns it. */
@@ -332,18 +333,37 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     struct request_ctx *ctx = cls;
     if (ctx->error)
         return MHD_NO;
-    const char *problem =
-        ss_headers_field_problem(key, key_size, value ? value : "", value ? value_size : 0);
+    const char *problem = value ? ss_door_layout_field(&ctx->line, key, key_size, value, value_size)
+                                : "a header field without a value";
+    if (!problem)
+        problem = ss_headers_field_problem(key, key_size, value, value_size);
     if (problem) {
         fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
         ctx->close = true;
         return MHD_NO;
     }
-    ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value ? value : "",
-                                   value ? value_size : 0);
+    ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value, value_size);
     if (err)
         fail(ctx, err);
     return err ? MHD_NO : MHD_YES;
+}
+
+/* The request's fields, each checked as it was read (see door.h) and as it is. */
+static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx,
+                            const char *version)
+{
+    const char *problem =
+        version ? ss_door_layout_start(version, &ctx->line) : "a request line without a version";
+    if (!problem) {
+        MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
+        if (ctx->error)
+            return;
+        problem = ss_door_layout_end(ctx->line);
+    }
+    if (problem) {
+        fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
+        ctx->close = true;
+    }
 }
 
 static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
@@ -531,7 +551,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         ctx->req.target = ctx->target;
         fill_peer(srv, con, &ctx->req);
         if (!ctx->error)
-            MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
+            collect_headers(con, ctx, version);
         if (!ctx->error && fail(ctx, ss_door_check(method, ctx->target, version, &ctx->req.headers)))
             ctx->close = true;
         /* the gate runs here, on the HTTP thread: it decides from the connection's cached

@@ -15,7 +15,10 @@
  * Content-Length do not both appear, every Content-Length is the same
  * non-empty run of digits, and Transfer-Encoding appears at most once, as
  * "chunked" in any case, and not at all in an HTTP/1.0 request; a refusal
- * is SS_ERR_PROTOCOL.
+ * is SS_ERR_PROTOCOL. The fields the list holds, laid out as libmicrohttpd
+ * 0.9 reads a header section in place (door.h), pass the layout walk, and
+ * fail it as soon as the first one is not handed over or a value's line
+ * end is not the NUL NUL of CRLF.
  */
 #include "door.h"
 
@@ -102,6 +105,52 @@ static bool door_ok(const char *method, const char *target, bool http10,
     return hosts <= 1 && codings <= 1 && !(codings && lengths) && !(codings && http10);
 }
 
+/* h's fields as libmicrohttpd 0.9 leaves them in its read buffer, walked as the door walks. */
+static void check_layout(const struct ss_headers *h)
+{
+    static const char line[] = "GET / HTTP/1.1"; /* the version at 6 */
+    size_t size = sizeof line + 1 + 2;
+    for (size_t i = 0; i < h->n; i++)
+        size += strlen(h->items[i].name) + 2 + strlen(h->items[i].value) + 2;
+    char *buf = calloc(1, size), *p = buf + sizeof line + 1;
+    const char **names = calloc(h->n + 1, sizeof *names);
+    char **values = calloc(h->n + 1, sizeof *values);
+    if (!buf || !names || !values)
+        die("out of memory");
+    memcpy(buf, line, sizeof line - 1);
+    for (size_t i = 0; i < h->n; i++) {
+        size_t nl = strlen(h->items[i].name), vl = strlen(h->items[i].value);
+        names[i] = memcpy(p, h->items[i].name, nl);
+        p += nl + 1;
+        *p++ = ' ';
+        values[i] = memcpy(p, h->items[i].value, vl);
+        p += vl + 2;
+    }
+    const char *at = NULL, *problem = ss_door_layout_start(buf + 6, &at);
+    for (size_t i = 0; !problem && i < h->n; i++)
+        problem = ss_door_layout_field(&at, names[i], strlen(names[i]), values[i], strlen(values[i]));
+    if (problem || ss_door_layout_end(at))
+        die("a header section read as libmicrohttpd reads it fails the layout walk");
+    if (h->n) {
+        /* the first field not handed over */
+        ss_door_layout_start(buf + 6, &at);
+        if (h->n > 1 && !ss_door_layout_field(&at, names[1], strlen(names[1]), values[1],
+                                              strlen(values[1])))
+            die("a field after one not handed over passes the layout walk");
+        if (h->n == 1 && !ss_door_layout_end(at))
+            die("a section whose one field was not handed over passes the layout walk");
+        /* a value whose line did not end in CRLF */
+        size_t vl = strlen(values[0]);
+        values[0][vl + 1] = 'x';
+        ss_door_layout_start(buf + 6, &at);
+        if (!ss_door_layout_field(&at, names[0], strlen(names[0]), values[0], vl))
+            die("a value not ended by NUL NUL passes the layout walk");
+    }
+    free(buf);
+    free(names);
+    free(values);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *end = data + size, *nl = memchr(data, '\n', size);
@@ -137,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         p = e + 1;
     }
+    check_layout(&h);
     ss_error err = ss_door_check(method, target, http10 ? "HTTP/1.0" : "HTTP/1.1", &h);
     if (err != SS_OK && err != SS_ERR_PROTOCOL)
         die("a refusal that is not SS_ERR_PROTOCOL");

@@ -327,6 +327,10 @@ door_cases=(
   "Content-Length fields that differ|Content-Length: 0\r\nContent-Length: 5\r\n"
   "a transfer coding other than chunked|Transfer-Encoding: gzip, chunked\r\n"
   "two Host fields|Host: other\r\n"
+  "a field line continued on the next line (obs-fold)|X-Custom: a\r\n b\r\n"
+  "a NUL in a field value|X-Custom: a\000b\r\n"
+  "a field line ended by a bare LF|X-Custom: a\nX-Other: b\r\n"
+  "a line without a field name|: v\r\nX-Other: b\r\n"
 )
 door_methods=("CONNECT|method CONNECT" "TRACE|method TRACE" "G(T|a method that is not a token")
 door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/door-N

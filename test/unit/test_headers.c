@@ -3,7 +3,9 @@
  * case-insensitive look-ups where the last field wins, counting, removal
  * with its byte accounting, and the count and size limits. The strict
  * rules of the door (secsrv/net/door.c): each refusal, and that requests
- * within the rules pass. The budget for bodies in transit
+ * within the rules pass; the layout walk over a header section read in
+ * place as libmicrohttpd 0.9 reads it (obs-fold, a NUL, a bare LF, a line
+ * without a name). The budget for bodies in transit
  * (secsrv/net/budget.c): takes within the bound, refuses beyond it without
  * taking anything, and gives back.
  */
@@ -285,6 +287,99 @@ static void test_door_refusals(void **state)
     expect_refused(door("GET", "/x", "Host", "a", "Host", "b", NULL), "more than one Host");
 }
 
+/* ---- the layout walk ---- */
+
+struct mhd_field {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+/*
+ * The header section raw[0..len) read in place as libmicrohttpd 0.9 reads it
+ * (the model the door's walk assumes): a line ends at LF, a CR before it
+ * going too, each end becoming NUL; "name:" SP* value; a line that starts
+ * with SP or HT appended to the previous NAME, moved to moved[]; a line
+ * whose name is empty ends the fields. Returns the version string.
+ */
+static const char *mhd_read(char *raw, size_t len, char *moved, struct mhd_field *f, size_t *n)
+{
+    const char *version = NULL;
+    *n = 0;
+    for (char *p = raw; p < raw + len;) {
+        char *lf = memchr(p, '\n', (size_t)(raw + len - p));
+        assert_non_null(lf);
+        *lf = '\0';
+        if (lf > p && lf[-1] == '\r')
+            lf[-1] = '\0';
+        char *line = p;
+        p = lf + 1;
+        if (!version) {
+            version = strrchr(line, ' ') + 1;
+            continue;
+        }
+        if (!*line)
+            break; /* the empty line */
+        if (*line == ' ' || *line == '\t') {
+            struct mhd_field *last = &f[*n - 1];
+            while (*line == ' ' || *line == '\t')
+                line++;
+            snprintf(moved, 256, "%s%s", last->name, line);
+            last->name = moved;
+            last->name_len = strlen(moved);
+            continue;
+        }
+        char *colon = strchr(line, ':');
+        if (colon == line)
+            break; /* no name: no field from here on */
+        *colon = '\0';
+        for (colon++; *colon == ' ' || *colon == '\t'; colon++)
+            ;
+        f[*n] = (struct mhd_field){line, colon, strlen(line), strlen(colon)};
+        (*n)++;
+    }
+    return version;
+}
+
+/* The door's walk over raw's fields as read: NULL, or what it found wrong. */
+static const char *layout(const char *text, size_t len)
+{
+    static char raw[512], moved[256];
+    struct mhd_field f[16];
+    size_t n = 0;
+    assert_true(len < sizeof raw);
+    memcpy(raw, text, len);
+    const char *version = mhd_read(raw, len, moved, f, &n), *at = NULL;
+    const char *problem = ss_door_layout_start(version, &at);
+    for (size_t i = 0; !problem && i < n; i++)
+        problem = ss_door_layout_field(&at, f[i].name, f[i].name_len, f[i].value, f[i].value_len);
+    return problem ? problem : ss_door_layout_end(at);
+}
+
+#define LAYOUT(text) layout(text, sizeof text - 1)
+
+static void test_door_layout(void **state)
+{
+    (void)state;
+    assert_null(LAYOUT("GET / HTTP/1.1\r\nHost: x\r\nX-A:\t 1 \r\nX-B:\r\nX-C:   \r\n\r\n"));
+    assert_null(LAYOUT("GET / HTTP/1.1\r\n\r\n")); /* no fields */
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  B\r\n\r\n"),
+                        "a field line continued on the next line (obs-fold)");
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\0B\r\n\r\n"),
+                        "a NUL in a header field value, or a line not ended by CRLF");
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n"),
+                        "a NUL in a header field value, or a line not ended by CRLF");
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\nHost: x\r\n\r\n"),
+                        "a NUL in a header field value, or a line not ended by CRLF");
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\r\n: v\r\nX-A: 1\r\n\r\n"),
+                        "a header line that is not a field (one without a name, say)");
+    /* a field handed over that does not begin where the line before ended */
+    static char raw[] = "GET / HTTP/1.1\0\0Host\0 x\0\0X-A\0 1\0\0\0\0";
+    const char *at = NULL;
+    assert_null(ss_door_layout_start(raw + 6, &at));
+    assert_string_equal(ss_door_layout_field(&at, raw + 25, 3, raw + 30, 1),
+                        "a header line that is not a field (one without a name, say)");
+}
+
 static void test_budget(void **state)
 {
     (void)state;
@@ -321,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_field_problem),
         cmocka_unit_test(test_door_passes),
         cmocka_unit_test(test_door_refusals),
+        cmocka_unit_test(test_door_layout),
         cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
