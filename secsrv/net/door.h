@@ -47,12 +47,13 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
                        const struct ss_headers *h) SS_MUST_CHECK;
 
 /*
- * The tiling above, walked: ss_door_layout_start from the request's
- * version string (where the first field must begin, or NULL and *problem
- * set when the request line did not end in CRLF); ss_door_layout_field for
- * each field in the order handed over (name and value as given, value not
- * NULL), which moves *at to where the next must begin; ss_door_layout_end
- * when all have been seen. Each returns NULL or what is wrong.
+ * The tiling above, walked: ss_door_layout_start sets *at, from the
+ * request's version string, to where the first field must begin;
+ * ss_door_layout_field, for each field in the order handed over (name and
+ * value as given, value not NULL), checks it and moves *at to where the
+ * next must begin; ss_door_layout_end checks that the section ends at *at.
+ * Each returns NULL, or what is wrong (a request line not ended by CRLF,
+ * say, for the first).
  */
 const char *ss_door_layout_start(const char *version, const char **at);
 const char *ss_door_layout_field(const char **at, const char *name, size_t name_len,
