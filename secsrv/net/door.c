@@ -72,6 +72,8 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
 static const char obs_fold[] = "a field line continued on the next line (obs-fold)";
 static const char not_crlf[] = "a NUL in a header field value, or a line not ended by CRLF";
 static const char not_field[] = "a header line that is not a field (one without a name, say)";
+static const char not_end[] =
+    "a header section that does not end where its fields do (a line without a name, or a bare LF)";
 
 const char *ss_door_layout_start(const char *version, const char **at)
 {
@@ -101,7 +103,10 @@ const char *ss_door_layout_field(const char **at, const char *name, size_t name_
     return NULL;
 }
 
-const char *ss_door_layout_end(const char *at)
+const char *ss_door_layout_end(const char *at, const char *method, size_t header_size)
 {
-    return at[0] == '\0' && at[1] == '\0' ? NULL : not_field;
+    /* the length first: nothing past the section is read */
+    if ((uintptr_t)at < (uintptr_t)method || (uintptr_t)at - (uintptr_t)method + 2 != header_size)
+        return not_end;
+    return at[0] == '\0' && at[1] == '\0' ? NULL : not_end;
 }

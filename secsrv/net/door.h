@@ -29,7 +29,10 @@
  *   - a NUL ends a value early, and a bare LF ends a line: the byte after
  *     the value's NUL is not the NUL that the LF of CRLF became;
  *   - a line without a name (": v") ends the fields handed over, with the
- *     lines after it unread: the section does not end where they do.
+ *     lines after it unread: the section does not end where they do;
+ *   - a bare LF ending the last field line or the empty line: the section
+ *     is shorter than the tiling (libmicrohttpd counts its bytes from the
+ *     request line's first, leading empty lines not counted).
  * RFC 9112 lets a server refuse all of these (5.2: obs-fold with 400; 2.2:
  * a bare LF need not be read as a line end; 5.1: a field name is a token),
  * and the door does (ss_door_layout_*). Should a later libmicrohttpd keep
@@ -51,13 +54,15 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
  * request's version string, to where the first field must begin;
  * ss_door_layout_field, for each field in the order handed over (name and
  * value as given, value not NULL), checks it and moves *at to where the
- * next must begin; ss_door_layout_end checks that the section ends at *at.
+ * next must begin; ss_door_layout_end checks that the section ends at *at,
+ * header_size bytes (as libmicrohttpd counts them) after the first byte of
+ * the method (the request line's first byte, as handed over).
  * Each returns NULL, or what is wrong (a request line not ended by CRLF,
  * say, for the first).
  */
 const char *ss_door_layout_start(const char *version, const char **at);
 const char *ss_door_layout_field(const char **at, const char *name, size_t name_len,
                                  const char *value, size_t value_len);
-const char *ss_door_layout_end(const char *at);
+const char *ss_door_layout_end(const char *at, const char *method, size_t header_size);
 
 #endif

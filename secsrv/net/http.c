@@ -350,15 +350,17 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 
 /* The request's fields, each checked as it was read (see door.h) and as it is. */
 static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx,
-                            const char *version)
+                            const char *method, const char *version)
 {
-    const char *problem =
-        version ? ss_door_layout_start(version, &ctx->line) : "a request line without a version";
+    const char *problem = method && version ? ss_door_layout_start(version, &ctx->line)
+                                            : "a request line without a method or a version";
     if (!problem) {
         MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
         if (ctx->error)
             return;
-        problem = ss_door_layout_end(ctx->line);
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        problem = ss_door_layout_end(ctx->line, method, info ? info->header_size : 0);
     }
     if (problem) {
         fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
@@ -551,7 +553,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         ctx->req.target = ctx->target;
         fill_peer(srv, con, &ctx->req);
         if (!ctx->error)
-            collect_headers(con, ctx, version);
+            collect_headers(con, ctx, method, version);
         if (!ctx->error && fail(ctx, ss_door_check(method, ctx->target, version, &ctx->req.headers)))
             ctx->close = true;
         /* the gate runs here, on the HTTP thread: it decides from the connection's cached

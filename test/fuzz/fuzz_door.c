@@ -17,8 +17,9 @@
  * "chunked" in any case, and not at all in an HTTP/1.0 request; a refusal
  * is SS_ERR_PROTOCOL. The fields the list holds, laid out as libmicrohttpd
  * 0.9 reads a header section in place (door.h), pass the layout walk, and
- * fail it as soon as the first one is not handed over or a value's line
- * end is not the NUL NUL of CRLF.
+ * fail it as soon as the first one is not handed over, a value's line end
+ * is not the NUL NUL of CRLF, or the section is one byte shorter (a bare LF
+ * at its end).
  */
 #include "door.h"
 
@@ -126,18 +127,21 @@ static void check_layout(const struct ss_headers *h)
         values[i] = memcpy(p, h->items[i].value, vl);
         p += vl + 2;
     }
+    size_t section = (size_t)(p - buf) + 2; /* to the empty line's NUL NUL */
     const char *at = NULL, *problem = ss_door_layout_start(buf + 6, &at);
     for (size_t i = 0; !problem && i < h->n; i++)
         problem = ss_door_layout_field(&at, names[i], strlen(names[i]), values[i], strlen(values[i]));
-    if (problem || ss_door_layout_end(at))
+    if (problem || ss_door_layout_end(at, buf, section))
         die("a header section read as libmicrohttpd reads it fails the layout walk");
+    if (!ss_door_layout_end(at, buf, section - 1))
+        die("a section one byte shorter than its fields (a bare LF at its end) passes");
     if (h->n) {
         /* the first field not handed over */
         ss_door_layout_start(buf + 6, &at);
         if (h->n > 1 && !ss_door_layout_field(&at, names[1], strlen(names[1]), values[1],
                                               strlen(values[1])))
             die("a field after one not handed over passes the layout walk");
-        if (h->n == 1 && !ss_door_layout_end(at))
+        if (h->n == 1 && !ss_door_layout_end(at, buf, section))
             die("a section whose one field was not handed over passes the layout walk");
         /* a value whose line did not end in CRLF */
         size_t vl = strlen(values[0]);
@@ -145,6 +149,7 @@ static void check_layout(const struct ss_headers *h)
         ss_door_layout_start(buf + 6, &at);
         if (!ss_door_layout_field(&at, names[0], strlen(names[0]), values[0], vl))
             die("a value not ended by NUL NUL passes the layout walk");
+        values[0][vl + 1] = '\0';
     }
     free(buf);
     free(names);

@@ -346,6 +346,7 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "GET $ECHO/do\001or HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$i"
   printf "POST $ECHO/door HTTP/1.0\r\nHost: h\r\n$1Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" \
     >"$T_DIR/door-$((i + 1))"
+  printf "GET $ECHO/door HTTP/1.1\r\nHost: h\r\n$1\n" >"$T_DIR/door-$((i + 2))"
 }
 door_names() {
   local c
@@ -353,6 +354,7 @@ door_names() {
   for c in "${door_methods[@]}"; do echo "${c#*|}"; done
   echo "a control character in the request target"
   echo "Transfer-Encoding in an HTTP/1.0 request"
+  echo "a header section ended by a bare LF"
 }
 door_check() { # SIDE PORT [s_client args...]
   local side=$1 port=$2 i=0 name

@@ -299,12 +299,15 @@ struct mhd_field {
  * (the model the door's walk assumes): a line ends at LF, a CR before it
  * going too, each end becoming NUL; "name:" SP* value; a line that starts
  * with SP or HT appended to the previous NAME, moved to moved[]; a line
- * whose name is empty ends the fields. Returns the version string.
+ * whose name is empty ends the fields. Returns the version string;
+ * *size is the section's length up to the empty line's end.
  */
-static const char *mhd_read(char *raw, size_t len, char *moved, struct mhd_field *f, size_t *n)
+static const char *mhd_read(char *raw, size_t len, char *moved, struct mhd_field *f, size_t *n,
+                            size_t *size)
 {
     const char *version = NULL;
     *n = 0;
+    *size = 0;
     for (char *p = raw; p < raw + len;) {
         char *lf = memchr(p, '\n', (size_t)(raw + len - p));
         assert_non_null(lf);
@@ -317,8 +320,10 @@ static const char *mhd_read(char *raw, size_t len, char *moved, struct mhd_field
             version = strrchr(line, ' ') + 1;
             continue;
         }
-        if (!*line)
-            break; /* the empty line */
+        if (!*line) {
+            *size = (size_t)(p - raw); /* the empty line */
+            break;
+        }
         if (*line == ' ' || *line == '\t') {
             struct mhd_field *last = &f[*n - 1];
             while (*line == ' ' || *line == '\t')
@@ -329,8 +334,12 @@ static const char *mhd_read(char *raw, size_t len, char *moved, struct mhd_field
             continue;
         }
         char *colon = strchr(line, ':');
-        if (colon == line)
-            break; /* no name: no field from here on */
+        if (colon == line) {
+            /* no name: no field from here on; the section ends at the empty line */
+            char *end = strstr(p, "\r\n\r\n");
+            *size = end ? (size_t)(end + 4 - raw) : len;
+            break;
+        }
         *colon = '\0';
         for (colon++; *colon == ' ' || *colon == '\t'; colon++)
             ;
@@ -348,14 +357,17 @@ static const char *layout(const char *text, size_t len)
     size_t n = 0;
     assert_true(len < sizeof raw);
     memcpy(raw, text, len);
-    const char *version = mhd_read(raw, len, moved, f, &n), *at = NULL;
+    size_t size = 0;
+    const char *version = mhd_read(raw, len, moved, f, &n, &size), *at = NULL;
     const char *problem = ss_door_layout_start(version, &at);
     for (size_t i = 0; !problem && i < n; i++)
         problem = ss_door_layout_field(&at, f[i].name, f[i].name_len, f[i].value, f[i].value_len);
-    return problem ? problem : ss_door_layout_end(at);
+    return problem ? problem : ss_door_layout_end(at, raw, size);
 }
 
 #define LAYOUT(text) layout(text, sizeof text - 1)
+#define NOT_END                                                                                    \
+    "a header section that does not end where its fields do (a line without a name, or a bare LF)"
 
 static void test_door_layout(void **state)
 {
@@ -370,8 +382,10 @@ static void test_door_layout(void **state)
                         "a NUL in a header field value, or a line not ended by CRLF");
     assert_string_equal(LAYOUT("GET / HTTP/1.1\nHost: x\r\n\r\n"),
                         "a NUL in a header field value, or a line not ended by CRLF");
-    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\r\n: v\r\nX-A: 1\r\n\r\n"),
-                        "a header line that is not a field (one without a name, say)");
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\r\n: v\r\nX-A: 1\r\n\r\n"), NOT_END);
+    /* a bare LF on the last field line and the empty line, or on the empty line alone */
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\n\n"), NOT_END);
+    assert_string_equal(LAYOUT("GET / HTTP/1.1\r\nHost: x\r\n\n"), NOT_END);
     /* a field handed over that does not begin where the line before ended */
     static char raw[] = "GET / HTTP/1.1\0\0Host\0 x\0\0X-A\0 1\0\0\0\0";
     const char *at = NULL;
