@@ -326,6 +326,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     return ctx;
 }
 
+/* A request the door refuses for problem: answered 400, its connection closed. */
+static void refuse(struct request_ctx *ctx, const char *problem)
+{
+    fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
+    ctx->close = true;
+}
+
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       size_t key_size, const char *value, size_t value_size)
 {
@@ -338,8 +345,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     if (!problem)
         problem = ss_headers_field_problem(key, key_size, value, value_size);
     if (problem) {
-        fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
-        ctx->close = true;
+        refuse(ctx, problem);
         return MHD_NO;
     }
     ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value, value_size);
@@ -362,10 +368,8 @@ static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx,
             MHD_get_connection_info(con, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
         problem = ss_door_layout_end(ctx->line, method, info ? info->header_size : 0);
     }
-    if (problem) {
-        fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
-        ctx->close = true;
-    }
+    if (problem)
+        refuse(ctx, problem);
 }
 
 static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
