@@ -527,11 +527,8 @@ static ss_error pg_snapshot(struct ss_store *base)
 
 static ss_error pg_begin(struct ss_store *base)
 {
-    struct pg_store *s = (struct pg_store *)base;
-    /* read-only: a transaction that reads one state of the log (appends are refused) */
-    if (s->read_only)
-        return pg_snapshot(base);
-    return begin_with(s, "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_CHAIN ")");
+    return begin_with((struct pg_store *)base,
+                      "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_CHAIN ")");
 }
 
 static ss_error pg_commit(struct ss_store *base)
@@ -778,10 +775,9 @@ static ss_error pg_add_timestamp(struct ss_store *base, struct ss_timestamp *ts,
     struct pg_store *s = (struct pg_store *)base;
     if (s->read_only)
         return read_only_error(s);
-    ss_error err = exec(s, "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_STAMP ")", "begin");
+    ss_error err = begin_with(s, "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_STAMP ")");
     if (err)
-        goto fail;
-    s->in_tx = true;
+        return err;
     PGresult *res =
         query(s, "SELECT coalesce(max(last_id), 0) FROM timestamps", NULL, "read the timestamps");
     if (!res) {
