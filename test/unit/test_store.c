@@ -1011,10 +1011,16 @@ static void test_snapshot(void **state)
     assert_int_equal(st.timestamps, 1);
     assert_int_equal(st.records, 4);
     assert_int_equal(st.stamped, 4);
-    /* a snapshot on a writable store takes no lock from its writer */
+    /* a snapshot on a writable store takes no lock from another writer, which appends at once */
+    struct ss_store *w2 = NULL;
+    assert_int_equal(ss_store_open(spec, false, 0, &w2), SS_OK);
     assert_int_equal(ss_store_snapshot(w), SS_OK);
     assert_int_equal(seen_now(w).records, 4);
+    append_next(w2, "beside");
+    assert_int_equal(seen_now(w).records, 4);
     ss_store_rollback(w);
+    assert_int_equal(seen_now(w).records, 5);
+    ss_store_close(w2);
     ss_store_close(r);
     ss_store_close(w);
 }
