@@ -50,7 +50,8 @@ chain_since() { # server: the chain from the last record checked on
   out=$("$CHECK" --from "${FROM[$1]}" "sqlite:$FED_DIR/$1/log/messagelog.db") || return 1
   case $out in
   "records "*) out=${out#* to } && FROM[$1]=${out%%,*} ;;
-  *" records, chain intact") FROM[$1]=${out%% *} ;;
+  # an empty log ("0 records"): the next check starts at the first record still
+  *" records, chain intact") if [ "${out%% *}" -gt 0 ]; then FROM[$1]=${out%% *}; fi ;;
   esac
 }
 chains() { chain_since sh && chain_since mv; }
