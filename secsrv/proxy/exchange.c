@@ -365,6 +365,12 @@ static void log_refusal(struct exchange *x, unsigned status, const char *type)
     if (x->refusal_logged || !x->req || !x->d)
         return;
     x->refusal_logged = true;
+    /* a logger that let the last call run out of time would keep this answer waiting as long */
+    if (atomic_load(&x->d->log_silent)) {
+        ss_log_warn("%s: the refusal is not logged: the logger does not answer",
+                    x->server_proxy ? "server-proxy" : "client-proxy");
+        return;
+    }
     ss_error err;
     if (!x->request_logged)
         err = log_message(x, "request", x->req->method, x->req->target ? x->req->target : "",

@@ -70,6 +70,13 @@ log_has() { grep -Eq -- "$2" "$FED_DIR/$1.log"; }
 # log_count NAME REGEX: how many lines of NAME's log match REGEX
 log_count() { grep -Ec -- "$2" "$FED_DIR/$1.log" 2>/dev/null || true; }
 
+# parent_of SERVER: the pid of that security server's parent process
+parent_of() { awk -v n="$1" '$2 == n {p = $1} END {print p}' "$FED_DIR/pids"; }
+# child_of SERVER ROLE: the pid of its child secsrv-ROLE (signer, logger, network)
+child_of() {
+  ps -o pid=,comm= --ppid "$(parent_of "$1")" | awk -v c="secsrv-$2" '$2 == c {print $1}'
+}
+
 # xr METHOD CLIENT PATH [curl args...]: a query through the SH client proxy.
 # Sets STATUS, BODY, HEADERS (lower-cased names) and CURL_RC.
 xr() {

@@ -32,10 +32,6 @@ pids=()
 for i in 1 2 3 4; do loader "$i" & pids+=($!); done
 
 # --- the kills ------------------------------------------------------------------------------
-parent_of() { awk -v n="$1" '$2 == n {p = $1} END {print p}' "$FED_DIR/pids"; }
-child_of() { # server role -> pid of its child secsrv-ROLE
-  ps -o pid=,comm= --ppid "$(parent_of "$1")" | awk -v c="secsrv-$2" '$2 == c {print $1}'
-}
 serving() { # server: its health endpoint answers 200 (signer, logger and registry fine)
   local port
   port=$(sed -n "s/^FED_$(echo "$1" | tr a-z A-Z)_HEALTH_PORT=//p" "$FED_DIR/env")

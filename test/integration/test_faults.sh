@@ -73,6 +73,31 @@ expect "a rejection is a failed attempt" wait_until "a rejected attempt" 20 reje
 tsa ok >/dev/null
 expect "and recovered from" wait_until "the backlog" 30 caught_up
 
+# chain_ok SERVER: every record's prev_hash is the hash of the record before it
+chain_ok() {
+  [ "$(msglog "$1" "SELECT count(*) FROM records r JOIN records p ON p.id = r.id - 1 WHERE r.prev_hash != p.hash")" = 0 ]
+}
+
+# --- a logger that stops answering (SIGSTOP) -----------------------------------------------------
+# an exchange waits for its record as long as a logger call may take, fails with LoggingFailed,
+# and is not kept waiting a second time for its refusal's record; once the logger runs again,
+# exchanges work and the log is one intact chain
+logger=$(child_of sh logger)
+kill -STOP "$logger"
+xr GET $CLIENT $Q
+kill -CONT "$logger"
+expect_error "an exchange fails while the logger does not answer" 500 \
+  Server.ClientProxy.LoggingFailed
+expect "the operator log says the logger did not answer" \
+  log_has sh "LoggingFailed .*logger: .*no answer in time"
+expect "and that the refusal was not waited for" \
+  log_has sh "client-proxy: the refusal is not logged: the logger does not answer"
+expect "nor was the logger waited for a second time" \
+  test "$(log_count sh "the refusal could not be logged: .*no answer in time")" = 0
+answers_again() { xr GET $CLIENT $Q; [ "$STATUS" = 200 ]; }
+expect "exchanges work again once it runs" wait_until "the logger to answer" 30 answers_again
+expect "and the log is one intact chain" chain_ok sh
+
 # --- the store full (1 MiB here) ---------------------------------------------------------------
 before_ok=$(records sh "error_type = ''")
 full=no
@@ -90,9 +115,6 @@ expect "no part of the refused answer reached the information system" \
 expect "the operator log says the store is full" log_has sh "store full"
 expect "what the store holds is intact (integrity check)" \
   test "$(msglog sh "PRAGMA integrity_check")" = ok
-chain_ok() {
-  [ "$(msglog "$1" "SELECT count(*) FROM records r JOIN records p ON p.id = r.id - 1 WHERE r.prev_hash != p.hash")" = 0 ]
-}
 expect "and still one hash chain" chain_ok sh
 expect "every answer the client got as a success is in the log" \
   test "$(records sh "direction = 'response' AND status = 200 AND error_type = ''")" -ge "$before_ok"
