@@ -566,6 +566,15 @@ R add client GOV/MIKWS-SH/ss-sh-kiel GOV/MIKWS-SH/Meldeauskunft
 R add client GOV/MIKWS-SH/ss-sh-kiel MUN/01002000/Buergeramt
 R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Einwohnermeldeamt
 R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Kfz-Zulassung
+if [ "$test_mode" = 1 ]; then
+  # the Schwerin server once more, under another code and another spelling of its address:
+  # a request targeted at ss-mv-zweit (X-Road-Security-Server) reaches ss-mv-schwerin, which
+  # serves only requests for itself
+  R add server MUN/13004000 ss-mv-zweit --address "localhost:${mv_address##*:}" \
+    --auth-cert "$pki/servers/ss-mv-schwerin/auth.pem"
+  R add subsystem MUN/13004000/Gewerbeamt
+  R add client MUN/13004000/ss-mv-zweit MUN/13004000/Gewerbeamt
+fi
 R sign --key "$pki/registry-authority.key" --cert "$pki/registry-authority.pem" \
   --chain "$pki/intermediate-ca.pem"
 serial=$("$registry_tool" -f "$reg" show | awk '$1 == "serial" && !s {print $2; s = 1}')

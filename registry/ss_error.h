@@ -37,7 +37,8 @@ typedef enum ss_error {
     SS_ERR_UNKNOWN_SERVICE,
     SS_ERR_CLIENT_NOT_HOSTED,
     SS_ERR_LIMIT,
-    SS_ERR_DUPLICATE, /* a second request of a client with the same query id */
+    SS_ERR_DUPLICATE,               /* a second request of a client with the same query id */
+    SS_ERR_INVALID_SECURITY_SERVER, /* the security server a request names cannot take it */
     /* access policy */
     SS_ERR_POLICY = 500,
     SS_ERR_ACCESS_DENIED,

@@ -68,23 +68,41 @@ static int split_parts(const char *s, size_t len, const char **part, size_t *ple
     return n;
 }
 
-ss_error ss_client_id_parse(const char *s, size_t len, size_t max, bool require_subsystem,
-                            struct ss_client_id *out)
+/* Splits s into min to 4 parts and decodes each into dst (what: the form, for the reason). */
+static ss_error decode_parts(const char *s, size_t len, size_t max, int min, char *const dst[4],
+                             const char *what)
 {
     const char *part[4];
     size_t plen[4];
     int n = split_parts(s, len, part, plen, 4);
-    if (n < 3 || n > 4 || (require_subsystem && n != 4))
-        return ss_errf(SS_ERR_BAD_IDENTIFIER, "client identifier must be INSTANCE/CLASS/MEMBER%s",
-                       require_subsystem ? "/SUBSYSTEM" : "[/SUBSYSTEM]");
-    char *dst[4] = {out->instance, out->member_class, out->member_code, out->subsystem};
-    out->subsystem[0] = '\0';
+    if (n < min || n > 4)
+        return ss_errf(SS_ERR_BAD_IDENTIFIER, "%s", what);
+    dst[3][0] = '\0';
     for (int i = 0; i < n; i++) {
         ss_error err = ss_id_part_decode(part[i], plen[i], max, dst[i]);
         if (err)
             return err;
     }
     return SS_OK;
+}
+
+ss_error ss_client_id_parse(const char *s, size_t len, size_t max, bool require_subsystem,
+                            struct ss_client_id *out)
+{
+    char *const dst[4] = {out->instance, out->member_class, out->member_code, out->subsystem};
+    return decode_parts(s, len, max, require_subsystem ? 4 : 3, dst,
+                        require_subsystem
+                            ? "client identifier must be INSTANCE/CLASS/MEMBER/SUBSYSTEM"
+                            : "client identifier must be INSTANCE/CLASS/MEMBER[/SUBSYSTEM]");
+}
+
+ss_error ss_server_id_parse(const char *s, size_t len, size_t max, struct ss_server_id *out)
+{
+    char *const dst[4] = {out->owner.instance, out->owner.member_class, out->owner.member_code,
+                          out->code};
+    out->owner.subsystem[0] = '\0';
+    return decode_parts(s, len, max, 4, dst,
+                        "security server identifier must be INSTANCE/CLASS/MEMBER/SERVERCODE");
 }
 
 ss_error ss_client_id_parse_local(const char *s, const char *instance, struct ss_client_id *out)
@@ -119,6 +137,14 @@ bool ss_client_id_format(const struct ss_client_id *id, char *buf, size_t size)
 {
     int r = snprintf(buf, size, "%s/%s/%s%s%s", id->instance, id->member_class, id->member_code,
                      id->subsystem[0] ? "/" : "", id->subsystem);
+    return fits(r, size);
+}
+
+bool ss_server_id_format(const struct ss_server_id *id, char *buf, size_t size)
+{
+    const struct ss_client_id *o = &id->owner;
+    int r =
+        snprintf(buf, size, "%s/%s/%s/%s", o->instance, o->member_class, o->member_code, id->code);
     return fits(r, size);
 }
 

@@ -29,6 +29,12 @@ struct ss_service_id {
     char service_version[SS_ID_PART_MAX + 1]; /* "" when absent */
 };
 
+/* A security server: the member that owns it and its server code. */
+struct ss_server_id {
+    struct ss_client_id owner; /* subsystem "" */
+    char code[SS_ID_PART_MAX + 1];
+};
+
 /*
  * True if s[0..len) is 1 to max bytes of visible ASCII (0x21-0x7e): the
  * rule of query ids, data-subject references and manifest values.
@@ -52,6 +58,13 @@ ss_error ss_id_part_decode(const char *s, size_t len, size_t max, char *out) SS_
 ss_error ss_client_id_parse(const char *s, size_t len, size_t max, bool require_subsystem,
                             struct ss_client_id *out) SS_MUST_CHECK SS_NONNULL(1, 5);
 
+/*
+ * Parses "INSTANCE/CLASS/MEMBER/SERVERCODE" (the X-Road-Security-Server
+ * header form), each part percent-decoded and checked as above.
+ */
+ss_error ss_server_id_parse(const char *s, size_t len, size_t max,
+                            struct ss_server_id *out) SS_MUST_CHECK SS_NONNULL(1, 4);
+
 /* Parses "CLASS/MEMBER[/SUBSYSTEM]" inside a known instance (registry form). */
 ss_error ss_client_id_parse_local(const char *s, const char *instance,
                                   struct ss_client_id *out) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
@@ -65,6 +78,9 @@ bool ss_service_id_format(const struct ss_service_id *id, char *buf, size_t size
 
 bool ss_client_id_equal(const struct ss_client_id *a, const struct ss_client_id *b);
 /* True if a and b name the same member (subsystems ignored). */
+/* INSTANCE/CLASS/MEMBER/SERVERCODE; false if it does not fit. */
+bool ss_server_id_format(const struct ss_server_id *id, char *buf, size_t size);
+
 bool ss_client_id_same_member(const struct ss_client_id *a, const struct ss_client_id *b);
 
 #endif

@@ -220,16 +220,30 @@ static ss_error id_part(const xmlNode **at, const char *name, bool optional, con
     return err;
 }
 
+/* An identifier element's objectType attribute ("" when absent). */
+static void object_type_of(const xmlNode *n, char out[32])
+{
+    xmlChar *type = xmlGetNsProp(n, (const xmlChar *)"objectType", (const xmlChar *)SS_SOAP_NS_ID);
+    snprintf(out, 32, "%s", type ? (const char *)type : "");
+    xmlFree(type);
+}
+
+/* No element or text after an identifier's last part. */
+static ss_error identifier_end(const xmlNode *at, const char *what)
+{
+    bool stray = false;
+    if (element(at, &stray) || stray)
+        return bad("%s: an element or text after its last part", what);
+    return SS_OK;
+}
+
 /* client (MEMBER or SUBSYSTEM) or service (SERVICE) with the parts in the schema's order. */
 static ss_error identifier(const xmlNode *n, bool service, struct ss_client_id *id,
                            struct ss_service_id *sid)
 {
     const char *what = service ? "service" : "client";
-    xmlChar *type = xmlGetNsProp(n, (const xmlChar *)"objectType", (const xmlChar *)SS_SOAP_NS_ID);
-    char object_type[32] = "";
-    if (type)
-        snprintf(object_type, sizeof object_type, "%s", (const char *)type);
-    xmlFree(type);
+    char object_type[32];
+    object_type_of(n, object_type);
     if (service ? strcmp(object_type, "SERVICE") != 0
                 : strcmp(object_type, "MEMBER") != 0 && strcmp(object_type, "SUBSYSTEM") != 0)
         return bad("%s: objectType must be %s, not '%.32s'", what,
@@ -245,20 +259,40 @@ static ss_error identifier(const xmlNode *n, bool service, struct ss_client_id *
     if (service && ((err = id_part(&at, "serviceCode", false, what, sid->service_code)) ||
                     (err = id_part(&at, "serviceVersion", true, what, sid->service_version))))
         return err;
-    bool stray = false;
-    if (element(at, &stray) || stray)
-        return bad("%s: an element or text after its last part", what);
+    if ((err = identifier_end(at, what)))
+        return err;
     if (!service && (strcmp(object_type, "SUBSYSTEM") == 0) != (c->subsystem[0] != '\0'))
         return bad("client: objectType %s %s a subsystemCode", object_type,
                    c->subsystem[0] ? "does not allow" : "needs");
     return SS_OK;
 }
 
+/* securityServer (SERVER), of the security server targeting extension (PR-TARGETSS). */
+static ss_error server_identifier(const xmlNode *n, struct ss_server_id *id)
+{
+    const char *what = "securityServer";
+    char object_type[32];
+    object_type_of(n, object_type);
+    if (strcmp(object_type, "SERVER") != 0)
+        return bad("%s: objectType must be SERVER, not '%.32s'", what, object_type);
+    const xmlNode *at = n->children;
+    struct ss_client_id *o = &id->owner;
+    o->subsystem[0] = '\0';
+    ss_error err;
+    if ((err = id_part(&at, "xRoadInstance", false, what, o->instance)) ||
+        (err = id_part(&at, "memberClass", false, what, o->member_class)) ||
+        (err = id_part(&at, "memberCode", false, what, o->member_code)) ||
+        (err = id_part(&at, "serverCode", false, what, id->code)))
+        return err;
+    return identifier_end(at, what);
+}
+
 /* One header field of ours or X-Road's, each at most once. */
 static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsigned *seen)
 {
-    static const char *const names[] = {"client", "service",         "id",         "userId",
-                                        "issue",  "protocolVersion", "requestHash"};
+    static const char *const names[] = {"client",      "service",       "id",
+                                        "userId",      "issue",         "protocolVersion",
+                                        "requestHash", "securityServer"};
     if (n->ns && is(n->ns->href, SS_SOAP_NS_XROAD)) {
         size_t k = 0;
         while (k < sizeof names / sizeof names[0] && !is(n->name, names[k]))
@@ -288,8 +322,11 @@ static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsign
             return leaf_text(n, "issue", m->issue, sizeof m->issue);
         case 5:
             return leaf_text(n, "protocolVersion", m->protocol_version, sizeof m->protocol_version);
-        default:
+        case 6:
             return hash_text(n, m->request_hash, sizeof m->request_hash);
+        default:
+            m->has_security_server = true;
+            return server_identifier(n, &m->security_server);
         }
     }
     if (in(n, SS_SOAP_NS_REPR, "representedParty")) {
@@ -607,6 +644,11 @@ ss_error ss_soap_echoed(const struct ss_soap_message *req, const struct ss_soap_
              strcmp(req->party_class, resp->party_class) != 0 ||
              strcmp(req->party_code, resp->party_code) != 0)
         field = "representedParty";
+    else if (req->has_security_server != resp->has_security_server ||
+             (req->has_security_server &&
+              (!ss_client_id_equal(&req->security_server.owner, &resp->security_server.owner) ||
+               strcmp(req->security_server.code, resp->security_server.code) != 0)))
+        field = "securityServer";
     return field ? bad("the service did not echo the request's header field %s", field) : SS_OK;
 }
 

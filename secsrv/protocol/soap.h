@@ -51,6 +51,8 @@ struct ss_soap_message {
     char user_id[SS_SOAP_FIELD_MAX + 1];
     char issue[SS_SOAP_FIELD_MAX + 1];
     char protocol_version[16];
+    bool has_security_server; /* the targeting extension (PR-TARGETSS) */
+    struct ss_server_id security_server;
     bool has_represented_party;
     char party_class[SS_SOAP_FIELD_MAX + 1], party_code[SS_SOAP_FIELD_MAX + 1];
     char purpose[65];

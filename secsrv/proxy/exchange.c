@@ -33,6 +33,8 @@ struct exchange {
     char message_id[256];                   /* X-Road-Id */
     char request_id[37];                    /* X-Road-Request-Id */
     char request_hash[SS_REQUEST_HASH_B64]; /* server proxy: binds every answer, errors too */
+    bool has_target_server;                 /* X-Road-Security-Server, or securityServer */
+    struct ss_server_id target_server;
     const char *purpose;
     const char *subject;
     struct timespec start;
@@ -131,6 +133,9 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
     case SS_ERR_UPSTREAM_INCONSISTENT:
         server_type = "InconsistentResponse";
         break;
+    case SS_ERR_INVALID_SECURITY_SERVER:
+        server_type = "InvalidSecurityServer";
+        break;
     case SS_ERR_MISSING_SIGNATURE:
         server_type = "MissingSignature";
         break;
@@ -215,7 +220,7 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
     default:
         break;
     }
-    if (status < 500 || err == SS_ERR_UNKNOWN_SERVICE)
+    if (status < 500 || err == SS_ERR_UNKNOWN_SERVICE || err == SS_ERR_INVALID_SECURITY_SERVER)
         return reason;
     switch (err) {
     case SS_ERR_TLS:
@@ -538,6 +543,13 @@ static ss_error identify_rest(struct exchange *x)
     (void)ss_client_id_format(&x->client, x->client_str, sizeof x->client_str);
     x->purpose = ss_headers_get(&x->req->headers, SS_HDR_PURPOSE);
     x->subject = ss_headers_get(&x->req->headers, SS_HDR_SUBJECT);
+    const char *server = ss_headers_get(&x->req->headers, "X-Road-Security-Server");
+    if (server) {
+        if ((err = ss_server_id_parse(server, strlen(server), cfg->limits.max_identifier_bytes,
+                                      &x->target_server)))
+            return ss_errf(err, "X-Road-Security-Server: %s", ss_errmsg());
+        x->has_target_server = true;
+    }
     return SS_OK;
 }
 
@@ -589,6 +601,8 @@ static ss_error identify_soap(struct exchange *x)
     snprintf(x->message_id, sizeof x->message_id, "%s", m->id);
     x->purpose = m->has_purpose ? m->purpose : NULL;
     x->subject = m->has_subject ? m->subject : NULL;
+    x->has_target_server = m->has_security_server;
+    x->target_server = m->security_server;
     if (!x->server_proxy)
         return SS_OK;
     struct ss_client_id sender;
@@ -990,6 +1004,28 @@ static ss_error check_soap_answer(struct exchange *x, const struct ss_upstream_r
     return SS_OK;
 }
 
+/*
+ * The server a request names (X-Road-Security-Server, or securityServer in
+ * a SOAP header): a server the registry lists, hosting the provider.
+ */
+static ss_error target_server(const struct exchange *x, const struct ss_registry *reg,
+                              const struct ss_reg_server **out)
+{
+    char name[SS_ID_STR_MAX];
+    (void)ss_server_id_format(&x->target_server, name, sizeof name);
+    const struct ss_reg_server *s =
+        ss_registry_server(reg, &x->target_server.owner, x->target_server.code);
+    if (!s)
+        return ss_errf(SS_ERR_INVALID_SECURITY_SERVER,
+                       "the security server %s is not in the registry", name);
+    if (!ss_registry_server_hosts(s, &x->target.service.provider))
+        return ss_errf(SS_ERR_INVALID_SECURITY_SERVER,
+                       "the security server %s does not host the provider of %s", name,
+                       x->service_str);
+    *out = s;
+    return SS_OK;
+}
+
 static ss_error consume(struct exchange *x)
 {
     x->out_target = x->soap ? "/" : x->req->target;
@@ -1014,6 +1050,12 @@ static ss_error consume(struct exchange *x)
                        x->service_str);
     if (n_servers > 8)
         n_servers = 8;
+    if (x->has_target_server) {
+        /* the request names the server it is for: that one, or none */
+        if ((err = target_server(x, reg, &servers[0])))
+            return err;
+        n_servers = 1;
+    }
 
     if (ss_seal_overdue(x->d))
         return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
@@ -1545,6 +1587,17 @@ static ss_error provide(struct exchange *x)
         return ss_errf(SS_ERR_BAD_HEADER, "X-Road-Id or X-Road-Request-Id missing or malformed");
     snprintf(x->request_id, sizeof x->request_id, "%s", rid);
     snprintf(x->message_id, sizeof x->message_id, "%s", mid);
+    /* a request for another server is not served here (PR-TARGETSS) */
+    const struct ss_config *cfg = x->d->cfg;
+    if (x->has_target_server && (!ss_client_id_same_member(&x->target_server.owner, &cfg->owner) ||
+                                 strcmp(x->target_server.code, cfg->server_code) != 0)) {
+        char name[SS_ID_STR_MAX], self[SS_ID_STR_MAX];
+        (void)ss_server_id_format(&x->target_server, name, sizeof name);
+        (void)ss_client_id_format(&cfg->owner, self, sizeof self);
+        return ss_errf(SS_ERR_INVALID_SECURITY_SERVER,
+                       "the request is for the security server %s, not for this one (%s/%s)", name,
+                       self, cfg->server_code);
+    }
     const struct ss_client_id *provider = &x->target.service.provider;
     char provider_str[SS_ID_STR_MAX];
     (void)ss_client_id_format(provider, provider_str, sizeof provider_str);

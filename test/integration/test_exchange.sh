@@ -223,6 +223,36 @@ expect_error "an unbound error in the X-Road form is passed on, answered anew" \
   500 Server.ServerProxy.SslAuthenticationFailed
 expect "with the provider's detail id" grep -q '"detail":"0b6d7a3e-5b1a-4c47-9d51-2f0c8e2a9b11"' "$T_DIR/body"
 
+# --- a request for one server (X-Road-Security-Server, PR-REST 4.3 and PR-TARGETSS) -------
+SCHWERIN=DE-NORD/MUN/13004000/ss-mv-schwerin
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: $SCHWERIN"
+expect "a request for the provider's server is served" test "$STATUS" = 200
+expect "... and the register service sees which server it was for" \
+  grep -qi "\"x-road-security-server\":\"$SCHWERIN\"" "$T_DIR/body"
+mark_backend echo
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/GOV/MIKWS-SH/ss-sh-kiel"
+expect_error "a request for a server that does not host the provider" \
+  500 Server.ClientProxy.InvalidSecurityServer
+expect "... says so" grep -q "does not host the provider" "$T_DIR/body"
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-nowhere"
+expect_error "a request for a server the registry does not list" \
+  500 Server.ClientProxy.InvalidSecurityServer
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000"
+expect_error "a security server identifier of three parts" 400 Client.InvalidIdentifier
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: $SCHWERIN" \
+  -H "X-Road-Security-Server: $SCHWERIN"
+expect_error "X-Road-Security-Server twice" 400 Client.InvalidHeader
+forwarded_none "none of these reached the register service" echo
+# ss-mv-zweit is the Schwerin server under another code (federation.sh, test mode): the
+# consumer sends the request there, and the provider's server refuses a request for another
+n_mv=$(log_count mv "InvalidSecurityServer")
+xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Gewerbeamt/register/x" \
+  -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-mv-zweit"
+expect_error "the provider's server refuses a request for another server" \
+  500 Server.ServerProxy.InvalidSecurityServer
+expect "... and its operator log names both" \
+  bash -c "[ $(log_count mv 'InvalidSecurityServer.*ss-mv-zweit, not for this one \(DE-NORD/MUN/13004000/ss-mv-schwerin\)') -gt $n_mv ]"
+
 # --- peer servers -------------------------------------------------------------------
 xr GET $CLIENT "/r1/DE-NORD/MUN/13003000/Einwohnermeldeamt/meldeauskunft/persons/P-1001"
 expect_error "provider server with a valid certificate registered for another server" \

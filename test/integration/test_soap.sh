@@ -91,6 +91,30 @@ soap "$T_DIR/e1.xml"
 expect_fault "the E.1 request sent a second time" Client.DuplicateRequest
 expect "the replay did not reach the register service" test "$(soap_hits)" = 1
 
+# --- a message for one server (securityServer, PR-TARGETSS) ------------------------------
+# target SERVERCODE CLASS CODE: in T_DIR/req.xml, the E.1 request with a securityServer header
+# field (after protocolVersion) naming that member's server SERVERCODE
+target() {
+  new_id
+  request "$ID" "SN-AB 123" "s#</xrd:protocolVersion>#&<xrd:securityServer id:objectType=\"SERVER\"><id:xRoadInstance>DE-NORD</id:xRoadInstance><id:memberClass>$2</id:memberClass><id:memberCode>$3</id:memberCode><id:serverCode>$1</id:serverCode></xrd:securityServer>#"
+}
+target ss-mv-schwerin MUN 13004000
+soap "$T_DIR/req.xml"
+expect "a message for the provider's server is answered 200" test "$STATUS" = 200
+expect "... and its answer echoes securityServer" \
+  test "$(block "$T_DIR/body" securityServer)" = "$(block "$T_DIR/req.xml" securityServer)" \
+  -a -n "$(block "$T_DIR/req.xml" securityServer)"
+hits=$(soap_hits)
+target ss-sh-kiel GOV MIKWS-SH
+soap "$T_DIR/req.xml"
+expect_fault "a message for a server that does not host the provider" \
+  Server.ClientProxy.InvalidSecurityServer
+target ss-mv-schwerin MUN 13004000
+sed -i 's#objectType="SERVER"#objectType="MEMBER"#' "$T_DIR/req.xml"
+soap "$T_DIR/req.xml"
+expect_fault "securityServer with another objectType" Client.BadRequest
+expect "neither reached the register service" test "$(soap_hits)" = "$hits"
+
 # an unknown plate: the service's non-technical fault inside an ordinary answer
 new_id
 request "$ID" "XX-0 1"

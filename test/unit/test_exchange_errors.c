@@ -72,6 +72,8 @@ static const struct mapping mappings[] = {
     {SS_ERR_TOO_LARGE, 500, CP "ServiceFailed", 500, SP "ServiceFailed"},
     {SS_ERR_BUSY, 503, CP "ServerBusy", 503, SP "ServerBusy"},
     {SS_ERR_UPSTREAM_INCONSISTENT, 500, CP "InconsistentResponse", 500, SP "InconsistentResponse"},
+    {SS_ERR_INVALID_SECURITY_SERVER, 500, CP "InvalidSecurityServer", 500,
+     SP "InvalidSecurityServer"},
     /* everything else is internal */
     {SS_ERR_INTERNAL, 500, CP "InternalError", 500, SP "InternalError"},
     {SS_ERR_NOMEM, 500, CP "InternalError", 500, SP "InternalError"},

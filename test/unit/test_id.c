@@ -247,6 +247,42 @@ static void test_client_parse_max(void **state)
 
 /* ---- ss_client_id_parse_local ---- */
 
+static void test_server_parse(void **state)
+{
+    (void)state;
+    struct ss_server_id id;
+    const char *s = "DE-NORD/MUN/13004000/ss%2Dmv";
+    assert_int_equal(ss_server_id_parse(s, strlen(s), SS_ID_PART_MAX, &id), SS_OK);
+    assert_string_equal(id.owner.instance, "DE-NORD");
+    assert_string_equal(id.owner.member_class, "MUN");
+    assert_string_equal(id.owner.member_code, "13004000");
+    assert_string_equal(id.owner.subsystem, "");
+    assert_string_equal(id.code, "ss-mv");
+    char buf[SS_ID_STR_MAX];
+    assert_true(ss_server_id_format(&id, buf, sizeof buf));
+    assert_string_equal(buf, "DE-NORD/MUN/13004000/ss-mv");
+    assert_false(ss_server_id_format(&id, buf, 10));
+    /* exactly four parts, each a valid one */
+    const char *bad[] = {"DE-NORD/MUN/13004000",
+                         "DE-NORD/MUN/13004000/a/b",
+                         "DE-NORD/MUN//a",
+                         "DE-NORD/MUN/13004000/",
+                         "DE-NORD/MUN/13004000/a%2Fb",
+                         "DE-NORD/MUN/13004000/a b",
+                         ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (ss_server_id_parse(bad[i], strlen(bad[i]), SS_ID_PART_MAX, &id) !=
+            SS_ERR_BAD_IDENTIFIER)
+            fail_msg("'%s' parsed as a security server identifier", bad[i]);
+    }
+    s = "DE-NORD/MUN/13004000";
+    assert_int_equal(ss_server_id_parse(s, strlen(s), SS_ID_PART_MAX, &id), SS_ERR_BAD_IDENTIFIER);
+    assert_non_null(strstr(ss_errmsg(), "INSTANCE/CLASS/MEMBER/SERVERCODE"));
+    /* the configured limit holds for each part */
+    s = "DE-NORD/MUN/13004000/123456789";
+    assert_int_equal(ss_server_id_parse(s, strlen(s), 8, &id), SS_ERR_BAD_IDENTIFIER);
+}
+
 static void test_client_parse_local(void **state)
 {
     (void)state;
@@ -372,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_client_parse_empty_parts),
         cmocka_unit_test(test_client_parse_encoded_slash),
         cmocka_unit_test(test_client_parse_max),
+        cmocka_unit_test(test_server_parse),
         cmocka_unit_test(test_client_parse_local),
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_format_too_small),

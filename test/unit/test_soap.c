@@ -49,6 +49,11 @@ static const char example[] = HEAD "<SOAP-ENV:Header>\n" CLIENT SERVICE FIELDS
                                    "<repr:partyCode>DE-99</repr:partyCode></repr:representedParty>"
                                    "</SOAP-ENV:Header>\n" BODY;
 
+#define TARGET(type, code)                                                                         \
+    "<xrd:securityServer id:objectType=\"" type "\"><id:xRoadInstance>DE-NORD</id:xRoadInstance>"  \
+    "<id:memberClass>MUN</id:memberClass><id:memberCode>13004000</id:memberCode>" code             \
+    "</xrd:securityServer>"
+
 static ss_error parse(const char *xml, bool response, struct ss_soap_message *m)
 {
     return ss_soap_parse((const uint8_t *)xml, strlen(xml), response, m);
@@ -101,6 +106,57 @@ static void test_example_request(void **state)
     assert_int_equal(parse(member, false, &m), SS_OK);
     assert_string_equal(m.client.subsystem, "");
     assert_false(m.has_user_id);
+    assert_false(m.has_security_server);
+}
+
+/* The security server targeting extension (PR-TARGETSS): securityServer in the header. */
+static void test_security_server(void **state)
+{
+    (void)state;
+    struct ss_soap_message m;
+    static const char targeted[] = HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET(
+        "SERVER", "<id:serverCode>ss-mv-schwerin</id:serverCode>") FIELDS "</SOAP-ENV:Header>" BODY;
+    assert_int_equal(parse(targeted, false, &m), SS_OK);
+    assert_true(m.has_security_server);
+    assert_string_equal(m.security_server.owner.instance, "DE-NORD");
+    assert_string_equal(m.security_server.owner.member_class, "MUN");
+    assert_string_equal(m.security_server.owner.member_code, "13004000");
+    assert_string_equal(m.security_server.owner.subsystem, "");
+    assert_string_equal(m.security_server.code, "ss-mv-schwerin");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET(
+                       "MEMBER", "<id:serverCode>ss-mv-schwerin</id:serverCode>") FIELDS
+                   "</SOAP-ENV:Header>" BODY,
+                   "securityServer: objectType must be SERVER");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET("SERVER", "") FIELDS
+                   "</SOAP-ENV:Header>" BODY,
+                   "serverCode is missing");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET(
+                       "SERVER", "<id:serverCode>a b</id:serverCode>") FIELDS
+                   "</SOAP-ENV:Header>" BODY,
+                   "is not an X-Road identifier part");
+    expect_refused(
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET("SERVER", "<id:serverCode>a</id:serverCode>")
+            TARGET("SERVER", "<id:serverCode>a</id:serverCode>") FIELDS "</SOAP-ENV:Header>" BODY,
+        "securityServer appears twice");
+    /* an answer echoes it as it was */
+    struct ss_soap_message resp;
+    static const char echoed[] = HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET(
+        "SERVER", "<id:serverCode>ss-mv-schwerin</id:serverCode>") FIELDS
+        "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(echoed, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_echoed(&m, &resp), SS_OK);
+    static const char other[] = HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET(
+        "SERVER", "<id:serverCode>ss-other</id:serverCode>") FIELDS
+        "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(other, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_echoed(&m, &resp), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "securityServer"));
+    static const char dropped[] =
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(dropped, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_echoed(&m, &resp), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "securityServer"));
 }
 
 static void test_request_refusals(void **state)
@@ -365,6 +421,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_request),
+        cmocka_unit_test(test_security_server),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_hostile_documents),
         cmocka_unit_test(test_echo_and_request_hash),
