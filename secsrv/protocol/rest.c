@@ -1,5 +1,6 @@
 #include "rest.h"
 #include "ss_hex.h"
+#include "text.h"
 
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -360,4 +361,68 @@ bool ss_rest_query_param(const char *query, size_t len, const char *name, char *
         q = stop + 1;
     }
     return true;
+}
+
+/* True if a media range's parameters (after its ';') hold q=0 (not acceptable, RFC 9110 12.4.2). */
+static bool refused_by_q(const char *p, const char *end)
+{
+    while (p < end) {
+        while (p < end && (*p == ';' || *p == ' ' || *p == '\t'))
+            p++;
+        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            const char *v = p + 2;
+            if (v < end && *v == '0') {
+                v++;
+                if (v < end && *v == '.')
+                    v++;
+                while (v < end && *v == '0')
+                    v++;
+                if (v == end || *v == ';' || *v == ' ' || *v == '\t')
+                    return true;
+            }
+        }
+        while (p < end && *p != ';')
+            p++;
+    }
+    return false;
+}
+
+const char *ss_rest_error_media(const struct ss_headers *fields)
+{
+    static const char *const xml[] = {"text/xml", "application/xml", "text/*"};
+    for (size_t i = 0; i < fields->n; i++) {
+        if (strcasecmp(fields->items[i].name, "Accept") != 0)
+            continue;
+        const char *p = fields->items[i].value;
+        while (*p) {
+            const char *end = p + strcspn(p, ",");
+            const char *range = p;
+            while (range < end && (*range == ' ' || *range == '\t'))
+                range++;
+            const char *params = range;
+            while (params < end && *params != ';' && *params != ' ' && *params != '\t')
+                params++;
+            size_t n = (size_t)(params - range);
+            for (size_t k = 0; k < sizeof xml / sizeof xml[0]; k++)
+                if (n == strlen(xml[k]) && strncasecmp(range, xml[k], n) == 0 &&
+                    !refused_by_q(params, end))
+                    return k == 2 ? "text/xml" : xml[k];
+            p = *end ? end + 1 : end;
+        }
+    }
+    return NULL;
+}
+
+ss_error ss_rest_error_xml(const char *type, const char *message, const char *detail, char **out,
+                           size_t *len)
+{
+    struct ss_text t = {0};
+    ss_text_puts(&t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><type>");
+    ss_text_xml(&t, type);
+    ss_text_puts(&t, "</type><message>");
+    ss_text_xml(&t, message);
+    ss_text_puts(&t, "</message><detail>");
+    ss_text_xml(&t, detail);
+    ss_text_puts(&t, "</detail></error>\n");
+    return ss_text_take(&t, out, len);
 }

@@ -88,6 +88,18 @@ ss_error ss_rest_parse_error(const uint8_t *body, size_t len,
                              struct ss_rest_error *out) SS_MUST_CHECK SS_NONNULL(3);
 
 /*
+ * The media type an X-Road error answer to a REST client takes: "text/xml"
+ * or "application/xml" when an Accept field lists one of them, or the range
+ * of all text types (answered as text/xml), without q=0, as PR-REST 4.6
+ * recommends; NULL for JSON, the default.
+ */
+const char *ss_rest_error_media(const struct ss_headers *fields);
+
+/* The error answer in XML: <error><type/><message/><detail/></error>, each text escaped. */
+ss_error ss_rest_error_xml(const char *type, const char *message, const char *detail, char **out,
+                           size_t *len) SS_MUST_CHECK;
+
+/*
  * The value of parameter name in a raw query (query[0..len), "?a=b&c=d" or
  * ""), as it is written (not percent-decoded), into out; "" when absent.
  * False (out "") when the value does not fit.

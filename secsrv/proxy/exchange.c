@@ -393,7 +393,8 @@ static void log_refusal(struct exchange *x, unsigned status, const char *type)
 /*
  * An information system that speaks SOAP is answered with a SOAP 1.1 Fault
  * in the X-Road form, and with HTTP status 500 as SOAP 1.1 (section 6.2)
- * requires; between the servers and to REST clients an error is JSON.
+ * requires; between the servers an error is JSON, and to REST clients too
+ * unless they accept XML (PR-REST 4.6).
  */
 static bool answers_soap(const struct exchange *x)
 {
@@ -444,9 +445,20 @@ static void answer_error(struct exchange *x, unsigned status, const char *type, 
         }
         return;
     }
-    if (n < 0 || (size_t)n >= sizeof body ||
-        ss_http_set_body(resp, body, (size_t)n, "application/json; charset=utf-8") ||
-        ss_headers_add(&resp->headers, "X-Road-Error", type))
+    /* to an information system in XML when it asks for XML; between the servers JSON */
+    const char *xml = x->server_proxy || !x->req ? NULL : ss_rest_error_media(&x->req->headers);
+    char *doc = NULL, media[64];
+    size_t doc_len = 0;
+    if (xml && ss_rest_error_xml(type, text, detail, &doc, &doc_len) == SS_OK) {
+        snprintf(media, sizeof media, "%s; charset=utf-8", xml);
+        if (ss_http_set_body(resp, doc, doc_len, media))
+            resp->status = 500;
+        free(doc);
+    } else if (n < 0 || (size_t)n >= sizeof body ||
+               ss_http_set_body(resp, body, (size_t)n, "application/json; charset=utf-8")) {
+        resp->status = 500;
+    }
+    if (ss_headers_add(&resp->headers, "X-Road-Error", type))
         resp->status = 500;
     if (x->message_id[0] && ss_headers_add(&resp->headers, "X-Road-Id", x->message_id))
         resp->status = 500;
@@ -1137,15 +1149,18 @@ static ss_error consume(struct exchange *x)
     x->refusal_logged = true; /* an error answer from the provider is logged above */
     if ((err = refused))
         goto out;
-    if (x->soap && type) {
-        /* the provider's server refused: the information system gets it as a SOAP Fault */
+    if (type && (x->soap || ss_rest_error_media(&x->req->headers))) {
+        /* the provider's server refused: the information system gets it as a SOAP Fault, or
+         * in XML when it accepts XML (the log keeps the answer as it came) */
         struct ss_rest_error e;
-        if (ss_rest_parse_error(up.body, up.body_len, &e) != SS_OK || strcmp(e.type, type) != 0) {
+        if (ss_rest_parse_error(up.body, up.body_len, &e) == SS_OK && strcmp(e.type, type) == 0) {
+            relay_error(x, (unsigned)up.status, &e);
+            goto out;
+        }
+        if (x->soap) {
             err = ss_errf(SS_ERR_UPSTREAM, "the provider's error answer is not in the X-Road form");
             goto out;
         }
-        relay_error(x, (unsigned)up.status, &e);
-        goto out;
     }
     err = copy_response(x, &up, true);
 out:

@@ -1,7 +1,9 @@
 /*
- * Fuzzes the REST request-target parser and the checks applied to the
- * request headers secsrv defines (purpose, subject).
+ * Fuzzes the REST request-target parser, the checks applied to the
+ * request headers secsrv defines (purpose, subject) and the Accept field's
+ * reading for the form of an error answer.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include "rest.h"
 #include "fuzz_text.h"
 
@@ -27,6 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (ss_rest_check_subject(s) == SS_OK && (n == 0 || n > SS_SUBJECT_MAX))
         abort();
+    /* the input as an Accept field: an error answer's form is one of three, and XML only
+     * when the field names an XML type (or all text) */
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    if (ss_headers_add(&h, "Accept", s) == SS_OK) {
+        const char *media = ss_rest_error_media(&h);
+        if (media && strcmp(media, "text/xml") != 0 && strcmp(media, "application/xml") != 0)
+            abort();
+        if (media && !strcasestr(s, "xml") && !strcasestr(s, "text/*"))
+            abort();
+    }
+    ss_headers_cleanup(&h);
     free(s);
     return 0;
 }

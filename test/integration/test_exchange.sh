@@ -253,6 +253,23 @@ expect_error "the provider's server refuses a request for another server" \
 expect "... and its operator log names both" \
   bash -c "[ $(log_count mv 'InvalidSecurityServer.*ss-mv-zweit, not for this one \(DE-NORD/MUN/13004000/ss-mv-schwerin\)') -gt $n_mv ]"
 
+# --- an error answer in XML for a client that accepts XML (PR-REST 4.6) -------------------
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-nowhere" \
+  -H "Accept: application/xml"
+expect "an error of the consumer's server comes in XML for Accept: application/xml" \
+  bash -c "[ '$STATUS' = 500 ] && [ '$(header content-type)' = 'application/xml; charset=utf-8' ] &&
+    [ '$(header x-road-error)' = 'server.clientproxy.invalidsecurityserver' ] &&
+    grep -Eq '^<error><type>Server.ClientProxy.InvalidSecurityServer</type><message>[^<]+</message><detail>[0-9a-f-]{36}</detail></error>$' '$T_DIR/body'"
+xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Gewerbeamt/register/x" \
+  -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-mv-zweit" -H "Accept: text/*"
+expect "an error of the provider's server too, for Accept: text/* as text/xml" \
+  bash -c "[ '$STATUS' = 500 ] && [ '$(header content-type)' = 'text/xml; charset=utf-8' ] &&
+    grep -q '<type>Server.ServerProxy.InvalidSecurityServer</type>' '$T_DIR/body'"
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-nowhere" \
+  -H "Accept: application/xml;q=0, application/json"
+expect "JSON when XML is not acceptable (q=0)" \
+  test "$(header content-type)" = "application/json; charset=utf-8"
+
 # --- peer servers -------------------------------------------------------------------
 xr GET $CLIENT "/r1/DE-NORD/MUN/13003000/Einwohnermeldeamt/meldeauskunft/persons/P-1001"
 expect_error "provider server with a valid certificate registered for another server" \

@@ -2,7 +2,8 @@
  * Unit tests of the X-Road REST message protocol functions (secsrv/rest.c):
  * the request target parser and its refusals, which header fields pass end
  * to end, the purpose and subject checks, the request hash (with a
- * known-answer value computed here from the documented construction) and
+ * known-answer value computed here from the documented construction), the
+ * form of an error answer (JSON, or XML for a client that accepts it) and
  * the UUID format.
  */
 #include "rest.h"
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -425,6 +427,56 @@ static bool is_lower_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+/* ---- the form of an error answer (PR-REST 4.6) ---- */
+
+static const char *media_for(const char *accept, const char *second)
+{
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    if (accept)
+        assert_int_equal(ss_headers_add(&h, "Accept", accept), SS_OK);
+    if (second)
+        assert_int_equal(ss_headers_add(&h, "accept", second), SS_OK);
+    const char *m = ss_rest_error_media(&h);
+    ss_headers_cleanup(&h);
+    return m;
+}
+
+static void test_error_media(void **state)
+{
+    (void)state;
+    assert_null(media_for(NULL, NULL));
+    assert_null(media_for("application/json", NULL));
+    assert_null(media_for("*/*", NULL));
+    assert_null(media_for("application/xhtml+xml, text/html", NULL));
+    assert_null(media_for("text/xmlx", NULL));
+    assert_string_equal(media_for("application/xml", NULL), "application/xml");
+    assert_string_equal(media_for("Text/XML; charset=utf-8", NULL), "text/xml");
+    assert_string_equal(media_for("application/json, text/*;q=0.5", NULL), "text/xml");
+    assert_string_equal(media_for("application/json", " application/xml "), "application/xml");
+    /* q=0: not acceptable */
+    assert_null(media_for("application/xml;q=0", NULL));
+    assert_null(media_for("text/xml; q=0.000, application/json", NULL));
+    assert_string_equal(media_for("text/xml;q=0.01", NULL), "text/xml");
+    assert_string_equal(media_for("text/xml;level=1;q=0.5", NULL), "text/xml");
+}
+
+static void test_error_xml(void **state)
+{
+    (void)state;
+    char *doc = NULL;
+    size_t len = 0;
+    assert_int_equal(ss_rest_error_xml("Client.BadRequest", "a <b> & \"c\"",
+                                       "0b8c3f5e-8a63-4a59-9a5c-3a0b7b6d9f11", &doc, &len),
+                     SS_OK);
+    assert_int_equal(strlen(doc), len);
+    assert_string_equal(doc, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                             "<error><type>Client.BadRequest</type>"
+                             "<message>a &lt;b&gt; &amp; &quot;c&quot;</message>"
+                             "<detail>0b8c3f5e-8a63-4a59-9a5c-3a0b7b6d9f11</detail></error>\n");
+    free(doc);
+}
+
 static void test_uuid(void **state)
 {
     (void)state;
@@ -464,6 +516,8 @@ int main(void)
         cmocka_unit_test(test_request_hash_deterministic_and_sensitive),
         cmocka_unit_test(test_request_hash_name_case_and_filtered),
         cmocka_unit_test(test_request_hash_known_answer),
+        cmocka_unit_test(test_error_media),
+        cmocka_unit_test(test_error_xml),
         cmocka_unit_test(test_uuid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
