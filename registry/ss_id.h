@@ -75,12 +75,11 @@ bool ss_client_id_format(const struct ss_client_id *id, char *buf, size_t size);
 bool ss_client_id_format_local(const struct ss_client_id *id, char *buf, size_t size);
 /* Writes "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/SERVICE[/VERSION]". */
 bool ss_service_id_format(const struct ss_service_id *id, char *buf, size_t size);
+/* Writes "INSTANCE/CLASS/MEMBER/SERVERCODE"; false if it does not fit. */
+bool ss_server_id_format(const struct ss_server_id *id, char *buf, size_t size);
 
 bool ss_client_id_equal(const struct ss_client_id *a, const struct ss_client_id *b);
 /* True if a and b name the same member (subsystems ignored). */
-/* INSTANCE/CLASS/MEMBER/SERVERCODE; false if it does not fit. */
-bool ss_server_id_format(const struct ss_server_id *id, char *buf, size_t size);
-
 bool ss_client_id_same_member(const struct ss_client_id *a, const struct ss_client_id *b);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -387,30 +388,65 @@ static bool refused_by_q(const char *p, const char *end)
     return false;
 }
 
-const char *ss_rest_error_media(const struct ss_headers *fields)
+/* Which of the XML media ranges a media range of an Accept field is (-1: none); *refused: q=0. */
+static int xml_range(const char *p, const char *end, bool *refused)
 {
     static const char *const xml[] = {"text/xml", "application/xml", "text/*"};
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *params = p;
+    while (params < end && *params != ';' && *params != ' ' && *params != '\t')
+        params++;
+    size_t n = (size_t)(params - p);
+    *refused = refused_by_q(params, end);
+    for (int k = 0; k < 3; k++)
+        if (n == strlen(xml[k]) && strncasecmp(p, xml[k], n) == 0)
+            return k;
+    return -1;
+}
+
+/* Calls fn on each media range of each Accept field of fields until it returns non-NULL. */
+static const char *each_range(const struct ss_headers *fields,
+                              const char *(*fn)(int k, bool refused, void *arg), void *arg)
+{
     for (size_t i = 0; i < fields->n; i++) {
         if (strcasecmp(fields->items[i].name, "Accept") != 0)
             continue;
-        const char *p = fields->items[i].value;
-        while (*p) {
+        for (const char *p = fields->items[i].value; *p;) {
             const char *end = p + strcspn(p, ",");
-            const char *range = p;
-            while (range < end && (*range == ' ' || *range == '\t'))
-                range++;
-            const char *params = range;
-            while (params < end && *params != ';' && *params != ' ' && *params != '\t')
-                params++;
-            size_t n = (size_t)(params - range);
-            for (size_t k = 0; k < sizeof xml / sizeof xml[0]; k++)
-                if (n == strlen(xml[k]) && strncasecmp(range, xml[k], n) == 0 &&
-                    !refused_by_q(params, end))
-                    return k == 2 ? "text/xml" : xml[k];
+            bool refused;
+            int k = xml_range(p, end, &refused);
+            const char *r = k >= 0 ? fn(k, refused, arg) : NULL;
+            if (r)
+                return r;
             p = *end ? end + 1 : end;
         }
     }
     return NULL;
+}
+
+/* Notes a text/xml refused with q=0 (arg: bool *). */
+static const char *note_refused(int k, bool refused, void *arg)
+{
+    if (k == 0 && refused)
+        *(bool *)arg = true;
+    return NULL;
+}
+
+/* The first XML range not refused; all text only while text/xml itself is not (arg: bool *). */
+static const char *pick(int k, bool refused, void *arg)
+{
+    if (refused || (k == 2 && *(bool *)arg))
+        return NULL;
+    return k == 1 ? "application/xml" : "text/xml";
+}
+
+const char *ss_rest_error_media(const struct ss_headers *fields)
+{
+    /* a more specific range decides over the range of all text (RFC 9110 12.5.1) */
+    bool text_xml_refused = false;
+    (void)each_range(fields, note_refused, &text_xml_refused);
+    return each_range(fields, pick, &text_xml_refused);
 }
 
 ss_error ss_rest_error_xml(const char *type, const char *message, const char *detail, char **out,

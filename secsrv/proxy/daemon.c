@@ -583,8 +583,7 @@ out:
 
 /*
  * Asks the logger once a second whether timestamping is overdue, so that
- * exchanges stop (and start again) on time even when none is logged; an
- * answer also ends d->log_silent.
+ * exchanges stop (and start again) on time even when none is logged.
  */
 static void *watch_main(void *arg)
 {
@@ -595,7 +594,6 @@ static void *watch_main(void *arg)
         struct ss_ipc_msg m;
         if (ss_ipc_client_linked(d->logger) &&
             ss_ipc_client_call(d->logger, SS_IPC_LOGGER_STATUS, NULL, 2000, &m) == SS_OK) {
-            atomic_store(&d->log_silent, false); /* it answers again */
             struct ss_logger_status st;
             if (ss_logger_status_read(&m, &st) == SS_OK)
                 atomic_store(&d->ts_overdue, !st.timestamping_ok);

@@ -61,7 +61,6 @@ struct ss_daemon {
     } * descriptions;
     _Atomic bool ts_overdue;  /* the logger said: no timestamp within the grace period */
     _Atomic bool log_failing; /* the logger's last answer (or its absence) was a failure */
-    _Atomic bool log_silent;  /* the logger's last call went unanswered (its time ran out) */
     pthread_t watch;          /* asks the logger for its state once a second */
     pthread_mutex_t watch_mu;
     pthread_cond_t watch_cond;

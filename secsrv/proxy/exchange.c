@@ -33,7 +33,8 @@ struct exchange {
     char message_id[256];                   /* X-Road-Id */
     char request_id[37];                    /* X-Road-Request-Id */
     char request_hash[SS_REQUEST_HASH_B64]; /* server proxy: binds every answer, errors too */
-    bool has_target_server;                 /* X-Road-Security-Server, or securityServer */
+    bool log_timed_out;     /* the logger did not answer for one of this exchange's records */
+    bool has_target_server; /* X-Road-Security-Server, or securityServer */
     struct ss_server_id target_server;
     const char *purpose;
     const char *subject;
@@ -342,7 +343,11 @@ static ss_error log_message(struct exchange *x, const char *direction, const cha
     ss_error err = log_start(x, direction, method, target, status, fields, body, body_len, env,
                              error_type, replay_check, &p);
     int64_t id = 0;
-    return err ? err : ss_seal_log_finish(x->d, &p, &id);
+    if (err)
+        return err;
+    err = ss_seal_log_finish(x->d, &p, &id);
+    x->log_timed_out |= p.timed_out;
+    return err;
 }
 
 /*
@@ -355,6 +360,7 @@ static ss_error request_log_wait(struct exchange *x, ss_error err)
         return err;
     int64_t id = 0;
     ss_error logged = ss_seal_log_finish(x->d, &x->request_log, &id);
+    x->log_timed_out |= x->request_log.timed_out;
     if (!logged)
         return err;
     x->request_logged = false;
@@ -370,8 +376,8 @@ static void log_refusal(struct exchange *x, unsigned status, const char *type)
     if (x->refusal_logged || !x->req || !x->d)
         return;
     x->refusal_logged = true;
-    /* a logger that let the last call run out of time would keep this answer waiting as long */
-    if (atomic_load(&x->d->log_silent)) {
+    /* a logger that let this exchange's record run out of time would keep it waiting as long */
+    if (x->log_timed_out) {
         ss_log_warn("%s: the refusal is not logged: the logger does not answer",
                     x->server_proxy ? "server-proxy" : "client-proxy");
         return;
@@ -597,7 +603,9 @@ static ss_error identify_soap(struct exchange *x)
     size_t max = cfg->limits.max_identifier_bytes;
     const struct ss_client_id *p = &m->service.provider;
     if (!parts_within(&m->client, max) || !parts_within(p, max) ||
-        strlen(m->service.service_code) > max || strlen(m->service.service_version) > max)
+        strlen(m->service.service_code) > max || strlen(m->service.service_version) > max ||
+        (m->has_security_server &&
+         (!parts_within(&m->security_server.owner, max) || strlen(m->security_server.code) > max)))
         return ss_errf(SS_ERR_LIMIT,
                        "an identifier part in the SOAP header is longer than %zu "
                        "bytes",
@@ -1155,6 +1163,13 @@ static ss_error consume(struct exchange *x)
         struct ss_rest_error e;
         if (ss_rest_parse_error(up.body, up.body_len, &e) == SS_OK && strcmp(e.type, type) == 0) {
             relay_error(x, (unsigned)up.status, &e);
+            /* the X-Road fields of the answer, as the JSON form passes them on */
+            for (size_t i = 0; !x->soap && !err && i < up.headers.n; i++) {
+                const struct ss_header *f = &up.headers.items[i];
+                if (ss_rest_header_reserved(f->name) && !ss_rest_header_evidence(f->name) &&
+                    strcasecmp(f->name, "X-Road-Error") != 0)
+                    err = ss_headers_add(&x->resp->headers, f->name, f->value);
+            }
             goto out;
         }
         if (x->soap) {

@@ -98,7 +98,7 @@ ss_error ss_seal_log_finish(struct ss_daemon *d, struct ss_seal_pending *p, int6
     struct ss_ipc_msg reply;
     ss_error err = ss_ipc_call_wait(&p->call, &reply);
     atomic_store(&d->log_failing, true); /* until the answer says otherwise */
-    atomic_store(&d->log_silent, err == SS_ERR_UPSTREAM_TIMEOUT);
+    p->timed_out = err == SS_ERR_UPSTREAM_TIMEOUT;
     if (err)
         return ss_errf(SS_ERR_LOGGING, "logger: %s", ss_errmsg());
     struct ss_ipc_reader r;

@@ -48,6 +48,7 @@ ss_error ss_seal_log(struct ss_daemon *d, const struct ss_record *r, bool replay
 struct ss_seal_pending {
     struct ss_ipc_call call;
     bool started;
+    bool timed_out; /* after the finish: the logger did not answer in time */
     char client[SS_ID_STR_MAX];
     char query_id[sizeof((struct ss_record *)0)->query_id];
 };

@@ -265,6 +265,8 @@ xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Gewerbeamt/register/x" \
 expect "an error of the provider's server too, for Accept: text/* as text/xml" \
   bash -c "[ '$STATUS' = 500 ] && [ '$(header content-type)' = 'text/xml; charset=utf-8' ] &&
     grep -q '<type>Server.ServerProxy.InvalidSecurityServer</type>' '$T_DIR/body'"
+expect "... with the X-Road fields the JSON form carries (X-Road-Id, X-Road-Request-Hash)" \
+  test -n "$(header x-road-id)" -a "$(header x-road-request-hash | tr -d '\n' | wc -c)" = 88
 xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-nowhere" \
   -H "Accept: application/xml;q=0, application/json"
 expect "JSON when XML is not acceptable (q=0)" \

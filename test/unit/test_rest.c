@@ -459,6 +459,12 @@ static void test_error_media(void **state)
     assert_null(media_for("text/xml; q=0.000, application/json", NULL));
     assert_string_equal(media_for("text/xml;q=0.01", NULL), "text/xml");
     assert_string_equal(media_for("text/xml;level=1;q=0.5", NULL), "text/xml");
+    /* the more specific range decides: text/xml refused, the range of all text does not bring it
+     * back */
+    assert_null(media_for("text/xml;q=0, text/*", NULL));
+    assert_null(media_for("text/*", "text/xml; q=0"));
+    assert_string_equal(media_for("text/xml;q=0, text/*, application/xml", NULL),
+                        "application/xml");
 }
 
 static void test_error_xml(void **state)
