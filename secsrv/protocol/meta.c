@@ -28,26 +28,19 @@ enum ss_meta_kind ss_meta_kind(const char *code, bool soap)
     return SS_META_NONE;
 }
 
-/* <id:NAME>value</id:NAME>, nothing for an empty value */
+/* <NAME>value</NAME> (an id: part), nothing for an empty value */
 static void id_part(struct ss_text *t, const char *name, const char *value)
 {
-    if (!value[0])
-        return;
-    ss_text_puts(t, "<id:");
-    ss_text_puts(t, name);
-    ss_text_puts(t, ">");
-    ss_text_xml(t, value);
-    ss_text_puts(t, "</id:");
-    ss_text_puts(t, name);
-    ss_text_puts(t, ">");
+    if (value[0])
+        ss_text_element(t, name, value);
 }
 
 static void client_parts(struct ss_text *t, const struct ss_client_id *c)
 {
-    id_part(t, "xRoadInstance", c->instance);
-    id_part(t, "memberClass", c->member_class);
-    id_part(t, "memberCode", c->member_code);
-    id_part(t, "subsystemCode", c->subsystem);
+    id_part(t, "id:xRoadInstance", c->instance);
+    id_part(t, "id:memberClass", c->member_class);
+    id_part(t, "id:memberCode", c->member_code);
+    id_part(t, "id:subsystemCode", c->subsystem);
 }
 
 /* "name":"value", with a comma before all but the first */
@@ -91,9 +84,9 @@ static void one_client(struct ss_text *t, bool json, bool *first, const struct s
     ss_text_puts(t, type);
     ss_text_puts(t, "\">");
     client_parts(t, c);
-    ss_text_puts(t, "</xrd:id><xrd:name>");
-    ss_text_xml(t, name);
-    ss_text_puts(t, "</xrd:name></xrd:member>");
+    ss_text_puts(t, "</xrd:id>");
+    ss_text_element(t, "xrd:name", name);
+    ss_text_puts(t, "</xrd:member>");
 }
 
 ss_error ss_meta_clients(const struct ss_registry *reg, const char *instance, bool json, char **out,
@@ -131,8 +124,8 @@ ss_error ss_meta_methods_xml(const char *element, const struct ss_meta_service *
     for (size_t i = 0; i < n; i++) {
         ss_text_puts(&t, "<xrd:service id:objectType=\"SERVICE\">");
         client_parts(&t, &s[i].id.provider);
-        id_part(&t, "serviceCode", s[i].id.service_code);
-        id_part(&t, "serviceVersion", s[i].id.service_version);
+        id_part(&t, "id:serviceCode", s[i].id.service_code);
+        id_part(&t, "id:serviceVersion", s[i].id.service_version);
         ss_text_puts(&t, "</xrd:service>");
     }
     ss_text_puts(&t, "</xrd:");
@@ -212,14 +205,10 @@ ss_error ss_meta_wsdl_answer(const uint8_t *xml, size_t len, const struct ss_soa
 {
     *out = *content_type = NULL;
     struct ss_text c = {0};
-    ss_text_puts(&c, "<xrd:getWsdlResponse xmlns:xrd=\"" SS_SOAP_NS_XROAD "\"><xrd:serviceCode>");
-    ss_text_xml(&c, m->wsdl_code);
-    ss_text_puts(&c, "</xrd:serviceCode>");
-    if (m->wsdl_version[0]) {
-        ss_text_puts(&c, "<xrd:serviceVersion>");
-        ss_text_xml(&c, m->wsdl_version);
-        ss_text_puts(&c, "</xrd:serviceVersion>");
-    }
+    ss_text_puts(&c, "<xrd:getWsdlResponse xmlns:xrd=\"" SS_SOAP_NS_XROAD "\">");
+    ss_text_element(&c, "xrd:serviceCode", m->wsdl_code);
+    if (m->wsdl_version[0])
+        ss_text_element(&c, "xrd:serviceVersion", m->wsdl_version);
     ss_text_puts(&c, "</xrd:getWsdlResponse>");
     char *content = NULL, *soap = NULL;
     size_t content_len = 0, soap_len = 0;

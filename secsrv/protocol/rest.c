@@ -453,12 +453,10 @@ ss_error ss_rest_error_xml(const char *type, const char *message, const char *de
                            size_t *len)
 {
     struct ss_text t = {0};
-    ss_text_puts(&t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><type>");
-    ss_text_xml(&t, type);
-    ss_text_puts(&t, "</type><message>");
-    ss_text_xml(&t, message);
-    ss_text_puts(&t, "</message><detail>");
-    ss_text_xml(&t, detail);
-    ss_text_puts(&t, "</detail></error>\n");
+    ss_text_puts(&t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error>");
+    ss_text_element(&t, "type", type);
+    ss_text_element(&t, "message", message);
+    ss_text_element(&t, "detail", detail);
+    ss_text_puts(&t, "</error>\n");
     return ss_text_take(&t, out, len);
 }

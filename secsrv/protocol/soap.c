@@ -701,13 +701,11 @@ ss_error ss_soap_fault(const char *code, const char *message, const char *detail
     struct ss_text t = {0};
     ss_text_puts(&t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                      "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SS_SOAP_NS_ENV
-                     "\"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>");
-    ss_text_xml(&t, code);
-    ss_text_puts(&t, "</faultcode><faultstring>");
-    ss_text_xml(&t, message);
-    ss_text_puts(&t, "</faultstring><faultactor></faultactor><detail><faultDetail>");
-    ss_text_xml(&t, detail_id ? detail_id : "");
-    ss_text_puts(&t,
-                 "</faultDetail></detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
+                     "\"><SOAP-ENV:Body><SOAP-ENV:Fault>");
+    ss_text_element(&t, "faultcode", code);
+    ss_text_element(&t, "faultstring", message);
+    ss_text_puts(&t, "<faultactor></faultactor><detail>");
+    ss_text_element(&t, "faultDetail", detail_id ? detail_id : "");
+    ss_text_puts(&t, "</detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
     return ss_text_take(&t, out, out_len);
 }

@@ -109,3 +109,14 @@ ss_error ss_text_take(struct ss_text *t, char **out, size_t *len)
     *t = (struct ss_text){0};
     return SS_OK;
 }
+
+void ss_text_element(struct ss_text *t, const char *name, const char *s)
+{
+    ss_text_puts(t, "<");
+    ss_text_puts(t, name);
+    ss_text_puts(t, ">");
+    ss_text_xml(t, s);
+    ss_text_puts(t, "</");
+    ss_text_puts(t, name);
+    ss_text_puts(t, ">");
+}

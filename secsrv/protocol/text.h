@@ -24,6 +24,8 @@ void ss_text_puts(struct ss_text *t, const char *s);
  * and LF dropped, a byte that is not part of valid UTF-8 written as '?'
  */
 void ss_text_xml(struct ss_text *t, const char *s);
+/* <name>s</name>, s written as ss_text_xml writes it */
+void ss_text_element(struct ss_text *t, const char *name, const char *s);
 /* s (UTF-8) as the inside of a JSON string; control characters and DEL as \u00XX */
 void ss_text_json(struct ss_text *t, const char *s);
 /* Hands the text (NUL-terminated, malloc'd) to the caller; SS_ERR_NOMEM if an append failed. */
