@@ -184,3 +184,8 @@ bool ss_visible_ascii(const char *s, size_t len, size_t max)
             return false;
     return true;
 }
+
+bool ss_server_id_equal(const struct ss_server_id *a, const struct ss_server_id *b)
+{
+    return ss_client_id_same_member(&a->owner, &b->owner) && strcmp(a->code, b->code) == 0;
+}

@@ -81,5 +81,6 @@ bool ss_server_id_format(const struct ss_server_id *id, char *buf, size_t size);
 bool ss_client_id_equal(const struct ss_client_id *a, const struct ss_client_id *b);
 /* True if a and b name the same member (subsystems ignored). */
 bool ss_client_id_same_member(const struct ss_client_id *a, const struct ss_client_id *b);
+bool ss_server_id_equal(const struct ss_server_id *a, const struct ss_server_id *b);
 
 #endif

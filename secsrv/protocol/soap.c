@@ -237,6 +237,17 @@ static ss_error identifier_end(const xmlNode *at, const char *what)
     return SS_OK;
 }
 
+/* The parts that name a member, in the schema's order: xRoadInstance, memberClass, memberCode. */
+static ss_error member_parts(const xmlNode **at, const char *what, struct ss_client_id *c)
+{
+    ss_error err;
+    if ((err = id_part(at, "xRoadInstance", false, what, c->instance)) ||
+        (err = id_part(at, "memberClass", false, what, c->member_class)) ||
+        (err = id_part(at, "memberCode", false, what, c->member_code)))
+        return err;
+    return SS_OK;
+}
+
 /* client (MEMBER or SUBSYSTEM) or service (SERVICE) with the parts in the schema's order. */
 static ss_error identifier(const xmlNode *n, bool service, struct ss_client_id *id,
                            struct ss_service_id *sid)
@@ -251,9 +262,7 @@ static ss_error identifier(const xmlNode *n, bool service, struct ss_client_id *
     struct ss_client_id *c = service ? &sid->provider : id;
     const xmlNode *at = n->children;
     ss_error err;
-    if ((err = id_part(&at, "xRoadInstance", false, what, c->instance)) ||
-        (err = id_part(&at, "memberClass", false, what, c->member_class)) ||
-        (err = id_part(&at, "memberCode", false, what, c->member_code)) ||
+    if ((err = member_parts(&at, what, c)) ||
         (err = id_part(&at, "subsystemCode", true, what, c->subsystem)))
         return err;
     if (service && ((err = id_part(&at, "serviceCode", false, what, sid->service_code)) ||
@@ -279,9 +288,7 @@ static ss_error server_identifier(const xmlNode *n, struct ss_server_id *id)
     struct ss_client_id *o = &id->owner;
     o->subsystem[0] = '\0';
     ss_error err;
-    if ((err = id_part(&at, "xRoadInstance", false, what, o->instance)) ||
-        (err = id_part(&at, "memberClass", false, what, o->member_class)) ||
-        (err = id_part(&at, "memberCode", false, what, o->member_code)) ||
+    if ((err = member_parts(&at, what, o)) ||
         (err = id_part(&at, "serverCode", false, what, id->code)))
         return err;
     return identifier_end(at, what);
@@ -646,8 +653,7 @@ ss_error ss_soap_echoed(const struct ss_soap_message *req, const struct ss_soap_
         field = "representedParty";
     else if (req->has_security_server != resp->has_security_server ||
              (req->has_security_server &&
-              (!ss_client_id_equal(&req->security_server.owner, &resp->security_server.owner) ||
-               strcmp(req->security_server.code, resp->security_server.code) != 0)))
+              !ss_server_id_equal(&req->security_server, &resp->security_server)))
         field = "securityServer";
     return field ? bad("the service did not echo the request's header field %s", field) : SS_OK;
 }

@@ -732,6 +732,24 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
     return SS_OK;
 }
 
+/*
+ * The X-Road fields of an upstream answer that an error answered anew
+ * carries as the answer passed on would (X-Road-Error and X-Road-Id it has).
+ */
+static ss_error copy_xroad_fields(struct exchange *x, const struct ss_upstream_response *up)
+{
+    for (size_t i = 0; i < up->headers.n; i++) {
+        const struct ss_header *f = &up->headers.items[i];
+        if (!ss_rest_header_reserved(f->name) || !response_field_passes(f->name, true) ||
+            strcasecmp(f->name, "X-Road-Error") == 0)
+            continue;
+        ss_error err = ss_headers_add(&x->resp->headers, f->name, f->value);
+        if (err)
+            return err;
+    }
+    return SS_OK;
+}
+
 /* The outbound message for this exchange: the request as received, to url. */
 static struct ss_upstream_request outbound(const struct exchange *x, const char *url,
                                            const struct ss_headers *fields,
@@ -1163,13 +1181,8 @@ static ss_error consume(struct exchange *x)
         struct ss_rest_error e;
         if (ss_rest_parse_error(up.body, up.body_len, &e) == SS_OK && strcmp(e.type, type) == 0) {
             relay_error(x, (unsigned)up.status, &e);
-            /* the X-Road fields of the answer, as the JSON form passes them on */
-            for (size_t i = 0; !x->soap && !err && i < up.headers.n; i++) {
-                const struct ss_header *f = &up.headers.items[i];
-                if (ss_rest_header_reserved(f->name) && !ss_rest_header_evidence(f->name) &&
-                    strcasecmp(f->name, "X-Road-Error") != 0)
-                    err = ss_headers_add(&x->resp->headers, f->name, f->value);
-            }
+            if (!x->soap)
+                err = copy_xroad_fields(x, &up);
             goto out;
         }
         if (x->soap) {
@@ -1618,15 +1631,15 @@ static ss_error provide(struct exchange *x)
     snprintf(x->request_id, sizeof x->request_id, "%s", rid);
     snprintf(x->message_id, sizeof x->message_id, "%s", mid);
     /* a request for another server is not served here (PR-TARGETSS) */
-    const struct ss_config *cfg = x->d->cfg;
-    if (x->has_target_server && (!ss_client_id_same_member(&x->target_server.owner, &cfg->owner) ||
-                                 strcmp(x->target_server.code, cfg->server_code) != 0)) {
-        char name[SS_ID_STR_MAX], self[SS_ID_STR_MAX];
+    struct ss_server_id self = {.owner = x->d->cfg->owner};
+    snprintf(self.code, sizeof self.code, "%s", x->d->cfg->server_code);
+    if (x->has_target_server && !ss_server_id_equal(&x->target_server, &self)) {
+        char name[SS_ID_STR_MAX], self_name[SS_ID_STR_MAX];
         (void)ss_server_id_format(&x->target_server, name, sizeof name);
-        (void)ss_client_id_format(&cfg->owner, self, sizeof self);
+        (void)ss_server_id_format(&self, self_name, sizeof self_name);
         return ss_errf(SS_ERR_INVALID_SECURITY_SERVER,
-                       "the request is for the security server %s, not for this one (%s/%s)", name,
-                       self, cfg->server_code);
+                       "the request is for the security server %s, not for this one (%s)", name,
+                       self_name);
     }
     const struct ss_client_id *provider = &x->target.service.provider;
     char provider_str[SS_ID_STR_MAX];

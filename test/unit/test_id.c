@@ -262,6 +262,17 @@ static void test_server_parse(void **state)
     assert_true(ss_server_id_format(&id, buf, sizeof buf));
     assert_string_equal(buf, "DE-NORD/MUN/13004000/ss-mv");
     assert_false(ss_server_id_format(&id, buf, 10));
+    /* equal: the same owner and code; another instance, member or code is not */
+    struct ss_server_id other = id;
+    assert_true(ss_server_id_equal(&id, &other));
+    snprintf(other.code, sizeof other.code, "ss-sh");
+    assert_false(ss_server_id_equal(&id, &other));
+    other = id;
+    snprintf(other.owner.instance, sizeof other.owner.instance, "DE-SUED");
+    assert_false(ss_server_id_equal(&id, &other));
+    other = id;
+    snprintf(other.owner.member_code, sizeof other.owner.member_code, "13003000");
+    assert_false(ss_server_id_equal(&id, &other));
     /* exactly four parts, each a valid one */
     const char *bad[] = {"DE-NORD/MUN/13004000",
                          "DE-NORD/MUN/13004000/a/b",
