@@ -17,14 +17,16 @@
 #define POOL_MAX 128
 
 /*
- * An idle handle keeps its connections open. Its tag is the registry serial
- * its peer was verified under and the fingerprint the registry pins for
- * that peer (both zero: no peer verification, e.g. backends), so a
+ * An idle handle keeps its connections open. Its tag is whether it carries
+ * TLS, the registry serial its peer was verified under and the fingerprint
+ * the registry pins for that peer (all zero: no peer verification, e.g.
+ * backends), so a
  * connection is reused only for the same expected server under the
  * registry that admitted it: libcurl would reuse a connection for any host
  * name that matches without case, without a new handshake.
  */
 struct pool_tag {
+    bool tls; /* the handle's transfers carry TLS, to a peer (set_once) */
     uint64_t serial;
     uint8_t pin[32];
 };
@@ -198,48 +200,6 @@ void ss_upstream_free(struct ss_upstream *u)
     free(u);
 }
 
-static bool same_tag(const struct pool_tag *a, const struct pool_tag *b)
-{
-    return a->serial == b->serial && memcmp(a->pin, b->pin, sizeof a->pin) == 0;
-}
-
-/* An idle handle with tag's connection, or a new one (false: out of memory). */
-static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct handle *out)
-{
-    *out = (struct handle){0};
-    pthread_mutex_lock(&u->mu);
-    for (size_t i = u->n_idle; i > 0; i--) {
-        if (same_tag(&u->idle[i - 1].tag, tag)) {
-            *out = u->idle[i - 1].hd;
-            u->idle[i - 1] = u->idle[--u->n_idle];
-            break;
-        }
-    }
-    pthread_mutex_unlock(&u->mu);
-    if (out->h)
-        return true;
-    out->h = curl_easy_init();
-    out->m = curl_multi_init();
-    if (out->h && out->m &&
-        curl_multi_setopt(out->m, CURLMOPT_SOCKETFUNCTION, on_socket) == CURLM_OK &&
-        curl_multi_setopt(out->m, CURLMOPT_TIMERFUNCTION, on_timer) == CURLM_OK)
-        return true;
-    handle_close(out);
-    return false;
-}
-
-static void release(struct ss_upstream *u, struct handle *hd, const struct pool_tag *tag)
-{
-    pthread_mutex_lock(&u->mu);
-    if (u->n_idle < POOL_MAX) {
-        u->idle[u->n_idle++] = (struct pooled){*hd, *tag};
-        hd->h = NULL;
-        hd->m = NULL;
-    }
-    pthread_mutex_unlock(&u->mu);
-    handle_close(hd);
-}
-
 /* ---- receiving ---- */
 
 struct sink {
@@ -381,6 +341,8 @@ static CURLcode on_ssl_ctx(CURL *h, void *sslctx, void *arg)
     return CURLE_OK;
 }
 
+/* The request's part of TLS: our key and certificate (they change on reload) and the
+ * state its peer decision fills. The rest is set once (set_once). */
 static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_state *vs)
 {
     struct curl_blob cert = {(void *)(uintptr_t)tls->cert_pem, strlen(tls->cert_pem),
@@ -388,20 +350,91 @@ static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_st
     struct curl_blob key = {(void *)(uintptr_t)tls->key_pem, strlen(tls->key_pem),
                             CURL_BLOB_NOCOPY};
     curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert);
-    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
     curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
-    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    /* identity is the pinned fingerprint, not the host name */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
-    curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
     curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, vs);
-    curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, ss_tls_openssl_ciphers12());
-    curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, ss_tls_openssl_suites13());
+}
+
+/* ---- the pool ---- */
+
+/*
+ * What is the same for every transfer of a handle, set when it is made:
+ * curl_easy_reset and two dozen options again for each request would copy
+ * the same strings each time. Only what a request brings is set per
+ * request (ss_upstream_send); a handle tagged with a peer only ever
+ * carries TLS, one without only plain HTTP to backends.
+ */
+static bool set_once(CURL *h, const struct pool_tag *tag)
+{
+    bool ok = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+              /* the target goes out byte for byte as checked and hashed: no dot-segment
+               * removal */
+              curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+    if (ok && tag->tls) {
+        ok = curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+             /* identity is the pinned fingerprint, not the host name */
+             curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_CAINFO, NULL) == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_CAPATH, NULL) == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L) == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) ==
+                 CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, ss_tls_openssl_ciphers12()) ==
+                 CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, ss_tls_openssl_suites13()) == CURLE_OK;
+    }
+    return ok;
+}
+
+static bool same_tag(const struct pool_tag *a, const struct pool_tag *b)
+{
+    return a->tls == b->tls && a->serial == b->serial &&
+           memcmp(a->pin, b->pin, sizeof a->pin) == 0;
+}
+
+/* An idle handle with tag's connection, or a new one (false: out of memory). */
+static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct handle *out)
+{
+    *out = (struct handle){0};
+    pthread_mutex_lock(&u->mu);
+    for (size_t i = u->n_idle; i > 0; i--) {
+        if (same_tag(&u->idle[i - 1].tag, tag)) {
+            *out = u->idle[i - 1].hd;
+            u->idle[i - 1] = u->idle[--u->n_idle];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&u->mu);
+    if (out->h)
+        return true;
+    out->h = curl_easy_init();
+    out->m = curl_multi_init();
+    if (out->h && out->m &&
+        curl_multi_setopt(out->m, CURLMOPT_SOCKETFUNCTION, on_socket) == CURLM_OK &&
+        curl_multi_setopt(out->m, CURLMOPT_TIMERFUNCTION, on_timer) == CURLM_OK &&
+        set_once(out->h, tag))
+        return true;
+    handle_close(out);
+    return false;
+}
+
+static void release(struct ss_upstream *u, struct handle *hd, const struct pool_tag *tag)
+{
+    pthread_mutex_lock(&u->mu);
+    if (u->n_idle < POOL_MAX) {
+        u->idle[u->n_idle++] = (struct pooled){*hd, *tag};
+        hd->h = NULL;
+        hd->m = NULL;
+    }
+    pthread_mutex_unlock(&u->mu);
+    handle_close(hd);
 }
 
 /* ---- sending ---- */
@@ -456,6 +489,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     ss_headers_init(&resp->headers, 256, req->max_response_headers);
     struct pool_tag tag = {0};
     if (req->tls) {
+        tag.tls = true;
         tag.serial = ss_trust_registry(req->tls->trust)->serial;
         /* the expected server, by its first registered certificate (the handshake accepts any
          * of them; a connection is reused only for the same server under the same registry) */
@@ -465,7 +499,6 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     if (!acquire(u, &tag, &hd))
         return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
     CURL *h = hd.h;
-    curl_easy_reset(h);
 
     char line[16384];
     for (size_t i = 0; i < req->headers->n; i++) {
@@ -503,23 +536,22 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     struct verify_state vs = {.tls = req->tls};
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    /* the target goes out byte for byte as checked and hashed: no dot-segment removal */
-    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)req->connect_timeout);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)req->timeout);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_response_bytes);
+    /* the method: first undo what the handle's last request set (a body, a method name, HEAD;
+     * setting a body makes a POST, so it goes first) */
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        /* as set */
     } else if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else {
@@ -545,9 +577,13 @@ out:
         handle_close(&hd);
         ss_upstream_response_cleanup(resp);
     } else {
+        /* nothing of this request stays pointed to by the idle handle */
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, NULL);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
         release(u, &hd, &tag);
     }
     return result;

@@ -59,6 +59,19 @@ printf 'name=Erika&x=%%00' >"$T_DIR/post"
 xr POST $CLIENT "$ECHO/upload" --data-binary "@$T_DIR/post" -H "Content-Type: text/plain"
 sum=$(sha256sum "$T_DIR/post" | cut -d' ' -f1)
 expect "a POST body arrives byte for byte" grep -q "\"body_sha256\":\"$sum\"" "$T_DIR/body"
+# the outbound handles are kept between requests: nothing of one request's method or body
+# may carry over to the next on the same handle
+xr HEAD $CLIENT "$ECHO/head" -I
+expect "a HEAD arrives as HEAD" test "$STATUS" = 200 -a "$(log_count echo '^ss-testserver: HEAD .*/head ')" = 1
+xr DELETE $CLIENT "$ECHO/after-post"
+expect "a DELETE after a POST and a HEAD arrives without the POST's body" \
+  bash -c "grep -q '\"method\":\"DELETE\"' $T_DIR/body && grep -q '\"body_length\":0,' $T_DIR/body"
+xr GET $CLIENT "$ECHO/after-delete"
+expect "a GET after them is a GET again, without a body" \
+  bash -c "grep -q '\"method\":\"GET\"' $T_DIR/body && grep -q '\"body_length\":0,' $T_DIR/body"
+xr PUT $CLIENT "$ECHO/put" --data-binary "@$T_DIR/post" -H "Content-Type: text/plain"
+expect "a PUT after them carries its own body" \
+  bash -c "grep -q '\"method\":\"PUT\"' $T_DIR/body && grep -q '\"body_sha256\":\"$sum\"' $T_DIR/body"
 
 xr GET $CLIENT "$ECHO/redirect"
 expect "redirects are passed back, not followed" \
