@@ -154,8 +154,14 @@ static ss_error bad(const char *fmt, ...)
     return ss_errf(SS_ERR_PROTOCOL, "%s", msg);
 }
 
-/* The text of a leaf element (no child element) into out; what names it in errors. */
-static ss_error leaf_text(const xmlNode *n, const char *what, char *out, size_t size)
+/*
+ * The text of a leaf element (no child element) into out; what names it in
+ * errors. Empty text is refused unless may_be_empty (userId and issue are
+ * plain optional strings in the protocol's schema, and clients send an empty
+ * <issue/>).
+ */
+static ss_error text_of(const xmlNode *n, const char *what, bool may_be_empty, char *out,
+                        size_t size)
 {
     for (const xmlNode *c = n->children; c; c = c->next)
         if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE &&
@@ -167,14 +173,22 @@ static ss_error leaf_text(const xmlNode *n, const char *what, char *out, size_t 
     bool control = false;
     for (size_t i = 0; i < len; i++)
         control |= text[i] < 0x20 || text[i] == 0x7f;
-    if (len == 0 || len >= size)
-        err = bad("%s must hold 1 to %zu bytes", what, size - 1);
+    if (len >= size || (len == 0 && !may_be_empty))
+        err = may_be_empty ? bad("%s must hold at most %zu bytes", what, size - 1)
+                           : bad("%s must hold 1 to %zu bytes", what, size - 1);
     else if (control) /* they may end up in HTTP header fields and operator logs */
         err = bad("%s must not hold control characters", what);
-    else
+    else if (len)
         memcpy(out, text, len + 1);
+    else
+        out[0] = '\0';
     xmlFree(text);
     return err;
+}
+
+static ss_error leaf_text(const xmlNode *n, const char *what, char *out, size_t size)
+{
+    return text_of(n, what, false, out, size);
 }
 
 /* requestHash: base64, which may be wrapped over lines (whitespace is dropped). */
@@ -323,10 +337,10 @@ static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsign
             return leaf_text(n, "id", m->id, sizeof m->id);
         case 3:
             m->has_user_id = true;
-            return leaf_text(n, "userId", m->user_id, sizeof m->user_id);
+            return text_of(n, "userId", true, m->user_id, sizeof m->user_id);
         case 4:
             m->has_issue = true;
-            return leaf_text(n, "issue", m->issue, sizeof m->issue);
+            return text_of(n, "issue", true, m->issue, sizeof m->issue);
         case 5:
             return leaf_text(n, "protocolVersion", m->protocol_version, sizeof m->protocol_version);
         case 6:

@@ -91,6 +91,14 @@ soap "$T_DIR/e1.xml"
 expect_fault "the E.1 request sent a second time" Client.DuplicateRequest
 expect "the replay did not reach the register service" test "$(soap_hits)" = 1
 
+# userId and issue are optional strings; X-Road's own clients send an empty <issue/>
+new_id
+request "$ID" "SN-AB 123" 's#<xrd:userId>DE12345678901</xrd:userId>#<xrd:userId></xrd:userId>#;s#<xrd:issue>12345</xrd:issue>#<xrd:issue/>#'
+soap "$T_DIR/req.xml"
+expect "an empty userId and issue are answered 200 and echoed empty" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q '<xrd:issue */>\|<xrd:issue></xrd:issue>' '$T_DIR/body' &&
+    grep -q '<xrd:userId */>\|<xrd:userId></xrd:userId>' '$T_DIR/body'"
+
 # --- a message for one server (securityServer, PR-TARGETSS) ------------------------------
 # target SERVERCODE CLASS CODE: in T_DIR/req.xml, the E.1 request with a securityServer header
 # field (after protocolVersion) naming that member's server SERVERCODE

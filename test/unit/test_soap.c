@@ -67,6 +67,49 @@ static void expect_refused(const char *xml, const char *reason)
         fail_msg("expected a refusal naming '%s', got %d: %s", reason, err, ss_errmsg());
 }
 
+/* userId and issue are optional strings: an empty one is read as empty (X-Road's own clients
+ * send <issue/>); the message id may not be empty */
+static void test_empty_optional_fields(void **state)
+{
+    (void)state;
+    static const char empty_fields[] =
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+             "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId/>"
+             "<xrd:issue></xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>"
+             "</SOAP-ENV:Header>" BODY;
+    struct ss_soap_message m;
+    assert_int_equal(parse(empty_fields, false, &m), SS_OK);
+    assert_true(m.has_user_id);
+    assert_string_equal(m.user_id, "");
+    assert_true(m.has_issue);
+    assert_string_equal(m.issue, "");
+    /* echoed as given, it is consistent; left out of the answer, it is not */
+    struct ss_soap_message resp;
+    static const char echoed[] =
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+             "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId></xrd:userId>"
+             "<xrd:issue/><xrd:protocolVersion>4.0</xrd:protocolVersion>"
+             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(echoed, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_echoed(&m, &resp), SS_OK);
+    static const char dropped[] =
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+             "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId/>"
+             "<xrd:protocolVersion>4.0</xrd:protocolVersion>"
+             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    assert_int_equal(parse(dropped, true, &resp), SS_OK);
+    assert_int_equal(ss_soap_echoed(&m, &resp), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "issue"));
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id></xrd:id><xrd:protocolVersion>4.0</xrd:protocolVersion>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "id must hold 1 to");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id>a</xrd:id><xrd:issue>a\tb</xrd:issue>"
+                        "<xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>" BODY,
+                   "issue must not hold control characters");
+}
+
 static void test_example_request(void **state)
 {
     (void)state;
@@ -421,6 +464,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_request),
+        cmocka_unit_test(test_empty_optional_fields),
         cmocka_unit_test(test_security_server),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_hostile_documents),
