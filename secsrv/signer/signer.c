@@ -55,7 +55,8 @@ struct key_slot {
     /* the stapled OCSP response, under signer.mu */
     uint8_t *ocsp;
     size_t ocsp_len;
-    time_t ocsp_until;
+    time_t ocsp_until;     /* good until, under the registry of ocsp_serial */
+    uint64_t ocsp_serial;  /* the registry ocsp_until was judged under */
     time_t ocsp_at;    /* when this server obtained the response in use */
     bool ocsp_tried;   /* a first OCSP exchange has ended (either way) */
     time_t hold_until; /* requests before that wait for it until then */
@@ -437,6 +438,38 @@ static void *signing_main(void *arg)
 
 /* ---- OCSP for the signing certificates ---- */
 
+/*
+ * The response k holds, judged again under the registry now in force (t):
+ * one that lowered ocspFreshness, or no longer lists its responder, makes
+ * it worth less or nothing, and receivers judge it by that registry. Not
+ * usable any more: it is renewed at once. Under signer.mu, which it drops
+ * for the check.
+ */
+static void rejudge(const struct ss_trust *t, struct key_slot *k, const struct ss_der *leaf)
+{
+    uint64_t serial = ss_trust_registry(t)->serial;
+    size_t len = k->ocsp_len;
+    uint8_t *der = malloc(len);
+    time_t until = 0;
+    ss_error err = SS_ERR_NOMEM;
+    if (der) {
+        memcpy(der, k->ocsp, len);
+        pthread_mutex_unlock(&signer.mu);
+        err = ss_trust_ocsp_check(t, leaf, der, len, NULL, 0, &until);
+        pthread_mutex_lock(&signer.mu);
+    }
+    /* only this thread replaces k->ocsp, so it is still the response judged */
+    if (err) {
+        ss_log_info("signer: the OCSP response for %s is not good under registry serial %llu "
+                    "(%s); renewing it",
+                    k->member_str, (unsigned long long)serial, ss_errmsg());
+        until = 0;
+    }
+    k->ocsp_until = until;
+    k->ocsp_serial = serial;
+    free(der);
+}
+
 static void *ocsp_main(void *arg)
 {
     (void)arg;
@@ -445,13 +478,16 @@ static void *ocsp_main(void *arg)
         struct ss_trust *t = ss_trust_ref(signer.trust);
         time_t now = time(NULL);
         long freshness = t ? ss_trust_registry(t)->settings.ocsp_freshness : 0;
+        uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
+            struct ss_der leaf = {k->cert_der, k->cert_der_len};
+            if (k->key && k->ocsp && k->ocsp_serial != serial)
+                rejudge(t, k, &leaf);
             /* renewed when half its freshness is gone, well before receivers refuse it */
             if (!k->key || (k->ocsp && k->ocsp_until - now > freshness / 2))
                 continue;
             pthread_mutex_unlock(&signer.mu);
-            struct ss_der leaf = {k->cert_der, k->cert_der_len};
             uint8_t *der = NULL;
             size_t len = 0;
             time_t until = 0;
@@ -471,6 +507,7 @@ static void *ocsp_main(void *arg)
             k->ocsp = der;
             k->ocsp_len = len;
             k->ocsp_until = until;
+            k->ocsp_serial = serial;
             k->ocsp_at = time(NULL);
             k->status[0] = '\0';
         }

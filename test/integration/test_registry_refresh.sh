@@ -51,11 +51,30 @@ expect "a registry signed by someone else is refused" \
   refused sh "someone other than the pinned registry authority"
 expect "the serial in force is unchanged" test "$(serial_in_force sh)" = "$first"
 
-# a good new registry
+# a good new registry, one that lowers ocspFreshness below the age of the OCSP responses both
+# signers staple: each judges its response again under it and renews it, and receivers take
+# the renewed ones (the old would be refused as stale)
+ocsp_older_than() { # SECONDS: the responses both servers staple are older than that
+  local port
+  for port in "$FED_SH_METRICS_PORT" "$FED_MV_METRICS_PORT"; do
+    curl -s "http://127.0.0.1:$port/metrics" |
+      awk -v s="$1" '/^secsrv_ocsp_response_age_seconds/ {n++; if ($2 <= s) young = 1}
+        END {exit !(n > 0 && !young)}' || return 1
+  done
+}
+wait_until "the stapled OCSP responses to be older than 13 s" 60 ocsp_older_than 13
 cp "$T_DIR/reg1.xml" "$REG"
+tool set settings --ocsp-freshness 12 >/dev/null
 sign --serial $((first + 1))
 expect "a newer registry is swapped in" takes sh $((first + 1))
 expect "the provider's server took it too" takes mv $((first + 1))
+served() { xr GET $CLIENT $Q; [ "$STATUS" = 200 ]; }
+wait_until "an exchange under the lowered ocspFreshness" 20 served || true
+expect "exchanges go on once ocspFreshness is lowered below the responses' age" test "$STATUS" = 200
+for side in sh mv; do
+  expect "the $side signer renewed the response the new registry made stale" \
+    log_has $side "signer: the OCSP response for .* is not good under registry serial $((first + 1))"
+done
 expect "the last good copy is kept on disk" cmp -s "$REG" "$FED_DIR/sh/state/registry.xml"
 expect "the rollback floor is kept on disk" \
   grep -q "^$((first + 1)) [0-9a-f]\{64\}\$" "$FED_DIR/sh/state/registry.floor"
