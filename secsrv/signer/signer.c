@@ -29,6 +29,10 @@
 #define SIGNER_FRAME_MAX (SS_REGISTRY_MAX_BYTES + SS_REGISTRY_SIG_MAX_BYTES + 64)
 /* seconds a request waits for the first OCSP response of its key after start */
 #define SIGNER_FIRST_OCSP_WAIT (SS_TRUST_OCSP_TIMEOUT + 2)
+/* a response is stapled only while it stays good this long more (at most a quarter of the
+ * registry's ocspFreshness): a receiver checks it on arrival, logs it a moment later, and an
+ * audit judges it at the logged time */
+#define STAPLE_MARGIN 5
 
 struct request {
     ss_link link;
@@ -352,6 +356,14 @@ static uint64_t gathering(const struct key_slot *k, uint64_t now_us)
                          signer.cfg->sign_batch_max, signer.cfg->sign_batch_wait_us, now_us);
 }
 
+/* Whether k's response may be stapled now (see STAPLE_MARGIN). Under signer.mu. */
+static bool staple_usable(const struct key_slot *k, time_t now)
+{
+    long freshness = signer.trust ? ss_trust_registry(signer.trust)->settings.ocsp_freshness : 0;
+    long margin = freshness / 4 < STAPLE_MARGIN ? freshness / 4 : STAPLE_MARGIN;
+    return k->ocsp && now + margin < k->ocsp_until;
+}
+
 static void *signing_main(void *arg)
 {
     (void)arg;
@@ -406,7 +418,7 @@ static void *signing_main(void *arg)
                 k->tail = &k->head;
             k->queued -= n;
             now = time(NULL);
-            bool usable = k->ocsp && now < k->ocsp_until;
+            bool usable = staple_usable(k, now);
             uint8_t *ocsp = NULL;
             size_t ocsp_len = k->ocsp_len;
             if (usable && (ocsp = malloc(ocsp_len)) != NULL)
@@ -650,7 +662,7 @@ static void take_status(ss_link link, const struct ss_ipc_msg *m)
     ss_ipc_put_u32(&b, (uint32_t)signer.n_keys);
     for (size_t i = 0; i < signer.n_keys; i++) {
         const struct key_slot *k = &signer.keys[i];
-        bool usable = k->ocsp && now < k->ocsp_until;
+        bool usable = staple_usable(k, now);
         ss_ipc_put_str(&b, k->member_str);
         ss_ipc_put_u32(&b, usable);
         ss_ipc_put_str(&b, usable ? "" : k->status[0] ? k->status : "OCSP response not fresh");

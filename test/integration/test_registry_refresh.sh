@@ -75,6 +75,33 @@ for side in sh mv; do
   expect "the $side signer renewed the response the new registry made stale" \
     log_has $side "signer: the OCSP response for .* is not good under registry serial $((first + 1))"
 done
+# the OCSP responder stops answering: a signer staples its response only while it stays good
+# a few seconds more (a quarter of ocspFreshness here), so that no receiver takes, and logs, one
+# that goes stale on the way
+ocsp_pids() {
+  local p
+  for p in $(awk '$2 == "ocsp" {print $1}' "$FED_DIR/pids"); do
+    echo "$p"
+    ps -o pid= --ppid "$p"
+  done
+}
+SIGNER_KEY='member="DE-NORD/GOV/MIKWS-SH"'
+unusable() {
+  curl -s "http://127.0.0.1:$FED_SH_METRICS_PORT/metrics" >"$T_DIR/metrics"
+  grep -q "^secsrv_signing_key_usable{$SIGNER_KEY} 0\$" "$T_DIR/metrics"
+}
+# shellcheck disable=SC2046
+kill -STOP $(ocsp_pids)
+wait_until "the SH signing key to stop being usable" 30 unusable || true
+left=$(sed -n "s#^secsrv_ocsp_response_valid_seconds{$SIGNER_KEY} ##p" "$T_DIR/metrics")
+expect "the key stops signing while its response is still good for seconds ($left s left)" \
+  awk -v l="$left" 'BEGIN {exit !(l > 0)}'
+xr GET $CLIENT $Q
+expect_error "an exchange then cannot be signed" 500 Server.ClientProxy.CannotCreateSignature
+# shellcheck disable=SC2046
+kill -CONT $(ocsp_pids)
+wait_until "an exchange once the responder answers again" 30 served || true
+expect "exchanges go on once the responder answers again" test "$STATUS" = 200
 expect "the last good copy is kept on disk" cmp -s "$REG" "$FED_DIR/sh/state/registry.xml"
 expect "the rollback floor is kept on disk" \
   grep -q "^$((first + 1)) [0-9a-f]\{64\}\$" "$FED_DIR/sh/state/registry.floor"
