@@ -123,8 +123,7 @@ static bool connection_lists(const char *connection, const char *name)
     return false;
 }
 
-/* True if any Connection field of h lists name (RFC 9110 7.6.1: every one counts). */
-static bool named_by_connection(const struct ss_headers *h, const char *name)
+bool ss_rest_named_by_connection(const struct ss_headers *h, const char *name)
 {
     for (size_t i = 0; i < h->n; i++)
         if (strcasecmp(h->items[i].name, "Connection") == 0 &&
@@ -139,7 +138,7 @@ ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers 
         const struct ss_header *f = &in->items[i];
         if (ss_rest_header_filtered(f->name) || ss_rest_header_reserved(f->name))
             continue;
-        if (named_by_connection(in, f->name))
+        if (ss_rest_named_by_connection(in, f->name))
             continue;
         ss_error err = ss_headers_add(out, f->name, f->value);
         if (err)

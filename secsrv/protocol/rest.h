@@ -48,6 +48,10 @@ bool ss_rest_header_evidence(const char *name);
 /* True if the field is one secsrv sets itself (X-Road-Request-Hash, the evidence fields, ...). */
 bool ss_rest_header_reserved(const char *name);
 
+/* True if any Connection field of h lists name (RFC 9110 7.6.1: every one counts, and the
+ * fields it names are hop-by-hop). */
+bool ss_rest_named_by_connection(const struct ss_headers *h, const char *name);
+
 /*
  * Copies the end-to-end request fields of in to out: drops filtered and
  * reserved fields, and those the Connection field names.

@@ -73,6 +73,10 @@ xr PUT $CLIENT "$ECHO/put" --data-binary "@$T_DIR/post" -H "Content-Type: text/p
 expect "a PUT after them carries its own body" \
   bash -c "grep -q '\"method\":\"PUT\"' $T_DIR/body && grep -q '\"body_sha256\":\"$sum\"' $T_DIR/body"
 
+xr GET $CLIENT "$ECHO/hop"
+expect "a field the service's Connection field names does not reach the client; others do" \
+  bash -c "[ '$STATUS' = 200 ] && [ -z '$(header x-hop)' ] && [ '$(header x-end)' = stays ]"
+
 xr GET $CLIENT "$ECHO/redirect"
 expect "redirects are passed back, not followed" \
   test "$STATUS" = 302 -a "$(header location)" = "http://127.0.0.1:1/elsewhere"

@@ -14,6 +14,8 @@
  *   .../redirect      answers 302 to http://127.0.0.1:1/elsewhere
  *   .../big?bytes=N   answers N bytes of 'x' (at most 64 MiB), text/plain
  *   .../headers       the description plus X-Backend and Set-Cookie
+ *   .../hop           the description plus Connection: X-Hop, X-Hop (a field
+ *                     its Connection field makes hop-by-hop) and X-End
  *
  * Every string from the request is JSON-escaped before it is sent back.
  */
@@ -242,7 +244,7 @@ static char *describe(struct MHD_Connection *conn, struct ts_request *req, const
 }
 
 static enum MHD_Result reply_description(struct MHD_Connection *conn, struct ts_request *req,
-                                         const char *method, bool extra_headers)
+                                         const char *method, bool extra_headers, bool hop)
 {
     size_t len = 0;
     char *json = describe(conn, req, method, &len);
@@ -260,6 +262,10 @@ static enum MHD_Result reply_description(struct MHD_Connection *conn, struct ts_
     if (ok && extra_headers)
         ok = MHD_add_response_header(response, "X-Backend", "echo") == MHD_YES &&
              MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, "a=b") == MHD_YES;
+    if (ok && hop)
+        ok = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "X-Hop") == MHD_YES &&
+             MHD_add_response_header(response, "X-Hop", "must-go") == MHD_YES &&
+             MHD_add_response_header(response, "X-End", "stays") == MHD_YES;
     if (!ok) {
         MHD_destroy_response(response);
         return MHD_NO;
@@ -365,7 +371,7 @@ enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connectio
                                "{\"error\":\"ms must be a number from 0 to 60000\"}");
         req->slow_state = 1;
         if (ms == 0)
-            return reply_description(conn, req, method, false);
+            return reply_description(conn, req, method, false, false);
         if (!sleeper_add(srv->sleeper, conn, (long)ms))
             return reply_error(conn, req, method, MHD_HTTP_SERVICE_UNAVAILABLE,
                                "{\"error\":\"too many slow requests\"}");
@@ -382,5 +388,6 @@ enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connectio
         return reply_redirect(conn, req, method);
     if (ts_path_ends_with(req, "/big"))
         return reply_big(conn, req, method);
-    return reply_description(conn, req, method, ts_path_ends_with(req, "/headers"));
+    return reply_description(conn, req, method, ts_path_ends_with(req, "/headers"),
+                             ts_path_ends_with(req, "/hop"));
 }
