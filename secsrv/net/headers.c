@@ -85,6 +85,20 @@ bool ss_headers_token_char(char c)
            (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+void ss_headers_value_trim(const char **value, size_t *len)
+{
+    const char *v = *value;
+    size_t n = *len;
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    *value = v;
+    *len = n;
+}
+
 const char *ss_headers_field_problem(const char *name, size_t name_len, const char *value,
                                      size_t value_len)
 {

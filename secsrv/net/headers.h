@@ -38,6 +38,9 @@ const char *ss_headers_get(const struct ss_headers *h, const char *name);
 size_t ss_headers_count(const struct ss_headers *h, const char *name);
 /* True if c may appear in a field name (an RFC 9110 token character). */
 bool ss_headers_token_char(char c);
+/* Drops the blanks (SP, HTAB) before and after a field value: they are not part of it
+ * (RFC 9110 5.5). */
+void ss_headers_value_trim(const char **value, size_t *len);
 /*
  * Why name: value is not a field RFC 9110 allows, or NULL when it is: the
  * name must be a token (no blank before the colon), the value may hold no

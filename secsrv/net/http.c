@@ -348,6 +348,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         refuse(ctx, problem);
         return MHD_NO;
     }
+    /* the blanks after the value are not part of it (libmicrohttpd drops only those before) */
+    ss_headers_value_trim(&value, &value_size);
     ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value, value_size);
     if (err)
         fail(ctx, err);

@@ -253,12 +253,7 @@ ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *d
     size_t name_len = (size_t)(colon - data);
     const char *v = colon + 1;
     size_t vlen = len - name_len - 1;
-    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        vlen--;
-    }
-    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-        vlen--;
+    ss_headers_value_trim(&v, &vlen);
     const char *problem = ss_headers_field_problem(data, name_len, v, vlen);
     if (problem)
         return ss_errf(SS_ERR_UPSTREAM, "%s in an answer", problem);

@@ -439,6 +439,13 @@ printf "GET $ECHO/door HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnecti
   >"$T_DIR/door-good"
 raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-good"
 expect "client proxy: a well-formed raw request passes (the probe itself works)" test "$STATUS" = 200
+# blanks after a field value are not part of it (RFC 9110 5.5)
+printf "GET $ECHO/door HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT \t\r\nX-Custom: v  \r\nConnection: close\r\n\r\n" \
+  >"$T_DIR/door-ows"
+raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-ows"
+expect "blanks after field values are dropped, not refused or forwarded" \
+  bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -q '\"X-Custom\":\"v\"' &&
+    printf '%s' '$BODY' | grep -q '\"X-Road-Client\":\"$CLIENT\"'"
 mark_backend echo
 door_check "client proxy" "$FED_SH_CLIENT_PORT"
 forwarded_none "nothing reached the backend from requests refused at the client proxy's door" echo

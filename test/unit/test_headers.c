@@ -191,6 +191,22 @@ static void test_max_bytes(void **state)
     ss_headers_cleanup(&h);
 }
 
+static void test_value_trim(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {{"v", "v"},       {" v", "v"},     {"v \t", "v"},  {"\t a b \t", "a b"},
+                 {"   ", ""},      {"", ""},        {"a\tb", "a\tb"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *v = cases[i].in;
+        size_t n = strlen(v);
+        ss_headers_value_trim(&v, &n);
+        assert_int_equal(n, strlen(cases[i].out));
+        assert_memory_equal(v, cases[i].out, n);
+    }
+}
+
 static void test_field_problem(void **state)
 {
     (void)state;
@@ -428,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_max_count),
         cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_field_problem),
+        cmocka_unit_test(test_value_trim),
         cmocka_unit_test(test_door_passes),
         cmocka_unit_test(test_door_refusals),
         cmocka_unit_test(test_door_layout),
