@@ -25,23 +25,42 @@ void ss_text_puts(struct ss_text *t, const char *s)
     ss_text_put(t, s, strlen(s));
 }
 
-/* The length of the valid UTF-8 sequence at p that XML 1.0 allows, or 0. */
-static size_t utf8_char(const unsigned char *p)
+/* The length of the valid UTF-8 sequence at p (of avail bytes), or 0; *c is its code point. */
+static size_t utf8_char(const unsigned char *p, size_t avail, uint32_t *c)
 {
+    *c = p[0];
     if (p[0] < 0x80)
         return 1;
     size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (n == 0 || p[0] > 0xf4)
+    if (n == 0 || n > avail || p[0] > 0xf4)
         return 0;
-    uint32_t c = p[0] & (0x7f >> n);
+    *c = p[0] & (0x7f >> n);
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xc0) != 0x80)
             return 0;
-        c = c << 6 | (p[i] & 0x3f);
+        *c = *c << 6 | (p[i] & 0x3f);
     }
-    bool overlong = (n == 3 && c < 0x800) || (n == 4 && c < 0x10000);
-    bool excluded = (c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff || c > 0x10ffff;
+    bool overlong = (n == 3 && *c < 0x800) || (n == 4 && *c < 0x10000);
+    bool excluded = (*c >= 0xd800 && *c <= 0xdfff) || *c > 0x10ffff;
     return overlong || excluded ? 0 : n;
+}
+
+/* The same, 0 also for the two code points XML 1.0 excludes. */
+static size_t xml_char(const unsigned char *p, size_t avail)
+{
+    uint32_t c;
+    size_t n = utf8_char(p, avail, &c);
+    return c == 0xfffe || c == 0xffff ? 0 : n;
+}
+
+size_t ss_text_utf8_end(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t at = 0;
+    uint32_t c;
+    for (size_t len; at < n && (len = utf8_char(p + at, n - at, &c)) != 0;)
+        at += len;
+    return at;
 }
 
 void ss_text_xml(struct ss_text *t, const char *s)
@@ -53,8 +72,9 @@ void ss_text_xml(struct ss_text *t, const char *s)
         return;
     }
     size_t n = 0;
+    const unsigned char *end = (const unsigned char *)s + strlen(s);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t len = utf8_char(p);
+        size_t len = xml_char(p, (size_t)(end - p));
         if (len == 0) {
             kept[n++] = '?';
             p++;

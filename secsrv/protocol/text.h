@@ -28,6 +28,8 @@ void ss_text_xml(struct ss_text *t, const char *s);
 void ss_text_element(struct ss_text *t, const char *name, const char *s);
 /* s (UTF-8) as the inside of a JSON string; control characters and DEL as \u00XX */
 void ss_text_json(struct ss_text *t, const char *s);
+/* How many of the n bytes at s are valid UTF-8 from the start (n: all of them). */
+size_t ss_text_utf8_end(const char *s, size_t n);
 /* Hands the text (NUL-terminated, malloc'd) to the caller; SS_ERR_NOMEM if an append failed. */
 ss_error ss_text_take(struct ss_text *t, char **out, size_t *len) SS_MUST_CHECK;
 

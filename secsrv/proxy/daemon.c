@@ -11,6 +11,7 @@
 #include "signer.h"
 #include "ss_hex.h"
 #include "ss_xml.h"
+#include "text.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -122,6 +123,39 @@ ss_error ss_daemon_reload_policies(struct ss_daemon *d)
     return SS_OK;
 }
 
+/*
+ * A service's description file as it is answered: a WSDL with its endpoints
+ * hidden, an OpenAPI description as it is (it must be UTF-8: getOpenAPI says
+ * charset=utf-8). The error names the file (and the line).
+ */
+static ss_error description_read(const struct ss_service_map *s, size_t max,
+                                 struct ss_description *out)
+{
+    *out = (struct ss_description){0};
+    uint8_t *file = NULL;
+    size_t len = 0;
+    ss_error err = ss_file_read(s->description, max, &file, &len); /* names the file */
+    if (err)
+        return err;
+    if (s->type == SS_SERVICE_SOAP) {
+        err = ss_meta_wsdl_hide(s->description, file, len, &out->text, &out->len);
+        free(file);
+        return err;
+    }
+    size_t valid = ss_text_utf8_end((const char *)file, len);
+    if (valid < len) {
+        size_t line = 1;
+        for (size_t k = 0; k < valid; k++)
+            line += file[k] == '\n';
+        unsigned byte = file[valid];
+        free(file);
+        return ss_errf(SS_ERR_CONFIG, "%s:%zu: not UTF-8 (byte 0x%02x)", s->description, line,
+                       byte);
+    }
+    *out = (struct ss_description){(char *)file, len};
+    return SS_OK;
+}
+
 /* ---- checks (secsrv -n) ---- */
 
 static void check_file(struct ss_config *cfg, const char *section, const char *key,
@@ -209,19 +243,10 @@ ss_error ss_daemon_check(struct ss_config *cfg)
     check_file(cfg, "registry", "anchor", cfg->registry_anchor);
     for (size_t i = 0; i < cfg->n_services; i++) {
         const struct ss_service_map *s = &cfg->services[i];
-        uint8_t *file = NULL;
-        size_t len = 0;
-        char *hidden = NULL;
-        size_t hidden_len = 0;
-        if (!s->description)
-            continue;
-        ss_error err = ss_file_read(s->description, cfg->limits.max_body_bytes, &file, &len);
-        if (!err && s->type == SS_SERVICE_SOAP)
-            err = ss_meta_wsdl_hide(s->description, file, len, &hidden, &hidden_len);
-        if (err)
+        struct ss_description desc = {0};
+        if (s->description && description_read(s, cfg->limits.max_body_bytes, &desc))
             ss_config_problem(cfg, s->line, "the description file: %s", ss_errmsg());
-        free(hidden);
-        free(file);
+        free(desc.text);
     }
     check_file(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
     check_file(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
@@ -426,20 +451,10 @@ static ss_error read_descriptions(struct ss_daemon *d)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < cfg->n_services; i++) {
         const struct ss_service_map *s = &cfg->services[i];
-        if (!s->description)
-            continue;
-        uint8_t *file = NULL;
-        size_t len = 0;
-        ss_error err = ss_file_read(s->description, cfg->limits.max_body_bytes, &file, &len);
-        if (!err && s->type == SS_SERVICE_SOAP) {
-            err = ss_meta_wsdl_hide(s->description, file, len, &d->descriptions[i].text,
-                                    &d->descriptions[i].len);
-            free(file);
-        } else if (!err) {
-            d->descriptions[i] = (struct ss_description){(char *)file, len};
-        }
-        if (err)
-            return ss_errf(SS_ERR_CONFIG, "%s: %s", s->description, ss_errmsg());
+        ss_error err;
+        if (s->description &&
+            (err = description_read(s, cfg->limits.max_body_bytes, &d->descriptions[i])))
+            return err;
     }
     return SS_OK;
 }

@@ -1230,7 +1230,8 @@ static ss_error list_clients(struct exchange *x)
         return err;
     x->resp->status = 200;
     err =
-        ss_http_set_body(x->resp, body, len, json ? "application/json" : "text/xml; charset=utf-8");
+        ss_http_set_body(x->resp, body, len,
+                         json ? "application/json; charset=utf-8" : "text/xml; charset=utf-8");
     free(body);
     return err;
 }
@@ -1547,7 +1548,8 @@ static ss_error list_methods(struct exchange *x, bool allowed, struct ss_upstrea
     free(content);
     ss_policy_set_unref(set);
     if (!err)
-        err = answer_with(up, x->soap ? "text/xml; charset=utf-8" : "application/json", body, len);
+        err = answer_with(up, x->soap ? "text/xml; charset=utf-8" : "application/json; charset=utf-8",
+                          body, len);
     else
         free(body);
     return err;
@@ -1585,7 +1587,7 @@ static ss_error describe(struct exchange *x, const char *code, struct ss_upstrea
     } else {
         size_t n = strlen(s->description);
         bool json = n > 5 && strcmp(s->description + n - 5, ".json") == 0;
-        type = strdup(json ? "application/json" : "text/yaml");
+        type = strdup(json ? "application/json; charset=utf-8" : "text/yaml; charset=utf-8");
         body = malloc(desc->len + 1);
         if (body)
             memcpy(body, desc->text, desc->len);

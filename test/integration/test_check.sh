@@ -49,6 +49,13 @@ check "$conf"
 expect "a plain-HTTP client proxy off loopback draws a warning, not a problem" \
   bash -c "[ $RC = 0 ] && printf '%s' \"\$1\" | grep -q \"open-proxy.conf:$(line_of "$conf" '^listen = 0.0.0.0'): warning: the plain-HTTP client proxy listens on 0.0.0.0:0\"" _ "$ERR"
 
+# an OpenAPI description that is not UTF-8 (getOpenAPI answers it as UTF-8)
+printf 'openapi: 3.0.0\ninfo:\n  title: Melderegister L\366beck\n' >"$T_DIR/latin1.yaml"
+sed "s#openapi [^ ]*melderegister.yaml#openapi $T_DIR/latin1.yaml#" "$FED_MV_CONF" >"$T_DIR/latin1.conf"
+check "$T_DIR/latin1.conf"
+expect "an OpenAPI description that is not UTF-8 is a problem, at its file and line" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'latin1.yaml:3: not UTF-8 (byte 0xf6)'" _ "$ERR"
+
 conf=$(variant bad-line 's/^max_headers = 32$/max_headers = lots/')
 check "$conf"
 expect "a bad value is reported as file:line: message" \

@@ -51,6 +51,8 @@ expect "listClients names a member with its name" \
 expect "listClients names the member's subsystems" \
   grep -q '<id:memberCode>13004000</id:memberCode><id:subsystemCode>Kfz-Zulassung</id:subsystemCode>' "$T_DIR/body"
 t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -H "Accept: application/json" "$SH/listClients"
+expect "listClients answers JSON in UTF-8 for Accept: application/json" \
+  test "$(header content-type)" = "application/json; charset=utf-8"
 expect "listClients answers JSON for Accept: application/json" \
   test "$(jq -r '.member[] | select(.id.object_type == "SUBSYSTEM" and .id.member_code == "13004000" and .id.subsystem_code == "Kfz-Zulassung") | .name' "$T_DIR/body")" = "Landeshauptstadt Schwerin"
 expect "the JSON lists as many clients as the XML" \
@@ -120,10 +122,13 @@ expect "REST allowedMethods for a client no rule admits is empty" test "$STATUS:
 xr GET $CLIENT "$SVC/allowedMethods"
 expect "REST allowedMethods for the SH client lists what it may call" \
   test "$STATUS:$(json_codes)" = "200:meldeauskunft echo down fast"
+expect "REST allowedMethods answers JSON in UTF-8" \
+  test "$(header content-type)" = "application/json; charset=utf-8"
 xr GET $CLIENT "$SVC/getOpenAPI?serviceCode=meldeauskunft"
 expect "getOpenAPI answers the service's OpenAPI description" \
   bash -c "[ '$STATUS' = 200 ] && cmp -s '$T_DIR/body' '$SS_SOURCE_DIR/test/tools/melderegister.yaml'"
-expect "getOpenAPI's Content-Type is text/yaml" test "$(header content-type)" = "text/yaml"
+expect "getOpenAPI's Content-Type is text/yaml in UTF-8" \
+  test "$(header content-type)" = "text/yaml; charset=utf-8"
 kiel -H "X-Road-Client: $KIEL" "$SVC/getOpenAPI?serviceCode=meldeauskunft"
 expect_error "getOpenAPI for a client the policy does not admit" 403 Server.ServerProxy.AccessDenied
 xr GET $CLIENT "$SVC/getOpenAPI?serviceCode=echo"

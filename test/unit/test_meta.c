@@ -10,6 +10,7 @@
  */
 #include "meta.h"
 #include "mime.h"
+#include "text.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -209,9 +210,33 @@ static void test_wsdl_hide(void **state)
                      SS_ERR_UPSTREAM);
 }
 
+/* where valid UTF-8 ends: overlong forms, surrogates, beyond U+10FFFF and cut sequences stop it */
+static void test_utf8_end(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t len, end;
+    } cases[] = {
+        {"", 0, 0},
+        {"plain", 5, 5},
+        {"L\xc3\xbc" "beck \xe2\x80\x93 \xf0\x9f\x98\x80", 14, 14}, /* ü, en dash, emoji */
+        {"L\xf6beck", 6, 1},                                  /* Latin-1 ö */
+        {"a\xc0\xaf", 3, 1},                                 /* overlong '/' */
+        {"a\xe0\x80\xaf", 4, 1},                            /* overlong, three bytes */
+        {"a\xed\xa0\x80", 4, 1},                            /* a surrogate */
+        {"a\xf4\x90\x80\x80", 5, 1},                       /* beyond U+10FFFF */
+        {"ab\xe2\x80", 4, 2},                                /* cut at the end */
+        {"a\x00b", 3, 3},                                     /* NUL is UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(ss_text_utf8_end(cases[i].s, cases[i].len), cases[i].end);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_end),
         cmocka_unit_test(test_list_clients),
         cmocka_unit_test(test_kinds_and_lists),
         cmocka_unit_test(test_soap_answer),
