@@ -105,8 +105,8 @@ ss_error ss_rest_error_xml(const char *type, const char *message, const char *de
 
 /*
  * The value of parameter name in a raw query (query[0..len), "?a=b&c=d" or
- * ""), as it is written (not percent-decoded), into out; "" when absent.
- * False (out "") when the value does not fit.
+ * ""), percent-decoded, into out; "" when absent. False (out "") when the
+ * value does not fit, has a malformed escape or decodes to a NUL.
  */
 bool ss_rest_query_param(const char *query, size_t len, const char *name, char *out, size_t size);
 

@@ -129,6 +129,9 @@ expect "getOpenAPI answers the service's OpenAPI description" \
   bash -c "[ '$STATUS' = 200 ] && cmp -s '$T_DIR/body' '$SS_SOURCE_DIR/test/tools/melderegister.yaml'"
 expect "getOpenAPI's Content-Type is text/yaml in UTF-8" \
   test "$(header content-type)" = "text/yaml; charset=utf-8"
+xr GET $CLIENT "$SVC/getOpenAPI?serviceCode=%6Deldeauskunft"
+expect "getOpenAPI reads a percent-encoded service code" \
+  bash -c "[ '$STATUS' = 200 ] && cmp -s '$T_DIR/body' '$SS_SOURCE_DIR/test/tools/melderegister.yaml'"
 kiel -H "X-Road-Client: $KIEL" "$SVC/getOpenAPI?serviceCode=meldeauskunft"
 expect_error "getOpenAPI for a client the policy does not admit" 403 Server.ServerProxy.AccessDenied
 xr GET $CLIENT "$SVC/getOpenAPI?serviceCode=echo"

@@ -504,9 +504,33 @@ static void test_uuid(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* query parameters come percent-decoded; a malformed escape or a NUL gives "" and false */
+static void test_query_param(void **state)
+{
+    (void)state;
+    char out[32];
+    static const char q[] = "?serviceCode=%6Deldeauskunft&x=a+b%2Fc&bad=%zz&cut=ab%4&nul=a%00b";
+    size_t n = strlen(q);
+    assert_true(ss_rest_query_param(q, n, "serviceCode", out, sizeof out));
+    assert_string_equal(out, "meldeauskunft");
+    assert_true(ss_rest_query_param(q, n, "x", out, sizeof out));
+    assert_string_equal(out, "a+b/c");
+    assert_true(ss_rest_query_param(q, n, "absent", out, sizeof out));
+    assert_string_equal(out, "");
+    assert_false(ss_rest_query_param(q, n, "bad", out, sizeof out));
+    assert_string_equal(out, "");
+    assert_false(ss_rest_query_param(q, n, "cut", out, sizeof out));
+    assert_false(ss_rest_query_param(q, n, "nul", out, sizeof out));
+    assert_false(ss_rest_query_param(q, n, "serviceCode", out, 5)); /* does not fit */
+    assert_string_equal(out, "");
+    assert_true(ss_rest_query_param("", 0, "x", out, sizeof out));
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_query_param),
         cmocka_unit_test(test_target_full),
         cmocka_unit_test(test_target_no_path),
         cmocka_unit_test(test_target_decodes_parts),
