@@ -426,10 +426,26 @@ static void wipe_body(void *cls)
     free(w);
 }
 
+/* The body of an answer to HEAD, which libmicrohttpd never asks for. */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_response *resp)
 {
     struct MHD_Response *r = NULL;
-    if (resp->sensitive) {
+    if (resp->head_length_set) {
+        /* the headers of the answer to GET, Content-Length among them, and no body */
+        r = MHD_create_response_from_callback(resp->head_length, 4096, no_body, NULL, NULL);
+        if (!r)
+            return MHD_NO;
+        free(resp->body);
+    } else if (resp->sensitive) {
         struct wiped_body *w = malloc(sizeof *w);
         if (!w)
             return MHD_NO;

@@ -727,6 +727,13 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
     ss_error err;
     if (x->soap && ct && (err = ss_headers_add(&resp->headers, "Content-Type", ct)))
         return err;
+    /* an answer to HEAD says the length of the answer to GET, if its source did */
+    const char *cl = ss_headers_get(&up->headers, "Content-Length");
+    if (strcmp(x->req->method, "HEAD") == 0 && cl && ss_headers_count(&up->headers, "Content-Length") == 1 &&
+        cl[0] && strlen(cl) <= 19 && strspn(cl, "0123456789") == strlen(cl)) {
+        resp->head_length = strtoull(cl, NULL, 10);
+        resp->head_length_set = true;
+    }
     free(resp->body);
     resp->body = up->body;
     resp->body_len = up->body_len;

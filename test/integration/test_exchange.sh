@@ -63,6 +63,9 @@ expect "a POST body arrives byte for byte" grep -q "\"body_sha256\":\"$sum\"" "$
 # may carry over to the next on the same handle
 xr HEAD $CLIENT "$ECHO/head" -I
 expect "a HEAD arrives as HEAD" test "$STATUS" = 200 -a "$(log_count echo '^ss-testserver: HEAD .*/head ')" = 1
+xr HEAD $CLIENT "$ECHO/big?bytes=1234" -I
+expect "an answer to HEAD says the length of the answer to GET, through both servers" \
+  test "$STATUS" = 200 -a "$(header content-length)" = 1234
 xr DELETE $CLIENT "$ECHO/after-post"
 expect "a DELETE after a POST and a HEAD arrives without the POST's body" \
   bash -c "grep -q '\"method\":\"DELETE\"' $T_DIR/body && grep -q '\"body_length\":0,' $T_DIR/body"
