@@ -66,6 +66,9 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
         return ss_errf(SS_ERR_PROTOCOL, "Transfer-Encoding in an HTTP/1.0 request");
     if (hosts > 1)
         return ss_errf(SS_ERR_PROTOCOL, "more than one Host field");
+    /* RFC 9112 3.2: an HTTP/1.1 request without Host is answered 400 */
+    if (hosts == 0 && (!version || strcmp(version, "HTTP/1.0") != 0))
+        return ss_errf(SS_ERR_PROTOCOL, "an HTTP/1.1 request without a Host field");
     return SS_OK;
 }
 

@@ -12,7 +12,8 @@
  *   - Content-Length with Transfer-Encoding, a Content-Length that is not
  *     digits, Content-Length fields that differ, a transfer coding other
  *     than chunked, Transfer-Encoding in an HTTP/1.0 request (whose framing
- *     RFC 9112 section 6.1 makes faulty), and more than one Host field.
+ *     RFC 9112 section 6.1 makes faulty), and more than one Host field, or
+ *     none in an HTTP/1.1 request (RFC 9112 3.2).
  * A refused request is answered 400 and its connection closed.
  *
  * libmicrohttpd 0.9 reads some malformed header sections leniently and

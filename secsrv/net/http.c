@@ -942,6 +942,10 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
         }
     }
     tls_opts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    /* libmicrohttpd's own strictness is off: in 0.9.75 it closes the connection without an
+     * answer on a blank in the target, and answers a missing Host twice, in HTML. The door
+     * (door.h) refuses those, and what the strict mode refused besides, with 400 and the
+     * X-Road error body; test_exchange holds both proxies to it. */
     srv->daemon = MHD_start_daemon(
         flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -952,7 +956,7 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
         (unsigned int)srv->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->limits.http_threads,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts,
+        on_mhd_log, srv, MHD_OPTION_STRICT_FOR_CLIENT, 0, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);

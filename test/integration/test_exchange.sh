@@ -416,6 +416,8 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "POST $ECHO/door HTTP/1.0\r\nHost: h\r\n$1Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" \
     >"$T_DIR/door-$((i + 1))"
   printf "GET $ECHO/door HTTP/1.1\r\nHost: h\r\n$1\n" >"$T_DIR/door-$((i + 2))"
+  printf "GET $ECHO/do or HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 3))"
+  printf "GET $ECHO/door HTTP/1.1\r\n$1\r\n" >"$T_DIR/door-$((i + 4))"
 }
 door_names() {
   local c
@@ -424,6 +426,8 @@ door_names() {
   echo "a control character in the request target"
   echo "Transfer-Encoding in an HTTP/1.0 request"
   echo "a header section ended by a bare LF"
+  echo "a blank in the request target"
+  echo "an HTTP/1.1 request without Host"
 }
 door_check() { # SIDE PORT [s_client args...]
   local side=$1 port=$2 i=0 name

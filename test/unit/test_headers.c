@@ -259,15 +259,19 @@ static void test_door_passes(void **state)
 {
     (void)state;
     assert_int_equal(door("GET", "/r1/A/B/C/D/svc?q=1", "Host", "h", NULL), SS_OK);
-    assert_int_equal(door("POST", "/x", "Content-Length", "12", NULL), SS_OK);
-    assert_int_equal(door("POST", "/x", "Content-Length", "12", "content-length", "12", NULL),
+    assert_int_equal(door("POST", "/x", "Host", "h", "Content-Length", "12", NULL), SS_OK);
+    assert_int_equal(door("POST", "/x", "Host", "h", "Content-Length", "12", "content-length",
+                          "12", NULL),
                      SS_OK); /* the same value twice */
-    assert_int_equal(door("POST", "/x", "Transfer-Encoding", "chunked", NULL), SS_OK);
-    assert_int_equal(door("PATCH", "/x", "Transfer-Encoding", "Chunked", NULL), SS_OK);
-    assert_int_equal(door("M-SEARCH", "*", NULL), SS_OK);      /* any token method */
-    assert_int_equal(door("OPTIONS", "/%00%20", NULL), SS_OK); /* escapes are the handler's */
+    assert_int_equal(door("POST", "/x", "Host", "h", "Transfer-Encoding", "chunked", NULL), SS_OK);
+    assert_int_equal(door("PATCH", "/x", "host", "h", "Transfer-Encoding", "Chunked", NULL), SS_OK);
+    assert_int_equal(door("M-SEARCH", "*", "Host", "h", NULL), SS_OK); /* any token method */
+    assert_int_equal(door("OPTIONS", "/%00%20", "Host", "h", NULL),
+                     SS_OK); /* escapes are the handler's */
+    /* HTTP/1.0 needs no Host */
     assert_int_equal(door_v("POST", "/x", "HTTP/1.0", "Content-Length", "3", NULL), SS_OK);
-    assert_int_equal(door_v("POST", "/x", NULL, "Transfer-Encoding", "chunked", NULL), SS_OK);
+    assert_int_equal(door_v("POST", "/x", NULL, "Host", "h", "Transfer-Encoding", "chunked", NULL),
+                     SS_OK);
 }
 
 static void test_door_refusals(void **state)
@@ -279,6 +283,8 @@ static void test_door_refusals(void **state)
     expect_refused(door("", "/x", NULL), "not a token");
     expect_refused(door("GET", "", NULL), "target is empty");
     expect_refused(door("GET", "/a b", NULL), "control character or a blank");
+    expect_refused(door("GET", "/x", NULL), "an HTTP/1.1 request without a Host field");
+    expect_refused(door_v("GET", "/x", NULL, "X-Host", "h", NULL), "without a Host field");
     expect_refused(door("GET", "/a\tb", NULL), "control character or a blank");
     expect_refused(door("GET", "/a\x01", NULL), "control character or a blank");
     expect_refused(door_v("POST", "/x", "HTTP/1.0", "Transfer-Encoding", "chunked", NULL),
