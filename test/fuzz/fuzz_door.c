@@ -11,7 +11,8 @@
  * of token characters and its value has no byte below 0x20 but tab and no
  * 0x7f; the door accepts a request only if its method is a token other
  * than CONNECT and TRACE, its target is non-empty without bytes <= 0x20 or
- * 0x7f, there is at most one Host field, Transfer-Encoding and
+ * 0x7f, there is at most one Host field (and one in an HTTP/1.1 request),
+ * Transfer-Encoding and
  * Content-Length do not both appear, every Content-Length is the same
  * non-empty run of digits, and Transfer-Encoding appears at most once, as
  * "chunked" in any case, and not at all in an HTTP/1.0 request; a refusal
@@ -103,7 +104,8 @@ static bool door_ok(const char *method, const char *target, bool http10,
             first_length = value;
         }
     }
-    return hosts <= 1 && codings <= 1 && !(codings && lengths) && !(codings && http10);
+    return hosts <= 1 && (hosts == 1 || http10) && codings <= 1 && !(codings && lengths) &&
+           !(codings && http10);
 }
 
 /* h's fields as libmicrohttpd 0.9 leaves them in its read buffer, walked as the door walks. */
