@@ -321,7 +321,10 @@ static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsign
         if (k == sizeof names / sizeof names[0]) {
             if (is(n->name, "centralService"))
                 return bad("centralService is not supported: name the service");
-            return bad("the X-Road header field %.60s is not one of protocol 4.0", n->name);
+            /* a field protocol 4.0 does not define (a later minor version's, an extension's):
+             * not acted on, and passed as it is, signed with the message (X-Road ignores
+             * them too) */
+            return SS_OK;
         }
         if (*seen & (1u << k))
             return bad("the header field %s appears twice", names[k]);

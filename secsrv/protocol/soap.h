@@ -15,7 +15,9 @@
  * client, SERVICE for the service, the parts in the schema's order, each
  * checked against the identifier rules) and secsrv's own header fields
  * (namespace SS_SOAP_NS_SECSRV: purpose, subject), each at most once, and
- * the body's first element, and then validates the document against the
+ * the body's first element; other X-Road header fields (centralService
+ * aside, which is refused) are not acted on and pass as they are. Then it
+ * validates the document against the
  * schemas of schemas/ (soap-envelope.xsd, xroad.xsd, identifiers.xsd,
  * representation.xsd, secsrv-soap.xsd). A request must carry client, service, id and
  * protocolVersion 4.0, and its body element must be named as the service

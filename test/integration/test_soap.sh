@@ -99,6 +99,13 @@ expect "an empty userId and issue are answered 200 and echoed empty" \
   bash -c "[ '$STATUS' = 200 ] && grep -q '<xrd:issue */>\|<xrd:issue></xrd:issue>' '$T_DIR/body' &&
     grep -q '<xrd:userId */>\|<xrd:userId></xrd:userId>' '$T_DIR/body'"
 
+# a header field in X-Road's namespace that protocol 4.0 does not define passes as it is
+new_id
+request "$ID" "SN-AB 123" 's#</xrd:protocolVersion>#&<xrd:xml><![CDATA[<a>b \&amp; c</a>]]></xrd:xml>#'
+soap "$T_DIR/req.xml"
+expect "an X-Road header field protocol 4.0 does not define passes, CDATA and all" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q 'soap request sha256 $(sha256sum "$T_DIR/req.xml" | cut -d' ' -f1) ' '$FED_DIR/soap.log'"
+
 # --- a message for one server (securityServer, PR-TARGETSS) ------------------------------
 # target SERVERCODE CLASS CODE: in T_DIR/req.xml, the E.1 request with a securityServer header
 # field (after protocolVersion) naming that member's server SERVERCODE

@@ -110,6 +110,23 @@ static void test_empty_optional_fields(void **state)
                    "issue must not hold control characters");
 }
 
+/* a header field in X-Road's namespace that protocol 4.0 does not define passes, CDATA and
+ * all, as X-Road's own CDATA test message has it; centralService is still refused */
+static void test_other_xroad_field(void **state)
+{
+    (void)state;
+    static const char other[] =
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+             "<xrd:xml><![CDATA[<a>&b</a>]]></xrd:xml></SOAP-ENV:Header>" BODY;
+    struct ss_soap_message m;
+    assert_int_equal(parse(other, false, &m), SS_OK);
+    assert_string_equal(m.id, "4894e35d-bf0f-44a6-867a-8e51f1daa7e0");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+                        "<xrd:centralService id:objectType=\"CENTRALSERVICE\"/>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "centralService is not supported");
+}
+
 static void test_example_request(void **state)
 {
     (void)state;
@@ -465,6 +482,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_request),
         cmocka_unit_test(test_empty_optional_fields),
+        cmocka_unit_test(test_other_xroad_field),
         cmocka_unit_test(test_security_server),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_hostile_documents),
