@@ -85,6 +85,24 @@ bool ss_headers_token_char(char c)
            (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+bool ss_headers_content_length(const struct ss_headers *h, uint64_t *out)
+{
+    const char *first = NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *v = h->items[i].value;
+        if (strcasecmp(h->items[i].name, "Content-Length") != 0)
+            continue;
+        size_t n = strlen(v);
+        if (n == 0 || strspn(v, "0123456789") != n || (first && strcmp(first, v) != 0))
+            return false;
+        first = v;
+    }
+    if (!first)
+        return false;
+    *out = strtoull(first, NULL, 10); /* UINT64_MAX beyond it */
+    return true;
+}
+
 void ss_headers_value_trim(const char **value, size_t *len)
 {
     const char *v = *value;

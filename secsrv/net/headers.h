@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ss_header {
     char *name;
@@ -38,6 +39,9 @@ const char *ss_headers_get(const struct ss_headers *h, const char *name);
 size_t ss_headers_count(const struct ss_headers *h, const char *name);
 /* True if c may appear in a field name (an RFC 9110 token character). */
 bool ss_headers_token_char(char c);
+/* The length a message's Content-Length fields give (UINT64_MAX when larger): true when it has
+ * one or more and all are the same run of digits (as the door lets requests in). */
+bool ss_headers_content_length(const struct ss_headers *h, uint64_t *out);
 /* Drops the blanks (SP, HTAB) before and after a field value: they are not part of it
  * (RFC 9110 5.5). */
 void ss_headers_value_trim(const char **value, size_t *len);

@@ -585,14 +585,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             fail(ctx, srv->opts.gate(srv->opts.cls, &ctx->req));
         if (ctx->error)
             return answer(srv, con, ctx); /* answered before the body is read */
-        const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
-        if (cl) {
-            char *end = NULL;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == '\0' && n > srv->limits.max_body_bytes) {
-                fail(ctx,
-                     ss_errf(SS_ERR_LIMIT, "request body of %llu bytes exceeds the limit of %zu", n,
-                             srv->limits.max_body_bytes));
+        uint64_t n = 0;
+        if (ss_headers_content_length(&ctx->req.headers, &n)) {
+            if (n > srv->limits.max_body_bytes) {
+                fail(ctx, ss_errf(SS_ERR_LIMIT,
+                                  "request body of %llu bytes exceeds the limit of %zu",
+                                  (unsigned long long)n, srv->limits.max_body_bytes));
                 /* a client waiting for "100 Continue" gets the answer instead and sends
                  * nothing; one already sending is read to the end if that is not too much */
                 const char *expect = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Expect");

@@ -702,8 +702,8 @@ static ss_error check_hosted(const struct exchange *x, const struct ss_client_id
  * is hop-by-hop (filtered, or named by the answer's Connection field) or set anew here. */
 static bool response_field_passes(const struct ss_headers *h, const char *name, bool keep_xroad)
 {
-    if (ss_rest_header_filtered(name) || strcasecmp(name, "Date") == 0 ||
-        ss_envelope_field(name) || ss_rest_named_by_connection(h, name))
+    if (ss_rest_header_filtered(name) || strcasecmp(name, "Date") == 0 || ss_envelope_field(name) ||
+        ss_rest_named_by_connection(h, name))
         return false;
     if (!keep_xroad && (ss_rest_header_reserved(name) || strcasecmp(name, "X-Road-Id") == 0))
         return false;
@@ -728,12 +728,9 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
     if (x->soap && ct && (err = ss_headers_add(&resp->headers, "Content-Type", ct)))
         return err;
     /* an answer to HEAD says the length of the answer to GET, if its source did */
-    const char *cl = ss_headers_get(&up->headers, "Content-Length");
-    if (strcmp(x->req->method, "HEAD") == 0 && cl && ss_headers_count(&up->headers, "Content-Length") == 1 &&
-        cl[0] && strlen(cl) <= 19 && strspn(cl, "0123456789") == strlen(cl)) {
-        resp->head_length = strtoull(cl, NULL, 10);
-        resp->head_length_set = true;
-    }
+    if (strcmp(x->req->method, "HEAD") == 0)
+        resp->head_length_set = ss_headers_content_length(&up->headers, &resp->head_length) &&
+                                resp->head_length != UINT64_MAX; /* libmicrohttpd's "unknown" */
     free(resp->body);
     resp->body = up->body;
     resp->body_len = up->body_len;
@@ -750,7 +747,8 @@ static ss_error copy_xroad_fields(struct exchange *x, const struct ss_upstream_r
 {
     for (size_t i = 0; i < up->headers.n; i++) {
         const struct ss_header *f = &up->headers.items[i];
-        if (!ss_rest_header_reserved(f->name) || !response_field_passes(&up->headers, f->name, true) ||
+        if (!ss_rest_header_reserved(f->name) ||
+            !response_field_passes(&up->headers, f->name, true) ||
             strcasecmp(f->name, "X-Road-Error") == 0)
             continue;
         ss_error err = ss_headers_add(&x->resp->headers, f->name, f->value);
@@ -1236,9 +1234,8 @@ static ss_error list_clients(struct exchange *x)
     if ((err = ss_meta_clients(ss_trust_registry(x->trust), instance, json, &body, &len)))
         return err;
     x->resp->status = 200;
-    err =
-        ss_http_set_body(x->resp, body, len,
-                         json ? "application/json; charset=utf-8" : "text/xml; charset=utf-8");
+    err = ss_http_set_body(x->resp, body, len,
+                           json ? "application/json; charset=utf-8" : "text/xml; charset=utf-8");
     free(body);
     return err;
 }
@@ -1555,8 +1552,8 @@ static ss_error list_methods(struct exchange *x, bool allowed, struct ss_upstrea
     free(content);
     ss_policy_set_unref(set);
     if (!err)
-        err = answer_with(up, x->soap ? "text/xml; charset=utf-8" : "application/json; charset=utf-8",
-                          body, len);
+        err = answer_with(
+            up, x->soap ? "text/xml; charset=utf-8" : "application/json; charset=utf-8", body, len);
     else
         free(body);
     return err;

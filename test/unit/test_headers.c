@@ -196,8 +196,8 @@ static void test_value_trim(void **state)
     (void)state;
     static const struct {
         const char *in, *out;
-    } cases[] = {{"v", "v"},       {" v", "v"},     {"v \t", "v"},  {"\t a b \t", "a b"},
-                 {"   ", ""},      {"", ""},        {"a\tb", "a\tb"}};
+    } cases[] = {{"v", "v"},  {" v", "v"}, {"v \t", "v"},   {"\t a b \t", "a b"},
+                 {"   ", ""}, {"", ""},    {"a\tb", "a\tb"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *v = cases[i].in;
         size_t n = strlen(v);
@@ -205,6 +205,36 @@ static void test_value_trim(void **state)
         assert_int_equal(n, strlen(cases[i].out));
         assert_memory_equal(v, cases[i].out, n);
     }
+}
+
+static void test_content_length(void **state)
+{
+    (void)state;
+    struct ss_headers h;
+    uint64_t n = 7;
+    ss_headers_init(&h, 0, 0);
+    assert_false(ss_headers_content_length(&h, &n)); /* none */
+    assert_int_equal(ss_headers_add(&h, "content-length", "1234"), SS_OK);
+    assert_true(ss_headers_content_length(&h, &n));
+    assert_int_equal(n, 1234);
+    assert_int_equal(ss_headers_add(&h, "Content-Length", "1234"), SS_OK); /* the same again */
+    assert_true(ss_headers_content_length(&h, &n));
+    assert_int_equal(n, 1234);
+    assert_int_equal(ss_headers_add(&h, "Content-Length", "12"), SS_OK); /* another */
+    assert_false(ss_headers_content_length(&h, &n));
+    ss_headers_cleanup(&h);
+    static const char *const bad[] = {"", "+1", "1 ", "0x10", "-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ss_headers_init(&h, 0, 0);
+        assert_int_equal(ss_headers_add(&h, "Content-Length", bad[i]), SS_OK);
+        assert_false(ss_headers_content_length(&h, &n));
+        ss_headers_cleanup(&h);
+    }
+    ss_headers_init(&h, 0, 0);
+    assert_int_equal(ss_headers_add(&h, "Content-Length", "99999999999999999999999"), SS_OK);
+    assert_true(ss_headers_content_length(&h, &n));
+    assert_true(n == UINT64_MAX);
+    ss_headers_cleanup(&h);
 }
 
 static void test_field_problem(void **state)
@@ -260,9 +290,9 @@ static void test_door_passes(void **state)
     (void)state;
     assert_int_equal(door("GET", "/r1/A/B/C/D/svc?q=1", "Host", "h", NULL), SS_OK);
     assert_int_equal(door("POST", "/x", "Host", "h", "Content-Length", "12", NULL), SS_OK);
-    assert_int_equal(door("POST", "/x", "Host", "h", "Content-Length", "12", "content-length",
-                          "12", NULL),
-                     SS_OK); /* the same value twice */
+    assert_int_equal(
+        door("POST", "/x", "Host", "h", "Content-Length", "12", "content-length", "12", NULL),
+        SS_OK); /* the same value twice */
     assert_int_equal(door("POST", "/x", "Host", "h", "Transfer-Encoding", "chunked", NULL), SS_OK);
     assert_int_equal(door("PATCH", "/x", "host", "h", "Transfer-Encoding", "Chunked", NULL), SS_OK);
     assert_int_equal(door("M-SEARCH", "*", "Host", "h", NULL), SS_OK); /* any token method */
@@ -450,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_max_count),
         cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_field_problem),
+        cmocka_unit_test(test_content_length),
         cmocka_unit_test(test_value_trim),
         cmocka_unit_test(test_door_passes),
         cmocka_unit_test(test_door_refusals),
