@@ -379,10 +379,8 @@ static bool set_once(CURL *h, const struct pool_tag *tag)
              curl_easy_setopt(h, CURLOPT_CAPATH, NULL) == CURLE_OK &&
              curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK &&
              curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L) == CURLE_OK &&
-             curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) ==
-                 CURLE_OK &&
-             curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, ss_tls_openssl_ciphers12()) ==
-                 CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, ss_tls_openssl_ciphers12()) == CURLE_OK &&
              curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, ss_tls_openssl_suites13()) == CURLE_OK;
     }
     return ok;
@@ -390,8 +388,7 @@ static bool set_once(CURL *h, const struct pool_tag *tag)
 
 static bool same_tag(const struct pool_tag *a, const struct pool_tag *b)
 {
-    return a->tls == b->tls && a->serial == b->serial &&
-           memcmp(a->pin, b->pin, sizeof a->pin) == 0;
+    return a->tls == b->tls && a->serial == b->serial && memcmp(a->pin, b->pin, sizeof a->pin) == 0;
 }
 
 /* An idle handle with tag's connection, or a new one (false: out of memory). */

@@ -59,12 +59,12 @@ struct key_slot {
     /* the stapled OCSP response, under signer.mu */
     uint8_t *ocsp;
     size_t ocsp_len;
-    time_t ocsp_until;     /* good until, under the registry of ocsp_serial */
-    uint64_t ocsp_serial;  /* the registry ocsp_until was judged under */
-    time_t ocsp_at;    /* when this server obtained the response in use */
-    bool ocsp_tried;   /* a first OCSP exchange has ended (either way) */
-    time_t hold_until; /* requests before that wait for it until then */
-    char status[256];  /* why the key cannot sign now, "" when it can */
+    time_t ocsp_until;    /* good until, under the registry of ocsp_serial */
+    uint64_t ocsp_serial; /* the registry ocsp_until was judged under */
+    time_t ocsp_at;       /* when this server obtained the response in use */
+    bool ocsp_tried;      /* a first OCSP exchange has ended (either way) */
+    time_t hold_until;    /* requests before that wait for it until then */
+    char status[256];     /* why the key cannot sign now, "" when it can */
     /* waiting requests, under signer.mu */
     struct request *head, **tail;
     size_t queued;

@@ -220,14 +220,20 @@ static void test_utf8_end(void **state)
     } cases[] = {
         {"", 0, 0},
         {"plain", 5, 5},
-        {"L\xc3\xbc" "beck \xe2\x80\x93 \xf0\x9f\x98\x80", 16, 16}, /* ü, en dash, emoji */
-        {"L\xf6" "beck", 6, 1},                               /* Latin-1 ö */
-        {"a\xc0\xaf", 3, 1},                                 /* overlong '/' */
-        {"a\xe0\x80\xaf", 4, 1},                            /* overlong, three bytes */
-        {"a\xed\xa0\x80", 4, 1},                            /* a surrogate */
-        {"a\xf4\x90\x80\x80", 5, 1},                       /* beyond U+10FFFF */
-        {"ab\xe2\x80", 4, 2},                                /* cut at the end */
-        {"a\x00" "b", 3, 3},                                  /* NUL is UTF-8 */
+        {"L\xc3\xbc"
+         "beck \xe2\x80\x93 \xf0\x9f\x98\x80",
+         16, 16}, /* ü, en dash, emoji */
+        {"L\xf6"
+         "beck",
+         6, 1},                      /* Latin-1 ö */
+        {"a\xc0\xaf", 3, 1},         /* overlong '/' */
+        {"a\xe0\x80\xaf", 4, 1},     /* overlong, three bytes */
+        {"a\xed\xa0\x80", 4, 1},     /* a surrogate */
+        {"a\xf4\x90\x80\x80", 5, 1}, /* beyond U+10FFFF */
+        {"ab\xe2\x80", 4, 2},        /* cut at the end */
+        {"a\x00"
+         "b",
+         3, 3}, /* NUL is UTF-8 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_int_equal(ss_text_utf8_end(cases[i].s, cases[i].len), cases[i].end);
@@ -236,10 +242,8 @@ static void test_utf8_end(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utf8_end),
-        cmocka_unit_test(test_list_clients),
-        cmocka_unit_test(test_kinds_and_lists),
-        cmocka_unit_test(test_soap_answer),
+        cmocka_unit_test(test_utf8_end),        cmocka_unit_test(test_list_clients),
+        cmocka_unit_test(test_kinds_and_lists), cmocka_unit_test(test_soap_answer),
         cmocka_unit_test(test_wsdl_hide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
