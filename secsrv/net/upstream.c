@@ -20,10 +20,9 @@
  * An idle handle keeps its connections open. Its tag is whether it carries
  * TLS, the registry serial its peer was verified under and the fingerprint
  * the registry pins for that peer (all zero: no peer verification, e.g.
- * backends), so a
- * connection is reused only for the same expected server under the
- * registry that admitted it: libcurl would reuse a connection for any host
- * name that matches without case, without a new handshake.
+ * backends), so a connection is reused only for the same expected server
+ * under the registry that admitted it: libcurl would reuse a connection for
+ * any host name that matches without case, without a new handshake.
  */
 struct pool_tag {
     bool tls; /* the handle's transfers carry TLS, to a peer (set_once) */

@@ -36,12 +36,18 @@
     "<id:memberClass>MUN</id:memberClass><id:memberCode>13004000</id:memberCode>"                  \
     "<id:subsystemCode>Kfz</id:subsystemCode><id:serviceCode>halterAuskunft</id:serviceCode>"      \
     "<id:serviceVersion>v1</id:serviceVersion></xrd:service>\n"
+#define ID_FIELD "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id>"
 #define FIELDS                                                                                     \
-    "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId>DE12345678901</xrd:userId>"  \
-    "<xrd:issue>12345</xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>\n"
+    ID_FIELD "<xrd:userId>DE12345678901</xrd:userId>"                                              \
+             "<xrd:issue>12345</xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>\n"
 #define BODY                                                                                       \
     "<SOAP-ENV:Body><ns1:halterAuskunft><kennzeichen>SN-AB 123</kennzeichen></ns1:halterAuskunft>" \
     "</SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+
+/* an answer with these header fields and a body of one empty element */
+#define ANSWER(fields)                                                                             \
+    HEAD "<SOAP-ENV:Header>" fields                                                                \
+         "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>"
 
 static const char example[] = HEAD "<SOAP-ENV:Header>\n" CLIENT SERVICE FIELDS
                                    "<ss:purpose>StVG-35</ss:purpose><ss:subject>P-1001</ss:subject>"
@@ -73,9 +79,8 @@ static void test_empty_optional_fields(void **state)
 {
     (void)state;
     static const char empty_fields[] =
-        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
-             "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId/>"
-             "<xrd:issue></xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>"
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE ID_FIELD "<xrd:userId/><xrd:issue></xrd:issue>"
+             "<xrd:protocolVersion>4.0</xrd:protocolVersion>"
              "</SOAP-ENV:Header>" BODY;
     struct ss_soap_message m;
     assert_int_equal(parse(empty_fields, false, &m), SS_OK);
@@ -86,17 +91,13 @@ static void test_empty_optional_fields(void **state)
     /* echoed as given, it is consistent; left out of the answer, it is not */
     struct ss_soap_message resp;
     static const char echoed[] =
-        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
-             "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId></xrd:userId>"
-             "<xrd:issue/><xrd:protocolVersion>4.0</xrd:protocolVersion>"
-             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+        ANSWER(CLIENT SERVICE ID_FIELD "<xrd:userId></xrd:userId>"
+                                       "<xrd:issue/><xrd:protocolVersion>4.0"
+                                       "</xrd:protocolVersion>");
     assert_int_equal(parse(echoed, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&m, &resp), SS_OK);
-    static const char dropped[] =
-        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
-             "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xrd:id><xrd:userId/>"
-             "<xrd:protocolVersion>4.0</xrd:protocolVersion>"
-             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    static const char dropped[] = ANSWER(
+        CLIENT SERVICE ID_FIELD "<xrd:userId/><xrd:protocolVersion>4.0</xrd:protocolVersion>");
     assert_int_equal(parse(dropped, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&m, &resp), SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "issue"));
@@ -200,20 +201,16 @@ static void test_security_server(void **state)
         "securityServer appears twice");
     /* an answer echoes it as it was */
     struct ss_soap_message resp;
-    static const char echoed[] = HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET(
-        "SERVER", "<id:serverCode>ss-mv-schwerin</id:serverCode>") FIELDS
-        "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    static const char echoed[] = ANSWER(
+        CLIENT SERVICE TARGET("SERVER", "<id:serverCode>ss-mv-schwerin</id:serverCode>") FIELDS);
     assert_int_equal(parse(echoed, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&m, &resp), SS_OK);
-    static const char other[] = HEAD "<SOAP-ENV:Header>" CLIENT SERVICE TARGET(
-        "SERVER", "<id:serverCode>ss-other</id:serverCode>") FIELDS
-        "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    static const char other[] =
+        ANSWER(CLIENT SERVICE TARGET("SERVER", "<id:serverCode>ss-other</id:serverCode>") FIELDS);
     assert_int_equal(parse(other, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&m, &resp), SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "securityServer"));
-    static const char dropped[] =
-        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
-             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    static const char dropped[] = ANSWER(CLIENT SERVICE FIELDS);
     assert_int_equal(parse(dropped, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&m, &resp), SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "securityServer"));
@@ -402,11 +399,9 @@ static void test_echo_and_request_hash(void **state)
     free(text);
     free(out);
     /* a service that changed one field is named */
-    static const char changed[] =
-        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE "<xrd:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</"
-             "xrd:id><xrd:userId>DE12345678902</xrd:userId>"
-             "<xrd:issue>12345</xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>"
-             "</SOAP-ENV:Header><SOAP-ENV:Body><ns1:r/></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+    static const char changed[] = ANSWER(
+        CLIENT SERVICE ID_FIELD "<xrd:userId>DE12345678902</xrd:userId><xrd:issue>12345"
+                                "</xrd:issue><xrd:protocolVersion>4.0</xrd:protocolVersion>");
     assert_int_equal(parse(changed, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&req, &resp), SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "userId"));
