@@ -132,32 +132,52 @@ static ss_error bad(const char *what)
     return ss_errf(SS_ERR_PROTOCOL, "malformed multipart message: %s", what);
 }
 
-/* Where line [p, end) ends: the offset of its CRLF, or SIZE_MAX. */
-static size_t line_end(const uint8_t *b, size_t at, size_t len)
-{
-    for (size_t i = at; i + 1 < len; i++)
-        if (b[i] == '\r' && b[i + 1] == '\n')
-            return i;
-    return SIZE_MAX;
-}
+/*
+ * How a multipart body breaks its lines: CRLF, as RFC 2046 says, or a bare
+ * LF throughout, as many MIME writers do (X-Road's own test messages
+ * among them, which its security server reads). One body never mixes the
+ * two around its delimiters (see delimiter_breaks).
+ */
+struct framing {
+    const char *boundary;
+    size_t blen;
+    size_t eol; /* the line break's length: 2 for CRLF, 1 for a bare LF */
+};
 
-/* The next delimiter "CRLF--boundary" at or after at (or "--boundary" at offset 0). */
-static size_t next_delimiter(const uint8_t *b, size_t len, size_t at, const char *boundary,
-                             size_t blen)
+/* Where the line at at ends: the offset of its line break, or SIZE_MAX. */
+static size_t line_end(const struct framing *f, const uint8_t *b, size_t at, size_t len)
 {
-    if (at == 0 && len >= 2 + blen && b[0] == '-' && b[1] == '-' &&
-        memcmp(b + 2, boundary, blen) == 0)
-        return 0;
-    for (size_t i = at; i + 4 + blen <= len; i++) {
-        const uint8_t *hit = memchr(b + i, '\r', len - i);
-        if (!hit)
-            return SIZE_MAX;
-        i = (size_t)(hit - b);
-        if (i + 4 + blen <= len && b[i + 1] == '\n' && b[i + 2] == '-' && b[i + 3] == '-' &&
-            memcmp(b + i + 4, boundary, blen) == 0)
+    if (f->eol == 1) {
+        const uint8_t *nl = at < len ? memchr(b + at, '\n', len - at) : NULL;
+        return nl ? (size_t)(nl - b) : SIZE_MAX;
+    }
+    for (size_t i = at; i + 1 < len; i++) {
+        const uint8_t *cr = memchr(b + i, '\r', len - 1 - i);
+        if (!cr)
+            break;
+        i = (size_t)(cr - b);
+        if (b[i + 1] == '\n')
             return i;
     }
     return SIZE_MAX;
+}
+
+/* The next delimiter, line break then "--boundary", at or after at (or "--boundary" at offset
+ * 0): the offset of its line break (of the "--" at offset 0), or SIZE_MAX. */
+static size_t next_delimiter(const struct framing *f, const uint8_t *b, size_t len, size_t at)
+{
+    if (at == 0 && len >= 2 + f->blen && b[0] == '-' && b[1] == '-' &&
+        memcmp(b + 2, f->boundary, f->blen) == 0)
+        return 0;
+    for (size_t i = at;;) {
+        size_t e = line_end(f, b, i, len);
+        if (e == SIZE_MAX || e + f->eol + 2 + f->blen > len)
+            return SIZE_MAX;
+        const uint8_t *d = b + e + f->eol;
+        if (d[0] == '-' && d[1] == '-' && memcmp(d + 2, f->boundary, f->blen) == 0)
+            return e;
+        i = e + 1;
+    }
 }
 
 /* A part's header lines; content-type, -id and -transfer-encoding of the first kept. */
@@ -165,15 +185,19 @@ struct part_fields {
     char type[256], id[256], cte[64];
 };
 
-static ss_error part_headers(const uint8_t *b, size_t len, size_t *at, struct part_fields *f)
+static ss_error part_headers(const struct framing *fr, const uint8_t *b, size_t len, size_t *at,
+                             struct part_fields *f)
 {
     memset(f, 0, sizeof *f);
     for (size_t n = 0;; n++) {
-        size_t e = line_end(b, *at, len);
+        size_t e = line_end(fr, b, *at, len);
         if (e == SIZE_MAX)
             return bad("a part's header does not end");
+        if (fr->eol == 1 && e > *at && b[e - 1] == '\r')
+            return bad("a part's header line ends with CRLF where the delimiters' lines end with "
+                       "a bare LF");
         if (e == *at) {
-            *at = e + 2;
+            *at = e + fr->eol;
             return SS_OK;
         }
         if (n >= SS_MIME_MAX_PART_HEADERS)
@@ -186,7 +210,7 @@ static ss_error part_headers(const uint8_t *b, size_t len, size_t *at, struct pa
         char line[SS_MIME_MAX_HEADER_LINE + 1];
         memcpy(line, b + *at, linelen);
         line[linelen] = '\0';
-        *at = e + 2;
+        *at = e + fr->eol;
         if (memchr(b + e - linelen, 0, linelen))
             return bad("a NUL byte in a part's header");
         if (line[0] == ' ' || line[0] == '\t')
@@ -251,25 +275,48 @@ static ss_error soap_part(const struct part_fields *f, const char *start, struct
 }
 
 /*
- * A line starting "--boundary" must be a delimiter, after CRLF (or at the
- * very start): one after a bare LF or CR, in the preamble as anywhere, is
- * a delimiter to parsers that split lines at LF, and they would read
- * other parts than secsrv checked.
+ * Every line that starts "--boundary" is a delimiter, and all of them
+ * break their lines one way, which sets f->eol: after CRLF and ended by
+ * CRLF, or after a bare LF and ended by a bare LF. The way is the first
+ * delimiter's: the line break before it, or the one ending it when it
+ * opens the body. A body that mixes the two around its delimiters, or
+ * has a bare CR before one, is refused, in the preamble as anywhere: a
+ * parser that splits lines at LF and one that splits them at CRLF would
+ * find other parts in it, and the service could read another SOAP part
+ * than secsrv checked. A body of bare LFs has no delimiter at all for a
+ * parser of CRLFs alone, which refuses it.
  */
-static ss_error ambiguous_delimiters(const uint8_t *b, size_t len, const char *boundary,
-                                     size_t blen)
+static ss_error delimiter_breaks(const uint8_t *b, size_t len, struct framing *f)
 {
-    for (size_t i = 0; i + 2 + blen <= len;) {
+    f->eol = 0;
+    for (size_t i = 0; i + 2 + f->blen <= len;) {
         const uint8_t *hit = memchr(b + i, '-', len - i);
         if (!hit)
             break;
-        size_t at = (size_t)(hit - b);
-        if (at + 2 + blen <= len && b[at + 1] == '-' && memcmp(b + at + 2, boundary, blen) == 0 &&
-            at > 0 && (b[at - 1] == '\n' || b[at - 1] == '\r') &&
-            !(at >= 2 && b[at - 2] == '\r' && b[at - 1] == '\n'))
-            return bad("a delimiter line after a bare LF or CR");
+        size_t at = (size_t)(hit - b), brk;
         i = at + 1;
+        if (at + 2 + f->blen > len || b[at + 1] != '-' ||
+            memcmp(b + at + 2, f->boundary, f->blen) != 0)
+            continue;
+        if (at == 0) { /* the body opens with it: the break ending its line */
+            size_t e = at + 2 + f->blen;
+            while (e < len && (b[e] == ' ' || b[e] == '\t'))
+                e++;
+            brk = e < len && b[e] == '\n' ? 1 : 2;
+        } else if (b[at - 1] == '\n')
+            brk = at >= 2 && b[at - 2] == '\r' ? 2 : 1;
+        else if (b[at - 1] == '\r')
+            return bad("a delimiter line after a bare CR");
+        else
+            continue; /* the boundary's text inside a line is content */
+        if (!f->eol)
+            f->eol = brk;
+        else if (f->eol != brk)
+            return bad("delimiter lines after CRLF and after a bare LF in one body (parsers "
+                       "that split lines at LF would read other parts)");
     }
+    if (!f->eol)
+        f->eol = 2;
     return SS_OK;
 }
 
@@ -297,13 +344,15 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
     }
     if (!params(ct, "start", start, sizeof start, &found))
         return bad("its start parameter is too long or given twice");
-    if ((err = ambiguous_delimiters(b, len, boundary, blen)))
+    struct framing fr = {boundary, blen, 2};
+    if ((err = delimiter_breaks(b, len, &fr)))
         return err;
-    size_t d = next_delimiter(b, len, 0, boundary, blen);
+    size_t d = next_delimiter(&fr, b, len, 0);
     if (d == SIZE_MAX)
         return bad("no delimiter line");
-    size_t at = d == 0 ? 0 : d + 2; /* at the "--" */
+    size_t at = d == 0 ? 0 : d + fr.eol; /* at the "--" */
     out->multipart = true;
+    out->bare_lf = fr.eol == 1;
     for (;;) {
         at += 2 + blen;
         if (at + 2 <= len && b[at] == '-' && b[at + 1] == '-') {
@@ -313,17 +362,19 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
         }
         while (at < len && (b[at] == ' ' || b[at] == '\t'))
             at++;
-        if (at + 2 > len || b[at] != '\r' || b[at + 1] != '\n')
+        if (fr.eol == 2 && (at + 2 > len || b[at] != '\r' || b[at + 1] != '\n'))
             return bad("a delimiter line does not end with CRLF");
-        at += 2;
+        if (fr.eol == 1 && (at + 1 > len || b[at] != '\n'))
+            return bad("a delimiter line does not end with a bare LF, as the first one does");
+        at += fr.eol;
         if (++out->parts > SS_MIME_MAX_PARTS)
             return ss_errf(SS_ERR_LIMIT, "a multipart message with more than %d parts",
                            SS_MIME_MAX_PARTS);
         struct part_fields f;
-        err = part_headers(b, len, &at, &f);
+        err = part_headers(&fr, b, len, &at, &f);
         if (err)
             return err;
-        size_t next = next_delimiter(b, len, at, boundary, blen);
+        size_t next = next_delimiter(&fr, b, len, at);
         if (next == SIZE_MAX)
             return bad("a part has no delimiter after it (no close delimiter)");
         if (out->parts == 1) {
@@ -332,7 +383,7 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
             out->start = at;
             out->len = next - at;
         }
-        at = next + 2;
+        at = next + fr.eol;
     }
 }
 

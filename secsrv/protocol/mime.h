@@ -7,7 +7,11 @@
  * says, strictly: every delimiter "--boundary" at the start of a line
  * ended by CRLF, part headers of CRLF-ended lines closed by an empty one,
  * at most SS_MIME_MAX_PARTS parts and SS_MIME_MAX_PART_HEADERS header
- * lines a part, and a close delimiter "--boundary--". The SOAP part must
+ * lines a part, and a close delimiter "--boundary--". A body whose lines
+ * all end with a bare LF instead, around its delimiters and in its part
+ * headers, is read the same way with LF for CRLF, as X-Road reads it;
+ * one that mixes the two is refused (other parsers would split it into
+ * other parts). The SOAP part must
  * be the first (the X-Road message protocol 4.0, section 2.4): when the
  * start parameter names a root, the first part's Content-ID must be it.
  * Its Content-Type is text/xml, or application/xop+xml for MTOM, with
@@ -32,7 +36,8 @@ struct ss_mime_soap {
     size_t start, len; /* the envelope's bytes in the body */
     size_t parts;      /* 1 for text/xml */
     bool multipart;
-    bool mtom; /* the SOAP part is application/xop+xml */
+    bool mtom;    /* the SOAP part is application/xop+xml */
+    bool bare_lf; /* its lines end with a bare LF, not CRLF */
 };
 
 /*

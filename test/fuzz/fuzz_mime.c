@@ -6,7 +6,9 @@
  *
  *   - the envelope lies inside the body, and a text/xml body is all of it;
  *   - in a multipart body the envelope follows an empty line (the end of
- *     its part's header) and is followed by CRLF and "--boundary";
+ *     its part's header) and is followed by a line break and "--boundary",
+ *     CRLF or a bare LF as the body says, and a body of bare LFs has no
+ *     "--boundary" after a CRLF (where a parser of CRLFs would split it);
  *   - there are between 1 and SS_MIME_MAX_PARTS parts.
  *
  * A refusal must be SS_ERR_PROTOCOL or SS_ERR_LIMIT with a reason. The
@@ -66,12 +68,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!has_boundary)
             die("a multipart body read without a boundary");
         size_t b = strlen(boundary);
-        if (s.start < 2 || memcmp(body + s.start - 2, "\r\n", 2) != 0)
+        const char *brk = s.bare_lf ? "\n" : "\r\n";
+        size_t eol = strlen(brk);
+        if (s.start < eol || memcmp(body + s.start - eol, brk, eol) != 0 ||
+            (s.bare_lf && s.start >= 2 && body[s.start - 2] == '\r'))
             die("a SOAP part that does not follow its header's end");
         size_t end = s.start + s.len;
-        if (end + 4 + b > len || memcmp(body + end, "\r\n--", 4) != 0 ||
-            memcmp(body + end + 4, boundary, b) != 0)
+        if (end + eol + 2 + b > len || memcmp(body + end, brk, eol) != 0 ||
+            memcmp(body + end + eol, "--", 2) != 0 ||
+            memcmp(body + end + eol + 2, boundary, b) != 0)
             die("a SOAP part not followed by a delimiter");
+        for (size_t i = 0; s.bare_lf && i + 4 + b <= len; i++)
+            if (memcmp(body + i, "\r\n--", 4) == 0 && memcmp(body + i + 4, boundary, b) == 0)
+                die("a body of bare LFs with a delimiter after CRLF");
     }
     free(ct);
     return 0;

@@ -176,6 +176,33 @@ expect "G: an MTOM request is answered 200 with its XOP part" \
   bash -c "[ '$STATUS' = 200 ] && grep -q 'application/xop+xml' '$T_DIR/body' &&
     grep -q '<k:typ>Zoe R135</k:typ>' '$T_DIR/body'"
 
+# lines ended by a bare LF throughout, as X-Road's own test messages (attachm.query) have
+# them: no type or start parameter, a nested multipart/mixed attachment with a field of its own
+new_id
+request "$ID" "SN-KL 4711"
+{
+  printf -- '--jetty771207119h3h10dty\nContent-Type: text/xml; charset="utf-8"\n\n'
+  cat "$T_DIR/req.xml"
+  printf -- '\n--jetty771207119h3h10dty\nContent-Type: multipart/mixed; charset=UTF-8; boundary=jetty1627004719h3h10du0\n\n'
+  printf -- '--jetty1627004719h3h10du0\nContent-Type: text/plain\nClient-Header: FooBar\n\nblaah\n'
+  printf -- '--jetty1627004719h3h10du0--\n\n--jetty771207119h3h10dty--\n'
+} >"$T_DIR/lf.bin"
+soap "$T_DIR/lf.bin" 'multipart/related; charset=UTF-8; boundary=jetty771207119h3h10dty'
+expect "F: a request whose lines end with a bare LF is answered 200, the body reaching the service as sent" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q '<k:name>Jörg Petersen</k:name>' '$T_DIR/body' &&
+    grep -q 'soap request sha256 $(sha256sum "$T_DIR/lf.bin" | cut -d' ' -f1) ' '$FED_DIR/soap.log'"
+expect "F: ... and its requestHash is SHA-512 of the SOAP part alone" \
+  test "$(answer_hash)" = "$(sha512_b64 "$T_DIR/req.xml")"
+# after its close delimiter, a part that parsers of CRLFs alone would read
+{
+  printf -- 'preamble\r\n--jetty771207119h3h10dty\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n'
+  cat "$T_DIR/lf.bin"
+} >"$T_DIR/lf-mixed.bin"
+hits=$(soap_hits)
+soap "$T_DIR/lf-mixed.bin" 'multipart/related; charset=UTF-8; boundary=jetty771207119h3h10dty'
+expect_fault "a body with delimiters after a bare LF and after CRLF" Client.BadRequest
+expect "... did not reach the service" test "$(soap_hits)" = "$hits"
+
 # --- refusals: every one a Fault, nothing reaches the service ----------------------------
 before=$(soap_hits)
 refused() { # NAME CODE SED-SCRIPT
@@ -235,7 +262,7 @@ expect_fault "multipart with another boundary" Client.BadRequest
   cat "$T_DIR/mp.bin"
 } >"$T_DIR/hidden.bin"
 soap "$T_DIR/hidden.bin" 'multipart/related; type="text/xml"; boundary="MIME_boundary"'
-expect_fault "multipart with a delimiter after a bare LF" Client.BadRequest
+expect_fault "multipart with delimiters after a bare LF and after CRLF" Client.BadRequest
 soap "$T_DIR/mp.bin" 'multipart/related; type="text/xml"; boundary="MIME_boundary"; boundary="other"'
 expect_fault "multipart with its boundary given twice" Client.BadRequest
 # a SOAP service takes SOAP messages only: as REST, the envelope's checks would be skipped

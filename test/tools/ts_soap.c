@@ -198,36 +198,45 @@ static bool boundary_of(const char *ct, char *out, size_t size)
 
 /*
  * The first part of a multipart body: its content [*start, *end) and where
- * the delimiter after it begins (*rest, at its CRLF).
+ * the delimiter after it begins (*end, at its line break). Lines end
+ * with CRLF, or with a bare LF when the first delimiter's does (as many
+ * services' parsers read them); *eol_out is the one it has.
  */
 static bool first_part(const char *body, size_t len, const char *boundary, size_t *start,
-                       size_t *end, char *part_type, size_t type_size)
+                       size_t *end, char *part_type, size_t type_size, const char **eol_out)
 {
     char delim[128];
-    int dn = snprintf(delim, sizeof delim, "--%s\r\n", boundary);
+    int dn = snprintf(delim, sizeof delim, "--%s", boundary);
     const char *p = memmem(body, len, delim, (size_t)dn);
-    if (!p)
+    if (!p || (size_t)(p - body) + (size_t)dn + 1 > len)
         return false;
-    const char *headers = p + dn;
-    const char *blank = memmem(headers, len - (size_t)(headers - body), "\r\n\r\n", 4);
+    const char *eol = p[dn] == '\n' ? "\n" : "\r\n";
+    size_t el = strlen(eol);
+    *eol_out = eol;
+    if ((size_t)(p - body) + (size_t)dn + el > len || memcmp(p + dn, eol, el) != 0)
+        return false;
+    const char *headers = p + dn + el;
+    char blank_line[5];
+    snprintf(blank_line, sizeof blank_line, "%s%s", eol, eol);
+    const char *blank = memmem(headers, len - (size_t)(headers - body), blank_line, 2 * el);
     if (!blank)
         return false;
     part_type[0] = '\0';
     for (const char *line = headers; line < blank;) {
-        const char *eol = memmem(line, (size_t)(blank + 2 - line), "\r\n", 2);
-        if (eol - line > 13 && strncasecmp(line, "Content-Type:", 13) == 0) {
+        const char *le = memmem(line, (size_t)(blank + el - line), eol, el);
+        if (le - line > 13 && strncasecmp(line, "Content-Type:", 13) == 0) {
             const char *v = line + 13;
             while (*v == ' ')
                 v++;
             size_t n = 0;
-            while (v + n < eol && v[n] != ';' && v[n] != ' ')
+            while (v + n < le && v[n] != ';' && v[n] != ' ')
                 n++;
             snprintf(part_type, type_size, "%.*s", (int)n, v);
         }
-        line = eol + 2;
+        line = le + el;
     }
-    *start = (size_t)(blank + 4 - body);
-    dn = snprintf(delim, sizeof delim, "\r\n--%s", boundary);
+    *start = (size_t)(blank + 2 * el - body);
+    dn = snprintf(delim, sizeof delim, "%s--%s", eol, boundary);
     const char *next = memmem(body + *start, len - *start, delim, (size_t)dn);
     if (!next)
         return false;
@@ -272,9 +281,11 @@ enum MHD_Result ts_soap_answer(const struct ts_server *srv, struct MHD_Connectio
                 ? "yes"
                 : "no");
     char boundary[128] = "", part_type[128] = "text/xml";
+    const char *eol = "\r\n"; /* the answer's line break: the request's */
     bool multipart = ct && strncasecmp(ct, "multipart/related", 17) == 0;
-    if (multipart && (!boundary_of(ct, boundary, sizeof boundary) ||
-                      !first_part(body, len, boundary, &start, &end, part_type, sizeof part_type)))
+    if (multipart &&
+        (!boundary_of(ct, boundary, sizeof boundary) ||
+         !first_part(body, len, boundary, &start, &end, part_type, sizeof part_type, &eol)))
         return fault(conn, req, method, "SOAP-ENV:Client", "malformed multipart message");
     xmlDocPtr doc = xmlReadMemory(body + start, (int)(end - start), "request.xml", NULL,
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -319,12 +330,18 @@ enum MHD_Result ts_soap_answer(const struct ts_server *srv, struct MHD_Connectio
     if (multipart) {
         ts_buf_puts(&out, "--");
         ts_buf_puts(&out, boundary);
-        ts_buf_puts(&out, "\r\nContent-Type: ");
+        ts_buf_puts(&out, eol);
+        ts_buf_puts(&out, "Content-Type: ");
         ts_buf_puts(&out, part_type);
         ts_buf_puts(&out, strcmp(part_type, "application/xop+xml") == 0
                               ? "; charset=UTF-8; type=\"text/xml\""
                               : "; charset=UTF-8");
-        ts_buf_puts(&out, "\r\nContent-Transfer-Encoding: 8bit\r\nContent-ID: <rootpart>\r\n\r\n");
+        const char *fields[] = {"Content-Transfer-Encoding: 8bit", "Content-ID: <rootpart>", ""};
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            ts_buf_puts(&out, eol);
+            ts_buf_puts(&out, fields[i]);
+        }
+        ts_buf_puts(&out, eol);
     }
     if (strcmp(plate, "SN-NOECHO 1") == 0) {
         ts_buf_puts(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");

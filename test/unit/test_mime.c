@@ -30,6 +30,10 @@
     "Content-Transfer-Encoding: base64\r\nContent-ID: <data.bin>\r\n\r\n"                          \
     "VGhpcyBpcyBhdHRhY2htZW50Lg0K"
 #define CLOSE "\r\n--MIME_boundary--\r\n"
+/* the root part with lines ended by a bare LF */
+#define LF_ROOT                                                                                    \
+    "--MIME_boundary\nContent-Type: text/xml; charset=\"utf-8\"\nContent-ID: "                     \
+    "<rootpart>\n\n" ENVELOPE
 
 static ss_error locate(const char *ct, const char *body, struct ss_mime_soap *s)
 {
@@ -89,6 +93,20 @@ static void test_attachments_and_mtom(void **state)
         SS_OK);
     assert_true(s.mtom);
     assert_memory_equal(mtom + s.start, ENVELOPE, s.len);
+    /* lines that all end with a bare LF, as X-Road's own test messages have them: a nested
+     * multipart attachment, transport padding, a preamble and an epilogue */
+    struct ss_mime_soap lf;
+    const char lf_body[] =
+        "a preamble\n" LF_ROOT "\n--MIME_boundary \nContent-Type: multipart/mixed; "
+        "boundary=inner\n\n--inner\nContent-Type: text/plain\nClient-Header: "
+        "FooBar\n\nblaah\n--inner--\n\n--MIME_boundary--\nan epilogue\r\n";
+    assert_int_equal(locate(SWA_TYPE, lf_body, &lf), SS_OK);
+    assert_true(lf.bare_lf);
+    assert_int_equal(lf.parts, 2);
+    assert_int_equal(lf.len, strlen(ENVELOPE));
+    assert_memory_equal(lf_body + lf.start, ENVELOPE, lf.len);
+    assert_int_equal(locate(SWA_TYPE, ROOT ATTACHMENT CLOSE, &lf), SS_OK);
+    assert_false(lf.bare_lf);
     /* a delimiter line may end in blanks (transport padding) */
     expect_envelope(SWA_TYPE,
                     "--MIME_boundary  \r\nContent-ID: <rootpart>\r\nContent-Type: "
@@ -125,7 +143,7 @@ static void test_malformed(void **state)
     expect_refused(ct, ROOT ATTACHMENT, SS_ERR_PROTOCOL, "no close delimiter");
     expect_refused(ct, "no delimiter at all", SS_ERR_PROTOCOL, "no delimiter line");
     expect_refused(ct, "--MIME_boundary--\r\n", SS_ERR_PROTOCOL, "no part before");
-    expect_refused(ct, "--MIME_boundary\nContent-Type: text/xml\n\n" ENVELOPE CLOSE,
+    expect_refused(ct, "--MIME_boundary \rContent-Type: text/xml\r\n\r\n" ENVELOPE CLOSE,
                    SS_ERR_PROTOCOL, "does not end with CRLF");
     expect_refused(ct, "--MIME_boundary\r\nContent-Type: text/xml\r\n" ENVELOPE CLOSE,
                    SS_ERR_PROTOCOL, "not 'name: value'");
@@ -151,15 +169,26 @@ static void test_malformed(void **state)
 static void test_ambiguous(void **state)
 {
     (void)state;
-    /* a delimiter after a bare LF: in the preamble, and between parts */
-    expect_refused(SWA_TYPE, "preamble\n" ROOT CLOSE, SS_ERR_PROTOCOL, "after a bare LF or CR");
+    /* delimiters after CRLF and after a bare LF in one body: in the preamble, between parts */
+    expect_refused(SWA_TYPE, "preamble\n" ROOT CLOSE, SS_ERR_PROTOCOL, "after a bare LF in one");
     expect_refused(SWA_TYPE,
                    "preamble\n--MIME_boundary\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n" ROOT CLOSE,
-                   SS_ERR_PROTOCOL, "after a bare LF or CR");
+                   SS_ERR_PROTOCOL, "after a bare LF in one");
     expect_refused(SWA_TYPE, ROOT "\n--MIME_boundary\r\n\r\nx" CLOSE, SS_ERR_PROTOCOL,
-                   "after a bare LF or CR");
+                   "after a bare LF in one");
     expect_refused(SWA_TYPE, ROOT "\r--MIME_boundary\r\n\r\nx" CLOSE, SS_ERR_PROTOCOL,
-                   "after a bare LF or CR");
+                   "after a bare CR");
+    /* a body of bare LFs with one delimiter, one line or one part header of CRLF */
+    expect_refused(SWA_TYPE, LF_ROOT "\r\n--MIME_boundary--\n", SS_ERR_PROTOCOL,
+                   "after a bare LF in one");
+    expect_refused(SWA_TYPE, LF_ROOT "\n--MIME_boundary\r\n\nx\n--MIME_boundary--\n",
+                   SS_ERR_PROTOCOL, "does not end with a bare LF");
+    expect_refused(SWA_TYPE,
+                   "--MIME_boundary\nContent-Type: text/xml\r\n\n" ENVELOPE "\n--MIME_boundary--",
+                   SS_ERR_PROTOCOL, "header line ends with CRLF");
+    expect_refused(SWA_TYPE,
+                   "--MIME_boundary\nContent-Type: text/xml\n\r\n" ENVELOPE "\n--MIME_boundary--",
+                   SS_ERR_PROTOCOL, "header line ends with CRLF");
     /* the boundary text in the middle of a line is content */
     expect_envelope(SWA_TYPE, ROOT ATTACHMENT " x--MIME_boundary" CLOSE, 2);
     /* parameters twice, or in RFC 2231's form */
