@@ -536,6 +536,80 @@ ss_error ss_soap_schema_init(void)
                   : ss_errf(SS_ERR_INTERNAL, "the SOAP schemas do not compile: %s", schema_problem);
 }
 
+/* A URI reference as an attribute holds it: no blanks or control characters, at most 1024 bytes. */
+static bool uri_text(const char *v)
+{
+    size_t n = 0;
+    for (; v[n]; n++)
+        if ((unsigned char)v[n] <= 0x20 || v[n] == 0x7f)
+            return false;
+    return n <= 1024;
+}
+
+/*
+ * SOAP 1.1's own attributes, where section 4 puts them: encodingStyle on
+ * any element (a list of URIs, or "" for none), mustUnderstand ("0" or
+ * "1") and actor (a URI) on a header entry. Each is checked here and
+ * taken out of the parsed tree before the schemas see it, since the
+ * header fields' schemas (X-Road's Annex B) know no attributes of SOAP's.
+ * The message itself is not changed: the service gets it as sent, and is
+ * the SOAP node for which mustUnderstand and actor are meant (the servers
+ * carry header entries they do not read on to it). The Body's entries are
+ * the service's and not looked into.
+ */
+static ss_error soap_attributes(xmlNodePtr n, int depth)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        bool entry = depth == 2;
+        for (xmlAttrPtr a = n->properties, next; a; a = next) {
+            next = a->next;
+            if (!a->ns || !is(a->ns->href, SS_SOAP_NS_ENV))
+                continue;
+            xmlChar *value = xmlNodeGetContent((xmlNodePtr)a);
+            const char *v = value ? (const char *)value : "";
+            const char *name = (const char *)a->name, *problem = NULL;
+            if (strcmp(name, "encodingStyle") == 0) {
+                for (const char *p = v; *p && !problem;) {
+                    size_t w = strcspn(p, " \t\r\n");
+                    char uri[1025];
+                    if (w >= sizeof uri)
+                        problem = "a list of URIs";
+                    else if (w) {
+                        memcpy(uri, p, w);
+                        uri[w] = '\0';
+                        if (!uri_text(uri))
+                            problem = "a list of URIs";
+                    }
+                    p += w;
+                    p += strspn(p, " \t\r\n");
+                }
+            } else if (entry && strcmp(name, "mustUnderstand") == 0) {
+                if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+                    problem = "0 or 1";
+            } else if (entry && strcmp(name, "actor") == 0) {
+                if (!v[0] || !uri_text(v))
+                    problem = "a URI";
+            } else {
+                xmlFree(value);
+                continue; /* for the schemas to judge */
+            }
+            xmlFree(value);
+            if (problem)
+                return bad("the SOAP attribute %s of %.64s (line %ld) must be %s", name,
+                           (const char *)n->name, xmlGetLineNo(n), problem);
+            xmlRemoveProp(a);
+        }
+        if (depth == 1 && in(n, SS_SOAP_NS_ENV, "Body"))
+            continue;
+        ss_error err = soap_attributes(n->children, depth + 1);
+        if (err)
+            return err;
+    }
+    return SS_OK;
+}
+
 /* The document against soap-envelope.xsd and the header fields' schemas. */
 static ss_error schema_valid(xmlDocPtr doc)
 {
@@ -629,6 +703,8 @@ ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_
         err = bad("the header field requestHash appears twice");
     if (!err)
         err = read_envelope(doc, response, out);
+    if (!err)
+        err = soap_attributes(xmlDocGetRootElement(doc), 0);
     if (!err)
         err = schema_valid(doc);
     xmlFreeDoc(doc);

@@ -106,6 +106,17 @@ soap "$T_DIR/req.xml"
 expect "an X-Road header field protocol 4.0 does not define passes, CDATA and all" \
   bash -c "[ '$STATUS' = 200 ] && grep -q 'soap request sha256 $(sha256sum "$T_DIR/req.xml" | cut -d' ' -f1) ' '$FED_DIR/soap.log'"
 
+# SOAP 1.1's own attributes, as RPC/encoded clients send them (X-Road's simple-rpc message)
+new_id
+request "$ID" "SN-AB 123" 's#^<SOAP-ENV:Envelope#& SOAP-ENV:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"#; s#<xrd:userId>#<xrd:userId SOAP-ENV:mustUnderstand="1" SOAP-ENV:actor="http://schemas.xmlsoap.org/soap/actor/next">#'
+soap "$T_DIR/req.xml"
+expect "encodingStyle, mustUnderstand and actor pass to the service as sent" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q 'soap request sha256 $(sha256sum "$T_DIR/req.xml" | cut -d' ' -f1) ' '$FED_DIR/soap.log'"
+new_id
+request "$ID" "SN-AB 123" 's#<xrd:userId>#<xrd:userId SOAP-ENV:mustUnderstand="yes">#'
+soap "$T_DIR/req.xml"
+expect_fault "mustUnderstand other than 0 or 1" Client.BadRequest
+
 # --- a message for one server (securityServer, PR-TARGETSS) ------------------------------
 # target SERVERCODE CLASS CODE: in T_DIR/req.xml, the E.1 request with a securityServer header
 # field (after protocolVersion) naming that member's server SERVERCODE

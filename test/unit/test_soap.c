@@ -216,6 +216,47 @@ static void test_security_server(void **state)
     assert_non_null(strstr(ss_errmsg(), "securityServer"));
 }
 
+/* SOAP 1.1's own attributes where section 4 puts them, as RPC/encoded clients send them (X-Road's
+ * simple-rpc test message): encodingStyle anywhere, mustUnderstand and actor on header entries */
+static void test_soap_attributes(void **state)
+{
+    (void)state;
+#define ENC " SOAP-ENV:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\""
+#define ENTRY(attrs)                                                                               \
+    HEAD "<SOAP-ENV:Header>" CLIENT SERVICE ID_FIELD                                               \
+         "<xrd:protocolVersion>4.0</xrd:protocolVersion>"                                          \
+         "<xrd:userId" attrs ">u</xrd:userId></SOAP-ENV:Header>" BODY
+    static const char rpc[] =
+        "<?xml version=\"1.0\"?><SOAP-ENV:Envelope" ENC
+        " xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\""
+        " xmlns:ns1=\"http://producer.x-road.eu\" xmlns:xrd=\"http://x-road.eu/xsd/xroad.xsd\""
+        " xmlns:id=\"http://x-road.eu/xsd/identifiers\"><SOAP-ENV:Header" ENC ">" CLIENT SERVICE
+        "<xrd:id SOAP-ENV:mustUnderstand=\"1\">q-1</xrd:id><xrd:protocolVersion"
+        " SOAP-ENV:actor=\"http://schemas.xmlsoap.org/soap/actor/next\"" ENC
+        ">4.0</xrd:protocolVersion><o:other xmlns:o=\"urn:o\" SOAP-ENV:mustUnderstand=\"0\"/>"
+        "</SOAP-ENV:Header>" BODY;
+    struct ss_soap_message m;
+    assert_int_equal(parse(rpc, false, &m), SS_OK);
+    assert_string_equal(m.id, "q-1");
+    assert_string_equal(m.protocol_version, "4.0");
+    /* SOAP's answer to the same: the service's, echoing the attributes */
+    assert_int_equal(parse(rpc, true, &m), SS_OK);
+    expect_refused(ENTRY(" SOAP-ENV:mustUnderstand=\"true\""), "mustUnderstand of userId");
+    expect_refused(ENTRY(" SOAP-ENV:actor=\"\""), "actor of userId (line 8) must be a URI");
+    expect_refused(ENTRY(" SOAP-ENV:actor=\"a b\""), "must be a URI");
+    expect_refused(ENTRY(" SOAP-ENV:encodingStyle=\"a&#x7f;b\""), "must be a list of URIs");
+    /* not SOAP's, or not where SOAP puts it: for the schemas to refuse */
+    expect_refused(ENTRY(" SOAP-ENV:role=\"x\""), "does not match the SOAP schemas");
+    expect_refused(HEAD "<SOAP-ENV:Header>" SERVICE FIELDS
+                        "<xrd:client id:objectType=\"MEMBER\"><id:xRoadInstance "
+                        "SOAP-ENV:mustUnderstand=\"1\">DE-NORD</id:xRoadInstance><id:memberClass>"
+                        "GOV</id:memberClass><id:memberCode>M</id:memberCode></xrd:client>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "does not match the SOAP schemas");
+#undef ENTRY
+#undef ENC
+}
+
 static void test_request_refusals(void **state)
 {
     (void)state;
@@ -479,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_empty_optional_fields),
         cmocka_unit_test(test_other_xroad_field),
         cmocka_unit_test(test_security_server),
+        cmocka_unit_test(test_soap_attributes),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_hostile_documents),
         cmocka_unit_test(test_echo_and_request_hash),
