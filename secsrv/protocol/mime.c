@@ -185,10 +185,54 @@ struct part_fields {
     char type[256], id[256], cte[64];
 };
 
+/* One header field of a part, unfolded: its name and value, the three kept. */
+static ss_error part_field(char *line, struct part_fields *f)
+{
+    size_t nl = token(line);
+    if (!nl || line[nl] != ':')
+        return bad("a part header line is not 'name: value'");
+    line[nl] = '\0';
+    const char *value = ows(line + nl + 1);
+    for (const char *c = value; *c; c++)
+        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return bad("a control character in a part's header");
+    char *dst = NULL;
+    size_t dsize = 0;
+    if (strcasecmp(line, "Content-Type") == 0)
+        dst = f->type, dsize = sizeof f->type;
+    else if (strcasecmp(line, "Content-ID") == 0)
+        dst = f->id, dsize = sizeof f->id;
+    else if (strcasecmp(line, "Content-Transfer-Encoding") == 0)
+        dst = f->cte, dsize = sizeof f->cte;
+    if (!dst)
+        return SS_OK;
+    if (dst[0])
+        return bad("a part names its Content-Type, Content-ID or Content-Transfer-Encoding "
+                   "twice");
+    size_t vl = strlen(value);
+    while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+        vl--;
+    if (vl == 0 || vl >= dsize)
+        return bad("a part header value is empty or too long");
+    memcpy(dst, value, vl);
+    dst[vl] = '\0';
+    return SS_OK;
+}
+
+/*
+ * A part's header, up to and past the empty line that ends it. A line that
+ * starts with a blank continues the field before it (RFC 5322 folding, as
+ * Axis2 writes its Content-IDs): the line break is taken out, the blanks
+ * kept. A line of blanks alone is refused: some parsers read it as the
+ * header's end, others as a fold, and they would start the part's content
+ * at different lines.
+ */
 static ss_error part_headers(const struct framing *fr, const uint8_t *b, size_t len, size_t *at,
                              struct part_fields *f)
 {
     memset(f, 0, sizeof *f);
+    char field[SS_MIME_MAX_HEADER_LINE + 1];
+    size_t used = 0; /* the field read so far, unfolded (0: none) */
     for (size_t n = 0;; n++) {
         size_t e = line_end(fr, b, *at, len);
         if (e == SIZE_MAX)
@@ -196,53 +240,37 @@ static ss_error part_headers(const struct framing *fr, const uint8_t *b, size_t 
         if (fr->eol == 1 && e > *at && b[e - 1] == '\r')
             return bad("a part's header line ends with CRLF where the delimiters' lines end with "
                        "a bare LF");
-        if (e == *at) {
-            *at = e + fr->eol;
-            return SS_OK;
+        const uint8_t *p = b + *at;
+        size_t linelen = e - *at;
+        bool fold = linelen > 0 && (p[0] == ' ' || p[0] == '\t');
+        if (!fold && used) { /* the field before is whole */
+            field[used] = '\0';
+            ss_error err = part_field(field, f);
+            if (err)
+                return err;
+            used = 0;
         }
+        *at = e + fr->eol;
+        if (linelen == 0)
+            return SS_OK;
         if (n >= SS_MIME_MAX_PART_HEADERS)
             return ss_errf(SS_ERR_LIMIT, "a part with more than %d header lines",
                            SS_MIME_MAX_PART_HEADERS);
-        size_t linelen = e - *at;
-        if (linelen > SS_MIME_MAX_HEADER_LINE)
-            return ss_errf(SS_ERR_LIMIT, "a part's header line longer than %d bytes",
-                           SS_MIME_MAX_HEADER_LINE);
-        char line[SS_MIME_MAX_HEADER_LINE + 1];
-        memcpy(line, b + *at, linelen);
-        line[linelen] = '\0';
-        *at = e + fr->eol;
-        if (memchr(b + e - linelen, 0, linelen))
+        if (memchr(p, 0, linelen))
             return bad("a NUL byte in a part's header");
-        if (line[0] == ' ' || line[0] == '\t')
-            return bad("a folded part header line");
-        size_t nl = token(line);
-        if (!nl || line[nl] != ':')
-            return bad("a part header line is not 'name: value'");
-        line[nl] = '\0';
-        const char *value = ows(line + nl + 1);
-        for (const char *c = value; *c; c++)
-            if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
-                return bad("a control character in a part's header");
-        char *dst = NULL;
-        size_t dsize = 0;
-        if (strcasecmp(line, "Content-Type") == 0)
-            dst = f->type, dsize = sizeof f->type;
-        else if (strcasecmp(line, "Content-ID") == 0)
-            dst = f->id, dsize = sizeof f->id;
-        else if (strcasecmp(line, "Content-Transfer-Encoding") == 0)
-            dst = f->cte, dsize = sizeof f->cte;
-        if (!dst)
-            continue;
-        if (dst[0])
-            return bad("a part names its Content-Type, Content-ID or Content-Transfer-Encoding "
-                       "twice");
-        size_t vl = strlen(value);
-        while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
-            vl--;
-        if (vl == 0 || vl >= dsize)
-            return bad("a part header value is empty or too long");
-        memcpy(dst, value, vl);
-        dst[vl] = '\0';
+        if (fold && !used)
+            return bad("a folded part header line with no field before it");
+        size_t blanks = 0;
+        while (blanks < linelen && (p[blanks] == ' ' || p[blanks] == '\t'))
+            blanks++;
+        if (blanks == linelen)
+            return bad("a part header line of blanks alone (the header's end to some parsers, a "
+                       "fold to others)");
+        if (used + linelen > SS_MIME_MAX_HEADER_LINE)
+            return ss_errf(SS_ERR_LIMIT, "a part's header field longer than %d bytes",
+                           SS_MIME_MAX_HEADER_LINE);
+        memcpy(field + used, p, linelen);
+        used += linelen;
     }
 }
 
@@ -307,6 +335,9 @@ static ss_error delimiter_breaks(const uint8_t *b, size_t len, struct framing *f
             brk = at >= 2 && b[at - 2] == '\r' ? 2 : 1;
         else if (b[at - 1] == '\r')
             return bad("a delimiter line after a bare CR");
+        else if (at == 3 && memcmp(b, "\xef\xbb\xbf", 3) == 0)
+            return bad("a byte order mark before the first delimiter (to some parsers it "
+                       "starts the first line, to others it is a preamble)");
         else
             continue; /* the boundary's text inside a line is content */
         if (!f->eol)
@@ -362,6 +393,12 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
         }
         while (at < len && (b[at] == ' ' || b[at] == '\t'))
             at++;
+        if (at == len) { /* the body ends with a delimiter that lacks its "--": the close one to
+                          * X-Road, and to no parser the start of another part */
+            if (out->parts == 0)
+                return bad("no part before the close delimiter");
+            return SS_OK;
+        }
         if (fr.eol == 2 && (at + 2 > len || b[at] != '\r' || b[at + 1] != '\n'))
             return bad("a delimiter line does not end with CRLF");
         if (fr.eol == 1 && (at + 1 > len || b[at] != '\n'))

@@ -11,7 +11,11 @@
  * all end with a bare LF instead, around its delimiters and in its part
  * headers, is read the same way with LF for CRLF, as X-Road reads it;
  * one that mixes the two is refused (other parsers would split it into
- * other parts). The SOAP part must
+ * other parts). Three leniencies X-Road's own tests need, none of which
+ * lets two parsers find other parts: part header fields may be folded
+ * (RFC 5322; a line of blanks alone is refused), and a body may end with
+ * a delimiter that lacks the close delimiter's "--". A byte order mark
+ * before the first delimiter is refused. The SOAP part must
  * be the first (the X-Road message protocol 4.0, section 2.4): when the
  * start parameter names a root, the first part's Content-ID must be it.
  * Its Content-Type is text/xml, or application/xop+xml for MTOM, with

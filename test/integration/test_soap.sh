@@ -204,6 +204,17 @@ expect "F: a request whose lines end with a bare LF is answered 200, the body re
     grep -q 'soap request sha256 $(sha256sum "$T_DIR/lf.bin" | cut -d' ' -f1) ' '$FED_DIR/soap.log'"
 expect "F: ... and its requestHash is SHA-512 of the SOAP part alone" \
   test "$(answer_hash)" = "$(sha512_b64 "$T_DIR/req.xml")"
+# a folded part header field (as Axis2 writes Content-IDs) and a last delimiter without its "--"
+new_id
+request "$ID" "SN-KL 4711"
+{
+  printf -- '--jetty771207119h3h10dty\nContent-Type: text/xml; charset="utf-8"\nContent-ID:\n   <rootpart>\n\n'
+  cat "$T_DIR/req.xml"
+  printf -- '\n--jetty771207119h3h10dty'
+} >"$T_DIR/folded.bin"
+soap "$T_DIR/folded.bin" 'multipart/related; start="<rootpart>"; boundary=jetty771207119h3h10dty'
+expect "F: a folded part header and a close delimiter without its -- are read as X-Road reads them" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q '<k:name>Jörg Petersen</k:name>' '$T_DIR/body'"
 # after its close delimiter, a part that parsers of CRLFs alone would read
 {
   printf -- 'preamble\r\n--jetty771207119h3h10dty\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n'

@@ -107,6 +107,16 @@ static void test_attachments_and_mtom(void **state)
     assert_memory_equal(lf_body + lf.start, ENVELOPE, lf.len);
     assert_int_equal(locate(SWA_TYPE, ROOT ATTACHMENT CLOSE, &lf), SS_OK);
     assert_false(lf.bare_lf);
+    /* folded part header fields, as Axis2 writes them (X-Road's xop.answer), and a body that ends
+     * with a delimiter lacking its "--" (X-Road's soapfault-mtom.answer) */
+    const char folded[] =
+        "--MIME_boundary\nContent-Type: application/xop+xml; charset=UTF-8;\n"
+        "\ttype=\"text/xml\";\ncontent-id:\n   <rootpart>\n\n" ENVELOPE "\n--MIME_boundary";
+    assert_int_equal(locate(SWA_TYPE, folded, &lf), SS_OK);
+    assert_true(lf.mtom);
+    assert_int_equal(lf.parts, 1);
+    assert_memory_equal(folded + lf.start, ENVELOPE, lf.len);
+    expect_envelope(SWA_TYPE, ROOT ATTACHMENT "\r\n--MIME_boundary  ", 2);
     /* a delimiter line may end in blanks (transport padding) */
     expect_envelope(SWA_TYPE,
                     "--MIME_boundary  \r\nContent-ID: <rootpart>\r\nContent-Type: "
@@ -148,8 +158,11 @@ static void test_malformed(void **state)
     expect_refused(ct, "--MIME_boundary\r\nContent-Type: text/xml\r\n" ENVELOPE CLOSE,
                    SS_ERR_PROTOCOL, "not 'name: value'");
     expect_refused(ct,
-                   "--MIME_boundary\r\nContent-Type: text/xml\r\n folded\r\n\r\n" ENVELOPE CLOSE,
-                   SS_ERR_PROTOCOL, "folded");
+                   "--MIME_boundary\r\n folded\r\nContent-Type: text/xml\r\n\r\n" ENVELOPE CLOSE,
+                   SS_ERR_PROTOCOL, "folded part header line with no field before it");
+    expect_refused(ct, "--MIME_boundary\r\nContent-Type: text/xml\r\n \t\r\n\r\n" ENVELOPE CLOSE,
+                   SS_ERR_PROTOCOL, "blanks alone");
+    expect_refused(ct, "\xef\xbb\xbf" ROOT CLOSE, SS_ERR_PROTOCOL, "byte order mark");
     expect_refused(
         ct,
         "--MIME_boundary\r\nContent-Type: text/xml\r\nContent-Type: text/xml\r\n\r\n" ENVELOPE
