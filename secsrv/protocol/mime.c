@@ -185,8 +185,11 @@ struct part_fields {
     char type[256], id[256], cte[64];
 };
 
-/* One header field of a part, unfolded: its name and value, the three kept. */
-static ss_error part_field(char *line, struct part_fields *f)
+/*
+ * One header field of a part, unfolded: its name and value, the three kept.
+ * first is the length of its first line, folds the lines that continued it.
+ */
+static ss_error part_field(char *line, size_t first, unsigned folds, struct part_fields *f)
 {
     size_t nl = token(line);
     if (!nl || line[nl] != ':')
@@ -206,12 +209,24 @@ static ss_error part_field(char *line, struct part_fields *f)
         dst = f->cte, dsize = sizeof f->cte;
     if (!dst)
         return SS_OK;
+    /* parsers unfold differently (a space for the line break, or the break kept), and would
+     * compare another Content-ID with the start parameter: a kept field may only start its
+     * value on the one line after its name (as Axis2 writes it), where all of them agree */
+    bool blank_first = true; /* the first line holds no value, only blanks after the colon */
+    for (size_t i = nl + 1; i < first; i++)
+        blank_first = blank_first && (line[i] == ' ' || line[i] == '\t');
+    if (folds > 1 || (folds == 1 && !blank_first))
+        return bad("a part's Content-Type, Content-ID or Content-Transfer-Encoding folded "
+                   "inside its value (parsers unfold it differently)");
     if (dst[0])
         return bad("a part names its Content-Type, Content-ID or Content-Transfer-Encoding "
                    "twice");
     size_t vl = strlen(value);
     while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
         vl--;
+    if (dst == f->id && value[vl])
+        return bad("blanks after a part's Content-ID (parsers that keep them would not find it "
+                   "named by the start parameter)");
     if (vl == 0 || vl >= dsize)
         return bad("a part header value is empty or too long");
     memcpy(dst, value, vl);
@@ -232,7 +247,8 @@ static ss_error part_headers(const struct framing *fr, const uint8_t *b, size_t 
 {
     memset(f, 0, sizeof *f);
     char field[SS_MIME_MAX_HEADER_LINE + 1];
-    size_t used = 0; /* the field read so far, unfolded (0: none) */
+    size_t used = 0, first = 0; /* the field read so far, unfolded (0: none); its first line */
+    unsigned folds = 0;
     for (size_t n = 0;; n++) {
         size_t e = line_end(fr, b, *at, len);
         if (e == SIZE_MAX)
@@ -245,7 +261,7 @@ static ss_error part_headers(const struct framing *fr, const uint8_t *b, size_t 
         bool fold = linelen > 0 && (p[0] == ' ' || p[0] == '\t');
         if (!fold && used) { /* the field before is whole */
             field[used] = '\0';
-            ss_error err = part_field(field, f);
+            ss_error err = part_field(field, first, folds, f);
             if (err)
                 return err;
             used = 0;
@@ -269,6 +285,10 @@ static ss_error part_headers(const struct framing *fr, const uint8_t *b, size_t 
         if (used + linelen > SS_MIME_MAX_HEADER_LINE)
             return ss_errf(SS_ERR_LIMIT, "a part's header field longer than %d bytes",
                            SS_MIME_MAX_HEADER_LINE);
+        if (fold)
+            folds++;
+        else
+            first = linelen, folds = 0;
         memcpy(field + used, p, linelen);
         used += linelen;
     }
@@ -288,8 +308,11 @@ static ss_error soap_part(const struct part_fields *f, const char *start, struct
                        "not %.64s",
                        media);
     char charset[32];
-    if (ss_mime_param(f->type, "charset", charset, sizeof charset) &&
-        strcasecmp(charset, "utf-8") != 0)
+    bool found;
+    if (!params(f->type, "charset", charset, sizeof charset, &found))
+        return bad("the first part's Content-Type parameters do not parse (or its charset is "
+                   "too long)");
+    if (found && strcasecmp(charset, "utf-8") != 0)
         return ss_errf(SS_ERR_PROTOCOL, "only UTF-8 messages are accepted, not charset %.32s",
                        charset);
     if (f->cte[0] && strcasecmp(f->cte, "8bit") != 0 && strcasecmp(f->cte, "7bit") != 0 &&
@@ -330,6 +353,8 @@ static ss_error delimiter_breaks(const uint8_t *b, size_t len, struct framing *f
             size_t e = at + 2 + f->blen;
             while (e < len && (b[e] == ' ' || b[e] == '\t'))
                 e++;
+            if (e < len && b[e] != '\r' && b[e] != '\n')
+                continue; /* not a delimiter line: the multipart reading says so */
             brk = e < len && b[e] == '\n' ? 1 : 2;
         } else if (b[at - 1] == '\n')
             brk = at >= 2 && b[at - 2] == '\r' ? 2 : 1;
@@ -402,7 +427,8 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
         if (fr.eol == 2 && (at + 2 > len || b[at] != '\r' || b[at + 1] != '\n'))
             return bad("a delimiter line does not end with CRLF");
         if (fr.eol == 1 && (at + 1 > len || b[at] != '\n'))
-            return bad("a delimiter line does not end with a bare LF, as the first one does");
+            return bad("a delimiter line does not end with a bare LF, the line break its first "
+                       "delimiter set for the body");
         at += fr.eol;
         if (++out->parts > SS_MIME_MAX_PARTS)
             return ss_errf(SS_ERR_LIMIT, "a multipart message with more than %d parts",

@@ -546,10 +546,21 @@ static bool uri_text(const char *v)
     return n <= 1024;
 }
 
+#define SOAP_ACTOR_NEXT "http://schemas.xmlsoap.org/soap/actor/next"
+
+/* Whether header entry n is one the servers read (X-Road's, the represented party's, ours). */
+static bool read_here(const xmlNode *n)
+{
+    const char *ns = n->ns ? (const char *)n->ns->href : "";
+    return strcmp(ns, SS_SOAP_NS_XROAD) == 0 || strcmp(ns, SS_SOAP_NS_REPR) == 0 ||
+           strcmp(ns, SS_SOAP_NS_SECSRV) == 0;
+}
+
 /*
  * SOAP 1.1's own attributes, where section 4 puts them: encodingStyle on
  * any element (a list of URIs, or "" for none), mustUnderstand ("0" or
- * "1") and actor (a URI) on a header entry. Each is checked here and
+ * "1") and actor (a URI; on a field the servers read, only "next") on a
+ * header entry. Each is checked here and
  * taken out of the parsed tree before the schemas see it, since the
  * header fields' schemas (X-Road's Annex B) know no attributes of SOAP's.
  * The message itself is not changed: the service gets it as sent, and is
@@ -591,6 +602,9 @@ static ss_error soap_attributes(xmlNodePtr n, int depth)
             } else if (entry && strcmp(name, "actor") == 0) {
                 if (!v[0] || !uri_text(v))
                     problem = "a URI";
+                else if (read_here(n) && strcmp(v, SOAP_ACTOR_NEXT) != 0)
+                    problem = "none or " SOAP_ACTOR_NEXT " on a field the servers read (one "
+                              "meant for another SOAP node is not the service's to act on)";
             } else {
                 xmlFree(value);
                 continue; /* for the schemas to judge */
@@ -692,7 +706,9 @@ ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_
     (void)xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR);
     (void)xmlParseDocument(ctxt);
     xmlDocPtr doc = ctxt->myDoc;
-    bool well_formed = ctxt->wellFormed && !h.why[0];
+    /* namespace well-formed too: an attribute twice under two prefixes of one namespace, or an
+     * undeclared prefix, is read one way here and may be read another way by the service */
+    bool well_formed = ctxt->wellFormed && ctxt->nsWellFormed && !h.why[0];
     ctxt->myDoc = NULL;
     xmlFreeParserCtxt(ctxt);
     if (h.why[0])

@@ -110,8 +110,8 @@ static void test_attachments_and_mtom(void **state)
     /* folded part header fields, as Axis2 writes them (X-Road's xop.answer), and a body that ends
      * with a delimiter lacking its "--" (X-Road's soapfault-mtom.answer) */
     const char folded[] =
-        "--MIME_boundary\nContent-Type: application/xop+xml; charset=UTF-8;\n"
-        "\ttype=\"text/xml\";\ncontent-id:\n   <rootpart>\n\n" ENVELOPE "\n--MIME_boundary";
+        "--MIME_boundary\nContent-Type: application/xop+xml; charset=UTF-8; type=\"text/xml\";\n"
+        "content-id:\n   <rootpart>\nX-Note: a\n\tb\n\n" ENVELOPE "\n--MIME_boundary";
     assert_int_equal(locate(SWA_TYPE, folded, &lf), SS_OK);
     assert_true(lf.mtom);
     assert_int_equal(lf.parts, 1);
@@ -163,6 +163,27 @@ static void test_malformed(void **state)
     expect_refused(ct, "--MIME_boundary\r\nContent-Type: text/xml\r\n \t\r\n\r\n" ENVELOPE CLOSE,
                    SS_ERR_PROTOCOL, "blanks alone");
     expect_refused(ct, "\xef\xbb\xbf" ROOT CLOSE, SS_ERR_PROTOCOL, "byte order mark");
+    /* a kept field folded inside its value, or a Content-ID with blanks after it: parsers that
+     * keep the line break or the blanks would take a later part for the one start names */
+    expect_refused(
+        "multipart/related; start=\"<a  b>\"; boundary=MIME_boundary",
+        "--MIME_boundary\r\nContent-Type: text/xml\r\nContent-ID: <a\r\n  b>\r\n\r\n" ENVELOPE
+        "\r\n--MIME_boundary\r\nContent-Type: text/xml\r\nContent-ID: <a  b>\r\n\r\nx" CLOSE,
+        SS_ERR_PROTOCOL, "folded inside its value");
+    expect_refused(
+        ct,
+        "--MIME_boundary\r\nContent-Type:\r\n text/xml;\r\n charset=utf-8\r\n\r\n" ENVELOPE CLOSE,
+        SS_ERR_PROTOCOL, "folded inside its value");
+    expect_refused(
+        "multipart/related; start=\"<a>\"; boundary=MIME_boundary",
+        "--MIME_boundary\r\nContent-Type: text/xml\r\nContent-ID: <a> \r\n\r\n" ENVELOPE
+        "\r\n--MIME_boundary\r\nContent-Type: text/xml\r\nContent-ID: <a>\r\n\r\nx" CLOSE,
+        SS_ERR_PROTOCOL, "blanks after a part's Content-ID");
+    /* another field may fold anywhere */
+    expect_envelope(ct,
+                    "--MIME_boundary\r\nContent-Type: text/xml\r\nX-Note: a\r\n b\r\n c\r\n"
+                    "Content-ID: <rootpart>\r\n\r\n" ENVELOPE CLOSE,
+                    1);
     expect_refused(
         ct,
         "--MIME_boundary\r\nContent-Type: text/xml\r\nContent-Type: text/xml\r\n\r\n" ENVELOPE
@@ -238,6 +259,11 @@ static void test_soap_part(void **state)
                    "--MIME_boundary\r\nContent-Type: text/xml; charset=utf-16\r\n"
                    "Content-ID: <rootpart>\r\n\r\nxx" CLOSE,
                    SS_ERR_PROTOCOL, "UTF-8");
+    /* a charset that does not parse is not skipped */
+    expect_refused(SWA_TYPE,
+                   "--MIME_boundary\r\nContent-Type: text/xml; charset=iso-8859-1 x\r\n"
+                   "Content-ID: <rootpart>\r\n\r\nxx" CLOSE,
+                   SS_ERR_PROTOCOL, "parameters do not parse");
 }
 
 static void test_limits(void **state)

@@ -244,6 +244,20 @@ static void test_soap_attributes(void **state)
     expect_refused(ENTRY(" SOAP-ENV:mustUnderstand=\"true\""), "mustUnderstand of userId");
     expect_refused(ENTRY(" SOAP-ENV:actor=\"\""), "actor of userId (line 8) must be a URI");
     expect_refused(ENTRY(" SOAP-ENV:actor=\"a b\""), "must be a URI");
+    /* a field the servers read, meant for another SOAP node than the next */
+    expect_refused(ENTRY(" SOAP-ENV:actor=\"urn:somebody-else\""),
+                   "actor of userId (line 8) must be none");
+    assert_int_equal(parse(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+                                "<o:other xmlns:o=\"urn:o\" SOAP-ENV:actor=\"urn:somebody-else\"/>"
+                                "</SOAP-ENV:Header>" BODY,
+                           false, &m),
+                     SS_OK);
+    /* one attribute twice under two prefixes of its namespace: not namespace well-formed */
+    expect_refused(
+        ENTRY(
+            " SOAP-ENV:mustUnderstand=\"0\" xmlns:s2=\"http://schemas.xmlsoap.org/soap/envelope/\" "
+            "s2:mustUnderstand=\"1\""),
+        "not well-formed");
     expect_refused(ENTRY(" SOAP-ENV:encodingStyle=\"a&#x7f;b\""), "must be a list of URIs");
     /* not SOAP's, or not where SOAP puts it: for the schemas to refuse */
     expect_refused(ENTRY(" SOAP-ENV:role=\"x\""), "does not match the SOAP schemas");
