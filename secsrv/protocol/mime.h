@@ -11,13 +11,16 @@
  * all end with a bare LF instead, around its delimiters and in its part
  * headers, is read the same way with LF for CRLF, as X-Road reads it;
  * one that mixes the two is refused (other parsers would split it into
- * other parts). Three leniencies X-Road's own tests need, none of which
- * lets two parsers find other parts: part header fields may be folded
- * (RFC 5322; a line of blanks alone is refused), and a body may end with
- * a delimiter that lacks the close delimiter's "--". A byte order mark
- * before the first delimiter is refused. The SOAP part must
- * be the first (the X-Road message protocol 4.0, section 2.4): when the
- * start parameter names a root, the first part's Content-ID must be it.
+ * other parts). Two more leniencies X-Road's own messages need, neither
+ * of which lets two parsers find other parts: part header fields may be
+ * folded (RFC 5322), and a body may end with a delimiter that lacks the
+ * close delimiter's "--". Refused, because parsers would read them apart:
+ * a line of blanks alone in a part header, a fold inside the value of a
+ * Content-Type, Content-ID or Content-Transfer-Encoding (one right after
+ * the colon, as Axis2 writes it, is read alike by all), blanks after a
+ * Content-ID, and a byte order mark before the first delimiter. The SOAP
+ * part must be the first (the X-Road message protocol 4.0, section 2.4):
+ * when the start parameter names a root, the first part's Content-ID must be it.
  * Its Content-Type is text/xml, or application/xop+xml for MTOM, with
  * Content-Transfer-Encoding 8bit, 7bit or binary (or none). The other
  * parts are left as they are: they are covered by the signature and the
