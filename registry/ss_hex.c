@@ -44,3 +44,28 @@ void ss_hex_sha256_format(const uint8_t in[32], char out[65])
     }
     out[64] = '\0';
 }
+
+long ss_hex_percent_decode(const char *src, size_t n, bool plus_space, char *dst, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        if (c == '%') {
+            int hi = n - i >= 3 ? ss_hex_digit(src[i + 1]) : -1;
+            int lo = hi >= 0 ? ss_hex_digit(src[i + 2]) : -1;
+            if (lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        if (o + 1 >= size)
+            return -1;
+        dst[o++] = c;
+    }
+    if (size == 0)
+        return -1;
+    dst[o] = '\0';
+    return (long)o;
+}

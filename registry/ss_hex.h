@@ -7,6 +7,7 @@
 #define SS_HEX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The value of one hex digit (either case), or -1. */
@@ -18,5 +19,11 @@ int ss_hex_digit(char c);
 bool ss_hex_sha256_parse(const char *hex, uint8_t out[32]);
 /* Writes 64 lower-case hex digits and a NUL. */
 void ss_hex_sha256_format(const uint8_t in[32], char out[65]);
+/*
+ * Percent-decodes src[0..n) (RFC 3986 2.1) into dst, NUL-terminated; '+'
+ * becomes a space when plus_space (HTML form data). The decoded length, or
+ * -1 for a truncated or malformed escape or when it does not fit in size.
+ */
+long ss_hex_percent_decode(const char *src, size_t n, bool plus_space, char *dst, size_t size);
 
 #endif

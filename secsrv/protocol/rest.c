@@ -351,23 +351,12 @@ bool ss_rest_query_param(const char *query, size_t len, const char *name, char *
         const char *amp = memchr(q, '&', (size_t)(end - q));
         const char *stop = amp ? amp : end;
         if ((size_t)(stop - q) > n && strncmp(q, name, n) == 0 && q[n] == '=') {
-            /* percent-decoded (RFC 3986 2.1; '+' is itself) */
-            size_t o = 0;
-            for (const char *v = q + n + 1; v < stop; v++) {
-                int c = (unsigned char)*v;
-                if (c == '%') {
-                    int hi = stop - v >= 3 ? ss_hex_digit(v[1]) : -1;
-                    int lo = hi >= 0 ? ss_hex_digit(v[2]) : -1;
-                    c = lo >= 0 ? hi * 16 + lo : 0;
-                    v += 2;
-                }
-                if (c == 0 || o + 1 >= size) {
-                    out[0] = '\0';
-                    return false;
-                }
-                out[o++] = (char)c;
+            /* percent-decoded ('+' is itself in a URI's query) */
+            long o = ss_hex_percent_decode(q + n + 1, (size_t)(stop - q) - n - 1, false, out, size);
+            if (o < 0 || memchr(out, '\0', (size_t)o)) {
+                out[0] = '\0';
+                return false;
             }
-            out[o] = '\0';
             return true;
         }
         q = stop + 1;

@@ -44,30 +44,6 @@ static bool name_char(char c)
            c == '-';
 }
 
-/* Decodes src[0..n) into dst (room for n + 1); the decoded length, or -1 on a bad escape. */
-static long decode(const char *src, size_t n, char *dst)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '+') {
-            dst[o++] = ' ';
-        } else if (c == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int h = ss_hex_digit(src[i + 1]), l = ss_hex_digit(src[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
-            dst[o++] = (char)(h * 16 + l);
-            i += 2;
-        } else {
-            dst[o++] = c;
-        }
-    }
-    dst[o] = '\0';
-    return (long)o;
-}
-
 ss_error ss_form_parse(const char *data, size_t len, struct ss_form *out)
 {
     memset(out, 0, sizeof *out);
@@ -121,7 +97,7 @@ ss_error ss_form_parse(const char *data, size_t len, struct ss_form *out)
         const char *v = eq ? eq + 1 : start + flen;
         size_t vlen = eq ? flen - nlen - 1 : 0;
         f->value = out->storage + used;
-        long dlen = decode(v, vlen, f->value);
+        long dlen = ss_hex_percent_decode(v, vlen, true, f->value, vlen + 1);
         if (dlen < 0) {
             err = ss_errf(SS_ERR_PROTOCOL,
                           "form: field '%s': a '%%' not followed by two hex digits", f->name);
