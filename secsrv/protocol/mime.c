@@ -1,15 +1,10 @@
 /* Where the SOAP envelope lies in an HTTP body, see mime.h. */
 #include "mime.h"
+#include "headers.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-static bool tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
 
 static const char *ows(const char *p)
 {
@@ -22,7 +17,7 @@ static const char *ows(const char *p)
 static size_t token(const char *p)
 {
     size_t n = 0;
-    while (tchar((unsigned char)p[n]))
+    while (ss_headers_token_char(p[n]))
         n++;
     return n;
 }
@@ -180,6 +175,14 @@ static size_t next_delimiter(const struct framing *f, const uint8_t *b, size_t l
     }
 }
 
+/* Past the blanks (transport padding) after a delimiter's boundary at at. */
+static size_t past_padding(const uint8_t *b, size_t at, size_t len)
+{
+    while (at < len && (b[at] == ' ' || b[at] == '\t'))
+        at++;
+    return at;
+}
+
 /* A part's header lines; content-type, -id and -transfer-encoding of the first kept. */
 struct part_fields {
     char type[256], id[256], cte[64];
@@ -221,10 +224,9 @@ static ss_error part_field(char *line, size_t first, unsigned folds, struct part
     if (dst[0])
         return bad("a part names its Content-Type, Content-ID or Content-Transfer-Encoding "
                    "twice");
-    size_t vl = strlen(value);
-    while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
-        vl--;
-    if (dst == f->id && value[vl])
+    size_t whole = strlen(value), vl = whole;
+    ss_headers_value_trim(&value, &vl);
+    if (dst == f->id && vl < whole)
         return bad("blanks after a part's Content-ID (parsers that keep them would not find it "
                    "named by the start parameter)");
     if (vl == 0 || vl >= dsize)
@@ -350,9 +352,7 @@ static ss_error delimiter_breaks(const uint8_t *b, size_t len, struct framing *f
             memcmp(b + at + 2, f->boundary, f->blen) != 0)
             continue;
         if (at == 0) { /* the body opens with it: the break ending its line */
-            size_t e = at + 2 + f->blen;
-            while (e < len && (b[e] == ' ' || b[e] == '\t'))
-                e++;
+            size_t e = past_padding(b, at + 2 + f->blen, len);
             if (e < len && b[e] != '\r' && b[e] != '\n')
                 continue; /* not a delimiter line: the multipart reading says so */
             brk = e < len && b[e] == '\n' ? 1 : 2;
@@ -416,8 +416,7 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
                 return bad("no part before the close delimiter");
             return SS_OK; /* the epilogue is not read */
         }
-        while (at < len && (b[at] == ' ' || b[at] == '\t'))
-            at++;
+        at = past_padding(b, at, len);
         if (at == len) { /* the body ends with a delimiter that lacks its "--": the close one to
                           * X-Road, and to no parser the start of another part */
             if (out->parts == 0)

@@ -134,11 +134,12 @@ bool ss_rest_named_by_connection(const struct ss_headers *h, const char *name)
 
 ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers *out)
 {
+    bool connection = ss_headers_get(in, "Connection") != NULL; /* most requests have none */
     for (size_t i = 0; i < in->n; i++) {
         const struct ss_header *f = &in->items[i];
         if (ss_rest_header_filtered(f->name) || ss_rest_header_reserved(f->name))
             continue;
-        if (ss_rest_named_by_connection(in, f->name))
+        if (connection && ss_rest_named_by_connection(in, f->name))
             continue;
         ss_error err = ss_headers_add(out, f->name, f->value);
         if (err)

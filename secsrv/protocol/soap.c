@@ -536,12 +536,12 @@ ss_error ss_soap_schema_init(void)
                   : ss_errf(SS_ERR_INTERNAL, "the SOAP schemas do not compile: %s", schema_problem);
 }
 
-/* A URI reference as an attribute holds it: no blanks or control characters, at most 1024 bytes. */
-static bool uri_text(const char *v)
+/* A URI reference v[0..n) as an attribute holds it: no blanks or control characters, at most
+ * 1024 bytes. */
+static bool uri_text(const char *v, size_t n)
 {
-    size_t n = 0;
-    for (; v[n]; n++)
-        if ((unsigned char)v[n] <= 0x20 || v[n] == 0x7f)
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f)
             return false;
     return n <= 1024;
 }
@@ -584,15 +584,8 @@ static ss_error soap_attributes(xmlNodePtr n, int depth)
             if (strcmp(name, "encodingStyle") == 0) {
                 for (const char *p = v; *p && !problem;) {
                     size_t w = strcspn(p, " \t\r\n");
-                    char uri[1025];
-                    if (w >= sizeof uri)
+                    if (!uri_text(p, w))
                         problem = "a list of URIs";
-                    else if (w) {
-                        memcpy(uri, p, w);
-                        uri[w] = '\0';
-                        if (!uri_text(uri))
-                            problem = "a list of URIs";
-                    }
                     p += w;
                     p += strspn(p, " \t\r\n");
                 }
@@ -600,7 +593,7 @@ static ss_error soap_attributes(xmlNodePtr n, int depth)
                 if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
                     problem = "0 or 1";
             } else if (entry && strcmp(name, "actor") == 0) {
-                if (!v[0] || !uri_text(v))
+                if (!v[0] || !uri_text(v, strlen(v)))
                     problem = "a URI";
                 else if (read_here(n) && strcmp(v, SOAP_ACTOR_NEXT) != 0)
                     problem = "none or " SOAP_ACTOR_NEXT " on a field the servers read (one "

@@ -698,12 +698,20 @@ static ss_error check_hosted(const struct exchange *x, const struct ss_client_id
     return SS_OK;
 }
 
-/* Whether the field name of the upstream answer with fields h reaches the client: not one that
- * is hop-by-hop (filtered, or named by the answer's Connection field) or set anew here. */
-static bool response_field_passes(const struct ss_headers *h, const char *name, bool keep_xroad)
+/* The fields of an upstream answer when it has a Connection field (whose names are then looked
+ * up for each field), else NULL: most answers have none. */
+static const struct ss_headers *connection_fields(const struct ss_upstream_response *up)
+{
+    return ss_headers_get(&up->headers, "Connection") ? &up->headers : NULL;
+}
+
+/* Whether the field name of an upstream answer reaches the client: not one that is hop-by-hop
+ * (filtered, or named by the answer's Connection field: conn, see connection_fields) or set
+ * anew here. */
+static bool response_field_passes(const struct ss_headers *conn, const char *name, bool keep_xroad)
 {
     if (ss_rest_header_filtered(name) || strcasecmp(name, "Date") == 0 || ss_envelope_field(name) ||
-        ss_rest_named_by_connection(h, name))
+        (conn && ss_rest_named_by_connection(conn, name)))
         return false;
     if (!keep_xroad && (ss_rest_header_reserved(name) || strcasecmp(name, "X-Road-Id") == 0))
         return false;
@@ -716,9 +724,10 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
     struct ss_http_response *resp = x->resp;
     resp->status = (unsigned)up->status;
     const char *ct = ss_headers_get(&up->headers, "Content-Type");
+    const struct ss_headers *conn = connection_fields(up);
     for (size_t i = 0; i < up->headers.n && !x->soap; i++) {
         const struct ss_header *f = &up->headers.items[i];
-        if (!response_field_passes(&up->headers, f->name, keep_xroad))
+        if (!response_field_passes(conn, f->name, keep_xroad))
             continue;
         ss_error err = ss_headers_add(&resp->headers, f->name, f->value);
         if (err)
@@ -745,10 +754,10 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
  */
 static ss_error copy_xroad_fields(struct exchange *x, const struct ss_upstream_response *up)
 {
+    const struct ss_headers *conn = connection_fields(up);
     for (size_t i = 0; i < up->headers.n; i++) {
         const struct ss_header *f = &up->headers.items[i];
-        if (!ss_rest_header_reserved(f->name) ||
-            !response_field_passes(&up->headers, f->name, true) ||
+        if (!ss_rest_header_reserved(f->name) || !response_field_passes(conn, f->name, true) ||
             strcasecmp(f->name, "X-Road-Error") == 0)
             continue;
         ss_error err = ss_headers_add(&x->resp->headers, f->name, f->value);
