@@ -15,6 +15,8 @@
 #include <strings.h>
 
 #define POOL_MAX 128
+/* The longest header line a request may send ("Name: value"). */
+#define FIELD_LINE_MAX 16384
 
 /*
  * An idle handle keeps its connections open. Its tag is whether it carries
@@ -367,7 +369,10 @@ static bool set_once(CURL *h, const struct pool_tag *tag)
               curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+              curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
+              /* curl copies each request over TLS into its upload buffer, 64 kB by default and
+               * one per request in flight: a TLS record's 16 kB is as much as it sends at once */
+              curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) == CURLE_OK;
     if (ok && tag->tls) {
         ok = curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK &&
              curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK &&
@@ -491,16 +496,28 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
         return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
     CURL *h = hd.h;
 
-    char line[16384];
     for (size_t i = 0; i < req->headers->n; i++) {
         const struct ss_header *f = &req->headers->items[i];
-        int r = f->value[0] ? snprintf(line, sizeof line, "%s: %s", f->name, f->value)
-                            : snprintf(line, sizeof line, "%s;", f->name);
-        if (r < 0 || (size_t)r >= sizeof line) {
+        /* on the heap: a fiber's stack stays shallow */
+        size_t len = strlen(f->name) + (f->value[0] ? 2 + strlen(f->value) : 1);
+        if (len >= FIELD_LINE_MAX) {
             result = ss_errf(SS_ERR_LIMIT, "header field %s too long", f->name);
             goto out;
         }
-        struct curl_slist *l = curl_slist_append(list, line);
+        char *line = malloc(len + 1);
+        struct curl_slist *l = NULL;
+        if (line) {
+            size_t name_len = strlen(f->name);
+            memcpy(line, f->name, name_len);
+            if (f->value[0]) {
+                memcpy(line + name_len, ": ", 2);
+                memcpy(line + name_len + 2, f->value, len - name_len - 2);
+            } else
+                line[name_len] = ';';
+            line[len] = '\0';
+            l = curl_slist_append(list, line);
+            free(line);
+        }
         if (!l) {
             result = ss_errf(SS_ERR_NOMEM, "out of memory");
             goto out;

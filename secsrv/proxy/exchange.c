@@ -12,6 +12,8 @@
 #include "ss_grow.h"
 #include "ss_xml.h"
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,7 @@ struct exchange {
     /* SOAP (the X-Road message protocol 4.0): the envelope as read and where it lies in the
      * body; between the servers it travels as a POST to "/" */
     bool soap;
-    struct ss_soap_message envelope;
+    struct ss_soap_message *envelope; /* on the heap (8 kB), for a SOAP request only */
     struct ss_mime_soap part;
     char soap_hash[128]; /* requestHash: SHA-512 of the request's SOAP part */
     /* for the metrics: how it ended (an X-Road error type; "" so far), time waiting upstream */
@@ -56,6 +58,7 @@ struct exchange {
     bool request_logged; /* a request record of this exchange is in the log (or on its way) */
     struct ss_seal_pending request_log; /* the consumer's request record, on its way */
     bool refusal_logged;
+    char *url; /* the request's next hop */
 };
 
 /* ---- errors ---- */
@@ -513,12 +516,43 @@ static bool soap_request(const struct ss_http_request *req)
            strcmp(t, "/r1") != 0;
 }
 
+/*
+ * An exchange's state, on the heap: a fiber's stack stays shallow, and
+ * shallow stacks keep the memory of many waiting exchanges small. NULL
+ * when out of memory, with resp a bare 503.
+ */
+static struct exchange *exchange_new(struct ss_daemon *d, const struct ss_http_request *req,
+                                     struct ss_http_response *resp, bool server_proxy)
+{
+    struct exchange *x = malloc(sizeof *x);
+    if (!x) {
+        resp->status = 503;
+        return NULL;
+    }
+    memset(x, 0, sizeof *x);
+    x->d = d;
+    x->req = req;
+    x->resp = resp;
+    x->server_proxy = server_proxy;
+    x->soap = soap_request(req);
+    return x;
+}
+
+static void exchange_free(struct exchange *x)
+{
+    free(x->envelope);
+    free(x->url);
+    free(x);
+}
+
 static void request_error(const struct ss_http_request *req, ss_error err,
                           struct ss_http_response *resp, struct ss_daemon *d, bool server_proxy)
 {
-    struct exchange x = {
-        .d = d, .req = req, .resp = resp, .server_proxy = server_proxy, .soap = soap_request(req)};
-    fail_err(&x, err);
+    struct exchange *x = exchange_new(d, req, resp, server_proxy);
+    if (!x)
+        return;
+    fail_err(x, err);
+    exchange_free(x);
 }
 
 void ss_exchange_client_proxy_error(void *cls, const struct ss_http_request *req, ss_error err,
@@ -592,10 +626,12 @@ static ss_error identify_soap(struct exchange *x)
     if (err)
         return err;
     const uint8_t *env = req->body + x->part.start;
-    if ((err = ss_soap_parse(env, x->part.len, false, &x->envelope)))
+    if (!(x->envelope = malloc(sizeof *x->envelope)))
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    if ((err = ss_soap_parse(env, x->part.len, false, x->envelope)))
         return err;
     ss_soap_request_hash(env, x->part.len, x->soap_hash);
-    const struct ss_soap_message *m = &x->envelope;
+    const struct ss_soap_message *m = x->envelope;
     x->client = m->client;
     x->target.service = m->service;
     x->target.path = x->target.query = "";
@@ -764,6 +800,31 @@ static ss_error copy_xroad_fields(struct exchange *x, const struct ss_upstream_r
         if (err)
             return err;
     }
+    return SS_OK;
+}
+
+/* The longest URL this server sends a request to. */
+#define URL_MAX 8192
+
+static ss_error set_url(struct exchange *x, const char *what, const char *fmt, ...) SS_PRINTF(3, 4);
+
+/* x->url as fmt makes it, in as much memory as it takes; what names it in the error. */
+static ss_error set_url(struct exchange *x, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= URL_MAX)
+        return ss_errf(SS_ERR_LIMIT, "%s URL too long", what);
+    char *url = malloc((size_t)n + 1);
+    if (!url)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    va_start(ap, fmt);
+    vsnprintf(url, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    free(x->url);
+    x->url = url;
     return SS_OK;
 }
 
@@ -1038,25 +1099,45 @@ static ss_error check_answer(struct exchange *x, const struct ss_upstream_respon
  * carries the request's X-Road header fields and the requestHash of the
  * request as the information system sent it.
  */
+/*
+ * The SOAP message of an answer, on the heap (a message is 8 kB, and a
+ * fiber's stack stays shallow); whose names the answer in the error.
+ */
+static ss_error parse_soap_answer(const struct ss_upstream_response *up, const char *whose,
+                                  struct ss_mime_soap *part, struct ss_soap_message **out)
+{
+    *out = NULL;
+    struct ss_soap_message *m = malloc(sizeof *m);
+    if (!m)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    const char *ct = ss_headers_get(&up->headers, "Content-Type");
+    ss_error err = ss_mime_soap_locate(ct, up->body, up->body_len, part);
+    if (!err)
+        err = ss_soap_parse(up->body + part->start, part->len, true, m);
+    if (err) {
+        free(m);
+        return ss_errf(SS_ERR_UPSTREAM, "%s answer is not a SOAP message: %s", whose, ss_errmsg());
+    }
+    *out = m;
+    return SS_OK;
+}
+
 static ss_error check_soap_answer(struct exchange *x, const struct ss_upstream_response *up)
 {
     struct ss_mime_soap part;
-    struct ss_soap_message m;
-    const char *ct = ss_headers_get(&up->headers, "Content-Type");
-    ss_error err = ss_mime_soap_locate(ct, up->body, up->body_len, &part);
-    if (!err)
-        err = ss_soap_parse(up->body + part.start, part.len, true, &m);
+    struct ss_soap_message *m;
+    ss_error err = parse_soap_answer(up, "the provider's", &part, &m);
     if (err)
-        return ss_errf(SS_ERR_UPSTREAM, "the provider's answer is not a SOAP message: %s",
-                       ss_errmsg());
-    if (m.fault)
-        return SS_OK;
-    if ((err = ss_soap_echoed(&x->envelope, &m)))
-        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
-    if (strcmp(m.request_hash, x->soap_hash) != 0)
-        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT,
-                       "the answer's requestHash is not the hash of this request");
-    return SS_OK;
+        return err;
+    if (m->fault)
+        err = SS_OK;
+    else if (ss_soap_echoed(x->envelope, m))
+        err = ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
+    else if (strcmp(m->request_hash, x->soap_hash) != 0)
+        err = ss_errf(SS_ERR_UPSTREAM_INCONSISTENT,
+                      "the answer's requestHash is not the hash of this request");
+    free(m);
+    return err;
 }
 
 /*
@@ -1147,15 +1228,11 @@ static ss_error consume(struct exchange *x)
     if ((err = ss_envelope_add(&fields, &x->request_env)))
         goto out;
     for (size_t i = 0; !err && i < n_servers; i++) {
-        char url[8192];
-        int r = snprintf(url, sizeof url, "https://%s%s", servers[i]->address, x->out_target);
-        if (r < 0 || (size_t)r >= sizeof url) {
-            err = ss_errf(SS_ERR_LIMIT, "request URL too long");
+        if ((err = set_url(x, "request", "https://%s%s", servers[i]->address, x->out_target)))
             break;
-        }
         struct ss_upstream_tls tls = {.trust = x->trust, .expected = servers[i]};
         ss_daemon_identity(x->d, &tls.cert_pem, &tls.key_pem);
-        struct ss_upstream_request message = outbound(x, url, &fields, &tls);
+        struct ss_upstream_request message = outbound(x, x->url, &fields, &tls);
         err = forward(x, &message, &up);
         /* another server hosting the provider may be reachable: only network errors move on */
         if (err == SS_ERR_NETWORK && i + 1 < n_servers) {
@@ -1252,12 +1329,14 @@ static ss_error list_clients(struct exchange *x)
 void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp)
 {
-    struct exchange x = {
-        .d = cls, .req = req, .resp = resp, .server_proxy = false, .soap = soap_request(req)};
-    ss_error err = list_clients_request(req) ? list_clients(&x) : consume(&x);
+    struct exchange *x = exchange_new(cls, req, resp, false);
+    if (!x)
+        return;
+    ss_error err = list_clients_request(req) ? list_clients(x) : consume(x);
     if (err)
-        fail_err(&x, err);
-    finish(&x);
+        fail_err(x, err);
+    finish(x);
+    exchange_free(x);
 }
 
 /* ---- server proxy ---- */
@@ -1347,16 +1426,13 @@ static ss_error decide(struct exchange *x, const char *method, const char *path)
 }
 
 static ss_error backend_url(const struct ss_service_map *map, const struct ss_rest_target *t,
-                            char *url, size_t size)
+                            struct exchange *x)
 {
     size_t base = strlen(map->url);
     while (base > 0 && map->url[base - 1] == '/' && t->path_len > 0)
         base--;
-    int r = snprintf(url, size, "%.*s%.*s%.*s", (int)base, map->url, (int)t->path_len, t->path,
-                     (int)t->query_len, t->query);
-    if (r < 0 || (size_t)r >= size)
-        return ss_errf(SS_ERR_LIMIT, "backend URL too long");
-    return SS_OK;
+    return set_url(x, "backend", "%.*s%.*s%.*s", (int)base, map->url, (int)t->path_len, t->path,
+                   (int)t->query_len, t->query);
 }
 
 /*
@@ -1412,34 +1488,33 @@ static ss_error seal_answer(struct exchange *x)
  */
 static ss_error soap_service_answer(struct exchange *x, struct ss_upstream_response *up)
 {
-    struct ss_mime_soap part;
-    struct ss_soap_message m;
-    const char *ct = ss_headers_get(&up->headers, "Content-Type");
     if (up->status != 200 && up->status != 500)
         return ss_errf(SS_ERR_UPSTREAM, "the register service answered with HTTP status %ld",
                        up->status);
-    ss_error err = ss_mime_soap_locate(ct, up->body, up->body_len, &part);
-    if (!err)
-        err = ss_soap_parse(up->body + part.start, part.len, true, &m);
+    struct ss_mime_soap part;
+    struct ss_soap_message *m;
+    ss_error err = parse_soap_answer(up, "the register service's", &part, &m);
     if (err)
-        return ss_errf(SS_ERR_UPSTREAM, "the register service's answer is not a SOAP message: %s",
-                       ss_errmsg());
-    if (m.fault) {
+        return err;
+    if (m->fault) {
         ss_log_info("server-proxy: the register service answered request-id=%s with a Fault "
                     "(%.100s)",
-                    x->request_id, m.fault_code);
+                    x->request_id, m->fault_code);
+        free(m);
         return SS_OK;
     }
-    if (up->status != 200)
-        return ss_errf(SS_ERR_UPSTREAM, "the register service answered with status 500 but no "
-                                        "Fault");
-    if ((err = ss_soap_echoed(&x->envelope, &m)))
-        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
     uint8_t *spliced = NULL;
     size_t spliced_len = 0;
-    if ((err = ss_soap_with_request_hash(up->body + part.start, part.len, &m, x->soap_hash,
-                                         &spliced, &spliced_len)))
-        return ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
+    if (up->status != 200)
+        err = ss_errf(SS_ERR_UPSTREAM, "the register service answered with status 500 but no "
+                                       "Fault");
+    else if (ss_soap_echoed(x->envelope, m) ||
+             ss_soap_with_request_hash(up->body + part.start, part.len, m, x->soap_hash, &spliced,
+                                       &spliced_len))
+        err = ss_errf(SS_ERR_UPSTREAM_INCONSISTENT, "%s", ss_errmsg());
+    free(m);
+    if (err)
+        return err;
     size_t tail = up->body_len - part.start - part.len;
     uint8_t *body = malloc(part.start + spliced_len + tail);
     if (!body) {
@@ -1549,7 +1624,7 @@ static ss_error list_methods(struct exchange *x, bool allowed, struct ss_upstrea
         err = ss_meta_methods_xml(allowed ? "allowedMethodsResponse" : "listMethodsResponse", list,
                                   n, &content, &content_len);
         if (!err)
-            err = ss_meta_soap_answer(x->req->body + x->part.start, x->part.len, &x->envelope,
+            err = ss_meta_soap_answer(x->req->body + x->part.start, x->part.len, x->envelope,
                                       content, &body, &len);
     } else if (!err) {
         err = ss_meta_methods_json(list, n, &body, &len);
@@ -1595,7 +1670,7 @@ static ss_error describe(struct exchange *x, const char *code, struct ss_upstrea
     size_t len = 0;
     ss_error err = SS_OK;
     if (x->soap) {
-        err = ss_meta_wsdl_answer(x->req->body + x->part.start, x->part.len, &x->envelope,
+        err = ss_meta_wsdl_answer(x->req->body + x->part.start, x->part.len, x->envelope,
                                   desc->text, desc->len, &body, &len, &type);
     } else {
         size_t n = strlen(s->description);
@@ -1625,7 +1700,7 @@ static ss_error metaservice(struct exchange *x, enum ss_meta_kind kind,
     case SS_META_ALLOWED_METHODS:
         return list_methods(x, kind == SS_META_ALLOWED_METHODS, up);
     case SS_META_GET_WSDL:
-        return describe(x, x->envelope.wsdl_code, up);
+        return describe(x, x->envelope->wsdl_code, up);
     case SS_META_GET_OPENAPI:
         ss_rest_query_param(x->target.query, x->target.query_len, "serviceCode", code, sizeof code);
         return describe(x, code, up);
@@ -1709,7 +1784,6 @@ static ss_error provide(struct exchange *x)
 
     struct ss_headers fields;
     outbound_fields_init(x, &fields);
-    char url[8192];
     struct ss_upstream_response up = {0};
     if (meta) {
         if ((err = metaservice(x, meta, &up)))
@@ -1717,7 +1791,7 @@ static ss_error provide(struct exchange *x)
     } else if (x->soap) {
         /* the register service reads who asks, for what, from the envelope */
         if ((err = copy_soap_fields(&x->req->headers, &fields)) ||
-            (err = backend_url(map, &x->target, url, sizeof url)))
+            (err = backend_url(map, &x->target, x)))
             goto out;
     } else {
         /* the register service learns who asks, for what, in which exchange */
@@ -1725,10 +1799,10 @@ static ss_error provide(struct exchange *x)
             (err = ss_headers_add(&fields, "X-Road-Client", x->client_str)) ||
             (err = ss_headers_add(&fields, "X-Road-Service", x->service_str)) ||
             (err = ss_headers_add(&fields, "X-Road-Request-Id", x->request_id)) ||
-            (err = backend_url(map, &x->target, url, sizeof url)))
+            (err = backend_url(map, &x->target, x)))
             goto out;
     }
-    struct ss_upstream_request message = outbound(x, url, &fields, NULL);
+    struct ss_upstream_request message = outbound(x, x->url, &fields, NULL);
     if (!meta && (err = forward(x, &message, &up)))
         goto out;
     if (x->soap && (err = soap_service_answer(x, &up)))
@@ -1754,13 +1828,15 @@ out:
 void ss_exchange_server_proxy(void *cls, const struct ss_http_request *req,
                               struct ss_http_response *resp)
 {
-    struct exchange x = {
-        .d = cls, .req = req, .resp = resp, .server_proxy = true, .soap = soap_request(req)};
+    struct exchange *x = exchange_new(cls, req, resp, true);
+    if (!x)
+        return;
     /* computed over what was received, before anything can fail: every answer is bound */
     ss_rest_request_hash(req->method, req->target, &req->headers, req->body, req->body_len,
-                         x.request_hash);
-    ss_error err = provide(&x);
+                         x->request_hash);
+    ss_error err = provide(x);
     if (err)
-        fail_err(&x, err);
-    finish(&x);
+        fail_err(x, err);
+    finish(x);
+    exchange_free(x);
 }

@@ -26,11 +26,15 @@ ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
                       const struct ss_manifest *m, struct ss_envelope *env)
 {
     memset(env, 0, sizeof *env);
-    char text[SS_MANIFEST_MAX];
+    char *text = malloc(SS_MANIFEST_MAX); /* on the heap: a fiber's stack stays shallow */
+    if (!text)
+        return ss_errf(SS_ERR_SIGNING, "out of memory");
     size_t len = 0;
-    ss_error err = ss_manifest_format(m, text, sizeof text, &len);
-    if (err)
+    ss_error err = ss_manifest_format(m, text, SS_MANIFEST_MAX, &len);
+    if (err) {
+        free(text);
         return ss_errf(SS_ERR_SIGNING, "manifest: %s", ss_errmsg());
+    }
     char who[SS_ID_STR_MAX];
     member_of(member, who, sizeof who);
     struct ss_ipc_buf b = {0};
@@ -39,8 +43,10 @@ ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
     struct ss_ipc_msg reply;
     err = ss_ipc_client_call(d->signer, SS_IPC_SIGN, &b, SS_SEAL_IPC_TIMEOUT_MS, &reply);
     ss_ipc_buf_cleanup(&b);
-    if (err)
+    if (err) {
+        free(text);
         return ss_errf(SS_ERR_SIGNING, "signer: %s", ss_errmsg());
+    }
     struct ss_ipc_reader r;
     ss_ipc_reader_init(&r, &reply);
     uint32_t code = ss_ipc_get_u32(&r);
@@ -51,14 +57,18 @@ ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
     ss_ipc_get_str(&r, env->path, sizeof env->path);
     const uint8_t *ocsp = ss_ipc_get_bytes(&r, SS_TRUST_OCSP_MAX_BYTES, &ocsp_len);
     if (reply.type != SS_IPC_SIGNED || !ss_ipc_reader_done(&r)) {
+        free(text);
         ss_ipc_msg_cleanup(&reply);
         return ss_errf(SS_ERR_SIGNING, "signer: malformed answer");
     }
     if (code) {
+        free(text);
         ss_ipc_msg_cleanup(&reply);
         return ss_errf(SS_ERR_SIGNING, "signer: %s", reason);
     }
-    env->manifest = malloc(len);
+    /* the envelope keeps the manifest as signed, in as much memory as it takes */
+    uint8_t *kept = realloc(text, len ? len : 1);
+    env->manifest = kept ? kept : (uint8_t *)text;
     env->cms = malloc(cms_len ? cms_len : 1);
     env->ocsp = malloc(ocsp_len ? ocsp_len : 1);
     if (!env->manifest || !env->cms || !env->ocsp || !cms_len || !ocsp_len) {
@@ -66,7 +76,6 @@ ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
         ss_ipc_msg_cleanup(&reply);
         return ss_errf(SS_ERR_SIGNING, "signer: no signature or OCSP response in the answer");
     }
-    memcpy(env->manifest, text, len);
     env->manifest_len = len;
     memcpy(env->cms, cms, cms_len);
     env->cms_len = cms_len;
