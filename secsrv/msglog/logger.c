@@ -266,32 +266,27 @@ static ss_error timestamp_batch(const struct ss_registry *reg, size_t *done)
     *done = 0;
     int64_t *ids = NULL;
     uint8_t(*hashes)[32] = NULL;
-    struct ss_merkle_path *paths = NULL;
+    struct ss_merkle_tree tree = {0};
     size_t n = 0;
     ss_error err = ss_store_take_pending(lg.stamper, SS_MERKLE_MAX_LEAVES, &ids, &hashes, &n);
     if (err || n == 0)
         goto out;
-    uint8_t(*leaves)[32] = malloc(n * sizeof *leaves);
-    paths = malloc(n * sizeof *paths);
-    if (!leaves || !paths) {
-        free(leaves);
-        err = ss_errf(SS_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    /* the record hashes become the leaves, in place */
     for (size_t i = 0; i < n; i++)
-        ss_merkle_leaf(hashes[i], 32, leaves[i]);
+        ss_merkle_leaf(hashes[i], 32, hashes[i]);
     struct ss_timestamp ts = {.first_id = ids[0], .last_id = ids[n - 1]};
-    err = ss_merkle_build((const uint8_t(*)[32])leaves, n, ts.root, paths);
-    free(leaves);
-    if (err)
+    if ((err = ss_merkle_tree_build((const uint8_t(*)[32])hashes, n, &tree)))
         goto out;
+    free(hashes);
+    hashes = NULL;
+    memcpy(ts.root, ss_merkle_tree_root(&tree), 32);
     struct ss_tsp_token token = {0};
     if ((err = obtain_token(reg, ts.root, &token, ts.tsa, sizeof ts.tsa)))
         goto out;
     ts.token = token.der;
     ts.token_len = token.len;
     ts.gen_time = token.gen_time;
-    err = ss_store_add_timestamp(lg.stamper, &ts, ids, paths, n);
+    err = ss_store_add_timestamp(lg.stamper, &ts, ids, &tree);
     ss_tsp_token_cleanup(&token);
     if (!err) {
         *done = n;
@@ -304,7 +299,7 @@ static ss_error timestamp_batch(const struct ss_registry *reg, size_t *done)
 out:
     free(ids);
     free(hashes);
-    free(paths);
+    ss_merkle_tree_free(&tree);
     return err;
 }
 

@@ -24,48 +24,107 @@ void ss_merkle_node(const uint8_t left[32], const uint8_t right[32], uint8_t out
     ss_sha256(in, sizeof in, out);
 }
 
-ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
-                         struct ss_merkle_path *paths)
+/* The level above width nodes (here may be below itself); returns its width. */
+static size_t reduce(const uint8_t (*below)[32], size_t width, uint8_t (*here)[32])
+{
+    size_t next = 0;
+    for (size_t i = 0; i < width; i += 2, next++) {
+        if (i + 1 < width)
+            ss_merkle_node(below[i], below[i + 1], here[next]);
+        else
+            memmove(here[next], below[i], 32); /* the odd one out moves up unchanged */
+    }
+    return next;
+}
+
+static ss_error check_leaves(size_t n)
 {
     if (n == 0 || n > SS_MERKLE_MAX_LEAVES)
         return ss_errf(SS_ERR_INTERNAL, "a hash tree needs 1 to %d leaves, not %zu",
                        SS_MERKLE_MAX_LEAVES, n);
-    uint8_t(*level)[32] = malloc(n * sizeof *level);
-    size_t *pos = paths ? malloc(n * sizeof *pos) : NULL; /* each leaf's index on the level */
-    if (!level || (paths && !pos)) {
-        free(level);
-        free(pos);
+    return SS_OK;
+}
+
+ss_error ss_merkle_tree_build(const uint8_t (*leaves)[32], size_t n, struct ss_merkle_tree *out)
+{
+    memset(out, 0, sizeof *out);
+    ss_error err = check_leaves(n);
+    if (err)
+        return err;
+    size_t total = 0, levels = 0;
+    for (size_t width = n;; width = (width + 1) / 2) {
+        out->start[levels] = total;
+        out->width[levels++] = width;
+        total += width;
+        if (width == 1)
+            break;
+    }
+    if (!(out->nodes = malloc(total * sizeof *out->nodes)))
         return ss_errf(SS_ERR_NOMEM, "out of memory");
+    memcpy(out->nodes, leaves, n * sizeof *out->nodes);
+    for (size_t l = 1; l < levels; l++)
+        (void)reduce((const uint8_t(*)[32])out->nodes + out->start[l - 1], out->width[l - 1],
+                     out->nodes + out->start[l]);
+    out->n = n;
+    out->levels = levels;
+    return SS_OK;
+}
+
+const uint8_t *ss_merkle_tree_root(const struct ss_merkle_tree *t)
+{
+    return t->nodes[t->start[t->levels - 1]];
+}
+
+void ss_merkle_tree_path(const struct ss_merkle_tree *t, size_t i, struct ss_merkle_path *out)
+{
+    out->n = 0;
+    for (size_t l = 0, p = i; l + 1 < t->levels; l++, p /= 2) {
+        if ((p ^ 1) < t->width[l]) { /* a sibling exists; else the node moves up alone */
+            out->side[out->n] = (p & 1) ? 'L' : 'R';
+            memcpy(out->sibling[out->n], t->nodes[t->start[l] + (p ^ 1)], 32);
+            out->n++;
+        }
     }
+}
+
+void ss_merkle_tree_path_format(const struct ss_merkle_tree *t, size_t i, char *out)
+{
+    struct ss_merkle_path path;
+    ss_merkle_tree_path(t, i, &path);
+    ss_merkle_path_format(&path, out);
+}
+
+void ss_merkle_tree_free(struct ss_merkle_tree *t)
+{
+    free(t->nodes);
+    memset(t, 0, sizeof *t);
+}
+
+ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
+                         struct ss_merkle_path *paths)
+{
+    ss_error err = check_leaves(n);
+    if (err)
+        return err;
+    if (paths) {
+        struct ss_merkle_tree t;
+        if ((err = ss_merkle_tree_build(leaves, n, &t)))
+            return err;
+        memcpy(root, ss_merkle_tree_root(&t), 32);
+        for (size_t i = 0; i < n; i++)
+            ss_merkle_tree_path(&t, i, &paths[i]);
+        ss_merkle_tree_free(&t);
+        return SS_OK;
+    }
+    /* the root alone: one level at a time, in place */
+    uint8_t(*level)[32] = malloc(n * sizeof *level);
+    if (!level)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
     memcpy(level, leaves, n * sizeof *level);
-    for (size_t i = 0; paths && i < n; i++) {
-        paths[i].n = 0;
-        pos[i] = i;
-    }
-    size_t width = n;
-    while (width > 1) {
-        for (size_t i = 0; paths && i < n; i++) {
-            size_t p = pos[i];
-            struct ss_merkle_path *path = &paths[i];
-            if ((p ^ 1) < width) { /* a sibling exists; else the node moves up alone */
-                path->side[path->n] = (p & 1) ? 'L' : 'R';
-                memcpy(path->sibling[path->n], level[p ^ 1], 32);
-                path->n++;
-            }
-            pos[i] = p / 2;
-        }
-        size_t next = 0;
-        for (size_t i = 0; i < width; i += 2, next++) {
-            if (i + 1 < width)
-                ss_merkle_node(level[i], level[i + 1], level[next]);
-            else
-                memmove(level[next], level[i], 32);
-        }
-        width = next;
-    }
+    for (size_t width = n; width > 1;)
+        width = reduce((const uint8_t(*)[32])level, width, level);
     memcpy(root, level[0], 32);
     free(level);
-    free(pos);
     return SS_OK;
 }
 

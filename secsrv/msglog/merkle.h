@@ -35,6 +35,28 @@ void ss_merkle_node(const uint8_t left[32], const uint8_t right[32], uint8_t out
 ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
                          struct ss_merkle_path *paths) SS_MUST_CHECK SS_NONNULL(1, 3);
 
+/*
+ * A tree with every level kept (fewer than 2n nodes): the inclusion path
+ * of any leaf is read off it when it is needed, so that a batch of many
+ * leaves never holds all its paths (half a kilobyte each) at once.
+ */
+struct ss_merkle_tree {
+    size_t n;      /* leaves */
+    size_t levels; /* level 0 holds the leaves, the last one the root */
+    size_t start[SS_MERKLE_MAX_DEPTH + 1], width[SS_MERKLE_MAX_DEPTH + 1];
+    uint8_t (*nodes)[32];
+};
+
+/* The tree over leaves[0..n) (leaf hashes). 1 <= n <= MAX. */
+ss_error ss_merkle_tree_build(const uint8_t (*leaves)[32], size_t n,
+                              struct ss_merkle_tree *out) SS_MUST_CHECK SS_NONNULL(1, 3);
+const uint8_t *ss_merkle_tree_root(const struct ss_merkle_tree *t);
+/* The inclusion path of leaf i (< t->n). */
+void ss_merkle_tree_path(const struct ss_merkle_tree *t, size_t i, struct ss_merkle_path *out);
+/* Its text form (ss_merkle_path_format). */
+void ss_merkle_tree_path_format(const struct ss_merkle_tree *t, size_t i, char *out);
+void ss_merkle_tree_free(struct ss_merkle_tree *t);
+
 /* The root that path leads to from leaf. */
 void ss_merkle_follow(const uint8_t leaf[32], const struct ss_merkle_path *path, uint8_t root[32]);
 

@@ -91,9 +91,9 @@ ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
 }
 
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
-                                const struct ss_merkle_path *paths, size_t n)
+                                const struct ss_merkle_tree *tree)
 {
-    return s->ops->add_timestamp(s, ts, ids, paths, n);
+    return s->ops->add_timestamp(s, ts, ids, tree);
 }
 
 ss_error ss_store_stamped_before(const char *store, const struct ss_timestamp *ts, int64_t covered)

@@ -105,12 +105,12 @@ ss_error ss_store_nodes(struct ss_store *s, unsigned fresh_s, ss_store_node_visi
                         void *arg) SS_MUST_CHECK;
 
 /*
- * Stores ts and each record's inclusion path in its tree, in one
- * transaction; refused when ts does not begin right after the last
+ * Stores ts and the inclusion path in tree of each record ids[0..tree->n),
+ * in one transaction; refused when ts does not begin right after the last
  * timestamped record (another node timestamped them first).
  */
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
-                                const struct ss_merkle_path *paths, size_t n) SS_MUST_CHECK;
+                                const struct ss_merkle_tree *tree) SS_MUST_CHECK;
 
 /*
  * Calls fn for every record with from_id <= id <= to_id (to_id 0: to the end),

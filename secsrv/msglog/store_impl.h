@@ -48,7 +48,7 @@ struct ss_store_ops {
     ss_error (*take_pending)(struct ss_store *s, size_t max, int64_t **ids, uint8_t (**hashes)[32],
                              size_t *n);
     ss_error (*add_timestamp)(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
-                              const struct ss_merkle_path *paths, size_t n);
+                              const struct ss_merkle_tree *tree);
     ss_error (*lease)(struct ss_store *s, bool *held);
     /* NULL in a store of one writer */
     ss_error (*node_seen)(struct ss_store *s, const char *node, const char *config);

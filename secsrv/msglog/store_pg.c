@@ -770,7 +770,7 @@ static ss_error pg_nodes(struct ss_store *base, unsigned fresh_s, ss_store_node_
 }
 
 static ss_error pg_add_timestamp(struct ss_store *base, struct ss_timestamp *ts, const int64_t *ids,
-                                 const struct ss_merkle_path *paths, size_t n)
+                                 const struct ss_merkle_tree *tree)
 {
     struct pg_store *s = (struct pg_store *)base;
     if (s->read_only)
@@ -807,9 +807,9 @@ static ss_error pg_add_timestamp(struct ss_store *base, struct ss_timestamp *ts,
     }
     ts->id = int_or_zero(res, 0, 0);
     PQclear(res);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < tree->n; i++) {
         char text[SS_MERKLE_PATH_TEXT_MAX];
-        ss_merkle_path_format(&paths[i], text);
+        ss_merkle_tree_path_format(tree, i, text);
         struct params q = {0};
         p_int(&q, ids[i]);
         p_int(&q, ts->id);

@@ -503,7 +503,7 @@ static ss_error sq_take_pending(struct ss_store *base, size_t max, int64_t **ids
 }
 
 static ss_error sq_add_timestamp(struct ss_store *base, struct ss_timestamp *ts, const int64_t *ids,
-                                 const struct ss_merkle_path *paths, size_t n)
+                                 const struct ss_merkle_tree *tree)
 {
     struct sq_store *s = (struct sq_store *)base;
     if (!s->add_ts)
@@ -539,9 +539,9 @@ static ss_error sq_add_timestamp(struct ss_store *base, struct ss_timestamp *ts,
         return err;
     }
     ts->id = sqlite3_last_insert_rowid(s->db);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < tree->n; i++) {
         char text[SS_MERKLE_PATH_TEXT_MAX];
-        ss_merkle_path_format(&paths[i], text);
+        ss_merkle_tree_path_format(tree, i, text);
         st = s->set_path;
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, ts->id);

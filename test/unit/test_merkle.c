@@ -82,6 +82,10 @@ static void test_every_size(void **state)
         assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, n, root, paths), SS_OK);
         reference_root(leaves, n, want);
         assert_memory_equal(root, want, 32);
+        /* the root alone, made in place, is the same */
+        uint8_t alone[32];
+        assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, n, alone, NULL), SS_OK);
+        assert_memory_equal(alone, want, 32);
         for (size_t i = 0; i < n; i++) {
             uint8_t got[32];
             ss_merkle_follow(leaves[i], &paths[i], got);
@@ -104,6 +108,40 @@ static void test_every_size(void **state)
         free(leaves);
         free(paths);
     }
+}
+
+/* The largest tree: every level fits, and each path leads to the root. */
+static void test_largest_tree(void **state)
+{
+    (void)state;
+    size_t n = SS_MERKLE_MAX_LEAVES;
+    uint8_t(*leaves)[32] = malloc(n * 32);
+    assert_non_null(leaves);
+    for (size_t i = 0; i < n; i++) {
+        char text[16];
+        int k = snprintf(text, sizeof text, "m%zu", i);
+        ss_merkle_leaf(text, (size_t)k, leaves[i]);
+    }
+    struct ss_merkle_tree tree;
+    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaves, n, &tree), SS_OK);
+    assert_int_equal(tree.levels, SS_MERKLE_MAX_DEPTH);
+    uint8_t want[32];
+    reference_root(leaves, n, want);
+    assert_memory_equal(ss_merkle_tree_root(&tree), want, 32);
+    static const size_t some[] = {
+        0, 1, 2, 12345, SS_MERKLE_MAX_LEAVES - 2, SS_MERKLE_MAX_LEAVES - 1};
+    for (size_t k = 0; k < sizeof some / sizeof some[0]; k++) {
+        struct ss_merkle_path path;
+        ss_merkle_tree_path(&tree, some[k], &path);
+        assert_int_equal(path.n, SS_MERKLE_MAX_DEPTH - 1);
+        uint8_t got[32];
+        ss_merkle_follow(leaves[some[k]], &path, got);
+        assert_memory_equal(got, want, 32);
+    }
+    ss_merkle_tree_free(&tree);
+    /* one leaf more than a tree may have */
+    assert_int_not_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaves, n + 1, &tree), SS_OK);
+    free(leaves);
 }
 
 static void test_bad_paths(void **state)
@@ -155,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_and_node),
         cmocka_unit_test(test_every_size),
+        cmocka_unit_test(test_largest_tree),
         cmocka_unit_test(test_bad_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -286,13 +286,18 @@ static void test_each_and_timestamps(void **state)
     for (size_t i = 0; i < 2; i++)
         ss_merkle_leaf(hashes[i], 32, leaves[i]);
     assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, 2, root, paths), SS_OK);
+    /* the store reads each path off the tree: the same paths ss_merkle_build gives */
+    struct ss_merkle_tree tree;
+    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaves, 2, &tree), SS_OK);
+    assert_memory_equal(ss_merkle_tree_root(&tree), root, 32);
     struct ss_timestamp ts = {.first_id = 1,
                               .last_id = 2,
                               .token = (const uint8_t *)"tok",
                               .token_len = 3,
                               .gen_time = 1795000000};
     snprintf(ts.tsa, sizeof ts.tsa, "test TSA");
-    assert_int_equal(ss_store_add_timestamp(s, &ts, ids, paths, n), SS_OK);
+    assert_int_equal(ss_store_add_timestamp(s, &ts, ids, &tree), SS_OK);
+    ss_merkle_tree_free(&tree);
     assert_true(ts.id > 0);
     expect_pending(s, 1, 50002);
     /* the next batch starts after the stamped ones */
@@ -659,21 +664,22 @@ static ss_error list_visit(void *arg, const struct ss_store_exchange *e)
 static void stamp(struct ss_store *s, int64_t first, int64_t last)
 {
     int64_t ids[8];
-    struct ss_merkle_path paths[8] = {{0}};
-    uint8_t leaves[8][32], root[32];
+    uint8_t leaves[8][32];
     size_t n = (size_t)(last - first + 1);
     for (size_t i = 0; i < n; i++) {
         ids[i] = first + (int64_t)i;
         memset(leaves[i], (int)i + 1, 32);
     }
-    assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, n, root, paths), SS_OK);
+    struct ss_merkle_tree tree;
+    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaves, n, &tree), SS_OK);
     struct ss_timestamp ts = {.first_id = first,
                               .last_id = last,
                               .token = (const uint8_t *)"tok",
                               .token_len = 3,
                               .gen_time = 1795000000};
-    memcpy(ts.root, root, 32);
-    assert_int_equal(ss_store_add_timestamp(s, &ts, ids, paths, n), SS_OK);
+    memcpy(ts.root, ss_merkle_tree_root(&tree), 32);
+    assert_int_equal(ss_store_add_timestamp(s, &ts, ids, &tree), SS_OK);
+    ss_merkle_tree_free(&tree);
 }
 
 /*
@@ -1095,21 +1101,22 @@ static void test_pg_lease_and_stamps(void **state)
     size_t n = 0;
     assert_int_equal(ss_store_take_pending(b, 10, &ids, &hashes, &n), SS_OK);
     assert_int_equal(n, 3);
-    struct ss_merkle_path paths[3] = {{0}};
-    uint8_t leaves[3][32], root[32];
+    uint8_t leaves[3][32];
     for (size_t i = 0; i < n; i++)
         ss_merkle_leaf(hashes[i], 32, leaves[i]);
-    assert_int_equal(ss_merkle_build((const uint8_t(*)[32])leaves, n, root, paths), SS_OK);
+    struct ss_merkle_tree tree;
+    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaves, n, &tree), SS_OK);
     struct ss_timestamp ts = {.first_id = 1,
                               .last_id = 3,
                               .token = (const uint8_t *)"tok",
                               .token_len = 3,
                               .gen_time = 1795000000};
-    memcpy(ts.root, root, 32);
+    memcpy(ts.root, ss_merkle_tree_root(&tree), 32);
     snprintf(ts.tsa, sizeof ts.tsa, "test TSA");
-    assert_int_equal(ss_store_add_timestamp(a, &ts, ids, paths, n), SS_OK);
+    assert_int_equal(ss_store_add_timestamp(a, &ts, ids, &tree), SS_OK);
     /* the same batch again (a node that took it before the other stored it): refused */
-    assert_int_equal(ss_store_add_timestamp(b, &ts, ids, paths, n), SS_ERR_IO);
+    assert_int_equal(ss_store_add_timestamp(b, &ts, ids, &tree), SS_ERR_IO);
+    ss_merkle_tree_free(&tree);
     assert_non_null(strstr(ss_errmsg(), "already timestamped"));
     expect_pending(b, 0, 0);
     free(ids);
