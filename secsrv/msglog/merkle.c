@@ -103,9 +103,7 @@ void ss_merkle_tree_free(struct ss_merkle_tree *t)
 ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
                          struct ss_merkle_path *paths)
 {
-    ss_error err = check_leaves(n);
-    if (err)
-        return err;
+    ss_error err;
     if (paths) {
         struct ss_merkle_tree t;
         if ((err = ss_merkle_tree_build(leaves, n, &t)))
@@ -117,6 +115,8 @@ ss_error ss_merkle_build(const uint8_t (*leaves)[32], size_t n, uint8_t root[32]
         return SS_OK;
     }
     /* the root alone: one level at a time, in place */
+    if ((err = check_leaves(n)))
+        return err;
     uint8_t(*level)[32] = malloc(n * sizeof *level);
     if (!level)
         return ss_errf(SS_ERR_NOMEM, "out of memory");

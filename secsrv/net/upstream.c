@@ -2,6 +2,7 @@
 #include "budget.h"
 #include "clock.h"
 #include "fiber.h"
+#include "ss_grow.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -496,27 +497,27 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
         return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
     CURL *h = hd.h;
 
+    /* each line as curl takes it, in one buffer on the heap: a fiber's stack stays shallow */
+    char *line = NULL;
+    size_t line_cap = 0;
     for (size_t i = 0; i < req->headers->n; i++) {
         const struct ss_header *f = &req->headers->items[i];
-        /* on the heap: a fiber's stack stays shallow */
-        size_t len = strlen(f->name) + (f->value[0] ? 2 + strlen(f->value) : 1);
+        size_t name_len = strlen(f->name), value_len = strlen(f->value);
+        size_t len = name_len + (value_len ? 2 + value_len : 1);
         if (len >= FIELD_LINE_MAX) {
             result = ss_errf(SS_ERR_LIMIT, "header field %s too long", f->name);
             goto out;
         }
-        char *line = malloc(len + 1);
         struct curl_slist *l = NULL;
-        if (line) {
-            size_t name_len = strlen(f->name);
+        if (ss_grow(&line, &line_cap, len + 1, 1, 256)) {
             memcpy(line, f->name, name_len);
-            if (f->value[0]) {
+            if (value_len) {
                 memcpy(line + name_len, ": ", 2);
-                memcpy(line + name_len + 2, f->value, len - name_len - 2);
+                memcpy(line + name_len + 2, f->value, value_len);
             } else
                 line[name_len] = ';';
             line[len] = '\0';
             l = curl_slist_append(list, line);
-            free(line);
         }
         if (!l) {
             result = ss_errf(SS_ERR_NOMEM, "out of memory");
@@ -579,6 +580,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 out:
+    free(line);
     curl_slist_free_all(list);
     /* the handle keeps its connection only for exchanges that went well */
     if (result) {

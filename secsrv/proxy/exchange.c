@@ -524,12 +524,11 @@ static bool soap_request(const struct ss_http_request *req)
 static struct exchange *exchange_new(struct ss_daemon *d, const struct ss_http_request *req,
                                      struct ss_http_response *resp, bool server_proxy)
 {
-    struct exchange *x = malloc(sizeof *x);
+    struct exchange *x = calloc(1, sizeof *x);
     if (!x) {
         resp->status = 503;
         return NULL;
     }
-    memset(x, 0, sizeof *x);
     x->d = d;
     x->req = req;
     x->resp = resp;
@@ -1095,11 +1094,6 @@ static ss_error check_answer(struct exchange *x, const struct ss_upstream_respon
 }
 
 /*
- * The SOAP part of an answer: a SOAP message, and unless it is a Fault it
- * carries the request's X-Road header fields and the requestHash of the
- * request as the information system sent it.
- */
-/*
  * The SOAP message of an answer, on the heap (a message is 8 kB, and a
  * fiber's stack stays shallow); whose names the answer in the error.
  */
@@ -1122,6 +1116,11 @@ static ss_error parse_soap_answer(const struct ss_upstream_response *up, const c
     return SS_OK;
 }
 
+/*
+ * The SOAP part of an answer: a SOAP message, and unless it is a Fault it
+ * carries the request's X-Road header fields and the requestHash of the
+ * request as the information system sent it.
+ */
 static ss_error check_soap_answer(struct exchange *x, const struct ss_upstream_response *up)
 {
     struct ss_mime_soap part;

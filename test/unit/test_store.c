@@ -1116,8 +1116,8 @@ static void test_pg_lease_and_stamps(void **state)
     assert_int_equal(ss_store_add_timestamp(a, &ts, ids, &tree), SS_OK);
     /* the same batch again (a node that took it before the other stored it): refused */
     assert_int_equal(ss_store_add_timestamp(b, &ts, ids, &tree), SS_ERR_IO);
-    ss_merkle_tree_free(&tree);
     assert_non_null(strstr(ss_errmsg(), "already timestamped"));
+    ss_merkle_tree_free(&tree);
     expect_pending(b, 0, 0);
     free(ids);
     free(hashes);
