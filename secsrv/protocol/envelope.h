@@ -34,6 +34,21 @@
 #define SS_HDR_SIGNATURE_PATH "X-Secsrv-Signature-Path"
 #define SS_HDR_OCSP "X-Secsrv-Ocsp"
 
+/*
+ * What a security server adds to the header fields of the message it
+ * passes on, at most: on a request, Accept, X-Road-Id, X-Road-Client and
+ * X-Road-Request-Id beside the four evidence fields; on a response, the
+ * evidence fields and X-Road's. A server allows its outbound messages this
+ * much beyond its [limits], and its server proxy takes this much beyond
+ * them, so that a request within the consumer's limits is not refused by
+ * the provider for what the consumer's server added. The evidence takes
+ * about 3.5 kB with one certificate and an OCSP response of a few hundred
+ * bytes; the rest leaves room for longer keys, a certificate chain and a
+ * full inclusion path.
+ */
+#define SS_ENVELOPE_ADDED_FIELDS 8
+#define SS_ENVELOPE_ADDED_BYTES 16384
+
 /* True for the four evidence fields. */
 bool ss_envelope_field(const char *name);
 

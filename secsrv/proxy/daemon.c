@@ -4,6 +4,7 @@
 #include "logger.h"
 #include "subject.h"
 #include "budget.h"
+#include "envelope.h"
 #include "exchange.h"
 #include "health.h"
 #include "meta.h"
@@ -422,7 +423,7 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
                                                                               : d->pool,
         .listen = listen,
         .listen_fd = fd,
-        .limits = &d->cfg->limits,
+        .limits = handler == ss_exchange_server_proxy ? &d->server_limits : &d->cfg->limits,
         .cert_pem = cert,
         .key_pem = key,
         .trust_pem = trust,
@@ -493,6 +494,9 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     d->cfg = cfg;
+    d->server_limits = cfg->limits;
+    d->server_limits.max_headers += SS_ENVELOPE_ADDED_FIELDS;
+    d->server_limits.max_header_bytes += SS_ENVELOPE_ADDED_BYTES;
     pthread_mutex_init(&d->policy_mu, NULL);
     pthread_mutex_init(&d->identity_mu, NULL);
     pthread_mutex_init(&d->watch_mu, NULL);

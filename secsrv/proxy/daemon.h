@@ -27,6 +27,8 @@
 
 struct ss_daemon {
     struct ss_config *cfg;
+    /* the server proxy's: cfg's, and what the consumer's server adds (envelope.h) */
+    struct ss_limits server_limits;
     struct ss_regstore *registry;
     struct ss_upstream *upstream;
     pthread_mutex_t policy_mu;

@@ -841,7 +841,8 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
                                         .connect_timeout = l->connect_timeout,
                                         .timeout = l->backend_timeout,
                                         .max_response_bytes = l->max_body_bytes,
-                                        .max_response_headers = 4 * l->max_header_bytes,
+                                        .max_response_headers =
+                                            4 * l->max_header_bytes + SS_ENVELOPE_ADDED_BYTES,
                                         .tls = tls};
 }
 
@@ -849,7 +850,8 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
 static void outbound_fields_init(const struct exchange *x, struct ss_headers *fields)
 {
     const struct ss_limits *l = &x->d->cfg->limits;
-    ss_headers_init(fields, l->max_headers + 8, l->max_header_bytes + 4096);
+    ss_headers_init(fields, l->max_headers + SS_ENVELOPE_ADDED_FIELDS,
+                    l->max_header_bytes + SS_ENVELOPE_ADDED_BYTES);
 }
 
 /*
