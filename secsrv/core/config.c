@@ -13,6 +13,7 @@ void ss_limits_default(struct ss_limits *l)
 {
     l->max_header_bytes = 16 * 1024;
     l->max_headers = 64;
+    l->max_answer_header_bytes = 8 * 1024;
     l->max_url_bytes = 4096;
     l->max_body_bytes = 10 * 1024 * 1024;
     l->max_buffered_bytes = 256 * 1024 * 1024;
@@ -141,6 +142,7 @@ struct limit_key {
 static const struct limit_key limit_keys[] = {
     LIMIT(max_header_bytes, true, 1024, 1024 * 1024),
     LIMIT(max_headers, true, 8, 1000),
+    LIMIT(max_answer_header_bytes, true, 1024, 1024 * 1024),
     LIMIT(max_url_bytes, true, 256, 64 * 1024),
     LIMIT(max_body_bytes, true, 1024, 1024ull * 1024 * 1024),
     LIMIT(max_buffered_bytes, true, 64 * 1024, 64ull * 1024 * 1024 * 1024),

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most header fields an answer has: one read from upstream, one sent. */
+#define SS_ANSWER_FIELDS_MAX 256
+
 struct ss_header {
     char *name;
     char *value;

@@ -477,12 +477,22 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_
     return ret;
 }
 
+/*
+ * The header fields an answer may carry, names and values summed: those of
+ * the service's answer and the fields this server sets itself (X-Road's,
+ * Content-Type, Connection; X-Road-Id at most 255 bytes).
+ */
+static size_t answer_field_bytes(const struct ss_limits *l)
+{
+    return l->max_answer_header_bytes + 1024;
+}
+
 /* Runs in a worker: fills ctx->resp from the handler, or from the error hook. */
 static void build_answer(struct ss_http_server *srv, struct request_ctx *ctx)
 {
     struct ss_http_response *resp = &ctx->resp;
     resp->status = 500;
-    ss_headers_init(&resp->headers, 0, 0);
+    ss_headers_init(&resp->headers, SS_ANSWER_FIELDS_MAX, answer_field_bytes(&srv->limits));
     ctx->req.target = ctx->target;
     ctx->req.body = ctx->body;
     if (ctx->error) {
@@ -919,7 +929,15 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    size_t mem = srv->limits.max_header_bytes + srv->limits.max_url_bytes + 16384;
+    /* libmicrohttpd holds a connection's request and the header of its answer in one pool:
+     * the request line and fields as read, a record of about 64 bytes per field (and per query
+     * argument), then the answer's status line, its fields with ": " and CRLF each, and the
+     * fields libmicrohttpd adds (Date, Content-Length, Connection). A request or an answer
+     * that does not fit is cut off without an answer, so the pool holds the largest of both;
+     * the 4 kB spare takes query arguments and the pool's alignment. */
+    const struct ss_limits *l = &srv->limits;
+    size_t mem = l->max_url_bytes + l->max_header_bytes + l->max_headers * (64 + 4) +
+                 answer_field_bytes(l) + SS_ANSWER_FIELDS_MAX * 4 + 4096;
     struct MHD_OptionItem tls_opts[5];
     size_t nt = 0;
     if (opts->cert_pem) {

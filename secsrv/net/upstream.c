@@ -210,6 +210,7 @@ struct sink {
     bool too_large;
     bool busy; /* the budget for bodies in transit is used up */
     ss_error header_error;
+    char header_problem[160]; /* what was wrong with them */
 };
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -269,6 +270,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     ss_error err = ss_upstream_parse_header_line(&s->resp->headers, data, n);
     if (err) {
         s->header_error = err;
+        snprintf(s->header_problem, sizeof s->header_problem, "%s", ss_errmsg());
         return 0;
     }
     return n;
@@ -461,7 +463,8 @@ static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct v
                        "(%zu bytes)",
                        url, ss_budget_used());
     if (s->header_error)
-        return ss_errf(SS_ERR_UPSTREAM, "response header fields from %s exceed the limits", url);
+        return ss_errf(SS_ERR_UPSTREAM, "response header fields from %s exceed the limits: %s", url,
+                       s->header_problem);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return ss_errf(SS_ERR_UPSTREAM_TIMEOUT, "%s: timed out (%s)", url, errbuf);
@@ -483,7 +486,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     ss_error result = SS_OK;
     struct curl_slist *list = NULL;
     memset(resp, 0, sizeof *resp);
-    ss_headers_init(&resp->headers, 256, req->max_response_headers);
+    ss_headers_init(&resp->headers, SS_ANSWER_FIELDS_MAX, req->max_response_headers);
     struct pool_tag tag = {0};
     if (req->tls) {
         tag.tls = true;

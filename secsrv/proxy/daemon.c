@@ -497,6 +497,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     d->server_limits = cfg->limits;
     d->server_limits.max_headers += SS_ENVELOPE_ADDED_FIELDS;
     d->server_limits.max_header_bytes += SS_ENVELOPE_ADDED_BYTES;
+    d->server_limits.max_answer_header_bytes += SS_ENVELOPE_ADDED_BYTES;
     pthread_mutex_init(&d->policy_mu, NULL);
     pthread_mutex_init(&d->identity_mu, NULL);
     pthread_mutex_init(&d->watch_mu, NULL);

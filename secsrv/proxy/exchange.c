@@ -841,8 +841,10 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
                                         .connect_timeout = l->connect_timeout,
                                         .timeout = l->backend_timeout,
                                         .max_response_bytes = l->max_body_bytes,
-                                        .max_response_headers =
-                                            4 * l->max_header_bytes + SS_ENVELOPE_ADDED_BYTES,
+                                        /* a peer's answer carries its evidence beside the
+                                         * service's fields */
+                                        .max_response_headers = l->max_answer_header_bytes +
+                                                                (tls ? SS_ENVELOPE_ADDED_BYTES : 0),
                                         .tls = tls};
 }
 

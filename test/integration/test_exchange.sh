@@ -201,6 +201,16 @@ xr GET $CLIENT "$ECHO/big?bytes=100000"
 expect_error "a provider answer over the consumer's limit" 500 Server.ClientProxy.ServiceFailed
 xr GET $CLIENT "$ECHO/big?bytes=60000"
 expect "an answer within both limits passes" test "$STATUS" = 200 -a "${#BODY}" = 60000
+# an answer's header fields: within max_answer_header_bytes (8 KiB) they pass; beyond, a clear
+# error, never a connection closed without an answer (or a request sent twice)
+xr GET $CLIENT "$ECHO/fields?bytes=7900"
+expect "answer header fields within the limit pass" test "$STATUS" = 200
+expect "and reach the client" grep -qi '^x-pad-8: p' "$T_DIR/headers"
+for bytes in 9000 45000; do
+  xr GET $CLIENT "$ECHO/fields?bytes=$bytes"
+  expect_error "answer header fields of $bytes bytes" 500 Server.ServerProxy.ServiceFailed
+done
+expect "the provider's log says why" log_has mv "header fields larger than 8192 bytes"
 
 # --- backend failures -------------------------------------------------------------
 xr GET $CLIENT "$SVC/down/x"

@@ -14,6 +14,8 @@
  *   .../redirect      answers 302 to http://127.0.0.1:1/elsewhere
  *   .../big?bytes=N   answers N bytes of 'x' (at most 64 MiB), text/plain
  *   .../headers       the description plus X-Backend and Set-Cookie
+ *   .../fields?bytes=N the description plus fields X-Pad-1, X-Pad-2 ... whose
+ *                     names and values sum to N bytes (16 to 49152)
  *   .../hop           the description plus Connection: X-Hop, X-Hop (a field
  *                     its Connection field makes hop-by-hop) and X-End
  *
@@ -243,8 +245,33 @@ static char *describe(struct MHD_Connection *conn, struct ts_request *req, const
     return ts_buf_take(&out, len);
 }
 
+#define TS_PAD_MAX 49152 /* what fits the answer in the connection pool (TS_CONNECTION_MEMORY) */
+
+/* Adds fields X-Pad-1 ... whose names and values sum to bytes (16 or more). */
+static bool add_padding(struct MHD_Response *response, size_t bytes)
+{
+    char value[1001];
+    memset(value, 'p', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    for (unsigned k = 1; bytes > 0; k++) {
+        char name[16];
+        size_t name_len = (size_t)snprintf(name, sizeof name, "X-Pad-%u", k);
+        size_t n = bytes - name_len; /* what is left for values keeps a name and a byte */
+        if (n > 1000) {
+            n = 1000;
+            if (bytes - name_len - n < 16)
+                n -= 16;
+        }
+        if (MHD_add_response_header(response, name, value + (1000 - n)) != MHD_YES)
+            return false;
+        bytes -= name_len + n;
+    }
+    return true;
+}
+
 static enum MHD_Result reply_description(struct MHD_Connection *conn, struct ts_request *req,
-                                         const char *method, bool extra_headers, bool hop)
+                                         const char *method, bool extra_headers, bool hop,
+                                         size_t pad)
 {
     size_t len = 0;
     char *json = describe(conn, req, method, &len);
@@ -262,6 +289,8 @@ static enum MHD_Result reply_description(struct MHD_Connection *conn, struct ts_
     if (ok && extra_headers)
         ok = MHD_add_response_header(response, "X-Backend", "echo") == MHD_YES &&
              MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, "a=b") == MHD_YES;
+    if (ok && pad)
+        ok = add_padding(response, pad);
     if (ok && hop)
         ok = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "X-Hop") == MHD_YES &&
              MHD_add_response_header(response, "X-Hop", "must-go") == MHD_YES &&
@@ -371,7 +400,7 @@ enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connectio
                                "{\"error\":\"ms must be a number from 0 to 60000\"}");
         req->slow_state = 1;
         if (ms == 0)
-            return reply_description(conn, req, method, false, false);
+            return reply_description(conn, req, method, false, false, 0);
         if (!sleeper_add(srv->sleeper, conn, (long)ms))
             return reply_error(conn, req, method, MHD_HTTP_SERVICE_UNAVAILABLE,
                                "{\"error\":\"too many slow requests\"}");
@@ -388,6 +417,14 @@ enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connectio
         return reply_redirect(conn, req, method);
     if (ts_path_ends_with(req, "/big"))
         return reply_big(conn, req, method);
+    size_t pad = 0;
+    if (ts_path_ends_with(req, "/fields")) {
+        long long bytes = query_number(conn, "bytes", TS_PAD_MAX);
+        if (bytes < 16)
+            return reply_error(conn, req, method, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"bytes must be a number from 16 to 49152\"}");
+        pad = (size_t)bytes;
+    }
     return reply_description(conn, req, method, ts_path_ends_with(req, "/headers"),
-                             ts_path_ends_with(req, "/hop"));
+                             ts_path_ends_with(req, "/hop"), pad);
 }

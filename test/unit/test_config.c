@@ -254,6 +254,7 @@ static void test_good_limits(void **state)
     ss_limits_default(&def);
     assert_int_equal(def.max_header_bytes, 16 * 1024);
     assert_int_equal(def.max_headers, 64);
+    assert_int_equal(def.max_answer_header_bytes, 8 * 1024);
     assert_int_equal(def.max_url_bytes, 4096);
     assert_int_equal(def.max_body_bytes, 10 * 1024 * 1024);
     assert_int_equal(def.max_identifier_bytes, 128);
@@ -279,6 +280,7 @@ static void test_good_limits(void **state)
     assert_int_equal(cfg->limits.max_identifier_bytes, 255);
     /* defaults */
     assert_int_equal(cfg->limits.max_header_bytes, def.max_header_bytes);
+    assert_int_equal(cfg->limits.max_answer_header_bytes, def.max_answer_header_bytes);
     assert_int_equal(cfg->limits.max_url_bytes, def.max_url_bytes);
     assert_int_equal(cfg->limits.max_body_bytes, def.max_body_bytes);
     assert_int_equal(cfg->limits.connection_timeout, def.connection_timeout);
