@@ -15,6 +15,7 @@ void ss_limits_default(struct ss_limits *l)
     l->max_headers = 64;
     l->max_answer_header_bytes = 8 * 1024;
     l->max_url_bytes = 4096;
+    l->max_query_arguments = 64;
     l->max_body_bytes = 10 * 1024 * 1024;
     l->max_buffered_bytes = 256 * 1024 * 1024;
     l->max_identifier_bytes = 128;
@@ -144,6 +145,7 @@ static const struct limit_key limit_keys[] = {
     LIMIT(max_headers, true, 8, 1000),
     LIMIT(max_answer_header_bytes, true, 1024, 1024 * 1024),
     LIMIT(max_url_bytes, true, 256, 64 * 1024),
+    LIMIT(max_query_arguments, true, 1, 1000),
     LIMIT(max_body_bytes, true, 1024, 1024ull * 1024 * 1024),
     LIMIT(max_buffered_bytes, true, 64 * 1024, 64ull * 1024 * 1024 * 1024),
     LIMIT(max_identifier_bytes, true, 8, SS_ID_PART_MAX),

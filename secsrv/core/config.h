@@ -26,6 +26,7 @@ struct ss_limits {
     size_t max_headers;              /* number of request headers */
     size_t max_answer_header_bytes;  /* a service's answer: sum of header names and values */
     size_t max_url_bytes;            /* request target incl. query */
+    size_t max_query_arguments;      /* '&'-separated parts of the query */
     size_t max_body_bytes;           /* request and response bodies */
     size_t max_buffered_bytes;       /* all bodies in transit together (budget.h) */
     size_t max_identifier_bytes;     /* one identifier part */

@@ -321,6 +321,15 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
                           srv->limits.max_url_bytes));
         n = 0;
     }
+    /* libmicrohttpd records each '&'-separated argument; the pool holds max_query_arguments
+     * of them (beyond what it holds, libmicrohttpd cuts the connection off itself) */
+    const char *query = memchr(uri, '?', n);
+    size_t args = query && query[1] ? 1 : 0;
+    for (const char *p = query; p && (p = memchr(p + 1, '&', n - (size_t)(p + 1 - uri)));)
+        args++;
+    if (!ctx->error && args > srv->limits.max_query_arguments)
+        fail(ctx, ss_errf(SS_ERR_LIMIT, "more than %zu query arguments",
+                          srv->limits.max_query_arguments));
     ctx->target = strndup(uri, n);
     ctx->start_us = ss_monotonic_us();
     return ctx;
@@ -477,14 +486,9 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_
     return ret;
 }
 
-/*
- * The header fields an answer may carry, names and values summed: those of
- * the service's answer and the fields this server sets itself (X-Road's,
- * Content-Type, Connection; X-Road-Id at most 255 bytes).
- */
-static size_t answer_field_bytes(const struct ss_limits *l)
+size_t ss_http_answer_field_bytes(const struct ss_limits *l)
 {
-    return l->max_answer_header_bytes + 1024;
+    return l->max_answer_header_bytes + 64; /* and Connection: close */
 }
 
 /* Runs in a worker: fills ctx->resp from the handler, or from the error hook. */
@@ -492,7 +496,8 @@ static void build_answer(struct ss_http_server *srv, struct request_ctx *ctx)
 {
     struct ss_http_response *resp = &ctx->resp;
     resp->status = 500;
-    ss_headers_init(&resp->headers, SS_ANSWER_FIELDS_MAX, answer_field_bytes(&srv->limits));
+    ss_headers_init(&resp->headers, SS_ANSWER_FIELDS_MAX + 16,
+                    ss_http_answer_field_bytes(&srv->limits));
     ctx->req.target = ctx->target;
     ctx->req.body = ctx->body;
     if (ctx->error) {
@@ -930,14 +935,15 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* libmicrohttpd holds a connection's request and the header of its answer in one pool:
-     * the request line and fields as read, a record of about 64 bytes per field (and per query
-     * argument), then the answer's status line, its fields with ": " and CRLF each, and the
+     * the request line and fields as read, a record of about 64 bytes per field and per query
+     * argument, then the answer's status line, its fields with ": " and CRLF each, and the
      * fields libmicrohttpd adds (Date, Content-Length, Connection). A request or an answer
      * that does not fit is cut off without an answer, so the pool holds the largest of both;
-     * the 4 kB spare takes query arguments and the pool's alignment. */
+     * the last 2 kB take the status line, libmicrohttpd's fields and the pool's alignment. */
     const struct ss_limits *l = &srv->limits;
     size_t mem = l->max_url_bytes + l->max_header_bytes + l->max_headers * (64 + 4) +
-                 answer_field_bytes(l) + SS_ANSWER_FIELDS_MAX * 4 + 4096;
+                 l->max_query_arguments * 64 + ss_http_answer_field_bytes(l) +
+                 (SS_ANSWER_FIELDS_MAX + 16) * 4 + 2048;
     struct MHD_OptionItem tls_opts[5];
     size_t nt = 0;
     if (opts->cert_pem) {

@@ -126,4 +126,7 @@ ss_error ss_http_listen(const char *name, const char *address, int *fd,
 /* Splits "HOST:PORT" / "[V6]:PORT"; host is written to host (size bytes). */
 bool ss_http_split_address(const char *address, char *host, size_t size, uint16_t *port);
 
+/* The header fields an answer of a listener with limits l may carry, names and values summed. */
+size_t ss_http_answer_field_bytes(const struct ss_limits *l);
+
 #endif

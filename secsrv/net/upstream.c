@@ -486,7 +486,8 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     ss_error result = SS_OK;
     struct curl_slist *list = NULL;
     memset(resp, 0, sizeof *resp);
-    ss_headers_init(&resp->headers, SS_ANSWER_FIELDS_MAX, req->max_response_headers);
+    /* a peer's answer: the service's fields, X-Road's, the evidence and libmicrohttpd's */
+    ss_headers_init(&resp->headers, SS_ANSWER_FIELDS_MAX + 32, req->max_response_headers);
     struct pool_tag tag = {0};
     if (req->tls) {
         tag.tls = true;

@@ -461,3 +461,14 @@ ss_error ss_rest_error_xml(const char *type, const char *message, const char *de
     ss_text_puts(&t, "</error>\n");
     return ss_text_take(&t, out, len);
 }
+
+size_t ss_rest_answer_xroad_bytes(size_t id_part)
+{
+    return (9 + 255) +                     /* X-Road-Id (msglog/manifest.h) */
+           (13 + 4 * (id_part + 1)) +      /* X-Road-Client: four parts */
+           (14 + 6 * (id_part + 1)) +      /* X-Road-Service: six parts */
+           (17 + 36) +                     /* X-Road-Request-Id */
+           (19 + SS_REQUEST_HASH_B64) +    /* X-Road-Request-Hash */
+           (12 + SS_REST_ERROR_TYPE_MAX) + /* X-Road-Error */
+           (12 + 64);                      /* Content-Type */
+}

@@ -113,4 +113,12 @@ bool ss_rest_query_param(const char *query, size_t len, const char *name, char *
 /* A random UUID (version 4) as text. */
 void ss_rest_uuid(char out[37]);
 
+/*
+ * The most the X-Road fields of an answer take, names and values summed,
+ * with identifier parts of at most id_part bytes: X-Road-Id, X-Road-Client,
+ * X-Road-Service, X-Road-Request-Id, X-Road-Request-Hash, X-Road-Error
+ * and Content-Type.
+ */
+size_t ss_rest_answer_xroad_bytes(size_t id_part);
+
 #endif

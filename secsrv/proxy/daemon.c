@@ -9,6 +9,7 @@
 #include "health.h"
 #include "meta.h"
 #include "proc.h"
+#include "rest.h"
 #include "signer.h"
 #include "ss_hex.h"
 #include "ss_xml.h"
@@ -423,7 +424,9 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
                                                                               : d->pool,
         .listen = listen,
         .listen_fd = fd,
-        .limits = handler == ss_exchange_server_proxy ? &d->server_limits : &d->cfg->limits,
+        .limits = handler == ss_exchange_server_proxy   ? &d->server_limits
+                  : handler == ss_exchange_client_proxy ? &d->client_limits
+                                                        : &d->cfg->limits,
         .cert_pem = cert,
         .key_pem = key,
         .trust_pem = trust,
@@ -494,10 +497,13 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     d->cfg = cfg;
+    size_t xroad = ss_rest_answer_xroad_bytes(cfg->limits.max_identifier_bytes);
+    d->client_limits = cfg->limits;
+    d->client_limits.max_answer_header_bytes += xroad;
     d->server_limits = cfg->limits;
     d->server_limits.max_headers += SS_ENVELOPE_ADDED_FIELDS;
     d->server_limits.max_header_bytes += SS_ENVELOPE_ADDED_BYTES;
-    d->server_limits.max_answer_header_bytes += SS_ENVELOPE_ADDED_BYTES;
+    d->server_limits.max_answer_header_bytes += xroad + SS_ENVELOPE_ADDED_BYTES;
     pthread_mutex_init(&d->policy_mu, NULL);
     pthread_mutex_init(&d->identity_mu, NULL);
     pthread_mutex_init(&d->watch_mu, NULL);

@@ -27,8 +27,9 @@
 
 struct ss_daemon {
     struct ss_config *cfg;
-    /* the server proxy's: cfg's, and what the consumer's server adds (envelope.h) */
-    struct ss_limits server_limits;
+    /* the listeners' limits: cfg's, with room for the X-Road fields of an answer, and at the
+     * server proxy for what the other server adds (envelope.h) */
+    struct ss_limits client_limits, server_limits;
     struct ss_regstore *registry;
     struct ss_upstream *upstream;
     pthread_mutex_t policy_mu;

@@ -438,8 +438,9 @@ static void answer_error(struct exchange *x, unsigned status, const char *type, 
                      type, json, detail);
     struct ss_http_response *resp = x->resp;
     snprintf(x->outcome, sizeof x->outcome, "%s", type);
+    size_t max_count = resp->headers.max_count, max_bytes = resp->headers.max_bytes;
     ss_headers_cleanup(&resp->headers);
-    ss_headers_init(&resp->headers, 0, 0);
+    ss_headers_init(&resp->headers, max_count, max_bytes);
     resp->status = status;
     if (answers_soap(x)) {
         char *fault = NULL;
@@ -764,9 +765,9 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
         const struct ss_header *f = &up->headers.items[i];
         if (!response_field_passes(conn, f->name, keep_xroad))
             continue;
-        ss_error err = ss_headers_add(&resp->headers, f->name, f->value);
-        if (err)
-            return err;
+        /* over the answer's limit: the service answered badly, not the client */
+        if (ss_headers_add(&resp->headers, f->name, f->value))
+            return ss_errf(SS_ERR_UPSTREAM, "the answer's header fields: %s", ss_errmsg());
     }
     ss_error err;
     if (x->soap && ct && (err = ss_headers_add(&resp->headers, "Content-Type", ct)))
@@ -793,11 +794,10 @@ static ss_error copy_xroad_fields(struct exchange *x, const struct ss_upstream_r
     for (size_t i = 0; i < up->headers.n; i++) {
         const struct ss_header *f = &up->headers.items[i];
         if (!ss_rest_header_reserved(f->name) || !response_field_passes(conn, f->name, true) ||
-            strcasecmp(f->name, "X-Road-Error") == 0)
+            strcasecmp(f->name, "X-Road-Error") == 0 || ss_headers_get(&x->resp->headers, f->name))
             continue;
-        ss_error err = ss_headers_add(&x->resp->headers, f->name, f->value);
-        if (err)
-            return err;
+        if (ss_headers_add(&x->resp->headers, f->name, f->value))
+            return ss_errf(SS_ERR_UPSTREAM, "the answer's header fields: %s", ss_errmsg());
     }
     return SS_OK;
 }
@@ -833,19 +833,21 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
                                            const struct ss_upstream_tls *tls)
 {
     const struct ss_limits *l = &x->d->cfg->limits;
-    return (struct ss_upstream_request){.method = x->req->method,
-                                        .url = url,
-                                        .headers = fields,
-                                        .body = x->req->body,
-                                        .body_len = x->req->body_len,
-                                        .connect_timeout = l->connect_timeout,
-                                        .timeout = l->backend_timeout,
-                                        .max_response_bytes = l->max_body_bytes,
-                                        /* a peer's answer carries its evidence beside the
-                                         * service's fields */
-                                        .max_response_headers = l->max_answer_header_bytes +
-                                                                (tls ? SS_ENVELOPE_ADDED_BYTES : 0),
-                                        .tls = tls};
+    return (struct ss_upstream_request){
+        .method = x->req->method,
+        .url = url,
+        .headers = fields,
+        .body = x->req->body,
+        .body_len = x->req->body_len,
+        .connect_timeout = l->connect_timeout,
+        .timeout = l->backend_timeout,
+        .max_response_bytes = l->max_body_bytes,
+        /* a peer's answer: what its server proxy may send,
+         * and the fields libmicrohttpd adds (Date,
+         * Content-Length, Connection) */
+        .max_response_headers = tls ? ss_http_answer_field_bytes(&x->d->server_limits) + 256
+                                    : l->max_answer_header_bytes,
+        .tls = tls};
 }
 
 /* Fields sent on: what the client may send, plus the X-Road fields added here. */

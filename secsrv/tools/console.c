@@ -2573,6 +2573,9 @@ ss_error ss_console_run(const struct ss_console_options *o)
     limits.max_connections = 256;
     limits.max_connections_per_ip = 64;
     limits.http_threads = 2;
+    /* a view's address may carry many arguments; the console's few connections afford the
+     * pool that records them (http.c) */
+    limits.max_query_arguments = 1000;
     if ((err = ss_sched_new("console", 0, 4, &pool)))
         goto out;
     struct ss_http_options ho = {.name = "console",

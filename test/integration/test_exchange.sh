@@ -179,7 +179,7 @@ xr GET $CLIENT "$ECHO/x" -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)"
 expect_error "header fields larger than allowed" 400 Client.LimitExceeded
 # the provider's server proxy takes what the consumer's server adds (X-Road and evidence fields)
 # beyond the same limits: fields just within them reach the register
-xr GET $CLIENT "$ECHO/x" -H "X-Big: $(head -c 16200 /dev/zero | tr '\0' a)"
+xr GET $CLIENT "$ECHO/x" -H "X-Big: $(head -c 16200 /dev/zero | tr '\0' a)" -H "User-Agent:" -H "Accept:"
 expect "header fields just within the consumer's limit pass the provider" test "$STATUS" = 200
 expect "and reach the register whole" bash -c "grep -qi '\"x-big\":\"a\{16200\}\"' $T_DIR/body"
 head -c 70000 /dev/zero >"$T_DIR/big"
@@ -194,6 +194,11 @@ xr POST $CLIENT "$ECHO/x" --data-binary "@$T_DIR/big" -H "Expect: 100-continue"
 expect_error "body larger than allowed, announced with Expect: 100-continue" 400 Client.LimitExceeded
 xr GET $CLIENT "$ECHO/$(head -c 5000 /dev/zero | tr '\0' a)"
 expect_error "URL longer than allowed" 400 Client.LimitExceeded
+args=$(printf 'a%d=1&' $(seq 1 64))
+xr GET $CLIENT "$ECHO/x?${args%&}"
+expect "64 query arguments pass" test "$STATUS" = 200
+xr GET $CLIENT "$ECHO/x?${args}b=2"
+expect_error "more query arguments than allowed" 400 Client.LimitExceeded
 # the provider's limit is 128 KiB, the consumer's 64 KiB
 xr GET $CLIENT "$ECHO/big?bytes=200000"
 expect_error "a backend answer over the provider's limit" 500 Server.ServerProxy.ServiceFailed

@@ -256,6 +256,7 @@ static void test_good_limits(void **state)
     assert_int_equal(def.max_headers, 64);
     assert_int_equal(def.max_answer_header_bytes, 8 * 1024);
     assert_int_equal(def.max_url_bytes, 4096);
+    assert_int_equal(def.max_query_arguments, 64);
     assert_int_equal(def.max_body_bytes, 10 * 1024 * 1024);
     assert_int_equal(def.max_identifier_bytes, 128);
     assert_int_equal(def.connection_timeout, 30);
@@ -282,6 +283,7 @@ static void test_good_limits(void **state)
     assert_int_equal(cfg->limits.max_header_bytes, def.max_header_bytes);
     assert_int_equal(cfg->limits.max_answer_header_bytes, def.max_answer_header_bytes);
     assert_int_equal(cfg->limits.max_url_bytes, def.max_url_bytes);
+    assert_int_equal(cfg->limits.max_query_arguments, def.max_query_arguments);
     assert_int_equal(cfg->limits.max_body_bytes, def.max_body_bytes);
     assert_int_equal(cfg->limits.connection_timeout, def.connection_timeout);
     assert_int_equal(cfg->limits.request_timeout, def.request_timeout);
