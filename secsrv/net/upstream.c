@@ -16,8 +16,6 @@
 #include <strings.h>
 
 #define POOL_MAX 128
-/* The longest header line a request may send ("Name: value"). */
-#define FIELD_LINE_MAX 16384
 
 /*
  * An idle handle keeps its connections open. Its tag is whether it carries
@@ -501,17 +499,14 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
         return ss_errf(SS_ERR_NOMEM, "cannot create an HTTP client handle");
     CURL *h = hd.h;
 
-    /* each line as curl takes it, in one buffer on the heap: a fiber's stack stays shallow */
+    /* each line as curl takes it, in one buffer on the heap: a fiber's stack stays shallow;
+     * the fields are as long as the limits of the listener they came through let them be */
     char *line = NULL;
     size_t line_cap = 0;
     for (size_t i = 0; i < req->headers->n; i++) {
         const struct ss_header *f = &req->headers->items[i];
         size_t name_len = strlen(f->name), value_len = strlen(f->value);
         size_t len = name_len + (value_len ? 2 + value_len : 1);
-        if (len >= FIELD_LINE_MAX) {
-            result = ss_errf(SS_ERR_LIMIT, "header field %s too long", f->name);
-            goto out;
-        }
         struct curl_slist *l = NULL;
         if (ss_grow(&line, &line_cap, len + 1, 1, 256)) {
             memcpy(line, f->name, name_len);
