@@ -323,10 +323,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     }
     /* libmicrohttpd records each '&'-separated argument; the pool holds max_query_arguments
      * of them (beyond what it holds, libmicrohttpd cuts the connection off itself) */
-    const char *query = memchr(uri, '?', n);
-    size_t args = query && query[1] ? 1 : 0;
-    for (const char *p = query; p && (p = memchr(p + 1, '&', n - (size_t)(p + 1 - uri)));)
-        args++;
+    const char *query = memchr(uri, '?', n), *end = uri + n;
+    size_t args = query && query + 1 < end ? 1 : 0;
+    for (const char *p = query ? query + 1 : end; p < end; p++)
+        args += *p == '&';
     if (!ctx->error && args > srv->limits.max_query_arguments)
         fail(ctx, ss_errf(SS_ERR_LIMIT, "more than %zu query arguments",
                           srv->limits.max_query_arguments));
@@ -486,6 +486,9 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_
     return ret;
 }
 
+/* An answer's fields: the service's and those a server adds (X-Road's, evidence, Connection). */
+#define ANSWER_FIELDS (SS_ANSWER_FIELDS_MAX + 16)
+
 size_t ss_http_answer_field_bytes(const struct ss_limits *l)
 {
     return l->max_answer_header_bytes + 64; /* and Connection: close */
@@ -496,8 +499,7 @@ static void build_answer(struct ss_http_server *srv, struct request_ctx *ctx)
 {
     struct ss_http_response *resp = &ctx->resp;
     resp->status = 500;
-    ss_headers_init(&resp->headers, SS_ANSWER_FIELDS_MAX + 16,
-                    ss_http_answer_field_bytes(&srv->limits));
+    ss_headers_init(&resp->headers, ANSWER_FIELDS, ss_http_answer_field_bytes(&srv->limits));
     ctx->req.target = ctx->target;
     ctx->req.body = ctx->body;
     if (ctx->error) {
@@ -942,8 +944,8 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
      * the last 2 kB take the status line, libmicrohttpd's fields and the pool's alignment. */
     const struct ss_limits *l = &srv->limits;
     size_t mem = l->max_url_bytes + l->max_header_bytes + l->max_headers * (64 + 4) +
-                 l->max_query_arguments * 64 + ss_http_answer_field_bytes(l) +
-                 (SS_ANSWER_FIELDS_MAX + 16) * 4 + 2048;
+                 l->max_query_arguments * 64 + ss_http_answer_field_bytes(l) + ANSWER_FIELDS * 4 +
+                 2048;
     struct MHD_OptionItem tls_opts[5];
     size_t nt = 0;
     if (opts->cert_pem) {

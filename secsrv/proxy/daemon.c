@@ -414,9 +414,9 @@ static void raise_fd_limit(const struct ss_config *cfg)
 }
 
 static ss_error start_listener(struct ss_daemon *d, const char *name, const char *listen, int fd,
-                               ss_http_handler handler, ss_http_gate gate,
-                               ss_http_error_hook on_error, const char *cert, const char *key,
-                               const char *trust, struct ss_http_server **out)
+                               const struct ss_limits *limits, ss_http_handler handler,
+                               ss_http_gate gate, ss_http_error_hook on_error, const char *cert,
+                               const char *key, const char *trust, struct ss_http_server **out)
 {
     struct ss_http_options o = {
         .name = name,
@@ -424,9 +424,7 @@ static ss_error start_listener(struct ss_daemon *d, const char *name, const char
                                                                               : d->pool,
         .listen = listen,
         .listen_fd = fd,
-        .limits = handler == ss_exchange_server_proxy   ? &d->server_limits
-                  : handler == ss_exchange_client_proxy ? &d->client_limits
-                                                        : &d->cfg->limits,
+        .limits = limits,
         .cert_pem = cert,
         .key_pem = key,
         .trust_pem = trust,
@@ -569,30 +567,33 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         goto out;
     if (cfg->client_listen[0] &&
         (err = start_listener(d, "client-proxy", cfg->client_listen, links->client_proxy,
-                              ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error, NULL,
-                              NULL, NULL, &d->client_proxy)))
+                              &d->client_limits, ss_exchange_client_proxy, NULL,
+                              ss_exchange_client_proxy_error, NULL, NULL, NULL, &d->client_proxy)))
         goto out;
     if (cfg->client_tls_listen[0] &&
-        (err =
-             start_listener(d, "client-proxy-tls", cfg->client_tls_listen, links->client_proxy_tls,
-                            ss_exchange_client_proxy, NULL, ss_exchange_client_proxy_error, is_cert,
-                            is_key, is_ca, &d->client_proxy_tls)))
+        (err = start_listener(d, "client-proxy-tls", cfg->client_tls_listen,
+                              links->client_proxy_tls, &d->client_limits, ss_exchange_client_proxy,
+                              NULL, ss_exchange_client_proxy_error, is_cert, is_key, is_ca,
+                              &d->client_proxy_tls)))
         goto out;
     /* The trust list only makes the TLS stack ask for a certificate; whether the peer is
      * trusted is decided by trust.c against the registry. */
     if (cfg->server_listen[0] &&
-        (err = start_listener(d, "server-proxy", cfg->server_listen, links->server_proxy,
-                              ss_exchange_server_proxy, ss_exchange_server_proxy_gate,
-                              ss_exchange_server_proxy_error, d->auth_cert_pem, d->auth_key_pem,
-                              d->auth_cert_pem, &d->server_proxy)))
+        (err =
+             start_listener(d, "server-proxy", cfg->server_listen, links->server_proxy,
+                            &d->server_limits, ss_exchange_server_proxy,
+                            ss_exchange_server_proxy_gate, ss_exchange_server_proxy_error,
+                            d->auth_cert_pem, d->auth_key_pem, d->auth_cert_pem, &d->server_proxy)))
         goto out;
     if (cfg->health_listen[0] &&
-        (err = start_listener(d, "health", cfg->health_listen, links->health, ss_health_handler,
-                              NULL, ss_health_error, NULL, NULL, NULL, &d->health)))
+        (err = start_listener(d, "health", cfg->health_listen, links->health, &cfg->limits,
+                              ss_health_handler, NULL, ss_health_error, NULL, NULL, NULL,
+                              &d->health)))
         goto out;
     if (cfg->metrics_listen[0] &&
-        (err = start_listener(d, "metrics", cfg->metrics_listen, links->metrics, ss_metrics_handler,
-                              NULL, ss_health_error, NULL, NULL, NULL, &d->metrics_http)))
+        (err = start_listener(d, "metrics", cfg->metrics_listen, links->metrics, &cfg->limits,
+                              ss_metrics_handler, NULL, ss_health_error, NULL, NULL, NULL,
+                              &d->metrics_http)))
         goto out;
     *out = d;
     d = NULL;

@@ -13,7 +13,6 @@
 #include "ss_xml.h"
 
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -833,21 +832,20 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
                                            const struct ss_upstream_tls *tls)
 {
     const struct ss_limits *l = &x->d->cfg->limits;
-    return (struct ss_upstream_request){
-        .method = x->req->method,
-        .url = url,
-        .headers = fields,
-        .body = x->req->body,
-        .body_len = x->req->body_len,
-        .connect_timeout = l->connect_timeout,
-        .timeout = l->backend_timeout,
-        .max_response_bytes = l->max_body_bytes,
-        /* a peer's answer: what its server proxy may send,
-         * and the fields libmicrohttpd adds (Date,
-         * Content-Length, Connection) */
-        .max_response_headers = tls ? ss_http_answer_field_bytes(&x->d->server_limits) + 256
-                                    : l->max_answer_header_bytes,
-        .tls = tls};
+    /* a peer's answer: what its server proxy may send, and the fields libmicrohttpd adds (Date,
+     * Content-Length, Connection) */
+    size_t answer_bytes =
+        tls ? ss_http_answer_field_bytes(&x->d->server_limits) + 256 : l->max_answer_header_bytes;
+    return (struct ss_upstream_request){.method = x->req->method,
+                                        .url = url,
+                                        .headers = fields,
+                                        .body = x->req->body,
+                                        .body_len = x->req->body_len,
+                                        .connect_timeout = l->connect_timeout,
+                                        .timeout = l->backend_timeout,
+                                        .max_response_bytes = l->max_body_bytes,
+                                        .max_response_headers = answer_bytes,
+                                        .tls = tls};
 }
 
 /* Fields sent on: what the client may send, plus the X-Road fields added here. */

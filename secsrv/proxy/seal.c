@@ -26,26 +26,26 @@ ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
                       const struct ss_manifest *m, struct ss_envelope *env)
 {
     memset(env, 0, sizeof *env);
-    char *text = malloc(SS_MANIFEST_MAX); /* on the heap: a fiber's stack stays shallow */
-    if (!text)
+    /* formatted into the envelope that keeps it (on the heap: a fiber's stack stays shallow) */
+    if (!(env->manifest = malloc(SS_MANIFEST_MAX)))
         return ss_errf(SS_ERR_SIGNING, "out of memory");
+    struct ss_ipc_msg reply = {.fd = -1};
     size_t len = 0;
-    ss_error err = ss_manifest_format(m, text, SS_MANIFEST_MAX, &len);
+    ss_error err = ss_manifest_format(m, (char *)env->manifest, SS_MANIFEST_MAX, &len);
     if (err) {
-        free(text);
-        return ss_errf(SS_ERR_SIGNING, "manifest: %s", ss_errmsg());
+        err = ss_errf(SS_ERR_SIGNING, "manifest: %s", ss_errmsg());
+        goto fail;
     }
     char who[SS_ID_STR_MAX];
     member_of(member, who, sizeof who);
     struct ss_ipc_buf b = {0};
     ss_ipc_put_str(&b, who);
-    ss_ipc_put_bytes(&b, text, len);
-    struct ss_ipc_msg reply;
+    ss_ipc_put_bytes(&b, env->manifest, len);
     err = ss_ipc_client_call(d->signer, SS_IPC_SIGN, &b, SS_SEAL_IPC_TIMEOUT_MS, &reply);
     ss_ipc_buf_cleanup(&b);
     if (err) {
-        free(text);
-        return ss_errf(SS_ERR_SIGNING, "signer: %s", ss_errmsg());
+        err = ss_errf(SS_ERR_SIGNING, "signer: %s", ss_errmsg());
+        goto fail;
     }
     struct ss_ipc_reader r;
     ss_ipc_reader_init(&r, &reply);
@@ -57,32 +57,34 @@ ss_error ss_seal_sign(struct ss_daemon *d, const struct ss_client_id *member,
     ss_ipc_get_str(&r, env->path, sizeof env->path);
     const uint8_t *ocsp = ss_ipc_get_bytes(&r, SS_TRUST_OCSP_MAX_BYTES, &ocsp_len);
     if (reply.type != SS_IPC_SIGNED || !ss_ipc_reader_done(&r)) {
-        free(text);
-        ss_ipc_msg_cleanup(&reply);
-        return ss_errf(SS_ERR_SIGNING, "signer: malformed answer");
+        err = ss_errf(SS_ERR_SIGNING, "signer: malformed answer");
+        goto fail;
     }
     if (code) {
-        free(text);
-        ss_ipc_msg_cleanup(&reply);
-        return ss_errf(SS_ERR_SIGNING, "signer: %s", reason);
+        err = ss_errf(SS_ERR_SIGNING, "signer: %s", reason);
+        goto fail;
     }
-    /* the envelope keeps the manifest as signed, in as much memory as it takes */
-    uint8_t *kept = realloc(text, len ? len : 1);
-    env->manifest = kept ? kept : (uint8_t *)text;
+    /* the manifest as signed, in as much memory as it takes */
+    uint8_t *kept = realloc(env->manifest, len ? len : 1);
+    if (kept)
+        env->manifest = kept;
+    env->manifest_len = len;
     env->cms = malloc(cms_len ? cms_len : 1);
     env->ocsp = malloc(ocsp_len ? ocsp_len : 1);
-    if (!env->manifest || !env->cms || !env->ocsp || !cms_len || !ocsp_len) {
-        ss_envelope_cleanup(env);
-        ss_ipc_msg_cleanup(&reply);
-        return ss_errf(SS_ERR_SIGNING, "signer: no signature or OCSP response in the answer");
+    if (!env->cms || !env->ocsp || !cms_len || !ocsp_len) {
+        err = ss_errf(SS_ERR_SIGNING, "signer: no signature or OCSP response in the answer");
+        goto fail;
     }
-    env->manifest_len = len;
     memcpy(env->cms, cms, cms_len);
     env->cms_len = cms_len;
     memcpy(env->ocsp, ocsp, ocsp_len);
     env->ocsp_len = ocsp_len;
     ss_ipc_msg_cleanup(&reply);
     return SS_OK;
+fail:
+    ss_envelope_cleanup(env);
+    ss_ipc_msg_cleanup(&reply);
+    return err;
 }
 
 void ss_seal_log_start(struct ss_daemon *d, const struct ss_record *rec, bool replay_check,
