@@ -494,6 +494,20 @@ size_t ss_http_answer_field_bytes(const struct ss_limits *l)
     return l->max_answer_header_bytes + 64; /* and Connection: close */
 }
 
+/*
+ * libmicrohttpd holds a connection's request and the header of its answer in one pool: the
+ * request line and fields as read, a record of about 64 bytes per field and per query
+ * argument, then the answer's status line, its fields with ": " and CRLF each, and the fields
+ * libmicrohttpd adds (Date, Content-Length, Connection). A request or an answer that does not
+ * fit is cut off without an answer, so the pool holds the largest of both; the last 2 kB take
+ * the status line, libmicrohttpd's fields and the pool's alignment.
+ */
+size_t ss_http_connection_bytes(const struct ss_limits *l)
+{
+    return l->max_url_bytes + l->max_header_bytes + l->max_headers * (64 + 4) +
+           l->max_query_arguments * 64 + ss_http_answer_field_bytes(l) + ANSWER_FIELDS * 4 + 2048;
+}
+
 /* Runs in a worker: fills ctx->resp from the handler, or from the error hook. */
 static void build_answer(struct ss_http_server *srv, struct request_ctx *ctx)
 {
@@ -936,16 +950,7 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    /* libmicrohttpd holds a connection's request and the header of its answer in one pool:
-     * the request line and fields as read, a record of about 64 bytes per field and per query
-     * argument, then the answer's status line, its fields with ": " and CRLF each, and the
-     * fields libmicrohttpd adds (Date, Content-Length, Connection). A request or an answer
-     * that does not fit is cut off without an answer, so the pool holds the largest of both;
-     * the last 2 kB take the status line, libmicrohttpd's fields and the pool's alignment. */
-    const struct ss_limits *l = &srv->limits;
-    size_t mem = l->max_url_bytes + l->max_header_bytes + l->max_headers * (64 + 4) +
-                 l->max_query_arguments * 64 + ss_http_answer_field_bytes(l) + ANSWER_FIELDS * 4 +
-                 2048;
+    size_t mem = ss_http_connection_bytes(&srv->limits);
     struct MHD_OptionItem tls_opts[5];
     size_t nt = 0;
     if (opts->cert_pem) {

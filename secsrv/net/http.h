@@ -129,4 +129,8 @@ bool ss_http_split_address(const char *address, char *host, size_t size, uint16_
 /* The header fields an answer of a listener with limits l may carry, names and values summed. */
 size_t ss_http_answer_field_bytes(const struct ss_limits *l);
 
+/* The memory of one connection of a listener with limits l: libmicrohttpd zeroes all of it
+ * each time the connection is reused, so it is resident from the second request on. */
+size_t ss_http_connection_bytes(const struct ss_limits *l);
+
 #endif

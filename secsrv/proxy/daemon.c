@@ -215,6 +215,76 @@ static bool loopback_address(const char *address)
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
+/*
+ * The limits of the proxy listeners: what the consumer's server adds (the X-Road fields of
+ * an answer, the evidence of a request and of its answer) travels beyond the configured ones.
+ */
+static void proxy_limits(const struct ss_limits *l, struct ss_limits *client,
+                         struct ss_limits *server)
+{
+    size_t xroad = ss_rest_answer_xroad_bytes(l->max_identifier_bytes);
+    *client = *l;
+    client->max_answer_header_bytes += xroad;
+    *server = *l;
+    server->max_headers += SS_ENVELOPE_ADDED_FIELDS;
+    server->max_header_bytes += SS_ENVELOPE_ADDED_BYTES;
+    server->max_answer_header_bytes += xroad + SS_ENVELOPE_ADDED_BYTES;
+}
+
+/* The memory this machine lets the server have: its RAM, or its control group's limit. */
+static unsigned long long memory_available(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    unsigned long long ram =
+        pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page : 0;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    unsigned long long limit;
+    if (f) {
+        if (fscanf(f, "%llu", &limit) == 1 && limit < ram)
+            ram = limit;
+        fclose(f);
+    }
+    return ram;
+}
+
+/*
+ * What the limits let the network process hold at once: the pool of every connection on
+ * every listener (ss_http_connection_bytes) and the bodies in transit. Logged, and a warning
+ * when it is more than the machine has: the limits would then not be what stops a flood.
+ */
+static void check_memory(struct ss_config *cfg)
+{
+    const struct ss_limits *l = &cfg->limits;
+    struct ss_limits client, server;
+    proxy_limits(l, &client, &server);
+    size_t per_client = ss_http_connection_bytes(&client),
+           per_server = ss_http_connection_bytes(&server), per_other = ss_http_connection_bytes(l);
+    unsigned long long pools =
+        (unsigned long long)l->max_connections *
+        ((cfg->client_listen[0] ? per_client : 0) + (cfg->client_tls_listen[0] ? per_client : 0) +
+         (cfg->server_listen[0] ? per_server : 0) + (cfg->health_listen[0] ? per_other : 0) +
+         (cfg->metrics_listen[0] ? per_other : 0));
+    unsigned long long total = pools + l->max_buffered_bytes, have = memory_available();
+    const unsigned long long mb = 1024 * 1024;
+    ss_log_info("network: the limits allow %llu MB at most: %u connections per listener, %zu kB "
+                "each on the client proxy, %zu kB on the server proxy (%llu MB), and %llu MB of "
+                "bodies in transit",
+                (total + mb - 1) / mb, l->max_connections, (per_client + 1023) / 1024,
+                (per_server + 1023) / 1024, (pools + mb - 1) / mb,
+                (unsigned long long)l->max_buffered_bytes / mb);
+    if (have && total > have) {
+        long line = ss_config_line(cfg, "limits", "max_connections", NULL);
+        if (!line)
+            line = ss_config_line(cfg, "limits", "max_header_bytes", NULL);
+        ss_config_warning(cfg, line,
+                          "the limits allow %llu MB of connections and bodies in transit, more "
+                          "than the %llu MB this machine has: a flood would exhaust memory before "
+                          "it met a limit (lower max_connections, max_header_bytes or "
+                          "max_buffered_bytes)",
+                          (total + mb - 1) / mb, have / mb);
+    }
+}
+
 /* What works but lets more in than an operator may mean to. */
 static void check_exposure(struct ss_config *cfg)
 {
@@ -281,6 +351,7 @@ ss_error ss_daemon_check(struct ss_config *cfg)
     }
 
     check_exposure(cfg);
+    check_memory(cfg);
 
     /* the registry: the cached copy, else the published one */
     if (cfg->registry_anchor && cfg->state_dir && cfg->registry_url &&
@@ -495,18 +566,13 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     d->cfg = cfg;
-    size_t xroad = ss_rest_answer_xroad_bytes(cfg->limits.max_identifier_bytes);
-    d->client_limits = cfg->limits;
-    d->client_limits.max_answer_header_bytes += xroad;
-    d->server_limits = cfg->limits;
-    d->server_limits.max_headers += SS_ENVELOPE_ADDED_FIELDS;
-    d->server_limits.max_header_bytes += SS_ENVELOPE_ADDED_BYTES;
-    d->server_limits.max_answer_header_bytes += xroad + SS_ENVELOPE_ADDED_BYTES;
+    proxy_limits(&cfg->limits, &d->client_limits, &d->server_limits);
     pthread_mutex_init(&d->policy_mu, NULL);
     pthread_mutex_init(&d->identity_mu, NULL);
     pthread_mutex_init(&d->watch_mu, NULL);
     pthread_cond_init(&d->watch_cond, NULL);
     check_exposure(cfg);
+    check_memory(cfg);
     for (const char *w = cfg->warnings; *w;) {
         size_t n = strcspn(w, "\n");
         ss_log_warn("%.*s", (int)n, w);

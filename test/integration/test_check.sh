@@ -61,4 +61,16 @@ check "$conf"
 expect "a bad value is reported as file:line: message" \
   bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"bad-line.conf:$(line_of "$conf" '^max_headers'): max_headers must be a number\"" _ "$ERR"
 
+check "$FED_MV_CONF"
+expect "the check says how much memory the limits allow the network process" \
+  bash -c "printf '%s' \"\$1\" | grep -q 'info network: the limits allow [0-9]* MB at most: 10000 connections per listener'" _ "$ERR"
+expect "the federation's own limits draw no warning about memory" \
+  bash -c "! printf '%s' \"\$1\" | grep -q 'MB this machine has'" _ "$ERR"
+
+# 100,000 connections per listener with 1 MiB of header fields each: about 500 GB
+conf=$(variant flood-limits 's/^\[limits\]$/[limits]\nmax_connections = 100000\nmax_header_bytes = 1048576/')
+check "$conf"
+expect "limits that allow more memory than the machine has draw a warning at max_connections" \
+  bash -c "[ $RC = 0 ] && printf '%s' \"\$1\" | grep -q \"flood-limits.conf:$(line_of "$conf" '^max_connections'): warning: the limits allow [0-9]* MB of connections and bodies in transit, more than the [0-9]* MB this machine has\"" _ "$ERR"
+
 finish
