@@ -209,7 +209,39 @@ struct sink {
     bool busy; /* the budget for bodies in transit is used up */
     ss_error header_error;
     char header_problem[160]; /* what was wrong with them */
+    bool resendable;          /* the request may go out a second time (on_prereq) */
+    bool resend_refused;      /* it would have, and was not */
 };
+
+/*
+ * libcurl calls this each time it is about to send the request on a
+ * connection. A second time means that a reused connection closed before
+ * any answer and libcurl is trying again on a new one; the request may
+ * have reached the other side. Only a method that may be repeated goes
+ * again (RFC 9110 9.2.2), or a request to another security server, which
+ * refuses a second copy of a request it logged (Client.DuplicateRequest).
+ */
+static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    struct sink *s = userp;
+    if (++s->resp->sends > 1 && !s->resendable) {
+        s->resend_refused = true;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
+/* The methods a client may send again when it cannot tell whether the first copy arrived. */
+static bool idempotent(const char *method)
+{
+    static const char *const names[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(method, names[i]) == 0)
+            return true;
+    return false;
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
@@ -370,6 +402,7 @@ static bool set_once(CURL *h, const struct pool_tag *tag)
               curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
               /* curl copies each request over TLS into its upload buffer, 64 kB by default and
                * one per request in flight: a TLS record's 16 kB is as much as it sends at once */
@@ -463,6 +496,11 @@ static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct v
     if (s->header_error)
         return ss_errf(SS_ERR_UPSTREAM, "response header fields from %s exceed the limits: %s", url,
                        s->header_problem);
+    if (s->resend_refused)
+        return ss_errf(SS_ERR_UPSTREAM,
+                       "%s closed the connection without an answer after the request was sent "
+                       "(a request that may not be repeated is not sent twice)",
+                       url);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return ss_errf(SS_ERR_UPSTREAM_TIMEOUT, "%s: timed out (%s)", url, errbuf);
@@ -540,7 +578,9 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
         list = l;
     }
 
-    struct sink sink = {.resp = resp, .max_body = req->max_response_bytes};
+    struct sink sink = {.resp = resp,
+                        .max_body = req->max_response_bytes,
+                        .resendable = req->tls || idempotent(req->method)};
     struct verify_state vs = {.tls = req->tls};
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, req->url);
@@ -549,6 +589,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, &sink);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_response_bytes);
     /* the method: first undo what the handle's last request set (a body, a method name, HEAD;
@@ -592,6 +633,7 @@ out:
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+        curl_easy_setopt(h, CURLOPT_PREREQDATA, NULL);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
         release(u, &hd, &tag);
     }

@@ -45,6 +45,9 @@ struct ss_upstream_response {
     uint8_t *body;
     size_t body_len;
     size_t body_cap; /* taken from the budget for bodies in transit (budget.h) */
+    /* times the request went out: libcurl sends it again on a new connection when a reused
+     * one closes before any answer (a GET, or to another security server; see upstream.c) */
+    unsigned sends;
 };
 
 ss_error ss_upstream_new(struct ss_upstream **out) SS_MUST_CHECK;

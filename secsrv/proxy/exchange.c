@@ -246,8 +246,8 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
                             : "the provider's security server did not answer in time";
     case SS_ERR_UPSTREAM:
     case SS_ERR_TOO_LARGE:
-        return server_proxy ? "the register service's answer could not be passed on"
-                            : "the provider's security server answered invalidly";
+        return server_proxy ? "the register service gave no answer that could be passed on"
+                            : "the provider's security server gave no valid answer";
     case SS_ERR_UPSTREAM_INCONSISTENT:
         return server_proxy ? "the register service's answer does not match the request"
                             : "the provider's answer does not match the request";
@@ -1270,6 +1270,15 @@ static ss_error consume(struct exchange *x)
                            up.body_len, answer_env.manifest ? &answer_env : NULL, type, false)))
         goto out;
     x->refusal_logged = true; /* an error answer from the provider is logged above */
+    if (type && up.sends > 1 && strcmp(type, "Client.DuplicateRequest") == 0) {
+        /* the information system sent this request once: the provider's server had it, closed
+         * the connection without an answer, and refused the copy libcurl sent again */
+        err = ss_errf(SS_ERR_UPSTREAM,
+                      "the provider's security server closed the connection without an answer "
+                      "after the request reached it, and refused it when it was sent again: "
+                      "whether the service received it is unknown");
+        goto out;
+    }
     if ((err = refused))
         goto out;
     if (type && (x->soap || ss_rest_error_media(&x->req->headers))) {

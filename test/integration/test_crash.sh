@@ -14,6 +14,38 @@ CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
 # what a killed process leaves behind in the operator logs
 allow_error "logger: .*records not written"
 
+serving() { # server: its health endpoint answers 200 (signer, logger and registry fine)
+  local port
+  port=$(sed -n "s/^FED_$(echo "$1" | tr a-z A-Z)_HEALTH_PORT=//p" "$FED_DIR/env")
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/")" = 200 ]
+}
+
+# --- a request the provider's server had when its network process died ---------------------
+# libcurl sends it again on a new connection between the servers, and the provider refuses the
+# copy as a duplicate. The information system sent it once: it learns that the provider failed,
+# never that it sent a duplicate.
+ECHO=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo
+xr GET $CLIENT "$ECHO/x" -H "X-Road-Id: crash-dup-0" # a kept-alive connection between them
+curl -s -o "$T_DIR/dup.body" -D "$T_DIR/dup.headers" -w '%{http_code}' --max-time 20 -H "X-Road-Client: $CLIENT" \
+  -H "X-Road-Id: crash-dup-1" "http://127.0.0.1:$FED_SH_CLIENT_PORT$ECHO/slow?ms=1500" \
+  >"$T_DIR/dup.status" &
+slow=$!
+at_provider() { [ "$(msglog mv "SELECT count(*) FROM records WHERE query_id = 'crash-dup-1'")" -gt 0 ]; }
+wait_until "the provider logged the request" 10 at_provider
+old=$(child_of mv network)
+kill -9 "$old"
+wait "$slow" || true
+STATUS=$(<"$T_DIR/dup.status") BODY=$(<"$T_DIR/dup.body") HEADERS=$(<"$T_DIR/dup.headers")
+HEADERS=${HEADERS//$'\r'/} HEADERS=${HEADERS,,}
+expect_error "a request the provider had when it died, resent by libcurl" 500 \
+  Server.ClientProxy.ServiceFailed
+expect "the provider did refuse the copy (so the case was met)" \
+  test "$(msglog mv "SELECT count(*) FROM records WHERE query_id = 'crash-dup-1' AND error_type = 'Client.DuplicateRequest'")" = 1
+expect "the consumer's operator log says what happened" \
+  log_has sh "refused it when it was sent again: whether the service received it is unknown"
+back() { local now; now=$(child_of mv network); [ -n "$now" ] && [ "$now" != "$old" ] && serving mv; }
+wait_until "the provider's network process back" 30 back
+
 # --- the load: four clients with their own query ids; each success is written down ---------
 mkdir -p "$T_DIR/load"
 rm -f "$T_DIR/load/"*
@@ -32,11 +64,6 @@ pids=()
 for i in 1 2 3 4; do loader "$i" & pids+=($!); done
 
 # --- the kills ------------------------------------------------------------------------------
-serving() { # server: its health endpoint answers 200 (signer, logger and registry fine)
-  local port
-  port=$(sed -n "s/^FED_$(echo "$1" | tr a-z A-Z)_HEALTH_PORT=//p" "$FED_DIR/env")
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/")" = 200 ]
-}
 # after each crash the records added since the last check are checked (from the last one
 # checked, whose hash they must continue), so that a check costs what a crash added, not the
 # whole log again; the whole chains are checked at the end
@@ -105,6 +132,8 @@ missing_mv=$(comm -23 "$T_DIR/load/ok" "$T_DIR/load/mv" | wc -l)
 echo "# $ok exchanges answered 200 to the clients, $n_failed otherwise (during the kills)"
 echo "# in the consumer's log: $(wc -l <"$T_DIR/load/sh") answered exchanges; in the provider's: $(wc -l <"$T_DIR/load/mv")"
 expect "the load went on through the kills" test "$ok" -gt $((4 * KILLS))
+expect "no client was told it sent a duplicate (each sent each query id once)" \
+  test "$(cat "$T_DIR"/load/failed.* 2>/dev/null | grep -c '^409$')" = 0
 expect "every success is in the consumer's log ($missing_sh missing)" test "$missing_sh" = 0
 expect "every success is in the provider's log ($missing_mv missing)" test "$missing_mv" = 0
 expect "and the chains are intact at the end, walked whole" whole_chains

@@ -228,6 +228,24 @@ expect "the backend timeout cut the wait short" test $(($(date +%s) - start)) -l
 # the line does not count as a request forwarded later
 wait_until "the backend's answer to the slow request" 15 log_has echo "^ss-testserver: GET [^ ]*/slow"
 
+# a service that closes a kept-alive connection without an answer: libcurl would send the
+# request again on a new connection; a GET may go twice (RFC 9110 9.2.2), a POST never
+drops() { curl -s --max-time 5 "http://127.0.0.1:$FED_ECHO_PORT/x/drops" | tr -cd 0-9; }
+xr GET $CLIENT "$ECHO/x" # the provider keeps its connection to the service
+before=$(drops)
+xr POST $CLIENT "$ECHO/drop" --data-binary "@$T_DIR/post" -H "Content-Type: text/plain"
+expect_error "a POST the service drops" 500 Server.ServerProxy.ServiceFailed
+expect "a POST reaches the service once, also over a kept-alive connection" \
+  test "$(drops)" = $((before + 1))
+expect "the provider's log says it was not sent twice" \
+  log_has mv "closed the connection without an answer after the request was sent"
+xr GET $CLIENT "$ECHO/x"
+before=$(drops)
+xr GET $CLIENT "$ECHO/drop"
+expect_error "a GET the service drops" 500 Server.ServerProxy.ServiceFailed
+expect "a GET over a kept-alive connection goes once more, on a new one" \
+  test "$(drops)" = $((before + 2))
+
 xr GET $CLIENT "$SVC/down/persons/P-1001?name=Erika"
 expect "a server-side error tells the client no internal address or path" \
   bash -c "! grep -q '127.0.0.1\|persons\|Erika' $T_DIR/body"

@@ -18,6 +18,9 @@
  *                     names and values sum to N bytes (16 to 49152)
  *   .../hop           the description plus Connection: X-Hop, X-Hop (a field
  *                     its Connection field makes hop-by-hop) and X-End
+ *   .../drop          closes the connection without an answer, once the
+ *                     request has arrived whole
+ *   .../drops         answers {"drops":N}: how many requests .../drop closed
  *
  * Every string from the request is JSON-escaped before it is sent back.
  */
@@ -25,6 +28,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +40,8 @@
 #define TS_BIG_BLOCK (64 * 1024)
 
 static const char redirect_location[] = "http://127.0.0.1:1/elsewhere";
+
+static atomic_uint drops; /* requests to .../drop, each closed without an answer */
 
 /* ---- the sleeper: resumes suspended connections when their time is up ---- */
 
@@ -412,6 +418,15 @@ enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connectio
             return reply_error(conn, req, method, MHD_HTTP_BAD_REQUEST,
                                "{\"error\":\"status must be from 100 to 599\"}");
         return reply_status(conn, req, method, status);
+    }
+    if (ts_path_ends_with(req, "/drop")) {
+        atomic_fetch_add(&drops, 1);
+        return MHD_NO;
+    }
+    if (ts_path_ends_with(req, "/drops")) {
+        char json[40];
+        int n = snprintf(json, sizeof json, "{\"drops\":%u}\n", atomic_load(&drops));
+        return ts_queue_json(conn, req, method, MHD_HTTP_OK, json, (size_t)n);
     }
     if (ts_path_ends_with(req, "/redirect"))
         return reply_redirect(conn, req, method);
