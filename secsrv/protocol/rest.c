@@ -365,89 +365,99 @@ bool ss_rest_query_param(const char *query, size_t len, const char *name, char *
     return true;
 }
 
-/* True if a media range's parameters (after its ';') hold q=0 (not acceptable, RFC 9110 12.4.2). */
-static bool refused_by_q(const char *p, const char *end)
+/*
+ * The weight of a media range from its parameters (what follows the type): 0 to 1000, 1000
+ * when it has none; -1 when its q is not a qvalue (RFC 9110 12.4.2).
+ */
+static int range_weight(const char *p, const char *end)
 {
     while (p < end) {
         while (p < end && (*p == ';' || *p == ' ' || *p == '\t'))
             p++;
-        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-            const char *v = p + 2;
-            if (v < end && *v == '0') {
-                v++;
-                if (v < end && *v == '.')
-                    v++;
-                while (v < end && *v == '0')
-                    v++;
-                if (v == end || *v == ';' || *v == ' ' || *v == '\t')
-                    return true;
+        const char *stop = p;
+        while (stop < end && *stop != ';')
+            stop++;
+        if (stop - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            const char *v = p + 2, *e = stop;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (v == e || (*v != '0' && *v != '1'))
+                return -1;
+            int w = (*v++ - '0') * 1000;
+            if (v < e && *v++ != '.')
+                return -1;
+            for (int scale = 100; v < e; v++, scale /= 10) {
+                if (scale == 0 || *v < '0' || *v > '9')
+                    return -1;
+                w += (*v - '0') * scale;
             }
+            return w > 1000 ? -1 : w;
         }
-        while (p < end && *p != ';')
-            p++;
+        p = stop;
     }
-    return false;
+    return 1000;
 }
 
-/* Which of the XML media ranges a media range of an Accept field is (-1: none); *refused: q=0. */
-static int xml_range(const char *p, const char *end, bool *refused)
+/* How closely a media range (n bytes) names type t: 3 exactly, 2 by t's top-level type and
+ * a wildcard, 1 as the range of all types, 0 not at all. */
+static int range_names(const char *range, size_t n, const char *t)
 {
-    static const char *const xml[] = {"text/xml", "application/xml", "text/*"};
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    const char *params = p;
-    while (params < end && *params != ';' && *params != ' ' && *params != '\t')
-        params++;
-    size_t n = (size_t)(params - p);
-    *refused = refused_by_q(params, end);
-    for (int k = 0; k < 3; k++)
-        if (n == strlen(xml[k]) && strncasecmp(p, xml[k], n) == 0)
-            return k;
-    return -1;
+    size_t top = (size_t)(strchr(t, '/') - t);
+    if (n == strlen(t) && strncasecmp(range, t, n) == 0)
+        return 3;
+    if (n == top + 2 && strncasecmp(range, t, top + 1) == 0 && range[top + 1] == '*')
+        return 2;
+    return n == 3 && memcmp(range, "*/*", 3) == 0 ? 1 : 0;
 }
 
-/* Calls fn on each media range of each Accept field of fields until it returns non-NULL. */
-static const char *each_range(const struct ss_headers *fields,
-                              const char *(*fn)(int k, bool refused, void *arg), void *arg)
+const char *ss_rest_error_media(const struct ss_headers *fields)
 {
+    /* the forms an error answer can take; JSON first, the default */
+    static const char *const forms[] = {"application/json", "application/xml", "text/xml"};
+    enum { N_FORMS = sizeof forms / sizeof forms[0] };
+    /* for each form, the most specific range that names it: how closely, its weight, and its
+     * place among the ranges (RFC 9110 12.5.1) */
+    struct {
+        int names, weight;
+        size_t place;
+    } by[N_FORMS] = {{0}};
+    size_t place = 0;
     for (size_t i = 0; i < fields->n; i++) {
         if (strcasecmp(fields->items[i].name, "Accept") != 0)
             continue;
         for (const char *p = fields->items[i].value; *p;) {
             const char *end = p + strcspn(p, ",");
-            bool refused;
-            int k = xml_range(p, end, &refused);
-            const char *r = k >= 0 ? fn(k, refused, arg) : NULL;
-            if (r)
-                return r;
+            while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+            const char *params = p;
+            while (params < end && *params != ';' && *params != ' ' && *params != '\t')
+                params++;
+            int weight = range_weight(params, end);
+            if (params > p && weight >= 0) {
+                place++;
+                for (int k = 0; k < N_FORMS; k++) {
+                    int names = range_names(p, (size_t)(params - p), forms[k]);
+                    if (names > by[k].names) {
+                        by[k].names = names;
+                        by[k].weight = weight;
+                        by[k].place = place;
+                    }
+                }
+            }
             p = *end ? end + 1 : end;
         }
     }
-    return NULL;
-}
-
-/* Notes a text/xml refused with q=0 (arg: bool *). */
-static const char *note_refused(int k, bool refused, void *arg)
-{
-    if (k == 0 && refused)
-        *(bool *)arg = true;
-    return NULL;
-}
-
-/* The first XML range not refused; all text only while text/xml itself is not (arg: bool *). */
-static const char *pick(int k, bool refused, void *arg)
-{
-    if (refused || (k == 2 && *(bool *)arg))
-        return NULL;
-    return k == 1 ? "application/xml" : "text/xml";
-}
-
-const char *ss_rest_error_media(const struct ss_headers *fields)
-{
-    /* a more specific range decides over the range of all text (RFC 9110 12.5.1) */
-    bool text_xml_refused = false;
-    (void)each_range(fields, note_refused, &text_xml_refused);
-    return each_range(fields, pick, &text_xml_refused);
+    /* the heaviest form; of equals the one named first, then JSON before XML */
+    int best = 0;
+    for (int k = 1; k < N_FORMS; k++) {
+        if (!by[k].names)
+            continue;
+        if (!by[best].names || by[k].weight > by[best].weight ||
+            (by[k].weight == by[best].weight && by[k].place < by[best].place))
+            best = k;
+    }
+    /* nothing acceptable, or no Accept field: JSON, as PR-REST 4.3 says */
+    return best == 0 || by[best].weight == 0 ? NULL : forms[best];
 }
 
 ss_error ss_rest_error_xml(const char *type, const char *message, const char *detail, char **out,

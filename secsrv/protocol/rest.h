@@ -92,10 +92,12 @@ ss_error ss_rest_parse_error(const uint8_t *body, size_t len,
                              struct ss_rest_error *out) SS_MUST_CHECK SS_NONNULL(3);
 
 /*
- * The media type an X-Road error answer to a REST client takes: "text/xml"
- * or "application/xml" when an Accept field lists one of them, or the range
- * of all text types (answered as text/xml), without q=0, as PR-REST 4.6
- * recommends; NULL for JSON, the default.
+ * The media type an X-Road error answer to a REST client takes (PR-REST
+ * 4.6), negotiated from its Accept fields as RFC 9110 12.5.1 says: of
+ * JSON, application/xml and text/xml, the one with the highest weight,
+ * each weighed by the most specific media range naming it; of equals the
+ * one named first, then JSON. "text/xml" or "application/xml"; NULL for
+ * JSON, also when no form is acceptable or no Accept field is given.
  */
 const char *ss_rest_error_media(const struct ss_headers *fields);
 

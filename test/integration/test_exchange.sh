@@ -329,6 +329,10 @@ xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000
   -H "Accept: application/xml;q=0, application/json"
 expect "JSON when XML is not acceptable (q=0)" \
   test "$(header content-type)" = "application/json; charset=utf-8"
+xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-nowhere" \
+  -H "Accept: application/xml;q=0.5, application/json"
+expect "JSON when the client weighs it above XML (RFC 9110 12.5.1)" \
+  test "$(header content-type)" = "application/json; charset=utf-8"
 
 # --- peer servers -------------------------------------------------------------------
 xr GET $CLIENT "/r1/DE-NORD/MUN/13003000/Einwohnermeldeamt/meldeauskunft/persons/P-1001"

@@ -448,23 +448,45 @@ static void test_error_media(void **state)
     assert_null(media_for(NULL, NULL));
     assert_null(media_for("application/json", NULL));
     assert_null(media_for("*/*", NULL));
+    assert_null(media_for("application/*", NULL));
     assert_null(media_for("application/xhtml+xml, text/html", NULL));
     assert_null(media_for("text/xmlx", NULL));
     assert_string_equal(media_for("application/xml", NULL), "application/xml");
     assert_string_equal(media_for("Text/XML; charset=utf-8", NULL), "text/xml");
-    assert_string_equal(media_for("application/json, text/*;q=0.5", NULL), "text/xml");
-    assert_string_equal(media_for("application/json", " application/xml "), "application/xml");
-    /* q=0: not acceptable */
+    assert_string_equal(media_for("text/*", NULL), "text/xml");
+    assert_string_equal(media_for("text/html, text/*;q=0.5", NULL), "text/xml");
+    /* the heaviest form wins (RFC 9110 12.5.1) */
+    assert_null(media_for("application/json, text/*;q=0.5", NULL));
+    assert_null(media_for("application/json;q=1.0, application/xml;q=0.5", NULL));
+    assert_null(media_for("application/xml;q=0.9, application/json", NULL));
+    assert_string_equal(media_for("application/json;q=0.5, application/xml;q=0.9", NULL),
+                        "application/xml");
+    assert_string_equal(media_for("application/json;q=0.5, */*;q=0.1", "text/xml;q=0.501"),
+                        "text/xml");
+    /* of equal weights the form named first, then JSON */
+    assert_null(media_for("application/json", " application/xml "));
+    assert_string_equal(media_for("application/xml", "application/json"), "application/xml");
+    assert_string_equal(media_for("text/xml, application/xml", NULL), "text/xml");
+    /* q=0: not acceptable; nothing acceptable answers JSON */
     assert_null(media_for("application/xml;q=0", NULL));
     assert_null(media_for("text/xml; q=0.000, application/json", NULL));
     assert_string_equal(media_for("text/xml;q=0.01", NULL), "text/xml");
     assert_string_equal(media_for("text/xml;level=1;q=0.5", NULL), "text/xml");
+    assert_string_equal(media_for("text/xml;Q=1.000", NULL), "text/xml");
     /* the more specific range decides: text/xml refused, the range of all text does not bring it
      * back */
     assert_null(media_for("text/xml;q=0, text/*", NULL));
     assert_null(media_for("text/*", "text/xml; q=0"));
     assert_string_equal(media_for("text/xml;q=0, text/*, application/xml", NULL),
                         "application/xml");
+    assert_string_equal(media_for("*/*;q=0.1, application/json;q=0", NULL), "application/xml");
+    /* a weight that is not a qvalue leaves its range out */
+    assert_null(media_for("application/xml;q=2", NULL));
+    assert_null(media_for("application/xml;q=0.1234", NULL));
+    assert_null(media_for("application/xml;q=", NULL));
+    assert_null(media_for("application/xml;q=1.5", NULL));
+    assert_null(media_for("application/xml;q=.5", NULL));
+    assert_string_equal(media_for("application/xml;q=x, text/xml", NULL), "text/xml");
 }
 
 static void test_error_xml(void **state)
