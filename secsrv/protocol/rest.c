@@ -410,17 +410,16 @@ static int range_names(const char *range, size_t n, const char *t)
     return n == 3 && memcmp(range, "*/*", 3) == 0 ? 1 : 0;
 }
 
-const char *ss_rest_error_media(const struct ss_headers *fields)
+int ss_rest_accept(const struct ss_headers *fields, const char *const *forms, int n)
 {
-    /* the forms an error answer can take; JSON first, the default */
-    static const char *const forms[] = {"application/json", "application/xml", "text/xml"};
-    enum { N_FORMS = sizeof forms / sizeof forms[0] };
     /* for each form, the most specific range that names it: how closely, its weight, and its
-     * place among the ranges (RFC 9110 12.5.1) */
+     * place among the ranges */
     struct {
         int names, weight;
         size_t place;
-    } by[N_FORMS] = {{0}};
+    } by[SS_REST_FORMS_MAX] = {{0}};
+    if (n > SS_REST_FORMS_MAX)
+        n = SS_REST_FORMS_MAX;
     size_t place = 0;
     for (size_t i = 0; i < fields->n; i++) {
         if (strcasecmp(fields->items[i].name, "Accept") != 0)
@@ -435,7 +434,7 @@ const char *ss_rest_error_media(const struct ss_headers *fields)
             int weight = range_weight(params, end);
             if (params > p && weight >= 0) {
                 place++;
-                for (int k = 0; k < N_FORMS; k++) {
+                for (int k = 0; k < n; k++) {
                     int names = range_names(p, (size_t)(params - p), forms[k]);
                     if (names > by[k].names) {
                         by[k].names = names;
@@ -447,17 +446,24 @@ const char *ss_rest_error_media(const struct ss_headers *fields)
             p = *end ? end + 1 : end;
         }
     }
-    /* the heaviest form; of equals the one named first, then JSON before XML */
+    /* the heaviest form; of equals the one named first, then the one listed first */
     int best = 0;
-    for (int k = 1; k < N_FORMS; k++) {
+    for (int k = 1; k < n; k++) {
         if (!by[k].names)
             continue;
         if (!by[best].names || by[k].weight > by[best].weight ||
             (by[k].weight == by[best].weight && by[k].place < by[best].place))
             best = k;
     }
-    /* nothing acceptable, or no Accept field: JSON, as PR-REST 4.3 says */
-    return best == 0 || by[best].weight == 0 ? NULL : forms[best];
+    return by[best].weight == 0 ? 0 : best;
+}
+
+const char *ss_rest_error_media(const struct ss_headers *fields)
+{
+    /* JSON first: the default (PR-REST 4.3) */
+    static const char *const forms[] = {"application/json", "application/xml", "text/xml"};
+    int k = ss_rest_accept(fields, forms, (int)(sizeof forms / sizeof forms[0]));
+    return k == 0 ? NULL : forms[k];
 }
 
 ss_error ss_rest_error_xml(const char *type, const char *message, const char *detail, char **out,

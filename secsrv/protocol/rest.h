@@ -92,12 +92,20 @@ ss_error ss_rest_parse_error(const uint8_t *body, size_t len,
                              struct ss_rest_error *out) SS_MUST_CHECK SS_NONNULL(3);
 
 /*
+ * Which of n media types (at most SS_REST_FORMS_MAX; forms[0] the default)
+ * an answer takes, negotiated from the Accept fields as RFC 9110 12.5.1
+ * says: the one with the highest weight, each weighed by the most specific
+ * media range naming it; of equals the one named first, then the one
+ * earlier in forms. 0 when none is acceptable or no Accept field is given.
+ * A q that is not a qvalue (12.4.2) leaves its range out.
+ */
+#define SS_REST_FORMS_MAX 4
+int ss_rest_accept(const struct ss_headers *fields, const char *const *forms, int n);
+
+/*
  * The media type an X-Road error answer to a REST client takes (PR-REST
- * 4.6), negotiated from its Accept fields as RFC 9110 12.5.1 says: of
- * JSON, application/xml and text/xml, the one with the highest weight,
- * each weighed by the most specific media range naming it; of equals the
- * one named first, then JSON. "text/xml" or "application/xml"; NULL for
- * JSON, also when no form is acceptable or no Accept field is given.
+ * 4.6), by ss_rest_accept of JSON, application/xml and text/xml:
+ * "text/xml" or "application/xml"; NULL for JSON.
  */
 const char *ss_rest_error_media(const struct ss_headers *fields);
 

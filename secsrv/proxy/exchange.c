@@ -1325,8 +1325,9 @@ static ss_error list_clients(struct exchange *x)
     const char *q = strchr(x->req->target, '?');
     char instance[SS_ID_PART_MAX + 2];
     ss_rest_query_param(q ? q : "", q ? strlen(q) : 0, "xRoadInstance", instance, sizeof instance);
-    const char *accept = ss_headers_get(&x->req->headers, "Accept");
-    bool json = accept && strstr(accept, "application/json");
+    /* XML unless the client weighs JSON above it (pr-mrest) */
+    static const char *const forms[] = {"text/xml", "application/json"};
+    bool json = ss_rest_accept(&x->req->headers, forms, 2) == 1;
     char *body = NULL;
     size_t len = 0;
     if ((err = ss_meta_clients(ss_trust_registry(x->trust), instance, json, &body, &len)))

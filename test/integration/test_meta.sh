@@ -60,6 +60,10 @@ expect "the JSON lists as many clients as the XML" \
 t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -H "Accept: application/json" \
   "$SH/listClients?xRoadInstance=OTHER"
 expect "listClients of another instance is empty" test "$(jq '.member | length' "$T_DIR/body")" = 0
+t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' \
+  -H "Accept: application/json;q=0.2, text/xml" "$SH/listClients"
+expect "listClients answers XML when the client weighs XML above JSON" \
+  test "$(header content-type)" = "text/xml; charset=utf-8"
 
 # --- listMethods and allowedMethods in SOAP -----------------------------------------------------
 meta_request listMethods Kfz-Zulassung '<xrd:listMethods/>'

@@ -489,6 +489,30 @@ static void test_error_media(void **state)
     assert_string_equal(media_for("application/xml;q=x, text/xml", NULL), "text/xml");
 }
 
+/* the same negotiation with XML the default, as listClients answers (pr-mrest) */
+static int list_form(const char *accept)
+{
+    static const char *const forms[] = {"text/xml", "application/json"};
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    assert_int_equal(ss_headers_add(&h, "Accept", accept), SS_OK);
+    int k = ss_rest_accept(&h, forms, 2);
+    ss_headers_cleanup(&h);
+    return k;
+}
+
+static void test_accept_default_first(void **state)
+{
+    (void)state;
+    assert_int_equal(list_form("application/json"), 1);
+    assert_int_equal(list_form("application/*"), 1);
+    assert_int_equal(list_form("*/*"), 0);
+    assert_int_equal(list_form("application/xml"), 0);
+    assert_int_equal(list_form("application/json;q=0"), 0);
+    assert_int_equal(list_form("application/json;q=0.2, text/xml"), 0);
+    assert_int_equal(list_form("text/xml;q=0.2, application/json;q=0.3"), 1);
+}
+
 static void test_error_xml(void **state)
 {
     (void)state;
@@ -569,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_request_hash_name_case_and_filtered),
         cmocka_unit_test(test_request_hash_known_answer),
         cmocka_unit_test(test_error_media),
+        cmocka_unit_test(test_accept_default_first),
         cmocka_unit_test(test_error_xml),
         cmocka_unit_test(test_uuid),
     };
