@@ -446,13 +446,14 @@ int ss_rest_accept(const struct ss_headers *fields, const char *const *forms, in
             p = *end ? end + 1 : end;
         }
     }
-    /* the heaviest form; of equals the one named first, then the one listed first */
+    /* the heaviest form; of equals the one named most specifically, then the one named first,
+     * then the one listed first */
     int best = 0;
     for (int k = 1; k < n; k++) {
-        if (!by[k].names)
-            continue;
-        if (!by[best].names || by[k].weight > by[best].weight ||
-            (by[k].weight == by[best].weight && by[k].place < by[best].place))
+        int d = by[k].weight - by[best].weight;
+        if (!d)
+            d = by[k].names - by[best].names;
+        if (by[k].names && (!by[best].names || d > 0 || (!d && by[k].place < by[best].place)))
             best = k;
     }
     return by[best].weight == 0 ? 0 : best;

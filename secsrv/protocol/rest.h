@@ -95,8 +95,8 @@ ss_error ss_rest_parse_error(const uint8_t *body, size_t len,
  * Which of n media types (at most SS_REST_FORMS_MAX; forms[0] the default)
  * an answer takes, negotiated from the Accept fields as RFC 9110 12.5.1
  * says: the one with the highest weight, each weighed by the most specific
- * media range naming it; of equals the one named first, then the one
- * earlier in forms. 0 when none is acceptable or no Accept field is given.
+ * media range naming it; of equals the one named by the more specific
+ * range, then the one named first, then the one earlier in forms. 0 when none is acceptable or no Accept field is given.
  * A q that is not a qvalue (12.4.2) leaves its range out.
  */
 #define SS_REST_FORMS_MAX 4

@@ -30,14 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ss_rest_check_subject(s) == SS_OK && (n == 0 || n > SS_SUBJECT_MAX))
         abort();
     /* the input as an Accept field: an error answer's form is one of three, and XML only
-     * when the field names an XML type (or all text) */
+     * when the field names an XML type or a range of types */
     struct ss_headers h;
     ss_headers_init(&h, 0, 0);
     if (ss_headers_add(&h, "Accept", s) == SS_OK) {
         const char *media = ss_rest_error_media(&h);
         if (media && strcmp(media, "text/xml") != 0 && strcmp(media, "application/xml") != 0)
             abort();
-        if (media && !strcasestr(s, "xml") && !strcasestr(s, "text/*"))
+        if (media && !strcasestr(s, "xml") && !strchr(s, '*'))
             abort();
     }
     ss_headers_cleanup(&h);

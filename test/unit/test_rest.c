@@ -467,6 +467,8 @@ static void test_error_media(void **state)
     assert_null(media_for("application/json", " application/xml "));
     assert_string_equal(media_for("application/xml", "application/json"), "application/xml");
     assert_string_equal(media_for("text/xml, application/xml", NULL), "text/xml");
+    assert_null(media_for("*/*, application/*", NULL));
+    assert_string_equal(media_for("*/*, text/*", NULL), "text/xml");
     /* q=0: not acceptable; nothing acceptable answers JSON */
     assert_null(media_for("application/xml;q=0", NULL));
     assert_null(media_for("text/xml; q=0.000, application/json", NULL));
