@@ -26,7 +26,8 @@
 # FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
 # timestamping grace period in test mode), FED_CLOCK_SKEW (the clock skew
 # and replay window in test mode, default 10 s), FED_MV_BACKEND_TIMEOUT (the
-# MV server's backend timeout in test mode, default 2 s), FED_SH_LOG_EXTRA and
+# MV server's backend timeout in test mode, default 2 s), FED_MAX_CONNECTIONS
+# (both servers' max_connections in test mode), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
 # FED_SH_STORE and FED_MV_STORE (the message-log store of one server
 # instead of its SQLite file, e.g. postgresql:host=... from deploy/pg.sh),
@@ -430,11 +431,13 @@ connection_timeout = 2
 request_timeout = 3
 max_headers = 32
 max_body_bytes = 65536
-${FED_SH_MAX_BUFFERED:+max_buffered_bytes = $FED_SH_MAX_BUFFERED}"
+${FED_SH_MAX_BUFFERED:+max_buffered_bytes = $FED_SH_MAX_BUFFERED}
+${FED_MAX_CONNECTIONS:+max_connections = $FED_MAX_CONNECTIONS}"
   mv_limits="
 [limits]
 backend_timeout = ${FED_MV_BACKEND_TIMEOUT:-2}
-max_body_bytes = 131072"
+max_body_bytes = 131072
+${FED_MAX_CONNECTIONS:+max_connections = $FED_MAX_CONNECTIONS}"
   services_extra="MUN/13004000/Einwohnermeldeamt/echo = http://127.0.0.1:$P_ECHO/base
 MUN/13004000/Einwohnermeldeamt/down = http://127.0.0.1:$P_DOWN/
 MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/

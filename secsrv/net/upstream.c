@@ -226,6 +226,8 @@ static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_
 {
     (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
     struct sink *s = userp;
+    if (!s)
+        return CURL_PREREQFUNC_OK;
     if (++s->resp->sends > 1 && !s->resendable) {
         s->resend_refused = true;
         return CURL_PREREQFUNC_ABORT;
@@ -498,8 +500,8 @@ static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct v
                        s->header_problem);
     if (s->resend_refused)
         return ss_errf(SS_ERR_UPSTREAM,
-                       "%s closed the connection without an answer after the request was sent "
-                       "(a request that may not be repeated is not sent twice)",
+                       "%s closed the connection before it answered (a request that may not be "
+                       "repeated is not sent twice)",
                        url);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:

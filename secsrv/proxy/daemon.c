@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 
 /* signatures remembered: the messages of a batch arrive close together, so a
@@ -231,20 +232,108 @@ static void proxy_limits(const struct ss_limits *l, struct ss_limits *client,
     server->max_answer_header_bytes += xroad + SS_ENVELOPE_ADDED_BYTES;
 }
 
-/* The memory this machine lets the server have: its RAM, or its control group's limit. */
+/* Up to size - 1 bytes of a small file such as those under /proc and /sys, NUL-terminated
+ * (their size is not known before they are read); false when it cannot be read. */
+static bool read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t got = 0;
+    for (ssize_t r; got + 1 < size; got += (size_t)r) {
+        r = read(fd, buf + got, size - 1 - got);
+        if (r < 0 && errno == EINTR) {
+            r = 0;
+            continue;
+        }
+        if (r <= 0)
+            break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return got > 0;
+}
+
+/* The byte count a control group's limit file holds; ULLONG_MAX for "max", none, or junk. */
+static unsigned long long limit_in(const char *path)
+{
+    char buf[32];
+    if (!read_small(path, buf, sizeof buf))
+        return ULLONG_MAX;
+    unsigned long long v = 0;
+    size_t i = 0;
+    for (; buf[i] >= '0' && buf[i] <= '9'; i++) {
+        if (v > (ULLONG_MAX - 9) / 10)
+            return ULLONG_MAX;
+        v = v * 10 + (unsigned long long)(buf[i] - '0');
+    }
+    return i > 0 && (buf[i] == '\n' || buf[i] == '\0') ? v : ULLONG_MAX;
+}
+
+/* The smallest limit of file in the group at path under root and in each group above it. */
+static unsigned long long group_limit(const char *root, const char *path, size_t path_len,
+                                      const char *file)
+{
+    unsigned long long least = ULLONG_MAX;
+    char dir[PATH_MAX];
+    for (;;) {
+        int n = snprintf(dir, sizeof dir, "%s%.*s/%s", root, (int)path_len, path, file);
+        if (n > 0 && (size_t)n < sizeof dir) {
+            unsigned long long v = limit_in(dir);
+            if (v < least)
+                least = v;
+        }
+        while (path_len > 0 && path[path_len - 1] != '/')
+            path_len--;
+        if (path_len == 0)
+            return least;
+        path_len--; /* the '/' */
+    }
+}
+
+/*
+ * The memory this machine lets the server have: its RAM, or less when its
+ * control group (or one above it) is limited: cgroup v2's memory.max
+ * (mounted at /sys/fs/cgroup, or at /sys/fs/cgroup/unified beside v1),
+ * v1's memory.limit_in_bytes. 0 when not even the RAM is known.
+ */
 static unsigned long long memory_available(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    unsigned long long ram =
+    unsigned long long least =
         pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page : 0;
-    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
-    unsigned long long limit;
-    if (f) {
-        if (fscanf(f, "%llu", &limit) == 1 && limit < ram)
-            ram = limit;
-        fclose(f);
+    char groups[4096];
+    if (!least || !read_small("/proc/self/cgroup", groups, sizeof groups))
+        return least;
+    /* lines "ID:CONTROLLERS:PATH"; v2's is "0::PATH" */
+    for (const char *line = groups; *line;) {
+        size_t len = strcspn(line, "\n");
+        const char *c1 = memchr(line, ':', len);
+        const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(line + len - c1 - 1)) : NULL;
+        if (c2) {
+            const char *path = c2 + 1;
+            size_t path_len = (size_t)(line + len - path), names = (size_t)(c2 - c1 - 1);
+            unsigned long long v = ULLONG_MAX, w;
+            if (names == 0) {
+                v = group_limit("/sys/fs/cgroup", path, path_len, "memory.max");
+                w = group_limit("/sys/fs/cgroup/unified", path, path_len, "memory.max");
+                v = w < v ? w : v;
+            } else {
+                /* a v1 hierarchy holding the memory controller */
+                for (const char *n = c1 + 1; n < c2;) {
+                    size_t k = strcspn(n, ",:");
+                    if (k == 6 && memcmp(n, "memory", 6) == 0)
+                        v = group_limit("/sys/fs/cgroup/memory", path, path_len,
+                                        "memory.limit_in_bytes");
+                    n += k + (n[k] == ',');
+                }
+            }
+            if (v < least)
+                least = v;
+        }
+        line += len + (line[len] == '\n');
     }
-    return ram;
+    return least;
 }
 
 /*
@@ -266,21 +355,22 @@ static void check_memory(struct ss_config *cfg)
          (cfg->metrics_listen[0] ? per_other : 0));
     unsigned long long total = pools + l->max_buffered_bytes, have = memory_available();
     const unsigned long long mb = 1024 * 1024;
-    ss_log_info("network: the limits allow %llu MB at most: %u connections per listener, %zu kB "
-                "each on the client proxy, %zu kB on the server proxy (%llu MB), and %llu MB of "
-                "bodies in transit",
+    ss_log_info("network: the limits let connections and bodies in transit take up to %llu MiB: "
+                "%u connections per listener, %zu KiB each on the client proxy, %zu KiB on the "
+                "server proxy (%llu MiB), and %llu MiB of bodies (TLS state, answers being made "
+                "and outbound connections come on top)",
                 (total + mb - 1) / mb, l->max_connections, (per_client + 1023) / 1024,
                 (per_server + 1023) / 1024, (pools + mb - 1) / mb,
-                (unsigned long long)l->max_buffered_bytes / mb);
+                ((unsigned long long)l->max_buffered_bytes + mb - 1) / mb);
     if (have && total > have) {
         long line = ss_config_line(cfg, "limits", "max_connections", NULL);
         if (!line)
             line = ss_config_line(cfg, "limits", "max_header_bytes", NULL);
         ss_config_warning(cfg, line,
-                          "the limits allow %llu MB of connections and bodies in transit, more "
-                          "than the %llu MB this machine has: a flood would exhaust memory before "
-                          "it met a limit (lower max_connections, max_header_bytes or "
-                          "max_buffered_bytes)",
+                          "the limits let connections and bodies in transit take %llu MiB, more "
+                          "than the %llu MiB this machine allows the server: a flood would "
+                          "exhaust memory before it met a limit (lower max_connections, "
+                          "max_header_bytes or max_buffered_bytes)",
                           (total + mb - 1) / mb, have / mb);
     }
 }

@@ -1271,11 +1271,12 @@ static ss_error consume(struct exchange *x)
         goto out;
     x->refusal_logged = true; /* an error answer from the provider is logged above */
     if (type && up.sends > 1 && strcmp(type, "Client.DuplicateRequest") == 0) {
-        /* the information system sent this request once: the provider's server had it, closed
-         * the connection without an answer, and refused the copy libcurl sent again */
+        /* libcurl sent the request again after the connection closed without an answer, and
+         * the provider's server refused the copy: it may have had the first (or the information
+         * system sent this query id before); either way the service's answer is unknown */
         err = ss_errf(SS_ERR_UPSTREAM,
-                      "the provider's security server closed the connection without an answer "
-                      "after the request reached it, and refused it when it was sent again: "
+                      "the provider's security server closed the connection without an answer, "
+                      "and refused the request when it was sent again as one it already had: "
                       "whether the service received it is unknown");
         goto out;
     }

@@ -5,6 +5,9 @@
 # After every restart both message logs are one intact hash chain with no
 # partial record, and at the end every exchange a client received as a
 # success is in the log of both servers.
+# the provider waits on a slow answer long enough for its network process to be killed meanwhile
+FED_MV_BACKEND_TIMEOUT=10
+export FED_MV_BACKEND_TIMEOUT
 . "$(dirname "$0")/lib.sh"
 fed_start
 KILLS=${KILLS:-20}
@@ -27,7 +30,7 @@ serving() { # server: its health endpoint answers 200 (signer, logger and regist
 ECHO=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo
 xr GET $CLIENT "$ECHO/x" -H "X-Road-Id: crash-dup-0" # a kept-alive connection between them
 curl -s -o "$T_DIR/dup.body" -D "$T_DIR/dup.headers" -w '%{http_code}' --max-time 20 -H "X-Road-Client: $CLIENT" \
-  -H "X-Road-Id: crash-dup-1" "http://127.0.0.1:$FED_SH_CLIENT_PORT$ECHO/slow?ms=1500" \
+  -H "X-Road-Id: crash-dup-1" "http://127.0.0.1:$FED_SH_CLIENT_PORT$ECHO/slow?ms=5000" \
   >"$T_DIR/dup.status" &
 slow=$!
 at_provider() { [ "$(msglog mv "SELECT count(*) FROM records WHERE query_id = 'crash-dup-1'")" -gt 0 ]; }
@@ -42,7 +45,7 @@ expect_error "a request the provider had when it died, resent by libcurl" 500 \
 expect "the provider did refuse the copy (so the case was met)" \
   test "$(msglog mv "SELECT count(*) FROM records WHERE query_id = 'crash-dup-1' AND error_type = 'Client.DuplicateRequest'")" = 1
 expect "the consumer's operator log says what happened" \
-  log_has sh "refused it when it was sent again: whether the service received it is unknown"
+  log_has sh "refused the request when it was sent again as one it already had"
 back() { local now; now=$(child_of mv network); [ -n "$now" ] && [ "$now" != "$old" ] && serving mv; }
 wait_until "the provider's network process back" 30 back
 
