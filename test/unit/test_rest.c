@@ -429,14 +429,20 @@ static bool is_lower_hex(char c)
 
 /* ---- the form of an error answer (PR-REST 4.6) ---- */
 
+/* A request's fields: an Accept field, and a second one, each when given. */
+static void accept_fields(struct ss_headers *h, const char *accept, const char *second)
+{
+    ss_headers_init(h, 0, 0);
+    if (accept)
+        assert_int_equal(ss_headers_add(h, "Accept", accept), SS_OK);
+    if (second)
+        assert_int_equal(ss_headers_add(h, "accept", second), SS_OK);
+}
+
 static const char *media_for(const char *accept, const char *second)
 {
     struct ss_headers h;
-    ss_headers_init(&h, 0, 0);
-    if (accept)
-        assert_int_equal(ss_headers_add(&h, "Accept", accept), SS_OK);
-    if (second)
-        assert_int_equal(ss_headers_add(&h, "accept", second), SS_OK);
+    accept_fields(&h, accept, second);
     const char *m = ss_rest_error_media(&h);
     ss_headers_cleanup(&h);
     return m;
@@ -496,8 +502,7 @@ static int list_form(const char *accept)
 {
     static const char *const forms[] = {"text/xml", "application/json"};
     struct ss_headers h;
-    ss_headers_init(&h, 0, 0);
-    assert_int_equal(ss_headers_add(&h, "Accept", accept), SS_OK);
+    accept_fields(&h, accept, NULL);
     int k = ss_rest_accept(&h, forms, 2);
     ss_headers_cleanup(&h);
     return k;
