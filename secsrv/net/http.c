@@ -324,14 +324,26 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     /* libmicrohttpd records each '&'-separated argument; the pool holds max_query_arguments
      * of them (beyond what it holds, libmicrohttpd cuts the connection off itself) */
     const char *query = memchr(uri, '?', n), *end = uri + n;
+    const char *cut = NULL; /* where the arguments libmicrohttpd is to record end */
     size_t args = query && query + 1 < end ? 1 : 0;
-    for (const char *p = query ? query + 1 : end; p < end; p++)
+    for (const char *p = query ? query + 1 : end; p < end; p++) {
         args += *p == '&';
-    if (!ctx->error && args > srv->limits.max_query_arguments)
+        if (args > srv->limits.max_query_arguments && !cut)
+            cut = p;
+    }
+    if (!ctx->error && cut)
         fail(ctx, ss_errf(SS_ERR_LIMIT, "more than %zu query arguments",
                           srv->limits.max_query_arguments));
     ctx->target = strndup(uri, n);
     ctx->start_us = ss_monotonic_us();
+    if (ctx->error && !cut && (query = strchr(uri, '?')))
+        cut = query + 1; /* libmicrohttpd reads the arguments from the byte after the '?' */
+    /* A refused request's arguments are never used: libmicrohttpd is left only those its pool
+     * holds, so that the refusal is answered, not the connection cut off. The target lies in
+     * libmicrohttpd's read buffer, which it writes itself (the request line is read in place,
+     * see door.h), and it looks for the arguments' end only after this callback. */
+    if (cut)
+        *(char *)(uintptr_t)cut = '\0';
     return ctx;
 }
 
