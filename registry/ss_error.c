@@ -66,6 +66,7 @@ const char *ss_error_name(ss_error code)
         N(SS_ERR_LIMIT);
         N(SS_ERR_DUPLICATE);
         N(SS_ERR_INVALID_SECURITY_SERVER);
+        N(SS_ERR_METHOD);
         N(SS_ERR_POLICY);
         N(SS_ERR_ACCESS_DENIED);
         N(SS_ERR_PURPOSE_MISSING);

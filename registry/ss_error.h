@@ -39,6 +39,7 @@ typedef enum ss_error {
     SS_ERR_LIMIT,
     SS_ERR_DUPLICATE,               /* a second request of a client with the same query id */
     SS_ERR_INVALID_SECURITY_SERVER, /* the security server a request names cannot take it */
+    SS_ERR_METHOD,                  /* a method no service is called with (answered 501) */
     /* access policy */
     SS_ERR_POLICY = 500,
     SS_ERR_ACCESS_DENIED,

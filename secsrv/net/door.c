@@ -27,6 +27,16 @@ static bool all_digits(const char *s)
     return true;
 }
 
+/* The methods of RFC 9110 and PATCH (RFC 5789) that an exchange carries. */
+static bool known_method(const char *method)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(method, known[i]) == 0)
+            return true;
+    return false;
+}
+
 ss_error ss_door_check(const char *method, const char *target, const char *version,
                        const struct ss_headers *h)
 {
@@ -34,6 +44,13 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
         return ss_errf(SS_ERR_PROTOCOL, "the request method is not a token");
     if (strcmp(method, "CONNECT") == 0 || strcmp(method, "TRACE") == 0)
         return ss_errf(SS_ERR_PROTOCOL, "method %s is not allowed", method);
+    /* methods are case-sensitive (RFC 9110 9.1): "delete" is not DELETE to a policy that
+     * names DELETE, but a register service might read it as one */
+    if (!known_method(method))
+        return ss_errf(SS_ERR_METHOD,
+                       "method %s is not implemented (a service is called with GET, HEAD, POST, "
+                       "PUT, PATCH, DELETE or OPTIONS; methods are case-sensitive)",
+                       method);
     if (!target || !*target)
         return ss_errf(SS_ERR_PROTOCOL, "the request target is empty");
     for (const char *p = target; *p; p++)

@@ -4,7 +4,8 @@
  * leniently; what it lets through that a register service or another
  * HTTP stack could read differently is refused here, so that no two
  * parties can disagree about where a request ends or which fields it has:
- *   - a method that is not a token, and CONNECT and TRACE;
+ *   - a method that is not a token, and CONNECT and TRACE; a token other
+ *     than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS is answered 501;
  *   - a request target with a control character or a blank;
  *   - a field name that is not a token (a blank before the colon), a
  *     control character but tab in a value (NUL, bare CR) — checked as
@@ -46,7 +47,10 @@
 #include "headers.h"
 #include "ss_error.h"
 
-/* SS_OK, or SS_ERR_PROTOCOL naming what is wrong (version as received; NULL: HTTP/1.1). */
+/*
+ * SS_OK, or SS_ERR_PROTOCOL naming what is wrong (version as received; NULL: HTTP/1.1);
+ * SS_ERR_METHOD for a method other than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS.
+ */
 ss_error ss_door_check(const char *method, const char *target, const char *version,
                        const struct ss_headers *h) SS_MUST_CHECK;
 

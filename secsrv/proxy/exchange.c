@@ -162,6 +162,10 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
         status = 409;
         client_type = "Client.DuplicateRequest";
         break;
+    case SS_ERR_METHOD: /* RFC 9110 9.1: a method the server does not know */
+        status = 501;
+        client_type = "Client.BadRequest";
+        break;
     case SS_ERR_LOGGING:
         server_type = "LoggingFailed";
         break;

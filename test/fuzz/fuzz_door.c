@@ -9,8 +9,9 @@
  *
  * Invariants: a field is accepted exactly when its name is a non-empty run
  * of token characters and its value has no byte below 0x20 but tab and no
- * 0x7f; the door accepts a request only if its method is a token other
- * than CONNECT and TRACE, its target is non-empty without bytes <= 0x20 or
+ * 0x7f; the door accepts a request only if its method is GET, HEAD, POST,
+ * PUT, PATCH, DELETE or OPTIONS (another token but CONNECT and TRACE is
+ * SS_ERR_METHOD, checked before the rest), its target is non-empty without bytes <= 0x20 or
  * 0x7f, there is at most one Host field (and one in an HTTP/1.1 request),
  * Transfer-Encoding and
  * Content-Length do not both appear, every Content-Length is the same
@@ -69,6 +70,27 @@ static bool field_ok(const uint8_t *n, size_t nl, const uint8_t *v, size_t vl)
     return true;
 }
 
+/* Whether method is one a service is called with. */
+static bool known_method(const char *method)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(method, known[i]))
+            return true;
+    return false;
+}
+
+/* Whether the door must answer method with SS_ERR_METHOD: a token it does not carry. */
+static bool method_unknown(const char *method)
+{
+    if (!*method)
+        return false;
+    for (const char *p = method; *p; p++)
+        if (!tchar((unsigned char)*p))
+            return false;
+    return strcmp(method, "CONNECT") && strcmp(method, "TRACE") && !known_method(method);
+}
+
 /* What the door must say of the fields in h, method, target and version (NUL-free). */
 static bool door_ok(const char *method, const char *target, bool http10,
                     const struct ss_headers *h)
@@ -79,7 +101,7 @@ static bool door_ok(const char *method, const char *target, bool http10,
     for (size_t i = 0; i < ml; i++)
         if (!tchar((unsigned char)method[i]))
             return false;
-    if (!strcmp(method, "CONNECT") || !strcmp(method, "TRACE") || !*target)
+    if (!known_method(method) || !*target)
         return false;
     for (const char *p = target; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
@@ -195,8 +217,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_layout(&h);
     ss_error err = ss_door_check(method, target, http10 ? "HTTP/1.0" : "HTTP/1.1", &h);
-    if (err != SS_OK && err != SS_ERR_PROTOCOL)
-        die("a refusal that is not SS_ERR_PROTOCOL");
+    if ((err == SS_ERR_METHOD) != method_unknown(method))
+        die(err == SS_ERR_METHOD ? "a method refused as unknown that is not"
+                                 : "an unknown method not refused as one");
+    if (err != SS_OK && err != SS_ERR_PROTOCOL && err != SS_ERR_METHOD)
+        die("a refusal that is not SS_ERR_PROTOCOL or SS_ERR_METHOD");
     if ((err == SS_OK) != door_ok(method, target, http10, &h))
         die(err ? "a request within the rules refused" : "a request against the rules accepted");
     ss_headers_cleanup(&h);

@@ -451,6 +451,8 @@ door_cases=(
   "a line without a field name|: v\r\nX-Other: b\r\n"
 )
 door_methods=("CONNECT|method CONNECT" "TRACE|method TRACE" "G(T|a method that is not a token")
+# tokens, but no method a service is called with (methods are case-sensitive): 501
+door_unknown=(get delete PROPFIND)
 door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/door-N
   local i=0 c
   for c in "${door_cases[@]}"; do
@@ -467,6 +469,9 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "GET $ECHO/door HTTP/1.1\r\nHost: h\r\n$1\n" >"$T_DIR/door-$((i + 2))"
   printf "GET $ECHO/do or HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 3))"
   printf "GET $ECHO/door HTTP/1.1\r\n$1\r\n" >"$T_DIR/door-$((i + 4))"
+  for c in "${door_unknown[@]}"; do
+    printf "$c $ECHO/door HTTP/1.1\r\nHost: h\r\n$1Content-Length: 0\r\n\r\n" >"$T_DIR/door-$c"
+  done
 }
 door_names() {
   local c
@@ -488,6 +493,12 @@ door_check() { # SIDE PORT [s_client args...]
       test "$(header connection)" = close -a "$CLOSED" = yes
     i=$((i + 1))
   done < <(door_names)
+  for name in "${door_unknown[@]}"; do
+    raw "$port" "$T_DIR/door-$name" "$@"
+    expect_error "$side: method $name is not implemented" 501 Client.BadRequest
+    expect "$side: ... and the connection closed" \
+      test "$(header connection)" = close -a "$CLOSED" = yes
+  done
 }
 mark_backend echo
 door_requests "X-Road-Client: $CLIENT\r\n"
