@@ -53,6 +53,15 @@ size_t ss_policy_set_count_files(const struct ss_policy_set *set)
     return set ? set->n_files : 0;
 }
 
+bool ss_policy_method_known(const char *m, size_t len)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i]) == len && memcmp(known[i], m, len) == 0)
+            return true;
+    return false;
+}
+
 bool ss_policy_purpose_valid(const char *s)
 {
     if (!s)

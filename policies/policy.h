@@ -138,6 +138,13 @@ const char *ss_policy_outcome_name(enum ss_policy_outcome outcome);
 /* True if s is a well-formed purpose code: 1-64 bytes of [A-Za-z0-9.:/_-], one alphanumeric. */
 bool ss_policy_purpose_valid(const char *s);
 
+/*
+ * True if the len bytes at m are a method the proxies carry: GET, HEAD, POST, PUT, PATCH,
+ * DELETE or OPTIONS (RFC 9110 9.3, RFC 5789; case-sensitive). Any other is answered 501 at
+ * the door, so a rule naming it could never match.
+ */
+bool ss_policy_method_known(const char *m, size_t len);
+
 /* One rule as the metaservices list it: its service, methods (none: any) and path (NULL: any). */
 struct ss_policy_endpoint {
     const char *service_code;

@@ -344,6 +344,13 @@ static ss_error parse_methods(struct parse_ctx *ctx, xmlNodePtr node, const char
                        (int)(len > 64 ? 64 : len), start);
             return SS_OK;
         }
+        if (!ss_policy_method_known(start, len)) {
+            file_error(ctx, node,
+                       "method '%.*s' is never forwarded (the proxies carry GET, HEAD, POST, PUT, "
+                       "PATCH, DELETE and OPTIONS)",
+                       (int)len, start);
+            return SS_OK;
+        }
         for (size_t i = 0; i < n; i++)
             if (lens[i] == len && memcmp(tokens[i], start, len) == 0) {
                 file_error(ctx, node, "method '%.*s' is listed twice", (int)len, start);

@@ -1,4 +1,5 @@
 #include "door.h"
+#include "policy.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -27,16 +28,6 @@ static bool all_digits(const char *s)
     return true;
 }
 
-/* The methods of RFC 9110 and PATCH (RFC 5789) that an exchange carries. */
-static bool known_method(const char *method)
-{
-    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(method, known[i]) == 0)
-            return true;
-    return false;
-}
-
 ss_error ss_door_check(const char *method, const char *target, const char *version,
                        const struct ss_headers *h)
 {
@@ -46,7 +37,7 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
         return ss_errf(SS_ERR_PROTOCOL, "method %s is not allowed", method);
     /* methods are case-sensitive (RFC 9110 9.1): "delete" is not DELETE to a policy that
      * names DELETE, but a register service might read it as one */
-    if (!known_method(method))
+    if (!ss_policy_method_known(method, strlen(method)))
         return ss_errf(SS_ERR_METHOD,
                        "method %s is not implemented (a service is called with GET, HEAD, POST, "
                        "PUT, PATCH, DELETE or OPTIONS; methods are case-sensitive)",
@@ -120,6 +111,16 @@ const char *ss_door_layout_field(const char **at, const char *name, size_t name_
     if (value[value_len] != '\0' || value[value_len + 1] != '\0')
         return not_crlf;
     *at = value + value_len + 2;
+    return NULL;
+}
+
+const char *ss_door_layout_line(const char *method, size_t target_len, const char *version)
+{
+    size_t method_len = strlen(method);
+    if ((uintptr_t)version < (uintptr_t)method ||
+        (uintptr_t)version - (uintptr_t)method != method_len + 1 + target_len + 1)
+        return "a request line with more than one blank between its parts, or a NUL in its "
+               "target";
     return NULL;
 }
 

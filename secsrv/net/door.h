@@ -6,7 +6,9 @@
  * parties can disagree about where a request ends or which fields it has:
  *   - a method that is not a token, and CONNECT and TRACE; a token other
  *     than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS is answered 501;
- *   - a request target with a control character or a blank;
+ *   - a request target with a control character or a blank; a request
+ *     line with more than one blank between its parts or a NUL in its
+ *     target (ss_door_layout_line);
  *   - a field name that is not a token (a blank before the colon), a
  *     control character but tab in a value (NUL, bare CR) — checked as
  *     fields arrive, see ss_headers_field_problem;
@@ -66,6 +68,14 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
  * say, for the first).
  */
 const char *ss_door_layout_start(const char *version, const char **at);
+/*
+ * The request line, read in place as "method NUL target NUL version": NULL when the target
+ * (target_len bytes as the URI callback saw it, up to its first NUL) and one blank on either
+ * side fill the span from the method to the version. libmicrohttpd 0.9 skips extra blanks
+ * before the target and takes a NUL in it: the callback would see a shorter target than
+ * the one whose arguments it reads.
+ */
+const char *ss_door_layout_line(const char *method, size_t target_len, const char *version);
 const char *ss_door_layout_field(const char **at, const char *name, size_t name_len,
                                  const char *value, size_t value_len);
 const char *ss_door_layout_end(const char *at, const char *method, size_t header_size);

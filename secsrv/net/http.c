@@ -327,7 +327,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     const char *cut = NULL; /* where the arguments libmicrohttpd is to record end */
     size_t args = query && query + 1 < end ? 1 : 0;
     for (const char *p = query ? query + 1 : end; p < end; p++) {
-        args += *p == '&';
+        /* an '&' ends an argument; one at the very end starts none */
+        args += *p == '&' && p + 1 < end;
         if (args > srv->limits.max_query_arguments && !cut)
             cut = p;
     }
@@ -341,7 +342,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     /* A refused request's arguments are never used: libmicrohttpd is left only those its pool
      * holds, so that the refusal is answered, not the connection cut off. The target lies in
      * libmicrohttpd's read buffer, which it writes itself (the request line is read in place,
-     * see door.h), and it looks for the arguments' end only after this callback. */
+     * see door.h), and it looks for the arguments' end only after this callback. A target with
+     * a NUL hides its arguments from uri here: such a request is refused by the door
+     * (ss_door_layout_line), or cut off when its arguments overflow the pool first. */
     if (cut)
         *(char *)(uintptr_t)cut = '\0';
     return ctx;
@@ -381,8 +384,11 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx,
                             const char *method, const char *version)
 {
-    const char *problem = method && version ? ss_door_layout_start(version, &ctx->line)
-                                            : "a request line without a method or a version";
+    const char *problem = !method || !version
+                              ? "a request line without a method or a version"
+                              : ss_door_layout_line(method, strlen(ctx->target), version);
+    if (!problem)
+        problem = ss_door_layout_start(version, &ctx->line);
     if (!problem) {
         MHD_get_connection_values_n(con, MHD_HEADER_KIND, collect_header, ctx);
         if (ctx->error)

@@ -227,7 +227,8 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
     default:
         break;
     }
-    if (status < 500 || err == SS_ERR_UNKNOWN_SERVICE || err == SS_ERR_INVALID_SECURITY_SERVER)
+    if (status < 500 || err == SS_ERR_UNKNOWN_SERVICE || err == SS_ERR_INVALID_SECURITY_SERVER ||
+        err == SS_ERR_METHOD)
         return reason;
     switch (err) {
     case SS_ERR_TLS:

@@ -201,8 +201,10 @@ void ss_health_error(void *cls, const struct ss_http_request *req, ss_error err,
 {
     (void)cls;
     (void)req;
-    (void)err;
-    respond(resp, 400, "{\"status\":\"bad request\"}");
+    if (err == SS_ERR_METHOD)
+        respond(resp, 501, "{\"status\":\"method not implemented\"}");
+    else
+        respond(resp, 400, "{\"status\":\"bad request\"}");
 }
 
 /* ---- metrics ---- */

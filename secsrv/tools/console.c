@@ -2377,7 +2377,12 @@ static void handle_error(void *cls, const struct ss_http_request *req, ss_error 
     ss_page_init(&v->page, PAGE_MAX);
     char msg[600];
     snprintf(msg, sizeof msg, "Die Anfrage wurde abgewiesen: %s", ss_errmsg());
-    fail_page(v, err == SS_ERR_TOO_LARGE ? 413 : err == SS_ERR_BUSY ? 503 : 400, msg);
+    fail_page(v,
+              err == SS_ERR_TOO_LARGE ? 413
+              : err == SS_ERR_BUSY    ? 503
+              : err == SS_ERR_METHOD  ? 501
+                                      : 400,
+              msg);
     if (!audit_line(v))
         fail_page(v, 503, "Das Prüfprotokoll der Konsole ist nicht schreibbar.");
     finish(v);

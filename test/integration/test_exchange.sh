@@ -206,6 +206,9 @@ expect_error "1,500 query arguments in a URL within the limit" 400 Client.LimitE
 args=$(printf 'a%d=1&' $(seq 1 1000))
 xr GET $CLIENT "$ECHO/x?${args%&}"
 expect_error "1,000 query arguments in a URL over the limit" 400 Client.LimitExceeded
+args=$(printf 'a%d=1&' $(seq 1 64))
+xr GET $CLIENT "$ECHO/x?${args}"
+expect "64 query arguments and a trailing '&' (which starts none) pass" test "$STATUS" = 200
 # the provider's limit is 128 KiB, the consumer's 64 KiB
 xr GET $CLIENT "$ECHO/big?bytes=200000"
 expect_error "a backend answer over the provider's limit" 500 Server.ServerProxy.ServiceFailed
@@ -469,6 +472,8 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "GET $ECHO/door HTTP/1.1\r\nHost: h\r\n$1\n" >"$T_DIR/door-$((i + 2))"
   printf "GET $ECHO/do or HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 3))"
   printf "GET $ECHO/door HTTP/1.1\r\n$1\r\n" >"$T_DIR/door-$((i + 4))"
+  printf "GET $ECHO/do\000or?a=1 HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 5))"
+  printf "GET  $ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 6))"
   for c in "${door_unknown[@]}"; do
     printf "$c $ECHO/door HTTP/1.1\r\nHost: h\r\n$1Content-Length: 0\r\n\r\n" >"$T_DIR/door-$c"
   done
@@ -482,6 +487,8 @@ door_names() {
   echo "a header section ended by a bare LF"
   echo "a blank in the request target"
   echo "an HTTP/1.1 request without Host"
+  echo "a NUL in the request target"
+  echo "two blanks between method and target"
 }
 door_check() { # SIDE PORT [s_client args...]
   local side=$1 port=$2 i=0 name
@@ -496,6 +503,8 @@ door_check() { # SIDE PORT [s_client args...]
   for name in "${door_unknown[@]}"; do
     raw "$port" "$T_DIR/door-$name" "$@"
     expect_error "$side: method $name is not implemented" 501 Client.BadRequest
+    expect "$side: ... and the answer says so" \
+      test "${BODY#*\"message\":\"method $name is not implemented}" != "$BODY"
     expect "$side: ... and the connection closed" \
       test "$(header connection)" = close -a "$CLOSED" = yes
   done

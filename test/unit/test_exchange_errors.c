@@ -194,6 +194,17 @@ static void test_error_response_client_proxy(void **state)
     check_uuid(uuid);
     free(body);
 
+    /* a method the proxies do not carry: 501, and the reason is the client's to read */
+    ss_errf(SS_ERR_METHOD, "method get is not implemented");
+    ss_exchange_client_proxy_error(NULL, &req, SS_ERR_METHOD, &resp);
+    assert_int_equal(resp.status, 501);
+    assert_string_equal(ss_headers_get(&resp.headers, "X-Road-Error"), "Client.BadRequest");
+    body = calloc(1, resp.body_len + 1);
+    assert_non_null(body);
+    memcpy(body, resp.body, resp.body_len);
+    assert_non_null(strstr(body, "\"message\":\"method get is not implemented\""));
+    free(body);
+
     free(resp.body);
     ss_headers_cleanup(&resp.headers);
     ss_headers_cleanup(&req.headers);

@@ -452,6 +452,24 @@ static void test_door_layout(void **state)
                         "a header line that is not a field (one without a name, say)");
 }
 
+/* The request line as libmicrohttpd 0.9 leaves it: method NUL target NUL version. */
+static void test_door_layout_line(void **state)
+{
+    (void)state;
+    static const char line[] = "GET\0/r1/x?a=1\0HTTP/1.1";
+    assert_null(ss_door_layout_line(line, 9, line + 14));
+    /* a blank more before the target: libmicrohttpd skipped it */
+    static const char blanks[] = "GET\0 /r1/x\0HTTP/1.1";
+    assert_non_null(ss_door_layout_line(blanks, 5, blanks + 11));
+    assert_null(ss_door_layout_line(blanks, 6, blanks + 11)); /* what it spans, counted */
+    /* a NUL in the target: the callback saw "/r1/x" only */
+    static const char nul[] = "GET\0/r1/x\0?a&b\0HTTP/1.1";
+    assert_string_equal(ss_door_layout_line(nul, 5, nul + 15),
+                        "a request line with more than one blank between its parts, or a NUL "
+                        "in its target");
+    assert_non_null(ss_door_layout_line(line, 9, line)); /* a version before the target */
+}
+
 static void test_budget(void **state)
 {
     (void)state;
@@ -491,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_door_passes),
         cmocka_unit_test(test_door_refusals),
         cmocka_unit_test(test_door_layout),
+        cmocka_unit_test(test_door_layout_line),
         cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -799,6 +799,8 @@ static void test_parse_errors(void **state)
          "test.xml:3: method 'Post' is not an upper-case token"},
         {HEAD "<rule service=\"s\" methods=\"GET GET\">" ALLOW "</rule></accessPolicy>",
          "test.xml:3: method 'GET' is listed twice"},
+        {HEAD "<rule service=\"s\" methods=\"GET PROPFIND\">" ALLOW "</rule></accessPolicy>",
+         "test.xml:3: method 'PROPFIND' is never forwarded"},
         {HEAD "<rule service=\"s\" methods=\"  \">" ALLOW "</rule></accessPolicy>",
          "test.xml:3: methods names no method"},
         {HEAD "<rule service=\"s\">\n<allow/></rule></accessPolicy>",
