@@ -10,7 +10,8 @@
 #      timestamped,
 #   4. the secsrv pair again while 9,900 slow clients hold connections to the
 #      SH client proxy,
-# and prints requests/s, p50/p99 latency, the batch sizes the signer and the
+# and prints requests/s, p50/p99 latency, the CPU time each process of the
+# pair (and the backend) spent per exchange, the batch sizes the signer and the
 # logger reached, the SH network process's threads with and without the slow
 # clients, and the peak RSS of all processes of each server.
 #   usage: test/bench/bench.sh [DURATION_S=10] [CONNECTIONS=32]
@@ -116,8 +117,23 @@ run() { # label url [headers...]
   errors=$(printf '%s\n' "$out" | awk '/Non-2xx|Socket errors/ {$1=$1; print}' | tr '\n' ' ')
   printf '%-34s %10s req/s   p50 %8s   p99 %8s  %s\n' "$label" "$rps" "$p50" "$p99" "$errors"
   LAST_RPS=$rps
+  LAST_COUNT=$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')
   LAST_P99_MS=$(printf '%s\n' "$p99" | awk '/us$/ {print $1 / 1000; next} /ms$/ {print $1 + 0; next}
     /s$/ {print $1 * 1000}')
+}
+# cpu_ticks: "pid label ticks" for each process of both servers and the backend (utime + stime
+# of all its threads, in clock ticks)
+cpu_ticks() {
+  local pid name p
+  while read -r pid name; do
+    case $name in
+    sh | mv)
+      for p in "$pid" $(ps -o pid= --ppid "$pid"); do
+        awk -v p="$p" -v n="$name $(cat "/proc/$p/comm")" '{print p, n, $14 + $15}' "/proc/$p/stat"
+      done ;;
+    fast) awk -v p="$pid" '{print p, "backend", $14 + $15}' "/proc/$pid/stat" ;;
+    esac
+  done <"$work/fed/pids"
 }
 ratio() { # label a b: a / b
   awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {if (b > 0) printf "  %-32s %.3fx\n", l, a / b}'
@@ -127,12 +143,30 @@ echo "wrk: $threads threads, $conns connections, ${duration}s each, keep-alive, 
 run "backend directly" "http://127.0.0.1:$FED_FAST_PORT/persons/P-1001"
 run "nginx mTLS proxy pair" "http://127.0.0.1:$P_NGX_FRONT/persons/P-1001"
 nginx_rps=${LAST_RPS:-0} nginx_p99=${LAST_P99_MS:-0}
+cpu_ticks >"$work/cpu.before"
 run "secsrv pair (SH -> MV)" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
   -H "X-Road-Client: $CLIENT"
+cpu_ticks >"$work/cpu.after"
 echo "secsrv pair against the nginx pair:"
 ratio "throughput (secsrv / nginx)" "${LAST_RPS:-0}" "$nginx_rps"
 ratio "p99 latency (secsrv / nginx)" "${LAST_P99_MS:-0}" "$nginx_p99"
 
+# where the CPU went: each process's CPU time over the secsrv pair's run, per exchange
+echo "CPU time per exchange (user + system) over the secsrv pair's run:"
+awk -v n="${LAST_COUNT:-0}" -v hz="$(getconf CLK_TCK)" -v cores="$(nproc)" '
+  NR == FNR {before[$1] = $NF; next}
+  ($1 in before) && n > 0 {
+    us = ($NF - before[$1]) * 1e6 / hz / n
+    total += us
+    label = $2 ($3 != $NF ? " " $3 : "")
+    printf "  %-24s %6.0f us\n", label, us
+  }
+  END {
+    if (n > 0 && total > 0)
+      printf "  %-24s %6.0f us  (%d cores: at most %.0f exchanges/s)\n", "all", total, cores,
+        cores * 1e6 / total
+  }
+' "$work/cpu.before" "$work/cpu.after"
 echo "the evidence layer (from each server's health endpoint):"
 for s in sh mv; do
   port=$(sed -n "s/^FED_$(echo $s | tr a-z A-Z)_HEALTH_PORT=//p" "$work/fed/env")
