@@ -16,6 +16,19 @@
 #include <strings.h>
 
 #define POOL_MAX 128
+/*
+ * How long a pooled connection may have been idle and still be used again (seconds). A
+ * server closes an idle connection when its own keep-alive time is up; a request sent on it
+ * at that moment finds it closed before any answer, and a request that may not be sent twice
+ * then fails (see on_prereq). Keeping the reuse window well inside the servers' windows makes
+ * that rare: register services' HTTP servers keep idle connections 2 s (gunicorn) to 75 s
+ * (nginx), mostly 5 s; another security server keeps them connection_timeout (30 s by
+ * default). libcurl counts whole seconds: with 1, a connection idle for 2 s or more is not
+ * used again; with 10, one idle for 11 s. Under load connections never idle this long, so
+ * the limits cost nothing there.
+ */
+#define BACKEND_MAX_IDLE_S 1L
+#define PEER_MAX_IDLE_S 10L
 
 /*
  * An idle handle keeps its connections open. Its tag is whether it carries
@@ -406,6 +419,8 @@ static bool set_once(CURL *h, const struct pool_tag *tag)
               curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_MAXAGE_CONN,
+                               tag->tls ? PEER_MAX_IDLE_S : BACKEND_MAX_IDLE_S) == CURLE_OK &&
               /* curl copies each request over TLS into its upload buffer, 64 kB by default and
                * one per request in flight: a TLS record's 16 kB is as much as it sends at once */
               curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) == CURLE_OK;

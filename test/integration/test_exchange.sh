@@ -255,6 +255,18 @@ xr GET $CLIENT "$ECHO/drop"
 expect_error "a GET the service drops" 500 Server.ServerProxy.ServiceFailed
 expect "a GET over a kept-alive connection goes once more, on a new one" \
   test "$(drops)" = $((before + 2))
+# ... and a kept-alive connection to a service is used again only while it has been idle for
+# less than 2 s (a service closing it at the end of its own keep-alive time cannot meet a
+# request on it): the service sees each request's source port
+xr GET $CLIENT "$ECHO/port"
+port1=${BODY//[^0-9]/}
+xr GET $CLIENT "$ECHO/port"
+port2=${BODY//[^0-9]/}
+expect "a connection to the service is used again at once" test -n "$port1" -a "$port1" = "$port2"
+sleep 2.2
+xr GET $CLIENT "$ECHO/port"
+port3=${BODY//[^0-9]/}
+expect "... but not once it has been idle for 2 s" test -n "$port3" -a "$port3" != "$port2"
 
 xr GET $CLIENT "$SVC/down/persons/P-1001?name=Erika"
 expect "a server-side error tells the client no internal address or path" \

@@ -21,11 +21,14 @@
  *   .../drop          closes the connection without an answer, once the
  *                     request has arrived whole
  *   .../drops         answers {"drops":N}: how many requests .../drop closed
+ *   .../port          answers {"port":N}: the TCP port the request came from (a
+ *                     connection used again comes from the same port)
  *
  * Every string from the request is JSON-escaped before it is sent back.
  */
 #include "testserver.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -426,6 +429,19 @@ enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connectio
     if (ts_path_ends_with(req, "/drops")) {
         char json[40];
         int n = snprintf(json, sizeof json, "{\"drops\":%u}\n", atomic_load(&drops));
+        return ts_queue_json(conn, req, method, MHD_HTTP_OK, json, (size_t)n);
+    }
+    if (ts_path_ends_with(req, "/port")) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        unsigned port = 0;
+        if (info && info->client_addr && info->client_addr->sa_family == AF_INET) {
+            struct sockaddr_in in;
+            memcpy(&in, info->client_addr, sizeof in);
+            port = ntohs(in.sin_port);
+        }
+        char json[32];
+        int n = snprintf(json, sizeof json, "{\"port\":%u}\n", port);
         return ts_queue_json(conn, req, method, MHD_HTTP_OK, json, (size_t)n);
     }
     if (ts_path_ends_with(req, "/redirect"))
