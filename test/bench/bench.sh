@@ -158,7 +158,7 @@ awk -v n="${LAST_COUNT:-0}" -v hz="$(getconf CLK_TCK)" -v cores="$(nproc)" '
   ($1 in before) && n > 0 {
     us = ($NF - before[$1]) * 1e6 / hz / n
     total += us
-    label = $2 ($3 != $NF ? " " $3 : "")
+    label = NF == 4 ? $2 " " $3 : $2
     printf "  %-24s %6.0f us\n", label, us
   }
   END {
