@@ -55,10 +55,12 @@ size_t ss_policy_set_count_files(const struct ss_policy_set *set)
 
 bool ss_policy_method_known(const char *m, size_t len)
 {
-    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strlen(known[i]) == len && memcmp(known[i], m, len) == 0)
+    for (const char *p = SS_POLICY_METHODS; *p; p += strspn(p, ", ")) {
+        size_t n = strcspn(p, ", ");
+        if (n == len && memcmp(p, m, len) == 0)
             return true;
+        p += n;
+    }
     return false;
 }
 

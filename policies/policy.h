@@ -138,10 +138,11 @@ const char *ss_policy_outcome_name(enum ss_policy_outcome outcome);
 /* True if s is a well-formed purpose code: 1-64 bytes of [A-Za-z0-9.:/_-], one alphanumeric. */
 bool ss_policy_purpose_valid(const char *s);
 
+/* The methods the proxies carry (RFC 9110 9.3, RFC 5789), as messages name them. */
+#define SS_POLICY_METHODS "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 /*
- * True if the len bytes at m are a method the proxies carry: GET, HEAD, POST, PUT, PATCH,
- * DELETE or OPTIONS (RFC 9110 9.3, RFC 5789; case-sensitive). Any other is answered 501 at
- * the door, so a rule naming it could never match.
+ * True if the len bytes at m are one of SS_POLICY_METHODS (case-sensitive). Any other is
+ * answered 501 at the door, so a rule naming it could never match.
  */
 bool ss_policy_method_known(const char *m, size_t len);
 

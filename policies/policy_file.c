@@ -346,8 +346,7 @@ static ss_error parse_methods(struct parse_ctx *ctx, xmlNodePtr node, const char
         }
         if (!ss_policy_method_known(start, len)) {
             file_error(ctx, node,
-                       "method '%.*s' is never forwarded (the proxies carry GET, HEAD, POST, PUT, "
-                       "PATCH, DELETE and OPTIONS)",
+                       "method '%.*s' is never forwarded (the proxies carry " SS_POLICY_METHODS ")",
                        (int)len, start);
             return SS_OK;
         }

@@ -38,10 +38,11 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
     /* methods are case-sensitive (RFC 9110 9.1): "delete" is not DELETE to a policy that
      * names DELETE, but a register service might read it as one */
     if (!ss_policy_method_known(method, strlen(method)))
-        return ss_errf(SS_ERR_METHOD,
-                       "method %s is not implemented (a service is called with GET, HEAD, POST, "
-                       "PUT, PATCH, DELETE or OPTIONS; methods are case-sensitive)",
-                       method);
+        return ss_errf(
+            SS_ERR_METHOD,
+            "method %s is not implemented (a service is called with one of " SS_POLICY_METHODS
+            "; methods are case-sensitive)",
+            method);
     if (!target || !*target)
         return ss_errf(SS_ERR_PROTOCOL, "the request target is empty");
     for (const char *p = target; *p; p++)
