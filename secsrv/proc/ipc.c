@@ -122,6 +122,15 @@ static ss_error read_full(int sock, void *buf, size_t n, int *fd)
     return SS_OK;
 }
 
+/* A header no receiver takes: flags set, or more bytes than max. */
+static ss_error frame_refused(const struct frame_header *h, size_t max)
+{
+    if (h->flags != 0 || h->len > max || h->len > SS_IPC_MAX_PAYLOAD)
+        return ss_errf(SS_ERR_PROTOCOL, "IPC frame of type %u with %u bytes refused", h->type,
+                       h->len);
+    return SS_OK;
+}
+
 ss_error ss_ipc_recv(int sock, size_t max, struct ss_ipc_msg *out)
 {
     memset(out, 0, sizeof *out);
@@ -130,10 +139,9 @@ ss_error ss_ipc_recv(int sock, size_t max, struct ss_ipc_msg *out)
     ss_error err = read_full(sock, &h, sizeof h, &out->fd);
     if (err)
         return err;
-    if (h.flags != 0 || h.len > max || h.len > SS_IPC_MAX_PAYLOAD) {
+    if ((err = frame_refused(&h, max))) {
         ss_ipc_msg_cleanup(out);
-        return ss_errf(SS_ERR_PROTOCOL, "IPC frame of type %u with %u bytes refused", h.type,
-                       h.len);
+        return err;
     }
     out->type = h.type;
     out->id = h.id;
@@ -149,6 +157,92 @@ ss_error ss_ipc_recv(int sock, size_t max, struct ss_ipc_msg *out)
             return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
         }
     }
+    return SS_OK;
+}
+
+/* ---- buffered receiving ---- */
+
+/* what a buffer keeps between frames; a larger frame grows it for its time */
+#define INBUF_KEEP (64u * 1024)
+
+void ss_ipc_inbuf_reset(struct ss_ipc_inbuf *in)
+{
+    if (in->cap > INBUF_KEEP) {
+        free(in->data);
+        in->data = NULL;
+        in->cap = 0;
+    }
+    in->start = in->end = 0;
+}
+
+void ss_ipc_inbuf_cleanup(struct ss_ipc_inbuf *in)
+{
+    free(in->data);
+    memset(in, 0, sizeof *in);
+}
+
+bool ss_ipc_inbuf_ready(const struct ss_ipc_inbuf *in)
+{
+    return in->end - in->start >= sizeof(struct frame_header);
+}
+
+/* Reads until the buffer holds need bytes past start (need <= header + the largest payload). */
+static ss_error inbuf_fill(struct ss_ipc_inbuf *in, int sock, size_t need)
+{
+    while (in->end - in->start < need) {
+        if (in->cap - in->start < need) {
+            if (in->start) { /* the frame's beginning to the front */
+                memmove(in->data, in->data + in->start, in->end - in->start);
+                in->end -= in->start;
+                in->start = 0;
+            }
+            if (in->cap < need) {
+                size_t cap = need > INBUF_KEEP ? need : INBUF_KEEP;
+                uint8_t *d = realloc(in->data, cap);
+                if (!d)
+                    return ss_errf(SS_ERR_NOMEM, "out of memory");
+                in->data = d;
+                in->cap = cap;
+            }
+        }
+        ssize_t r = recv(sock, in->data + in->end, in->cap - in->end, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ss_errf(SS_ERR_IO, "IPC receive: %s", strerror(errno));
+        if (r == 0)
+            return ss_errf(SS_ERR_IO, in->end > in->start ? "IPC receive: truncated frame"
+                                                          : "IPC link closed");
+        in->end += (size_t)r;
+    }
+    return SS_OK;
+}
+
+ss_error ss_ipc_inbuf_recv(struct ss_ipc_inbuf *in, int sock, size_t max, struct ss_ipc_msg *out)
+{
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    struct frame_header h;
+    ss_error err = inbuf_fill(in, sock, sizeof h);
+    if (err)
+        return err;
+    memcpy(&h, in->data + in->start, sizeof h);
+    if ((err = frame_refused(&h, max)))
+        return err;
+    if ((err = inbuf_fill(in, sock, sizeof h + h.len)))
+        return err == SS_ERR_NOMEM ? err : ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
+    if (h.len) {
+        out->payload = malloc(h.len);
+        if (!out->payload)
+            return ss_errf(SS_ERR_NOMEM, "out of memory");
+        memcpy(out->payload, in->data + in->start + sizeof h, h.len);
+    }
+    out->type = h.type;
+    out->id = h.id;
+    out->len = h.len;
+    in->start += sizeof h + h.len;
+    if (in->start == in->end)
+        ss_ipc_inbuf_reset(in);
     return SS_OK;
 }
 
@@ -290,6 +384,7 @@ struct ss_ipc_client {
     int fd;
     bool attached; /* a new link is in place: on_attach is due */
     int wake[2];   /* self-pipe: attach and stop wake the reader */
+    struct ss_ipc_inbuf in; /* the reader's own */
     bool stopping;
     pthread_t reader;
     void (*on_attach)(void *arg);
@@ -372,6 +467,39 @@ static void wake(struct ss_ipc_client *c)
     (void)!write(c->wake[1], &b, 1);
 }
 
+/* Reads one answer on fd and completes its request; false when the link broke. */
+static bool take_answer(struct ss_ipc_client *c, int fd)
+{
+    struct ss_ipc_msg msg;
+    ss_error err = ss_ipc_inbuf_recv(&c->in, fd, SS_IPC_MAX_PAYLOAD, &msg);
+    if (err) {
+        char why[200];
+        snprintf(why, sizeof why, "link broken: %s", ss_errmsg());
+        ss_ipc_inbuf_reset(&c->in);
+        pthread_mutex_lock(&c->send_mu);
+        pthread_mutex_lock(&c->mu);
+        struct pending *all = NULL;
+        if (c->fd == fd) {
+            all = take_all(c);
+            close(c->fd);
+            c->fd = -1;
+        }
+        pthread_mutex_unlock(&c->mu);
+        pthread_mutex_unlock(&c->send_mu);
+        fail_list(c, all, SS_ERR_IO, why);
+        return false;
+    }
+    pthread_mutex_lock(&c->mu);
+    struct pending *p = take_pending(c, msg.id);
+    pthread_mutex_unlock(&c->mu);
+    if (p) {
+        p->done(p->arg, SS_OK, &msg);
+        free(p);
+    }
+    ss_ipc_msg_cleanup(&msg);
+    return true;
+}
+
 static void *reader_main(void *arg)
 {
     struct ss_ipc_client *c = arg;
@@ -386,6 +514,8 @@ static void *reader_main(void *arg)
         fail_list(c, late, SS_ERR_UPSTREAM_TIMEOUT, "no answer in time");
         if (stop)
             break;
+        if (attached) /* what was read on the old link is no part of the new one's frames */
+            ss_ipc_inbuf_reset(&c->in);
         if (attached && c->on_attach)
             c->on_attach(c->on_attach_arg);
         struct pollfd pfd[2] = {{c->wake[0], POLLIN, 0}, {fd, POLLIN, 0}};
@@ -399,32 +529,9 @@ static void *reader_main(void *arg)
         }
         if (fd < 0 || n <= 0 || !(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
-        struct ss_ipc_msg msg;
-        ss_error err = ss_ipc_recv(fd, SS_IPC_MAX_PAYLOAD, &msg);
-        if (err) {
-            char why[200];
-            snprintf(why, sizeof why, "link broken: %s", ss_errmsg());
-            pthread_mutex_lock(&c->send_mu);
-            pthread_mutex_lock(&c->mu);
-            struct pending *all = NULL;
-            if (c->fd == fd) {
-                all = take_all(c);
-                close(c->fd);
-                c->fd = -1;
-            }
-            pthread_mutex_unlock(&c->mu);
-            pthread_mutex_unlock(&c->send_mu);
-            fail_list(c, all, SS_ERR_IO, why);
-            continue;
+        /* every frame the last read brought, before the next wait */
+        while (take_answer(c, fd) && ss_ipc_inbuf_ready(&c->in)) {
         }
-        pthread_mutex_lock(&c->mu);
-        struct pending *p = take_pending(c, msg.id);
-        pthread_mutex_unlock(&c->mu);
-        if (p) {
-            p->done(p->arg, SS_OK, &msg);
-            free(p);
-        }
-        ss_ipc_msg_cleanup(&msg);
     }
     return NULL;
 }
@@ -475,6 +582,7 @@ void ss_ipc_client_free(struct ss_ipc_client *c)
         close(c->fd);
     close(c->wake[0]);
     close(c->wake[1]);
+    ss_ipc_inbuf_cleanup(&c->in);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->send_mu);
     free(c);

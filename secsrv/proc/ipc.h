@@ -72,6 +72,30 @@ ss_error ss_ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, 
  */
 ss_error ss_ipc_recv(int sock, size_t max, struct ss_ipc_msg *out) SS_MUST_CHECK SS_NONNULL(3);
 
+/*
+ * Receiving on a link that carries no descriptors (the network process's
+ * links to the signer and the logger, both ways): each read takes what the
+ * socket holds, so that a frame costs one read instead of two and a burst
+ * of frames one read in all. One reader per buffer; reset it whenever the
+ * socket it reads changes.
+ */
+struct ss_ipc_inbuf {
+    uint8_t *data;
+    size_t cap, start, end; /* the bytes read and not yet taken: data[start, end) */
+};
+
+/* Forgets what the buffer holds (and memory a large frame took). */
+void ss_ipc_inbuf_reset(struct ss_ipc_inbuf *in) SS_NONNULL(1);
+void ss_ipc_inbuf_cleanup(struct ss_ipc_inbuf *in) SS_NONNULL(1);
+/* As ss_ipc_recv, from what the buffer holds first; reads (blocking) only what is missing. */
+ss_error ss_ipc_inbuf_recv(struct ss_ipc_inbuf *in, int sock, size_t max, struct ss_ipc_msg *out)
+    SS_MUST_CHECK SS_NONNULL(1, 4);
+/*
+ * True when the buffer holds the next frame's header: receive it before
+ * waiting for the socket (which may have nothing more to say).
+ */
+bool ss_ipc_inbuf_ready(const struct ss_ipc_inbuf *in) SS_NONNULL(1);
+
 /* ---- payloads ---- */
 
 struct ss_ipc_buf {

@@ -83,6 +83,9 @@ static struct {
     struct link_slot slots[SS_SERVE_MAX_LINKS];
 } links = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* what ss_serve_run has read from each slot's link and not yet handled (its thread's alone) */
+static struct ss_ipc_inbuf inbufs[SS_SERVE_MAX_LINKS];
+
 static ss_link handle_of(size_t slot)
 {
     return ((uint64_t)links.slots[slot].generation << 8) | slot;
@@ -123,6 +126,7 @@ static bool add_link(int fd)
 static void drop_link(size_t slot)
 {
     struct link_slot *s = &links.slots[slot];
+    ss_ipc_inbuf_cleanup(&inbufs[slot]);
     pthread_mutex_lock(&s->send_mu); /* no answer is being written to it */
     pthread_mutex_lock(&links.mu);
     if (s->fd >= 0)
@@ -190,21 +194,24 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
             if (!pfd[k].revents)
                 continue;
             size_t slot = slot_of[k];
-            struct ss_ipc_msg m;
-            ss_error err = ss_ipc_recv(pfd[k].fd, max_frame, &m);
-            if (err == SS_ERR_IO) {
-                drop_link(slot); /* that network process ended; its successor comes by ATTACH */
-                continue;
-            }
-            if (err) {
-                /* a malformed frame from our own network process: a broken invariant */
-                ss_log_error("IPC: malformed request: %s", ss_errmsg());
-                abort();
-            }
             pthread_mutex_lock(&links.mu);
             ss_link link = handle_of(slot);
             pthread_mutex_unlock(&links.mu);
-            handler(cls, link, &m);
+            /* every frame the last read brought, before the next wait */
+            do {
+                struct ss_ipc_msg m;
+                ss_error err = ss_ipc_inbuf_recv(&inbufs[slot], pfd[k].fd, max_frame, &m);
+                if (err == SS_ERR_IO) {
+                    drop_link(slot); /* that network process ended; its successor comes by ATTACH */
+                    break;
+                }
+                if (err) {
+                    /* a malformed frame from our own network process: a broken invariant */
+                    ss_log_error("IPC: malformed request: %s", ss_errmsg());
+                    abort();
+                }
+                handler(cls, link, &m);
+            } while (ss_ipc_inbuf_ready(&inbufs[slot]));
         }
     }
     close(sfd);

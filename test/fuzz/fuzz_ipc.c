@@ -3,7 +3,9 @@
  * secsrv/msglog/record_ipc.c). The input goes into one end of a
  * socketpair (what does not fit into the socket's buffer at once from a
  * second thread), which is then closed; this thread receives frames from
- * the other end with ss_ipc_recv() and a small maximum, until it fails.
+ * the other end with ss_ipc_recv() and a small maximum, until it fails;
+ * then again with the buffered ss_ipc_inbuf_recv(), which must give the
+ * same frames and the same failure.
  *
  *   - Each result is the one this target works out from the input itself
  *     (16-byte header in host order: u32 length, u16 type, u16 flags, u64
@@ -468,7 +470,7 @@ static void read_append(const struct ss_ipc_msg *m)
 
 /* ---- frames ---- */
 
-/* What ss_ipc_recv must give for the stream's bytes from off on. */
+/* What ss_ipc_recv (and ss_ipc_inbuf_recv) must give for the stream's bytes from off on. */
 static ss_error expected_frame(const uint8_t *data, size_t size, size_t off, uint32_t *len)
 {
     size_t rem = size - off;
@@ -482,8 +484,12 @@ static ss_error expected_frame(const uint8_t *data, size_t size, size_t off, uin
     return SS_OK;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Sends data into a socketpair and receives frames from it until one fails (buffered: with
+ * ss_ipc_inbuf_recv, which must give what ss_ipc_recv gives). */
+static void run_stream(const uint8_t *data, size_t size, bool buffered)
 {
+    const char *fn = buffered ? "ss_ipc_inbuf_recv" : "ss_ipc_recv";
+    struct ss_ipc_inbuf in = {0};
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         die("socketpair", strerror(errno));
@@ -509,18 +515,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint32_t len = 0;
         ss_error want = expected_frame(data, size, off, &len);
         struct ss_ipc_msg m;
-        ss_error got = ss_ipc_recv(sv[0], FRAME_MAX, &m);
+        ss_error got = buffered ? ss_ipc_inbuf_recv(&in, sv[0], FRAME_MAX, &m)
+                                : ss_ipc_recv(sv[0], FRAME_MAX, &m);
         if (got != want) {
             char detail[160];
             snprintf(detail, sizeof detail, "%s, expected %s at offset %zu (%s)",
                      ss_error_name(got), ss_error_name(want), off, got ? ss_errmsg() : "");
-            die("ss_ipc_recv", detail);
+            die(fn, detail);
         }
         if (got) {
             if (!*ss_errmsg())
-                die("ss_ipc_recv failed without a reason", NULL);
+                die(fn, "failed without a reason");
             if (m.payload || m.fd != -1)
-                die("ss_ipc_recv failed but left a payload or descriptor", NULL);
+                die(fn, "failed but left a payload or descriptor");
             break;
         }
         uint16_t type;
@@ -530,7 +537,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m.type != type || m.id != id || m.len != len || m.fd != -1 ||
             (len == 0) != (m.payload == NULL) ||
             (len && memcmp(m.payload, data + off + HEADER, len) != 0))
-            die("ss_ipc_recv", "the frame is not the one sent");
+            die(fn, "the frame is not the one sent");
+        if (buffered && in.end - in.start > size - off - HEADER - len)
+            die(fn, "holds bytes that were never sent");
         read_sign(&m);
         read_append(&m);
         read_registry(&m);
@@ -539,8 +548,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ss_ipc_msg_cleanup(&m);
         off += HEADER + len;
     }
+    ss_ipc_inbuf_cleanup(&in);
     close(sv[0]);
     if (threaded)
         pthread_join(thread, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    run_stream(data, size, false);
+    run_stream(data, size, true);
     return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * Unit tests of the IPC module (secsrv/proc/ipc.c): frames round-trip with
  * and without a passed descriptor, oversized and truncated frames are
- * refused, the payload reader never reads past its end or its bounds, and
+ * refused, the payload reader never reads past its end or its bounds, a
+ * buffered receiver takes a burst of frames in one read and refuses what
+ * ss_ipc_recv refuses, and
  * the asynchronous client completes every request exactly once: with the
  * answer, on a broken or replaced link, or at its deadline. The gathering
  * rule of the queue workers (secsrv/proc/gather.c) takes at once when quiet,
@@ -121,6 +123,135 @@ static void test_refusals(void **state)
     assert_int_equal(write(sv[0], bad, sizeof bad), (ssize_t)sizeof bad);
     assert_int_equal(ss_ipc_recv(sv[1], 1024, &m), SS_ERR_PROTOCOL);
     close(sv[0]);
+    close(sv[1]);
+}
+
+/* Sends frames of ids 1..n (payload: i bytes of i) from a thread: a large one may not fit at once. */
+struct burst {
+    int fd;
+    unsigned n;
+    size_t big; /* frame 1's payload length instead, when nonzero */
+};
+
+static void *send_burst(void *arg)
+{
+    struct burst *b = arg;
+    for (unsigned i = 1; i <= b->n; i++) {
+        size_t len = i == 1 && b->big ? b->big : i;
+        uint8_t *p = malloc(len);
+        assert_non_null(p);
+        memset(p, (int)i, len);
+        assert_int_equal(ss_ipc_send(b->fd, SS_IPC_LOGGED, i, p, len, -1), SS_OK);
+        free(p);
+    }
+    return NULL;
+}
+
+/* Writes the rest of a frame a moment later. */
+struct late {
+    int fd;
+    const uint8_t *p;
+    size_t n;
+};
+
+static void *write_late(void *arg)
+{
+    struct late *l = arg;
+    usleep(1000);
+    assert_int_equal(write(l->fd, l->p, l->n), (ssize_t)l->n);
+    return NULL;
+}
+
+static void take_burst(struct ss_ipc_inbuf *in, int fd, const struct burst *b)
+{
+    for (unsigned i = 1; i <= b->n; i++) {
+        struct ss_ipc_msg m;
+        assert_int_equal(ss_ipc_inbuf_recv(in, fd, 1u << 20, &m), SS_OK);
+        size_t len = i == 1 && b->big ? b->big : i;
+        assert_int_equal(m.type, SS_IPC_LOGGED);
+        assert_int_equal(m.id, i);
+        assert_int_equal(m.len, len);
+        assert_int_equal(m.fd, -1);
+        for (size_t k = 0; k < len; k++)
+            assert_int_equal(m.payload[k], (uint8_t)i);
+        ss_ipc_msg_cleanup(&m);
+    }
+}
+
+static void test_inbuf(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct ss_ipc_inbuf in = {0};
+    assert_false(ss_ipc_inbuf_ready(&in));
+    /* a burst: the first receive reads it all, the others take it from the buffer */
+    struct burst b = {sv[0], 20, 0};
+    send_burst(&b);
+    struct ss_ipc_msg m;
+    assert_int_equal(ss_ipc_inbuf_recv(&in, sv[1], 1024, &m), SS_OK);
+    assert_int_equal(m.id, 1);
+    ss_ipc_msg_cleanup(&m);
+    char peek;
+    assert_int_equal(recv(sv[1], &peek, 1, MSG_PEEK | MSG_DONTWAIT), -1);
+    for (unsigned i = 2; i <= b.n; i++) {
+        assert_true(ss_ipc_inbuf_ready(&in));
+        assert_int_equal(ss_ipc_inbuf_recv(&in, sv[1], 1024, &m), SS_OK);
+        assert_int_equal(m.id, i);
+        assert_int_equal(m.len, i);
+        ss_ipc_msg_cleanup(&m);
+    }
+    assert_false(ss_ipc_inbuf_ready(&in));
+    /* a frame larger than the buffer keeps, amid small ones, from a thread (it outgrows the
+     * socket's buffer); afterwards the buffer gives the memory back */
+    b = (struct burst){sv[0], 5, 3u << 17};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, send_burst, &b), 0);
+    take_burst(&in, sv[1], &b);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_false(ss_ipc_inbuf_ready(&in));
+    assert_true(in.cap <= 64u * 1024);
+    /* a frame split anywhere, even inside its header, comes out whole */
+    uint8_t frame[16 + 5] = {5, 0, 0, 0, SS_IPC_SIGNED, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 'h',
+                             'e', 'l', 'l', 'o'};
+    for (size_t cut = 1; cut < sizeof frame; cut++) {
+        assert_int_equal(write(sv[0], frame, cut), (ssize_t)cut);
+        /* the rest arrives while the receiver waits for it */
+        struct late rest = {sv[0], frame + cut, sizeof frame - cut};
+        assert_int_equal(pthread_create(&t, NULL, write_late, &rest), 0);
+        assert_int_equal(ss_ipc_inbuf_recv(&in, sv[1], 1024, &m), SS_OK);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(m.type, SS_IPC_SIGNED);
+        assert_int_equal(m.id, 9);
+        assert_int_equal(m.len, 5);
+        assert_memory_equal(m.payload, "hello", 5);
+        ss_ipc_msg_cleanup(&m);
+        assert_false(ss_ipc_inbuf_ready(&in));
+    }
+    /* what ss_ipc_recv refuses, this refuses alike: a frame over the maximum, flags */
+    uint8_t big[100] = {0};
+    assert_int_equal(ss_ipc_send(sv[0], SS_IPC_SIGN, 1, big, sizeof big, -1), SS_OK);
+    assert_int_equal(ss_ipc_inbuf_recv(&in, sv[1], 99, &m), SS_ERR_PROTOCOL);
+    assert_null(m.payload);
+    ss_ipc_inbuf_reset(&in);
+    uint8_t drain[100];
+    assert_int_equal(recv(sv[1], drain, sizeof drain, MSG_DONTWAIT), -1); /* all was read */
+    uint32_t bad[4] = {0, SS_IPC_SIGN | (1u << 16), 0, 0};
+    assert_int_equal(write(sv[0], bad, sizeof bad), (ssize_t)sizeof bad);
+    assert_int_equal(ss_ipc_inbuf_recv(&in, sv[1], 1024, &m), SS_ERR_PROTOCOL);
+    ss_ipc_inbuf_reset(&in);
+    /* a truncated frame, then the end */
+    uint32_t h[4] = {50, SS_IPC_SIGN, 0, 0};
+    assert_int_equal(write(sv[0], h, sizeof h), (ssize_t)sizeof h);
+    assert_int_equal(write(sv[0], "abc", 3), 3);
+    close(sv[0]);
+    assert_int_equal(ss_ipc_inbuf_recv(&in, sv[1], 1024, &m), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "truncated"));
+    ss_ipc_inbuf_reset(&in);
+    assert_int_equal(ss_ipc_inbuf_recv(&in, sv[1], 1024, &m), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "closed"));
+    ss_ipc_inbuf_cleanup(&in);
+    assert_null(in.data);
     close(sv[1]);
 }
 
@@ -326,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_fd_passing),
         cmocka_unit_test(test_gather_due),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_inbuf),
         cmocka_unit_test(test_reader_bounds),
         cmocka_unit_test(test_client_call),
         cmocka_unit_test(test_call_start_wait),
