@@ -96,15 +96,19 @@ static int64_t now_ms(void)
 
 /* ---- appending ---- */
 
-static void answer(const struct append *a, ss_error err, const char *reason, int64_t id,
-                   uint32_t flags)
+/* Adds a's answer to out (NULL: sends it at once). */
+static void answer(struct ss_serve_batch *out, const struct append *a, ss_error err,
+                   const char *reason, int64_t id, uint32_t flags)
 {
     struct ss_ipc_buf b = {0};
     ss_ipc_put_u32(&b, (uint32_t)err);
     ss_ipc_put_str(&b, reason);
     ss_ipc_put_u64(&b, (uint64_t)id);
     ss_ipc_put_u32(&b, flags | (atomic_load(&lg.overdue) ? SS_LOGGED_TIMESTAMP_OVERDUE : 0));
-    ss_serve_reply(a->link, SS_IPC_LOGGED, a->id, &b);
+    if (out)
+        ss_serve_batch_add(out, a->link, SS_IPC_LOGGED, a->id, &b);
+    else
+        ss_serve_reply(a->link, SS_IPC_LOGGED, a->id, &b);
     ss_ipc_buf_cleanup(&b);
 }
 
@@ -175,8 +179,12 @@ static void write_group(struct append *group, size_t n)
         ss_hist_observe(&lg.commit, &ss_hist_seconds, commit_s);
     }
     pthread_mutex_unlock(&lg.mu);
+    /* the group's answers in one write per network process */
+    struct ss_serve_batch out = {0};
     for (struct append *a = group; a; a = a->next)
-        answer(a, err, reason, err ? 0 : a->rec.id, !err && a->duplicate ? SS_LOGGED_DUPLICATE : 0);
+        answer(&out, a, err, reason, err ? 0 : a->rec.id,
+               !err && a->duplicate ? SS_LOGGED_DUPLICATE : 0);
+    ss_serve_batch_send(&out);
 }
 
 static void *writer_main(void *arg)
@@ -545,7 +553,7 @@ static void take_append(ss_link link, struct ss_ipc_msg *m)
     struct append *a = calloc(1, sizeof *a);
     if (!a) {
         struct append tmp = {.link = link, .id = m->id};
-        answer(&tmp, SS_ERR_NOMEM, "out of memory", 0, 0);
+        answer(NULL, &tmp, SS_ERR_NOMEM, "out of memory", 0, 0);
         ss_ipc_msg_cleanup(m);
         return;
     }
@@ -565,7 +573,7 @@ static void take_append(ss_link link, struct ss_ipc_msg *m)
         abort();
     }
     if (!prepare_content(a)) {
-        answer(a, SS_ERR_LOGGING, ss_errmsg(), 0, 0);
+        answer(NULL, a, SS_ERR_LOGGING, ss_errmsg(), 0, 0);
         free_appends(a);
         return;
     }

@@ -35,6 +35,8 @@ void ss_ipc_msg_cleanup(struct ss_ipc_msg *m)
     m->fd = -1;
 }
 
+static ss_error send_all(int sock, struct msghdr *mh, size_t total);
+
 ss_error ss_ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t len, int fd)
 {
     if (len > SS_IPC_MAX_PAYLOAD)
@@ -57,25 +59,31 @@ ss_error ss_ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, 
         cm->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cm), &fd, sizeof fd);
     }
-    size_t total = sizeof h + len, sent = 0;
+    return send_all(sock, &mh, sizeof h + len);
+}
+
+/* Sends the whole of mh's iovecs (total bytes); its descriptor goes with the first bytes. */
+static ss_error send_all(int sock, struct msghdr *mh, size_t total)
+{
+    size_t sent = 0;
     while (sent < total) {
-        ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(sock, mh, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return ss_errf(SS_ERR_IO, "IPC send: %s", n < 0 ? strerror(errno) : "closed");
         sent += (size_t)n;
-        mh.msg_control = NULL; /* the descriptor went with the first bytes */
-        mh.msg_controllen = 0;
+        mh->msg_control = NULL; /* the descriptor went with the first bytes */
+        mh->msg_controllen = 0;
         size_t skip = (size_t)n;
-        while (mh.msg_iovlen > 0 && skip >= mh.msg_iov[0].iov_len) {
-            skip -= mh.msg_iov[0].iov_len;
-            mh.msg_iov++;
-            mh.msg_iovlen--;
+        while (mh->msg_iovlen > 0 && skip >= mh->msg_iov[0].iov_len) {
+            skip -= mh->msg_iov[0].iov_len;
+            mh->msg_iov++;
+            mh->msg_iovlen--;
         }
-        if (mh.msg_iovlen > 0) {
-            mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + skip;
-            mh.msg_iov[0].iov_len -= skip;
+        if (mh->msg_iovlen > 0) {
+            mh->msg_iov[0].iov_base = (char *)mh->msg_iov[0].iov_base + skip;
+            mh->msg_iov[0].iov_len -= skip;
         }
     }
     return SS_OK;
@@ -269,6 +277,27 @@ static void put_raw(struct ss_ipc_buf *b, const void *p, size_t n)
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
+}
+
+void ss_ipc_frame_put(struct ss_ipc_buf *out, uint16_t type, uint64_t id, const void *payload,
+                      size_t len)
+{
+    if (len > SS_IPC_MAX_PAYLOAD) {
+        out->failed = true;
+        return;
+    }
+    struct frame_header h = {.len = (uint32_t)len, .type = type, .flags = 0, .id = id};
+    put_raw(out, &h, sizeof h);
+    put_raw(out, payload, len);
+}
+
+ss_error ss_ipc_send_frames(int sock, const struct ss_ipc_buf *frames)
+{
+    if (frames->failed)
+        return ss_errf(SS_ERR_NOMEM, "IPC: frames too large or out of memory");
+    struct iovec iov = {frames->data, frames->len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    return send_all(sock, &mh, frames->len);
 }
 
 void ss_ipc_put_u32(struct ss_ipc_buf *b, uint32_t v)

@@ -105,6 +105,14 @@ struct ss_ipc_buf {
 };
 
 void ss_ipc_buf_cleanup(struct ss_ipc_buf *b);
+/*
+ * Frames that go out in one write: ss_ipc_frame_put appends one (header
+ * and payload, as ss_ipc_send sends it) to out; ss_ipc_send_frames sends
+ * such bytes, without a descriptor (the caller serialises sends on sock).
+ */
+void ss_ipc_frame_put(struct ss_ipc_buf *out, uint16_t type, uint64_t id, const void *payload,
+                      size_t len) SS_NONNULL(1);
+ss_error ss_ipc_send_frames(int sock, const struct ss_ipc_buf *frames) SS_MUST_CHECK SS_NONNULL(2);
 void ss_ipc_put_u32(struct ss_ipc_buf *b, uint32_t v);
 void ss_ipc_put_u64(struct ss_ipc_buf *b, uint64_t v);
 void ss_ipc_put_bytes(struct ss_ipc_buf *b, const void *p, size_t n);

@@ -91,21 +91,51 @@ static ss_link handle_of(size_t slot)
     return ((uint64_t)links.slots[slot].generation << 8) | slot;
 }
 
-void ss_serve_reply(ss_link link, uint16_t type, uint64_t id, const struct ss_ipc_buf *payload)
+/* what one slot's part of a batch may grow to before it goes out by itself */
+#define BATCH_FLUSH (1024u * 1024)
+
+/* Sends a slot's gathered frames on its link, if it is still the same link; then empties them. */
+static void send_slot(struct ss_serve_batch *b, size_t slot)
 {
-    size_t slot = link & 0xff;
-    uint32_t generation = (uint32_t)(link >> 8);
-    if (slot >= SS_SERVE_MAX_LINKS || (payload && payload->failed))
+    struct ss_ipc_buf *frames = &b->frames[slot];
+    if (!frames->len && !frames->failed)
         return;
+    uint32_t generation = (uint32_t)(b->link[slot] >> 8);
     struct link_slot *s = &links.slots[slot];
     pthread_mutex_lock(&s->send_mu);
     pthread_mutex_lock(&links.mu);
     int fd = s->generation == generation ? s->fd : -1;
     pthread_mutex_unlock(&links.mu);
-    if (fd >= 0 && ss_ipc_send(fd, type, id, payload ? payload->data : NULL,
-                               payload ? payload->len : 0, -1) != SS_OK)
+    if (fd >= 0 && ss_ipc_send_frames(fd, frames) != SS_OK)
         ss_log_warn("IPC: cannot answer a network process: %s", ss_errmsg());
     pthread_mutex_unlock(&s->send_mu);
+    ss_ipc_buf_cleanup(frames);
+}
+
+void ss_serve_batch_add(struct ss_serve_batch *b, ss_link link, uint16_t type, uint64_t id,
+                        const struct ss_ipc_buf *payload)
+{
+    size_t slot = link & 0xff;
+    if (slot >= SS_SERVE_MAX_LINKS || (payload && payload->failed))
+        return;
+    if (b->link[slot] != link || b->frames[slot].len >= BATCH_FLUSH)
+        send_slot(b, slot); /* another link in the slot now: what was for the old one goes */
+    b->link[slot] = link;
+    ss_ipc_frame_put(&b->frames[slot], type, id, payload ? payload->data : NULL,
+                     payload ? payload->len : 0);
+}
+
+void ss_serve_batch_send(struct ss_serve_batch *b)
+{
+    for (size_t slot = 0; slot < SS_SERVE_MAX_LINKS; slot++)
+        send_slot(b, slot);
+}
+
+void ss_serve_reply(ss_link link, uint16_t type, uint64_t id, const struct ss_ipc_buf *payload)
+{
+    struct ss_serve_batch b = {0};
+    ss_serve_batch_add(&b, link, type, id, payload);
+    ss_serve_batch_send(&b);
 }
 
 static bool add_link(int fd)

@@ -266,8 +266,10 @@ out:
     return err;
 }
 
-static void answer(const struct request *r, ss_error err, const char *reason, const uint8_t *cms,
-                   size_t cms_len, const char *path, const uint8_t *ocsp, size_t ocsp_len)
+/* Adds r's answer to out (NULL: sends it at once). */
+static void answer(struct ss_serve_batch *out, const struct request *r, ss_error err,
+                   const char *reason, const uint8_t *cms, size_t cms_len, const char *path,
+                   const uint8_t *ocsp, size_t ocsp_len)
 {
     struct ss_ipc_buf b = {0};
     ss_ipc_put_u32(&b, (uint32_t)err);
@@ -275,7 +277,10 @@ static void answer(const struct request *r, ss_error err, const char *reason, co
     ss_ipc_put_bytes(&b, cms, cms_len);
     ss_ipc_put_str(&b, path);
     ss_ipc_put_bytes(&b, ocsp, ocsp_len);
-    ss_serve_reply(r->link, SS_IPC_SIGNED, r->id, &b);
+    if (out)
+        ss_serve_batch_add(out, r->link, SS_IPC_SIGNED, r->id, &b);
+    else
+        ss_serve_reply(r->link, SS_IPC_SIGNED, r->id, &b);
     ss_ipc_buf_cleanup(&b);
 }
 
@@ -322,12 +327,14 @@ static void sign_batch(struct key_slot *k, const struct ss_trust *t, struct requ
     if (err)
         snprintf(reason, sizeof reason, "%s", ss_errmsg());
     size_t i = 0;
+    struct ss_serve_batch out = {0}; /* the batch's answers in one write per network process */
     for (struct request *r = list; r; r = r->next, i++) {
         char path[SS_MERKLE_PATH_TEXT_MAX] = "";
         if (!err && n > 1)
             ss_merkle_path_format(&paths[i], path);
-        answer(r, err, reason, cms, cms_len, path, ocsp, ocsp_len);
+        answer(&out, r, err, reason, cms, cms_len, path, ocsp, ocsp_len);
     }
+    ss_serve_batch_send(&out);
     free(cms);
     free(paths);
     free(leaves);
@@ -435,8 +442,10 @@ static void *signing_main(void *arg)
             if (ocsp) {
                 sign_batch(k, t, list, n, ocsp, ocsp_len);
             } else {
+                struct ss_serve_batch out = {0};
                 for (struct request *r = list; r; r = r->next)
-                    answer(r, SS_ERR_CRYPTO, reason, NULL, 0, "", NULL, 0);
+                    answer(&out, r, SS_ERR_CRYPTO, reason, NULL, 0, "", NULL, 0);
+                ss_serve_batch_send(&out);
             }
             free(ocsp);
             free_requests(list);
@@ -603,7 +612,7 @@ static void take_sign(ss_link link, struct ss_ipc_msg *m)
         snprintf(reason, sizeof reason, "%s", k ? "out of memory" : "no signing key for member ");
         if (!k)
             snprintf(reason, sizeof reason, "no signing key for member %.1500s", member);
-        answer(&tmp, k ? SS_ERR_NOMEM : SS_ERR_CONFIG, reason, NULL, 0, "", NULL, 0);
+        answer(NULL, &tmp, k ? SS_ERR_NOMEM : SS_ERR_CONFIG, reason, NULL, 0, "", NULL, 0);
         free(req);
         free(copy);
         return;

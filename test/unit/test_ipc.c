@@ -3,7 +3,8 @@
  * and without a passed descriptor, oversized and truncated frames are
  * refused, the payload reader never reads past its end or its bounds, a
  * buffered receiver takes a burst of frames in one read and refuses what
- * ss_ipc_recv refuses, and
+ * ss_ipc_recv refuses, answers sent together in one write each reach their
+ * request, and
  * the asynchronous client completes every request exactly once: with the
  * answer, on a broken or replaced link, or at its deadline. The gathering
  * rule of the queue workers (secsrv/proc/gather.c) takes at once when quiet,
@@ -355,6 +356,67 @@ static void test_client_call(void **state)
     ss_ipc_client_free(c);
 }
 
+/* Answers requests of ids in any order, all in one write (as a signer's batch or a logger's group). */
+static void *answer_together(void *arg)
+{
+    int fd = *(int *)arg;
+    struct ss_ipc_buf frames = {0};
+    uint64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        struct ss_ipc_msg m;
+        assert_int_equal(ss_ipc_recv(fd, 64, &m), SS_OK);
+        ids[i] = m.id;
+        ss_ipc_msg_cleanup(&m);
+    }
+    for (int i = 4; i >= 0; i--) {
+        char answer[16];
+        int n = snprintf(answer, sizeof answer, "answer %llu", (unsigned long long)ids[i]);
+        ss_ipc_frame_put(&frames, SS_IPC_LOGGED, ids[i], answer, (size_t)n);
+    }
+    assert_int_equal(ss_ipc_send_frames(fd, &frames), SS_OK);
+    ss_ipc_buf_cleanup(&frames);
+    return NULL;
+}
+
+static void test_answers_together(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, answer_together, &sv[1]), 0);
+    struct ss_ipc_client *c = NULL;
+    assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    struct ss_ipc_call calls[5];
+    for (int i = 0; i < 5; i++)
+        ss_ipc_call_start(c, SS_IPC_LOG_APPEND, NULL, 2000, &calls[i]);
+    for (int i = 0; i < 5; i++) {
+        struct ss_ipc_msg m;
+        assert_int_equal(ss_ipc_call_wait(&calls[i], &m), SS_OK);
+        assert_int_equal(m.type, SS_IPC_LOGGED);
+        char want[16];
+        int n = snprintf(want, sizeof want, "answer %llu", (unsigned long long)m.id);
+        assert_int_equal(m.len, (size_t)n);
+        assert_memory_equal(m.payload, want, m.len);
+        ss_ipc_msg_cleanup(&m);
+    }
+    pthread_join(t, NULL);
+    ss_ipc_client_free(c);
+    close(sv[1]);
+    /* frames that cannot be (over the limit) are never sent */
+    struct ss_ipc_buf frames = {0};
+    ss_ipc_frame_put(&frames, SS_IPC_LOGGED, 1, "x", (size_t)SS_IPC_MAX_PAYLOAD + 1);
+    assert_true(frames.failed);
+    pair(sv);
+    assert_int_not_equal(ss_ipc_send_frames(sv[0], &frames), SS_OK);
+    char peek;
+    assert_int_equal(recv(sv[1], &peek, 1, MSG_DONTWAIT), -1);
+    ss_ipc_buf_cleanup(&frames);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* Two requests on their way at once, waited for in the other order: each gets its own answer. */
 static void test_call_start_wait(void **state)
 {
@@ -461,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_reader_bounds),
         cmocka_unit_test(test_client_call),
         cmocka_unit_test(test_call_start_wait),
+        cmocka_unit_test(test_answers_together),
         cmocka_unit_test(test_client_timeout_and_replace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
