@@ -119,7 +119,7 @@ void ss_serve_batch_add(struct ss_serve_batch *b, ss_link link, uint16_t type, u
     if (slot >= SS_SERVE_MAX_LINKS || (payload && payload->failed))
         return;
     if (b->link[slot] != link || b->frames[slot].len >= BATCH_FLUSH)
-        send_slot(b, slot); /* another link in the slot now: what was for the old one goes */
+        send_slot(b, slot); /* a full part goes out; one for a replaced link is dropped */
     b->link[slot] = link;
     ss_ipc_frame_put(&b->frames[slot], type, id, payload ? payload->data : NULL,
                      payload ? payload->len : 0);
