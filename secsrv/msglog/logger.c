@@ -105,10 +105,7 @@ static void answer(struct ss_serve_batch *out, const struct append *a, ss_error 
     ss_ipc_put_str(&b, reason);
     ss_ipc_put_u64(&b, (uint64_t)id);
     ss_ipc_put_u32(&b, flags | (atomic_load(&lg.overdue) ? SS_LOGGED_TIMESTAMP_OVERDUE : 0));
-    if (out)
-        ss_serve_batch_add(out, a->link, SS_IPC_LOGGED, a->id, &b);
-    else
-        ss_serve_reply(a->link, SS_IPC_LOGGED, a->id, &b);
+    ss_serve_batch_add(out, a->link, SS_IPC_LOGGED, a->id, &b);
     ss_ipc_buf_cleanup(&b);
 }
 

@@ -543,10 +543,11 @@ static void *reader_main(void *arg)
         fail_list(c, late, SS_ERR_UPSTREAM_TIMEOUT, "no answer in time");
         if (stop)
             break;
-        if (attached) /* what was read on the old link is no part of the new one's frames */
-            ss_ipc_inbuf_reset(&c->in);
-        if (attached && c->on_attach)
-            c->on_attach(c->on_attach_arg);
+        if (attached) {
+            ss_ipc_inbuf_reset(&c->in); /* what the old link brought is no part of the new one's */
+            if (c->on_attach)
+                c->on_attach(c->on_attach_arg);
+        }
         struct pollfd pfd[2] = {{c->wake[0], POLLIN, 0}, {fd, POLLIN, 0}};
         int n = poll(pfd, fd >= 0 ? 2 : 1, 100);
         if (n < 0 && errno != EINTR)

@@ -115,6 +115,12 @@ static void send_slot(struct ss_serve_batch *b, size_t slot)
 void ss_serve_batch_add(struct ss_serve_batch *b, ss_link link, uint16_t type, uint64_t id,
                         const struct ss_ipc_buf *payload)
 {
+    if (!b) {
+        struct ss_serve_batch one = {0};
+        ss_serve_batch_add(&one, link, type, id, payload);
+        ss_serve_batch_send(&one);
+        return;
+    }
     size_t slot = link & 0xff;
     if (slot >= SS_SERVE_MAX_LINKS || (payload && payload->failed))
         return;
@@ -133,9 +139,7 @@ void ss_serve_batch_send(struct ss_serve_batch *b)
 
 void ss_serve_reply(ss_link link, uint16_t type, uint64_t id, const struct ss_ipc_buf *payload)
 {
-    struct ss_serve_batch b = {0};
-    ss_serve_batch_add(&b, link, type, id, payload);
-    ss_serve_batch_send(&b);
+    ss_serve_batch_add(NULL, link, type, id, payload);
 }
 
 static bool add_link(int fd)

@@ -52,13 +52,14 @@ void ss_serve_reply(ss_link link, uint16_t type, uint64_t id, const struct ss_ip
  * Answers gathered to go out together, as ss_serve_reply would send them
  * one by one: each link's in one write, so that a group's answers cost the
  * network process one read and one wake-up. Start from {0}; send empties.
+ * ss_serve_batch_add with b NULL sends the answer at once (ss_serve_reply).
  */
 struct ss_serve_batch {
     ss_link link[SS_SERVE_MAX_LINKS];
     struct ss_ipc_buf frames[SS_SERVE_MAX_LINKS];
 };
 void ss_serve_batch_add(struct ss_serve_batch *b, ss_link link, uint16_t type, uint64_t id,
-                        const struct ss_ipc_buf *payload) SS_NONNULL(1);
+                        const struct ss_ipc_buf *payload);
 void ss_serve_batch_send(struct ss_serve_batch *b) SS_NONNULL(1);
 
 #endif

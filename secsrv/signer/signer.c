@@ -277,10 +277,7 @@ static void answer(struct ss_serve_batch *out, const struct request *r, ss_error
     ss_ipc_put_bytes(&b, cms, cms_len);
     ss_ipc_put_str(&b, path);
     ss_ipc_put_bytes(&b, ocsp, ocsp_len);
-    if (out)
-        ss_serve_batch_add(out, r->link, SS_IPC_SIGNED, r->id, &b);
-    else
-        ss_serve_reply(r->link, SS_IPC_SIGNED, r->id, &b);
+    ss_serve_batch_add(out, r->link, SS_IPC_SIGNED, r->id, &b);
     ss_ipc_buf_cleanup(&b);
 }
 
