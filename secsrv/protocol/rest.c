@@ -157,8 +157,7 @@ ss_error ss_rest_check_fields(const struct ss_headers *fields)
 {
     for (size_t i = 0; i < fields->n; i++) {
         const char *name = fields->items[i].name;
-        if (protected_name(name) && strcasecmp(name, "X-Road-Client") != 0 &&
-            ss_headers_count(fields, name) > 1)
+        if (protected_name(name) && ss_headers_count(fields, name) > 1)
             return ss_errf(SS_ERR_BAD_HEADER, "header field %.64s appears more than once", name);
         if (strcasecmp(name, "Connection") != 0)
             continue;

@@ -61,9 +61,9 @@ ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers 
 /*
  * Refuses header fields that would let the value secsrv checks differ from
  * the value that is forwarded: more than one X-Road-* or X-Secsrv-* field
- * of a name (X-Road-Client excepted: the protocol says the last counts, and
- * secsrv forwards only the one it parsed), and a Connection field naming
- * any of them (which would strip it after the check).
+ * of a name (X-Road-Client among them: with two, a filter in front of secsrv
+ * and secsrv could each act for another client), and a Connection field
+ * naming any of them (which would strip it after the check).
  */
 ss_error ss_rest_check_fields(const struct ss_headers *fields) SS_MUST_CHECK;
 

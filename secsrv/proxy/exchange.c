@@ -694,6 +694,9 @@ static ss_error begin(struct exchange *x)
     ss_error err = start(x);
     if (err)
         return err;
+    /* a field given twice or hidden behind Connection is refused before any of them is read */
+    if ((err = ss_rest_check_fields(&x->req->headers)))
+        return err;
     if ((err = x->soap ? identify_soap(x) : identify_rest(x)))
         return err;
     const struct ss_registry *reg = ss_trust_registry(x->trust);
@@ -702,8 +705,6 @@ static ss_error begin(struct exchange *x)
                        reg->instance);
     if (!ss_registry_client_exists(reg, &x->client))
         return ss_errf(SS_ERR_UNKNOWN_CLIENT, "client %s is not in the registry", x->client_str);
-    if ((err = ss_rest_check_fields(&x->req->headers)))
-        return err;
     if (x->purpose && (err = ss_rest_check_purpose(x->purpose)))
         return err;
     if (x->subject && (err = ss_rest_check_subject(x->subject)))

@@ -121,6 +121,10 @@ xr GET $CLIENT "$ECHO/x" -H "X-Secsrv-Purpose: BMG-34" -H "Connection: X-Secsrv-
 expect_error "a Connection field that would strip the checked purpose" 400 Client.InvalidHeader
 xr GET $CLIENT "$ECHO/x" -H "X-Road-Id: a" -H "X-Road-Id: b"
 expect_error "X-Road-Id given twice" 400 Client.InvalidHeader
+xr GET "" "$ECHO/x" -H "X-Road-Client: DE-NORD/GOV/NO-SUCH/X" -H "X-Road-Client: $CLIENT"
+expect_error "X-Road-Client given twice, the hosted client last" 400 Client.InvalidHeader
+xr GET $CLIENT "$ECHO/x" -H "X-Road-Client: $CLIENT"
+expect_error "X-Road-Client given twice with one value" 400 Client.InvalidHeader
 forwarded_none "nothing was forwarded for ambiguous fields" echo
 
 # --- who may ask, what exists ------------------------------------------------
