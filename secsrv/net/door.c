@@ -1,7 +1,9 @@
 #include "door.h"
 #include "policy.h"
 
+#include <ctype.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,6 +28,57 @@ static bool all_digits(const char *s)
         if (*s < '0' || *s > '9')
             return false;
     return true;
+}
+
+/* a character of a URI authority without user information (RFC 3986 3.2) */
+static bool authority_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~%!$&'()*+,;=:[]", c));
+}
+
+char *ss_door_target(const char *target, size_t len, const char **problem)
+{
+    *problem = NULL;
+    /* scheme ":" "//" (RFC 3986 3.1): anything else is not the absolute-form, and is left
+     * to the checks */
+    size_t i = 0;
+    if (len && isalpha((unsigned char)target[0]))
+        for (i = 1; i < len &&
+                    (isalnum((unsigned char)target[i]) || (target[i] && strchr("+-.", target[i])));
+             i++) {
+        }
+    if (i == 0 || len - i < 3 || memcmp(target + i, "://", 3) != 0)
+        return strndup(target, len);
+    if (!((i == 4 && strncasecmp(target, "http", 4) == 0) ||
+          (i == 5 && strncasecmp(target, "https", 5) == 0))) {
+        *problem = "an absolute-form request target of a scheme other than http or https";
+        return NULL;
+    }
+    size_t a = i + 3, e = a;
+    while (e < len && target[e] != '/' && target[e] != '?') {
+        if (target[e] == '@') {
+            *problem = "an absolute-form request target with user information";
+            return NULL;
+        }
+        if (!authority_char(target[e])) {
+            *problem = "an absolute-form request target whose host is not a URI authority";
+            return NULL;
+        }
+        e++;
+    }
+    if (e == a) {
+        *problem = "an absolute-form request target without a host";
+        return NULL;
+    }
+    bool root = e == len || target[e] == '?'; /* an empty path is "/" */
+    char *out = malloc(len - e + 2);
+    if (out) {
+        out[0] = '/';
+        memcpy(out + root, target + e, len - e);
+        out[root + len - e] = '\0';
+    }
+    return out;
 }
 
 ss_error ss_door_check(const char *method, const char *target, const char *version,

@@ -6,6 +6,8 @@
  * parties can disagree about where a request ends or which fields it has:
  *   - a method that is not a token, and CONNECT and TRACE; a token other
  *     than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS is answered 501;
+ *   - an absolute-form target other than an http or https URI with a
+ *     host, or with user information (ss_door_target);
  *   - a request target with a control character or a blank; a request
  *     line with more than one blank between its parts or a NUL in its
  *     target (ss_door_layout_line);
@@ -48,6 +50,16 @@
 
 #include "headers.h"
 #include "ss_error.h"
+
+/*
+ * The request target as the handlers read it (RFC 9112 3.2). A server must accept the
+ * absolute-form ("http://host:port/path?query"), which clients send to a proxy: an http
+ * or https URI is reduced to its path and query ("/" for an empty path); its authority is
+ * dropped, as the Host field is (secsrv routes by path, never by host). Any other target
+ * is kept as received, for the checks after. A malloc'd string; NULL when out of memory or,
+ * with *problem set, when an absolute-form target is malformed.
+ */
+char *ss_door_target(const char *target, size_t len, const char **problem);
 
 /*
  * SS_OK, or SS_ERR_PROTOCOL naming what is wrong (version as received; NULL: HTTP/1.1);

@@ -108,7 +108,8 @@ struct job {
 /* One request in flight. */
 struct request_ctx {
     struct ss_http_request req;
-    char *target;
+    char *target;      /* as the handlers read it (ss_door_target) */
+    size_t target_len; /* as received */
     uint8_t *body;
     size_t body_cap;
     ss_error error;   /* a limit broken while the request arrived */
@@ -306,6 +307,8 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
+static void refuse(struct request_ctx *ctx, const char *problem);
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
     (void)con;
@@ -335,7 +338,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     if (!ctx->error && cut)
         fail(ctx, ss_errf(SS_ERR_LIMIT, "more than %zu query arguments",
                           srv->limits.max_query_arguments));
-    ctx->target = strndup(uri, n);
+    const char *problem = NULL;
+    ctx->target = ctx->error ? strndup(uri, n) : ss_door_target(uri, n, &problem);
+    ctx->target_len = n;
+    if (problem) {
+        refuse(ctx, problem);
+        ctx->target = strndup(uri, n); /* as received: the refusal is answered */
+    }
     ctx->start_us = ss_monotonic_us();
     if (ctx->error && !cut && (query = strchr(uri, '?')))
         cut = query + 1; /* libmicrohttpd reads the arguments from the byte after the '?' */
@@ -386,7 +395,7 @@ static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx,
 {
     const char *problem = !method || !version
                               ? "a request line without a method or a version"
-                              : ss_door_layout_line(method, strlen(ctx->target), version);
+                              : ss_door_layout_line(method, ctx->target_len, version);
     if (!problem)
         problem = ss_door_layout_start(version, &ctx->line);
     if (!problem) {

@@ -21,7 +21,8 @@
  * 0.9 reads a header section in place (door.h), pass the layout walk, and
  * fail it as soon as the first one is not handed over, a value's line end
  * is not the NUL NUL of CRLF, or the section is one byte shorter (a bare LF
- * at its end).
+ * at its end). ss_door_target keeps a target that is not in the absolute-form,
+ * and takes an absolute-form one as a "/"-led part that ends it.
  */
 #include "door.h"
 
@@ -180,6 +181,35 @@ static void check_layout(const struct ss_headers *h)
     free(values);
 }
 
+/* The target as the handlers read it: the target as received, or a part of it that ends it
+ * and starts with "/" (the path and query of an absolute-form target), or "/" before such a
+ * part that starts with "?" or is empty; NULL only with a problem named. */
+static void check_target(const char *target)
+{
+    const char *why = NULL;
+    size_t tl = strlen(target);
+    char *origin = ss_door_target(target, tl, &why);
+    if (!origin) {
+        if (!why)
+            die("a target refused without a reason");
+        if (!strstr(target, "://"))
+            die("a target not in the absolute-form refused");
+        return;
+    }
+    if (why)
+        die("a target both taken and refused");
+    size_t ol = strlen(origin);
+    bool kept = strcmp(origin, target) == 0;
+    bool tail = origin[0] == '/' && ol < tl && strcmp(target + tl - ol, origin) == 0;
+    bool rooted = origin[0] == '/' && (ol == 1 || origin[1] == '?') && ol - 1 < tl &&
+                  strcmp(target + tl - (ol - 1), origin + 1) == 0;
+    if (!kept && !tail && !rooted)
+        die("a target taken as something it does not end with");
+    if (!kept && !strstr(target, "://"))
+        die("a target not in the absolute-form changed");
+    free(origin);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *end = data + size, *nl = memchr(data, '\n', size);
@@ -216,6 +246,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p = e + 1;
     }
     check_layout(&h);
+    check_target(target);
     ss_error err = ss_door_check(method, target, http10 ? "HTTP/1.0" : "HTTP/1.1", &h);
     if ((err == SS_ERR_METHOD) != method_unknown(method))
         die(err == SS_ERR_METHOD ? "a method refused as unknown that is not"

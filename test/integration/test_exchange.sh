@@ -478,6 +478,9 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "GET $ECHO/door HTTP/1.1\r\n$1\r\n" >"$T_DIR/door-$((i + 4))"
   printf "GET $ECHO/do\000or?a=1 HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 5))"
   printf "GET  $ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 6))"
+  printf "GET ftp://h$ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 7))"
+  printf "GET http://u:p@h$ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 8))"
+  printf "GET http://$ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 9))"
   for c in "${door_unknown[@]}"; do
     printf "$c $ECHO/door HTTP/1.1\r\nHost: h\r\n$1Content-Length: 0\r\n\r\n" >"$T_DIR/door-$c"
   done
@@ -493,6 +496,9 @@ door_names() {
   echo "an HTTP/1.1 request without Host"
   echo "a NUL in the request target"
   echo "two blanks between method and target"
+  echo "an absolute-form target of a scheme other than http or https"
+  echo "an absolute-form target with user information"
+  echo "an absolute-form target without a host"
 }
 door_refused() { # SIDE PORT FILE WHAT STATUS [s_client args...]: one request the door refuses
   local side=$1 port=$2 file=$3 what=$4 status=$5
@@ -528,6 +534,17 @@ raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-ows"
 expect "blanks after field values are dropped, not refused or forwarded" \
   bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -q '\"X-Custom\":\"v\"' &&
     printf '%s' '$BODY' | grep -q '\"X-Road-Client\":\"$CLIENT\"'"
+# the absolute-form, which a server must accept (RFC 9112 3.2.2): its path and query are
+# the target, its host is not used
+printf "GET hTTp://Other.example:8$ECHO/door?a=1 HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnection: close\r\n\r\n" \
+  >"$T_DIR/door-absolute"
+raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-absolute"
+expect "client proxy: an absolute-form target is served as its path and query" \
+  bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -q '\"path\":\"/base/door\",\"query\":\"a=1\"'"
+raw "$FED_MV_SERVER_PORT" "$T_DIR/door-absolute" -cert "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" \
+  -key "$FED_PKI/servers/ss-sh-kiel/auth.key"
+expect_error "server proxy: an absolute-form target reaches the checks as its path (unsigned)" \
+  400 Client.InvalidHeader
 mark_backend echo
 door_check "client proxy" "$FED_SH_CLIENT_PORT"
 forwarded_none "nothing reached the backend from requests refused at the client proxy's door" echo

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -470,6 +471,53 @@ static void test_door_layout_line(void **state)
     assert_non_null(ss_door_layout_line(line, 9, line)); /* a version before the target */
 }
 
+/* What ss_door_target makes of target, or the problem it names. */
+static void expect_target(const char *target, const char *want, const char *problem)
+{
+    const char *why = NULL;
+    char *got = ss_door_target(target, strlen(target), &why);
+    if (problem) {
+        assert_null(got);
+        assert_non_null(why);
+        assert_non_null(strstr(why, problem));
+    } else {
+        assert_null(why);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+    }
+    free(got);
+}
+
+/* RFC 9112 3.2: the absolute-form is taken as its path and query; the rest as received. */
+static void test_door_target(void **state)
+{
+    (void)state;
+    expect_target("/r1/A/B/C/D/svc/x?a=1", "/r1/A/B/C/D/svc/x?a=1", NULL);
+    expect_target("http://ss.example:8080/r1/A/B/C/D/svc/x?a=1", "/r1/A/B/C/D/svc/x?a=1", NULL);
+    expect_target("HTTPS://[::1]:443/r1/x", "/r1/x", NULL);
+    expect_target("http://ss.example", "/", NULL);
+    expect_target("http://ss.example?wsdl", "/?wsdl", NULL);
+    expect_target("http://ss.example/", "/", NULL);
+    /* not the absolute-form: kept, for the checks after */
+    expect_target("*", "*", NULL);
+    expect_target("r1/x", "r1/x", NULL);
+    expect_target("http:/r1/x", "http:/r1/x", NULL);
+    expect_target("", "", NULL);
+    expect_target("ftp://ss.example/r1/x", NULL, "scheme other than http or https");
+    expect_target("httpx://ss.example/r1/x", NULL, "scheme other than http or https");
+    expect_target("http:///r1/x", NULL, "without a host");
+    expect_target("http://?x", NULL, "without a host");
+    expect_target("http://user:pw@ss.example/r1/x", NULL, "user information");
+    expect_target("http://ss.example#f/r1/x", NULL, "not a URI authority");
+    expect_target("http://ss\\example/r1/x", NULL, "not a URI authority");
+    /* a length, not the terminator, ends the target */
+    const char *why = NULL;
+    char *got = ss_door_target("http://h/r1/xyz", 13, &why);
+    assert_non_null(got);
+    assert_string_equal(got, "/r1/x");
+    free(got);
+}
+
 static void test_budget(void **state)
 {
     (void)state;
@@ -510,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_door_refusals),
         cmocka_unit_test(test_door_layout),
         cmocka_unit_test(test_door_layout_line),
+        cmocka_unit_test(test_door_target),
         cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
