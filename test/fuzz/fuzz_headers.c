@@ -8,7 +8,7 @@
  * NUL byte gives no field.
  *
  * Invariants: check_fields refuses exactly the lists with a repeated
- * X-Road-* or X-Secsrv-* field (X-Road-Client excepted) or a Connection
+ * X-Road-* or X-Secsrv-* field (X-Road-Client included) or a Connection
  * field naming one; the copy holds every end-to-end field in order and no
  * filtered or reserved field and none that a Connection field names; the
  * request hash is the same twice, skips filtered fields, ignores the case
@@ -89,8 +89,7 @@ static void check_fields(const struct ss_headers *in)
     bool bad = any_connection_token(in, token_is_protected, NULL);
     for (size_t i = 0; i < in->n && !bad; i++) {
         const char *name = in->items[i].name;
-        bad = protected_name(name) && strcasecmp(name, "X-Road-Client") != 0 &&
-              ss_headers_count(in, name) > 1;
+        bad = protected_name(name) && ss_headers_count(in, name) > 1;
     }
     ss_error err = ss_rest_check_fields(in);
     if (err != SS_OK && err != SS_ERR_BAD_HEADER)
