@@ -307,7 +307,12 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
-static void refuse(struct request_ctx *ctx, const char *problem);
+/* A request the door refuses for problem: answered 400, its connection closed. */
+static void refuse(struct request_ctx *ctx, const char *problem)
+{
+    fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
+    ctx->close = true;
+}
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
@@ -339,12 +344,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
         fail(ctx, ss_errf(SS_ERR_LIMIT, "more than %zu query arguments",
                           srv->limits.max_query_arguments));
     const char *problem = NULL;
-    ctx->target = ctx->error ? strndup(uri, n) : ss_door_target(uri, n, &problem);
-    ctx->target_len = n;
-    if (problem) {
+    char *taken = ctx->error ? NULL : ss_door_target(uri, n, &problem);
+    if (problem)
         refuse(ctx, problem);
-        ctx->target = strndup(uri, n); /* as received: the refusal is answered */
-    }
+    /* a refused request keeps its target as received: the refusal is answered */
+    ctx->target = ctx->error ? strndup(uri, n) : taken;
+    ctx->target_len = n;
     ctx->start_us = ss_monotonic_us();
     if (ctx->error && !cut && (query = strchr(uri, '?')))
         cut = query + 1; /* libmicrohttpd reads the arguments from the byte after the '?' */
@@ -357,13 +362,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     if (cut)
         *(char *)(uintptr_t)cut = '\0';
     return ctx;
-}
-
-/* A request the door refuses for problem: answered 400, its connection closed. */
-static void refuse(struct request_ctx *ctx, const char *problem)
-{
-    fail(ctx, ss_errf(SS_ERR_PROTOCOL, "%s", problem));
-    ctx->close = true;
 }
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
