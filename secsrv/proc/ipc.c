@@ -694,10 +694,12 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
     }
     pthread_mutex_lock(&c->mu);
     int fd = c->fd;
+    /* once mu is let go, p is the reader's: a broken link fails and frees it at once */
+    uint64_t id = 0;
     if (fd >= 0) {
-        p->id = c->next_id++;
-        p->next = c->buckets[p->id % BUCKETS];
-        c->buckets[p->id % BUCKETS] = p;
+        id = p->id = c->next_id++;
+        p->next = c->buckets[id % BUCKETS];
+        c->buckets[id % BUCKETS] = p;
         c->n_pending++;
     }
     pthread_mutex_unlock(&c->mu);
@@ -707,7 +709,6 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
         done(arg, SS_ERR_IO, NULL);
         return;
     }
-    uint64_t id = p->id;
     ss_error err = send_on_link(c, fd, type, id, payload);
     if (!err)
         return;
