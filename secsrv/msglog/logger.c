@@ -9,6 +9,7 @@
 #include "merkle.h"
 #include "proc.h"
 #include "record_ipc.h"
+#include "regstore.h"
 #include "registry.h"
 #include "store.h"
 #include "trust.h"
@@ -466,52 +467,42 @@ static void *stamper_main(void *arg)
 
 static void take_registry(struct ss_ipc_msg *m)
 {
-    struct ss_ipc_reader r;
-    ss_ipc_reader_init(&r, m);
-    size_t xml_len = 0, sig_len = 0;
-    const uint8_t *xml = ss_ipc_get_bytes(&r, SS_REGISTRY_MAX_BYTES, &xml_len);
-    const uint8_t *sig = ss_ipc_get_bytes(&r, SS_REGISTRY_SIG_MAX_BYTES, &sig_len);
-    if (!ss_ipc_reader_done(&r)) {
+    struct ss_regstore_handed h;
+    if (!ss_regstore_read(m, &h)) {
         ss_log_error("logger: malformed registry message");
         abort();
     }
-    uint8_t digest[32];
-    ss_sha256(xml, xml_len, digest);
     pthread_mutex_lock(&lg.mu);
     uint64_t floor = lg.trust ? ss_trust_registry(lg.trust)->serial : 0;
-    bool same = lg.trust && memcmp(digest, lg.registry_sha256, 32) == 0;
+    bool same = lg.trust && memcmp(h.sha256, lg.registry_sha256, 32) == 0;
     pthread_mutex_unlock(&lg.mu);
     if (same)
         return;
-    struct ss_registry *reg = NULL;
+    /* verified here again: the network process is not trusted with it */
     struct ss_trust *t = NULL;
-    ss_error err = ss_registry_load("registry from the network process", xml, xml_len, sig, sig_len,
-                                    &lg.anchor, time(NULL), floor, &reg);
-    if (!err)
-        err = ss_trust_new(reg, &t);
-    ss_registry_unref(reg);
+    ss_error err = ss_regstore_verify(&h, &lg.anchor, floor, &t);
     if (err) {
         ss_log_warn("logger: registry refused: %s", ss_errmsg());
         return;
     }
     struct kept_registry keep = {.serial = ss_trust_registry(t)->serial,
                                  .since_ms = now_ms(),
-                                 .xml = malloc(xml_len ? xml_len : 1),
-                                 .sig = malloc(sig_len ? sig_len : 1),
-                                 .xml_len = xml_len,
-                                 .sig_len = sig_len};
+                                 .xml = malloc(h.xml_len ? h.xml_len : 1),
+                                 .sig = malloc(h.sig_len ? h.sig_len : 1),
+                                 .xml_len = h.xml_len,
+                                 .sig_len = h.sig_len};
     if (!keep.xml || !keep.sig) {
         kept_registry_free(&keep);
         ss_log_warn("logger: out of memory: registry serial %llu not kept in the message log",
                     (unsigned long long)ss_trust_registry(t)->serial);
     } else {
-        memcpy(keep.xml, xml, xml_len);
-        memcpy(keep.sig, sig, sig_len);
+        memcpy(keep.xml, h.xml, h.xml_len);
+        memcpy(keep.sig, h.sig, h.sig_len);
     }
     pthread_mutex_lock(&lg.mu);
     struct ss_trust *old = lg.trust;
     lg.trust = t;
-    memcpy(lg.registry_sha256, digest, 32);
+    memcpy(lg.registry_sha256, h.sha256, 32);
     kept_registry_free(&lg.unsaved);
     lg.unsaved = keep;
     pthread_cond_broadcast(&lg.tick);

@@ -515,18 +515,15 @@ static void *watch_main(void *arg);
 /* Hands the registry in force to one peer process (which verifies it again). */
 static void send_registry(struct ss_daemon *d, struct ss_ipc_client *peer)
 {
-    uint8_t *xml = NULL, *sig = NULL;
-    size_t xml_len = 0, sig_len = 0;
-    if (!peer || ss_regstore_raw(d->registry, &xml, &xml_len, &sig, &sig_len) != SS_OK)
+    if (!peer)
         return;
     struct ss_ipc_buf b = {0};
-    ss_ipc_put_bytes(&b, xml, xml_len);
-    ss_ipc_put_bytes(&b, sig, sig_len);
-    if (ss_ipc_client_notify(peer, SS_IPC_REGISTRY, &b) != SS_OK)
+    ss_error err = ss_regstore_put(d->registry, &b);
+    if (!err)
+        err = ss_ipc_client_notify(peer, SS_IPC_REGISTRY, &b);
+    if (err && err != SS_ERR_REGISTRY_UNAVAILABLE) /* none yet: handed on when there is one */
         ss_log_warn("registry: not handed to a peer process: %s", ss_errmsg());
     ss_ipc_buf_cleanup(&b);
-    free(xml);
-    free(sig);
 }
 
 static void signer_attached(void *arg)

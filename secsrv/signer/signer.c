@@ -7,6 +7,7 @@
 #include "manifest.h"
 #include "merkle.h"
 #include "proc.h"
+#include "regstore.h"
 #include "registry.h"
 #include "ss_xml.h"
 #include "trust.h"
@@ -543,31 +544,20 @@ static void *ocsp_main(void *arg)
 
 static void take_registry(struct ss_ipc_msg *m)
 {
-    struct ss_ipc_reader r;
-    ss_ipc_reader_init(&r, m);
-    size_t xml_len = 0, sig_len = 0;
-    const uint8_t *xml = ss_ipc_get_bytes(&r, SS_REGISTRY_MAX_BYTES, &xml_len);
-    const uint8_t *sig = ss_ipc_get_bytes(&r, SS_REGISTRY_SIG_MAX_BYTES, &sig_len);
-    if (!ss_ipc_reader_done(&r)) {
+    struct ss_regstore_handed h;
+    if (!ss_regstore_read(m, &h)) {
         ss_log_error("signer: malformed registry message");
         abort();
     }
-    uint8_t digest[32];
-    ss_sha256(xml, xml_len, digest);
     pthread_mutex_lock(&signer.mu);
     uint64_t floor = signer.trust ? ss_trust_registry(signer.trust)->serial : 0;
-    bool same = signer.trust && memcmp(digest, signer.registry_sha256, 32) == 0;
+    bool same = signer.trust && memcmp(h.sha256, signer.registry_sha256, 32) == 0;
     pthread_mutex_unlock(&signer.mu);
     if (same)
         return;
     /* verified here again: the network process is not trusted with it */
-    struct ss_registry *reg = NULL;
     struct ss_trust *t = NULL;
-    ss_error err = ss_registry_load("registry from the network process", xml, xml_len, sig, sig_len,
-                                    &signer.anchor, time(NULL), floor, &reg);
-    if (!err)
-        err = ss_trust_new(reg, &t);
-    ss_registry_unref(reg);
+    ss_error err = ss_regstore_verify(&h, &signer.anchor, floor, &t);
     if (err) {
         ss_log_warn("signer: registry refused: %s", ss_errmsg());
         return;
@@ -575,7 +565,7 @@ static void take_registry(struct ss_ipc_msg *m)
     pthread_mutex_lock(&signer.mu);
     struct ss_trust *old = signer.trust;
     signer.trust = t;
-    memcpy(signer.registry_sha256, digest, 32);
+    memcpy(signer.registry_sha256, h.sha256, 32);
     pthread_cond_broadcast(&signer.renew);
     pthread_mutex_unlock(&signer.mu);
     ss_trust_unref(old);

@@ -1,4 +1,5 @@
 #include "regstore.h"
+#include "ipc.h"
 #include "log.h"
 #include "ss_hex.h"
 #include "ss_xml.h"
@@ -377,30 +378,44 @@ struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err)
     return t;
 }
 
-ss_error ss_regstore_raw(struct ss_regstore *rs, uint8_t **xml, size_t *xml_len, uint8_t **sig,
-                         size_t *sig_len)
+ss_error ss_regstore_put(struct ss_regstore *rs, struct ss_ipc_buf *b)
 {
-    *xml = *sig = NULL;
-    *xml_len = *sig_len = 0;
     pthread_mutex_lock(&rs->mu);
-    if (!rs->raw_xml) {
-        pthread_mutex_unlock(&rs->mu);
-        return ss_errf(SS_ERR_REGISTRY_UNAVAILABLE, "no registry in force");
-    }
-    *xml = malloc(rs->raw_xml_len ? rs->raw_xml_len : 1);
-    *sig = malloc(rs->raw_sig_len ? rs->raw_sig_len : 1);
-    if (*xml && *sig) {
-        memcpy(*xml, rs->raw_xml, rs->raw_xml_len);
-        memcpy(*sig, rs->raw_sig, rs->raw_sig_len);
-        *xml_len = rs->raw_xml_len;
-        *sig_len = rs->raw_sig_len;
+    bool have = rs->raw_xml != NULL;
+    if (have) {
+        ss_ipc_put_bytes(b, rs->raw_xml, rs->raw_xml_len);
+        ss_ipc_put_bytes(b, rs->raw_sig, rs->raw_sig_len);
     }
     pthread_mutex_unlock(&rs->mu);
-    if (!*xml || !*sig) {
-        free(*xml);
-        free(*sig);
-        *xml = *sig = NULL;
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
-    }
+    if (!have)
+        return ss_errf(SS_ERR_REGISTRY_UNAVAILABLE, "no registry in force");
+    if (b->failed)
+        return ss_errf(SS_ERR_NOMEM, "out of memory for the registry message");
     return SS_OK;
+}
+
+bool ss_regstore_read(const struct ss_ipc_msg *m, struct ss_regstore_handed *out)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    *out = (struct ss_regstore_handed){0};
+    out->xml = ss_ipc_get_bytes(&r, SS_REGISTRY_MAX_BYTES, &out->xml_len);
+    out->sig = ss_ipc_get_bytes(&r, SS_REGISTRY_SIG_MAX_BYTES, &out->sig_len);
+    if (!ss_ipc_reader_done(&r))
+        return false;
+    ss_sha256(out->xml, out->xml_len, out->sha256);
+    return true;
+}
+
+ss_error ss_regstore_verify(const struct ss_regstore_handed *h, const struct ss_reg_anchor *anchor,
+                            uint64_t floor, struct ss_trust **out)
+{
+    *out = NULL;
+    struct ss_registry *reg = NULL;
+    ss_error err = ss_registry_load("registry from the network process", h->xml, h->xml_len, h->sig,
+                                    h->sig_len, anchor, time(NULL), floor, &reg);
+    if (!err)
+        err = ss_trust_new(reg, out);
+    ss_registry_unref(reg);
+    return err;
 }

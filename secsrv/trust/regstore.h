@@ -50,8 +50,33 @@ void ss_regstore_stop(struct ss_regstore *rs);
  */
 struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err);
 
-/* Copies of the registry document and signature in force, as published (to hand on). */
-ss_error ss_regstore_raw(struct ss_regstore *rs, uint8_t **xml, size_t *xml_len, uint8_t **sig,
-                         size_t *sig_len) SS_MUST_CHECK;
+/*
+ * ---- handing the registry on ----
+ *
+ * The network process hands the registry in force to the signer and the
+ * logger in one SS_IPC_REGISTRY message: the document and its signature as
+ * published. They do not trust the network process: each verifies the
+ * registry again against its own pinned anchor before it uses it.
+ */
+struct ss_ipc_buf;
+struct ss_ipc_msg;
+
+/* The registry in force as an SS_IPC_REGISTRY payload. */
+ss_error ss_regstore_put(struct ss_regstore *rs, struct ss_ipc_buf *b) SS_MUST_CHECK;
+
+/* A registry as it was handed on; the pointers are into the message. */
+struct ss_regstore_handed {
+    const uint8_t *xml, *sig;
+    size_t xml_len, sig_len;
+    uint8_t sha256[32]; /* of the document: the same one again needs no second check */
+};
+/* Reads an SS_IPC_REGISTRY payload; false when it is malformed. */
+bool ss_regstore_read(const struct ss_ipc_msg *m, struct ss_regstore_handed *out) SS_MUST_CHECK;
+/*
+ * Verifies a handed registry (signed by the anchor's authority, not
+ * expired, serial not below floor) and makes its trust snapshot.
+ */
+ss_error ss_regstore_verify(const struct ss_regstore_handed *h, const struct ss_reg_anchor *anchor,
+                            uint64_t floor, struct ss_trust **out) SS_MUST_CHECK;
 
 #endif

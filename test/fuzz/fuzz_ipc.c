@@ -16,7 +16,8 @@
  *   - Every payload is read as the signer reads SS_IPC_SIGN (str member,
  *     bytes manifest; secsrv/signer/signer.c take_sign), as the logger
  *     reads SS_IPC_LOG_APPEND (ss_record_get, u32, str, u32;
- *     secsrv/msglog/logger.c take_append) and SS_IPC_REGISTRY (bytes, bytes),
+ *     secsrv/msglog/logger.c take_append) and SS_IPC_REGISTRY (bytes, bytes;
+ *     ss_regstore_read, which must take exactly that and the same bytes),
  *     and as the network process reads the answers SS_IPC_SIGNED and
  *     SS_IPC_LOGGED (secsrv/proxy/seal.c).
  *     Each ss_ipc_get_* is shadowed by a reader of this target's own: same
@@ -37,6 +38,8 @@
 #include "manifest.h"
 #include "record_ipc.h"
 #include "registry.h"
+#include "regstore.h"
+#include "ss_sha256.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -258,14 +261,26 @@ static void read_logged(const struct ss_ipc_msg *m)
 
 /* ---- the logger's SS_IPC_REGISTRY ---- */
 
+/* ss_regstore_read takes what the shadow reading takes, the same bytes, and their digest. */
 static void read_registry(const struct ss_ipc_msg *m)
 {
     struct shadow s;
     shadow_init(&s, m);
     size_t xml_len = 0, sig_len = 0;
-    (void)get_bytes(&s, SS_REGISTRY_MAX_BYTES, &xml_len);
-    (void)get_bytes(&s, SS_REGISTRY_SIG_MAX_BYTES, &sig_len);
+    const uint8_t *xml = get_bytes(&s, SS_REGISTRY_MAX_BYTES, &xml_len);
+    const uint8_t *sig = get_bytes(&s, SS_REGISTRY_SIG_MAX_BYTES, &sig_len);
     agree(&s, "take_registry");
+    struct ss_regstore_handed h;
+    bool ok = ss_regstore_read(m, &h);
+    if (ok != ss_ipc_reader_done(&s.r))
+        die("ss_regstore_read", ok ? "a malformed message taken" : "a good message refused");
+    if (!ok)
+        return;
+    uint8_t digest[32];
+    ss_sha256(xml, xml_len, digest);
+    if (h.xml != xml || h.xml_len != xml_len || h.sig != sig || h.sig_len != sig_len ||
+        memcmp(h.sha256, digest, 32) != 0)
+        die("ss_regstore_read", "not the document and signature the message carries");
 }
 
 /* ---- the logger's SS_IPC_LOG_APPEND ---- */
