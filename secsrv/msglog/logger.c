@@ -31,7 +31,8 @@
 #include <unistd.h>
 
 #define LOGGER_FRAME_MAX SS_IPC_MAX_PAYLOAD
-#define GROUP_MAX 1024 /* records in one transaction */
+#define GROUP_MAX 1024   /* records in one transaction */
+#define PURGE_RETRY_S 60 /* a purge that did not finish (a reader held the log) is tried again */
 
 struct append {
     ss_link link;
@@ -196,13 +197,14 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&lg.work, &lg.mu);
             continue;
         }
-        /* under load a group gathers (see gather.h) */
-        uint64_t due = lg.stopping
-                           ? 0
-                           : ss_gather_due(lg.last_group_us, lg.head->arrived_us, lg.queued,
-                                           GROUP_MAX, lg.cfg->log_group_wait_us, ss_monotonic_us());
+        /* under load a group gathers (see gather.h); one reading of the clock, so that a
+         * wait computed after the due time cannot wrap around to centuries */
+        uint64_t now_us = ss_monotonic_us();
+        uint64_t due = lg.stopping ? 0
+                                   : ss_gather_due(lg.last_group_us, lg.head->arrived_us, lg.queued,
+                                                   GROUP_MAX, lg.cfg->log_group_wait_us, now_us);
         if (due) {
-            struct timespec wake = ss_deadline_after_us(due - ss_monotonic_us());
+            struct timespec wake = ss_deadline_after_us(due > now_us ? due - now_us : 0);
             pthread_cond_timedwait(&lg.work, &lg.mu, &wake);
             continue;
         }
@@ -341,11 +343,15 @@ static void keep_registry(struct kept_registry *k)
     kept_registry_free(k);
 }
 
-/* Removes the content of records past their retention deadline (see ss_store_purge). */
-static void purge_expired(void)
+/*
+ * Removes the content of records past their retention deadline (see
+ * ss_store_purge); false when it did not finish (it is tried again soon).
+ */
+static bool purge_expired(void)
 {
     uint64_t purged = 0, kept = 0;
-    if (ss_store_purge(lg.stamper, (int64_t)time(NULL), &purged, &kept) != SS_OK)
+    bool ok = ss_store_purge(lg.stamper, (int64_t)time(NULL), &purged, &kept) == SS_OK;
+    if (!ok)
         ss_log_warn("logger: purge: %s", ss_errmsg());
     else if (purged)
         ss_log_info("logger: content of %llu records past their retention deadline purged",
@@ -354,6 +360,7 @@ static void purge_expired(void)
         ss_log_warn("logger: %llu records of schema version 1 are past their retention deadline; "
                     "their content cannot be purged without breaking the chain",
                     (unsigned long long)kept);
+    return ok;
 }
 
 /*
@@ -395,6 +402,8 @@ static void *stamper_main(void *arg)
     time_t last_token = time(NULL);
     time_t next_try = 0, next_purge = 0;
     unsigned failures = 0;
+    /* the last reading of what waits for a timestamp: when, and the oldest record then */
+    int64_t read_ms = now_ms(), read_oldest = 0;
     pthread_mutex_lock(&lg.mu);
     while (!lg.stopping) {
         struct ss_trust *t = ss_trust_ref(lg.trust);
@@ -410,11 +419,13 @@ static void *stamper_main(void *arg)
             lead = false; /* the store is out of reach: the writer says so */
         if (lead && lg.cfg->log_purge_interval && time(NULL) >= next_purge) {
             next_purge = time(NULL) + lg.cfg->log_purge_interval;
-            purge_expired();
+            if (!purge_expired() && lg.cfg->log_purge_interval > PURGE_RETRY_S)
+                next_purge = time(NULL) + PURGE_RETRY_S;
         }
         size_t pending = 0, done = 0;
         int64_t oldest = 0;
         ss_error err = ss_store_pending(lg.stamper, &pending, &oldest);
+        bool known = !err;
         time_t now = time(NULL);
         unsigned interval = lg.cfg->ts_interval;
         if (!interval && t)
@@ -437,12 +448,20 @@ static void *stamper_main(void *arg)
                 failures = 0;
                 next_try = 0;
                 last_token = now;
-                if (ss_store_pending(lg.stamper, &pending, &oldest) != SS_OK)
-                    pending = 0;
+                known = ss_store_pending(lg.stamper, &pending, &oldest) == SS_OK;
             }
         }
-        bool overdue =
-            pending > 0 && oldest > 0 && now_ms() - oldest > (int64_t)lg.cfg->ts_grace * 1000;
+        if (known) {
+            read_ms = now_ms();
+            read_oldest = pending ? oldest : 0;
+        } else {
+            /* the store cannot say what waits: what waited at the last reading still does,
+             * and what came since is no older than that reading; the grace runs on */
+            pending = lg.pending;
+            oldest = read_oldest ? read_oldest : read_ms;
+        }
+        bool overdue = (pending > 0 || !known) && oldest > 0 &&
+                       now_ms() - oldest > (int64_t)lg.cfg->ts_grace * 1000;
         bool was = atomic_exchange(&lg.overdue, overdue);
         if (overdue != was) /* logged once the flag is what the line says */
             ss_log_warn("logger: timestamping %s (%llu records waiting, grace %us)",
@@ -450,9 +469,11 @@ static void *stamper_main(void *arg)
                         (unsigned long long)pending, lg.cfg->ts_grace);
         ss_trust_unref(t);
         pthread_mutex_lock(&lg.mu);
-        lg.pending = pending;
-        lg.oldest_pending_ms = pending ? oldest : 0;
-        if (done > 0 && pending > 0)
+        if (known) {
+            lg.pending = pending;
+            lg.oldest_pending_ms = pending ? oldest : 0;
+        }
+        if (known && done > 0 && pending > 0)
             continue; /* a backlog: the next batch at once */
         struct timespec wake;
         clock_gettime(CLOCK_REALTIME, &wake);

@@ -303,6 +303,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS records_replay ON records (client, query_id, logged_ms)"
     " WHERE side = 'server' AND direction = 'request';"
     "CREATE INDEX IF NOT EXISTS records_logged ON records (logged_ms);"
+    "CREATE INDEX IF NOT EXISTS records_expiry ON records (retain_until) WHERE salt IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS records_subject ON records (subject_hash)"
     " WHERE subject_hash IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS timestamps ("
@@ -412,8 +413,8 @@ ss_error ss_store_open_pg(const char *conninfo, bool read_only, uint64_t max_byt
         "application_name",    "connect_timeout",  "tcp_user_timeout", "keepalives_idle",
         "keepalives_interval", "keepalives_count", "dbname",           NULL};
     const char *app = getenv("PGAPPNAME");
-    const char *values[] = {app && *app ? app : "secsrv", "10", "15000", "10", "5", "3", conninfo,
-                            NULL};
+    const char *values[] = {
+        app && *app ? app : "secsrv", "10", "15000", "10", "5", "3", conninfo, NULL};
     s->conn = PQconnectdbParams(keys, values, 1);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         err = ss_errf(SS_ERR_IO, "message log %s: cannot reach the database: %s", s->desc,
@@ -683,9 +684,15 @@ static ss_error pg_take_pending(struct ss_store *base, size_t max, int64_t **ids
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     size_t k = 0;
-    for (size_t i = 0; i < rows && k < max; i++)
-        if (get_int(res, (int)i, 0, &id[k]) && get_digest(res, (int)i, 1, false, h[k], NULL))
-            k++;
+    for (size_t i = 0; i < rows && k < max; i++, k++)
+        /* a record left out would lie inside the token's range without its proof */
+        if (!get_int(res, (int)i, 0, &id[k]) || !get_digest(res, (int)i, 1, false, h[k], NULL)) {
+            PQclear(res);
+            free(id);
+            free(h);
+            return ss_errf(SS_ERR_IO, "message log: untimestamped record %zu of %zu unreadable",
+                           i + 1, rows);
+        }
     PQclear(res);
     *ids = id;
     *hashes = h;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define BUSY_TIMEOUT_MS 10000 /* how long a connection waits for another's lock */
 #define SCHEMA_VERSION "4"
 #define PURGE_BATCH "1000" /* records purged in one transaction */
 #define EVIDENCE_SEEN 8    /* evidence rows remembered: a batch's signature, the OCSP responses */
@@ -164,7 +165,7 @@ ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_byt
         err = s->db ? db_error(s, "open") : ss_errf(SS_ERR_NOMEM, "out of memory");
         goto out;
     }
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     char *msg = NULL;
     if (!read_only) {
         /* a writer appends: it touches the right edge of each tree and the index pages of
@@ -219,6 +220,15 @@ ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_byt
     }
     if (!read_only && sqlite3_exec(s->db, signed_records_view, NULL, NULL, NULL) != SQLITE_OK) {
         err = db_error(s, "view");
+        goto out;
+    }
+    /* what the purge looks for, without a scan of the whole log under the write lock (on the
+     * columns of the latest schema: after the migrations) */
+    if (!read_only && sqlite3_exec(s->db,
+                                   "CREATE INDEX IF NOT EXISTS records_expiry ON records"
+                                   " (retain_until) WHERE salt IS NOT NULL",
+                                   NULL, NULL, NULL) != SQLITE_OK) {
+        err = db_error(s, "index");
         goto out;
     }
     if ((err = prepare(s, &s->tail, "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1")) ||
@@ -486,16 +496,28 @@ static ss_error sq_take_pending(struct ss_store *base, size_t max, int64_t **ids
     }
     sqlite3_reset(s->take);
     sqlite3_bind_int64(s->take, 1, (sqlite3_int64)max);
-    int rc;
+    int rc = SQLITE_DONE;
     size_t k = 0;
+    ss_error err = SS_OK;
     while (k < max && (rc = sqlite3_step(s->take)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(s->take, 1) != 32)
-            continue;
         id[k] = sqlite3_column_int64(s->take, 0);
+        /* a record left out would lie inside the token's range without its proof */
+        if (sqlite3_column_bytes(s->take, 1) != 32) {
+            err = ss_errf(SS_ERR_IO, "message log %s: record %lld has a hash of %d bytes", s->path,
+                          (long long)id[k], sqlite3_column_bytes(s->take, 1));
+            break;
+        }
         memcpy(h[k], sqlite3_column_blob(s->take, 1), 32);
         k++;
     }
+    if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = db_error(s, "read untimestamped records");
     sqlite3_reset(s->take);
+    if (err) {
+        free(id);
+        free(h);
+        return err;
+    }
     *ids = id;
     *hashes = h;
     *n = k;
@@ -1010,13 +1032,17 @@ static ss_error sq_purge(struct ss_store *base, int64_t now, uint64_t *purged, u
             *kept_v1 = (uint64_t)sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
-    /* the old page images in the write-ahead log go too */
+    /* the old page images in the write-ahead log go too. The checkpoint holds off the writer
+     * while it waits for readers (an audit, the console): it does not wait, and what it cannot
+     * do now the next purge does */
     int log = 0, done = 0;
-    if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) !=
-        SQLITE_OK)
+    sqlite3_busy_timeout(s->db, 0);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (rc != SQLITE_OK)
         return ss_errf(SS_ERR_IO,
                        "message log %s: %llu records purged, but the write-ahead log could not "
-                       "be emptied yet (%s); it will be at the next checkpoint",
+                       "be emptied yet (%s); the next purge tries again",
                        s->path, (unsigned long long)*purged, sqlite3_errmsg(s->db));
     return SS_OK;
 }

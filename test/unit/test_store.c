@@ -856,6 +856,57 @@ static void test_malformed_field_named(void **state)
 }
 
 /*
+ * A record whose hash cannot be read stops the next timestamp: skipped, it
+ * would lie inside the token's range without its proof.
+ */
+static void test_pending_hash_damaged(void **state)
+{
+    (void)state;
+    struct ss_store *s = searchable();
+    ss_store_close(s);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "sqlite3 %s \"UPDATE records SET hash = x'00' WHERE id = 2\"",
+             spec + 7);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    int64_t *ids = NULL;
+    uint8_t(*hashes)[32] = NULL;
+    size_t n = 7;
+    assert_int_equal(ss_store_take_pending(s, 10, &ids, &hashes, &n), SS_ERR_IO);
+    assert_null(ids);
+    assert_null(hashes);
+    assert_int_equal(n, 0);
+    if (!strstr(ss_errmsg(), "record 2"))
+        fail_msg("%s", ss_errmsg());
+    ss_store_close(s);
+}
+
+/* The purge finds what has expired through an index, not by reading the whole log. */
+static void test_purge_uses_index(void **state)
+{
+    (void)state;
+    struct ss_store *s = searchable();
+    uint64_t purged = 0, kept = 0;
+    /* two past their deadline, of version 1: due, and kept (their hash covers the content) */
+    assert_int_equal(ss_store_purge(s, 730 * 86400 + 3, &purged, &kept), SS_OK);
+    assert_int_equal(purged, 0);
+    assert_int_equal(kept, 2);
+    ss_store_close(s);
+    char cmd[800], plan[4096] = "";
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s \"EXPLAIN QUERY PLAN SELECT id FROM records WHERE retain_until < 5"
+             " AND salt IS NOT NULL LIMIT 1000\"",
+             spec + 7);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t got = fread(plan, 1, sizeof plan - 1, f);
+    plan[got] = '\0';
+    assert_int_equal(pclose(f), 0);
+    if (!strstr(plan, "records_expiry"))
+        fail_msg("the purge's query plan: %s", plan);
+}
+
+/*
  * The encoding an export shows is what the chain hashes, and each digest
  * sits where the encoding says: version 2 (record and content) and 1.
  */
@@ -1323,6 +1374,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exchanges_and_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registries_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_field_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_hash_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_uses_index, setup, teardown),
         cmocka_unit_test(test_encoding_is_what_is_hashed),
         cmocka_unit_test_setup_teardown(test_bad_specs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes_none_in_sqlite, setup, teardown),
