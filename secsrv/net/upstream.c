@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "fiber.h"
 #include "ss_grow.h"
+#include "ss_sha256.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -32,11 +33,15 @@
 
 /*
  * An idle handle keeps its connections open. Its tag is whether it carries
- * TLS, the registry serial its peer was verified under and the fingerprint
- * the registry pins for that peer (all zero: no peer verification, e.g.
- * backends), so a connection is reused only for the same expected server
- * under the registry that admitted it: libcurl would reuse a connection for
- * any host name that matches without case, without a new handshake.
+ * TLS, the registry serial its peer was verified under and a digest of the
+ * fingerprints the registry pins for that peer (all zero: no peer
+ * verification, e.g. backends), so a connection is reused only for a server
+ * that accepts every certificate the handshake could have accepted, under
+ * the registry that admitted it: libcurl would reuse a connection for any
+ * host name that matches without case, without a new handshake. A peer's
+ * connection also lives no longer than the registry's OCSP freshness, so
+ * that its certificate's status is checked again as often as an inbound
+ * connection's (set_tls).
  */
 struct pool_tag {
     bool tls; /* the handle's transfers carry TLS, to a peer (set_once) */
@@ -57,12 +62,14 @@ struct handle {
 struct pooled {
     struct handle hd;
     struct pool_tag tag;
+    uint64_t released; /* the pool's count when it came back: the lowest goes when it is full */
 };
 
 struct ss_upstream {
     pthread_mutex_t mu;
     struct pooled idle[POOL_MAX];
     size_t n_idle;
+    uint64_t releases;
 };
 
 /* ---- one transfer, driven by its sockets ---- */
@@ -396,6 +403,9 @@ static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_st
     curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert);
     curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
     curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, vs);
+    long life = ss_trust_registry(tls->trust)->settings.ocsp_freshness;
+    if (life > 0)
+        curl_easy_setopt(h, CURLOPT_MAXLIFETIME_CONN, life);
 }
 
 /* ---- the pool ---- */
@@ -446,19 +456,31 @@ static bool same_tag(const struct pool_tag *a, const struct pool_tag *b)
     return a->tls == b->tls && a->serial == b->serial && memcmp(a->pin, b->pin, sizeof a->pin) == 0;
 }
 
-/* An idle handle with tag's connection, or a new one (false: out of memory). */
+/*
+ * An idle handle with tag's connection, or a new one (false: out of
+ * memory). Handles of peers admitted under an older registry than tag's
+ * can never be taken again: they are closed on the way.
+ */
 static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct handle *out)
 {
     *out = (struct handle){0};
+    struct handle stale[POOL_MAX];
+    size_t n_stale = 0;
     pthread_mutex_lock(&u->mu);
     for (size_t i = u->n_idle; i > 0; i--) {
-        if (same_tag(&u->idle[i - 1].tag, tag)) {
-            *out = u->idle[i - 1].hd;
-            u->idle[i - 1] = u->idle[--u->n_idle];
-            break;
-        }
+        struct pooled *p = &u->idle[i - 1];
+        bool old = tag->tls && p->tag.tls && p->tag.serial < tag->serial;
+        if (!old && (out->h || !same_tag(&p->tag, tag)))
+            continue;
+        if (old)
+            stale[n_stale++] = p->hd;
+        else
+            *out = p->hd;
+        *p = u->idle[--u->n_idle]; /* one already looked at, or p itself */
     }
     pthread_mutex_unlock(&u->mu);
+    for (size_t i = 0; i < n_stale; i++)
+        handle_close(&stale[i]);
     if (out->h)
         return true;
     out->h = curl_easy_init();
@@ -472,16 +494,25 @@ static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct ha
     return false;
 }
 
+/* Keeps hd for reuse; when the pool is full, the handle idle the longest makes room. */
 static void release(struct ss_upstream *u, struct handle *hd, const struct pool_tag *tag)
 {
+    struct handle out = {0};
     pthread_mutex_lock(&u->mu);
-    if (u->n_idle < POOL_MAX) {
-        u->idle[u->n_idle++] = (struct pooled){*hd, *tag};
-        hd->h = NULL;
-        hd->m = NULL;
-    }
+    size_t at = u->n_idle;
+    if (at == POOL_MAX) {
+        at = 0;
+        for (size_t i = 1; i < u->n_idle; i++)
+            if (u->idle[i].released < u->idle[at].released)
+                at = i;
+        out = u->idle[at].hd;
+    } else
+        u->n_idle++;
+    u->idle[at] = (struct pooled){*hd, *tag, ++u->releases};
+    hd->h = NULL;
+    hd->m = NULL;
     pthread_mutex_unlock(&u->mu);
-    handle_close(hd);
+    handle_close(&out);
 }
 
 /* ---- sending ---- */
@@ -545,9 +576,10 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     if (req->tls) {
         tag.tls = true;
         tag.serial = ss_trust_registry(req->tls->trust)->serial;
-        /* the expected server, by its first registered certificate (the handshake accepts any
-         * of them; a connection is reused only for the same server under the same registry) */
-        memcpy(tag.pin, req->tls->expected->auth_sha256[0], sizeof tag.pin);
+        /* the expected server, by all its registered certificates: the handshake accepts any
+         * of them, so a connection is reused only for a server that accepts the same */
+        const struct ss_reg_server *peer = req->tls->expected;
+        ss_sha256(peer->auth_sha256[0], peer->n_auth * sizeof peer->auth_sha256[0], tag.pin);
     }
     struct handle hd;
     if (!acquire(u, &tag, &hd))
