@@ -142,21 +142,31 @@ expect_error "a signing time 20 s ahead" 500 Server.ServerProxy.SignatureTimeOut
 expect "nothing of the refused requests reached the backend" test "$(hits)" = "$before"
 
 # a replay: the same signed request twice
+replay() { # sends the last signed request again, byte for byte; sets STATUS, BODY
+  t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k \
+    --cert "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" --key "$FED_PKI/servers/ss-sh-kiel/auth.key" \
+    -H "X-Road-Client: $CLIENT" -H "X-Road-Id: $QID" \
+    -H "X-Road-Request-Id: $(sed -n 's/.*request-id: //p' <(base64 -d <<<"$(sed -n 's/^X-Secsrv-Manifest: //p' "$T_DIR/evidence")"))" \
+    -H "Accept: application/json" -H "User-Agent:" -H "@$T_DIR/evidence" \
+    "https://127.0.0.1:$FED_MV_SERVER_PORT$SVC/echo/signed-$n"
+}
 signed
-first_qid=$QID
 expect "a signed request" test "$STATUS" = 200
-cp "$T_DIR/evidence" "$T_DIR/evidence.first"
 before=$(hits)
-t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k \
-  --cert "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" --key "$FED_PKI/servers/ss-sh-kiel/auth.key" \
-  -H "X-Road-Client: $CLIENT" -H "X-Road-Id: $first_qid" \
-  -H "X-Road-Request-Id: $(sed -n 's/.*request-id: //p' <(base64 -d <<<"$(sed -n 's/^X-Secsrv-Manifest: //p' "$T_DIR/evidence.first")"))" \
-  -H "Accept: application/json" -H "User-Agent:" -H "@$T_DIR/evidence.first" \
-  "https://127.0.0.1:$FED_MV_SERVER_PORT$SVC/echo/signed-$n"
+replay
 expect_error "the same request again (a replay)" 409 Client.DuplicateRequest
 expect "the replay did not reach the backend" test "$(hits)" = "$before"
-QID=$first_qid
 refused "a replay" Client.DuplicateRequest
+# a consumer whose clock runs 9 s ahead (within the 10 s skew): its signature is taken until
+# 19 s after the first arrival, so a replay 11 s later, past one skew, is still caught
+signed --time-offset 9
+first=$(date +%s)
+expect "a request signed 9 s ahead" test "$STATUS" = 200
+before=$(hits)
+sleep $((first + 11 - $(date +%s)))
+replay
+expect_error "its replay 11 s later" 409 Client.DuplicateRequest
+expect "... did not reach the backend" test "$(hits)" = "$before"
 
 # --- the consumer checks the provider's signature -----------------------------------------
 EVSVC=/r1/DE-NORD/MUN/13075000/Kfz-Zulassung
