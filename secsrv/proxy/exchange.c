@@ -646,13 +646,13 @@ static ss_error identify_soap(struct exchange *x)
         strlen(m->service.service_code) > max || strlen(m->service.service_version) > max ||
         (m->has_security_server &&
          (!parts_within(&m->security_server.owner, max) || strlen(m->security_server.code) > max)))
-        return ss_errf(SS_ERR_LIMIT,
+        return ss_errf(SS_ERR_BAD_IDENTIFIER,
                        "an identifier part in the SOAP header is longer than %zu "
                        "bytes",
                        max);
     if (!ss_client_id_format(&x->client, x->client_str, sizeof x->client_str) ||
         !ss_service_id_format(&x->target.service, x->service_str, sizeof x->service_str))
-        return ss_errf(SS_ERR_LIMIT, "an identifier in the SOAP header is too long");
+        return ss_errf(SS_ERR_BAD_IDENTIFIER, "an identifier in the SOAP header is too long");
     if (!ss_manifest_query_id_valid(m->id))
         return ss_errf(SS_ERR_BAD_HEADER,
                        "the SOAP header field id must be 1 to %d visible ASCII "
@@ -763,6 +763,11 @@ static bool response_field_passes(const struct ss_headers *conn, const char *nam
 static ss_error copy_response(struct exchange *x, struct ss_upstream_response *up, bool keep_xroad)
 {
     struct ss_http_response *resp = x->resp;
+    /* a final status is 2xx to 5xx (RFC 9110 15): anything else is no answer to pass on, and
+     * would not be one the other server's manifest could carry */
+    if (up->status < 200 || up->status > 599)
+        return ss_errf(SS_ERR_UPSTREAM, "answered with status %ld, which is not a final HTTP status",
+                       (long)up->status);
     resp->status = (unsigned)up->status;
     const char *ct = ss_headers_get(&up->headers, "Content-Type");
     const struct ss_headers *conn = connection_fields(up);

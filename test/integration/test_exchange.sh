@@ -87,6 +87,8 @@ expect "redirects are passed back, not followed" \
 xr GET $CLIENT "$ECHO/status/404"
 expect "a backend error status passes unchanged, without X-Road-Error" \
   test "$STATUS" = 404 -a -z "$(header x-road-error)"
+xr GET $CLIENT "$ECHO/status/600"
+expect_error "a backend status that is no final HTTP status (600)" 500 Server.ServerProxy.ServiceFailed
 
 # --- malformed client requests ----------------------------------------------
 mark_backend echo

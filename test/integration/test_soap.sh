@@ -252,6 +252,9 @@ refused "a purpose that is not a code (schema)" Client.BadRequest 's#StVG-35#StV
 refused "an attribute the envelope schema does not allow" Client.BadRequest \
   's#<SOAP-ENV:Header>#<SOAP-ENV:Header foo="bar">#'
 refused "an unknown client" Client.UnknownClient 's#MIKWS-SH#MIKWS-XX#'
+# the same answer as for REST (test_exchange): the identifier is wrong, not a limit reached
+refused "a member code over max_identifier_bytes (128)" Client.InvalidIdentifier \
+  "s#<id:memberCode>MIKWS-SH</id:memberCode>#<id:memberCode>$(printf 'M%.0s' $(seq 1 129))</id:memberCode>#"
 refused "a client this server does not host" Client.ClientNotHosted \
   's#<id:memberCode>MIKWS-SH</id:memberCode>#<id:memberCode>13003000</id:memberCode>#; s#<id:memberClass>GOV</id:memberClass>#<id:memberClass>MUN</id:memberClass>#; s#Meldeauskunft#Einwohnermeldeamt#'
 refused "an unknown service" Server.ServerProxy.UnknownService 's#>halterauskunft<#>halterabfrage<#; s#ns1:halterauskunft>#ns1:halterabfrage>#g'

@@ -10,7 +10,7 @@
  *
  *   .../slow?ms=N     answers the description after N ms (at most 60000),
  *                     without holding a server thread meanwhile
- *   .../status/NNN    answers status NNN (100-599, else 400)
+ *   .../status/NNN    answers status NNN (100-999, as libmicrohttpd allows; else 400)
  *   .../redirect      answers 302 to http://127.0.0.1:1/elsewhere
  *   .../big?bytes=N   answers N bytes of 'x' (at most 64 MiB), text/plain
  *   .../headers       the description plus X-Backend and Set-Cookie
@@ -333,7 +333,7 @@ static bool status_path(const struct ts_request *req, unsigned int *status)
         }
         value = value * 10 + (unsigned int)(c - '0');
     }
-    *status = (value >= 100 && value <= 599) ? value : 0;
+    *status = (value >= 100 && value <= 999) ? value : 0;
     return true;
 }
 
