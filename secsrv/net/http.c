@@ -634,9 +634,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             collect_headers(con, ctx, method, version);
         if (!ctx->error && fail(ctx, ss_door_check(method, ctx->target, version, &ctx->req.headers)))
             ctx->close = true;
-        /* the gate runs here, on the HTTP thread: it decides from the connection's cached
-         * verdict on the peer, and asks an OCSP responder only once per pinned peer
-         * certificate and freshness period */
+        /* the gate runs here, on the HTTP thread: it decides from what is known without
+         * waiting (the connection's verdict on the peer, the chain and pin, a cached
+         * certificate status); the handler, in a fiber, asks an OCSP responder if need be */
         if (!ctx->error && srv->opts.gate)
             fail(ctx, srv->opts.gate(srv->opts.cls, &ctx->req));
         if (ctx->error)

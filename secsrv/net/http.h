@@ -59,7 +59,8 @@ typedef void (*ss_http_handler)(void *cls, const struct ss_http_request *req,
                                 struct ss_http_response *resp);
 /*
  * Called once a request's header fields have arrived, before its body is
- * read: an error refuses the request at once (the error hook answers).
+ * read, on an HTTP thread that serves other connections: it must not wait
+ * (no network). An error refuses the request at once (the error hook answers).
  */
 typedef ss_error (*ss_http_gate)(void *cls, const struct ss_http_request *req);
 typedef void (*ss_http_error_hook)(void *cls, const struct ss_http_request *req, ss_error err,

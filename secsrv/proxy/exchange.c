@@ -1372,10 +1372,12 @@ void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
  * as hosting client), and only then the certificate's status, so that no
  * unregistered peer can make this server ask an OCSP responder. Chain and
  * status hold for the connection under one registry, while the status is
- * fresh; the pin is checked for every request.
+ * fresh; the pin is checked for every request. Without may_ask (the gate,
+ * on an HTTP thread that serves other connections meanwhile) a status not
+ * cached yet is left to the handler, which asks the responder in its fiber.
  */
 static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_http_request *req,
-                                  const struct ss_client_id *client)
+                                  const struct ss_client_id *client, bool may_ask)
 {
     const struct ss_registry *reg = ss_trust_registry(trust);
     struct ss_http_conn *conn = req->conn;
@@ -1392,7 +1394,13 @@ static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_
         return err;
     if (known)
         return SS_OK;
-    if ((err = ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs)))
+    if (!may_ask) {
+        err = ss_trust_check_status_cached(trust, req->peer_certs, req->n_peer_certs);
+        if (err == SS_ERR_NOT_FOUND)
+            return SS_OK; /* not verified yet: the handler does */
+        if (err)
+            return err;
+    } else if ((err = ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs)))
         return err;
     if (conn) {
         memcpy(conn->peer_sha256, fp, 32);
@@ -1413,7 +1421,7 @@ ss_error ss_exchange_server_proxy_gate(void *cls, const struct ss_http_request *
     struct ss_client_id client;
     err = request_client(req, d->cfg->limits.max_identifier_bytes, &client);
     if (!err)
-        err = authenticate_peer(trust, req, &client);
+        err = authenticate_peer(trust, req, &client, false);
     ss_trust_unref(trust);
     return err;
 }
@@ -1740,7 +1748,7 @@ static ss_error provide(struct exchange *x)
     ss_error err = begin(x);
     if (err)
         return err;
-    if ((err = authenticate_peer(x->trust, x->req, &x->client)))
+    if ((err = authenticate_peer(x->trust, x->req, &x->client, true)))
         return err;
     const char *rid = ss_headers_get(&x->req->headers, "X-Road-Request-Id");
     const char *mid = ss_headers_get(&x->req->headers, "X-Road-Id");

@@ -60,16 +60,24 @@ static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t
     return err;
 }
 
-ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n)
+ss_error ss_trust_check_status_cached(const struct ss_trust *t, const struct ss_der *certs,
+                                      size_t n)
 {
     if (n == 0)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented no certificate");
     uint8_t fp[32];
     ss_trust_fingerprint(&certs[0], fp);
-    time_t now = time(NULL);
-    ss_error err = ss_trust_status_lookup(t, fp, now);
+    return ss_trust_status_lookup(t, fp, time(NULL));
+}
+
+ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n)
+{
+    ss_error err = ss_trust_check_status_cached(t, certs, n);
     if (err != SS_ERR_NOT_FOUND)
         return err;
+    uint8_t fp[32];
+    ss_trust_fingerprint(&certs[0], fp);
+    time_t now = time(NULL);
     time_t until = 0;
     err = ask(t, &certs[0], NULL, NULL, &until);
     if (err) {

@@ -90,6 +90,13 @@ ss_error ss_trust_verify_signer(const struct ss_trust *t, const struct ss_der *c
  */
 ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs,
                                size_t n) SS_MUST_CHECK;
+/*
+ * The same from the cache alone, without asking a responder (for a thread
+ * that must not wait on the network): SS_ERR_NOT_FOUND when the status is
+ * not known yet.
+ */
+ss_error ss_trust_check_status_cached(const struct ss_trust *t, const struct ss_der *certs,
+                                      size_t n) SS_MUST_CHECK;
 
 /* Fetches a fresh good OCSP response about leaf (to staple it); *der is malloc'd. */
 ss_error ss_trust_ocsp_fetch(const struct ss_trust *t, const struct ss_der *leaf, uint8_t **der,
