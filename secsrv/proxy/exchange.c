@@ -766,7 +766,8 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
     /* a final status is 2xx to 5xx (RFC 9110 15): anything else is no answer to pass on, and
      * would not be one the other server's manifest could carry */
     if (up->status < 200 || up->status > 599)
-        return ss_errf(SS_ERR_UPSTREAM, "answered with status %ld, which is not a final HTTP status",
+        return ss_errf(SS_ERR_UPSTREAM,
+                       "answered with status %ld, which is not a final HTTP status",
                        (long)up->status);
     resp->status = (unsigned)up->status;
     const char *ct = ss_headers_get(&up->headers, "Content-Type");
@@ -1394,13 +1395,11 @@ static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_
         return err;
     if (known)
         return SS_OK;
-    if (!may_ask) {
-        err = ss_trust_check_status_cached(trust, req->peer_certs, req->n_peer_certs);
-        if (err == SS_ERR_NOT_FOUND)
-            return SS_OK; /* not verified yet: the handler does */
-        if (err)
-            return err;
-    } else if ((err = ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs)))
+    err = may_ask ? ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs)
+                  : ss_trust_check_status_cached(trust, req->peer_certs, req->n_peer_certs);
+    if (!may_ask && err == SS_ERR_NOT_FOUND)
+        return SS_OK; /* not verified yet: the handler does */
+    if (err)
         return err;
     if (conn) {
         memcpy(conn->peer_sha256, fp, 32);

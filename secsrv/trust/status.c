@@ -60,24 +60,30 @@ static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t
     return err;
 }
 
-ss_error ss_trust_check_status_cached(const struct ss_trust *t, const struct ss_der *certs,
-                                      size_t n)
+/* The cached status of the leaf of certs, whose fingerprint goes to fp. */
+static ss_error cached_status(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                              uint8_t fp[32], time_t now)
 {
     if (n == 0)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "peer presented no certificate");
-    uint8_t fp[32];
     ss_trust_fingerprint(&certs[0], fp);
-    return ss_trust_status_lookup(t, fp, time(NULL));
+    return ss_trust_status_lookup(t, fp, now);
+}
+
+ss_error ss_trust_check_status_cached(const struct ss_trust *t, const struct ss_der *certs,
+                                      size_t n)
+{
+    uint8_t fp[32];
+    return cached_status(t, certs, n, fp, time(NULL));
 }
 
 ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n)
 {
-    ss_error err = ss_trust_check_status_cached(t, certs, n);
+    uint8_t fp[32];
+    time_t now = time(NULL);
+    ss_error err = cached_status(t, certs, n, fp, now);
     if (err != SS_ERR_NOT_FOUND)
         return err;
-    uint8_t fp[32];
-    ss_trust_fingerprint(&certs[0], fp);
-    time_t now = time(NULL);
     time_t until = 0;
     err = ask(t, &certs[0], NULL, NULL, &until);
     if (err) {
