@@ -137,7 +137,7 @@ struct ss_config {
     unsigned ts_batch;    /* records that start a batch before the interval ends */
     unsigned ts_grace;    /* seconds without a timestamp before exchanges stop */
     /* [evidence] */
-    unsigned clock_skew; /* seconds a signing time may differ from now; the replay window */
+    unsigned clock_skew; /* seconds a signing time may differ from now, before or after */
     struct ss_limits limits;
     struct ss_hosted_client clients[SS_CONFIG_MAX_CLIENTS];
     size_t n_clients;
@@ -190,5 +190,15 @@ unsigned ss_config_retention(const struct ss_config *cfg, const struct ss_client
 bool ss_config_log_bodies(const struct ss_config *cfg, const struct ss_client_id *subsystem);
 /* The path of an sqlite: store, or NULL for another kind. */
 const char *ss_config_sqlite_path(const struct ss_config *cfg);
+/*
+ * Seconds a request's client and query id are refused again as a replay:
+ * a signature is taken while its time is within the clock skew before or
+ * after the receiver's clock, so two arrivals of one signed request can be
+ * twice the skew apart.
+ */
+static inline unsigned ss_config_replay_window(const struct ss_config *cfg)
+{
+    return 2 * cfg->clock_skew;
+}
 
 #endif

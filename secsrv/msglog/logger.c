@@ -137,9 +137,7 @@ static void write_group(struct append *group, size_t n)
         struct ss_record *r = &a->rec;
         if (a->replay_check) {
             bool seen = false;
-            /* a signature is taken while its time is within the skew of the clock, before or
-             * after: two arrivals of one signed request can be twice the skew apart */
-            int64_t since = when - 2 * (int64_t)lg.cfg->clock_skew * 1000;
+            int64_t since = when - (int64_t)ss_config_replay_window(lg.cfg) * 1000;
             err = ss_store_seen(lg.writer, r->client, r->query_id, since, &seen);
             a->duplicate = !err && seen;
             if (a->duplicate) {
