@@ -7,6 +7,16 @@
 
 #include "store.h"
 
+/*
+ * The records one purge transaction empties: past their deadline (param,
+ * in the store's placeholder style) and still holding content, a batch at
+ * a time so that the writer never waits long. Both stores index
+ * retain_until over the records with content (records_expiry), so that
+ * this is a lookup, not a scan of the whole log under the write lock.
+ */
+#define SS_STORE_PURGE_PICK(param)                                                                 \
+    "SELECT id FROM records WHERE retain_until < " param " AND salt IS NOT NULL LIMIT 1000"
+
 /* A record's columns, in the order both stores read them (r: records, s: stamps). */
 #define SS_STORE_RECORD_COLUMNS                                                                    \
     "r.id, logged_ms, side, direction, query_id, request_id, client, service, purpose,"            \

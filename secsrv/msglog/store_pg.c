@@ -27,7 +27,6 @@
 #include <time.h>
 
 #define SCHEMA_VERSION "3"
-#define PURGE_BATCH "1000"            /* records purged in one transaction */
 #define PAGE_ROWS 1000                /* records read per round trip */
 #define SIZE_CHECK_BYTES (256 * 1024) /* the size is looked at again after this many bytes */
 #define PAGE_TOKENS 200 /* timestamps (with their tokens) read per round trip (the SQL's LIMIT) */
@@ -1172,7 +1171,7 @@ static ss_error pg_purge(struct ss_store *base, int64_t now, uint64_t *purged, u
     struct pg_store *s = (struct pg_store *)base;
     if (s->read_only)
         return read_only_error(s);
-    /* in transactions of PURGE_BATCH records, so that the writers never wait long; the
+    /* a batch at a time (SS_STORE_PURGE_PICK), so that the writers never wait long; the
      * message digest goes too (zeros): it would let a guessed message be tested */
     for (;;) {
         struct params p = {0};
@@ -1181,8 +1180,7 @@ static ss_error pg_purge(struct ss_store *base, int64_t now, uint64_t *purged, u
                               "UPDATE records SET message = NULL, subject_hash = NULL,"
                               " manifest = NULL, salt = NULL, sealed = 0,"
                               " message_sha256 = decode(repeat('00', 32), 'hex') WHERE id IN"
-                              " (SELECT id FROM records WHERE retain_until < $1 AND salt IS NOT"
-                              " NULL LIMIT " PURGE_BATCH ")",
+                              " (" SS_STORE_PURGE_PICK("$1") ")",
                               &p, "purge");
         if (!res)
             return s->failed;

@@ -9,8 +9,7 @@
 
 #define BUSY_TIMEOUT_MS 10000 /* how long a connection waits for another's lock */
 #define SCHEMA_VERSION "4"
-#define PURGE_BATCH "1000" /* records purged in one transaction */
-#define EVIDENCE_SEEN 8    /* evidence rows remembered: a batch's signature, the OCSP responses */
+#define EVIDENCE_SEEN 8 /* evidence rows remembered: a batch's signature, the OCSP responses */
 
 struct sq_store {
     struct ss_store base;
@@ -222,8 +221,8 @@ ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_byt
         err = db_error(s, "view");
         goto out;
     }
-    /* what the purge looks for, without a scan of the whole log under the write lock (on the
-     * columns of the latest schema: after the migrations) */
+    /* what the purge looks for (SS_STORE_PURGE_PICK), on the columns of the latest schema:
+     * after the migrations */
     if (!read_only && sqlite3_exec(s->db,
                                    "CREATE INDEX IF NOT EXISTS records_expiry ON records"
                                    " (retain_until) WHERE salt IS NOT NULL",
@@ -992,14 +991,13 @@ static ss_error sq_purge(struct ss_store *base, int64_t now, uint64_t *purged, u
     if (err)
         return err;
     sqlite3_stmt *st = NULL;
-    /* in transactions of PURGE_BATCH records, so that the writer never waits long; the
-     * message digest goes too (zeros): it would let a guessed message be tested */
+    /* a batch at a time (SS_STORE_PURGE_PICK); the message digest goes too (zeros): it would
+     * let a guessed message be tested */
     if (sqlite3_prepare_v2(
             s->db,
             "UPDATE records SET message = NULL, subject_hash = NULL, manifest = NULL,"
             " salt = NULL, sealed = 0, message_sha256 = zeroblob(32) WHERE id IN"
-            " (SELECT id FROM records WHERE retain_until < ? AND salt IS NOT NULL"
-            " LIMIT " PURGE_BATCH ")",
+            " (" SS_STORE_PURGE_PICK("?") ")",
             -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "purge");
     for (;;) {
