@@ -203,8 +203,14 @@ static bool is_double_star(const struct segment *seg)
 }
 
 /*
- * Glob match of one segment: '*' matches any run of characters. An empty
- * segment is matched only by an empty pattern segment.
+ * Glob match of one segment: '*' matches any run of characters but ';'. An
+ * empty segment is matched only by an empty pattern segment.
+ *
+ * ';' starts a path parameter, which many backends (servlet containers
+ * among them) drop before they route: "/files/a.docx;.pdf" is served as
+ * "/files/a.docx", and "/persons/;x" as "/persons/". A '*' that took the
+ * ';' would let the patterns "*.pdf" and "*" in those places allow them. A
+ * pattern that spells out a ';' still matches it.
  */
 static bool segment_match(const struct segment *pat, const struct segment *seg)
 {
@@ -219,7 +225,7 @@ static bool segment_match(const struct segment *pat, const struct segment *seg)
         } else if (p < pat->len && pat->s[p] == '*') {
             star = p++;
             mark = s;
-        } else if (star != SIZE_MAX) {
+        } else if (star != SIZE_MAX && seg->s[mark] != ';') {
             p = star + 1;
             s = ++mark;
         } else {
