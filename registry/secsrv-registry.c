@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define PROG "secsrv-registry"
@@ -557,6 +558,16 @@ out:
 }
 
 /* The signature file: given, or FILE.p7s next to the document. */
+/* True if a and b name one file, in whatever spelling or through whatever link. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return true;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 static ss_error signature_path(const char *file, const char *given, char out[PATH_MAX_LEN])
 {
     int n = given ? snprintf(out, PATH_MAX_LEN, "%s", given)
@@ -589,7 +600,7 @@ static int cmd_sign(const char *file, int argc, char **argv)
     const char *serial = opt_value(&cl, "serial");
     if ((err = signature_path(file, out, sig_path)))
         goto out;
-    if (strcmp(sig_path, file) == 0) {
+    if (same_file(sig_path, file)) {
         err = ss_errf(SS_ERR_CONFIG, "--out must not be the registry file itself");
         goto out;
     }

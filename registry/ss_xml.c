@@ -91,8 +91,9 @@ ss_error ss_xml_parse(const char *name, const void *buf, size_t len, size_t max_
         return ss_errf(SS_ERR_NOMEM, "%s: out of memory", name);
     struct xml_errctx ec = {.name = name};
     errors_capture(&ec);
-    /* No network, no entity expansion, no DTD load/validation, no XInclude. */
-    int opts = XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOBLANKS;
+    /* No network, no entity expansion, no DTD load/validation, no XInclude; line numbers past
+     * 65535 too (a registry of 100,000 members has them) */
+    int opts = XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOBLANKS | XML_PARSE_BIG_LINES;
     xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, name, NULL, opts);
     xmlFreeParserCtxt(ctxt);
     errors_release();
@@ -240,9 +241,19 @@ ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len)
     int r = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (r < 0 || (size_t)r >= sizeof tmp)
         return ss_errf(SS_ERR_IO, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* the file keeps its mode; a new one is 0644 (less the umask) */
+    struct stat st;
+    mode_t mode = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_mode & 07777 : 0644;
+    /* a new file of ours: never one planted at the temporary name, nor a link's target */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (fchmod(fd, mode) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(e));
+    }
     const uint8_t *p = buf;
     size_t left = len;
     while (left > 0) {
@@ -258,9 +269,11 @@ ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len)
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    int synced = fsync(fd) == 0 ? 0 : errno;
+    int closed = close(fd) == 0 ? 0 : errno;
+    if (synced || closed) {
         unlink(tmp);
-        return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(errno));
+        return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(synced ? synced : closed));
     }
     if (rename(tmp, path) != 0) {
         int e = errno;

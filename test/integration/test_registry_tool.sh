@@ -137,6 +137,16 @@ run "sign again bumps to 11" t sign "${sign_args[@]}" --serial 3
 grep -q 'serial="11"' r.xml || die "expected serial 11"
 pass "serial 11 after --serial 3"
 
+# the signature never overwrites the document, in whatever spelling or through a link
+cp r.xml r.before
+refuse "sign --out the file itself" 1 "must not be the registry file itself" \
+    t sign "${sign_args[@]}" --out ./r.xml
+ln -sf r.xml r-link.xml
+refuse "sign --out a link to the file" 1 "must not be the registry file itself" \
+    t sign "${sign_args[@]}" --out r-link.xml
+same_file "both left the registry alone" r.before r.xml
+rm -f r-link.xml r.before
+
 # ---- negative cases ----
 mkdir tampered && cp r.xml r.xml.p7s tampered/
 printf 'X' | dd of=tampered/r.xml bs=1 seek=300 conv=notrunc status=none
