@@ -282,8 +282,8 @@ if [ "$test_mode" = 1 ]; then
   rm -f "$dir/evprov.port"
   started evprov "$evidence" serve --key "$pki/members/MUN-13075000/sign.key" \
     --cert "$pki/members/MUN-13075000/sign-chain.pem" --ocsp "$dir/evprov.ocsp" \
-    --tls-cert "$pki/servers/ss-sh-extra/auth-chain.pem" \
-    --tls-key "$pki/servers/ss-sh-extra/auth.key" --port-file "$dir/evprov.port"
+    --tls-cert "$pki/servers/ss-mv-vg-ev/auth-chain.pem" \
+    --tls-key "$pki/servers/ss-mv-vg-ev/auth.key" --port-file "$dir/evprov.port"
   P_ECHO=$(port_file echo)
   P_FAST=$(port_file fast)
   P_EVPROV=$(port_file evprov)
@@ -317,7 +317,7 @@ if [ "$test_mode" = 1 ]; then
   # providers whose registered server is impersonated: valid cert of another
   # server (ss-mv-schwerin's), a cert from outside the federation, an expired cert
   R add server MUN/13003000 ss-mv-rostock --address "127.0.0.1:$P_IMPOSTOR" \
-    --auth-cert "$pki/servers/ss-sh-extra/auth.pem"
+    --auth-cert "$pki/servers/ss-mv-rostock/auth.pem"
   R add client MUN/13003000/ss-mv-rostock MUN/13003000/Einwohnermeldeamt
   R add server MUN/13071000 ss-mv-mse --address "127.0.0.1:$P_ROGUE" \
     --auth-sha256 "$(cat "$pki/rogue/server.sha256")"
@@ -331,7 +331,7 @@ if [ "$test_mode" = 1 ]; then
   R add client MUN/13075000/ss-mv-vg MUN/13075000/Sozialamt
   # the same member's server made by ss-evidence, for the checks of signed answers
   R add server MUN/13075000 ss-mv-vg-ev --address "127.0.0.1:$P_EVPROV" \
-    --auth-cert "$pki/servers/ss-sh-extra/auth.pem"
+    --auth-cert "$pki/servers/ss-mv-vg-ev/auth.pem"
   R add client MUN/13075000/ss-mv-vg-ev MUN/13075000/Kfz-Zulassung
   # a registered server whose certificate the CA has revoked
   R add server MUN/13076000 ss-mv-lup --address "127.0.0.1:$P_REVOKED" \
@@ -569,15 +569,6 @@ R add client GOV/MIKWS-SH/ss-sh-kiel GOV/MIKWS-SH/Meldeauskunft
 R add client GOV/MIKWS-SH/ss-sh-kiel MUN/01002000/Buergeramt
 R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Einwohnermeldeamt
 R add client MUN/13004000/ss-mv-schwerin MUN/13004000/Kfz-Zulassung
-if [ "$test_mode" = 1 ]; then
-  # the Schwerin server once more, under another code and another spelling of its address:
-  # a request targeted at ss-mv-zweit (X-Road-Security-Server) reaches ss-mv-schwerin, which
-  # serves only requests for itself
-  R add server MUN/13004000 ss-mv-zweit --address "localhost:${mv_address##*:}" \
-    --auth-cert "$pki/servers/ss-mv-schwerin/auth.pem"
-  R add subsystem MUN/13004000/Gewerbeamt
-  R add client MUN/13004000/ss-mv-zweit MUN/13004000/Gewerbeamt
-fi
 R sign --key "$pki/registry-authority.key" --cert "$pki/registry-authority.pem" \
   --chain "$pki/intermediate-ca.pem"
 serial=$("$registry_tool" -f "$reg" show | awk '$1 == "serial" && !s {print $2; s = 1}')

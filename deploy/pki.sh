@@ -41,7 +41,7 @@ done
 
 outdir=$(realpath -m -- "$outarg")
 # The layout's version: a PKI made by an older version of this script is made anew.
-pki_version=5
+pki_version=6
 current() { [ -e "$outdir/.complete" ] && [ "$(cut -d' ' -f2 "$outdir/.complete")" = "$pki_version" ]; }
 current && exit 0
 
@@ -52,7 +52,9 @@ ocsp_url="http://127.0.0.1:18888/"
 tsa_policy="2.25.186917434622349591339196620938924350722"
 
 subject_prefix="/C=DE/O=secsrv test federation"
-servers=(ss-sh-kiel ss-mv-schwerin ss-sh-extra)
+# ss-mv-rostock and ss-mv-vg-ev: the test federation's stand-ins for other registered servers
+# (a certificate belongs to one server in the registry)
+servers=(ss-sh-kiel ss-mv-schwerin ss-sh-extra ss-mv-rostock ss-mv-vg-ev)
 # members' signing certificates (label CLASS-CODE), profile: serialNumber INSTANCE/CLASS/CODE
 instance=DE-NORD
 members=(GOV-MIKWS-SH MUN-01002000 MUN-13004000 MUN-13075000)

@@ -98,58 +98,6 @@ static ss_error check_seconds(const char *what, long v)
     return SS_OK;
 }
 
-static bool host_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.';
-}
-
-static bool ipv6_char(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
-           c == '.';
-}
-
-ss_error ss_editor_check_address(const char *address)
-{
-    const char *colon = strrchr(address, ':');
-    if (!colon || colon == address)
-        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': expected HOST:PORT", address);
-    size_t hlen = (size_t)(colon - address);
-    if (address[0] == '[') {
-        if (hlen < 4 || hlen > 47 || colon[-1] != ']')
-            return ss_errf(SS_ERR_CONFIG,
-                           "bad address '%.64s': an IPv6 host is [2 to 45 characters]", address);
-        for (size_t i = 1; i + 1 < hlen; i++)
-            if (!ipv6_char(address[i]))
-                return ss_errf(SS_ERR_CONFIG,
-                               "bad address '%.64s': an IPv6 host has only hex digits, ':' and '.'",
-                               address);
-    } else {
-        if (hlen > 253)
-            return ss_errf(SS_ERR_CONFIG, "bad address: host longer than 253 characters");
-        for (size_t i = 0; i < hlen; i++)
-            if (!host_char(address[i]))
-                return ss_errf(SS_ERR_CONFIG,
-                               "bad address '%.64s': a host name has only A-Z a-z 0-9 '-' and '.'"
-                               " (write IPv6 as [addr]:port)",
-                               address);
-    }
-    const char *port = colon + 1;
-    size_t plen = strlen(port);
-    unsigned long value = 0;
-    if (plen == 0 || plen > 5)
-        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': port must be 1 to 65535", address);
-    for (size_t i = 0; i < plen; i++) {
-        if (port[i] < '0' || port[i] > '9')
-            return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': port must be 1 to 65535", address);
-        value = value * 10 + (unsigned long)(port[i] - '0');
-    }
-    if (value < 1 || value > 65535)
-        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': port must be 1 to 65535", address);
-    return SS_OK;
-}
-
 ss_error ss_editor_normalize_sha256(const char *hex, char out[65])
 {
     size_t n = 0;
@@ -768,6 +716,34 @@ static ss_error check_address_free(const struct ss_editor *ed, const char *addre
     return SS_OK;
 }
 
+/* True if server node lists fingerprint (normalised) among its certificates. */
+static bool server_has_pin(xmlNodePtr server, const char *fingerprint)
+{
+    const char *first = ss_xml_attr(server, "authSha256");
+    return (first && strcasecmp(first, fingerprint) == 0) ||
+           find_child(server, "authCertificate", "sha256", fingerprint, NULL, NULL);
+}
+
+/*
+ * A TLS authentication certificate belongs to one server; except may be
+ * the server being changed.
+ */
+static ss_error check_pin_free(const struct ss_editor *ed, const char *fingerprint,
+                               xmlNodePtr except)
+{
+    for (xmlNodePtr other = ed->root->children; other; other = other->next) {
+        if (!ss_xml_is(other, "securityServer") || other == except ||
+            !server_has_pin(other, fingerprint))
+            continue;
+        const char *owner = ss_xml_attr(other, "owner");
+        const char *code = ss_xml_attr(other, "code");
+        return ss_errf(SS_ERR_REGISTRY,
+                       "authentication certificate %s is already registered for server %s/%s",
+                       fingerprint, owner ? owner : "?", code ? code : "?");
+    }
+    return SS_OK;
+}
+
 ss_error ss_editor_add_server(struct ss_editor *ed, const char *owner, const char *server_code,
                               const char *address, const char *auth_sha256)
 {
@@ -777,7 +753,7 @@ ss_error ss_editor_add_server(struct ss_editor *ed, const char *owner, const cha
     xmlNodePtr node = NULL;
     if ((err = parse_ref(ed, owner, REF_MEMBER, &id)) ||
         (err = check_identifier("server code", server_code)) ||
-        (err = ss_editor_check_address(address)) ||
+        (err = ss_reg_address_check(address)) ||
         (err = ss_editor_normalize_sha256(auth_sha256, fingerprint)) ||
         (err = require_client(ed, &id)))
         return err;
@@ -785,6 +761,7 @@ ss_error ss_editor_add_server(struct ss_editor *ed, const char *owner, const cha
     if (find_server(ed, &id, server_code))
         return ss_errf(SS_ERR_REGISTRY, "server %s/%s already exists", owner_ref, server_code);
     if ((err = check_address_free(ed, address, NULL)) ||
+        (err = check_pin_free(ed, fingerprint, NULL)) ||
         (err = check_room(ed->root, "securityServer", 10000, "security servers")) ||
         (err = new_element(ed, "securityServer", NULL, &node)))
         return err;
@@ -825,12 +802,11 @@ ss_error ss_editor_add_server_auth(struct ss_editor *ed, const char *server,
     if ((err = lookup_server(ed, server, &node)) ||
         (err = ss_editor_normalize_sha256(auth_sha256, fingerprint)))
         return err;
-    const char *first = ss_xml_attr(node, "authSha256");
-    if ((first && strcasecmp(first, fingerprint) == 0) ||
-        find_child(node, "authCertificate", "sha256", fingerprint, NULL, NULL))
+    if (server_has_pin(node, fingerprint))
         return ss_errf(SS_ERR_REGISTRY, "server %s already has authentication certificate %s",
                        server, fingerprint);
-    if ((err = check_room(node, "authCertificate", SS_REG_MAX_AUTH - 1,
+    if ((err = check_pin_free(ed, fingerprint, node)) ||
+        (err = check_room(node, "authCertificate", SS_REG_MAX_AUTH - 1,
                           "authentication certificates per server besides the first")) ||
         (err = new_element(ed, "authCertificate", NULL, &child)))
         return err;
@@ -1151,7 +1127,7 @@ ss_error ss_editor_set_server(struct ss_editor *ed, const char *owner, const cha
         return err;
     if (!address && !auth_sha256)
         return ss_errf(SS_ERR_CONFIG, "nothing to change: give an address or a fingerprint");
-    if ((address && (err = ss_editor_check_address(address))) ||
+    if ((address && (err = ss_reg_address_check(address))) ||
         (auth_sha256 && (err = ss_editor_normalize_sha256(auth_sha256, fingerprint))))
         return err;
     xmlNodePtr node = find_server(ed, &id, server_code);
@@ -1161,7 +1137,8 @@ ss_error ss_editor_set_server(struct ss_editor *ed, const char *owner, const cha
     if (address && ((err = check_address_free(ed, address, node)) ||
                     (err = set_attr(node, "address", address))))
         return err;
-    if (auth_sha256 && (err = set_attr(node, "authSha256", fingerprint)))
+    if (auth_sha256 && ((err = check_pin_free(ed, fingerprint, node)) ||
+                        (err = set_attr(node, "authSha256", fingerprint))))
         return err;
     return SS_OK;
 }

@@ -133,8 +133,6 @@ ss_error ss_editor_set_settings(struct ss_editor *ed,
 ss_error ss_editor_stamp(struct ss_editor *ed, uint64_t min_serial, time_t now) SS_MUST_CHECK
     SS_NONNULL(1);
 
-/* Checks an address "host:port" (host name, IPv4 or [IPv6], port 1..65535). */
-ss_error ss_editor_check_address(const char *address) SS_MUST_CHECK SS_NONNULL(1);
 /* Normalises a SHA-256 fingerprint to 64 lowercase hex digits in out. */
 ss_error ss_editor_normalize_sha256(const char *hex, char out[65]) SS_MUST_CHECK SS_NONNULL(1, 2);
 

@@ -6,6 +6,8 @@
 #include "ss_hex.h"
 #include "ss_xml.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -17,6 +19,115 @@
 
 extern const unsigned char ss_schema_registry_xsd[];
 extern const size_t ss_schema_registry_xsd_len;
+
+/* ---- addresses ---- */
+
+static bool host_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+}
+
+static ss_error check_ipv6(const char *address, const char *host, size_t hlen)
+{
+    char text[INET6_ADDRSTRLEN], canon[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+    if (hlen < 2 || hlen >= sizeof text)
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': an IPv6 host is [2 to 45 characters]",
+                       address);
+    memcpy(text, host, hlen);
+    text[hlen] = '\0';
+    if (inet_pton(AF_INET6, text, &a) != 1)
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': not an IPv6 address", address);
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+        char v4[INET_ADDRSTRLEN];
+        if (!inet_ntop(AF_INET, &a.s6_addr[12], v4, sizeof v4))
+            v4[0] = '\0';
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': write the IPv4 address as %s", address,
+                       v4);
+    }
+    if (!inet_ntop(AF_INET6, &a, canon, sizeof canon) || strcasecmp(canon, text) != 0)
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': write the IPv6 address as [%s]",
+                       address, canon);
+    return SS_OK;
+}
+
+static ss_error check_host(const char *address, const char *host, size_t hlen)
+{
+    if (hlen == 0 || hlen > 253)
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': a host name has 1 to 253 characters",
+                       address);
+    for (size_t i = 0; i < hlen; i++)
+        if (!host_char(host[i]))
+            return ss_errf(SS_ERR_CONFIG,
+                           "bad address '%.64s': a host name has only A-Z a-z 0-9 '-' and '.'"
+                           " (write IPv6 as [addr]:port)",
+                           address);
+    if (host[hlen - 1] == '.')
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': write the host without a trailing dot",
+                       address);
+    size_t label = 0;
+    for (size_t i = 0; i <= hlen; i++) {
+        if (i < hlen && host[i] != '.') {
+            label++;
+            continue;
+        }
+        if (label == 0 || label > 63)
+            return ss_errf(SS_ERR_CONFIG,
+                           "bad address '%.64s': each dot-separated part of a host name has 1 to"
+                           " 63 characters",
+                           address);
+        label = 0;
+    }
+    /* what a resolver reads as an IPv4 address must be written as one, in one way */
+    char text[254];
+    memcpy(text, host, hlen);
+    text[hlen] = '\0';
+    struct in_addr a;
+    if (inet_aton(text, &a) != 0) {
+        char canon[INET_ADDRSTRLEN];
+        if (!inet_ntop(AF_INET, &a, canon, sizeof canon) || strcmp(canon, text) != 0)
+            return ss_errf(SS_ERR_CONFIG,
+                           "bad address '%.64s': write the IPv4 address as four decimal numbers,"
+                           " %s",
+                           address, canon);
+    }
+    return SS_OK;
+}
+
+ss_error ss_reg_address_check(const char *address)
+{
+    const char *colon = strrchr(address, ':');
+    if (!colon || colon == address)
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': expected HOST:PORT", address);
+    size_t hlen = (size_t)(colon - address);
+    ss_error err;
+    if (address[0] == '[') {
+        if (hlen < 2 || colon[-1] != ']')
+            return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': expected [IPv6]:PORT", address);
+        err = check_ipv6(address, address + 1, hlen - 2);
+    } else {
+        err = check_host(address, address, hlen);
+    }
+    if (err)
+        return err;
+    const char *port = colon + 1;
+    size_t plen = strlen(port);
+    unsigned long value = 0;
+    if (plen == 0 || plen > 5)
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': port must be 1 to 65535", address);
+    for (size_t i = 0; i < plen; i++) {
+        if (port[i] < '0' || port[i] > '9')
+            return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': port must be 1 to 65535", address);
+        value = value * 10 + (unsigned long)(port[i] - '0');
+    }
+    if (value < 1 || value > 65535)
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': port must be 1 to 65535", address);
+    if (port[0] == '0')
+        return ss_errf(SS_ERR_CONFIG, "bad address '%.64s': write the port without leading zeros",
+                       address);
+    return SS_OK;
+}
 
 /* ---- time ---- */
 
@@ -290,6 +401,9 @@ static ss_error build_server(struct build *b, xmlNodePtr node, struct ss_reg_ser
         (err = dup_attr(b, node, "code", &s->code)) ||
         (err = dup_attr(b, node, "address", &s->address)))
         return err;
+    if ((err = ss_reg_address_check(s->address)))
+        return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: %s", b->name, ss_xml_line(node),
+                       ss_errmsg());
     const char *pin = ss_xml_attr(node, "authSha256");
     if (!pin || !ss_hex_sha256_parse(pin, s->auth_sha256[0]))
         return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: bad authSha256", b->name,
@@ -343,6 +457,68 @@ static ss_error build_server_unique(struct build *b, xmlNodePtr node, struct ss_
                           "%s:%ld: address %s is already used by server %s (host names are"
                           " compared without case)",
                           b->name, ss_xml_line(node), s->address, reg->servers[i].code);
+    return err;
+}
+
+struct pin_ref {
+    const uint8_t *pin;
+    size_t server;
+};
+
+static int pin_ref_cmp(const void *a, const void *b)
+{
+    const struct pin_ref *x = a, *y = b;
+    int c = memcmp(x->pin, y->pin, 32);
+    return c ? c : (x->server > y->server) - (x->server < y->server);
+}
+
+/* The line of the n-th securityServer element under root. */
+static long server_line(xmlNodePtr root, size_t n)
+{
+    for (xmlNodePtr c = root->children; c; c = c->next)
+        if (ss_xml_is(c, "securityServer") && n-- == 0)
+            return ss_xml_line(c);
+    return 0;
+}
+
+/*
+ * A TLS authentication certificate belongs to one server: the proxies take
+ * whoever holds it for that server and its clients. Sorted, so that 10,000
+ * servers with four certificates each are checked in n log n.
+ */
+static ss_error check_pins_unique(struct build *b, xmlNodePtr root)
+{
+    const struct ss_registry *reg = b->reg;
+    size_t n = 0;
+    for (size_t i = 0; i < reg->n_servers; i++)
+        n += reg->servers[i].n_auth;
+    if (n < 2)
+        return SS_OK;
+    struct pin_ref *refs = malloc(n * sizeof *refs);
+    if (!refs)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    n = 0;
+    for (size_t i = 0; i < reg->n_servers; i++)
+        for (size_t k = 0; k < reg->servers[i].n_auth; k++)
+            refs[n++] = (struct pin_ref){reg->servers[i].auth_sha256[k], i};
+    qsort(refs, n, sizeof *refs, pin_ref_cmp);
+    ss_error err = SS_OK;
+    for (size_t i = 1; i < n && !err; i++) {
+        if (memcmp(refs[i - 1].pin, refs[i].pin, 32) != 0)
+            continue;
+        /* within one server, build_server already refused it */
+        const struct ss_reg_server *first = &reg->servers[refs[i - 1].server];
+        const struct ss_reg_server *again = &reg->servers[refs[i].server];
+        char hex[65];
+        ss_hex_sha256_format(refs[i].pin, hex);
+        err = ss_errf(SS_ERR_REGISTRY_SCHEMA,
+                      "%s:%ld: authentication certificate %s of server %s/%s/%s is already "
+                      "registered for server %s/%s/%s",
+                      b->name, server_line(root, refs[i].server), hex, again->owner.member_class,
+                      again->owner.member_code, again->code, first->owner.member_class,
+                      first->owner.member_code, first->code);
+    }
+    free(refs);
     return err;
 }
 
@@ -478,7 +654,7 @@ static ss_error build_root(struct build *b, xmlNodePtr root)
         if (err)
             return err;
     }
-    return SS_OK;
+    return check_pins_unique(b, root);
 }
 
 ss_error ss_registry_parse(const char *name, const uint8_t *xml, size_t len,

@@ -23,6 +23,17 @@
 #define SS_REGISTRY_MAX_BYTES (16u * 1024u * 1024u)
 #define SS_REGISTRY_SIG_MAX_BYTES (256u * 1024u)
 
+/*
+ * Checks a server address, HOST:PORT, where HOST is a host name, an IPv4
+ * address in dotted-quad form or [an IPv6 address], and PORT 1 to 65535.
+ * One endpoint has one spelling, so that two servers' addresses compared
+ * without case differ whenever their endpoints do: no leading zeros in the
+ * port, no trailing dot, no empty label, an IPv4 address as four decimal
+ * numbers (not "127.1" or "0x7f.0.0.1", which resolvers also take) and an
+ * IPv6 address as inet_ntop writes it. SS_ERR_CONFIG says what is wrong.
+ */
+ss_error ss_reg_address_check(const char *address) SS_MUST_CHECK SS_NONNULL(1);
+
 struct ss_reg_member_class {
     char *code;
     char *description;

@@ -317,13 +317,27 @@ xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: $SCHWERIN" \
   -H "X-Road-Security-Server: $SCHWERIN"
 expect_error "X-Road-Security-Server twice" 400 Client.InvalidHeader
 forwarded_none "none of these reached the register service" echo
-# ss-mv-zweit is the Schwerin server under another code (federation.sh, test mode): the
-# consumer sends the request there, and the provider's server refuses a request for another
+# a request to the provider's server, not through the consumer's: with the certificate of
+# servers/CERT-DIR or none
+direct() { # cert-dir-or-empty [client [curl args...]]
+  local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k
+    -H "X-Road-Client: ${2:-$CLIENT}" -H "X-Road-Id: d1" -H "X-Road-Request-Id: d2" "${@:3}")
+  if [ -n "$1" ]; then
+    local cert=$FED_PKI/servers/$1/auth-chain.pem
+    [ -f "$cert" ] || cert=$FED_PKI/servers/$1/auth.pem
+    args+=(--cert "$cert" --key "$FED_PKI/servers/$1/auth.key")
+  fi
+  t_curl "${args[@]}" "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct"
+}
+# a registered consumer server that sends the Schwerin server a request for another server
+# (ss-mv-zweit): the provider's server refuses it (a registered certificate belongs to one
+# server, so only a consumer that means to can bring it there)
 n_mv=$(log_count mv "InvalidSecurityServer")
-xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Gewerbeamt/register/x" \
-  -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-mv-zweit"
+mark_backend echo
+direct ss-sh-kiel "$CLIENT" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-mv-zweit"
 expect_error "the provider's server refuses a request for another server" \
   500 Server.ServerProxy.InvalidSecurityServer
+forwarded_none "... which did not reach the register service" echo
 expect "... and its operator log names both" \
   bash -c "[ $(log_count mv 'InvalidSecurityServer.*ss-mv-zweit, not for this one \(DE-NORD/MUN/13004000/ss-mv-schwerin\)') -gt $n_mv ]"
 
@@ -334,11 +348,10 @@ expect "an error of the consumer's server comes in XML for Accept: application/x
   bash -c "[ '$STATUS' = 500 ] && [ '$(header content-type)' = 'application/xml; charset=utf-8' ] &&
     [ '$(header x-road-error)' = 'server.clientproxy.invalidsecurityserver' ] &&
     grep -Eq '^<error><type>Server.ClientProxy.InvalidSecurityServer</type><message>[^<]+</message><detail>[0-9a-f-]{36}</detail></error>$' '$T_DIR/body'"
-xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Gewerbeamt/register/x" \
-  -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-mv-zweit" -H "Accept: text/*"
+xr GET $CLIENT "$SVC/no-such-service/x" -H "Accept: text/*"
 expect "an error of the provider's server too, for Accept: text/* as text/xml" \
   bash -c "[ '$STATUS' = 500 ] && [ '$(header content-type)' = 'text/xml; charset=utf-8' ] &&
-    grep -q '<type>Server.ServerProxy.InvalidSecurityServer</type>' '$T_DIR/body'"
+    grep -q '<type>Server.ServerProxy.UnknownService</type>' '$T_DIR/body'"
 expect "... with the X-Road fields the JSON form carries (X-Road-Id, X-Road-Request-Hash)" \
   test -n "$(header x-road-id)" -a "$(header x-road-request-hash | tr -d '\n' | wc -c)" = 88
 xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-nowhere" \
@@ -366,16 +379,6 @@ expect_error "provider server with an expired certificate" \
   500 Server.ClientProxy.SslAuthenticationFailed
 
 # the provider side: another server's valid certificate, no certificate, the right one
-direct() { # cert-dir-or-empty [client [curl args...]]
-  local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k
-    -H "X-Road-Client: ${2:-$CLIENT}" -H "X-Road-Id: d1" -H "X-Road-Request-Id: d2" "${@:3}")
-  if [ -n "$1" ]; then
-    local cert=$FED_PKI/servers/$1/auth-chain.pem
-    [ -f "$cert" ] || cert=$FED_PKI/servers/$1/auth.pem
-    args+=(--cert "$cert" --key "$FED_PKI/servers/$1/auth.key")
-  fi
-  t_curl "${args[@]}" "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct"
-}
 mark_backend echo
 direct ss-sh-extra
 expect_error "consumer server certificate not the one registered for the client's server" \

@@ -339,15 +339,26 @@ static void test_server(void **state)
         "host",        "host:",      ":8443",    "host:0",  "host:65536",
         "host:123456", "host:80a",   "ho st:80", "h_st:80", "[::1]",
         "[]:80",       "[zz::1]:80", "::1:8443", "host:-1", "",
+        /* one endpoint, one spelling */
+        "host:0443", "host.:443", "a..b:80", ".a:80", "[0:0::1]:80", "[::ffff:127.0.0.1]:80",
+        "127.1:80", "0x7f.0.0.1:80", "010.0.0.1:80", "2130706433:80",
     };
     for (size_t i = 0; i < sizeof bad_addresses / sizeof bad_addresses[0]; i++) {
         if (ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss2", bad_addresses[i], fp) != SS_ERR_CONFIG)
             fail_msg("address '%s' was accepted", bad_addresses[i]);
         assert_msg_contains("address");
     }
-    assert_int_equal(ss_editor_check_address("ss.kiel.de-nord.example:443"), SS_OK);
-    assert_int_equal(ss_editor_check_address("10.0.0.1:65535"), SS_OK);
-    assert_int_equal(ss_editor_check_address("[2001:db8::1]:1"), SS_OK);
+    assert_int_equal(ss_reg_address_check("ss.kiel.de-nord.example:443"), SS_OK);
+    assert_int_equal(ss_reg_address_check("10.0.0.1:65535"), SS_OK);
+    assert_int_equal(ss_reg_address_check("[2001:db8::1]:1"), SS_OK);
+    assert_int_equal(ss_reg_address_check("[2001:DB8::1]:1"), SS_OK);
+    assert_int_equal(ss_reg_address_check("[2001:db8:0:0::1]:1"), SS_ERR_CONFIG);
+    assert_msg_contains("[2001:db8::1]");
+    assert_int_equal(ss_reg_address_check("[::ffff:7f00:1]:1"), SS_ERR_CONFIG);
+    assert_msg_contains("as 127.0.0.1");
+    assert_int_equal(ss_reg_address_check("127.000.000.001:1"), SS_ERR_CONFIG);
+    assert_msg_contains("127.0.0.1");
+    assert_int_equal(ss_reg_address_check("1foo.example:1"), SS_OK);
 
     /* fingerprints */
     char out[65];
@@ -370,6 +381,10 @@ static void test_server(void **state)
     assert_int_equal(ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss3", "SS2.Example:8443", fp),
                      SS_ERR_REGISTRY);
     assert_msg_contains("already used by server GOV/MIKWS-SH/ss2");
+    /* a certificate belongs to one server */
+    assert_int_equal(ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss3", "ss3.example:8443", fp),
+                     SS_ERR_REGISTRY);
+    assert_msg_contains("is already registered for server GOV/MIKWS-SH/ss2");
     save_close(ed);
 
     struct ss_registry *reg = parse_file(f);
@@ -413,6 +428,11 @@ static void test_server(void **state)
     assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss9", next), SS_ERR_NOT_FOUND);
     assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss2", next), SS_OK);
     assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss2", next), SS_ERR_REGISTRY);
+    /* ... and not to another server too */
+    assert_int_equal(ss_editor_add_server_auth(ed, "GOV/MIKWS-SH/ss1", next), SS_ERR_REGISTRY);
+    assert_msg_contains("is already registered for server GOV/MIKWS-SH/ss2");
+    assert_int_equal(ss_editor_set_server(ed, "GOV/MIKWS-SH", "ss1", NULL, first), SS_ERR_REGISTRY);
+    assert_msg_contains("is already registered for server GOV/MIKWS-SH/ss2");
     assert_int_equal(ss_editor_add_server_auth(
                          ed, "GOV/MIKWS-SH/ss2",
                          "3333333333333333333333333333333333333333333333333333333333333333"),

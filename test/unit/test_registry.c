@@ -743,6 +743,17 @@ static void test_refuse_duplicates(void **state)
     /* two servers with the same address */
     expect_refused("address=\"[::1]:18443\"", "address=\"127.0.0.1:18443\"", SS_ERR_REGISTRY_SCHEMA,
                    "code=\"ss-sh-extra\"", NULL);
+    /* an endpoint in a second spelling, which a comparison could not see */
+    expect_refused("address=\"[::1]:18443\"", "address=\"127.0.0.1:08443\"",
+                   SS_ERR_REGISTRY_SCHEMA, "code=\"ss-sh-extra\"", "without leading zeros");
+    expect_refused("address=\"[::1]:18443\"", "address=\"[0::1]:18443\"", SS_ERR_REGISTRY_SCHEMA,
+                   "code=\"ss-sh-extra\"", "as [::1]");
+    expect_refused("address=\"[::1]:18443\"", "address=\"127.1:18443\"", SS_ERR_REGISTRY_SCHEMA,
+                   "code=\"ss-sh-extra\"", "127.0.0.1");
+    expect_refused("address=\"[::1]:18443\"", "address=\"kiel.example.:18443\"",
+                   SS_ERR_REGISTRY_SCHEMA, "code=\"ss-sh-extra\"", "trailing dot");
+    expect_refused("address=\"[::1]:18443\"", "address=\"kiel.example:99999\"",
+                   SS_ERR_REGISTRY_SCHEMA, "code=\"ss-sh-extra\"", "1 to 65535");
     /* ... in another spelling: host names are compared without case */
     char *doc = replace(F->doc, "address=\"127.0.0.1:18443\"", "address=\"kiel.example:18443\"");
     char *doc2 = replace(doc, "address=\"[::1]:18443\"", "address=\"Kiel.EXAMPLE:18443\"");
@@ -761,16 +772,18 @@ static void test_several_auth_certificates(void **state)
 {
     (void)state;
     char with[512];
+    static const char next_sha[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     snprintf(with, sizeof with,
              "    <authCertificate sha256=\"%s\"/>\n    <client id=\"MUN/13004000/melde\"/>",
-             F->extra_sha);
+             next_sha);
     char *doc = replace(F->doc, "    <client id=\"MUN/13004000/melde\"/>", with);
     struct ss_registry *reg = NULL;
     assert_int_equal(parse_str(doc, &reg), SS_OK);
     const struct ss_reg_server *schwerin = &reg->servers[1];
     assert_int_equal(schwerin->n_auth, 2);
     uint8_t fp[32];
-    assert_true(ss_hex_sha256_parse(F->extra_sha, fp));
+    assert_true(ss_hex_sha256_parse(next_sha, fp));
     assert_true(ss_registry_server_auth(schwerin, fp));
     assert_true(ss_hex_sha256_parse(F->schwerin_sha, fp));
     assert_true(ss_registry_server_auth(schwerin, fp));
@@ -785,6 +798,14 @@ static void test_several_auth_certificates(void **state)
              F->schwerin_sha);
     expect_refused("    <client id=\"MUN/13004000/melde\"/>", with, SS_ERR_REGISTRY_SCHEMA,
                    "<authCertificate", "registered twice");
+    /* another server's certificate: a TLS identity belongs to one server */
+    snprintf(with, sizeof with,
+             "    <authCertificate sha256=\"%s\"/>\n    <client id=\"MUN/13004000/melde\"/>",
+             F->extra_sha);
+    expect_refused("    <client id=\"MUN/13004000/melde\"/>", with, SS_ERR_REGISTRY_SCHEMA,
+                   "code=\"ss-sh-extra\"",
+                   "of server GOV/ima-sh/ss-sh-extra is already registered for server "
+                   "MUN/13004000/ss-mv-schwerin");
     /* more than four: the schema stops it */
     char many[1024] = "";
     for (int i = 0; i < 4; i++)
