@@ -2,6 +2,7 @@
 #include "ss_hex.h"
 #include "text.h"
 
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -148,9 +149,25 @@ ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers 
     return SS_OK;
 }
 
+/* True if name starts with prefix, without case and with '_' read as '-' where allowed. */
+static bool has_prefix(const char *name, const char *prefix, bool underscore)
+{
+    for (; *prefix; name++, prefix++) {
+        char c = underscore && *name == '_' ? '-' : *name;
+        if (!c || tolower((unsigned char)c) != tolower((unsigned char)*prefix))
+            return false;
+    }
+    return true;
+}
+
+static bool protected_name_as(const char *name, bool underscore)
+{
+    return has_prefix(name, "X-Road-", underscore) || has_prefix(name, "X-Secsrv-", underscore);
+}
+
 static bool protected_name(const char *name)
 {
-    return strncasecmp(name, "X-Road-", 7) == 0 || strncasecmp(name, "X-Secsrv-", 9) == 0;
+    return protected_name_as(name, false);
 }
 
 ss_error ss_rest_check_fields(const struct ss_headers *fields)
@@ -159,6 +176,13 @@ ss_error ss_rest_check_fields(const struct ss_headers *fields)
         const char *name = fields->items[i].name;
         if (protected_name(name) && ss_headers_count(fields, name) > 1)
             return ss_errf(SS_ERR_BAD_HEADER, "header field %.64s appears more than once", name);
+        /* CGI, WSGI, Rack and PHP read X_Road_Client as X-Road-Client (both become
+         * HTTP_X_ROAD_CLIENT): forwarded, it would stand beside the field checked and logged */
+        if (strchr(name, '_') && protected_name_as(name, true))
+            return ss_errf(SS_ERR_BAD_HEADER,
+                           "header field %.64s: X-Road and X-Secsrv fields are written with '-',"
+                           " not '_'",
+                           name);
         if (strcasecmp(name, "Connection") != 0)
             continue;
         /* any token with a protected prefix, whether or not such a field is present */

@@ -127,6 +127,11 @@ xr GET "" "$ECHO/x" -H "X-Road-Client: DE-NORD/GOV/NO-SUCH/X" -H "X-Road-Client:
 expect_error "X-Road-Client given twice, the hosted client last" 400 Client.InvalidHeader
 xr GET $CLIENT "$ECHO/x" -H "X-Road-Client: $CLIENT"
 expect_error "X-Road-Client given twice with one value" 400 Client.InvalidHeader
+# a twin in '_' that CGI-style backends read as the checked field (HTTP_X_ROAD_CLIENT)
+xr GET $CLIENT "$ECHO/x" -H "X_Road_Client: DE-NORD/GOV/NO-SUCH/X"
+expect_error "X_Road_Client beside X-Road-Client" 400 Client.InvalidHeader
+xr GET $CLIENT "$ECHO/x" -H "x-secsrv_purpose: BMG-99"
+expect_error "a purpose spelled with '_'" 400 Client.InvalidHeader
 forwarded_none "nothing was forwarded for ambiguous fields" echo
 
 # --- who may ask, what exists ------------------------------------------------
