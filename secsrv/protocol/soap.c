@@ -167,6 +167,12 @@ static ss_error text_of(const xmlNode *n, const char *what, bool may_be_empty, c
         if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE &&
             c->type != XML_COMMENT_NODE)
             return bad("%s must hold text only", what);
+    /* one piece: a reader that takes the first text node would see "12345" in
+     * 12345<!---->67 or 12345<![CDATA[67]]>, where the content read here is "1234567" */
+    if (n->children && (n->children->next || n->children->type == XML_COMMENT_NODE))
+        return bad("%s must be one piece of text, without a comment or a second text or CDATA"
+                   " section in it",
+                   what);
     xmlChar *text = xmlNodeGetContent(n);
     size_t len = text ? strlen((const char *)text) : 0;
     ss_error err = SS_OK;

@@ -252,6 +252,11 @@ refused "a purpose that is not a code (schema)" Client.BadRequest 's#StVG-35#StV
 refused "an attribute the envelope schema does not allow" Client.BadRequest \
   's#<SOAP-ENV:Header>#<SOAP-ENV:Header foo="bar">#'
 refused "an unknown client" Client.UnknownClient 's#MIKWS-SH#MIKWS-XX#'
+# read here as MIKWS-SH, by a service that takes the first text node as MIKWS
+refused "a member code split by a comment" Client.BadRequest \
+  's#<id:memberCode>MIKWS-SH</id:memberCode>#<id:memberCode>MIKWS<!---->-SH</id:memberCode>#'
+refused "a member code split by a CDATA section" Client.BadRequest \
+  's#<id:memberCode>MIKWS-SH</id:memberCode>#<id:memberCode>MIKWS<![CDATA[-SH]]></id:memberCode>#'
 # the same answer as for REST (test_exchange): the identifier is wrong, not a limit reached
 refused "a member code over max_identifier_bytes (128)" Client.InvalidIdentifier \
   "s#<id:memberCode>MIKWS-SH</id:memberCode>#<id:memberCode>$(printf 'M%.0s' $(seq 1 129))</id:memberCode>#"
