@@ -317,7 +317,7 @@ expect "the package names its mimetype first, stored: application/vnd.etsi.asic-
 expect "its commands follow the signature's batch tree to the signed root" \
   grep -q "secsrv-batch-root" "$T_DIR/batch/VERIFY.txt"
 expect "VERIFY.txt holds commands only (openssl, joined by cmp, cut, sed, grep)" \
-  bash -c "! grep -Ev '^(openssl|cmp) ' '$T_DIR/batch/VERIFY.txt'"
+  bash -c "! grep -Ev '^(openssl|cmp|grep) ' '$T_DIR/batch/VERIFY.txt'"
 rm -rf "$T_DIR/batch-own"
 expect "secsrv-log unpack gives the same files" \
   bash -c "'$LOG' unpack '$T_DIR/batch.asice' '$T_DIR/batch-own' >/dev/null && diff -r '$T_DIR/batch-own' '$T_DIR/batch' -x '*.sha256' -x '*.out' -x batch-root"
@@ -339,6 +339,20 @@ for f in message manifest signature.p7s ocsp.der record.bin content.bin sig-tree
   flip_byte "$file" $at
   expect "one byte changed in $f: VERIFY.txt fails" bash -c "! (cd '$T_DIR/changed' && sh -e VERIFY.txt >/dev/null 2>&1)"
 done
+# an OCSP response that still parses, with a signature that is not the responder's: openssl
+# prints its status all the same, so only openssl's own exit status may decide
+rm -rf "$T_DIR/changed" && mkdir -p "$T_DIR/changed" && (cd "$T_DIR/changed" && unzip -q "$T_DIR/batch.asice")
+file=$T_DIR/changed/records/$K/ocsp.der
+# the response's signatureAlgorithm (ecdsa-with-SHA256) comes first, before the certificates;
+# then BIT STRING, its length, 00, SEQUENCE, its length, INTEGER r, its length, r
+oid=$(LC_ALL=C grep -obUaP '\x2a\x86\x48\xce\x3d\x04\x03\x02' "$file" | head -n 1 | cut -d: -f1)
+flip_byte "$file" $((oid + 8 + 10))
+# (the record's digest of it fails first; its own commands must fail too, for a response that
+# was stored so)
+expect "an OCSP response whose signature is broken (it still says good): its commands fail" \
+  bash -c "cd '$T_DIR/changed' && grep -E '^(openssl ocsp|grep )' VERIFY.txt >ocsp-only.sh &&
+    [ \$(wc -l <ocsp-only.sh) -ge 1 ] && ! sh -e ocsp-only.sh >/dev/null 2>&1 &&
+    openssl ocsp -respin '$file' -noverify -resp_text 2>/dev/null | grep -q 'Cert Status: good'"
 cp "$T_DIR/batch.asice" "$T_DIR/damaged.asice"
 # a byte of a file's data in the package (a header's date would not be noticed by unzip)
 name="records/$K/signature.p7s"

@@ -161,6 +161,10 @@ static void test_script_check(void **state)
         "openssl verify -CAfile ca-chain.pem -purpose any -attime 1796093944 records/7/issuer.pem\n"
         "openssl ocsp -respin records/7/ocsp.der -issuer records/7/issuer.pem -cert "
         "records/7/signer.pem -CAfile ca-chain.pem -VAfile ocsp.pem -no_nonce -attime 1796093944 "
+        "-out records/7/ocsp.out\n"
+        "grep -Eq '(^|: )good$' records/7/ocsp.out\n"
+        "openssl ocsp -respin records/7/ocsp.der -issuer records/7/issuer.pem -cert "
+        "records/7/signer.pem -CAfile ca-chain.pem -VAfile ocsp.pem -no_nonce -attime 1796093944 "
         "2>/dev/null | grep -q ': good$'\n"
         "openssl ts -verify -data records/7/ts-tree/5.in -in records/7/timestamp.der -token_in "
         "-CAfile ca-chain.pem -untrusted tsa.pem -attime 1796093945\n";
