@@ -1877,6 +1877,9 @@ static void *run_main(void *arg)
         err = ss_audit_verify(st, &c->anchor, &o, &rep);
     char errmsg[600];
     snprintf(errmsg, sizeof errmsg, "%s", err ? ss_errmsg() : "");
+    /* the log as messages name it: a PostgreSQL connection without its password */
+    char label[512];
+    snprintf(label, sizeof label, "%s", st ? ss_store_label(st) : c->logs[k].name);
     ss_store_close(st);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -1893,7 +1896,7 @@ static void *run_main(void *arg)
                 : err                ? "error"
                 : rep.unstamped_late ? "warn"
                                      : "ok",
-                who, c->logs[k].name, c->logs[k].spec, started);
+                who, c->logs[k].name, label, started);
     ss_report_text(&rep, err, c->o->grace, secs, &text);
     if (err && !broken)
         ss_page_raw(&text, "ERROR: %s\n", errmsg);
