@@ -38,7 +38,9 @@
 # mv3 ..., behind HAProxy in TCP mode with the nodes' health endpoints as
 # its check; needs FED_MV_STORE on PostgreSQL, which they share, and a
 # subject key they share; the registry names HAProxy's address),
-# FED_MV_HAPROXY=1 (HAProxy in front of the MV server even as one node). After start,
+# FED_MV_HAPROXY=1 (HAProxy in front of the MV server even as one node),
+# FED_OCSP_NEXT_UPDATE_MIN (the OCSP responder's answers end that many
+# minutes after they are made, their nextUpdate; by default they have none). After start,
 # DIR/env holds the ports and paths (source it); DIR/*.log hold each
 # process's output.
 set -euo pipefail
@@ -232,8 +234,10 @@ serve down closed # a backend that is down
 serve tsa tsa --config "$pki/tsa.cnf"
 # four responder processes: one connection a client leaves half-sent (a killed process's,
 # under load) holds one of them, not every OCSP answer of the federation
+next_update=()
+[ -z "${FED_OCSP_NEXT_UPDATE_MIN:-}" ] || next_update=(-nmin "$FED_OCSP_NEXT_UPDATE_MIN")
 started ocsp openssl ocsp -index "$pki/ca/index.txt" -CA "$pki/intermediate-ca.pem" \
-  -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port 0 -ignore_err -multi 4
+  -rsigner "$pki/ocsp.pem" -rkey "$pki/ocsp.key" -port 0 -ignore_err -multi 4 "${next_update[@]}"
 P_PUBLISH=$(port_file publisher)
 P_REGISTER=$(port_file register)
 P_SOAP=$(port_file soap)

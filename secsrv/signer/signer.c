@@ -63,6 +63,7 @@ struct key_slot {
     time_t ocsp_until;    /* good until, under the registry of ocsp_serial */
     uint64_t ocsp_serial; /* the registry ocsp_until was judged under */
     time_t ocsp_at;       /* when this server obtained the response in use */
+    time_t ocsp_next;     /* when to ask for the next one (plan_renewal) */
     bool ocsp_tried;      /* a first OCSP exchange has ended (either way) */
     time_t hold_until;    /* requests before that wait for it until then */
     char status[256];     /* why the key cannot sign now, "" when it can */
@@ -458,6 +459,23 @@ static void *signing_main(void *arg)
 /* ---- OCSP for the signing certificates ---- */
 
 /*
+ * When k's response is renewed: when half of the life it had on arrival is gone, well
+ * before receivers refuse it. For a response fresh from the responder that is half the
+ * registry's ocspFreshness. One whose nextUpdate is near, or handed out pre-produced and half
+ * used up, is asked for again at half its own life, not on every pass of the renewal thread
+ * for as long as it lives. Under signer.mu.
+ */
+static void plan_renewal(struct key_slot *k, time_t now)
+{
+    if (!k->ocsp || k->ocsp_until <= now) {
+        k->ocsp_next = 0;
+        return;
+    }
+    time_t at = k->ocsp_at && k->ocsp_at <= now ? k->ocsp_at : now;
+    k->ocsp_next = at + (k->ocsp_until - at) / 2;
+}
+
+/*
  * The response k holds, judged again under the registry now in force (t):
  * one that lowered ocspFreshness, or no longer lists its responder, makes
  * it worth less or nothing, and receivers judge it by that registry. Not
@@ -486,6 +504,7 @@ static void rejudge(const struct ss_trust *t, struct key_slot *k, const struct s
     }
     k->ocsp_until = until;
     k->ocsp_serial = serial;
+    plan_renewal(k, time(NULL));
     free(der);
 }
 
@@ -496,15 +515,13 @@ static void *ocsp_main(void *arg)
     while (!signer.stopping) {
         struct ss_trust *t = ss_trust_ref(signer.trust);
         time_t now = time(NULL);
-        long freshness = t ? ss_trust_registry(t)->settings.ocsp_freshness : 0;
         uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
             struct ss_der leaf = {k->cert_der, k->cert_der_len};
             if (k->key && k->ocsp && k->ocsp_serial != serial)
                 rejudge(t, k, &leaf);
-            /* renewed when half its freshness is gone, well before receivers refuse it */
-            if (!k->key || (k->ocsp && k->ocsp_until - now > freshness / 2))
+            if (!k->key || (k->ocsp && now < k->ocsp_next))
                 continue;
             pthread_mutex_unlock(&signer.mu);
             uint8_t *der = NULL;
@@ -528,6 +545,7 @@ static void *ocsp_main(void *arg)
             k->ocsp_until = until;
             k->ocsp_serial = serial;
             k->ocsp_at = time(NULL);
+            plan_renewal(k, k->ocsp_at);
             k->status[0] = '\0';
         }
         ss_trust_unref(t);
@@ -699,7 +717,7 @@ int ss_signer_main(const struct ss_config *cfg, int ctl, int link)
     signer.cfg = cfg;
     int status = 1;
     pthread_t signing, ocsp;
-    bool threads = false;
+    bool signing_runs = false, ocsp_runs = false;
     /* everything that needs the files, before the privileges go */
     if (ss_reg_anchor_load(cfg->registry_anchor, &signer.anchor) != SS_OK) {
         ss_log_error("signer: %s", ss_errmsg());
@@ -729,12 +747,13 @@ int ss_signer_main(const struct ss_config *cfg, int ctl, int link)
         ss_log_error("signer: %s", ss_errmsg());
         goto out;
     }
-    if (pthread_create(&signing, NULL, signing_main, NULL) != 0 ||
-        pthread_create(&ocsp, NULL, ocsp_main, NULL) != 0) {
+    /* each one that started is joined before the keys it reads are freed */
+    signing_runs = pthread_create(&signing, NULL, signing_main, NULL) == 0;
+    ocsp_runs = signing_runs && pthread_create(&ocsp, NULL, ocsp_main, NULL) == 0;
+    if (!ocsp_runs) {
         ss_log_error("signer: cannot start its threads");
         goto out;
     }
-    threads = true;
     ss_log_info("signer: %zu signing keys loaded", signer.n_keys);
     ss_proc_ready(ctl);
     status = ss_serve_run(ctl, link, SIGNER_FRAME_MAX, handle, NULL);
@@ -744,10 +763,10 @@ out:
     pthread_cond_broadcast(&signer.work);
     pthread_cond_broadcast(&signer.renew);
     pthread_mutex_unlock(&signer.mu);
-    if (threads) {
+    if (signing_runs)
         pthread_join(signing, NULL);
+    if (ocsp_runs)
         pthread_join(ocsp, NULL);
-    }
     for (size_t i = 0; i < signer.n_keys; i++) {
         free_requests(signer.keys[i].head);
         key_cleanup(&signer.keys[i]);

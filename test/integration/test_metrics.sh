@@ -7,6 +7,9 @@
 # the registry in force and the connections; a metrics listener off
 # loopback is refused by file:line.
 . "$(dirname "$0")/lib.sh"
+# the responder's answers end in 20 minutes (nextUpdate), before the registry's ocspFreshness
+# (an hour) would end them: see the renewal check below
+export FED_OCSP_NEXT_UPDATE_MIN=20
 fed_start
 
 PROMTOOL=${PROMTOOL:-$SS_SOURCE_DIR/build/tools/promtool}
@@ -65,6 +68,14 @@ expect "nothing waits for a timestamp" \
 expect "SH's signing keys are usable, with an OCSP response of known age" \
   test "$(value sh "secsrv_signing_key_usable{member=\"DE-NORD/GOV/MIKWS-SH\"}")" = 1 -a \
   "$(value sh "secsrv_ocsp_response_age_seconds{member=\"DE-NORD/GOV/MIKWS-SH\"}")" != absent
+# such a response is asked for again when half its own life is gone (10 minutes), not on every
+# pass of the signer's renewal thread because less than half the registry's freshness is left
+age() { value sh "secsrv_ocsp_response_age_seconds{member=\"DE-NORD/GOV/MIKWS-SH\"}"; }
+age_before=$(age)
+sleep 5
+scrape sh >/dev/null
+expect "the OCSP response is not fetched again and again (age $age_before s, 5 s later $(age) s)" \
+  test "$(age)" != absent -a "$age_before" != absent -a "$(age)" -ge $((age_before + 4))
 expect "the registry in force: serial 1, not expired" \
   test "$(value sh secsrv_registry_serial)" = 1 -a "$(value sh secsrv_registry_expiry_seconds)" -gt 0
 expect "SH accepted the four connections of the queries" \
