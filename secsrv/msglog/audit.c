@@ -562,6 +562,16 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
     if (from > 1 && (err = ss_store_each(s, from - 1, from - 1, take_prev, &a)))
         goto out;
     if (a.expect_id != from) {
+        /* a range that begins after the log's last record holds nothing: not a gap, unless a
+         * timestamp names records from there on */
+        int64_t last = 0;
+        uint8_t tail_hash[32];
+        if ((err = ss_store_tail(s, &last, tail_hash)))
+            goto out;
+        if (last < from - 1 && !(a.n_ts && a.ts[a.n_ts - 1].last_id >= from - 1)) {
+            report->first_id = from;
+            goto out;
+        }
         err = broken(&a, from - 1, "missing");
         goto out;
     }
@@ -578,6 +588,14 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
                      "missing: timestamp %lld covers records %lld to %lld",
                      (long long)a.ts[a.at_ts].id, (long long)a.ts[a.at_ts].first_id,
                      (long long)a.ts[a.at_ts].last_id);
+    /* a range that ends before its end was reached: the records up to its end are gone if the
+     * log goes on after them (not yet timestamped, no timestamp says so) */
+    if (!err && to && a.expect_id <= to) {
+        int64_t last = 0;
+        uint8_t tail_hash[32];
+        if ((err = ss_store_tail(s, &last, tail_hash)) == SS_OK && last >= a.expect_id)
+            err = broken(&a, a.expect_id, "missing");
+    }
 out:
     if (snapshot)
         ss_store_rollback(s);

@@ -91,6 +91,11 @@ done
 echo "$VOUT" | sed 's/^/# /'
 verify "$GOOD" --from-id 5 --to-id 9
 expect "verify of a record range passes" test "$VRC" = 0
+last=$(q "$GOOD" "SELECT max(id) FROM records")
+verify "$GOOD" --from-id $((last + 5))
+expect "a range after the last record holds nothing, and that is no gap" test "$VRC" = 0
+verify "$GOOD" --from-id $((last + 5)) --to-id $((last + 9))
+expect "... nor with an end" test "$VRC" = 0
 
 # --- every kind of tampering is caught ------------------------------------------------------------
 # a signed, timestamped record in the middle, with content, signed in a batch on the MV side
@@ -181,6 +186,17 @@ expect "a removed last timestamp is warned about: records past the grace period 
   bash -c "[ $VRC = 3 ] && grep -q '^WARNING: [0-9]* records are older than the grace period' <<<'$VOUT'"
 verify "$MVGOOD" --grace 0
 expect "and not for a log whose every record is timestamped" bash -c "! grep -q WARNING <<<'$VOUT'"
+# ... and in that untimestamped tail, records deleted where a range ends, with later ones kept
+F=$(q "$MVGOOD" "SELECT first_id FROM timestamps ORDER BY id DESC LIMIT 1")
+L=$(q "$MVGOOD" "SELECT last_id FROM timestamps ORDER BY id DESC LIMIT 1")
+if [ "$L" -gt "$F" ]; then
+  q "$T_DIR/untimestamped.db" "DELETE FROM records WHERE id = $F"
+  verify "$T_DIR/untimestamped.db" --from-id "$F" --to-id "$F"
+  expect "a record deleted at the end of a range, the log going on after it: caught" \
+    bash -c "[ $VRC = 1 ] && grep -q '^BROKEN.*record $F.*missing' <<<'$VOUT'"
+else
+  not_ok "the last timestamp covers two records or more ($F to $L)"
+fi
 B=$(q "$MVGOOD" "SELECT id FROM signed_records WHERE sig_path NOT IN ('', '-') AND signature IS NOT NULL AND error_type = ''
   AND signature != (SELECT signature FROM signed_records WHERE id = $K) AND direction = (SELECT direction FROM records WHERE id = $K) ORDER BY id DESC LIMIT 1")
 tamper "a swapped batch signature, the chain recomputed" \
