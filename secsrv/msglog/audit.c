@@ -65,6 +65,7 @@ struct ss_kept_registries {
 
 struct batch {
     int64_t id, first_id, last_id;
+    int64_t gen_time; /* the token's, Unix time */
     uint8_t root[32];
 };
 
@@ -216,9 +217,17 @@ static ss_error take_timestamp(void *arg, const struct ss_timestamp *ts)
     if (err)
         return broken(a, ts->first_id, "timestamp %lld (records %lld to %lld): %s",
                       (long long)ts->id, (long long)ts->first_id, (long long)ts->last_id, why);
+    /* one timestamper after the other: later records, later tokens (TSAs' clocks may differ by
+     * the clock skew) */
+    if (a->n_ts && ts->gen_time < a->ts[a->n_ts - 1].gen_time - (int64_t)a->o->clock_skew)
+        return broken(a, ts->first_id,
+                      "timestamp %lld's genTime is %lld s before the one of timestamp %lld, which "
+                      "covers earlier records",
+                      (long long)ts->id, (long long)(a->ts[a->n_ts - 1].gen_time - ts->gen_time),
+                      (long long)a->ts[a->n_ts - 1].id);
     if (!ss_grow(&a->ts, &a->cap_ts, a->n_ts + 1, sizeof *a->ts, 64))
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    a->ts[a->n_ts] = (struct batch){ts->id, ts->first_id, ts->last_id, {0}};
+    a->ts[a->n_ts] = (struct batch){ts->id, ts->first_id, ts->last_id, ts->gen_time, {0}};
     memcpy(a->ts[a->n_ts].root, ts->root, 32);
     a->n_ts++;
     a->rep->timestamps++;
@@ -473,6 +482,14 @@ static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
         if (ts_id != b->id)
             return broken(a, r->id, "its inclusion path is not the one of timestamp %lld",
                           (long long)b->id);
+        /* a token says the record existed at genTime: not before it was logged */
+        int64_t logged = r->logged_ms / 1000;
+        if (logged > b->gen_time + (int64_t)a->o->clock_skew)
+            return broken(a, r->id,
+                          "logged %lld s after the genTime of timestamp %lld, which covers it",
+                          (long long)(logged - b->gen_time), (long long)b->id);
+        if (b->gen_time > logged + (int64_t)a->o->grace + (int64_t)a->o->clock_skew)
+            rep->stamped_late++;
         if (ss_merkle_path_parse(ts_path, strlen(ts_path), &path) != SS_OK)
             return broken(a, r->id, "its inclusion path does not parse: %s", ss_errmsg());
         ss_merkle_leaf(r->hash, 32, a->leaves[a->n_leaves]);

@@ -88,10 +88,19 @@ struct ss_audit_report {
     /* records without a timestamp for longer than the grace period: a server stopped before
      * its timestamper caught up, or timestamps removed (the chain alone then protects them) */
     uint64_t unstamped_late;
+    /* records whose timestamp came more than the grace period after they were logged: a server
+     * stopped before its timestamper caught up, or records rewritten and timestamped again */
+    uint64_t stamped_late;
     /* the first broken point: record (0 if none is to blame) and reason */
     int64_t broken_record;
     char broken[600];
 };
+
+/* True if a report without a break carries a warning (unstamped_late, stamped_late). */
+static inline bool ss_audit_warned(const struct ss_audit_report *rep)
+{
+    return rep->unstamped_late || rep->stamped_late;
+}
 
 /*
  * Verifies s (opened read-only will do) against the registry authority's

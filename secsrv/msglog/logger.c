@@ -231,8 +231,12 @@ static void *writer_main(void *arg)
 
 /* ---- timestamping ---- */
 
-/* The TSAs of the registry in force, with the CA certificates their chains need. */
-/* Asks the registry's TSAs in turn for a token over root; the first good one counts. */
+/*
+ * Asks the registry's TSAs in turn for a token over root; the first good one counts. A token
+ * whose genTime is further from this server's clock than the clock skew is not good: the
+ * records it covers were written just now, and a TSA whose clock is off would date them
+ * before they existed, or after.
+ */
 static ss_error obtain_token(const struct ss_registry *reg, const uint8_t root[32],
                              struct ss_tsp_token *token, char *tsa_name, size_t name_size)
 {
@@ -248,12 +252,26 @@ static ss_error obtain_token(const struct ss_registry *reg, const uint8_t root[3
         uint8_t *req = NULL, *resp = NULL;
         size_t req_len = 0, resp_len = 0;
         err = ss_tsp_request(root, nonce, &req, &req_len);
+        time_t asked = time(NULL);
         if (!err)
             err = ss_upstream_fetch(reg->tsas[i].url, "application/timestamp-query", req, req_len,
                                     SS_TSP_RESPONSE_MAX, 10, &resp, &resp_len);
         /* only this TSA's certificate may have signed what this TSA answered */
         if (!err)
             err = ss_tsp_verify(resp, resp_len, root, nonce, sizeof nonce, &list.auth[i], 1, token);
+        time_t answered = time(NULL), skew = (time_t)lg.cfg->clock_skew;
+        if (!err && (token->gen_time < asked - skew || token->gen_time > answered + skew)) {
+            char when[21];
+            ss_time_format(token->gen_time, when);
+            err = ss_errf(SS_ERR_UPSTREAM,
+                          "the token's genTime %s is %+lld s from this server's clock (the clock "
+                          "skew allowed is %lld s)",
+                          when,
+                          (long long)(token->gen_time < asked ? token->gen_time - asked
+                                                               : token->gen_time - answered),
+                          (long long)skew);
+            ss_tsp_token_cleanup(token);
+        }
         if (err) {
             size_t used = strlen(reasons);
             snprintf(reasons + used, sizeof reasons - used, "%s%s: %s", used ? "; " : "",

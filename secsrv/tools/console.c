@@ -1894,7 +1894,7 @@ static void *run_main(void *arg)
                 "ended: %s\n",
                 broken               ? "broken"
                 : err                ? "error"
-                : rep.unstamped_late ? "warn"
+                : ss_audit_warned(&rep) ? "warn"
                                      : "ok",
                 who, c->logs[k].name, label, started);
     ss_report_text(&rep, err, c->o->grace, secs, &text);
@@ -1918,14 +1918,16 @@ static void *run_main(void *arg)
         snprintf(c->run.result, sizeof c->run.result, "error");
         snprintf(c->run.summary, sizeof c->run.summary, "%s", errmsg);
     } else {
-        snprintf(c->run.result, sizeof c->run.result, rep.unstamped_late ? "warn" : "ok");
+        snprintf(c->run.result, sizeof c->run.result, ss_audit_warned(&rep) ? "warn" : "ok");
         snprintf(c->run.summary, sizeof c->run.summary,
                  "%llu Einträge (Nr. %lld bis %lld), %llu Signaturen, %llu Zeitstempel, %llu "
                  "Register geprüft%s",
                  (unsigned long long)rep.records, (long long)rep.first_id, (long long)rep.last_id,
                  (unsigned long long)rep.signatures, (unsigned long long)rep.timestamps,
                  (unsigned long long)rep.registries,
-                 rep.unstamped_late ? "; Einträge ohne Zeitstempel über die Frist hinaus" : "");
+                 rep.unstamped_late  ? "; Einträge ohne Zeitstempel über die Frist hinaus"
+                 : rep.stamped_late ? "; Einträge erst nach der Frist mit Zeitstempel versehen"
+                                    : "");
     }
     if (kept)
         snprintf(c->run.summary + strlen(c->run.summary),

@@ -29,6 +29,12 @@ void ss_report_text(const struct ss_audit_report *rep, ss_error err, unsigned gr
                     "timestamp: the server stopped before it timestamped them, or timestamps were "
                     "removed; only the chain protects them\n",
                     (unsigned long long)rep->unstamped_late, grace);
+    if (rep->stamped_late)
+        ss_page_raw(out,
+                    "WARNING: %llu records were timestamped more than the grace period (%us) after "
+                    "they were logged: the server stopped before it timestamped them, or they were "
+                    "rewritten and timestamped again\n",
+                    (unsigned long long)rep->stamped_late, grace);
     if (!rep->records)
         ss_page_raw(out, "no record in the range\n");
     ss_page_raw(out, "time: %.3f s (%.0f records/s)\n", secs,
@@ -45,6 +51,6 @@ void ss_report_text(const struct ss_audit_report *rep, ss_error err, unsigned gr
         else
             ss_page_raw(out, "BROKEN: %s\n", broken);
     } else if (!err) {
-        ss_page_raw(out, "OK%s\n", rep->unstamped_late ? " (with the warning above)" : "");
+        ss_page_raw(out, "OK%s\n", ss_audit_warned(rep) ? " (with the warning above)" : "");
     }
 }

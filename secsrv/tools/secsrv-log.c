@@ -42,7 +42,8 @@
  *
  * Exit status: 0 done (verify: everything holds), 1 verify found a broken
  * point, 2 bad usage or an unreadable store, 3 verify holds but warns
- * (records past the grace period without a timestamp).
+ * (records past the grace period without a timestamp, or timestamped more
+ * than the grace period after they were logged).
  */
 #include "asic.h"
 #include "cockpit.h"
@@ -483,7 +484,7 @@ static int cmd_verify(int argc, char **argv)
         return 1;
     if (err)
         return fail("%s", ss_errmsg());
-    return rep.unstamped_late ? 3 : 0;
+    return ss_audit_warned(&rep) ? 3 : 0;
 }
 
 /* ---- show, keygen, purge ---- */

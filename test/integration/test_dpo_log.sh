@@ -174,6 +174,12 @@ tamper "a record inserted, the chain recomputed" \
      purpose, subject_hash, status, error_type, retain_until, message_sha256, message, manifest, signature,
      sig_path, ocsp, prev_hash, hash, content, salt, sealed, signature_id, ocsp_id FROM records WHERE id = $K;
    INSERT INTO stamps SELECT $K + 1, ts_id, ts_path FROM stamps WHERE id = $K;" rehash
+# a record (one without a signature, whose signing time would not agree) logged an hour after
+# the timestamp that covers it says it existed
+U=$(q "$MVGOOD" "SELECT r.id FROM records r JOIN stamps s ON s.id = r.id WHERE r.signature_id IS NULL LIMIT 1")
+tamper "a record logged after its timestamp's genTime, the chain recomputed" \
+  "UPDATE records SET logged_ms = logged_ms + 3600000 WHERE id = $U" rehash
+expect "... is named so" grep -q "logged [0-9]* s after the genTime of timestamp" <<<"$VOUT"
 tamper "a swapped timestamp token" \
   "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE id = $TS1) WHERE id = $TS2"
 # the last timestamp and its paths removed: its records look not yet timestamped; past the grace
@@ -313,6 +319,12 @@ VOUT=$(two_days_on "$LOG" verify "$T_DIR/server-purged.db" --anchor "$ANCHOR" 2>
 VRC=$?
 set -e
 expect "and its log still verifies" bash -c "[ $VRC = 0 ] && grep -q '$meld purged after' <<<'$VOUT'"
+# what it logs now, two days on, the TSA dates two days before: such a token is refused, not
+# kept to say the records existed before they were written
+xr GET $CLIENT "$SVC/nope/two-days-on"
+genTime_refused() { log_has sh "timestamping.*the token's genTime [0-9TZ:-]+ is -17[0-9]{4} s from this server's clock"; }
+expect "a token whose genTime is two days off the server's clock is refused" \
+  wait_until "the refusal of the TSA's token" 30 genTime_refused
 
 # --- evidence packages that stock openssl verifies ---------------------------------------------
 # checked() PACKAGE DIR: unpacked with stock unzip, VERIFY.txt run as it is
