@@ -315,7 +315,8 @@ static ss_error server_identifier(const xmlNode *n, struct ss_server_id *id)
 }
 
 /* One header field of ours or X-Road's, each at most once. */
-static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsigned *seen)
+static ss_error header_field(const xmlNode *n, bool response, struct ss_soap_message *m,
+                             unsigned *seen)
 {
     static const char *const names[] = {"client",      "service",       "id",
                                         "userId",      "issue",         "protocolVersion",
@@ -352,8 +353,13 @@ static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsign
             return text_of(n, "issue", true, m->issue, sizeof m->issue);
         case 5:
             return leaf_text(n, "protocolVersion", m->protocol_version, sizeof m->protocol_version);
-        case 6:
-            return hash_text(n, m->request_hash, sizeof m->request_hash);
+        case 6: {
+            /* in an answer, a service's requestHash is ignored and replaced (PR-MESS 2.2), so
+             * whatever it holds is no error; a peer's is compared with the request's hash, which
+             * an empty one never matches */
+            ss_error err = hash_text(n, m->request_hash, sizeof m->request_hash);
+            return response ? SS_OK : err;
+        }
         default:
             m->has_security_server = true;
             return server_identifier(n, &m->security_server);
@@ -402,7 +408,7 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
     unsigned seen = 0;
     if (n && in(n, SS_SOAP_NS_ENV, "Header")) {
         for (const xmlNode *f = element(n->children, &stray); f; f = element(f->next, &stray)) {
-            ss_error err = header_field(f, m, &seen);
+            ss_error err = header_field(f, response, m, &seen);
             if (err)
                 return err;
         }
@@ -659,6 +665,13 @@ static ss_error utf8_only(const uint8_t *xml, size_t len)
         p += 3;
         n -= 3;
     }
+    /* a document in UTF-8 begins with '<' (after white space): libxml2 would read one that
+     * begins 4C 6F A7 94 as EBCDIC, and take its declared code page */
+    size_t lead = 0;
+    while (lead < n && (p[lead] == ' ' || p[lead] == '\t' || p[lead] == '\r' || p[lead] == '\n'))
+        lead++;
+    if (lead == n || p[lead] != '<')
+        return bad("not well-formed XML in UTF-8 (the document does not begin with '<')");
     if (n < 5 || memcmp(p, "<?xml", 5) != 0)
         return SS_OK;
     const uint8_t *end = memchr(p, '>', n);

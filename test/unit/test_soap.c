@@ -409,6 +409,10 @@ static void test_hostile_documents(void **state)
                      SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "a NUL byte"));
     expect_refused("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><x/>", "only UTF-8");
+    /* EBCDIC ("<?xml" in code page 037), which libxml2 would detect by the first four bytes */
+    expect_refused("\x4c\x6f\xa7\x94\x93\x40\xa5\x85\x99\xa2\x89\x96\x95\x7e\x7f\xf1\x4b\xf0\x7f"
+                   "\x40\x85\x95\x83\x96\x84\x89\x95\x87\x7e\x7f\xc9\xc2\xd4\xf0\xf3\xf7\x7f\x6f\x6e",
+                   "does not begin with '<'");
 }
 
 static void test_echo_and_request_hash(void **state)
@@ -417,17 +421,31 @@ static void test_echo_and_request_hash(void **state)
     struct ss_soap_message req, resp;
     assert_int_equal(parse(example, false, &req), SS_OK);
     /* a response echoing the header, with a requestHash of the service's own */
-    static const char response[] = HEAD
-        "<SOAP-ENV:Header>\n" CLIENT SERVICE FIELDS
-        "<ss:purpose>StVG-35</ss:purpose><ss:subject>P-1001</ss:subject>"
-        "<repr:representedParty><repr:partyClass>COM</repr:partyClass>"
-        "<repr:partyCode>DE-99</repr:partyCode></repr:representedParty>"
-        "<xrd:requestHash algorithmId=\"x\">forged</xrd:requestHash>"
-        "</SOAP-ENV:Header>\n<SOAP-ENV:Body><ns1:halterAuskunftResponse><halter>Erika Mustermann"
-        "</halter></ns1:halterAuskunftResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>\n";
+#define ANSWER_HASHED(hash)                                                                        \
+    HEAD "<SOAP-ENV:Header>\n" CLIENT SERVICE FIELDS                                               \
+         "<ss:purpose>StVG-35</ss:purpose><ss:subject>P-1001</ss:subject>"                         \
+         "<repr:representedParty><repr:partyClass>COM</repr:partyClass>"                           \
+         "<repr:partyCode>DE-99</repr:partyCode></repr:representedParty>" hash                     \
+         "</SOAP-ENV:Header>\n<SOAP-ENV:Body><ns1:halterAuskunftResponse><halter>Erika Mustermann" \
+         "</halter></ns1:halterAuskunftResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+    static const char response[] =
+        ANSWER_HASHED("<xrd:requestHash algorithmId=\"x\">forged</xrd:requestHash>");
     assert_int_equal(parse(response, true, &resp), SS_OK);
     assert_int_equal(ss_soap_echoed(&req, &resp), SS_OK);
     assert_string_equal(resp.request_hash, "forged");
+    /* one that is not base64, or empty, is no error in an answer either: it is replaced (a
+     * service's) or does not match (a peer's); in a request it is refused */
+    static const char *const odd[] = {
+        ANSWER_HASHED("<xrd:requestHash/>"),
+        ANSWER_HASHED("<xrd:requestHash>not base64!</xrd:requestHash>")};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        struct ss_soap_message r2;
+        assert_int_equal(parse(odd[i], true, &r2), SS_OK);
+        assert_string_equal(r2.request_hash, "");
+        assert_true(r2.hash_end > r2.hash_start);
+        assert_int_equal(parse(odd[i], false, &r2), SS_ERR_PROTOCOL);
+    }
+#undef ANSWER_HASHED
     char hash[128];
     ss_soap_request_hash((const uint8_t *)example, strlen(example), hash);
     assert_int_equal(strlen(hash), 88); /* SHA-512, base64 */
