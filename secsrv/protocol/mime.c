@@ -157,13 +157,26 @@ static size_t line_end(const struct framing *f, const uint8_t *b, size_t at, siz
     return SIZE_MAX;
 }
 
-/* The next delimiter, line break then "--boundary", at or after at (or "--boundary" at offset
- * 0): the offset of its line break (of the "--" at offset 0), or SIZE_MAX. */
+/* True if "--boundary" begins at b[at]. */
+static bool dash_boundary_at(const struct framing *f, const uint8_t *b, size_t len, size_t at)
+{
+    return at + 2 + f->blen <= len && b[at] == '-' && b[at + 1] == '-' &&
+           memcmp(b + at + 2, f->boundary, f->blen) == 0;
+}
+
+/*
+ * The next delimiter, line break then "--boundary", at or after at (or "--boundary" at offset
+ * 0): the offset of its line break (of the "--" at offset 0), or SIZE_MAX. A part with no body
+ * (RFC 2046 5.1.1: its headers, then the delimiter) has the line break that ended its headers'
+ * blank line as the delimiter's: "--boundary" right at at.
+ */
 static size_t next_delimiter(const struct framing *f, const uint8_t *b, size_t len, size_t at)
 {
-    if (at == 0 && len >= 2 + f->blen && b[0] == '-' && b[1] == '-' &&
-        memcmp(b + 2, f->boundary, f->blen) == 0)
+    if (at == 0 && dash_boundary_at(f, b, len, 0))
         return 0;
+    if (at >= f->eol && b[at - 1] == '\n' && (f->eol == 1 || b[at - 2] == '\r') &&
+        dash_boundary_at(f, b, len, at))
+        return at - f->eol;
     for (size_t i = at;;) {
         size_t e = line_end(f, b, i, len);
         if (e == SIZE_MAX || e + f->eol + 2 + f->blen > len)
@@ -443,7 +456,7 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
             if ((err = soap_part(&f, start, out)))
                 return err;
             out->start = at;
-            out->len = next - at;
+            out->len = next > at ? next - at : 0;
         }
         at = next + fr.eol;
     }

@@ -117,6 +117,25 @@ static void test_attachments_and_mtom(void **state)
     assert_int_equal(lf.parts, 1);
     assert_memory_equal(folded + lf.start, ENVELOPE, lf.len);
     expect_envelope(SWA_TYPE, ROOT ATTACHMENT "\r\n--MIME_boundary  ", 2);
+    /* an attachment with no body (RFC 2046 5.1.1), last or between two others; and with LF */
+#define EMPTY_PART "\r\n--MIME_boundary\r\nContent-Type: application/octet-stream\r\n\r\n"
+    expect_envelope(SWA_TYPE, ROOT EMPTY_PART "--MIME_boundary--\r\n", 2);
+    expect_envelope(SWA_TYPE, ROOT EMPTY_PART "--MIME_boundary\r\nContent-Type: text/plain\r\n\r\nx" CLOSE,
+                    3);
+    expect_envelope(SWA_TYPE, ROOT ATTACHMENT EMPTY_PART "--MIME_boundary--", 3);
+#undef EMPTY_PART
+    assert_int_equal(
+        locate(SWA_TYPE, LF_ROOT "\n--MIME_boundary\nContent-Type: a/b\n\n--MIME_boundary--\n", &lf),
+        SS_OK);
+    assert_int_equal(lf.parts, 2);
+    assert_int_equal(lf.len, strlen(ENVELOPE));
+    /* a root part with no body is still no SOAP message */
+    assert_int_equal(locate(SWA_TYPE,
+                            "--MIME_boundary\r\nContent-Type: text/xml\r\nContent-ID: "
+                            "<rootpart>\r\n\r\n--MIME_boundary--\r\n",
+                            &lf),
+                     SS_OK);
+    assert_int_equal(lf.len, 0);
     /* a delimiter line may end in blanks (transport padding) */
     expect_envelope(SWA_TYPE,
                     "--MIME_boundary  \r\nContent-ID: <rootpart>\r\nContent-Type: "
