@@ -91,6 +91,10 @@ done
 echo "$VOUT" | sed 's/^/# /'
 verify "$GOOD" --from-id 5 --to-id 9
 expect "verify of a record range passes" test "$VRC" = 0
+nts=$(q "$GOOD" "SELECT count(*) FROM timestamps")
+in_range=$(grep -Eo 'timestamps: [0-9]+ verified' <<<"$VOUT" | grep -Eo '[0-9]+')
+expect "... verifying the tokens over it only ($in_range of $nts)" \
+  bash -c "[ -n '$in_range' ] && [ '$in_range' -ge 1 ] && [ '$in_range' -lt '$nts' ]"
 last=$(q "$GOOD" "SELECT max(id) FROM records")
 verify "$GOOD" --from-id $((last + 5))
 expect "a range after the last record holds nothing, and that is no gap" test "$VRC" = 0
