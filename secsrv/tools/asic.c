@@ -109,8 +109,11 @@ ss_error ss_asic_add(struct ss_asic *a, const char *name, const void *data, size
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->files[i].name, name) == 0)
             return ss_errf(SS_ERR_INTERNAL, "'%s' is in the package already", name);
-    if (a->n == SS_ASIC_MAX_ENTRIES || len > SS_ASIC_MAX_BYTES)
-        return ss_errf(SS_ERR_TOO_LARGE, "the package would be too large");
+    if (a->n == SS_ASIC_MAX_ENTRIES)
+        return ss_errf(SS_ERR_TOO_LARGE, "the package would hold more than %d files",
+                       SS_ASIC_MAX_ENTRIES);
+    if (len > SS_ASIC_MAX_BYTES)
+        return ss_errf(SS_ERR_TOO_LARGE, "'%s' is too large for a package", name);
     if (!ss_grow(&a->files, &a->cap, a->n + 1, sizeof *a->files, 64))
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     struct file f = {.name = strdup(name),

@@ -223,8 +223,19 @@ static ss_error take_token(void *arg, const struct ss_timestamp *ts)
 }
 
 /* The signature over the manifest (directly or through its batch tree) and the staple. */
-static ss_error signature_checks(struct ss_export *x, const char *dir, const struct ss_record *r,
-                                 const struct ss_trust *t)
+/* The signer's issuer in the registry in force at the record's time, or in one that came
+ * within the lag the audit allows (ss_kept_registry's nth). */
+static ss_error issuer_of(const struct ss_export *x, const struct ss_record *r,
+                          const struct ss_der *signer, struct ss_der *issuer)
+{
+    ss_error err = SS_ERR_NOT_FOUND;
+    const struct ss_trust *t;
+    for (size_t nth = 0; err && (t = ss_kept_registry(x->kept, r->logged_ms, nth)); nth++)
+        err = ss_trust_issuer(t, signer, issuer);
+    return err;
+}
+
+static ss_error signature_checks(struct ss_export *x, const char *dir, const struct ss_record *r)
 {
     long at = (long)(r->logged_ms / 1000);
     const char *content = "manifest";
@@ -254,7 +265,7 @@ static ss_error signature_checks(struct ss_export *x, const char *dir, const str
     struct ss_der issuer;
     struct text pem = {0};
     if ((err = ss_evidence_signer_cert(r->signature, r->signature_len, &signer, &signer_len)) ||
-        (err = ss_trust_issuer(t, &(struct ss_der){signer, signer_len}, &issuer)) ||
+        (err = issuer_of(x, r, &(struct ss_der){signer, signer_len}, &issuer)) ||
         (err = pem_of(signer, signer_len, &pem)) ||
         (err = add_file(x, dir, "signer.pem", pem.p, pem.len))) {
         free(signer);
@@ -344,7 +355,7 @@ ss_error ss_export_record(struct ss_export *x, const struct ss_record *r, int64_
         digest_at(x, dir, "ocsp.der", "record.bin", rec.ocsp_at);
     }
     /* a refusal's signature may be the reason it was refused; a purged record has no manifest */
-    if (r->signature && r->manifest && !r->error_type[0] && (err = signature_checks(x, dir, r, t)))
+    if (r->signature && r->manifest && !r->error_type[0] && (err = signature_checks(x, dir, r)))
         goto out;
     if (ts_id) {
         if ((err = ss_store_timestamps(x->store, ts_id, take_token, &token)))

@@ -638,7 +638,9 @@ static int cmd_purge(int argc, char **argv)
 
 /* ---- export, unpack ---- */
 
-#define EXPORT_MAX_RECORDS 10000
+/* a record brings up to some 45 files (its evidence, and a file per step of its two trees'
+ * paths): a thousand stay within the 65,535 entries of a package (SS_ASIC_MAX_ENTRIES) */
+#define EXPORT_MAX_RECORDS 1000
 
 struct exporting {
     struct ss_export *x;
