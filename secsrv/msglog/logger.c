@@ -696,6 +696,12 @@ static void take_node_config(const struct ss_ipc_msg *m)
 static void handle(void *cls, ss_link link, struct ss_ipc_msg *m)
 {
     (void)cls;
+    /* what this node holds comes from the parent only, and the parent sends nothing else */
+    if ((link == SS_SERVE_PARENT) != (m->type == SS_IPC_NODE_CONFIG)) {
+        ss_log_error("logger: IPC message type %u from %s", m->type,
+                     link == SS_SERVE_PARENT ? "the parent" : "a network process");
+        abort();
+    }
     switch (m->type) {
     case SS_IPC_LOG_APPEND:
         take_append(link, m);

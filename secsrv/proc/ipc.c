@@ -160,9 +160,10 @@ ss_error ss_ipc_recv(int sock, size_t max, struct ss_ipc_msg *out)
             ss_ipc_msg_cleanup(out);
             return ss_errf(SS_ERR_NOMEM, "out of memory");
         }
+        /* cut short by the end of the link (its process died): the link ended */
         if ((err = read_full(sock, out->payload, h.len, NULL))) {
             ss_ipc_msg_cleanup(out);
-            return ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
+            return err;
         }
     }
     return SS_OK;
@@ -237,8 +238,9 @@ ss_error ss_ipc_inbuf_recv(struct ss_ipc_inbuf *in, int sock, size_t max, struct
     memcpy(&h, in->data + in->start, sizeof h);
     if ((err = frame_refused(&h, max)))
         return err;
+    /* a link that ends in the middle of a frame (its process died) is a link that ended */
     if ((err = inbuf_fill(in, sock, sizeof h + h.len)))
-        return err == SS_ERR_NOMEM ? err : ss_errf(SS_ERR_PROTOCOL, "%s", ss_errmsg());
+        return err;
     if (h.len) {
         out->payload = malloc(h.len);
         if (!out->payload)

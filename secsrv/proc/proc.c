@@ -212,11 +212,15 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
             break; /* SIGTERM or SIGINT */
         if (pfd[1].revents) {
             struct ss_ipc_msg m;
-            if (ss_ipc_recv(ctl, 64, &m) != SS_OK)
+            if (ss_ipc_recv(ctl, SS_SERVE_CTL_MAX, &m) != SS_OK)
                 break; /* the parent is gone */
-            if (m.type != SS_IPC_ATTACH || m.fd < 0) {
+            if ((m.type == SS_IPC_ATTACH) != (m.fd >= 0)) {
                 ss_log_error("unexpected control message %u: stopping", m.type);
                 abort(); /* a broken invariant on the control link: the parent restarts us */
+            }
+            if (m.type != SS_IPC_ATTACH) {
+                handler(cls, SS_SERVE_PARENT, &m);
+                continue;
             }
             if (add_link(m.fd))
                 m.fd = -1;

@@ -35,13 +35,22 @@ struct ss_serve;
 /* A link as a handle: stays invalid once its link is gone, even if the slot is reused. */
 typedef uint64_t ss_link;
 
-/* Called in the serve thread for every request; msg is the handler's to clean up. */
+/* The link of a message from the parent (the control link): no answer goes back on it. */
+#define SS_SERVE_PARENT ((ss_link)0)
+
+/* The largest message from the parent: SS_IPC_ATTACH, or a node's configuration (nodes.h). */
+#define SS_SERVE_CTL_MAX 4096
+
+/* Called in the serve thread for every request; msg is the handler's to clean up. A handler
+ * tells the parent's messages by link SS_SERVE_PARENT, and refuses any it does not expect
+ * from there, or that it expects from there only. */
 typedef void (*ss_serve_handler)(void *cls, ss_link link, struct ss_ipc_msg *msg);
 
 /*
  * Serves until the parent's control link closes or SIGTERM/SIGINT arrives.
  * first_link (if >= 0) is the first network link; more come as
- * SS_IPC_ATTACH on ctl. max_frame bounds each request. Returns 0.
+ * SS_IPC_ATTACH on ctl; the parent's other messages go to the handler.
+ * max_frame bounds each request. Returns 0.
  */
 int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler handler, void *cls);
 

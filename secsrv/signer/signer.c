@@ -694,6 +694,10 @@ static void take_status(ss_link link, const struct ss_ipc_msg *m)
 static void handle(void *cls, ss_link link, struct ss_ipc_msg *m)
 {
     (void)cls;
+    if (link == SS_SERVE_PARENT) { /* the parent sends the signer nothing but links */
+        ss_log_error("signer: IPC message type %u from the parent", m->type);
+        abort();
+    }
     switch (m->type) {
     case SS_IPC_SIGN:
         take_sign(link, m);

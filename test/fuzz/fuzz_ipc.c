@@ -10,9 +10,9 @@
  *   - Each result is the one this target works out from the input itself
  *     (16-byte header in host order: u32 length, u16 type, u16 flags, u64
  *     id): SS_OK with exactly the type, id and payload bytes and no
- *     descriptor; SS_ERR_IO at the end of the stream or inside a header;
- *     SS_ERR_PROTOCOL for flags, a length over the maximum, or a payload
- *     cut short.
+ *     descriptor; SS_ERR_IO at the end of the stream, inside a header or
+ *     inside a payload (the link ended); SS_ERR_PROTOCOL for flags or a
+ *     length over the maximum.
  *   - Every payload is read as the signer reads SS_IPC_SIGN (str member,
  *     bytes manifest; secsrv/signer/signer.c take_sign), as the logger
  *     reads SS_IPC_LOG_APPEND (ss_record_get, u32, str, u32;
@@ -494,9 +494,9 @@ static ss_error expected_frame(const uint8_t *data, size_t size, size_t off, uin
     uint16_t flags;
     memcpy(len, data + off, 4);
     memcpy(&flags, data + off + 6, 2);
-    if (flags != 0 || *len > FRAME_MAX || rem - HEADER < *len)
+    if (flags != 0 || *len > FRAME_MAX)
         return SS_ERR_PROTOCOL;
-    return SS_OK;
+    return rem - HEADER < *len ? SS_ERR_IO : SS_OK; /* a payload cut short: the link ended */
 }
 
 /* Sends data into a socketpair and receives frames from it until one fails (buffered: with

@@ -200,9 +200,13 @@ expect "exchanges go on through the others, none through mv3" test "$(msglog mv 
 # the same policies again, and a reload: it agrees, and HAProxy takes it in
 cp "$policies"/*.xml "$T_DIR/mv3-policies/"
 ups=$(state_count mv3 UP)
+logger_before=$(child_of mv3 logger)
 kill -HUP "$(awk '$2 == "mv3" {print $1}' "$FED_DIR/pids" | tail -n 1)"
 expect "after a reload with the others' policies, mv3 is healthy again" \
   wait_until "mv3 healthy" 30 healthy "$FED_MV3_HEALTH_PORT" mv3
+# what the node holds now reaches its logger on the control link: the same logger takes it
+expect "... its logger took the reload and goes on (pid $logger_before, now $(child_of mv3 logger))" \
+  test -n "$logger_before" -a "$(child_of mv3 logger)" = "$logger_before"
 expect "... and HAProxy takes it in" wait_until "HAProxy to take mv3 in" 20 bash -c \
   "[ \$(grep -Ec 'Server nodes/mv3 is UP' '$FED_DIR/haproxy.log') -gt $ups ]"
 expect "secsrv -n agrees again" "$SECSRV" -n -c "$FED_DIR/mv3/secsrv.conf"
