@@ -493,10 +493,33 @@ static const struct str_key str_keys[] = {
     STR("log", "level", log_level),
 };
 
+/* Keys that may be given more than once in their section, each time adding one more. */
+static bool repeatable(const char *section, const char *name)
+{
+    static const char *const keys[][2] = {
+        {"signer", "key"},     {"log", "retention"}, {"log", "subsystem_bodies"},
+        {"clients", "client"}, {"clients", "is_certificate_sha256"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i][0], section) == 0 && strcmp(keys[i][1], name) == 0)
+            return true;
+    return false;
+}
+
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct ss_config *cfg = user;
     long line = cfg->reading_line;
+    /* a second value for a key that has one would silently replace the first, which the
+     * reader of the file may take for the one in force */
+    if (!repeatable(section, name))
+        for (size_t i = 0; i < cfg->n_entries; i++)
+            if (strcmp(cfg->entries[i].section, section) == 0 &&
+                strcmp(cfg->entries[i].key, name) == 0) {
+                ss_config_problem(cfg, line, "[%s] %s is given again (first at line %ld)", section,
+                                  name, cfg->entries[i].line);
+                return 1;
+            }
     record_entry(cfg, section, name, value);
     for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++) {
         const struct str_key *k = &str_keys[i];
@@ -583,8 +606,17 @@ static char *read_line(char *str, int num, void *stream)
         return NULL;
     }
     cfg->reading_line++;
+    /* the parser would read an indented line as more of the value above it, even one that
+     * looks like "key = value": a path or a number with another one glued on */
+    size_t lead = strspn(line, " \t");
+    bool indented = lead > 0 && line[lead] && !strchr(";#\r\n", line[lead]);
     if (n >= num) {
         ss_config_problem(cfg, cfg->reading_line, "line longer than %d characters", num - 1);
+        snprintf(str, (size_t)num, "\n");
+    } else if (indented) {
+        ss_config_problem(cfg, cfg->reading_line,
+                          "an indented line: write each key = value at the start of its line "
+                          "(an indented one would continue the value above it)");
         snprintf(str, (size_t)num, "\n");
     } else {
         memcpy(str, line, (size_t)n + 1);
@@ -662,6 +694,22 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
             require(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
             require(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);
         }
+        /* settings that would contradict each other at run time */
+        if (cfg->ts_interval && cfg->ts_interval >= cfg->ts_grace)
+            ss_config_problem(cfg, ss_config_line(cfg, "timestamping", "interval", NULL),
+                              "[timestamping] interval (%u s) must be shorter than grace (%u s): "
+                              "records would wait for their timestamp past the grace period, "
+                              "and exchanges be refused",
+                              (unsigned)cfg->ts_interval, (unsigned)cfg->ts_grace);
+        long buffered_line = ss_config_line(cfg, "limits", "max_buffered_bytes", NULL);
+        if (cfg->limits.max_buffered_bytes < cfg->limits.max_body_bytes)
+            ss_config_problem(cfg,
+                              buffered_line ? buffered_line
+                                            : ss_config_line(cfg, "limits", "max_body_bytes", NULL),
+                              "[limits] max_buffered_bytes (%llu) is below max_body_bytes (%llu): "
+                              "a body within the limit could never be buffered",
+                              (unsigned long long)cfg->limits.max_buffered_bytes,
+                              (unsigned long long)cfg->limits.max_body_bytes);
     }
     cfg->client_listen = str_or_empty(cfg->client_listen);
     cfg->client_tls_listen = str_or_empty(cfg->client_tls_listen);

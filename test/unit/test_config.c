@@ -587,7 +587,7 @@ static void test_bad_limits(void **state)
 
     /* the edges are accepted */
     cfg = load_with("[limits]\nmax_headers = 8\nmax_identifier_bytes = 8\n"
-                    "max_body_bytes = 1073741824\n",
+                    "max_body_bytes = 1073741824\nmax_buffered_bytes = 1073741824\n",
                     SS_OK);
     assert_int_equal(cfg->limits.max_headers, 8);
     assert_int_equal(cfg->limits.max_identifier_bytes, 8);
@@ -658,7 +658,7 @@ static void test_bad_services(void **state)
     expect_problem(cfg, 20, "is not CLASS/MEMBER/SUBSYSTEM/SERVICE");
     expect_problem(cfg, 21, "is not CLASS/MEMBER/SUBSYSTEM/SERVICE");
     expect_problem(cfg, 22, "is not CLASS/MEMBER/SUBSYSTEM/SERVICE");
-    expect_problem(cfg, 24, "mapped twice");
+    expect_problem(cfg, 24, "[services] MUN/13004000/melde/ok is given again (first at line 23)");
     assert_int_equal(cfg->n_problems, 7);
     assert_int_equal(cfg->n_services, 1);
     assert_string_equal(cfg->services[0].url, "http://backend/ok");
@@ -672,14 +672,60 @@ static void test_bad_server_section(void **state)
                "owner = GOV/ima-sh\n"       /* 2: before instance */
                "instance = DE NORD\n"       /* 3 */
                "code = ss/kiel\n"           /* 4 */
-               "instance = DE-NORD\n"       /* 5 */
-               "owner = GOV/ima-sh/sub\n"); /* 6: a subsystem */
+               "instance = DE-NORD\n");     /* 5: a second value is no second chance */
     struct ss_config *cfg = NULL;
     assert_int_equal(ss_config_load(path, &cfg), SS_ERR_CONFIG);
     expect_problem(cfg, 2, "owner must be CLASS/MEMBER (after instance)");
     expect_problem(cfg, 3, "instance 'DE NORD' is not a valid identifier");
     expect_problem(cfg, 4, "server code 'ss/kiel' is not a valid identifier");
-    expect_problem(cfg, 6, "owner must be CLASS/MEMBER");
+    expect_problem(cfg, 5, "[server] instance is given again (first at line 3)");
+    ss_config_free(cfg);
+    write_conf("[server]\ninstance = DE-NORD\nowner = GOV/ima-sh/sub\n"); /* 3: a subsystem */
+    assert_int_equal(ss_config_load(path, &cfg), SS_ERR_CONFIG);
+    expect_problem(cfg, 3, "owner must be CLASS/MEMBER");
+    ss_config_free(cfg);
+}
+
+/* One value per key and line: no second value that silently wins, no continuation line. */
+static void test_one_value_per_key(void **state)
+{
+    (void)state;
+    struct ss_config *cfg = load_with("[server]\n"                        /* 16 */
+                                      "state_dir = /elsewhere\n"          /* 17: again (5) */
+                                      "[tls]\n"                           /* 18 */
+                                      "key = /tls.key\n"                  /* 19: again (8) */
+                                      "[log]\n"                           /* 20 */
+                                      "level = info\n"                    /* 21 */
+                                      "  /tmp/other.key\n"                /* 22: indented */
+                                      "\t; an indented comment is fine\n" /* 23 */
+                                      "   \n",                            /* 24: blank */
+                                      SS_ERR_CONFIG);
+    expect_problem(cfg, 17, "[server] state_dir is given again (first at line 5)");
+    expect_problem(cfg, 19, "[tls] key is given again (first at line 8)");
+    expect_problem(cfg, 22, "an indented line");
+    assert_int_equal(cfg->n_problems, 3);
+    assert_string_equal(cfg->state_dir, "/var/lib/secsrv");
+    ss_config_free(cfg);
+    /* keys that add one more each time may repeat */
+    cfg = load_with("[clients]\nclient = GOV/ima-sh/a\nclient = GOV/ima-sh/b\n", SS_OK);
+    ss_config_free(cfg);
+}
+
+/* Settings that would contradict each other when the server runs. */
+static void test_contradictions(void **state)
+{
+    (void)state;
+    struct ss_config *cfg = load_with("[timestamping]\n"        /* 16 */
+                                      "interval = 3600\n"       /* 17 */
+                                      "grace = 60\n"            /* 18 */
+                                      "[limits]\n"              /* 19 */
+                                      "max_body_bytes = 1048576\n"      /* 20 */
+                                      "max_buffered_bytes = 524288\n",  /* 21 */
+                                      SS_ERR_CONFIG);
+    expect_problem(cfg, 17, "interval (3600 s) must be shorter than grace (60 s)");
+    expect_problem(cfg, 21, "max_buffered_bytes (524288) is below max_body_bytes (1048576)");
+    ss_config_free(cfg);
+    cfg = load_with("[timestamping]\ninterval = 60\ngrace = 61\n", SS_OK);
     ss_config_free(cfg);
 }
 
@@ -705,7 +751,14 @@ static void test_missing_required(void **state)
     ss_config_free(cfg);
 
     /* an empty value counts as missing */
-    cfg = load_with("[tls]\nkey =\n", SS_ERR_CONFIG);
+    char *text = strdup(minimal_conf);
+    assert_non_null(text);
+    char *key = strstr(text, "key = /k.pem");
+    assert_non_null(key);
+    memcpy(key, "key =       ", strlen("key = /k.pem"));
+    write_conf(text);
+    free(text);
+    assert_int_equal(ss_config_load(path, &cfg), SS_ERR_CONFIG);
     expect_problem(cfg, 0, "[tls] key is required");
     assert_int_equal(cfg->n_problems, 1);
     ss_config_free(cfg);
@@ -827,6 +880,8 @@ int main(void)
         cmocka_unit_test(test_bad_clients),
         cmocka_unit_test(test_bad_services),
         cmocka_unit_test(test_bad_server_section),
+        cmocka_unit_test(test_one_value_per_key),
+        cmocka_unit_test(test_contradictions),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_long_line),
