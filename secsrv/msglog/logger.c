@@ -76,6 +76,7 @@ static struct {
     uint8_t last_hash[32];
     /* state for answers and status (under mu) */
     bool writable;
+    bool full;              /* the last write failed for want of room (SS_ERR_LIMIT) */
     char last_error[300];
     _Atomic bool overdue;
     int64_t oldest_pending_ms;
@@ -168,6 +169,7 @@ static void write_group(struct append *group, size_t n)
     }
     pthread_mutex_lock(&lg.mu);
     lg.writable = !err;
+    lg.full = err == SS_ERR_LIMIT;
     snprintf(lg.last_error, sizeof lg.last_error, "%s", reason);
     if (!err) {
         lg.commits++;
@@ -186,6 +188,45 @@ static void write_group(struct append *group, size_t n)
     ss_serve_batch_send(&out);
 }
 
+/*
+ * Whether the store takes a write transaction (begin, the chain's end, commit), asked by the
+ * writer when no group has come for a while: a store that went away while nobody wrote, or
+ * came back after a failed write, is seen without an exchange to find it. The health check
+ * reads writable: a node whose balancer keeps it out after a failure would otherwise never
+ * be healthy again. Called without lg.mu.
+ */
+static void probe_writer(void)
+{
+    int64_t id = 0;
+    uint8_t prev[32];
+    ss_error err = ss_store_begin(lg.writer);
+    if (!err && (err = ss_store_tail(lg.writer, &id, prev)) == SS_OK)
+        err = ss_store_commit(lg.writer);
+    char reason[300] = "";
+    if (err) {
+        snprintf(reason, sizeof reason, "%s", ss_errmsg());
+        ss_store_rollback(lg.writer);
+    }
+    pthread_mutex_lock(&lg.mu);
+    if (!err && lg.full) {
+        /* a transaction without records has room in a full store: only a record shows it */
+    } else {
+        if (!err && !lg.writable)
+            ss_log_info("logger: the message log takes writes again");
+        else if (err && lg.writable)
+            ss_log_error("logger: the message log takes no writes: %s", reason);
+        lg.writable = !err;
+        lg.full = err == SS_ERR_LIMIT;
+        snprintf(lg.last_error, sizeof lg.last_error, "%s", reason);
+    }
+    pthread_mutex_unlock(&lg.mu);
+}
+
+/* seconds without a group before the writer probes the store: after a failed write, and
+ * while all is well */
+#define PROBE_FAILED_S 1
+#define PROBE_IDLE_S 5
+
 static void *writer_main(void *arg)
 {
     (void)arg;
@@ -194,7 +235,14 @@ static void *writer_main(void *arg)
         if (!lg.head) {
             if (lg.stopping)
                 break;
-            pthread_cond_wait(&lg.work, &lg.mu);
+            struct timespec wake = ss_deadline_after_us(
+                (uint64_t)(lg.writable ? PROBE_IDLE_S : PROBE_FAILED_S) * 1000000u);
+            if (pthread_cond_timedwait(&lg.work, &lg.mu, &wake) == ETIMEDOUT && !lg.head &&
+                !lg.stopping) {
+                pthread_mutex_unlock(&lg.mu);
+                probe_writer();
+                pthread_mutex_lock(&lg.mu);
+            }
             continue;
         }
         /* under load a group gathers (see gather.h); one reading of the clock, so that a

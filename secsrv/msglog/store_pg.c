@@ -84,7 +84,7 @@ static ss_error result_error(struct pg_store *s, PGresult *res, const char *what
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (state && (strcmp(state, "53100") == 0 || strcmp(state, "53400") == 0))
-        return ss_errf(SS_ERR_IO, "message log %s: store full (%s)", s->desc, what);
+        return ss_errf(SS_ERR_LIMIT, "message log %s: store full (%s)", s->desc, what);
     if (state && strcmp(state, "25006") == 0)
         return ss_errf(SS_ERR_IO, "message log %s: opened read-only", s->desc);
     return ss_errf(SS_ERR_IO, "message log %s: %s: %s", s->desc, what, conn_message(s));
@@ -503,7 +503,7 @@ static ss_error check_size(struct pg_store *s)
         PQclear(res);
     }
     if (s->full)
-        return ss_errf(SS_ERR_IO, "message log %s: store full (more than %llu bytes)", s->desc,
+        return ss_errf(SS_ERR_LIMIT, "message log %s: store full (more than %llu bytes)", s->desc,
                        (unsigned long long)s->max_bytes);
     return SS_OK;
 }

@@ -116,7 +116,7 @@ static ss_error db_error(struct sq_store *s, const char *what)
     int code = sqlite3_extended_errcode(s->db);
     const char *msg = sqlite3_errmsg(s->db);
     if ((code & 0xff) == SQLITE_FULL)
-        return ss_errf(SS_ERR_IO, "message log %s: store full (%s)", s->path, what);
+        return ss_errf(SS_ERR_LIMIT, "message log %s: store full (%s)", s->path, what);
     return ss_errf(SS_ERR_IO, "message log %s: %s: %s", s->path, what, msg);
 }
 

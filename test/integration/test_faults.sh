@@ -103,6 +103,19 @@ answers_again() { xr GET $CLIENT $Q; [ "$STATUS" = 200 ]; }
 expect "exchanges work again once it runs" wait_until "the logger to answer" 30 answers_again
 expect "and the log is one intact chain" chain_ok sh
 
+# --- the store taken by another writer while nobody exchanges ----------------------------------
+# the logger asks the store for a write transaction when no record has come for a while: health
+# says so without an exchange to find it, and is well again once the store is, again without one
+(printf 'BEGIN EXCLUSIVE;\nSELECT count(*) FROM records;\n'; sleep 16; printf 'COMMIT;\n') |
+  sqlite3 "$FED_DIR/sh/log/messagelog.db" >/dev/null 2>&1 &
+holder=$!
+log_down() { health sh; [ "$HEALTH_STATUS" = 500 ] && printf '%s' "$HEALTH" | grep -q 'message log'; }
+expect "an idle server's health sees the store taken (500, naming the message log)" \
+  wait_until "the writer's probe" 30 log_down
+wait "$holder" || true
+log_back() { health sh; [ "$HEALTH_STATUS" = 200 ]; }
+expect "... and sees it free again, with no exchange in between" wait_until "the probe" 30 log_back
+
 # --- the store full (1 MiB here) ---------------------------------------------------------------
 before_ok=$(records sh "error_type = ''")
 full=no
