@@ -449,12 +449,12 @@ ss_error ss_daemon_check(struct ss_config *cfg)
         struct ss_regstore *rs = NULL;
         ss_error err = ss_regstore_new(cfg, &rs);
         if (!err)
-            err = ss_regstore_load_floor(rs);
-        if (!err) {
             ss_regstore_set_persist(rs, false); /* a check changes nothing on disk */
+        /* without its floor no registry is judged: the cached copy is no way around it */
+        bool floor_read = !err && (err = ss_regstore_load_floor(rs)) == SS_OK;
+        if (!err)
             err = ss_regstore_refresh(rs);
-        }
-        if (err && rs && ss_regstore_load_cached(rs) == SS_OK) {
+        if (err && floor_read && ss_regstore_load_cached(rs) == SS_OK) {
             ss_error e2;
             struct ss_trust *t = ss_regstore_acquire(rs, &e2);
             if (t) {

@@ -71,6 +71,17 @@ expect "the check says how much memory the limits allow the network process" \
 expect "the federation's own limits draw no warning about memory" \
   bash -c "! printf '%s' \"\$1\" | grep -q 'MiB this machine allows the server'" _ "$ERR"
 
+# a rollback floor that cannot be read: no registry is judged without it, the cached copy is no
+# way around it, and the check leaves the file as it is
+cp -a "$FED_DIR/sh/state" "$T_DIR/bad-floor-state"
+printf 'garbage\n' >"$T_DIR/bad-floor-state/registry.floor"
+conf=$(variant bad-floor "s#^state_dir = .*#state_dir = $T_DIR/bad-floor-state#")
+check "$conf"
+expect "an unreadable rollback floor is a problem that names it" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'registry.floor: not .SERIAL SHA256.'" _ "$ERR"
+expect "... and the check did not write over it" \
+  test "$(cat "$T_DIR/bad-floor-state/registry.floor")" = garbage
+
 # 100,000 connections per listener with 1 MiB of header fields each: about 500 GB
 conf=$(variant flood-limits 's/^max_connections = 1000$/max_connections = 100000\nmax_header_bytes = 1048576/')
 check "$conf"
