@@ -3,6 +3,7 @@
 #include "log.h"
 #include "logger.h"
 #include "signer.h"
+#include "text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,10 +12,10 @@
 
 #define HEALTH_IPC_TIMEOUT_MS 2000
 
-/* A bounded JSON text being built. */
+/* A JSON text being built; it grows as the keys and reasons need (each key's reason may
+ * carry a responder's error of hundreds of bytes). */
 struct out {
-    char buf[16384];
-    size_t len;
+    struct ss_text t;
     size_t n_reasons;
 };
 
@@ -22,27 +23,35 @@ static void add(struct out *o, const char *fmt, ...) SS_PRINTF(2, 3);
 
 static void add(struct out *o, const char *fmt, ...)
 {
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(o->buf + o->len, sizeof o->buf - o->len, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        o->len += (size_t)n < sizeof o->buf - o->len ? (size_t)n : sizeof o->buf - o->len - 1;
+    if (n < 0) {
+        o->t.failed = true;
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        ss_text_put(&o->t, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        o->t.failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    ss_text_put(&o->t, big, (size_t)n);
+    free(big);
 }
 
-/* Appends s as JSON string content (quotes, backslashes and controls escaped). */
+/* Appends s as JSON string content (UTF-8 kept, quotes, backslashes and controls escaped). */
 static void add_escaped(struct out *o, const char *s)
 {
-    for (; *s && o->len + 8 < sizeof o->buf; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            add(o, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            add(o, "\\u%04x", c);
-        else
-            o->buf[o->len++] = (char)c;
-    }
-    o->buf[o->len] = '\0';
+    ss_text_json(&o->t, s);
 }
 
 /* The reasons are gathered first, the figures after them. */
@@ -180,19 +189,29 @@ void ss_health_handler(void *cls, const struct ss_http_request *req, struct ss_h
     check_signer(d, h);
     check_logger(d, h);
     bool ok = h->reasons.n_reasons == 0;
-    struct out *body = malloc(sizeof *body);
-    if (body) {
-        body->len = 0;
-        add(body, "{\"status\":\"%s\",\"node\":\"%s\",\"reasons\":[%s]%s}\n",
-            ok ? "ok" : "failing", d->cfg->node ? d->cfg->node : "", h->reasons.buf,
-            h->figures.buf);
-        respond(resp, ok ? 200 : 500, body->buf);
+    struct out body = {0};
+    add(&body, "{\"status\":\"%s\",\"node\":\"", ok ? "ok" : "failing");
+    add_escaped(&body, d->cfg->node ? d->cfg->node : "");
+    add(&body, "\",\"reasons\":[");
+    ss_text_put(&body.t, h->reasons.t.p ? h->reasons.t.p : "", h->reasons.t.len);
+    add(&body, "]");
+    ss_text_put(&body.t, h->figures.t.p ? h->figures.t.p : "", h->figures.t.len);
+    add(&body, "}\n");
+    char *text = NULL;
+    size_t len = 0;
+    bool built =
+        !h->reasons.t.failed && !h->figures.t.failed && ss_text_take(&body.t, &text, &len) == SS_OK;
+    if (built) {
+        respond(resp, ok ? 200 : 500, text);
         if (!ok)
-            ss_log_warn("health: failing: %s", h->reasons.buf);
+            ss_log_warn("health: failing: %.*s", (int)h->reasons.t.len, h->reasons.t.p);
     } else {
         respond(resp, 500, "{\"status\":\"failing\",\"reasons\":[\"out of memory\"]}");
     }
-    free(body);
+    free(text);
+    free(body.t.p);
+    free(h->reasons.t.p);
+    free(h->figures.t.p);
     free(h);
 }
 
@@ -224,13 +243,17 @@ static void counter(struct ss_text *t, const char *name, const char *help, doubl
 static void metrics_registry(struct ss_daemon *d, struct ss_text *t)
 {
     ss_error err;
-    struct ss_trust *tr = ss_regstore_acquire(d->registry, &err);
+    struct ss_trust *valid = ss_regstore_acquire(d->registry, &err);
     gauge(t, "secsrv_registry_valid", "1 when a valid members registry is in force, else 0.",
-          tr ? 1 : 0);
+          valid ? 1 : 0);
+    ss_trust_unref(valid);
+    /* the last one accepted, so that its expiry goes below zero rather than out of sight */
+    struct ss_trust *tr = ss_regstore_last(d->registry);
     if (!tr)
         return;
     const struct ss_registry *reg = ss_trust_registry(tr);
-    gauge(t, "secsrv_registry_serial", "Serial of the members registry in force.",
+    gauge(t, "secsrv_registry_serial",
+          "Serial of the members registry last accepted (in force unless it expired).",
           (double)reg->serial);
     gauge(t, "secsrv_registry_expiry_seconds",
           "Seconds until the members registry in force expires (negative: expired).",

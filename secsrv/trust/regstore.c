@@ -355,11 +355,17 @@ void ss_regstore_stop(struct ss_regstore *rs)
     rs->running = false;
 }
 
-struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err)
+struct ss_trust *ss_regstore_last(struct ss_regstore *rs)
 {
     pthread_mutex_lock(&rs->mu);
     struct ss_trust *t = ss_trust_ref(rs->current);
     pthread_mutex_unlock(&rs->mu);
+    return t;
+}
+
+struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err)
+{
+    struct ss_trust *t = ss_regstore_last(rs);
     if (!t) {
         *err = ss_errf(SS_ERR_REGISTRY_UNAVAILABLE, "no verified registry is available");
         return NULL;

@@ -49,6 +49,9 @@ void ss_regstore_stop(struct ss_regstore *rs);
  * SS_ERR_REGISTRY_EXPIRED (and a reason) when exchanges must not be served.
  */
 struct ss_trust *ss_regstore_acquire(struct ss_regstore *rs, ss_error *err);
+/* The registry last accepted, expired or not (a reference, or NULL): for figures, never for a
+ * trust decision. */
+struct ss_trust *ss_regstore_last(struct ss_regstore *rs);
 
 /*
  * ---- handing the registry on ----
