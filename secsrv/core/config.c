@@ -497,8 +497,11 @@ static const struct str_key str_keys[] = {
 static bool repeatable(const char *section, const char *name)
 {
     static const char *const keys[][2] = {
-        {"signer", "key"},     {"log", "retention"}, {"log", "subsystem_bodies"},
-        {"clients", "client"}, {"clients", "is_certificate_sha256"},
+        {"signer", "key"},
+        {"log", "retention"},
+        {"log", "subsystem_bodies"},
+        {"clients", "client"},
+        {"clients", "is_certificate_sha256"},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(keys[i][0], section) == 0 && strcmp(keys[i][1], name) == 0)

@@ -76,7 +76,7 @@ static struct {
     uint8_t last_hash[32];
     /* state for answers and status (under mu) */
     bool writable;
-    bool full;              /* the last write failed for want of room (SS_ERR_LIMIT) */
+    bool full; /* the last write failed for want of room (SS_ERR_LIMIT) */
     char last_error[300];
     _Atomic bool overdue;
     int64_t oldest_pending_ms;
@@ -316,7 +316,7 @@ static ss_error obtain_token(const struct ss_registry *reg, const uint8_t root[3
                           "skew allowed is %lld s)",
                           when,
                           (long long)(token->gen_time < asked ? token->gen_time - asked
-                                                               : token->gen_time - answered),
+                                                              : token->gen_time - answered),
                           (long long)skew);
             ss_tsp_token_cleanup(token);
         }

@@ -412,8 +412,8 @@ ss_error ss_store_open_pg(const char *conninfo, bool read_only, uint64_t max_byt
         "application_name",    "connect_timeout",  "tcp_user_timeout", "keepalives_idle",
         "keepalives_interval", "keepalives_count", "dbname",           NULL};
     const char *app = getenv("PGAPPNAME");
-    const char *values[] = {app && *app ? app : "secsrv", "10", "15000", "10", "5", "3", conninfo,
-                            NULL};
+    const char *values[] = {
+        app && *app ? app : "secsrv", "10", "15000", "10", "5", "3", conninfo, NULL};
     s->conn = PQconnectdbParams(keys, values, 1);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         err = ss_errf(SS_ERR_IO, "message log %s: cannot reach the database: %s", s->desc,

@@ -132,7 +132,8 @@ ss_error ss_seal_log_finish(struct ss_daemon *d, struct ss_seal_pending *p, int6
         return ss_errf(SS_ERR_DUPLICATE,
                        "a request of client %s with query id %s was logged within the last %us "
                        "(a duplicate or a replay; refusal logged as record %llu)",
-                       p->client, p->query_id, ss_config_replay_window(d->cfg), (unsigned long long)rid);
+                       p->client, p->query_id, ss_config_replay_window(d->cfg),
+                       (unsigned long long)rid);
     return SS_OK;
 }
 

@@ -1892,10 +1892,10 @@ static void *run_main(void *arg)
     ss_page_raw(&text,
                 "result: %s\nsecsrv-log verify, started from the console by %s\nlog: %s (%s)\n"
                 "ended: %s\n",
-                broken               ? "broken"
-                : err                ? "error"
+                broken                  ? "broken"
+                : err                   ? "error"
                 : ss_audit_warned(&rep) ? "warn"
-                                     : "ok",
+                                        : "ok",
                 who, c->logs[k].name, label, started);
     ss_report_text(&rep, err, c->o->grace, secs, &text);
     if (err && !broken)
@@ -1925,7 +1925,7 @@ static void *run_main(void *arg)
                  (unsigned long long)rep.records, (long long)rep.first_id, (long long)rep.last_id,
                  (unsigned long long)rep.signatures, (unsigned long long)rep.timestamps,
                  (unsigned long long)rep.registries,
-                 rep.unstamped_late  ? "; Einträge ohne Zeitstempel über die Frist hinaus"
+                 rep.unstamped_late ? "; Einträge ohne Zeitstempel über die Frist hinaus"
                  : rep.stamped_late ? "; Einträge erst nach der Frist mit Zeitstempel versehen"
                                     : "");
     }

@@ -668,11 +668,11 @@ static void test_bad_services(void **state)
 static void test_bad_server_section(void **state)
 {
     (void)state;
-    write_conf("[server]\n"                 /* 1 */
-               "owner = GOV/ima-sh\n"       /* 2: before instance */
-               "instance = DE NORD\n"       /* 3 */
-               "code = ss/kiel\n"           /* 4 */
-               "instance = DE-NORD\n");     /* 5: a second value is no second chance */
+    write_conf("[server]\n"             /* 1 */
+               "owner = GOV/ima-sh\n"   /* 2: before instance */
+               "instance = DE NORD\n"   /* 3 */
+               "code = ss/kiel\n"       /* 4 */
+               "instance = DE-NORD\n"); /* 5: a second value is no second chance */
     struct ss_config *cfg = NULL;
     assert_int_equal(ss_config_load(path, &cfg), SS_ERR_CONFIG);
     expect_problem(cfg, 2, "owner must be CLASS/MEMBER (after instance)");
@@ -715,12 +715,12 @@ static void test_one_value_per_key(void **state)
 static void test_contradictions(void **state)
 {
     (void)state;
-    struct ss_config *cfg = load_with("[timestamping]\n"        /* 16 */
-                                      "interval = 3600\n"       /* 17 */
-                                      "grace = 60\n"            /* 18 */
-                                      "[limits]\n"              /* 19 */
-                                      "max_body_bytes = 1048576\n"      /* 20 */
-                                      "max_buffered_bytes = 524288\n",  /* 21 */
+    struct ss_config *cfg = load_with("[timestamping]\n"               /* 16 */
+                                      "interval = 3600\n"              /* 17 */
+                                      "grace = 60\n"                   /* 18 */
+                                      "[limits]\n"                     /* 19 */
+                                      "max_body_bytes = 1048576\n"     /* 20 */
+                                      "max_buffered_bytes = 524288\n", /* 21 */
                                       SS_ERR_CONFIG);
     expect_problem(cfg, 17, "interval (3600 s) must be shorter than grace (60 s)");
     expect_problem(cfg, 21, "max_buffered_bytes (524288) is below max_body_bytes (1048576)");

@@ -336,12 +336,32 @@ static void test_server(void **state)
 
     /* addresses */
     static const char *const bad_addresses[] = {
-        "host",        "host:",      ":8443",    "host:0",  "host:65536",
-        "host:123456", "host:80a",   "ho st:80", "h_st:80", "[::1]",
-        "[]:80",       "[zz::1]:80", "::1:8443", "host:-1", "",
+        "host",
+        "host:",
+        ":8443",
+        "host:0",
+        "host:65536",
+        "host:123456",
+        "host:80a",
+        "ho st:80",
+        "h_st:80",
+        "[::1]",
+        "[]:80",
+        "[zz::1]:80",
+        "::1:8443",
+        "host:-1",
+        "",
         /* one endpoint, one spelling */
-        "host:0443", "host.:443", "a..b:80", ".a:80", "[0:0::1]:80", "[::ffff:127.0.0.1]:80",
-        "127.1:80", "0x7f.0.0.1:80", "010.0.0.1:80", "2130706433:80",
+        "host:0443",
+        "host.:443",
+        "a..b:80",
+        ".a:80",
+        "[0:0::1]:80",
+        "[::ffff:127.0.0.1]:80",
+        "127.1:80",
+        "0x7f.0.0.1:80",
+        "010.0.0.1:80",
+        "2130706433:80",
     };
     for (size_t i = 0; i < sizeof bad_addresses / sizeof bad_addresses[0]; i++) {
         if (ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss2", bad_addresses[i], fp) != SS_ERR_CONFIG)

@@ -120,13 +120,14 @@ static void test_attachments_and_mtom(void **state)
     /* an attachment with no body (RFC 2046 5.1.1), last or between two others; and with LF */
 #define EMPTY_PART "\r\n--MIME_boundary\r\nContent-Type: application/octet-stream\r\n\r\n"
     expect_envelope(SWA_TYPE, ROOT EMPTY_PART "--MIME_boundary--\r\n", 2);
-    expect_envelope(SWA_TYPE, ROOT EMPTY_PART "--MIME_boundary\r\nContent-Type: text/plain\r\n\r\nx" CLOSE,
-                    3);
+    expect_envelope(
+        SWA_TYPE, ROOT EMPTY_PART "--MIME_boundary\r\nContent-Type: text/plain\r\n\r\nx" CLOSE, 3);
     expect_envelope(SWA_TYPE, ROOT ATTACHMENT EMPTY_PART "--MIME_boundary--", 3);
 #undef EMPTY_PART
-    assert_int_equal(
-        locate(SWA_TYPE, LF_ROOT "\n--MIME_boundary\nContent-Type: a/b\n\n--MIME_boundary--\n", &lf),
-        SS_OK);
+    assert_int_equal(locate(SWA_TYPE,
+                            LF_ROOT "\n--MIME_boundary\nContent-Type: a/b\n\n--MIME_boundary--\n",
+                            &lf),
+                     SS_OK);
     assert_int_equal(lf.parts, 2);
     assert_int_equal(lf.len, strlen(ENVELOPE));
     /* a root part with no body is still no SOAP message */

@@ -744,8 +744,8 @@ static void test_refuse_duplicates(void **state)
     expect_refused("address=\"[::1]:18443\"", "address=\"127.0.0.1:18443\"", SS_ERR_REGISTRY_SCHEMA,
                    "code=\"ss-sh-extra\"", NULL);
     /* an endpoint in a second spelling, which a comparison could not see */
-    expect_refused("address=\"[::1]:18443\"", "address=\"127.0.0.1:08443\"",
-                   SS_ERR_REGISTRY_SCHEMA, "code=\"ss-sh-extra\"", "without leading zeros");
+    expect_refused("address=\"[::1]:18443\"", "address=\"127.0.0.1:08443\"", SS_ERR_REGISTRY_SCHEMA,
+                   "code=\"ss-sh-extra\"", "without leading zeros");
     expect_refused("address=\"[::1]:18443\"", "address=\"[0::1]:18443\"", SS_ERR_REGISTRY_SCHEMA,
                    "code=\"ss-sh-extra\"", "as [::1]");
     expect_refused("address=\"[::1]:18443\"", "address=\"127.1:18443\"", SS_ERR_REGISTRY_SCHEMA,

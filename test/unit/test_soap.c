@@ -410,9 +410,10 @@ static void test_hostile_documents(void **state)
     assert_non_null(strstr(ss_errmsg(), "a NUL byte"));
     expect_refused("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><x/>", "only UTF-8");
     /* EBCDIC ("<?xml" in code page 037), which libxml2 would detect by the first four bytes */
-    expect_refused("\x4c\x6f\xa7\x94\x93\x40\xa5\x85\x99\xa2\x89\x96\x95\x7e\x7f\xf1\x4b\xf0\x7f"
-                   "\x40\x85\x95\x83\x96\x84\x89\x95\x87\x7e\x7f\xc9\xc2\xd4\xf0\xf3\xf7\x7f\x6f\x6e",
-                   "does not begin with '<'");
+    expect_refused(
+        "\x4c\x6f\xa7\x94\x93\x40\xa5\x85\x99\xa2\x89\x96\x95\x7e\x7f\xf1\x4b\xf0\x7f"
+        "\x40\x85\x95\x83\x96\x84\x89\x95\x87\x7e\x7f\xc9\xc2\xd4\xf0\xf3\xf7\x7f\x6f\x6e",
+        "does not begin with '<'");
 }
 
 static void test_echo_and_request_hash(void **state)
