@@ -255,9 +255,9 @@ static void reap(bool stopping)
             /* a child that served is started again at once; one that keeps dying before it
              * serves (a broken store, an unreadable key) 1, 2, 4 ... up to 30 s apart */
             c->early_deaths = c->ready ? 0 : c->early_deaths + 1;
-            unsigned wait = c->early_deaths == 0 ? 0 : 1u << (c->early_deaths - 1);
-            if (wait > 30)
-                wait = 30;
+            unsigned wait = c->early_deaths == 0 ? 0
+                            : c->early_deaths > 5 ? 30
+                                                  : 1u << (c->early_deaths - 1);
             c->restart_at = time(NULL) + wait; /* never 0: 0 means alive */
             if (wait)
                 ss_log_warn("%s: restarting in %us (it died %u times before serving)", c->name,

@@ -17,19 +17,33 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+/* what ss_proc_child_setup set that a change of user undoes (ss_proc_drop sets it again) */
+static bool child_secret;
+static pid_t child_parent;
+
+/* The parent-death signal and, for a secret child, no dumping: the kernel resets both when
+ * the effective user or group changes. */
+static void guard_child(void)
+{
+    /* the parent supervises: without it, a child has no reason to live */
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    /* key material never reaches a core file, nor another process of the same user */
+    if (child_secret)
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 void ss_proc_child_setup(const char *name, bool secret)
 {
     char title[16];
     snprintf(title, sizeof title, "secsrv-%s", name);
     (void)prctl(PR_SET_NAME, title, 0, 0, 0);
-    /* the parent supervises: without it, a child has no reason to live */
-    (void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    child_secret = secret;
+    child_parent = getppid();
+    guard_child();
     (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     if (secret) {
-        /* key material never reaches a core file, nor another process of the same user */
         struct rlimit none = {0, 0};
         (void)setrlimit(RLIMIT_CORE, &none);
-        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     sigset_t set;
     sigemptyset(&set);
@@ -51,22 +65,36 @@ bool ss_proc_is_root(void)
     return geteuid() == 0;
 }
 
-ss_error ss_proc_drop(const char *user)
+ss_error ss_proc_user(const char *user, uid_t *uid, gid_t *gid)
 {
-    if (!user || !user[0] || !ss_proc_is_root())
-        return SS_OK;
     struct passwd pw, *res = NULL;
     char buf[4096];
     if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res)
         return ss_errf(SS_ERR_CONFIG, "user %s does not exist", user);
     if (pw.pw_uid == 0)
         return ss_errf(SS_ERR_CONFIG, "user %s is root: nothing would be dropped", user);
-    if (setgroups(1, &pw.pw_gid) != 0 || setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) != 0 ||
-        setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) != 0)
+    *uid = pw.pw_uid;
+    *gid = pw.pw_gid;
+    return SS_OK;
+}
+
+ss_error ss_proc_drop(const char *user)
+{
+    if (!user || !user[0] || !ss_proc_is_root())
+        return SS_OK;
+    uid_t uid;
+    gid_t gid;
+    ss_error err = ss_proc_user(user, &uid, &gid);
+    if (err)
+        return err;
+    if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
         return ss_errf(SS_ERR_INTERNAL, "cannot drop to user %s: %s", user, strerror(errno));
     /* no way back */
     if (setuid(0) == 0 || seteuid(0) == 0)
         return ss_errf(SS_ERR_INTERNAL, "privileges could be regained after dropping to %s", user);
+    guard_child();
+    if (child_parent && getppid() != child_parent)
+        return ss_errf(SS_ERR_INTERNAL, "the parent ended while this process changed its user");
     return SS_OK;
 }
 

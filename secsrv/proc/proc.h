@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* After fork: names the process (secsrv-NAME), dies with the parent, blocks the
  * stop signals (for ss_serve_run or sigwait). secret: never dumpable. */
@@ -24,6 +25,8 @@ void ss_proc_ready(int ctl);
 
 /* When running as root: drop to user (groups, gid, uid), for good. user NULL or "": stay. */
 ss_error ss_proc_drop(const char *user) SS_MUST_CHECK;
+/* The uid and gid of user, who must exist and not be root (SS_ERR_CONFIG says which). */
+ss_error ss_proc_user(const char *user, uid_t *uid, gid_t *gid) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
 
 /* True if the process runs as root. */
 bool ss_proc_is_root(void);

@@ -442,6 +442,12 @@ ss_error ss_daemon_check(struct ss_config *cfg)
 
     check_exposure(cfg);
     check_memory(cfg);
+    /* the user the children become when started as root: else each of them fails at the drop,
+     * again and again */
+    uid_t uid;
+    gid_t gid;
+    if (cfg->user && cfg->user[0] && ss_proc_user(cfg->user, &uid, &gid) != SS_OK)
+        ss_config_problem(cfg, ss_config_line(cfg, "server", "user", NULL), "%s", ss_errmsg());
 
     /* the registry: the cached copy, else the published one */
     if (cfg->registry_anchor && cfg->state_dir && cfg->registry_url &&

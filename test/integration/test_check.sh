@@ -71,6 +71,15 @@ expect "the check says how much memory the limits allow the network process" \
 expect "the federation's own limits draw no warning about memory" \
   bash -c "! printf '%s' \"\$1\" | grep -q 'MiB this machine allows the server'" _ "$ERR"
 
+conf=$(variant no-user 's/^user = .*/user = no-such-user-here/')
+check "$conf"
+expect "a [server] user that does not exist is a problem, at its line" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"no-user.conf:$(line_of "$conf" '^user = '): user no-such-user-here does not exist\"" _ "$ERR"
+conf=$(variant root-user 's/^user = .*/user = root/')
+check "$conf"
+expect "... and so is root, which drops nothing" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'user root is root'" _ "$ERR"
+
 # a rollback floor that cannot be read: no registry is judged without it, the cached copy is no
 # way around it, and the check leaves the file as it is
 cp -a "$FED_DIR/sh/state" "$T_DIR/bad-floor-state"
