@@ -1,4 +1,5 @@
 #include "logger.h"
+#include "clock.h"
 #include "nodes.h"
 
 #include "audit.h"
@@ -86,9 +87,7 @@ static struct {
     /* on a shared store: what this node holds (from the parent) and whether the others agree */
     char node_config[SS_NODES_CONFIG_MAX];
     char node_differs[400]; /* "" when it holds what the nodes hold */
-} lg = {.mu = PTHREAD_MUTEX_INITIALIZER,
-        .work = PTHREAD_COND_INITIALIZER,
-        .tick = PTHREAD_COND_INITIALIZER};
+} lg = {.mu = PTHREAD_MUTEX_INITIALIZER}; /* work and tick: ss_logger_main */
 
 static int64_t now_ms(void)
 {
@@ -541,9 +540,7 @@ static void *stamper_main(void *arg)
         }
         if (known && done > 0 && pending > 0)
             continue; /* a backlog: the next batch at once */
-        struct timespec wake;
-        clock_gettime(CLOCK_REALTIME, &wake);
-        wake.tv_sec += 1;
+        struct timespec wake = ss_deadline_after_us(1000000u);
         pthread_cond_timedwait(&lg.tick, &lg.mu, &wake);
     }
     pthread_mutex_unlock(&lg.mu);
@@ -800,6 +797,8 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
     ss_proc_child_setup("logger", false);
     lg.cfg = cfg;
     lg.tail = &lg.head;
+    ss_cond_init(&lg.work);
+    ss_cond_init(&lg.tick);
     int status = 1, lock = -1;
     pthread_t writer, stamper;
     bool threads = false;

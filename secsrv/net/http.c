@@ -970,7 +970,7 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     srv->opts.limits = &srv->limits;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
-    pthread_cond_init(&srv->reaper_wake, NULL);
+    ss_cond_init(&srv->reaper_wake);
     /* a few event-driven HTTP threads; what may wait runs in the pool's workers */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)

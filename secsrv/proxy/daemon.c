@@ -1,4 +1,5 @@
 #include "daemon.h"
+#include "clock.h"
 #include "soap.h"
 #include "keys.h"
 #include "logger.h"
@@ -663,7 +664,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     pthread_mutex_init(&d->policy_mu, NULL);
     pthread_mutex_init(&d->identity_mu, NULL);
     pthread_mutex_init(&d->watch_mu, NULL);
-    pthread_cond_init(&d->watch_cond, NULL);
+    ss_cond_init(&d->watch_cond);
     check_exposure(cfg);
     check_memory(cfg);
     for (const char *w = cfg->warnings; *w;) {
@@ -785,9 +786,7 @@ static void *watch_main(void *arg)
                 atomic_store(&d->ts_overdue, !st.timestamping_ok);
             ss_ipc_msg_cleanup(&m);
         }
-        struct timespec wake;
-        clock_gettime(CLOCK_REALTIME, &wake);
-        wake.tv_sec += 1;
+        struct timespec wake = ss_deadline_after_us(1000000u);
         pthread_mutex_lock(&d->watch_mu);
         if (!d->watch_stop)
             pthread_cond_timedwait(&d->watch_cond, &d->watch_mu, &wake);

@@ -1,4 +1,5 @@
 #include "signer.h"
+#include "clock.h"
 #include "hsm.h"
 #include "evidence.h"
 #include "gather.h"
@@ -85,9 +86,7 @@ static struct {
     size_t n_keys;
     bool stopping;
     unsigned long batches, signed_messages, largest_batch;
-} signer = {.mu = PTHREAD_MUTEX_INITIALIZER,
-            .work = PTHREAD_COND_INITIALIZER,
-            .renew = PTHREAD_COND_INITIALIZER};
+} signer = {.mu = PTHREAD_MUTEX_INITIALIZER}; /* work and renew: ss_signer_main */
 
 /* ---- keys ---- */
 
@@ -549,9 +548,7 @@ static void *ocsp_main(void *arg)
             k->status[0] = '\0';
         }
         ss_trust_unref(t);
-        struct timespec wake;
-        clock_gettime(CLOCK_REALTIME, &wake);
-        wake.tv_sec += 2;
+        struct timespec wake = ss_deadline_after_us(2000000u);
         pthread_cond_timedwait(&signer.renew, &signer.mu, &wake);
     }
     pthread_mutex_unlock(&signer.mu);
@@ -719,6 +716,8 @@ int ss_signer_main(const struct ss_config *cfg, int ctl, int link)
 {
     ss_proc_child_setup("signer", true);
     signer.cfg = cfg;
+    ss_cond_init(&signer.work);
+    ss_cond_init(&signer.renew);
     int status = 1;
     pthread_t signing, ocsp;
     bool signing_runs = false, ocsp_runs = false;

@@ -1,4 +1,5 @@
 #include "regstore.h"
+#include "clock.h"
 #include "ipc.h"
 #include "log.h"
 #include "ss_hex.h"
@@ -91,7 +92,7 @@ ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
     rs->persist = true;
     pthread_mutex_init(&rs->accept_mu, NULL);
     pthread_mutex_init(&rs->mu, NULL);
-    pthread_cond_init(&rs->cond, NULL);
+    ss_cond_init(&rs->cond);
     ss_error err = ss_reg_anchor_load(cfg->registry_anchor, &rs->anchor);
     if (err) {
         ss_regstore_free(rs);
@@ -319,9 +320,7 @@ static void *refresh_loop(void *arg)
 {
     struct ss_regstore *rs = arg;
     for (;;) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += refresh_interval(rs);
+        struct timespec until = ss_deadline_after_us((uint64_t)refresh_interval(rs) * 1000000u);
         pthread_mutex_lock(&rs->mu);
         while (!rs->stopping && pthread_cond_timedwait(&rs->cond, &rs->mu, &until) != ETIMEDOUT) {
         }

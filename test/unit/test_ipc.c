@@ -10,9 +10,11 @@
  * rule of the queue workers (secsrv/proc/gather.c) takes at once when quiet,
  * full or switched off, and otherwise waits until the first item's due time.
  */
+#include "clock.h"
 #include "gather.h"
 #include "ipc.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -511,6 +513,21 @@ static void test_gather_due(void **state)
     double gap = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     assert_true(gap >= 1.5 && gap < 60);
     assert_true(b.tv_nsec >= 0 && b.tv_nsec < 1000000000);
+    /* ... on the clock the conditions wait on: a wait of 50 ms ends after about that long,
+     * neither at once nor (a deadline on another clock) decades later */
+    pthread_cond_t c;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    ss_cond_init(&c);
+    pthread_mutex_lock(&mu);
+    uint64_t from = ss_monotonic_us();
+    struct timespec until = ss_deadline_after_us(50000);
+    int rc = 0;
+    while (rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&c, &mu, &until);
+    uint64_t waited = ss_monotonic_us() - from;
+    pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&c);
+    assert_true(waited >= 45000 && waited < 5000000);
 }
 
 int main(void)
