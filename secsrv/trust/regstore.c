@@ -193,8 +193,17 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
     /* signature first: a crash between the two leaves a pair that fails to verify and is
      * ignored at the next start, never a wrong registry; the floor follows the copy */
     if (!err && rs->persist && write_copy &&
-        (err = ss_file_write_atomic(rs->sig_path, sig, sig_len)) == SS_OK)
-        err = ss_file_write_atomic(rs->xml_path, xml, xml_len);
+        (err = ss_file_write_atomic(rs->sig_path, sig, sig_len)) == SS_OK &&
+        (err = ss_file_write_atomic(rs->xml_path, xml, xml_len)) != SS_OK && rs->raw_sig) {
+        /* the document could not follow its signature (a full disk): the copy's own signature
+         * goes back, so that the pair on disk still verifies at the next start */
+        char why[512];
+        snprintf(why, sizeof why, "%s", ss_errmsg());
+        if (ss_file_write_atomic(rs->sig_path, rs->raw_sig, rs->raw_sig_len) != SS_OK)
+            ss_log_error("registry: the cached copy's signature could not be put back: %s",
+                         ss_errmsg());
+        err = ss_errf(err, "%s", why);
+    }
     const struct ss_registry *r = trust ? ss_trust_registry(trust) : NULL;
     if (!err && rs->persist)
         err = store_floor(rs, r->serial, digest);
