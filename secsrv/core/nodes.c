@@ -84,6 +84,17 @@ static ss_error add_file(crypto_hash_sha256_state *h, const char *path)
     return SS_OK;
 }
 
+/* Entries by section, key and value. */
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct ss_config_entry *x = *(const struct ss_config_entry *const *)a;
+    const struct ss_config_entry *y = *(const struct ss_config_entry *const *)b;
+    int c = strcmp(x->section, y->section);
+    if (!c)
+        c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->value, y->value);
+}
+
 /* Appends "item=HEX" (the first 16 bytes of the digest) to out. */
 static void put_item(char *out, const char *item, const uint8_t digest[32])
 {
@@ -163,15 +174,24 @@ ss_error ss_nodes_config(const struct ss_config *cfg, char out[SS_NODES_CONFIG_M
     }
     put_state(out, "policies", &h);
 
+    /* in one order whatever the order of the lines: two nodes with the same settings written
+     * in another order hold the same */
+    const struct ss_config_entry **sorted = malloc((cfg->n_entries ? cfg->n_entries : 1) *
+                                                   sizeof *sorted);
+    if (!sorted)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    size_t n_sorted = 0;
+    for (size_t i = 0; i < cfg->n_entries; i++)
+        if (!node_own(cfg->entries[i].section, cfg->entries[i].key))
+            sorted[n_sorted++] = &cfg->entries[i];
+    qsort(sorted, n_sorted, sizeof *sorted, entry_cmp);
     crypto_hash_sha256_init(&h);
-    for (size_t i = 0; i < cfg->n_entries; i++) {
-        const struct ss_config_entry *e = &cfg->entries[i];
-        if (node_own(e->section, e->key))
-            continue;
-        add_text(&h, e->section);
-        add_text(&h, e->key);
-        add_text(&h, e->value);
+    for (size_t i = 0; i < n_sorted; i++) {
+        add_text(&h, sorted[i]->section);
+        add_text(&h, sorted[i]->key);
+        add_text(&h, sorted[i]->value);
     }
+    free(sorted);
     if (cfg->dpo_public_key && (err = add_file(&h, cfg->dpo_public_key)))
         return err;
     put_state(out, "settings", &h);
@@ -266,7 +286,7 @@ struct seen_nodes {
     char configs[64][SS_NODES_CONFIG_MAX];
     size_t n;
     int64_t self_since;
-    const char *self;
+    const char *self, *self_config;
 };
 
 static void collect_node(void *arg, const char *node, const char *config, int64_t since_ms,
@@ -275,7 +295,10 @@ static void collect_node(void *arg, const char *node, const char *config, int64_
     (void)age_ms;
     struct seen_nodes *sn = arg;
     if (strcmp(node, sn->self) == 0) {
-        sn->self_since = since_ms;
+        /* its row holds what it held since then: that time counts only for the same config
+         * (a check of a changed configuration, before a reload, has not held it at all) */
+        if (strcmp(config, sn->self_config) == 0)
+            sn->self_since = since_ms;
         return;
     }
     if (sn->n == sizeof sn->nodes / sizeof sn->nodes[0])
@@ -296,6 +319,7 @@ ss_error ss_nodes_check(struct ss_store *store, const char *node, const char *co
     if (!sn)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     sn->self = node;
+    sn->self_config = config;
     sn->self_since = INT64_MAX; /* not seen yet: it came last */
     ss_error err = ss_store_nodes(store, fresh_s, collect_node, sn);
     if (!err) {

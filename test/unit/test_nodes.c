@@ -156,6 +156,33 @@ static void test_each_part_named(void **state)
     assert_non_null(strstr(why, "settings"));
 }
 
+/* The same settings in another order of sections and lines: the same statement. */
+static void test_order_does_not_count(void **state)
+{
+    (void)state;
+    static const char *const texts[2] = {
+        "[server]\ninstance = DE-NORD\nowner = MUN/13004000\ncode = ss-mv-schwerin\n"
+        "[limits]\nmax_headers = 64\nmax_url_bytes = 4096\n"
+        "[clients]\nclient = MUN/13004000/a\nclient = MUN/13004000/b\n",
+        "[clients]\nclient = MUN/13004000/b\nclient = MUN/13004000/a\n"
+        "[limits]\nmax_url_bytes = 4096\nmax_headers = 64\n"
+        "[server]\ninstance = DE-NORD\ncode = ss-mv-schwerin\nowner = MUN/13004000\n"};
+    char out[2][SS_NODES_CONFIG_MAX];
+    for (int i = 0; i < 2; i++) {
+        char name[32], p[256];
+        snprintf(name, sizeof name, "order-%d.conf", i);
+        put(name, texts[i]);
+        snprintf(p, sizeof p, "%s/%s", dir, name);
+        struct ss_config *cfg = NULL;
+        ss_error err = ss_config_load(p, &cfg);
+        assert_int_equal(err, SS_ERR_CONFIG); /* the required parts are missing: no matter */
+        assert_non_null(cfg);
+        assert_int_equal(ss_nodes_config(cfg, out[i]), SS_OK);
+        ss_config_free(cfg);
+    }
+    assert_string_equal(out[0], out[1]);
+}
+
 static void test_key_never_stated(void **state)
 {
     (void)state;
@@ -232,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_node_own_entries_do_not_count),
         cmocka_unit_test(test_each_part_named),
+        cmocka_unit_test(test_order_does_not_count),
         cmocka_unit_test(test_key_never_stated),
         cmocka_unit_test(test_unreadable_file_named),
         cmocka_unit_test(test_agree),
