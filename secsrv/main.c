@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -93,6 +94,9 @@ static void close_others(const int *keep, size_t n)
             close(fd);
     }
 }
+
+/* seconds the parent waits for a frame a child began, or to hand a child a message */
+#define CTL_TIMEOUT_S 2
 
 static int socket_pair(int sv[2])
 {
@@ -156,6 +160,12 @@ static bool start_child(enum child_id id, int link_a, int link_b)
         _exit(status);
     }
     close(ctl[1]);
+    /* the parent never waits long on a child: a frame begun and not finished, or a link the
+     * child does not read, fails after a while (and the child is ended) rather than freezing
+     * the supervision of all of them */
+    struct timeval patience = {.tv_sec = CTL_TIMEOUT_S};
+    (void)setsockopt(ctl[0], SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    (void)setsockopt(ctl[0], SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
     if (c->ctl >= 0)
         close(c->ctl);
     c->ctl = ctl[0];
@@ -566,8 +576,10 @@ int main(int argc, char **argv)
                 continue;
             struct ss_ipc_msg m;
             if (ss_ipc_recv(children[i].ctl, 0, &m) != SS_OK) {
-                close(children[i].ctl); /* it is dying; SIGCHLD follows */
+                /* it is dying (SIGCHLD follows), or it broke its control link: it ends */
+                close(children[i].ctl);
                 children[i].ctl = -1;
+                kill(children[i].pid, SIGKILL);
                 continue;
             }
             if (m.type == SS_IPC_READY && !children[i].ready) {
