@@ -481,6 +481,8 @@ static ss_error serialize_checked(const char *name, xmlDocPtr doc, uint8_t **xml
     memcpy(copy, mem, (size_t)size);
     copy[size] = '\0';
     result = ss_registry_parse(name, copy, (size_t)size, &reg);
+    if (!result)
+        result = ss_registry_check_servers(reg);
     if (result) {
         char reason[400];
         snprintf(reason, sizeof reason, "%s", ss_errmsg()); /* ss_errf overwrites it */

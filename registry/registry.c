@@ -401,9 +401,13 @@ static ss_error build_server(struct build *b, xmlNodePtr node, struct ss_reg_ser
         (err = dup_attr(b, node, "code", &s->code)) ||
         (err = dup_attr(b, node, "address", &s->address)))
         return err;
-    if ((err = ss_reg_address_check(s->address)))
-        return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: %s", b->name, ss_xml_line(node),
-                       ss_errmsg());
+    /* the port a connection needs; the one spelling of an endpoint is the tool's to hold
+     * (ss_registry_check_servers), so that a document signed before it still loads */
+    const char *colon = strrchr(s->address, ':');
+    unsigned long port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+    if (port < 1 || port > 65535)
+        return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: address %s: port must be 1 to 65535",
+                       b->name, ss_xml_line(node), s->address);
     const char *pin = ss_xml_attr(node, "authSha256");
     if (!pin || !ss_hex_sha256_parse(pin, s->auth_sha256[0]))
         return ss_errf(SS_ERR_REGISTRY_SCHEMA, "%s:%ld: bad authSha256", b->name,
@@ -472,23 +476,13 @@ static int pin_ref_cmp(const void *a, const void *b)
     return c ? c : (x->server > y->server) - (x->server < y->server);
 }
 
-/* The line of the n-th securityServer element under root. */
-static long server_line(xmlNodePtr root, size_t n)
-{
-    for (xmlNodePtr c = root->children; c; c = c->next)
-        if (ss_xml_is(c, "securityServer") && n-- == 0)
-            return ss_xml_line(c);
-    return 0;
-}
-
 /*
  * A TLS authentication certificate belongs to one server: the proxies take
  * whoever holds it for that server and its clients. Sorted, so that 10,000
  * servers with four certificates each are checked in n log n.
  */
-static ss_error check_pins_unique(struct build *b, xmlNodePtr root)
+static ss_error check_pins_unique(const struct ss_registry *reg)
 {
-    const struct ss_registry *reg = b->reg;
     size_t n = 0;
     for (size_t i = 0; i < reg->n_servers; i++)
         n += reg->servers[i].n_auth;
@@ -511,15 +505,25 @@ static ss_error check_pins_unique(struct build *b, xmlNodePtr root)
         const struct ss_reg_server *again = &reg->servers[refs[i].server];
         char hex[65];
         ss_hex_sha256_format(refs[i].pin, hex);
-        err = ss_errf(SS_ERR_REGISTRY_SCHEMA,
-                      "%s:%ld: authentication certificate %s of server %s/%s/%s is already "
-                      "registered for server %s/%s/%s",
-                      b->name, server_line(root, refs[i].server), hex, again->owner.member_class,
-                      again->owner.member_code, again->code, first->owner.member_class,
-                      first->owner.member_code, first->code);
+        err = ss_errf(SS_ERR_REGISTRY,
+                      "authentication certificate %s of server %s/%s/%s is already registered "
+                      "for server %s/%s/%s",
+                      hex, again->owner.member_class, again->owner.member_code, again->code,
+                      first->owner.member_class, first->owner.member_code, first->code);
     }
     free(refs);
     return err;
+}
+
+ss_error ss_registry_check_servers(const struct ss_registry *reg)
+{
+    for (size_t i = 0; i < reg->n_servers; i++) {
+        const struct ss_reg_server *s = &reg->servers[i];
+        if (ss_reg_address_check(s->address))
+            return ss_errf(SS_ERR_REGISTRY, "server %s/%s/%s: %s", s->owner.member_class,
+                           s->owner.member_code, s->code, ss_errmsg());
+    }
+    return check_pins_unique(reg);
 }
 
 static ss_error build_group(struct build *b, xmlNodePtr node, struct ss_reg_group *g)
@@ -654,7 +658,7 @@ static ss_error build_root(struct build *b, xmlNodePtr root)
         if (err)
             return err;
     }
-    return check_pins_unique(b, root);
+    return SS_OK;
 }
 
 ss_error ss_registry_parse(const char *name, const uint8_t *xml, size_t len,

@@ -34,6 +34,17 @@
  */
 ss_error ss_reg_address_check(const char *address) SS_MUST_CHECK SS_NONNULL(1);
 
+/*
+ * What the authority's tool holds a registry to before it writes or signs
+ * one, beyond what every server checks when it loads one (so that a document
+ * signed before these rules still loads, and can be opened and mended): each
+ * server's address in its one spelling (ss_reg_address_check), and each
+ * authentication certificate registered for one server only. SS_ERR_REGISTRY
+ * names the server.
+ */
+struct ss_registry;
+ss_error ss_registry_check_servers(const struct ss_registry *reg) SS_MUST_CHECK SS_NONNULL(1);
+
 struct ss_reg_member_class {
     char *code;
     char *description;

@@ -6,6 +6,7 @@
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlschemas.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,14 +242,18 @@ ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len)
     int r = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (r < 0 || (size_t)r >= sizeof tmp)
         return ss_errf(SS_ERR_IO, "%s: path too long", path);
-    /* the file keeps its mode; a new one is 0644 (less the umask) */
+    /* the file keeps its mode; a new one is 0644 less the umask */
     struct stat st;
-    mode_t mode = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_mode & 07777 : 0644;
-    /* a new file of ours: never one planted at the temporary name, nor a link's target */
+    bool exists = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    mode_t mode = exists ? st.st_mode & 07777 : 0644;
+    /* a new file of ours: never one planted at the temporary name, nor a link's target; one
+     * left by a process of the same number that died mid-write goes first */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return ss_errf(SS_ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (fchmod(fd, mode) != 0) {
+    if (exists && fchmod(fd, mode) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);

@@ -613,6 +613,41 @@ static void test_remove_referenced(void **state)
     ss_registry_unref(reg);
 }
 
+/* A document from before the one-spelling rule still opens; the tool writes it again only
+ * once the server's address is mended, and says which server to mend. */
+static void test_old_spelling_mended(void **state)
+{
+    struct fixture *f = *state;
+    populate(f);
+    struct ss_editor *ed = open_ed(f);
+    assert_int_equal(ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss2", "ss2.example:8443",
+                                          "1111111111111111111111111111111111111111111111111111111111111111"),
+                     SS_OK);
+    save_close(ed);
+    size_t len = 0;
+    uint8_t *buf = NULL;
+    assert_int_equal(ss_file_read(f->path, SS_REGISTRY_MAX_BYTES, &buf, &len), SS_OK);
+    const char *found = strstr((const char *)buf, "ss2.example:8443");
+    assert_non_null(found);
+    size_t head = (size_t)(found - (const char *)buf);
+    char *text = malloc(len + 2);
+    assert_non_null(text);
+    memcpy(text, buf, head);
+    memcpy(text + head, "ss2.example:08443", 17);
+    memcpy(text + head + 17, buf + head + 16, len - head - 16);
+    spit(f->path, text, len + 1);
+    free(text);
+    free(buf);
+    ed = open_ed(f); /* it opens */
+    assert_int_equal(ss_editor_add_member_class(ed, "XYZ", "Other"), SS_OK);
+    uint8_t *xml = NULL;
+    assert_int_equal(ss_editor_serialize(ed, &xml, &len), SS_ERR_REGISTRY);
+    assert_msg_contains("server GOV/MIKWS-SH/ss2: bad address 'ss2.example:08443'");
+    assert_int_equal(ss_editor_set_server(ed, "GOV/MIKWS-SH", "ss2", "ss2.example:8443", NULL),
+                     SS_OK);
+    save_close(ed);
+}
+
 static void test_ca_tsa(void **state)
 {
     struct fixture *f = *state;
@@ -905,6 +940,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subsystem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_spelling_mended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_referenced, setup, teardown),
