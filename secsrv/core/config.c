@@ -233,6 +233,10 @@ static void bind_is_cert(struct ss_config *cfg, const char *value, long line)
         return;
     }
     struct ss_hosted_client *mc = (struct ss_hosted_client *)(uintptr_t)c;
+    if (mc->has_is_cert) {
+        ss_config_problem(cfg, line, "%s is bound to an IS certificate already", id);
+        return;
+    }
     if (!ss_hex_sha256_parse(hex, mc->is_cert_sha256)) {
         ss_config_problem(cfg, line, "'%s' is not a SHA-256 fingerprint (64 hex digits)", hex);
         return;
@@ -406,7 +410,12 @@ static void add_log_rule(struct ss_config *cfg, const char *name, const char *va
         r->line = line;
     }
     unsigned long long days;
-    if (strcmp(name, "retention") == 0) {
+    bool retention = strcmp(name, "retention") == 0;
+    if (retention ? r->retention_days != 0 : r->bodies != -1) {
+        ss_config_problem(cfg, line, "%s of %s is given again", name, w[0]);
+        return;
+    }
+    if (retention) {
         if (!parse_uint(w[1], 36500, &days) || days < 1)
             ss_config_problem(cfg, line, "retention must be days from 1 to 36500");
         else

@@ -706,8 +706,23 @@ static void test_one_value_per_key(void **state)
     assert_int_equal(cfg->n_problems, 3);
     assert_string_equal(cfg->state_dir, "/var/lib/secsrv");
     ss_config_free(cfg);
-    /* keys that add one more each time may repeat */
+    /* keys that add one more each time may repeat, but not say one thing twice */
     cfg = load_with("[clients]\nclient = GOV/ima-sh/a\nclient = GOV/ima-sh/b\n", SS_OK);
+    ss_config_free(cfg);
+    cfg = load_with("[clients]\n"                                        /* 16 */
+                    "client = GOV/ima-sh/a\n"                            /* 17 */
+                    "is_certificate_sha256 = GOV/ima-sh/a " FP_HEX "\n"  /* 18 */
+                    "is_certificate_sha256 = GOV/ima-sh/a " FP_HEX "\n"  /* 19 */
+                    "[log]\n"                                            /* 20 */
+                    "retention = GOV/ima-sh/a 30\n"                      /* 21 */
+                    "subsystem_bodies = GOV/ima-sh/a full\n"             /* 22 */
+                    "retention = GOV/ima-sh/a 3000\n"                    /* 23 */
+                    "subsystem_bodies = GOV/ima-sh/a metadata\n",        /* 24 */
+                    SS_ERR_CONFIG);
+    expect_problem(cfg, 19, "GOV/ima-sh/a is bound to an IS certificate already");
+    expect_problem(cfg, 23, "retention of GOV/ima-sh/a is given again");
+    expect_problem(cfg, 24, "subsystem_bodies of GOV/ima-sh/a is given again");
+    assert_int_equal(cfg->n_problems, 3);
     ss_config_free(cfg);
 }
 
