@@ -379,6 +379,27 @@ static int check(void)
     return rc;
 }
 
+/* set when a child could not be ended: the parent stops, so that its supervisor (systemd,
+ * KillMode=control-group) ends them all and starts the server whole */
+static bool unsupervised;
+
+/*
+ * A child whose control link broke (half a frame, a message it did not take): the link is
+ * closed, which a child takes as the end of its parent, and the child is killed. Without
+ * CAP_KILL over a child that dropped to another user (the packaged unit) the kill fails.
+ */
+static void end_child(struct child *c)
+{
+    if (c->ctl >= 0)
+        close(c->ctl);
+    c->ctl = -1;
+    if (c->pid > 0 && kill(c->pid, SIGKILL) != 0 && errno == EPERM) {
+        ss_log_error("%s: its control link broke and it cannot be ended from here: stopping",
+                     c->name);
+        unsupervised = true;
+    }
+}
+
 /*
  * What this node holds (nodes.h), for the logger to compare with the other
  * nodes of a shared store; at the start and after each reload (the policies
@@ -399,8 +420,11 @@ static void node_config(void)
     if (l->pid > 0) {
         struct ss_ipc_buf b = {0};
         ss_ipc_put_str(&b, config);
-        if (b.failed || ss_ipc_send(l->ctl, SS_IPC_NODE_CONFIG, 0, b.data, b.len, -1) != SS_OK)
+        if (b.failed || ss_ipc_send(l->ctl, SS_IPC_NODE_CONFIG, 0, b.data, b.len, -1) != SS_OK) {
             ss_log_warn("SIGHUP: the logger did not take what this node holds now");
+            if (!b.failed)
+                end_child(l); /* a frame half sent leaves its control link out of step */
+        }
         ss_ipc_buf_cleanup(&b);
     }
 }
@@ -577,9 +601,7 @@ int main(int argc, char **argv)
             struct ss_ipc_msg m;
             if (ss_ipc_recv(children[i].ctl, 0, &m) != SS_OK) {
                 /* it is dying (SIGCHLD follows), or it broke its control link: it ends */
-                close(children[i].ctl);
-                children[i].ctl = -1;
-                kill(children[i].pid, SIGKILL);
+                end_child(&children[i]);
                 continue;
             }
             if (m.type == SS_IPC_READY && !children[i].ready) {
@@ -599,8 +621,11 @@ int main(int argc, char **argv)
             struct ss_ipc_buf b = {0};
             reload_payload(&b);
             if (n->pid > 0 &&
-                (b.failed || ss_ipc_send(n->ctl, SS_IPC_RELOAD, 0, b.data, b.len, -1) != SS_OK))
+                (b.failed || ss_ipc_send(n->ctl, SS_IPC_RELOAD, 0, b.data, b.len, -1) != SS_OK)) {
                 ss_log_warn("SIGHUP: the network process did not take the reload");
+                if (!b.failed)
+                    end_child(n); /* a frame half sent leaves its control link out of step */
+            }
             if (b.data)
                 sodium_memzero(b.data, b.cap);
             ss_ipc_buf_cleanup(&b);
@@ -609,6 +634,8 @@ int main(int argc, char **argv)
             ss_log_info("signal %d: stopping", sig);
             break;
         }
+        if (unsupervised)
+            break;
         reap(false);
         restart_due();
     }
@@ -617,5 +644,5 @@ int main(int argc, char **argv)
     ss_config_free(cfg);
     curl_global_cleanup();
     ss_log_info("secsrv stopped");
-    return 0;
+    return unsupervised ? 1 : 0;
 }
