@@ -557,7 +557,6 @@ out:
     return err ? fail(file) : EXIT_SUCCESS;
 }
 
-/* The signature file: given, or FILE.p7s next to the document. */
 /* True if a and b name one file, in whatever spelling or through whatever link. */
 static bool same_file(const char *a, const char *b)
 {
@@ -568,6 +567,7 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* The signature file: given, or FILE.p7s next to the document. */
 static ss_error signature_path(const char *file, const char *given, char out[PATH_MAX_LEN])
 {
     int n = given ? snprintf(out, PATH_MAX_LEN, "%s", given)

@@ -160,22 +160,32 @@ static ss_error bad(const char *fmt, ...)
  * plain optional strings in the protocol's schema, and clients send an empty
  * <issue/>).
  */
-static ss_error text_of(const xmlNode *n, const char *what, bool may_be_empty, char *out,
-                        size_t size)
+/*
+ * A leaf's text in one piece: a reader that takes the element's first text
+ * node would see "12345" in 12345<!---->67 or 12345<![CDATA[67]]>, where the
+ * content read here is "1234567".
+ */
+static ss_error one_piece(const xmlNode *n, const char *what)
 {
     for (const xmlNode *c = n->children; c; c = c->next)
         if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE &&
             c->type != XML_COMMENT_NODE)
             return bad("%s must hold text only", what);
-    /* one piece: a reader that takes the first text node would see "12345" in
-     * 12345<!---->67 or 12345<![CDATA[67]]>, where the content read here is "1234567" */
     if (n->children && (n->children->next || n->children->type == XML_COMMENT_NODE))
         return bad("%s must be one piece of text, without a comment or a second text or CDATA"
                    " section in it",
                    what);
+    return SS_OK;
+}
+
+static ss_error text_of(const xmlNode *n, const char *what, bool may_be_empty, char *out,
+                        size_t size)
+{
+    ss_error err = one_piece(n, what);
+    if (err)
+        return err;
     xmlChar *text = xmlNodeGetContent(n);
     size_t len = text ? strlen((const char *)text) : 0;
-    ss_error err = SS_OK;
     bool control = false;
     for (size_t i = 0; i < len; i++)
         control |= text[i] < 0x20 || text[i] == 0x7f;
@@ -200,6 +210,11 @@ static ss_error leaf_text(const xmlNode *n, const char *what, char *out, size_t 
 /* requestHash: base64, which may be wrapped over lines (whitespace is dropped). */
 static ss_error hash_text(const xmlNode *n, char *out, size_t size)
 {
+    ss_error err = one_piece(n, "requestHash");
+    if (err) {
+        out[0] = '\0';
+        return err;
+    }
     xmlChar *text = xmlNodeGetContent(n);
     size_t o = 0;
     bool ok = text != NULL;

@@ -256,7 +256,7 @@ static void metrics_registry(struct ss_daemon *d, struct ss_text *t)
           "Serial of the members registry last accepted (in force unless it expired).",
           (double)reg->serial);
     gauge(t, "secsrv_registry_expiry_seconds",
-          "Seconds until the members registry in force expires (negative: expired).",
+          "Seconds until the members registry last accepted expires (negative: expired).",
           (double)(reg->expires - time(NULL)));
     ss_trust_unref(tr);
 }
