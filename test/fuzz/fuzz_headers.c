@@ -8,8 +8,8 @@
  * NUL byte gives no field.
  *
  * Invariants: check_fields refuses exactly the lists with a repeated
- * X-Road-* or X-Secsrv-* field (X-Road-Client included) or a Connection
- * field naming one; the copy holds every end-to-end field in order and no
+ * X-Road-* or X-Secsrv-* field (X-Road-Client included), a field that reads
+ * as one with '_' for '-', or a Connection field naming one; the copy holds every end-to-end field in order and no
  * filtered or reserved field and none that a Connection field names; the
  * request hash is the same twice, skips filtered fields, ignores the case
  * of names, and is 88 base64 characters; an accepted purpose or subject has
@@ -84,12 +84,26 @@ static bool token_is_name(const char *tok, size_t len, const void *arg)
     return strlen(name) == len && strncasecmp(tok, name, len) == 0;
 }
 
+/* A name with '_' that reads as an X-Road or X-Secsrv field once each '_' is a '-' (what CGI
+ * makes of it). */
+static bool underscore_twin(const char *name)
+{
+    if (!strchr(name, '_'))
+        return false;
+    char dashed[64];
+    size_t n = strnlen(name, sizeof dashed - 1);
+    for (size_t i = 0; i < n; i++)
+        dashed[i] = name[i] == '_' ? '-' : name[i];
+    dashed[n] = '\0';
+    return protected_name(dashed);
+}
+
 static void check_fields(const struct ss_headers *in)
 {
     bool bad = any_connection_token(in, token_is_protected, NULL);
     for (size_t i = 0; i < in->n && !bad; i++) {
         const char *name = in->items[i].name;
-        bad = protected_name(name) && ss_headers_count(in, name) > 1;
+        bad = (protected_name(name) && ss_headers_count(in, name) > 1) || underscore_twin(name);
     }
     ss_error err = ss_rest_check_fields(in);
     if (err != SS_OK && err != SS_ERR_BAD_HEADER)
