@@ -455,8 +455,10 @@ static ss_error multipart(const char *ct, const uint8_t *b, size_t len, struct s
         if (out->parts == 1) {
             if ((err = soap_part(&f, start, out)))
                 return err;
+            if (next < at) /* headers alone: no envelope */
+                return bad("the SOAP part has no body");
             out->start = at;
-            out->len = next > at ? next - at : 0;
+            out->len = next - at;
         }
         at = next + fr.eol;
     }
