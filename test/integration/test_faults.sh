@@ -106,12 +106,17 @@ expect "and the log is one intact chain" chain_ok sh
 # --- the store taken by another writer while nobody exchanges ----------------------------------
 # the logger asks the store for a write transaction when no record has come for a while: health
 # says so without an exchange to find it, and is well again once the store is, again without one
-(printf 'BEGIN EXCLUSIVE;\nSELECT count(*) FROM records;\n'; sleep 16; printf 'COMMIT;\n') |
-  sqlite3 "$FED_DIR/sh/log/messagelog.db" >/dev/null 2>&1 &
+# the other writer holds its transaction until the test has seen what it came for (a line on
+# the fifo), not for a guessed time
+mkfifo "$T_DIR/release"
+(printf 'BEGIN EXCLUSIVE;\nSELECT count(*) FROM records;\n'; read -r _ <"$T_DIR/release"
+  printf 'COMMIT;\n') | sqlite3 "$FED_DIR/sh/log/messagelog.db" >/dev/null 2>&1 &
 holder=$!
 log_down() { health sh; [ "$HEALTH_STATUS" = 500 ] && printf '%s' "$HEALTH" | grep -q 'message log'; }
 expect "an idle server's health sees the store taken (500, naming the message log)" \
   wait_until "the writer's probe" 30 log_down
+# (bounded: a holder that ended early has no reader on the fifo)
+timeout 10 bash -c "echo release >'$T_DIR/release'" || true
 wait "$holder" || true
 log_back() { health sh; [ "$HEALTH_STATUS" = 200 ]; }
 expect "... and sees it free again, with no exchange in between" wait_until "the probe" 30 log_back
