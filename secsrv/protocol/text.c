@@ -4,6 +4,7 @@
 #include "ss_grow.h"
 
 #include <libxml/entities.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,22 @@ void ss_text_put(struct ss_text *t, const char *s, size_t n)
 void ss_text_puts(struct ss_text *t, const char *s)
 {
     ss_text_put(t, s, strlen(s));
+}
+
+void ss_text_printf(struct ss_text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (t->failed || n < 0 || !ss_grow(&t->p, &t->cap, t->len + (size_t)n + 1, 1, 512)) {
+        t->failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
 }
 
 /* The length of the valid UTF-8 sequence at p (of avail bytes), or 0; *c is its code point. */

@@ -19,6 +19,8 @@ struct ss_text {
 
 void ss_text_put(struct ss_text *t, const char *s, size_t n);
 void ss_text_puts(struct ss_text *t, const char *s);
+/* fmt and its arguments, as printf writes them, however long. */
+void ss_text_printf(struct ss_text *t, const char *fmt, ...) SS_PRINTF(2, 3);
 /*
  * s as XML character data or attribute value: control characters but tab
  * and LF dropped, a byte that is not part of valid UTF-8 written as '?'

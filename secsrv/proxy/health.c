@@ -5,7 +5,6 @@
 #include "signer.h"
 #include "text.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,41 +18,6 @@ struct out {
     size_t n_reasons;
 };
 
-static void add(struct out *o, const char *fmt, ...) SS_PRINTF(2, 3);
-
-static void add(struct out *o, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        o->t.failed = true;
-        return;
-    }
-    if ((size_t)n < sizeof small) {
-        ss_text_put(&o->t, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        o->t.failed = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    ss_text_put(&o->t, big, (size_t)n);
-    free(big);
-}
-
-/* Appends s as JSON string content (UTF-8 kept, quotes, backslashes and controls escaped). */
-static void add_escaped(struct out *o, const char *s)
-{
-    ss_text_json(&o->t, s);
-}
-
 /* The reasons are gathered first, the figures after them. */
 struct health {
     struct out reasons;
@@ -62,13 +26,13 @@ struct health {
 
 static void reason(struct health *h, const char *what, const char *why)
 {
-    add(&h->reasons, "%s\"", h->reasons.n_reasons++ ? "," : "");
-    add_escaped(&h->reasons, what);
+    ss_text_printf(&h->reasons.t, "%s\"", h->reasons.n_reasons++ ? "," : "");
+    ss_text_json(&h->reasons.t, what);
     if (why && why[0]) {
-        add(&h->reasons, ": ");
-        add_escaped(&h->reasons, why);
+        ss_text_printf(&h->reasons.t, ": ");
+        ss_text_json(&h->reasons.t, why);
     }
-    add(&h->reasons, "\"");
+    ss_text_printf(&h->reasons.t, "\"");
 }
 
 static void check_registry(struct ss_daemon *d, struct health *h)
@@ -82,7 +46,7 @@ static void check_registry(struct ss_daemon *d, struct health *h)
     const struct ss_registry *reg = ss_trust_registry(t);
     char expires[21];
     ss_time_format(reg->expires, expires);
-    add(&h->figures, ",\"registry\":{\"serial\":%llu,\"expires\":\"%s\"}",
+    ss_text_printf(&h->figures.t, ",\"registry\":{\"serial\":%llu,\"expires\":\"%s\"}",
         (unsigned long long)reg->serial, expires);
     ss_trust_unref(t);
 }
@@ -100,15 +64,15 @@ static void check_signer(struct ss_daemon *d, struct health *h)
         ss_ipc_msg_cleanup(&m);
         return;
     }
-    add(&h->figures, ",\"signer\":{\"keys\":[");
+    ss_text_printf(&h->figures.t, ",\"signer\":{\"keys\":[");
     for (size_t i = 0; i < st.n; i++) {
         const struct ss_signer_key_status *k = &st.keys[i];
         char when[21] = "-";
         if (k->ocsp_until)
             ss_time_format((time_t)k->ocsp_until, when);
-        add(&h->figures, "%s{\"member\":\"", i ? "," : "");
-        add_escaped(&h->figures, k->member);
-        add(&h->figures, "\",\"usable\":%s,\"ocsp_good_until\":\"%s\"}",
+        ss_text_printf(&h->figures.t, "%s{\"member\":\"", i ? "," : "");
+        ss_text_json(&h->figures.t, k->member);
+        ss_text_printf(&h->figures.t, "\",\"usable\":%s,\"ocsp_good_until\":\"%s\"}",
             k->usable ? "true" : "false", when);
         if (!k->usable) {
             char what[SS_ID_STR_MAX + 32];
@@ -116,7 +80,7 @@ static void check_signer(struct ss_daemon *d, struct health *h)
             reason(h, what, k->why);
         }
     }
-    add(&h->figures, "],\"batches\":%llu,\"messages\":%llu,\"largest_batch\":%llu}",
+    ss_text_printf(&h->figures.t, "],\"batches\":%llu,\"messages\":%llu,\"largest_batch\":%llu}",
         (unsigned long long)st.batches, (unsigned long long)st.messages,
         (unsigned long long)st.largest_batch);
     ss_signer_status_cleanup(&st);
@@ -147,7 +111,7 @@ static void check_logger(struct ss_daemon *d, struct health *h)
                  (unsigned long long)st->untimestamped, d->cfg->ts_grace);
         reason(h, "timestamping", why);
     }
-    add(&h->figures,
+    ss_text_printf(&h->figures.t,
         ",\"message_log\":{\"commits\":%llu,\"records\":%llu,\"largest_group\":%llu,"
         "\"timestamps\":%llu,\"untimestamped\":%llu,\"oldest_untimestamped_ms\":%llu}",
         (unsigned long long)st->commits, (unsigned long long)st->records,
@@ -190,13 +154,13 @@ void ss_health_handler(void *cls, const struct ss_http_request *req, struct ss_h
     check_logger(d, h);
     bool ok = h->reasons.n_reasons == 0;
     struct out body = {0};
-    add(&body, "{\"status\":\"%s\",\"node\":\"", ok ? "ok" : "failing");
-    add_escaped(&body, d->cfg->node ? d->cfg->node : "");
-    add(&body, "\",\"reasons\":[");
+    ss_text_printf(&body.t, "{\"status\":\"%s\",\"node\":\"", ok ? "ok" : "failing");
+    ss_text_json(&body.t, d->cfg->node ? d->cfg->node : "");
+    ss_text_printf(&body.t, "\",\"reasons\":[");
     ss_text_put(&body.t, h->reasons.t.p ? h->reasons.t.p : "", h->reasons.t.len);
-    add(&body, "]");
+    ss_text_printf(&body.t, "]");
     ss_text_put(&body.t, h->figures.t.p ? h->figures.t.p : "", h->figures.t.len);
-    add(&body, "}\n");
+    ss_text_printf(&body.t, "}\n");
     char *text = NULL;
     size_t len = 0;
     bool built =
