@@ -64,7 +64,6 @@ struct key_slot {
     time_t ocsp_until;    /* good until, under the registry of ocsp_serial */
     uint64_t ocsp_serial; /* the registry ocsp_until was judged under */
     time_t ocsp_at;       /* when this server obtained the response in use */
-    time_t ocsp_next;     /* when to ask for the next one (plan_renewal) */
     bool ocsp_tried;      /* a first OCSP exchange has ended (either way) */
     time_t hold_until;    /* requests before that wait for it until then */
     char status[256];     /* why the key cannot sign now, "" when it can */
@@ -464,14 +463,12 @@ static void *signing_main(void *arg)
  * used up, is asked for again at half its own life, not on every pass of the renewal thread
  * for as long as it lives. Under signer.mu.
  */
-static void plan_renewal(struct key_slot *k, time_t now)
+static bool renewal_due(const struct key_slot *k, time_t now)
 {
-    if (!k->ocsp || k->ocsp_until <= now) {
-        k->ocsp_next = 0;
-        return;
-    }
+    if (!k->ocsp || k->ocsp_until <= now)
+        return true;
     time_t at = k->ocsp_at && k->ocsp_at <= now ? k->ocsp_at : now;
-    k->ocsp_next = at + (k->ocsp_until - at) / 2;
+    return now >= at + (k->ocsp_until - at) / 2;
 }
 
 /*
@@ -503,7 +500,6 @@ static void rejudge(const struct ss_trust *t, struct key_slot *k, const struct s
     }
     k->ocsp_until = until;
     k->ocsp_serial = serial;
-    plan_renewal(k, time(NULL));
     free(der);
 }
 
@@ -520,7 +516,7 @@ static void *ocsp_main(void *arg)
             struct ss_der leaf = {k->cert_der, k->cert_der_len};
             if (k->key && k->ocsp && k->ocsp_serial != serial)
                 rejudge(t, k, &leaf);
-            if (!k->key || (k->ocsp && now < k->ocsp_next))
+            if (!k->key || !renewal_due(k, now))
                 continue;
             pthread_mutex_unlock(&signer.mu);
             uint8_t *der = NULL;
@@ -544,7 +540,6 @@ static void *ocsp_main(void *arg)
             k->ocsp_until = until;
             k->ocsp_serial = serial;
             k->ocsp_at = time(NULL);
-            plan_renewal(k, k->ocsp_at);
             k->status[0] = '\0';
         }
         ss_trust_unref(t);
