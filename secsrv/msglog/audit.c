@@ -534,6 +534,13 @@ static ss_error take_prev(void *arg, const struct ss_record *r, int64_t ts_id, c
     return SS_OK;
 }
 
+/* The number of the log's last record (0: none). */
+static ss_error last_id(struct ss_store *s, int64_t *id)
+{
+    uint8_t hash[32];
+    return ss_store_tail(s, id, hash);
+}
+
 ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
                          const struct ss_audit_options *o, struct ss_audit_report *report)
 {
@@ -590,8 +597,7 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
         /* a range that begins after the log's last record holds nothing: not a gap, unless a
          * timestamp names records from there on */
         int64_t last = 0;
-        uint8_t tail_hash[32];
-        if ((err = ss_store_tail(s, &last, tail_hash)))
+        if ((err = last_id(s, &last)))
             goto out;
         if (last < from - 1 && !(a.n_ts && a.ts[a.n_ts - 1].last_id >= from - 1)) {
             report->first_id = from;
@@ -615,12 +621,10 @@ ss_error ss_audit_verify(struct ss_store *s, const struct ss_reg_anchor *anchor,
                      (long long)a.ts[a.at_ts].last_id);
     /* a range that ends before its end was reached: the records up to its end are gone if the
      * log goes on after them (not yet timestamped, no timestamp says so) */
-    if (!err && to && a.expect_id <= to) {
-        int64_t last = 0;
-        uint8_t tail_hash[32];
-        if ((err = ss_store_tail(s, &last, tail_hash)) == SS_OK && last >= a.expect_id)
-            err = broken(&a, a.expect_id, "missing");
-    }
+    int64_t last = 0;
+    if (!err && to && a.expect_id <= to && (err = last_id(s, &last)) == SS_OK &&
+        last >= a.expect_id)
+        err = broken(&a, a.expect_id, "missing");
 out:
     if (snapshot)
         ss_store_rollback(s);

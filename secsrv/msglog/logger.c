@@ -122,6 +122,14 @@ static void free_appends(struct append *a)
     }
 }
 
+/* What the last write (or probe) of the store says of it, for health. Under lg.mu. */
+static void note_store(ss_error err, const char *reason)
+{
+    lg.writable = !err;
+    lg.full = err == SS_ERR_LIMIT;
+    snprintf(lg.last_error, sizeof lg.last_error, "%s", reason);
+}
+
 /* Writes one group in one transaction; answers each record once it is durable. */
 static void write_group(struct append *group, size_t n)
 {
@@ -167,9 +175,7 @@ static void write_group(struct append *group, size_t n)
         memcpy(lg.last_hash, prev, 32);
     }
     pthread_mutex_lock(&lg.mu);
-    lg.writable = !err;
-    lg.full = err == SS_ERR_LIMIT;
-    snprintf(lg.last_error, sizeof lg.last_error, "%s", reason);
+    note_store(err, reason);
     if (!err) {
         lg.commits++;
         lg.records += n;
@@ -207,16 +213,13 @@ static void probe_writer(void)
         ss_store_rollback(lg.writer);
     }
     pthread_mutex_lock(&lg.mu);
-    if (!err && lg.full) {
-        /* a transaction without records has room in a full store: only a record shows it */
-    } else {
+    /* a transaction without records has room in a full store: only a record shows it */
+    if (err || !lg.full) {
         if (!err && !lg.writable)
             ss_log_info("logger: the message log takes writes again");
         else if (err && lg.writable)
             ss_log_error("logger: the message log takes no writes: %s", reason);
-        lg.writable = !err;
-        lg.full = err == SS_ERR_LIMIT;
-        snprintf(lg.last_error, sizeof lg.last_error, "%s", reason);
+        note_store(err, reason);
     }
     pthread_mutex_unlock(&lg.mu);
 }

@@ -222,7 +222,6 @@ static ss_error take_token(void *arg, const struct ss_timestamp *ts)
     return SS_OK;
 }
 
-/* The signature over the manifest (directly or through its batch tree) and the staple. */
 /* The signer's issuer in the registry in force at the record's time, or in one that came
  * within the lag the audit allows (ss_kept_registry's nth). */
 static ss_error issuer_of(const struct ss_export *x, const struct ss_record *r,
@@ -235,6 +234,7 @@ static ss_error issuer_of(const struct ss_export *x, const struct ss_record *r,
     return err;
 }
 
+/* The signature over the manifest (directly or through its batch tree) and the staple. */
 static ss_error signature_checks(struct ss_export *x, const char *dir, const struct ss_record *r)
 {
     long at = (long)(r->logged_ms / 1000);
