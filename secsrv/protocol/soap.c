@@ -155,12 +155,6 @@ static ss_error bad(const char *fmt, ...)
 }
 
 /*
- * The text of a leaf element (no child element) into out; what names it in
- * errors. Empty text is refused unless may_be_empty (userId and issue are
- * plain optional strings in the protocol's schema, and clients send an empty
- * <issue/>).
- */
-/*
  * A leaf's text in one piece: a reader that takes the element's first text
  * node would see "12345" in 12345<!---->67 or 12345<![CDATA[67]]>, where the
  * content read here is "1234567".
@@ -178,6 +172,12 @@ static ss_error one_piece(const xmlNode *n, const char *what)
     return SS_OK;
 }
 
+/*
+ * The text of a leaf element (no child element) into out; what names it in
+ * errors. Empty text is refused unless may_be_empty (userId and issue are
+ * plain optional strings in the protocol's schema, and clients send an empty
+ * <issue/>).
+ */
 static ss_error text_of(const xmlNode *n, const char *what, bool may_be_empty, char *out,
                         size_t size)
 {
