@@ -419,9 +419,11 @@ static bool purge_expired(void)
 {
     uint64_t purged = 0, kept = 0;
     bool ok = ss_store_purge(lg.stamper, (int64_t)time(NULL), &purged, &kept) == SS_OK;
+    /* what was committed is purged, also when what came after it failed (a reader holding
+     * the old pages of the write-ahead log, which the next purge empties) */
     if (!ok)
         ss_log_warn("logger: purge: %s", ss_errmsg());
-    else if (purged)
+    if (purged)
         ss_log_info("logger: content of %llu records past their retention deadline purged",
                     (unsigned long long)purged);
     if (kept)

@@ -225,8 +225,10 @@ ss_error ss_store_summary(struct ss_store *s, int64_t now,
  * (retain_until < now): message, subject hash, manifest and salt; the
  * content commitment stays, so the chain still verifies. Freed space is
  * overwritten and the write-ahead log emptied. *purged counts the records
- * purged now; *kept_v1 the version 1 records past their deadline whose
- * content cannot be purged (their hash covers it directly).
+ * purged now, also on an error: what was purged before it is gone (an error
+ * may say only that the old pages could not be emptied yet, a reader holding
+ * them); *kept_v1 the version 1 records past their deadline whose content
+ * cannot be purged (their hash covers it directly).
  */
 ss_error ss_store_purge(struct ss_store *s, int64_t now, uint64_t *purged,
                         uint64_t *kept_v1) SS_MUST_CHECK;

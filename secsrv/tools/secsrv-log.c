@@ -625,10 +625,12 @@ static int cmd_purge(int argc, char **argv)
     if (!err && vacuum)
         err = ss_store_vacuum(st);
     ss_store_close(st);
+    /* what was purged before an error is gone all the same: said first */
+    if (!err || purged)
+        printf("content of %llu records past their retention deadline purged%s\n",
+               (unsigned long long)purged, vacuum && !err ? "; store file rewritten" : "");
     if (err)
         return fail("%s", ss_errmsg());
-    printf("content of %llu records past their retention deadline purged%s\n",
-           (unsigned long long)purged, vacuum ? "; store file rewritten" : "");
     if (kept)
         printf("%llu records of schema version 1 past their deadline keep their content (their "
                "hash covers it)\n",

@@ -302,8 +302,15 @@ P=$(q "$PURGED" "SELECT id FROM records WHERE salt IS NULL AND content IS NOT NU
 tamper_purged "in a purged record, a changed client" "UPDATE records SET client = client || 'x' WHERE id = $P"
 tamper_purged "in a purged record, a changed commitment" "UPDATE records SET content = zeroblob(32) WHERE id = $P"
 
-# the server purges on its own: the SH server started two days on purges at once
+# the server purges on its own: the SH server started two days on purges at once, also while a
+# reader (an audit, a backup) holds the log, so that the old pages cannot be emptied yet; the
+# reader holds its transaction until the test has seen what it came for (a line on the fifo)
 "$SS_SOURCE_DIR/deploy/federation.sh" stop-server "$FED_DIR" sh
+mkfifo "$T_DIR/release"
+(printf 'BEGIN;\nSELECT count(*) FROM records;\n'; read -r _ <"$T_DIR/release"
+  printf 'COMMIT;\n') | sqlite3 "$FED_DIR/sh/log/messagelog.db" >"$T_DIR/reader.out" 2>&1 &
+reader=$!
+expect "a reader holds the SH log" wait_until "the reader's transaction" 30 test -s "$T_DIR/reader.out"
 # libfaketime preloaded by env, which execs: the server keeps the process id the federation
 # records and stops (the faketime command forks, and its child would outlive the test)
 FAKETIME_LIB=$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$' | head -n 1)
@@ -313,6 +320,11 @@ fed_env
 purged_by_server() { log_has sh "logger: content of [0-9]+ records past their retention deadline purged"; }
 expect "two days on, the SH server purges the one-day client's content by itself" \
   wait_until "the server's purge" 30 purged_by_server
+expect "... and says that the reader keeps it from emptying the write-ahead log yet" \
+  log_has sh "logger: purge: .*records purged, but the write-ahead log could not be emptied yet"
+# (bounded: a reader that ended early has no one reading the fifo)
+timeout 10 bash -c "echo release >'$T_DIR/release'" || true
+wait "$reader" || true
 live=$(msglog sh "SELECT count(*) FROM records WHERE client LIKE '%/Meldeauskunft' AND salt IS NULL AND message IS NULL AND subject_hash IS NULL AND manifest IS NULL")
 expect "every record of that client lost its content ($live of $meld)" test "$live" = "$meld"
 expect "the other client's records keep theirs" \
