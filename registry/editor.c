@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <libxml/tree.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <libxml/xmlstring.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NAME_MAX_CHARS 512 /* the schema's Name type */
@@ -397,6 +400,162 @@ static ss_error append_cert(struct ss_editor *ed, xmlNodePtr parent, const char 
     if (!err)
         err = append_element(ed, parent, element, b64, &node);
     free(b64);
+    return err;
+}
+
+/* ---- what an approved CA's and a TSA's certificates must be ---- */
+
+/*
+ * Checked when the authority adds them, so that a registry never approves a
+ * certificate that no server could use: the servers check chains, OCSP
+ * responders and TSA tokens with OpenSSL, which would refuse everything
+ * such a certificate stands for, far from the change that caused it. A
+ * document signed earlier is loaded as it is.
+ */
+
+/* The certificate named what, parsed; an error names it when it is none, or has expired. */
+static ss_error cert_parse(const char *what, const struct ss_editor_cert *cert, X509 **out)
+{
+    *out = NULL;
+    if (!cert->der || cert->len == 0)
+        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: no certificate given", what);
+    X509 *x = ss_certfile_x509(cert->der, cert->len);
+    if (!x)
+        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s is not a DER X.509 certificate", what);
+    if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
+        struct ss_cert_info info;
+        struct tm tm;
+        char when[32] = "?";
+        if (ss_certfile_describe(cert->der, cert->len, &info) == SS_OK &&
+            gmtime_r(&info.not_after, &tm))
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        X509_free(x);
+        return ss_errf(SS_ERR_BAD_CERTIFICATE, "%s expired at %s", what, when);
+    }
+    *out = x;
+    return SS_OK;
+}
+
+/* A CA certificate: basicConstraints CA:TRUE, and keyCertSign if it has a keyUsage. */
+static bool is_ca(X509 *x)
+{
+    return X509_check_ca(x) == 1;
+}
+
+/* whether issuer issued x (names, key identifiers, signature) */
+static bool issued_by(X509 *x, X509 *issuer)
+{
+    EVP_PKEY *key = X509_get0_pubkey(issuer);
+    return X509_check_issued(issuer, x) == X509_V_OK && key && X509_verify(x, key) == 1;
+}
+
+static ss_error check_ca_certs(const struct ss_editor_cert *root,
+                               const struct ss_editor_cert *intermediates, size_t n_intermediates,
+                               const struct ss_editor_cert *ocsp_cert)
+{
+    X509 *top = NULL, *responder = NULL;
+    STACK_OF(X509) *inter = sk_X509_new_null();
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    ss_error err = SS_OK;
+    if (!inter || !store || !ctx) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((err = cert_parse("CA certificate", root, &top)))
+        goto out;
+    if (!is_ca(top)) {
+        err = ss_errf(SS_ERR_BAD_CERTIFICATE,
+                      "CA certificate is not a CA's (it needs basicConstraints CA:TRUE, and "
+                      "keyCertSign where it has a keyUsage)");
+        goto out;
+    }
+    if (!issued_by(top, top)) {
+        err = ss_errf(SS_ERR_BAD_CERTIFICATE,
+                      "CA certificate is not self-signed: give the root of its chain, and the "
+                      "others as intermediates");
+        goto out;
+    }
+    for (size_t i = 0; i < n_intermediates; i++) {
+        X509 *x = NULL;
+        char what[64];
+        snprintf(what, sizeof what, "intermediate certificate %zu", i + 1);
+        if ((err = cert_parse(what, &intermediates[i], &x)))
+            goto out;
+        if (!sk_X509_push(inter, x)) {
+            X509_free(x);
+            err = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (!is_ca(x)) {
+            err = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s is not a CA's (it needs basicConstraints "
+                          "CA:TRUE, and keyCertSign where it has a keyUsage)", what);
+            goto out;
+        }
+    }
+    /* each intermediate chains to the CA certificate, through the other intermediates */
+    if (!X509_STORE_add_cert(store, top)) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < sk_X509_num(inter); i++) {
+        if (!X509_STORE_CTX_init(ctx, store, sk_X509_value(inter, i), inter)) {
+            err = ss_errf(SS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        int ok = X509_verify_cert(ctx);
+        int why = X509_STORE_CTX_get_error(ctx);
+        X509_STORE_CTX_cleanup(ctx);
+        if (ok != 1) {
+            err = ss_errf(SS_ERR_BAD_CERTIFICATE,
+                          "intermediate certificate %d does not chain to the CA certificate: %s",
+                          i + 1, X509_verify_cert_error_string(why));
+            goto out;
+        }
+    }
+    if (!ocsp_cert)
+        goto out;
+    /* the responder: the CA itself or one of its intermediates, or delegated by one of them
+     * (RFC 6960 4.2.2.2: issued by it, with the OCSPSigning extended key usage) */
+    if ((err = cert_parse("OCSP responder certificate", ocsp_cert, &responder)))
+        goto out;
+    if (X509_cmp(responder, top) == 0)
+        goto out;
+    bool issued = issued_by(responder, top);
+    for (int i = 0; i < sk_X509_num(inter); i++) {
+        if (X509_cmp(responder, sk_X509_value(inter, i)) == 0)
+            goto out;
+        issued = issued || issued_by(responder, sk_X509_value(inter, i));
+    }
+    if (!issued)
+        err = ss_errf(SS_ERR_BAD_CERTIFICATE,
+                      "OCSP responder certificate was issued neither by the CA certificate nor "
+                      "by one of its intermediates");
+    else if (!(X509_get_extension_flags(responder) & EXFLAG_XKUSAGE) ||
+             !(X509_get_extended_key_usage(responder) & XKU_OCSP_SIGN))
+        err = ss_errf(SS_ERR_BAD_CERTIFICATE,
+                      "OCSP responder certificate lacks the OCSPSigning extended key usage");
+out:
+    X509_free(responder);
+    X509_free(top);
+    sk_X509_pop_free(inter, X509_free);
+    X509_STORE_free(store);
+    X509_STORE_CTX_free(ctx);
+    return err;
+}
+
+/* A TSA's certificate: the timeStamping extended key usage, critical and alone (RFC 3161 2.3). */
+static ss_error check_tsa_cert(const struct ss_editor_cert *cert)
+{
+    X509 *x = NULL;
+    ss_error err = cert_parse("TSA certificate", cert, &x);
+    if (err)
+        return err;
+    if (X509_check_purpose(x, X509_PURPOSE_TIMESTAMP_SIGN, 0) != 1)
+        err = ss_errf(SS_ERR_BAD_CERTIFICATE,
+                      "TSA certificate is not a time-stamping authority's (RFC 3161 2.3: the "
+                      "timeStamping extended key usage, critical and alone)");
+    X509_free(x);
     return err;
 }
 
@@ -925,6 +1084,8 @@ ss_error ss_editor_add_ca(struct ss_editor *ed, const char *name, const struct s
         return ss_errf(SS_ERR_CONFIG, "an OCSP responder needs both a URL and a certificate");
     if (ocsp_url && (err = check_url("OCSP URL", ocsp_url)))
         return err;
+    if ((err = check_ca_certs(root, intermediates, n_intermediates, ocsp_cert)))
+        return err;
     if ((err = check_room(ed->root, "certificationAuthority", 100, "certification authorities")) ||
         (err = new_element(ed, "certificationAuthority", NULL, &node)))
         return err;
@@ -956,6 +1117,8 @@ ss_error ss_editor_add_tsa(struct ss_editor *ed, const char *name, const char *u
         return err;
     if (find_child(ed->root, "timestampingAuthority", "name", name, NULL, NULL))
         return ss_errf(SS_ERR_REGISTRY, "time-stamping authority \"%s\" already exists", name);
+    if ((err = check_tsa_cert(cert)))
+        return err;
     if ((err = check_room(ed->root, "timestampingAuthority", 100, "time-stamping authorities")) ||
         (err = new_element(ed, "timestampingAuthority", NULL, &node)))
         return err;

@@ -116,6 +116,15 @@ refuse "referenced member not removed" 1 "cannot remove member GOV/MIKWS-SH: it 
 refuse "used member class not removed" 1 "cannot remove member class MUN" t remove member-class MUN
 refuse "referenced subsystem not removed" 1 "is hosted on server" \
     t remove subsystem MUN/13004000/Einwohnermeldeamt
+refuse "a server's certificate refused as a CA" 1 "CA certificate is not a CA's" \
+    t add ca "Leaf CA" --cert "$pki/servers/ss-sh-kiel/auth.pem"
+refuse "an intermediate refused as the root" 1 "CA certificate is not self-signed" \
+    t add ca "Sub CA" --cert "$pki/intermediate-ca.pem"
+refuse "a responder of another CA refused" 1 "issued neither by the CA certificate nor" \
+    t add ca "Rogue CA" --cert "$pki/rogue/rogue-ca.pem" --ocsp-url http://127.0.0.1:1/ \
+    --ocsp-cert "$pki/ocsp.pem"
+refuse "the OCSP responder's certificate refused as a TSA's" 1 "not a time-stamping authority's" \
+    t add tsa "Not a TSA" --url http://127.0.0.1:1/ --cert "$pki/ocsp.pem"
 refuse "usage error exits 2" 2 "usage" t add member GOV/X --colour blue
 same_file "refused edits left r.xml byte-identical" before.xml r.xml
 

@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,7 +35,7 @@
 struct fixture {
     char dir[64];
     char path[128];
-    uint8_t *cert; /* a self-signed DER certificate */
+    uint8_t *cert; /* a self-signed DER CA certificate */
     size_t cert_len;
     uint8_t *cert2; /* another one */
     size_t cert2_len;
@@ -42,35 +43,111 @@ struct fixture {
 
 /* ---- helpers ---- */
 
-static uint8_t *make_cert(const char *cn, size_t *len)
+/* What a made certificate is for: its extensions. */
+enum cert_kind {
+    CERT_CA,        /* basicConstraints critical CA:TRUE, keyCertSign */
+    CERT_LEAF,      /* no extensions */
+    CERT_OCSP,      /* CA:FALSE, extendedKeyUsage OCSPSigning */
+    CERT_TSA,       /* CA:FALSE, extendedKeyUsage critical timeStamping */
+    CERT_TSA_LAX,   /* extendedKeyUsage timeStamping, not critical */
+    CERT_CA_NO_SIGN /* CA:TRUE, but keyUsage without keyCertSign */
+};
+
+struct made {
+    X509 *x;
+    EVP_PKEY *key;
+    uint8_t *der;
+    size_t len;
+};
+
+static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    unsigned char *der = NULL;
-    uint8_t *copy = NULL;
-    assert_non_null(key);
-    assert_non_null(x);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    assert_non_null(e);
+    assert_int_equal(X509_add_ext(x, e, -1), 1);
+    X509_EXTENSION_free(e);
+}
+
+/* A certificate named cn, of that kind, issued by issuer (self-signed when NULL), valid from a
+ * day ago until until_s seconds from now (in the past when negative). */
+static void make(struct made *m, const char *cn, enum cert_kind kind, const struct made *issuer,
+                 long until_s)
+{
+    static long serial = 7;
+    m->key = EVP_EC_gen("P-256");
+    m->x = X509_new();
+    assert_non_null(m->key);
+    assert_non_null(m->x);
+    X509 *x = m->x;
     X509_NAME *name = X509_get_subject_name(x);
     assert_int_equal(X509_set_version(x, 2), 1);
-    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
-    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
-    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365));
-    assert_int_equal(X509_set_pubkey(x, key), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial++), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -86400L));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), until_s));
+    assert_int_equal(X509_set_pubkey(x, m->key), 1);
     assert_int_equal(
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
         1);
-    assert_int_equal(X509_set_issuer_name(x, name), 1);
-    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    X509 *signer = issuer ? issuer->x : x;
+    assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(signer)), 1);
+    switch (kind) {
+    case CERT_CA:
+        add_ext(x, signer, NID_basic_constraints, "critical,CA:TRUE");
+        add_ext(x, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
+        break;
+    case CERT_CA_NO_SIGN:
+        add_ext(x, signer, NID_basic_constraints, "critical,CA:TRUE");
+        add_ext(x, signer, NID_key_usage, "critical,digitalSignature");
+        break;
+    case CERT_OCSP:
+        add_ext(x, signer, NID_basic_constraints, "CA:FALSE");
+        add_ext(x, signer, NID_ext_key_usage, "OCSPSigning");
+        break;
+    case CERT_TSA:
+        add_ext(x, signer, NID_basic_constraints, "CA:FALSE");
+        add_ext(x, signer, NID_ext_key_usage, "critical,timeStamping");
+        break;
+    case CERT_TSA_LAX:
+        add_ext(x, signer, NID_ext_key_usage, "timeStamping");
+        break;
+    case CERT_LEAF:
+        break;
+    }
+    assert_true(X509_sign(x, issuer ? issuer->key : m->key, EVP_sha256()) > 0);
+    unsigned char *der = NULL;
     int n = i2d_X509(x, &der);
     assert_true(n > 0);
-    copy = malloc((size_t)n);
-    assert_non_null(copy);
-    memcpy(copy, der, (size_t)n);
-    *len = (size_t)n;
+    m->der = malloc((size_t)n);
+    assert_non_null(m->der);
+    memcpy(m->der, der, (size_t)n);
+    m->len = (size_t)n;
     OPENSSL_free(der);
-    X509_free(x);
-    EVP_PKEY_free(key);
-    return copy;
+}
+
+static void made_free(struct made *m)
+{
+    X509_free(m->x);
+    EVP_PKEY_free(m->key);
+    free(m->der);
+}
+
+static struct ss_editor_cert as_cert(const struct made *m)
+{
+    return (struct ss_editor_cert){m->der, m->len};
+}
+
+/* A self-signed CA certificate named cn, valid for a year (DER, malloc'd). */
+static uint8_t *make_cert(const char *cn, size_t *len)
+{
+    struct made m;
+    make(&m, cn, CERT_CA, NULL, 86400L * 365);
+    uint8_t *der = m.der;
+    *len = m.len;
+    m.der = NULL;
+    made_free(&m);
+    return der;
 }
 
 static int setup(void **state)
@@ -651,16 +728,25 @@ static void test_old_spelling_mended(void **state)
 static void test_ca_tsa(void **state)
 {
     struct fixture *f = *state;
-    struct ss_editor_cert root = {f->cert, f->cert_len};
-    struct ss_editor_cert other = {f->cert2, f->cert2_len};
-    struct ss_editor_cert inter[2] = {{f->cert2, f->cert2_len}, {f->cert, f->cert_len}};
+    const long year = 86400L * 365;
+    /* a root, two intermediates below it, a delegated responder, a TSA */
+    struct made im1, im2, resp, tsa;
+    struct made top = {0};
+    make(&top, "Test Root CA", CERT_CA, NULL, year);
+    make(&im1, "Test Intermediate 1", CERT_CA, &top, year);
+    make(&im2, "Test Intermediate 2", CERT_CA, &im1, year);
+    make(&resp, "Test OCSP", CERT_OCSP, &im2, year);
+    make(&tsa, "Test TSA", CERT_TSA, &top, year);
+    struct ss_editor_cert root = as_cert(&top), ocsp = as_cert(&resp), tsa_cert = as_cert(&tsa);
+    /* given in either order */
+    struct ss_editor_cert inter[2] = {as_cert(&im2), as_cert(&im1)};
     uint8_t junk[64];
     memset(junk, 0x30, sizeof junk);
     struct ss_editor_cert bad = {junk, sizeof junk};
 
     struct ss_editor *ed = open_ed(f);
     assert_int_equal(
-        ss_editor_add_ca(ed, "Test CA", &root, inter, 2, "http://ocsp.example/", &other), SS_OK);
+        ss_editor_add_ca(ed, "Test CA", &root, inter, 2, "http://ocsp.example/", &ocsp), SS_OK);
     assert_int_equal(ss_editor_add_ca(ed, "Test CA", &root, NULL, 0, NULL, NULL), SS_ERR_REGISTRY);
     assert_int_equal(ss_editor_add_ca(ed, "CA 2", &bad, NULL, 0, NULL, NULL),
                      SS_ERR_BAD_CERTIFICATE);
@@ -668,29 +754,35 @@ static void test_ca_tsa(void **state)
                      SS_ERR_BAD_CERTIFICATE);
     assert_int_equal(ss_editor_add_ca(ed, "CA 2", &root, NULL, 0, "http://ocsp.example/", NULL),
                      SS_ERR_CONFIG);
-    assert_int_equal(ss_editor_add_ca(ed, "CA 2", &root, NULL, 0, "ftp://ocsp.example/", &other),
+    assert_int_equal(ss_editor_add_ca(ed, "CA 2", &root, NULL, 0, "ftp://ocsp.example/", &ocsp),
                      SS_ERR_CONFIG);
-    assert_int_equal(ss_editor_add_ca(ed, "CA 2", &root, NULL, 0, "http://a b/", &other),
+    assert_int_equal(ss_editor_add_ca(ed, "CA 2", &root, NULL, 0, "http://a b/", &ocsp),
                      SS_ERR_CONFIG);
     assert_int_equal(ss_editor_add_ca(ed, "CA 2", &root, NULL, 11, NULL, NULL), SS_ERR_LIMIT);
-    assert_int_equal(ss_editor_add_tsa(ed, "Test TSA", "https://tsa.example/tsr", &other), SS_OK);
-    assert_int_equal(ss_editor_add_tsa(ed, "Test TSA", "https://tsa.example/tsr", &other),
+    assert_int_equal(ss_editor_add_tsa(ed, "Test TSA", "https://tsa.example/tsr", &tsa_cert),
+                     SS_OK);
+    assert_int_equal(ss_editor_add_tsa(ed, "Test TSA", "https://tsa.example/tsr", &tsa_cert),
                      SS_ERR_REGISTRY);
-    assert_int_equal(ss_editor_add_tsa(ed, "TSA 2", "tsa.example", &other), SS_ERR_CONFIG);
+    assert_int_equal(ss_editor_add_tsa(ed, "TSA 2", "tsa.example", &tsa_cert), SS_ERR_CONFIG);
     assert_int_equal(ss_editor_add_tsa(ed, "TSA 2", "https://tsa.example/", &bad),
                      SS_ERR_BAD_CERTIFICATE);
     save_close(ed);
 
     struct ss_registry *reg = parse_file(f);
     assert_int_equal(reg->n_cas, 1);
-    assert_int_equal(reg->cas[0].cert.len, f->cert_len);
-    assert_memory_equal(reg->cas[0].cert.der, f->cert, f->cert_len);
+    assert_int_equal(reg->cas[0].cert.len, top.len);
+    assert_memory_equal(reg->cas[0].cert.der, top.der, top.len);
     assert_int_equal(reg->cas[0].n_intermediates, 2);
     assert_int_equal(reg->cas[0].n_ocsp, 1);
     assert_string_equal(reg->cas[0].ocsp[0].url, "http://ocsp.example/");
     assert_int_equal(reg->n_tsas, 1);
-    assert_memory_equal(reg->tsas[0].cert.der, f->cert2, f->cert2_len);
+    assert_memory_equal(reg->tsas[0].cert.der, tsa.der, tsa.len);
     ss_registry_unref(reg);
+    made_free(&top);
+    made_free(&im1);
+    made_free(&im2);
+    made_free(&resp);
+    made_free(&tsa);
 
     ed = open_ed(f);
     assert_int_equal(ss_editor_remove_ca(ed, "Nope"), SS_ERR_NOT_FOUND);
@@ -830,13 +922,88 @@ static void test_hand_edited(void **state)
     free(text);
 }
 
+/* A certificate no server could use for what it is added as is refused, naming why. */
+static void test_ca_tsa_refusals(void **state)
+{
+    struct fixture *f = *state;
+    const long year = 86400L * 365;
+    struct made top, im, resp, tsa, leaf, stranger, stranger_resp, old, old_im, no_sign,
+        lax_resp, lax_tsa, old_tsa, old_resp;
+    make(&top, "Test Root CA", CERT_CA, NULL, year);
+    make(&im, "Test Intermediate", CERT_CA, &top, year);
+    make(&resp, "Test OCSP", CERT_OCSP, &im, year);
+    make(&tsa, "Test TSA", CERT_TSA, &top, year);
+    make(&leaf, "Test Leaf", CERT_LEAF, NULL, year);
+    make(&stranger, "Test Root CA", CERT_CA, NULL, year); /* same name, another key */
+    make(&stranger_resp, "Stranger OCSP", CERT_OCSP, &stranger, year);
+    make(&old, "Old Root CA", CERT_CA, NULL, -60);
+    make(&old_im, "Old Intermediate", CERT_CA, &top, -60);
+    make(&no_sign, "No Sign CA", CERT_CA_NO_SIGN, NULL, year);
+    make(&lax_resp, "Lax OCSP", CERT_LEAF, &im, year);
+    make(&lax_tsa, "Lax TSA", CERT_TSA_LAX, &top, year);
+    make(&old_tsa, "Old TSA", CERT_TSA, &top, -60);
+    make(&old_resp, "Old OCSP", CERT_OCSP, &im, -60);
+    struct ss_editor_cert c_top = as_cert(&top), c_im = as_cert(&im), c_resp = as_cert(&resp),
+                          c_leaf = as_cert(&leaf), c_stranger = as_cert(&stranger),
+                          c_stranger_resp = as_cert(&stranger_resp), c_old = as_cert(&old),
+                          c_old_im = as_cert(&old_im), c_no_sign = as_cert(&no_sign),
+                          c_lax_resp = as_cert(&lax_resp), c_lax_tsa = as_cert(&lax_tsa),
+                          c_old_tsa = as_cert(&old_tsa), c_old_resp = as_cert(&old_resp);
+    const char *url = "http://ocsp.example/";
+    struct ss_editor *ed = open_ed(f);
+    struct {
+        const struct ss_editor_cert *root, *inter, *ocsp;
+        const char *why;
+    } cases[] = {
+        {&c_leaf, NULL, NULL, "CA certificate is not a CA's"},
+        {&c_no_sign, NULL, NULL, "CA certificate is not a CA's"},
+        {&c_im, NULL, NULL, "CA certificate is not self-signed"},
+        {&c_old, NULL, NULL, "CA certificate expired at "},
+        {&c_top, &c_leaf, NULL, "intermediate certificate 1 is not a CA's"},
+        {&c_top, &c_stranger, NULL, "intermediate certificate 1 does not chain"},
+        {&c_top, &c_old_im, NULL, "intermediate certificate 1 expired at "},
+        {&c_top, &c_im, &c_stranger_resp, "issued neither by the CA certificate nor"},
+        {&c_top, &c_im, &c_lax_resp, "lacks the OCSPSigning extended key usage"},
+        {&c_top, &c_im, &c_old_resp, "OCSP responder certificate expired at "},
+        {&c_top, NULL, &c_resp, "issued neither by the CA certificate nor"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(ss_editor_add_ca(ed, "CA", cases[i].root, cases[i].inter,
+                                          cases[i].inter ? 1 : 0, cases[i].ocsp ? url : NULL,
+                                          cases[i].ocsp),
+                         SS_ERR_BAD_CERTIFICATE);
+        assert_msg_contains(cases[i].why);
+    }
+    assert_int_equal(ss_editor_add_tsa(ed, "T", "http://t.example/", &c_lax_tsa),
+                     SS_ERR_BAD_CERTIFICATE);
+    assert_msg_contains("TSA certificate is not a time-stamping authority's");
+    assert_int_equal(ss_editor_add_tsa(ed, "T", "http://t.example/", &c_top),
+                     SS_ERR_BAD_CERTIFICATE);
+    assert_msg_contains("TSA certificate is not a time-stamping authority's");
+    assert_int_equal(ss_editor_add_tsa(ed, "T", "http://t.example/", &c_old_tsa),
+                     SS_ERR_BAD_CERTIFICATE);
+    assert_msg_contains("TSA certificate expired at ");
+    /* the CA itself, or an intermediate, answers for its own certificates */
+    assert_int_equal(ss_editor_add_ca(ed, "CA 1", &c_top, &c_im, 1, url, &c_top), SS_OK);
+    assert_int_equal(ss_editor_add_ca(ed, "CA 2", &c_top, &c_im, 1, url, &c_im), SS_OK);
+    save_close(ed);
+    struct made *all[] = {&top, &im, &resp, &tsa, &leaf, &stranger, &stranger_resp,
+                          &old, &old_im, &no_sign, &lax_resp, &lax_tsa, &old_tsa, &old_resp};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        made_free(all[i]);
+}
+
 /* New elements land where the schema's sequence wants them. */
 static void test_schema_order(void **state)
 {
     struct fixture *f = *state;
     struct ss_editor_cert cert = {f->cert, f->cert_len};
+    struct made tsa;
+    make(&tsa, "T", CERT_TSA, NULL, 86400L);
+    struct ss_editor_cert tsa_cert = as_cert(&tsa);
     struct ss_editor *ed = open_ed(f);
-    assert_int_equal(ss_editor_add_tsa(ed, "T", "http://t.example/", &cert), SS_OK);
+    assert_int_equal(ss_editor_add_tsa(ed, "T", "http://t.example/", &tsa_cert), SS_OK);
+    made_free(&tsa);
     assert_int_equal(ss_editor_add_ca(ed, "C", &cert, NULL, 0, NULL, NULL), SS_OK);
     assert_int_equal(ss_editor_add_member_class(ed, "GOV", "G"), SS_OK);
     assert_int_equal(ss_editor_add_group(ed, "grp", "Group"), SS_OK);
@@ -945,6 +1112,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_referenced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ca_tsa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_tsa_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_and_stamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_save_leaves_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hand_edited, setup, teardown),
