@@ -488,8 +488,10 @@ static ss_error check_ca_certs(const struct ss_editor_cert *root,
             goto out;
         }
         if (!is_ca(x)) {
-            err = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s is not a CA's (it needs basicConstraints "
-                          "CA:TRUE, and keyCertSign where it has a keyUsage)", what);
+            err = ss_errf(SS_ERR_BAD_CERTIFICATE,
+                          "%s is not a CA's (it needs basicConstraints "
+                          "CA:TRUE, and keyCertSign where it has a keyUsage)",
+                          what);
             goto out;
         }
     }

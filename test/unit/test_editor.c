@@ -12,6 +12,7 @@
 #include "certfile.h"
 #include "editor.h"
 #include "ss_xml.h"
+#include "test/unit/support/certs.h"
 
 #include <libxml/tree.h>
 
@@ -60,16 +61,6 @@ struct made {
     size_t len;
 };
 
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    assert_non_null(e);
-    assert_int_equal(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
 /* A certificate named cn, of that kind, issued by issuer (self-signed when NULL), valid from a
  * day ago until until_s seconds from now (in the past when negative). */
 static void make(struct made *m, const char *cn, enum cert_kind kind, const struct made *issuer,
@@ -92,29 +83,19 @@ static void make(struct made *m, const char *cn, enum cert_kind kind, const stru
         1);
     X509 *signer = issuer ? issuer->x : x;
     assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(signer)), 1);
-    switch (kind) {
-    case CERT_CA:
-        add_ext(x, signer, NID_basic_constraints, "critical,CA:TRUE");
-        add_ext(x, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
-        break;
-    case CERT_CA_NO_SIGN:
-        add_ext(x, signer, NID_basic_constraints, "critical,CA:TRUE");
-        add_ext(x, signer, NID_key_usage, "critical,digitalSignature");
-        break;
-    case CERT_OCSP:
-        add_ext(x, signer, NID_basic_constraints, "CA:FALSE");
-        add_ext(x, signer, NID_ext_key_usage, "OCSPSigning");
-        break;
-    case CERT_TSA:
-        add_ext(x, signer, NID_basic_constraints, "CA:FALSE");
-        add_ext(x, signer, NID_ext_key_usage, "critical,timeStamping");
-        break;
-    case CERT_TSA_LAX:
-        add_ext(x, signer, NID_ext_key_usage, "timeStamping");
-        break;
-    case CERT_LEAF:
-        break;
-    }
+    /* the extensions of each kind: basicConstraints, keyUsage, extendedKeyUsage */
+    static const char *const exts[][3] = {
+        [CERT_CA] = {"critical,CA:TRUE", "critical,keyCertSign,cRLSign", NULL},
+        [CERT_LEAF] = {NULL, NULL, NULL},
+        [CERT_OCSP] = {"CA:FALSE", NULL, "OCSPSigning"},
+        [CERT_TSA] = {"CA:FALSE", NULL, "critical,timeStamping"},
+        [CERT_TSA_LAX] = {NULL, NULL, "timeStamping"},
+        [CERT_CA_NO_SIGN] = {"critical,CA:TRUE", "critical,digitalSignature", NULL},
+    };
+    static const int nids[3] = {NID_basic_constraints, NID_key_usage, NID_ext_key_usage};
+    for (size_t i = 0; i < 3; i++)
+        if (exts[kind][i])
+            ss_test_add_ext(x, signer, nids[i], exts[kind][i]);
     assert_true(X509_sign(x, issuer ? issuer->key : m->key, EVP_sha256()) > 0);
     unsigned char *der = NULL;
     int n = i2d_X509(x, &der);
@@ -697,9 +678,10 @@ static void test_old_spelling_mended(void **state)
     struct fixture *f = *state;
     populate(f);
     struct ss_editor *ed = open_ed(f);
-    assert_int_equal(ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss2", "ss2.example:8443",
-                                          "1111111111111111111111111111111111111111111111111111111111111111"),
-                     SS_OK);
+    assert_int_equal(
+        ss_editor_add_server(ed, "GOV/MIKWS-SH", "ss2", "ss2.example:8443",
+                             "1111111111111111111111111111111111111111111111111111111111111111"),
+        SS_OK);
     save_close(ed);
     size_t len = 0;
     uint8_t *buf = NULL;
@@ -927,8 +909,8 @@ static void test_ca_tsa_refusals(void **state)
 {
     struct fixture *f = *state;
     const long year = 86400L * 365;
-    struct made top, im, resp, tsa, leaf, stranger, stranger_resp, old, old_im, no_sign,
-        lax_resp, lax_tsa, old_tsa, old_resp;
+    struct made top, im, resp, tsa, leaf, stranger, stranger_resp, old, old_im, no_sign, lax_resp,
+        lax_tsa, old_tsa, old_resp;
     make(&top, "Test Root CA", CERT_CA, NULL, year);
     make(&im, "Test Intermediate", CERT_CA, &top, year);
     make(&resp, "Test OCSP", CERT_OCSP, &im, year);
@@ -987,8 +969,8 @@ static void test_ca_tsa_refusals(void **state)
     assert_int_equal(ss_editor_add_ca(ed, "CA 1", &c_top, &c_im, 1, url, &c_top), SS_OK);
     assert_int_equal(ss_editor_add_ca(ed, "CA 2", &c_top, &c_im, 1, url, &c_im), SS_OK);
     save_close(ed);
-    struct made *all[] = {&top, &im, &resp, &tsa, &leaf, &stranger, &stranger_resp,
-                          &old, &old_im, &no_sign, &lax_resp, &lax_tsa, &old_tsa, &old_resp};
+    struct made *all[] = {&top, &im,     &resp,    &tsa,      &leaf,    &stranger, &stranger_resp,
+                          &old, &old_im, &no_sign, &lax_resp, &lax_tsa, &old_tsa,  &old_resp};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         made_free(all[i]);
 }

@@ -33,6 +33,7 @@
 #include "evidence.h"
 #include "manifest.h"
 #include "merkle.h"
+#include "test/unit/support/certs.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -211,14 +212,6 @@ struct cert_spec {
     EVP_PKEY *issuer_key;          /* with issuer */
 };
 
-static void add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-    assert_non_null(ext);
-    assert_int_equal(X509_add_ext(x, ext, -1), 1);
-    X509_EXTENSION_free(ext);
-}
-
 static X509 *make_cert(const struct cert_spec *s)
 {
     X509 *x = X509_new();
@@ -245,14 +238,12 @@ static X509 *make_cert(const struct cert_spec *s)
     assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
     assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
     assert_int_equal(X509_set_pubkey(x, s->key), 1);
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-    add_ext(x, &ctx, NID_basic_constraints, "CA:FALSE");
-    add_ext(x, &ctx, NID_key_usage,
-            s->key_usage ? s->key_usage : "critical, digitalSignature, nonRepudiation");
-    add_ext(x, &ctx, NID_subject_key_identifier, "hash");
+    ss_test_add_ext(x, issuer, NID_basic_constraints, "CA:FALSE");
+    ss_test_add_ext(x, issuer, NID_key_usage,
+                    s->key_usage ? s->key_usage : "critical, digitalSignature, nonRepudiation");
+    ss_test_add_ext(x, issuer, NID_subject_key_identifier, "hash");
     if (s->issuer)
-        add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+        ss_test_add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
     /* EdDSA signs without a separate digest */
     const EVP_MD *md = EVP_PKEY_is_a(issuer_key, "ED25519") ? NULL : EVP_sha256();
     assert_true(X509_sign(x, issuer_key, md) > 0);

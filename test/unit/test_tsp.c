@@ -11,6 +11,7 @@
  *
  * Needs SS_TEST_PKI (deploy/pki.sh) and the openssl command.
  */
+#include "test/unit/support/certs.h"
 #include "tsp.h"
 
 #include <openssl/bio.h>
@@ -141,16 +142,6 @@ static void signer_cleanup(struct signer *s)
     free(s->der.data);
 }
 
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    assert_non_null(ext);
-    assert_int_equal(X509_add_ext(x, ext, -1), 1);
-    X509_EXTENSION_free(ext);
-}
-
 /*
  * A leaf certificate for cn issued by issuer (issuer NULL: a self-signed CA
  * with subject issuer_dn), valid from an hour ago for a day, with the given
@@ -193,17 +184,18 @@ static void make_signer(struct signer *s, const struct signer *issuer, const cha
     assert_int_equal(X509_set_pubkey(s->cert, s->key), 1);
     X509 *issuer_cert = issuer ? issuer->cert : s->cert;
     if (issuer) {
-        add_ext(s->cert, issuer_cert, NID_basic_constraints, "CA:FALSE");
-        add_ext(s->cert, issuer_cert, NID_key_usage, "critical,digitalSignature,nonRepudiation");
+        ss_test_add_ext(s->cert, issuer_cert, NID_basic_constraints, "CA:FALSE");
+        ss_test_add_ext(s->cert, issuer_cert, NID_key_usage,
+                        "critical,digitalSignature,nonRepudiation");
     } else {
-        add_ext(s->cert, issuer_cert, NID_basic_constraints, "critical,CA:TRUE");
-        add_ext(s->cert, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
+        ss_test_add_ext(s->cert, issuer_cert, NID_basic_constraints, "critical,CA:TRUE");
+        ss_test_add_ext(s->cert, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
     }
     if (eku)
-        add_ext(s->cert, issuer_cert, NID_ext_key_usage, eku);
-    add_ext(s->cert, issuer_cert, NID_subject_key_identifier, "hash");
+        ss_test_add_ext(s->cert, issuer_cert, NID_ext_key_usage, eku);
+    ss_test_add_ext(s->cert, issuer_cert, NID_subject_key_identifier, "hash");
     if (issuer)
-        add_ext(s->cert, issuer_cert, NID_authority_key_identifier, "keyid:always");
+        ss_test_add_ext(s->cert, issuer_cert, NID_authority_key_identifier, "keyid:always");
     assert_true(X509_sign(s->cert, issuer ? issuer->key : s->key, EVP_sha256()) > 0);
     cert_der(s->cert, &s->der);
 }
