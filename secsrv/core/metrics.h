@@ -9,7 +9,7 @@
 #ifndef SS_METRICS_H
 #define SS_METRICS_H
 
-#include "text.h"
+#include "ss_text.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -2,7 +2,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "meta.h"
 
-#include "text.h"
+#include "ss_text.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>

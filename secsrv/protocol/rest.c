@@ -1,6 +1,6 @@
 #include "rest.h"
 #include "ss_hex.h"
-#include "text.h"
+#include "ss_text.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>

@@ -2,7 +2,7 @@
 #include "soap.h"
 
 #include "subject.h"
-#include "text.h"
+#include "ss_text.h"
 
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>

@@ -14,7 +14,7 @@
 #include "signer.h"
 #include "ss_hex.h"
 #include "ss_xml.h"
-#include "text.h"
+#include "ss_text.h"
 #include "log.h"
 
 #include <curl/curl.h>

@@ -3,7 +3,7 @@
 #include "log.h"
 #include "logger.h"
 #include "signer.h"
-#include "text.h"
+#include "ss_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>

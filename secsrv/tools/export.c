@@ -6,53 +6,27 @@
 #include "evidence.h"
 #include "keys.h"
 #include "merkle.h"
-#include "ss_grow.h"
 #include "ss_sha256.h"
+#include "ss_text.h"
 #include "trust.h"
 
 #include <openssl/pem.h>
 #include <regex.h>
 #include <openssl/x509.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_CERTS 256 /* distinct CA, responder and TSA certificates in one package */
 
-struct text {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(struct text *t, const char *fmt, ...)
-{
-    if (t->failed)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !ss_grow(&t->p, &t->cap, t->len + (size_t)n + 1, 1, 4096)) {
-        t->failed = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
 /* Certificates for one PEM file of the package, each once. */
 struct cert_set {
     uint8_t fp[MAX_CERTS][32];
     size_t n;
-    struct text pem;
+    struct ss_text pem;
 };
 
-static ss_error pem_of(const uint8_t *der, size_t len, struct text *out)
+static ss_error pem_of(const uint8_t *der, size_t len, struct ss_text *out)
 {
     X509 *x = ss_certfile_x509(der, len);
     BIO *b = BIO_new(BIO_s_mem());
@@ -60,7 +34,7 @@ static ss_error pem_of(const uint8_t *der, size_t len, struct text *out)
     long n = 0;
     bool ok = x && b && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &p)) > 0;
     if (ok)
-        text_add(out, "%.*s", (int)n, p);
+        ss_text_printf(out, "%.*s", (int)n, p);
     BIO_free(b);
     X509_free(x);
     return ok ? SS_OK : ss_errf(SS_ERR_CRYPTO, "a certificate of the registry does not encode");
@@ -85,7 +59,7 @@ struct ss_export {
     const uint8_t *secret;
     uint8_t public_key[32];
     struct ss_asic *asic;
-    struct text verify;
+    struct ss_text verify;
     struct cert_set cas, responders, tsas;
     size_t records;
 };
@@ -134,9 +108,10 @@ static ss_error add_file(struct ss_export *x, const char *dir, const char *name,
 static void digest_at(struct ss_export *x, const char *dir, const char *file, const char *where,
                       size_t at)
 {
-    text_add(&x->verify, "openssl dgst -sha256 -binary -out %s/%s.sha256 %s/%s\n", dir, file, dir,
-             file);
-    text_add(&x->verify, "cmp -n 32 -i 0:%zu %s/%s.sha256 %s/%s\n", at, dir, file, dir, where);
+    ss_text_printf(&x->verify, "openssl dgst -sha256 -binary -out %s/%s.sha256 %s/%s\n", dir, file,
+                   dir, file);
+    ss_text_printf(&x->verify, "cmp -n 32 -i 0:%zu %s/%s.sha256 %s/%s\n", at, dir, file, dir,
+                   where);
 }
 
 /*
@@ -165,7 +140,7 @@ static ss_error tree_steps(struct ss_export *x, const char *dir, const char *tre
     uint8_t h[32];
     ss_sha256(in, leaf_len + 1, h);
     free(in);
-    text_add(&x->verify, "cmp -i 0:1 %s/%s %s/%s\n", dir, src, dir, name);
+    ss_text_printf(&x->verify, "cmp -i 0:1 %s/%s %s/%s\n", dir, src, dir, name);
     for (size_t k = 0; !err && k < path.n; k++) {
         uint8_t node[65];
         node[0] = 0x01;
@@ -176,10 +151,10 @@ static ss_error tree_steps(struct ss_export *x, const char *dir, const char *tre
         snprintf(next, sizeof next, "%s/%zu.in", tree, k + 1);
         if ((err = add_file(x, dir, next, node, sizeof node)))
             break;
-        text_add(&x->verify, "openssl dgst -sha256 -binary -out %s/%s/%zu.out %s/%s\n", dir, tree,
-                 k, dir, name);
-        text_add(&x->verify, "cmp -n 32 -i 0:%d %s/%s/%zu.out %s/%s\n", left ? 33 : 1, dir, tree, k,
-                 dir, next);
+        ss_text_printf(&x->verify, "openssl dgst -sha256 -binary -out %s/%s/%zu.out %s/%s\n", dir,
+                       tree, k, dir, name);
+        ss_text_printf(&x->verify, "cmp -n 32 -i 0:%d %s/%s/%zu.out %s/%s\n", left ? 33 : 1, dir,
+                       tree, k, dir, next);
         ss_sha256(node, sizeof node, h);
         snprintf(name, sizeof name, "%s", next);
     }
@@ -245,25 +220,27 @@ static ss_error signature_checks(struct ss_export *x, const char *dir, const str
         if ((err = tree_steps(x, dir, "sig-tree", "manifest", r->manifest, r->manifest_len,
                               r->sig_path, last, sizeof last)))
             return err;
-        text_add(&x->verify,
-                 "openssl dgst -sha256 -r %s/%s | cut -c1-64 | sed 's/^/secsrv-batch-root: /' > "
-                 "%s/batch-root\n",
-                 dir, last, dir);
+        ss_text_printf(
+            &x->verify,
+            "openssl dgst -sha256 -r %s/%s | cut -c1-64 | sed 's/^/secsrv-batch-root: /' > "
+            "%s/batch-root\n",
+            dir, last, dir);
         content = "batch-root";
     }
     /* the signer's certificate as the signature carries it, and its issuer chained to the CAs */
-    text_add(&x->verify,
-             "openssl cms -verify -binary -inform DER -in %s/signature.p7s -content %s/%s "
-             "-CAfile ca-chain.pem -purpose any -attime %ld -signer %s/signer.out -out /dev/null\n",
-             dir, dir, content, at, dir);
-    text_add(&x->verify, "cmp %s/signer.pem %s/signer.out\n", dir, dir);
-    text_add(&x->verify,
-             "openssl verify -CAfile ca-chain.pem -purpose any -attime %ld %s/issuer.pem\n", at,
-             dir);
+    ss_text_printf(
+        &x->verify,
+        "openssl cms -verify -binary -inform DER -in %s/signature.p7s -content %s/%s "
+        "-CAfile ca-chain.pem -purpose any -attime %ld -signer %s/signer.out -out /dev/null\n",
+        dir, dir, content, at, dir);
+    ss_text_printf(&x->verify, "cmp %s/signer.pem %s/signer.out\n", dir, dir);
+    ss_text_printf(&x->verify,
+                   "openssl verify -CAfile ca-chain.pem -purpose any -attime %ld %s/issuer.pem\n",
+                   at, dir);
     uint8_t *signer = NULL;
     size_t signer_len = 0;
     struct ss_der issuer;
-    struct text pem = {0};
+    struct ss_text pem = {0};
     if ((err = ss_evidence_signer_cert(r->signature, r->signature_len, &signer, &signer_len)) ||
         (err = issuer_of(x, r, &(struct ss_der){signer, signer_len}, &issuer)) ||
         (err = pem_of(signer, signer_len, &pem)) ||
@@ -283,11 +260,12 @@ static ss_error signature_checks(struct ss_export *x, const char *dir, const str
      * a response no longer fresh today (-attime does not move that check; its freshness at the
      * signing time is the audit's) */
     if (!err && r->ocsp) {
-        text_add(&x->verify,
-                 "openssl ocsp -respin %s/ocsp.der -issuer %s/issuer.pem -cert %s/signer.pem "
-                 "-CAfile ca-chain.pem -VAfile ocsp.pem -no_nonce -attime %ld -out %s/ocsp.out\n",
-                 dir, dir, dir, at, dir);
-        text_add(&x->verify, "grep -Eq '(^|: )good$' %s/ocsp.out\n", dir);
+        ss_text_printf(
+            &x->verify,
+            "openssl ocsp -respin %s/ocsp.der -issuer %s/issuer.pem -cert %s/signer.pem "
+            "-CAfile ca-chain.pem -VAfile ocsp.pem -no_nonce -attime %ld -out %s/ocsp.out\n",
+            dir, dir, dir, at, dir);
+        ss_text_printf(&x->verify, "grep -Eq '(^|: )good$' %s/ocsp.out\n", dir);
     }
     return err;
 }
@@ -367,16 +345,17 @@ ss_error ss_export_record(struct ss_export *x, const struct ss_record *r, int64_
         }
         if ((err = add_file(x, dir, "timestamp.der", token.der, token.len)))
             goto out;
-        text_add(&x->verify, "openssl dgst -sha256 -binary -out %s/record.sha256 %s/record.bin\n",
-                 dir, dir);
+        ss_text_printf(&x->verify,
+                       "openssl dgst -sha256 -binary -out %s/record.sha256 %s/record.bin\n", dir,
+                       dir);
         char last[64];
         if ((err = tree_steps(x, dir, "ts-tree", "record.sha256", r->hash, 32, ts_path, last,
                               sizeof last)))
             goto out;
-        text_add(&x->verify,
-                 "openssl ts -verify -data %s/%s -in %s/timestamp.der -token_in -CAfile "
-                 "ca-chain.pem -untrusted tsa.pem -attime %lld\n",
-                 dir, last, dir, (long long)token.gen_time);
+        ss_text_printf(&x->verify,
+                       "openssl ts -verify -data %s/%s -in %s/timestamp.der -token_in -CAfile "
+                       "ca-chain.pem -untrusted tsa.pem -attime %lld\n",
+                       dir, last, dir, (long long)token.gen_time);
     }
     x->records++;
 out:

@@ -10,7 +10,7 @@
  */
 #include "meta.h"
 #include "mime.h"
-#include "text.h"
+#include "ss_text.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,8 @@
 /*
- * text: a growing text buffer for the answers secsrv writes itself (SOAP
- * faults, metaservice answers), with XML and JSON escaping. Once an append
- * fails for want of memory the buffer stays failed; ss_text_take reports it.
+ * ss_text: a growing text buffer for what secsrv and its tools write
+ * themselves (SOAP faults, metaservice answers, evidence packages' commands),
+ * with XML and JSON escaping. Once an append fails for want of memory the
+ * buffer stays failed; ss_text_take reports it.
  */
 #ifndef SS_TEXT_H
 #define SS_TEXT_H

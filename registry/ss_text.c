@@ -1,5 +1,5 @@
 /* A growing text buffer with XML and JSON escaping, see text.h. */
-#include "text.h"
+#include "ss_text.h"
 
 #include "ss_grow.h"
 
