@@ -63,6 +63,7 @@ struct key_slot {
     size_t ocsp_len;
     time_t ocsp_until;    /* good until, under the registry of ocsp_serial */
     uint64_t ocsp_serial; /* the registry ocsp_until was judged under */
+    uint64_t ocsp_gen;    /* counts the responses held: a verdict is kept for the one judged */
     time_t ocsp_at;       /* when this server obtained the response in use */
     bool ocsp_tried;      /* a first OCSP exchange has ended (either way) */
     time_t hold_until;    /* requests before that wait for it until then */
@@ -368,6 +369,48 @@ static bool staple_usable(const struct key_slot *k, time_t now)
     return k->ocsp && now + margin < k->ocsp_until;
 }
 
+/*
+ * The response k holds, judged again under the registry now in force (t):
+ * one that lowered ocspFreshness, or no longer lists its responder, makes
+ * it worth less or nothing, and receivers judge it by that registry. Not
+ * good any more: it is dropped and renewed at once, and requests wait for
+ * the renewal as they do at start (held). The signing thread and the
+ * renewal thread both judge; a verdict is kept only while the response it
+ * judged is the one held. Under signer.mu, which it drops for the check.
+ */
+static void rejudge(const struct ss_trust *t, struct key_slot *k)
+{
+    uint64_t serial = ss_trust_registry(t)->serial, gen = k->ocsp_gen;
+    struct ss_der leaf = {k->cert_der, k->cert_der_len};
+    size_t len = k->ocsp_len;
+    uint8_t *der = malloc(len);
+    time_t until = 0;
+    ss_error err = SS_ERR_NOMEM;
+    if (der) {
+        memcpy(der, k->ocsp, len);
+        pthread_mutex_unlock(&signer.mu);
+        err = ss_trust_ocsp_check(t, &leaf, der, len, NULL, 0, &until);
+        pthread_mutex_lock(&signer.mu);
+    }
+    free(der);
+    if (k->ocsp_gen != gen)
+        return; /* renewed meanwhile: the new response has its own verdict */
+    if (err) {
+        ss_log_info("signer: the OCSP response for %s is not good under registry serial %llu "
+                    "(%s); renewing it",
+                    k->member_str, (unsigned long long)serial, ss_errmsg());
+        free(k->ocsp);
+        k->ocsp = NULL;
+        k->ocsp_len = 0;
+        k->ocsp_gen++;
+        k->ocsp_tried = false;
+        k->hold_until = 0;
+        pthread_cond_broadcast(&signer.renew);
+    }
+    k->ocsp_until = until;
+    k->ocsp_serial = serial;
+}
+
 static void *signing_main(void *arg)
 {
     (void)arg;
@@ -404,8 +447,15 @@ static void *signing_main(void *arg)
             pthread_cond_timedwait(&signer.work, &signer.mu, &wake);
             continue;
         }
+        /* a response not yet judged under the registry in force is judged here, before it is
+         * stapled, rather than when the renewal thread (perhaps waiting for a responder) gets
+         * to it: receivers judge it by that registry */
+        struct ss_trust *t = ss_trust_ref(signer.trust);
+        uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
+            while (k->queued && t && k->ocsp && k->ocsp_serial != serial)
+                rejudge(t, k); /* again if it was renewed meanwhile under an older registry */
             if (!k->queued || held(k, time(NULL)) || gathering(k, ss_monotonic_us()))
                 continue;
             k->last_batch_us = ss_monotonic_us();
@@ -422,7 +472,7 @@ static void *signing_main(void *arg)
                 k->tail = &k->head;
             k->queued -= n;
             now = time(NULL);
-            bool usable = staple_usable(k, now);
+            bool usable = t && k->ocsp_serial == serial && staple_usable(k, now);
             uint8_t *ocsp = NULL;
             size_t ocsp_len = k->ocsp_len;
             if (usable && (ocsp = malloc(ocsp_len)) != NULL)
@@ -434,7 +484,6 @@ static void *signing_main(void *arg)
             signer.signed_messages += n;
             if (n > signer.largest_batch)
                 signer.largest_batch = n;
-            struct ss_trust *t = ss_trust_ref(signer.trust);
             pthread_mutex_unlock(&signer.mu);
             if (ocsp) {
                 sign_batch(k, t, list, n, ocsp, ocsp_len);
@@ -446,9 +495,11 @@ static void *signing_main(void *arg)
             }
             free(ocsp);
             free_requests(list);
-            ss_trust_unref(t);
             pthread_mutex_lock(&signer.mu);
         }
+        pthread_mutex_unlock(&signer.mu);
+        ss_trust_unref(t);
+        pthread_mutex_lock(&signer.mu);
     }
     pthread_mutex_unlock(&signer.mu);
     return NULL;
@@ -471,38 +522,6 @@ static bool renewal_due(const struct key_slot *k, time_t now)
     return now >= at + (k->ocsp_until - at) / 2;
 }
 
-/*
- * The response k holds, judged again under the registry now in force (t):
- * one that lowered ocspFreshness, or no longer lists its responder, makes
- * it worth less or nothing, and receivers judge it by that registry. Not
- * usable any more: it is renewed at once. Under signer.mu, which it drops
- * for the check.
- */
-static void rejudge(const struct ss_trust *t, struct key_slot *k, const struct ss_der *leaf)
-{
-    uint64_t serial = ss_trust_registry(t)->serial;
-    size_t len = k->ocsp_len;
-    uint8_t *der = malloc(len);
-    time_t until = 0;
-    ss_error err = SS_ERR_NOMEM;
-    if (der) {
-        memcpy(der, k->ocsp, len);
-        pthread_mutex_unlock(&signer.mu);
-        err = ss_trust_ocsp_check(t, leaf, der, len, NULL, 0, &until);
-        pthread_mutex_lock(&signer.mu);
-    }
-    /* only this thread replaces k->ocsp, so it is still the response judged */
-    if (err) {
-        ss_log_info("signer: the OCSP response for %s is not good under registry serial %llu "
-                    "(%s); renewing it",
-                    k->member_str, (unsigned long long)serial, ss_errmsg());
-        until = 0;
-    }
-    k->ocsp_until = until;
-    k->ocsp_serial = serial;
-    free(der);
-}
-
 static void *ocsp_main(void *arg)
 {
     (void)arg;
@@ -513,11 +532,11 @@ static void *ocsp_main(void *arg)
         uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            struct ss_der leaf = {k->cert_der, k->cert_der_len};
             if (k->key && k->ocsp && k->ocsp_serial != serial)
-                rejudge(t, k, &leaf);
+                rejudge(t, k);
             if (!k->key || !renewal_due(k, now))
                 continue;
+            struct ss_der leaf = {k->cert_der, k->cert_der_len};
             pthread_mutex_unlock(&signer.mu);
             uint8_t *der = NULL;
             size_t len = 0;
@@ -539,6 +558,7 @@ static void *ocsp_main(void *arg)
             k->ocsp_len = len;
             k->ocsp_until = until;
             k->ocsp_serial = serial;
+            k->ocsp_gen++;
             k->ocsp_at = time(NULL);
             k->status[0] = '\0';
         }
