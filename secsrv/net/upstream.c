@@ -231,6 +231,7 @@ struct sink {
     char header_problem[160]; /* what was wrong with them */
     bool resendable;          /* the request may go out a second time (on_prereq) */
     bool resend_refused;      /* it would have, and was not */
+    bool header_ended;        /* the blank line after the final answer's fields has come */
 };
 
 /*
@@ -315,10 +316,22 @@ ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *d
     return ss_headers_addn(headers, data, name_len, v, vlen);
 }
 
+/*
+ * libcurl hands over the trailer section of a chunked answer as header lines after the body.
+ * Trailer fields are not merged into the header section (RFC 9110 6.5.1): a service's
+ * trailing Content-Type or Set-Cookie would reach the client as a second one. They are
+ * dropped, which a recipient that removes the chunked coding may do.
+ */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct sink *s = userp;
     size_t n = size * nmemb;
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        s->header_ended = false; /* a status line: after 1xx, a new header section */
+    else if (s->header_ended)
+        return n;
+    else if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n'))
+        s->header_ended = true;
     ss_error err = ss_upstream_parse_header_line(&s->resp->headers, data, n);
     if (err) {
         s->header_error = err;

@@ -80,6 +80,12 @@ xr GET $CLIENT "$ECHO/hop"
 expect "a field the service's Connection field names does not reach the client; others do" \
   bash -c "[ '$STATUS' = 200 ] && [ -z '$(header x-hop)' ] && [ '$(header x-end)' = stays ]"
 
+xr GET $CLIENT "$ECHO/trailers"
+expect "a service's trailer fields are not merged into the answer's header section" \
+  bash -c "[ '$STATUS' = 200 ] && [ \"\$(grep -ci '^content-type:' $T_DIR/headers)\" = 1 ] &&
+    [ '$(header content-type)' = text/plain ] && [ -z '$(header x-trailer)' ] &&
+    ! grep -qi '^set-cookie: trailer' $T_DIR/headers && [ \"\$(cat $T_DIR/body)\" = xxxxxxxxxx ]"
+
 xr GET $CLIENT "$ECHO/redirect"
 expect "redirects are passed back, not followed" \
   test "$STATUS" = 302 -a "$(header location)" = "http://127.0.0.1:1/elsewhere"

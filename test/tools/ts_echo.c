@@ -23,6 +23,9 @@
  *   .../drops         answers {"drops":N}: how many requests .../drop closed
  *   .../port          answers {"port":N}: the TCP port the request came from (a
  *                     connection used again comes from the same port)
+ *   .../trailers      answers "xxxxxxxxxx" (text/plain) in chunked coding with a
+ *                     trailer section: X-Trailer, Content-Type: text/evil and
+ *                     Set-Cookie: trailer=1
  *
  * Every string from the request is JSON-escaped before it is sent back.
  */
@@ -372,6 +375,30 @@ static enum MHD_Result reply_big(struct MHD_Connection *conn, struct ts_request 
     return ts_queue(conn, req, method, MHD_HTTP_OK, response);
 }
 
+static enum MHD_Result reply_trailers(struct MHD_Connection *conn, struct ts_request *req,
+                                      const char *method)
+{
+    uint64_t *size = malloc(sizeof *size);
+    if (size == NULL)
+        return MHD_NO;
+    *size = 10;
+    /* of unknown size: sent in chunked coding, which alone carries a trailer section */
+    struct MHD_Response *response =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, TS_BIG_BLOCK, &fill_x, size, &free);
+    if (response == NULL) {
+        free(size);
+        return MHD_NO;
+    }
+    if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain") != MHD_YES ||
+        MHD_add_response_footer(response, "X-Trailer", "t") != MHD_YES ||
+        MHD_add_response_footer(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/evil") != MHD_YES ||
+        MHD_add_response_footer(response, MHD_HTTP_HEADER_SET_COOKIE, "trailer=1") != MHD_YES) {
+        MHD_destroy_response(response);
+        return MHD_NO;
+    }
+    return ts_queue(conn, req, method, MHD_HTTP_OK, response);
+}
+
 static enum MHD_Result reply_status(struct MHD_Connection *conn, struct ts_request *req,
                                     const char *method, unsigned int status)
 {
@@ -448,6 +475,8 @@ enum MHD_Result ts_echo_answer(const struct ts_server *srv, struct MHD_Connectio
         return reply_redirect(conn, req, method);
     if (ts_path_ends_with(req, "/big"))
         return reply_big(conn, req, method);
+    if (ts_path_ends_with(req, "/trailers"))
+        return reply_trailers(conn, req, method);
     size_t pad = 0;
     if (ts_path_ends_with(req, "/fields")) {
         long long bytes = query_number(conn, "bytes", TS_PAD_MAX);
