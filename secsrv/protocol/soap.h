@@ -43,15 +43,15 @@
 #define SS_SOAP_HASH_ALGORITHM "http://www.w3.org/2001/04/xmlenc#sha512"
 #define SS_SOAP_MAX_DEPTH 128
 #define SS_SOAP_MAX_ATTRIBUTES 64
-#define SS_SOAP_FIELD_MAX 255 /* bytes of id, userId, issue, a party code */
+#define SS_SOAP_FIELD_MAX 255 /* bytes of id, a party code */
 
 struct ss_soap_message {
     bool has_client, has_service;
     struct ss_client_id client;
     struct ss_service_id service;
     char id[SS_SOAP_FIELD_MAX + 1];
-    char user_id[SS_SOAP_FIELD_MAX + 1];
-    char issue[SS_SOAP_FIELD_MAX + 1];
+    uint8_t user_id_sha256[32]; /* of userId's and issue's text, which may be any string */
+    uint8_t issue_sha256[32];
     char protocol_version[16];
     bool has_security_server; /* the targeting extension (PR-TARGETSS) */
     struct ss_server_id security_server;

@@ -99,6 +99,13 @@ expect "an empty userId and issue are answered 200 and echoed empty" \
   bash -c "[ '$STATUS' = 200 ] && grep -q '<xrd:issue */>\|<xrd:issue></xrd:issue>' '$T_DIR/body' &&
     grep -q '<xrd:userId */>\|<xrd:userId></xrd:userId>' '$T_DIR/body'"
 
+# and any string: X-Road's own test messages carry an issue over several lines
+new_id
+request "$ID" "SN-AB 123" 's#<xrd:issue>12345</xrd:issue>#<xrd:issue>w\naa\tww\n</xrd:issue>#'
+soap "$T_DIR/req.xml"
+expect "an issue with line breaks and a tab is served, and the answer holds it unchanged" \
+  bash -c "[ '$STATUS' = 200 ] && perl -0ne 'exit !/<xrd:issue>w\naa\tww\n<\/xrd:issue>/' '$T_DIR/body'"
+
 # a header field in X-Road's namespace that protocol 4.0 does not define passes as it is
 new_id
 request "$ID" "SN-AB 123" 's#</xrd:protocolVersion>#&<xrd:xml><![CDATA[<a>b \&amp; c</a>]]></xrd:xml>#'
