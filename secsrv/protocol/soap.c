@@ -108,6 +108,16 @@ static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_i
     refuse(ctxt, ctxt->_private, "a document type declaration (not allowed in SOAP)");
 }
 
+/* A processing instruction (the XML declaration is none): SOAP 1.1 section 3 forbids them as it
+ * forbids a DTD, and a service may act on one that secsrv passed without reading. */
+static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+    (void)target;
+    (void)data;
+    xmlParserCtxtPtr ctxt = ctx;
+    refuse(ctxt, ctxt->_private, "a processing instruction (not allowed in SOAP)");
+}
+
 static void on_error(void *ctx, xmlErrorPtr e)
 {
     struct hooks *h = ((xmlParserCtxtPtr)ctx)->_private;
@@ -728,6 +738,7 @@ ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_
     ctxt->sax->endElementNs = on_end;
     ctxt->sax->internalSubset = on_doctype;
     ctxt->sax->externalSubset = on_doctype;
+    ctxt->sax->processingInstruction = on_pi;
     ctxt->sax->serror = on_error;
     ctxt->sax->warning = NULL;
     ctxt->sax->error = NULL;

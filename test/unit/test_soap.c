@@ -405,6 +405,17 @@ static void test_hostile_documents(void **state)
         "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\">"
         "<SOAP-ENV:Body><x>&xxe;</x></SOAP-ENV:Body></SOAP-ENV:Envelope>";
     expect_refused(external, "document type declaration");
+    /* processing instructions, in the header, in the body, after the envelope (SOAP 1.1 3) */
+    expect_refused(HEAD "<SOAP-ENV:Header><?probe hello?>" CLIENT SERVICE FIELDS
+                        "</SOAP-ENV:Header>" BODY,
+                   "processing instruction");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"
+                        "<SOAP-ENV:Body><ns1:halterAuskunft><?probe?></ns1:halterAuskunft>"
+                        "</SOAP-ENV:Body></SOAP-ENV:Envelope>",
+                   "processing instruction");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>" BODY
+                        "<?probe end?>",
+                   "processing instruction");
     /* an undeclared entity reference is not well-formed */
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"
                         "<SOAP-ENV:Body><ns1:halterAuskunft>&xxe;</ns1:halterAuskunft>"
