@@ -344,8 +344,7 @@ static ss_error server_identifier(const xmlNode *n, struct ss_server_id *id)
 }
 
 /* One header field of ours or X-Road's, each at most once. */
-static ss_error header_field(const xmlNode *n, bool response, struct ss_soap_message *m,
-                             unsigned *seen)
+static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsigned *seen)
 {
     static const char *const names[] = {"client",      "service",       "id",
                                         "userId",      "issue",         "protocolVersion",
@@ -382,13 +381,13 @@ static ss_error header_field(const xmlNode *n, bool response, struct ss_soap_mes
             return text_digest(n, "issue", m->issue_sha256);
         case 5:
             return leaf_text(n, "protocolVersion", m->protocol_version, sizeof m->protocol_version);
-        case 6: {
-            /* in an answer, a service's requestHash is ignored and replaced (PR-MESS 2.2), so
-             * whatever it holds is no error; a peer's is compared with the request's hash, which
-             * an empty one never matches */
-            ss_error err = hash_text(n, m->request_hash, sizeof m->request_hash);
-            return response ? SS_OK : err;
-        }
+        case 6:
+            /* whatever it holds is no error: in a request it has no meaning (PR-MESS 2.2: a
+             * request should not carry one) and is passed as it is; in an answer a service's is
+             * ignored and replaced, and a peer's is compared with the request's hash, which an
+             * empty one never matches */
+            (void)hash_text(n, m->request_hash, sizeof m->request_hash);
+            return SS_OK;
         default:
             m->has_security_server = true;
             return server_identifier(n, &m->security_server);
@@ -437,7 +436,7 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
     unsigned seen = 0;
     if (n && in(n, SS_SOAP_NS_ENV, "Header")) {
         for (const xmlNode *f = element(n->children, &stray); f; f = element(f->next, &stray)) {
-            ss_error err = header_field(f, response, m, &seen);
+            ss_error err = header_field(f, m, &seen);
             if (err)
                 return err;
         }

@@ -586,6 +586,14 @@ static void test_schema(void **state)
     struct ss_soap_message m;
     assert_int_equal(parse(wrapped, true, &m), SS_OK);
     assert_string_equal(m.request_hash, "8r+UeXoU2WiEXRMdES8K==");
+    /* a request should not carry one (PR-MESS 2.2), but one of any content is no error */
+    const char *in_request[] = {
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "<xrd:requestHash/></SOAP-ENV:Header>" BODY,
+        HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS
+             "<xrd:requestHash algorithmId=\"x\">not base64!</xrd:requestHash>"
+             "</SOAP-ENV:Header>" BODY};
+    for (size_t i = 0; i < sizeof in_request / sizeof in_request[0]; i++)
+        assert_int_equal(parse(in_request[i], false, &m), SS_OK);
 }
 
 int main(void)
