@@ -445,8 +445,12 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
     if (!n || !in(n, SS_SOAP_NS_ENV, "Body"))
         return bad("the envelope has no Body after its Header");
     const xmlNode *body = n;
-    if (element(body->next, &stray))
-        return bad("an element after the Body");
+    /* after the Body, SOAP 1.1 section 4 allows namespace-qualified elements of other
+     * namespaces than its own; they pass as they are, signed with the message */
+    for (const xmlNode *t = element(body->next, &stray); t; t = element(t->next, &stray))
+        if (!t->ns || is(t->ns->href, SS_SOAP_NS_ENV))
+            return bad("an element after the Body that is %s (line %ld)",
+                       t->ns ? "SOAP's own" : "not namespace-qualified", xmlGetLineNo(t));
     if (stray)
         return bad("text outside the Header's and the Body's elements");
     const xmlNode *first = element(body->children, &stray);
@@ -648,8 +652,8 @@ static ss_error soap_attributes(xmlNodePtr n, int depth)
                            (const char *)n->name, xmlGetLineNo(n), problem);
             xmlRemoveProp(a);
         }
-        if (depth == 1 && in(n, SS_SOAP_NS_ENV, "Body"))
-            continue;
+        if (depth == 1 && !in(n, SS_SOAP_NS_ENV, "Header"))
+            continue; /* the Body's and what follows it are the service's */
         ss_error err = soap_attributes(n->children, depth + 1);
         if (err)
             return err;

@@ -7,7 +7,8 @@
  * declarations are read (so no entity can expand and no external entity is
  * fetched), at most SS_SOAP_MAX_DEPTH levels and SS_SOAP_MAX_ATTRIBUTES
  * attributes on an element, UTF-8 only. It checks the envelope's shape
- * (Envelope, an optional Header, one Body, nothing else), takes the X-Road
+ * (Envelope, an optional Header, one Body, then only elements of other
+ * namespaces), takes the X-Road
  * header fields (namespace http://x-road.eu/xsd/xroad.xsd: client, service,
  * id, userId, issue, protocolVersion, requestHash; representedParty in
  * http://x-road.eu/xsd/representation.xsd) with their identifiers

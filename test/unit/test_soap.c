@@ -375,6 +375,18 @@ static void test_request_refusals(void **state)
                         "<SOAP-ENV:Body><ns1:halterAuskunft/>junk</SOAP-ENV:Body>"
                         "</SOAP-ENV:Envelope>",
                    "nothing else");
+    /* after the Body: elements of other namespaces only (SOAP 1.1 4), which are the service's */
+#define BODY_THEN(after)                                                                           \
+    HEAD "<SOAP-ENV:Header>" CLIENT SERVICE FIELDS "</SOAP-ENV:Header>"                            \
+         "<SOAP-ENV:Body><ns1:halterAuskunft/></SOAP-ENV:Body>" after "</SOAP-ENV:Envelope>"
+    struct ss_soap_message m;
+    assert_int_equal(parse(BODY_THEN("<foo:trailer xmlns:foo=\"urn:foo\"><x "
+                                     "SOAP-ENV:mustUnderstand=\"maybe\"/></foo:trailer>"),
+                           false, &m),
+                     SS_OK);
+    expect_refused(BODY_THEN("<trailer/>"), "after the Body that is not namespace-qualified");
+    expect_refused(BODY_THEN("<SOAP-ENV:Body/>"), "after the Body that is SOAP's own");
+    expect_refused(BODY_THEN("<foo:t xmlns:foo=\"urn:foo\"/>text"), "text outside");
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
                         "<xrd:id>1&#13;&#10;X-Injected: 1</xrd:id>"
                         "<xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>" BODY,
