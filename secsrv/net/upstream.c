@@ -345,6 +345,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
 struct verify_state {
     const struct ss_upstream_tls *tls;
+    uint64_t deadline_us; /* the exchange's end (CLOCK_MONOTONIC), 0: none */
     ss_error err;
     char reason[300];
 };
@@ -377,7 +378,7 @@ static int verify_peer(X509_STORE_CTX *ctx, void *arg)
     }
     vs->err = ss_trust_check_server(vs->tls->trust, certs, n, vs->tls->expected);
     if (!vs->err)
-        vs->err = ss_trust_check_status(vs->tls->trust, certs, n);
+        vs->err = ss_trust_check_status(vs->tls->trust, certs, n, vs->deadline_us);
     if (vs->err) {
         snprintf(vs->reason, sizeof vs->reason, "%s", ss_errmsg());
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -643,7 +644,11 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     struct sink sink = {.resp = resp,
                         .max_body = req->max_response_bytes,
                         .resendable = req->tls || idempotent(req->method)};
-    struct verify_state vs = {.tls = req->tls};
+    /* libcurl's timer does not run while the handshake waits in verify_peer: a status it
+     * asks a responder for there gets what is left of the exchange's time */
+    struct verify_state vs = {
+        .tls = req->tls,
+        .deadline_us = req->timeout ? ss_monotonic_us() + (uint64_t)req->timeout * 1000000u : 0};
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)req->connect_timeout);

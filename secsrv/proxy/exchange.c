@@ -1395,7 +1395,7 @@ static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_
         return err;
     if (known)
         return SS_OK;
-    err = may_ask ? ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs)
+    err = may_ask ? ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs, 0)
                   : ss_trust_check_status_cached(trust, req->peer_certs, req->n_peer_certs);
     if (!may_ask && err == SS_ERR_NOT_FOUND)
         return SS_OK; /* not verified yet: the handler does */

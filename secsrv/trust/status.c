@@ -3,6 +3,7 @@
  * over the network (ss_upstream_fetch). The checks of a response are
  * trust.c's (ss_trust_ocsp_check); this module only asks.
  */
+#include "clock.h"
 #include "ss_hex.h"
 #include "trust.h"
 #include "upstream.h"
@@ -15,10 +16,13 @@
  * Asks the responders of leaf's CA in turn, each with a fresh nonce, until
  * one gives a good status; a revocation is final. On SS_OK *answer (if not
  * NULL) holds the response (malloc'd) and *until when it stops counting.
+ * With deadline_us (see ss_trust_check_status), *cut tells whether a
+ * responder had less than its time or was not asked for want of it.
  */
 static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t **answer,
-                    size_t *answer_len, time_t *until)
+                    size_t *answer_len, time_t *until, uint64_t deadline_us, bool *cut)
 {
+    *cut = false;
     uint8_t nonce[SS_TRUST_OCSP_NONCE];
     randombytes_buf(nonce, sizeof nonce);
     uint8_t *req = NULL;
@@ -39,8 +43,22 @@ static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t
         const char *url = ca->ocsp[i].url;
         uint8_t *der = NULL;
         size_t len = 0;
+        unsigned timeout = SS_TRUST_OCSP_TIMEOUT;
+        if (deadline_us) {
+            uint64_t now = ss_monotonic_us();
+            uint64_t left = now < deadline_us ? (deadline_us - now) / 1000000u : 0;
+            if (left < timeout) {
+                *cut = true;
+                timeout = (unsigned)left;
+            }
+            if (timeout == 0) {
+                err = ss_errf(SS_ERR_PEER_UNTRUSTED,
+                              "OCSP responder %s not asked: the exchange's time is up", url);
+                break;
+            }
+        }
         err = ss_upstream_fetch(url, "application/ocsp-request", req, req_len,
-                                SS_TRUST_OCSP_MAX_BYTES, SS_TRUST_OCSP_TIMEOUT, &der, &len);
+                                SS_TRUST_OCSP_MAX_BYTES, timeout, &der, &len);
         if (err) {
             err = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s: %s", url, ss_errmsg());
             continue;
@@ -77,7 +95,8 @@ ss_error ss_trust_check_status_cached(const struct ss_trust *t, const struct ss_
     return cached_status(t, certs, n, fp, time(NULL));
 }
 
-ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n)
+ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n,
+                               uint64_t deadline_us)
 {
     uint8_t fp[32];
     time_t now = time(NULL);
@@ -85,12 +104,14 @@ ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *ce
     if (err != SS_ERR_NOT_FOUND)
         return err;
     time_t until = 0;
-    err = ask(t, &certs[0], NULL, NULL, &until);
+    bool cut = false;
+    err = ask(t, &certs[0], NULL, NULL, &until, deadline_us, &cut);
     if (err) {
         char hex[65];
         ss_hex_sha256_format(fp, hex);
         err = ss_errf(err, "peer certificate %s: %s", hex, ss_errmsg());
-        ss_trust_status_store(t, fp, now + SS_TRUST_NEGATIVE_TTL, err, ss_errmsg());
+        if (!cut || err == SS_ERR_CERT_REVOKED)
+            ss_trust_status_store(t, fp, now + SS_TRUST_NEGATIVE_TTL, err, ss_errmsg());
     } else {
         ss_trust_status_store(t, fp, until, SS_OK, "");
     }
@@ -102,5 +123,6 @@ ss_error ss_trust_ocsp_fetch(const struct ss_trust *t, const struct ss_der *leaf
 {
     *der = NULL;
     *len = 0;
-    return ask(t, leaf, der, len, good_until);
+    bool cut;
+    return ask(t, leaf, der, len, good_until, 0, &cut);
 }

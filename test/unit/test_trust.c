@@ -11,9 +11,12 @@
  * Needs SS_TEST_PKI (deploy/pki.sh).
  */
 #include "trust.h"
+#include "clock.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/x509.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -625,9 +630,9 @@ static void test_status_fails_closed(void **state)
     chain_add(&c, "servers/ss-sh-kiel/auth.pem");
 
     /* the fixture's CA lists no responder: the status cannot be known */
-    assert_int_equal(ss_trust_check_status(F->trust, c.certs, c.n), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_check_status(F->trust, c.certs, c.n, 0), SS_ERR_PEER_UNTRUSTED);
     assert_non_null(strstr(ss_errmsg(), "lists no OCSP responder"));
-    assert_int_equal(ss_trust_check_status(F->trust, c.certs, 0), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_check_status(F->trust, c.certs, 0, 0), SS_ERR_PEER_UNTRUSTED);
 
     /* a responder that does not answer */
     char kiel[65], schwerin[65];
@@ -648,19 +653,57 @@ static void test_status_fails_closed(void **state)
     struct ss_registry *reg = parse_doc(with);
     struct ss_trust *t = NULL;
     assert_int_equal(ss_trust_new(reg, &t), SS_OK);
-    assert_int_equal(ss_trust_check_status(t, c.certs, c.n), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, 0), SS_ERR_PEER_UNTRUSTED);
     assert_non_null(strstr(ss_errmsg(), "OCSP responder http://127.0.0.1:1/"));
     /* the failure is remembered: the responder is not asked again at once */
-    assert_int_equal(ss_trust_check_status(t, c.certs, c.n), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, 0), SS_ERR_PEER_UNTRUSTED);
     assert_non_null(strstr(ss_errmsg(), "(cached)"));
+
+    /* the exchange's time is up: the responder is not asked, and that is not remembered */
+    ss_trust_unref(t);
+    assert_int_equal(ss_trust_new(reg, &t), SS_OK);
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, ss_monotonic_us()),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "not asked: the exchange's time is up"));
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, 0), SS_ERR_PEER_UNTRUSTED);
+    assert_null(strstr(ss_errmsg(), "(cached)"));
+    assert_non_null(strstr(ss_errmsg(), "OCSP responder http://127.0.0.1:1/"));
 
     /* a certificate from outside the federation has no issuer to ask about */
     struct chain rogue = {0};
     chain_add(&rogue, "rogue/server.pem");
-    assert_int_equal(ss_trust_check_status(t, rogue.certs, rogue.n), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_check_status(t, rogue.certs, rogue.n, 0), SS_ERR_PEER_UNTRUSTED);
     assert_non_null(strstr(ss_errmsg(), "not issued by an approved CA"));
 
     chain_free(&rogue);
+    ss_trust_unref(t);
+    ss_registry_unref(reg);
+    free(with);
+
+    /* a responder that takes the request and never answers: asked for what is left of the
+     * exchange's time (about 1 s here), not for SS_TRUST_OCSP_TIMEOUT */
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t at_len = sizeof at;
+    assert_true(silent >= 0 && bind(silent, (struct sockaddr *)&at, sizeof at) == 0 &&
+                listen(silent, 4) == 0 &&
+                getsockname(silent, (struct sockaddr *)&at, &at_len) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", ntohs(at.sin_port));
+    n = strlen(doc) + strlen(ocsp) + 256;
+    with = malloc(n);
+    assert_non_null(with);
+    snprintf(with, n,
+             "%.*s    <ocspResponder url=\"%s\"><certificate>%s"
+             "</certificate></ocspResponder>\n%s",
+             (int)(end - doc), doc, url, ocsp, end);
+    reg = parse_doc(with);
+    assert_int_equal(ss_trust_new(reg, &t), SS_OK);
+    uint64_t started = ss_monotonic_us();
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, started + 1900000u),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_true(ss_monotonic_us() - started < (SS_TRUST_OCSP_TIMEOUT - 1) * 1000000u);
+    close(silent);
     ss_trust_unref(t);
     ss_registry_unref(reg);
     free(with);
