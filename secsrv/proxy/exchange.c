@@ -653,8 +653,8 @@ static ss_error identify_soap(struct exchange *x)
     if (!ss_client_id_format(&x->client, x->client_str, sizeof x->client_str) ||
         !ss_service_id_format(&x->target.service, x->service_str, sizeof x->service_str))
         return ss_errf(SS_ERR_BAD_IDENTIFIER, "an identifier in the SOAP header is too long");
-    if (!ss_manifest_query_id_valid(m->id))
-        return ss_errf(SS_ERR_BAD_HEADER,
+    if (!ss_manifest_query_id_valid(m->id)) /* as the SOAP parser's faults: a bad message */
+        return ss_errf(SS_ERR_PROTOCOL,
                        "the SOAP header field id must be 1 to %d visible ASCII "
                        "characters",
                        SS_MANIFEST_QUERY_ID_MAX);

@@ -123,6 +123,13 @@ new_id
 request "$ID" "SN-AB 123" 's#<xrd:userId>#<xrd:userId SOAP-ENV:mustUnderstand="yes">#'
 soap "$T_DIR/req.xml"
 expect_fault "mustUnderstand other than 0 or 1" Client.BadRequest
+# the message id: 1 to 255 visible ASCII characters; one fault for every way to miss that
+request "has space-$$" "SN-AB 123"
+soap "$T_DIR/req.xml"
+expect_fault "an id with a blank" Client.BadRequest
+request "$(printf 'i%.0s' $(seq 256))" "SN-AB 123"
+soap "$T_DIR/req.xml"
+expect_fault "an id of 256 characters" Client.BadRequest
 
 # --- a message for one server (securityServer, PR-TARGETSS) ------------------------------
 # target SERVERCODE CLASS CODE: in T_DIR/req.xml, the E.1 request with a securityServer header
