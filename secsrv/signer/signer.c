@@ -375,27 +375,32 @@ static bool staple_usable(const struct key_slot *k, time_t now)
  * it worth less or nothing, and receivers judge it by that registry. Not
  * good any more: it is dropped and renewed at once, and requests wait for
  * the renewal as they do at start (held). The signing thread and the
- * renewal thread both judge; a verdict is kept only while the response it
- * judged is the one held. Under signer.mu, which it drops for the check.
+ * renewal thread both judge, each when the verdict held is of an older
+ * registry than t; a verdict is kept only while the response it judged is
+ * the one held and no verdict under a newer registry came meanwhile. Under
+ * signer.mu, which it drops for the check. false: it could not judge (out
+ * of memory).
  */
-static void rejudge(const struct ss_trust *t, struct key_slot *k)
+static bool rejudge(const struct ss_trust *t, struct key_slot *k)
 {
     uint64_t serial = ss_trust_registry(t)->serial, gen = k->ocsp_gen;
     struct ss_der leaf = {k->cert_der, k->cert_der_len};
     size_t len = k->ocsp_len;
     uint8_t *der = malloc(len);
+    if (!der)
+        return false;
+    memcpy(der, k->ocsp, len);
     time_t until = 0;
-    ss_error err = SS_ERR_NOMEM;
-    if (der) {
-        memcpy(der, k->ocsp, len);
-        pthread_mutex_unlock(&signer.mu);
-        err = ss_trust_ocsp_check(t, &leaf, der, len, NULL, 0, &until);
-        pthread_mutex_lock(&signer.mu);
-    }
+    pthread_mutex_unlock(&signer.mu);
+    ss_error err = ss_trust_ocsp_check(t, &leaf, der, len, NULL, 0, &until);
+    pthread_mutex_lock(&signer.mu);
     free(der);
-    if (k->ocsp_gen != gen)
-        return; /* renewed meanwhile: the new response has its own verdict */
+    if (k->ocsp_gen != gen || k->ocsp_serial >= serial)
+        return true; /* renewed, or judged under a newer registry, meanwhile: that stands */
     if (err) {
+        snprintf(k->status, sizeof k->status,
+                 "its OCSP response is not good under registry serial %llu (%.180s)",
+                 (unsigned long long)serial, ss_errmsg());
         ss_log_info("signer: the OCSP response for %s is not good under registry serial %llu "
                     "(%s); renewing it",
                     k->member_str, (unsigned long long)serial, ss_errmsg());
@@ -409,6 +414,7 @@ static void rejudge(const struct ss_trust *t, struct key_slot *k)
     }
     k->ocsp_until = until;
     k->ocsp_serial = serial;
+    return true;
 }
 
 static void *signing_main(void *arg)
@@ -447,17 +453,25 @@ static void *signing_main(void *arg)
             pthread_cond_timedwait(&signer.work, &signer.mu, &wake);
             continue;
         }
-        /* a response not yet judged under the registry in force is judged here, before it is
-         * stapled, rather than when the renewal thread (perhaps waiting for a responder) gets
-         * to it: receivers judge it by that registry */
-        struct ss_trust *t = ss_trust_ref(signer.trust);
-        uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            while (k->queued && t && k->ocsp && k->ocsp_serial != serial)
-                rejudge(t, k); /* again if it was renewed meanwhile under an older registry */
-            if (!k->queued || held(k, time(NULL)) || gathering(k, ss_monotonic_us()))
+            if (!k->queued)
                 continue;
+            /* a response not yet judged under the registry in force is judged here, before it
+             * is stapled, rather than when the renewal thread (perhaps waiting for a responder)
+             * gets to it: receivers judge it by that registry. Again if it was renewed
+             * meanwhile under an older one. */
+            struct ss_trust *t = ss_trust_ref(signer.trust);
+            uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
+            while (t && k->ocsp && k->ocsp_serial < serial)
+                if (!rejudge(t, k))
+                    break;
+            if (!k->queued || held(k, time(NULL)) || gathering(k, ss_monotonic_us())) {
+                pthread_mutex_unlock(&signer.mu);
+                ss_trust_unref(t);
+                pthread_mutex_lock(&signer.mu);
+                continue;
+            }
             k->last_batch_us = ss_monotonic_us();
             /* take up to batch_max of the waiting requests */
             struct request *list = k->head, **cut = &k->head;
@@ -472,7 +486,7 @@ static void *signing_main(void *arg)
                 k->tail = &k->head;
             k->queued -= n;
             now = time(NULL);
-            bool usable = t && k->ocsp_serial == serial && staple_usable(k, now);
+            bool usable = t && k->ocsp_serial >= serial && staple_usable(k, now);
             uint8_t *ocsp = NULL;
             size_t ocsp_len = k->ocsp_len;
             if (usable && (ocsp = malloc(ocsp_len)) != NULL)
@@ -495,11 +509,9 @@ static void *signing_main(void *arg)
             }
             free(ocsp);
             free_requests(list);
+            ss_trust_unref(t);
             pthread_mutex_lock(&signer.mu);
         }
-        pthread_mutex_unlock(&signer.mu);
-        ss_trust_unref(t);
-        pthread_mutex_lock(&signer.mu);
     }
     pthread_mutex_unlock(&signer.mu);
     return NULL;
@@ -532,8 +544,8 @@ static void *ocsp_main(void *arg)
         uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            if (k->key && k->ocsp && k->ocsp_serial != serial)
-                rejudge(t, k);
+            if (k->key && k->ocsp && k->ocsp_serial < serial)
+                (void)rejudge(t, k); /* out of memory: the next pass judges it */
             if (!k->key || !renewal_due(k, now))
                 continue;
             struct ss_der leaf = {k->cert_der, k->cert_der_len};
