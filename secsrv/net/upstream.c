@@ -231,6 +231,7 @@ struct sink {
     char header_problem[160]; /* what was wrong with them */
     bool resendable;          /* the request may go out a second time (on_prereq) */
     bool resend_refused;      /* it would have, and was not */
+    bool final;               /* the header section being read is a final answer's (not 1xx) */
     bool header_ended;        /* the blank line after the final answer's fields has come */
 };
 
@@ -326,12 +327,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct sink *s = userp;
     size_t n = size * nmemb;
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
-        s->header_ended = false; /* a status line: after 1xx, a new header section */
-    else if (s->header_ended)
-        return n;
-    else if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n'))
-        s->header_ended = true;
+    if (s->header_ended)
+        return n; /* a trailer field, whatever it looks like ("HTTP/1.1: 200" included) */
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        /* a status line: a 1xx answer's section is followed by another */
+        const char *sp = memchr(data, ' ', n);
+        s->final = !(sp && (size_t)(sp - data) + 1 < n && sp[1] == '1');
+    } else if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n')) {
+        s->header_ended = s->final;
+    }
     ss_error err = ss_upstream_parse_header_line(&s->resp->headers, data, n);
     if (err) {
         s->header_error = err;

@@ -24,8 +24,9 @@
  *   .../port          answers {"port":N}: the TCP port the request came from (a
  *                     connection used again comes from the same port)
  *   .../trailers      answers "xxxxxxxxxx" (text/plain) in chunked coding with a
- *                     trailer section: X-Trailer, Content-Type: text/evil and
- *                     Set-Cookie: trailer=1
+ *                     trailer section: X-Trailer, a field named "HTTP/1.1" (a
+ *                     status line to a careless reader), Content-Type: text/evil
+ *                     and Set-Cookie: trailer=1
  *
  * Every string from the request is JSON-escaped before it is sent back.
  */
@@ -391,6 +392,7 @@ static enum MHD_Result reply_trailers(struct MHD_Connection *conn, struct ts_req
     }
     if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain") != MHD_YES ||
         MHD_add_response_footer(response, "X-Trailer", "t") != MHD_YES ||
+        MHD_add_response_footer(response, "HTTP/1.1", "200") != MHD_YES ||
         MHD_add_response_footer(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/evil") != MHD_YES ||
         MHD_add_response_footer(response, MHD_HTTP_HEADER_SET_COOKIE, "trailer=1") != MHD_YES) {
         MHD_destroy_response(response);
