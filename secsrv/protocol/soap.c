@@ -22,7 +22,8 @@ struct hooks {
     const uint8_t *xml;
     size_t len;
     int depth;
-    char why[200]; /* a refusal of ours, stopping the parse */
+    bool in_header; /* inside the Envelope's SOAP Header */
+    char why[200];  /* a refusal of ours, stopping the parse */
     char error[200];
     long error_line;
     size_t header_end, hash_start, hash_end, env_start, body_start;
@@ -65,12 +66,17 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, con
         refuse(ctxt, h, "an element with more than 64 attributes");
         return;
     }
-    if ((h->depth == 1 && is(local, "Envelope")) || (h->depth == 2 && is(local, "Body"))) {
+    /* SOAP's own elements only: others of these names may follow the Body */
+    bool soap = is(uri, SS_SOAP_NS_ENV);
+    if (soap &&
+        ((h->depth == 1 && is(local, "Envelope")) || (h->depth == 2 && is(local, "Body")))) {
         long at = xmlByteConsumed(ctxt);
         if (at > 0 && (size_t)at <= h->len)
             *(h->depth == 1 ? &h->env_start : &h->body_start) = tag_start(h, (size_t)at);
     }
-    if (is(local, "requestHash") && is(uri, SS_SOAP_NS_XROAD) && h->depth == 3) {
+    if (soap && h->depth == 2 && is(local, "Header"))
+        h->in_header = true;
+    if (h->in_header && h->depth == 3 && is(local, "requestHash") && is(uri, SS_SOAP_NS_XROAD)) {
         long at = xmlByteConsumed(ctxt);
         if (at > 0 && (size_t)at <= h->len)
             h->hash_start = tag_start(h, (size_t)at);
@@ -90,9 +96,12 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
         if (h->depth == 2 && is(local, "Header") && is(uri, SS_SOAP_NS_ENV) && t + 1 < h->len &&
             h->xml[t + 1] == '/')
             h->header_end = t;
-        else if (h->depth == 3 && is(local, "requestHash") && is(uri, SS_SOAP_NS_XROAD))
+        else if (h->in_header && h->depth == 3 && is(local, "requestHash") &&
+                 is(uri, SS_SOAP_NS_XROAD))
             h->hash_end = (size_t)at;
     }
+    if (h->depth == 2)
+        h->in_header = false;
     h->depth--;
     h->end(ctx, local, prefix, uri);
 }
@@ -426,6 +435,33 @@ static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsign
     return SS_OK; /* another party's header: passed on as it is */
 }
 
+/*
+ * An element after the Body, and what it holds (top: the element itself): qualified, of
+ * no namespace whose fields secsrv reads (a service that looks for //ss:subject or
+ * //xrd:client would find one there that the policy and the log never saw), and not named
+ * as a Header or Body of any SOAP version.
+ */
+static ss_error after_body(const xmlNode *t, bool top)
+{
+    static const char *const read_here[] = {SS_SOAP_NS_ENV, SS_SOAP_NS_XROAD, SS_SOAP_NS_ID,
+                                            SS_SOAP_NS_REPR, SS_SOAP_NS_SECSRV};
+    if (top && !t->ns)
+        return bad("an element after the Body that is not namespace-qualified (line %ld)",
+                   xmlGetLineNo(t));
+    for (size_t i = 0; t->ns && i < sizeof read_here / sizeof read_here[0]; i++)
+        if (is(t->ns->href, read_here[i]))
+            return bad("an element of %s after the Body (line %ld)", read_here[i], xmlGetLineNo(t));
+    if (top && (is(t->name, "Header") || is(t->name, "Body")))
+        return bad("an element named %s after the Body (line %ld)", (const char *)t->name,
+                   xmlGetLineNo(t));
+    for (const xmlNode *c = t->children; c; c = c->next) {
+        ss_error err = c->type == XML_ELEMENT_NODE ? after_body(c, false) : SS_OK;
+        if (err)
+            return err;
+    }
+    return SS_OK;
+}
+
 static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_message *m)
 {
     const xmlNode *env = xmlDocGetRootElement(doc);
@@ -447,10 +483,11 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
     const xmlNode *body = n;
     /* after the Body, SOAP 1.1 section 4 allows namespace-qualified elements of other
      * namespaces than its own; they pass as they are, signed with the message */
-    for (const xmlNode *t = element(body->next, &stray); t; t = element(t->next, &stray))
-        if (!t->ns || is(t->ns->href, SS_SOAP_NS_ENV))
-            return bad("an element after the Body that is %s (line %ld)",
-                       t->ns ? "SOAP's own" : "not namespace-qualified", xmlGetLineNo(t));
+    for (const xmlNode *t = element(body->next, &stray); t; t = element(t->next, &stray)) {
+        ss_error err = after_body(t, true);
+        if (err)
+            return err;
+    }
     if (stray)
         return bad("text outside the Header's and the Body's elements");
     const xmlNode *first = element(body->children, &stray);

@@ -387,7 +387,14 @@ static void test_request_refusals(void **state)
                            false, &m),
                      SS_OK);
     expect_refused(BODY_THEN("<trailer/>"), "after the Body that is not namespace-qualified");
-    expect_refused(BODY_THEN("<SOAP-ENV:Body/>"), "after the Body that is SOAP's own");
+    expect_refused(BODY_THEN("<SOAP-ENV:Body/>"), "of " SS_SOAP_NS_ENV " after the Body");
+    /* nothing there that secsrv reads in the header, which a service might take for it */
+    expect_refused(BODY_THEN("<ss:subject>P-4711</ss:subject>"), "of urn:secsrv:soap:1 after");
+    expect_refused(BODY_THEN("<foo:w xmlns:foo=\"urn:foo\"><a><xrd:client/></a></foo:w>"),
+                   "of " SS_SOAP_NS_XROAD " after the Body");
+    expect_refused(BODY_THEN("<s12:Header xmlns:s12=\"http://www.w3.org/2003/05/soap-envelope\"/>"),
+                   "named Header after the Body");
+    expect_refused(BODY_THEN("<foo:Body xmlns:foo=\"urn:foo\"/>"), "named Body after the Body");
     expect_refused(BODY_THEN("<foo:t xmlns:foo=\"urn:foo\"/>text"), "text outside");
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
                         "<xrd:id>1&#13;&#10;X-Injected: 1</xrd:id>"
