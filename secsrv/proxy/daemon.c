@@ -393,8 +393,8 @@ static void check_exposure(struct ss_config *cfg)
         (void)ss_client_id_format_local(&cfg->clients[i].id, id, sizeof id);
         ss_config_warning(cfg, cfg->clients[i].line,
                           "client %s is not bound to an IS certificate "
-                          "(is_certificate_sha256): any certificate the IS CA issued may use it "
-                          "on the HTTPS client proxy",
+                          "(is_certificate_sha256): any certificate tls_client_ca issued may "
+                          "use it on the HTTPS client proxy",
                           id);
     }
 }

@@ -584,6 +584,25 @@ expect_error "an IS certificate from a CA the configuration does not name is ref
 is_query $(server_cert ss-sh-extra)
 expect_error "the bound IS certificate passes; the provider's policy decides" \
   403 Server.ServerProxy.AccessDenied
+# a client not bound to a certificate: over HTTPS too, only with one that tls_client_ca issued
+is_https() { # cert-file key-file (both empty: no certificate)
+  local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}'
+    --cacert "$FED_PKI/ca-chain.pem" -H "X-Road-Client: $CLIENT" -H "X-Secsrv-Purpose: BMG-34")
+  [ -n "$1" ] && args+=(--cert "$1" --key "$2")
+  t_curl "${args[@]}" "https://localhost:$FED_SH_CLIENT_TLS_PORT$SVC/meldeauskunft/persons/P-1001"
+}
+mark_backend register
+is_https "" ""
+expect_error "HTTPS without an IS certificate is refused for an unbound client too" \
+  403 Client.ClientNotHosted
+is_https "$FED_PKI/rogue/server.pem" "$FED_PKI/rogue/server.key"
+expect_error "an unbound client's certificate from a CA the configuration does not name" \
+  403 Client.ClientNotHosted
+forwarded_none "nothing reached the register from an IS without a certificate tls_client_ca issued" \
+  register
+# shellcheck disable=SC2046
+is_https $(server_cert ss-sh-kiel)
+expect "an unbound client with a certificate tls_client_ca issued is served" test "$STATUS" = 200
 
 # --- slow client ------------------------------------------------------------------------
 # A kept-alive connection to a service is used again only while it has been idle for less
