@@ -388,8 +388,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 }
 
 /* The request's fields, each checked as it was read (see door.h) and as it is. */
-static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx,
-                            const char *method, const char *version)
+static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx, const char *method,
+                            const char *version)
 {
     const char *problem = !method || !version
                               ? "a request line without a method or a version"
@@ -408,8 +408,10 @@ static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx,
         refuse(ctx, problem);
 }
 
-static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
-                      struct ss_http_request *req)
+/* The peer's address and, over TLS, its certificates; a chain longer than the trust checks
+ * take is refused here, not cut short without a word. */
+static ss_error fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
+                          struct ss_http_request *req)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -431,19 +433,24 @@ static void fill_peer(struct ss_http_server *srv, struct MHD_Connection *con,
     struct conn_slot *slot = slot_of(con);
     req->conn = slot ? &slot->pub : NULL;
     if (!srv->tls)
-        return;
+        return SS_OK;
     req->tls = true;
     ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (!ci || !ci->tls_session)
-        return;
+        return SS_OK;
     unsigned int n = 0;
     const gnutls_datum_t *list =
         gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
-    for (unsigned int i = 0; list && i < n && i < SS_HTTP_MAX_PEER_CERTS; i++) {
+    if (list && n > SS_HTTP_MAX_PEER_CERTS)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED,
+                       "peer presented a chain of %u certificates (at most %d)", n,
+                       SS_HTTP_MAX_PEER_CERTS);
+    for (unsigned int i = 0; list && i < n; i++) {
         req->peer_certs[i].data = list[i].data;
         req->peer_certs[i].len = list[i].size;
         req->n_peer_certs++;
     }
+    return SS_OK;
 }
 
 /* A sensitive answer's body, wiped when libmicrohttpd is done with it. */
@@ -629,10 +636,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         }
         ctx->req.method = method;
         ctx->req.target = ctx->target;
-        fill_peer(srv, con, &ctx->req);
+        ss_error peer = fill_peer(srv, con, &ctx->req);
+        if (peer && !ctx->error) { /* an error found earlier (the target's limits) stands */
+            fail(ctx, peer);
+            ctx->close = true;
+        }
         if (!ctx->error)
             collect_headers(con, ctx, method, version);
-        if (!ctx->error && fail(ctx, ss_door_check(method, ctx->target, version, &ctx->req.headers)))
+        if (!ctx->error &&
+            fail(ctx, ss_door_check(method, ctx->target, version, &ctx->req.headers)))
             ctx->close = true;
         /* the gate runs here, on the HTTP thread: it decides from what is known without
          * waiting (the connection's verdict on the peer, the chain and pin, a cached
@@ -644,9 +656,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         uint64_t n = 0;
         if (ss_headers_content_length(&ctx->req.headers, &n)) {
             if (n > srv->limits.max_body_bytes) {
-                fail(ctx, ss_errf(SS_ERR_LIMIT,
-                                  "request body of %llu bytes exceeds the limit of %zu",
-                                  (unsigned long long)n, srv->limits.max_body_bytes));
+                fail(ctx,
+                     ss_errf(SS_ERR_LIMIT, "request body of %llu bytes exceeds the limit of %zu",
+                             (unsigned long long)n, srv->limits.max_body_bytes));
                 /* a client waiting for "100 Continue" gets the answer instead and sends
                  * nothing; one already sending is read to the end if that is not too much */
                 const char *expect = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Expect");

@@ -352,6 +352,21 @@ forwarded_none "... which did not reach the register service" echo
 expect "... and its operator log names both" \
   bash -c "[ $(log_count mv 'InvalidSecurityServer.*ss-mv-zweit, not for this one \(DE-NORD/MUN/13004000/ss-mv-schwerin\)') -gt $n_mv ]"
 
+# a client chain longer than the trust checks take (10) is refused, not cut short to a good one
+n_mv=$(log_count mv "a chain of 1[0-9] certificates")
+cp "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" "$T_DIR/long-chain.pem"
+find "$FED_PKI" -name '*.pem' ! -path '*/ss-sh-kiel/*' -exec grep -l 'BEGIN CERTIFICATE' {} + |
+  sort | head -n 12 | xargs cat >>"$T_DIR/long-chain.pem"
+mark_backend echo
+t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -k -H "X-Road-Client: $CLIENT" \
+  --cert "$T_DIR/long-chain.pem" --key "$FED_PKI/servers/ss-sh-kiel/auth.key" \
+  "https://127.0.0.1:$FED_MV_SERVER_PORT$ECHO/direct"
+expect_error "a client chain of more than 10 certificates is refused at the server proxy" \
+  500 Server.ServerProxy.SslAuthenticationFailed
+expect "... and its operator log names the chain's length" \
+  test "$(log_count mv 'a chain of 1[0-9] certificates')" -gt "$n_mv"
+forwarded_none "... and nothing reached the register service" echo
+
 # --- an error answer in XML for a client that accepts XML (PR-REST 4.6) -------------------
 xr GET $CLIENT "$ECHO/targeted" -H "X-Road-Security-Server: DE-NORD/MUN/13004000/ss-nowhere" \
   -H "Accept: application/xml"
