@@ -27,7 +27,8 @@
 # timestamping grace period in test mode), FED_CLOCK_SKEW (the clock skew
 # and replay window in test mode, default 10 s), FED_MV_BACKEND_TIMEOUT (the
 # MV server's backend timeout in test mode, default 2 s), FED_MAX_CONNECTIONS
-# (both servers' max_connections in test mode), FED_SH_LOG_EXTRA and
+# (both servers' max_connections in test mode), FED_MV_MAX_UNAUTHENTICATED
+# (the MV server's max_unauthenticated in test mode), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
 # FED_SH_STORE and FED_MV_STORE (the message-log store of one server
 # instead of its SQLite file, e.g. postgresql:host=... from deploy/pg.sh),
@@ -441,7 +442,8 @@ ${FED_MAX_CONNECTIONS:+max_connections = $FED_MAX_CONNECTIONS}"
 [limits]
 backend_timeout = ${FED_MV_BACKEND_TIMEOUT:-2}
 max_body_bytes = 131072
-${FED_MAX_CONNECTIONS:+max_connections = $FED_MAX_CONNECTIONS}"
+${FED_MAX_CONNECTIONS:+max_connections = $FED_MAX_CONNECTIONS}
+${FED_MV_MAX_UNAUTHENTICATED:+max_unauthenticated = $FED_MV_MAX_UNAUTHENTICATED}"
   services_extra="MUN/13004000/Einwohnermeldeamt/echo = http://127.0.0.1:$P_ECHO/base
 MUN/13004000/Einwohnermeldeamt/down = http://127.0.0.1:$P_DOWN/
 MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/

@@ -56,7 +56,7 @@ struct ss_http_server {
     struct conn_slot *unauth;
     unsigned n_unauth;
     /* for the metrics; under mu */
-    uint64_t open, accepted, refused_limit, refused_door, refused_unauth;
+    uint64_t open, accepted, refused_limit, refused_door, refused_unauth, evicted_unauth;
 };
 
 /*
@@ -188,20 +188,47 @@ static void unauth_end(struct ss_http_server *srv, struct conn_slot *slot)
 /*
  * Whether a new connection from addr may be accepted on a TLS listener:
  * connections not yet past their handshake and first request header are
- * limited in all and per address, apart from the connections of peers
- * already past them, so that anonymous clients holding half-open
- * handshakes cannot crowd out the others.
+ * limited per address, apart from the connections of peers already past
+ * them, so that anonymous clients holding half-open handshakes cannot
+ * crowd out the others. In all they are limited too, but a new one from
+ * an address within its limit is not refused for that: it takes a place
+ * (unauth_make_room). Whoever holds half-open handshakes from many
+ * addresses would otherwise shut out every new peer for as long as they
+ * renew them.
  */
 static bool unauth_room(const struct ss_http_server *srv, const struct sockaddr *addr)
 {
-    if (srv->n_unauth >= srv->limits.max_unauthenticated)
-        return false;
     if (!srv->limits.max_unauthenticated_per_ip)
         return true;
     unsigned same = 0;
     for (const struct conn_slot *c = srv->unauth; c; c = c->unauth_next)
         same += same_host((const struct sockaddr *)&c->peer, addr);
     return same < srv->limits.max_unauthenticated_per_ip;
+}
+
+/*
+ * With max_unauthenticated half-open connections, one is cut for a new one from addr: the
+ * oldest of addr's own, or, when addr holds none, the oldest of all. So an address that
+ * holds half-open connections only ever replaces its own, and a newcomer (a peer's first
+ * connection) gets in; to cut a peer's handshake before it ends, max_unauthenticated
+ * connections from addresses that held none must come within that time. Under srv->mu.
+ */
+static void unauth_make_room(struct ss_http_server *srv, const struct sockaddr *addr)
+{
+    if (srv->n_unauth < srv->limits.max_unauthenticated || !srv->unauth)
+        return;
+    struct conn_slot *oldest = NULL, *own = NULL; /* the newest come first in the list */
+    for (struct conn_slot *c = srv->unauth; c; c = c->unauth_next) {
+        oldest = c;
+        if (same_host((const struct sockaddr *)&c->peer, addr))
+            own = c;
+    }
+    if (own)
+        oldest = own;
+    unauth_end(srv, oldest);
+    srv->evicted_unauth++;
+    if (oldest->fd >= 0)
+        (void)shutdown(oldest->fd, SHUT_RDWR); /* closed when the HTTP layer sees it */
 }
 
 /*
@@ -754,11 +781,12 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
             srv->conns = slot;
             bool refused = srv->tls && !unauth_room(srv, (const struct sockaddr *)&slot->peer);
             if (refused) {
-                /* another HTTP thread took the last place since accept_policy looked */
+                /* another HTTP thread took the address's last place since accept_policy looked */
                 srv->refused_unauth++;
             } else {
                 srv->accepted++;
                 if (srv->tls) {
+                    unauth_make_room(srv, (const struct sockaddr *)&slot->peer);
                     slot->unauth = true;
                     slot->unauth_next = srv->unauth;
                     if (srv->unauth)
@@ -1082,6 +1110,7 @@ void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out)
                                   .accepted = srv->accepted,
                                   .refused_limit = srv->refused_limit,
                                   .refused_unauth = srv->refused_unauth,
+                                  .evicted_unauth = srv->evicted_unauth,
                                   .refused_door = srv->refused_door,
                                   .cut_slow = srv->cut_slow};
     pthread_mutex_unlock(&srv->mu);

@@ -330,7 +330,8 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
         {"secsrv_connections_refused_total", "counter",
          "Connections refused or cut, by listener and reason: limit (max_connections or the "
          "per-address limit), door (a request the HTTP door refused), slow (the header deadline "
-         "missed)."},
+         "missed), unauthenticated (TLS: max_unauthenticated_per_ip), evicted (TLS: the oldest "
+         "not past its handshake and first header, for a new one beyond max_unauthenticated)."},
     };
     struct ss_http_stats st[3];
     for (size_t i = 0; i < 3; i++)
@@ -347,10 +348,10 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
                                (double)(f == 0 ? st[i].open : st[i].accepted));
                 continue;
             }
-            const char *why[] = {"limit", "door", "slow", "unauthenticated"};
+            const char *why[] = {"limit", "door", "slow", "unauthenticated", "evicted"};
             const uint64_t n[] = {st[i].refused_limit, st[i].refused_door, st[i].cut_slow,
-                                  st[i].refused_unauth};
-            for (size_t k = 0; k < 4; k++) {
+                                  st[i].refused_unauth, st[i].evicted_unauth};
+            for (size_t k = 0; k < sizeof why / sizeof why[0]; k++) {
                 const char *labels[] = {"listener", all[i].name, "reason", why[k]};
                 ss_prom_sample(t, fam[f].name, labels, 2, (double)n[k]);
             }

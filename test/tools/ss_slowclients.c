@@ -3,7 +3,7 @@
  * tests of the HTTP door (never anything but 127.0.0.0/8).
  *
  *   ss-slowclients --port P --count N --seconds S [--from 127.0.0.X]
- *                  [--addresses K] [--tls] [--ready-file F]
+ *                  [--addresses K] [--tls] [--ready-file F] [--reopen-ms M]
  *
  * Opens N connections, spread over K source addresses from --from on
  * (127.0.0.2 and up by default: every 127/8 address is loopback), and on
@@ -15,6 +15,10 @@
  * "opened=… cut=… held_max=… held_end=… aged_end=…" and exits 0; aged_end
  * counts the connections open at the end that had been open for two
  * seconds or more (those the server did not refuse at once).
+ * With --reopen-ms, connections the server closed are opened again only
+ * every M milliseconds (all of them at once), not at once: a server that
+ * cuts one for each new one would otherwise see them as fast as the two
+ * sides can go.
  * With --ready-file, F is written ("connected=N") as soon as every one of
  * the N connections has sent its first piece, so that a caller can wait
  * for that state instead of sleeping.
@@ -86,7 +90,7 @@ static bool trickle(struct slot *s, bool tls)
 
 int main(int argc, char **argv)
 {
-    unsigned port = 0, count = 0, seconds = 0, addresses = 8;
+    unsigned port = 0, count = 0, seconds = 0, addresses = 8, reopen_ms = 0;
     const char *from_text = "127.0.0.2", *ready_file = NULL;
     bool tls = false;
     for (int i = 1; i < argc; i++) {
@@ -109,6 +113,8 @@ int main(int argc, char **argv)
             from_text = v;
         else if (!strcmp(a, "--ready-file"))
             ready_file = v;
+        else if (!strcmp(a, "--reopen-ms"))
+            reopen_ms = (unsigned)atoi(v);
         else
             goto usage;
         i++;
@@ -133,9 +139,11 @@ int main(int argc, char **argv)
         slots[i].since = now();
         opened += slots[i].fd >= 0;
     }
-    double end = now() + seconds, settled = end + 1.5, next_tick = now();
+    double end = now() + seconds, settled = end + 1.5, next_tick = now(), next_reopen = now();
     while (now() < settled) {
-        bool reopen = now() < end;
+        bool reopen = now() < end && now() >= next_reopen;
+        if (reopen && reopen_ms)
+            next_reopen = now() + reopen_ms / 1000.0;
         for (unsigned i = 0; i < count; i++) {
             pfd[i].fd = slots[i].fd;
             pfd[i].events = POLLIN;
@@ -156,12 +164,13 @@ int main(int argc, char **argv)
             }
             if (!closed && tick)
                 closed = !trickle(s, tls);
-            if (closed) {
-                if (s->fd >= 0) {
-                    close(s->fd);
-                    cut++;
-                }
-                s->fd = reopen ? open_one(from + i % addresses, (uint16_t)port) : -1;
+            if (closed && s->fd >= 0) {
+                close(s->fd);
+                cut++;
+                s->fd = -1;
+            }
+            if (s->fd < 0 && reopen) {
+                s->fd = open_one(from + i % addresses, (uint16_t)port);
                 s->sent = 0;
                 s->since = now();
                 opened += s->fd >= 0;
@@ -195,7 +204,7 @@ int main(int argc, char **argv)
     return 0;
 usage:
     fputs("usage: ss-slowclients --port P --count N --seconds S [--from 127.0.0.X] "
-          "[--addresses K] [--tls] [--ready-file F]\n",
+          "[--addresses K] [--tls] [--ready-file F] [--reopen-ms M]\n",
           stderr);
     return 2;
 }
