@@ -57,6 +57,8 @@ struct ss_http_server {
     unsigned n_unauth;
     /* for the metrics; under mu */
     uint64_t open, accepted, refused_limit, refused_door, refused_unauth, evicted_unauth;
+    uint64_t failed_handshakes;        /* TLS handshakes that failed */
+    unsigned long handshakes_unlogged; /* of them, not yet in the operator log */
 };
 
 /*
@@ -271,6 +273,14 @@ static void *reaper_main(void *arg)
             ss_log_warn("%s: %lu connection(s) cut: no complete request header within %us "
                         "(%lu so far)",
                         srv->opts.name, cut, srv->limits.header_timeout, srv->cut_slow);
+        /* one line a second at most, whatever a flood of them */
+        if (srv->handshakes_unlogged)
+            ss_log_warn("%s: %lu TLS handshake(s) failed: no client certificate where one is "
+                        "required, a protocol version or cipher suite outside the TLS policy, "
+                        "not TLS, or cut unfinished (%llu so far)",
+                        srv->opts.name, srv->handshakes_unlogged,
+                        (unsigned long long)srv->failed_handshakes);
+        srv->handshakes_unlogged = 0;
         struct timespec wake = ss_deadline_after_us(1000000u);
         pthread_cond_timedwait(&srv->reaper_wake, &srv->mu, &wake);
     }
@@ -838,10 +848,18 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    /* libmicrohttpd refuses a connection over max_connections or the per-address limit */
-    if (strstr(msg, "reached connection limit")) {
+    /* libmicrohttpd refuses a connection over max_connections or the per-address limit; it
+     * says this of every TLS handshake that fails, whatever GnuTLS's reason */
+    bool limit = strstr(msg, "reached connection limit") != NULL;
+    bool handshake = strstr(msg, "handshake message out of context") != NULL;
+    if (limit || handshake) {
         pthread_mutex_lock(&srv->mu);
-        srv->refused_limit++;
+        if (limit)
+            srv->refused_limit++;
+        if (handshake) {
+            srv->failed_handshakes++;
+            srv->handshakes_unlogged++;
+        }
         pthread_mutex_unlock(&srv->mu);
     }
     ss_log_debug("%s: %s", srv->opts.name, msg);
@@ -1111,6 +1129,7 @@ void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out)
                                   .refused_limit = srv->refused_limit,
                                   .refused_unauth = srv->refused_unauth,
                                   .evicted_unauth = srv->evicted_unauth,
+                                  .failed_handshakes = srv->failed_handshakes,
                                   .refused_door = srv->refused_door,
                                   .cut_slow = srv->cut_slow};
     pthread_mutex_unlock(&srv->mu);

@@ -47,7 +47,7 @@ static void check_registry(struct ss_daemon *d, struct health *h)
     char expires[21];
     ss_time_format(reg->expires, expires);
     ss_text_printf(&h->figures.t, ",\"registry\":{\"serial\":%llu,\"expires\":\"%s\"}",
-        (unsigned long long)reg->serial, expires);
+                   (unsigned long long)reg->serial, expires);
     ss_trust_unref(t);
 }
 
@@ -73,7 +73,7 @@ static void check_signer(struct ss_daemon *d, struct health *h)
         ss_text_printf(&h->figures.t, "%s{\"member\":\"", i ? "," : "");
         ss_text_json(&h->figures.t, k->member);
         ss_text_printf(&h->figures.t, "\",\"usable\":%s,\"ocsp_good_until\":\"%s\"}",
-            k->usable ? "true" : "false", when);
+                       k->usable ? "true" : "false", when);
         if (!k->usable) {
             char what[SS_ID_STR_MAX + 32];
             snprintf(what, sizeof what, "signing key of %s", k->member);
@@ -81,8 +81,8 @@ static void check_signer(struct ss_daemon *d, struct health *h)
         }
     }
     ss_text_printf(&h->figures.t, "],\"batches\":%llu,\"messages\":%llu,\"largest_batch\":%llu}",
-        (unsigned long long)st.batches, (unsigned long long)st.messages,
-        (unsigned long long)st.largest_batch);
+                   (unsigned long long)st.batches, (unsigned long long)st.messages,
+                   (unsigned long long)st.largest_batch);
     ss_signer_status_cleanup(&st);
     ss_ipc_msg_cleanup(&m);
 }
@@ -112,11 +112,12 @@ static void check_logger(struct ss_daemon *d, struct health *h)
         reason(h, "timestamping", why);
     }
     ss_text_printf(&h->figures.t,
-        ",\"message_log\":{\"commits\":%llu,\"records\":%llu,\"largest_group\":%llu,"
-        "\"timestamps\":%llu,\"untimestamped\":%llu,\"oldest_untimestamped_ms\":%llu}",
-        (unsigned long long)st->commits, (unsigned long long)st->records,
-        (unsigned long long)st->largest_group, (unsigned long long)st->timestamps,
-        (unsigned long long)st->untimestamped, (unsigned long long)st->oldest_untimestamped_ms);
+                   ",\"message_log\":{\"commits\":%llu,\"records\":%llu,\"largest_group\":%llu,"
+                   "\"timestamps\":%llu,\"untimestamped\":%llu,\"oldest_untimestamped_ms\":%llu}",
+                   (unsigned long long)st->commits, (unsigned long long)st->records,
+                   (unsigned long long)st->largest_group, (unsigned long long)st->timestamps,
+                   (unsigned long long)st->untimestamped,
+                   (unsigned long long)st->oldest_untimestamped_ms);
     free(st);
     ss_ipc_msg_cleanup(&m);
 }
@@ -331,7 +332,8 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
          "Connections refused or cut, by listener and reason: limit (max_connections or the "
          "per-address limit), door (a request the HTTP door refused), slow (the header deadline "
          "missed), unauthenticated (TLS: max_unauthenticated_per_ip), evicted (TLS: the oldest "
-         "not past its handshake and first header, for a new one beyond max_unauthenticated)."},
+         "not past its handshake and first header, for a new one beyond max_unauthenticated), "
+         "handshake (TLS: a failed handshake)."},
     };
     struct ss_http_stats st[3];
     for (size_t i = 0; i < 3; i++)
@@ -348,9 +350,11 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
                                (double)(f == 0 ? st[i].open : st[i].accepted));
                 continue;
             }
-            const char *why[] = {"limit", "door", "slow", "unauthenticated", "evicted"};
-            const uint64_t n[] = {st[i].refused_limit, st[i].refused_door, st[i].cut_slow,
-                                  st[i].refused_unauth, st[i].evicted_unauth};
+            const char *why[] = {"limit",           "door",    "slow",
+                                 "unauthenticated", "evicted", "handshake"};
+            const uint64_t n[] = {st[i].refused_limit,  st[i].refused_door,
+                                  st[i].cut_slow,       st[i].refused_unauth,
+                                  st[i].evicted_unauth, st[i].failed_handshakes};
             for (size_t k = 0; k < sizeof why / sizeof why[0]; k++) {
                 const char *labels[] = {"listener", all[i].name, "reason", why[k]};
                 ss_prom_sample(t, fam[f].name, labels, 2, (double)n[k]);

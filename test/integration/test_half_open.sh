@@ -5,6 +5,7 @@
 # (ten times a second).
 # A peer's new connection still gets in (it takes the place of the oldest half-open one,
 # while an address that holds some only ever replaces its own), and the cuts are counted.
+# Failed handshakes are counted and summed up in the operator log.
 . "$(dirname "$0")/lib.sh"
 export FED_MV_MAX_UNAUTHENTICATED=64
 fed_start
@@ -40,5 +41,20 @@ expect "the slow clients' reconnections only cut the oldest of their own, and ar
 xr GET DE-NORD/GOV/MIKWS-SH/Meldeauskunft /r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/fast/persons/P-1001
 expect "and exchanges through both servers are served" test "$STATUS" = 200
 wait "$slow"
+
+# handshakes that fail (no client certificate; a suite outside the TLS policy) are counted and
+# summed up in the operator log (as were those of the slow clients cut above)
+HANDSHAKE='secsrv_connections_refused_total{listener="server-proxy",reason="handshake"}'
+summaries() { grep -Ec "server-proxy: [0-9]+ TLS handshake\(s\) failed" "$FED_DIR/mv.log"; }
+before=$(metric "$HANDSHAKE") lines=$(summaries)
+for i in 1 2 3; do
+  curl -s -k -o /dev/null --max-time 5 "https://127.0.0.1:$FED_MV_SERVER_PORT/" || true
+done
+openssl s_client -connect "127.0.0.1:$FED_MV_SERVER_PORT" -tls1_2 -cipher AES128-SHA \
+  </dev/null >/dev/null 2>&1 || true
+failed() { [ "$(summaries)" -gt "$lines" ]; }
+expect "failed handshakes are summed up in the operator log" \
+  wait_until "the summary of failed handshakes" 10 failed
+expect "... and counted" test "$(metric "$HANDSHAKE")" -ge $((before + 4))
 echo "# slow clients: $(cat "$T_DIR/slow"); evicted $(metric "$EVICTED")"
 finish
