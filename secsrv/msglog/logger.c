@@ -305,7 +305,7 @@ static ss_error obtain_token(const struct ss_registry *reg, const uint8_t root[3
         time_t asked = time(NULL);
         if (!err)
             err = ss_upstream_fetch(reg->tsas[i].url, "application/timestamp-query", req, req_len,
-                                    SS_TSP_RESPONSE_MAX, 10, &resp, &resp_len);
+                                    SS_TSP_RESPONSE_MAX, 10000, &resp, &resp_len);
         /* only this TSA's certificate may have signed what this TSA answered */
         if (!err)
             err = ss_tsp_verify(resp, resp_len, root, nonce, sizeof nonce, &list.auth[i], 1, token);

@@ -649,14 +649,24 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
                         .max_body = req->max_response_bytes,
                         .resendable = req->tls || idempotent(req->method)};
     /* libcurl's timer does not run while the handshake waits in verify_peer: a status it
-     * asks a responder for there gets what is left of the exchange's time */
-    struct verify_state vs = {
-        .tls = req->tls,
-        .deadline_us = req->timeout ? ss_monotonic_us() + (uint64_t)req->timeout * 1000000u : 0};
+     * asks a responder for there gets what is left of the time for the connection, of which
+     * the handshake is part */
+    uint64_t limit_us =
+        req->timeout_ms ? (uint64_t)req->timeout_ms * 1000u
+        : req->connect_timeout && (!req->timeout || req->connect_timeout < req->timeout)
+            ? (uint64_t)req->connect_timeout * 1000000u
+            : (uint64_t)req->timeout * 1000000u;
+    struct verify_state vs = {.tls = req->tls,
+                              .deadline_us = limit_us ? ss_monotonic_us() + limit_us : 0};
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)req->connect_timeout);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)req->timeout);
+    if (req->timeout_ms) {
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)req->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)req->connect_timeout);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)req->timeout);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
@@ -719,7 +729,7 @@ void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
 }
 
 ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,
-                           size_t body_len, size_t max, unsigned timeout, uint8_t **buf,
+                           size_t body_len, size_t max, unsigned timeout_ms, uint8_t **buf,
                            size_t *len)
 {
     *buf = NULL;
@@ -739,8 +749,7 @@ ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint
                                       .headers = &fields,
                                       .body = body,
                                       .body_len = body_len,
-                                      .connect_timeout = timeout,
-                                      .timeout = timeout,
+                                      .timeout_ms = timeout_ms,
                                       .max_response_bytes = max,
                                       .max_response_headers = 64 * 1024};
     struct ss_upstream_response resp;

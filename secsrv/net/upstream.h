@@ -34,6 +34,8 @@ struct ss_upstream_request {
     size_t body_len;
     unsigned connect_timeout; /* seconds */
     unsigned timeout;         /* seconds for the whole exchange */
+    unsigned timeout_ms;      /* when not 0: milliseconds for the whole exchange, its connection
+                                 included, in place of the two above */
     size_t max_response_bytes;
     size_t max_response_headers;       /* bytes */
     const struct ss_upstream_tls *tls; /* NULL: no client certificate, default verification */
@@ -78,10 +80,11 @@ ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *l
 /*
  * One request outside an exchange: a GET, or a POST of body when
  * content_type is given (registry download, OCSP). At most max bytes of
- * answer, which must have status 200. *buf is malloc'd.
+ * answer, which must have status 200, within timeout_ms milliseconds.
+ * *buf is malloc'd.
  */
 ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,
-                           size_t body_len, size_t max, unsigned timeout, uint8_t **buf,
+                           size_t body_len, size_t max, unsigned timeout_ms, uint8_t **buf,
                            size_t *len) SS_MUST_CHECK SS_NONNULL(1, 7, 8);
 
 #endif

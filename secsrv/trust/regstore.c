@@ -284,7 +284,7 @@ ss_error ss_regstore_refresh(struct ss_regstore *rs)
     uint8_t *xml = NULL, *sig = NULL;
     size_t xml_len = 0, sig_len = 0;
     const struct ss_config *cfg = rs->cfg;
-    unsigned timeout = cfg->limits.backend_timeout;
+    unsigned timeout = cfg->limits.backend_timeout * 1000u; /* ms */
     ss_error err = ss_upstream_fetch(cfg->registry_url, NULL, NULL, 0, SS_REGISTRY_MAX_BYTES,
                                      timeout, &xml, &xml_len);
     if (!err)

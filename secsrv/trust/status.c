@@ -43,22 +43,23 @@ static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t
         const char *url = ca->ocsp[i].url;
         uint8_t *der = NULL;
         size_t len = 0;
-        unsigned timeout = SS_TRUST_OCSP_TIMEOUT;
+        unsigned timeout_ms = SS_TRUST_OCSP_TIMEOUT * 1000u;
         if (deadline_us) {
             uint64_t now = ss_monotonic_us();
-            uint64_t left = now < deadline_us ? (deadline_us - now) / 1000000u : 0;
-            if (left < timeout) {
+            uint64_t left_ms = now < deadline_us ? (deadline_us - now) / 1000u : 0;
+            if (left_ms < timeout_ms) {
                 *cut = true;
-                timeout = (unsigned)left;
+                timeout_ms = (unsigned)left_ms;
             }
-            if (timeout == 0) {
-                err = ss_errf(SS_ERR_PEER_UNTRUSTED,
-                              "OCSP responder %s not asked: the exchange's time is up", url);
+            if (timeout_ms == 0) {
+                if (i == 0) /* else the last responder's failure says more */
+                    err = ss_errf(SS_ERR_PEER_UNTRUSTED,
+                                  "OCSP responder %s not asked: the connection's time is up", url);
                 break;
             }
         }
         err = ss_upstream_fetch(url, "application/ocsp-request", req, req_len,
-                                SS_TRUST_OCSP_MAX_BYTES, timeout, &der, &len);
+                                SS_TRUST_OCSP_MAX_BYTES, timeout_ms, &der, &len);
         if (err) {
             err = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s: %s", url, ss_errmsg());
             continue;

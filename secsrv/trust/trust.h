@@ -87,9 +87,10 @@ ss_error ss_trust_verify_signer(const struct ss_trust *t, const struct ss_der *c
  * SS_ERR_PEER_UNTRUSTED for no responder, no answer or unknown status.
  * Call it only after the peer's pin was checked, so that no unregistered
  * peer can make this server ask a responder. deadline_us (CLOCK_MONOTONIC,
- * ss_monotonic_us; 0 for none) is when the asking must end, the exchange's
- * own: a responder gets at most the whole seconds left, and a failure for
- * want of time is not remembered (the next exchange may have more).
+ * ss_monotonic_us; 0 for none) is when the asking must end, the end of the
+ * connection's time for an outbound handshake: a responder gets at most
+ * the milliseconds left, and a failure for want of time is not remembered
+ * (the next connection may have more).
  */
 ss_error ss_trust_check_status(const struct ss_trust *t, const struct ss_der *certs, size_t n,
                                uint64_t deadline_us) SS_MUST_CHECK;

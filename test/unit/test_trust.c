@@ -659,12 +659,12 @@ static void test_status_fails_closed(void **state)
     assert_int_equal(ss_trust_check_status(t, c.certs, c.n, 0), SS_ERR_PEER_UNTRUSTED);
     assert_non_null(strstr(ss_errmsg(), "(cached)"));
 
-    /* the exchange's time is up: the responder is not asked, and that is not remembered */
+    /* the connection's time is up: the responder is not asked, and that is not remembered */
     ss_trust_unref(t);
     assert_int_equal(ss_trust_new(reg, &t), SS_OK);
     assert_int_equal(ss_trust_check_status(t, c.certs, c.n, ss_monotonic_us()),
                      SS_ERR_PEER_UNTRUSTED);
-    assert_non_null(strstr(ss_errmsg(), "not asked: the exchange's time is up"));
+    assert_non_null(strstr(ss_errmsg(), "not asked: the connection's time is up"));
     assert_int_equal(ss_trust_check_status(t, c.certs, c.n, 0), SS_ERR_PEER_UNTRUSTED);
     assert_null(strstr(ss_errmsg(), "(cached)"));
     assert_non_null(strstr(ss_errmsg(), "OCSP responder http://127.0.0.1:1/"));
@@ -681,7 +681,7 @@ static void test_status_fails_closed(void **state)
     free(with);
 
     /* a responder that takes the request and never answers: asked for what is left of the
-     * exchange's time (about 1 s here), not for SS_TRUST_OCSP_TIMEOUT */
+     * connection's time (about 1.9 s here), not for SS_TRUST_OCSP_TIMEOUT */
     int silent = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t at_len = sizeof at;
@@ -703,6 +703,12 @@ static void test_status_fails_closed(void **state)
     assert_int_equal(ss_trust_check_status(t, c.certs, c.n, started + 1900000u),
                      SS_ERR_PEER_UNTRUSTED);
     assert_true(ss_monotonic_us() - started < (SS_TRUST_OCSP_TIMEOUT - 1) * 1000000u);
+    /* less than a second left is still time to ask in (a failure not remembered: asked again) */
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, ss_monotonic_us() + 500000u),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_null(strstr(ss_errmsg(), "not asked"));
+    assert_null(strstr(ss_errmsg(), "(cached)"));
+    assert_non_null(strstr(ss_errmsg(), url));
     close(silent);
     ss_trust_unref(t);
     ss_registry_unref(reg);
