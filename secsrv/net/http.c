@@ -55,10 +55,14 @@ struct ss_http_server {
     /* connections not yet past their TLS handshake and first request header; under mu */
     struct conn_slot *unauth;
     unsigned n_unauth;
+    struct tally *tally; /* unauth_make_room's count by group: tally_cap entries, all free */
+    size_t tally_cap;    /* a power of two, at least twice max_unauthenticated + 1 */
+    size_t *touched;     /* the entries it used, to free them again (tally_cap / 2) */
     /* for the metrics; under mu */
     uint64_t open, accepted, refused_limit, refused_door, refused_unauth, evicted_unauth;
-    uint64_t failed_handshakes;        /* TLS handshakes that failed */
-    unsigned long handshakes_unlogged; /* of them, not yet in the operator log */
+    uint64_t unfinished;               /* TLS connections closed before their first request */
+    unsigned long unfinished_unlogged; /* of them, not yet in the operator log */
+    uint64_t unfinished_logged_us;     /* when they were last (monotonic; 0: never) */
 };
 
 /*
@@ -75,10 +79,12 @@ struct conn_slot {
      * server's unauth list) */
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    uint8_t group[9]; /* the group of addresses it counts in (group_of) */
     bool unauth;
     struct conn_slot *unauth_prev, *unauth_next;
     int fd;
     bool in_headers;
+    bool cut;             /* the server cut it: its header deadline missed, or evicted */
     uint64_t deadline_us; /* monotonic */
     struct conn_slot *prev, *next;
 };
@@ -157,19 +163,27 @@ static struct conn_slot *slot_of(struct MHD_Connection *con)
     return ci ? (struct conn_slot *)ci->socket_context : NULL;
 }
 
-/* The host part of two addresses is the same (the port aside). */
-static bool same_host(const struct sockaddr *a, const struct sockaddr *b)
+/*
+ * The group of addresses a half-open connection counts in for the limits on them: an IPv4
+ * address (an IPv4-mapped IPv6 one too) alone, an IPv6 address by its /64, which one
+ * subscriber holds whole. Family first, then the bytes.
+ */
+static void group_of(const struct sockaddr *a, uint8_t out[9])
 {
-    if (a->sa_family != b->sa_family)
-        return false;
-    if (a->sa_family == AF_INET)
-        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
-    if (a->sa_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
-                      sizeof(struct in6_addr)) == 0;
-    return false;
+    memset(out, 0, 9);
+    if (a->sa_family == AF_INET) {
+        out[0] = 4;
+        memcpy(out + 1, &((const struct sockaddr_in *)(const void *)a)->sin_addr, 4);
+    } else if (a->sa_family == AF_INET6) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(in6)) {
+            out[0] = 4;
+            memcpy(out + 1, in6->s6_addr + 12, 4);
+        } else {
+            out[0] = 6;
+            memcpy(out + 1, in6->s6_addr, 8);
+        }
+    }
 }
 
 /* The connection is past its TLS handshake and first request header (under srv->mu). */
@@ -188,49 +202,93 @@ static void unauth_end(struct ss_http_server *srv, struct conn_slot *slot)
 }
 
 /*
- * Whether a new connection from addr may be accepted on a TLS listener:
+ * Whether a new connection from group may be accepted on a TLS listener:
  * connections not yet past their handshake and first request header are
- * limited per address, apart from the connections of peers already past
- * them, so that anonymous clients holding half-open handshakes cannot
- * crowd out the others. In all they are limited too, but a new one from
- * an address within its limit is not refused for that: it takes a place
- * (unauth_make_room). Whoever holds half-open handshakes from many
+ * limited per group of addresses (group_of), apart from the connections of
+ * peers already past them, so that anonymous clients holding half-open
+ * handshakes cannot crowd out the others. In all they are limited too, but
+ * a new one within its group's limit is not refused for that: it takes a
+ * place (unauth_make_room). Whoever holds half-open handshakes from many
  * addresses would otherwise shut out every new peer for as long as they
  * renew them.
  */
-static bool unauth_room(const struct ss_http_server *srv, const struct sockaddr *addr)
+static bool unauth_room(const struct ss_http_server *srv, const uint8_t group[9])
 {
     if (!srv->limits.max_unauthenticated_per_ip)
         return true;
     unsigned same = 0;
     for (const struct conn_slot *c = srv->unauth; c; c = c->unauth_next)
-        same += same_host((const struct sockaddr *)&c->peer, addr);
+        same += memcmp(c->group, group, 9) == 0;
     return same < srv->limits.max_unauthenticated_per_ip;
 }
 
+/* unauth_make_room's count of one group's half-open connections */
+struct tally {
+    const uint8_t *group; /* NULL: a free entry */
+    unsigned count;
+    size_t oldest_at;         /* its oldest's place in the list (0: the newest) */
+    struct conn_slot *oldest; /* NULL for the new connection's group alone */
+};
+
 /*
- * With max_unauthenticated half-open connections, one is cut for a new one from addr: the
- * oldest of addr's own, or, when addr holds none, the oldest of all. So an address that
- * holds half-open connections only ever replaces its own, and a newcomer (a peer's first
- * connection) gets in; to cut a peer's handshake before it ends, max_unauthenticated
- * connections from addresses that held none must come within that time. Under srv->mu.
+ * With max_unauthenticated half-open connections, one is cut for a new one
+ * from group: the oldest of the group that holds the most, the new one
+ * counted in (of those that hold as many, the one whose oldest is oldest).
+ * A flood from a few addresses, or from one IPv6 /64, thus cuts its own,
+ * and a peer's connections, few at a time, get in and stay; to cut them,
+ * an attacker needs more addresses than a peer holds connections, all
+ * holding as many. Only connections still in their header phase are cut,
+ * not one whose request is being taken in. Under srv->mu.
  */
-static void unauth_make_room(struct ss_http_server *srv, const struct sockaddr *addr)
+/* The tally entry of group g (a free one taken for it, and noted in touched). */
+static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[9], size_t *n_touched)
 {
-    if (srv->n_unauth < srv->limits.max_unauthenticated || !srv->unauth)
-        return;
-    struct conn_slot *oldest = NULL, *own = NULL; /* the newest come first in the list */
-    for (struct conn_slot *c = srv->unauth; c; c = c->unauth_next) {
-        oldest = c;
-        if (same_host((const struct sockaddr *)&c->peer, addr))
-            own = c;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t k = 0; k < 9; k++)
+        h = (h ^ g[k]) * 1099511628211ull;
+    size_t mask = srv->tally_cap - 1, i = (size_t)h & mask;
+    while (srv->tally[i].group && memcmp(srv->tally[i].group, g, 9) != 0)
+        i = (i + 1) & mask;
+    if (!srv->tally[i].group) {
+        srv->tally[i] = (struct tally){.group = g};
+        srv->touched[(*n_touched)++] = i;
     }
-    if (own)
-        oldest = own;
-    unauth_end(srv, oldest);
+    return &srv->tally[i];
+}
+
+static void unauth_make_room(struct ss_http_server *srv, const uint8_t group[9])
+{
+    if (srv->n_unauth < srv->limits.max_unauthenticated || !srv->tally)
+        return;
+    size_t n_touched = 0, at = 0;
+    tally_of(srv, group, &n_touched)->count++; /* the new connection */
+    /* at most half the table's entries taken, so that a free one is always near */
+    for (struct conn_slot *c = srv->unauth; c && n_touched < srv->tally_cap / 2;
+         c = c->unauth_next, at++) {
+        if (!c->in_headers)
+            continue;
+        struct tally *t = tally_of(srv, c->group, &n_touched);
+        t->count++;
+        t->oldest = c; /* the list runs from the newest */
+        t->oldest_at = at;
+    }
+    const struct tally *best = NULL;
+    for (size_t i = 0; i < n_touched; i++) {
+        const struct tally *t = &srv->tally[srv->touched[i]];
+        if (t->oldest && (!best || t->count > best->count ||
+                          (t->count == best->count && t->oldest_at > best->oldest_at)))
+            best = t;
+    }
+    struct conn_slot *victim = best ? best->oldest : NULL;
+    for (size_t i = 0; i < n_touched; i++)
+        srv->tally[srv->touched[i]] = (struct tally){0};
+    if (!victim)
+        return;
+    unauth_end(srv, victim);
+    victim->cut = true;
     srv->evicted_unauth++;
-    if (oldest->fd >= 0)
-        (void)shutdown(oldest->fd, SHUT_RDWR); /* closed when the HTTP layer sees it */
+    if (victim->fd >= 0)
+        (void)shutdown(victim->fd, SHUT_RDWR); /* closed when the HTTP layer sees it */
 }
 
 /*
@@ -246,7 +304,9 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     if (!srv->tls) /* no handshake to wait for: max_connections_per_ip alone */
         return MHD_YES;
     pthread_mutex_lock(&srv->mu);
-    bool ok = unauth_room(srv, addr);
+    uint8_t group[9];
+    group_of(addr, group);
+    bool ok = unauth_room(srv, group);
     if (!ok)
         srv->refused_unauth++;
     pthread_mutex_unlock(&srv->mu);
@@ -266,6 +326,7 @@ static void *reaper_main(void *arg)
             /* the socket stays open until the HTTP layer has seen the end (and told us) */
             (void)shutdown(c->fd, SHUT_RDWR);
             c->in_headers = false;
+            c->cut = true;
             cut++;
         }
         srv->cut_slow += cut;
@@ -273,14 +334,19 @@ static void *reaper_main(void *arg)
             ss_log_warn("%s: %lu connection(s) cut: no complete request header within %us "
                         "(%lu so far)",
                         srv->opts.name, cut, srv->limits.header_timeout, srv->cut_slow);
-        /* one line a second at most, whatever a flood of them */
-        if (srv->handshakes_unlogged)
-            ss_log_warn("%s: %lu TLS handshake(s) failed: no client certificate where one is "
-                        "required, a protocol version or cipher suite outside the TLS policy, "
-                        "not TLS, or cut unfinished (%llu so far)",
-                        srv->opts.name, srv->handshakes_unlogged,
-                        (unsigned long long)srv->failed_handshakes);
-        srv->handshakes_unlogged = 0;
+        /* the first at once, then one line a minute at most: a load balancer's probes or a
+         * flood make one line, not a stream */
+        if (srv->unfinished_unlogged &&
+            (!srv->unfinished_logged_us || now - srv->unfinished_logged_us >= 60000000u)) {
+            ss_log_warn("%s: %lu TLS connection(s) closed before their first request: a failed "
+                        "handshake (no client certificate where one is required, a protocol "
+                        "version or cipher suite outside the TLS policy, not TLS) or the "
+                        "client's own close (%llu so far)",
+                        srv->opts.name, srv->unfinished_unlogged,
+                        (unsigned long long)srv->unfinished);
+            srv->unfinished_unlogged = 0;
+            srv->unfinished_logged_us = now;
+        }
         struct timespec wake = ss_deadline_after_us(1000000u);
         pthread_cond_timedwait(&srv->reaper_wake, &srv->mu, &wake);
     }
@@ -789,14 +855,15 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
             if (srv->conns)
                 srv->conns->prev = slot;
             srv->conns = slot;
-            bool refused = srv->tls && !unauth_room(srv, (const struct sockaddr *)&slot->peer);
+            group_of((const struct sockaddr *)&slot->peer, slot->group);
+            bool refused = srv->tls && !unauth_room(srv, slot->group);
             if (refused) {
                 /* another HTTP thread took the address's last place since accept_policy looked */
                 srv->refused_unauth++;
             } else {
                 srv->accepted++;
                 if (srv->tls) {
-                    unauth_make_room(srv, (const struct sockaddr *)&slot->peer);
+                    unauth_make_room(srv, slot->group);
                     slot->unauth = true;
                     slot->unauth_next = srv->unauth;
                     if (srv->unauth)
@@ -823,6 +890,10 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         struct conn_slot *slot = *socket_context;
         if (slot) {
             pthread_mutex_lock(&srv->mu);
+            if (slot->unauth && !slot->cut) { /* not past its handshake and first header */
+                srv->unfinished++;
+                srv->unfinished_unlogged++;
+            }
             unauth_end(srv, slot);
             srv->open--;
             if (slot->prev)
@@ -848,18 +919,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    /* libmicrohttpd refuses a connection over max_connections or the per-address limit; it
-     * says this of every TLS handshake that fails, whatever GnuTLS's reason */
-    bool limit = strstr(msg, "reached connection limit") != NULL;
-    bool handshake = strstr(msg, "handshake message out of context") != NULL;
-    if (limit || handshake) {
+    /* libmicrohttpd refuses a connection over max_connections or the per-address limit */
+    if (strstr(msg, "reached connection limit")) {
         pthread_mutex_lock(&srv->mu);
-        if (limit)
-            srv->refused_limit++;
-        if (handshake) {
-            srv->failed_handshakes++;
-            srv->handshakes_unlogged++;
-        }
+        srv->refused_limit++;
         pthread_mutex_unlock(&srv->mu);
     }
     ss_log_debug("%s: %s", srv->opts.name, msg);
@@ -1026,6 +1089,20 @@ ss_error ss_http_start(const struct ss_http_options *opts, struct ss_http_server
     srv->opts = *opts;
     srv->limits = *opts->limits;
     srv->opts.limits = &srv->limits;
+    if (opts->cert_pem) { /* a TLS listener: half-open connections are counted by group */
+        srv->tally_cap = 16;
+        while (srv->tally_cap < 2 * ((size_t)srv->limits.max_unauthenticated + 1))
+            srv->tally_cap *= 2;
+        srv->tally = calloc(srv->tally_cap, sizeof *srv->tally);
+        srv->touched = calloc(srv->tally_cap / 2, sizeof *srv->touched);
+        if (!srv->tally || !srv->touched) {
+            free(srv->tally);
+            free(srv->touched);
+            free(srv);
+            close(fd);
+            return ss_errf(SS_ERR_NOMEM, "out of memory");
+        }
+    }
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
     ss_cond_init(&srv->reaper_wake);
@@ -1118,6 +1195,8 @@ void ss_http_stop(struct ss_http_server *srv)
     pthread_cond_destroy(&srv->reaper_wake);
     identity_free(srv->identity);
     free(srv->trust_pem);
+    free(srv->tally);
+    free(srv->touched);
     free(srv);
 }
 
@@ -1129,7 +1208,7 @@ void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out)
                                   .refused_limit = srv->refused_limit,
                                   .refused_unauth = srv->refused_unauth,
                                   .evicted_unauth = srv->evicted_unauth,
-                                  .failed_handshakes = srv->failed_handshakes,
+                                  .unfinished = srv->unfinished,
                                   .refused_door = srv->refused_door,
                                   .cut_slow = srv->cut_slow};
     pthread_mutex_unlock(&srv->mu);

@@ -333,7 +333,8 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
          "per-address limit), door (a request the HTTP door refused), slow (the header deadline "
          "missed), unauthenticated (TLS: max_unauthenticated_per_ip), evicted (TLS: the oldest "
          "not past its handshake and first header, for a new one beyond max_unauthenticated), "
-         "handshake (TLS: a failed handshake)."},
+         "unfinished (TLS: closed before the first request, not by the server: a failed "
+         "handshake or the client's close)."},
     };
     struct ss_http_stats st[3];
     for (size_t i = 0; i < 3; i++)
@@ -351,10 +352,9 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
                 continue;
             }
             const char *why[] = {"limit",           "door",    "slow",
-                                 "unauthenticated", "evicted", "handshake"};
-            const uint64_t n[] = {st[i].refused_limit,  st[i].refused_door,
-                                  st[i].cut_slow,       st[i].refused_unauth,
-                                  st[i].evicted_unauth, st[i].failed_handshakes};
+                                 "unauthenticated", "evicted", "unfinished"};
+            const uint64_t n[] = {st[i].refused_limit,  st[i].refused_door,   st[i].cut_slow,
+                                  st[i].refused_unauth, st[i].evicted_unauth, st[i].unfinished};
             for (size_t k = 0; k < sizeof why / sizeof why[0]; k++) {
                 const char *labels[] = {"listener", all[i].name, "reason", why[k]};
                 ss_prom_sample(t, fam[f].name, labels, 2, (double)n[k]);
