@@ -1365,7 +1365,11 @@ void ss_exchange_client_proxy(void *cls, const struct ss_http_request *req,
     struct exchange *x = exchange_new(cls, req, resp, false);
     if (!x)
         return;
-    ss_error err = list_clients_request(req) ? list_clients(x) : consume(x);
+    ss_error err;
+    if (!list_clients_request(req))
+        err = consume(x);
+    else if (!(err = authenticate_is(x))) /* over HTTPS too, only with an IS certificate */
+        err = list_clients(x);
     if (err)
         fail_err(x, err);
     finish(x);

@@ -64,6 +64,11 @@ t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' \
   -H "Accept: application/json;q=0.2, text/xml" "$SH/listClients"
 expect "listClients answers XML when the client weighs XML above JSON" \
   test "$(header content-type)" = "text/xml; charset=utf-8"
+kiel /listClients
+expect "listClients over HTTPS with an IS certificate" test "$STATUS" = 200
+t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' --cacert "$FED_PKI/ca-chain.pem" \
+  "https://localhost:$FED_SH_CLIENT_TLS_PORT/listClients"
+expect_error "listClients over HTTPS without an IS certificate is refused" 403 Client.ClientNotHosted
 
 # --- listMethods and allowedMethods in SOAP -----------------------------------------------------
 meta_request listMethods Kfz-Zulassung '<xrd:listMethods/>'
