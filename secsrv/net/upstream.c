@@ -734,6 +734,8 @@ ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint
 {
     *buf = NULL;
     *len = 0;
+    if (timeout_ms == 0) /* to libcurl, 0 would be no limit */
+        return ss_errf(SS_ERR_UPSTREAM_TIMEOUT, "%s: no time left to ask", url);
     struct ss_upstream *u = NULL;
     ss_error err = ss_upstream_new(&u);
     if (err)

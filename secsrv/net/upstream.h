@@ -80,7 +80,8 @@ ss_error ss_upstream_parse_header_line(struct ss_headers *headers, const char *l
 /*
  * One request outside an exchange: a GET, or a POST of body when
  * content_type is given (registry download, OCSP). At most max bytes of
- * answer, which must have status 200, within timeout_ms milliseconds.
+ * answer, which must have status 200, within timeout_ms milliseconds (0:
+ * none left, a timeout at once).
  * *buf is malloc'd.
  */
 ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,

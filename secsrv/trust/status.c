@@ -16,8 +16,10 @@
  * Asks the responders of leaf's CA in turn, each with a fresh nonce, until
  * one gives a good status; a revocation is final. On SS_OK *answer (if not
  * NULL) holds the response (malloc'd) and *until when it stops counting.
- * With deadline_us (see ss_trust_check_status), *cut tells whether a
- * responder had less than its time or was not asked for want of it.
+ * With deadline_us (see ss_trust_check_status), *cut tells whether the
+ * deadline decided the outcome: a responder not asked for want of time, or
+ * one that timed out with less than its time (a refusal, a bad answer or
+ * a timeout with the full time are the responder's own).
  */
 static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t **answer,
                     size_t *answer_len, time_t *until, uint64_t deadline_us, bool *cut)
@@ -44,14 +46,16 @@ static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t
         uint8_t *der = NULL;
         size_t len = 0;
         unsigned timeout_ms = SS_TRUST_OCSP_TIMEOUT * 1000u;
+        bool short_of_time = false;
         if (deadline_us) {
             uint64_t now = ss_monotonic_us();
             uint64_t left_ms = now < deadline_us ? (deadline_us - now) / 1000u : 0;
             if (left_ms < timeout_ms) {
-                *cut = true;
+                short_of_time = true;
                 timeout_ms = (unsigned)left_ms;
             }
-            if (timeout_ms == 0) {
+            if (timeout_ms == 0) { /* (0 would be no limit at all to libcurl) */
+                *cut = true;
                 if (i == 0) /* else the last responder's failure says more */
                     err = ss_errf(SS_ERR_PEER_UNTRUSTED,
                                   "OCSP responder %s not asked: the connection's time is up", url);
@@ -60,6 +64,8 @@ static ss_error ask(const struct ss_trust *t, const struct ss_der *leaf, uint8_t
         }
         err = ss_upstream_fetch(url, "application/ocsp-request", req, req_len,
                                 SS_TRUST_OCSP_MAX_BYTES, timeout_ms, &der, &len);
+        if (err == SS_ERR_UPSTREAM_TIMEOUT && short_of_time)
+            *cut = true;
         if (err) {
             err = ss_errf(SS_ERR_PEER_UNTRUSTED, "OCSP responder %s: %s", url, ss_errmsg());
             continue;

@@ -659,6 +659,16 @@ static void test_status_fails_closed(void **state)
     assert_int_equal(ss_trust_check_status(t, c.certs, c.n, 0), SS_ERR_PEER_UNTRUSTED);
     assert_non_null(strstr(ss_errmsg(), "(cached)"));
 
+    /* a refusal within the connection's time is the responder's own: remembered */
+    ss_trust_unref(t);
+    assert_int_equal(ss_trust_new(reg, &t), SS_OK);
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, ss_monotonic_us() + 4000000u),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_null(strstr(ss_errmsg(), "(cached)"));
+    assert_int_equal(ss_trust_check_status(t, c.certs, c.n, ss_monotonic_us() + 4000000u),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "(cached)"));
+
     /* the connection's time is up: the responder is not asked, and that is not remembered */
     ss_trust_unref(t);
     assert_int_equal(ss_trust_new(reg, &t), SS_OK);
