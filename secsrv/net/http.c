@@ -60,7 +60,7 @@ struct ss_http_server {
     size_t *touched;     /* the entries it used, to free them again (tally_cap / 2) */
     /* for the metrics; under mu */
     uint64_t open, accepted, refused_limit, refused_door, refused_unauth, evicted_unauth;
-    uint64_t unfinished;               /* TLS connections closed before their first request */
+    uint64_t unfinished; /* TLS connections closed before a request line, not by the server */
     unsigned long unfinished_unlogged; /* of them, not yet in the operator log */
     uint64_t unfinished_logged_us;     /* when they were last (monotonic; 0: never) */
 };
@@ -85,6 +85,7 @@ struct conn_slot {
     int fd;
     bool in_headers;
     bool cut;             /* the server cut it: its header deadline missed, or evicted */
+    bool request_line;    /* a request line came (its TLS handshake was done) */
     uint64_t deadline_us; /* monotonic */
     struct conn_slot *prev, *next;
 };
@@ -419,8 +420,13 @@ static void refuse(struct request_ctx *ctx, const char *problem)
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
-    (void)con;
     struct ss_http_server *srv = cls;
+    struct conn_slot *slot = slot_of(con);
+    if (slot) {
+        pthread_mutex_lock(&srv->mu);
+        slot->request_line = true;
+        pthread_mutex_unlock(&srv->mu);
+    }
     struct request_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return NULL;
@@ -890,7 +896,10 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         struct conn_slot *slot = *socket_context;
         if (slot) {
             pthread_mutex_lock(&srv->mu);
-            if (slot->unauth && !slot->cut) { /* not past its handshake and first header */
+            /* no request line, and not cut by the server: a failed handshake, or the client's
+             * close. libmicrohttpd's own refusal of a header too large (431) comes after the
+             * request line; only one of a request line too long to read is counted too */
+            if (slot->unauth && !slot->cut && !slot->request_line) {
                 srv->unfinished++;
                 srv->unfinished_unlogged++;
             }

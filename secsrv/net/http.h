@@ -110,7 +110,7 @@ struct ss_http_stats {
     uint64_t refused_door;   /* closed after a request the door refused (400, see door.h) */
     uint64_t refused_unauth; /* refused at accept: too many unauthenticated from its address */
     uint64_t evicted_unauth; /* cut unauthenticated: the oldest, for a new one (in all too many) */
-    uint64_t unfinished; /* TLS connections closed before their first request, not cut by us */
+    uint64_t unfinished; /* TLS connections closed before a request line, not by the server */
     uint64_t cut_slow;       /* cut for missing the header deadline */
 };
 void ss_http_stats(struct ss_http_server *srv, struct ss_http_stats *out);

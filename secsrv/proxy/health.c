@@ -333,7 +333,7 @@ static void metrics_connections(struct ss_daemon *d, struct ss_text *t)
          "per-address limit), door (a request the HTTP door refused), slow (the header deadline "
          "missed), unauthenticated (TLS: max_unauthenticated_per_ip), evicted (TLS: the oldest "
          "not past its handshake and first header, for a new one beyond max_unauthenticated), "
-         "unfinished (TLS: closed before the first request, not by the server: a failed "
+         "unfinished (TLS: closed before a request line, not by the server: a failed "
          "handshake or the client's close)."},
     };
     struct ss_http_stats st[3];
