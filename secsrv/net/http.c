@@ -85,7 +85,8 @@ struct conn_slot {
     int fd;
     bool in_headers;
     bool cut;             /* the server cut it: its header deadline missed, or evicted */
-    bool request_line;    /* a request line came (its TLS handshake was done) */
+    bool request_line;    /* a request line came (its TLS handshake was done); set and read
+                             only by the HTTP thread that serves the connection */
     uint64_t deadline_us; /* monotonic */
     struct conn_slot *prev, *next;
 };
@@ -231,16 +232,6 @@ struct tally {
     struct conn_slot *oldest; /* NULL for the new connection's group alone */
 };
 
-/*
- * With max_unauthenticated half-open connections, one is cut for a new one
- * from group: the oldest of the group that holds the most, the new one
- * counted in (of those that hold as many, the one whose oldest is oldest).
- * A flood from a few addresses, or from one IPv6 /64, thus cuts its own,
- * and a peer's connections, few at a time, get in and stay; to cut them,
- * an attacker needs more addresses than a peer holds connections, all
- * holding as many. Only connections still in their header phase are cut,
- * not one whose request is being taken in. Under srv->mu.
- */
 /* The tally entry of group g (a free one taken for it, and noted in touched). */
 static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[9], size_t *n_touched)
 {
@@ -257,6 +248,16 @@ static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[9], si
     return &srv->tally[i];
 }
 
+/*
+ * With max_unauthenticated half-open connections, one is cut for a new one
+ * from group: the oldest of the group that holds the most, the new one
+ * counted in (of those that hold as many, the one whose oldest is oldest).
+ * A flood from a few addresses, or from one IPv6 /64, thus cuts its own,
+ * and a peer's connections, few at a time, get in and stay; to cut them,
+ * an attacker needs more addresses than a peer holds connections, all
+ * holding as many. Only connections still in their header phase are cut,
+ * not one whose request is being taken in. Under srv->mu.
+ */
 static void unauth_make_room(struct ss_http_server *srv, const uint8_t group[9])
 {
     if (srv->n_unauth < srv->limits.max_unauthenticated || !srv->tally)
@@ -421,12 +422,11 @@ static void refuse(struct request_ctx *ctx, const char *problem)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
     struct ss_http_server *srv = cls;
-    struct conn_slot *slot = slot_of(con);
-    if (slot) {
-        pthread_mutex_lock(&srv->mu);
+    /* a TLS connection's first request line: it is past its handshake (the flag is read
+     * when the connection closes, in this thread) */
+    struct conn_slot *slot = srv->tls ? slot_of(con) : NULL;
+    if (slot && !slot->request_line)
         slot->request_line = true;
-        pthread_mutex_unlock(&srv->mu);
-    }
     struct request_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return NULL;
