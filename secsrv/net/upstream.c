@@ -349,7 +349,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
 struct verify_state {
     const struct ss_upstream_tls *tls;
-    uint64_t deadline_us; /* the exchange's end (CLOCK_MONOTONIC), 0: none */
+    uint64_t deadline_us; /* the end of the connection's time (CLOCK_MONOTONIC), 0: none */
     ss_error err;
     char reason[300];
 };
@@ -651,22 +651,16 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     /* libcurl's timer does not run while the handshake waits in verify_peer: a status it
      * asks a responder for there gets what is left of the time for the connection, of which
      * the handshake is part */
-    uint64_t limit_us =
-        req->timeout_ms ? (uint64_t)req->timeout_ms * 1000u
-        : req->connect_timeout && (!req->timeout || req->connect_timeout < req->timeout)
-            ? (uint64_t)req->connect_timeout * 1000000u
-            : (uint64_t)req->timeout * 1000000u;
+    unsigned limit_ms = req->connect_timeout_ms && req->connect_timeout_ms < req->timeout_ms
+                            ? req->connect_timeout_ms
+                            : req->timeout_ms;
     struct verify_state vs = {.tls = req->tls,
-                              .deadline_us = limit_us ? ss_monotonic_us() + limit_us : 0};
+                              .deadline_us =
+                                  limit_ms ? ss_monotonic_us() + (uint64_t)limit_ms * 1000u : 0};
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    if (req->timeout_ms) {
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)req->timeout_ms);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
-    } else {
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)req->connect_timeout);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)req->timeout);
-    }
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
@@ -751,6 +745,7 @@ ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint
                                       .headers = &fields,
                                       .body = body,
                                       .body_len = body_len,
+                                      .connect_timeout_ms = timeout_ms,
                                       .timeout_ms = timeout_ms,
                                       .max_response_bytes = max,
                                       .max_response_headers = 64 * 1024};

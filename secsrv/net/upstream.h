@@ -32,10 +32,8 @@ struct ss_upstream_request {
     const struct ss_headers *headers;
     const uint8_t *body;
     size_t body_len;
-    unsigned connect_timeout; /* seconds */
-    unsigned timeout;         /* seconds for the whole exchange */
-    unsigned timeout_ms;      /* when not 0: milliseconds for the whole exchange, its connection
-                                 included, in place of the two above */
+    unsigned connect_timeout_ms; /* for the connection, its TLS handshake included */
+    unsigned timeout_ms;         /* for the whole exchange */
     size_t max_response_bytes;
     size_t max_response_headers;       /* bytes */
     const struct ss_upstream_tls *tls; /* NULL: no client certificate, default verification */

@@ -853,8 +853,8 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
                                         .headers = fields,
                                         .body = x->req->body,
                                         .body_len = x->req->body_len,
-                                        .connect_timeout = l->connect_timeout,
-                                        .timeout = l->backend_timeout,
+                                        .connect_timeout_ms = l->connect_timeout * 1000u,
+                                        .timeout_ms = l->backend_timeout * 1000u,
                                         .max_response_bytes = l->max_body_bytes,
                                         .max_response_headers = answer_bytes,
                                         .tls = tls};
