@@ -369,30 +369,38 @@ static bool staple_usable(const struct key_slot *k, time_t now)
     return k->ocsp && now + margin < k->ocsp_until;
 }
 
+/* The serial of the registry in force, 0 before the first. Under signer.mu. */
+static uint64_t serial_in_force(void)
+{
+    return signer.trust ? ss_trust_registry(signer.trust)->serial : 0;
+}
+
 /*
- * The response k holds, judged again under the registry now in force (t):
+ * The response k holds, judged again under the registry now in force:
  * one that lowered ocspFreshness, or no longer lists its responder, makes
  * it worth less or nothing, and receivers judge it by that registry. Not
  * good any more: it is dropped and renewed at once, and requests wait for
  * the renewal as they do at start (held). The signing thread and the
  * renewal thread both judge, each when the verdict held is of an older
- * registry than t; a verdict is kept only while the response it judged is
+ * registry than the one in force; a verdict is kept only while the response it judged is
  * the one held and no verdict under a newer registry came meanwhile. Under
  * signer.mu, which it drops for the check. false: it could not judge (out
  * of memory).
  */
-static bool rejudge(const struct ss_trust *t, struct key_slot *k)
+static bool rejudge(struct key_slot *k)
 {
-    uint64_t serial = ss_trust_registry(t)->serial, gen = k->ocsp_gen;
+    uint64_t serial = serial_in_force(), gen = k->ocsp_gen;
     struct ss_der leaf = {k->cert_der, k->cert_der_len};
     size_t len = k->ocsp_len;
-    uint8_t *der = malloc(len);
+    uint8_t *der = signer.trust ? malloc(len) : NULL;
     if (!der)
         return false;
     memcpy(der, k->ocsp, len);
+    struct ss_trust *t = ss_trust_ref(signer.trust);
     time_t until = 0;
     pthread_mutex_unlock(&signer.mu);
     ss_error err = ss_trust_ocsp_check(t, &leaf, der, len, NULL, 0, &until);
+    ss_trust_unref(t);
     pthread_mutex_lock(&signer.mu);
     free(der);
     if (k->ocsp_gen != gen || k->ocsp_serial >= serial)
@@ -461,17 +469,11 @@ static void *signing_main(void *arg)
              * is stapled, rather than when the renewal thread (perhaps waiting for a responder)
              * gets to it: receivers judge it by that registry. Again if it was renewed
              * meanwhile under an older one. */
-            struct ss_trust *t = ss_trust_ref(signer.trust);
-            uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
-            while (t && k->ocsp && k->ocsp_serial < serial)
-                if (!rejudge(t, k))
+            while (k->ocsp && k->ocsp_serial < serial_in_force())
+                if (!rejudge(k))
                     break;
-            if (!k->queued || held(k, time(NULL)) || gathering(k, ss_monotonic_us())) {
-                pthread_mutex_unlock(&signer.mu);
-                ss_trust_unref(t);
-                pthread_mutex_lock(&signer.mu);
+            if (!k->queued || held(k, time(NULL)) || gathering(k, ss_monotonic_us()))
                 continue;
-            }
             k->last_batch_us = ss_monotonic_us();
             /* take up to batch_max of the waiting requests */
             struct request *list = k->head, **cut = &k->head;
@@ -486,7 +488,8 @@ static void *signing_main(void *arg)
                 k->tail = &k->head;
             k->queued -= n;
             now = time(NULL);
-            bool usable = t && k->ocsp_serial >= serial && staple_usable(k, now);
+            struct ss_trust *t = ss_trust_ref(signer.trust);
+            bool usable = t && k->ocsp_serial >= serial_in_force() && staple_usable(k, now);
             uint8_t *ocsp = NULL;
             size_t ocsp_len = k->ocsp_len;
             if (usable && (ocsp = malloc(ocsp_len)) != NULL)
@@ -544,8 +547,8 @@ static void *ocsp_main(void *arg)
         uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            if (k->key && k->ocsp && k->ocsp_serial < serial)
-                (void)rejudge(t, k); /* out of memory: the next pass judges it */
+            if (k->key && k->ocsp && k->ocsp_serial < serial_in_force())
+                (void)rejudge(k); /* out of memory: the next pass judges it */
             if (!k->key || !renewal_due(k, now))
                 continue;
             struct ss_der leaf = {k->cert_der, k->cert_der_len};
