@@ -156,8 +156,8 @@ static const xmlNode *element(const xmlNode *n, bool *stray)
             for (const xmlChar *c = n->content; c && *c; c++)
                 if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
                     *stray = true;
-        } else if (n->type != XML_COMMENT_NODE && n->type != XML_PI_NODE) {
-            *stray = true; /* an entity reference */
+        } else if (n->type != XML_COMMENT_NODE) { /* (processing instructions are refused) */
+            *stray = true;                        /* an entity reference */
         }
     }
     return NULL;
@@ -230,14 +230,16 @@ static ss_error text_digest(const xmlNode *n, const char *what, uint8_t out[32])
     return SS_OK;
 }
 
-/* requestHash: base64, which may be wrapped over lines (whitespace is dropped). */
-static ss_error hash_text(const xmlNode *n, char *out, size_t size)
+/*
+ * requestHash: base64, which may be wrapped over lines (whitespace is dropped); out is left
+ * empty when it is anything else (in more than one piece, not base64, too long), which no
+ * request's hash matches.
+ */
+static void hash_text(const xmlNode *n, char *out, size_t size)
 {
-    ss_error err = one_piece(n, "requestHash");
-    if (err) {
-        out[0] = '\0';
-        return err;
-    }
+    out[0] = '\0';
+    if (one_piece(n, "requestHash"))
+        return;
     xmlChar *text = xmlNodeGetContent(n);
     size_t o = 0;
     bool ok = text != NULL;
@@ -250,8 +252,6 @@ static ss_error hash_text(const xmlNode *n, char *out, size_t size)
     }
     xmlFree(text);
     out[ok ? o : 0] = '\0';
-    return ok && o ? SS_OK
-                   : bad("requestHash must hold base64 text of at most %zu bytes", size - 1);
 }
 
 /* One identifier part, checked like every other X-Road identifier part. */
@@ -395,7 +395,7 @@ static ss_error header_field(const xmlNode *n, struct ss_soap_message *m, unsign
              * request should not carry one) and is passed as it is; in an answer a service's is
              * ignored and replaced, and a peer's is compared with the request's hash, which an
              * empty one never matches */
-            (void)hash_text(n, m->request_hash, sizeof m->request_hash);
+            hash_text(n, m->request_hash, sizeof m->request_hash);
             return SS_OK;
         default:
             m->has_security_server = true;
