@@ -15,13 +15,16 @@ hits() { log_count "$1" '^ss-testserver: [A-Z]+ '; }
 # forwarded_none NAME BACKEND: checks nothing reached BACKEND since mark_backend
 mark_backend() { MARK=$(hits "$1"); }
 forwarded_none() { expect "$1" test "$(hits "$2")" = "$MARK"; }
-# is_query CERT KEY: Kiel's IS, which must use HTTPS with its bound certificate
-is_query() { # cert-file key-file (both empty: no certificate)
+# https_query CLIENT CERT KEY: a query over the HTTPS client proxy (CERT and KEY both empty:
+# no certificate)
+https_query() {
   local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}'
-    --cacert "$FED_PKI/ca-chain.pem" -H "X-Road-Client: $KIEL" -H "X-Secsrv-Purpose: BMG-34")
-  [ -n "$1" ] && args+=(--cert "$1" --key "$2")
+    --cacert "$FED_PKI/ca-chain.pem" -H "X-Road-Client: $1" -H "X-Secsrv-Purpose: BMG-34")
+  [ -n "$2" ] && args+=(--cert "$2" --key "$3")
   t_curl "${args[@]}" "https://localhost:$FED_SH_CLIENT_TLS_PORT$SVC/meldeauskunft/persons/P-1001"
 }
+# is_query CERT KEY: Kiel's IS, which must use HTTPS with its bound certificate
+is_query() { https_query "$KIEL" "$@"; }
 server_cert() { echo "$FED_PKI/servers/$1/auth-chain.pem $FED_PKI/servers/$1/auth.key"; }
 
 # --- allowed queries -------------------------------------------------------
@@ -600,12 +603,7 @@ is_query $(server_cert ss-sh-extra)
 expect_error "the bound IS certificate passes; the provider's policy decides" \
   403 Server.ServerProxy.AccessDenied
 # a client not bound to a certificate: over HTTPS too, only with one that tls_client_ca issued
-is_https() { # cert-file key-file (both empty: no certificate)
-  local args=(-s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}'
-    --cacert "$FED_PKI/ca-chain.pem" -H "X-Road-Client: $CLIENT" -H "X-Secsrv-Purpose: BMG-34")
-  [ -n "$1" ] && args+=(--cert "$1" --key "$2")
-  t_curl "${args[@]}" "https://localhost:$FED_SH_CLIENT_TLS_PORT$SVC/meldeauskunft/persons/P-1001"
-}
+is_https() { https_query "$CLIENT" "$@"; }
 mark_backend register
 is_https "" ""
 expect_error "HTTPS without an IS certificate is refused for an unbound client too" \
