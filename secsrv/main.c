@@ -61,13 +61,17 @@ struct child {
     bool ready;            /* it said it serves (SS_IPC_READY) */
     unsigned early_deaths; /* deaths before it said it serves, in a row */
     time_t restart_at;     /* when a dead child is due again (0: not dead) */
+    /* the signer's and the logger's link to the network process */
+    uint32_t link_serial; /* the number of the one handed last (0: the first, at the start) */
+    bool relink;          /* the network process said it broke: a new one is due */
+    time_t relink_at;     /* not before (one a second at most) */
 };
 
 /* The process table: one row per child. */
 static struct child children[N_CHILDREN] = {
-    [CHILD_SIGNER] = {"signer", 0, -1, false, 0, 0},
-    [CHILD_LOGGER] = {"logger", 0, -1, false, 0, 0},
-    [CHILD_NETWORK] = {"network", 0, -1, false, 0, 0},
+    [CHILD_SIGNER] = {"signer", 0, -1, false, 0, 0, 0, false, 0},
+    [CHILD_LOGGER] = {"logger", 0, -1, false, 0, 0, 0, false, 0},
+    [CHILD_NETWORK] = {"network", 0, -1, false, 0, 0, 0, false, 0},
 };
 
 static struct ss_config *cfg;
@@ -94,6 +98,9 @@ static void close_others(const int *keep, size_t n)
             close(fd);
     }
 }
+
+/* what a child's message to the parent may carry (SS_IPC_RELINK's two numbers) */
+#define CTL_FROM_CHILD_MAX 8
 
 /* seconds the parent waits for a frame a child began, or to hand a child a message */
 #define CTL_TIMEOUT_S 2
@@ -176,16 +183,78 @@ static bool start_child(enum child_id id, int link_a, int link_b)
     return true;
 }
 
-/* Hands a link to a running child over its control link. */
-static void hand_link(enum child_id to, enum ss_ipc_link which, int fd)
+/* Hands a link (the parent's number serial) to a running child over its control link. */
+static void hand_link(enum child_id to, enum ss_ipc_link which, uint32_t serial, int fd)
 {
     struct child *c = &children[to];
     struct ss_ipc_buf b = {0};
     ss_ipc_put_u32(&b, (uint32_t)which);
+    ss_ipc_put_u32(&b, serial);
     if (c->pid <= 0 || c->ctl < 0 ||
         ss_ipc_send(c->ctl, SS_IPC_ATTACH, 0, b.data, b.len, fd) != SS_OK)
         ss_log_warn("%s: cannot hand over a link (it will get one when it starts)", c->name);
     ss_ipc_buf_cleanup(&b);
+}
+
+/* The network process's name for its link to the signer or the logger. */
+static enum ss_ipc_link link_of(enum child_id id)
+{
+    return id == CHILD_SIGNER ? SS_IPC_LINK_SIGNER : SS_IPC_LINK_LOGGER;
+}
+
+/*
+ * A new link between the network process and the signer or the logger,
+ * both running: the network process said the one in use broke (a frame
+ * half sent, a stall), and the process at its other end still lives.
+ */
+static void relink(enum child_id id)
+{
+    struct child *c = &children[id];
+    c->relink = false;
+    c->relink_at = time(NULL) + 1;
+    int pair[2];
+    if (socket_pair(pair) != 0) {
+        ss_log_error("%s: socketpair: %s", c->name, strerror(errno));
+        c->relink = true; /* again in a second */
+        return;
+    }
+    c->link_serial++;
+    hand_link(id, SS_IPC_LINK_NETWORK, c->link_serial, pair[0]);
+    hand_link(CHILD_NETWORK, link_of(id), c->link_serial, pair[1]);
+    close(pair[0]);
+    close(pair[1]);
+    ss_log_info("%s: linked to the network process again", c->name);
+}
+
+static void end_child(struct child *c);
+
+/* The network process's SS_IPC_RELINK: a new link is due if the one it names is the latest. */
+static void relink_asked(const struct ss_ipc_msg *m)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    uint32_t which = ss_ipc_get_u32(&r), serial = ss_ipc_get_u32(&r);
+    if (!ss_ipc_reader_done(&r) || (which != SS_IPC_LINK_SIGNER && which != SS_IPC_LINK_LOGGER)) {
+        ss_log_error("network: malformed link request: ending it");
+        end_child(&children[CHILD_NETWORK]);
+        return;
+    }
+    struct child *c = &children[which == SS_IPC_LINK_SIGNER ? CHILD_SIGNER : CHILD_LOGGER];
+    /* a link older than the last one handed was replaced already; a process that has not
+     * said it serves got its link when it was started */
+    if (c->pid > 0 && c->ready && serial == c->link_serial)
+        c->relink = true;
+}
+
+/* The new links that are due. */
+static void relink_due(void)
+{
+    time_t now = time(NULL);
+    for (enum child_id id = CHILD_SIGNER; id <= CHILD_LOGGER; id++) {
+        struct child *c = &children[id];
+        if (c->relink && c->pid > 0 && children[CHILD_NETWORK].pid > 0 && now >= c->relink_at)
+            relink(id);
+    }
 }
 
 /*
@@ -203,9 +272,9 @@ static bool restart(enum child_id id)
         if (socket_pair(pair) != 0)
             break;
         ok = start_child(id, pair[0], -1);
+        children[id].relink = false; /* a new process, a new link */
         if (ok && children[CHILD_NETWORK].pid > 0)
-            hand_link(CHILD_NETWORK, id == CHILD_SIGNER ? SS_IPC_LINK_SIGNER : SS_IPC_LINK_LOGGER,
-                      pair[1]);
+            hand_link(CHILD_NETWORK, link_of(id), ++children[id].link_serial, pair[1]);
         break;
     }
     case CHILD_NETWORK:
@@ -213,8 +282,13 @@ static bool restart(enum child_id id)
             break;
         ok = start_child(id, sn[1], ln[1]);
         if (ok) {
-            hand_link(CHILD_SIGNER, SS_IPC_LINK_NETWORK, sn[0]);
-            hand_link(CHILD_LOGGER, SS_IPC_LINK_NETWORK, ln[0]);
+            /* a new network process starts with its links numbered 0 */
+            for (enum child_id peer = CHILD_SIGNER; peer <= CHILD_LOGGER; peer++) {
+                children[peer].link_serial = 0;
+                children[peer].relink = false;
+            }
+            hand_link(CHILD_SIGNER, SS_IPC_LINK_NETWORK, 0, sn[0]);
+            hand_link(CHILD_LOGGER, SS_IPC_LINK_NETWORK, 0, ln[0]);
         }
         break;
     default:
@@ -265,7 +339,7 @@ static void reap(bool stopping)
             /* a child that served is started again at once; one that keeps dying before it
              * serves (a broken store, an unreadable key) 1, 2, 4 ... up to 30 s apart */
             c->early_deaths = c->ready ? 0 : c->early_deaths + 1;
-            unsigned wait = c->early_deaths == 0 ? 0
+            unsigned wait = c->early_deaths == 0  ? 0
                             : c->early_deaths > 5 ? 30
                                                   : 1u << (c->early_deaths - 1);
             c->restart_at = time(NULL) + wait; /* never 0: 0 means alive */
@@ -594,12 +668,12 @@ int main(int argc, char **argv)
             pfd[i + 1] = (struct pollfd){children[i].pid > 0 ? children[i].ctl : -1, POLLIN, 0};
         if (poll(pfd, N_CHILDREN + 1, 1000) < 0 && errno != EINTR)
             break;
-        /* what the children say: only that they serve */
+        /* what the children say: that they serve; the network process, that a link broke */
         for (size_t i = 0; i < N_CHILDREN; i++) {
             if (!(pfd[i + 1].revents & POLLIN))
                 continue;
             struct ss_ipc_msg m;
-            if (ss_ipc_recv(children[i].ctl, 0, &m) != SS_OK) {
+            if (ss_ipc_recv(children[i].ctl, CTL_FROM_CHILD_MAX, &m) != SS_OK) {
                 /* it is dying (SIGCHLD follows), or it broke its control link: it ends */
                 end_child(&children[i]);
                 continue;
@@ -607,6 +681,8 @@ int main(int argc, char **argv)
             if (m.type == SS_IPC_READY && !children[i].ready) {
                 children[i].ready = true;
                 children[i].early_deaths = 0;
+            } else if (m.type == SS_IPC_RELINK && i == CHILD_NETWORK) {
+                relink_asked(&m);
             }
             ss_ipc_msg_cleanup(&m);
         }
@@ -638,6 +714,7 @@ int main(int argc, char **argv)
             break;
         reap(false);
         restart_due();
+        relink_due();
     }
     close(sfd);
     stop_all();

@@ -413,13 +413,16 @@ struct ss_ipc_client {
     size_t n_pending;
     uint64_t next_id;
     int fd;
-    bool attached; /* a new link is in place: on_attach is due */
-    int wake[2];   /* self-pipe: attach and stop wake the reader */
+    uint32_t serial;        /* the parent's number for the link fd */
+    bool attached;          /* a new link is in place: on_attach is due */
+    int wake[2];            /* self-pipe: attach and stop wake the reader */
     struct ss_ipc_inbuf in; /* the reader's own */
     bool stopping;
     pthread_t reader;
     void (*on_attach)(void *arg);
     void *on_attach_arg;
+    void (*on_broken)(void *arg, uint32_t serial);
+    void *on_broken_arg;
 };
 
 static struct pending *take_pending(struct ss_ipc_client *c, uint64_t id)
@@ -510,7 +513,11 @@ static bool take_answer(struct ss_ipc_client *c, int fd)
         pthread_mutex_lock(&c->send_mu);
         pthread_mutex_lock(&c->mu);
         struct pending *all = NULL;
-        if (c->fd == fd) {
+        bool broke = c->fd == fd; /* not replaced meanwhile */
+        uint32_t serial = c->serial;
+        void (*on_broken)(void *, uint32_t) = broke && !c->stopping ? c->on_broken : NULL;
+        void *on_broken_arg = c->on_broken_arg;
+        if (broke) {
             all = take_all(c);
             close(c->fd);
             c->fd = -1;
@@ -518,6 +525,8 @@ static bool take_answer(struct ss_ipc_client *c, int fd)
         pthread_mutex_unlock(&c->mu);
         pthread_mutex_unlock(&c->send_mu);
         fail_list(c, all, SS_ERR_IO, why);
+        if (on_broken)
+            on_broken(on_broken_arg, serial);
         return false;
     }
     pthread_mutex_lock(&c->mu);
@@ -628,7 +637,16 @@ void ss_ipc_client_on_attach(struct ss_ipc_client *c, void (*fn)(void *arg), voi
     pthread_mutex_unlock(&c->mu);
 }
 
-ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd)
+void ss_ipc_client_on_broken(struct ss_ipc_client *c, void (*fn)(void *arg, uint32_t serial),
+                             void *arg)
+{
+    pthread_mutex_lock(&c->mu);
+    c->on_broken = fn;
+    c->on_broken_arg = arg;
+    pthread_mutex_unlock(&c->mu);
+}
+
+ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd, uint32_t serial)
 {
     /* a peer that stops reading (or stops in the middle of a frame) must not hold a thread
      * for ever */
@@ -644,6 +662,7 @@ ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = fd;
+    c->serial = serial;
     c->attached = true;
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&c->send_mu);
@@ -672,6 +691,10 @@ static ss_error send_on_link(struct ss_ipc_client *c, int fd, uint16_t type, uin
     ss_error err = current ? ss_ipc_send(fd, type, id, payload ? payload->data : NULL,
                                          payload ? payload->len : 0, -1)
                            : ss_errf(SS_ERR_IO, "%s: the link broke", c->name);
+    /* a send that failed may have left half a frame: the next frame would be read from its
+     * middle, so the link ends here (the reader fails what waits on it and reports it) */
+    if (current && err)
+        (void)shutdown(fd, SHUT_RDWR);
     pthread_mutex_unlock(&c->send_mu);
     return err;
 }

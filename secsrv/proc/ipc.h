@@ -31,10 +31,11 @@
 
 enum ss_ipc_type {
     /* parent -> child */
-    SS_IPC_ATTACH = 1, /* a new link (fd) to a peer process; u32 which */
+    SS_IPC_ATTACH = 1, /* a new link (fd) to a peer process; u32 which, u32 serial */
     SS_IPC_RELOAD,     /* reload what can be reloaded (policies) */
     /* child -> parent */
     SS_IPC_READY = 50, /* the child has started and serves */
+    SS_IPC_RELINK,     /* network: u32 which, u32 serial: that link broke, its peer may live */
     /* network -> signer */
     SS_IPC_SIGN = 100,    /* str member, bytes manifest -> SIGNED */
     SS_IPC_SIGNED,        /* u32 error, str reason, bytes cms, str path, bytes ocsp */
@@ -88,8 +89,8 @@ struct ss_ipc_inbuf {
 void ss_ipc_inbuf_reset(struct ss_ipc_inbuf *in) SS_NONNULL(1);
 void ss_ipc_inbuf_cleanup(struct ss_ipc_inbuf *in) SS_NONNULL(1);
 /* As ss_ipc_recv, from what the buffer holds first; reads (blocking) only what is missing. */
-ss_error ss_ipc_inbuf_recv(struct ss_ipc_inbuf *in, int sock, size_t max, struct ss_ipc_msg *out)
-    SS_MUST_CHECK SS_NONNULL(1, 4);
+ss_error ss_ipc_inbuf_recv(struct ss_ipc_inbuf *in, int sock, size_t max,
+                           struct ss_ipc_msg *out) SS_MUST_CHECK SS_NONNULL(1, 4);
 /*
  * True when the buffer holds the next frame's header: receive it before
  * waiting for the socket (which may have nothing more to say).
@@ -149,12 +150,23 @@ ss_error ss_ipc_client_new(const char *name, struct ss_ipc_client **out) SS_MUST
 /* Ends the reader thread, fails what is pending, closes the link. */
 void ss_ipc_client_free(struct ss_ipc_client *c);
 /*
- * Gives the client a (new) link; takes ownership of fd. Requests pending on
- * an old link fail with SS_ERR_IO first. on_attach, if set, runs in the
- * reader thread before any answer is read (e.g. to send the registry).
+ * Gives the client a (new) link; takes ownership of fd. serial is the
+ * parent's number for the link (SS_IPC_ATTACH), handed back by on_broken.
+ * Requests pending on an old link fail with SS_ERR_IO first. on_attach, if
+ * set, runs in the reader thread before any answer is read (e.g. to send
+ * the registry).
  */
-ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd) SS_MUST_CHECK;
+ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd, uint32_t serial) SS_MUST_CHECK;
 void ss_ipc_client_on_attach(struct ss_ipc_client *c, void (*fn)(void *arg), void *arg);
+/*
+ * on_broken, if set, runs in the reader thread when the link in use broke
+ * (its peer closed it or died, it stalled past SS_IPC_SEND_TIMEOUT, or a
+ * send failed and may have left half a frame, after which the link is out
+ * of step and is shut down), after its requests failed; serial is the
+ * broken link's. A link that was replaced does not count.
+ */
+void ss_ipc_client_on_broken(struct ss_ipc_client *c, void (*fn)(void *arg, uint32_t serial),
+                             void *arg);
 /* True while a link is attached and not broken. */
 bool ss_ipc_client_linked(struct ss_ipc_client *c);
 

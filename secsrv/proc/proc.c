@@ -15,6 +15,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* what ss_proc_child_setup set that a change of user undoes (ss_proc_drop sets it again) */
@@ -134,8 +136,12 @@ static void send_slot(struct ss_serve_batch *b, size_t slot)
     pthread_mutex_lock(&links.mu);
     int fd = s->generation == generation ? s->fd : -1;
     pthread_mutex_unlock(&links.mu);
-    if (fd >= 0 && ss_ipc_send_frames(fd, frames) != SS_OK)
+    if (fd >= 0 && ss_ipc_send_frames(fd, frames) != SS_OK) {
         ss_log_warn("IPC: cannot answer a network process: %s", ss_errmsg());
+        /* half a frame may have gone: the link is out of step and ends (the serve loop drops
+         * it; the network process asks the parent for a new one) */
+        (void)shutdown(fd, SHUT_RDWR);
+    }
     pthread_mutex_unlock(&s->send_mu);
     ss_ipc_buf_cleanup(frames);
 }
@@ -172,6 +178,12 @@ void ss_serve_reply(ss_link link, uint16_t type, uint64_t id, const struct ss_ip
 
 static bool add_link(int fd)
 {
+    /* a network process that stops reading, or stops in the middle of a frame, must not hold
+     * this process for ever */
+    struct timeval tv = {.tv_sec = SS_IPC_SEND_TIMEOUT};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+        ss_log_warn("IPC: a link without a time limit: %s", strerror(errno));
     pthread_mutex_lock(&links.mu);
     for (size_t i = 0; i < SS_SERVE_MAX_LINKS; i++) {
         if (links.slots[i].fd < 0) {

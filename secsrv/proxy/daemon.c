@@ -708,9 +708,10 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         ss_log_warn("registry: download failed: %s (exchanges are refused until a valid "
                     "registry is in force)",
                     ss_errmsg());
-    if (links->signer >= 0 && (err = ss_ipc_client_attach(d->signer, links->signer)))
+    /* the links the network process was started with are the parent's number 0 */
+    if (links->signer >= 0 && (err = ss_ipc_client_attach(d->signer, links->signer, 0)))
         goto out;
-    if (links->logger >= 0 && (err = ss_ipc_client_attach(d->logger, links->logger)))
+    if (links->logger >= 0 && (err = ss_ipc_client_attach(d->logger, links->logger, 0)))
         goto out;
     if ((err = ss_regstore_start(d->registry)) || (err = ss_daemon_reload_policies(d)))
         goto out;
@@ -795,7 +796,29 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd)
+static void signer_broken(void *arg, uint32_t serial)
+{
+    struct ss_daemon *d = arg;
+    d->on_broken(d->on_broken_arg, SS_IPC_LINK_SIGNER, serial);
+}
+
+static void logger_broken(void *arg, uint32_t serial)
+{
+    struct ss_daemon *d = arg;
+    d->on_broken(d->on_broken_arg, SS_IPC_LINK_LOGGER, serial);
+}
+
+void ss_daemon_on_broken(struct ss_daemon *d,
+                         void (*fn)(void *arg, enum ss_ipc_link which, uint32_t serial), void *arg)
+{
+    d->on_broken = fn;
+    d->on_broken_arg = arg;
+    /* the clients' lock orders these writes before any reader thread's call */
+    ss_ipc_client_on_broken(d->signer, signer_broken, d);
+    ss_ipc_client_on_broken(d->logger, logger_broken, d);
+}
+
+void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd, uint32_t serial)
 {
     struct ss_ipc_client *c = which == SS_IPC_LINK_SIGNER   ? d->signer
                               : which == SS_IPC_LINK_LOGGER ? d->logger
@@ -804,7 +827,7 @@ void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd)
         close(fd);
         return;
     }
-    if (ss_ipc_client_attach(c, fd) != SS_OK)
+    if (ss_ipc_client_attach(c, fd, serial) != SS_OK)
         ss_log_error("cannot attach a new link: %s", ss_errmsg());
     else
         ss_log_info("%s: linked again", which == SS_IPC_LINK_SIGNER ? "signer" : "logger");

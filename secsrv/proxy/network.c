@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,28 @@ static void reload_identity(struct ss_daemon *d, const struct ss_ipc_msg *m)
     free(k);
 }
 
+/* The control link's sending end: the main thread says READY, IPC reader threads RELINK. */
+static struct {
+    pthread_mutex_t mu;
+    int fd;
+} ctl_out = {PTHREAD_MUTEX_INITIALIZER, -1};
+
+/* A link to the signer or the logger broke: the parent makes a new one if that process lives. */
+static void ask_relink(void *arg, enum ss_ipc_link which, uint32_t serial)
+{
+    (void)arg;
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_u32(&b, (uint32_t)which);
+    ss_ipc_put_u32(&b, serial);
+    pthread_mutex_lock(&ctl_out.mu);
+    ss_log_warn("%s: the link broke; asking for a new one",
+                which == SS_IPC_LINK_SIGNER ? "signer" : "logger");
+    if (ss_ipc_send(ctl_out.fd, SS_IPC_RELINK, 0, b.data, b.len, -1) != SS_OK)
+        ss_log_error("cannot ask the parent for a new link: %s", ss_errmsg());
+    pthread_mutex_unlock(&ctl_out.mu);
+    ss_ipc_buf_cleanup(&b);
+}
+
 int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links *links)
 {
     ss_proc_child_setup("network", false);
@@ -68,7 +91,13 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
     sigaddset(&set, SIGINT);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     ss_log_info("network: serving");
+    pthread_mutex_lock(&ctl_out.mu);
+    ctl_out.fd = ctl;
+    pthread_mutex_unlock(&ctl_out.mu);
+    ss_daemon_on_broken(d, ask_relink, NULL);
+    pthread_mutex_lock(&ctl_out.mu);
     ss_proc_ready(ctl);
+    pthread_mutex_unlock(&ctl_out.mu);
     for (;;) {
         struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ctl, POLLIN, 0}};
         if (poll(pfd, 2, -1) < 0) {
@@ -90,11 +119,12 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
             }
             if (m.len)
                 reload_identity(d, &m);
-        } else if (m.type == SS_IPC_ATTACH && m.fd >= 0 && m.len == 4) {
+        } else if (m.type == SS_IPC_ATTACH && m.fd >= 0 && m.len == 8) {
             struct ss_ipc_reader r;
             ss_ipc_reader_init(&r, &m);
             enum ss_ipc_link which = (enum ss_ipc_link)ss_ipc_get_u32(&r);
-            ss_daemon_attach(d, which, m.fd);
+            uint32_t serial = ss_ipc_get_u32(&r);
+            ss_daemon_attach(d, which, m.fd, serial);
             m.fd = -1;
         } else {
             ss_log_error("network: unexpected control message %u", m.type);

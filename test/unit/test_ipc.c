@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -129,7 +130,8 @@ static void test_refusals(void **state)
     close(sv[1]);
 }
 
-/* Sends frames of ids 1..n (payload: i bytes of i) from a thread: a large one may not fit at once. */
+/* Sends frames of ids 1..n (payload: i bytes of i) from a thread: a large one may not fit at once.
+ */
 struct burst {
     int fd;
     unsigned n;
@@ -215,8 +217,8 @@ static void test_inbuf(void **state)
     assert_false(ss_ipc_inbuf_ready(&in));
     assert_true(in.cap <= 64u * 1024);
     /* a frame split anywhere, even inside its header, comes out whole */
-    uint8_t frame[16 + 5] = {5, 0, 0, 0, SS_IPC_SIGNED, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 'h',
-                             'e', 'l', 'l', 'o'};
+    uint8_t frame[16 + 5] = {5, 0, 0, 0, SS_IPC_SIGNED, 0,   0,   0,   9,  0, 0, 0,
+                             0, 0, 0, 0, 'h',           'e', 'l', 'l', 'o'};
     for (size_t cut = 1; cut < sizeof frame; cut++) {
         assert_int_equal(write(sv[0], frame, cut), (ssize_t)cut);
         /* the rest arrives while the receiver waits for it */
@@ -340,7 +342,7 @@ static void test_client_call(void **state)
     assert_int_equal(pthread_create(&t, NULL, echo_main, &peer), 0);
     struct ss_ipc_client *c = NULL;
     assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
-    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0], 0), SS_OK);
     for (int i = 0; i < 3; i++) {
         struct ss_ipc_buf b = {0};
         ss_ipc_put_str(&b, "abc");
@@ -359,7 +361,8 @@ static void test_client_call(void **state)
     ss_ipc_client_free(c);
 }
 
-/* Answers requests of ids in any order, all in one write (as a signer's batch or a logger's group). */
+/* Answers requests of ids in any order, all in one write (as a signer's batch or a logger's group).
+ */
 static void *answer_together(void *arg)
 {
     int fd = *(int *)arg;
@@ -390,7 +393,7 @@ static void test_answers_together(void **state)
     assert_int_equal(pthread_create(&t, NULL, answer_together, &sv[1]), 0);
     struct ss_ipc_client *c = NULL;
     assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
-    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0], 0), SS_OK);
     struct ss_ipc_call calls[5];
     for (int i = 0; i < 5; i++)
         ss_ipc_call_start(c, SS_IPC_LOG_APPEND, NULL, 2000, &calls[i]);
@@ -431,7 +434,7 @@ static void test_call_start_wait(void **state)
     assert_int_equal(pthread_create(&t, NULL, echo_main, &peer), 0);
     struct ss_ipc_client *c = NULL;
     assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
-    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0], 0), SS_OK);
     struct ss_ipc_buf a = {0}, b = {0};
     ss_ipc_put_str(&a, "first");
     ss_ipc_put_str(&b, "second");
@@ -467,7 +470,7 @@ static void test_client_timeout_and_replace(void **state)
     struct ss_ipc_msg reply;
     /* no link yet */
     assert_int_equal(ss_ipc_client_call(c, SS_IPC_SIGN, NULL, 100, &reply), SS_ERR_IO);
-    assert_int_equal(ss_ipc_client_attach(c, sv[0]), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0], 0), SS_OK);
     for (int i = 0; i < 100 && !ss_ipc_client_linked(c); i++)
         usleep(1000);
     assert_int_equal(ss_ipc_client_call(c, SS_IPC_SIGN, NULL, 200, &reply),
@@ -479,7 +482,7 @@ static void test_client_timeout_and_replace(void **state)
     pair(sv2);
     struct echo_peer peer = {.fd = sv2[1], .answer = 1};
     assert_int_equal(pthread_create(&t, NULL, echo_main, &peer), 0);
-    assert_int_equal(ss_ipc_client_attach(c, sv2[0]), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv2[0], 0), SS_OK);
     /* the reader switches links asynchronously; a call may race it once */
     ss_error err = SS_ERR_IO;
     for (int i = 0; i < 100 && err; i++) {
@@ -492,6 +495,87 @@ static void test_client_timeout_and_replace(void **state)
     ss_ipc_msg_cleanup(&reply);
     pthread_join(t, NULL);
     ss_ipc_client_free(c);
+}
+
+/* What on_broken reported. */
+static struct {
+    pthread_mutex_t mu;
+    int calls;
+    uint32_t serial;
+} broken = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+
+static void note_broken(void *arg, uint32_t serial)
+{
+    (void)arg;
+    pthread_mutex_lock(&broken.mu);
+    broken.calls++;
+    broken.serial = serial;
+    pthread_mutex_unlock(&broken.mu);
+}
+
+static int broken_calls(void)
+{
+    pthread_mutex_lock(&broken.mu);
+    int n = broken.calls;
+    pthread_mutex_unlock(&broken.mu);
+    return n;
+}
+
+/*
+ * A peer that stops reading in the middle of a frame: the send fails at its
+ * time limit with part of the frame gone, and the link ends there, so that
+ * no later frame is read from the middle of that one; on_broken names it.
+ */
+static void test_half_sent_frame(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct ss_ipc_client *c = NULL;
+    assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
+    ss_ipc_client_on_broken(c, note_broken, NULL);
+    broken.calls = 0;
+    assert_int_equal(ss_ipc_client_attach(c, sv[0], 7), SS_OK);
+    /* the client owns sv[0]; its time limit is shortened for the test */
+    struct timeval short_limit = {.tv_sec = 0, .tv_usec = 200000};
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &short_limit, sizeof short_limit),
+                     0);
+    struct ss_ipc_buf big = {0};
+    size_t n = 8u * 1024 * 1024; /* more than the socket holds */
+    uint8_t *junk = calloc(1, n);
+    assert_non_null(junk);
+    ss_ipc_put_bytes(&big, junk, n);
+    free(junk);
+    struct ss_ipc_msg reply;
+    assert_int_not_equal(ss_ipc_client_call(c, SS_IPC_LOG_APPEND, &big, 5000, &reply), SS_OK);
+    ss_ipc_buf_cleanup(&big);
+    for (int i = 0; i < 2000 && broken_calls() == 0; i++)
+        usleep(1000);
+    assert_int_equal(broken_calls(), 1);
+    assert_int_equal(broken.serial, 7);
+    assert_false(ss_ipc_client_linked(c));
+    /* the peer reads part of a frame, then the end of the link (not a wait for more) */
+    struct timeval patience = {.tv_sec = 2};
+    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience), 0);
+    size_t got = 0;
+    char buf[65536];
+    ssize_t r;
+    while ((r = recv(sv[1], buf, sizeof buf, 0)) > 0)
+        got += (size_t)r;
+    assert_int_equal(r, 0);
+    assert_true(got > 0 && got < n);
+    close(sv[1]);
+    /* a link that is replaced, or a client that stops, is no broken link */
+    pair(sv);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0], 8), SS_OK);
+    int sv2[2];
+    pair(sv2);
+    assert_int_equal(ss_ipc_client_attach(c, sv2[0], 9), SS_OK);
+    usleep(50000);
+    ss_ipc_client_free(c);
+    assert_int_equal(broken_calls(), 1);
+    close(sv[1]);
+    close(sv2[1]);
 }
 
 static void test_gather_due(void **state)
@@ -543,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_call_start_wait),
         cmocka_unit_test(test_answers_together),
         cmocka_unit_test(test_client_timeout_and_replace),
+        cmocka_unit_test(test_half_sent_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# A link between the network process and the logger that stalls in the middle of a frame:
+# SH's logger is stopped (SIGSTOP) while requests with 60 kB bodies wait for their records,
+# so the network process's send fills the link and fails at its time limit with part of a
+# frame gone. That link ends there (a frame read from the middle of another would be taken
+# for a record, or would leave the logger waiting for bytes that never come); the network
+# process asks the parent for a new one, which the parent makes because the logger lives.
+# Once the logger runs again, exchanges work through the new link, neither process was
+# restarted, and the log is one intact chain.
+. "$(dirname "$0")/lib.sh"
+fed_start
+CHECK=$SS_BUILD_DIR/test/tools/ss-logcheck
+CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
+Q=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/relink
+# what a stalled logger leaves in the operator log
+allow_error "LoggingFailed"
+allow_error "IPC send|link broke|cannot answer a network process"
+
+accepted() { xr GET $CLIENT $Q; [ "$STATUS" = 200 ]; }
+expect "exchanges work" wait_until "exchanges to be accepted" 20 accepted
+logger=$(child_of sh logger)
+network=$(child_of sh network)
+
+head -c 60000 /dev/zero | tr '\0' 'x' >"$T_DIR/big"
+kill -STOP "$logger"
+pids=()
+for i in $(seq 1 16); do
+  curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 -X POST -H "X-Road-Client: $CLIENT" \
+    -H "X-Road-Id: relink-$i" -H 'Content-Type: text/plain' --data-binary "@$T_DIR/big" \
+    "http://127.0.0.1:$FED_SH_CLIENT_PORT$Q" >"$T_DIR/status.$i" &
+  pids+=($!)
+done
+asked() { log_has sh "logger: the link broke; asking for a new one"; }
+expect "the network process gives up the stalled link and asks for a new one" \
+  wait_until "the stalled send" 30 asked
+relinked() { log_has sh "logger: linked to the network process again"; }
+expect "the parent links the logger again (it lives)" wait_until "a new link" 10 relinked
+kill -CONT "$logger"
+for p in "${pids[@]}"; do wait "$p" || true; done
+expect "the requests caught in the stall were answered ($(cat "$T_DIR"/status.* | sort | uniq -c | tr '\n' ' '))" \
+  bash -c "! grep -qv '^[0-9][0-9][0-9]$' $T_DIR/status.*"
+expect "exchanges work again through the new link" wait_until "exchanges to be accepted" 20 accepted
+xr POST $CLIENT $Q -H 'Content-Type: text/plain' --data-binary "@$T_DIR/big"
+expect "a 60 kB request too ($STATUS)" test "$STATUS" = 200
+expect "the logger was not restarted" test "$(child_of sh logger)" = "$logger"
+expect "nor the network process" test "$(child_of sh network)" = "$network"
+expect "the logger read no frame from the middle of another" \
+  bash -c "! grep -q 'malformed' '$FED_DIR/sh.log'"
+expect "the log is one intact chain" "$CHECK" "sqlite:$FED_DIR/sh/log/messagelog.db"
+finish
