@@ -22,6 +22,7 @@
  * Started as root, every child drops to [server] user once it has opened
  * what needs root (keys, the store); the parent stays to restart them.
  */
+#include "clock.h"
 #include "config.h"
 #include "daemon.h"
 #include "ipc.h"
@@ -59,7 +60,8 @@ struct child {
     pid_t pid;
     int ctl;               /* the parent's end of the control link, -1 if none */
     bool ready;            /* it said it serves (SS_IPC_READY) */
-    unsigned early_deaths; /* deaths before it said it serves, in a row */
+    uint64_t ready_us;     /* when it said so (ss_monotonic_us) */
+    unsigned early_deaths; /* deaths before it served SERVED_US, in a row */
     time_t restart_at;     /* when a dead child is due again (0: not dead) */
     /* the signer's and the logger's link to the network process */
     uint32_t link_serial; /* the number of the one handed last (0: the first, at the start) */
@@ -69,9 +71,9 @@ struct child {
 
 /* The process table: one row per child. */
 static struct child children[N_CHILDREN] = {
-    [CHILD_SIGNER] = {"signer", 0, -1, false, 0, 0, 0, false, 0},
-    [CHILD_LOGGER] = {"logger", 0, -1, false, 0, 0, 0, false, 0},
-    [CHILD_NETWORK] = {"network", 0, -1, false, 0, 0, 0, false, 0},
+    [CHILD_SIGNER] = {"signer", 0, -1, false, 0, 0, 0, 0, false, 0},
+    [CHILD_LOGGER] = {"logger", 0, -1, false, 0, 0, 0, 0, false, 0},
+    [CHILD_NETWORK] = {"network", 0, -1, false, 0, 0, 0, 0, false, 0},
 };
 
 static struct ss_config *cfg;
@@ -98,6 +100,10 @@ static void close_others(const int *keep, size_t n)
             close(fd);
     }
 }
+
+/* how long a child must have served for its death not to count as early: a crash on what it
+ * is handed as it starts (the registry, requests that waited for it) comes sooner */
+#define SERVED_US 100000u
 
 /* what a child's message to the parent may carry (SS_IPC_RELINK's two numbers) */
 #define CTL_FROM_CHILD_MAX 8
@@ -329,23 +335,32 @@ static void reap(bool stopping)
             struct child *c = &children[i];
             if (c->pid != pid)
                 continue;
+            char served_for[64] = "before it served";
+            uint64_t served_us = c->ready ? ss_monotonic_us() - c->ready_us : 0;
+            if (c->ready)
+                snprintf(served_for, sizeof served_for, "after it served %llu ms",
+                         (unsigned long long)(served_us / 1000));
             if (WIFSIGNALED(status))
-                ss_log_warn("%s: killed by signal %d", c->name, WTERMSIG(status));
+                ss_log_warn("%s: killed by signal %d %s", c->name, WTERMSIG(status), served_for);
             else
-                ss_log_warn("%s: exited with status %d", c->name, WEXITSTATUS(status));
+                ss_log_warn("%s: exited with status %d %s", c->name, WEXITSTATUS(status),
+                            served_for);
             c->pid = 0;
             if (stopping)
                 break;
-            /* a child that served is started again at once; one that keeps dying before it
-             * serves (a broken store, an unreadable key) 1, 2, 4 ... up to 30 s apart */
-            c->early_deaths = c->ready ? 0 : c->early_deaths + 1;
+            /* a child that served a while is started again at once; one that keeps dying
+             * before it serves (a broken store, an unreadable key), or as soon as it serves
+             * (SERVED_US), 1, 2, 4 ... up to 30 s apart */
+            bool served = c->ready && served_us >= SERVED_US;
+            c->early_deaths = served ? 0 : c->early_deaths + 1;
             unsigned wait = c->early_deaths == 0  ? 0
                             : c->early_deaths > 5 ? 30
                                                   : 1u << (c->early_deaths - 1);
             c->restart_at = time(NULL) + wait; /* never 0: 0 means alive */
             if (wait)
-                ss_log_warn("%s: restarting in %us (it died %u times before serving)", c->name,
-                            wait, c->early_deaths);
+                ss_log_warn("%s: restarting in %us (it died %u times in a row before it had "
+                            "served 100 ms)",
+                            c->name, wait, c->early_deaths);
         }
     }
 }
@@ -680,7 +695,7 @@ int main(int argc, char **argv)
             }
             if (m.type == SS_IPC_READY && !children[i].ready) {
                 children[i].ready = true;
-                children[i].early_deaths = 0;
+                children[i].ready_us = ss_monotonic_us();
             } else if (m.type == SS_IPC_RELINK && i == CHILD_NETWORK) {
                 relink_asked(&m);
             }

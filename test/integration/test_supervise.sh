@@ -7,6 +7,9 @@
 # process asks the parent for a new one, which the parent makes because the logger lives.
 # Once the logger runs again, exchanges work through the new link, neither process was
 # restarted, and the log is one intact chain.
+# Then a logger that dies as soon as it serves (within 100 ms), again and again (killed each
+# time it says its log is open): the parent starts it again 1, 2, 4 ... s apart, not at once
+# each time; one that has served a while is started again at once.
 . "$(dirname "$0")/lib.sh"
 fed_start
 CHECK=$SS_BUILD_DIR/test/tools/ss-logcheck
@@ -47,4 +50,37 @@ expect "nor the network process" test "$(child_of sh network)" = "$network"
 expect "the logger read no frame from the middle of another" \
   bash -c "! grep -q 'malformed' '$FED_DIR/sh.log'"
 expect "the log is one intact chain" "$CHECK" "sqlite:$FED_DIR/sh/log/messagelog.db"
+
+# --- a logger that dies as soon as it serves -----------------------------------------------
+allow_error "logger: (killed by signal|restarting in)"
+started() { log_count sh "logger: started \\(pid"; }
+starts_before=$(started)
+# each time it says its log is open (just before it tells the parent it serves) it is killed:
+# tail -F follows the log as it is written, so the kill comes a few ms after
+(tail -n0 -F "$FED_DIR/sh.log" 2>/dev/null | grep --line-buffered "logger: message log .* open" |
+  while read -r _; do
+    p=$(child_of sh logger)
+    [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
+  done) &
+killer=$!
+kill -9 "$(child_of sh logger)"
+sleep 10
+kill "$killer" 2>/dev/null || true
+pkill -f "tail -n0 -F $FED_DIR/sh.log" || true
+wait "$killer" 2>/dev/null || true
+starts=$(($(started) - starts_before))
+expect "it was started again a few times in 10 s, not at once each time ($starts)" \
+  test "$starts" -ge 3 -a "$starts" -le 6
+expect "the operator log says when it starts again, and why" \
+  log_has sh "logger: restarting in 4s \(it died 3 times in a row before it had served 100 ms\)"
+serving() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$FED_SH_HEALTH_PORT/")" = 200 ]; }
+expect "left alone, it serves again" wait_until "SH's health" 40 serving
+sleep 1.5
+backoffs=$(log_count sh "logger: restarting in")
+old=$(child_of sh logger)
+kill -9 "$old"
+back() { local p; p=$(child_of sh logger); [ -n "$p" ] && [ "$p" != "$old" ]; }
+expect "one that served a while is started again at once" wait_until "the logger back" 2 back
+expect "with no wait" test "$(log_count sh "logger: restarting in")" = "$backoffs"
+expect "and exchanges work" wait_until "exchanges to be accepted" 20 accepted
 finish
