@@ -66,7 +66,7 @@ struct child {
     /* the signer's and the logger's link to the network process */
     uint32_t link_serial; /* the number of the one handed last (0: the first, at the start) */
     bool relink;          /* the network process said it broke: a new one is due */
-    time_t relink_at;     /* not before (one a second at most) */
+    uint64_t relink_at;   /* not before (ss_monotonic_us; one a second at most) */
 };
 
 /* The process table: one row per child. */
@@ -189,17 +189,28 @@ static bool start_child(enum child_id id, int link_a, int link_b)
     return true;
 }
 
-/* Hands a link (the parent's number serial) to a running child over its control link. */
-static void hand_link(enum child_id to, enum ss_ipc_link which, uint32_t serial, int fd)
+static void end_child(struct child *c);
+
+/*
+ * Hands a link (the parent's number serial) to a running child over its
+ * control link; false when it did not. A child that did not take it (its
+ * control link full for CTL_TIMEOUT_S, or half a frame sent) is ended: it
+ * comes back with new links.
+ */
+static bool hand_link(enum child_id to, enum ss_ipc_link which, uint32_t serial, int fd)
 {
     struct child *c = &children[to];
     struct ss_ipc_buf b = {0};
     ss_ipc_put_u32(&b, (uint32_t)which);
     ss_ipc_put_u32(&b, serial);
-    if (c->pid <= 0 || c->ctl < 0 ||
-        ss_ipc_send(c->ctl, SS_IPC_ATTACH, 0, b.data, b.len, fd) != SS_OK)
-        ss_log_warn("%s: cannot hand over a link (it will get one when it starts)", c->name);
+    bool ok = c->pid > 0 && c->ctl >= 0;
+    if (ok && ss_ipc_send(c->ctl, SS_IPC_ATTACH, 0, b.data, b.len, fd) != SS_OK) {
+        ss_log_warn("%s: did not take a new link: %s", c->name, ss_errmsg());
+        end_child(c);
+        ok = false;
+    }
     ss_ipc_buf_cleanup(&b);
+    return ok;
 }
 
 /* The network process's name for its link to the signer or the logger. */
@@ -217,22 +228,22 @@ static void relink(enum child_id id)
 {
     struct child *c = &children[id];
     c->relink = false;
-    c->relink_at = time(NULL) + 1;
+    c->relink_at = ss_monotonic_us() + 1000000u;
     int pair[2];
     if (socket_pair(pair) != 0) {
         ss_log_error("%s: socketpair: %s", c->name, strerror(errno));
         c->relink = true; /* again in a second */
         return;
     }
+    /* the child first: one that does not take it is ended, and the network process gets its
+     * new link when it is started again */
     c->link_serial++;
-    hand_link(id, SS_IPC_LINK_NETWORK, c->link_serial, pair[0]);
-    hand_link(CHILD_NETWORK, link_of(id), c->link_serial, pair[1]);
+    if (hand_link(id, SS_IPC_LINK_NETWORK, c->link_serial, pair[0]) &&
+        hand_link(CHILD_NETWORK, link_of(id), c->link_serial, pair[1]))
+        ss_log_info("%s: linked to the network process again", c->name);
     close(pair[0]);
     close(pair[1]);
-    ss_log_info("%s: linked to the network process again", c->name);
 }
-
-static void end_child(struct child *c);
 
 /* The network process's SS_IPC_RELINK: a new link is due if the one it names is the latest. */
 static void relink_asked(const struct ss_ipc_msg *m)
@@ -246,19 +257,19 @@ static void relink_asked(const struct ss_ipc_msg *m)
         return;
     }
     struct child *c = &children[which == SS_IPC_LINK_SIGNER ? CHILD_SIGNER : CHILD_LOGGER];
-    /* a link older than the last one handed was replaced already; a process that has not
-     * said it serves got its link when it was started */
-    if (c->pid > 0 && c->ready && serial == c->link_serial)
+    /* a link older than the last one handed was replaced already */
+    if (c->pid > 0 && serial == c->link_serial)
         c->relink = true;
 }
 
-/* The new links that are due. */
+/* The new links that are due, to children that serve (one still starting reads none yet). */
 static void relink_due(void)
 {
-    time_t now = time(NULL);
+    uint64_t now = ss_monotonic_us();
     for (enum child_id id = CHILD_SIGNER; id <= CHILD_LOGGER; id++) {
         struct child *c = &children[id];
-        if (c->relink && c->pid > 0 && children[CHILD_NETWORK].pid > 0 && now >= c->relink_at)
+        if (c->relink && c->pid > 0 && c->ready && children[CHILD_NETWORK].pid > 0 &&
+            now >= c->relink_at)
             relink(id);
     }
 }
@@ -280,7 +291,7 @@ static bool restart(enum child_id id)
         ok = start_child(id, pair[0], -1);
         children[id].relink = false; /* a new process, a new link */
         if (ok && children[CHILD_NETWORK].pid > 0)
-            hand_link(CHILD_NETWORK, link_of(id), ++children[id].link_serial, pair[1]);
+            (void)hand_link(CHILD_NETWORK, link_of(id), ++children[id].link_serial, pair[1]);
         break;
     }
     case CHILD_NETWORK:
@@ -293,8 +304,8 @@ static bool restart(enum child_id id)
                 children[peer].link_serial = 0;
                 children[peer].relink = false;
             }
-            hand_link(CHILD_SIGNER, SS_IPC_LINK_NETWORK, 0, sn[0]);
-            hand_link(CHILD_LOGGER, SS_IPC_LINK_NETWORK, 0, ln[0]);
+            (void)hand_link(CHILD_SIGNER, SS_IPC_LINK_NETWORK, 0, sn[0]);
+            (void)hand_link(CHILD_LOGGER, SS_IPC_LINK_NETWORK, 0, ln[0]);
         }
         break;
     default:
@@ -694,8 +705,15 @@ int main(int argc, char **argv)
                 continue;
             }
             if (m.type == SS_IPC_READY && !children[i].ready) {
+                /* since when, as the child says (the parent may read it late) */
+                uint64_t since = ss_monotonic_us(), said;
+                if (m.len == sizeof said) {
+                    memcpy(&said, m.payload, sizeof said);
+                    if (said < since)
+                        since = said;
+                }
                 children[i].ready = true;
-                children[i].ready_us = ss_monotonic_us();
+                children[i].ready_us = since;
             } else if (m.type == SS_IPC_RELINK && i == CHILD_NETWORK) {
                 relink_asked(&m);
             }

@@ -413,9 +413,13 @@ struct ss_ipc_client {
     size_t n_pending;
     uint64_t next_id;
     int fd;
-    uint32_t serial;        /* the parent's number for the link fd */
-    bool attached;          /* a new link is in place: on_attach is due */
-    int wake[2];            /* self-pipe: attach and stop wake the reader */
+    uint32_t serial; /* the parent's number for the link fd */
+    bool attached;   /* a new link is in place: on_attach is due */
+    int wake[2];     /* self-pipe: attach and stop wake the reader */
+    /* replaced links, shut down, for the reader to close: it may be reading one, and a number
+     * closed under it could be reused at once (by an accepted connection) */
+    int retired[4];
+    size_t n_retired;
     struct ss_ipc_inbuf in; /* the reader's own */
     bool stopping;
     pthread_t reader;
@@ -550,7 +554,13 @@ static void *reader_main(void *arg)
         c->attached = false;
         int fd = c->fd;
         struct pending *late = take_expired(c);
+        int retired[4];
+        size_t n_retired = c->n_retired;
+        memcpy(retired, c->retired, sizeof retired);
+        c->n_retired = 0;
         pthread_mutex_unlock(&c->mu);
+        for (size_t i = 0; i < n_retired; i++)
+            close(retired[i]);
         fail_list(c, late, SS_ERR_UPSTREAM_TIMEOUT, "no answer in time");
         if (stop)
             break;
@@ -617,6 +627,9 @@ void ss_ipc_client_free(struct ss_ipc_client *c)
     pthread_join(c->reader, NULL);
     pthread_mutex_lock(&c->mu);
     struct pending *all = take_all(c);
+    for (size_t i = 0; i < c->n_retired; i++)
+        close(c->retired[i]);
+    c->n_retired = 0;
     pthread_mutex_unlock(&c->mu);
     fail_list(c, all, SS_ERR_IO, "stopping");
     if (c->fd >= 0)
@@ -659,8 +672,14 @@ ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd, uint32_t serial)
     pthread_mutex_lock(&c->send_mu); /* no send is under way on the old link */
     pthread_mutex_lock(&c->mu);
     struct pending *broken = take_all(c);
-    if (c->fd >= 0)
-        close(c->fd);
+    if (c->fd >= 0) {
+        /* the reader closes it: it ends whatever wait or read the reader has on it */
+        (void)shutdown(c->fd, SHUT_RDWR);
+        if (c->n_retired < sizeof c->retired / sizeof c->retired[0])
+            c->retired[c->n_retired++] = c->fd;
+        else
+            close(c->fd); /* four replaced before the reader ran once: it reads none of them */
+    }
     c->fd = fd;
     c->serial = serial;
     c->attached = true;

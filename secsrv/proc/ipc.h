@@ -34,7 +34,7 @@ enum ss_ipc_type {
     SS_IPC_ATTACH = 1, /* a new link (fd) to a peer process; u32 which, u32 serial */
     SS_IPC_RELOAD,     /* reload what can be reloaded (policies) */
     /* child -> parent */
-    SS_IPC_READY = 50, /* the child has started and serves */
+    SS_IPC_READY = 50, /* the child has started and serves; u64 since when (ss_monotonic_us) */
     SS_IPC_RELINK,     /* network: u32 which, u32 serial: that link broke, its peer may live */
     /* network -> signer */
     SS_IPC_SIGN = 100,    /* str member, bytes manifest -> SIGNED */

@@ -1,6 +1,7 @@
 /* pipe2, signalfd-free sigtimedwait loops, prctl */
 #define _GNU_SOURCE
 #include "proc.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -58,7 +59,9 @@ void ss_proc_child_setup(const char *name, bool secret)
 
 void ss_proc_ready(int ctl)
 {
-    if (ss_ipc_send(ctl, SS_IPC_READY, 0, NULL, 0, -1) != SS_OK)
+    /* when, on the clock all processes share: the parent may read it later */
+    uint64_t now = ss_monotonic_us();
+    if (ss_ipc_send(ctl, SS_IPC_READY, 0, &now, sizeof now, -1) != SS_OK)
         ss_log_warn("cannot tell the parent this process is ready: %s", ss_errmsg());
 }
 
@@ -139,8 +142,10 @@ static void send_slot(struct ss_serve_batch *b, size_t slot)
     if (fd >= 0 && ss_ipc_send_frames(fd, frames) != SS_OK) {
         ss_log_warn("IPC: cannot answer a network process: %s", ss_errmsg());
         /* half a frame may have gone: the link is out of step and ends (the serve loop drops
-         * it; the network process asks the parent for a new one) */
-        (void)shutdown(fd, SHUT_RDWR);
+         * it; the network process asks the parent for a new one). Frames that could not be
+         * made (too large, out of memory) were never sent: the link stays */
+        if (!frames->failed)
+            (void)shutdown(fd, SHUT_RDWR);
     }
     pthread_mutex_unlock(&s->send_mu);
     ss_ipc_buf_cleanup(frames);
@@ -262,11 +267,18 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
                 handler(cls, SS_SERVE_PARENT, &m);
                 continue;
             }
+            /* there is one network process, and one link to it: a new one replaces what came
+             * before, unread (what waited on an old link has failed in the network process
+             * already, and must not be done now, after what came since) */
+            for (size_t i = 0; i < SS_SERVE_MAX_LINKS; i++)
+                if (links.slots[i].fd >= 0)
+                    drop_link(i);
             if (add_link(m.fd))
                 m.fd = -1;
             else
                 ss_log_error("more than %d network links: one refused", SS_SERVE_MAX_LINKS);
             ss_ipc_msg_cleanup(&m);
+            continue; /* what was polled is of the links just dropped */
         }
         for (size_t k = 2; k < n; k++) {
             if (!pfd[k].revents)

@@ -51,8 +51,9 @@ typedef void (*ss_serve_handler)(void *cls, ss_link link, struct ss_ipc_msg *msg
 
 /*
  * Serves until the parent's control link closes or SIGTERM/SIGINT arrives.
- * first_link (if >= 0) is the first network link; more come as
- * SS_IPC_ATTACH on ctl; the parent's other messages go to the handler.
+ * first_link (if >= 0) is the first network link; a new one comes as
+ * SS_IPC_ATTACH on ctl and replaces it (what the old one still held is not
+ * read); the parent's other messages go to the handler.
  * max_frame bounds each request. Returns 0.
  */
 int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler handler, void *cls);

@@ -650,8 +650,11 @@ ss_error ss_daemon_check_subject_key(const char *path)
     return err;
 }
 
+static void signer_broken(void *arg, uint32_t serial);
+static void logger_broken(void *arg, uint32_t serial);
+
 ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *links,
-                         struct ss_daemon **out)
+                         ss_daemon_broken_fn on_broken, void *arg, struct ss_daemon **out)
 {
     *out = NULL;
     struct ss_daemon *d = calloc(1, sizeof *d);
@@ -660,6 +663,8 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     d->cfg = cfg;
+    d->on_broken = on_broken;
+    d->on_broken_arg = arg;
     proxy_limits(&cfg->limits, &d->client_limits, &d->server_limits);
     pthread_mutex_init(&d->policy_mu, NULL);
     pthread_mutex_init(&d->identity_mu, NULL);
@@ -698,6 +703,10 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         goto out;
     ss_ipc_client_on_attach(d->signer, signer_attached, d);
     ss_ipc_client_on_attach(d->logger, logger_attached, d);
+    if (d->on_broken) {
+        ss_ipc_client_on_broken(d->signer, signer_broken, d);
+        ss_ipc_client_on_broken(d->logger, logger_broken, d);
+    }
     ss_regstore_on_change(d->registry, registry_changed, d);
     /* the state directory is the dropped user's: read from here on */
     if ((err = ss_proc_drop(cfg->user)) || (err = ss_regstore_load_floor(d->registry)))
@@ -806,16 +815,6 @@ static void logger_broken(void *arg, uint32_t serial)
 {
     struct ss_daemon *d = arg;
     d->on_broken(d->on_broken_arg, SS_IPC_LINK_LOGGER, serial);
-}
-
-void ss_daemon_on_broken(struct ss_daemon *d,
-                         void (*fn)(void *arg, enum ss_ipc_link which, uint32_t serial), void *arg)
-{
-    d->on_broken = fn;
-    d->on_broken_arg = arg;
-    /* the clients' lock orders these writes before any reader thread's call */
-    ss_ipc_client_on_broken(d->signer, signer_broken, d);
-    ss_ipc_client_on_broken(d->logger, logger_broken, d);
 }
 
 void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd, uint32_t serial)

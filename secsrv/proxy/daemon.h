@@ -68,7 +68,7 @@ struct ss_daemon {
     pthread_mutex_t watch_mu;
     pthread_cond_t watch_cond;
     bool watching, watch_stop;
-    /* ss_daemon_on_broken's */
+    /* ss_daemon_start's on_broken */
     void (*on_broken)(void *arg, enum ss_ipc_link which, uint32_t serial);
     void *on_broken_arg;
 };
@@ -87,23 +87,22 @@ struct ss_daemon_links {
  */
 ss_error ss_daemon_check(struct ss_config *cfg) SS_MUST_CHECK;
 
+/* Runs (in an IPC reader thread) when the link to the signer or the logger broke while its
+ * process may live on (ss_ipc_client_on_broken): the parent is to be asked for a new one. */
+typedef void (*ss_daemon_broken_fn)(void *arg, enum ss_ipc_link which, uint32_t serial);
+
 /*
  * Starts the network process's daemon; takes ownership of cfg and of the
  * descriptors in links. Reads what needs privileges, drops them
  * (cfg->user), then starts the registry refresh and the listeners.
+ * on_broken (with arg) is in place before the first link is.
  */
 ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *links,
+                         ss_daemon_broken_fn on_broken, void *arg,
                          struct ss_daemon **out) SS_MUST_CHECK;
 void ss_daemon_stop(struct ss_daemon *d);
 /* A new link to a (restarted) signer or logger (takes fd); serial is the parent's number for it. */
 void ss_daemon_attach(struct ss_daemon *d, enum ss_ipc_link which, int fd, uint32_t serial);
-/*
- * fn runs (in an IPC reader thread) when the link to the signer or the
- * logger broke while its process may live on (ss_ipc_client_on_broken):
- * the parent is to be asked for a new one.
- */
-void ss_daemon_on_broken(struct ss_daemon *d,
-                         void (*fn)(void *arg, enum ss_ipc_link which, uint32_t serial), void *arg);
 /* Makes the default subject key (STATE_DIR/subject.key, 0600) if it is the default and absent. */
 ss_error ss_daemon_make_subject_key(const struct ss_config *cfg) SS_MUST_CHECK;
 /* For secsrv -n: the subject key file is readable and well-formed. */

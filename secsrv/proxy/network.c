@@ -81,7 +81,10 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
 {
     ss_proc_child_setup("network", false);
     struct ss_daemon *d = NULL;
-    if (ss_daemon_start(cfg, links, &d) != SS_OK) {
+    pthread_mutex_lock(&ctl_out.mu);
+    ctl_out.fd = ctl;
+    pthread_mutex_unlock(&ctl_out.mu);
+    if (ss_daemon_start(cfg, links, ask_relink, NULL, &d) != SS_OK) {
         ss_log_error("network: cannot start: %s", ss_errmsg());
         return 1;
     }
@@ -91,10 +94,6 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
     sigaddset(&set, SIGINT);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     ss_log_info("network: serving");
-    pthread_mutex_lock(&ctl_out.mu);
-    ctl_out.fd = ctl;
-    pthread_mutex_unlock(&ctl_out.mu);
-    ss_daemon_on_broken(d, ask_relink, NULL);
     pthread_mutex_lock(&ctl_out.mu);
     ss_proc_ready(ctl);
     pthread_mutex_unlock(&ctl_out.mu);

@@ -56,8 +56,11 @@ allow_error "logger: (killed by signal|restarting in)"
 started() { log_count sh "logger: started \\(pid"; }
 starts_before=$(started)
 # each time it says its log is open (just before it tells the parent it serves) it is killed:
-# tail -F follows the log as it is written, so the kill comes a few ms after
-(tail -n0 -F "$FED_DIR/sh.log" 2>/dev/null | grep --line-buffered "logger: message log .* open" |
+# tail -F follows the log as it is written, from the line after the last one now (so that no
+# line is missed however late tail starts), and the kill comes a few ms after
+from=$(($(wc -l <"$FED_DIR/sh.log") + 1))
+(tail -n "+$from" -F "$FED_DIR/sh.log" 2>/dev/null |
+  grep --line-buffered "logger: message log .* open" |
   while read -r _; do
     p=$(child_of sh logger)
     [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
@@ -65,8 +68,7 @@ starts_before=$(started)
 killer=$!
 kill -9 "$(child_of sh logger)"
 sleep 10
-kill "$killer" 2>/dev/null || true
-pkill -f "tail -n0 -F $FED_DIR/sh.log" || true
+pkill -P "$killer" 2>/dev/null || true
 wait "$killer" 2>/dev/null || true
 starts=$(($(started) - starts_before))
 expect "it was started again a few times in 10 s, not at once each time ($starts)" \
