@@ -856,9 +856,13 @@ void ss_daemon_stop(struct ss_daemon *d)
     for (size_t i = 0; d->descriptions && i < d->cfg->n_services; i++)
         free(d->descriptions[i].text);
     free(d->descriptions);
-    ss_regstore_free(d->registry);
+    /* the refresh hands a new registry to the IPC clients, and their readers hand the one in
+     * force to a new link: the refresh stops first, the registry goes last */
+    if (d->registry)
+        ss_regstore_stop(d->registry);
     ss_ipc_client_free(d->signer);
     ss_ipc_client_free(d->logger);
+    ss_regstore_free(d->registry);
     ss_sig_cache_free(d->sig_cache);
     ss_upstream_free(d->upstream);
     ss_ca_store_free(d->is_cas);
