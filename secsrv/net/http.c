@@ -288,6 +288,7 @@ static void unauth_make_room(struct ss_http_server *srv, const uint8_t group[9])
         return;
     unauth_end(srv, victim);
     victim->cut = true;
+    victim->in_headers = false; /* counted as evicted, not again at its header deadline */
     srv->evicted_unauth++;
     if (victim->fd >= 0)
         (void)shutdown(victim->fd, SHUT_RDWR); /* closed when the HTTP layer sees it */
@@ -868,6 +869,12 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
                 srv->refused_unauth++;
             } else {
                 srv->accepted++;
+                /* the TLS handshake and the first header block are due, from now on: in the
+                 * same hold of the lock, so that the new connection can be cut (by eviction
+                 * or its deadline) from the moment it counts */
+                slot->in_headers = slot->fd >= 0;
+                slot->deadline_us =
+                    ss_monotonic_us() + (uint64_t)srv->limits.header_timeout * 1000000u;
                 if (srv->tls) {
                     unauth_make_room(srv, slot->group);
                     slot->unauth = true;
@@ -881,8 +888,6 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
             pthread_mutex_unlock(&srv->mu);
             if (refused && slot->fd >= 0)
                 (void)shutdown(slot->fd, SHUT_RDWR); /* closed when the HTTP layer sees it */
-            else /* the TLS handshake and the first header block are due */
-                header_phase(srv, slot, slot->fd >= 0, srv->limits.header_timeout);
         }
         if (srv->opts.require_client_cert) {
             /* no certificate, no handshake: nothing is read from an anonymous peer */
