@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BUSY_TIMEOUT_MS 10000 /* how long a connection waits for another's lock */
 #define SCHEMA_VERSION "4"
@@ -24,6 +25,8 @@ struct sq_store {
     } evidence_seen[EVIDENCE_SEEN];
     size_t evidence_next;
     char path[4096];
+    unsigned busy_ms;    /* how long a lock held by another connection is waited for */
+    uint64_t busy_since; /* when the wait began (µs on the monotonic clock) */
 };
 
 static const char schema[] =
@@ -148,6 +151,36 @@ static ss_error schema_version(struct sq_store *s, char *out, size_t size)
 static void sq_close(struct ss_store *base);
 static const struct ss_store_ops sq_ops;
 
+/*
+ * Waiting for a lock another connection holds (the logger's stamper, or an
+ * audit in another process): a retry after 0.1, 0.2, 0.4 ... ms, 2 ms at
+ * most, for busy_ms in all. SQLite's own wait sleeps 1, 2, 5, 10, 15, 20,
+ * 25 ms ..., so that a writer held off for 40 ms slept until 53: what
+ * every exchange waiting for its record waited too.
+ */
+static int busy_wait(void *arg, int count)
+{
+    struct sq_store *s = arg;
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    uint64_t now = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
+    if (count == 0)
+        s->busy_since = now;
+    if (now - s->busy_since >= (uint64_t)s->busy_ms * 1000u)
+        return 0;
+    unsigned us = count < 5 ? 100u << count : 2000u;
+    struct timespec ts = {0, (long)us * 1000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* How long this connection waits for another's lock (0: not at all). */
+static void busy_limit(struct sq_store *s, unsigned ms)
+{
+    s->busy_ms = ms;
+    sqlite3_busy_handler(s->db, ms ? busy_wait : NULL, s);
+}
+
 ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_bytes,
                               struct ss_store **out)
 {
@@ -164,7 +197,7 @@ ss_error ss_store_open_sqlite(const char *path, bool read_only, uint64_t max_byt
         err = s->db ? db_error(s, "open") : ss_errf(SS_ERR_NOMEM, "out of memory");
         goto out;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    busy_limit(s, BUSY_TIMEOUT_MS);
     char *msg = NULL;
     if (!read_only) {
         /* a writer appends: it touches the right edge of each tree and the index pages of
@@ -1034,9 +1067,9 @@ static ss_error sq_purge(struct ss_store *base, int64_t now, uint64_t *purged, u
      * while it waits for readers (an audit, the console): it does not wait, and what it cannot
      * do now the next purge does */
     int log = 0, done = 0;
-    sqlite3_busy_timeout(s->db, 0);
+    busy_limit(s, 0);
     int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    busy_limit(s, BUSY_TIMEOUT_MS);
     if (rc != SQLITE_OK)
         return ss_errf(SS_ERR_IO,
                        "message log %s: %llu records purged, but the write-ahead log could not "
