@@ -30,6 +30,7 @@
 # (both servers' max_connections in test mode), FED_MV_MAX_UNAUTHENTICATED
 # (the MV server's max_unauthenticated in test mode), FED_SH_LOG_EXTRA and
 # FED_MV_LOG_EXTRA (more [log] lines for one server, one per line),
+# FED_SH_WATCHDOG and FED_MV_WATCHDOG (one server's [server] watchdog),
 # FED_SH_STORE and FED_MV_STORE (the message-log store of one server
 # instead of its SQLite file, e.g. postgresql:host=... from deploy/pg.sh),
 # FED_SH_RUN_WITH and FED_MV_RUN_WITH (a command the server is started
@@ -376,6 +377,7 @@ owner = $2
 code = $3
 state_dir = $dir/$name/state
 ${run_user:+user = $run_user}
+$(wd=FED_$(echo "$name" | tr a-z A-Z)_WATCHDOG; [ -z "${!wd:-}" ] || printf 'watchdog = %s' "${!wd}")
 
 [tls]
 certificate = $pki/servers/$3/auth-chain.pem

@@ -61,6 +61,8 @@ struct child {
     int ctl;               /* the parent's end of the control link, -1 if none */
     bool ready;            /* it said it serves (SS_IPC_READY) */
     uint64_t ready_us;     /* when it said so (ss_monotonic_us) */
+    uint64_t asked_us;     /* when the watchdog last asked it for a sign of life (SS_IPC_PING) */
+    uint64_t unanswered;   /* when it asked first since the last answer (0: none waits) */
     unsigned early_deaths; /* deaths before it served SERVED_US, in a row */
     time_t restart_at;     /* when a dead child is due again (0: not dead) */
     /* the signer's and the logger's link to the network process */
@@ -71,9 +73,9 @@ struct child {
 
 /* The process table: one row per child. */
 static struct child children[N_CHILDREN] = {
-    [CHILD_SIGNER] = {"signer", 0, -1, false, 0, 0, 0, 0, false, 0},
-    [CHILD_LOGGER] = {"logger", 0, -1, false, 0, 0, 0, 0, false, 0},
-    [CHILD_NETWORK] = {"network", 0, -1, false, 0, 0, 0, 0, false, 0},
+    [CHILD_SIGNER] = {.name = "signer", .ctl = -1},
+    [CHILD_LOGGER] = {.name = "logger", .ctl = -1},
+    [CHILD_NETWORK] = {.name = "network", .ctl = -1},
 };
 
 static struct ss_config *cfg;
@@ -433,6 +435,43 @@ static bool bind_listeners(void)
 }
 
 /*
+ * The watchdog: a child that serves is asked for a sign of life a few
+ * times within [server] watchdog seconds (its serve loop answers at once);
+ * one that has not answered for that long since it was first asked
+ * (stopped, or its loop stuck) is ended, and started again as any child
+ * that died after serving. Time counts from a question, so that a parent
+ * that was itself held up asks again before it judges.
+ */
+static void watch_children(void)
+{
+    if (!cfg->watchdog)
+        return;
+    uint64_t limit = (uint64_t)cfg->watchdog * 1000000u, now = ss_monotonic_us();
+    uint64_t every = limit / 3 < 5000000u ? limit / 3 : 5000000u;
+    for (size_t i = 0; i < N_CHILDREN; i++) {
+        struct child *c = &children[i];
+        if (c->pid <= 0 || !c->ready || c->ctl < 0)
+            continue;
+        if (c->unanswered && now - c->unanswered > limit) {
+            ss_log_error("%s: no sign of life for %u s (stopped, or stuck): ended, to be started "
+                         "again",
+                         c->name, cfg->watchdog);
+            end_child(c);
+            continue;
+        }
+        if (now - c->asked_us >= every) {
+            c->asked_us = now;
+            if (!c->unanswered)
+                c->unanswered = now;
+            if (ss_ipc_send(c->ctl, SS_IPC_PING, 0, &now, sizeof now, -1) != SS_OK) {
+                ss_log_warn("%s: the watchdog cannot ask it: %s", c->name, ss_errmsg());
+                end_child(c); /* a frame half sent leaves its control link out of step */
+            }
+        }
+    }
+}
+
+/*
  * Whether this node holds what the other nodes of a shared store hold
  * (nodes.h); a problem when it does not, a warning when it cannot tell.
  */
@@ -714,8 +753,12 @@ int main(int argc, char **argv)
                 }
                 children[i].ready = true;
                 children[i].ready_us = since;
+                children[i].asked_us = ss_monotonic_us();
+                children[i].unanswered = 0;
             } else if (m.type == SS_IPC_RELINK && i == CHILD_NETWORK) {
                 relink_asked(&m);
+            } else if (m.type == SS_IPC_PONG) {
+                children[i].unanswered = 0; /* its loop is alive */
             }
             ss_ipc_msg_cleanup(&m);
         }
@@ -745,6 +788,7 @@ int main(int argc, char **argv)
         }
         if (unsupervised)
             break;
+        watch_children();
         reap(false);
         restart_due();
         relink_due();

@@ -438,6 +438,7 @@ struct number_key {
         sec, key, offsetof(struct ss_config, field), lo, hi                                        \
     }
 static const struct number_key number_keys[] = {
+    NUMBER("server", "watchdog", watchdog, 0, 3600),
     NUMBER("registry", "refresh", registry_refresh, 0, 86400),
     NUMBER("signer", "batch_max", sign_batch_max, 1, 4096),
     NUMBER("signer", "batch_wait_us", sign_batch_wait_us, 0, 100000),
@@ -560,7 +561,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 ss_config_problem(cfg, line, "server code '%s' is not a valid identifier", value);
             else
                 snprintf(cfg->server_code, sizeof cfg->server_code, "%s", value);
-        } else {
+        } else if (!set_number(cfg, section, name, value, line)) {
             ss_config_problem(cfg, line, "unknown key '%s' in [server]", name);
         }
     } else if (set_number(cfg, section, name, value, line)) {
@@ -665,6 +666,7 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
     cfg->log_bodies = true;
     cfg->ts_batch = 1000;
     cfg->ts_grace = 14400;
+    cfg->watchdog = 30;
     cfg->clock_skew = 300;
     FILE *f = fopen(path, "r");
     int r = -1;

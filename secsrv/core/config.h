@@ -98,6 +98,7 @@ struct ss_config {
     char *registry_sig_url;
     char *registry_anchor;
     unsigned registry_refresh; /* seconds, 0 = from the registry's settings */
+    unsigned watchdog; /* seconds a serving child may give no sign of life; 0 = off */
     /* [client-proxy] */
     char *client_listen;     /* plain HTTP for the IS, "" = off */
     char *client_tls_listen; /* HTTPS for the IS, "" = off */

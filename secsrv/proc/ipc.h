@@ -33,9 +33,11 @@ enum ss_ipc_type {
     /* parent -> child */
     SS_IPC_ATTACH = 1, /* a new link (fd) to a peer process; u32 which, u32 serial */
     SS_IPC_RELOAD,     /* reload what can be reloaded (policies) */
+    SS_IPC_PING,       /* u64: a sign of life is asked for -> SS_IPC_PONG with the same u64 */
     /* child -> parent */
     SS_IPC_READY = 50, /* the child has started and serves; u64 since when (ss_monotonic_us) */
     SS_IPC_RELINK,     /* network: u32 which, u32 serial: that link broke, its peer may live */
+    SS_IPC_PONG,       /* the answer to SS_IPC_PING */
     /* network -> signer */
     SS_IPC_SIGN = 100,    /* str member, bytes manifest -> SIGNED */
     SS_IPC_SIGNED,        /* u32 error, str reason, bytes cms, str path, bytes ocsp */

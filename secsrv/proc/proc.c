@@ -263,6 +263,12 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
                 ss_log_error("unexpected control message %u: stopping", m.type);
                 abort(); /* a broken invariant on the control link: the parent restarts us */
             }
+            if (m.type == SS_IPC_PING) { /* the parent's watchdog: this loop is alive */
+                if (ss_ipc_send(ctl, SS_IPC_PONG, 0, m.payload, m.len, -1) != SS_OK)
+                    ss_log_warn("cannot answer the parent's watchdog: %s", ss_errmsg());
+                ss_ipc_msg_cleanup(&m);
+                continue;
+            }
             if (m.type != SS_IPC_ATTACH) {
                 handler(cls, SS_SERVE_PARENT, &m);
                 continue;

@@ -10,6 +10,10 @@
 # Then a logger that dies as soon as it serves (within 100 ms), again and again (killed each
 # time it says its log is open): the parent starts it again 1, 2, 4 ... s apart, not at once
 # each time; one that has served a while is started again at once.
+# Last, MV's signer stopped (SIGSTOP) for good: the parent's watchdog (3 s here) ends it, and
+# the signer started again serves; a server whose children all serve is left alone.
+# SH has no watchdog here: its logger is stopped on purpose above.
+export FED_SH_WATCHDOG=0 FED_MV_WATCHDOG=3
 . "$(dirname "$0")/lib.sh"
 fed_start
 CHECK=$SS_BUILD_DIR/test/tools/ss-logcheck
@@ -85,4 +89,18 @@ back() { local p; p=$(child_of sh logger); [ -n "$p" ] && [ "$p" != "$old" ]; }
 expect "one that served a while is started again at once" wait_until "the logger back" 2 back
 expect "with no wait" test "$(log_count sh "logger: restarting in")" = "$backoffs"
 expect "and exchanges work" wait_until "exchanges to be accepted" 20 accepted
+
+# --- MV's signer stopped for good: the watchdog ----------------------------------------------
+allow_error "signer: (no sign of life|killed by signal)"
+allow_error "ServerProxy.*(signer|SigningFailed)|ClientProxy.*(ServiceFailed|signer)"
+expect "a server whose children all serve is left alone (all this test long)" \
+  bash -c "! grep -q 'no sign of life' '$FED_DIR/mv.log'"
+signer=$(child_of mv signer)
+kill -STOP "$signer"
+ended() { log_has mv "signer: no sign of life for 3 s \(stopped, or stuck\): ended"; }
+expect "the watchdog ends the stopped signer" wait_until "the watchdog" 15 ended
+replaced() { local p; p=$(child_of mv signer); [ -n "$p" ] && [ "$p" != "$signer" ]; }
+expect "and the parent starts it again" wait_until "a new signer" 10 replaced
+expect "the stopped one is gone" bash -c "! kill -0 $signer 2>/dev/null"
+expect "exchanges work again" wait_until "exchanges to be accepted" 20 accepted
 finish

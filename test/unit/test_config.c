@@ -533,6 +533,27 @@ static void test_bad_gathering_waits(void **state)
     ss_config_free(cfg);
 }
 
+/* [server] watchdog: 30 s unless set; 0 turns it off; an hour at most */
+static void test_watchdog(void **state)
+{
+    (void)state;
+    struct ss_config *cfg = load_with("", SS_OK);
+    assert_int_equal(cfg->watchdog, 30);
+    ss_config_free(cfg);
+    cfg = load_with("[server]\nwatchdog = 0\n", SS_OK);
+    assert_int_equal(cfg->watchdog, 0);
+    ss_config_free(cfg);
+    cfg = load_with("[server]\nwatchdog = 5\n", SS_OK);
+    assert_int_equal(cfg->watchdog, 5);
+    ss_config_free(cfg);
+    cfg = load_with("[server]\n"         /* 16 */
+                    "watchdog = 3601\n", /* 17 */
+                    SS_ERR_CONFIG);
+    expect_problem(cfg, 17, "watchdog must be a number from 0 to 3600");
+    assert_int_equal(cfg->n_problems, 1);
+    ss_config_free(cfg);
+}
+
 static void test_unknown_keys(void **state)
 {
     (void)state;
@@ -889,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_config_line),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_watchdog),
         cmocka_unit_test(test_bad_gathering_waits),
         cmocka_unit_test(test_bad_limits),
         cmocka_unit_test(test_client_listed_twice),
