@@ -107,6 +107,9 @@ static void close_others(const int *keep, size_t n)
  * is handed as it starts (the registry, requests that waited for it) comes sooner */
 #define SERVED_US 100000u
 
+/* the longest the parent's loop waits for something to happen */
+#define POLL_US 1000000u
+
 /* what a child's message to the parent may carry (SS_IPC_RELINK's two numbers) */
 #define CTL_FROM_CHILD_MAX 8
 
@@ -392,7 +395,7 @@ static void stop_all(void)
 {
     for (size_t i = 0; i < N_CHILDREN; i++)
         if (children[i].pid > 0)
-            kill(children[i].pid, SIGTERM);
+            (void)ss_proc_signal(children[i].pid, SIGTERM, cfg->user);
     for (int tick = 0; tick < 100; tick++) {
         bool alive = false;
         reap(true);
@@ -405,7 +408,7 @@ static void stop_all(void)
     for (size_t i = 0; i < N_CHILDREN; i++)
         if (children[i].pid > 0) {
             ss_log_warn("%s: did not stop in 10 s: killed", children[i].name);
-            kill(children[i].pid, SIGKILL);
+            (void)ss_proc_signal(children[i].pid, SIGKILL, cfg->user);
         }
     reap(true);
 }
@@ -437,21 +440,28 @@ static bool bind_listeners(void)
 /*
  * The watchdog: a child that serves is asked for a sign of life a few
  * times within [server] watchdog seconds (its serve loop answers at once);
- * one that has not answered for that long since it was first asked
- * (stopped, or its loop stuck) is ended, and started again as any child
- * that died after serving. Time counts from a question, so that a parent
- * that was itself held up asks again before it judges.
+ * one that has not answered for that long since it was asked (stopped, or
+ * its loop stuck) is ended, and started again as any child that died
+ * after serving. One question at a time (a stopped child's link would fill
+ * with them); judged right after all the children said was read, and not
+ * after the parent was itself held up (stopped, a slow hand-over): then it
+ * asks again.
  */
 static void watch_children(void)
 {
+    static uint64_t last;
     if (!cfg->watchdog)
         return;
     uint64_t limit = (uint64_t)cfg->watchdog * 1000000u, now = ss_monotonic_us();
     uint64_t every = limit / 3 < 5000000u ? limit / 3 : 5000000u;
+    bool held_up = last && now - last > 2 * POLL_US + (uint64_t)CTL_TIMEOUT_S * 1000000u;
+    last = now;
     for (size_t i = 0; i < N_CHILDREN; i++) {
         struct child *c = &children[i];
         if (c->pid <= 0 || !c->ready || c->ctl < 0)
             continue;
+        if (held_up)
+            c->unanswered = 0;
         if (c->unanswered && now - c->unanswered > limit) {
             ss_log_error("%s: no sign of life for %u s (stopped, or stuck): ended, to be started "
                          "again",
@@ -459,10 +469,8 @@ static void watch_children(void)
             end_child(c);
             continue;
         }
-        if (now - c->asked_us >= every) {
-            c->asked_us = now;
-            if (!c->unanswered)
-                c->unanswered = now;
+        if (!c->unanswered && now - c->asked_us >= every) {
+            c->asked_us = c->unanswered = now;
             if (ss_ipc_send(c->ctl, SS_IPC_PING, 0, &now, sizeof now, -1) != SS_OK) {
                 ss_log_warn("%s: the watchdog cannot ask it: %s", c->name, ss_errmsg());
                 end_child(c); /* a frame half sent leaves its control link out of step */
@@ -523,18 +531,19 @@ static int check(void)
 static bool unsupervised;
 
 /*
- * A child whose control link broke (half a frame, a message it did not take): the link is
- * closed, which a child takes as the end of its parent, and the child is killed. Without
- * CAP_KILL over a child that dropped to another user (the packaged unit) the kill fails.
+ * A child whose control link broke (half a frame, a message it did not take), or that the
+ * watchdog gave up on: the link is closed, which a child takes as the end of its parent, and
+ * the child is killed (as its user when the parent may not: the packaged unit has no
+ * CAP_KILL). One that cannot be killed even so leaves the parent to stop.
  */
 static void end_child(struct child *c)
 {
     if (c->ctl >= 0)
         close(c->ctl);
     c->ctl = -1;
-    if (c->pid > 0 && kill(c->pid, SIGKILL) != 0 && errno == EPERM) {
-        ss_log_error("%s: its control link broke and it cannot be ended from here: stopping",
-                     c->name);
+    int err = c->pid > 0 ? ss_proc_signal(c->pid, SIGKILL, cfg->user) : 0;
+    if (err && err != ESRCH) {
+        ss_log_error("%s: it cannot be ended from here (%s): stopping", c->name, strerror(err));
         unsupervised = true;
     }
 }
@@ -630,6 +639,40 @@ static void reload_payload(struct ss_ipc_buf *b)
         sodium_memzero(key, strlen(key));
         free(key);
     }
+}
+
+/* Takes every message child i has sent: that it serves; the network process, that a link broke;
+ * an answer to the watchdog. */
+static void hear_child(size_t i)
+{
+    int n = 0;
+    do {
+        struct ss_ipc_msg m;
+        if (ss_ipc_recv(children[i].ctl, CTL_FROM_CHILD_MAX, &m) != SS_OK) {
+            /* it is dying (SIGCHLD follows), or it broke its control link: it ends */
+            end_child(&children[i]);
+            return;
+        }
+        if (m.type == SS_IPC_READY && !children[i].ready) {
+            /* since when, as the child says (the parent may read it late) */
+            uint64_t since = ss_monotonic_us(), said;
+            if (m.len == sizeof said) {
+                memcpy(&said, m.payload, sizeof said);
+                if (said < since)
+                    since = said;
+            }
+            children[i].ready = true;
+            children[i].ready_us = since;
+            children[i].asked_us = ss_monotonic_us();
+            children[i].unanswered = 0;
+        } else if (m.type == SS_IPC_RELINK && i == CHILD_NETWORK) {
+            relink_asked(&m);
+        } else if (m.type == SS_IPC_PONG) {
+            children[i].unanswered = 0; /* its loop is alive */
+        }
+        ss_ipc_msg_cleanup(&m);
+    } while (++n < 64 && children[i].ctl >= 0 &&
+             poll(&(struct pollfd){children[i].ctl, POLLIN, 0}, 1, 0) == 1);
 }
 
 int main(int argc, char **argv)
@@ -731,37 +774,15 @@ int main(int argc, char **argv)
         struct pollfd pfd[N_CHILDREN + 1] = {{sfd, POLLIN, 0}};
         for (size_t i = 0; i < N_CHILDREN; i++)
             pfd[i + 1] = (struct pollfd){children[i].pid > 0 ? children[i].ctl : -1, POLLIN, 0};
-        if (poll(pfd, N_CHILDREN + 1, 1000) < 0 && errno != EINTR)
+        if (poll(pfd, N_CHILDREN + 1, (int)(POLL_US / 1000)) < 0 && errno != EINTR)
             break;
-        /* what the children say: that they serve; the network process, that a link broke */
+        /* what the children say: that they serve; the network process, that a link broke;
+         * all of it, before the watchdog judges */
         for (size_t i = 0; i < N_CHILDREN; i++) {
-            if (!(pfd[i + 1].revents & POLLIN))
-                continue;
-            struct ss_ipc_msg m;
-            if (ss_ipc_recv(children[i].ctl, CTL_FROM_CHILD_MAX, &m) != SS_OK) {
-                /* it is dying (SIGCHLD follows), or it broke its control link: it ends */
-                end_child(&children[i]);
-                continue;
-            }
-            if (m.type == SS_IPC_READY && !children[i].ready) {
-                /* since when, as the child says (the parent may read it late) */
-                uint64_t since = ss_monotonic_us(), said;
-                if (m.len == sizeof said) {
-                    memcpy(&said, m.payload, sizeof said);
-                    if (said < since)
-                        since = said;
-                }
-                children[i].ready = true;
-                children[i].ready_us = since;
-                children[i].asked_us = ss_monotonic_us();
-                children[i].unanswered = 0;
-            } else if (m.type == SS_IPC_RELINK && i == CHILD_NETWORK) {
-                relink_asked(&m);
-            } else if (m.type == SS_IPC_PONG) {
-                children[i].unanswered = 0; /* its loop is alive */
-            }
-            ss_ipc_msg_cleanup(&m);
+            if (pfd[i + 1].revents & POLLIN)
+                hear_child(i);
         }
+        watch_children();
         int sig = 0;
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;
@@ -788,7 +809,6 @@ int main(int argc, char **argv)
         }
         if (unsupervised)
             break;
-        watch_children();
         reap(false);
         restart_due();
         relink_due();

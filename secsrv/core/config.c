@@ -716,6 +716,10 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
                               "and exchanges be refused",
                               (unsigned)cfg->ts_interval, (unsigned)cfg->ts_grace);
         long buffered_line = ss_config_line(cfg, "limits", "max_buffered_bytes", NULL);
+        /* the parent's loop may be held up a few seconds by a child that does not read */
+        if (cfg->watchdog && cfg->watchdog < 5)
+            ss_config_problem(cfg, ss_config_line(cfg, "server", "watchdog", NULL),
+                              "watchdog must be 0 (off) or a number from 5 to 3600");
         if (cfg->limits.max_buffered_bytes < cfg->limits.max_body_bytes)
             ss_config_problem(cfg,
                               buffered_line ? buffered_line

@@ -27,6 +27,7 @@ struct sq_store {
     char path[4096];
     unsigned busy_ms;    /* how long a lock held by another connection is waited for */
     uint64_t busy_since; /* when the wait began (µs on the monotonic clock) */
+    uint64_t busy_last;  /* the wait's last retry */
 };
 
 static const char schema[] =
@@ -164,8 +165,11 @@ static int busy_wait(void *arg, int count)
     struct timespec mono;
     clock_gettime(CLOCK_MONOTONIC, &mono);
     uint64_t now = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
-    if (count == 0)
+    /* SQLite counts the retries of one statement, not of one lock: a wait that begins
+     * well after the last retry is a new one */
+    if (count == 0 || now - s->busy_last > 50000u)
         s->busy_since = now;
+    s->busy_last = now;
     if (now - s->busy_since >= (uint64_t)s->busy_ms * 1000u)
         return 0;
     unsigned us = count < 5 ? 100u << count : 2000u;

@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* what ss_proc_child_setup set that a change of user undoes (ss_proc_drop sets it again) */
@@ -101,6 +102,32 @@ ss_error ss_proc_drop(const char *user)
     if (child_parent && getppid() != child_parent)
         return ss_errf(SS_ERR_INTERNAL, "the parent ended while this process changed its user");
     return SS_OK;
+}
+
+int ss_proc_signal(pid_t pid, int sig, const char *user)
+{
+    if (kill(pid, sig) == 0)
+        return 0;
+    int err = errno;
+    uid_t uid;
+    gid_t gid;
+    if (err != EPERM || !user || !user[0] || !ss_proc_is_root() ||
+        ss_proc_user(user, &uid, &gid) != SS_OK)
+        return err;
+    /* the parent is single-threaded: a fork is safe, and the helper does nothing else */
+    pid_t helper = fork();
+    if (helper < 0)
+        return errno;
+    if (helper == 0) {
+        if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+            setresuid(uid, uid, uid) != 0)
+            _exit(EPERM);
+        _exit(kill(pid, sig) == 0 ? 0 : errno);
+    }
+    int status = 0;
+    while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : EPERM;
 }
 
 /* ---- the serve loop ---- */

@@ -27,6 +27,13 @@ void ss_proc_ready(int ctl);
 ss_error ss_proc_drop(const char *user) SS_MUST_CHECK;
 /* The uid and gid of user, who must exist and not be root (SS_ERR_CONFIG says which). */
 ss_error ss_proc_user(const char *user, uid_t *uid, gid_t *gid) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
+/*
+ * Sends sig to pid, a child that may have dropped to user: a root parent
+ * without CAP_KILL (the packaged unit's bounding set) cannot signal it
+ * itself, so a short-lived helper process that takes the user's identity
+ * does. Returns 0 or an errno value.
+ */
+int ss_proc_signal(pid_t pid, int sig, const char *user);
 
 /* True if the process runs as root. */
 bool ss_proc_is_root(void);

@@ -10,10 +10,13 @@
 # Then a logger that dies as soon as it serves (within 100 ms), again and again (killed each
 # time it says its log is open): the parent starts it again 1, 2, 4 ... s apart, not at once
 # each time; one that has served a while is started again at once.
-# Last, MV's signer stopped (SIGSTOP) for good: the parent's watchdog (3 s here) ends it, and
+# Last, MV's signer stopped (SIGSTOP) for good: the parent's watchdog (5 s here) ends it, and
 # the signer started again serves; a server whose children all serve is left alone.
-# SH has no watchdog here: its logger is stopped on purpose above.
-export FED_SH_WATCHDOG=0 FED_MV_WATCHDOG=3
+# SH has no watchdog here: its logger is stopped on purpose above. Run as root, MV's parent
+# has no CAP_KILL (as under the packaged unit), so that it ends the signer, which dropped to
+# another user, through a helper with that user's identity.
+export FED_SH_WATCHDOG=0 FED_MV_WATCHDOG=5
+if [ "$(id -u)" = 0 ]; then export FED_MV_RUN_WITH="setpriv --bounding-set=-kill"; fi
 . "$(dirname "$0")/lib.sh"
 fed_start
 CHECK=$SS_BUILD_DIR/test/tools/ss-logcheck
@@ -95,9 +98,15 @@ allow_error "signer: (no sign of life|killed by signal)"
 allow_error "ServerProxy.*(signer|SigningFailed)|ClientProxy.*(ServiceFailed|signer)"
 expect "a server whose children all serve is left alone (all this test long)" \
   bash -c "! grep -q 'no sign of life' '$FED_DIR/mv.log'"
+if [ "$(id -u)" = 0 ]; then
+  # bit 5 of the effective set is CAP_KILL
+  capeff=$(awk '/^CapEff/ {print $2}' "/proc/$(parent_of mv)/status")
+  expect "MV's parent runs without CAP_KILL ($capeff)" test $(((0x$capeff >> 5) & 1)) = 0
+  expect "and its signer as another user" test "$(ps -o user= -p "$(child_of mv signer)")" != root
+fi
 signer=$(child_of mv signer)
 kill -STOP "$signer"
-ended() { log_has mv "signer: no sign of life for 3 s \(stopped, or stuck\): ended"; }
+ended() { log_has mv "signer: no sign of life for 5 s \(stopped, or stuck\): ended"; }
 expect "the watchdog ends the stopped signer" wait_until "the watchdog" 15 ended
 replaced() { local p; p=$(child_of mv signer); [ -n "$p" ] && [ "$p" != "$signer" ]; }
 expect "and the parent starts it again" wait_until "a new signer" 10 replaced

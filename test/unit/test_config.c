@@ -533,7 +533,7 @@ static void test_bad_gathering_waits(void **state)
     ss_config_free(cfg);
 }
 
-/* [server] watchdog: 30 s unless set; 0 turns it off; an hour at most */
+/* [server] watchdog: 30 s unless set; 0 turns it off; 5 s to an hour */
 static void test_watchdog(void **state)
 {
     (void)state;
@@ -550,6 +550,13 @@ static void test_watchdog(void **state)
                     "watchdog = 3601\n", /* 17 */
                     SS_ERR_CONFIG);
     expect_problem(cfg, 17, "watchdog must be a number from 0 to 3600");
+    assert_int_equal(cfg->n_problems, 1);
+    ss_config_free(cfg);
+    /* shorter than the parent's loop may be held up */
+    cfg = load_with("[server]\n"      /* 16 */
+                    "watchdog = 4\n", /* 17 */
+                    SS_ERR_CONFIG);
+    expect_problem(cfg, 17, "watchdog must be 0 (off) or a number from 5 to 3600");
     assert_int_equal(cfg->n_problems, 1);
     ss_config_free(cfg);
 }
