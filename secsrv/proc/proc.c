@@ -151,6 +151,9 @@ static ss_link handle_of(size_t slot)
     return ((uint64_t)links.slots[slot].generation << 8) | slot;
 }
 
+/* frames of one link handled before the loop looks at the others and at the parent again */
+#define FRAMES_PER_PASS 256
+
 /* what one slot's part of a batch may grow to before it goes out by itself */
 #define BATCH_FLUSH (1024u * 1024)
 
@@ -266,15 +269,17 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
         size_t n = 0;
         pfd[n++] = (struct pollfd){sfd, POLLIN, 0};
         pfd[n++] = (struct pollfd){ctl, POLLIN, 0};
+        bool buffered = false; /* frames read and not yet handled: no waiting */
         pthread_mutex_lock(&links.mu);
         for (size_t i = 0; i < SS_SERVE_MAX_LINKS; i++) {
             if (links.slots[i].fd >= 0) {
                 slot_of[n] = i;
                 pfd[n++] = (struct pollfd){links.slots[i].fd, POLLIN, 0};
+                buffered |= ss_ipc_inbuf_ready(&inbufs[i]);
             }
         }
         pthread_mutex_unlock(&links.mu);
-        if (poll(pfd, n, -1) < 0) {
+        if (poll(pfd, n, buffered ? 0 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             ss_log_error("poll: %s", strerror(errno));
@@ -314,13 +319,15 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
             continue; /* what was polled is of the links just dropped */
         }
         for (size_t k = 2; k < n; k++) {
-            if (!pfd[k].revents)
+            if (!pfd[k].revents && !ss_ipc_inbuf_ready(&inbufs[slot_of[k]]))
                 continue;
             size_t slot = slot_of[k];
             pthread_mutex_lock(&links.mu);
             ss_link link = handle_of(slot);
             pthread_mutex_unlock(&links.mu);
-            /* every frame the last read brought, before the next wait */
+            /* the frames the last read brought, a bounded number at a time: a network process
+             * that keeps sending must not keep the parent's questions (ctl) from this loop */
+            unsigned taken = 0;
             do {
                 struct ss_ipc_msg m;
                 ss_error err = ss_ipc_inbuf_recv(&inbufs[slot], pfd[k].fd, max_frame, &m);
@@ -334,7 +341,7 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
                     abort();
                 }
                 handler(cls, link, &m);
-            } while (ss_ipc_inbuf_ready(&inbufs[slot]));
+            } while (++taken < FRAMES_PER_PASS && ss_ipc_inbuf_ready(&inbufs[slot]));
         }
     }
     close(sfd);
