@@ -197,23 +197,35 @@ static bool start_child(enum child_id id, int link_a, int link_b)
 static void end_child(struct child *c);
 
 /*
- * Hands a link (the parent's number serial) to a running child over its
- * control link; false when it did not. A child that did not take it (its
- * control link full for CTL_TIMEOUT_S, or half a frame sent) is ended: it
- * comes back with new links.
+ * Sends a running child a message (and fd >= 0 with it) over its control
+ * link; false when it did not. A child that did not take it (its control
+ * link full for CTL_TIMEOUT_S, or half a frame sent, which leaves the link
+ * out of step) is ended: it comes back, with new links. what names the
+ * message for the operator log.
  */
+static bool tell_child(struct child *c, uint16_t type, const struct ss_ipc_buf *b, int fd,
+                       const char *what)
+{
+    if (c->pid <= 0 || c->ctl < 0)
+        return false;
+    if (b && b->failed) {
+        ss_log_warn("%s: %s: too large or out of memory", c->name, what);
+        return false;
+    }
+    if (ss_ipc_send(c->ctl, type, 0, b ? b->data : NULL, b ? b->len : 0, fd) == SS_OK)
+        return true;
+    ss_log_warn("%s: did not take %s: %s", c->name, what, ss_errmsg());
+    end_child(c);
+    return false;
+}
+
+/* Hands a link (the parent's number serial) to a running child; false when it did not. */
 static bool hand_link(enum child_id to, enum ss_ipc_link which, uint32_t serial, int fd)
 {
-    struct child *c = &children[to];
     struct ss_ipc_buf b = {0};
     ss_ipc_put_u32(&b, (uint32_t)which);
     ss_ipc_put_u32(&b, serial);
-    bool ok = c->pid > 0 && c->ctl >= 0;
-    if (ok && ss_ipc_send(c->ctl, SS_IPC_ATTACH, 0, b.data, b.len, fd) != SS_OK) {
-        ss_log_warn("%s: did not take a new link: %s", c->name, ss_errmsg());
-        end_child(c);
-        ok = false;
-    }
+    bool ok = tell_child(&children[to], SS_IPC_ATTACH, &b, fd, "a new link");
     ss_ipc_buf_cleanup(&b);
     return ok;
 }
@@ -375,8 +387,8 @@ static void reap(bool stopping)
             c->restart_at = time(NULL) + wait; /* never 0: 0 means alive */
             if (wait)
                 ss_log_warn("%s: restarting in %us (it died %u times in a row before it had "
-                            "served 100 ms)",
-                            c->name, wait, c->early_deaths);
+                            "served %u ms)",
+                            c->name, wait, c->early_deaths, SERVED_US / 1000);
         }
     }
 }
@@ -471,10 +483,10 @@ static void watch_children(void)
         }
         if (!c->unanswered && now - c->asked_us >= every) {
             c->asked_us = c->unanswered = now;
-            if (ss_ipc_send(c->ctl, SS_IPC_PING, 0, &now, sizeof now, -1) != SS_OK) {
-                ss_log_warn("%s: the watchdog cannot ask it: %s", c->name, ss_errmsg());
-                end_child(c); /* a frame half sent leaves its control link out of step */
-            }
+            struct ss_ipc_buf b = {0};
+            ss_ipc_put_u64(&b, now);
+            (void)tell_child(c, SS_IPC_PING, &b, -1, "the watchdog's question");
+            ss_ipc_buf_cleanup(&b);
         }
     }
 }
@@ -564,17 +576,11 @@ static void node_config(void)
     }
     free(cfg->node_config);
     cfg->node_config = strdup(config);
-    struct child *l = &children[CHILD_LOGGER];
-    if (l->pid > 0) {
-        struct ss_ipc_buf b = {0};
-        ss_ipc_put_str(&b, config);
-        if (b.failed || ss_ipc_send(l->ctl, SS_IPC_NODE_CONFIG, 0, b.data, b.len, -1) != SS_OK) {
-            ss_log_warn("SIGHUP: the logger did not take what this node holds now");
-            if (!b.failed)
-                end_child(l); /* a frame half sent leaves its control link out of step */
-        }
-        ss_ipc_buf_cleanup(&b);
-    }
+    struct ss_ipc_buf b = {0};
+    ss_ipc_put_str(&b, config);
+    (void)tell_child(&children[CHILD_LOGGER], SS_IPC_NODE_CONFIG, &b, -1,
+                     "what this node holds now");
+    ss_ipc_buf_cleanup(&b);
 }
 
 /* One "KIND VALUE" line, when there is a value; KIND names what it is. */
@@ -655,15 +661,15 @@ static void hear_child(size_t i)
         }
         if (m.type == SS_IPC_READY && !children[i].ready) {
             /* since when, as the child says (the parent may read it late) */
-            uint64_t since = ss_monotonic_us(), said;
+            uint64_t now = ss_monotonic_us(), said;
+            children[i].ready = true;
+            children[i].ready_us = now;
             if (m.len == sizeof said) {
                 memcpy(&said, m.payload, sizeof said);
-                if (said < since)
-                    since = said;
+                if (said < now)
+                    children[i].ready_us = said;
             }
-            children[i].ready = true;
-            children[i].ready_us = since;
-            children[i].asked_us = ss_monotonic_us();
+            children[i].asked_us = now;
             children[i].unanswered = 0;
         } else if (m.type == SS_IPC_RELINK && i == CHILD_NETWORK) {
             relink_asked(&m);
@@ -790,15 +796,9 @@ int main(int argc, char **argv)
                 sig = (int)si.ssi_signo;
         }
         if (sig == SIGHUP) {
-            struct child *n = &children[CHILD_NETWORK];
             struct ss_ipc_buf b = {0};
             reload_payload(&b);
-            if (n->pid > 0 &&
-                (b.failed || ss_ipc_send(n->ctl, SS_IPC_RELOAD, 0, b.data, b.len, -1) != SS_OK)) {
-                ss_log_warn("SIGHUP: the network process did not take the reload");
-                if (!b.failed)
-                    end_child(n); /* a frame half sent leaves its control link out of step */
-            }
+            (void)tell_child(&children[CHILD_NETWORK], SS_IPC_RELOAD, &b, -1, "the SIGHUP reload");
             if (b.data)
                 sodium_memzero(b.data, b.cap);
             ss_ipc_buf_cleanup(&b);

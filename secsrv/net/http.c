@@ -72,6 +72,9 @@ struct ss_http_server {
  * silence, so a client trickling a byte now and then would hold the
  * connection for ever. The reaper cuts (shutdown) what misses its deadline.
  */
+/* a group of addresses for the half-open limits (group_of): the family, then 4 or 8 bytes */
+#define GROUP_LEN 9
+
 struct conn_slot {
     struct ss_http_conn pub; /* what the handlers see (first: the same address) */
     struct ss_http_server *srv;
@@ -79,7 +82,7 @@ struct conn_slot {
      * server's unauth list) */
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    uint8_t group[9]; /* the group of addresses it counts in (group_of) */
+    uint8_t group[GROUP_LEN]; /* the group of addresses it counts in (group_of) */
     bool unauth;
     struct conn_slot *unauth_prev, *unauth_next;
     int fd;
@@ -170,9 +173,9 @@ static struct conn_slot *slot_of(struct MHD_Connection *con)
  * address (an IPv4-mapped IPv6 one too) alone, an IPv6 address by its /64, which one
  * subscriber holds whole. Family first, then the bytes.
  */
-static void group_of(const struct sockaddr *a, uint8_t out[9])
+static void group_of(const struct sockaddr *a, uint8_t out[GROUP_LEN])
 {
-    memset(out, 0, 9);
+    memset(out, 0, GROUP_LEN);
     if (a->sa_family == AF_INET) {
         out[0] = 4;
         memcpy(out + 1, &((const struct sockaddr_in *)(const void *)a)->sin_addr, 4);
@@ -214,13 +217,13 @@ static void unauth_end(struct ss_http_server *srv, struct conn_slot *slot)
  * addresses would otherwise shut out every new peer for as long as they
  * renew them.
  */
-static bool unauth_room(const struct ss_http_server *srv, const uint8_t group[9])
+static bool unauth_room(const struct ss_http_server *srv, const uint8_t group[GROUP_LEN])
 {
     if (!srv->limits.max_unauthenticated_per_ip)
         return true;
     unsigned same = 0;
     for (const struct conn_slot *c = srv->unauth; c; c = c->unauth_next)
-        same += memcmp(c->group, group, 9) == 0;
+        same += memcmp(c->group, group, GROUP_LEN) == 0;
     return same < srv->limits.max_unauthenticated_per_ip;
 }
 
@@ -233,13 +236,13 @@ struct tally {
 };
 
 /* The tally entry of group g (a free one taken for it, and noted in touched). */
-static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[9], size_t *n_touched)
+static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[GROUP_LEN], size_t *n_touched)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t k = 0; k < 9; k++)
+    for (size_t k = 0; k < GROUP_LEN; k++)
         h = (h ^ g[k]) * 1099511628211ull;
     size_t mask = srv->tally_cap - 1, i = (size_t)h & mask;
-    while (srv->tally[i].group && memcmp(srv->tally[i].group, g, 9) != 0)
+    while (srv->tally[i].group && memcmp(srv->tally[i].group, g, GROUP_LEN) != 0)
         i = (i + 1) & mask;
     if (!srv->tally[i].group) {
         srv->tally[i] = (struct tally){.group = g};
@@ -258,7 +261,7 @@ static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[9], si
  * holding as many. Only connections still in their header phase are cut,
  * not one whose request is being taken in. Under srv->mu.
  */
-static void unauth_make_room(struct ss_http_server *srv, const uint8_t group[9])
+static void unauth_make_room(struct ss_http_server *srv, const uint8_t group[GROUP_LEN])
 {
     if (srv->n_unauth < srv->limits.max_unauthenticated || !srv->tally)
         return;
@@ -307,7 +310,7 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     if (!srv->tls) /* no handshake to wait for: max_connections_per_ip alone */
         return MHD_YES;
     pthread_mutex_lock(&srv->mu);
-    uint8_t group[9];
+    uint8_t group[GROUP_LEN];
     group_of(addr, group);
     bool ok = unauth_room(srv, group);
     if (!ok)

@@ -396,6 +396,8 @@ bool ss_ipc_reader_done(const struct ss_ipc_reader *r)
 /* ---- the asynchronous client ---- */
 
 #define BUCKETS 1024
+/* links replaced and not yet closed by the reader, at most */
+#define RETIRED_MAX 4
 
 struct pending {
     uint64_t id;
@@ -418,7 +420,7 @@ struct ss_ipc_client {
     int wake[2];     /* self-pipe: attach and stop wake the reader */
     /* replaced links, shut down, for the reader to close: it may be reading one, and a number
      * closed under it could be reused at once (by an accepted connection) */
-    int retired[4];
+    int retired[RETIRED_MAX];
     size_t n_retired;
     struct ss_ipc_inbuf in; /* the reader's own */
     bool stopping;
@@ -554,7 +556,7 @@ static void *reader_main(void *arg)
         c->attached = false;
         int fd = c->fd;
         struct pending *late = take_expired(c);
-        int retired[4];
+        int retired[RETIRED_MAX];
         size_t n_retired = c->n_retired;
         memcpy(retired, c->retired, sizeof retired);
         c->n_retired = 0;
@@ -675,10 +677,10 @@ ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd, uint32_t serial)
     if (c->fd >= 0) {
         /* the reader closes it: it ends whatever wait or read the reader has on it */
         (void)shutdown(c->fd, SHUT_RDWR);
-        if (c->n_retired < sizeof c->retired / sizeof c->retired[0])
+        if (c->n_retired < RETIRED_MAX)
             c->retired[c->n_retired++] = c->fd;
         else
-            close(c->fd); /* four replaced before the reader ran once: it reads none of them */
+            close(c->fd); /* replaced RETIRED_MAX times before the reader ran: it reads none */
     }
     c->fd = fd;
     c->serial = serial;

@@ -66,6 +66,12 @@ void ss_proc_ready(int ctl)
         ss_log_warn("cannot tell the parent this process is ready: %s", ss_errmsg());
 }
 
+void ss_proc_answer_ping(int ctl, const struct ss_ipc_msg *ping)
+{
+    if (ss_ipc_send(ctl, SS_IPC_PONG, 0, ping->payload, ping->len, -1) != SS_OK)
+        ss_log_warn("cannot answer the parent's watchdog: %s", ss_errmsg());
+}
+
 bool ss_proc_is_root(void)
 {
     return geteuid() == 0;
@@ -295,9 +301,8 @@ int ss_serve_run(int ctl, int first_link, size_t max_frame, ss_serve_handler han
                 ss_log_error("unexpected control message %u: stopping", m.type);
                 abort(); /* a broken invariant on the control link: the parent restarts us */
             }
-            if (m.type == SS_IPC_PING) { /* the parent's watchdog: this loop is alive */
-                if (ss_ipc_send(ctl, SS_IPC_PONG, 0, m.payload, m.len, -1) != SS_OK)
-                    ss_log_warn("cannot answer the parent's watchdog: %s", ss_errmsg());
+            if (m.type == SS_IPC_PING) {
+                ss_proc_answer_ping(ctl, &m);
                 ss_ipc_msg_cleanup(&m);
                 continue;
             }

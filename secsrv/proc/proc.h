@@ -22,6 +22,8 @@ void ss_proc_child_setup(const char *name, bool secret);
 
 /* Tells the parent over ctl that this child has started and serves. */
 void ss_proc_ready(int ctl);
+/* Answers the parent's watchdog (an SS_IPC_PING read from ctl): this child's loop is alive. */
+void ss_proc_answer_ping(int ctl, const struct ss_ipc_msg *ping) SS_NONNULL(2);
 
 /* When running as root: drop to user (groups, gid, uid), for good. user NULL or "": stay. */
 ss_error ss_proc_drop(const char *user) SS_MUST_CHECK;

@@ -120,8 +120,7 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
                 reload_identity(d, &m);
         } else if (m.type == SS_IPC_PING && m.fd < 0) { /* the parent's watchdog */
             pthread_mutex_lock(&ctl_out.mu);
-            if (ss_ipc_send(ctl, SS_IPC_PONG, 0, m.payload, m.len, -1) != SS_OK)
-                ss_log_warn("cannot answer the parent's watchdog: %s", ss_errmsg());
+            ss_proc_answer_ping(ctl, &m);
             pthread_mutex_unlock(&ctl_out.mu);
         } else if (m.type == SS_IPC_ATTACH && m.fd >= 0 && m.len == 8) {
             struct ss_ipc_reader r;
