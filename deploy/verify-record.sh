@@ -83,14 +83,34 @@ else
 fi
 
 step "the timestamp over the record's batch"
-ts=$(q "SELECT ts_id FROM stamps WHERE id = $id")
+# the timestamp whose range holds the record
+ts=$(q "SELECT id FROM timestamps WHERE $id BETWEEN first_id AND last_id")
 [ -n "$ts" ] || { echo "verify-record: record $id is not timestamped yet" >&2; exit 1; }
 q "SELECT writefile('$work/token.der', token), hex(root) FROM timestamps WHERE id = $ts" >"$work/root"
 root=$(cut -d'|' -f2 "$work/root" | tr 'A-F' 'a-f')
 # leaf = SHA-256(0x00 || record hash), then the record's path in the tree
 q "SELECT writefile('$work/rh', hash) FROM records WHERE id = $id" >/dev/null
 { printf '\000'; cat "$work/rh"; } | openssl dgst -sha256 -binary >"$work/h"
-set -- $(q "SELECT ts_path FROM stamps WHERE id = $id")
+# the path: read off the batch's stored tree (its nodes level after level from the leaves up,
+# 32 bytes each; the leaf's sibling on each level where it has one), or, for a timestamp made
+# before the log kept trees, as stored (table stamps). Where it comes from does not matter:
+# only a path that leads to the root the token signs passes.
+if [ "$(q "SELECT tree IS NOT NULL FROM timestamps WHERE id = $ts")" = 1 ]; then
+  read -r first last <<<"$(q "SELECT first_id || ' ' || last_id FROM timestamps WHERE id = $ts")"
+  steps="" start=0 width=$((last - first + 1)) at=$((id - first))
+  while [ "$width" -gt 1 ]; do
+    if [ $((at ^ 1)) -lt "$width" ]; then
+      side=R
+      [ $((at & 1)) = 1 ] && side=L
+      steps="$steps $side $(q "SELECT lower(hex(substr(tree, $(((start + (at ^ 1)) * 32 + 1)), 32)))
+        FROM timestamps WHERE id = $ts")"
+    fi
+    start=$((start + width)) at=$((at / 2)) width=$(((width + 1) / 2))
+  done
+  set -- $steps
+else
+  set -- $(q "SELECT ts_path FROM stamps WHERE id = $id")
+fi
 while [ $# -ge 2 ]; do
   side=$1 sibling=$2
   shift 2

@@ -495,6 +495,10 @@ static ss_error take_record(void *arg, const struct ss_record *r, int64_t ts_id,
                           (long long)(logged - b->gen_time), (long long)b->id);
         if (b->gen_time > logged + (int64_t)a->o->grace + (int64_t)a->o->clock_skew)
             rep->stamped_late++;
+        if (strcmp(ts_path, SS_STORE_NO_PATH) == 0)
+            return broken(a, r->id,
+                          "no inclusion path: timestamp %lld keeps no tree that covers it",
+                          (long long)b->id);
         if (ss_merkle_path_parse(ts_path, strlen(ts_path), &path) != SS_OK)
             return broken(a, r->id, "its inclusion path does not parse: %s", ss_errmsg());
         ss_merkle_leaf(r->hash, 32, a->leaves[a->n_leaves]);

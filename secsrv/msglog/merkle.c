@@ -45,7 +45,8 @@ static ss_error check_leaves(size_t n)
     return SS_OK;
 }
 
-ss_error ss_merkle_tree_build(const uint8_t (*leaves)[32], size_t n, struct ss_merkle_tree *out)
+/* The levels of a tree of n leaves, its nodes allocated (not yet set). */
+static ss_error layout(size_t n, struct ss_merkle_tree *out)
 {
     memset(out, 0, sizeof *out);
     ss_error err = check_leaves(n);
@@ -61,12 +62,40 @@ ss_error ss_merkle_tree_build(const uint8_t (*leaves)[32], size_t n, struct ss_m
     }
     if (!(out->nodes = malloc(total * sizeof *out->nodes)))
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    memcpy(out->nodes, leaves, n * sizeof *out->nodes);
-    for (size_t l = 1; l < levels; l++)
-        (void)reduce((const uint8_t(*)[32])out->nodes + out->start[l - 1], out->width[l - 1],
-                     out->nodes + out->start[l]);
     out->n = n;
     out->levels = levels;
+    return SS_OK;
+}
+
+ss_error ss_merkle_tree_build(const uint8_t (*leaves)[32], size_t n, struct ss_merkle_tree *out)
+{
+    ss_error err = layout(n, out);
+    if (err)
+        return err;
+    memcpy(out->nodes, leaves, n * sizeof *out->nodes);
+    for (size_t l = 1; l < out->levels; l++)
+        (void)reduce((const uint8_t(*)[32])out->nodes + out->start[l - 1], out->width[l - 1],
+                     out->nodes + out->start[l]);
+    return SS_OK;
+}
+
+size_t ss_merkle_tree_size(const struct ss_merkle_tree *t)
+{
+    return (t->start[t->levels - 1] + 1) * sizeof *t->nodes;
+}
+
+ss_error ss_merkle_tree_load(size_t n, const void *nodes, size_t len, struct ss_merkle_tree *out)
+{
+    ss_error err = layout(n, out);
+    if (err)
+        return err;
+    if (len != ss_merkle_tree_size(out)) {
+        size_t want = ss_merkle_tree_size(out);
+        ss_merkle_tree_free(out);
+        return ss_errf(SS_ERR_PROTOCOL, "a tree of %zu leaves has %zu bytes, not %zu", n, want,
+                       len);
+    }
+    memcpy(out->nodes, nodes, len);
     return SS_OK;
 }
 

@@ -50,6 +50,16 @@ struct ss_merkle_tree {
 /* The tree over leaves[0..n) (leaf hashes). 1 <= n <= MAX. */
 ss_error ss_merkle_tree_build(const uint8_t (*leaves)[32], size_t n,
                               struct ss_merkle_tree *out) SS_MUST_CHECK SS_NONNULL(1, 3);
+/*
+ * Its nodes as stored (t->nodes, level after level from the leaves up):
+ * ss_merkle_tree_size bytes; ss_merkle_tree_load takes them back for a
+ * tree of n leaves, refusing any other length. A loaded tree is not
+ * checked: a path read off it proves nothing until followed to a root
+ * that is trusted.
+ */
+size_t ss_merkle_tree_size(const struct ss_merkle_tree *t);
+ss_error ss_merkle_tree_load(size_t n, const void *nodes, size_t len,
+                             struct ss_merkle_tree *out) SS_MUST_CHECK SS_NONNULL(4);
 const uint8_t *ss_merkle_tree_root(const struct ss_merkle_tree *t);
 /* The inclusion path of leaf i (< t->n). */
 void ss_merkle_tree_path(const struct ss_merkle_tree *t, size_t i, struct ss_merkle_path *out);

@@ -93,7 +93,16 @@ ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                                 const struct ss_merkle_tree *tree)
 {
-    return s->ops->add_timestamp(s, ts, ids, tree);
+    /* a record's leaf is found by its number: the batch must be the numbers in a row */
+    bool in_a_row =
+        tree->n > 0 && ts->first_id == ids[0] && ts->last_id - ts->first_id + 1 == (int64_t)tree->n;
+    for (size_t i = 1; in_a_row && i < tree->n; i++)
+        in_a_row = ids[i] == ids[i - 1] + 1;
+    if (!in_a_row)
+        return ss_errf(SS_ERR_INTERNAL,
+                       "message log %s: records to timestamp are not %lld to %lld in a row",
+                       s->label, (long long)ts->first_id, (long long)ts->last_id);
+    return s->ops->add_timestamp(s, ts, tree);
 }
 
 ss_error ss_store_stamped_before(const char *store, const struct ss_timestamp *ts, int64_t covered)
@@ -119,16 +128,65 @@ ss_error ss_store_nodes(struct ss_store *s, unsigned fresh_s, ss_store_node_visi
     return s->ops->nodes ? s->ops->nodes(s, fresh_s, fn, arg) : SS_OK;
 }
 
+/*
+ * A visit that hands each record its inclusion path: the store gives it for
+ * records of older timestamps (stamps) and NULL for the others, whose path
+ * is read off their batch's stored tree (the last one read is kept, so that
+ * a visit in order reads each tree once).
+ */
+struct with_paths {
+    struct ss_store *s;
+    ss_store_visit fn;
+    void *arg;
+    int64_t ts_id, first_id; /* the tree held: of timestamp ts_id (0: none) */
+    struct ss_merkle_tree tree;
+    bool have_tree;
+};
+
+static ss_error visit_with_path(void *arg, const struct ss_record *r, int64_t ts_id,
+                                const char *ts_path)
+{
+    struct with_paths *w = arg;
+    if (ts_path || !ts_id)
+        return w->fn(w->arg, r, ts_id, ts_path ? ts_path : "");
+    if (w->ts_id != ts_id) {
+        ss_merkle_tree_free(&w->tree);
+        w->have_tree = false;
+        w->ts_id = ts_id;
+        int64_t last = 0;
+        uint8_t *nodes = NULL;
+        size_t len = 0;
+        ss_error err = w->s->ops->tree(w->s, ts_id, &w->first_id, &last, &nodes, &len);
+        if (err)
+            return err;
+        /* a tree that does not load (a damaged log) gives no path: the record's check says so */
+        w->have_tree =
+            nodes && last >= w->first_id && last - w->first_id < SS_MERKLE_MAX_LEAVES &&
+            ss_merkle_tree_load((size_t)(last - w->first_id + 1), nodes, len, &w->tree) == SS_OK;
+        free(nodes);
+    }
+    char path[SS_MERKLE_PATH_TEXT_MAX] = SS_STORE_NO_PATH;
+    if (w->have_tree && r->id >= w->first_id && (size_t)(r->id - w->first_id) < w->tree.n)
+        ss_merkle_tree_path_format(&w->tree, (size_t)(r->id - w->first_id), path);
+    return w->fn(w->arg, r, ts_id, path);
+}
+
 ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
                        void *arg)
 {
-    return s->ops->each(s, from_id, to_id, fn, arg);
+    struct with_paths w = {.s = s, .fn = fn, .arg = arg};
+    ss_error err = s->ops->each(s, from_id, to_id, visit_with_path, &w);
+    ss_merkle_tree_free(&w.tree);
+    return err;
 }
 
 ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,
                          void *arg)
 {
-    return s->ops->search(s, f, fn, arg);
+    struct with_paths w = {.s = s, .fn = fn, .arg = arg};
+    ss_error err = s->ops->search(s, f, visit_with_path, &w);
+    ss_merkle_tree_free(&w.tree);
+    return err;
 }
 
 ss_error ss_store_id_range(struct ss_store *s, int64_t from_ms, int64_t to_ms, int64_t *first,

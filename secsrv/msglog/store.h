@@ -105,9 +105,11 @@ ss_error ss_store_nodes(struct ss_store *s, unsigned fresh_s, ss_store_node_visi
                         void *arg) SS_MUST_CHECK;
 
 /*
- * Stores ts and the inclusion path in tree of each record ids[0..tree->n),
- * in one transaction; refused when ts does not begin right after the last
- * timestamped record (another node timestamped them first).
+ * Stores ts with its tree over the records ids[0..tree->n), which must be
+ * ts->first_id to ts->last_id in a row (a record's inclusion path is read
+ * off the tree when the record is read); refused when ts does not begin
+ * right after the last timestamped record (another node timestamped them
+ * first).
  */
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                                 const struct ss_merkle_tree *tree) SS_MUST_CHECK;
@@ -119,6 +121,8 @@ ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, con
  */
 typedef ss_error (*ss_store_visit)(void *arg, const struct ss_record *r, int64_t ts_id,
                                    const char *ts_path);
+/* The ts_path of a record whose timestamp keeps no tree that covers it (a damaged log). */
+#define SS_STORE_NO_PATH "(its timestamp keeps no tree that covers it)"
 ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
                        void *arg) SS_MUST_CHECK;
 

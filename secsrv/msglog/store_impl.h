@@ -17,11 +17,20 @@
 #define SS_STORE_PURGE_PICK(param)                                                                 \
     "SELECT id FROM records WHERE retain_until < " param " AND salt IS NOT NULL LIMIT 1000"
 
-/* A record's columns, in the order both stores read them (r: records, s: stamps). */
+/*
+ * A record's columns, in the order both stores read them (r: records, s:
+ * stamps). The timestamp that covers a record is the one whose range holds
+ * its number (the first one ending at or after it, if it begins at or
+ * before it); its inclusion path is in stamps only for timestamps made
+ * before the stores kept each batch's tree (a NULL ts_path: store.c reads
+ * the path off the tree).
+ */
 #define SS_STORE_RECORD_COLUMNS                                                                    \
     "r.id, logged_ms, side, direction, query_id, request_id, client, service, purpose,"            \
     " subject_hash, status, error_type, retain_until, message_sha256, message, manifest,"          \
-    " signature, sig_path, ocsp, prev_hash, hash, s.ts_id, s.ts_path, content, salt, sealed"
+    " signature, sig_path, ocsp, prev_hash, hash,"                                                 \
+    " coalesce(s.ts_id, (SELECT CASE WHEN t.first_id <= r.id THEN t.id END FROM timestamps t"      \
+    " WHERE t.last_id >= r.id ORDER BY t.last_id LIMIT 1)), s.ts_path, content, salt, sealed"
 
 /*
  * Both stores' SQL for the exchanges a filter selects (x, the filter's
@@ -57,7 +66,8 @@ struct ss_store_ops {
     ss_error (*pending)(struct ss_store *s, size_t *count, int64_t *oldest_ms);
     ss_error (*take_pending)(struct ss_store *s, size_t max, int64_t **ids, uint8_t (**hashes)[32],
                              size_t *n);
-    ss_error (*add_timestamp)(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
+    /* ts over the records first_id..last_id, leaf i of tree being record first_id + i */
+    ss_error (*add_timestamp)(struct ss_store *s, struct ss_timestamp *ts,
                               const struct ss_merkle_tree *tree);
     ss_error (*lease)(struct ss_store *s, bool *held);
     /* NULL in a store of one writer */
@@ -84,6 +94,9 @@ struct ss_store_ops {
                              size_t sig_len);
     ss_error (*each_registry)(struct ss_store *s, ss_store_registry_visit fn, void *arg);
     ss_error (*timestamps)(struct ss_store *s, int64_t id, ss_store_timestamp_visit fn, void *arg);
+    /* timestamp id's range and its tree's nodes (malloc'd; NULL when it keeps none) */
+    ss_error (*tree)(struct ss_store *s, int64_t id, int64_t *first_id, int64_t *last_id,
+                     uint8_t **nodes, size_t *len);
 };
 
 struct ss_store {

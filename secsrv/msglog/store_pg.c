@@ -26,7 +26,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
 #define PAGE_ROWS 1000                /* records read per round trip */
 #define SIZE_CHECK_BYTES (256 * 1024) /* the size is looked at again after this many bytes */
 #define PAGE_TOKENS 200 /* timestamps (with their tokens) read per round trip (the SQL's LIMIT) */
@@ -307,7 +307,12 @@ static const char schema[] =
     " WHERE subject_hash IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS timestamps ("
     " id BIGSERIAL PRIMARY KEY, first_id BIGINT NOT NULL, last_id BIGINT NOT NULL,"
-    " root BYTEA NOT NULL, token BYTEA NOT NULL, gen_time BIGINT NOT NULL, tsa TEXT NOT NULL);"
+    " root BYTEA NOT NULL, token BYTEA NOT NULL, gen_time BIGINT NOT NULL, tsa TEXT NOT NULL,"
+    " tree BYTEA);"
+    /* version 4 keeps each timestamp's tree with it (as the SQLite store's version 5): a
+     * store of version 3 gets the column, and stamps keeps the paths of its timestamps */
+    "ALTER TABLE timestamps ADD COLUMN IF NOT EXISTS tree BYTEA;"
+    "CREATE INDEX IF NOT EXISTS timestamps_last ON timestamps (last_id);"
     "CREATE TABLE IF NOT EXISTS stamps ("
     " id BIGINT PRIMARY KEY, ts_id BIGINT NOT NULL, ts_path TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS registries ("
@@ -322,7 +327,8 @@ static const char schema[] =
     " message_sha256, message, manifest, signature, sig_path, ocsp, prev_hash, hash, content,"
     " salt, sealed FROM records;"
     "INSERT INTO meta (key, value) VALUES ('schema_version', '" SCHEMA_VERSION "')"
-    " ON CONFLICT (key) DO NOTHING;";
+    " ON CONFLICT (key) DO NOTHING;"
+    "UPDATE meta SET value = '4' WHERE key = 'schema_version' AND value = '3';";
 
 /* Whether the database is reached over a network: then only with a verified TLS connection. */
 static ss_error check_transport(struct pg_store *s)
@@ -775,7 +781,7 @@ static ss_error pg_nodes(struct ss_store *base, unsigned fresh_s, ss_store_node_
     return SS_OK;
 }
 
-static ss_error pg_add_timestamp(struct ss_store *base, struct ss_timestamp *ts, const int64_t *ids,
+static ss_error pg_add_timestamp(struct ss_store *base, struct ss_timestamp *ts,
                                  const struct ss_merkle_tree *tree)
 {
     struct pg_store *s = (struct pg_store *)base;
@@ -803,9 +809,10 @@ static ss_error pg_add_timestamp(struct ss_store *base, struct ss_timestamp *ts,
     p_bytes(&p, ts->token, ts->token_len);
     p_int(&p, ts->gen_time);
     p_text(&p, ts->tsa);
+    p_bytes(&p, tree->nodes, ss_merkle_tree_size(tree));
     res = query(s,
-                "INSERT INTO timestamps (first_id, last_id, root, token, gen_time, tsa)"
-                " VALUES ($1,$2,$3,$4,$5,$6) RETURNING id",
+                "INSERT INTO timestamps (first_id, last_id, root, token, gen_time, tsa, tree)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id",
                 &p, "store a timestamp");
     if (!res) {
         err = s->failed;
@@ -813,21 +820,6 @@ static ss_error pg_add_timestamp(struct ss_store *base, struct ss_timestamp *ts,
     }
     ts->id = int_or_zero(res, 0, 0);
     PQclear(res);
-    for (size_t i = 0; i < tree->n; i++) {
-        char text[SS_MERKLE_PATH_TEXT_MAX];
-        ss_merkle_tree_path_format(tree, i, text);
-        struct params q = {0};
-        p_int(&q, ids[i]);
-        p_int(&q, ts->id);
-        p_text(&q, text);
-        res = query(s, "INSERT INTO stamps (id, ts_id, ts_path) VALUES ($1,$2,$3)", &q,
-                    "store inclusion paths");
-        if (!res) {
-            err = s->failed;
-            goto fail;
-        }
-        PQclear(res);
-    }
     return pg_commit(base);
 fail:
     pg_rollback(base);
@@ -838,8 +830,9 @@ fail:
 
 /* One row of SS_STORE_RECORD_COLUMNS into r, strictly (a field of the wrong size is named). */
 static ss_error read_record(struct pg_store *s, const PGresult *res, int row, struct ss_record *r,
-                            int64_t *ts_id, char ts_path[SS_MERKLE_PATH_TEXT_MAX])
+                            int64_t *ts_id, char ts_path[SS_MERKLE_PATH_TEXT_MAX], bool *has_path)
 {
+    *has_path = !PQgetisnull(res, row, 22);
     memset(r, 0, sizeof *r);
     const char *bad = NULL;
     int64_t status = 0, sealed = 0;
@@ -949,9 +942,10 @@ static ss_error visit_filtered(struct pg_store *s, const struct ss_store_filter 
             struct ss_record r;
             int64_t ts_id = 0;
             char ts_path[SS_MERKLE_PATH_TEXT_MAX];
-            err = read_record(s, res, i, &r, &ts_id, ts_path);
+            bool has_path = false;
+            err = read_record(s, res, i, &r, &ts_id, ts_path, &has_path);
             if (!err)
-                err = fn(arg, &r, ts_id, ts_path);
+                err = fn(arg, &r, ts_id, has_path ? ts_path : NULL);
             after = r.id;
         }
         PQclear(res);
@@ -1287,6 +1281,37 @@ static ss_error pg_timestamps(struct ss_store *base, int64_t id, ss_store_timest
     }
 }
 
+static ss_error pg_tree(struct ss_store *base, int64_t id, int64_t *first_id, int64_t *last_id,
+                        uint8_t **nodes, size_t *len)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    *nodes = NULL;
+    *len = 0;
+    *first_id = *last_id = 0;
+    struct params p = {0};
+    p_int(&p, id);
+    PGresult *res = query(s, "SELECT first_id, last_id, tree FROM timestamps WHERE id = $1", &p,
+                          "read a timestamp's tree");
+    if (!res)
+        return s->failed;
+    ss_error err = SS_OK;
+    if (PQntuples(res) == 1) {
+        *first_id = int_or_zero(res, 0, 0);
+        *last_id = int_or_zero(res, 0, 1);
+        const uint8_t *b = NULL;
+        size_t n = 0;
+        get_bytes(res, 0, 2, &b, &n);
+        if (b && n && !(*nodes = malloc(n)))
+            err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        else if (b && n) {
+            memcpy(*nodes, b, n);
+            *len = n;
+        }
+    }
+    PQclear(res);
+    return err;
+}
+
 static const struct ss_store_ops pg_ops = {
     .close = pg_close,
     .tail = pg_tail,
@@ -1314,4 +1339,5 @@ static const struct ss_store_ops pg_ops = {
     .add_registry = pg_add_registry,
     .each_registry = pg_each_registry,
     .timestamps = pg_timestamps,
+    .tree = pg_tree,
 };

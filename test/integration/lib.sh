@@ -193,6 +193,6 @@ msglog() {
 records() { msglog "$1" "SELECT count(*) FROM signed_records WHERE $2"; }
 
 # pending NAME: records of NAME's message log no timestamp covers yet
-pending() { msglog "$1" "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)"; }
+pending() { msglog "$1" "SELECT count(*) FROM records WHERE id > (SELECT coalesce(max(last_id), 0) FROM timestamps)"; }
 # stamped: both logs are timestamped to the end
 stamped() { [ "$(pending sh)" = 0 ] && [ "$(pending mv)" = 0 ]; }

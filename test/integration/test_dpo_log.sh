@@ -152,7 +152,17 @@ for args in "--to-id 1000000" "--since 2000-01-01" "--until 2099-01-01"; do
   expect "the last timestamp's records deleted, verify $args: caught" \
     bash -c "[ $VRC = 1 ] && grep -q '^BROKEN.*missing: timestamp' <<<'$VOUT'"
 done
-tamper "a changed inclusion path" "UPDATE stamps SET ts_path = $(flip_text ts_path) WHERE id = $K"
+# a changed inclusion path: a byte of the first node K's path takes from its batch's stored tree
+KTS=$(q "$MVGOOD" "SELECT id || ' ' || first_id || ' ' || last_id FROM timestamps WHERE $K BETWEEN first_id AND last_id")
+read -r kts kfirst klast <<<"$KTS"
+node=-1 start=0 width=$((klast - kfirst + 1)) at=$((K - kfirst))
+while [ "$width" -gt 1 ]; do
+  if [ $((at ^ 1)) -lt "$width" ]; then node=$((start + (at ^ 1))) && break; fi
+  start=$((start + width)) at=$((at / 2)) width=$(((width + 1) / 2))
+done
+expect "record $K's path takes a node of timestamp $kts's tree" test "$node" -ge 0
+tamper "a changed inclusion path" "UPDATE timestamps SET tree = $(flip_blob tree $((node * 32 + 6))) WHERE id = $kts"
+tamper "a timestamp's tree removed" "UPDATE timestamps SET tree = NULL WHERE id = $kts"
 TS1=$(q "$MVGOOD" "SELECT id FROM timestamps ORDER BY id LIMIT 1")
 TS2=$(q "$MVGOOD" "SELECT id FROM timestamps ORDER BY id LIMIT 1 OFFSET 1")
 expect "the log has several timestamps ($TS1, $TS2, ...)" test -n "$TS2"
@@ -164,8 +174,7 @@ tamper "a missing kept registry" "DELETE FROM registries"
 # records removed, reordered, inserted
 tamper "a deleted record" "DELETE FROM records WHERE id = $K"
 tamper "a deleted record, the later ones renumbered and the chain recomputed" \
-  "DELETE FROM records WHERE id = $K; UPDATE records SET id = -(id - 1) WHERE id > $K; UPDATE records SET id = -id WHERE id < 0;
-   DELETE FROM stamps WHERE id = $K; UPDATE stamps SET id = -(id - 1) WHERE id > $K; UPDATE stamps SET id = -id WHERE id < 0;" rehash
+  "DELETE FROM records WHERE id = $K; UPDATE records SET id = -(id - 1) WHERE id > $K; UPDATE records SET id = -id WHERE id < 0;" rehash
 tamper "the last record deleted" "DELETE FROM records WHERE id = (SELECT max(id) FROM records)"
 tamper "two records swapped" \
   "UPDATE records SET id = -1 WHERE id = $K; UPDATE records SET id = $K WHERE id = $K + 1; UPDATE records SET id = $K + 1 WHERE id = -1"
@@ -173,24 +182,21 @@ tamper "two records swapped, the chain recomputed" \
   "UPDATE records SET id = -1 WHERE id = $K; UPDATE records SET id = $K WHERE id = $K + 1; UPDATE records SET id = $K + 1 WHERE id = -1" rehash
 tamper "a record inserted, the chain recomputed" \
   "UPDATE records SET id = -(id + 1) WHERE id > $K; UPDATE records SET id = -id WHERE id < 0;
-   UPDATE stamps SET id = -(id + 1) WHERE id > $K; UPDATE stamps SET id = -id WHERE id < 0;
    INSERT INTO records SELECT $K + 1, logged_ms, side, direction, query_id, request_id, client, service,
      purpose, subject_hash, status, error_type, retain_until, message_sha256, message, manifest, signature,
-     sig_path, ocsp, prev_hash, hash, content, salt, sealed, signature_id, ocsp_id FROM records WHERE id = $K;
-   INSERT INTO stamps SELECT $K + 1, ts_id, ts_path FROM stamps WHERE id = $K;" rehash
+     sig_path, ocsp, prev_hash, hash, content, salt, sealed, signature_id, ocsp_id FROM records WHERE id = $K;" rehash
 # a record (one without a signature, whose signing time would not agree) logged an hour after
 # the timestamp that covers it says it existed
-U=$(q "$MVGOOD" "SELECT r.id FROM records r JOIN stamps s ON s.id = r.id WHERE r.signature_id IS NULL LIMIT 1")
+U=$(q "$MVGOOD" "SELECT id FROM records WHERE id <= (SELECT max(last_id) FROM timestamps) AND signature_id IS NULL LIMIT 1")
 tamper "a record logged after its timestamp's genTime, the chain recomputed" \
   "UPDATE records SET logged_ms = logged_ms + 3600000 WHERE id = $U" rehash
 expect "... is named so" grep -q "logged [0-9]* s after the genTime of timestamp" <<<"$VOUT"
 tamper "a swapped timestamp token" \
   "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE id = $TS1) WHERE id = $TS2"
-# the last timestamp and its paths removed: its records look not yet timestamped; past the grace
+# the last timestamp (with its tree) removed: its records look not yet timestamped; past the grace
 # period (0 s here) verify says that only the chain protects them
 cp "$MVGOOD" "$T_DIR/untimestamped.db"
-q "$T_DIR/untimestamped.db" "DELETE FROM stamps WHERE ts_id = (SELECT max(id) FROM timestamps);
-  DELETE FROM timestamps WHERE id = (SELECT max(id) FROM timestamps)"
+q "$T_DIR/untimestamped.db" "DELETE FROM timestamps WHERE id = (SELECT max(id) FROM timestamps)"
 verify "$T_DIR/untimestamped.db" --grace 0
 expect "a removed last timestamp is warned about: records past the grace period without one (exit 3)" \
   bash -c "[ $VRC = 3 ] && grep -q '^WARNING: [0-9]* records are older than the grace period' <<<'$VOUT'"

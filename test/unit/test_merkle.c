@@ -138,6 +138,23 @@ static void test_largest_tree(void **state)
         ss_merkle_follow(leaves[some[k]], &path, got);
         assert_memory_equal(got, want, 32);
     }
+    /* its nodes as a store keeps them load back into the same tree; any other length is
+     * refused */
+    struct ss_merkle_tree back;
+    size_t size = ss_merkle_tree_size(&tree);
+    assert_int_equal(size, (2 * n - 1) * 32);
+    assert_int_equal(ss_merkle_tree_load(n, tree.nodes, size, &back), SS_OK);
+    assert_int_equal(back.levels, tree.levels);
+    assert_memory_equal(back.nodes, tree.nodes, size);
+    char a[SS_MERKLE_PATH_TEXT_MAX], b[SS_MERKLE_PATH_TEXT_MAX];
+    ss_merkle_tree_path_format(&tree, 12345, a);
+    ss_merkle_tree_path_format(&back, 12345, b);
+    assert_string_equal(a, b);
+    ss_merkle_tree_free(&back);
+    assert_int_not_equal(ss_merkle_tree_load(n, tree.nodes, size - 32, &back), SS_OK);
+    assert_null(back.nodes);
+    assert_int_not_equal(ss_merkle_tree_load(n - 1, tree.nodes, size, &back), SS_OK);
+    assert_int_not_equal(ss_merkle_tree_load(0, tree.nodes, 0, &back), SS_OK);
     ss_merkle_tree_free(&tree);
     /* one leaf more than a tree may have */
     assert_int_not_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaves, n + 1, &tree), SS_OK);

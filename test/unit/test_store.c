@@ -297,6 +297,12 @@ static void test_each_and_timestamps(void **state)
                               .token_len = 3,
                               .gen_time = 1795000000};
     snprintf(ts.tsa, sizeof ts.tsa, "test TSA");
+    /* a batch whose records are not the numbers in a row is refused (a record's leaf is
+     * found by its number) */
+    int64_t skips[2] = {1, 3};
+    assert_int_equal(ss_store_add_timestamp(s, &ts, skips, &tree), SS_ERR_INTERNAL);
+    assert_non_null(strstr(ss_errmsg(), "not 1 to 2 in a row"));
+    expect_pending(s, 3, 50000);
     assert_int_equal(ss_store_add_timestamp(s, &ts, ids, &tree), SS_OK);
     ss_merkle_tree_free(&tree);
     assert_true(ts.id > 0);
@@ -540,6 +546,35 @@ static void test_migrate_from_1(void **state)
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     assert_int_equal(c.n, 2);
     expect_pending(s, 1, 7001);
+    /* a timestamp made since keeps its tree: record 2 reads its path off it, record 1 still
+     * its path of before */
+    uint8_t leaf[32];
+    ss_merkle_leaf(c.want[1].hash, 32, leaf);
+    struct ss_merkle_tree tree;
+    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaf, 1, &tree), SS_OK);
+    struct ss_timestamp ts = {.first_id = 2,
+                              .last_id = 2,
+                              .token = (const uint8_t *)"t",
+                              .token_len = 1,
+                              .gen_time = 1795000001};
+    int64_t two = 2;
+    assert_int_equal(ss_store_add_timestamp(s, &ts, &two, &tree), SS_OK);
+    ss_merkle_tree_free(&tree);
+    c.n = 0;
+    c.want_ts[1] = ts.id;
+    c.want_path[1][0] = '\0'; /* the path in a tree of one leaf */
+    assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
+    assert_int_equal(c.n, 2);
+    expect_pending(s, 0, 0);
+    ss_store_close(s);
+    /* a damaged tree gives a path that does not parse (an audit reports the record) */
+    snprintf(cmd, sizeof cmd, "sqlite3 %s \"UPDATE timestamps SET tree = x'0011' WHERE id = %lld\"",
+             path, (long long)ts.id);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    c.n = 0;
+    snprintf(c.want_path[1], sizeof c.want_path[1], "%s", SS_STORE_NO_PATH);
+    assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     ss_store_close(s);
     /* and opens read-only from then on */
     assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
@@ -1215,6 +1250,59 @@ static void test_pg_reconnect(void **state)
     ss_store_close(s);
 }
 
+/*
+ * A PostgreSQL store of schema version 3 (paths in stamps, no trees) is
+ * migrated when opened writable: its timestamps' paths still read from
+ * stamps, a new timestamp keeps its tree.
+ */
+static void test_pg_migrate_from_3(void **state)
+{
+    (void)state;
+    struct ss_store *s = NULL;
+    struct collect c = {0};
+    uint8_t prev[32] = {0};
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    for (int i = 0; i < 2; i++) {
+        fill(&c.want[i], i + 1, prev, "client", "request", "q", 7000 + i);
+        memcpy(prev, c.want[i].hash, 32);
+        assert_int_equal(ss_store_insert(s, &c.want[i]), SS_OK);
+    }
+    assert_int_equal(ss_store_commit(s), SS_OK);
+    ss_store_close(s);
+    /* as version 3 left it: record 1 timestamped with its path in stamps */
+    assert_true(pg_run(pg_db, "ALTER TABLE timestamps DROP COLUMN tree;"
+                              " DROP INDEX timestamps_last;"
+                              " UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+                              " INSERT INTO timestamps (id, first_id, last_id, root, token,"
+                              " gen_time, tsa) VALUES (1, 1, 1, '\\x00', '\\x00', 1795000000,"
+                              " 'TSA'); INSERT INTO stamps VALUES (1, 1, 'L00');"
+                              " SELECT setval('timestamps_id_seq', 1)"));
+    assert_int_equal(ss_store_open(spec, true, 0, &s), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "schema version 3, not 4"));
+    assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
+    uint8_t leaf[32];
+    ss_merkle_leaf(c.want[1].hash, 32, leaf);
+    struct ss_merkle_tree tree;
+    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaf, 1, &tree), SS_OK);
+    struct ss_timestamp ts = {.first_id = 2,
+                              .last_id = 2,
+                              .token = (const uint8_t *)"t",
+                              .token_len = 1,
+                              .gen_time = 1795000001};
+    int64_t two = 2;
+    assert_int_equal(ss_store_add_timestamp(s, &ts, &two, &tree), SS_OK);
+    ss_merkle_tree_free(&tree);
+    c.want_ts[0] = 1;
+    snprintf(c.want_path[0], sizeof c.want_path[0], "L00");
+    c.want_ts[1] = ts.id;
+    assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
+    assert_int_equal(c.n, 2);
+    ss_store_close(s);
+    assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
+    ss_store_close(s);
+}
+
 static void test_pg_size_cap(void **state)
 {
     (void)state;
@@ -1393,6 +1481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_one_chain, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_lease_and_stamps, setup_pg, teardown_pg),
+        cmocka_unit_test_setup_teardown(test_pg_migrate_from_3, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_size_cap, setup_pg, teardown_pg),
         cmocka_unit_test_setup_teardown(test_pg_malformed_field_named, setup_pg, teardown_pg),
