@@ -14,6 +14,7 @@ set -euo pipefail
 [ $# -eq 5 ] || { echo "usage: verify-record.sh STORE.db RECORD-ID CA-CHAIN.pem OCSP.pem TSA.pem" >&2; exit 2; }
 db=$1 id=$2 cas=$3 responder=$4 tsa=$5
 case $id in '' | *[!0-9]*) echo "verify-record: RECORD-ID must be a number" >&2; exit 2 ;; esac
+id=$((10#$id)) # 010 is record 10, as SQLite reads it
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 q() { sqlite3 -readonly "$db" "$1"; }

@@ -347,6 +347,18 @@ static ss_error timestamp_batch(const struct ss_registry *reg, size_t *done)
     ss_error err = ss_store_take_pending(lg.stamper, SS_MERKLE_MAX_LEAVES, &ids, &hashes, &n);
     if (err || n == 0)
         goto out;
+    /* a batch is record numbers in a row (a record's leaf is found by its number): a log that
+     * lacks records (deleted behind the server's back) has the run before the gap stamped, and
+     * the rest in the next round */
+    size_t run = 1;
+    while (run < n && ids[run] == ids[run - 1] + 1)
+        run++;
+    if (run < n) {
+        ss_log_error("logger: the message log lacks records %lld to %lld (secsrv-log verify "
+                     "reports it); the records on either side are timestamped apart",
+                     (long long)ids[run - 1] + 1, (long long)ids[run] - 1);
+        n = run;
+    }
     /* the record hashes become the leaves, in place */
     for (size_t i = 0; i < n; i++)
         ss_merkle_leaf(hashes[i], 32, hashes[i]);

@@ -93,16 +93,23 @@ ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                                 const struct ss_merkle_tree *tree)
 {
+    ss_error err = ss_store_batch_check(s, ts->first_id, ts->last_id, ids, tree->n);
+    return err ? err : s->ops->add_timestamp(s, ts, tree);
+}
+
+ss_error ss_store_batch_check(const struct ss_store *s, int64_t first, int64_t last,
+                              const int64_t *ids, size_t n)
+{
     /* a record's leaf is found by its number: the batch must be the numbers in a row */
-    bool in_a_row =
-        tree->n > 0 && ts->first_id == ids[0] && ts->last_id - ts->first_id + 1 == (int64_t)tree->n;
-    for (size_t i = 1; in_a_row && i < tree->n; i++)
+    bool in_a_row = n > 0 && first >= 1 && ids[0] == first && last >= first &&
+                    (uint64_t)(last - first) == n - 1;
+    for (size_t i = 1; in_a_row && i < n; i++)
         in_a_row = ids[i] == ids[i - 1] + 1;
     if (!in_a_row)
         return ss_errf(SS_ERR_INTERNAL,
                        "message log %s: records to timestamp are not %lld to %lld in a row",
-                       s->label, (long long)ts->first_id, (long long)ts->last_id);
-    return s->ops->add_timestamp(s, ts, tree);
+                       s->label, (long long)first, (long long)last);
+    return SS_OK;
 }
 
 ss_error ss_store_stamped_before(const char *store, const struct ss_timestamp *ts, int64_t covered)
@@ -138,6 +145,7 @@ struct with_paths {
     struct ss_store *s;
     ss_store_visit fn;
     void *arg;
+    bool paths;              /* read paths off the trees (else: NULL for those) */
     int64_t ts_id, first_id; /* the tree held: of timestamp ts_id (0: none) */
     struct ss_merkle_tree tree;
     bool have_tree;
@@ -147,6 +155,8 @@ static ss_error visit_with_path(void *arg, const struct ss_record *r, int64_t ts
                                 const char *ts_path)
 {
     struct with_paths *w = arg;
+    if (!w->paths)
+        return w->fn(w->arg, r, ts_id, ts_path);
     if (ts_path || !ts_id)
         return w->fn(w->arg, r, ts_id, ts_path ? ts_path : "");
     if (w->ts_id != ts_id) {
@@ -160,10 +170,14 @@ static ss_error visit_with_path(void *arg, const struct ss_record *r, int64_t ts
         if (err)
             return err;
         /* a tree that does not load (a damaged log) gives no path: the record's check says so */
-        w->have_tree =
-            nodes && last >= w->first_id && last - w->first_id < SS_MERKLE_MAX_LEAVES &&
-            ss_merkle_tree_load((size_t)(last - w->first_id + 1), nodes, len, &w->tree) == SS_OK;
+        if (nodes && w->first_id >= 1 && last >= w->first_id &&
+            last - w->first_id < SS_MERKLE_MAX_LEAVES) {
+            err = ss_merkle_tree_load((size_t)(last - w->first_id + 1), nodes, len, &w->tree);
+            w->have_tree = !err;
+        }
         free(nodes);
+        if (err == SS_ERR_NOMEM)
+            return err;
     }
     char path[SS_MERKLE_PATH_TEXT_MAX] = SS_STORE_NO_PATH;
     if (w->have_tree && r->id >= w->first_id && (size_t)(r->id - w->first_id) < w->tree.n)
@@ -174,7 +188,7 @@ static ss_error visit_with_path(void *arg, const struct ss_record *r, int64_t ts
 ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_store_visit fn,
                        void *arg)
 {
-    struct with_paths w = {.s = s, .fn = fn, .arg = arg};
+    struct with_paths w = {.s = s, .fn = fn, .arg = arg, .paths = true};
     ss_error err = s->ops->each(s, from_id, to_id, visit_with_path, &w);
     ss_merkle_tree_free(&w.tree);
     return err;
@@ -183,7 +197,7 @@ ss_error ss_store_each(struct ss_store *s, int64_t from_id, int64_t to_id, ss_st
 ss_error ss_store_search(struct ss_store *s, const struct ss_store_filter *f, ss_store_visit fn,
                          void *arg)
 {
-    struct with_paths w = {.s = s, .fn = fn, .arg = arg};
+    struct with_paths w = {.s = s, .fn = fn, .arg = arg, .paths = f->paths};
     ss_error err = s->ops->search(s, f, visit_with_path, &w);
     ss_merkle_tree_free(&w.tree);
     return err;

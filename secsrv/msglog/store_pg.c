@@ -310,9 +310,15 @@ static const char schema[] =
     " root BYTEA NOT NULL, token BYTEA NOT NULL, gen_time BIGINT NOT NULL, tsa TEXT NOT NULL,"
     " tree BYTEA);"
     /* version 4 keeps each timestamp's tree with it (as the SQLite store's version 5): a
-     * store of version 3 gets the column, and stamps keeps the paths of its timestamps */
-    "ALTER TABLE timestamps ADD COLUMN IF NOT EXISTS tree BYTEA;"
-    "CREATE INDEX IF NOT EXISTS timestamps_last ON timestamps (last_id);"
+     * store of version 3 gets the column, and stamps keeps the paths of its timestamps. Only
+     * then: ALTER TABLE locks the table against readers (an audit's snapshot) even when the
+     * column is there */
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = 'timestamps'"
+    " AND column_name = 'tree') THEN ALTER TABLE timestamps ADD COLUMN tree BYTEA; END IF;"
+    " IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = current_schema()"
+    " AND indexname = 'timestamps_last') THEN"
+    " CREATE INDEX timestamps_last ON timestamps (last_id); END IF; END $$;"
     "CREATE TABLE IF NOT EXISTS stamps ("
     " id BIGINT PRIMARY KEY, ts_id BIGINT NOT NULL, ts_path TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS registries ("

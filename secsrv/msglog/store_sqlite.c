@@ -810,13 +810,14 @@ static ss_error sq_search(struct ss_store *base, const struct ss_store_filter *f
 {
     struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT " SS_STORE_RECORD_COLUMNS
-             " FROM signed_records r LEFT JOIN stamps s USING (id)%s"
-             " ORDER BY r.id",
-             filter_sql);
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    char sql[2048];
+    int n = snprintf(sql, sizeof sql,
+                     "SELECT " SS_STORE_RECORD_COLUMNS
+                     " FROM signed_records r LEFT JOIN stamps s USING (id)%s"
+                     " ORDER BY r.id",
+                     filter_sql);
+    if (n < 0 || (size_t)n >= sizeof sql ||
+        sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(s, "search");
     bind_filter(st, f);
     return visit_rows(s, st, fn, arg);

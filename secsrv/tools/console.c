@@ -1318,7 +1318,7 @@ static ss_error load_exchange(struct view *v, int64_t id, struct rec *req, struc
     if (!err && !a.found)
         err = ss_errf(SS_ERR_NOT_FOUND, "record %lld is not in this log", (long long)id);
     if (!err) {
-        struct ss_store_filter f = {.query_id = a.r.query_id, .side = a.r.side};
+        struct ss_store_filter f = {.query_id = a.r.query_id, .side = a.r.side, .paths = true};
         struct partner pt = {&a.r, &b};
         err = ss_store_search(st, &f, take_partner, &pt);
     }

@@ -758,6 +758,7 @@ static int cmd_export(int argc, char **argv)
     uint8_t *zip = NULL;
     size_t len = 0, records = 0;
     ss_error err = ss_export_new(v.store, v.kept, secret, public_key, &e.x);
+    v.terms.f.paths = true; /* each record goes with its inclusion path */
     if (!err)
         err = ss_store_search(v.store, &v.terms.f, export_one, &e);
     if (!err)

@@ -47,7 +47,7 @@ wrk -t2 -c32 -d"${duration}s" -s "$work/people.lua" \
   "http://127.0.0.1:$FED_SH_CLIENT_PORT/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/fast/persons/P-1001" |
   grep -E "requests in"
 pending() { sqlite3 -readonly "$FED_DIR/sh/log/messagelog.db" \
-  "SELECT count(*) FROM records WHERE id NOT IN (SELECT id FROM stamps)"; }
+  "SELECT count(*) FROM records WHERE id > (SELECT coalesce(max(last_id), 0) FROM timestamps)"; }
 stamped() { [ "$(pending)" = 0 ]; }
 wait_until "the timestamps to catch up" 120 stamped
 sqlite3 "$FED_DIR/sh/log/messagelog.db" ".backup '$work/sh.db'"

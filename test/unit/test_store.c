@@ -247,6 +247,16 @@ static ss_error check_each(void *arg, const struct ss_record *got, int64_t ts_id
     return SS_OK;
 }
 
+/* A search that did not ask for paths: none, timestamped or not. */
+static ss_error no_path(void *arg, const struct ss_record *got, int64_t ts_id, const char *ts_path)
+{
+    (void)got;
+    (void)ts_id;
+    assert_null(ts_path);
+    (*(int *)arg)++;
+    return SS_OK;
+}
+
 /* s has count records not yet timestamped, the oldest logged at oldest_ms. */
 static void expect_pending(struct ss_store *s, size_t count, int64_t oldest_ms)
 {
@@ -324,6 +334,14 @@ static void test_each_and_timestamps(void **state)
     }
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     assert_int_equal(c.n, 3);
+    /* a search hands the paths when asked, and only then (reading a tree costs) */
+    struct ss_store_filter with = {.from_id = 1, .paths = true}, without = {.from_id = 1};
+    c.n = 0;
+    assert_int_equal(ss_store_search(s, &with, check_each, &c), SS_OK);
+    assert_int_equal(c.n, 3);
+    int bare = 0;
+    assert_int_equal(ss_store_search(s, &without, no_path, &bare), SS_OK);
+    assert_int_equal(bare, 3);
     free(ids);
     free(hashes);
 
