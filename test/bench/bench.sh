@@ -10,6 +10,7 @@
 #      timestamped,
 #   4. the secsrv pair again while 9,900 slow clients hold connections to the
 #      SH client proxy,
+# each proxy pair's measured run after 3 s of the same load (its cold start printed apart),
 # and prints requests/s, p50/p99 latency, the CPU time each process of the
 # pair (and the backend) spent per exchange, the batch sizes the signer and the
 # logger reached, the SH network process's threads with and without the slow
@@ -135,14 +136,30 @@ cpu_ticks() {
     esac
   done <"$work/fed/pids"
 }
+# warm label url [headers...]: the same load for 3 s before a measured run, so that the run
+# measures the steady state (connection pools filled, handshakes made, caches warm); prints
+# that cold start's figures apart, as they are
+warm() {
+  local label=$1 url=$2
+  shift 2
+  local out
+  out=$(wrk -t"$threads" -c"$conns" -d3s --latency "$@" "$url")
+  printf '  %-32s %10s req/s   p50 %8s   p99 %8s   max %8s\n' "$label, its first 3 s (cold)" \
+    "$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')" \
+    "$(printf '%s\n' "$out" | awk '$1=="50%" {print $2}')" \
+    "$(printf '%s\n' "$out" | awk '$1=="99%" {print $2}')" \
+    "$(printf '%s\n' "$out" | awk '$1=="Latency" {print $4}')"
+}
 ratio() { # label a b: a / b
   awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {if (b > 0) printf "  %-32s %.3fx\n", l, a / b}'
 }
 
 echo "wrk: $threads threads, $conns connections, ${duration}s each, keep-alive, $(nproc) cores"
 run "backend directly" "http://127.0.0.1:$FED_FAST_PORT/persons/P-1001"
+warm "nginx mTLS proxy pair" "http://127.0.0.1:$P_NGX_FRONT/persons/P-1001"
 run "nginx mTLS proxy pair" "http://127.0.0.1:$P_NGX_FRONT/persons/P-1001"
 nginx_rps=${LAST_RPS:-0} nginx_p99=${LAST_P99_MS:-0}
+warm "secsrv pair" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" -H "X-Road-Client: $CLIENT"
 cpu_ticks >"$work/cpu.before"
 run "secsrv pair (SH -> MV)" "http://127.0.0.1:$FED_SH_CLIENT_PORT$SVC_PATH" \
   -H "X-Road-Client: $CLIENT"
