@@ -257,6 +257,20 @@ static ss_error no_path(void *arg, const struct ss_record *got, int64_t ts_id, c
     return SS_OK;
 }
 
+/* Appends n chained requests of side, logged at ms, ms + 1 ...: what c wants read back. */
+static void append_wanted(struct ss_store *s, struct collect *c, int n, const char *side,
+                          int64_t ms)
+{
+    uint8_t prev[32] = {0};
+    assert_int_equal(ss_store_begin(s), SS_OK);
+    for (int i = 0; i < n; i++) {
+        fill(&c->want[i], i + 1, prev, side, "request", "q", ms + i);
+        memcpy(prev, c->want[i].hash, 32);
+        assert_int_equal(ss_store_insert(s, &c->want[i]), SS_OK);
+    }
+    assert_int_equal(ss_store_commit(s), SS_OK);
+}
+
 /* s has count records not yet timestamped, the oldest logged at oldest_ms. */
 static void expect_pending(struct ss_store *s, size_t count, int64_t oldest_ms)
 {
@@ -272,15 +286,8 @@ static void test_each_and_timestamps(void **state)
     (void)state;
     struct ss_store *s = NULL;
     assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
-    uint8_t prev[32] = {0};
     struct collect c = {0};
-    assert_int_equal(ss_store_begin(s), SS_OK);
-    for (int i = 0; i < 3; i++) {
-        fill(&c.want[i], i + 1, prev, "server", "request", "q", 50000 + i);
-        memcpy(prev, c.want[i].hash, 32);
-        assert_int_equal(ss_store_insert(s, &c.want[i]), SS_OK);
-    }
-    assert_int_equal(ss_store_commit(s), SS_OK);
+    append_wanted(s, &c, 3, "server", 50000);
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     assert_int_equal(c.n, 3);
 
@@ -519,6 +526,23 @@ static void test_evidence_once(void **state)
     assert_int_equal(count_rows("SELECT count(DISTINCT ocsp_id) FROM records"), 1);
 }
 
+/* Timestamps record id (r) in a batch of its own, as a logger of today would; its number. */
+static int64_t stamp_alone(struct ss_store *s, int64_t id, const struct ss_record *r)
+{
+    uint8_t leaf[32];
+    ss_merkle_leaf(r->hash, 32, leaf);
+    struct ss_merkle_tree tree;
+    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaf, 1, &tree), SS_OK);
+    struct ss_timestamp ts = {.first_id = id,
+                              .last_id = id,
+                              .token = (const uint8_t *)"t",
+                              .token_len = 1,
+                              .gen_time = 1795000001};
+    assert_int_equal(ss_store_add_timestamp(s, &ts, &id, &tree), SS_OK);
+    ss_merkle_tree_free(&tree);
+    return ts.id;
+}
+
 static void test_migrate_from_1(void **state)
 {
     (void)state;
@@ -566,20 +590,9 @@ static void test_migrate_from_1(void **state)
     expect_pending(s, 1, 7001);
     /* a timestamp made since keeps its tree: record 2 reads its path off it, record 1 still
      * its path of before */
-    uint8_t leaf[32];
-    ss_merkle_leaf(c.want[1].hash, 32, leaf);
-    struct ss_merkle_tree tree;
-    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaf, 1, &tree), SS_OK);
-    struct ss_timestamp ts = {.first_id = 2,
-                              .last_id = 2,
-                              .token = (const uint8_t *)"t",
-                              .token_len = 1,
-                              .gen_time = 1795000001};
-    int64_t two = 2;
-    assert_int_equal(ss_store_add_timestamp(s, &ts, &two, &tree), SS_OK);
-    ss_merkle_tree_free(&tree);
+    int64_t ts_id = stamp_alone(s, 2, &c.want[1]);
     c.n = 0;
-    c.want_ts[1] = ts.id;
+    c.want_ts[1] = ts_id;
     c.want_path[1][0] = '\0'; /* the path in a tree of one leaf */
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     assert_int_equal(c.n, 2);
@@ -587,7 +600,7 @@ static void test_migrate_from_1(void **state)
     ss_store_close(s);
     /* a damaged tree gives a path that does not parse (an audit reports the record) */
     snprintf(cmd, sizeof cmd, "sqlite3 %s \"UPDATE timestamps SET tree = x'0011' WHERE id = %lld\"",
-             path, (long long)ts.id);
+             path, (long long)ts_id);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
     c.n = 0;
@@ -1278,15 +1291,8 @@ static void test_pg_migrate_from_3(void **state)
     (void)state;
     struct ss_store *s = NULL;
     struct collect c = {0};
-    uint8_t prev[32] = {0};
     assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
-    assert_int_equal(ss_store_begin(s), SS_OK);
-    for (int i = 0; i < 2; i++) {
-        fill(&c.want[i], i + 1, prev, "client", "request", "q", 7000 + i);
-        memcpy(prev, c.want[i].hash, 32);
-        assert_int_equal(ss_store_insert(s, &c.want[i]), SS_OK);
-    }
-    assert_int_equal(ss_store_commit(s), SS_OK);
+    append_wanted(s, &c, 2, "client", 7000);
     ss_store_close(s);
     /* as version 3 left it: record 1 timestamped with its path in stamps */
     assert_true(pg_run(pg_db, "ALTER TABLE timestamps DROP COLUMN tree;"
@@ -1299,21 +1305,10 @@ static void test_pg_migrate_from_3(void **state)
     assert_int_equal(ss_store_open(spec, true, 0, &s), SS_ERR_IO);
     assert_non_null(strstr(ss_errmsg(), "schema version 3, not 4"));
     assert_int_equal(ss_store_open(spec, false, 0, &s), SS_OK);
-    uint8_t leaf[32];
-    ss_merkle_leaf(c.want[1].hash, 32, leaf);
-    struct ss_merkle_tree tree;
-    assert_int_equal(ss_merkle_tree_build((const uint8_t(*)[32])leaf, 1, &tree), SS_OK);
-    struct ss_timestamp ts = {.first_id = 2,
-                              .last_id = 2,
-                              .token = (const uint8_t *)"t",
-                              .token_len = 1,
-                              .gen_time = 1795000001};
-    int64_t two = 2;
-    assert_int_equal(ss_store_add_timestamp(s, &ts, &two, &tree), SS_OK);
-    ss_merkle_tree_free(&tree);
+    int64_t ts_id = stamp_alone(s, 2, &c.want[1]);
     c.want_ts[0] = 1;
     snprintf(c.want_path[0], sizeof c.want_path[0], "L00");
-    c.want_ts[1] = ts.id;
+    c.want_ts[1] = ts_id;
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
     assert_int_equal(c.n, 2);
     ss_store_close(s);
