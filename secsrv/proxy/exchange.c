@@ -1395,10 +1395,13 @@ static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_
     struct ss_http_conn *conn = req->conn;
     time_t now = time(NULL);
     uint8_t fp[32];
-    bool known = conn && conn->peer_verified && conn->verified_serial == reg->serial &&
+    bool fresh = conn && conn->verified_serial == reg->serial &&
                  now - conn->verified_at < reg->settings.ocsp_freshness;
+    bool known = fresh && conn->peer_verified;
+    /* the gate verified the chain, and left the status to the handler */
+    bool chained = fresh && conn->chain_verified;
     ss_error err;
-    if (known)
+    if (known || chained)
         memcpy(fp, conn->peer_sha256, 32);
     else if ((err = ss_trust_verify_chain(trust, req->peer_certs, req->n_peer_certs, false, fp)))
         return err;
@@ -1408,15 +1411,17 @@ static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_
         return SS_OK;
     err = may_ask ? ss_trust_check_status(trust, req->peer_certs, req->n_peer_certs, 0)
                   : ss_trust_check_status_cached(trust, req->peer_certs, req->n_peer_certs);
-    if (!may_ask && err == SS_ERR_NOT_FOUND)
-        return SS_OK; /* not verified yet: the handler does */
-    if (err)
+    bool deferred = !may_ask && err == SS_ERR_NOT_FOUND; /* the handler asks */
+    if (err && !deferred)
         return err;
-    if (conn) {
+    if (conn && !chained) {
         memcpy(conn->peer_sha256, fp, 32);
         conn->verified_serial = reg->serial;
         conn->verified_at = now;
-        conn->peer_verified = true;
+    }
+    if (conn) {
+        conn->chain_verified = deferred;
+        conn->peer_verified = !deferred;
     }
     return SS_OK;
 }
