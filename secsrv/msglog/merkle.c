@@ -45,13 +45,10 @@ static ss_error check_leaves(size_t n)
     return SS_OK;
 }
 
-/* The levels of a tree of n leaves, its nodes allocated (not yet set). */
-static ss_error layout(size_t n, struct ss_merkle_tree *out)
+/* The levels of a tree of n leaves (1 <= n <= MAX), nothing allocated; its node count. */
+static size_t levels_of(size_t n, struct ss_merkle_tree *out)
 {
     memset(out, 0, sizeof *out);
-    ss_error err = check_leaves(n);
-    if (err)
-        return err;
     size_t total = 0, levels = 0;
     for (size_t width = n;; width = (width + 1) / 2) {
         out->start[levels] = total;
@@ -60,16 +57,35 @@ static ss_error layout(size_t n, struct ss_merkle_tree *out)
         if (width == 1)
             break;
     }
-    if (!(out->nodes = malloc(total * sizeof *out->nodes)))
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
     out->n = n;
     out->levels = levels;
+    return total;
+}
+
+/* The levels of a tree of n leaves, its nodes allocated (not yet set); *len, when given, must
+ * be the nodes' size in bytes, checked before anything is allocated. */
+static ss_error layout(size_t n, const size_t *len, struct ss_merkle_tree *out)
+{
+    memset(out, 0, sizeof *out);
+    ss_error err = check_leaves(n);
+    if (err)
+        return err;
+    size_t total = levels_of(n, out);
+    if (len && *len != total * sizeof *out->nodes) {
+        memset(out, 0, sizeof *out);
+        return ss_errf(SS_ERR_PROTOCOL, "a tree of %zu leaves has %zu bytes, not %zu", n,
+                       total * sizeof *out->nodes, *len);
+    }
+    if (!(out->nodes = malloc(total * sizeof *out->nodes))) {
+        memset(out, 0, sizeof *out);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
     return SS_OK;
 }
 
 ss_error ss_merkle_tree_build(const uint8_t (*leaves)[32], size_t n, struct ss_merkle_tree *out)
 {
-    ss_error err = layout(n, out);
+    ss_error err = layout(n, NULL, out);
     if (err)
         return err;
     memcpy(out->nodes, leaves, n * sizeof *out->nodes);
@@ -86,15 +102,9 @@ size_t ss_merkle_tree_size(const struct ss_merkle_tree *t)
 
 ss_error ss_merkle_tree_load(size_t n, const void *nodes, size_t len, struct ss_merkle_tree *out)
 {
-    ss_error err = layout(n, out);
+    ss_error err = layout(n, &len, out);
     if (err)
         return err;
-    if (len != ss_merkle_tree_size(out)) {
-        size_t want = ss_merkle_tree_size(out);
-        ss_merkle_tree_free(out);
-        return ss_errf(SS_ERR_PROTOCOL, "a tree of %zu leaves has %zu bytes, not %zu", n, want,
-                       len);
-    }
     memcpy(out->nodes, nodes, len);
     return SS_OK;
 }
