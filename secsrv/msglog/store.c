@@ -90,15 +90,9 @@ ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
     return s->ops->take_pending(s, max, ids, hashes, n);
 }
 
-ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
-                                const struct ss_merkle_tree *tree)
-{
-    ss_error err = ss_store_batch_check(s, ts->first_id, ts->last_id, ids, tree->n);
-    return err ? err : s->ops->add_timestamp(s, ts, tree);
-}
-
-ss_error ss_store_batch_check(const struct ss_store *s, int64_t first, int64_t last,
-                              const int64_t *ids, size_t n)
+/* Whether ids[0..n) are first..last in a row, as a timestamped batch must be. */
+static ss_error batch_in_a_row(const struct ss_store *s, int64_t first, int64_t last,
+                               const int64_t *ids, size_t n)
 {
     /* a record's leaf is found by its number: the batch must be the numbers in a row */
     bool in_a_row = n > 0 && first >= 1 && ids[0] == first && last >= first &&
@@ -110,6 +104,13 @@ ss_error ss_store_batch_check(const struct ss_store *s, int64_t first, int64_t l
                        "message log %s: records to timestamp are not %lld to %lld in a row",
                        s->label, (long long)first, (long long)last);
     return SS_OK;
+}
+
+ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
+                                const struct ss_merkle_tree *tree)
+{
+    ss_error err = batch_in_a_row(s, ts->first_id, ts->last_id, ids, tree->n);
+    return err ? err : s->ops->add_timestamp(s, ts, tree);
 }
 
 ss_error ss_store_stamped_before(const char *store, const struct ss_timestamp *ts, int64_t covered)

@@ -113,9 +113,6 @@ ss_error ss_store_nodes(struct ss_store *s, unsigned fresh_s, ss_store_node_visi
  */
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                                 const struct ss_merkle_tree *tree) SS_MUST_CHECK;
-/* Whether ids[0..n) are first..last in a row, as a timestamped batch must be (SS_ERR_INTERNAL). */
-ss_error ss_store_batch_check(const struct ss_store *s, int64_t first, int64_t last,
-                              const int64_t *ids, size_t n) SS_MUST_CHECK;
 
 /*
  * Calls fn for every record with from_id <= id <= to_id (to_id 0: to the end),
