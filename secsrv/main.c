@@ -116,9 +116,30 @@ static void close_others(const int *keep, size_t n)
 /* seconds the parent waits for a frame a child began, or to hand a child a message */
 #define CTL_TIMEOUT_S 2
 
+/*
+ * Bytes a link holds in each direction, as SO_SNDBUF and SO_RCVBUF (the
+ * kernel doubles them for its bookkeeping; net.core.wmem_max and rmem_max
+ * cap them): the same on every machine, whatever the system's defaults,
+ * so that a stalled peer holds the sender up after the same amount.
+ */
+#define LINK_BUFFER (208 * 1024)
+
 static int socket_pair(int sv[2])
 {
-    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    int size = LINK_BUFFER;
+    for (int i = 0; i < 2; i++) {
+        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0 ||
+            setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0) {
+            int e = errno;
+            close(sv[0]);
+            close(sv[1]);
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /*
