@@ -117,24 +117,30 @@ static void close_others(const int *keep, size_t n)
 #define CTL_TIMEOUT_S 2
 
 /*
- * Bytes a link holds in each direction, as SO_SNDBUF and SO_RCVBUF (the
- * kernel doubles them for its bookkeeping; net.core.wmem_max and rmem_max
- * cap them): the same on every machine, whatever the system's defaults,
- * so that a stalled peer holds the sender up after the same amount.
+ * The send buffer of each end of a link (SO_SNDBUF; on an AF_UNIX stream
+ * socket it alone bounds what is queued towards the peer, the receive
+ * buffer plays no part). The kernel doubles it to 212,992 bytes, the
+ * default of most Linux systems, and net.core.wmem_max caps it: set, it is
+ * the same wherever a system's default differs, so that a stalled peer
+ * holds the sender up after about the same amount (fewer bytes in small
+ * frames, each of which costs the kernel's bookkeeping).
  */
-#define LINK_BUFFER (208 * 1024)
+#define LINK_SNDBUF (104 * 1024)
 
+/* A connected pair of AF_UNIX stream sockets with LINK_SNDBUF; -1 (errno, sv -1) on failure. */
 static int socket_pair(int sv[2])
 {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        sv[0] = sv[1] = -1;
         return -1;
-    int size = LINK_BUFFER;
+    }
+    int size = LINK_SNDBUF;
     for (int i = 0; i < 2; i++) {
-        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0 ||
-            setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0) {
+        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0) {
             int e = errno;
             close(sv[0]);
             close(sv[1]);
+            sv[0] = sv[1] = -1;
             errno = e;
             return -1;
         }
@@ -362,8 +368,14 @@ static bool restart(enum child_id id)
 static bool start_all(void)
 {
     int sn[2], ln[2];
-    if (socket_pair(sn) != 0 || socket_pair(ln) != 0) {
+    if (socket_pair(sn) != 0) {
         ss_log_error("socketpair: %s", strerror(errno));
+        return false;
+    }
+    if (socket_pair(ln) != 0) {
+        ss_log_error("socketpair: %s", strerror(errno));
+        close(sn[0]);
+        close(sn[1]);
         return false;
     }
     bool ok = start_child(CHILD_SIGNER, sn[0], -1) && start_child(CHILD_LOGGER, ln[0], -1) &&
