@@ -148,16 +148,22 @@ static ss_error fail(struct request_ctx *ctx, ss_error err)
     return err;
 }
 
-/* Starts or ends slot's header phase (under srv->mu). */
+/* Starts or ends slot's header phase; the caller holds srv->mu. */
+static void header_phase_locked(struct conn_slot *slot, bool on, unsigned seconds)
+{
+    slot->in_headers = on;
+    if (on)
+        slot->deadline_us = ss_monotonic_us() + (uint64_t)seconds * 1000000u;
+}
+
+/* The same, taking srv->mu. */
 static void header_phase(struct ss_http_server *srv, struct conn_slot *slot, bool on,
                          unsigned seconds)
 {
     if (!slot)
         return;
     pthread_mutex_lock(&srv->mu);
-    slot->in_headers = on;
-    if (on)
-        slot->deadline_us = ss_monotonic_us() + (uint64_t)seconds * 1000000u;
+    header_phase_locked(slot, on, seconds);
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -236,7 +242,8 @@ struct tally {
 };
 
 /* The tally entry of group g (a free one taken for it, and noted in touched). */
-static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[GROUP_LEN], size_t *n_touched)
+static struct tally *tally_of(struct ss_http_server *srv, const uint8_t g[GROUP_LEN],
+                              size_t *n_touched)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t k = 0; k < GROUP_LEN; k++)
@@ -875,9 +882,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
                 /* the TLS handshake and the first header block are due, from now on: in the
                  * same hold of the lock, so that the new connection can be cut (by eviction
                  * or its deadline) from the moment it counts */
-                slot->in_headers = slot->fd >= 0;
-                slot->deadline_us =
-                    ss_monotonic_us() + (uint64_t)srv->limits.header_timeout * 1000000u;
+                header_phase_locked(slot, slot->fd >= 0, srv->limits.header_timeout);
                 if (srv->tls) {
                     unauth_make_room(srv, slot->group);
                     slot->unauth = true;
