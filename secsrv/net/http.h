@@ -24,8 +24,8 @@
 
 /* What a handler may remember about one connection (e.g. a verified peer). */
 struct ss_http_conn {
-    bool peer_verified;
-    bool chain_verified;      /* the chain only: its status was not known yet */
+    /* how far the peer's certificates were verified (under verified_serial, at verified_at) */
+    enum { SS_PEER_UNKNOWN, SS_PEER_CHAIN, SS_PEER_VERIFIED } peer;
     uint64_t verified_serial; /* registry serial the verification was made under */
     time_t verified_at;
     uint8_t peer_sha256[32];

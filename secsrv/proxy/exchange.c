@@ -1397,9 +1397,9 @@ static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_
     uint8_t fp[32];
     bool fresh = conn && conn->verified_serial == reg->serial &&
                  now - conn->verified_at < reg->settings.ocsp_freshness;
-    bool known = fresh && conn->peer_verified;
+    bool known = fresh && conn->peer == SS_PEER_VERIFIED;
     /* the gate verified the chain, and left the status to the handler */
-    bool chained = fresh && conn->chain_verified;
+    bool chained = fresh && conn->peer == SS_PEER_CHAIN;
     ss_error err;
     if (known || chained)
         memcpy(fp, conn->peer_sha256, 32);
@@ -1414,15 +1414,14 @@ static ss_error authenticate_peer(const struct ss_trust *trust, const struct ss_
     bool deferred = !may_ask && err == SS_ERR_NOT_FOUND; /* the handler asks */
     if (err && !deferred)
         return err;
-    if (conn && !chained) {
+    if (!conn)
+        return SS_OK;
+    if (!chained) {
         memcpy(conn->peer_sha256, fp, 32);
         conn->verified_serial = reg->serial;
         conn->verified_at = now;
     }
-    if (conn) {
-        conn->chain_verified = deferred;
-        conn->peer_verified = !deferred;
-    }
+    conn->peer = deferred ? SS_PEER_CHAIN : SS_PEER_VERIFIED;
     return SS_OK;
 }
 
