@@ -318,6 +318,17 @@ static void relink_due(void)
     }
 }
 
+/* Closes the parent's copies of the two link pairs (-1: none). */
+static void close_pairs(const int sn[2], const int ln[2])
+{
+    for (int i = 0; i < 2; i++) {
+        if (sn[i] >= 0)
+            close(sn[i]);
+        if (ln[i] >= 0)
+            close(ln[i]);
+    }
+}
+
 /*
  * (Re)starts child id and links it to the running others: the signer and
  * the logger each have one link to the network process.
@@ -355,35 +366,20 @@ static bool restart(enum child_id id)
     default:
         break;
     }
-    for (int i = 0; i < 2; i++) {
-        if (sn[i] >= 0)
-            close(sn[i]);
-        if (ln[i] >= 0)
-            close(ln[i]);
-    }
+    close_pairs(sn, ln);
     return ok;
 }
 
 /* The initial start: all three, linked to each other. */
 static bool start_all(void)
 {
-    int sn[2], ln[2];
-    if (socket_pair(sn) != 0) {
+    int sn[2] = {-1, -1}, ln[2] = {-1, -1};
+    bool ok = socket_pair(sn) == 0 && socket_pair(ln) == 0;
+    if (!ok)
         ss_log_error("socketpair: %s", strerror(errno));
-        return false;
-    }
-    if (socket_pair(ln) != 0) {
-        ss_log_error("socketpair: %s", strerror(errno));
-        close(sn[0]);
-        close(sn[1]);
-        return false;
-    }
-    bool ok = start_child(CHILD_SIGNER, sn[0], -1) && start_child(CHILD_LOGGER, ln[0], -1) &&
-              start_child(CHILD_NETWORK, sn[1], ln[1]);
-    close(sn[0]);
-    close(sn[1]);
-    close(ln[0]);
-    close(ln[1]);
+    ok = ok && start_child(CHILD_SIGNER, sn[0], -1) && start_child(CHILD_LOGGER, ln[0], -1) &&
+         start_child(CHILD_NETWORK, sn[1], ln[1]);
+    close_pairs(sn, ln);
     return ok;
 }
 
