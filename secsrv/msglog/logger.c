@@ -350,9 +350,7 @@ static ss_error timestamp_batch(const struct ss_registry *reg, size_t *done)
     /* a batch is record numbers in a row (a record's leaf is found by its number): a log that
      * lacks records (deleted behind the server's back) has the run before the gap stamped, and
      * the rest in the next round */
-    size_t run = 1;
-    while (run < n && ids[run] == ids[run - 1] + 1)
-        run++;
+    size_t run = ss_store_in_a_row(ids, n);
     if (run < n) {
         ss_log_error("logger: the message log lacks records %lld to %lld (secsrv-log verify "
                      "reports it); the records on either side are timestamped apart",

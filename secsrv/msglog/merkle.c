@@ -45,23 +45,6 @@ static ss_error check_leaves(size_t n)
     return SS_OK;
 }
 
-/* The levels of a tree of n leaves (1 <= n <= MAX), nothing allocated; its node count. */
-static size_t levels_of(size_t n, struct ss_merkle_tree *out)
-{
-    memset(out, 0, sizeof *out);
-    size_t total = 0, levels = 0;
-    for (size_t width = n;; width = (width + 1) / 2) {
-        out->start[levels] = total;
-        out->width[levels++] = width;
-        total += width;
-        if (width == 1)
-            break;
-    }
-    out->n = n;
-    out->levels = levels;
-    return total;
-}
-
 /* The levels of a tree of n leaves, its nodes allocated (not yet set); *len, when given, must
  * be the nodes' size in bytes, checked before anything is allocated. */
 static ss_error layout(size_t n, const size_t *len, struct ss_merkle_tree *out)
@@ -70,16 +53,25 @@ static ss_error layout(size_t n, const size_t *len, struct ss_merkle_tree *out)
     ss_error err = check_leaves(n);
     if (err)
         return err;
-    size_t total = levels_of(n, out);
-    if (len && *len != total * sizeof *out->nodes) {
-        memset(out, 0, sizeof *out);
-        return ss_errf(SS_ERR_PROTOCOL, "a tree of %zu leaves has %zu bytes, not %zu", n,
-                       total * sizeof *out->nodes, *len);
+    size_t total = 0;
+    for (size_t width = n;; width = (width + 1) / 2) {
+        out->start[out->levels] = total;
+        out->width[out->levels++] = width;
+        total += width;
+        if (width == 1)
+            break;
     }
-    if (!(out->nodes = malloc(total * sizeof *out->nodes))) {
+    size_t size = total * sizeof *out->nodes;
+    if (len && *len != size)
+        err =
+            ss_errf(SS_ERR_PROTOCOL, "a tree of %zu leaves has %zu bytes, not %zu", n, size, *len);
+    else if (!(out->nodes = malloc(size)))
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+    if (err) {
         memset(out, 0, sizeof *out);
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
+        return err;
     }
+    out->n = n;
     return SS_OK;
 }
 

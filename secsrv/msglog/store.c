@@ -90,15 +90,21 @@ ss_error ss_store_take_pending(struct ss_store *s, size_t max, int64_t **ids,
     return s->ops->take_pending(s, max, ids, hashes, n);
 }
 
+size_t ss_store_in_a_row(const int64_t *ids, size_t n)
+{
+    size_t run = n ? 1 : 0;
+    while (run < n && ids[run] == ids[run - 1] + 1)
+        run++;
+    return run;
+}
+
 /* Whether ids[0..n) are first..last in a row, as a timestamped batch must be. */
 static ss_error batch_in_a_row(const struct ss_store *s, int64_t first, int64_t last,
                                const int64_t *ids, size_t n)
 {
     /* a record's leaf is found by its number: the batch must be the numbers in a row */
     bool in_a_row = n > 0 && first >= 1 && ids[0] == first && last >= first &&
-                    (uint64_t)(last - first) == n - 1;
-    for (size_t i = 1; in_a_row && i < n; i++)
-        in_a_row = ids[i] == ids[i - 1] + 1;
+                    (uint64_t)(last - first) == n - 1 && ss_store_in_a_row(ids, n) == n;
     if (!in_a_row)
         return ss_errf(SS_ERR_INTERNAL,
                        "message log %s: records to timestamp are not %lld to %lld in a row",
@@ -146,11 +152,23 @@ struct with_paths {
     struct ss_store *s;
     ss_store_visit fn;
     void *arg;
-    bool paths;              /* read paths off the trees (else: NULL for those) */
-    int64_t ts_id, first_id; /* the tree held: of timestamp ts_id (0: none) */
-    struct ss_merkle_tree tree;
-    bool have_tree;
+    bool paths;                 /* read paths off the trees (else: NULL for those) */
+    int64_t ts_id, first_id;    /* the tree held: of timestamp ts_id (0: none) */
+    struct ss_merkle_tree tree; /* no nodes: the timestamp keeps no tree that loads */
 };
+
+/* Takes a timestamp's tree, lent by the store; one that does not load (a damaged log) gives no
+ * path, and the record's check says so. */
+static ss_error take_tree(void *arg, int64_t first_id, int64_t last_id, const uint8_t *nodes,
+                          size_t len)
+{
+    struct with_paths *w = arg;
+    w->first_id = first_id;
+    if (!nodes || first_id < 1 || last_id < first_id || last_id - first_id >= SS_MERKLE_MAX_LEAVES)
+        return SS_OK;
+    ss_error err = ss_merkle_tree_load((size_t)(last_id - first_id + 1), nodes, len, &w->tree);
+    return err == SS_ERR_NOMEM ? err : SS_OK;
+}
 
 static ss_error visit_with_path(void *arg, const struct ss_record *r, int64_t ts_id,
                                 const char *ts_path)
@@ -162,26 +180,13 @@ static ss_error visit_with_path(void *arg, const struct ss_record *r, int64_t ts
         return w->fn(w->arg, r, ts_id, ts_path ? ts_path : "");
     if (w->ts_id != ts_id) {
         ss_merkle_tree_free(&w->tree);
-        w->have_tree = false;
         w->ts_id = ts_id;
-        int64_t last = 0;
-        uint8_t *nodes = NULL;
-        size_t len = 0;
-        ss_error err = w->s->ops->tree(w->s, ts_id, &w->first_id, &last, &nodes, &len);
+        ss_error err = w->s->ops->tree(w->s, ts_id, take_tree, w);
         if (err)
-            return err;
-        /* a tree that does not load (a damaged log) gives no path: the record's check says so */
-        if (nodes && w->first_id >= 1 && last >= w->first_id &&
-            last - w->first_id < SS_MERKLE_MAX_LEAVES) {
-            err = ss_merkle_tree_load((size_t)(last - w->first_id + 1), nodes, len, &w->tree);
-            w->have_tree = !err;
-        }
-        free(nodes);
-        if (err == SS_ERR_NOMEM)
             return err;
     }
     char path[SS_MERKLE_PATH_TEXT_MAX] = SS_STORE_NO_PATH;
-    if (w->have_tree && r->id >= w->first_id && (size_t)(r->id - w->first_id) < w->tree.n)
+    if (w->tree.nodes && r->id >= w->first_id && (size_t)(r->id - w->first_id) < w->tree.n)
         ss_merkle_tree_path_format(&w->tree, (size_t)(r->id - w->first_id), path);
     return w->fn(w->arg, r, ts_id, path);
 }

@@ -113,6 +113,8 @@ ss_error ss_store_nodes(struct ss_store *s, unsigned fresh_s, ss_store_node_visi
  */
 ss_error ss_store_add_timestamp(struct ss_store *s, struct ss_timestamp *ts, const int64_t *ids,
                                 const struct ss_merkle_tree *tree) SS_MUST_CHECK;
+/* How many of ids[0..n) are numbers in a row from ids[0] (0 when n is). */
+size_t ss_store_in_a_row(const int64_t *ids, size_t n);
 
 /*
  * Calls fn for every record with from_id <= id <= to_id (to_id 0: to the end),

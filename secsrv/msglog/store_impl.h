@@ -53,6 +53,9 @@
     " y AS (SELECT *, CASE WHEN error_type != '' THEN 1 WHEN status BETWEEN 200 AND 299 THEN 0"    \
     " ELSE 2 END AS outcome FROM x) "
 
+typedef ss_error (*ss_store_tree_visit)(void *arg, int64_t first_id, int64_t last_id,
+                                        const uint8_t *nodes, size_t len);
+
 struct ss_store_ops {
     void (*close)(struct ss_store *s);
     ss_error (*tail)(struct ss_store *s, int64_t *id, uint8_t hash[32]);
@@ -94,9 +97,9 @@ struct ss_store_ops {
                              size_t sig_len);
     ss_error (*each_registry)(struct ss_store *s, ss_store_registry_visit fn, void *arg);
     ss_error (*timestamps)(struct ss_store *s, int64_t id, ss_store_timestamp_visit fn, void *arg);
-    /* timestamp id's range and its tree's nodes (malloc'd; NULL when it keeps none) */
-    ss_error (*tree)(struct ss_store *s, int64_t id, int64_t *first_id, int64_t *last_id,
-                     uint8_t **nodes, size_t *len);
+    /* timestamp id's range and its tree's nodes (NULL when it keeps none), lent to fn for the
+     * call; fn is not called when there is no such timestamp */
+    ss_error (*tree)(struct ss_store *s, int64_t id, ss_store_tree_visit fn, void *arg);
 };
 
 struct ss_store {

@@ -1287,13 +1287,9 @@ static ss_error pg_timestamps(struct ss_store *base, int64_t id, ss_store_timest
     }
 }
 
-static ss_error pg_tree(struct ss_store *base, int64_t id, int64_t *first_id, int64_t *last_id,
-                        uint8_t **nodes, size_t *len)
+static ss_error pg_tree(struct ss_store *base, int64_t id, ss_store_tree_visit fn, void *arg)
 {
     struct pg_store *s = (struct pg_store *)base;
-    *nodes = NULL;
-    *len = 0;
-    *first_id = *last_id = 0;
     struct params p = {0};
     p_int(&p, id);
     PGresult *res = query(s, "SELECT first_id, last_id, tree FROM timestamps WHERE id = $1", &p,
@@ -1302,17 +1298,10 @@ static ss_error pg_tree(struct ss_store *base, int64_t id, int64_t *first_id, in
         return s->failed;
     ss_error err = SS_OK;
     if (PQntuples(res) == 1) {
-        *first_id = int_or_zero(res, 0, 0);
-        *last_id = int_or_zero(res, 0, 1);
         const uint8_t *b = NULL;
         size_t n = 0;
         get_bytes(res, 0, 2, &b, &n);
-        if (b && n && !(*nodes = malloc(n)))
-            err = ss_errf(SS_ERR_NOMEM, "out of memory");
-        else if (b && n) {
-            memcpy(*nodes, b, n);
-            *len = n;
-        }
+        err = fn(arg, int_or_zero(res, 0, 0), int_or_zero(res, 0, 1), n ? b : NULL, n);
     }
     PQclear(res);
     return err;

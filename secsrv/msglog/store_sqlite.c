@@ -176,7 +176,7 @@ static const struct ss_store_ops sq_ops;
 static int busy_wait(void *arg, int count)
 {
     struct sq_store *s = arg;
-    struct timespec mono;
+    struct timespec mono; /* the store library stands below core's clock.c */
     clock_gettime(CLOCK_MONOTONIC, &mono);
     uint64_t now = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
     /* SQLite counts the retries of one statement, not of one lock: a wait that begins
@@ -1138,14 +1138,10 @@ static ss_error sq_each_registry(struct ss_store *base, ss_store_registry_visit 
     return err;
 }
 
-static ss_error sq_tree(struct ss_store *base, int64_t id, int64_t *first_id, int64_t *last_id,
-                        uint8_t **nodes, size_t *len)
+static ss_error sq_tree(struct ss_store *base, int64_t id, ss_store_tree_visit fn, void *arg)
 {
     struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
-    *nodes = NULL;
-    *len = 0;
-    *first_id = *last_id = 0;
     if (sqlite3_prepare_v2(s->db, "SELECT first_id, last_id, tree FROM timestamps WHERE id = ?", -1,
                            &st, NULL) != SQLITE_OK)
         return db_error(s, "read a timestamp's tree");
@@ -1153,17 +1149,10 @@ static ss_error sq_tree(struct ss_store *base, int64_t id, int64_t *first_id, in
     ss_error err = SS_OK;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *first_id = sqlite3_column_int64(st, 0);
-        *last_id = sqlite3_column_int64(st, 1);
         size_t n = 0;
         const uint8_t *b =
             sqlite3_column_type(st, 2) == SQLITE_BLOB ? column_blob(st, 2, &n) : NULL;
-        if (b && !(*nodes = malloc(n)))
-            err = ss_errf(SS_ERR_NOMEM, "out of memory");
-        else if (b) {
-            memcpy(*nodes, b, n);
-            *len = n;
-        }
+        err = fn(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), b, n);
     } else if (rc != SQLITE_DONE) {
         err = db_error(s, "read a timestamp's tree");
     }
