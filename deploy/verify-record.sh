@@ -96,8 +96,9 @@ q "SELECT writefile('$work/rh', hash) FROM records WHERE id = $id" >/dev/null
 # 32 bytes each; the leaf's sibling on each level where it has one), or, for a timestamp made
 # before the log kept trees, as stored (table stamps). Where it comes from does not matter:
 # only a path that leads to the root the token signs passes.
-if [ "$(q "SELECT tree IS NOT NULL FROM timestamps WHERE id = $ts")" = 1 ]; then
-  read -r first last <<<"$(q "SELECT first_id || ' ' || last_id FROM timestamps WHERE id = $ts")"
+read -r first last has_tree <<<"$(q "SELECT first_id || ' ' || last_id || ' ' || (tree IS NOT NULL)
+  FROM timestamps WHERE id = $ts")"
+if [ "$has_tree" = 1 ]; then
   steps="" start=0 width=$((last - first + 1)) at=$((id - first))
   while [ "$width" -gt 1 ]; do
     if [ $((at ^ 1)) -lt "$width" ]; then

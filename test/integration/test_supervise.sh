@@ -3,8 +3,9 @@
 # SH's logger is stopped (SIGSTOP) while requests with 60 kB bodies wait for their records,
 # so the network process's send fills the link (secsrv sets its send buffer so that it
 # holds about 208 KiB, whatever the system's default; sixteen requests put about 960 kB on
-# it) and fails at its time limit with part of a frame gone. That link ends there (a frame read from the middle of another would be taken
-# for a record, or would leave the logger waiting for bytes that never come); the network
+# it) and fails at its time limit with part of a frame gone. That link ends there (a frame
+# read from the middle of another would be taken for a record, or would leave the logger
+# waiting for bytes that never come); the network
 # process asks the parent for a new one, which the parent makes because the logger lives.
 # Once the logger runs again, exchanges work through the new link, neither process was
 # restarted, and the log is one intact chain.

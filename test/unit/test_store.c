@@ -606,6 +606,7 @@ static void test_migrate_from_1(void **state)
     c.n = 0;
     snprintf(c.want_path[1], sizeof c.want_path[1], "%s", SS_STORE_NO_PATH);
     assert_int_equal(ss_store_each(s, 1, 0, check_each, &c), SS_OK);
+    assert_int_equal(c.n, 2);
     ss_store_close(s);
     /* and opens read-only from then on */
     assert_int_equal(ss_store_open(spec, true, 0, &s), SS_OK);
