@@ -98,7 +98,8 @@ struct worker {
     bool stopping;          /* under mu */
     unsigned live;          /* fibers started and not ended (atomic: submit reads it) */
     unsigned max_live;
-    bool starved; /* a fiber could not be made (out of memory): look again in a while */
+    uint64_t slice_from_us; /* atomic: since when the running fiber holds the thread (0: none) */
+    bool starved;           /* a fiber could not be made (out of memory): look again in a while */
     /* the thread's own */
     struct ss_fiber *ready, **ready_tail;
     struct ss_fiber *polling; /* fibers in ss_fiber_poll (a list through next) */
@@ -174,8 +175,10 @@ static void enter(struct worker *w, struct ss_fiber *f)
     ERR_clear_error();
     void *main_fake = NULL;
     size_t guard = (size_t)getpagesize();
+    __atomic_store_n(&w->slice_from_us, ss_monotonic_us(), __ATOMIC_RELAXED);
     switch_stack(&w->main_ctx, &f->ctx, &main_fake, f->map + guard, f->map_size - guard,
                  FIBER_TSAN(f->tsan));
+    __atomic_store_n(&w->slice_from_us, 0, __ATOMIC_RELAXED);
     ss_errmsg_bind(NULL);
     w->current = NULL;
 }
@@ -683,6 +686,17 @@ void ss_sched_submit(struct ss_sched *s, struct ss_task *t)
 unsigned ss_sched_threads(const struct ss_sched *s)
 {
     return s->n;
+}
+
+uint64_t ss_sched_longest_slice_us(const struct ss_sched *s)
+{
+    uint64_t now = ss_monotonic_us(), longest = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        uint64_t from = __atomic_load_n(&s->workers[i].slice_from_us, __ATOMIC_RELAXED);
+        if (from && now > from && now - from > longest)
+            longest = now - from;
+    }
+    return longest;
 }
 
 void ss_sched_free(struct ss_sched *s)

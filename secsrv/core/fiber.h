@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct ss_sched;
 struct ss_fiber;
@@ -51,6 +52,12 @@ void ss_sched_free(struct ss_sched *s);
 /* The scheduler's threads (for the metrics and tests). */
 unsigned ss_sched_threads(const struct ss_sched *s);
 
+/*
+ * How long the longest-running fiber has held its thread without waiting
+ * (0: none runs now), in microseconds. Slices are short (a wait ends each);
+ * one of seconds means a thread is stuck, and the fibers behind it with it.
+ */
+uint64_t ss_sched_longest_slice_us(const struct ss_sched *s) SS_NONNULL(1);
 /* Whether the caller runs in a fiber. */
 bool ss_in_fiber(void);
 

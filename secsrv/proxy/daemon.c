@@ -38,6 +38,11 @@
 
 /* ---- policies ---- */
 
+uint64_t ss_daemon_longest_slice_us(const struct ss_daemon *d)
+{
+    return ss_sched_longest_slice_us(d->pool);
+}
+
 struct ss_policy_set *ss_daemon_policies(struct ss_daemon *d)
 {
     pthread_mutex_lock(&d->policy_mu);

@@ -123,5 +123,7 @@ ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem,
 void ss_daemon_identity(struct ss_daemon *d, const char **cert_pem, const char **key_pem);
 /* The policy set in force, with a reference (ss_policy_set_unref). */
 struct ss_policy_set *ss_daemon_policies(struct ss_daemon *d);
+/* How long one task has held a worker thread without a wait (ss_sched_longest_slice_us). */
+uint64_t ss_daemon_longest_slice_us(const struct ss_daemon *d);
 
 #endif

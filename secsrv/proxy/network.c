@@ -77,6 +77,26 @@ static void ask_relink(void *arg, enum ss_ipc_link which, uint32_t serial)
     ss_ipc_buf_cleanup(&b);
 }
 
+/*
+ * Whether a worker thread is stuck: one task has held it without a wait for
+ * half the watchdog's time (a slice normally lasts microseconds), and the
+ * exchanges behind it on that thread wait with it. The control loop stays
+ * live all the while, so its answers alone would hide this from the
+ * parent's watchdog: they stop, and the parent starts this process again.
+ */
+static bool worker_stuck(const struct ss_daemon *d, unsigned watchdog)
+{
+    static bool said;
+    uint64_t slice = ss_daemon_longest_slice_us(d);
+    bool stuck = watchdog && slice > (uint64_t)watchdog * 500000u;
+    if (stuck && !said)
+        ss_log_error("network: a worker thread has run one task for %llu s without a wait: "
+                     "the watchdog is not answered, so that this process is started again",
+                     (unsigned long long)(slice / 1000000u));
+    said = stuck;
+    return stuck;
+}
+
 int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links *links)
 {
     ss_proc_child_setup("network", false);
@@ -119,9 +139,11 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
             if (m.len)
                 reload_identity(d, &m);
         } else if (m.type == SS_IPC_PING && m.fd < 0) { /* the parent's watchdog */
-            pthread_mutex_lock(&ctl_out.mu);
-            ss_proc_answer_ping(ctl, &m);
-            pthread_mutex_unlock(&ctl_out.mu);
+            if (!worker_stuck(d, cfg->watchdog)) {
+                pthread_mutex_lock(&ctl_out.mu);
+                ss_proc_answer_ping(ctl, &m);
+                pthread_mutex_unlock(&ctl_out.mu);
+            }
         } else if (m.type == SS_IPC_ATTACH && m.fd >= 0 && m.len == 8) {
             struct ss_ipc_reader r;
             ss_ipc_reader_init(&r, &m);

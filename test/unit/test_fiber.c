@@ -6,7 +6,8 @@
  * reports a ready descriptor, a bad one at once, and times out when none
  * is; a fiber never sees OpenSSL errors another fiber left on the thread;
  * outside a fiber the same calls block the thread; stopping runs every
- * submitted task.
+ * submitted task; a task that holds its thread without a wait shows in
+ * the longest slice, one that waits does not.
  */
 #include "fiber.h"
 
@@ -276,6 +277,59 @@ static void *done_later(void *arg)
 }
 
 /* Outside a fiber the calls block the calling thread, as before. */
+struct slice_item {
+    struct ss_task task;
+    struct ss_wait wait; /* the waiting task's */
+    int release;         /* atomic: the spinning task ends when set */
+};
+
+static void spinning_task(void *arg)
+{
+    struct slice_item *it = arg;
+    while (!__atomic_load_n(&it->release, __ATOMIC_ACQUIRE))
+        ; /* holds the thread, as a task stuck in a loop or a blocking call would */
+}
+
+static void slice_waiting_task(void *arg)
+{
+    ss_wait_for(&((struct slice_item *)arg)->wait);
+}
+
+/* The longest slice, once it passes min_us (or after 10 s: then the last seen). */
+static uint64_t slice_at_least(struct ss_sched *s, uint64_t min_us)
+{
+    uint64_t t0 = now_us(), slice;
+    while ((slice = ss_sched_longest_slice_us(s)) < min_us && now_us() - t0 < 10000000u)
+        usleep(1000);
+    return slice;
+}
+
+static void test_longest_slice(void **state)
+{
+    (void)state;
+    struct ss_sched *s = NULL;
+    assert_int_equal(ss_sched_new("test", 2, 8, &s), SS_OK);
+    assert_int_equal(ss_sched_longest_slice_us(s), 0);
+    /* a task that waits holds no thread: its slice ends at the wait */
+    struct slice_item waiting = {.task = {.fn = slice_waiting_task, .arg = &waiting}};
+    ss_wait_init(&waiting.wait);
+    ss_sched_submit(s, &waiting.task);
+    usleep(100 * 1000);
+    assert_true(ss_sched_longest_slice_us(s) < 50000u);
+    /* one that spins holds its thread: its slice grows until it ends */
+    struct slice_item spinning = {.task = {.fn = spinning_task, .arg = &spinning}};
+    ss_sched_submit(s, &spinning.task);
+    assert_true(slice_at_least(s, 200000u) >= 200000u);
+    __atomic_store_n(&spinning.release, 1, __ATOMIC_RELEASE);
+    uint64_t t0 = now_us();
+    while (ss_sched_longest_slice_us(s) != 0 && now_us() - t0 < 10000000u)
+        usleep(1000);
+    assert_int_equal(ss_sched_longest_slice_us(s), 0);
+    ss_wait_done(&waiting.wait);
+    ss_sched_free(s);
+    ss_wait_destroy(&waiting.wait);
+}
+
 static void test_outside_a_fiber(void **state)
 {
     (void)state;
@@ -305,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_poll),
         cmocka_unit_test(test_openssl_errors_stay_apart),
         cmocka_unit_test(test_outside_a_fiber),
+        cmocka_unit_test(test_longest_slice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
