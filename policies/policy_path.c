@@ -47,19 +47,39 @@ static ss_error check_escape(const char *seg, size_t len, size_t i)
     return SS_OK;
 }
 
+/*
+ * Whether byte b after byte prev (each as sent or percent-decoded) ends an
+ * overlong UTF-8 sequence: a character encoded in more bytes than it needs,
+ * which is no UTF-8 at all, and the classic way of passing "." or "/" by a
+ * check to a lax decoder behind it ("%c0%ae" for "."). Only the lead bytes
+ * followed by a continuation byte count, so that a Latin-1 path ("%C1" for
+ * "Á") still passes.
+ */
+static bool overlong(unsigned char prev, unsigned char b)
+{
+    return ((prev == 0xc0 || prev == 0xc1) && b >= 0x80 && b <= 0xbf) ||
+           (prev == 0xe0 && b >= 0x80 && b <= 0x9f) || (prev == 0xf0 && b >= 0x80 && b <= 0x8f);
+}
+
 static ss_error check_request_segment(const char *seg, size_t len)
 {
     if (is_dot_segment(seg, len))
         return ss_errf(SS_ERR_PROTOCOL, "request path has a '.' or '..' segment");
+    unsigned char prev = 0;
     for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)seg[i];
         if (seg[i] == '\\')
             return ss_errf(SS_ERR_PROTOCOL, "request path has a backslash");
         if (seg[i] == '%') {
             ss_error err = check_escape(seg, len, i);
             if (err)
                 return err;
+            b = (unsigned char)(ss_hex_digit(seg[i + 1]) * 16 + ss_hex_digit(seg[i + 2]));
             i += 2;
         }
+        if (overlong(prev, b))
+            return ss_errf(SS_ERR_PROTOCOL, "request path has an overlong UTF-8 sequence");
+        prev = b;
     }
     return SS_OK;
 }

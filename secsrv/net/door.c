@@ -37,6 +37,39 @@ static bool authority_char(char c)
            (c && strchr("-._~%!$&'()*+,;=:[]", c));
 }
 
+/*
+ * A Host field value: uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986
+ * 3.2.2-3.2.3), or empty; no user information, no blanks, nothing else.
+ */
+static bool host_value(const char *p)
+{
+    if (*p == '[') { /* IP-literal */
+        const char *start = ++p;
+        for (; *p && *p != ']'; p++)
+            if (!isalnum((unsigned char)*p) && !strchr(":.-_~!$&'()*+,;=", *p))
+                return false;
+        if (*p != ']' || p == start)
+            return false;
+        p++;
+    } else { /* IPv4address / reg-name */
+        while (*p && *p != ':') {
+            if (*p == '%') {
+                if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+                    return false;
+                p += 3;
+            } else if (isalnum((unsigned char)*p) || strchr("-._~!$&'()*+,;=", *p)) {
+                p++;
+            } else {
+                return false;
+            }
+        }
+    }
+    if (*p == ':')
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+        }
+    return *p == '\0';
+}
+
 char *ss_door_target(const char *target, size_t len, const char **problem)
 {
     *problem = NULL;
@@ -108,6 +141,8 @@ ss_error ss_door_check(const char *method, const char *target, const char *versi
     for (size_t i = 0; i < h->n; i++) {
         const struct ss_header *f = &h->items[i];
         if (strcasecmp(f->name, "Host") == 0) {
+            if (!host_value(f->value))
+                return ss_errf(SS_ERR_PROTOCOL, "a Host field that is not a host and port");
             hosts++;
         } else if (strcasecmp(f->name, "Transfer-Encoding") == 0) {
             if (coding || strcasecmp(f->value, "chunked") != 0)

@@ -500,7 +500,14 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         return MHD_NO;
     }
     /* the blanks after the value are not part of it (libmicrohttpd drops only those before) */
+    size_t raw_size = value_size;
     ss_headers_value_trim(&value, &value_size);
+    /* but libmicrohttpd frames the body by the value it holds: "chunked " is no chunked to it,
+     * and it would read the body until the connection closes */
+    if (value_size != raw_size && key_size == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
+        refuse(ctx, "a Transfer-Encoding with blanks after its value");
+        return MHD_NO;
+    }
     ss_error err = ss_headers_addn(&ctx->req.headers, key, key_size, value, value_size);
     if (err)
         fail(ctx, err);

@@ -485,6 +485,8 @@ door_cases=(
   "Content-Length with Transfer-Encoding|Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"
   "Content-Length fields that differ|Content-Length: 0\r\nContent-Length: 5\r\n"
   "a transfer coding other than chunked|Transfer-Encoding: gzip, chunked\r\n"
+  "a Transfer-Encoding with a blank after chunked|Transfer-Encoding: chunked \r\n"
+  "a Transfer-Encoding with a tab after chunked|Transfer-Encoding: chunked\t\r\n"
   "two Host fields|Host: other\r\n"
   "a field line continued on the next line (obs-fold)|X-Custom: a\r\n b\r\n"
   "a NUL in a field value|X-Custom: a\000b\r\n"
@@ -515,6 +517,8 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "GET ftp://h$ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 7))"
   printf "GET http://u:p@h$ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 8))"
   printf "GET http://$ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 9))"
+  printf "GET $ECHO/door HTTP/1.1\r\nHost: u@h\r\n$1\r\n" >"$T_DIR/door-$((i + 10))"
+  printf "GET $ECHO/door HTTP/1.1\r\nHost: h:99x\r\n$1\r\n" >"$T_DIR/door-$((i + 11))"
   for c in "${door_unknown[@]}"; do
     printf "$c $ECHO/door HTTP/1.1\r\nHost: h\r\n$1Content-Length: 0\r\n\r\n" >"$T_DIR/door-$c"
   done
@@ -533,6 +537,8 @@ door_names() {
   echo "an absolute-form target of a scheme other than http or https"
   echo "an absolute-form target with user information"
   echo "an absolute-form target without a host"
+  echo "a Host with user information"
+  echo "a Host whose port is not a number"
 }
 door_refused() { # SIDE PORT FILE WHAT STATUS [s_client args...]: one request the door refuses
   local side=$1 port=$2 file=$3 what=$4 status=$5

@@ -632,6 +632,14 @@ static void test_path_traversal_refused(void **state)
         "/a/\x01",
         "/a/%0a",
         "/a\tb",
+        /* overlong UTF-8: "." and "/" in disguise, encoded or sent as they are */
+        "/persons/%c0%ae%c0%ae%c0%afadmin",
+        "/a/%C0%AE%C0%AE/b",
+        "/a/%c1%9c",
+        "/a/%e0%80%ae",
+        "/a/%f0%80%80%ae",
+        "/a/\xc0\xae\xc0\xae/b",
+        "/a/%c0\xae",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         ss_error err = ss_policy_path_check(refused[i], strlen(refused[i]));
@@ -650,6 +658,11 @@ static void test_path_traversal_refused(void **state)
                               "/a%20b",
                               "/a.b/c..d/...",
                               "/M%C3%BCller",
+                              "/%C1lvarez",
+                              "/%C0",
+                              "/%E0%A4%85",
+                              "/%F0%9F%98%80",
+                              "/M\xc3\xbcller",
                               "/a;v=1/b",
                               "/a?x=../y%2f",
                               "/~user/-_.!$&'()*+,=:@"};
