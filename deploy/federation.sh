@@ -279,6 +279,23 @@ if [ "$test_mode" = 1 ]; then
     -cert "$pki/servers/ss-sh-extra/auth.pem" -key "$pki/servers/ss-sh-extra/auth.key" \
     -cert_chain "$pki/intermediate-ca.pem" -Verify 2 -CAfile "$pki/ca-chain.pem" -HTTP)
   impostor revoked "$pki/servers/ss-revoked/auth.pem" "$pki/servers/ss-revoked/auth.key"
+  # register services over https:// that ask for a client certificate: one issued by the CA the
+  # MV server trusts for services (ca-chain.pem) and named 127.0.0.1, one from a CA outside
+  # it, and one reached at an address its certificate does not name (127.0.0.2)
+  svc_www=$dir/service-www/persons
+  mkdir -p "$svc_www"
+  { crlf "HTTP/1.1 200 OK" "Content-Type: application/json" "Content-Length: 26" ""
+    printf '{"over":"https","id":1001}'; } >"$svc_www/P-1001"
+  service_tls() { # name address cert key chain
+    (cd "$dir/service-www" && started "$1" openssl s_server -accept "$2:0" -cert "$3" \
+      -key "$4" -cert_chain "$5" -Verify 2 -CAfile "$pki/ca-chain.pem" -HTTP)
+  }
+  service_tls svctls 127.0.0.1 "$pki/servers/ss-sh-extra/auth.pem" \
+    "$pki/servers/ss-sh-extra/auth.key" "$pki/intermediate-ca.pem"
+  service_tls svcrogue 127.0.0.1 "$pki/rogue/server.pem" "$pki/rogue/server.key" \
+    "$pki/rogue/rogue-ca.pem"
+  service_tls svchost 127.0.0.2 "$pki/servers/ss-sh-extra/auth.pem" \
+    "$pki/servers/ss-sh-extra/auth.key" "$pki/intermediate-ca.pem"
   # a provider's server made of the documented formats alone (test/tools/ss-evidence): its
   # answers are signed by MUN/13075000, correctly or with the fault the path names
   evidence=$build/test/tools/ss-evidence
@@ -298,6 +315,9 @@ if [ "$test_mode" = 1 ]; then
   P_EXPIRED=$(accept_port expired)
   P_UNBOUND=$(accept_port unbound)
   P_REVOKED=$(accept_port revoked)
+  P_SVCTLS=$(accept_port svctls)
+  P_SVCROGUE=$(accept_port svcrogue)
+  P_SVCHOST=$(accept_port svchost)
 fi
 
 # --- the members registry, built by the authority's tool (signed once the
@@ -449,7 +469,15 @@ ${FED_MV_MAX_UNAUTHENTICATED:+max_unauthenticated = $FED_MV_MAX_UNAUTHENTICATED}
   services_extra="MUN/13004000/Einwohnermeldeamt/echo = http://127.0.0.1:$P_ECHO/base
 MUN/13004000/Einwohnermeldeamt/down = http://127.0.0.1:$P_DOWN/
 MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/
-MUN/13004000/Kfz-Zulassung/zulassungsdaten = http://127.0.0.1:$P_SOAP/fahrzeugregister/soap soap $src/test/tools/halterauskunft.wsdl"
+MUN/13004000/Einwohnermeldeamt/svctls = https://127.0.0.1:$P_SVCTLS/
+MUN/13004000/Einwohnermeldeamt/svcrogue = https://127.0.0.1:$P_SVCROGUE/
+MUN/13004000/Einwohnermeldeamt/svchost = https://127.0.0.2:$P_SVCHOST/
+MUN/13004000/Kfz-Zulassung/zulassungsdaten = http://127.0.0.1:$P_SOAP/fahrzeugregister/soap soap $src/test/tools/halterauskunft.wsdl
+
+[service-tls]
+ca = $pki/ca-chain.pem
+certificate = $pki/servers/ss-mv-schwerin/auth-chain.pem
+key = $pki/servers/ss-mv-schwerin/auth.key"
 fi
 write_conf sh GOV/MIKWS-SH ss-sh-kiel "$dir/sh/policies" "$sh_limits
 [clients]
@@ -467,7 +495,7 @@ cp "$src"/policies/examples/kfz-zulassung-schwerin.xml "$dir/mv/policies/"
 if [ "$test_mode" = 1 ]; then
   # the test services: any method and path, no purpose needed
   rules=""
-  for svc in echo down fast; do
+  for svc in echo down fast svctls svcrogue svchost; do
     rules="$rules  <rule service=\"$svc\"><allow subsystem=\"DE-NORD/GOV/MIKWS-SH/Meldeauskunft\"/></rule>\n"
   done
   sed -i "s#</accessPolicy>#$rules</accessPolicy>#" "$policy"

@@ -57,6 +57,7 @@ const char *ss_error_name(ss_error code)
         N(SS_ERR_PEER_UNTRUSTED);
         N(SS_ERR_PEER_NOT_REGISTERED);
         N(SS_ERR_CERT_REVOKED);
+        N(SS_ERR_SERVICE_TLS);
         N(SS_ERR_PROTOCOL);
         N(SS_ERR_BAD_IDENTIFIER);
         N(SS_ERR_BAD_HEADER);

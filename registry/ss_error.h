@@ -29,6 +29,7 @@ typedef enum ss_error {
     SS_ERR_PEER_UNTRUSTED,
     SS_ERR_PEER_NOT_REGISTERED,
     SS_ERR_CERT_REVOKED,
+    SS_ERR_SERVICE_TLS, /* a register service over https:// failed TLS authentication */
     /* protocol (what a client sent) */
     SS_ERR_PROTOCOL = 400,
     SS_ERR_BAD_IDENTIFIER,

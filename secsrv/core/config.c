@@ -496,6 +496,9 @@ static const struct str_key str_keys[] = {
     STR("client-proxy", "tls_key", client_tls_key),
     STR("client-proxy", "tls_client_ca", client_tls_ca),
     STR("server-proxy", "listen", server_listen),
+    STR("service-tls", "ca", service_tls_ca),
+    STR("service-tls", "certificate", service_tls_cert),
+    STR("service-tls", "key", service_tls_key),
     STR("policies", "dir", policy_dir),
     STR("log", "store", log_store),
     STR("signer", "pkcs11_module", pkcs11_module),
@@ -708,6 +711,16 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
             require(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
             require(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);
         }
+        if (cfg->service_tls_cert || cfg->service_tls_key) {
+            require(cfg, "service-tls", "certificate", cfg->service_tls_cert);
+            require(cfg, "service-tls", "key", cfg->service_tls_key);
+        }
+        /* a service over https:// is verified against CAs named for it, never by default */
+        for (size_t i = 0; i < cfg->n_services && !cfg->service_tls_ca; i++)
+            if (strncmp(cfg->services[i].url, "https://", 8) == 0)
+                ss_config_problem(cfg, cfg->services[i].line,
+                                  "service URL is https:// but [service-tls] ca is not set: the "
+                                  "CAs its certificate must chain to");
         /* settings that would contradict each other at run time */
         if (cfg->ts_interval && cfg->ts_interval >= cfg->ts_grace)
             ss_config_problem(cfg, ss_config_line(cfg, "timestamping", "interval", NULL),

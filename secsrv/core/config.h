@@ -107,6 +107,10 @@ struct ss_config {
     char *client_tls_ca; /* CA that issued IS client certificates */
     /* [server-proxy] */
     char *server_listen; /* mTLS from other security servers, "" = off */
+    /* [service-tls]: register services reached over https:// */
+    char *service_tls_ca;   /* CAs a service's certificate must chain to */
+    char *service_tls_cert; /* shown when a service asks for a client certificate; NULL: none */
+    char *service_tls_key;
     /* [policies] */
     char *policy_dir;
     /* [health] */

@@ -348,7 +348,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 /* ---- peer verification ---- */
 
 struct verify_state {
-    const struct ss_upstream_tls *tls;
+    const struct ss_upstream_tls *tls;             /* a peer server's connection, or */
+    const struct ss_upstream_service_tls *service; /* a register service's */
+    char host[256];                                /* the service URL's host */
     uint64_t deadline_us; /* the end of the connection's time (CLOCK_MONOTONIC), 0: none */
     ss_error err;
     char reason[300];
@@ -380,9 +382,19 @@ static int verify_peer(X509_STORE_CTX *ctx, void *arg)
         certs[n].len = (size_t)len;
         n++;
     }
-    vs->err = ss_trust_check_server(vs->tls->trust, certs, n, vs->tls->expected);
-    if (!vs->err)
-        vs->err = ss_trust_check_status(vs->tls->trust, certs, n, vs->deadline_us);
+    if (vs->tls) {
+        vs->err = ss_trust_check_server(vs->tls->trust, certs, n, vs->tls->expected);
+        if (!vs->err)
+            vs->err = ss_trust_check_status(vs->tls->trust, certs, n, vs->deadline_us);
+    } else if (vs->service && vs->service->cas) {
+        if (ss_trust_verify_service(vs->service->cas, certs, n, vs->host))
+            vs->err = SS_ERR_SERVICE_TLS;
+    } else {
+        vs->err = ss_errf(SS_ERR_SERVICE_TLS,
+                          "no CA to verify the server of %s against (for services: [service-tls] "
+                          "ca)",
+                          vs->host);
+    }
     if (vs->err) {
         snprintf(vs->reason, sizeof vs->reason, "%s", ss_errmsg());
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -426,6 +438,30 @@ static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_st
         curl_easy_setopt(h, CURLOPT_MAXLIFETIME_CONN, life);
 }
 
+/* A service's part of TLS, for an https:// URL: its host, for the name check, and the
+ * certificate shown when it asks for one. */
+static void set_service_tls(CURL *h, const struct ss_upstream_request *req, struct verify_state *vs)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, req->url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        snprintf(vs->host, sizeof vs->host, "%s", host);
+    curl_free(host);
+    curl_url_cleanup(u);
+    const struct ss_upstream_service_tls *st = req->service;
+    struct curl_blob cert = {0}, key = {0};
+    if (st && st->cert_pem && st->key_pem) {
+        cert = (struct curl_blob){(void *)(uintptr_t)st->cert_pem, strlen(st->cert_pem),
+                                  CURL_BLOB_NOCOPY};
+        key = (struct curl_blob){(void *)(uintptr_t)st->key_pem, strlen(st->key_pem),
+                                 CURL_BLOB_NOCOPY};
+    }
+    curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, cert.data ? &cert : NULL);
+    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, key.data ? &key : NULL);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, vs);
+}
+
 /* ---- the pool ---- */
 
 /*
@@ -433,7 +469,8 @@ static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_st
  * curl_easy_reset and two dozen options again for each request would copy
  * the same strings each time. Only what a request brings is set per
  * request (ss_upstream_send); a handle tagged with a peer only ever
- * carries TLS, one without only plain HTTP to backends.
+ * carries TLS to that peer, one without carries requests to services
+ * (plain HTTP, or TLS for an https:// URL).
  */
 static bool set_once(CURL *h, const struct pool_tag *tag)
 {
@@ -452,7 +489,9 @@ static bool set_once(CURL *h, const struct pool_tag *tag)
               /* curl copies each request over TLS into its upload buffer, 64 kB by default and
                * one per request in flight: a TLS record's 16 kB is as much as it sends at once */
               curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) == CURLE_OK;
-    if (ok && tag->tls) {
+    /* TLS as for peers on every handle: a service's https:// URL gets the same versions and
+     * suites, and the decision of verify_peer, never libcurl's own */
+    if (ok) {
         ok = curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK &&
              curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK &&
              curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
@@ -576,7 +615,8 @@ static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct v
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
-        return ss_errf(SS_ERR_TLS, "%s: TLS failed (%s)", url, errbuf);
+        return ss_errf(vs->tls ? SS_ERR_TLS : SS_ERR_SERVICE_TLS, "%s: TLS failed (%s)", url,
+                       errbuf);
     default:
         return ss_errf(SS_ERR_UPSTREAM, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
@@ -655,6 +695,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
                             ? req->connect_timeout_ms
                             : req->timeout_ms;
     struct verify_state vs = {.tls = req->tls,
+                              .service = req->service,
                               .deadline_us =
                                   limit_ms ? ss_monotonic_us() + (uint64_t)limit_ms * 1000u : 0};
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -688,6 +729,8 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     }
     if (req->tls)
         set_tls(h, req->tls, &vs);
+    else if (strncasecmp(req->url, "https://", 8) == 0)
+        set_service_tls(h, req, &vs);
     CURLcode rc = drive(&hd);
     if (rc != CURLE_OK) {
         result = map_curl_error(rc, &sink, &vs, req->url, errbuf);
@@ -722,6 +765,16 @@ void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
     resp->body_len = 0;
 }
 
+/* The system's CAs, for ss_upstream_fetch: loaded once; NULL when they cannot be (then
+ * nothing fetched over https:// is trusted). */
+static struct ss_ca_store *system_cas;
+
+static void load_system_cas(void)
+{
+    if (ss_ca_store_system(&system_cas) != SS_OK)
+        system_cas = NULL;
+}
+
 ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,
                            size_t body_len, size_t max, unsigned timeout_ms, uint8_t **buf,
                            size_t *len)
@@ -740,6 +793,10 @@ ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint
         ss_upstream_free(u);
         return err;
     }
+    /* over https://, the server's certificate chains to a CA of the system's, for its name */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, load_system_cas);
+    struct ss_upstream_service_tls web = {.cas = system_cas};
     struct ss_upstream_request req = {.method = content_type ? "POST" : "GET",
                                       .url = url,
                                       .headers = &fields,
@@ -748,7 +805,8 @@ ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint
                                       .connect_timeout_ms = timeout_ms,
                                       .timeout_ms = timeout_ms,
                                       .max_response_bytes = max,
-                                      .max_response_headers = 64 * 1024};
+                                      .max_response_headers = 64 * 1024,
+                                      .service = &web};
     struct ss_upstream_response resp;
     err = ss_upstream_send(u, &req, &resp);
     ss_upstream_free(u);

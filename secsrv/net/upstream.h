@@ -26,6 +26,18 @@ struct ss_upstream_tls {
     const struct ss_reg_server *expected; /* the peer must be this server */
 };
 
+/*
+ * A register service reached over https://: the CAs its certificate must
+ * chain to (ss_trust_verify_service: its name must be the URL's host), and
+ * the certificate (PEM, with its chain) and key this server shows when the
+ * service asks for one (NULL: none).
+ */
+struct ss_upstream_service_tls {
+    const struct ss_ca_store *cas; /* NULL: no service is trusted over https:// */
+    const char *cert_pem;
+    const char *key_pem;
+};
+
 struct ss_upstream_request {
     const char *method;
     const char *url;
@@ -36,7 +48,8 @@ struct ss_upstream_request {
     unsigned timeout_ms;         /* for the whole exchange */
     size_t max_response_bytes;
     size_t max_response_headers;       /* bytes */
-    const struct ss_upstream_tls *tls; /* NULL: no client certificate, default verification */
+    const struct ss_upstream_tls *tls; /* another security server's; NULL: a service's */
+    const struct ss_upstream_service_tls *service; /* a service's, for an https:// url */
 };
 
 struct ss_upstream_response {

@@ -419,6 +419,20 @@ ss_error ss_daemon_check(struct ss_config *cfg)
     check_file(cfg, "client-proxy", "tls_certificate", cfg->client_tls_cert);
     check_file(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
     check_file(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);
+    check_file(cfg, "service-tls", "ca", cfg->service_tls_ca);
+    check_file(cfg, "service-tls", "certificate", cfg->service_tls_cert);
+    check_file(cfg, "service-tls", "key", cfg->service_tls_key);
+    struct ss_ca_store *service_cas = NULL;
+    if (cfg->service_tls_ca && access(cfg->service_tls_ca, R_OK) == 0) {
+        if (ss_ca_store_load(cfg->service_tls_ca, &service_cas) != SS_OK)
+            ss_config_problem(cfg, ss_config_line(cfg, "service-tls", "ca", NULL), "%s",
+                              ss_errmsg());
+        ss_ca_store_free(service_cas);
+    }
+    if (cfg->service_tls_cert && cfg->service_tls_key && access(cfg->service_tls_cert, R_OK) == 0 &&
+        access(cfg->service_tls_key, R_OK) == 0 &&
+        ss_trust_check_keypair(cfg->service_tls_cert, cfg->service_tls_key) != SS_OK)
+        ss_config_problem(cfg, ss_config_line(cfg, "service-tls", "key", NULL), "%s", ss_errmsg());
     if (cfg->auth_cert && cfg->auth_key && access(cfg->auth_cert, R_OK) == 0 &&
         access(cfg->auth_key, R_OK) == 0 &&
         ss_trust_check_keypair(cfg->auth_cert, cfg->auth_key) != SS_OK)
@@ -697,6 +711,14 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
                                       (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
                                       (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas))))
         goto out;
+    if (cfg->service_tls_ca && (err = ss_ca_store_load(cfg->service_tls_ca, &d->service_cas)))
+        goto out;
+    if (cfg->service_tls_cert &&
+        ((err = ss_trust_read_pem(cfg->service_tls_cert, &d->service_cert_pem)) ||
+         (err = ss_trust_read_pem(cfg->service_tls_key, &d->service_key_pem))))
+        goto out;
+    d->service_tls = (struct ss_upstream_service_tls){
+        .cas = d->service_cas, .cert_pem = d->service_cert_pem, .key_pem = d->service_key_pem};
     if (!(d->metrics = ss_metrics_new())) {
         err = ss_errf(SS_ERR_NOMEM, "out of memory");
         goto out;
@@ -871,6 +893,12 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_sig_cache_free(d->sig_cache);
     ss_upstream_free(d->upstream);
     ss_ca_store_free(d->is_cas);
+    ss_ca_store_free(d->service_cas);
+    free(d->service_cert_pem);
+    if (d->service_key_pem) {
+        sodium_memzero(d->service_key_pem, strlen(d->service_key_pem));
+        free(d->service_key_pem);
+    }
     ss_policy_set_unref(d->policies);
     pthread_mutex_destroy(&d->policy_mu);
     pthread_mutex_destroy(&d->identity_mu);

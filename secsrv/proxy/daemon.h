@@ -44,6 +44,11 @@ struct ss_daemon {
         struct ss_retired_identity *older;
     } * retired;
     struct ss_ca_store *is_cas; /* issuers of IS certificates (HTTPS client proxy) */
+    /* register services over https:// ([service-tls]; cas NULL: not configured, then no
+     * service is) */
+    struct ss_upstream_service_tls service_tls;
+    struct ss_ca_store *service_cas;
+    char *service_cert_pem, *service_key_pem;
     struct ss_http_server *client_proxy;
     struct ss_http_server *client_proxy_tls;
     struct ss_http_server *server_proxy;

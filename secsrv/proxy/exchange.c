@@ -110,6 +110,7 @@ unsigned ss_exchange_error_status(ss_error err, bool server_proxy, char *type, s
     case SS_ERR_PEER_UNTRUSTED:
     case SS_ERR_PEER_NOT_REGISTERED:
     case SS_ERR_CERT_REVOKED:
+    case SS_ERR_SERVICE_TLS:
         server_type = "SslAuthenticationFailed";
         break;
     case SS_ERR_REGISTRY:
@@ -236,6 +237,8 @@ static const char *client_message(ss_error err, bool server_proxy, unsigned stat
     case SS_ERR_PEER_NOT_REGISTERED:
     case SS_ERR_CERT_REVOKED:
         return "TLS authentication between the security servers failed";
+    case SS_ERR_SERVICE_TLS:
+        return "TLS authentication between the security server and the register service failed";
     case SS_ERR_REGISTRY_EXPIRED:
         return "the members registry in force has expired and no newer one could be obtained";
     case SS_ERR_REGISTRY:
@@ -857,7 +860,8 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
                                         .timeout_ms = l->backend_timeout * 1000u,
                                         .max_response_bytes = l->max_body_bytes,
                                         .max_response_headers = answer_bytes,
-                                        .tls = tls};
+                                        .tls = tls,
+                                        .service = tls ? NULL : &x->d->service_tls};
 }
 
 /* Fields sent on: what the client may send, plus the X-Road fields added here. */

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -667,7 +668,7 @@ ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
     if (X509_STORE_load_file(cas->store, ca_file) != 1) {
         ERR_clear_error();
         ss_ca_store_free(cas);
-        return ss_errf(SS_ERR_CONFIG, "%s: cannot load IS CA certificates", ca_file);
+        return ss_errf(SS_ERR_CONFIG, "%s: cannot load CA certificates", ca_file);
     }
     /* CRLs in the file: a client's certificate is then checked against its issuer's CRL (a
      * missing or expired one refuses it) */
@@ -677,6 +678,23 @@ ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
             X509_STORE_set_flags(cas->store, X509_V_FLAG_CRL_CHECK);
             break;
         }
+    *out = cas;
+    return SS_OK;
+}
+
+ss_error ss_ca_store_system(struct ss_ca_store **out)
+{
+    *out = NULL;
+    struct ss_ca_store *cas = calloc(1, sizeof *cas);
+    if (!cas || !(cas->store = X509_STORE_new())) {
+        free(cas);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    if (X509_STORE_set_default_paths(cas->store) != 1) {
+        ERR_clear_error();
+        ss_ca_store_free(cas);
+        return ss_errf(SS_ERR_CONFIG, "cannot load the system's CA certificates");
+    }
     *out = cas;
     return SS_OK;
 }
@@ -694,6 +712,43 @@ ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *
 {
     return verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_CLIENT, 0, leaf_sha256,
                              NULL);
+}
+
+ss_error ss_trust_verify_service(const struct ss_ca_store *cas, const struct ss_der *certs,
+                                 size_t n, const char *host)
+{
+    uint8_t fp[32];
+    ss_error err =
+        verify_with_store(cas->store, NULL, certs, n, X509_PURPOSE_SSL_SERVER, 0, fp, NULL);
+    if (err)
+        return err;
+    /* the name the URL gives: an address literal ([...] for IPv6) or a DNS name (RFC 6125) */
+    char name[256];
+    size_t len = strlen(host);
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+        host++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof name)
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "the service's host name is not usable");
+    memcpy(name, host, len);
+    name[len] = '\0';
+    X509 *leaf = ss_certfile_x509(certs[0].data, certs[0].len);
+    unsigned char ip[16];
+    bool literal = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+    int ok = !leaf ? 0
+             : literal
+                 ? X509_check_ip_asc(leaf, name, 0)
+                 : X509_check_host(leaf, name, len, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+    X509_free(leaf);
+    ERR_clear_error();
+    if (ok != 1) {
+        char hex[65];
+        ss_hex_sha256_format(fp, hex);
+        return ss_errf(SS_ERR_PEER_UNTRUSTED, "service certificate %s is not issued to %s", hex,
+                       name);
+    }
+    return SS_OK;
 }
 
 ss_error ss_trust_check_keypair_pem(const char *cert_pem, const char *key_pem,

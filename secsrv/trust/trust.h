@@ -153,11 +153,23 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
  */
 struct ss_ca_store;
 ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out) SS_MUST_CHECK;
+/* The system's CAs (OpenSSL's default paths): for what is fetched over https:// and checked
+ * apart (the registry, by its signature; time-stamps; OCSP responses). */
+ss_error ss_ca_store_system(struct ss_ca_store **out) SS_MUST_CHECK;
 void ss_ca_store_free(struct ss_ca_store *cas);
 
 /* Verifies an IS certificate chain against cas, writing its fingerprint. */
 ss_error ss_trust_verify_is(const struct ss_ca_store *cas, const struct ss_der *certs, size_t n,
                             uint8_t leaf_sha256[32]) SS_MUST_CHECK;
+
+/*
+ * Verifies the certificate chain of a register service reached over
+ * https:// against cas (its own CAs, not the federation's): a chain to one
+ * of them, valid now, for TLS servers, and issued to host, the URL's host
+ * (a DNS name, or an address literal, "[...]" for IPv6).
+ */
+ss_error ss_trust_verify_service(const struct ss_ca_store *cas, const struct ss_der *certs,
+                                 size_t n, const char *host) SS_MUST_CHECK;
 
 /* SHA-256 of a DER blob; constant-time comparison of two fingerprints. */
 void ss_trust_fingerprint(const struct ss_der *cert, uint8_t out[32]);

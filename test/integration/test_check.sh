@@ -60,6 +60,28 @@ check "$T_DIR/latin1.conf"
 expect "an OpenAPI description that is not UTF-8 is a problem, at its file and line" \
   bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'latin1.yaml:3: not UTF-8 (byte 0xf6)'" _ "$ERR"
 
+# register services over https://: their CAs named, a client certificate that is the key's
+mv_variant() {
+  sed "$2" "$FED_MV_CONF" >"$T_DIR/$1.conf"
+  echo "$T_DIR/$1.conf"
+}
+conf=$(mv_variant no-service-ca '/^\[service-tls\]$/,/^key = /{/^ca = /d}')
+check "$conf"
+expect "a service over https:// without [service-tls] ca is a problem, at the service's line" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"no-service-ca.conf:$(line_of "$conf" '/svctls = https://'): service URL is https:// but \[service-tls\] ca is not set\"" _ "$ERR"
+conf=$(mv_variant service-other-key '/^\[service-tls\]$/,/^key = /{s#^key = .*#key = '"$FED_PKI"'/servers/ss-sh-kiel/auth.key#}')
+check "$conf"
+expect "a [service-tls] key that is not the certificate's is a problem, at its line" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"service-other-key.conf:$(line_of "$conf" '^key = .*ss-sh-kiel/auth.key'): .*ss-sh-kiel/auth.key does not hold the key of\"" _ "$ERR"
+conf=$(mv_variant service-no-key '/^\[service-tls\]$/,/^key = /{/^key = /d}')
+check "$conf"
+expect "a [service-tls] certificate without its key is a problem" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q '\[service-tls\] key is required'" _ "$ERR"
+conf=$(mv_variant service-bad-ca "s#^ca = .*ca-chain.pem#ca = $FED_MV_CONF#")
+check "$conf"
+expect "a [service-tls] ca file without certificates is a problem, at its line" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"service-bad-ca.conf:$(line_of "$conf" '^ca = '): .*cannot load CA certificates\"" _ "$ERR"
+
 conf=$(variant bad-line 's/^max_headers = 32$/max_headers = lots/')
 check "$conf"
 expect "a bad value is reported as file:line: message" \

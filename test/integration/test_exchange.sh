@@ -407,6 +407,27 @@ xr GET $CLIENT "/r1/DE-NORD/MUN/13072000/Kfz-Zulassung/x/y"
 expect_error "provider server with an expired certificate" \
   500 Server.ClientProxy.SslAuthenticationFailed
 
+# register services over https:// (PR-REST 4.7): the provider's server verifies the service's
+# certificate against [service-tls] ca and the URL's host, and shows its own when asked
+xr GET $CLIENT "$SVC/svctls/persons/P-1001"
+expect "a service over https:// that asks for a client certificate answers" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q '\"over\":\"https\"' '$T_DIR/body'"
+expect "... and saw the provider's server's certificate" \
+  grep -q "depth=0 .*CN = ss-mv-schwerin" "$FED_DIR/svctls.log"
+xr GET $CLIENT "$SVC/svcrogue/persons/P-1001"
+expect_error "a service whose certificate is from a CA not named for services" \
+  500 Server.ServerProxy.SslAuthenticationFailed
+expect "... is named as such in the answer" \
+  grep -q "TLS authentication between the security server and the register service failed" \
+  "$T_DIR/body"
+expect "... and in the provider's log" log_has mv "svcrogue.*peer certificate [0-9a-f]{64} rejected"
+xr GET $CLIENT "$SVC/svchost/persons/P-1001"
+expect_error "a service whose certificate does not name the URL's host" \
+  500 Server.ServerProxy.SslAuthenticationFailed
+expect "... says which name" log_has mv "svchost.*is not issued to 127\.0\.0\.2"
+expect "neither of them saw a client certificate (nothing was sent to them)" \
+  bash -c "! grep -q 'depth=0' '$FED_DIR/svcrogue.log' && ! grep -q 'depth=0' '$FED_DIR/svchost.log'"
+
 # the provider side: another server's valid certificate, no certificate, the right one
 mark_backend echo
 direct ss-sh-extra

@@ -49,6 +49,7 @@ static const struct mapping mappings[] = {
     {SS_ERR_PEER_NOT_REGISTERED, 500, CP "SslAuthenticationFailed", 500,
      SP "SslAuthenticationFailed"},
     {SS_ERR_CERT_REVOKED, 500, CP "SslAuthenticationFailed", 500, SP "SslAuthenticationFailed"},
+    {SS_ERR_SERVICE_TLS, 500, CP "SslAuthenticationFailed", 500, SP "SslAuthenticationFailed"},
     /* evidence */
     {SS_ERR_MISSING_SIGNATURE, 500, CP "MissingSignature", 500, SP "MissingSignature"},
     {SS_ERR_BAD_SIGNATURE, 500, CP "InvalidSignatureValue", 500, SP "InvalidSignatureValue"},

@@ -559,6 +559,66 @@ static void test_verify_is(void **state)
     ss_ca_store_free(ca_store);
 }
 
+/* A register service's certificate: the chain to the CAs named for services, and its name. */
+static void test_verify_service(void **state)
+{
+    (void)state;
+    char ca[1024], rogue[1024];
+    pki_path(ca, sizeof ca, "ca-chain.pem");
+    pki_path(rogue, sizeof rogue, "rogue/rogue-ca.pem");
+    struct ss_ca_store *ca_store = NULL, *rogue_store = NULL;
+    assert_int_equal(ss_ca_store_load(ca, &ca_store), SS_OK);
+    assert_int_equal(ss_ca_store_load(rogue, &rogue_store), SS_OK);
+    struct chain c = {.n = 0};
+    /* issued to DNS:localhost and IP:127.0.0.1 */
+    chain_add(&c, "servers/ss-sh-kiel/auth-chain.pem");
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.1"), SS_OK);
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "localhost"), SS_OK);
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "LOCALHOST"), SS_OK);
+    /* a name or an address it was not issued to */
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.2"),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "is not issued to 127.0.0.2"));
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "register.example.org"),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "[::1]"),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "localhost.evil"),
+                     SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, ""), SS_ERR_PEER_UNTRUSTED);
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "[]"), SS_ERR_PEER_UNTRUSTED);
+    /* the right name, but not a CA named for services */
+    assert_int_equal(ss_trust_verify_service(rogue_store, c.certs, c.n, "127.0.0.1"),
+                     SS_ERR_PEER_UNTRUSTED);
+    chain_free(&c);
+    chain_add(&c, "rogue/server.pem");
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.1"),
+                     SS_ERR_PEER_UNTRUSTED);
+    chain_free(&c);
+    chain_add(&c, "servers/ss-expired/auth.pem");
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.1"),
+                     SS_ERR_PEER_UNTRUSTED);
+    chain_free(&c);
+    /* a certificate for time stamps only is no TLS server's */
+    chain_add(&c, "tsa.pem");
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.1"),
+                     SS_ERR_PEER_UNTRUSTED);
+    chain_free(&c);
+    /* no certificate at all */
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, 0, "127.0.0.1"),
+                     SS_ERR_PEER_UNTRUSTED);
+    ss_ca_store_free(rogue_store);
+    ss_ca_store_free(ca_store);
+    /* the system's CAs load (the test PKI's are not among them) */
+    struct ss_ca_store *system = NULL;
+    assert_int_equal(ss_ca_store_system(&system), SS_OK);
+    chain_add(&c, "servers/ss-sh-kiel/auth-chain.pem");
+    assert_int_equal(ss_trust_verify_service(system, c.certs, c.n, "127.0.0.1"),
+                     SS_ERR_PEER_UNTRUSTED);
+    chain_free(&c);
+    ss_ca_store_free(system);
+}
+
 /* ---- key pairs and PEM files ---- */
 
 static void test_check_keypair(void **state)
@@ -834,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_check_server),
         cmocka_unit_test(test_check_client_server),
         cmocka_unit_test(test_verify_is),
+        cmocka_unit_test(test_verify_service),
         cmocka_unit_test(test_check_keypair),
         cmocka_unit_test(test_read_pem),
         cmocka_unit_test(test_status_fails_closed),
