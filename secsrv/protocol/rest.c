@@ -196,6 +196,24 @@ ss_error ss_rest_check_fields(const struct ss_headers *fields)
     return SS_OK;
 }
 
+ss_error ss_rest_check_represented_party(const char *value)
+{
+    const char *slash = strchr(value, '/');
+    const char *code = slash ? slash + 1 : value;
+    char part[SS_ID_PART_MAX + 1];
+    ss_error err = SS_OK;
+    if (strchr(code, '/'))
+        err = ss_errf(SS_ERR_BAD_HEADER, "more than two parts");
+    if (!err && slash)
+        err = ss_id_part_decode(value, (size_t)(slash - value), SS_ID_PART_MAX, part);
+    if (!err)
+        err = ss_id_part_decode(code, strlen(code), SS_ID_PART_MAX, part);
+    if (err)
+        return ss_errf(SS_ERR_BAD_HEADER, "%s must be [CLASS/]CODE: %s", SS_HDR_REPRESENTED_PARTY,
+                       ss_errmsg());
+    return SS_OK;
+}
+
 ss_error ss_rest_check_purpose(const char *purpose)
 {
     if (!ss_policy_purpose_valid(purpose))

@@ -67,6 +67,14 @@ ss_error ss_rest_copy_end_to_end(const struct ss_headers *in, struct ss_headers 
  */
 ss_error ss_rest_check_fields(const struct ss_headers *fields) SS_MUST_CHECK;
 
+/*
+ * The party a client acts for (X-Road's security server extension, PR-REST
+ * 4.3): "[CLASS/]CODE", each part an identifier part (percent-encoded as in
+ * X-Road-Client). Anything else is SS_ERR_BAD_HEADER.
+ */
+#define SS_HDR_REPRESENTED_PARTY "X-Road-Represented-Party"
+ss_error ss_rest_check_represented_party(const char *value) SS_MUST_CHECK;
+
 /* Checks a purpose code ([A-Za-z0-9.:/_-], 1..64) and a subject reference. */
 ss_error ss_rest_check_purpose(const char *purpose) SS_MUST_CHECK;
 ss_error ss_rest_check_subject(const char *subject) SS_MUST_CHECK;

@@ -712,6 +712,9 @@ static ss_error begin(struct exchange *x)
         return err;
     if (x->subject && (err = ss_rest_check_subject(x->subject)))
         return err;
+    const char *party = ss_headers_get(&x->req->headers, SS_HDR_REPRESENTED_PARTY);
+    if (!x->soap && party && (err = ss_rest_check_represented_party(party)))
+        return err;
     return SS_OK;
 }
 

@@ -141,7 +141,12 @@ xr GET $CLIENT "$ECHO/x" -H "X_Road_Client: DE-NORD/GOV/NO-SUCH/X"
 expect_error "X_Road_Client beside X-Road-Client" 400 Client.InvalidHeader
 xr GET $CLIENT "$ECHO/x" -H "x-secsrv_purpose: BMG-99"
 expect_error "a purpose spelled with '_'" 400 Client.InvalidHeader
+xr GET $CLIENT "$ECHO/x" -H "X-Road-Represented-Party: COM/12345/extra"
+expect_error "a represented party of more than [CLASS/]CODE (PR-REST 4.3)" 400 Client.InvalidHeader
 forwarded_none "nothing was forwarded for ambiguous fields" echo
+xr GET $CLIENT "$ECHO/x" -H "X-Road-Represented-Party: COM/12345"
+expect "a represented party CLASS/CODE reaches the service as sent" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q '\"X-Road-Represented-Party\":\"COM/12345\"' '$T_DIR/body'"
 
 # --- who may ask, what exists ------------------------------------------------
 mark_backend echo

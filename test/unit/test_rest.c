@@ -298,6 +298,26 @@ static void test_subject(void **state)
         assert_int_equal(ss_rest_check_subject(bad[i]), SS_ERR_BAD_HEADER);
 }
 
+/* X-Road-Represented-Party: [CLASS/]CODE (PR-REST 4.3) */
+static void test_represented_party(void **state)
+{
+    (void)state;
+    const char *good[] = {"COM/UNKNOWN", "12345", "GOV/MIKWS-SH", "MUN/13004000", "COM/%41BC"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (ss_rest_check_represented_party(good[i]) != SS_OK)
+            fail_msg("'%s' was refused: %s", good[i], ss_errmsg());
+    const char *bad[] = {"a/b/c", "", "/b", "a/", "/", "a b", "a/%2Fb", "a/%zz", "a\x01"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (ss_rest_check_represented_party(bad[i]) != SS_ERR_BAD_HEADER)
+            fail_msg("'%s' was not refused", bad[i]);
+        assert_non_null(strstr(ss_errmsg(), "X-Road-Represented-Party must be [CLASS/]CODE"));
+    }
+    char long_part[SS_ID_PART_MAX + 3];
+    memset(long_part, 'c', sizeof long_part - 1);
+    long_part[sizeof long_part - 1] = '\0';
+    assert_int_equal(ss_rest_check_represented_party(long_part), SS_ERR_BAD_HEADER);
+}
+
 /* ---- request hash ---- */
 
 static void hash_of(const char *method, const char *tgt, const char *const (*fields)[2], size_t n,
@@ -596,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_copy_end_to_end),
         cmocka_unit_test(test_purpose),
         cmocka_unit_test(test_subject),
+        cmocka_unit_test(test_represented_party),
         cmocka_unit_test(test_request_hash_deterministic_and_sensitive),
         cmocka_unit_test(test_request_hash_name_case_and_filtered),
         cmocka_unit_test(test_request_hash_known_answer),
