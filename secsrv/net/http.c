@@ -612,6 +612,14 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct ss_http_
         r = MHD_create_response_from_callback(resp->head_length, 4096, no_body, NULL, NULL);
         if (!r)
             return MHD_NO;
+        /* a length unknown would be answered chunked, and libmicrohttpd 0.9.75 then sends the
+         * last chunk even to HEAD: the answer has no length, and the connection closes after
+         * it, as in HTTP/1.0 */
+        if (resp->head_length == MHD_SIZE_UNKNOWN &&
+            MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END) != MHD_YES) {
+            MHD_destroy_response(r);
+            return MHD_NO;
+        }
         free(resp->body);
     } else if (resp->sensitive) {
         struct wiped_body *w = malloc(sizeof *w);

@@ -50,8 +50,9 @@ struct ss_http_response {
     uint8_t *body; /* owned, malloc'd */
     size_t body_len;
     bool sensitive; /* the body holds secrets (e.g. opened messages): wiped once sent */
-    /* an answer to HEAD passed on: the Content-Length the answer to GET would have had, as its
-     * source said (RFC 9110 9.3.2); the body is empty */
+    /* an answer to HEAD or a 304 passed on: the Content-Length the answer to GET would have
+     * had, as its source said (RFC 9110 8.6, 9.3.2), or UINT64_MAX when it said none (then the
+     * answer has none, and its connection closes); the body is empty */
     bool head_length_set;
     uint64_t head_length;
 };

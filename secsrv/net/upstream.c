@@ -715,6 +715,9 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    /* the connection of a HEAD is not used again: a service that sends a body to HEAD all the
+     * same would have its bytes read as the next request's answer */
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, strcmp(req->method, "HEAD") == 0 ? 1L : 0L);
     if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
         /* as set */
     } else if (strcmp(req->method, "HEAD") == 0) {

@@ -69,6 +69,20 @@ expect "a HEAD arrives as HEAD" test "$STATUS" = 200 -a "$(log_count echo '^ss-t
 xr HEAD $CLIENT "$ECHO/big?bytes=1234" -I
 expect "an answer to HEAD says the length of the answer to GET, through both servers" \
   test "$STATUS" = 200 -a "$(header content-length)" = 1234
+# a HEAD whose answer to GET would come chunked (no length known): none is made up, and the
+# GETs after it are answered (no connection is left with bytes the HEAD did not read)
+xr HEAD $CLIENT "$ECHO/trailers" -I
+expect "an answer to HEAD of unknown length has no Content-Length and no Transfer-Encoding" \
+  bash -c "[ '$STATUS' = 200 ] && [ -z '$(header content-length)' ] &&
+    [ -z '$(header transfer-encoding)' ]"
+for n in 1 2; do
+  xr GET $CLIENT "$ECHO/trailers"
+  expect "GET $n after it is answered" \
+    bash -c "[ '$STATUS' = 200 ] && [ \"\$(cat '$T_DIR/body')\" = xxxxxxxxxx ]"
+done
+xr GET $CLIENT "$ECHO/status/304"
+expect "a 304 keeps the service's Content-Length, not one of its empty body (RFC 9110 8.6)" \
+  test "$STATUS" = 304 -a "$(header content-length)" = 15
 xr DELETE $CLIENT "$ECHO/after-post"
 expect "a DELETE after a POST and a HEAD arrives without the POST's body" \
   bash -c "grep -q '\"method\":\"DELETE\"' $T_DIR/body && grep -q '\"body_length\":0,' $T_DIR/body"
