@@ -165,6 +165,17 @@ static bool protected_name_as(const char *name, bool underscore)
     return has_prefix(name, "X-Road-", underscore) || has_prefix(name, "X-Secsrv-", underscore);
 }
 
+/* Content_Length and the like: a twin in '_' of a field that frames or routes the request */
+static bool framing_twin(const char *name)
+{
+    static const char *const framing[] = {"Content-Length", "Transfer-Encoding", "Host",
+                                          "Connection"};
+    for (size_t i = 0; i < sizeof framing / sizeof framing[0]; i++)
+        if (has_prefix(name, framing[i], true) && name[strlen(framing[i])] == '\0')
+            return true;
+    return false;
+}
+
 static bool protected_name(const char *name)
 {
     return protected_name_as(name, false);
@@ -182,6 +193,11 @@ ss_error ss_rest_check_fields(const struct ss_headers *fields)
             return ss_errf(SS_ERR_BAD_HEADER,
                            "header field %.64s: X-Road and X-Secsrv fields are written with '-',"
                            " not '_'",
+                           name);
+        /* the same for the fields that frame or route a request (HTTP_CONTENT_LENGTH) */
+        if (strchr(name, '_') && framing_twin(name))
+            return ss_errf(SS_ERR_BAD_HEADER,
+                           "header field %.64s: a twin in '_' of a field that frames the request",
                            name);
         if (strcasecmp(name, "Connection") != 0)
             continue;

@@ -155,6 +155,9 @@ xr GET $CLIENT "$ECHO/x" -H "X_Road_Client: DE-NORD/GOV/NO-SUCH/X"
 expect_error "X_Road_Client beside X-Road-Client" 400 Client.InvalidHeader
 xr GET $CLIENT "$ECHO/x" -H "x-secsrv_purpose: BMG-99"
 expect_error "a purpose spelled with '_'" 400 Client.InvalidHeader
+xr POST $CLIENT "$ECHO/x" -H "Content_Length: 5" --data-binary "hello"
+expect_error "a Content_Length beside the Content-Length (HTTP_CONTENT_LENGTH to CGI)" \
+  400 Client.InvalidHeader
 xr GET $CLIENT "$ECHO/x" -H "X-Road-Represented-Party: COM/12345/extra"
 expect_error "a represented party of more than [CLASS/]CODE (PR-REST 4.3)" 400 Client.InvalidHeader
 forwarded_none "nothing was forwarded for ambiguous fields" echo

@@ -298,6 +298,47 @@ static void test_subject(void **state)
         assert_int_equal(ss_rest_check_subject(bad[i]), SS_ERR_BAD_HEADER);
 }
 
+/* One field beside an X-Road-Client: SS_OK or the refusal. */
+static ss_error check_with(const char *name, const char *value)
+{
+    struct ss_headers h;
+    ss_headers_init(&h, 0, 0);
+    assert_int_equal(ss_headers_add(&h, "X-Road-Client", "DE-NORD/GOV/A/B"), SS_OK);
+    assert_int_equal(ss_headers_add(&h, name, value), SS_OK);
+    ss_error err = ss_rest_check_fields(&h);
+    ss_headers_cleanup(&h);
+    return err;
+}
+
+/* Fields that would let what is checked differ from what is forwarded. */
+static void test_check_fields(void **state)
+{
+    (void)state;
+    const char *twins[][2] = {{"X-Road-Client", "DE-NORD/GOV/C/D"},
+                              {"X_Road_Client", "DE-NORD/GOV/C/D"},
+                              {"x-secsrv_purpose", "BMG-99"},
+                              {"Content_Length", "5"},
+                              {"transfer_encoding", "chunked"},
+                              {"Host_", "h"},
+                              {"HOST", "x"}, /* not a twin: a Host is checked at the door */
+                              {"Connection", "close, X-Road-Client"}};
+    const ss_error want[] = {SS_ERR_BAD_HEADER,
+                             SS_ERR_BAD_HEADER,
+                             SS_ERR_BAD_HEADER,
+                             SS_ERR_BAD_HEADER,
+                             SS_ERR_BAD_HEADER,
+                             SS_OK,
+                             SS_OK,
+                             SS_ERR_BAD_HEADER};
+    for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++)
+        if (check_with(twins[i][0], twins[i][1]) != want[i])
+            fail_msg("%s: %s: expected %d", twins[i][0], twins[i][1], want[i]);
+    assert_int_equal(check_with("Content_Length", "5"), SS_ERR_BAD_HEADER);
+    assert_non_null(strstr(ss_errmsg(), "a twin in '_' of a field that frames the request"));
+    assert_int_equal(check_with("X_Custom_Field", "v"), SS_OK);
+    assert_int_equal(check_with("Content_Type_Extra", "v"), SS_OK);
+}
+
 /* X-Road-Represented-Party: [CLASS/]CODE (PR-REST 4.3) */
 static void test_represented_party(void **state)
 {
@@ -617,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_purpose),
         cmocka_unit_test(test_subject),
         cmocka_unit_test(test_represented_party),
+        cmocka_unit_test(test_check_fields),
         cmocka_unit_test(test_request_hash_deterministic_and_sensitive),
         cmocka_unit_test(test_request_hash_name_case_and_filtered),
         cmocka_unit_test(test_request_hash_known_answer),
