@@ -85,7 +85,9 @@ static const char good_conf[] =
     "interval = 30\n"                                                       /* 57 */
     "grace = 600\n"                                                         /* 58 */
     "[health]\n"                                                            /* 59 */
-    "listen = 127.0.0.1:8081\n";                                            /* 60 */
+    "listen = 127.0.0.1:8081\n"                                             /* 60 */
+    "[service-tls]\n"                                                      /* 61 */
+    "ca = /etc/secsrv/services-ca.pem\n";                                  /* 62 */
 
 /* The required part alone, for problem tests that add a section of their own. */
 static const char minimal_conf[] = "[server]\n"                             /* 1 */
@@ -693,6 +695,33 @@ static void test_bad_services(void **state)
     ss_config_free(cfg);
 }
 
+/* A service over https:// is trusted through [service-tls] ca alone; its certificate and key
+ * go together. */
+static void test_service_tls(void **state)
+{
+    (void)state;
+    struct ss_config *cfg = load_with("[services]\n"                                   /* 16 */
+                                      "MUN/13004000/melde/a = https://backend/a\n"      /* 17 */
+                                      "MUN/13004000/melde/b = http://backend/b\n"       /* 18 */
+                                      "[service-tls]\n"                                 /* 19 */
+                                      "ca =\n"                                          /* 20 */
+                                      "certificate = /etc/secsrv/internal-chain.pem\n", /* 21 */
+                                      SS_ERR_CONFIG);
+    expect_problem(cfg, 17, "service URL is https:// but [service-tls] ca is not set");
+    expect_problem(cfg, 0, "[service-tls] key is required");
+    assert_int_equal(cfg->n_problems, 2);
+    assert_null(cfg->service_tls_ca);
+    ss_config_free(cfg);
+    cfg = load_with("[services]\n"                              /* 16 */
+                    "MUN/13004000/melde/a = https://backend/a\n" /* 17 */
+                    "[service-tls]\n"                            /* 18 */
+                    "ca = /etc/secsrv/services-ca.pem\n",        /* 19 */
+                    SS_OK);
+    assert_string_equal(cfg->service_tls_ca, "/etc/secsrv/services-ca.pem");
+    assert_null(cfg->service_tls_cert);
+    ss_config_free(cfg);
+}
+
 static void test_bad_server_section(void **state)
 {
     (void)state;
@@ -923,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_client_listed_twice),
         cmocka_unit_test(test_bad_clients),
         cmocka_unit_test(test_bad_services),
+        cmocka_unit_test(test_service_tls),
         cmocka_unit_test(test_bad_server_section),
         cmocka_unit_test(test_one_value_per_key),
         cmocka_unit_test(test_contradictions),
