@@ -51,13 +51,14 @@ static ss_error check_escape(const char *seg, size_t len, size_t i)
  * Whether byte b after byte prev (each as sent or percent-decoded) ends an
  * overlong UTF-8 sequence: a character encoded in more bytes than it needs,
  * which is no UTF-8 at all, and the classic way of passing "." or "/" by a
- * check to a lax decoder behind it ("%c0%ae" for "."). Only the lead bytes
- * followed by a continuation byte count, so that a Latin-1 path ("%C1" for
- * "Á") still passes.
+ * check to a lax decoder behind it ("%c0%ae" for "."; the 5- and 6-byte
+ * forms of old decoders, lead bytes F8-FD, are no UTF-8 either). Only the
+ * lead bytes followed by a continuation byte count, so that a Latin-1 path
+ * ("%C1" for "Á") still passes.
  */
 static bool overlong(unsigned char prev, unsigned char b)
 {
-    return ((prev == 0xc0 || prev == 0xc1) && b >= 0x80 && b <= 0xbf) ||
+    return ((prev == 0xc0 || prev == 0xc1 || prev >= 0xf8) && b >= 0x80 && b <= 0xbf) ||
            (prev == 0xe0 && b >= 0x80 && b <= 0x9f) || (prev == 0xf0 && b >= 0x80 && b <= 0x8f);
 }
 

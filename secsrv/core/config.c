@@ -711,6 +711,14 @@ ss_error ss_config_load(const char *path, struct ss_config **out)
             require(cfg, "client-proxy", "tls_key", cfg->client_tls_key);
             require(cfg, "client-proxy", "tls_client_ca", cfg->client_tls_ca);
         }
+        /* an empty value is no value: "ca =" sets no CA */
+        char **service_tls[] = {&cfg->service_tls_ca, &cfg->service_tls_cert,
+                                &cfg->service_tls_key};
+        for (size_t i = 0; i < sizeof service_tls / sizeof service_tls[0]; i++)
+            if (*service_tls[i] && !*service_tls[i][0]) {
+                free(*service_tls[i]);
+                *service_tls[i] = NULL;
+            }
         if (cfg->service_tls_cert || cfg->service_tls_key) {
             require(cfg, "service-tls", "certificate", cfg->service_tls_cert);
             require(cfg, "service-tls", "key", cfg->service_tls_key);

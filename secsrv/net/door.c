@@ -46,7 +46,7 @@ static bool host_value(const char *p)
     if (*p == '[') { /* IP-literal */
         const char *start = ++p;
         for (; *p && *p != ']'; p++)
-            if (!isalnum((unsigned char)*p) && !strchr(":.-_~!$&'()*+,;=", *p))
+            if (!isalnum((unsigned char)*p) && !strchr(":.-_~!$&'()*+,;=%", *p))
                 return false;
         if (*p != ']' || p == start)
             return false;

@@ -30,6 +30,8 @@
  */
 #define BACKEND_MAX_IDLE_S 1L
 #define PEER_MAX_IDLE_S 10L
+/* a service's connection is opened anew, and its certificate judged again, at least this often */
+#define SERVICE_MAX_LIFE_S 600L
 
 /*
  * An idle handle keeps its connections open. Its tag is whether it carries
@@ -350,15 +352,32 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 struct verify_state {
     const struct ss_upstream_tls *tls;             /* a peer server's connection, or */
     const struct ss_upstream_service_tls *service; /* a register service's */
-    char host[256];                                /* the service URL's host */
+    const char *url;                               /* the service's, for its host */
     uint64_t deadline_us; /* the end of the connection's time (CLOCK_MONOTONIC), 0: none */
     ss_error err;
     char reason[300];
 };
 
+/* The host of a service's URL, as its certificate names it (an IDN in punycode). */
+static void url_host(const char *url, char *out, size_t size)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    out[0] = '\0';
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, CURLU_PUNYCODE) == CURLUE_OK)
+        snprintf(out, size, "%s", host);
+    curl_free(host);
+    curl_url_cleanup(u);
+}
+
 static int verify_peer(X509_STORE_CTX *ctx, void *arg)
 {
     struct verify_state *vs = arg;
+    if (!vs) { /* a handshake no request prepared for (none should be): nothing is trusted */
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
     X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
     STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(ctx);
     unsigned char *ders[SS_TRUST_MAX_CHAIN] = {0};
@@ -386,14 +405,18 @@ static int verify_peer(X509_STORE_CTX *ctx, void *arg)
         vs->err = ss_trust_check_server(vs->tls->trust, certs, n, vs->tls->expected);
         if (!vs->err)
             vs->err = ss_trust_check_status(vs->tls->trust, certs, n, vs->deadline_us);
-    } else if (vs->service && vs->service->cas) {
-        if (ss_trust_verify_service(vs->service->cas, certs, n, vs->host))
-            vs->err = SS_ERR_SERVICE_TLS;
     } else {
-        vs->err = ss_errf(SS_ERR_SERVICE_TLS,
-                          "no CA to verify the server of %s against (for services: [service-tls] "
-                          "ca)",
-                          vs->host);
+        char host[256];
+        url_host(vs->url ? vs->url : "", host, sizeof host);
+        if (vs->service && vs->service->cas) {
+            if (ss_trust_verify_service(vs->service->cas, certs, n, host))
+                vs->err = SS_ERR_SERVICE_TLS;
+        } else {
+            vs->err = ss_errf(SS_ERR_SERVICE_TLS,
+                              "no CA to verify the server of %s against (for services: "
+                              "[service-tls] ca)",
+                              host);
+        }
     }
     if (vs->err) {
         snprintf(vs->reason, sizeof vs->reason, "%s", ss_errmsg());
@@ -438,17 +461,11 @@ static void set_tls(CURL *h, const struct ss_upstream_tls *tls, struct verify_st
         curl_easy_setopt(h, CURLOPT_MAXLIFETIME_CONN, life);
 }
 
-/* A service's part of TLS, for an https:// URL: its host, for the name check, and the
- * certificate shown when it asks for one. */
+/* A service's part of TLS, should its URL be https:// (libcurl also reads "https:/h" so, and
+ * decides by the scheme alone): the decision's state, and the certificate shown when the
+ * service asks for one. */
 static void set_service_tls(CURL *h, const struct ss_upstream_request *req, struct verify_state *vs)
 {
-    CURLU *u = curl_url();
-    char *host = NULL;
-    if (u && curl_url_set(u, CURLUPART_URL, req->url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-        snprintf(vs->host, sizeof vs->host, "%s", host);
-    curl_free(host);
-    curl_url_cleanup(u);
     const struct ss_upstream_service_tls *st = req->service;
     struct curl_blob cert = {0}, key = {0};
     if (st && st->cert_pem && st->key_pem) {
@@ -489,6 +506,8 @@ static bool set_once(CURL *h, const struct pool_tag *tag)
               /* curl copies each request over TLS into its upload buffer, 64 kB by default and
                * one per request in flight: a TLS record's 16 kB is as much as it sends at once */
               curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) == CURLE_OK;
+    if (ok && !tag->tls)
+        ok = curl_easy_setopt(h, CURLOPT_MAXLIFETIME_CONN, SERVICE_MAX_LIFE_S) == CURLE_OK;
     /* TLS as for peers on every handle: a service's https:// URL gets the same versions and
      * suites, and the decision of verify_peer, never libcurl's own */
     if (ok) {
@@ -696,6 +715,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
                             : req->timeout_ms;
     struct verify_state vs = {.tls = req->tls,
                               .service = req->service,
+                              .url = req->url,
                               .deadline_us =
                                   limit_ms ? ss_monotonic_us() + (uint64_t)limit_ms * 1000u : 0};
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -732,7 +752,7 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
     }
     if (req->tls)
         set_tls(h, req->tls, &vs);
-    else if (strncasecmp(req->url, "https://", 8) == 0)
+    else
         set_service_tls(h, req, &vs);
     CURLcode rc = drive(&hd);
     if (rc != CURLE_OK) {
@@ -743,10 +763,19 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
 out:
     free(line);
     curl_slist_free_all(list);
-    /* the handle keeps its connection only for exchanges that went well */
-    if (result) {
+    /* the handle keeps its connection only for exchanges that went well, and not after a 204
+     * or 304 framed as if it had a body (chunked, or a 204 with a length; a 304's length is
+     * the GET's, RFC 9110 8.6): the bytes a service sends all the same would be read as the
+     * next request's answer */
+    uint64_t announced = 0;
+    bool stray = !result && (resp->status == 204 || resp->status == 304) &&
+                 (ss_headers_get(&resp->headers, "Transfer-Encoding") ||
+                  (resp->status == 204 && ss_headers_content_length(&resp->headers, &announced) &&
+                   announced > 0));
+    if (result || stray) {
         handle_close(&hd);
-        ss_upstream_response_cleanup(resp);
+        if (result)
+            ss_upstream_response_cleanup(resp);
     } else {
         /* nothing of this request stays pointed to by the idle handle */
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);

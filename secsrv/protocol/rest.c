@@ -168,8 +168,7 @@ static bool protected_name_as(const char *name, bool underscore)
 /* Content_Length and the like: a twin in '_' of a field that frames or routes the request */
 static bool framing_twin(const char *name)
 {
-    static const char *const framing[] = {"Content-Length", "Transfer-Encoding", "Host",
-                                          "Connection"};
+    static const char *const framing[] = {"Content-Length", "Transfer-Encoding"};
     for (size_t i = 0; i < sizeof framing / sizeof framing[0]; i++)
         if (has_prefix(name, framing[i], true) && name[strlen(framing[i])] == '\0')
             return true;

@@ -789,12 +789,17 @@ static ss_error copy_response(struct exchange *x, struct ss_upstream_response *u
     ss_error err;
     if (x->soap && ct && (err = ss_headers_add(&resp->headers, "Content-Type", ct)))
         return err;
-    /* an answer to HEAD, and a 304, say the length of the answer to GET if their source did,
-     * and none if it did not (RFC 9110 8.6): never a Content-Length of their own empty body */
-    if (strcmp(x->req->method, "HEAD") == 0 || up->status == 304) {
+    /* an answer to HEAD says the length of the answer to GET if its source did, and none if it
+     * did not (RFC 9110 8.6); a 304 the length its source said. A 304 without one gets
+     * libmicrohttpd's "Content-Length: 0": without any, libmicrohttpd 0.9.75 would close the
+     * connection after it, between servers a new handshake for each */
+    if (strcmp(x->req->method, "HEAD") == 0) {
         resp->head_length_set = true;
         if (!ss_headers_content_length(&up->headers, &resp->head_length))
             resp->head_length = UINT64_MAX; /* libmicrohttpd's "unknown" */
+    } else if (up->status == 304) {
+        resp->head_length_set = ss_headers_content_length(&up->headers, &resp->head_length) &&
+                                resp->head_length != UINT64_MAX;
     }
     free(resp->body);
     resp->body = up->body;

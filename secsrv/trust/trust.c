@@ -728,6 +728,8 @@ ss_error ss_trust_verify_service(const struct ss_ca_store *cas, const struct ss_
     if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
         host++;
         len -= 2;
+    } else if (len > 1 && host[len - 1] == '.') {
+        len--; /* "register.example." is the name "register.example" */
     }
     if (len == 0 || len >= sizeof name)
         return ss_errf(SS_ERR_PEER_UNTRUSTED, "the service's host name is not usable");
@@ -736,10 +738,12 @@ ss_error ss_trust_verify_service(const struct ss_ca_store *cas, const struct ss_
     X509 *leaf = ss_certfile_x509(certs[0].data, certs[0].len);
     unsigned char ip[16];
     bool literal = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
-    int ok = !leaf ? 0
-             : literal
-                 ? X509_check_ip_asc(leaf, name, 0)
-                 : X509_check_host(leaf, name, len, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+    int ok = !leaf     ? 0
+             : literal ? X509_check_ip_asc(leaf, name, 0)
+                       : X509_check_host(leaf, name, len,
+                                         X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                             X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+                                         NULL);
     X509_free(leaf);
     ERR_clear_error();
     if (ok != 1) {

@@ -69,6 +69,10 @@ conf=$(mv_variant no-service-ca '/^\[service-tls\]$/,/^key = /{/^ca = /d}')
 check "$conf"
 expect "a service over https:// without [service-tls] ca is a problem, at the service's line" \
   bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"no-service-ca.conf:$(line_of "$conf" '/svctls = https://'): service URL is https:// but \[service-tls\] ca is not set\"" _ "$ERR"
+conf=$(mv_variant service-empty-ca '/^\[service-tls\]$/,/^key = /{s#^ca = .*#ca =#}')
+check "$conf"
+expect "an empty [service-tls] ca is none: a problem at the https:// service's line" \
+  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"service-empty-ca.conf:$(line_of "$conf" '/svctls = https://'): service URL is https:// but\"" _ "$ERR"
 conf=$(mv_variant service-other-key '/^\[service-tls\]$/,/^key = /{s#^key = .*#key = '"$FED_PKI"'/servers/ss-sh-kiel/auth.key#}')
 check "$conf"
 expect "a [service-tls] key that is not the certificate's is a problem, at its line" \

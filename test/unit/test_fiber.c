@@ -276,7 +276,7 @@ static void *done_later(void *arg)
     return NULL;
 }
 
-/* Outside a fiber the calls block the calling thread, as before. */
+/* A task that holds its thread, and one that waits (test_longest_slice). */
 struct slice_item {
     struct ss_task task;
     struct ss_wait wait; /* the waiting task's */
@@ -330,6 +330,7 @@ static void test_longest_slice(void **state)
     ss_wait_destroy(&waiting.wait);
 }
 
+/* Outside a fiber the calls block the calling thread, as before. */
 static void test_outside_a_fiber(void **state)
 {
     (void)state;

@@ -345,13 +345,24 @@ static void test_door_refusals(void **state)
         "other than chunked");
     expect_refused(door("GET", "/x", "Host", "a", "Host", "b", NULL), "more than one Host");
     /* a Host is uri-host [":" port] (RFC 9112 3.2), or empty */
-    const char *hosts[] = {"h", "h:80", "h:", "127.0.0.1:5500", "[::1]:8080", "[v1.x]",
-                           "xn--bcher-kva.example", "a%41b", "a-b_c~d!$&'()*+,;=", ""};
+    const char *hosts[] = {"h",
+                           "h:80",
+                           "h:",
+                           "127.0.0.1:5500",
+                           "[::1]:8080",
+                           "[v1.x]",
+                           "[fe80::1%25eth0]:80",
+                           "Register.Example.:443",
+                           "xn--bcher-kva.example",
+                           "a%41b",
+                           "a-b_c~d!$&'()*+,;=",
+                           ""};
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
         if (door("GET", "/x", "Host", hosts[i], NULL) != SS_OK)
             fail_msg("Host '%s' was refused: %s", hosts[i], ss_errmsg());
-    const char *bad_hosts[] = {"a b", "<x>", "u@a", "a:99x", "a:b:c", "[::1", "[]", "[::1]x",
-                               "a%4", "a%zz", "a/b", "a?b", "a#b", "\"a\"", "[::1]:8 0"};
+    const char *bad_hosts[] = {"a b",  "<x>", "u@a",    "a:99x", "a:b:c",
+                               "[::1", "[]",  "[::1]x", "a%4",   "a%zz",
+                               "a/b",  "a?b", "a#b",    "\"a\"", "[::1]:8 0"};
     for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
         if (door("GET", "/x", "Host", bad_hosts[i], NULL) != SS_ERR_PROTOCOL)
             fail_msg("Host '%s' was not refused", bad_hosts[i]);

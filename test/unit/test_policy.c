@@ -640,6 +640,8 @@ static void test_path_traversal_refused(void **state)
         "/a/%f0%80%80%ae",
         "/a/\xc0\xae\xc0\xae/b",
         "/a/%c0\xae",
+        "/a/%f8%80%80%80%ae",
+        "/a/%fc%80%80%80%80%ae",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         ss_error err = ss_policy_path_check(refused[i], strlen(refused[i]));
@@ -659,6 +661,7 @@ static void test_path_traversal_refused(void **state)
                               "/a.b/c..d/...",
                               "/M%C3%BCller",
                               "/%C1lvarez",
+                              "/%C2%A9%DF%BF%E0%A0%80%ED%9F%BF%EF%BF%BF%F0%90%80%80%F4%8F%BF%BF",
                               "/%C0",
                               "/%E0%A4%85",
                               "/%F0%9F%98%80",

@@ -575,6 +575,7 @@ static void test_verify_service(void **state)
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.1"), SS_OK);
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "localhost"), SS_OK);
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "LOCALHOST"), SS_OK);
+    assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "localhost."), SS_OK);
     /* a name or an address it was not issued to */
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.2"),
                      SS_ERR_PEER_UNTRUSTED);
@@ -583,6 +584,7 @@ static void test_verify_service(void **state)
                      SS_ERR_PEER_UNTRUSTED);
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "[::1]"),
                      SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "is not issued to ::1"));
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "localhost.evil"),
                      SS_ERR_PEER_UNTRUSTED);
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, ""), SS_ERR_PEER_UNTRUSTED);
@@ -603,6 +605,7 @@ static void test_verify_service(void **state)
     chain_add(&c, "tsa.pem");
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.1"),
                      SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "unsupported certificate purpose"));
     chain_free(&c);
     /* no certificate at all */
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, 0, "127.0.0.1"),
