@@ -605,7 +605,7 @@ static void test_verify_service(void **state)
     chain_add(&c, "tsa.pem");
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, c.n, "127.0.0.1"),
                      SS_ERR_PEER_UNTRUSTED);
-    assert_non_null(strstr(ss_errmsg(), "unsupported certificate purpose"));
+    assert_non_null(strstr(ss_errmsg(), "unsuitable certificate purpose"));
     chain_free(&c);
     /* no certificate at all */
     assert_int_equal(ss_trust_verify_service(ca_store, c.certs, 0, "127.0.0.1"),
