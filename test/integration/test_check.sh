@@ -61,30 +61,31 @@ expect "an OpenAPI description that is not UTF-8 is a problem, at its file and l
   bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'latin1.yaml:3: not UTF-8 (byte 0xf6)'" _ "$ERR"
 
 # register services over https://: their CAs named, a client certificate that is the key's
-mv_variant() {
-  sed "$2" "$FED_MV_CONF" >"$T_DIR/$1.conf"
-  echo "$T_DIR/$1.conf"
+# service_problem NAME SED-SCRIPT WHAT LINE-REGEX MESSAGE-REGEX: a copy of the MV configuration
+# changed by SED-SCRIPT is a problem, MESSAGE-REGEX at the line LINE-REGEX finds (none: no line)
+service_problem() {
+  local conf=$T_DIR/$1.conf at=""
+  sed "$2" "$FED_MV_CONF" >"$conf"
+  check "$conf"
+  [ -n "$4" ] && at="$(line_of "$conf" "$4"):"
+  expect "$3" bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"$1.conf:$at \$2\"" _ "$ERR" "$5"
 }
-conf=$(mv_variant no-service-ca '/^\[service-tls\]$/,/^key = /{/^ca = /d}')
-check "$conf"
-expect "a service over https:// without [service-tls] ca is a problem, at the service's line" \
-  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"no-service-ca.conf:$(line_of "$conf" '/svctls = https://'): service URL is https:// but \[service-tls\] ca is not set\"" _ "$ERR"
-conf=$(mv_variant service-empty-ca '/^\[service-tls\]$/,/^key = /{s#^ca = .*#ca =#}')
-check "$conf"
-expect "an empty [service-tls] ca is none: a problem at the https:// service's line" \
-  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"service-empty-ca.conf:$(line_of "$conf" '/svctls = https://'): service URL is https:// but\"" _ "$ERR"
-conf=$(mv_variant service-other-key '/^\[service-tls\]$/,/^key = /{s#^key = .*#key = '"$FED_PKI"'/servers/ss-sh-kiel/auth.key#}')
-check "$conf"
-expect "a [service-tls] key that is not the certificate's is a problem, at its line" \
-  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"service-other-key.conf:$(line_of "$conf" '^key = .*ss-sh-kiel/auth.key'): .*ss-sh-kiel/auth.key does not hold the key of\"" _ "$ERR"
-conf=$(mv_variant service-no-key '/^\[service-tls\]$/,/^key = /{/^key = /d}')
-check "$conf"
-expect "a [service-tls] certificate without its key is a problem" \
-  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q '\[service-tls\] key is required'" _ "$ERR"
-conf=$(mv_variant service-bad-ca "s#^ca = .*ca-chain.pem#ca = $FED_MV_CONF#")
-check "$conf"
-expect "a [service-tls] ca file without certificates is a problem, at its line" \
-  bash -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q \"service-bad-ca.conf:$(line_of "$conf" '^ca = '): .*cannot load CA certificates\"" _ "$ERR"
+tls_section='/^\[service-tls\]$/,/^key = /'
+service_problem no-service-ca "$tls_section{/^ca = /d}" \
+  "a service over https:// without [service-tls] ca is a problem, at the service's line" \
+  '/svctls = https://' 'service URL is https:// but \[service-tls\] ca is not set'
+service_problem service-empty-ca "$tls_section{s#^ca = .*#ca =#}" \
+  "an empty [service-tls] ca is none: a problem at the https:// service's line" \
+  '/svctls = https://' 'service URL is https:// but'
+service_problem service-other-key \
+  "$tls_section{s#^key = .*#key = $FED_PKI/servers/ss-sh-kiel/auth.key#}" \
+  "a [service-tls] key that is not the certificate's is a problem, at its line" \
+  '^key = .*ss-sh-kiel/auth.key' '.*ss-sh-kiel/auth.key does not hold the key of'
+service_problem service-no-key "$tls_section{/^key = /d}" \
+  "a [service-tls] certificate without its key is a problem" '' '\[service-tls\] key is required'
+service_problem service-bad-ca "s#^ca = .*ca-chain.pem#ca = $FED_MV_CONF#" \
+  "a [service-tls] ca file without certificates is a problem, at its line" \
+  '^ca = ' '.*cannot load CA certificates'
 
 conf=$(variant bad-line 's/^max_headers = 32$/max_headers = lots/')
 check "$conf"
