@@ -66,13 +66,20 @@ started() { log_count sh "logger: started \\(pid"; }
 starts_before=$(started)
 # each time it says its log is open (just before it tells the parent it serves) it is killed:
 # tail -F follows the log as it is written, from the line after the last one now (so that no
-# line is missed however late tail starts), and the kill comes a few ms after
+# line is missed however late tail starts), and the kill comes a few ms after. The pid comes
+# from the parent's line before ("started (pid N)"), not from ps: under load a ps took 150 ms
+# and more, and a logger that had served 100 ms by then was, rightly, started again at once
 from=$(($(wc -l <"$FED_DIR/sh.log") + 1))
 (tail -n "+$from" -F "$FED_DIR/sh.log" 2>/dev/null |
-  grep --line-buffered "logger: message log .* open" |
-  while read -r _; do
-    p=$(child_of sh logger)
-    [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
+  grep --line-buffered -E "logger: (started \(pid [0-9]+\)|message log .* open)" |
+  while read -r line; do
+    case $line in
+    *"logger: started (pid "*)
+      p=${line##*(pid }
+      p=${p%%)*}
+      ;;
+    *) [ -n "${p:-}" ] && kill -9 "$p" 2>/dev/null || true ;;
+    esac
   done) &
 killer=$!
 kill -9 "$(child_of sh logger)"
