@@ -13,6 +13,8 @@
  * PUT, PATCH, DELETE or OPTIONS (another token but CONNECT and TRACE is
  * SS_ERR_METHOD, checked before the rest), its target is non-empty without bytes <= 0x20 or
  * 0x7f, there is at most one Host field (and one in an HTTP/1.1 request),
+ * each Host value is uri-host [":" port] (an IP-literal in brackets, or
+ * unreserved, sub-delims and %XX; the port digits; or empty),
  * Transfer-Encoding and
  * Content-Length do not both appear, every Content-Length is the same
  * non-empty run of digits, and Transfer-Encoding appears at most once, as
@@ -26,6 +28,7 @@
  */
 #include "door.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +95,38 @@ static bool method_unknown(const char *method)
     return strcmp(method, "CONNECT") && strcmp(method, "TRACE") && !known_method(method);
 }
 
+/* A Host value as RFC 3986 3.2.2-3.2.3 writes uri-host [":" port], split at its colon first. */
+static bool host_ok(const char *v)
+{
+    static const char sub[] = "-._~!$&'()*+,;=";
+    size_t n = strlen(v), host_len;
+    if (v[0] == '[') {
+        const char *close = memchr(v, ']', n);
+        if (!close || close == v + 1)
+            return false;
+        for (const char *p = v + 1; p < close; p++)
+            if (!isalnum((unsigned char)*p) && !strchr(":%", *p) && !strchr(sub, *p))
+                return false;
+        host_len = (size_t)(close - v) + 1;
+    } else {
+        const char *colon = memchr(v, ':', n);
+        host_len = colon ? (size_t)(colon - v) : n;
+        for (size_t i = 0; i < host_len; i++) {
+            if (v[i] == '%') {
+                if (i + 2 >= host_len || !isxdigit((unsigned char)v[i + 1]) ||
+                    !isxdigit((unsigned char)v[i + 2]))
+                    return false;
+                i += 2;
+            } else if (!isalnum((unsigned char)v[i]) && !strchr(sub, v[i])) {
+                return false;
+            }
+        }
+    }
+    if (host_len == n)
+        return true;
+    return v[host_len] == ':' && strspn(v + host_len + 1, "0123456789") == n - host_len - 1;
+}
+
 /* What the door must say of the fields in h, method, target and version (NUL-free). */
 static bool door_ok(const char *method, const char *target, bool http10,
                     const struct ss_headers *h)
@@ -111,8 +146,11 @@ static bool door_ok(const char *method, const char *target, bool http10,
     const char *first_length = NULL;
     for (size_t i = 0; i < h->n; i++) {
         const char *name = h->items[i].name, *value = h->items[i].value;
-        if (!strcasecmp(name, "Host"))
+        if (!strcasecmp(name, "Host")) {
+            if (!host_ok(value))
+                return false;
             hosts++;
+        }
         if (!strcasecmp(name, "Transfer-Encoding")) {
             codings++;
             if (strcasecmp(value, "chunked") != 0)
