@@ -43,25 +43,20 @@ static bool authority_char(char c)
  */
 static bool host_value(const char *p)
 {
-    if (*p == '[') { /* IP-literal */
+    if (*p == '[') { /* IP-literal: an authority's characters but the brackets */
         const char *start = ++p;
         for (; *p && *p != ']'; p++)
-            if (!isalnum((unsigned char)*p) && !strchr(":.-_~!$&'()*+,;=%", *p))
+            if (!authority_char(*p) || *p == '[')
                 return false;
         if (*p != ']' || p == start)
             return false;
         p++;
-    } else { /* IPv4address / reg-name */
-        while (*p && *p != ':') {
-            if (*p == '%') {
-                if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
-                    return false;
-                p += 3;
-            } else if (isalnum((unsigned char)*p) || strchr("-._~!$&'()*+,;=", *p)) {
-                p++;
-            } else {
+    } else { /* IPv4address / reg-name: no ':' (the port's) nor brackets; '%' escapes a byte */
+        for (; *p && *p != ':'; p++) {
+            if (*p == '%' && (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])))
                 return false;
-            }
+            if (!authority_char(*p) || *p == '[' || *p == ']')
+                return false;
         }
     }
     if (*p == ':')

@@ -404,6 +404,15 @@ static void check_exposure(struct ss_config *cfg)
     }
 }
 
+/* A certificate and its key, both readable, must belong together; a problem at the key's line. */
+static void check_keypair(struct ss_config *cfg, const char *section, const char *key_name,
+                          const char *cert, const char *key)
+{
+    if (cert && key && access(cert, R_OK) == 0 && access(key, R_OK) == 0 &&
+        ss_trust_check_keypair(cert, key) != SS_OK)
+        ss_config_problem(cfg, ss_config_line(cfg, section, key_name, NULL), "%s", ss_errmsg());
+}
+
 ss_error ss_daemon_check(struct ss_config *cfg)
 {
     check_file(cfg, "tls", "certificate", cfg->auth_cert);
@@ -429,18 +438,10 @@ ss_error ss_daemon_check(struct ss_config *cfg)
                               ss_errmsg());
         ss_ca_store_free(service_cas);
     }
-    if (cfg->service_tls_cert && cfg->service_tls_key && access(cfg->service_tls_cert, R_OK) == 0 &&
-        access(cfg->service_tls_key, R_OK) == 0 &&
-        ss_trust_check_keypair(cfg->service_tls_cert, cfg->service_tls_key) != SS_OK)
-        ss_config_problem(cfg, ss_config_line(cfg, "service-tls", "key", NULL), "%s", ss_errmsg());
-    if (cfg->auth_cert && cfg->auth_key && access(cfg->auth_cert, R_OK) == 0 &&
-        access(cfg->auth_key, R_OK) == 0 &&
-        ss_trust_check_keypair(cfg->auth_cert, cfg->auth_key) != SS_OK)
-        ss_config_problem(cfg, ss_config_line(cfg, "tls", "key", NULL), "%s", ss_errmsg());
-    if (cfg->client_tls_cert && cfg->client_tls_key && cfg->client_tls_listen[0] &&
-        ss_trust_check_keypair(cfg->client_tls_cert, cfg->client_tls_key) != SS_OK)
-        ss_config_problem(cfg, ss_config_line(cfg, "client-proxy", "tls_key", NULL), "%s",
-                          ss_errmsg());
+    check_keypair(cfg, "service-tls", "key", cfg->service_tls_cert, cfg->service_tls_key);
+    check_keypair(cfg, "tls", "key", cfg->auth_cert, cfg->auth_key);
+    if (cfg->client_tls_listen[0])
+        check_keypair(cfg, "client-proxy", "tls_key", cfg->client_tls_cert, cfg->client_tls_key);
     struct stat st;
     if (cfg->state_dir && (stat(cfg->state_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
                            access(cfg->state_dir, W_OK) != 0))

@@ -657,14 +657,24 @@ struct ss_ca_store {
     X509_STORE *store;
 };
 
-ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
+/* An empty store (NULL: out of memory, with the error set). */
+static struct ss_ca_store *ca_store_new(void)
 {
-    *out = NULL;
     struct ss_ca_store *cas = calloc(1, sizeof *cas);
     if (!cas || !(cas->store = X509_STORE_new())) {
         free(cas);
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
+        (void)ss_errf(SS_ERR_NOMEM, "out of memory");
+        return NULL;
     }
+    return cas;
+}
+
+ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
+{
+    *out = NULL;
+    struct ss_ca_store *cas = ca_store_new();
+    if (!cas)
+        return SS_ERR_NOMEM;
     if (X509_STORE_load_file(cas->store, ca_file) != 1) {
         ERR_clear_error();
         ss_ca_store_free(cas);
@@ -685,11 +695,9 @@ ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
 ss_error ss_ca_store_system(struct ss_ca_store **out)
 {
     *out = NULL;
-    struct ss_ca_store *cas = calloc(1, sizeof *cas);
-    if (!cas || !(cas->store = X509_STORE_new())) {
-        free(cas);
-        return ss_errf(SS_ERR_NOMEM, "out of memory");
-    }
+    struct ss_ca_store *cas = ca_store_new();
+    if (!cas)
+        return SS_ERR_NOMEM;
     if (X509_STORE_set_default_paths(cas->store) != 1) {
         ERR_clear_error();
         ss_ca_store_free(cas);
