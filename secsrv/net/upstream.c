@@ -371,6 +371,29 @@ static void url_host(const char *url, char *out, size_t size)
     curl_url_cleanup(u);
 }
 
+/* The system's CAs, for what ss_upstream_fetch fetches over https://: loaded once, at the first
+ * handshake that needs them (a plain http:// fetch never does); NULL when they cannot be, then
+ * nothing over https:// is trusted. */
+static struct ss_ca_store *system_cas;
+
+static void load_system_cas(void)
+{
+    if (ss_ca_store_system(&system_cas) != SS_OK)
+        system_cas = NULL;
+}
+
+/* The CAs a service's certificate must chain to (NULL: none). */
+static const struct ss_ca_store *service_cas(const struct ss_upstream_service_tls *st)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (!st)
+        return NULL;
+    if (!st->system_cas)
+        return st->cas;
+    pthread_once(&once, load_system_cas);
+    return system_cas;
+}
+
 static int verify_peer(X509_STORE_CTX *ctx, void *arg)
 {
     struct verify_state *vs = arg;
@@ -408,8 +431,9 @@ static int verify_peer(X509_STORE_CTX *ctx, void *arg)
     } else {
         char host[256];
         url_host(vs->url ? vs->url : "", host, sizeof host);
-        if (vs->service && vs->service->cas) {
-            if (ss_trust_verify_service(vs->service->cas, certs, n, host))
+        const struct ss_ca_store *cas = service_cas(vs->service);
+        if (cas) {
+            if (ss_trust_verify_service(cas, certs, n, host))
                 vs->err = SS_ERR_SERVICE_TLS;
         } else {
             vs->err = ss_errf(SS_ERR_SERVICE_TLS,
@@ -797,16 +821,6 @@ void ss_upstream_response_cleanup(struct ss_upstream_response *resp)
     resp->body_len = 0;
 }
 
-/* The system's CAs, for ss_upstream_fetch: loaded once; NULL when they cannot be (then
- * nothing fetched over https:// is trusted). */
-static struct ss_ca_store *system_cas;
-
-static void load_system_cas(void)
-{
-    if (ss_ca_store_system(&system_cas) != SS_OK)
-        system_cas = NULL;
-}
-
 ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint8_t *body,
                            size_t body_len, size_t max, unsigned timeout_ms, uint8_t **buf,
                            size_t *len)
@@ -826,9 +840,7 @@ ss_error ss_upstream_fetch(const char *url, const char *content_type, const uint
         return err;
     }
     /* over https://, the server's certificate chains to a CA of the system's, for its name */
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, load_system_cas);
-    struct ss_upstream_service_tls web = {.cas = system_cas};
+    static const struct ss_upstream_service_tls web = {.system_cas = true};
     struct ss_upstream_request req = {.method = content_type ? "POST" : "GET",
                                       .url = url,
                                       .headers = &fields,

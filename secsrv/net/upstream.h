@@ -13,6 +13,7 @@
 #include "ss_error.h"
 #include "trust.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,7 +34,8 @@ struct ss_upstream_tls {
  * service asks for one (NULL: none).
  */
 struct ss_upstream_service_tls {
-    const struct ss_ca_store *cas; /* NULL: no service is trusted over https:// */
+    const struct ss_ca_store *cas; /* NULL: no service is trusted over https://, but... */
+    bool system_cas; /* ...the system's CAs, loaded at the first handshake that needs them */
     const char *cert_pem;
     const char *key_pem;
 };

@@ -605,8 +605,7 @@ static void test_verify_service(void **state)
         if (ss_trust_verify_service(refused[i].cas, c.certs, c.n, "127.0.0.1") !=
                 SS_ERR_PEER_UNTRUSTED ||
             !strstr(ss_errmsg(), refused[i].why))
-            fail_msg("%s: not refused for '%s' (%s)", refused[i].file, refused[i].why,
-                     ss_errmsg());
+            fail_msg("%s: not refused for '%s' (%s)", refused[i].file, refused[i].why, ss_errmsg());
         chain_free(&c);
     }
     /* no certificate at all */
@@ -620,7 +619,27 @@ static void test_verify_service(void **state)
     chain_add(&c, "servers/ss-sh-kiel/auth-chain.pem");
     assert_int_equal(ss_trust_verify_service(system, c.certs, c.n, "127.0.0.1"),
                      SS_ERR_PEER_UNTRUSTED);
+    assert_non_null(strstr(ss_errmsg(), "rejected"));
     chain_free(&c);
+    /* and the store holds them: some root of the system's bundle that may serve TLS chains (to
+     * itself), so only its name is refused; an empty store would refuse every chain */
+    FILE *f = fopen(X509_get_default_cert_file(), "r");
+    assert_non_null(f);
+    bool chained = false;
+    X509 *root;
+    while (!chained && (root = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        unsigned char *der = NULL;
+        int len = i2d_X509(root, &der);
+        X509_free(root);
+        assert_true(len > 0);
+        struct ss_der d = {der, (size_t)len};
+        assert_int_equal(ss_trust_verify_service(system, &d, 1, "name.invalid"),
+                         SS_ERR_PEER_UNTRUSTED);
+        chained = strstr(ss_errmsg(), "is not issued to name.invalid") != NULL;
+        OPENSSL_free(der);
+    }
+    fclose(f);
+    assert_true(chained);
     ss_ca_store_free(system);
 }
 
