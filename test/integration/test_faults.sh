@@ -108,13 +108,19 @@ expect "and the log is one intact chain" chain_ok sh
 # says so without an exchange to find it, and is well again once the store is, again without one
 # the other writer holds its transaction until the test has seen what it came for (a line on
 # the fifo), not for a guessed time
+# the transaction waits for one of the logger's own (a timestamp stored, its probe) to end: the
+# shell's default is to give up at once, and then nothing would hold the store
 mkfifo "$T_DIR/release"
-(printf 'BEGIN EXCLUSIVE;\nSELECT count(*) FROM records;\n'; read -r _ <"$T_DIR/release"
-  printf 'COMMIT;\n') | sqlite3 "$FED_DIR/sh/log/messagelog.db" >/dev/null 2>&1 &
+(printf '.timeout 20000\nBEGIN EXCLUSIVE;\nSELECT count(*) FROM records;\n'
+  read -r _ <"$T_DIR/release"
+  printf 'COMMIT;\n') | sqlite3 "$FED_DIR/sh/log/messagelog.db" >/dev/null 2>"$T_DIR/holder.err" &
 holder=$!
 log_down() { health sh; [ "$HEALTH_STATUS" = 500 ] && printf '%s' "$HEALTH" | grep -q 'message log'; }
-expect "an idle server's health sees the store taken (500, naming the message log)" \
-  wait_until "the writer's probe" 30 log_down
+down=no
+wait_until "the writer's probe" 30 log_down && down=yes
+expect "an idle server's health sees the store taken (500, naming the message log)$(
+  [ -s "$T_DIR/holder.err" ] && printf ' (sqlite3: %s)' "$(head -c 200 "$T_DIR/holder.err")")" \
+  test "$down" = yes
 # (bounded: a holder that ended early has no reader on the fifo)
 timeout 10 bash -c "echo release >'$T_DIR/release'" || true
 wait "$holder" || true
