@@ -653,26 +653,39 @@ static int print_paths(void)
     return 0;
 }
 
+/* Reads the files named, each NULL or a path (false: one cannot be read; the log says so). */
+static bool read_texts(const char *what, char *const *paths, char **texts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (paths[i] && ss_trust_read_pem(paths[i], &texts[i]) != SS_OK) {
+            ss_log_error("SIGHUP: %s stays: %s", what, ss_errmsg());
+            return false;
+        }
+    return true;
+}
+
 /*
  * What a reload hands the network process, which cannot read the key files
- * once its privileges are gone: the authentication certificate and key as
- * the files hold them now (a rotation), or nothing when they cannot be read
- * (the policies are reloaded all the same).
+ * once its privileges are gone: the authentication certificate and key, and
+ * [service-tls]'s CAs, certificate and key, as the files hold them now (a
+ * rotation); a part whose files cannot be read is left out, and the one in
+ * force stays (the policies are reloaded all the same).
  */
 static void reload_payload(struct ss_ipc_buf *b)
 {
-    char *cert = NULL, *key = NULL;
-    if (ss_trust_read_pem(cfg->auth_cert, &cert) != SS_OK ||
-        ss_trust_read_pem(cfg->auth_key, &key) != SS_OK) {
-        ss_log_error("SIGHUP: the TLS certificate stays: %s", ss_errmsg());
-    } else {
-        ss_ipc_put_str(b, cert);
-        ss_ipc_put_str(b, key);
-    }
-    free(cert);
-    if (key) {
-        sodium_memzero(key, strlen(key));
-        free(key);
+    char *const auth[] = {cfg->auth_cert, cfg->auth_key};
+    char *const service[] = {cfg->service_tls_ca, cfg->service_tls_cert, cfg->service_tls_key};
+    char *texts[5] = {0};
+    uint32_t parts = 0;
+    if (read_texts("the TLS certificate", auth, texts, 2))
+        parts |= SS_RELOAD_IDENTITY;
+    if (read_texts("[service-tls]", service, texts + 2, 3))
+        parts |= SS_RELOAD_SERVICE_TLS;
+    ss_ipc_put_u32(b, parts);
+    for (size_t i = 0; i < 5; i++) {
+        if (parts & (i < 2 ? SS_RELOAD_IDENTITY : SS_RELOAD_SERVICE_TLS))
+            ss_ipc_put_str(b, texts[i]);
+        ss_trust_free_pem(texts[i]);
     }
 }
 

@@ -46,8 +46,8 @@
  * connection's (set_tls).
  */
 struct pool_tag {
-    bool tls; /* the handle's transfers carry TLS, to a peer (set_once) */
-    uint64_t serial;
+    bool tls;        /* the handle's transfers carry TLS, to a peer (set_once) */
+    uint64_t serial; /* a peer's: the registry's; a service's: [service-tls]'s generation */
     uint8_t pin[32];
 };
 
@@ -558,8 +558,9 @@ static bool same_tag(const struct pool_tag *a, const struct pool_tag *b)
 
 /*
  * An idle handle with tag's connection, or a new one (false: out of
- * memory). Handles of peers admitted under an older registry than tag's
- * can never be taken again: they are closed on the way.
+ * memory). Handles of peers admitted under an older registry than tag's,
+ * and of services reached under an older [service-tls], can never be taken
+ * again: they are closed on the way.
  */
 static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct handle *out)
 {
@@ -569,7 +570,9 @@ static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct ha
     pthread_mutex_lock(&u->mu);
     for (size_t i = u->n_idle; i > 0; i--) {
         struct pooled *p = &u->idle[i - 1];
-        bool old = tag->tls && p->tag.tls && p->tag.serial < tag->serial;
+        /* a peer's under an older registry; a service's under an older [service-tls] */
+        bool old = p->tag.tls == tag->tls && p->tag.serial < tag->serial &&
+                   (tag->tls || p->tag.serial != 0);
         if (!old && (out->h || !same_tag(&p->tag, tag)))
             continue;
         if (old)
@@ -681,6 +684,8 @@ ss_error ss_upstream_send(struct ss_upstream *u, const struct ss_upstream_reques
          * of them, so a connection is reused only for a server that accepts the same */
         const struct ss_reg_server *peer = req->tls->expected;
         ss_sha256(peer->auth_sha256[0], peer->n_auth * sizeof peer->auth_sha256[0], tag.pin);
+    } else if (req->service) {
+        tag.serial = req->service->generation;
     }
     struct handle hd;
     if (!acquire(u, &tag, &hd))

@@ -38,6 +38,9 @@ struct ss_upstream_service_tls {
     bool system_cas; /* ...the system's CAs, loaded at the first handshake that needs them */
     const char *cert_pem;
     const char *key_pem;
+    /* a connection made under one generation is not used under another (a reload's new CAs
+     * or certificate); 0: the fetches' own */
+    uint64_t generation;
 };
 
 struct ss_upstream_request {

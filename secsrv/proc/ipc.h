@@ -32,7 +32,8 @@
 enum ss_ipc_type {
     /* parent -> child */
     SS_IPC_ATTACH = 1, /* a new link (fd) to a peer process; u32 which, u32 serial */
-    SS_IPC_RELOAD,     /* reload what can be reloaded (policies) */
+    SS_IPC_RELOAD,     /* reload what can be reloaded: the policies, and the parts in
+                          u32 (enum ss_reload_part) as PEM strings, each in its order */
     SS_IPC_PING,       /* u64: a sign of life is asked for -> SS_IPC_PONG with the same u64 */
     /* child -> parent */
     SS_IPC_READY = 50, /* the child has started and serves; u64 since when (ss_monotonic_us) */
@@ -51,6 +52,12 @@ enum ss_ipc_type {
     SS_IPC_LOGGER_STATUS,    /* -> LOGGER_STATE */
     SS_IPC_LOGGER_STATE,     /* u32 writable, u32 timestamping ok, i64 oldest untimestamped, str */
     SS_IPC_NODE_CONFIG,      /* str what this node holds (parent -> logger, after a reload) */
+};
+
+/* The parts of an SS_IPC_RELOAD whose files the parent could read. */
+enum ss_reload_part {
+    SS_RELOAD_IDENTITY = 1u,    /* the authentication certificate, its key */
+    SS_RELOAD_SERVICE_TLS = 2u, /* [service-tls] ca, certificate, key ("": not set) */
 };
 
 /* Which link an SS_IPC_ATTACH hands over. */

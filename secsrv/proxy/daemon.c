@@ -89,17 +89,13 @@ ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem, co
     if (!old || !cert || !key) {
         free(old);
         free(cert);
-        if (key) {
-            sodium_memzero(key, strlen(key));
-            free(key);
-        }
+        ss_trust_free_pem(key);
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     }
     if (d->server_proxy && (err = ss_http_set_identity(d->server_proxy, cert, key))) {
         free(old);
         free(cert);
-        sodium_memzero(key, strlen(key));
-        free(key);
+        ss_trust_free_pem(key);
         return err;
     }
     pthread_mutex_lock(&d->identity_mu);
@@ -111,6 +107,95 @@ ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem, co
     d->auth_key_pem = key;
     pthread_mutex_unlock(&d->identity_mu);
     ss_log_info("SIGHUP: TLS certificate %s in force for both proxies", hex);
+    return SS_OK;
+}
+
+/* [service-tls] as taken once: its texts (NULL: not set), and the CA store made of them. */
+struct ss_service_tls {
+    struct ss_upstream_service_tls pub;
+    struct ss_ca_store *cas;
+    char *ca_pem, *cert_pem, *key_pem;
+    struct ss_service_tls *older; /* the ones it replaced */
+};
+
+static void service_tls_free(struct ss_service_tls *st)
+{
+    while (st) {
+        struct ss_service_tls *older = st->older;
+        ss_ca_store_free(st->cas);
+        free(st->ca_pem);
+        free(st->cert_pem);
+        ss_trust_free_pem(st->key_pem);
+        free(st);
+        st = older;
+    }
+}
+
+/* [service-tls] from the files' texts, checked: the CAs load, the key is the certificate's. */
+static ss_error service_tls_new(const struct ss_config *cfg, const char *ca, const char *cert,
+                                const char *key, uint64_t generation, struct ss_service_tls **out)
+{
+    *out = NULL;
+    struct ss_service_tls *st = calloc(1, sizeof *st);
+    if (!st)
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    ss_error err = SS_OK;
+    uint8_t fp[32];
+    if (ca && (err = ss_ca_store_load_pem(ca, cfg->service_tls_ca, &st->cas)))
+        goto fail;
+    if (cert && key && (err = ss_trust_check_keypair_pem(cert, key, fp))) {
+        err = ss_errf(err, "[service-tls] certificate %s: %s", cfg->service_tls_cert, ss_errmsg());
+        goto fail;
+    }
+    if ((ca && !(st->ca_pem = strdup(ca))) || (cert && !(st->cert_pem = strdup(cert))) ||
+        (key && !(st->key_pem = strdup(key)))) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    st->pub = (struct ss_upstream_service_tls){
+        .cas = st->cas, .cert_pem = st->cert_pem, .key_pem = st->key_pem, .generation = generation};
+    *out = st;
+    return SS_OK;
+fail:
+    service_tls_free(st);
+    return err;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+const struct ss_upstream_service_tls *ss_daemon_service_tls(struct ss_daemon *d)
+{
+    pthread_mutex_lock(&d->identity_mu);
+    const struct ss_upstream_service_tls *st = &d->service_tls->pub;
+    pthread_mutex_unlock(&d->identity_mu);
+    return st;
+}
+
+ss_error ss_daemon_reload_service_tls(struct ss_daemon *d, const char *ca_pem, const char *cert_pem,
+                                      const char *key_pem)
+{
+    /* reloads come one at a time (the control loop): only the pointer needs the lock */
+    pthread_mutex_lock(&d->identity_mu);
+    const struct ss_service_tls *cur = d->service_tls;
+    bool same = same_text(ca_pem, cur->ca_pem) && same_text(cert_pem, cur->cert_pem) &&
+                same_text(key_pem, cur->key_pem);
+    uint64_t generation = cur->pub.generation + 1;
+    pthread_mutex_unlock(&d->identity_mu);
+    if (same) /* the files are as they were */
+        return SS_OK;
+    struct ss_service_tls *st = NULL;
+    ss_error err = service_tls_new(d->cfg, ca_pem, cert_pem, key_pem, generation, &st);
+    if (err)
+        return err;
+    pthread_mutex_lock(&d->identity_mu);
+    st->older = d->service_tls;
+    d->service_tls = st;
+    pthread_mutex_unlock(&d->identity_mu);
+    ss_log_info("SIGHUP: [service-tls] CAs and certificate reread, in force for register "
+                "services over https:// from the next request on");
     return SS_OK;
 }
 
@@ -699,6 +784,7 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     }
     ss_error err;
     char *is_cert = NULL, *is_key = NULL, *is_ca = NULL;
+    char *svc_ca = NULL, *svc_cert = NULL, *svc_key = NULL;
     /* first what needs the files (keys are root's), then the privileges go */
     if ((err = ss_soap_schema_init()) ||
         (err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
@@ -712,14 +798,11 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
                                       (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
                                       (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas))))
         goto out;
-    if (cfg->service_tls_ca && (err = ss_ca_store_load(cfg->service_tls_ca, &d->service_cas)))
+    if ((cfg->service_tls_ca && (err = ss_trust_read_pem(cfg->service_tls_ca, &svc_ca))) ||
+        (cfg->service_tls_cert && ((err = ss_trust_read_pem(cfg->service_tls_cert, &svc_cert)) ||
+                                   (err = ss_trust_read_pem(cfg->service_tls_key, &svc_key)))) ||
+        (err = service_tls_new(cfg, svc_ca, svc_cert, svc_key, 1, &d->service_tls)))
         goto out;
-    if (cfg->service_tls_cert &&
-        ((err = ss_trust_read_pem(cfg->service_tls_cert, &d->service_cert_pem)) ||
-         (err = ss_trust_read_pem(cfg->service_tls_key, &d->service_key_pem))))
-        goto out;
-    d->service_tls = (struct ss_upstream_service_tls){
-        .cas = d->service_cas, .cert_pem = d->service_cert_pem, .key_pem = d->service_key_pem};
     if (!(d->metrics = ss_metrics_new())) {
         err = ss_errf(SS_ERR_NOMEM, "out of memory");
         goto out;
@@ -797,11 +880,11 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     d = NULL;
 out:
     free(is_cert);
-    if (is_key) {
-        sodium_memzero(is_key, strlen(is_key));
-        free(is_key);
-    }
+    ss_trust_free_pem(is_key);
     free(is_ca);
+    free(svc_ca);
+    free(svc_cert);
+    ss_trust_free_pem(svc_key);
     ss_daemon_stop(d);
     return err;
 }
@@ -894,25 +977,16 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_sig_cache_free(d->sig_cache);
     ss_upstream_free(d->upstream);
     ss_ca_store_free(d->is_cas);
-    ss_ca_store_free(d->service_cas);
-    free(d->service_cert_pem);
-    if (d->service_key_pem) {
-        sodium_memzero(d->service_key_pem, strlen(d->service_key_pem));
-        free(d->service_key_pem);
-    }
+    service_tls_free(d->service_tls);
     ss_policy_set_unref(d->policies);
     pthread_mutex_destroy(&d->policy_mu);
     pthread_mutex_destroy(&d->identity_mu);
     free(d->auth_cert_pem);
-    if (d->auth_key_pem) {
-        sodium_memzero(d->auth_key_pem, strlen(d->auth_key_pem));
-        free(d->auth_key_pem);
-    }
+    ss_trust_free_pem(d->auth_key_pem);
     while (d->retired) {
         struct ss_retired_identity *older = d->retired->older;
         free(d->retired->cert_pem);
-        sodium_memzero(d->retired->key_pem, strlen(d->retired->key_pem));
-        free(d->retired->key_pem);
+        ss_trust_free_pem(d->retired->key_pem);
         free(d->retired);
         d->retired = older;
     }

@@ -25,6 +25,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+struct ss_service_tls;
+
 struct ss_daemon {
     struct ss_config *cfg;
     /* the listeners' limits: cfg's, with room for the X-Road fields of an answer, and at the
@@ -44,11 +46,10 @@ struct ss_daemon {
         struct ss_retired_identity *older;
     } * retired;
     struct ss_ca_store *is_cas; /* issuers of IS certificates (HTTPS client proxy) */
-    /* register services over https:// ([service-tls]; cas NULL: not configured, then no
-     * service is) */
-    struct ss_upstream_service_tls service_tls;
-    struct ss_ca_store *service_cas;
-    char *service_cert_pem, *service_key_pem;
+    /* register services over https:// ([service-tls]; no CAs: not configured, then no
+     * service is): replaced on reload, the ones before kept until stop for exchanges under
+     * way; under identity_mu */
+    struct ss_service_tls *service_tls;
     struct ss_http_server *client_proxy;
     struct ss_http_server *client_proxy_tls;
     struct ss_http_server *server_proxy;
@@ -124,6 +125,18 @@ ss_error ss_daemon_reload_policies(struct ss_daemon *d) SS_MUST_CHECK;
  */
 ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem,
                                    const char *key_pem) SS_MUST_CHECK;
+/*
+ * [service-tls] as its files hold it now (PEM text of the CAs, the
+ * certificate and the key; NULL: not set), read by the parent on reload:
+ * taken for register services over https:// from the next request on, when
+ * the CAs load and the key is the certificate's; connections made under the
+ * ones before are not used again. Else the ones in force stay (the reason
+ * is the error). Takes no string.
+ */
+ss_error ss_daemon_reload_service_tls(struct ss_daemon *d, const char *ca_pem, const char *cert_pem,
+                                      const char *key_pem) SS_MUST_CHECK;
+/* The register services' TLS in force (valid until the daemon stops). */
+const struct ss_upstream_service_tls *ss_daemon_service_tls(struct ss_daemon *d);
 /* The authentication certificate and key in force (valid until the daemon stops). */
 void ss_daemon_identity(struct ss_daemon *d, const char **cert_pem, const char **key_pem);
 /* The policy set in force, with a reference (ss_policy_set_unref). */

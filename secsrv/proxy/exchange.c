@@ -872,7 +872,7 @@ static struct ss_upstream_request outbound(const struct exchange *x, const char 
                                         .max_response_bytes = l->max_body_bytes,
                                         .max_response_headers = answer_bytes,
                                         .tls = tls,
-                                        .service = tls ? NULL : &x->d->service_tls};
+                                        .service = tls ? NULL : ss_daemon_service_tls(x->d)};
 }
 
 /* Fields sent on: what the client may send, plus the X-Road fields added here. */

@@ -2,8 +2,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "proc.h"
-
-#include <sodium.h>
+#include "trust.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,31 +27,40 @@ static char *copy_text(const uint8_t *p, size_t n)
     return s;
 }
 
-/* A reload's certificate and key (ss_daemon_reload_identity); malformed, the parent is broken. */
-static void reload_identity(struct ss_daemon *d, const struct ss_ipc_msg *m)
+/* A reload's parts (ss_reload_part): the files' texts, for ss_daemon_reload_identity and
+ * ss_daemon_reload_service_tls; malformed, the parent is broken. */
+static void reload_files(struct ss_daemon *d, const struct ss_ipc_msg *m)
 {
     struct ss_ipc_reader r;
     ss_ipc_reader_init(&r, m);
-    size_t cert_len = 0, key_len = 0;
-    const uint8_t *cert = ss_ipc_get_bytes(&r, CONTROL_MAX, &cert_len);
-    const uint8_t *key = ss_ipc_get_bytes(&r, CONTROL_MAX, &key_len);
-    if (!ss_ipc_reader_done(&r) || !cert || !key || memchr(cert, 0, cert_len) ||
-        memchr(key, 0, key_len)) {
+    uint32_t parts = ss_ipc_get_u32(&r);
+    char *texts[5] = {0};
+    bool ok = (parts & ~(uint32_t)(SS_RELOAD_IDENTITY | SS_RELOAD_SERVICE_TLS)) == 0;
+    bool nomem = false;
+    for (size_t i = 0; ok && i < 5; i++) {
+        if (!(parts & (i < 2 ? SS_RELOAD_IDENTITY : SS_RELOAD_SERVICE_TLS)))
+            continue;
+        size_t len = 0;
+        const uint8_t *p = ss_ipc_get_bytes(&r, CONTROL_MAX, &len);
+        ok = p && !memchr(p, 0, len);
+        if (ok && len && !(texts[i] = copy_text(p, len)))
+            nomem = true;
+    }
+    if (!ok || !ss_ipc_reader_done(&r)) {
         ss_log_error("network: malformed reload message");
         abort(); /* a broken invariant on the control link: the parent restarts us */
     }
-    char *c = copy_text(cert, cert_len), *k = copy_text(key, key_len);
-    if (!c || !k) {
-        ss_log_error("SIGHUP: out of memory; the TLS certificate in force stays");
-        free(c);
-        free(k);
-        return;
-    }
-    if (ss_daemon_reload_identity(d, c, k) != SS_OK)
+    if (nomem)
+        ss_log_error("SIGHUP: out of memory; the TLS certificates in force stay");
+    else if ((parts & SS_RELOAD_IDENTITY) && texts[0] && texts[1] &&
+             ss_daemon_reload_identity(d, texts[0], texts[1]) != SS_OK)
         ss_log_error("SIGHUP: the TLS certificate in force stays: %s", ss_errmsg());
-    free(c);
-    sodium_memzero(k, key_len);
-    free(k);
+    if (!nomem && (parts & SS_RELOAD_SERVICE_TLS) &&
+        ss_daemon_reload_service_tls(d, texts[2], texts[3], texts[4]) != SS_OK)
+        ss_log_error("SIGHUP: the [service-tls] CAs and certificate in force stay: %s",
+                     ss_errmsg());
+    for (size_t i = 0; i < 5; i++)
+        ss_trust_free_pem(texts[i]);
 }
 
 /* The control link's sending end: the main thread says READY, IPC reader threads RELINK. */
@@ -136,8 +144,7 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
             if (ss_daemon_reload_policies(d) != SS_OK) {
                 /* the policy in force stays; the reason is in the operator log */
             }
-            if (m.len)
-                reload_identity(d, &m);
+            reload_files(d, &m);
         } else if (m.type == SS_IPC_PING && m.fd < 0) { /* the parent's watchdog */
             if (!worker_stuck(d, cfg->watchdog)) {
                 pthread_mutex_lock(&ctl_out.mu);

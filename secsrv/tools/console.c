@@ -2625,10 +2625,7 @@ out:
     ss_http_stop(srv);
     ss_sched_free(pool);
     free(cert);
-    if (key) {
-        sodium_memzero(key, strlen(key));
-        free(key);
-    }
+    ss_trust_free_pem(key);
     free(trust);
     close_console(c);
     free(c);

@@ -669,27 +669,52 @@ static struct ss_ca_store *ca_store_new(void)
     return cas;
 }
 
-ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
+ss_error ss_ca_store_load_pem(const char *pem, const char *name, struct ss_ca_store **out)
 {
     *out = NULL;
     struct ss_ca_store *cas = ca_store_new();
     if (!cas)
         return SS_ERR_NOMEM;
-    if (X509_STORE_load_file(cas->store, ca_file) != 1) {
-        ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    int certs = 0, crls = 0;
+    bool ok = infos != NULL;
+    for (int i = 0; ok && i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *info = sk_X509_INFO_value(infos, i);
+        if (info->x509) {
+            ok = X509_STORE_add_cert(cas->store, info->x509) == 1;
+            certs++;
+        }
+        if (ok && info->crl) {
+            ok = X509_STORE_add_crl(cas->store, info->crl) == 1;
+            crls++;
+        }
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    ERR_clear_error();
+    if (!ok || certs == 0) {
         ss_ca_store_free(cas);
-        return ss_errf(SS_ERR_CONFIG, "%s: cannot load CA certificates", ca_file);
+        return ss_errf(SS_ERR_CONFIG, "%s: cannot load CA certificates (%s)", name,
+                       ok ? "none in it" : "not PEM certificates and CRLs");
     }
     /* CRLs in the file: a client's certificate is then checked against its issuer's CRL (a
      * missing or expired one refuses it) */
-    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(cas->store);
-    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
-        if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_CRL) {
-            X509_STORE_set_flags(cas->store, X509_V_FLAG_CRL_CHECK);
-            break;
-        }
+    if (crls)
+        X509_STORE_set_flags(cas->store, X509_V_FLAG_CRL_CHECK);
     *out = cas;
     return SS_OK;
+}
+
+ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out)
+{
+    *out = NULL;
+    char *pem = NULL;
+    /* a file the configuration names: unreadable, it is the configuration's problem */
+    ss_error err = ss_trust_read_pem(ca_file, &pem) ? ss_errf(SS_ERR_CONFIG, "%s", ss_errmsg())
+                                                    : ss_ca_store_load_pem(pem, ca_file, out);
+    free(pem);
+    return err;
 }
 
 ss_error ss_ca_store_system(struct ss_ca_store **out)
@@ -833,4 +858,12 @@ ss_error ss_trust_read_pem(const char *path, char **out)
         return err;
     *out = (char *)buf; /* NUL-terminated by ss_file_read */
     return SS_OK;
+}
+
+void ss_trust_free_pem(char *text)
+{
+    if (text) {
+        sodium_memzero(text, strlen(text));
+        free(text);
+    }
 }

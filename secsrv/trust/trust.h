@@ -153,6 +153,9 @@ ss_error ss_trust_check_client_server(const struct ss_trust *t, const uint8_t le
  */
 struct ss_ca_store;
 ss_error ss_ca_store_load(const char *ca_file, struct ss_ca_store **out) SS_MUST_CHECK;
+/* The same from the file's text (a reload hands it over); name says where it came from. */
+ss_error ss_ca_store_load_pem(const char *pem, const char *name,
+                              struct ss_ca_store **out) SS_MUST_CHECK;
 /* The system's CAs (OpenSSL's default paths): for what is fetched over https:// and checked
  * apart (the registry, by its signature; time-stamps; OCSP responses). */
 ss_error ss_ca_store_system(struct ss_ca_store **out) SS_MUST_CHECK;
@@ -184,6 +187,8 @@ ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file) SS_
 ss_error ss_trust_cert_file_fingerprint(const char *cert_file, uint8_t out[32]) SS_MUST_CHECK;
 /* Reads a PEM file (certificates or key) into a NUL-terminated string. */
 ss_error ss_trust_read_pem(const char *path, char **out) SS_MUST_CHECK;
+/* Frees what ss_trust_read_pem read (NULL: nothing), wiped first: it may be a key. */
+void ss_trust_free_pem(char *text);
 
 /* TLS policy rendered for each stack. */
 const char *ss_tls_gnutls_priorities(void);

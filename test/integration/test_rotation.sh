@@ -6,7 +6,9 @@
 # client's server; inbound: the server-proxy port presents it), while
 # exchanges go on. A certificate the registry does not list is not taken
 # on SIGHUP (the old one stays in force); once the old certificate is
-# removed from the registry the new one alone serves.
+# removed from the registry the new one alone serves. The same SIGHUP
+# rereads the CAs and certificate for register services over https://
+# ([service-tls]): new ones are taken, files that are not are refused.
 . "$(dirname "$0")/lib.sh"
 fed_start
 
@@ -85,4 +87,79 @@ xr GET $CLIENT "$Q/3"
 expect "exchanges go on with the new certificate alone" test "$STATUS" = 200
 expect "the registry lists one certificate for SH" \
   test "$(tool show --json | jq -r '.securityServers[] | select(.code == "ss-sh-kiel") | [.authSha256] + .authCertificates | length')" = 1
+
+# --- the MV server's [service-tls] (register services over https://), reread on SIGHUP -----
+SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
+MVS=$FED_PKI/servers/ss-mv-schwerin
+EXTRA=$FED_PKI/servers/ss-sh-extra
+mkdir -p "$T_DIR/svc"
+cp "$FED_PKI/ca-chain.pem" "$T_DIR/svc/ca.pem"
+cp "$MVS/auth-chain.pem" "$T_DIR/svc/cert.pem"
+cp "$MVS/auth.key" "$T_DIR/svc/key.pem"
+sed -i "/^\[service-tls\]/,/^\[/{s|^ca = .*|ca = $T_DIR/svc/ca.pem|; s|^certificate = .*|certificate = $T_DIR/svc/cert.pem|; s|^key = .*|key = $T_DIR/svc/key.pem|}" "$FED_MV_CONF"
+"$FED" stop-server "$FED_DIR" mv >/dev/null
+"$FED" start-server "$FED_DIR" mv >/dev/null
+fed_env
+# its server proxy listens on a port of its own choosing: the registry names it
+tool set server MUN/13004000/ss-mv-schwerin --address "127.0.0.1:$FED_MV_SERVER_PORT" >/dev/null
+sign --serial $((first + 3))
+expect "SH takes the registry with the MV server's new address" takes sh $((first + 3))
+# the reload's [service-tls] step: one line, after the policies' line
+STEP='SIGHUP: (\[service-tls\] CAs and certificate reread|the \[service-tls\] CAs and certificate in force stay)'
+mv_hup() { # sends SIGHUP to the MV server and waits until its network process took it
+  local n
+  n=$(log_count mv "$STEP")
+  kill -HUP "$(parent_of mv)"
+  wait_until "the MV server's reload" 20 bash -c "[ \$(grep -Ec '$STEP' '$FED_DIR/mv.log') -gt $n ]"
+}
+last_step() { grep -E "$STEP" "$FED_DIR/mv.log" | tail -n 1; }
+client_certs() { grep -c "depth=0 .*CN = $1" "$FED_DIR/svctls.log" || true; }
+svc() { # SERVICE: a query to it; ANSWER: its status (and error type)
+  xr GET $CLIENT "$SVC/$1/persons/P-1001"
+  ANSWER=$STATUS
+  if [[ $BODY =~ \"type\":\"([^\"]*)\" ]]; then ANSWER+=" ${BASH_REMATCH[1]}"; fi
+}
+svc svctls
+expect "a service over https:// answers under the [service-tls] CAs first configured" \
+  test "$ANSWER" = 200
+
+# other CAs: the service the first ones trusted is refused, one from the new CAs answers
+cp "$FED_PKI/rogue/rogue-ca.pem" "$T_DIR/svc/ca.pem"
+mv_hup
+expect "SIGHUP rereads [service-tls]" grep -q "CAs and certificate reread" <<<"$(last_step)"
+allow_error "svctls.*peer certificate [0-9a-f]{64} rejected"
+svc svctls
+expect "the service the CAs no longer name is refused" \
+  test "$ANSWER" = "500 Server.ServerProxy.SslAuthenticationFailed"
+svc svcrogue
+expect "the service the new CAs name answers" test "$ANSWER" = 200
+
+# a file that is not CAs: refused, the CAs in force stay
+echo "not a certificate" >"$T_DIR/svc/ca.pem"
+allow_error "the \\[service-tls\\] CAs and certificate in force stay"
+mv_hup
+expect "a [service-tls] ca that holds no certificate is not taken, and the log says why" \
+  grep -q "in force stay: $T_DIR/svc/ca.pem: cannot load CA certificates" <<<"$(last_step)"
+svc svcrogue
+expect "... the CAs in force stay" test "$ANSWER" = 200
+
+# the first CAs again, and another certificate shown to the services
+cp "$FED_PKI/ca-chain.pem" "$T_DIR/svc/ca.pem"
+cp "$EXTRA/auth-chain.pem" "$T_DIR/svc/cert.pem"
+cp "$EXTRA/auth.key" "$T_DIR/svc/key.pem"
+before=$(client_certs ss-sh-extra)
+mv_hup
+expect "SIGHUP rereads [service-tls] again" grep -q "CAs and certificate reread" <<<"$(last_step)"
+svc svctls
+expect "the first CAs are in force again" test "$ANSWER" = 200
+expect "... and the service saw the new client certificate" test "$(client_certs ss-sh-extra)" -gt "$before"
+
+# a key that is not the certificate's: refused, the certificate in force stays
+cp "$MVS/auth-chain.pem" "$T_DIR/svc/cert.pem"
+mv_hup
+expect "a [service-tls] key that is not the certificate's is not taken" \
+  grep -q "in force stay: \[service-tls\] certificate $T_DIR/svc/cert.pem: the key is not" <<<"$(last_step)"
+before=$(client_certs ss-sh-extra)
+svc svctls
+expect "... the certificate in force stays" test "$ANSWER" = 200 -a "$(client_certs ss-sh-extra)" -gt "$before"
 finish

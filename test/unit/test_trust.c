@@ -559,6 +559,46 @@ static void test_verify_is(void **state)
     ss_ca_store_free(ca_store);
 }
 
+/* CAs from a file's text (as a reload hands them over): all of it PEM certificates and CRLs,
+ * at least one certificate, or nothing is taken. */
+static void test_ca_store_pem(void **state)
+{
+    (void)state;
+    char ca[1024];
+    pki_path(ca, sizeof ca, "ca-chain.pem");
+    char *text = NULL;
+    assert_int_equal(ss_trust_read_pem(ca, &text), SS_OK);
+    struct ss_ca_store *store = NULL;
+    assert_int_equal(ss_ca_store_load_pem(text, "ca.pem", &store), SS_OK);
+    struct chain c = {.n = 0};
+    chain_add(&c, "servers/ss-sh-kiel/auth-chain.pem");
+    uint8_t fp[32];
+    assert_int_equal(ss_trust_verify_is(store, c.certs, c.n, fp), SS_OK);
+    chain_free(&c);
+    ss_ca_store_free(store);
+
+    const char *broken = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
+    size_t n = strlen(text) + strlen(broken) + 1;
+    char *then_broken = malloc(n);
+    assert_non_null(then_broken);
+    snprintf(then_broken, n, "%s%s", text, broken);
+    const struct {
+        const char *pem, *why;
+    } refused[] = {{"", "none in it"},
+                   {"not a certificate\n", "none in it"},
+                   {broken, "not PEM certificates and CRLs"},
+                   {then_broken, "not PEM certificates and CRLs"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        store = (struct ss_ca_store *)1;
+        assert_int_equal(ss_ca_store_load_pem(refused[i].pem, "ca.pem", &store), SS_ERR_CONFIG);
+        assert_null(store);
+        assert_non_null(strstr(ss_errmsg(), "ca.pem: cannot load CA certificates"));
+        assert_non_null(strstr(ss_errmsg(), refused[i].why));
+    }
+    free(then_broken);
+    ss_trust_free_pem(text);
+}
+
 /* A register service's certificate: the chain to the CAs named for services, and its name. */
 static void test_verify_service(void **state)
 {
@@ -918,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_check_server),
         cmocka_unit_test(test_check_client_server),
         cmocka_unit_test(test_verify_is),
+        cmocka_unit_test(test_ca_store_pem),
         cmocka_unit_test(test_verify_service),
         cmocka_unit_test(test_check_keypair),
         cmocka_unit_test(test_read_pem),
