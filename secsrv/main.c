@@ -666,27 +666,42 @@ static bool read_texts(const char *what, char *const *paths, char **texts, size_
 
 /*
  * What a reload hands the network process, which cannot read the key files
- * once its privileges are gone: the authentication certificate and key, and
- * [service-tls]'s CAs, certificate and key, as the files hold them now (a
- * rotation); a part whose files cannot be read is left out, and the one in
- * force stays (the policies are reloaded all the same).
+ * once its privileges are gone: the files of each TLS part as they are now
+ * (a rotation), each as CAs, certificate, key: the authentication
+ * certificate and key (no CAs); [service-tls]'s; the HTTPS client proxy's.
+ * A part whose files cannot be read is left out, and the one in force stays
+ * (the policies are reloaded all the same).
  */
 static void reload_payload(struct ss_ipc_buf *b)
 {
-    char *const auth[] = {cfg->auth_cert, cfg->auth_key};
-    char *const service[] = {cfg->service_tls_ca, cfg->service_tls_cert, cfg->service_tls_key};
-    char *texts[5] = {0};
-    uint32_t parts = 0;
-    if (read_texts("the TLS certificate", auth, texts, 2))
-        parts |= SS_RELOAD_IDENTITY;
-    if (read_texts("[service-tls]", service, texts + 2, 3))
-        parts |= SS_RELOAD_SERVICE_TLS;
-    ss_ipc_put_u32(b, parts);
-    for (size_t i = 0; i < 5; i++) {
-        if (parts & (i < 2 ? SS_RELOAD_IDENTITY : SS_RELOAD_SERVICE_TLS))
-            ss_ipc_put_str(b, texts[i]);
-        ss_trust_free_pem(texts[i]);
-    }
+    const struct {
+        uint32_t part;
+        const char *what;
+        char *files[3];
+        bool configured;
+    } parts[] = {
+        {SS_RELOAD_IDENTITY, "the TLS certificate", {NULL, cfg->auth_cert, cfg->auth_key}, true},
+        {SS_RELOAD_SERVICE_TLS,
+         "[service-tls]",
+         {cfg->service_tls_ca, cfg->service_tls_cert, cfg->service_tls_key},
+         true},
+        {SS_RELOAD_CLIENT_TLS,
+         "the HTTPS client proxy's TLS certificate and CAs",
+         {cfg->client_tls_ca, cfg->client_tls_cert, cfg->client_tls_key},
+         cfg->client_tls_listen[0] != '\0'},
+    };
+    char *texts[3][3] = {{0}};
+    uint32_t present = 0;
+    for (size_t p = 0; p < 3; p++)
+        if (parts[p].configured && read_texts(parts[p].what, parts[p].files, texts[p], 3))
+            present |= parts[p].part;
+    ss_ipc_put_u32(b, present);
+    for (size_t p = 0; p < 3; p++)
+        for (size_t i = 0; i < 3; i++) {
+            if (present & parts[p].part)
+                ss_ipc_put_str(b, texts[p][i]);
+            ss_trust_free_pem(texts[p][i]);
+        }
 }
 
 /* Takes every message child i has sent: that it serves; the network process, that a link broke;

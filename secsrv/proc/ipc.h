@@ -54,10 +54,12 @@ enum ss_ipc_type {
     SS_IPC_NODE_CONFIG,      /* str what this node holds (parent -> logger, after a reload) */
 };
 
-/* The parts of an SS_IPC_RELOAD whose files the parent could read. */
+/* The parts of an SS_IPC_RELOAD whose files the parent could read; each is three strings:
+ * CAs, certificate, key ("": not set). */
 enum ss_reload_part {
-    SS_RELOAD_IDENTITY = 1u,    /* the authentication certificate, its key */
+    SS_RELOAD_IDENTITY = 1u,    /* "", the authentication certificate, its key */
     SS_RELOAD_SERVICE_TLS = 2u, /* [service-tls] ca, certificate, key ("": not set) */
+    SS_RELOAD_CLIENT_TLS = 4u,  /* [client-proxy] tls_client_ca, tls_certificate, tls_key */
 };
 
 /* Which link an SS_IPC_ATTACH hands over. */

@@ -110,60 +110,147 @@ ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem, co
     return SS_OK;
 }
 
-/* [service-tls] as taken once: its texts (NULL: not set), and the CA store made of them. */
-struct ss_service_tls {
-    struct ss_upstream_service_tls pub;
+/*
+ * A part of TLS whose files are reread on reload ([service-tls]; the HTTPS
+ * client proxy's tls_client_ca, tls_certificate and tls_key), as taken
+ * once: the texts (NULL: not set) and the CA store made of them.
+ */
+struct ss_tls_files {
+    struct ss_upstream_service_tls pub; /* for register services, as requests take it */
     struct ss_ca_store *cas;
     char *ca_pem, *cert_pem, *key_pem;
-    struct ss_service_tls *older; /* the ones it replaced */
+    struct ss_tls_files *older; /* the ones it replaced */
 };
 
-static void service_tls_free(struct ss_service_tls *st)
+/* Which part: its name in the log, its configured files. */
+struct tls_part {
+    const char *name, *ca_file, *cert_file;
+};
+
+static struct tls_part service_part(const struct ss_config *cfg)
 {
-    while (st) {
-        struct ss_service_tls *older = st->older;
-        ss_ca_store_free(st->cas);
-        free(st->ca_pem);
-        free(st->cert_pem);
-        ss_trust_free_pem(st->key_pem);
-        free(st);
-        st = older;
+    return (struct tls_part){"[service-tls]", cfg->service_tls_ca, cfg->service_tls_cert};
+}
+
+static struct tls_part client_part(const struct ss_config *cfg)
+{
+    return (struct tls_part){"[client-proxy] tls", cfg->client_tls_ca, cfg->client_tls_cert};
+}
+
+static void tls_files_free(struct ss_tls_files *f)
+{
+    while (f) {
+        struct ss_tls_files *older = f->older;
+        ss_ca_store_free(f->cas);
+        free(f->ca_pem);
+        free(f->cert_pem);
+        ss_trust_free_pem(f->key_pem);
+        free(f);
+        f = older;
     }
 }
 
-/* [service-tls] from the files' texts, checked: the CAs load, the key is the certificate's. */
-static ss_error service_tls_new(const struct ss_config *cfg, const char *ca, const char *cert,
-                                const char *key, uint64_t generation, struct ss_service_tls **out)
+/* A part from its files' texts, checked: the CAs load, the key is the certificate's. */
+static ss_error tls_files_new(const struct tls_part *part, const char *ca, const char *cert,
+                              const char *key, uint64_t generation, struct ss_tls_files **out)
 {
     *out = NULL;
-    struct ss_service_tls *st = calloc(1, sizeof *st);
-    if (!st)
+    struct ss_tls_files *f = calloc(1, sizeof *f);
+    if (!f)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
     ss_error err = SS_OK;
     uint8_t fp[32];
-    if (ca && (err = ss_ca_store_load_pem(ca, cfg->service_tls_ca, &st->cas)))
+    if (ca && (err = ss_ca_store_load_pem(ca, part->ca_file, &f->cas)))
         goto fail;
     if (cert && key && (err = ss_trust_check_keypair_pem(cert, key, fp))) {
-        err = ss_errf(err, "[service-tls] certificate %s: %s", cfg->service_tls_cert, ss_errmsg());
+        err = ss_errf(err, "%s certificate %s: %s", part->name, part->cert_file, ss_errmsg());
         goto fail;
     }
-    if ((ca && !(st->ca_pem = strdup(ca))) || (cert && !(st->cert_pem = strdup(cert))) ||
-        (key && !(st->key_pem = strdup(key)))) {
+    if ((ca && !(f->ca_pem = strdup(ca))) || (cert && !(f->cert_pem = strdup(cert))) ||
+        (key && !(f->key_pem = strdup(key)))) {
         err = ss_errf(SS_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    st->pub = (struct ss_upstream_service_tls){
-        .cas = st->cas, .cert_pem = st->cert_pem, .key_pem = st->key_pem, .generation = generation};
-    *out = st;
+    f->pub = (struct ss_upstream_service_tls){
+        .cas = f->cas, .cert_pem = f->cert_pem, .key_pem = f->key_pem, .generation = generation};
+    *out = f;
     return SS_OK;
 fail:
-    service_tls_free(st);
+    tls_files_free(f);
+    return err;
+}
+
+/* The part's files, read at the start (before the privileges go). */
+static ss_error tls_files_read(const struct tls_part *part, const char *key_file,
+                               struct ss_tls_files **out)
+{
+    char *ca = NULL, *cert = NULL, *key = NULL;
+    ss_error err = SS_OK;
+    if (!(part->ca_file && (err = ss_trust_read_pem(part->ca_file, &ca))) &&
+        !(part->cert_file && ((err = ss_trust_read_pem(part->cert_file, &cert)) ||
+                              (err = ss_trust_read_pem(key_file, &key)))))
+        err = tls_files_new(part, ca, cert, key, 1, out);
+    free(ca);
+    free(cert);
+    ss_trust_free_pem(key);
     return err;
 }
 
 static bool same_text(const char *a, const char *b)
 {
     return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/*
+ * Puts the part's new texts in force in *slot (and on listener, which
+ * presents the certificate), unless they are the ones in force; else the
+ * ones in force stay.
+ */
+static ss_error reload_tls_files(struct ss_daemon *d, const struct tls_part *part,
+                                 struct ss_tls_files **slot, struct ss_http_server *listener,
+                                 const char *ca, const char *cert, const char *key)
+{
+    /* reloads come one at a time (the control loop): only the pointer needs the lock */
+    pthread_mutex_lock(&d->identity_mu);
+    const struct ss_tls_files *cur = *slot;
+    bool same = same_text(ca, cur->ca_pem) && same_text(cert, cur->cert_pem) &&
+                same_text(key, cur->key_pem);
+    uint64_t generation = cur->pub.generation + 1;
+    pthread_mutex_unlock(&d->identity_mu);
+    if (same) /* the files are as they were */
+        return SS_OK;
+    struct ss_tls_files *f = NULL;
+    ss_error err = tls_files_new(part, ca, cert, key, generation, &f);
+    if (!err && listener && cert && key)
+        err = ss_http_set_identity(listener, cert, key);
+    if (err) {
+        tls_files_free(f);
+        return err;
+    }
+    pthread_mutex_lock(&d->identity_mu);
+    f->older = *slot;
+    *slot = f;
+    pthread_mutex_unlock(&d->identity_mu);
+    ss_log_info("SIGHUP: %s CAs and certificate reread, in force from the next %s on", part->name,
+                listener ? "connection" : "request");
+    return SS_OK;
+}
+
+ss_error ss_daemon_reload_service_tls(struct ss_daemon *d, const char *ca_pem, const char *cert_pem,
+                                      const char *key_pem)
+{
+    struct tls_part part = service_part(d->cfg);
+    return reload_tls_files(d, &part, &d->service_tls, NULL, ca_pem, cert_pem, key_pem);
+}
+
+ss_error ss_daemon_reload_client_tls(struct ss_daemon *d, const char *ca_pem, const char *cert_pem,
+                                     const char *key_pem)
+{
+    if (!d->client_tls) /* no HTTPS client proxy */
+        return SS_OK;
+    struct tls_part part = client_part(d->cfg);
+    return reload_tls_files(d, &part, &d->client_tls, d->client_proxy_tls, ca_pem, cert_pem,
+                            key_pem);
 }
 
 const struct ss_upstream_service_tls *ss_daemon_service_tls(struct ss_daemon *d)
@@ -174,29 +261,12 @@ const struct ss_upstream_service_tls *ss_daemon_service_tls(struct ss_daemon *d)
     return st;
 }
 
-ss_error ss_daemon_reload_service_tls(struct ss_daemon *d, const char *ca_pem, const char *cert_pem,
-                                      const char *key_pem)
+const struct ss_ca_store *ss_daemon_is_cas(struct ss_daemon *d)
 {
-    /* reloads come one at a time (the control loop): only the pointer needs the lock */
     pthread_mutex_lock(&d->identity_mu);
-    const struct ss_service_tls *cur = d->service_tls;
-    bool same = same_text(ca_pem, cur->ca_pem) && same_text(cert_pem, cur->cert_pem) &&
-                same_text(key_pem, cur->key_pem);
-    uint64_t generation = cur->pub.generation + 1;
+    const struct ss_ca_store *cas = d->client_tls ? d->client_tls->cas : NULL;
     pthread_mutex_unlock(&d->identity_mu);
-    if (same) /* the files are as they were */
-        return SS_OK;
-    struct ss_service_tls *st = NULL;
-    ss_error err = service_tls_new(d->cfg, ca_pem, cert_pem, key_pem, generation, &st);
-    if (err)
-        return err;
-    pthread_mutex_lock(&d->identity_mu);
-    st->older = d->service_tls;
-    d->service_tls = st;
-    pthread_mutex_unlock(&d->identity_mu);
-    ss_log_info("SIGHUP: [service-tls] CAs and certificate reread, in force for register "
-                "services over https:// from the next request on");
-    return SS_OK;
+    return cas;
 }
 
 ss_error ss_daemon_reload_policies(struct ss_daemon *d)
@@ -783,8 +853,6 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         w += n + (w[n] == '\n');
     }
     ss_error err;
-    char *is_cert = NULL, *is_key = NULL, *is_ca = NULL;
-    char *svc_ca = NULL, *svc_cert = NULL, *svc_key = NULL;
     /* first what needs the files (keys are root's), then the privileges go */
     if ((err = ss_soap_schema_init()) ||
         (err = ss_trust_read_pem(cfg->auth_cert, &d->auth_cert_pem)) ||
@@ -793,15 +861,10 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
         goto out;
     if ((err = read_descriptions(d)))
         goto out;
-    if (cfg->client_tls_listen[0] && ((err = ss_trust_read_pem(cfg->client_tls_cert, &is_cert)) ||
-                                      (err = ss_trust_read_pem(cfg->client_tls_key, &is_key)) ||
-                                      (err = ss_trust_read_pem(cfg->client_tls_ca, &is_ca)) ||
-                                      (err = ss_ca_store_load(cfg->client_tls_ca, &d->is_cas))))
-        goto out;
-    if ((cfg->service_tls_ca && (err = ss_trust_read_pem(cfg->service_tls_ca, &svc_ca))) ||
-        (cfg->service_tls_cert && ((err = ss_trust_read_pem(cfg->service_tls_cert, &svc_cert)) ||
-                                   (err = ss_trust_read_pem(cfg->service_tls_key, &svc_key)))) ||
-        (err = service_tls_new(cfg, svc_ca, svc_cert, svc_key, 1, &d->service_tls)))
+    struct tls_part service = service_part(cfg), client = client_part(cfg);
+    if ((cfg->client_tls_listen[0] &&
+         (err = tls_files_read(&client, cfg->client_tls_key, &d->client_tls))) ||
+        (err = tls_files_read(&service, cfg->service_tls_key, &d->service_tls)))
         goto out;
     if (!(d->metrics = ss_metrics_new())) {
         err = ss_errf(SS_ERR_NOMEM, "out of memory");
@@ -854,8 +917,8 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     if (cfg->client_tls_listen[0] &&
         (err = start_listener(d, "client-proxy-tls", cfg->client_tls_listen,
                               links->client_proxy_tls, &d->client_limits, ss_exchange_client_proxy,
-                              NULL, ss_exchange_client_proxy_error, is_cert, is_key, is_ca,
-                              &d->client_proxy_tls)))
+                              NULL, ss_exchange_client_proxy_error, d->client_tls->cert_pem,
+                              d->client_tls->key_pem, d->client_tls->ca_pem, &d->client_proxy_tls)))
         goto out;
     /* The trust list only makes the TLS stack ask for a certificate; whether the peer is
      * trusted is decided by trust.c against the registry. */
@@ -879,12 +942,6 @@ ss_error ss_daemon_start(struct ss_config *cfg, const struct ss_daemon_links *li
     *out = d;
     d = NULL;
 out:
-    free(is_cert);
-    ss_trust_free_pem(is_key);
-    free(is_ca);
-    free(svc_ca);
-    free(svc_cert);
-    ss_trust_free_pem(svc_key);
     ss_daemon_stop(d);
     return err;
 }
@@ -976,8 +1033,8 @@ void ss_daemon_stop(struct ss_daemon *d)
     ss_regstore_free(d->registry);
     ss_sig_cache_free(d->sig_cache);
     ss_upstream_free(d->upstream);
-    ss_ca_store_free(d->is_cas);
-    service_tls_free(d->service_tls);
+    tls_files_free(d->client_tls);
+    tls_files_free(d->service_tls);
     ss_policy_set_unref(d->policies);
     pthread_mutex_destroy(&d->policy_mu);
     pthread_mutex_destroy(&d->identity_mu);

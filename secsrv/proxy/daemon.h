@@ -25,7 +25,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-struct ss_service_tls;
+struct ss_tls_files;
 
 struct ss_daemon {
     struct ss_config *cfg;
@@ -45,11 +45,13 @@ struct ss_daemon {
         char *cert_pem, *key_pem;
         struct ss_retired_identity *older;
     } * retired;
-    struct ss_ca_store *is_cas; /* issuers of IS certificates (HTTPS client proxy) */
+    /* the HTTPS client proxy's tls_client_ca (issuers of IS certificates), certificate and
+     * key (NULL: no HTTPS client proxy); replaced on reload as service_tls is */
+    struct ss_tls_files *client_tls;
     /* register services over https:// ([service-tls]; no CAs: not configured, then no
      * service is): replaced on reload, the ones before kept until stop for exchanges under
      * way; under identity_mu */
-    struct ss_service_tls *service_tls;
+    struct ss_tls_files *service_tls;
     struct ss_http_server *client_proxy;
     struct ss_http_server *client_proxy_tls;
     struct ss_http_server *server_proxy;
@@ -135,8 +137,14 @@ ss_error ss_daemon_reload_identity(struct ss_daemon *d, const char *cert_pem,
  */
 ss_error ss_daemon_reload_service_tls(struct ss_daemon *d, const char *ca_pem, const char *cert_pem,
                                       const char *key_pem) SS_MUST_CHECK;
+/* The same for the HTTPS client proxy: its certificate presented from the next handshake on,
+ * its CAs deciding from the next request on. */
+ss_error ss_daemon_reload_client_tls(struct ss_daemon *d, const char *ca_pem, const char *cert_pem,
+                                     const char *key_pem) SS_MUST_CHECK;
 /* The register services' TLS in force (valid until the daemon stops). */
 const struct ss_upstream_service_tls *ss_daemon_service_tls(struct ss_daemon *d);
+/* The issuers of IS certificates in force (NULL: no HTTPS client proxy; valid until stop). */
+const struct ss_ca_store *ss_daemon_is_cas(struct ss_daemon *d);
 /* The authentication certificate and key in force (valid until the daemon stops). */
 void ss_daemon_identity(struct ss_daemon *d, const char **cert_pem, const char **key_pem);
 /* The policy set in force, with a reference (ss_policy_set_unref). */

@@ -938,7 +938,8 @@ static ss_error authenticate_is(struct exchange *x)
         return ss_errf(SS_ERR_CLIENT_NOT_HOSTED,
                        "client %s must connect over HTTPS with its certificate", x->client_str);
     uint8_t fp[32];
-    ss_error err = ss_trust_verify_is(x->d->is_cas, x->req->peer_certs, x->req->n_peer_certs, fp);
+    ss_error err =
+        ss_trust_verify_is(ss_daemon_is_cas(x->d), x->req->peer_certs, x->req->n_peer_certs, fp);
     if (err)
         return ss_errf(SS_ERR_CLIENT_NOT_HOSTED, "IS certificate refused: %s", ss_errmsg());
     if (bound && !ss_trust_fingerprint_equal(fp, hc->is_cert_sha256))

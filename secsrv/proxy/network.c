@@ -27,40 +27,50 @@ static char *copy_text(const uint8_t *p, size_t n)
     return s;
 }
 
-/* A reload's parts (ss_reload_part): the files' texts, for ss_daemon_reload_identity and
- * ss_daemon_reload_service_tls; malformed, the parent is broken. */
+/* A reload's parts (ss_reload_part): the files' texts, for ss_daemon_reload_identity,
+ * ss_daemon_reload_service_tls and ss_daemon_reload_client_tls; malformed, the parent is
+ * broken. */
 static void reload_files(struct ss_daemon *d, const struct ss_ipc_msg *m)
 {
+    static const uint32_t parts[] = {SS_RELOAD_IDENTITY, SS_RELOAD_SERVICE_TLS,
+                                     SS_RELOAD_CLIENT_TLS};
     struct ss_ipc_reader r;
     ss_ipc_reader_init(&r, m);
-    uint32_t parts = ss_ipc_get_u32(&r);
-    char *texts[5] = {0};
-    bool ok = (parts & ~(uint32_t)(SS_RELOAD_IDENTITY | SS_RELOAD_SERVICE_TLS)) == 0;
+    uint32_t present = ss_ipc_get_u32(&r);
+    char *texts[3][3] = {{0}}; /* by part: CAs, certificate, key */
+    bool ok = (present &
+               ~(uint32_t)(SS_RELOAD_IDENTITY | SS_RELOAD_SERVICE_TLS | SS_RELOAD_CLIENT_TLS)) == 0;
     bool nomem = false;
-    for (size_t i = 0; ok && i < 5; i++) {
-        if (!(parts & (i < 2 ? SS_RELOAD_IDENTITY : SS_RELOAD_SERVICE_TLS)))
-            continue;
-        size_t len = 0;
-        const uint8_t *p = ss_ipc_get_bytes(&r, CONTROL_MAX, &len);
-        ok = p && !memchr(p, 0, len);
-        if (ok && len && !(texts[i] = copy_text(p, len)))
-            nomem = true;
-    }
+    for (size_t p = 0; ok && p < 3; p++)
+        for (size_t i = 0; ok && (present & parts[p]) && i < 3; i++) {
+            size_t len = 0;
+            const uint8_t *t = ss_ipc_get_bytes(&r, CONTROL_MAX, &len);
+            ok = t && !memchr(t, 0, len);
+            if (ok && len && !(texts[p][i] = copy_text(t, len)))
+                nomem = true;
+        }
     if (!ok || !ss_ipc_reader_done(&r)) {
         ss_log_error("network: malformed reload message");
         abort(); /* a broken invariant on the control link: the parent restarts us */
     }
-    if (nomem)
+    if (nomem) {
         ss_log_error("SIGHUP: out of memory; the TLS certificates in force stay");
-    else if ((parts & SS_RELOAD_IDENTITY) && texts[0] && texts[1] &&
-             ss_daemon_reload_identity(d, texts[0], texts[1]) != SS_OK)
-        ss_log_error("SIGHUP: the TLS certificate in force stays: %s", ss_errmsg());
-    if (!nomem && (parts & SS_RELOAD_SERVICE_TLS) &&
-        ss_daemon_reload_service_tls(d, texts[2], texts[3], texts[4]) != SS_OK)
-        ss_log_error("SIGHUP: the [service-tls] CAs and certificate in force stay: %s",
-                     ss_errmsg());
-    for (size_t i = 0; i < 5; i++)
-        ss_trust_free_pem(texts[i]);
+    } else {
+        if ((present & SS_RELOAD_IDENTITY) && texts[0][1] && texts[0][2] &&
+            ss_daemon_reload_identity(d, texts[0][1], texts[0][2]) != SS_OK)
+            ss_log_error("SIGHUP: the TLS certificate in force stays: %s", ss_errmsg());
+        if ((present & SS_RELOAD_SERVICE_TLS) &&
+            ss_daemon_reload_service_tls(d, texts[1][0], texts[1][1], texts[1][2]) != SS_OK)
+            ss_log_error("SIGHUP: the [service-tls] CAs and certificate in force stay: %s",
+                         ss_errmsg());
+        if ((present & SS_RELOAD_CLIENT_TLS) &&
+            ss_daemon_reload_client_tls(d, texts[2][0], texts[2][1], texts[2][2]) != SS_OK)
+            ss_log_error("SIGHUP: the [client-proxy] tls CAs and certificate in force stay: %s",
+                         ss_errmsg());
+    }
+    for (size_t p = 0; p < 3; p++)
+        for (size_t i = 0; i < 3; i++)
+            ss_trust_free_pem(texts[p][i]);
 }
 
 /* The control link's sending end: the main thread says READY, IPC reader threads RELINK. */

@@ -8,7 +8,8 @@
 # on SIGHUP (the old one stays in force); once the old certificate is
 # removed from the registry the new one alone serves. The same SIGHUP
 # rereads the CAs and certificate for register services over https://
-# ([service-tls]): new ones are taken, files that are not are refused.
+# ([service-tls]) and those of the HTTPS client proxy (IS side): new ones
+# are taken, files that are not are refused.
 . "$(dirname "$0")/lib.sh"
 fed_start
 
@@ -44,6 +45,12 @@ mkdir -p "$T_DIR/tls"
 cp "$OLD/auth-chain.pem" "$T_DIR/tls/auth-chain.pem"
 cp "$OLD/auth.key" "$T_DIR/tls/auth.key"
 sed -i "s|^certificate = .*ss-sh-kiel/auth-chain.pem|certificate = $T_DIR/tls/auth-chain.pem|; s|^key = .*ss-sh-kiel/auth.key|key = $T_DIR/tls/auth.key|" "$FED_SH_CONF"
+# and those of its HTTPS client proxy (the IS side: its certificate, the CAs of IS certificates)
+mkdir -p "$T_DIR/is"
+cp "$FED_PKI/ca-chain.pem" "$T_DIR/is/ca.pem"
+cp "$OLD/auth-chain.pem" "$T_DIR/is/cert.pem"
+cp "$OLD/auth.key" "$T_DIR/is/key.pem"
+sed -i "s|^tls_certificate = .*|tls_certificate = $T_DIR/is/cert.pem|; s|^tls_key = .*|tls_key = $T_DIR/is/key.pem|; s|^tls_client_ca = .*|tls_client_ca = $T_DIR/is/ca.pem|" "$FED_SH_CONF"
 "$FED" stop-server "$FED_DIR" sh >/dev/null
 "$FED" start-server "$FED_DIR" sh >/dev/null
 fed_env
@@ -104,15 +111,15 @@ fed_env
 tool set server MUN/13004000/ss-mv-schwerin --address "127.0.0.1:$FED_MV_SERVER_PORT" >/dev/null
 sign --serial $((first + 3))
 expect "SH takes the registry with the MV server's new address" takes sh $((first + 3))
-# the reload's [service-tls] step: one line, after the policies' line
-STEP='SIGHUP: (\[service-tls\] CAs and certificate reread|the \[service-tls\] CAs and certificate in force stay)'
-mv_hup() { # sends SIGHUP to the MV server and waits until its network process took it
+# the reload's step for [service-tls] or the HTTPS client proxy: one line, after the policies'
+STEP='SIGHUP: (the )?(\[service-tls\]|\[client-proxy\] tls) CAs and certificate (reread|in force stay)'
+tls_hup() { # NAME: sends SIGHUP to that server and waits until its network process took it
   local n
-  n=$(log_count mv "$STEP")
-  kill -HUP "$(parent_of mv)"
-  wait_until "the MV server's reload" 20 bash -c "[ \$(grep -Ec '$STEP' '$FED_DIR/mv.log') -gt $n ]"
+  n=$(log_count "$1" "$STEP")
+  kill -HUP "$(parent_of "$1")"
+  wait_until "the $1 server's reload" 20 bash -c "[ \$(grep -Ec '$STEP' '$FED_DIR/$1.log') -gt $n ]"
 }
-last_step() { grep -E "$STEP" "$FED_DIR/mv.log" | tail -n 1; }
+last_step() { grep -E "$STEP" "$FED_DIR/${1:-mv}.log" | tail -n 1; }
 client_certs() { grep -c "depth=0 .*CN = $1" "$FED_DIR/svctls.log" || true; }
 svc() { # SERVICE: a query to it; ANSWER: its status (and error type)
   xr GET $CLIENT "$SVC/$1/persons/P-1001"
@@ -125,7 +132,7 @@ expect "a service over https:// answers under the [service-tls] CAs first config
 
 # other CAs: the service the first ones trusted is refused, one from the new CAs answers
 cp "$FED_PKI/rogue/rogue-ca.pem" "$T_DIR/svc/ca.pem"
-mv_hup
+tls_hup mv
 expect "SIGHUP rereads [service-tls]" grep -q "CAs and certificate reread" <<<"$(last_step)"
 allow_error "svctls.*peer certificate [0-9a-f]{64} rejected"
 svc svctls
@@ -137,7 +144,7 @@ expect "the service the new CAs name answers" test "$ANSWER" = 200
 # a file that is not CAs: refused, the CAs in force stay
 echo "not a certificate" >"$T_DIR/svc/ca.pem"
 allow_error "the \\[service-tls\\] CAs and certificate in force stay"
-mv_hup
+tls_hup mv
 expect "a [service-tls] ca that holds no certificate is not taken, and the log says why" \
   grep -q "in force stay: $T_DIR/svc/ca.pem: cannot load CA certificates" <<<"$(last_step)"
 svc svcrogue
@@ -148,7 +155,7 @@ cp "$FED_PKI/ca-chain.pem" "$T_DIR/svc/ca.pem"
 cp "$EXTRA/auth-chain.pem" "$T_DIR/svc/cert.pem"
 cp "$EXTRA/auth.key" "$T_DIR/svc/key.pem"
 before=$(client_certs ss-sh-extra)
-mv_hup
+tls_hup mv
 expect "SIGHUP rereads [service-tls] again" grep -q "CAs and certificate reread" <<<"$(last_step)"
 svc svctls
 expect "the first CAs are in force again" test "$ANSWER" = 200
@@ -156,10 +163,48 @@ expect "... and the service saw the new client certificate" test "$(client_certs
 
 # a key that is not the certificate's: refused, the certificate in force stays
 cp "$MVS/auth-chain.pem" "$T_DIR/svc/cert.pem"
-mv_hup
+tls_hup mv
 expect "a [service-tls] key that is not the certificate's is not taken" \
   grep -q "in force stay: \[service-tls\] certificate $T_DIR/svc/cert.pem: the key is not" <<<"$(last_step)"
 before=$(client_certs ss-sh-extra)
 svc svctls
 expect "... the certificate in force stays" test "$ANSWER" = 200 -a "$(client_certs ss-sh-extra)" -gt "$before"
+
+# --- the SH server's HTTPS client proxy: its certificate and the IS CAs, reread on SIGHUP ----
+is_presented() { # the fingerprint of the certificate SH's HTTPS client proxy presents
+  openssl s_client -connect "127.0.0.1:$FED_SH_CLIENT_TLS_PORT" </dev/null 2>/dev/null |
+    openssl x509 -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
+}
+is_query() { # CERT KEY: a query over the HTTPS client proxy with that IS certificate; ANSWER
+  t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' --cacert "$FED_PKI/ca-chain.pem" \
+    -H "X-Road-Client: $CLIENT" --cert "$1" --key "$2" "https://localhost:$FED_SH_CLIENT_TLS_PORT$Q/is"
+  ANSWER=$STATUS
+  if [[ $BODY =~ \"type\":\"([^\"]*)\" ]]; then ANSWER+=" ${BASH_REMATCH[1]}"; fi
+}
+is_query "$OLD/auth.pem" "$OLD/auth.key"
+expect "an IS certificate the first IS CAs issued is served" test "$ANSWER" = 200
+expect "... by the first certificate of the HTTPS client proxy" \
+  test "$(is_presented)" = "$(cat "$OLD/auth.sha256")"
+
+cp "$FED_PKI/rogue/rogue-ca.pem" "$T_DIR/is/ca.pem"
+cp "$EXTRA/auth-chain.pem" "$T_DIR/is/cert.pem"
+cp "$EXTRA/auth.key" "$T_DIR/is/key.pem"
+tls_hup sh
+expect "SIGHUP rereads the HTTPS client proxy's files" \
+  grep -q "\[client-proxy\] tls CAs and certificate reread" <<<"$(last_step sh)"
+expect "the HTTPS client proxy presents its new certificate" \
+  test "$(is_presented)" = "$(cat "$EXTRA/auth.sha256")"
+is_query "$OLD/auth.pem" "$OLD/auth.key"
+expect "an IS certificate the IS CAs no longer name is refused" \
+  test "$ANSWER" = "403 Client.ClientNotHosted"
+is_query "$FED_PKI/rogue/server.pem" "$FED_PKI/rogue/server.key"
+expect "one the new IS CAs issued is served" test "$ANSWER" = 200
+
+cp "$OLD/auth-chain.pem" "$T_DIR/is/cert.pem"
+allow_error "the \\[client-proxy\\] tls CAs and certificate in force stay"
+tls_hup sh
+expect "a key that is not the HTTPS client proxy's certificate's is not taken" \
+  grep -q "in force stay: \[client-proxy\] tls certificate $T_DIR/is/cert.pem: the key is not" \
+  <<<"$(last_step sh)"
+expect "... the certificate in force stays" test "$(is_presented)" = "$(cat "$EXTRA/auth.sha256")"
 finish
