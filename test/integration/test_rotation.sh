@@ -46,14 +46,19 @@ cp "$OLD/auth-chain.pem" "$T_DIR/tls/auth-chain.pem"
 cp "$OLD/auth.key" "$T_DIR/tls/auth.key"
 sed -i "s|^certificate = .*ss-sh-kiel/auth-chain.pem|certificate = $T_DIR/tls/auth-chain.pem|; s|^key = .*ss-sh-kiel/auth.key|key = $T_DIR/tls/auth.key|" "$FED_SH_CONF"
 # and those of its HTTPS client proxy (the IS side: its certificate, the CAs of IS certificates)
-mkdir -p "$T_DIR/is"
-cp "$FED_PKI/ca-chain.pem" "$T_DIR/is/ca.pem"
-cp "$OLD/auth-chain.pem" "$T_DIR/is/cert.pem"
-cp "$OLD/auth.key" "$T_DIR/is/key.pem"
+put_tls() { # DIR [CA] [SERVER-DIR]: CAs (ca.pem), certificate chain and key (cert.pem, key.pem)
+  mkdir -p "$1"
+  [ -z "${2:-}" ] || cp "$2" "$1/ca.pem"
+  [ -z "${3:-}" ] || { cp "$3/auth-chain.pem" "$1/cert.pem" && cp "$3/auth.key" "$1/key.pem"; }
+}
+restart() { # NAME: stops and starts that server (its ports change)
+  "$FED" stop-server "$FED_DIR" "$1" >/dev/null
+  "$FED" start-server "$FED_DIR" "$1" >/dev/null
+  fed_env
+}
+put_tls "$T_DIR/is" "$FED_PKI/ca-chain.pem" "$OLD"
 sed -i "s|^tls_certificate = .*|tls_certificate = $T_DIR/is/cert.pem|; s|^tls_key = .*|tls_key = $T_DIR/is/key.pem|; s|^tls_client_ca = .*|tls_client_ca = $T_DIR/is/ca.pem|" "$FED_SH_CONF"
-"$FED" stop-server "$FED_DIR" sh >/dev/null
-"$FED" start-server "$FED_DIR" sh >/dev/null
-fed_env
+restart sh
 
 xr GET $CLIENT $Q
 expect "an exchange with the first certificate" test "$STATUS" = 200
@@ -99,14 +104,9 @@ expect "the registry lists one certificate for SH" \
 SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
 MVS=$FED_PKI/servers/ss-mv-schwerin
 EXTRA=$FED_PKI/servers/ss-sh-extra
-mkdir -p "$T_DIR/svc"
-cp "$FED_PKI/ca-chain.pem" "$T_DIR/svc/ca.pem"
-cp "$MVS/auth-chain.pem" "$T_DIR/svc/cert.pem"
-cp "$MVS/auth.key" "$T_DIR/svc/key.pem"
+put_tls "$T_DIR/svc" "$FED_PKI/ca-chain.pem" "$MVS"
 sed -i "/^\[service-tls\]/,/^\[/{s|^ca = .*|ca = $T_DIR/svc/ca.pem|; s|^certificate = .*|certificate = $T_DIR/svc/cert.pem|; s|^key = .*|key = $T_DIR/svc/key.pem|}" "$FED_MV_CONF"
-"$FED" stop-server "$FED_DIR" mv >/dev/null
-"$FED" start-server "$FED_DIR" mv >/dev/null
-fed_env
+restart mv
 # its server proxy listens on a port of its own choosing: the registry names it
 tool set server MUN/13004000/ss-mv-schwerin --address "127.0.0.1:$FED_MV_SERVER_PORT" >/dev/null
 sign --serial $((first + 3))
@@ -131,7 +131,7 @@ expect "a service over https:// answers under the [service-tls] CAs first config
   test "$ANSWER" = 200
 
 # other CAs: the service the first ones trusted is refused, one from the new CAs answers
-cp "$FED_PKI/rogue/rogue-ca.pem" "$T_DIR/svc/ca.pem"
+put_tls "$T_DIR/svc" "$FED_PKI/rogue/rogue-ca.pem"
 tls_hup mv
 expect "SIGHUP rereads [service-tls]" grep -q "CAs and certificate reread" <<<"$(last_step)"
 allow_error "svctls.*peer certificate [0-9a-f]{64} rejected"
@@ -151,9 +151,7 @@ svc svcrogue
 expect "... the CAs in force stay" test "$ANSWER" = 200
 
 # the first CAs again, and another certificate shown to the services
-cp "$FED_PKI/ca-chain.pem" "$T_DIR/svc/ca.pem"
-cp "$EXTRA/auth-chain.pem" "$T_DIR/svc/cert.pem"
-cp "$EXTRA/auth.key" "$T_DIR/svc/key.pem"
+put_tls "$T_DIR/svc" "$FED_PKI/ca-chain.pem" "$EXTRA"
 before=$(client_certs ss-sh-extra)
 tls_hup mv
 expect "SIGHUP rereads [service-tls] again" grep -q "CAs and certificate reread" <<<"$(last_step)"
@@ -186,9 +184,7 @@ expect "an IS certificate the first IS CAs issued is served" test "$ANSWER" = 20
 expect "... by the first certificate of the HTTPS client proxy" \
   test "$(is_presented)" = "$(cat "$OLD/auth.sha256")"
 
-cp "$FED_PKI/rogue/rogue-ca.pem" "$T_DIR/is/ca.pem"
-cp "$EXTRA/auth-chain.pem" "$T_DIR/is/cert.pem"
-cp "$EXTRA/auth.key" "$T_DIR/is/key.pem"
+put_tls "$T_DIR/is" "$FED_PKI/rogue/rogue-ca.pem" "$EXTRA"
 tls_hup sh
 expect "SIGHUP rereads the HTTPS client proxy's files" \
   grep -q "\[client-proxy\] tls CAs and certificate reread" <<<"$(last_step sh)"
