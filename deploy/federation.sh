@@ -251,6 +251,9 @@ P_ECHO="" P_FAST=""
 if [ "$test_mode" = 1 ]; then
   serve echo echo
   serve fast fast
+  # the echo backend over https:// (a register service whose connections are kept alive)
+  serve svckeep echo --tls-cert "$pki/servers/ss-sh-extra/auth-chain.pem" \
+    --tls-key "$pki/servers/ss-sh-extra/auth.key"
   impostor() { # name cert key
     started "$1" openssl s_server -accept 127.0.0.1:0 -cert "$2" -key "$3" \
       -cert_chain "$pki/intermediate-ca.pem" -Verify 2 -CAfile "$pki/ca-chain.pem" -www
@@ -318,6 +321,7 @@ if [ "$test_mode" = 1 ]; then
   P_SVCTLS=$(accept_port svctls)
   P_SVCROGUE=$(accept_port svcrogue)
   P_SVCHOST=$(accept_port svchost)
+  P_SVCKEEP=$(port_file svckeep)
 fi
 
 # --- the members registry, built by the authority's tool (signed once the
@@ -472,6 +476,7 @@ MUN/13004000/Einwohnermeldeamt/fast = http://127.0.0.1:$P_FAST/
 MUN/13004000/Einwohnermeldeamt/svctls = https://127.0.0.1:$P_SVCTLS/
 MUN/13004000/Einwohnermeldeamt/svcrogue = https://127.0.0.1:$P_SVCROGUE/
 MUN/13004000/Einwohnermeldeamt/svchost = https://127.0.0.2:$P_SVCHOST/
+MUN/13004000/Einwohnermeldeamt/svckeep = https://127.0.0.1:$P_SVCKEEP/base
 MUN/13004000/Kfz-Zulassung/zulassungsdaten = http://127.0.0.1:$P_SOAP/fahrzeugregister/soap soap $src/test/tools/halterauskunft.wsdl
 
 [service-tls]
@@ -495,7 +500,7 @@ cp "$src"/policies/examples/kfz-zulassung-schwerin.xml "$dir/mv/policies/"
 if [ "$test_mode" = 1 ]; then
   # the test services: any method and path, no purpose needed
   rules=""
-  for svc in echo down fast svctls svcrogue svchost; do
+  for svc in echo down fast svctls svcrogue svchost svckeep; do
     rules="$rules  <rule service=\"$svc\"><allow subsystem=\"DE-NORD/GOV/MIKWS-SH/Meldeauskunft\"/></rule>\n"
   done
   sed -i "s#</accessPolicy>#$rules</accessPolicy>#" "$policy"

@@ -653,14 +653,22 @@ static int print_paths(void)
     return 0;
 }
 
-/* Reads the files named, each NULL or a path (false: one cannot be read; the log says so). */
+/* Reads the files named, each NULL or a path (false: one cannot be read, or is empty, which
+ * the message could not tell from a file not set; the log says so). */
 static bool read_texts(const char *what, char *const *paths, char **texts, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (paths[i] && ss_trust_read_pem(paths[i], &texts[i]) != SS_OK) {
+    for (size_t i = 0; i < n; i++) {
+        if (!paths[i])
+            continue;
+        if (ss_trust_read_pem(paths[i], &texts[i]) != SS_OK) {
             ss_log_error("SIGHUP: %s stays: %s", what, ss_errmsg());
             return false;
         }
+        if (!texts[i][0]) {
+            ss_log_error("SIGHUP: %s stays: %s is empty", what, paths[i]);
+            return false;
+        }
+    }
     return true;
 }
 

@@ -219,6 +219,11 @@ static ss_error reload_tls_files(struct ss_daemon *d, const struct tls_part *par
     pthread_mutex_unlock(&d->identity_mu);
     if (same) /* the files are as they were */
         return SS_OK;
+    /* what the configuration names is there (the parent sends "" for a file not named, and
+     * refuses an empty one) */
+    if (!ca != !part->ca_file || !cert != !part->cert_file || !key != !part->cert_file)
+        return ss_errf(SS_ERR_CONFIG, "%s: the reload lacks a file the configuration names",
+                       part->name);
     struct ss_tls_files *f = NULL;
     ss_error err = tls_files_new(part, ca, cert, key, generation, &f);
     if (!err && listener && cert && key)

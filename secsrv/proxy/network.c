@@ -4,6 +4,8 @@
 #include "proc.h"
 #include "trust.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,8 +15,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-/* Control messages are small: a reload carries a certificate chain and a key. */
-#define CONTROL_MAX (1u << 20)
+/* Control messages are small but for a reload's: three parts of three PEM files at most. */
+#define CONTROL_MAX (9u * (SS_TRUST_PEM_MAX + 8u) + 64u)
 
 /* n bytes (not NUL-terminated in the frame) as a string (malloc'd). */
 static char *copy_text(const uint8_t *p, size_t n)
@@ -44,7 +46,7 @@ static void reload_files(struct ss_daemon *d, const struct ss_ipc_msg *m)
     for (size_t p = 0; ok && p < 3; p++)
         for (size_t i = 0; ok && (present & parts[p]) && i < 3; i++) {
             size_t len = 0;
-            const uint8_t *t = ss_ipc_get_bytes(&r, CONTROL_MAX, &len);
+            const uint8_t *t = ss_ipc_get_bytes(&r, SS_TRUST_PEM_MAX, &len);
             ok = t && !memchr(t, 0, len);
             if (ok && len && !(texts[p][i] = copy_text(t, len)))
                 nomem = true;
@@ -56,9 +58,13 @@ static void reload_files(struct ss_daemon *d, const struct ss_ipc_msg *m)
     if (nomem) {
         ss_log_error("SIGHUP: out of memory; the TLS certificates in force stay");
     } else {
-        if ((present & SS_RELOAD_IDENTITY) && texts[0][1] && texts[0][2] &&
-            ss_daemon_reload_identity(d, texts[0][1], texts[0][2]) != SS_OK)
-            ss_log_error("SIGHUP: the TLS certificate in force stays: %s", ss_errmsg());
+        if (present & SS_RELOAD_IDENTITY) {
+            ss_error err = !texts[0][1] || !texts[0][2]
+                               ? ss_errf(SS_ERR_CONFIG, "the reload lacks the certificate or key")
+                               : ss_daemon_reload_identity(d, texts[0][1], texts[0][2]);
+            if (err)
+                ss_log_error("SIGHUP: the TLS certificate in force stays: %s", ss_errmsg());
+        }
         if ((present & SS_RELOAD_SERVICE_TLS) &&
             ss_daemon_reload_service_tls(d, texts[1][0], texts[1][1], texts[1][2]) != SS_OK)
             ss_log_error("SIGHUP: the [service-tls] CAs and certificate in force stay: %s",
@@ -147,14 +153,18 @@ int ss_network_main(struct ss_config *cfg, int ctl, const struct ss_daemon_links
         if (!pfd[1].revents)
             continue;
         struct ss_ipc_msg m;
-        if (ss_ipc_recv(ctl, CONTROL_MAX, &m) != SS_OK)
+        if (ss_ipc_recv(ctl, CONTROL_MAX, &m) != SS_OK) {
+            ss_log_warn("network: the control link ended: %s", ss_errmsg());
             break; /* the parent is gone */
+        }
         if (m.type == SS_IPC_RELOAD) {
             ss_log_info("SIGHUP: reloading policies");
             if (ss_daemon_reload_policies(d) != SS_OK) {
                 /* the policy in force stays; the reason is in the operator log */
             }
             reload_files(d, &m);
+            if (m.payload) /* keys were in it */
+                sodium_memzero(m.payload, m.len);
         } else if (m.type == SS_IPC_PING && m.fd < 0) { /* the parent's watchdog */
             if (!worker_stuck(d, cfg->watchdog)) {
                 pthread_mutex_lock(&ctl_out.mu);

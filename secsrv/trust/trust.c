@@ -853,7 +853,7 @@ ss_error ss_trust_read_pem(const char *path, char **out)
     uint8_t *buf = NULL;
     size_t len = 0;
     *out = NULL;
-    ss_error err = ss_file_read(path, 1024 * 1024, &buf, &len);
+    ss_error err = ss_file_read(path, SS_TRUST_PEM_MAX, &buf, &len);
     if (err)
         return err;
     *out = (char *)buf; /* NUL-terminated by ss_file_read */

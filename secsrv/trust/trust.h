@@ -185,7 +185,9 @@ ss_error ss_trust_check_keypair_pem(const char *cert_pem, const char *key_pem,
 ss_error ss_trust_check_keypair(const char *cert_file, const char *key_file) SS_MUST_CHECK;
 /* SHA-256 fingerprint of the first certificate in a PEM file. */
 ss_error ss_trust_cert_file_fingerprint(const char *cert_file, uint8_t out[32]) SS_MUST_CHECK;
-/* Reads a PEM file (certificates or key) into a NUL-terminated string. */
+/* Reads a PEM file (certificates or key, at most SS_TRUST_PEM_MAX bytes) into a
+ * NUL-terminated string. */
+#define SS_TRUST_PEM_MAX (1024u * 1024u)
 ss_error ss_trust_read_pem(const char *path, char **out) SS_MUST_CHECK;
 /* Frees what ss_trust_read_pem read (NULL: nothing), wiped first: it may be a key. */
 void ss_trust_free_pem(char *text);

@@ -120,7 +120,7 @@ expect "getWsdl without a serviceCode is a Fault" \
 SVC=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt
 xr GET $CLIENT "$SVC/listMethods"
 expect "REST listMethods lists the REST services with their endpoints" \
-  test "$STATUS:$(json_codes)" = "200:meldeauskunft echo down fast svctls svcrogue svchost"
+  test "$STATUS:$(json_codes)" = "200:meldeauskunft echo down fast svctls svcrogue svchost svckeep"
 expect "REST listMethods: meldeauskunft is OPENAPI, with the policy's methods and paths" \
   test "$(jq -c '.service[] | select(.service_code == "meldeauskunft") | [.service_type, .endpoint_list]' "$T_DIR/body")" = \
   '["OPENAPI",[{"method":"GET","path":"/persons/*"},{"method":"HEAD","path":"/persons/*"},{"method":"GET","path":"/health"}]]'
@@ -130,7 +130,7 @@ kiel -H "X-Road-Client: $KIEL" "$SVC/allowedMethods"
 expect "REST allowedMethods for a client no rule admits is empty" test "$STATUS:$(json_codes)" = "200:"
 xr GET $CLIENT "$SVC/allowedMethods"
 expect "REST allowedMethods for the SH client lists what it may call" \
-  test "$STATUS:$(json_codes)" = "200:meldeauskunft echo down fast svctls svcrogue svchost"
+  test "$STATUS:$(json_codes)" = "200:meldeauskunft echo down fast svctls svcrogue svchost svckeep"
 expect "REST allowedMethods answers JSON in UTF-8" \
   test "$(header content-type)" = "application/json; charset=utf-8"
 xr GET $CLIENT "$SVC/getOpenAPI?serviceCode=meldeauskunft"

@@ -117,7 +117,8 @@ tls_hup() { # NAME: sends SIGHUP to that server and waits until its network proc
   local n
   n=$(log_count "$1" "$STEP")
   kill -HUP "$(parent_of "$1")"
-  wait_until "the $1 server's reload" 20 bash -c "[ \$(grep -Ec '$STEP' '$FED_DIR/$1.log') -gt $n ]"
+  wait_until "the $1 server's reload" 20 bash -c "[ \$(grep -Ec '$STEP' '$FED_DIR/$1.log') -gt $n ]" ||
+    not_ok "the $1 server logged no TLS step of its reload"
 }
 last_step() { grep -E "$STEP" "$FED_DIR/${1:-mv}.log" | tail -n 1; }
 client_certs() { grep -c "depth=0 .*CN = $1" "$FED_DIR/svctls.log" || true; }
@@ -129,6 +130,22 @@ svc() { # SERVICE: a query to it; ANSWER: its status (and error type)
 svc svctls
 expect "a service over https:// answers under the [service-tls] CAs first configured" \
   test "$ANSWER" = 200
+keep_port() { # the port the MV server's connection to the kept-alive https:// service came from
+  xr GET $CLIENT "$SVC/svckeep/port"
+  PORT=
+  if [[ $STATUS = 200 && $BODY =~ \"port\":([0-9]+) ]]; then PORT=${BASH_REMATCH[1]}; fi
+}
+keep_port
+first_port=$PORT
+keep_port
+expect "a connection to a service over https:// is used again ($first_port, $PORT)" \
+  test -n "$first_port" -a "$PORT" = "$first_port"
+# the same CAs, reread (a comment line added): connections made before are not used again
+echo "# reread" >>"$T_DIR/svc/ca.pem"
+tls_hup mv
+keep_port
+expect "after [service-tls] is reread, a new connection serves ($first_port, $PORT)" \
+  test -n "$PORT" -a "$PORT" != "$first_port"
 
 # other CAs: the service the first ones trusted is refused, one from the new CAs answers
 put_tls "$T_DIR/svc" "$FED_PKI/rogue/rogue-ca.pem"
@@ -147,6 +164,14 @@ allow_error "the \\[service-tls\\] CAs and certificate in force stay"
 tls_hup mv
 expect "a [service-tls] ca that holds no certificate is not taken, and the log says why" \
   grep -q "in force stay: $T_DIR/svc/ca.pem: cannot load CA certificates" <<<"$(last_step)"
+svc svcrogue
+expect "... the CAs in force stay" test "$ANSWER" = 200
+# an empty file (one being written, say) is not taken for a file not set
+: >"$T_DIR/svc/ca.pem"
+allow_error "SIGHUP: \\[service-tls\\] stays: .* is empty"
+kill -HUP "$(parent_of mv)"
+expect "an empty [service-tls] ca is not taken either" wait_until "the empty file's refusal" 20 \
+  log_has mv "SIGHUP: \\[service-tls\\] stays: $T_DIR/svc/ca.pem is empty"
 svc svcrogue
 expect "... the CAs in force stay" test "$ANSWER" = 200
 

@@ -61,6 +61,7 @@ struct ts_options {
     const char *data;
     const char *config;
     const char *section;
+    const char *tls_cert, *tls_key;
 };
 
 static void usage(FILE *out)
@@ -74,7 +75,9 @@ static void usage(FILE *out)
           "       ss-testserver listen-exec N --port-file FILE -- CMD [ARGS...]\n"
           "options: --listen HOST:PORT   loopback address to bind (default 127.0.0.1:0)\n"
           "         --port-file FILE     write the bound port to FILE\n"
-          "         --pid-file FILE      write the process id to FILE\n",
+          "         --pid-file FILE      write the process id to FILE\n"
+          "         --tls-cert FILE --tls-key FILE   serve HTTPS with this certificate\n"
+          "                              (PEM, with its chain) and key\n",
           out);
 }
 
@@ -450,6 +453,10 @@ static bool parse_options(int argc, char **argv, struct ts_options *opt)
             slot = &opt->config;
         else if (strcmp(argv[i], "--section") == 0)
             slot = &opt->section;
+        else if (strcmp(argv[i], "--tls-cert") == 0)
+            slot = &opt->tls_cert;
+        else if (strcmp(argv[i], "--tls-key") == 0)
+            slot = &opt->tls_key;
         if (slot == NULL) {
             fprintf(stderr, "ss-testserver: unknown option %s\n", argv[i]);
             return false;
@@ -499,6 +506,15 @@ static bool prepare_mode(const struct ts_options *opt, struct ts_server *srv)
                         "only for tsa\n");
         return false;
     }
+    if ((opt->tls_cert != NULL) != (opt->tls_key != NULL)) {
+        fprintf(stderr, "ss-testserver: --tls-cert and --tls-key go together\n");
+        return false;
+    }
+    size_t len = 0;
+    if (opt->tls_cert != NULL &&
+        ((srv->tls_cert = ts_read_file(opt->tls_cert, TS_PEM_MAX, &len)) == NULL ||
+         (srv->tls_key = ts_read_file(opt->tls_key, TS_PEM_MAX, &len)) == NULL))
+        return false;
     switch (srv->mode) {
     case TS_STATIC:
         srv->root_fd = open(opt->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -544,6 +560,8 @@ static void release_mode(struct ts_server *srv)
     ts_wsdl_free(srv->wsdl);
     if (srv->fast_response != NULL)
         MHD_destroy_response(srv->fast_response);
+    free(srv->tls_cert);
+    free(srv->tls_key);
 }
 
 static struct MHD_Daemon *start_daemon(struct ts_server *srv, const struct sockaddr_in *addr)
@@ -554,13 +572,19 @@ static struct MHD_Daemon *start_daemon(struct ts_server *srv, const struct socka
     if (srv->mode == TS_ECHO)
         flags |= MHD_ALLOW_SUSPEND_RESUME;
     bool track = srv->mode != TS_FAST;
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+                                   {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+                                   {MHD_OPTION_END, 0, NULL}};
+    if (srv->tls_cert != NULL)
+        flags |= MHD_USE_TLS;
     return MHD_start_daemon(
         flags, ntohs(addr->sin_port), NULL, NULL, &on_request, srv, MHD_OPTION_SOCK_ADDR,
         (const struct sockaddr *)addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)TS_THREADS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TS_CONNECTION_MEMORY,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TS_CONNECTION_TIMEOUT,
         MHD_OPTION_URI_LOG_CALLBACK, track ? &on_request_line : NULL, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, track ? &on_completed : NULL, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, track ? &on_completed : NULL, NULL, MHD_OPTION_ARRAY,
+        srv->tls_cert != NULL ? tls : tls + 2, MHD_OPTION_END);
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,8 @@
 #define TS_BODY_MAX ((uint64_t)64 * 1024 * 1024)
 /* Largest time-stamp query the tsa mode reads (kept in memory). */
 #define TS_TSA_BODY_MAX ((uint64_t)64 * 1024)
+/* a certificate chain or key file (--tls-cert, --tls-key) */
+#define TS_PEM_MAX ((size_t)256 * 1024)
 
 /* ---- bounded buffer ---------------------------------------------------- */
 
@@ -45,6 +47,10 @@ bool ts_buf_uint(struct ts_buf *buf, uint64_t value);
 /* Appends bytes as a quoted JSON string: quote, backslash and control
  * characters escaped (\u00XX), bytes >= 0x80 passed through. */
 bool ts_buf_json_string(struct ts_buf *buf, const char *bytes, size_t len);
+
+/* A whole file of at most max bytes, NUL-terminated (malloc'd; NULL, with the reason on
+ * stderr, when it cannot be read or is larger). */
+char *ts_read_file(const char *path, size_t max, size_t *len);
 
 /* ---- SHA-256 (FIPS 180-4) ---------------------------------------------- */
 
@@ -91,6 +97,7 @@ struct ts_server {
     struct MHD_Response *fast_response; /* fast */
     struct ts_tsa *tsa;                 /* tsa */
     struct ts_wsdl *wsdl;               /* soap */
+    char *tls_cert, *tls_key;           /* PEM: serves HTTPS (NULL: HTTP) */
 };
 
 /* True when the path of req ends with suffix. */

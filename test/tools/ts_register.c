@@ -375,27 +375,6 @@ static bool read_person(struct reader *rd, struct person *p)
     return p->json != NULL || fail(rd, "out of memory");
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "ss-testserver: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *text = malloc(TS_PERSONS_FILE_MAX + 1);
-    size_t n = text ? fread(text, 1, TS_PERSONS_FILE_MAX + 1, f) : 0;
-    bool bad = text == NULL || ferror(f) || n > TS_PERSONS_FILE_MAX;
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "ss-testserver: %s: cannot read (larger than %d bytes?)\n", path,
-                TS_PERSONS_FILE_MAX);
-        free(text);
-        return NULL;
-    }
-    *len = n;
-    return text;
-}
-
 void ts_persons_free(struct ts_persons *persons)
 {
     if (persons == NULL)
@@ -413,7 +392,7 @@ struct ts_persons *ts_persons_load(const char *path)
 {
     struct ts_persons *persons = NULL;
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = ts_read_file(path, TS_PERSONS_FILE_MAX, &len);
     if (text == NULL)
         return NULL;
     struct reader rd = {.file = path, .text = text, .len = len};

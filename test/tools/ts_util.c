@@ -5,6 +5,7 @@
  */
 #include "testserver.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,4 +219,25 @@ void ts_sha256_final(struct ts_sha256 *ctx, uint8_t digest[32])
         digest[4 * i + 2] = (uint8_t)(ctx->state[i] >> 8);
         digest[4 * i + 3] = (uint8_t)ctx->state[i];
     }
+}
+
+char *ts_read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "ss-testserver: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(max + 2);
+    size_t n = text ? fread(text, 1, max + 1, f) : 0;
+    bool bad = text == NULL || ferror(f) || n > max;
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "ss-testserver: %s: cannot read (larger than %zu bytes?)\n", path, max);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    *len = n;
+    return text;
 }

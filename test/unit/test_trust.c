@@ -577,6 +577,26 @@ static void test_ca_store_pem(void **state)
     chain_free(&c);
     ss_ca_store_free(store);
 
+    /* a key in the same file is passed over */
+    char key_path[1024];
+    char *key = NULL;
+    pki_path(key_path, sizeof key_path, "root-ca.key");
+    assert_int_equal(ss_trust_read_pem(key_path, &key), SS_OK);
+    size_t kn = strlen(text) + strlen(key) + 1;
+    char *with_key = malloc(kn);
+    assert_non_null(with_key);
+    snprintf(with_key, kn, "%s%s", key, text);
+    assert_int_equal(ss_ca_store_load_pem(with_key, "ca.pem", &store), SS_OK);
+    ss_ca_store_free(store);
+    free(with_key);
+    ss_trust_free_pem(key);
+
+    /* a CRL alone: no CA */
+    char crl_path[1024];
+    char *crl = NULL;
+    pki_path(crl_path, sizeof crl_path, "ca/intermediate.crl.pem");
+    assert_int_equal(ss_trust_read_pem(crl_path, &crl), SS_OK);
+
     const char *broken = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
     size_t n = strlen(text) + strlen(broken) + 1;
     char *then_broken = malloc(n);
@@ -586,6 +606,7 @@ static void test_ca_store_pem(void **state)
         const char *pem, *why;
     } refused[] = {{"", "none in it"},
                    {"not a certificate\n", "none in it"},
+                   {crl, "none in it"},
                    {broken, "not PEM certificates and CRLs"},
                    {then_broken, "not PEM certificates and CRLs"}};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
@@ -596,6 +617,7 @@ static void test_ca_store_pem(void **state)
         assert_non_null(strstr(ss_errmsg(), refused[i].why));
     }
     free(then_broken);
+    ss_trust_free_pem(crl);
     ss_trust_free_pem(text);
 }
 
