@@ -23,7 +23,8 @@
 # service whose backend is down, impostor TLS servers registered for other
 # providers, short timeouts and a 1 s registry refresh (FED_REFRESH), for
 # the tests),
-# FED_WAIT (seconds each wait may take, default 60), FED_TS_GRACE (the
+# FED_WAIT (seconds each wait may take, default 60), FED_SH_CONNECTION_TIMEOUT (the SH
+# server's connection_timeout in test mode, default 2 s), FED_TS_GRACE (the
 # timestamping grace period in test mode), FED_CLOCK_SKEW (the clock skew
 # and replay window in test mode, default 10 s), FED_MV_BACKEND_TIMEOUT (the
 # MV server's backend timeout in test mode, default 2 s), FED_MAX_CONNECTIONS
@@ -458,7 +459,7 @@ tls_key = $pki/servers/ss-sh-kiel/auth.key
 tls_client_ca = $pki/ca-chain.pem
 
 [limits]
-connection_timeout = 2
+connection_timeout = ${FED_SH_CONNECTION_TIMEOUT:-2}
 request_timeout = 3
 max_headers = 32
 max_body_bytes = 65536
