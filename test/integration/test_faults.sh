@@ -118,8 +118,12 @@ holder=$!
 log_down() { health sh; [ "$HEALTH_STATUS" = 500 ] && printf '%s' "$HEALTH" | grep -q 'message log'; }
 down=no
 wait_until "the writer's probe" 30 log_down && down=yes
+# what the logger said meanwhile is kept apart: the server is restarted below, and its log with it
+[ "$down" = yes ] || cp "$FED_DIR/sh.log" "$T_DIR/sh-at-probe.log"
 expect "an idle server's health sees the store taken (500, naming the message log)$(
-  [ -s "$T_DIR/holder.err" ] && printf ' (sqlite3: %s)' "$(head -c 200 "$T_DIR/holder.err")")" \
+  [ "$down" = yes ] || printf ' (health: %s %s; sqlite3: %s; logger: %s)' "$HEALTH_STATUS" \
+    "$(head -c 300 <<<"$HEALTH")" "$(head -c 200 "$T_DIR/holder.err")" \
+    "$(grep -E ' logger: ' "$FED_DIR/sh.log" | tail -n 3 | cut -c 1-200 | tr '\n' '|')")" \
   test "$down" = yes
 # (bounded: a holder that ended early has no reader on the fifo)
 timeout 10 bash -c "echo release >'$T_DIR/release'" || true
