@@ -27,7 +27,7 @@ struct sq_store {
     char path[4096];
     unsigned busy_ms;    /* how long a lock held by another connection is waited for */
     uint64_t busy_since; /* when the wait began (µs on the monotonic clock) */
-    uint64_t busy_last;  /* the wait's last retry */
+    uint64_t busy_last;  /* when the wait's last sleep ended */
 };
 
 static const char schema[] =
@@ -180,15 +180,18 @@ static int busy_wait(void *arg, int count)
     clock_gettime(CLOCK_MONOTONIC, &mono);
     uint64_t now = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
     /* SQLite counts the retries of one statement, not of one lock: a wait that begins
-     * well after the last retry is a new one */
-    if (count == 0 || now - s->busy_last > 50000u)
+     * well after the last retry ended is a new one. "Well after" is a second: a starved
+     * thread (a loaded machine) may come back from its 2 ms sleep 50 ms late, and a wait
+     * that took each late return for a new one would never reach busy_ms */
+    if (count == 0 || now - s->busy_last > 1000000u)
         s->busy_since = now;
-    s->busy_last = now;
     if (now - s->busy_since >= (uint64_t)s->busy_ms * 1000u)
         return 0;
     unsigned us = count < 5 ? 100u << count : 2000u;
     struct timespec ts = {0, (long)us * 1000L};
     nanosleep(&ts, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    s->busy_last = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
     return 1;
 }
 
