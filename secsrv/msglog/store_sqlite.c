@@ -173,12 +173,17 @@ static const struct ss_store_ops sq_ops;
  * 25 ms ..., so that a writer held off for 40 ms slept until 53: what
  * every exchange waiting for its record waited too.
  */
+static uint64_t mono_us(void)
+{
+    struct timespec mono; /* the store library stands below core's clock.c */
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    return (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
+}
+
 static int busy_wait(void *arg, int count)
 {
     struct sq_store *s = arg;
-    struct timespec mono; /* the store library stands below core's clock.c */
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    uint64_t now = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
+    uint64_t now = mono_us();
     /* SQLite counts the retries of one statement, not of one lock: a wait that begins
      * well after the last retry ended is a new one. "Well after" is a second: a starved
      * thread (a loaded machine) may come back from its 2 ms sleep 50 ms late, and a wait
@@ -190,8 +195,7 @@ static int busy_wait(void *arg, int count)
     unsigned us = count < 5 ? 100u << count : 2000u;
     struct timespec ts = {0, (long)us * 1000L};
     nanosleep(&ts, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    s->busy_last = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
+    s->busy_last = mono_us();
     return 1;
 }
 

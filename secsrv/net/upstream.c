@@ -570,9 +570,9 @@ static bool acquire(struct ss_upstream *u, const struct pool_tag *tag, struct ha
     pthread_mutex_lock(&u->mu);
     for (size_t i = u->n_idle; i > 0; i--) {
         struct pooled *p = &u->idle[i - 1];
-        /* a peer's under an older registry; a service's under an older [service-tls] */
-        bool old = p->tag.tls == tag->tls && p->tag.serial < tag->serial &&
-                   (tag->tls || p->tag.serial != 0);
+        /* a peer's under an older registry; a service's under an older [service-tls] (a
+         * fetch's handles, generation 0, are in a pool of their own) */
+        bool old = p->tag.tls == tag->tls && p->tag.serial < tag->serial;
         if (!old && (out->h || !same_tag(&p->tag, tag)))
             continue;
         if (old)
