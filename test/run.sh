@@ -17,6 +17,9 @@ quick=0
 ./deploy/install-deps.sh
 jobs=$(nproc)
 
+# stage TITLE: its heading, with the time the run has taken so far (where a slow run's time goes)
+stage() { echo "== $* == (at $((SECONDS / 60))m$((SECONDS % 60))s)"; }
+
 run_suite() { # dir cmake-args... (ctest arguments beyond the defaults in $CTEST_SELECT)
   local dir=$1
   shift
@@ -26,18 +29,18 @@ run_suite() { # dir cmake-args... (ctest arguments beyond the defaults in $CTEST
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 ${CTEST_SELECT:-})
 }
 
-echo "== release build (hardened) =="
+stage "release build (hardened)"
 run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 [ $quick -eq 1 ] && exit 0
 
-echo "== ASan + UBSan build =="
+stage "ASan + UBSan build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # -O1, as the sanitizers' authors advise: assertions on (Debug), the instrumented code without
 # the cost of -O0, which made this the slowest stage
 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DSS_SANITIZE=ON
 
-echo "== ThreadSanitizer build (clang) =="
+stage "ThreadSanitizer build (clang)"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 export TSAN_OPTIONS=second_deadlock_stack=1
 # the daemon's threads under load, kills and reloads; not the offline tools (label "tools")
@@ -45,10 +48,10 @@ CTEST_SELECT="-LE tools" run_suite build/tsan -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_TSAN=ON
 unset TSAN_OPTIONS
 
-echo "== Debian package: build, lintian, install, unit checks, run, remove =="
+stage "Debian package: build, lintian, install, unit checks, run, remove"
 bash test/package/test_package.sh
 
-echo "== libFuzzer (clang), 10 s per target, one target per core at a time =="
+stage "libFuzzer (clang), 10 s per target, one target per core at a time"
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSS_FUZZ=ON \
   -DBUILD_TESTING=ON >/dev/null
 targets=$(cd test/fuzz && ls fuzz_*.c | sed 's/\.c$//')
@@ -82,4 +85,4 @@ export -f fuzz_one
 # one target per core at a time; xargs ends with a non-zero status if any target found a crash
 # shellcheck disable=SC2086
 printf '%s\n' $targets | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {}
-echo "all test stages passed"
+echo "all test stages passed (in $((SECONDS / 60))m$((SECONDS % 60))s)"
