@@ -25,10 +25,23 @@ ss_error ss_rest_parse_target(const char *target, size_t len, size_t max_id,
     if (len < 4 || memcmp(target, "/r1/", 4) != 0)
         return ss_errf(SS_ERR_PROTOCOL, "request target must start with /r1/ (X-Road message "
                                         "protocol for REST, version 1)");
+    /*
+     * The target goes to the register service byte for byte. Besides control bytes, blanks,
+     * non-ASCII and '#', it may not hold what RFC 3986 allows nowhere and no URL serialiser
+     * (RFC 3986 or WHATWG URL) leaves unescaped: '"', '<' and '>' anywhere, '`', '{' and '}' in
+     * the path. '|', '^', '[', ']' and, in the query, '`', '{' and '}' are left as WHATWG URL
+     * clients send them; the register service decides.
+     */
+    bool in_query = false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)target[i];
         if (c <= 0x20 || c >= 0x7f || c == '#')
             return ss_errf(SS_ERR_PROTOCOL, "request target contains character 0x%02x", c);
+        in_query = in_query || c == '?';
+        if (strchr("\"<>", c) || (!in_query && strchr("`{}", c)))
+            return ss_errf(SS_ERR_PROTOCOL,
+                           "request target contains character '%c' unescaped (send it as %%%02X)",
+                           c, c);
     }
     struct ss_client_id *p = &out->service.provider;
     char *dst[5] = {p->instance, p->member_class, p->member_code, p->subsystem,

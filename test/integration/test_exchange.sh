@@ -631,6 +631,20 @@ expect_error "server proxy: an absolute-form target reaches the checks as its pa
 mark_backend echo
 door_check "client proxy" "$FED_SH_CLIENT_PORT"
 forwarded_none "nothing reached the backend from requests refused at the client proxy's door" echo
+# what a URI holds only percent-encoded (RFC 3986) is not passed on to the register service
+mark_backend echo
+for t in '/a"b' '/<script>' '?q=a>b' '/{id}' '/a`b'; do
+  printf "GET $ECHO/door$t HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnection: close\r\n\r\n" \
+    >"$T_DIR/door-unescaped"
+  raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-unescaped"
+  expect_error "client proxy: a target ending in $t is refused" 400 Client.BadRequest
+done
+forwarded_none "... and none of them reached the backend" echo
+printf "GET $ECHO/door/a|b^c?f={a}&g=%%60 HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnection: close\r\n\r\n" \
+  >"$T_DIR/door-sent"
+raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-sent"
+expect "client proxy: '|', '^' in the path and '{', '}' in the query go on as URL clients send them" \
+  bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -qF '\"path\":\"/base/door/a|b^c\",\"query\":\"f={a}&g=%60\"'"
 mark_backend echo
 door_check "server proxy" "$FED_MV_SERVER_PORT" -cert "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" \
   -key "$FED_PKI/servers/ss-sh-kiel/auth.key"

@@ -155,6 +155,25 @@ static void test_target_control_chars(void **state)
         assert_int_equal(target(bad[i], &t), SS_ERR_PROTOCOL);
         assert_non_null(strstr(ss_errmsg(), "character"));
     }
+    /* what a URI holds only percent-encoded */
+    const char *unescaped[] = {"/r1/DE-NORD/GOV/ima-sh/sub/svc/a\"b",
+                               "/r1/DE-NORD/GOV/ima-sh/sub/svc/<script>",
+                               "/r1/DE-NORD/GOV/ima-sh/sub/svc?q=a>b",
+                               "/r1/DE-NORD/GOV/ima-sh/sub/svc?q=\"x\"",
+                               "/r1/DE-NORD/GOV/ima-sh/sub/svc/{id}",
+                               "/r1/DE-NORD/GOV/ima-sh/sub/svc/a`b",
+                               "/r1/DE-NORD/GOV/ima-sh/sub/s}vc"};
+    for (size_t i = 0; i < sizeof unescaped / sizeof unescaped[0]; i++) {
+        ss_errclear();
+        assert_int_equal(target(unescaped[i], &t), SS_ERR_PROTOCOL);
+        assert_non_null(strstr(ss_errmsg(), "unescaped (send it as %"));
+    }
+    /* ... and what URL clients send as it is: the service decides */
+    const char *sent[] = {"/r1/DE-NORD/GOV/ima-sh/sub/svc/a|b^c[0]",
+                          "/r1/DE-NORD/GOV/ima-sh/sub/svc?f={a}&g=`b`&h=a|b&i[]=1",
+                          "/r1/DE-NORD/GOV/ima-sh/sub/svc/%22%3C%3E%7B%7D%60"};
+    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++)
+        assert_int_equal(target(sent[i], &t), SS_OK);
     /* an embedded NUL within the given length */
     const char nul[] = "/r1/DE-NORD/GOV/ima-sh/sub/svc/a\0b";
     assert_int_equal(ss_rest_parse_target(nul, sizeof nul - 1, 255, &t), SS_ERR_PROTOCOL);
