@@ -652,6 +652,12 @@ static ss_error map_curl_error(CURLcode rc, const struct sink *s, const struct v
                        "%s closed the connection before it answered (a request that may not be "
                        "repeated is not sent twice)",
                        url);
+    /* the peer closed the connection in the handshake, with no alert and before any decision
+     * of ours refused it (a server at its limit of handshakes, say): nothing was sent, and
+     * another server of the provider may take the request */
+    if (rc == CURLE_SSL_CONNECT_ERROR && strstr(errbuf, "SSL_ERROR_SYSCALL"))
+        return ss_errf(SS_ERR_NETWORK, "%s: closed the connection in the TLS handshake (%s)", url,
+                       errbuf);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return ss_errf(SS_ERR_UPSTREAM_TIMEOUT, "%s: timed out (%s)", url, errbuf);

@@ -18,6 +18,25 @@ metric() { # NAME{LABELS}: the MV server's sample, 0 when absent
 UNFINISHED='secsrv_connections_refused_total{listener="server-proxy",reason="unfinished"}'
 EVICTED='secsrv_connections_refused_total{listener="server-proxy",reason="evicted"}'
 
+# --- the consumer's own address at its limit of half-open handshakes ------------------------
+# 64 handshakes from 127.0.0.1, the address the SH server connects from, before SH has any
+# connection to MV: MV closes SH's new connection in the handshake. Nothing was sent; that is a
+# network error (another server of the provider would be tried), not a failed authentication.
+"$SLOW" --port "$FED_MV_SERVER_PORT" --count 64 --from 127.0.0.1 --addresses 1 --seconds 6 \
+  --tls --ready-file "$T_DIR/held" >"$T_DIR/slow-own" &
+held=$!
+wait_until "the 64 handshakes from 127.0.0.1" 20 test -s "$T_DIR/held" || true
+allow_error "closed the connection in the TLS handshake"
+xr GET DE-NORD/GOV/MIKWS-SH/Meldeauskunft /r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/fast/persons/P-1001
+expect_error "a provider's server that closes the connection in the handshake" 500 \
+  Server.ClientProxy.NetworkError
+expect "... and the SH log says so" log_has sh "closed the connection in the TLS handshake"
+wait "$held" || true
+# their closes, each counted as a connection that ended before its first request, are all in
+# before the counts below are taken
+all_closed() { [ "$(metric "$UNFINISHED")" -ge 64 ]; }
+wait_until "the 64 closes counted" 20 all_closed || not_ok "MV did not count the 64 closes"
+
 # --- connections that end before their first request ---------------------------------------
 for i in 1 2 3; do
   curl -s -k -o /dev/null --max-time 5 "https://127.0.0.1:$FED_MV_SERVER_PORT/" || true
