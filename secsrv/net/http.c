@@ -514,6 +514,34 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return err ? MHD_NO : MHD_YES;
 }
 
+/*
+ * A field of a chunked request's trailer section. libmicrohttpd reads the section without a
+ * word, and secsrv drops its fields (they are never forwarded); each is held to the header
+ * section's rules all the same (a token for a name, no control character in a value, its
+ * line ended by CRLF, no obs-fold), so that no request is taken that a hop in front of secsrv
+ * may have framed otherwise. Field by field: libmicrohttpd 0.9.75 may list a header field
+ * among the trailer fields (when the section's first line comes in two reads), so the lines
+ * are not followed from one to the next as in the header section.
+ */
+static enum MHD_Result check_trailer(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    struct request_ctx *ctx = cls;
+    const char *at = key;
+    const char *problem = value ? ss_door_layout_field(&at, key, key_size, value, value_size)
+                                : "a header field without a value";
+    if (!problem)
+        problem = ss_headers_field_problem(key, key_size, value, value_size);
+    if (problem) {
+        char why[200];
+        snprintf(why, sizeof why, "in the trailer section: %s", problem);
+        refuse(ctx, why);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 /* The request's fields, each checked as it was read (see door.h) and as it is. */
 static void collect_headers(struct MHD_Connection *con, struct request_ctx *ctx, const char *method,
                             const char *version)
@@ -838,6 +866,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         ctx->req.body_len += n;
         return MHD_YES;
     }
+    if (!ctx->error)
+        MHD_get_connection_values_n(con, MHD_FOOTER_KIND, check_trailer, ctx);
     return answer(srv, con, ctx);
 }
 

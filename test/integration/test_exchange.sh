@@ -562,6 +562,12 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "GET http://$ECHO/door HTTP/1.1\r\nHost: h\r\n$1\r\n" >"$T_DIR/door-$((i + 9))"
   printf "GET $ECHO/door HTTP/1.1\r\nHost: u@h\r\n$1\r\n" >"$T_DIR/door-$((i + 10))"
   printf "GET $ECHO/door HTTP/1.1\r\nHost: h:99x\r\n$1\r\n" >"$T_DIR/door-$((i + 11))"
+  # the trailer section of a chunked body, held to the header section's rules
+  local chunked="POST $ECHO/door HTTP/1.1\r\nHost: h\r\n$1Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+  printf "${chunked}X Bad: a\r\n\r\n" >"$T_DIR/door-$((i + 12))"
+  printf "${chunked}X-T: a\001b\r\n\r\n" >"$T_DIR/door-$((i + 13))"
+  printf "${chunked}X-T: a\r\n b\r\n\r\n" >"$T_DIR/door-$((i + 14))"
+  printf "${chunked}X-T: a\nX-U: b\r\n\r\n" >"$T_DIR/door-$((i + 15))"
   for c in "${door_unknown[@]}"; do
     printf "$c $ECHO/door HTTP/1.1\r\nHost: h\r\n$1Content-Length: 0\r\n\r\n" >"$T_DIR/door-$c"
   done
@@ -582,6 +588,10 @@ door_names() {
   echo "an absolute-form target without a host"
   echo "a Host with user information"
   echo "a Host whose port is not a number"
+  echo "a trailer field name that is not a token"
+  echo "a control character in a trailer field value"
+  echo "an obs-fold continuation line in the trailer section"
+  echo "a trailer line ended by a bare LF"
 }
 door_refused() { # SIDE PORT FILE WHAT STATUS [s_client args...]: one request the door refuses
   local side=$1 port=$2 file=$3 what=$4 status=$5
@@ -645,6 +655,12 @@ printf "GET $ECHO/door/a|b^c?f={a}&g=%%60 HTTP/1.1\r\nHost: h\r\nX-Road-Client: 
 raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-sent"
 expect "client proxy: '|', '^' in the path and '{', '}' in the query go on as URL clients send them" \
   bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -qF '\"path\":\"/base/door/a|b^c\",\"query\":\"f={a}&g=%60\"'"
+# well-formed trailer fields are taken, and dropped
+printf "POST $ECHO/door HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailing: c\r\nX-More: d\r\n\r\n" \
+  >"$T_DIR/door-trailer"
+raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-trailer"
+expect "client proxy: a chunked body with trailer fields is served, the fields not forwarded" \
+  bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -q '\"body_length\":3' && ! printf '%s' '$BODY' | grep -qi 'X-Trailing'"
 mark_backend echo
 door_check "server proxy" "$FED_MV_SERVER_PORT" -cert "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" \
   -key "$FED_PKI/servers/ss-sh-kiel/auth.key"
