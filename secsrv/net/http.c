@@ -484,6 +484,16 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     return ctx;
 }
 
+/* What is wrong with a field as it lies in the read buffer (at: where its line must begin,
+ * moved past it) and as it is; NULL: nothing. */
+static const char *field_problem(const char **at, const char *key, size_t key_size,
+                                 const char *value, size_t value_size)
+{
+    const char *problem = value ? ss_door_layout_field(at, key, key_size, value, value_size)
+                                : "a header field without a value";
+    return problem ? problem : ss_headers_field_problem(key, key_size, value, value_size);
+}
+
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       size_t key_size, const char *value, size_t value_size)
 {
@@ -491,10 +501,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     struct request_ctx *ctx = cls;
     if (ctx->error)
         return MHD_NO;
-    const char *problem = value ? ss_door_layout_field(&ctx->line, key, key_size, value, value_size)
-                                : "a header field without a value";
-    if (!problem)
-        problem = ss_headers_field_problem(key, key_size, value, value_size);
+    const char *problem = field_problem(&ctx->line, key, key_size, value, value_size);
     if (problem) {
         refuse(ctx, problem);
         return MHD_NO;
@@ -529,10 +536,7 @@ static enum MHD_Result check_trailer(void *cls, enum MHD_ValueKind kind, const c
     (void)kind;
     struct request_ctx *ctx = cls;
     const char *at = key;
-    const char *problem = value ? ss_door_layout_field(&at, key, key_size, value, value_size)
-                                : "a header field without a value";
-    if (!problem)
-        problem = ss_headers_field_problem(key, key_size, value, value_size);
+    const char *problem = field_problem(&at, key, key_size, value, value_size);
     if (problem) {
         char why[200];
         snprintf(why, sizeof why, "in the trailer section: %s", problem);
