@@ -135,39 +135,39 @@ keep_port() { # the port the MV server's connection to the kept-alive https:// s
   PORT=
   if [[ $STATUS = 200 && $BODY =~ \"port\":([0-9]+) ]]; then PORT=${BASH_REMATCH[1]}; fi
 }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # MV uses a service's idle connection again for 1 s to 2 s (BACKEND_MAX_IDLE_S in upstream.c):
-# queries further apart than that, as on a loaded machine, show nothing and are tried again;
-# queries closer together show the answer at once
-reused=
-for _ in 1 2 3 4 5; do
+# a pair of queries further apart than that, as on a loaded machine, shows nothing and is tried
+# again (up to 5 times); a pair closer together shows the answer at once
+pair() { # [CMD...]: two queries, CMD run between them; FIRST and PORT their ports, TOOK the ms
+  local t0          # from the end of the first to the end of the second
   keep_port
-  first_port=$PORT
-  t0=$(now_ms)
+  FIRST=$PORT
+  t0=${EPOCHREALTIME/./}
+  "$@"
   keep_port
-  if [ -n "$first_port" ] && [ "$PORT" = "$first_port" ]; then
-    reused=yes
-    break
-  fi
-  [ $(($(now_ms) - t0)) -ge 1500 ] || break
-done
-expect "a connection to a service over https:// is used again ($first_port, $PORT)" \
-  test -n "$reused"
+  TOOK=$(((${EPOCHREALTIME/./} - t0) / 1000))
+}
+pairs() { # SAME-PORT(yes|no) [CMD...]: pair until one closer than 1.5 s, or 5 tried
+  local want=$1
+  shift
+  for _ in 1 2 3 4 5; do
+    pair "$@"
+    [ "$TOOK" -ge 1500 ] || return 0
+    [ "$want" = yes ] && [ -n "$FIRST" ] && [ "$PORT" = "$FIRST" ] && return 0
+  done
+}
+pairs yes
+expect "a connection to a service over https:// is used again ($FIRST, $PORT, $TOOK ms)" \
+  test -n "$FIRST" -a "$PORT" = "$FIRST"
 # the same CAs, reread (a comment line added): connections made before are not used again,
 # although they have been idle for less than the limit above
-took=
-for _ in 1 2 3 4 5; do
-  keep_port
-  first_port=$PORT
-  t0=$(now_ms)
+reread() {
   echo "# reread" >>"$T_DIR/svc/ca.pem"
   tls_hup mv
-  keep_port
-  took=$(($(now_ms) - t0))
-  [ "$took" -ge 1500 ] || break
-done
-expect "after [service-tls] is reread, a new connection serves ($first_port, $PORT, ${took} ms)" \
-  test -n "$PORT" -a -n "$first_port" -a "$PORT" != "$first_port" -a "$took" -lt 1500
+}
+pairs no reread
+expect "after [service-tls] is reread, a new connection serves ($FIRST, $PORT, $TOOK ms)" \
+  test -n "$PORT" -a -n "$FIRST" -a "$PORT" != "$FIRST" -a "$TOOK" -lt 1500
 
 # other CAs: the service the first ones trusted is refused, one from the new CAs answers
 put_tls "$T_DIR/svc" "$FED_PKI/rogue/rogue-ca.pem"
