@@ -17,8 +17,10 @@ quick=0
 ./deploy/install-deps.sh
 jobs=$(nproc)
 
-# stage TITLE: its heading, with the time the run has taken so far (where a slow run's time goes)
-stage() { echo "== $* == (at $((SECONDS / 60))m$((SECONDS % 60))s)"; }
+# elapsed: the time the run has taken so far; stage TITLE: a stage's heading with it (where a
+# slow run's time goes)
+elapsed() { echo "$((SECONDS / 60))m$((SECONDS % 60))s"; }
+stage() { echo "== $* == (at $(elapsed))"; }
 
 run_suite() { # dir cmake-args... (ctest arguments beyond the defaults in $CTEST_SELECT)
   local dir=$1
@@ -85,4 +87,4 @@ export -f fuzz_one
 # one target per core at a time; xargs ends with a non-zero status if any target found a crash
 # shellcheck disable=SC2086
 printf '%s\n' $targets | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {}
-echo "all test stages passed (in $((SECONDS / 60))m$((SECONDS % 60))s)"
+echo "all test stages passed (in $(elapsed))"
