@@ -156,7 +156,10 @@ expect "every answer the client got as a success is in the log" \
 "$FED" stop-server "$FED_DIR" sh
 mv "$FED_DIR/sh/log/messagelog.db" "$FED_DIR/sh/log/kept.db"
 rm -f "$FED_DIR/sh/log/messagelog.db-wal" "$FED_DIR/sh/log/messagelog.db-shm"
-mkdir "$FED_DIR/sh/log/messagelog.db"
+# a file that is no database stands in its place: the logger cannot open it, and it can be
+# replaced in one step (a directory could only be removed first, and a logger starting in
+# between would create an empty log there)
+echo "not a database" >"$FED_DIR/sh/log/messagelog.db"
 "$FED" start-server "$FED_DIR" sh
 fed_env
 # the restarted signer fetches its OCSP responses first; until then an exchange fails for that
@@ -177,7 +180,6 @@ expect "... before its request left the consumer (no new request at the register
 # all the while, finds either nothing it can open or the whole file, never one being written
 sqlite3 "$FED_DIR/sh/log/kept.db" "VACUUM INTO '$FED_DIR/sh/log/restored.db'" 2>/dev/null ||
   cp "$FED_DIR/sh/log/kept.db" "$FED_DIR/sh/log/restored.db"
-rmdir "$FED_DIR/sh/log/messagelog.db"
 mv "$FED_DIR/sh/log/restored.db" "$FED_DIR/sh/log/messagelog.db"
 recovered() { xr GET $CLIENT "$Q"; [ "$STATUS" = 200 ] || [ "$STATUS" = 500 -a "$(header x-road-error)" != "server.clientproxy.loggingfailed" ]; }
 expect "once the store can be opened, the restarted logger serves again" \
