@@ -10,7 +10,7 @@ export FED_TS_GRACE FED_SH_LOG_EXTRA
 . "$(dirname "$0")/lib.sh"
 fed_start
 allow_error "logger: .* records not written"
-allow_error "logger: .*(cannot open|unable to open|not a secsrv message log)"
+allow_error "logger: .*(cannot open|unable to open|file is not a database|not a secsrv message log)"
 
 CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
 Q=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/faults
