@@ -1,5 +1,7 @@
 #include "ss_xml.h"
 
+#include "ss_hex.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -294,4 +296,42 @@ ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len)
         close(dfd);
     }
     return SS_OK;
+}
+
+ss_error ss_mark_read(const char *path, const char *form, bool *found, uint64_t *number,
+                      uint8_t sha256[32])
+{
+    *found = false;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ss_error err = ss_file_read(path, 256, &buf, &len);
+    if (err == SS_ERR_NOT_FOUND)
+        return SS_OK;
+    if (err)
+        return err;
+    char *end = NULL;
+    const char *text = (const char *)buf; /* NUL-terminated by ss_file_read */
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    char hex[65] = "";
+    bool ok = errno == 0 && end != text && text[0] >= '0' && text[0] <= '9' && *end == ' ' &&
+              (size_t)(end + 66 - text) == len && end[65] == '\n';
+    if (ok) {
+        memcpy(hex, end + 1, 64);
+        ok = ss_hex_sha256_parse(hex, sha256);
+    }
+    free(buf);
+    if (!ok)
+        return ss_errf(SS_ERR_CONFIG, "%s: not '%s'", path, form);
+    *number = n;
+    *found = true;
+    return SS_OK;
+}
+
+ss_error ss_mark_write(const char *path, uint64_t number, const uint8_t sha256[32])
+{
+    char hex[65], text[96];
+    ss_hex_sha256_format(sha256, hex);
+    int n = snprintf(text, sizeof text, "%llu %s\n", (unsigned long long)number, hex);
+    return ss_file_write_atomic(path, text, (size_t)n);
 }

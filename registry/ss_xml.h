@@ -42,4 +42,14 @@ ss_error ss_file_read(const char *path, size_t max_bytes, uint8_t **buf, size_t 
 /* Writes buf to path atomically (temp file in the same directory, fsync, rename). */
 ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len) SS_MUST_CHECK;
 
+/*
+ * A mark: a number and a SHA-256, "NUMBER HEX\n" alone in a file (the registry's rollback
+ * floor, the message log's last record known), written atomically. ss_mark_read sets *found
+ * false when there is no file; a file of another form is SS_ERR_CONFIG, the message naming
+ * it and saying it is not "form".
+ */
+ss_error ss_mark_read(const char *path, const char *form, bool *found, uint64_t *number,
+                      uint8_t sha256[32]) SS_MUST_CHECK;
+ss_error ss_mark_write(const char *path, uint64_t number, const uint8_t sha256[32]) SS_MUST_CHECK;
+
 #endif

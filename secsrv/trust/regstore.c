@@ -46,29 +46,15 @@ struct ss_regstore {
  */
 static ss_error load_floor(struct ss_regstore *rs)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ss_error err = ss_file_read(rs->floor_path, 256, &buf, &len);
-    if (err == SS_ERR_NOT_FOUND)
-        return SS_OK;
-    if (err)
-        return err;
-    char *end = NULL;
-    const char *text = (const char *)buf; /* NUL-terminated by ss_file_read */
-    unsigned long long serial = strtoull(text, &end, 10);
-    char hex[65] = "";
-    bool ok = end != text && text[0] >= '0' && text[0] <= '9' && *end == ' ' &&
-              (size_t)(end + 66 - text) == len && end[65] == '\n';
-    if (ok) {
-        memcpy(hex, end + 1, 64);
-        ok = ss_hex_sha256_parse(hex, rs->accepted_sha256);
-    }
-    free(buf);
-    if (!ok)
+    bool found = false;
+    uint64_t serial = 0;
+    ss_error err =
+        ss_mark_read(rs->floor_path, "SERIAL SHA256", &found, &serial, rs->accepted_sha256);
+    if (err == SS_ERR_CONFIG)
         return ss_errf(SS_ERR_REGISTRY,
-                       "%s: not 'SERIAL SHA256' (remove it only if you know "
-                       "the registry serial in force)",
-                       rs->floor_path);
+                       "%s (remove it only if you know the registry serial in force)", ss_errmsg());
+    if (err || !found)
+        return err;
     rs->accepted_serial = serial;
     rs->have_floor = true;
     return SS_OK;
@@ -76,10 +62,7 @@ static ss_error load_floor(struct ss_regstore *rs)
 
 static ss_error store_floor(struct ss_regstore *rs, uint64_t serial, const uint8_t sha256[32])
 {
-    char hex[65], text[96];
-    ss_hex_sha256_format(sha256, hex);
-    int n = snprintf(text, sizeof text, "%llu %s\n", (unsigned long long)serial, hex);
-    return ss_file_write_atomic(rs->floor_path, text, (size_t)n);
+    return ss_mark_write(rs->floor_path, serial, sha256);
 }
 
 ss_error ss_regstore_new(const struct ss_config *cfg, struct ss_regstore **out)
