@@ -330,6 +330,13 @@ static void sq_close(struct ss_store *base)
                            s->add_ts, s->tail, s->put_evidence, s->get_evidence};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
+    /* a writer that stops leaves every record in the file itself, not only in its
+     * write-ahead log: a copy of the file alone is the whole log (what a reader holds now
+     * stays for the next checkpoint; nothing waits for it) */
+    if (s->insert) {
+        busy_limit(s, 0);
+        (void)sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
     sqlite3_close(s->db);
     free(s);
 }
