@@ -17,6 +17,7 @@
 #include "tsp.h"
 #include "upstream.h"
 #include "ss_sha256.h"
+#include "ss_xml.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@
 #define LOGGER_FRAME_MAX SS_IPC_MAX_PAYLOAD
 #define GROUP_MAX 1024   /* records in one transaction */
 #define PURGE_RETRY_S 60 /* a purge that did not finish (a reader held the log) is tried again */
+#define MARK_EVERY_S 2   /* the mark follows the chain's end at most this often */
 
 struct append {
     ss_link link;
@@ -75,6 +77,16 @@ static struct {
     /* the chain's end, known to the writer thread only */
     int64_t last_id;
     uint8_t last_hash[32];
+    /* the mark (writer thread; see mark_check): its file ("" when there is no state_dir), the
+     * record it names, when it was written; and the SQLite file as opened (file_still_there) */
+    char mark_path[4096];
+    bool mark_found; /* at start: the mark read, and what it names */
+    uint64_t mark_id;
+    uint8_t mark_hash[32];
+    int64_t marked_id;
+    uint64_t marked_us;
+    bool mark_failing;
+    int file_fd; /* the SQLite file, as opened (-1: none) */
     /* state for answers and status (under mu) */
     bool writable;
     bool full; /* the last write failed for want of room (SS_ERR_LIMIT) */
@@ -87,13 +99,136 @@ static struct {
     /* on a shared store: what this node holds (from the parent) and whether the others agree */
     char node_config[SS_NODES_CONFIG_MAX];
     char node_differs[400]; /* "" when it holds what the nodes hold */
-} lg = {.mu = PTHREAD_MUTEX_INITIALIZER}; /* work and tick: ss_logger_main */
+} lg = {.mu = PTHREAD_MUTEX_INITIALIZER, .file_fd = -1}; /* work and tick: ss_logger_main */
 
 static int64_t now_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- the mark: a record this server knows it wrote ---- */
+
+/*
+ * state_dir/messagelog.mark holds "RECORD SHA256": the number and hash of a record this
+ * server's logger wrote, moved on to the chain's end at most every MARK_EVERY_S seconds while
+ * records come, and when the logger stops; always a record already durable. At start the log
+ * must hold that record with that hash. SQLite creates an empty file in place of one removed,
+ * and a new chain would begin as if nothing had been lost: a log removed, replaced by another
+ * or rolled back to an older copy is refused instead, and with it every exchange, until the
+ * operator puts the log back or removes the mark to begin a new log on purpose (secsrv-backup
+ * restore removes it with the log it puts back).
+ */
+#define MARK_REMEDY "put the log back, or remove the mark to begin a new log on purpose"
+
+static ss_error keep_record(void *arg, const struct ss_record *r, int64_t ts_id,
+                           const char *ts_path)
+{
+    (void)ts_id;
+    (void)ts_path;
+    struct ss_record *out = arg;
+    out->id = r->id;
+    memcpy(out->hash, r->hash, 32);
+    return SS_OK;
+}
+
+static ss_error mark_load(void)
+{
+    if (!lg.cfg->state_dir)
+        return SS_OK;
+    int n = snprintf(lg.mark_path, sizeof lg.mark_path, "%s/messagelog.mark", lg.cfg->state_dir);
+    if (n < 0 || (size_t)n >= sizeof lg.mark_path)
+        return ss_errf(SS_ERR_CONFIG, "state_dir path too long");
+    ss_error err = ss_mark_read(lg.mark_path, "RECORD SHA256", &lg.mark_found, &lg.mark_id,
+                                lg.mark_hash);
+    if (err == SS_ERR_CONFIG)
+        return ss_errf(SS_ERR_LOGGING, "%s (remove it only to begin a new message log)",
+                       ss_errmsg());
+    /* opening would create the file: say what is missing before */
+    const char *path = ss_config_sqlite_path(lg.cfg);
+    struct stat st;
+    if (!err && lg.mark_found && path && stat(path, &st) != 0 && errno == ENOENT)
+        return ss_errf(SS_ERR_LOGGING,
+                       "message log %s does not exist, but this server wrote record %llu to it "
+                       "(%s): %s",
+                       path, (unsigned long long)lg.mark_id, lg.mark_path, MARK_REMEDY);
+    return err;
+}
+
+/* After the store is open: whether it holds the record the mark names. */
+static ss_error mark_check(void)
+{
+    if (!lg.mark_found)
+        return SS_OK;
+    const char *label = ss_store_label(lg.writer);
+    if (lg.mark_id > (uint64_t)lg.last_id)
+        return ss_errf(SS_ERR_LOGGING,
+                       "message log %s ends at record %lld, but this server wrote record %llu to "
+                       "it (%s): the log was removed, replaced or rolled back; %s",
+                       label, (long long)lg.last_id, (unsigned long long)lg.mark_id, lg.mark_path,
+                       MARK_REMEDY);
+    struct ss_record found = {0};
+    ss_error err = ss_store_each(lg.writer, (int64_t)lg.mark_id, (int64_t)lg.mark_id,
+                                 keep_record, &found);
+    if (err)
+        return err;
+    if (found.id != (int64_t)lg.mark_id)
+        return ss_errf(SS_ERR_LOGGING,
+                       "record %llu, which this server wrote (%s), is missing from message log "
+                       "%s; %s",
+                       (unsigned long long)lg.mark_id, lg.mark_path, label, MARK_REMEDY);
+    if (sodium_memcmp(found.hash, lg.mark_hash, 32) != 0)
+        return ss_errf(SS_ERR_LOGGING,
+                       "record %llu of message log %s is not the one this server wrote (%s has "
+                       "another hash): the log was replaced; %s",
+                       (unsigned long long)lg.mark_id, label, lg.mark_path, MARK_REMEDY);
+    lg.marked_id = (int64_t)lg.mark_id;
+    return SS_OK;
+}
+
+/* Moves the mark to the chain's end when MARK_EVERY_S have passed (now: at once). */
+static void mark_follow(bool now)
+{
+    uint64_t t = ss_monotonic_us();
+    if (!lg.mark_path[0] || lg.last_id == lg.marked_id ||
+        (!now && t - lg.marked_us < MARK_EVERY_S * 1000000u))
+        return;
+    if (ss_mark_write(lg.mark_path, (uint64_t)lg.last_id, lg.last_hash) != SS_OK) {
+        if (!lg.mark_failing)
+            ss_log_error("logger: the mark of the message log's end cannot be written (it "
+                         "stays at record %lld): %s",
+                         (long long)lg.marked_id, ss_errmsg());
+        lg.mark_failing = true;
+        lg.marked_us = t;
+        return;
+    }
+    if (lg.mark_failing)
+        ss_log_info("logger: the mark of the message log's end is written again");
+    lg.mark_failing = false;
+    lg.marked_id = lg.last_id;
+    lg.marked_us = t;
+}
+
+/*
+ * Whether the SQLite file opened is still in place: records written into one removed, or
+ * replaced by another, would go where no one will read them. Asked of a descriptor of its own
+ * (opened before the privileges went: the logger's user may not reach the path): a file no
+ * name refers to any more has no links.
+ */
+static ss_error file_still_there(void)
+{
+    struct stat st;
+    if (lg.file_fd < 0)
+        return SS_OK;
+    if (fstat(lg.file_fd, &st) != 0)
+        return ss_errf(SS_ERR_IO, "message log %s: %s", ss_store_label(lg.writer), strerror(errno));
+    if (st.st_nlink == 0)
+        return ss_errf(SS_ERR_IO,
+                       "message log %s was removed or replaced since it was opened (put it back "
+                       "and restart the server)",
+                       ss_store_label(lg.writer));
+    return SS_OK;
 }
 
 /* ---- appending ---- */
@@ -138,7 +273,9 @@ static void write_group(struct append *group, size_t n)
     int64_t when = now_ms();
     /* the chain's end as the store has it inside this transaction: on a shared store the other
      * nodes append to the same chain */
-    ss_error err = ss_store_begin(lg.writer);
+    ss_error err = file_still_there();
+    if (!err)
+        err = ss_store_begin(lg.writer);
     if (!err)
         err = ss_store_tail(lg.writer, &id, prev);
     for (struct append *a = group; !err && a; a = a->next) {
@@ -204,7 +341,9 @@ static void probe_writer(void)
 {
     int64_t id = 0;
     uint8_t prev[32];
-    ss_error err = ss_store_begin(lg.writer);
+    ss_error err = file_still_there();
+    if (!err)
+        err = ss_store_begin(lg.writer);
     if (!err && (err = ss_store_tail(lg.writer, &id, prev)) == SS_OK)
         err = ss_store_commit(lg.writer);
     char reason[300] = "";
@@ -243,6 +382,7 @@ static void *writer_main(void *arg)
                 !lg.stopping) {
                 pthread_mutex_unlock(&lg.mu);
                 probe_writer();
+                mark_follow(false);
                 pthread_mutex_lock(&lg.mu);
             }
             continue;
@@ -273,9 +413,11 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&lg.mu);
         write_group(group, n);
         free_appends(group);
+        mark_follow(false);
         pthread_mutex_lock(&lg.mu);
     }
     pthread_mutex_unlock(&lg.mu);
+    mark_follow(true);
     return NULL;
 }
 
@@ -831,11 +973,15 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
         snprintf(lg.node_config, sizeof lg.node_config, "%s", cfg->node_config);
     lg.seal = cfg->dpo_public_key != NULL;
     if ((lg.seal && ss_key_file_read(cfg->dpo_public_key, "DPO public key", lg.dpo_pk) != SS_OK) ||
-        ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
+        mark_load() != SS_OK || ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
         ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.writer) != SS_OK ||
         ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.stamper) != SS_OK ||
-        ss_store_tail(lg.writer, &lg.last_id, lg.last_hash) != SS_OK) {
+        ss_store_tail(lg.writer, &lg.last_id, lg.last_hash) != SS_OK || mark_check() != SS_OK) {
         ss_log_error("logger: %s", ss_errmsg());
+        goto out;
+    }
+    if (path && (lg.file_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        ss_log_error("logger: message log %s: %s", path, strerror(errno));
         goto out;
     }
     lg.writable = true;
@@ -871,5 +1017,7 @@ out:
     ss_reg_anchor_cleanup(&lg.anchor);
     if (lock >= 0)
         close(lock);
+    if (lg.file_fd >= 0)
+        close(lg.file_fd);
     return status;
 }

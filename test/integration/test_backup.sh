@@ -117,4 +117,21 @@ expect "both logs are timestamped to the end" wait_until "the timestamps" 60 sta
 expect "secsrv-log verify accepts the restored log with the records after it" \
   "$SS_BUILD_DIR/secsrv/secsrv-log" verify "$SH/log/messagelog.db" --anchor "$FED_PKI/registry-authority.pem"
 
+# --- the log lost, the rest of the machine kept ------------------------------------------------
+# the logger's mark (state/messagelog.mark) names a record beyond the archive: the logger would
+# refuse the older log put back, so restore removes the mark, and says how far each log got
+mark_past() { [ -f "$SH/state/messagelog.mark" ] && [ "$(cut -d' ' -f1 "$SH/state/messagelog.mark")" -gt "$archived" ]; }
+expect "the logger has marked a record beyond the archive" wait_until "the mark" 20 mark_past
+"$SS_SOURCE_DIR/deploy/federation.sh" stop-server "$FED_DIR" sh >/dev/null
+reached=$(cut -d' ' -f1 "$SH/state/messagelog.mark")
+rm -f "$SH/log/messagelog.db" "$SH/log/messagelog.db-wal" "$SH/log/messagelog.db-shm"
+expect "restore puts the lost log back" \
+  bash -c "'$BACKUP' restore '$T_DIR/sh.tar' 2>'$T_DIR/lost.err'"
+expect "... says how far the log put back and the lost one got, and removes the mark" \
+  bash -c "grep -q 'the message log put back ends at record $archived; the lost one had reached record $reached' '$T_DIR/lost.err' && [ ! -e '$SH/state/messagelog.mark' ]"
+"$SS_SOURCE_DIR/deploy/federation.sh" start-server "$FED_DIR" sh >/dev/null
+fed_env
+xr GET $CLIENT "$Q" -H "X-Secsrv-Purpose: BMG-34"
+expect "and the server serves on the log put back" test "$STATUS" = 200
+
 finish

@@ -11,6 +11,7 @@ export FED_TS_GRACE FED_SH_LOG_EXTRA
 fed_start
 allow_error "logger: .* records not written"
 allow_error "logger: .*(cannot open|unable to open|file is not a database|not a secsrv message log)"
+allow_error "logger: .*(this server wrote|since it was opened)"
 
 CLIENT=DE-NORD/GOV/MIKWS-SH/Meldeauskunft
 Q=/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/faults
@@ -184,5 +185,70 @@ mv "$FED_DIR/sh/log/restored.db" "$FED_DIR/sh/log/messagelog.db"
 recovered() { xr GET $CLIENT "$Q"; [ "$STATUS" = 200 ] || [ "$STATUS" = 500 -a "$(header x-road-error)" != "server.clientproxy.loggingfailed" ]; }
 expect "once the store can be opened, the restarted logger serves again" \
   wait_until "the logger back" 60 recovered
+
+# --- a log lost: removed while the server writes it, then others in its place ------------------
+# The logger marks in its state directory a record it wrote (state/messagelog.mark) and holds
+# any log it opens to it: an empty log in place of the lost one, an older copy or another
+# chain would go on as if nothing had been lost.
+LOGF=$FED_DIR/sh/log/messagelog.db
+MARK=$FED_DIR/sh/state/messagelog.mark
+sqlite3 "$LOGF" ".backup '$T_DIR/older.db'"
+older=$(sqlite3 "$T_DIR/older.db" "SELECT max(id) FROM records")
+xr GET $CLIENT "$Q"
+expect "an exchange after the older copy was taken" test "$STATUS" = 200
+at_end() { [ -f "$MARK" ] && [ "$(cut -d' ' -f1 "$MARK")" = "$(msglog sh "SELECT max(id) FROM records")" ]; }
+expect "the logger marks the log's end (record and hash) in its state directory" \
+  wait_until "the mark" 20 at_end
+marked=$(cut -d' ' -f1 "$MARK")
+expect "the mark names a record and its hash ($marked, beyond the older copy's $older)" \
+  bash -c "[ $marked -gt $older ] && [ \"\$(cut -d' ' -f2 '$MARK')\" = \"\$(sqlite3 -readonly '$LOGF' \"SELECT lower(hex(hash)) FROM records WHERE id = $marked\")\" ]"
+sqlite3 "$LOGF" ".backup '$T_DIR/whole.db'"
+rm -f "$LOGF" "$LOGF-wal" "$LOGF-shm"
+xr GET $CLIENT "$Q"
+expect_error "the log removed while the server runs: the next exchange fails" 500 \
+  Server.ClientProxy.LoggingFailed
+hits_before=$(echo_hits)
+xr GET $CLIENT "$Q"
+expect_error "and the one after it" 500 Server.ClientProxy.LoggingFailed
+expect "... before its request left the consumer (no new request at the register service)" \
+  test "$(echo_hits)" = "$hits_before"
+expect "the operator log says the log is gone" \
+  log_has sh "logger: .* records not written: message log $LOGF was removed or replaced since it was opened"
+gone_health() { health sh; [ "$HEALTH_STATUS" = 500 ] && printf '%s' "$HEALTH" | grep -q 'removed or replaced since it was opened'; }
+expect "health is 500 and says why" wait_until "SH's health" 20 gone_health
+"$FED" stop-server "$FED_DIR" sh
+# refused_at_start WHY...: SH started on what is in place; its logger refuses it, saying WHY
+refused_at_start() {
+  local n
+  n=$(log_count sh "logger: .*this server wrote")
+  "$FED" start-server "$FED_DIR" sh >/dev/null && fed_env
+  said() { [ "$(log_count sh "logger: .*this server wrote")" -gt "$n" ]; }
+  wait_until "the logger's refusal" 20 said && log_has sh "$1" &&
+    { xr GET $CLIENT "$Q"; [ "$STATUS" = 500 ] && [ "$(header x-road-error)" = server.clientproxy.loggingfailed ]; }
+  local rc=$?
+  "$FED" stop-server "$FED_DIR" sh
+  return $rc
+}
+expect "no log at all: refused at start, the message naming the mark's record ($marked)" \
+  refused_at_start "logger: message log $LOGF does not exist, but this server wrote record $marked to it \\($MARK\\)"
+expect "... and no empty log was created in its place" test ! -e "$LOGF"
+: >"$LOGF" # (an empty file is an empty SQLite database)
+expect "an empty log in its place: refused at start" \
+  refused_at_start "logger: message log $LOGF ends at record 0, but this server wrote record $marked"
+rm -f "$LOGF"
+cp "$T_DIR/older.db" "$LOGF"
+expect "an older copy (rolled back to record $older): refused at start" \
+  refused_at_start "logger: message log $LOGF ends at record $older, but this server wrote record $marked .*rolled back"
+rm -f "$LOGF" "$LOGF-wal" "$LOGF-shm"
+cp "$T_DIR/whole.db" "$LOGF"
+sqlite3 "$LOGF" "UPDATE records SET hash = zeroblob(32) WHERE id = $marked"
+expect "another chain (its record $marked of another hash): refused at start" \
+  refused_at_start "logger: record $marked of message log $LOGF is not the one this server wrote"
+rm -f "$LOGF" "$LOGF-wal" "$LOGF-shm"
+cp "$T_DIR/whole.db" "$LOGF"
+"$FED" start-server "$FED_DIR" sh >/dev/null
+fed_env
+expect "the whole log put back: the server serves again" wait_until "the logger back" 60 recovered
+expect "and its chain goes on from the marked record" chain_ok sh
 
 finish
