@@ -133,6 +133,19 @@ static ss_error keep_record(void *arg, const struct ss_record *r, int64_t ts_id,
     return SS_OK;
 }
 
+static ss_error mark_read(void *arg)
+{
+    (void)arg;
+    ss_error err = ss_mark_read(lg.mark_path, "RECORD SHA256", &lg.mark_found, &lg.mark_id,
+                                lg.mark_hash);
+    if (err == SS_ERR_CONFIG)
+        return ss_errf(SS_ERR_LOGGING, "%s (remove it only to begin a new message log)",
+                       ss_errmsg());
+    return err;
+}
+
+/* Before the store is opened (and privileges dropped): the mark, read as the user the logger
+ * becomes, whose own the state directory is. */
 static ss_error mark_load(void)
 {
     if (!lg.cfg->state_dir)
@@ -140,11 +153,7 @@ static ss_error mark_load(void)
     int n = snprintf(lg.mark_path, sizeof lg.mark_path, "%s/messagelog.mark", lg.cfg->state_dir);
     if (n < 0 || (size_t)n >= sizeof lg.mark_path)
         return ss_errf(SS_ERR_CONFIG, "state_dir path too long");
-    ss_error err = ss_mark_read(lg.mark_path, "RECORD SHA256", &lg.mark_found, &lg.mark_id,
-                                lg.mark_hash);
-    if (err == SS_ERR_CONFIG)
-        return ss_errf(SS_ERR_LOGGING, "%s (remove it only to begin a new message log)",
-                       ss_errmsg());
+    ss_error err = ss_proc_as_user(lg.cfg->user, mark_read, NULL);
     /* opening would create the file: say what is missing before */
     const char *path = ss_config_sqlite_path(lg.cfg);
     struct stat st;

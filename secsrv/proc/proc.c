@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -108,6 +109,29 @@ ss_error ss_proc_drop(const char *user)
     if (child_parent && getppid() != child_parent)
         return ss_errf(SS_ERR_INTERNAL, "the parent ended while this process changed its user");
     return SS_OK;
+}
+
+ss_error ss_proc_as_user(const char *user, ss_error (*fn)(void *arg), void *arg)
+{
+    if (!user || !user[0] || !ss_proc_is_root())
+        return fn(arg);
+    uid_t uid;
+    gid_t gid;
+    ss_error err = ss_proc_user(user, &uid, &gid);
+    if (err)
+        return err;
+    uid_t old_uid = geteuid();
+    gid_t old_gid = getegid();
+    (void)setfsgid(gid);
+    (void)setfsuid(uid);
+    /* setfsuid says nothing of a failure: the identity in force is read back */
+    if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid)
+        err = ss_errf(SS_ERR_INTERNAL, "cannot take the file-system identity of user %s", user);
+    else
+        err = fn(arg);
+    (void)setfsuid(old_uid);
+    (void)setfsgid(old_gid);
+    return err;
 }
 
 int ss_proc_signal(pid_t pid, int sig, const char *user)

@@ -30,6 +30,13 @@ ss_error ss_proc_drop(const char *user) SS_MUST_CHECK;
 /* The uid and gid of user, who must exist and not be root (SS_ERR_CONFIG says which). */
 ss_error ss_proc_user(const char *user, uid_t *uid, gid_t *gid) SS_MUST_CHECK SS_NONNULL(1, 2, 3);
 /*
+ * Calls fn(arg) with the file-system identity of user (what ss_proc_drop drops to: its uid and
+ * gid for permission checks, the rest unchanged), then takes root's back; without a user or
+ * when not root, calls fn as it is. For a file of user's own that root without
+ * CAP_DAC_OVERRIDE may not read, before the privileges go. The calling thread only.
+ */
+ss_error ss_proc_as_user(const char *user, ss_error (*fn)(void *arg), void *arg) SS_MUST_CHECK;
+/*
  * Sends sig to pid, a child that may have dropped to user: a root parent
  * without CAP_KILL (the packaged unit's bounding set) cannot signal it
  * itself, so a short-lived helper process that takes the user's identity

@@ -158,6 +158,18 @@ expect "and verifies its archive" secsrv-backup verify "$work/kiel.tar"
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
+# the logger marks the log's end in the state directory (the user's own, which root without
+# CAP_DAC_OVERRIDE cannot read) and holds the log to it at the next start
+expect "the stopped server's logger marked the log's end (record 2) in its state directory" \
+  bash -c "[ \"\$(stat -c %U /var/lib/secsrv/kiel/state/messagelog.mark)\" = secsrv ] && cut -d' ' -f1 /var/lib/secsrv/kiel/state/messagelog.mark | grep -qx 2"
+setpriv --bounding-set=-all,"$bounding" --inh-caps=-all /usr/bin/secsrv -c /etc/secsrv/kiel.conf \
+  >"$work/kiel2.log" 2>&1 &
+server_pid=$!
+opened() { grep -q "logger: message log .* open, 2 records" "$work/kiel2.log"; }
+expect "started again, its logger reads the mark and takes the log" wait_until "the logger" 30 opened
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
 
 # --- remove and purge ----------------------------------------------------------------------
 expect "the package is removed" apt-get remove -y -q secsrv
