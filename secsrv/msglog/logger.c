@@ -138,6 +138,9 @@ static ss_error mark_read(void *arg)
     (void)arg;
     ss_error err = ss_mark_read(lg.mark_path, "RECORD SHA256", &lg.mark_found, &lg.mark_id,
                                 lg.mark_hash);
+    if (!err && lg.mark_found && (lg.mark_id == 0 || lg.mark_id > INT64_MAX))
+        err = ss_errf(SS_ERR_CONFIG, "%s: record %llu: records are numbered from 1",
+                      lg.mark_path, (unsigned long long)lg.mark_id);
     if (err == SS_ERR_CONFIG)
         return ss_errf(SS_ERR_LOGGING, "%s (remove it only to begin a new message log)",
                        ss_errmsg());
@@ -312,13 +315,20 @@ static void write_group(struct append *group, size_t n)
         err = ss_store_commit(lg.writer);
     double commit_s = (double)(ss_monotonic_us() - commit_from) / 1e6;
     char reason[300] = "";
-    if (err) {
+    if (!err) {
+        lg.last_id = id;
+        memcpy(lg.last_hash, prev, 32);
+        /* a file removed while the group was written took the group with it: committed to a
+         * file no one will read, so not logged (the mark still moves on, to say how far the
+         * lost log got) */
+        if ((err = file_still_there()) != SS_OK) {
+            snprintf(reason, sizeof reason, "%s", ss_errmsg());
+            ss_log_error("logger: %zu records not written: %s", n, reason);
+        }
+    } else {
         snprintf(reason, sizeof reason, "%s", ss_errmsg());
         ss_store_rollback(lg.writer);
         ss_log_error("logger: %zu records not written: %s", n, reason);
-    } else {
-        lg.last_id = id;
-        memcpy(lg.last_hash, prev, 32);
     }
     pthread_mutex_lock(&lg.mu);
     note_store(err, reason);
@@ -967,7 +977,7 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
     ss_cond_init(&lg.tick);
     int status = 1, lock = -1;
     pthread_t writer, stamper;
-    bool threads = false;
+    bool writer_runs = false, stamper_runs = false;
     const char *path = ss_config_sqlite_path(cfg);
     /* the log holds personal data: readable by this process's user alone */
     umask(077);
@@ -998,12 +1008,12 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
         ss_log_error("logger: %s", ss_errmsg());
         goto out;
     }
-    if (pthread_create(&writer, NULL, writer_main, NULL) != 0 ||
-        pthread_create(&stamper, NULL, stamper_main, NULL) != 0) {
+    writer_runs = pthread_create(&writer, NULL, writer_main, NULL) == 0;
+    stamper_runs = writer_runs && pthread_create(&stamper, NULL, stamper_main, NULL) == 0;
+    if (!stamper_runs) {
         ss_log_error("logger: cannot start its threads");
         goto out;
     }
-    threads = true;
     ss_log_info("logger: message log %s open, %lld records (node %s)", ss_store_label(lg.writer),
                 (long long)lg.last_id, cfg->node ? cfg->node : "-");
     ss_proc_ready(ctl);
@@ -1014,10 +1024,10 @@ out:
     pthread_cond_broadcast(&lg.work);
     pthread_cond_broadcast(&lg.tick);
     pthread_mutex_unlock(&lg.mu);
-    if (threads) {
+    if (writer_runs)
         pthread_join(writer, NULL);
+    if (stamper_runs)
         pthread_join(stamper, NULL);
-    }
     free_appends(lg.head);
     kept_registry_free(&lg.unsaved);
     ss_store_close(lg.writer);
