@@ -80,9 +80,6 @@ static struct {
     /* the mark (writer thread; see mark_check): its file ("" when there is no state_dir), the
      * record it names, when it was written; and the SQLite file as opened (file_still_there) */
     char mark_path[4096];
-    bool mark_found; /* at start: the mark read, and what it names */
-    uint64_t mark_id;
-    uint8_t mark_hash[32];
     int64_t marked_id;
     uint64_t marked_us;
     bool mark_failing;
@@ -122,25 +119,32 @@ static int64_t now_ms(void)
  */
 #define MARK_REMEDY "put the log back, or remove the mark to begin a new log on purpose"
 
+/* A record as the mark names it, or as the store has it. */
+struct mark {
+    bool found;
+    uint64_t id;
+    uint8_t hash[32];
+};
+
 static ss_error keep_record(void *arg, const struct ss_record *r, int64_t ts_id,
                            const char *ts_path)
 {
     (void)ts_id;
     (void)ts_path;
-    struct ss_record *out = arg;
-    out->id = r->id;
+    struct mark *out = arg;
+    out->found = true;
+    out->id = (uint64_t)r->id;
     memcpy(out->hash, r->hash, 32);
     return SS_OK;
 }
 
 static ss_error mark_read(void *arg)
 {
-    (void)arg;
-    ss_error err = ss_mark_read(lg.mark_path, "RECORD SHA256", &lg.mark_found, &lg.mark_id,
-                                lg.mark_hash);
-    if (!err && lg.mark_found && (lg.mark_id == 0 || lg.mark_id > INT64_MAX))
+    struct mark *m = arg;
+    ss_error err = ss_mark_read(lg.mark_path, "RECORD SHA256", &m->found, &m->id, m->hash);
+    if (!err && m->found && (m->id == 0 || m->id > INT64_MAX))
         err = ss_errf(SS_ERR_CONFIG, "%s: record %llu: records are numbered from 1",
-                      lg.mark_path, (unsigned long long)lg.mark_id);
+                      lg.mark_path, (unsigned long long)m->id);
     if (err == SS_ERR_CONFIG)
         return ss_errf(SS_ERR_LOGGING, "%s (remove it only to begin a new message log)",
                        ss_errmsg());
@@ -149,62 +153,62 @@ static ss_error mark_read(void *arg)
 
 /* Before the store is opened (and privileges dropped): the mark, read as the user the logger
  * becomes, whose own the state directory is. */
-static ss_error mark_load(void)
+static ss_error mark_load(struct mark *m)
 {
     if (!lg.cfg->state_dir)
         return SS_OK;
     int n = snprintf(lg.mark_path, sizeof lg.mark_path, "%s/messagelog.mark", lg.cfg->state_dir);
     if (n < 0 || (size_t)n >= sizeof lg.mark_path)
         return ss_errf(SS_ERR_CONFIG, "state_dir path too long");
-    ss_error err = ss_proc_as_user(lg.cfg->user, mark_read, NULL);
+    ss_error err = ss_proc_as_user(lg.cfg->user, mark_read, m);
     /* opening would create the file: say what is missing before */
     const char *path = ss_config_sqlite_path(lg.cfg);
     struct stat st;
-    if (!err && lg.mark_found && path && stat(path, &st) != 0 && errno == ENOENT)
+    if (!err && m->found && path && stat(path, &st) != 0 && errno == ENOENT)
         return ss_errf(SS_ERR_LOGGING,
                        "message log %s does not exist, but this server wrote record %llu to it "
                        "(%s): %s",
-                       path, (unsigned long long)lg.mark_id, lg.mark_path, MARK_REMEDY);
+                       path, (unsigned long long)m->id, lg.mark_path, MARK_REMEDY);
     return err;
 }
 
 /* After the store is open: whether it holds the record the mark names. */
-static ss_error mark_check(void)
+static ss_error mark_check(const struct mark *m)
 {
-    if (!lg.mark_found)
+    if (!m->found)
         return SS_OK;
     const char *label = ss_store_label(lg.writer);
-    if (lg.mark_id > (uint64_t)lg.last_id)
+    if (m->id > (uint64_t)lg.last_id)
         return ss_errf(SS_ERR_LOGGING,
                        "message log %s ends at record %lld, but this server wrote record %llu to "
                        "it (%s): the log was removed, replaced or rolled back; %s",
-                       label, (long long)lg.last_id, (unsigned long long)lg.mark_id, lg.mark_path,
+                       label, (long long)lg.last_id, (unsigned long long)m->id, lg.mark_path,
                        MARK_REMEDY);
-    struct ss_record found = {0};
-    ss_error err = ss_store_each(lg.writer, (int64_t)lg.mark_id, (int64_t)lg.mark_id,
-                                 keep_record, &found);
+    struct mark found = {0};
+    ss_error err = ss_store_each(lg.writer, (int64_t)m->id, (int64_t)m->id, keep_record, &found);
     if (err)
         return err;
-    if (found.id != (int64_t)lg.mark_id)
+    if (!found.found || found.id != m->id)
         return ss_errf(SS_ERR_LOGGING,
                        "record %llu, which this server wrote (%s), is missing from message log "
                        "%s; %s",
-                       (unsigned long long)lg.mark_id, lg.mark_path, label, MARK_REMEDY);
-    if (sodium_memcmp(found.hash, lg.mark_hash, 32) != 0)
+                       (unsigned long long)m->id, lg.mark_path, label, MARK_REMEDY);
+    if (sodium_memcmp(found.hash, m->hash, 32) != 0)
         return ss_errf(SS_ERR_LOGGING,
                        "record %llu of message log %s is not the one this server wrote (%s has "
                        "another hash): the log was replaced; %s",
-                       (unsigned long long)lg.mark_id, label, lg.mark_path, MARK_REMEDY);
-    lg.marked_id = (int64_t)lg.mark_id;
+                       (unsigned long long)m->id, label, lg.mark_path, MARK_REMEDY);
+    lg.marked_id = (int64_t)m->id;
     return SS_OK;
 }
 
 /* Moves the mark to the chain's end when MARK_EVERY_S have passed (now: at once). */
 static void mark_follow(bool now)
 {
+    if (!lg.mark_path[0] || lg.last_id == lg.marked_id)
+        return;
     uint64_t t = ss_monotonic_us();
-    if (!lg.mark_path[0] || lg.last_id == lg.marked_id ||
-        (!now && t - lg.marked_us < MARK_EVERY_S * 1000000u))
+    if (!now && t - lg.marked_us < MARK_EVERY_S * 1000000u)
         return;
     if (ss_mark_write(lg.mark_path, (uint64_t)lg.last_id, lg.last_hash) != SS_OK) {
         if (!lg.mark_failing)
@@ -978,6 +982,7 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
     int status = 1, lock = -1;
     pthread_t writer, stamper;
     bool writer_runs = false, stamper_runs = false;
+    struct mark mark = {0};
     const char *path = ss_config_sqlite_path(cfg);
     /* the log holds personal data: readable by this process's user alone */
     umask(077);
@@ -992,10 +997,12 @@ int ss_logger_main(const struct ss_config *cfg, int ctl, int link)
         snprintf(lg.node_config, sizeof lg.node_config, "%s", cfg->node_config);
     lg.seal = cfg->dpo_public_key != NULL;
     if ((lg.seal && ss_key_file_read(cfg->dpo_public_key, "DPO public key", lg.dpo_pk) != SS_OK) ||
-        mark_load() != SS_OK || ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
+        mark_load(&mark) != SS_OK ||
+        ss_reg_anchor_load(cfg->registry_anchor, &lg.anchor) != SS_OK ||
         ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.writer) != SS_OK ||
         ss_store_open(cfg->log_store, false, cfg->log_max_bytes, &lg.stamper) != SS_OK ||
-        ss_store_tail(lg.writer, &lg.last_id, lg.last_hash) != SS_OK || mark_check() != SS_OK) {
+        ss_store_tail(lg.writer, &lg.last_id, lg.last_hash) != SS_OK ||
+        mark_check(&mark) != SS_OK) {
         ss_log_error("logger: %s", ss_errmsg());
         goto out;
     }
