@@ -204,12 +204,16 @@ ss_error ss_upstream_new(struct ss_upstream **out)
     return SS_OK;
 }
 
-void ss_upstream_flush(struct ss_upstream *u)
+void ss_upstream_drop_peers(struct ss_upstream *u)
 {
     pthread_mutex_lock(&u->mu);
-    for (size_t i = 0; i < u->n_idle; i++)
-        handle_close(&u->idle[i].hd);
-    u->n_idle = 0;
+    for (size_t i = u->n_idle; i > 0; i--) {
+        struct pooled *p = &u->idle[i - 1];
+        if (!p->tag.tls)
+            continue;
+        handle_close(&p->hd);
+        *p = u->idle[--u->n_idle];
+    }
     pthread_mutex_unlock(&u->mu);
 }
 
@@ -217,7 +221,8 @@ void ss_upstream_free(struct ss_upstream *u)
 {
     if (!u)
         return;
-    ss_upstream_flush(u);
+    for (size_t i = 0; i < u->n_idle; i++)
+        handle_close(&u->idle[i].hd);
     pthread_mutex_destroy(&u->mu);
     free(u);
 }

@@ -70,8 +70,12 @@ struct ss_upstream_response {
 
 ss_error ss_upstream_new(struct ss_upstream **out) SS_MUST_CHECK;
 void ss_upstream_free(struct ss_upstream *u);
-/* Drops pooled connections (after a registry change, pins may have moved). */
-void ss_upstream_flush(struct ss_upstream *u);
+/*
+ * Closes the pooled connections to peers (after a registry change: pins may have moved; they
+ * would not be used again, their tags name the old serial). Connections to register services
+ * stay: their trust is [service-tls]'s, which a registry does not change.
+ */
+void ss_upstream_drop_peers(struct ss_upstream *u);
 
 /*
  * Sends req and fills resp (which the caller cleans up). Errors:

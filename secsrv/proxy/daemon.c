@@ -728,9 +728,9 @@ static void logger_attached(void *arg)
 static void registry_changed(void *cls)
 {
     struct ss_daemon *d = cls;
-    /* pins may have moved: no connection opened under the old registry is reused */
+    /* pins may have moved: no connection to a peer opened under the old registry is reused */
     if (d->upstream)
-        ss_upstream_flush(d->upstream);
+        ss_upstream_drop_peers(d->upstream);
     send_registry(d, d->signer);
     send_registry(d, d->logger);
 }

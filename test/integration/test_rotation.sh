@@ -156,9 +156,31 @@ pairs() { # SAME-PORT(yes|no) [CMD...]: pair until one closer than 1.5 s, or 5 t
     [ "$want" = yes ] && [ -n "$FIRST" ] && [ "$PORT" = "$FIRST" ] && return 0
   done
 }
+takes mv $((first + 3)) # a registry MV takes later would fall between the next pair's queries
 pairs yes
 expect "a connection to a service over https:// is used again ($FIRST, $PORT, $TOOK ms)" \
   test -n "$FIRST" -a "$PORT" = "$FIRST"
+# a new registry closes MV's connections to peers (pins may have moved), not those to register
+# services: registries signed ahead (the serials to come), one published between the queries
+for k in 1 2 3 4 5; do
+  mkdir -p "$T_DIR/reg$k"
+  cp "$REG" "$T_DIR/reg$k/registry.xml"
+  "$SS_BUILD_DIR/registry/secsrv-registry" -f "$T_DIR/reg$k/registry.xml" sign \
+    --key "$FED_PKI/registry-authority.key" --cert "$FED_PKI/registry-authority.pem" \
+    --chain "$FED_PKI/intermediate-ca.pem" --serial $((first + 3 + k)) >/dev/null
+done
+next=0
+next_registry() { # publishes the next one and waits until MV has it in force
+  next=$((next + 1))
+  cp "$T_DIR/reg$next/registry.xml.p7s" "$REG.p7s.new" && mv "$REG.p7s.new" "$REG.p7s"
+  cp "$T_DIR/reg$next/registry.xml" "$REG.new" && mv "$REG.new" "$REG"
+  takes mv $((first + 3 + next))
+  sleep 0.1 # the line says it is in force; the pool is cleared right after it
+}
+pairs yes next_registry
+expect "... and after MV took a new registry ($FIRST, $PORT, $TOOK ms, serial $((first + 3 + next)))" \
+  test -n "$FIRST" -a "$PORT" = "$FIRST"
+takes sh $((first + 3 + next))
 # the same CAs, reread (a comment line added): connections made before are not used again,
 # although they have been idle for less than the limit above
 reread() {
