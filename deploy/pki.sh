@@ -41,7 +41,7 @@ done
 
 outdir=$(realpath -m -- "$outarg")
 # The layout's version: a PKI made by an older version of this script is made anew.
-pki_version=6
+pki_version=7
 current() { [ -e "$outdir/.complete" ] && [ "$(cut -d' ' -f2 "$outdir/.complete")" = "$pki_version" ]; }
 current && exit 0
 
@@ -270,6 +270,7 @@ members/LABEL/sign.{key,pem} sign-chain.pem
                               the subject's serialNumber names the member,
                               INSTANCE/CLASS/CODE): ${members[*]}
 members/revoked-GOV-MIKWS-SH/ the ministry's, revoked (keyCompromise)
+members/next-GOV-MIKWS-SH/    the ministry's next (a new key; rotation tests)
 rogue/                        CA outside the federation, server.* with the
                               CN ss-mv-schwerin, registry-authority.* with
                               the authority's subject
@@ -329,7 +330,7 @@ done
 # the SH server's next authentication certificate (rotation tests)
 mkdir -p "$work/servers/ss-sh-kiel/next"
 key_paths+=("servers/ss-sh-kiel/next/auth.key")
-for label in "${members[@]}" revoked-GOV-MIKWS-SH; do
+for label in "${members[@]}" revoked-GOV-MIKWS-SH next-GOV-MIKWS-SH; do
   mkdir -p "$work/members/$label"
   key_paths+=("members/$label/sign.key")
 done
@@ -575,6 +576,8 @@ for label in "${members[@]}"; do
 done
 # the ministry's signing certificate once more, revoked
 issue_member GOV-MIKWS-SH-revoked "$instance/GOV/MIKWS-SH" members/revoked-GOV-MIKWS-SH
+# and its next one, good (a new key and certificate for the same member)
+issue_member GOV-MIKWS-SH-next "$instance/GOV/MIKWS-SH" members/next-GOV-MIKWS-SH
 
 ossl ca -config "$work/ca/intermediate.cnf" -revoke \
   "$work/servers/ss-revoked/auth.pem" -crl_reason keyCompromise

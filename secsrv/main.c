@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
+#include "hsm.h"
 #include "ipc.h"
 #include "log.h"
 #include "logger.h"
@@ -32,6 +33,7 @@
 #include "nodes.h"
 #include "proc.h"
 #include "signer.h"
+#include "ss_xml.h"
 #include "store.h"
 #include "trust.h"
 
@@ -673,6 +675,43 @@ static bool read_texts(const char *what, char *const *paths, char **texts, size_
 }
 
 /*
+ * What a reload hands the signer, which cannot read the key files once its privileges are
+ * gone: each signing key's key and certificate files as they are now (a key in a token: the
+ * certificate alone). One that cannot be read stays as it is; the signer says the rest.
+ */
+static void reload_signing_keys(void)
+{
+    for (size_t i = 0; i < cfg->n_keys && children[CHILD_SIGNER].pid > 0; i++) {
+        const struct ss_signing_key *sk = &cfg->keys[i];
+        char member[SS_ID_STR_MAX];
+        (void)ss_client_id_format(&sk->member, member, sizeof member);
+        uint8_t *key = NULL, *cert = NULL;
+        size_t key_len = 0, cert_len = 0;
+        if ((!ss_hsm_is_uri(sk->key_file) &&
+             ss_file_read(sk->key_file, SS_SIGNING_FILE_MAX, &key, &key_len) != SS_OK) ||
+            ss_file_read(sk->cert_file, SS_SIGNING_FILE_MAX, &cert, &cert_len) != SS_OK) {
+            ss_log_error("SIGHUP: the signing key of %s in force stays: %s", member, ss_errmsg());
+        } else {
+            struct ss_ipc_buf b = {0};
+            ss_ipc_put_u32(&b, (uint32_t)i);
+            ss_ipc_put_str(&b, member);
+            ss_ipc_put_bytes(&b, key, key_len);
+            ss_ipc_put_bytes(&b, cert, cert_len);
+            (void)tell_child(&children[CHILD_SIGNER], SS_IPC_SIGNING_KEY, &b, -1,
+                             "a signing key");
+            if (b.data)
+                sodium_memzero(b.data, b.cap);
+            ss_ipc_buf_cleanup(&b);
+        }
+        if (key) {
+            sodium_memzero(key, key_len);
+            free(key);
+        }
+        free(cert);
+    }
+}
+
+/*
  * What a reload hands the network process, which cannot read the key files
  * once its privileges are gone: the files of each TLS part as they are now
  * (a rotation), each as CAs, certificate, key: the authentication
@@ -867,6 +906,7 @@ int main(int argc, char **argv)
             if (b.data)
                 sodium_memzero(b.data, b.cap);
             ss_ipc_buf_cleanup(&b);
+            reload_signing_keys();
             node_config();
         } else if (sig == SIGTERM || sig == SIGINT) {
             ss_log_info("signal %d: stopping", sig);

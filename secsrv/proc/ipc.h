@@ -35,6 +35,8 @@ enum ss_ipc_type {
     SS_IPC_RELOAD,     /* reload what can be reloaded: the policies, and the parts in
                           u32 (enum ss_reload_part) as PEM strings, each in its order */
     SS_IPC_PING,       /* u64: a sign of life is asked for -> SS_IPC_PONG with the same u64 */
+    SS_IPC_SIGNING_KEY, /* signer, on SIGHUP: u32 index in [signer] keys, str member, bytes
+                           key PEM ("" for a key in a token), bytes certificate PEM */
     /* child -> parent */
     SS_IPC_READY = 50, /* the child has started and serves; u64 since when (ss_monotonic_us) */
     SS_IPC_RELINK,     /* network: u32 which, u32 serial: that link broke, its peer may live */

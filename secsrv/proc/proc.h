@@ -57,8 +57,9 @@ typedef uint64_t ss_link;
 /* The link of a message from the parent (the control link): no answer goes back on it. */
 #define SS_SERVE_PARENT ((ss_link)0)
 
-/* The largest message from the parent: SS_IPC_ATTACH, or a node's configuration (nodes.h). */
-#define SS_SERVE_CTL_MAX 4096
+/* The largest message from the parent: SS_IPC_ATTACH, a node's configuration (nodes.h), or
+ * a signing key's files (SS_IPC_SIGNING_KEY, two of SS_SIGNING_FILE_MAX). */
+#define SS_SERVE_CTL_MAX (600u * 1024)
 
 /* Called in the serve thread for every request; msg is the handler's to clean up. A handler
  * tells the parent's messages by link SS_SERVE_PARENT, and refuses any it does not expect

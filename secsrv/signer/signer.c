@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -45,9 +46,13 @@ struct request {
     struct request *next;
 };
 
-struct key_slot {
-    struct ss_client_id member;
-    char member_str[SS_ID_STR_MAX];
+/*
+ * A key and its certificates. The slot that holds it and whoever signs or asks for its OCSP
+ * response at the moment each hold a reference, so that a SIGHUP can put another in place
+ * meanwhile (refs under signer.mu).
+ */
+struct key_material {
+    unsigned refs;
     EVP_PKEY *key;
     X509 *cert;
     STACK_OF(X509) * chain; /* the certificates after the first in the file */
@@ -58,6 +63,16 @@ struct key_slot {
     size_t n_chain;
     uint8_t *cert_der;
     size_t cert_der_len;
+};
+
+struct key_slot {
+    struct ss_client_id member;
+    char member_str[SS_ID_STR_MAX];
+    struct key_material *mat; /* under signer.mu; NULL: a token that refused at start */
+    /* the files a SIGHUP found, under signer.mu: in force once an OCSP response says their
+     * certificate is good (until then mat signs); why not yet, as last logged */
+    struct key_material *next;
+    char next_status[256];
     /* the stapled OCSP response, under signer.mu */
     uint8_t *ocsp;
     size_t ocsp_len;
@@ -90,20 +105,51 @@ static struct {
 
 /* ---- keys ---- */
 
+static void material_free(struct key_material *m)
+{
+    if (!m)
+        return;
+    EVP_PKEY_free(m->key);
+    X509_free(m->cert);
+    sk_X509_pop_free(m->chain, X509_free);
+    for (size_t i = 0; i < m->n_chain; i++)
+        OPENSSL_free(m->chain_der[i].data);
+    free(m->chain_der);
+    free(m->cert_der);
+    free(m);
+}
+
+/* Under signer.mu. */
+static struct key_material *material_ref(struct key_material *m)
+{
+    if (m)
+        m->refs++;
+    return m;
+}
+
+/* Under signer.mu. */
+static void material_unref(struct key_material *m)
+{
+    if (m && --m->refs == 0)
+        material_free(m);
+}
+
+/* The same key and certificate (and so the same OCSP response). */
+static bool material_same(const struct key_material *a, const struct key_material *b)
+{
+    return a->cert_der_len == b->cert_der_len &&
+           memcmp(a->cert_der, b->cert_der, a->cert_der_len) == 0 &&
+           (a->key == b->key || EVP_PKEY_eq(a->key, b->key) == 1); /* a token's: the same */
+}
+
 static void key_cleanup(struct key_slot *k)
 {
-    EVP_PKEY_free(k->key);
-    X509_free(k->cert);
-    sk_X509_pop_free(k->chain, X509_free);
-    for (size_t i = 0; i < k->n_chain; i++)
-        OPENSSL_free(k->chain_der[i].data);
-    free(k->chain_der);
-    free(k->cert_der);
+    material_unref(k->mat);
+    material_unref(k->next);
     free(k->ocsp);
     memset(k, 0, sizeof *k);
 }
 
-/* Loads and checks one configured key: readable, matching, following the profile. */
 /*
  * Whether key makes signatures that cert's public key verifies: a test
  * signature, since a key in a token may not show its public half.
@@ -123,6 +169,97 @@ static bool signs_for(EVP_PKEY *key, X509 *cert)
     return ok;
 }
 
+/*
+ * Checks one configured key from its files' contents: the key (PEM; or token_key, already
+ * loaded from a token, which this takes over) and the certificate with its chain (PEM). They
+ * must match, and the certificate must name the configured member (the profile). Errors name
+ * the files.
+ */
+static ss_error material_parse(const struct ss_config *cfg, const struct ss_signing_key *sk,
+                               const uint8_t *key_pem, size_t key_len, EVP_PKEY *token_key,
+                               const uint8_t *cert_pem, size_t cert_len,
+                               struct key_material **out)
+{
+    *out = NULL;
+    struct key_material *m = calloc(1, sizeof *m);
+    if (!m) {
+        EVP_PKEY_free(token_key);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    m->refs = 1;
+    ss_error err = SS_OK;
+    unsigned char *der = NULL;
+    BIO *b = NULL;
+    if (token_key) {
+        m->key = token_key;
+    } else {
+        b = key_len <= INT_MAX ? BIO_new_mem_buf(key_pem, (int)key_len) : NULL;
+        m->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+        b = NULL;
+    }
+    if (!m->key) {
+        err = ss_errf(SS_ERR_CRYPTO, "%s: not a PEM private key (or encrypted)", sk->key_file);
+        goto out;
+    }
+    b = cert_len <= INT_MAX ? BIO_new_mem_buf(cert_pem, (int)cert_len) : NULL;
+    m->cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    m->chain = sk_X509_new_null();
+    if (!m->cert || !m->chain) {
+        err = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: no PEM certificate", sk->cert_file);
+        goto out;
+    }
+    X509 *x;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        struct chain_der *more = realloc(m->chain_der, (m->n_chain + 1) * sizeof *more);
+        unsigned char *enc = NULL;
+        int enc_len = more ? i2d_X509(x, &enc) : -1;
+        if (more)
+            m->chain_der = more;
+        if (enc_len <= 0 || !sk_X509_push(m->chain, x)) {
+            OPENSSL_free(enc);
+            X509_free(x);
+            err = ss_errf(SS_ERR_NOMEM, "%s: out of memory", sk->cert_file);
+            goto out;
+        }
+        m->chain_der[m->n_chain++] = (struct chain_der){enc, (size_t)enc_len};
+    }
+    if (token_key ? !signs_for(m->key, m->cert) : X509_check_private_key(m->cert, m->key) != 1) {
+        err = ss_errf(SS_ERR_CRYPTO, "%s does not hold the key of %s", sk->key_file, sk->cert_file);
+        goto out;
+    }
+    int n = i2d_X509(m->cert, &der);
+    if (n <= 0 || !(m->cert_der = malloc((size_t)n))) {
+        err = ss_errf(SS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(m->cert_der, der, (size_t)n);
+    m->cert_der_len = (size_t)n;
+    struct ss_client_id named;
+    if ((err = ss_evidence_cert_member(m->cert_der, m->cert_der_len, cfg->instance, &named))) {
+        err = ss_errf(err, "%s: %s", sk->cert_file, ss_errmsg());
+        goto out;
+    }
+    if (!ss_client_id_equal(&named, &sk->member)) {
+        char got[SS_ID_STR_MAX], want[SS_ID_STR_MAX];
+        (void)ss_client_id_format(&named, got, sizeof got);
+        (void)ss_client_id_format(&sk->member, want, sizeof want);
+        err = ss_errf(SS_ERR_BAD_SIGNATURE, "%s names member %s, not %s", sk->cert_file, got,
+                      want);
+        goto out;
+    }
+out:
+    ERR_clear_error();
+    OPENSSL_free(der);
+    BIO_free(b);
+    if (err)
+        material_free(m);
+    else
+        *out = m;
+    return err;
+}
+
+/* Loads and checks one configured key from its files (or its token) into k. */
 static ss_error load_key(const struct ss_config *cfg, const struct ss_signing_key *sk,
                          struct key_slot *k)
 {
@@ -130,84 +267,26 @@ static ss_error load_key(const struct ss_config *cfg, const struct ss_signing_ke
     k->member = sk->member;
     (void)ss_client_id_format(&sk->member, k->member_str, sizeof k->member_str);
     k->tail = &k->head;
-    ss_error err = SS_OK;
-    uint8_t *pem = NULL;
-    size_t pem_len = 0;
-    BIO *b = NULL;
-    unsigned char *der = NULL;
-    if (ss_hsm_is_uri(sk->key_file)) {
-        if ((err =
-                 ss_hsm_load_key(sk->key_file, cfg->pkcs11_module, cfg->pkcs11_pin_file, &k->key)))
-            goto out;
-    } else {
-        if ((err = ss_file_read(sk->key_file, 1024 * 1024, &pem, &pem_len)))
-            goto out;
-        b = BIO_new_mem_buf(pem, (int)pem_len);
-        k->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-        BIO_free(b);
-        b = NULL;
+    uint8_t *pem = NULL, *cert = NULL;
+    size_t pem_len = 0, cert_len = 0;
+    EVP_PKEY *token_key = NULL;
+    ss_error err;
+    if (ss_hsm_is_uri(sk->key_file))
+        err = ss_hsm_load_key(sk->key_file, cfg->pkcs11_module, cfg->pkcs11_pin_file, &token_key);
+    else
+        err = ss_file_read(sk->key_file, SS_SIGNING_FILE_MAX, &pem, &pem_len);
+    if (!err && !(err = ss_file_read(sk->cert_file, SS_SIGNING_FILE_MAX, &cert, &cert_len))) {
+        err = material_parse(cfg, sk, pem, pem_len, token_key, cert, cert_len, &k->mat);
+        token_key = NULL; /* taken over */
     }
-    if (!k->key) {
-        err = ss_errf(SS_ERR_CRYPTO, "%s: not a PEM private key (or encrypted)", sk->key_file);
-        goto out;
-    }
-    b = BIO_new_file(sk->cert_file, "r");
-    k->cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    k->chain = sk_X509_new_null();
-    if (!k->cert || !k->chain) {
-        err = ss_errf(SS_ERR_BAD_CERTIFICATE, "%s: no PEM certificate", sk->cert_file);
-        goto out;
-    }
-    X509 *x;
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-        struct chain_der *more = realloc(k->chain_der, (k->n_chain + 1) * sizeof *more);
-        unsigned char *enc = NULL;
-        int enc_len = more ? i2d_X509(x, &enc) : -1;
-        if (more)
-            k->chain_der = more;
-        if (enc_len <= 0 || !sk_X509_push(k->chain, x)) {
-            OPENSSL_free(enc);
-            X509_free(x);
-            err = ss_errf(SS_ERR_NOMEM, "%s: out of memory", sk->cert_file);
-            goto out;
-        }
-        k->chain_der[k->n_chain++] = (struct chain_der){enc, (size_t)enc_len};
-    }
-    if (ss_hsm_is_uri(sk->key_file) ? !signs_for(k->key, k->cert)
-                                    : X509_check_private_key(k->cert, k->key) != 1) {
-        err = ss_errf(SS_ERR_CRYPTO, "%s does not hold the key of %s", sk->key_file, sk->cert_file);
-        goto out;
-    }
-    int n = i2d_X509(k->cert, &der);
-    if (n <= 0 || !(k->cert_der = malloc((size_t)n))) {
-        err = ss_errf(SS_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(k->cert_der, der, (size_t)n);
-    k->cert_der_len = (size_t)n;
-    struct ss_client_id named;
-    if ((err = ss_evidence_cert_member(k->cert_der, k->cert_der_len, cfg->instance, &named))) {
-        err = ss_errf(err, "%s: %s", sk->cert_file, ss_errmsg());
-        goto out;
-    }
-    if (!ss_client_id_equal(&named, &sk->member)) {
-        char got[SS_ID_STR_MAX];
-        (void)ss_client_id_format(&named, got, sizeof got);
-        err = ss_errf(SS_ERR_BAD_SIGNATURE, "%s names member %s, not %s", sk->cert_file, got,
-                      k->member_str);
-        goto out;
-    }
-    snprintf(k->status, sizeof k->status, "no OCSP response yet");
-out:
-    ERR_clear_error();
-    OPENSSL_free(der);
-    BIO_free(b);
+    EVP_PKEY_free(token_key);
     if (pem) {
         sodium_memzero(pem, pem_len);
         free(pem);
     }
-    if (err)
-        key_cleanup(k);
+    free(cert);
+    if (!err)
+        snprintf(k->status, sizeof k->status, "no OCSP response yet");
     return err;
 }
 
@@ -230,8 +309,8 @@ void ss_signer_check_keys(struct ss_config *cfg)
  * completes the chain from the registry, so they need not travel with
  * every message).
  */
-static ss_error cms_sign(const struct key_slot *k, const struct ss_trust *t, const void *content,
-                         size_t len, uint8_t **der, size_t *der_len)
+static ss_error cms_sign(const struct key_material *k, const struct ss_trust *t,
+                         const void *content, size_t len, uint8_t **der, size_t *der_len)
 {
     ss_error err = SS_OK;
     unsigned char *enc = NULL;
@@ -293,8 +372,8 @@ static void free_requests(struct request *r)
 }
 
 /* Signs the n requests of list with key k: directly for one, as a batch for more. */
-static void sign_batch(struct key_slot *k, const struct ss_trust *t, struct request *list, size_t n,
-                       const uint8_t *ocsp, size_t ocsp_len)
+static void sign_batch(const struct key_material *k, const struct ss_trust *t, struct request *list,
+                       size_t n, const uint8_t *ocsp, size_t ocsp_len)
 {
     uint8_t(*leaves)[32] = NULL;
     struct ss_merkle_path *paths = NULL;
@@ -390,18 +469,20 @@ static uint64_t serial_in_force(void)
 static bool rejudge(struct key_slot *k)
 {
     uint64_t serial = serial_in_force(), gen = k->ocsp_gen;
-    struct ss_der leaf = {k->cert_der, k->cert_der_len};
     size_t len = k->ocsp_len;
-    uint8_t *der = signer.trust ? malloc(len) : NULL;
+    uint8_t *der = signer.trust && k->mat ? malloc(len) : NULL;
     if (!der)
         return false;
     memcpy(der, k->ocsp, len);
+    struct key_material *mat = material_ref(k->mat); /* a new one taken meanwhile: gen moved */
+    struct ss_der leaf = {mat->cert_der, mat->cert_der_len};
     struct ss_trust *t = ss_trust_ref(signer.trust);
     time_t until = 0;
     pthread_mutex_unlock(&signer.mu);
     ss_error err = ss_trust_ocsp_check(t, &leaf, der, len, NULL, 0, &until);
     ss_trust_unref(t);
     pthread_mutex_lock(&signer.mu);
+    material_unref(mat);
     free(der);
     if (k->ocsp_gen != gen || k->ocsp_serial >= serial)
         return true; /* renewed, or judged under a newer registry, meanwhile: that stands */
@@ -489,7 +570,8 @@ static void *signing_main(void *arg)
             k->queued -= n;
             now = time(NULL);
             struct ss_trust *t = ss_trust_ref(signer.trust);
-            bool usable = t && k->ocsp_serial >= serial_in_force() && staple_usable(k, now);
+            struct key_material *mat = material_ref(k->mat);
+            bool usable = t && mat && k->ocsp_serial >= serial_in_force() && staple_usable(k, now);
             uint8_t *ocsp = NULL;
             size_t ocsp_len = k->ocsp_len;
             if (usable && (ocsp = malloc(ocsp_len)) != NULL)
@@ -503,7 +585,7 @@ static void *signing_main(void *arg)
                 signer.largest_batch = n;
             pthread_mutex_unlock(&signer.mu);
             if (ocsp) {
-                sign_batch(k, t, list, n, ocsp, ocsp_len);
+                sign_batch(mat, t, list, n, ocsp, ocsp_len);
             } else {
                 struct ss_serve_batch out = {0};
                 for (struct request *r = list; r; r = r->next)
@@ -514,6 +596,7 @@ static void *signing_main(void *arg)
             free_requests(list);
             ss_trust_unref(t);
             pthread_mutex_lock(&signer.mu);
+            material_unref(mat);
         }
     }
     pthread_mutex_unlock(&signer.mu);
@@ -537,6 +620,55 @@ static bool renewal_due(const struct key_slot *k, time_t now)
     return now >= at + (k->ocsp_until - at) / 2;
 }
 
+/*
+ * The files a SIGHUP found for k: their certificate's first OCSP response, and when it is
+ * good they replace the key in force (which signs until then). Under signer.mu, which it
+ * drops for the exchange.
+ */
+static void try_next(struct key_slot *k, struct ss_trust *t, uint64_t serial)
+{
+    struct key_material *next = material_ref(k->next);
+    struct ss_der leaf = {next->cert_der, next->cert_der_len};
+    pthread_mutex_unlock(&signer.mu);
+    uint8_t *der = NULL;
+    size_t len = 0;
+    time_t until = 0;
+    ss_error err = ss_trust_ocsp_fetch(t, &leaf, &der, &len, &until);
+    char reason[256];
+    snprintf(reason, sizeof reason, "%s", err ? ss_errmsg() : "");
+    pthread_mutex_lock(&signer.mu);
+    if (k->next != next) { /* another SIGHUP meanwhile */
+        free(der);
+    } else if (err) {
+        if (strcmp(reason, k->next_status) != 0)
+            ss_log_warn("signer: the new signing certificate of %s is not in force yet, the one "
+                        "before signs: OCSP: %s",
+                        k->member_str, reason);
+        snprintf(k->next_status, sizeof k->next_status, "%s", reason);
+    } else {
+        struct key_material *old = k->mat;
+        k->mat = next; /* the slot's reference moves */
+        k->next = NULL;
+        k->next_status[0] = '\0';
+        material_unref(old);
+        free(k->ocsp);
+        k->ocsp = der;
+        k->ocsp_len = len;
+        k->ocsp_until = until;
+        k->ocsp_serial = serial;
+        k->ocsp_gen++;
+        k->ocsp_at = time(NULL);
+        k->ocsp_tried = true;
+        k->status[0] = '\0';
+        char *subject = X509_NAME_oneline(X509_get_subject_name(next->cert), NULL, 0);
+        ss_log_info("signer: the new signing certificate of %s is in force (%s)", k->member_str,
+                    subject ? subject : "?");
+        OPENSSL_free(subject);
+        pthread_cond_broadcast(&signer.work);
+    }
+    material_unref(next);
+}
+
 static void *ocsp_main(void *arg)
 {
     (void)arg;
@@ -547,11 +679,14 @@ static void *ocsp_main(void *arg)
         uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            if (k->key && k->ocsp && k->ocsp_serial < serial_in_force())
+            if (k->next)
+                try_next(k, t, serial);
+            if (k->mat && k->ocsp && k->ocsp_serial < serial_in_force())
                 (void)rejudge(k); /* out of memory: the next pass judges it */
-            if (!k->key || !renewal_due(k, now))
+            if (!k->mat || !renewal_due(k, now))
                 continue;
-            struct ss_der leaf = {k->cert_der, k->cert_der_len};
+            struct key_material *mat = material_ref(k->mat);
+            struct ss_der leaf = {mat->cert_der, mat->cert_der_len};
             pthread_mutex_unlock(&signer.mu);
             uint8_t *der = NULL;
             size_t len = 0;
@@ -560,6 +695,12 @@ static void *ocsp_main(void *arg)
             char reason[256];
             snprintf(reason, sizeof reason, "%s", err ? ss_errmsg() : "");
             pthread_mutex_lock(&signer.mu);
+            bool replaced = k->mat != mat; /* by a SIGHUP's, with its own response */
+            material_unref(mat);
+            if (replaced) {
+                free(der);
+                continue;
+            }
             k->ocsp_tried = true;
             pthread_cond_broadcast(&signer.work); /* requests held for it go on */
             if (err) {
@@ -718,12 +859,87 @@ static void take_status(ss_link link, const struct ss_ipc_msg *m)
     ss_ipc_buf_cleanup(&b);
 }
 
+/*
+ * A signing key's files as the parent read them on SIGHUP (the signer cannot, once its
+ * privileges are gone): checked as at start, and put in force once its certificate has a good
+ * OCSP response (try_next). Files that do not do leave the key in force, and the log says why.
+ */
+static void take_signing_key(struct ss_ipc_msg *m)
+{
+    struct ss_ipc_reader r;
+    ss_ipc_reader_init(&r, m);
+    uint32_t i = ss_ipc_get_u32(&r);
+    char member[SS_ID_STR_MAX];
+    ss_ipc_get_str(&r, member, sizeof member);
+    size_t key_len = 0, cert_len = 0;
+    const uint8_t *key = ss_ipc_get_bytes(&r, SS_SIGNING_FILE_MAX, &key_len);
+    const uint8_t *cert = ss_ipc_get_bytes(&r, SS_SIGNING_FILE_MAX, &cert_len);
+    if (!ss_ipc_reader_done(&r) || i >= signer.n_keys ||
+        strcmp(member, signer.keys[i].member_str) != 0) {
+        ss_log_error("signer: malformed signing key message");
+        abort();
+    }
+    const struct ss_signing_key *sk = &signer.cfg->keys[i];
+    struct key_slot *k = &signer.keys[i];
+    EVP_PKEY *token_key = NULL;
+    if (ss_hsm_is_uri(sk->key_file)) {
+        /* the key stays the one the token gave at start: a renewed certificate for it */
+        pthread_mutex_lock(&signer.mu);
+        if (k->mat && EVP_PKEY_up_ref(k->mat->key) == 1)
+            token_key = k->mat->key;
+        pthread_mutex_unlock(&signer.mu);
+        if (!token_key) {
+            ss_log_error("SIGHUP: the signing key of %s stays out of force: its token refused "
+                         "at start; a restart tries it again",
+                         k->member_str);
+            return;
+        }
+    }
+    struct key_material *mat = NULL;
+    ss_error err = material_parse(signer.cfg, sk, key, key_len, token_key, cert, cert_len, &mat);
+    sodium_memzero(m->payload, m->len);
+    if (err) {
+        ss_log_error("SIGHUP: the signing key of %s in force stays: %s", k->member_str,
+                     ss_errmsg());
+        return;
+    }
+    pthread_mutex_lock(&signer.mu);
+    bool current = k->mat && material_same(k->mat, mat);
+    bool pending = k->next && material_same(k->next, mat);
+    if (current || pending) {
+        if (current && k->next) /* the files in force put back: the rotation is called off */
+            ss_log_info("SIGHUP: the new signing certificate of %s is not taken: the files "
+                        "hold the one in force again",
+                        k->member_str);
+        if (current) {
+            material_unref(k->next);
+            k->next = NULL;
+        }
+        material_unref(mat);
+        pthread_mutex_unlock(&signer.mu);
+        return;
+    }
+    material_unref(k->next);
+    k->next = mat;
+    k->next_status[0] = '\0';
+    pthread_cond_broadcast(&signer.renew);
+    pthread_mutex_unlock(&signer.mu);
+    ss_log_info("SIGHUP: a new signing key of %s, in force once an OCSP response says its "
+                "certificate is good",
+                k->member_str);
+}
+
 static void handle(void *cls, ss_link link, struct ss_ipc_msg *m)
 {
     (void)cls;
-    if (link == SS_SERVE_PARENT) { /* the parent sends the signer nothing but links */
-        ss_log_error("signer: IPC message type %u from the parent", m->type);
-        abort();
+    if (link == SS_SERVE_PARENT) { /* the parent sends links, and the keys' files on SIGHUP */
+        if (m->type != SS_IPC_SIGNING_KEY) {
+            ss_log_error("signer: IPC message type %u from the parent", m->type);
+            abort();
+        }
+        take_signing_key(m);
+        ss_ipc_msg_cleanup(m);
+        return;
     }
     switch (m->type) {
     case SS_IPC_SIGN:

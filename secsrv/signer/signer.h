@@ -47,6 +47,9 @@ struct ss_signer_status {
 ss_error ss_signer_status_read(const struct ss_ipc_msg *m, struct ss_signer_status *out);
 void ss_signer_status_cleanup(struct ss_signer_status *s);
 
+/* The largest signing key or certificate file (with its chain) the signer reads. */
+#define SS_SIGNING_FILE_MAX (256u * 1024)
+
 /*
  * Runs the signer process: ctl is its control link to the parent, link
  * its first link to a network process. Returns the exit status.

@@ -24,7 +24,9 @@ printf '%s\n' "$PIN" >"$T_DIR/pin"
 # the URI names the key; the module and the PIN file come from [signer] (the URI's own
 # module-path and pin-source attributes would make the line longer than libinih reads)
 URI="pkcs11:token=secsrv;object=mv-sign;type=private"
-FED_MV_SIGNER_KEY="key = MUN/13004000 $URI $SS_TEST_PKI/members/MUN-13004000/sign-chain.pem
+# the certificate from a file the operator may replace (reread on SIGHUP)
+cp "$SS_TEST_PKI/members/MUN-13004000/sign-chain.pem" "$T_DIR/sign-chain.pem"
+FED_MV_SIGNER_KEY="key = MUN/13004000 $URI $T_DIR/sign-chain.pem
 pkcs11_module = $MODULE
 pkcs11_pin_file = $T_DIR/pin"
 export FED_MV_SIGNER_KEY
@@ -88,5 +90,15 @@ expect "and queries are answered again" test "$STATUS" = 200
 expect "both logs are timestamped to the end" wait_until "the timestamps" 30 stamped
 expect "secsrv-log verify accepts the provider's log signed in the token" \
   "$SS_BUILD_DIR/secsrv/secsrv-log" verify "$FED_DIR/mv/log/messagelog.db" --anchor "$FED_PKI/registry-authority.pem"
+
+# SIGHUP rereads the certificate of a key in a token (a renewal for the same key); one for
+# another key is not taken, and the key in force goes on signing
+allow_error "SIGHUP: the signing key of DE-NORD/MUN/13004000 in force stays"
+cp "$SS_TEST_PKI/members/MUN-01002000/sign-chain.pem" "$T_DIR/sign-chain.pem"
+kill -HUP "$(parent_of mv)"
+expect "SIGHUP: a certificate that is not the token key's is not taken" \
+  wait_until "the signer's verdict" 20 log_has mv "SIGHUP: the signing key of DE-NORD/MUN/13004000 in force stays: $URI does not hold the key of $T_DIR/sign-chain.pem"
+xr GET $CLIENT "$Q" -H "X-Secsrv-Purpose: BMG-34"
+expect "... and the key in the token goes on signing" test "$STATUS" = 200
 
 finish

@@ -57,12 +57,27 @@ restart() { # NAME: stops and starts that server (its ports change)
   fed_env
 }
 put_tls "$T_DIR/is" "$FED_PKI/ca-chain.pem" "$OLD"
+# ... and the ministry's signing key too
+SIGN=$FED_PKI/members/GOV-MIKWS-SH
+mkdir -p "$T_DIR/sign"
+cp "$SIGN/sign.key" "$SIGN/sign-chain.pem" "$T_DIR/sign/"
+sed -i "s|^key = GOV/MIKWS-SH .*|key = GOV/MIKWS-SH $T_DIR/sign/sign.key $T_DIR/sign/sign-chain.pem|" "$FED_SH_CONF"
 sed -i "s|^tls_certificate = .*|tls_certificate = $T_DIR/is/cert.pem|; s|^tls_key = .*|tls_key = $T_DIR/is/key.pem|; s|^tls_client_ca = .*|tls_client_ca = $T_DIR/is/ca.pem|" "$FED_SH_CONF"
 restart sh
 
 xr GET $CLIENT $Q
 expect "an exchange with the first certificate" test "$STATUS" = 200
 expect "SH presents its first certificate" test "$(presented)" = "$(cat "$OLD/auth.sha256")"
+
+# the certificate that signed the last request MV received: its CN
+signed_by() {
+  rm -f "$T_DIR/sig.der"
+  sqlite3 -readonly "$FED_DIR/mv/log/messagelog.db" "SELECT writefile('$T_DIR/sig.der', signature) \
+    FROM signed_records WHERE side = 'server' AND direction = 'request' ORDER BY id DESC LIMIT 1" >/dev/null
+  openssl pkcs7 -inform DER -in "$T_DIR/sig.der" -print_certs -noout 2>/dev/null |
+    sed -n 's/^subject=.*CN = \(GOV-MIKWS-SH[^,]*\).*/\1/p' | head -n 1
+}
+expect "the first signing certificate signs" test "$(signed_by)" = GOV-MIKWS-SH
 
 # the next certificate in place, but not yet in the registry: not taken
 cp "$NEW/auth-chain.pem" "$T_DIR/tls/auth-chain.pem"
@@ -272,4 +287,43 @@ expect "a key that is not the HTTPS client proxy's certificate's is not taken" \
   grep -q "in force stay: \[client-proxy\] tls certificate $T_DIR/is/cert.pem: the key is not" \
   <<<"$(last_step sh)"
 expect "... the certificate in force stays" test "$(is_presented)" = "$(cat "$EXTRA/auth.sha256")"
+
+# --- the SH server's signing key, rotated on SIGHUP ------------------------------------------
+# the parent reads the files (the signer cannot, once its privileges are gone); the signer
+# checks them as at start, and puts them in force once an OCSP response says the certificate
+# is good; until then, and for files it does not take, the key in force signs
+sign_hup() { # KEY CHAIN: those files in place, SIGHUP; waits for the signer's first line on them
+  local n
+  n=$(log_count sh "SIGHUP: (a new signing key|the signing key) of DE-NORD/GOV/MIKWS-SH")
+  cp "$1" "$T_DIR/sign/sign.key"
+  cp "$2" "$T_DIR/sign/sign-chain.pem"
+  hup
+  wait_until "the signer's verdict" 20 bash -c "[ \$(grep -Ec 'SIGHUP: (a new signing key|the signing key) of DE-NORD/GOV/MIKWS-SH' '$FED_DIR/sh.log') -gt $n ]" ||
+    not_ok "the signer logged nothing of the SIGHUP"
+}
+signs() { # CN: an exchange, signed by that certificate
+  xr GET $CLIENT "$Q/sign"
+  [ "$STATUS" = 200 ] && [ "$(signed_by)" = "$1" ]
+}
+REVOKED=$FED_PKI/members/revoked-GOV-MIKWS-SH
+NEXT_SIGN=$FED_PKI/members/next-GOV-MIKWS-SH
+sign_hup "$REVOKED/sign.key" "$REVOKED/sign-chain.pem"
+expect "a revoked signing certificate is not put in force, and the log says why" \
+  wait_until "the OCSP verdict" 20 log_has sh "new signing certificate of DE-NORD/GOV/MIKWS-SH is not in force yet.*OCSP.*revoked"
+expect "... the one in force signs" signs GOV-MIKWS-SH
+allow_error "SIGHUP: the signing key of DE-NORD/GOV/MIKWS-SH in force stays"
+sign_hup "$NEXT_SIGN/sign.key" "$SIGN/sign-chain.pem"
+expect "a key that is not the certificate's is not taken" \
+  grep -q "in force stays: $T_DIR/sign/sign.key does not hold the key of $T_DIR/sign/sign-chain.pem" \
+  <<<"$(grep "SIGHUP: the signing key of" "$FED_DIR/sh.log" | tail -n 1)"
+sign_hup "$FED_PKI/members/MUN-13004000/sign.key" "$FED_PKI/members/MUN-13004000/sign-chain.pem"
+expect "another member's certificate is not taken" \
+  grep -q "in force stays: $T_DIR/sign/sign-chain.pem names member DE-NORD/MUN/13004000, not DE-NORD/GOV/MIKWS-SH" \
+  <<<"$(grep "SIGHUP: the signing key of" "$FED_DIR/sh.log" | tail -n 1)"
+expect "... the one in force signs" signs GOV-MIKWS-SH
+sign_hup "$NEXT_SIGN/sign.key" "$NEXT_SIGN/sign-chain.pem"
+expect "the next signing key is put in force once its OCSP response is good" \
+  wait_until "the new signing key" 20 log_has sh "new signing certificate of DE-NORD/GOV/MIKWS-SH is in force"
+expect "... it signs, and MV accepts its signatures" signs GOV-MIKWS-SH-next
+expect "... and SH's health is good" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$FED_SH_HEALTH_PORT/")" = 200
 finish
