@@ -2,17 +2,21 @@
 
 #include "ss_hex.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlschemas.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Collects the first libxml2 error of a parse or validation as name:line: msg. */
@@ -238,8 +242,44 @@ ss_error ss_file_read(const char *path, size_t max_bytes, uint8_t **buf, size_t 
     return SS_OK;
 }
 
+/*
+ * Removes the temporary files of earlier writes of path (PATH.tmp.PID) that a process killed
+ * mid-write left: its process is gone, and the file has not changed for a minute (a writer
+ * of another PID namespace sharing the directory is long done by then). Best effort.
+ */
+static void sweep_stale_tmp(const char *path)
+{
+    char dir[4096], base[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    const char *name = basename(base);
+    size_t name_len = strlen(name);
+    DIR *d = opendir(dirname(dir));
+    if (!d)
+        return;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, name, name_len) != 0 || strncmp(n + name_len, ".tmp.", 5) != 0)
+            continue;
+        char *end = NULL;
+        long pid = strtol(n + name_len + 5, &end, 10);
+        if (pid <= 0 || pid > INT_MAX || *end || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) /* alive, or not ours to tell */
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            now - st.st_mtime >= 60)
+            (void)unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 ss_error ss_file_write_atomic(const char *path, const void *buf, size_t len)
 {
+    sweep_stale_tmp(path);
     char tmp[4096];
     int r = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (r < 0 || (size_t)r >= sizeof tmp)

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -320,6 +322,67 @@ static void load_anchor(const char *rel, struct ss_reg_anchor *anchor)
     pki_path(path, sizeof path, rel);
     assert_int_equal(ss_reg_anchor_load(path, anchor), SS_OK);
     assert_non_null(anchor->der);
+}
+
+/* ---- atomic writes ---- */
+
+/* A file in the fixture's directory, seconds_old old (0: as it is). */
+static void put_file(const char *name, time_t seconds_old)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", F->dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("half a mark", f);
+    fclose(f);
+    if (seconds_old) {
+        struct timespec t[2] = {{time(NULL) - seconds_old, 0}, {time(NULL) - seconds_old, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+    }
+}
+
+static bool there(const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", F->dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* A write removes what killed writers left of earlier writes, and nothing else. */
+static void test_write_sweeps_stale_tmp(void **state)
+{
+    (void)state;
+    pid_t gone = fork();
+    assert_true(gone >= 0);
+    if (gone == 0)
+        _exit(0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    char stale[64], alive[64], other[64];
+    snprintf(stale, sizeof stale, "state.mark.tmp.%ld", (long)gone);
+    snprintf(alive, sizeof alive, "state.mark.tmp.%ld", (long)getppid());
+    snprintf(other, sizeof other, "other.mark.tmp.%ld", (long)gone);
+    put_file(stale, 3600);
+    put_file(alive, 3600);
+    put_file(other, 3600);
+    put_file("state.mark.tmp.x1", 3600);
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.mark", F->dir);
+    uint8_t h[32] = {1};
+    assert_int_equal(ss_mark_write(path, 7, h), SS_OK);
+    assert_false(there(stale));
+    assert_true(there(alive));                /* its writer may still be at it */
+    assert_true(there(other));                /* another file's */
+    assert_true(there("state.mark.tmp.x1"));  /* not a writer's name */
+    /* one that changed within the minute stays, even if its process is gone */
+    put_file(stale, 0);
+    assert_int_equal(ss_mark_write(path, 8, h), SS_OK);
+    assert_true(there(stale));
+    bool found = false;
+    uint64_t n = 0;
+    uint8_t got[32];
+    assert_int_equal(ss_mark_read(path, "NUMBER SHA256", &found, &n, got), SS_OK);
+    assert_true(found);
+    assert_int_equal(n, 8);
 }
 
 /* ---- set-up ---- */
@@ -1404,6 +1467,7 @@ int main(void)
         cmocka_unit_test(test_rogue_signer),
         cmocka_unit_test(test_signature_forms),
         cmocka_unit_test(test_sign_errors),
+        cmocka_unit_test(test_write_sweeps_stale_tmp),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
