@@ -321,9 +321,24 @@ expect "another member's certificate is not taken" \
   grep -q "in force stays: $T_DIR/sign/sign-chain.pem names member DE-NORD/MUN/13004000, not DE-NORD/GOV/MIKWS-SH" \
   <<<"$(grep "SIGHUP: the signing key of" "$FED_DIR/sh.log" | tail -n 1)"
 expect "... the one in force signs" signs GOV-MIKWS-SH
+# the rotation under way while exchanges go on (two at a time: batches are signed too)
+load() { # queries one after another until T_DIR/stop exists; their statuses in T_DIR/load.N
+  while [ ! -e "$T_DIR/stop" ]; do
+    curl -s -o /dev/null -w '%{http_code}\n' -H "X-Road-Client: $CLIENT" \
+      "http://127.0.0.1:$FED_SH_CLIENT_PORT$Q/load" >>"$T_DIR/load.$1"
+  done
+}
+rm -f "$T_DIR/stop" "$T_DIR"/load.*
+load 1 &
+load 2 &
 sign_hup "$NEXT_SIGN/sign.key" "$NEXT_SIGN/sign-chain.pem"
 expect "the next signing key is put in force once its OCSP response is good" \
   wait_until "the new signing key" 20 log_has sh "new signing certificate of DE-NORD/GOV/MIKWS-SH is in force"
+sleep 0.5
+touch "$T_DIR/stop"
+wait
+expect "exchanges under way through the rotation are all answered ($(cat "$T_DIR"/load.* | sort | uniq -c | tr -s ' \n' ' '))" \
+  bash -c "[ \$(cat '$T_DIR'/load.* | wc -l) -gt 0 ] && ! grep -qv '^200\$' '$T_DIR'/load.*"
 expect "... it signs, and MV accepts its signatures" signs GOV-MIKWS-SH-next
 expect "... and SH's health is good" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$FED_SH_HEALTH_PORT/")" = 200
 finish
