@@ -137,6 +137,7 @@ struct request_ctx {
     struct ss_http_response resp;
     uint64_t start_us; /* monotonic: when its request line arrived */
     const char *line;  /* in libmicrohttpd's read buffer: where the next field must begin */
+    const char *trailer_end; /* there too: where the last trailer field handed over ends */
 };
 
 /* Records err (SS_OK: none) with the calling thread's message; returns it. */
@@ -543,7 +544,24 @@ static enum MHD_Result check_trailer(void *cls, enum MHD_ValueKind kind, const c
         refuse(ctx, why);
         return MHD_NO;
     }
+    ctx->trailer_end = at;
     return MHD_YES;
+}
+
+/*
+ * After the last trailer field (its line ended by what was read as CRLF) comes the empty
+ * line, its CRLF read as NUL NUL. A last line ended by a bare LF, followed by an empty line,
+ * looks like a CRLF-ended one and leaves a byte of the empty line, or of what follows it (a
+ * next request that a hop in front would take for part of this one), where that NUL NUL must
+ * be. The section's end is not counted as the header section's is: a section without fields
+ * leaves nothing to check, and a last line whose empty line lies elsewhere reads as ended.
+ */
+static void check_trailer_end(struct MHD_Connection *con, struct request_ctx *ctx)
+{
+    MHD_get_connection_values_n(con, MHD_FOOTER_KIND, check_trailer, ctx);
+    if (!ctx->error && ctx->trailer_end && (ctx->trailer_end[0] || ctx->trailer_end[1]))
+        refuse(ctx, "in the trailer section: a header line not ended by CRLF, or a trailer "
+                    "section that does not end where its fields do");
 }
 
 /* The request's fields, each checked as it was read (see door.h) and as it is. */
@@ -871,7 +889,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES;
     }
     if (!ctx->error)
-        MHD_get_connection_values_n(con, MHD_FOOTER_KIND, check_trailer, ctx);
+        check_trailer_end(con, ctx);
     return answer(srv, con, ctx);
 }
 

@@ -568,6 +568,10 @@ door_requests() { # CLIENT-FIELD-LINE: writes each refused request to $T_DIR/doo
   printf "${chunked}X-T: a\001b\r\n\r\n" >"$T_DIR/door-$((i + 13))"
   printf "${chunked}X-T: a\r\n b\r\n\r\n" >"$T_DIR/door-$((i + 14))"
   printf "${chunked}X-T: a\nX-U: b\r\n\r\n" >"$T_DIR/door-$((i + 15))"
+  # ... its last line too, and the empty line after it: else a request behind it goes through
+  local smuggled="GET $ECHO/smuggled HTTP/1.1\r\nHost: h\r\n$1\r\n"
+  printf "${chunked}X-T: a\n\n$smuggled" >"$T_DIR/door-$((i + 16))"
+  printf "${chunked}X-T: a\n\r\n$smuggled" >"$T_DIR/door-$((i + 17))"
   for c in "${door_unknown[@]}"; do
     printf "$c $ECHO/door HTTP/1.1\r\nHost: h\r\n$1Content-Length: 0\r\n\r\n" >"$T_DIR/door-$c"
   done
@@ -592,6 +596,8 @@ door_names() {
   echo "a control character in a trailer field value"
   echo "an obs-fold continuation line in the trailer section"
   echo "a trailer line ended by a bare LF"
+  echo "a trailer section of bare LFs, a request after it"
+  echo "a last trailer line ended by a bare LF, a request after it"
 }
 door_refused() { # SIDE PORT FILE WHAT STATUS [s_client args...]: one request the door refuses
   local side=$1 port=$2 file=$3 what=$4 status=$5
