@@ -288,6 +288,21 @@ expect "a key that is not the HTTPS client proxy's certificate's is not taken" \
   <<<"$(last_step sh)"
 expect "... the certificate in force stays" test "$(is_presented)" = "$(cat "$EXTRA/auth.sha256")"
 
+# revocation of IS certificates: CRLs in tls_client_ca's file (a fresh one, from a copy of the
+# CA's database, so that the shared test PKI stays as it is)
+cp -r "$FED_PKI/ca" "$T_DIR/crlca"
+sed "s|^dir = .*|dir = $T_DIR/crlca|" "$FED_PKI/ca/intermediate.cnf" >"$T_DIR/crlca/intermediate.cnf"
+openssl ca -config "$T_DIR/crlca/intermediate.cnf" -gencrl -out "$T_DIR/crl.pem" 2>/dev/null
+put_tls "$T_DIR/is" "$FED_PKI/ca-chain.pem" "$OLD"
+cat "$T_DIR/crl.pem" >>"$T_DIR/is/ca.pem"
+tls_hup sh
+is_query "$FED_PKI/servers/ss-revoked/auth.pem" "$FED_PKI/servers/ss-revoked/auth.key"
+expect "with the CA's CRL beside the IS CAs, a revoked IS certificate is refused" \
+  test "$ANSWER" = "403 Client.ClientNotHosted"
+expect "... and the operator log says why" log_has sh "IS certificate .*revoked"
+is_query "$OLD/auth.pem" "$OLD/auth.key"
+expect "... one that is not revoked is served" test "$ANSWER" = 200
+
 # --- the SH server's signing key, rotated on SIGHUP ------------------------------------------
 # the parent reads the files (the signer cannot, once its privileges are gone); the signer
 # checks them as at start, and puts them in force once an OCSP response says the certificate
