@@ -1349,8 +1349,8 @@ out:
 static bool list_clients_request(const struct ss_http_request *req)
 {
     const char *t = req->target ? req->target : "";
-    return req->method && strcmp(req->method, "GET") == 0 && strncmp(t, "/listClients", 12) == 0 &&
-           (t[12] == '\0' || t[12] == '?');
+    return req->method && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+           strncmp(t, "/listClients", 12) == 0 && (t[12] == '\0' || t[12] == '?');
 }
 
 static ss_error list_clients(struct exchange *x)
@@ -1817,8 +1817,8 @@ static ss_error provide(struct exchange *x)
         return err;
     if (meta) {
         /* open to every registered client; getWsdl and getOpenAPI check the service itself */
-        if (!x->soap && strcmp(x->req->method, "GET") != 0)
-            return ss_errf(SS_ERR_PROTOCOL, "the metaservice %s answers GET only",
+        if (!x->soap && strcmp(x->req->method, "GET") != 0 && strcmp(x->req->method, "HEAD") != 0)
+            return ss_errf(SS_ERR_PROTOCOL, "the metaservice %s answers GET (and HEAD) only",
                            x->target.service.service_code);
     } else if (x->soap) {
         err = decide(x, NULL, NULL);
@@ -1851,6 +1851,17 @@ static ss_error provide(struct exchange *x)
     if (meta) {
         if ((err = metaservice(x, meta, &up)))
             goto out;
+        /* HEAD: the answer to GET without its content, its length said (RFC 9110 9.3.2); what
+         * is signed and logged is what goes out */
+        if (strcmp(x->req->method, "HEAD") == 0) {
+            char n[24];
+            snprintf(n, sizeof n, "%zu", up.body_len);
+            free(up.body);
+            up.body = NULL;
+            up.body_len = 0;
+            if ((err = ss_headers_add(&up.headers, "Content-Length", n)))
+                goto out;
+        }
     } else if (x->soap) {
         /* the register service reads who asks, for what, from the envelope */
         if ((err = copy_soap_fields(&x->req->headers, &fields)) ||

@@ -146,7 +146,19 @@ expect_error "getOpenAPI for a client the policy does not admit" 403 Server.Serv
 xr GET $CLIENT "$SVC/getOpenAPI?serviceCode=echo"
 expect_error "getOpenAPI of a service without a description" 500 Server.ServerProxy.UnknownService
 xr POST $CLIENT "$SVC/listMethods" --data-binary x
-expect_error "a metaservice answers GET only" 400 Client.BadRequest
+expect_error "a metaservice answers GET (and HEAD) only" 400 Client.BadRequest
+# HEAD: the answer to GET without its content (RFC 9110 9.3.2)
+xr GET $CLIENT "$SVC/listMethods"
+GET_LENGTH=$(header content-length)
+xr HEAD $CLIENT "$SVC/listMethods" -I
+expect "REST listMethods answers HEAD as GET, without the content ($GET_LENGTH bytes said)" \
+  bash -c "[ '$STATUS' = 200 ] && [ '$(header content-length)' = '$GET_LENGTH' ] &&
+    [ -n '$(header x-road-request-hash)' ]"
+t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' "$SH/listClients"
+GET_LENGTH=$(header content-length)
+t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -I "$SH/listClients"
+expect "listClients answers HEAD as GET, without the content" \
+  bash -c "[ '$STATUS' = 200 ] && [ '$(header content-length)' = '$GET_LENGTH' ]"
 
 # --- the log ------------------------------------------------------------------------------------
 expect "SOAP listMethods is in the consumer's log, request and signed answer" \
