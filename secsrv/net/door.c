@@ -1,6 +1,7 @@
 #include "door.h"
 #include "policy.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,20 +38,57 @@ static bool authority_char(char c)
            (c && strchr("-._~%!$&'()*+,;=:[]", c));
 }
 
+/* The inside of an IP-literal's brackets (RFC 3986 3.2.2): an IPv6 address, or IPvFuture. */
+static bool ip_literal(const char *s, size_t n)
+{
+    if (n && (s[0] == 'v' || s[0] == 'V')) { /* "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+        size_t i = 1;
+        while (i < n && isxdigit((unsigned char)s[i]))
+            i++;
+        if (i == 1 || i + 1 >= n || s[i] != '.')
+            return false;
+        for (i++; i < n; i++)
+            if (!authority_char(s[i]) || strchr("%[]", s[i]))
+                return false;
+        return true;
+    }
+    /* IPv6addrz (RFC 6874): the address, "%25" and a zone of unreserved or escaped bytes */
+    const char *zone = memchr(s, '%', n);
+    if (zone) {
+        size_t z = (size_t)(zone - s);
+        if (n - z < 4 || memcmp(zone, "%25", 3) != 0)
+            return false;
+        for (size_t i = z + 3; i < n; i++) {
+            char c = s[i];
+            if (c == '%' ? i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+                               !isxdigit((unsigned char)s[i + 2])
+                         : !(isalnum((unsigned char)c) || (c && strchr("-._~", c))))
+                return false;
+            if (c == '%')
+                i += 2;
+        }
+        n = z;
+    }
+    char buf[INET6_ADDRSTRLEN + 8];
+    struct in6_addr a;
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
 /*
  * A Host field value: uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986
  * 3.2.2-3.2.3), or empty; no user information, no blanks, nothing else.
  */
 static bool host_value(const char *p)
 {
-    if (*p == '[') { /* IP-literal: an authority's characters but the brackets */
-        const char *start = ++p;
-        for (; *p && *p != ']'; p++)
-            if (!authority_char(*p) || *p == '[')
-                return false;
-        if (*p != ']' || p == start)
+    if (*p == '[') {
+        const char *start = ++p, *end = strchr(p, ']');
+        if (!end || !ip_literal(start, (size_t)(end - start)))
             return false;
-        p++;
+        p = end + 1;
     } else { /* IPv4address / reg-name: no ':' (the port's) nor brackets; '%' escapes a byte */
         for (; *p && *p != ':'; p++) {
             if (*p == '%' && (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])))
@@ -97,6 +135,15 @@ char *ss_door_target(const char *target, size_t len, const char **problem)
     }
     if (e == a) {
         *problem = "an absolute-form request target without a host";
+        return NULL;
+    }
+    char *authority = strndup(target + a, e - a);
+    if (!authority)
+        return NULL;
+    bool ok = host_value(authority);
+    free(authority);
+    if (!ok) {
+        *problem = "an absolute-form request target whose host is not a URI authority";
         return NULL;
     }
     bool root = e == len || target[e] == '?'; /* an empty path is "/" */

@@ -352,6 +352,9 @@ static void test_door_refusals(void **state)
                            "[::1]:8080",
                            "[v1.x]",
                            "[fe80::1%25eth0]:80",
+                           "[2001:db8::7]",
+                           "[::ffff:192.0.2.1]:1",
+                           "[V7.a:b]",
                            "Register.Example.:443",
                            "xn--bcher-kva.example",
                            "a%41b",
@@ -362,7 +365,9 @@ static void test_door_refusals(void **state)
             fail_msg("Host '%s' was refused: %s", hosts[i], ss_errmsg());
     const char *bad_hosts[] = {"a b",  "<x>", "u@a",    "a:99x", "a:b:c",
                                "[::1", "[]",  "[::1]x", "a%4",   "a%zz",
-                               "a/b",  "a?b", "a#b",    "\"a\"", "[::1]:8 0"};
+                               "a/b",  "a?b", "a#b",    "\"a\"", "[::1]:8 0",
+                               "[zz]:1", "[g::1]", "[::1::2]", "[1.2.3.4]", "[v1.]",
+                               "[vx.a]", "[fe80::1%eth0]", "[fe80::1%25]", "[::1]]"};
     for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
         if (door("GET", "/x", "Host", bad_hosts[i], NULL) != SS_ERR_PROTOCOL)
             fail_msg("Host '%s' was not refused", bad_hosts[i]);
@@ -534,6 +539,12 @@ static void test_door_target(void **state)
     expect_target("http://user:pw@ss.example/r1/x", NULL, "user information");
     expect_target("http://ss.example#f/r1/x", NULL, "not a URI authority");
     expect_target("http://ss\\example/r1/x", NULL, "not a URI authority");
+    expect_target("http://evil:abc/r1/x", NULL, "not a URI authority");
+    expect_target("http://[zz]/r1/x", NULL, "not a URI authority");
+    expect_target("http://[::1::2]:80/r1/x", NULL, "not a URI authority");
+    expect_target("http://a%zz/r1/x", NULL, "not a URI authority");
+    expect_target("http://ss.example:/r1/x", "/r1/x", NULL);
+    expect_target("http://[fe80::1%25eth0]:8080/r1/x", "/r1/x", NULL);
     /* a length, not the terminator, ends the target */
     const char *why = NULL;
     char *got = ss_door_target("http://h/r1/xyz", 13, &why);
