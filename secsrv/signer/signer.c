@@ -620,6 +620,40 @@ static bool renewal_due(const struct key_slot *k, time_t now)
     return now >= at + (k->ocsp_until - at) / 2;
 }
 
+/* An OCSP response fetched for m's certificate. Under signer.mu, which it drops for the
+ * exchange; reason: why there is none ("" when there is). */
+struct fetched {
+    uint8_t *der;
+    size_t len;
+    time_t until;
+    char reason[256];
+};
+
+static ss_error fetch_response(struct key_material *m, struct ss_trust *t, struct fetched *f)
+{
+    struct ss_der leaf = {m->cert_der, m->cert_der_len};
+    *f = (struct fetched){0};
+    pthread_mutex_unlock(&signer.mu);
+    ss_error err = ss_trust_ocsp_fetch(t, &leaf, &f->der, &f->len, &f->until);
+    snprintf(f->reason, sizeof f->reason, "%s", err ? ss_errmsg() : "");
+    pthread_mutex_lock(&signer.mu);
+    return err;
+}
+
+/* k holds f's response from now on, judged under registry serial. Under signer.mu. */
+static void hold_response(struct key_slot *k, struct fetched *f, uint64_t serial)
+{
+    free(k->ocsp);
+    k->ocsp = f->der;
+    k->ocsp_len = f->len;
+    k->ocsp_until = f->until;
+    k->ocsp_serial = serial;
+    k->ocsp_gen++;
+    k->ocsp_at = time(NULL);
+    k->status[0] = '\0';
+    f->der = NULL;
+}
+
 /*
  * The files a SIGHUP found for k: their certificate's first OCSP response, and when it is
  * good they replace the key in force (which signs until then). Under signer.mu, which it
@@ -628,17 +662,11 @@ static bool renewal_due(const struct key_slot *k, time_t now)
 static void try_next(struct key_slot *k, struct ss_trust *t, uint64_t serial)
 {
     struct key_material *next = material_ref(k->next);
-    struct ss_der leaf = {next->cert_der, next->cert_der_len};
-    pthread_mutex_unlock(&signer.mu);
-    uint8_t *der = NULL;
-    size_t len = 0;
-    time_t until = 0;
-    ss_error err = ss_trust_ocsp_fetch(t, &leaf, &der, &len, &until);
-    char reason[256];
-    snprintf(reason, sizeof reason, "%s", err ? ss_errmsg() : "");
-    pthread_mutex_lock(&signer.mu);
+    struct fetched f;
+    ss_error err = fetch_response(next, t, &f);
+    const char *reason = f.reason;
     if (k->next != next) { /* another SIGHUP meanwhile */
-        free(der);
+        free(f.der);
     } else if (err) {
         if (strcmp(reason, k->next_status) != 0)
             ss_log_warn("signer: the new signing certificate of %s is not in force yet, the one "
@@ -651,15 +679,8 @@ static void try_next(struct key_slot *k, struct ss_trust *t, uint64_t serial)
         k->next = NULL;
         k->next_status[0] = '\0';
         material_unref(old);
-        free(k->ocsp);
-        k->ocsp = der;
-        k->ocsp_len = len;
-        k->ocsp_until = until;
-        k->ocsp_serial = serial;
-        k->ocsp_gen++;
-        k->ocsp_at = time(NULL);
+        hold_response(k, &f, serial);
         k->ocsp_tried = true;
-        k->status[0] = '\0';
         char *subject = X509_NAME_oneline(X509_get_subject_name(next->cert), NULL, 0);
         ss_log_info("signer: the new signing certificate of %s is in force (%s)", k->member_str,
                     subject ? subject : "?");
@@ -686,37 +707,23 @@ static void *ocsp_main(void *arg)
             if (!k->mat || !renewal_due(k, now))
                 continue;
             struct key_material *mat = material_ref(k->mat);
-            struct ss_der leaf = {mat->cert_der, mat->cert_der_len};
-            pthread_mutex_unlock(&signer.mu);
-            uint8_t *der = NULL;
-            size_t len = 0;
-            time_t until = 0;
-            ss_error err = ss_trust_ocsp_fetch(t, &leaf, &der, &len, &until);
-            char reason[256];
-            snprintf(reason, sizeof reason, "%s", err ? ss_errmsg() : "");
-            pthread_mutex_lock(&signer.mu);
+            struct fetched f;
+            ss_error err = fetch_response(mat, t, &f);
             bool replaced = k->mat != mat; /* by a SIGHUP's, with its own response */
             material_unref(mat);
             if (replaced) {
-                free(der);
+                free(f.der);
                 continue;
             }
             k->ocsp_tried = true;
             pthread_cond_broadcast(&signer.work); /* requests held for it go on */
             if (err) {
-                snprintf(k->status, sizeof k->status, "%s", reason);
+                snprintf(k->status, sizeof k->status, "%s", f.reason);
                 ss_log_warn("signer: OCSP for the signing certificate of %s: %s", k->member_str,
-                            reason);
+                            f.reason);
                 continue;
             }
-            free(k->ocsp);
-            k->ocsp = der;
-            k->ocsp_len = len;
-            k->ocsp_until = until;
-            k->ocsp_serial = serial;
-            k->ocsp_gen++;
-            k->ocsp_at = time(NULL);
-            k->status[0] = '\0';
+            hold_response(k, &f, serial);
         }
         ss_trust_unref(t);
         struct timespec wake = ss_deadline_after_us(2000000u);
