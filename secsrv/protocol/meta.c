@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "meta.h"
 
+#include "ss_id.h"
 #include "ss_text.h"
 
 #include <libxml/parser.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NS_WSDL "http://schemas.xmlsoap.org/wsdl/"
 #define NS_WSDL_SOAP "http://schemas.xmlsoap.org/wsdl/soap/"
 #define NS_WSDL_SOAP12 "http://schemas.xmlsoap.org/wsdl/soap12/"
 #define NS_WSDL_HTTP "http://schemas.xmlsoap.org/wsdl/http/"
@@ -274,6 +276,64 @@ static void hide(xmlNode *n)
                              (const xmlChar *)SS_META_HIDDEN_ENDPOINT);
         hide(n->children);
     }
+}
+
+/* The first xrd:version under a wsdl:operation named code, below n. */
+static const xmlNode *operation_version(const xmlNode *n, const char *code)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (n->ns && strcmp((const char *)n->ns->href, NS_WSDL) == 0 &&
+            strcmp((const char *)n->name, "operation") == 0) {
+            xmlChar *name = xmlGetProp(n, (const xmlChar *)"name");
+            bool named = name && strcmp((const char *)name, code) == 0;
+            xmlFree(name);
+            for (const xmlNode *c = named ? n->children : NULL; c; c = c->next)
+                if (c->type == XML_ELEMENT_NODE && c->ns &&
+                    strcmp((const char *)c->ns->href, SS_SOAP_NS_XROAD) == 0 &&
+                    strcmp((const char *)c->name, "version") == 0)
+                    return c;
+            continue;
+        }
+        const xmlNode *found = operation_version(n->children, code);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
+ss_error ss_meta_wsdl_version(const char *name, const char *wsdl, size_t len, const char *code,
+                              char *version, size_t size)
+{
+    version[0] = '\0';
+    if (len > (size_t)INT32_MAX)
+        return ss_errf(SS_ERR_TOO_LARGE, "%s: too large", name);
+    xmlDocPtr doc = xmlReadMemory(wsdl, (int)len, name, NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc)
+        return ss_errf(SS_ERR_UPSTREAM, "%s: not well-formed XML", name);
+    const xmlNode *v = operation_version(xmlDocGetRootElement(doc), code);
+    xmlChar *text = v ? xmlNodeGetContent(v) : NULL;
+    ss_error err = SS_OK;
+    if (text) {
+        const char *p = (const char *)text;
+        size_t n = strlen(p);
+        while (n && strchr(" \t\r\n", p[n - 1]))
+            n--;
+        while (n && strchr(" \t\r\n", *p)) {
+            p++;
+            n--;
+        }
+        if (!ss_id_part_valid(p, n, size - 1))
+            err = ss_errf(SS_ERR_CONFIG, "%s: the version of operation %s is not an X-Road "
+                                         "identifier part", name, code);
+        else
+            snprintf(version, size, "%.*s", (int)n, p);
+    }
+    xmlFree(text);
+    xmlFreeDoc(doc);
+    return err;
 }
 
 ss_error ss_meta_wsdl_hide(const char *name, const uint8_t *wsdl, size_t len, char **out,

@@ -100,4 +100,12 @@ ss_error ss_meta_wsdl_answer(const uint8_t *xml, size_t len, const struct ss_soa
 ss_error ss_meta_wsdl_hide(const char *name, const uint8_t *wsdl, size_t len, char **out,
                            size_t *out_len) SS_MUST_CHECK;
 
+/*
+ * The service version a WSDL document gives the operation named code: the xrd:version of the
+ * first wsdl:operation of that name that has one (pr-mess: each operation of a binding names
+ * its version), "" when none does. name is for errors (a document that is not well-formed).
+ */
+ss_error ss_meta_wsdl_version(const char *name, const char *wsdl, size_t len, const char *code,
+                              char *version, size_t size) SS_MUST_CHECK;
+
 #endif

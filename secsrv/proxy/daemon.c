@@ -309,6 +309,10 @@ static ss_error description_read(const struct ss_service_map *s, size_t max,
     if (s->type == SS_SERVICE_SOAP) {
         err = ss_meta_wsdl_hide(s->description, file, len, &out->text, &out->len);
         free(file);
+        if (!err)
+            err = ss_meta_wsdl_version(s->description, out->text, out->len,
+                                       s->service.service_code, out->version,
+                                       sizeof out->version);
         return err;
     }
     size_t valid = ss_text_utf8_end((const char *)file, len);
@@ -321,7 +325,7 @@ static ss_error description_read(const struct ss_service_map *s, size_t max,
         return ss_errf(SS_ERR_CONFIG, "%s:%zu: not UTF-8 (byte 0x%02x)", s->description, line,
                        byte);
     }
-    *out = (struct ss_description){(char *)file, len};
+    *out = (struct ss_description){.text = (char *)file, .len = len};
     return SS_OK;
 }
 

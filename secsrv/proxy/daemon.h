@@ -69,6 +69,7 @@ struct ss_daemon {
     struct ss_description {
         char *text;
         size_t len;
+        char version[SS_ID_PART_MAX + 1]; /* a WSDL's: its operation's xrd:version, or "" */
     } * descriptions;
     _Atomic bool ts_overdue;  /* the logger said: no timestamp within the grace period */
     _Atomic bool log_failing; /* the logger's last answer (or its absence) was a failure */

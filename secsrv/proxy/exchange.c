@@ -1679,6 +1679,10 @@ static ss_error list_methods(struct exchange *x, bool allowed, struct ss_upstrea
                                                                                    : "REST",
                                            .endpoints = eps[n].items,
                                            .n_endpoints = eps[n].n};
+        /* a SOAP service is named with the version its WSDL gives it (pr-meta C.3) */
+        if (s->description && s->type == SS_SERVICE_SOAP)
+            snprintf(list[n].id.service_version, sizeof list[n].id.service_version, "%s",
+                     x->d->descriptions[i].version);
         n++;
     }
     char *body = NULL, *content = NULL;
@@ -1729,6 +1733,12 @@ static ss_error describe(struct exchange *x, const char *code, struct ss_upstrea
                        x->soap ? "WSDL" : "OpenAPI");
     /* read at the start (daemon.c), the WSDL's endpoints hidden already */
     const struct ss_description *desc = &x->d->descriptions[s - x->d->cfg->services];
+    /* a version asked for names the service with it (pr-meta 4): the WSDL's own, or none */
+    if (x->soap && x->envelope->wsdl_version[0] &&
+        strcmp(x->envelope->wsdl_version, desc->version) != 0)
+        return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s has %s%s here, not version %s", code,
+                       desc->version[0] ? "version " : "no version",
+                       desc->version, x->envelope->wsdl_version);
     char *body = NULL, *type = NULL;
     size_t len = 0;
     ss_error err = SS_OK;

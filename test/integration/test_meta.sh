@@ -78,6 +78,8 @@ expect "SOAP listMethods lists the provider's SOAP services" \
 expect "SOAP listMethods: the answer echoes the header and carries the requestHash" \
   bash -c "grep -q '<xrd:id>meta-$n-$$</xrd:id>' '$T_DIR/body' && [ \"\$(tr -d '\n' <'$T_DIR/body' | sed -n 's#.*<requestHash [^>]*>\([^<]*\)</requestHash>.*#\1#p')\" = '$(sha512_b64 "$T_DIR/req.xml")' ]"
 expect "SOAP listMethods: the answer is a listMethodsResponse" grep -q '<xrd:listMethodsResponse ' "$T_DIR/body"
+expect "SOAP listMethods names each service with the version its WSDL gives it (v1)" \
+  test "$(tr -d '\n' <"$T_DIR/body" | grep -o '<id:serviceCode>halterauskunft</id:serviceCode><id:serviceVersion>v1</id:serviceVersion>' | wc -l)" = 1
 LIST_ID=meta-$n-$$
 meta_request allowedMethods Kfz-Zulassung '<xrd:allowedMethods/>'
 soap
@@ -107,6 +109,14 @@ expect "getWsdl: the WSDL is attached, with its operation" \
 expect "getWsdl: the register service's address is hidden" \
   bash -c "grep -q 'location=\"http://example.org/xroad-endpoint\"' '$T_DIR/body' && ! grep -q 'fahrzeugregister.schwerin.example' '$T_DIR/body'"
 expect "getWsdl: requestHash of the request" test "$(answer_hash)" = "$(sha512_b64 "$T_DIR/req.xml")"
+meta_request getWsdl Kfz-Zulassung '<xrd:getWsdl><xrd:serviceCode>halterauskunft</xrd:serviceCode><xrd:serviceVersion>v1</xrd:serviceVersion></xrd:getWsdl>'
+soap
+expect "getWsdl of the service in the version its WSDL gives it" \
+  bash -c "[ '$STATUS' = 200 ] && grep -q '<xrd:serviceVersion>v1</xrd:serviceVersion></xrd:getWsdlResponse>' '$T_DIR/body'"
+meta_request getWsdl Kfz-Zulassung '<xrd:getWsdl><xrd:serviceCode>halterauskunft</xrd:serviceCode><xrd:serviceVersion>v2</xrd:serviceVersion></xrd:getWsdl>'
+soap
+expect "getWsdl of a version the WSDL does not give the service is refused" \
+  bash -c "[ '$STATUS' = 500 ] && grep -q '<faultcode>Server.ServerProxy.UnknownService</faultcode>' '$T_DIR/body'"
 meta_request getWsdl Kfz-Zulassung '<xrd:getWsdl><xrd:serviceCode>zulassung</xrd:serviceCode></xrd:getWsdl>'
 soap
 expect "getWsdl of a service that does not exist is refused like one the client may not use" \

@@ -210,6 +210,35 @@ static void test_wsdl_hide(void **state)
                      SS_ERR_UPSTREAM);
 }
 
+/* The version a WSDL gives an operation: its xrd:version, the first named so; "" for none. */
+static void test_wsdl_version(void **state)
+{
+    (void)state;
+    const char wsdl[] =
+        "<w:definitions xmlns:w=\"http://schemas.xmlsoap.org/wsdl/\" "
+        "xmlns:x=\"http://x-road.eu/xsd/xroad.xsd\"><w:portType><w:operation name=\"a\"/>"
+        "</w:portType><w:binding><w:operation name=\"b\"><x:version> v7 </x:version>"
+        "</w:operation><w:operation name=\"a\"><x:version>v1</x:version></w:operation>"
+        "<w:operation name=\"c\"/><w:operation name=\"d\"><x:version>v 1</x:version>"
+        "</w:operation><w:operation name=\"e\"><version>v3</version></w:operation>"
+        "</w:binding></w:definitions>";
+    char v[256];
+    assert_int_equal(ss_meta_wsdl_version("x.wsdl", wsdl, strlen(wsdl), "a", v, sizeof v), SS_OK);
+    assert_string_equal(v, "v1");
+    assert_int_equal(ss_meta_wsdl_version("x.wsdl", wsdl, strlen(wsdl), "b", v, sizeof v), SS_OK);
+    assert_string_equal(v, "v7");
+    assert_int_equal(ss_meta_wsdl_version("x.wsdl", wsdl, strlen(wsdl), "c", v, sizeof v), SS_OK);
+    assert_string_equal(v, "");
+    assert_int_equal(ss_meta_wsdl_version("x.wsdl", wsdl, strlen(wsdl), "e", v, sizeof v), SS_OK);
+    assert_string_equal(v, ""); /* not X-Road's version element */
+    assert_int_equal(ss_meta_wsdl_version("x.wsdl", wsdl, strlen(wsdl), "z", v, sizeof v), SS_OK);
+    assert_string_equal(v, "");
+    assert_int_equal(ss_meta_wsdl_version("x.wsdl", wsdl, strlen(wsdl), "d", v, sizeof v),
+                     SS_ERR_CONFIG);
+    assert_non_null(strstr(ss_errmsg(), "x.wsdl: the version of operation d"));
+    assert_int_equal(ss_meta_wsdl_version("b.wsdl", "<d>", 3, "a", v, sizeof v), SS_ERR_UPSTREAM);
+}
+
 /* where valid UTF-8 ends: overlong forms, surrogates, beyond U+10FFFF and cut sequences stop it */
 static void test_utf8_end(void **state)
 {
@@ -244,7 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_end),        cmocka_unit_test(test_list_clients),
         cmocka_unit_test(test_kinds_and_lists), cmocka_unit_test(test_soap_answer),
-        cmocka_unit_test(test_wsdl_hide),
+        cmocka_unit_test(test_wsdl_hide),       cmocka_unit_test(test_wsdl_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
