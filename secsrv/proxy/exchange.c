@@ -1821,6 +1821,13 @@ static ss_error provide(struct exchange *x)
         return ss_errf(SS_ERR_PROTOCOL, "service %s speaks %s: send it %s", x->service_str,
                        x->soap ? "REST" : "SOAP",
                        x->soap ? "a REST request (/r1/...)" : "a SOAP message");
+    /* a SOAP service is named with the version its WSDL gives it: another is another service */
+    if (map && !meta && x->soap && map->description && x->target.service.service_version[0]) {
+        const char *have = x->d->descriptions[map - x->d->cfg->services].version;
+        if (have[0] && strcmp(have, x->target.service.service_version) != 0)
+            return ss_errf(SS_ERR_UNKNOWN_SERVICE, "service %s is offered here in version %s",
+                           x->service_str, have);
+    }
     if (ss_seal_overdue(x->d))
         return ss_errf(SS_ERR_TIMESTAMPING, "timestamping is overdue: new exchanges are refused");
     if ((err = check_request(x)))

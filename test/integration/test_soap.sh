@@ -73,6 +73,14 @@ expect "E.1: requestHash is SHA-512 of the request as sent, algorithmId names SH
 expect "E.1: one requestHash in the answer" test "$(grep -o '<requestHash ' "$T_DIR/body" | wc -l)" = 1
 cp "$T_DIR/req.xml" "$T_DIR/e1.xml"
 E1_ID=$id
+# the service in another version than its WSDL gives it (v1) is another service, not offered
+new_id
+hits=$(soap_hits)
+request "$ID" "SN-AB 123" 's#<id:serviceVersion>v1</id:serviceVersion>#<id:serviceVersion>v2</id:serviceVersion>#'
+soap "$T_DIR/req.xml"
+expect "a service version other than its WSDL's is UnknownService, and not forwarded" \
+  bash -c "[ '$STATUS' = 500 ] && grep -q '<faultcode>Server.ServerProxy.UnknownService</faultcode>' '$T_DIR/body' &&
+    [ \$(grep -c '^ss-testserver: POST ' '$FED_DIR/soap.log') = $hits ]"
 svc=DE-NORD/MUN/13004000/Kfz-Zulassung/halterauskunft/v1
 expect "the E.1 exchange is in the consumer's log, request and signed answer" \
   test "$(records sh "query_id = '$E1_ID' AND service = '$svc' AND length(signature) > 0")" = 2
