@@ -661,12 +661,27 @@ printf "GET $ECHO/door/a|b^c?f={a}&g=%%60 HTTP/1.1\r\nHost: h\r\nX-Road-Client: 
 raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-sent"
 expect "client proxy: '|', '^' in the path and '{', '}' in the query go on as URL clients send them" \
   bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -qF '\"path\":\"/base/door/a|b^c\",\"query\":\"f={a}&g=%60\"'"
-# well-formed trailer fields are taken, and dropped
+# trailer fields are not taken, well-formed ones neither: libmicrohttpd says nothing of where
+# it ended the section, so a request behind it could not be told apart; in one write, and with
+# the section's last line and a request behind it in a later write
+mark_backend echo
 printf "POST $ECHO/door HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailing: c\r\nX-More: d\r\n\r\n" \
   >"$T_DIR/door-trailer"
 raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-trailer"
-expect "client proxy: a chunked body with trailer fields is served, the fields not forwarded" \
-  bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -q '\"body_length\":3' && ! printf '%s' '$BODY' | grep -qi 'X-Trailing'"
+expect_error "client proxy: a chunked body with trailer fields is refused" 400 Client.BadRequest
+# shellcheck disable=SC2016
+timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%b" "$2" >&3 && sleep 0.3 &&
+  printf "%b" "$3" >&3 && cat <&3' _ "$FED_SH_CLIENT_PORT" \
+  "POST $ECHO/door HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n\0\0\0\0\0\0\0\0\r\n" \
+  "0\r\nX-T: a\n\nGET $ECHO/smuggled HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\n\r\n" >"$T_DIR/raw" || true
+expect "client proxy: ... so is one whose last lines, and a request behind them, come later" \
+  bash -c "head -n 1 '$T_DIR/raw' | grep -q ' 400 ' && [ \$(grep -c ' 200 ' '$T_DIR/raw') = 0 ]"
+forwarded_none "... and neither reached the backend" echo
+chunked_plain="POST $ECHO/door HTTP/1.1\r\nHost: h\r\nX-Road-Client: $CLIENT\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+printf "$chunked_plain" >"$T_DIR/door-chunked"
+raw "$FED_SH_CLIENT_PORT" "$T_DIR/door-chunked"
+expect "client proxy: a chunked body without trailer fields is served" \
+  bash -c "[ '$STATUS' = 200 ] && printf '%s' '$BODY' | grep -q '\"body_length\":3'"
 mark_backend echo
 door_check "server proxy" "$FED_MV_SERVER_PORT" -cert "$FED_PKI/servers/ss-sh-kiel/auth-chain.pem" \
   -key "$FED_PKI/servers/ss-sh-kiel/auth.key"
