@@ -2,6 +2,7 @@
 
 #include "ss_hex.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -233,6 +234,7 @@ ss_error ss_file_read(const char *path, size_t max_bytes, uint8_t **buf, size_t 
     }
     close(fd);
     if (got != want) {
+        explicit_bzero(data, got); /* the file may be a key */
         free(data);
         return ss_errf(SS_ERR_IO, "%s: short read", path);
     }
@@ -263,8 +265,11 @@ static void sweep_stale_tmp(const char *path)
         const char *n = e->d_name;
         if (strncmp(n, name, name_len) != 0 || strncmp(n + name_len, ".tmp.", 5) != 0)
             continue;
+        const char *digits = n + name_len + 5;
+        if (!isdigit((unsigned char)digits[0]))
+            continue;
         char *end = NULL;
-        long pid = strtol(n + name_len + 5, &end, 10);
+        long pid = strtol(digits, &end, 10);
         if (pid <= 0 || pid > INT_MAX || *end || pid == (long)getpid())
             continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) /* alive, or not ours to tell */

@@ -693,6 +693,8 @@ static void reload_signing_keys(void)
             ss_log_error("SIGHUP: the signing key of %s in force stays: %s", member, ss_errmsg());
         } else {
             struct ss_ipc_buf b = {0};
+            /* room for all first: no copy of the key is left in a block the buffer outgrew */
+            ss_ipc_buf_reserve(&b, 4 + 4 + strlen(member) + 4 + key_len + 4 + cert_len);
             ss_ipc_put_u32(&b, (uint32_t)i);
             ss_ipc_put_str(&b, member);
             ss_ipc_put_bytes(&b, key, key_len);
@@ -742,6 +744,12 @@ static void reload_payload(struct ss_ipc_buf *b)
     for (size_t p = 0; p < 3; p++)
         if (parts[p].configured && read_texts(parts[p].what, parts[p].files, texts[p], 3))
             present |= parts[p].part;
+    /* the whole message's room first: no key is left in a block the buffer outgrew */
+    size_t room = 4;
+    for (size_t p = 0; p < 3; p++)
+        for (size_t i = 0; i < 3 && (present & parts[p].part); i++)
+            room += 4 + (texts[p][i] ? strlen(texts[p][i]) : 0);
+    ss_ipc_buf_reserve(b, room);
     ss_ipc_put_u32(b, present);
     for (size_t p = 0; p < 3; p++)
         for (size_t i = 0; i < 3; i++) {

@@ -140,7 +140,7 @@ char *ss_door_target(const char *target, size_t len, const char **problem)
     char *authority = strndup(target + a, e - a);
     if (!authority)
         return NULL;
-    bool ok = host_value(authority);
+    bool ok = authority[0] != ':' && host_value(authority); /* a host, not empty (RFC 9110 4.2.1) */
     free(authority);
     if (!ok) {
         *problem = "an absolute-form request target whose host is not a URI authority";

@@ -281,6 +281,12 @@ static void put_raw(struct ss_ipc_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+void ss_ipc_buf_reserve(struct ss_ipc_buf *b, size_t n)
+{
+    if (!b->failed && (n > SS_IPC_MAX_PAYLOAD - b->len || !ss_grow(&b->data, &b->cap, b->len + n, 1, 256)))
+        b->failed = true;
+}
+
 void ss_ipc_frame_put(struct ss_ipc_buf *out, uint16_t type, uint64_t id, const void *payload,
                       size_t len)
 {

@@ -127,6 +127,9 @@ void ss_ipc_buf_cleanup(struct ss_ipc_buf *b);
 void ss_ipc_frame_put(struct ss_ipc_buf *out, uint16_t type, uint64_t id, const void *payload,
                       size_t len) SS_NONNULL(1);
 ss_error ss_ipc_send_frames(int sock, const struct ss_ipc_buf *frames) SS_MUST_CHECK SS_NONNULL(2);
+/* Room for n more bytes at once: puts within it do not move the buffer (and leave no copy of
+ * a secret in a block given back). */
+void ss_ipc_buf_reserve(struct ss_ipc_buf *b, size_t n);
 void ss_ipc_put_u32(struct ss_ipc_buf *b, uint32_t v);
 void ss_ipc_put_u64(struct ss_ipc_buf *b, uint64_t v);
 void ss_ipc_put_bytes(struct ss_ipc_buf *b, const void *p, size_t n);

@@ -73,6 +73,8 @@ struct key_slot {
      * certificate is good (until then mat signs); why not yet, as last logged */
     struct key_material *next;
     char next_status[256];
+    time_t next_retry; /* when next's status is asked for again (a back-off: 2 s, 4 s ... 5 min) */
+    unsigned next_tries;
     /* the stapled OCSP response, under signer.mu */
     uint8_t *ocsp;
     size_t ocsp_len;
@@ -667,12 +669,22 @@ static void try_next(struct key_slot *k, struct ss_trust *t, uint64_t serial)
     const char *reason = f.reason;
     if (k->next != next) { /* another SIGHUP meanwhile */
         free(f.der);
+    } else if (err == SS_ERR_CERT_REVOKED) { /* final: asking again changes nothing */
+        ss_log_error("signer: the new signing certificate of %s is not taken, the key in force "
+                     "stays: OCSP: %s",
+                     k->member_str, reason);
+        material_unref(k->next);
+        k->next = NULL;
     } else if (err) {
         if (strcmp(reason, k->next_status) != 0)
             ss_log_warn("signer: the new signing certificate of %s is not in force yet, the one "
                         "before signs: OCSP: %s",
                         k->member_str, reason);
         snprintf(k->next_status, sizeof k->next_status, "%s", reason);
+        unsigned shift = k->next_tries < 8 ? k->next_tries : 8;
+        time_t wait = (time_t)2 << shift;
+        k->next_retry = time(NULL) + (wait < 300 ? wait : 300);
+        k->next_tries++;
     } else {
         struct key_material *old = k->mat;
         k->mat = next; /* the slot's reference moves */
@@ -700,7 +712,7 @@ static void *ocsp_main(void *arg)
         uint64_t serial = t ? ss_trust_registry(t)->serial : 0;
         for (size_t i = 0; t && i < signer.n_keys; i++) {
             struct key_slot *k = &signer.keys[i];
-            if (k->next)
+            if (k->next && now >= k->next_retry)
                 try_next(k, t, serial);
             if (k->mat && k->ocsp && k->ocsp_serial < serial_in_force())
                 (void)rejudge(k); /* out of memory: the next pass judges it */
@@ -929,6 +941,8 @@ static void take_signing_key(struct ss_ipc_msg *m)
     material_unref(k->next);
     k->next = mat;
     k->next_status[0] = '\0';
+    k->next_retry = 0;
+    k->next_tries = 0;
     pthread_cond_broadcast(&signer.renew);
     pthread_mutex_unlock(&signer.mu);
     ss_log_info("SIGHUP: a new signing key of %s, in force once an OCSP response says its "

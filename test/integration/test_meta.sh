@@ -159,12 +159,14 @@ xr POST $CLIENT "$SVC/listMethods" --data-binary x
 expect_error "a metaservice answers GET (and HEAD) only" 400 Client.BadRequest
 # HEAD: the answer to GET without its content (RFC 9110 9.3.2)
 xr GET $CLIENT "$SVC/listMethods"
+expect "... (GET says its length)" test "$STATUS" = 200 -a -n "$(header content-length)"
 GET_LENGTH=$(header content-length)
 xr HEAD $CLIENT "$SVC/listMethods" -I
 expect "REST listMethods answers HEAD as GET, without the content ($GET_LENGTH bytes said)" \
   bash -c "[ '$STATUS' = 200 ] && [ '$(header content-length)' = '$GET_LENGTH' ] &&
     [ -n '$(header x-road-request-hash)' ]"
 t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' "$SH/listClients"
+expect "... (GET of listClients says its length)" test "$STATUS" = 200 -a -n "$(header content-length)"
 GET_LENGTH=$(header content-length)
 t_curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -I "$SH/listClients"
 expect "listClients answers HEAD as GET, without the content" \

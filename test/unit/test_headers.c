@@ -544,6 +544,8 @@ static void test_door_target(void **state)
     expect_target("http://[::1::2]:80/r1/x", NULL, "not a URI authority");
     expect_target("http://a%zz/r1/x", NULL, "not a URI authority");
     expect_target("http://ss.example:/r1/x", "/r1/x", NULL);
+    expect_target("http://:80/r1/x", NULL, "not a URI authority");
+    expect_target("http://:/r1/x", NULL, "not a URI authority");
     expect_target("http://[fe80::1%25eth0]:8080/r1/x", "/r1/x", NULL);
     /* a length, not the terminator, ends the target */
     const char *why = NULL;

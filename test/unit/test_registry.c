@@ -365,6 +365,9 @@ static void test_write_sweeps_stale_tmp(void **state)
     put_file(alive, 3600);
     put_file(other, 3600);
     put_file("state.mark.tmp.x1", 3600);
+    char plus[64];
+    snprintf(plus, sizeof plus, "state.mark.tmp.+%ld", (long)gone);
+    put_file(plus, 3600);
     char path[600];
     snprintf(path, sizeof path, "%s/state.mark", F->dir);
     uint8_t h[32] = {1};
@@ -373,6 +376,7 @@ static void test_write_sweeps_stale_tmp(void **state)
     assert_true(there(alive));                /* its writer may still be at it */
     assert_true(there(other));                /* another file's */
     assert_true(there("state.mark.tmp.x1"));  /* not a writer's name */
+    assert_true(there(plus));                 /* nor this */
     /* one that changed within the minute stays, even if its process is gone */
     put_file(stale, 0);
     assert_int_equal(ss_mark_write(path, 8, h), SS_OK);
