@@ -13,8 +13,9 @@
  * PUT, PATCH, DELETE or OPTIONS (another token but CONNECT and TRACE is
  * SS_ERR_METHOD, checked before the rest), its target is non-empty without bytes <= 0x20 or
  * 0x7f, there is at most one Host field (and one in an HTTP/1.1 request),
- * each Host value is uri-host [":" port] (an IP-literal in brackets, or
- * unreserved, sub-delims and %XX; the port digits; or empty),
+ * each Host value is uri-host [":" port] (an IP-literal in brackets: an IPv6
+ * address, with an RFC 6874 zone, or IPvFuture; or unreserved, sub-delims and
+ * %XX; the port digits; or empty),
  * Transfer-Encoding and
  * Content-Length do not both appear, every Content-Length is the same
  * non-empty run of digits, and Transfer-Encoding appears at most once, as
@@ -28,6 +29,7 @@
  */
 #include "door.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -95,6 +97,51 @@ static bool method_unknown(const char *method)
     return strcmp(method, "CONNECT") && strcmp(method, "TRACE") && !known_method(method);
 }
 
+/* What RFC 3986 3.2.2 and RFC 6874 put between an IP-literal's brackets: IPvFuture, or an
+ * IPv6 address (as libc reads one) with "%25" and a zone of unreserved and %XX. */
+static bool literal_ok(const char *p, size_t n)
+{
+    static const char sub[] = "-._~!$&'()*+,;=";
+    if (n && (p[0] == 'v' || p[0] == 'V')) {
+        size_t h = 1;
+        while (h < n && isxdigit((unsigned char)p[h]))
+            h++;
+        if (h == 1 || h + 1 >= n || p[h] != '.')
+            return false;
+        for (size_t i = h + 1; i < n; i++)
+            if (!isalnum((unsigned char)p[i]) && p[i] != ':' && !strchr(sub, p[i]))
+                return false;
+        return true;
+    }
+    size_t addr = n;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '%') {
+            addr = i;
+            break;
+        }
+    if (addr < n) {
+        if (n - addr < 4 || p[addr + 1] != '2' || p[addr + 2] != '5')
+            return false;
+        for (size_t i = addr + 3; i < n; i++) {
+            if (p[i] == '%') {
+                if (i + 2 >= n || !isxdigit((unsigned char)p[i + 1]) ||
+                    !isxdigit((unsigned char)p[i + 2]))
+                    return false;
+                i += 2;
+            } else if (!isalnum((unsigned char)p[i]) && !strchr("-._~", p[i])) {
+                return false;
+            }
+        }
+    }
+    char buf[64];
+    struct in6_addr a;
+    if (addr == 0 || addr >= sizeof buf)
+        return false;
+    memcpy(buf, p, addr);
+    buf[addr] = '\0';
+    return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
 /* A Host value as RFC 3986 3.2.2-3.2.3 writes uri-host [":" port], split at its colon first. */
 static bool host_ok(const char *v)
 {
@@ -102,11 +149,8 @@ static bool host_ok(const char *v)
     size_t n = strlen(v), host_len;
     if (v[0] == '[') {
         const char *close = memchr(v, ']', n);
-        if (!close || close == v + 1)
+        if (!close || !literal_ok(v + 1, (size_t)(close - v) - 1))
             return false;
-        for (const char *p = v + 1; p < close; p++)
-            if (!isalnum((unsigned char)*p) && !strchr(":%", *p) && !strchr(sub, *p))
-                return false;
         host_len = (size_t)(close - v) + 1;
     } else {
         const char *colon = memchr(v, ':', n);
