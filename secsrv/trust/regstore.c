@@ -231,14 +231,16 @@ static ss_error accept_registry(struct ss_regstore *rs, const char *source, cons
         return err;
     }
     ss_trust_unref(old);
+    /* what hangs on the registry first (pooled connections closed, the other processes
+     * told): the line below says all of it is done */
+    if (rs->on_change)
+        rs->on_change(rs->on_change_cls);
     char expires[21];
     ss_time_format(r->expires, expires);
     ss_log_info("registry: serial %llu from %s in force (instance %s, %zu members, %zu servers, "
                 "expires %s)",
                 (unsigned long long)r->serial, source, r->instance, r->n_members, r->n_servers,
                 expires);
-    if (rs->on_change)
-        rs->on_change(rs->on_change_cls);
     return SS_OK;
 }
 

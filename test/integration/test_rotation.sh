@@ -189,8 +189,7 @@ next_registry() { # publishes the next one and waits until MV has it in force
   next=$((next + 1))
   cp "$T_DIR/reg$next/registry.xml.p7s" "$REG.p7s.new" && mv "$REG.p7s.new" "$REG.p7s"
   cp "$T_DIR/reg$next/registry.xml" "$REG.new" && mv "$REG.new" "$REG"
-  takes mv $((first + 3 + next))
-  sleep 0.1 # the line says it is in force; the pool is cleared right after it
+  takes mv $((first + 3 + next)) # the line comes once the pool is cleared
 }
 pairs yes next_registry
 expect "... and after MV took a new registry ($FIRST, $PORT, $TOOK ms, serial $((first + 3 + next)))" \
@@ -350,7 +349,9 @@ load 2 &
 sign_hup "$NEXT_SIGN/sign.key" "$NEXT_SIGN/sign-chain.pem"
 expect "the next signing key is put in force once its OCSP response is good" \
   wait_until "the new signing key" 20 log_has sh "new signing certificate of DE-NORD/GOV/MIKWS-SH is in force"
-sleep 0.5
+served=$(cat "$T_DIR"/load.* | wc -l)
+wait_until "queries under the new key" 20 bash -c "[ \$(cat '$T_DIR'/load.* | wc -l) -ge $((served + 4)) ]" ||
+  not_ok "no query was answered under the new key"
 touch "$T_DIR/stop"
 wait
 expect "exchanges under way through the rotation are all answered ($(cat "$T_DIR"/load.* | sort | uniq -c | tr -s ' \n' ' '))" \
