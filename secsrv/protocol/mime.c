@@ -322,14 +322,10 @@ static ss_error soap_part(const struct part_fields *f, const char *start, struct
                        "the first part must be the SOAP message (text/xml or application/xop+xml), "
                        "not %.64s",
                        media);
-    char charset[32];
     bool found;
-    if (!params(f->type, "charset", charset, sizeof charset, &found))
+    if (!params(f->type, "charset", out->charset, sizeof out->charset, &found))
         return bad("the first part's Content-Type parameters do not parse (or its charset is "
                    "too long)");
-    if (found && strcasecmp(charset, "utf-8") != 0)
-        return ss_errf(SS_ERR_PROTOCOL, "only UTF-8 messages are accepted, not charset %.32s",
-                       charset);
     if (f->cte[0] && strcasecmp(f->cte, "8bit") != 0 && strcasecmp(f->cte, "7bit") != 0 &&
         strcasecmp(f->cte, "binary") != 0)
         return ss_errf(SS_ERR_PROTOCOL,
@@ -473,13 +469,10 @@ ss_error ss_mime_soap_locate(const char *ct, const uint8_t *body, size_t len,
         return ss_errf(SS_ERR_PROTOCOL, "a SOAP message needs a Content-Type (text/xml or "
                                         "multipart/related)");
     if (strcmp(media, "text/xml") == 0) {
-        char charset[32];
         bool found;
-        if (!params(ct, "charset", charset, sizeof charset, &found))
-            return ss_errf(SS_ERR_PROTOCOL, "the Content-Type's parameters do not parse");
-        if (found && strcasecmp(charset, "utf-8") != 0)
-            return ss_errf(SS_ERR_PROTOCOL, "only UTF-8 messages are accepted, not charset %.32s",
-                           charset);
+        if (!params(ct, "charset", out->charset, sizeof out->charset, &found))
+            return ss_errf(SS_ERR_PROTOCOL, "the Content-Type's parameters do not parse (or its "
+                                            "charset is too long)");
         out->start = 0;
         out->len = len;
         out->parts = 1;

@@ -45,6 +45,7 @@ struct ss_mime_soap {
     bool multipart;
     bool mtom;    /* the SOAP part is application/xop+xml */
     bool bare_lf; /* its lines end with a bare LF, not CRLF */
+    char charset[32]; /* its charset parameter as given ("": none); the SOAP parser judges it */
 };
 
 /*

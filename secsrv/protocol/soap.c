@@ -89,7 +89,9 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
 {
     xmlParserCtxtPtr ctxt = ctx;
     struct hooks *h = ctxt->_private;
-    long at = xmlByteConsumed(ctxt);
+    /* the offset only where one is wanted: in a document read through a converter, each
+     * call converts back what is left of the input */
+    long at = h->depth == 2 || (h->in_header && h->depth == 3) ? xmlByteConsumed(ctxt) : -1;
     if (at > 0 && (size_t)at <= h->len) {
         size_t t = tag_start(h, (size_t)at);
         /* an end tag, not an empty <Header/>, which has no place inside for a field */
@@ -534,8 +536,10 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
         return bad("the header field id is missing");
     if (!m->protocol_version[0])
         return bad("the header field protocolVersion is missing");
-    if (strcmp(m->protocol_version, "4.0") != 0)
-        return bad("protocolVersion must be 4.0, not '%.16s'", m->protocol_version);
+    /* "any protocols with the same major version number are compatible" (PR-MESS 2.2) */
+    if (strncmp(m->protocol_version, "4.", 2) != 0 || !m->protocol_version[2])
+        return bad("protocolVersion must be 4.x (X-Road message protocol 4), not '%.16s'",
+                   m->protocol_version);
     if (strcmp(m->body_name, m->service.service_code) != 0)
         return bad("the Body's element %.60s is not named as the service code %.60s", m->body_name,
                    m->service.service_code);
@@ -720,56 +724,116 @@ static ss_error schema_valid(xmlDocPtr doc)
                   : bad("the message does not match the SOAP schemas (%s)", why[0] ? why : "?");
 }
 
-/* No BOM but UTF-8's, no declared encoding but UTF-8: the offsets are the input's bytes. */
-static ss_error utf8_only(const uint8_t *xml, size_t len)
+/*
+ * The character sets a message may come in: UTF-8, and those that keep ASCII's bytes for
+ * ASCII's characters (US-ASCII, ISO 8859, the Windows code pages 1250 to 1258), so that the
+ * markup is the same bytes in all of them and the offsets found in the input are its own bytes
+ * (where a requestHash is put in). Names as IANA registers them, in any case; canon gets the
+ * name in lower case ("" when name is none of these).
+ */
+static bool charset_known(const char *name, size_t len, char canon[16])
 {
+    canon[0] = '\0';
+    char low[16];
+    if (len == 0 || len >= sizeof low)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] - 'A' + 'a' : name[i]);
+    low[len] = '\0';
+    bool ok = strcmp(low, "utf-8") == 0 || strcmp(low, "us-ascii") == 0;
+    unsigned n = 0;
+    int used = 0;
+    if (!ok && sscanf(low, "iso-8859-%2u%n", &n, &used) == 1 && (size_t)used == len &&
+        low[9] != '0')
+        ok = n >= 1 && n <= 16 && n != 12;
+    else if (!ok && sscanf(low, "windows-%4u%n", &n, &used) == 1 && (size_t)used == len &&
+             low[8] != '0')
+        ok = n >= 1250 && n <= 1258;
+    if (ok)
+        memcpy(canon, low, len + 1);
+    return ok;
+}
+
+static const char CHARSETS[] = "UTF-8, US-ASCII, ISO-8859-n or windows-125n";
+
+/*
+ * The character set of the document: the charset parameter of its Content-Type (param, NULL
+ * or "" when there is none), else its XML declaration's encoding, else UTF-8; where both name
+ * one, they must agree, or the service might read the document otherwise. A byte order mark
+ * other than UTF-8's, a NUL byte (UTF-16 or UCS-4 without a mark) or a first character other
+ * than '<' is refused: libxml2 would guess at those on its own (4C 6F A7 94 as EBCDIC).
+ */
+static ss_error document_charset(const uint8_t *xml, size_t len, const char *param,
+                                 char charset[16])
+{
+    char given[16] = "";
+    if (param && param[0] && !charset_known(param, strlen(param), given))
+        return bad("charset %.32s is not accepted (%s are)", param, CHARSETS);
     if (len >= 2 && ((xml[0] == 0xfe && xml[1] == 0xff) || (xml[0] == 0xff && xml[1] == 0xfe)))
-        return bad("only UTF-8 messages are accepted (a UTF-16 byte order mark)");
-    /* UTF-16 or UCS-4 without a byte order mark, which libxml2 would detect on its own */
+        return bad("UTF-16 is not accepted (a UTF-16 byte order mark; %s are)", CHARSETS);
     if (memchr(xml, 0, len))
-        return bad("only UTF-8 messages are accepted (a NUL byte)");
+        return bad("a NUL byte (UTF-16 and UCS-4 are not accepted; %s are)", CHARSETS);
     const uint8_t *p = xml;
     size_t n = len;
-    if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+    bool bom = n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf;
+    if (bom) {
         p += 3;
         n -= 3;
     }
-    /* a document in UTF-8 begins with '<' (after white space): libxml2 would read one that
-     * begins 4C 6F A7 94 as EBCDIC, and take its declared code page */
     size_t lead = 0;
     while (lead < n && (p[lead] == ' ' || p[lead] == '\t' || p[lead] == '\r' || p[lead] == '\n'))
         lead++;
     if (lead == n || p[lead] != '<')
-        return bad("not well-formed XML in UTF-8 (the document does not begin with '<')");
-    if (n < 5 || memcmp(p, "<?xml", 5) != 0)
-        return SS_OK;
-    const uint8_t *end = memchr(p, '>', n);
-    size_t decl = end ? (size_t)(end - p) : n;
-    for (size_t i = 0; i + 8 <= decl; i++) {
-        if (memcmp(p + i, "encoding", 8) != 0)
-            continue;
-        size_t k = i + 8;
-        while (k < decl && (p[k] == ' ' || p[k] == '=' || p[k] == '"' || p[k] == '\''))
-            k++;
-        if (decl - k < 5 || strncasecmp((const char *)p + k, "utf-8", 5) != 0 ||
-            (decl - k > 5 && p[k + 5] != '"' && p[k + 5] != '\''))
-            return bad("only UTF-8 messages are accepted");
-        break;
+        return bad("not well-formed XML (the document does not begin with '<')");
+    char declared[16] = "";
+    if (n >= 5 && memcmp(p, "<?xml", 5) == 0) {
+        const uint8_t *end = memchr(p, '>', n);
+        size_t decl = end ? (size_t)(end - p) : n;
+        for (size_t i = 0; i + 8 <= decl; i++) {
+            if (memcmp(p + i, "encoding", 8) != 0)
+                continue;
+            size_t k = i + 8;
+            while (k < decl && (p[k] == ' ' || p[k] == '=' || p[k] == '"' || p[k] == '\''))
+                k++;
+            size_t e = k;
+            while (e < decl && p[e] != '"' && p[e] != '\'' && p[e] != ' ' && p[e] != '?')
+                e++;
+            if (!charset_known((const char *)p + k, e - k, declared))
+                return bad("encoding %.*s is not accepted (%s are)", (int)(e - k < 32 ? e - k : 32),
+                           (const char *)p + k, CHARSETS);
+            break;
+        }
     }
+    if (given[0] && declared[0] && strcmp(given, declared) != 0)
+        return bad("the charset parameter (%s) and the XML declaration's encoding (%s) differ",
+                   given, declared);
+    snprintf(charset, 16, "%s", given[0] ? given : declared[0] ? declared : "utf-8");
+    if (bom && strcmp(charset, "utf-8") != 0)
+        return bad("a UTF-8 byte order mark in a document in %s", charset);
     return SS_OK;
 }
 
-ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_soap_message *out)
+ss_error ss_soap_parse(const uint8_t *xml, size_t len, const char *charset, bool response,
+                       struct ss_soap_message *out)
 {
     memset(out, 0, sizeof *out);
     if (len == 0 || len > (size_t)INT32_MAX)
         return bad("an empty message, or one too large to read");
-    ss_error err = utf8_only(xml, len);
+    char cs[16];
+    ss_error err = document_charset(xml, len, charset, cs);
     if (err)
         return err;
     xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt((const char *)xml, (int)len);
     if (!ctxt)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
+    /* the character set found above, not libxml2's own reading of the declaration */
+    if (strcmp(cs, "utf-8") != 0) {
+        xmlCharEncodingHandlerPtr enc = xmlFindCharEncodingHandler(cs);
+        if (!enc || xmlSwitchToEncoding(ctxt, enc) != 0) {
+            xmlFreeParserCtxt(ctxt);
+            return bad("charset %s cannot be read here", cs);
+        }
+    }
     struct hooks h = {.xml = xml, .len = len};
     ctxt->_private = &h;
     h.start = ctxt->sax->startElementNs;
@@ -785,7 +849,8 @@ ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response, struct ss_
     ctxt->vctxt.error = NULL;
     ctxt->vctxt.warning = NULL;
     /* no network, no entity substitution, no DTD loading or attributes from one */
-    (void)xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR);
+    (void)xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR |
+                                      XML_PARSE_IGNORE_ENC);
     (void)xmlParseDocument(ctxt);
     xmlDocPtr doc = ctxt->myDoc;
     /* namespace well-formed too: an attribute twice under two prefixes of one namespace, or an

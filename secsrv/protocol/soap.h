@@ -6,7 +6,8 @@
  * entity substitution, any document type declaration refused before its
  * declarations are read (so no entity can expand and no external entity is
  * fetched), at most SS_SOAP_MAX_DEPTH levels and SS_SOAP_MAX_ATTRIBUTES
- * attributes on an element, UTF-8 only. It checks the envelope's shape
+ * attributes on an element, in UTF-8 or a character set that keeps ASCII's
+ * bytes (US-ASCII, ISO 8859, windows-125x). It checks the envelope's shape
  * (Envelope, an optional Header, one Body, then only elements of other
  * namespaces), takes the X-Road
  * header fields (namespace http://x-road.eu/xsd/xroad.xsd: client, service,
@@ -77,13 +78,15 @@ struct ss_soap_message {
 };
 
 /*
- * Parses an envelope of len bytes. response: the rules of a response (the
- * body may be anything or a Fault; the header fields are what the request's
- * were, checked by ss_soap_echoed). SS_ERR_PROTOCOL with a reason that names
+ * Parses an envelope of len bytes. charset: the charset parameter of its
+ * Content-Type (NULL or "": none given; then the XML declaration's encoding,
+ * else UTF-8). response: the rules of a response (the body may be anything or
+ * a Fault; the header fields are what the request's were, checked by
+ * ss_soap_echoed). Offsets are bytes of the input, whatever its charset. SS_ERR_PROTOCOL with a reason that names
  * what was wrong.
  */
-ss_error ss_soap_parse(const uint8_t *xml, size_t len, bool response,
-                       struct ss_soap_message *out) SS_MUST_CHECK SS_NONNULL(1, 4);
+ss_error ss_soap_parse(const uint8_t *xml, size_t len, const char *charset, bool response,
+                       struct ss_soap_message *out) SS_MUST_CHECK SS_NONNULL(1, 5);
 
 /*
  * Compiles the schemas of schemas/ built into the program (once; later

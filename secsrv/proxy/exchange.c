@@ -635,7 +635,7 @@ static ss_error identify_soap(struct exchange *x)
     const uint8_t *env = req->body + x->part.start;
     if (!(x->envelope = malloc(sizeof *x->envelope)))
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    if ((err = ss_soap_parse(env, x->part.len, false, x->envelope)))
+    if ((err = ss_soap_parse(env, x->part.len, x->part.charset, false, x->envelope)))
         return err;
     ss_soap_request_hash(env, x->part.len, x->soap_hash);
     const struct ss_soap_message *m = x->envelope;
@@ -1146,7 +1146,7 @@ static ss_error parse_soap_answer(const struct ss_upstream_response *up, const c
     const char *ct = ss_headers_get(&up->headers, "Content-Type");
     ss_error err = ss_mime_soap_locate(ct, up->body, up->body_len, part);
     if (!err)
-        err = ss_soap_parse(up->body + part->start, part->len, true, m);
+        err = ss_soap_parse(up->body + part->start, part->len, part->charset, true, m);
     if (err) {
         free(m);
         return ss_errf(SS_ERR_UPSTREAM, "%s answer is not a SOAP message: %s", whose, ss_errmsg());

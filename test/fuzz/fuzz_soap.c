@@ -1,14 +1,17 @@
 /*
  * Fuzz target for the X-Road SOAP reader (secsrv/protocol/soap.c): the input
- * goes to ss_soap_parse() as a request and as a response. Whatever it
- * accepts must hold what the reader promises:
+ * goes to ss_soap_parse() as a request and as a response, without a charset
+ * parameter and with one its first byte picks (ISO 8859-1, windows-1252,
+ * US-ASCII, UTF-8, UTF-16, a name that is none). Whatever it accepts must
+ * hold what the reader promises:
  *
- *   - a request has client, service, id and protocolVersion 4.0, every
+ *   - a request has client, service, id and protocolVersion 4.x, every
  *     identifier part passes ss_id_part_valid, and the body element is
  *     named as the service code;
  *   - every text field is NUL-terminated inside its buffer;
- *   - the offsets lie inside the input: the Header's end tag starts with
- *     "</", a requestHash element with "<" and ends with ">" before it;
+ *   - the offsets lie inside the input, in its own bytes whatever its
+ *     character set: the Header's end tag starts with "</", a requestHash
+ *     element with "<" and ends with ">" before it;
  *   - with a requestHash put in, the response reads again, carries exactly
  *     that hash, and echoes the same header fields (ss_soap_echoed).
  *
@@ -43,17 +46,17 @@ static void check_id(const struct ss_client_id *id, bool subsystem_optional)
     (void)subsystem_optional;
 }
 
-static void check(const uint8_t *data, size_t size, bool response)
+static void check(const uint8_t *data, size_t size, const char *charset, bool response)
 {
     struct ss_soap_message m;
-    ss_error err = ss_soap_parse(data, size, response, &m);
+    ss_error err = ss_soap_parse(data, size, charset, response, &m);
     if (err) {
         if ((err != SS_ERR_PROTOCOL && err != SS_ERR_NOMEM) || !ss_errmsg()[0])
             die("a refusal with an unexpected code or no reason", ss_errmsg());
         return;
     }
     if (!response) {
-        if (!m.has_client || !m.has_service || !m.id[0] || strcmp(m.protocol_version, "4.0") != 0)
+        if (!m.has_client || !m.has_service || !m.id[0] || strncmp(m.protocol_version, "4.", 2) != 0)
             die("a request without its required fields was accepted", NULL);
         check_id(&m.client, true);
         check_id(&m.service.provider, true);
@@ -76,7 +79,7 @@ static void check(const uint8_t *data, size_t size, bool response)
             if (ss_soap_with_request_hash(data, size, &m, hash, &out, &out_len) != SS_OK)
                 die("a response with a Header did not take a requestHash", ss_errmsg());
             struct ss_soap_message again;
-            if (ss_soap_parse(out, out_len, true, &again) != SS_OK)
+            if (ss_soap_parse(out, out_len, charset, true, &again) != SS_OK)
                 die("the response with its requestHash does not read again", ss_errmsg());
             if (strcmp(again.request_hash, hash) != 0)
                 die("the response carries another requestHash than the one put in", NULL);
@@ -101,7 +104,7 @@ static void check_fault(const uint8_t *data, size_t size)
     if (ss_soap_fault(code, text, "detail-id", &fault, &len) != SS_OK)
         die("a fault could not be written", ss_errmsg());
     struct ss_soap_message m;
-    if (ss_soap_parse((const uint8_t *)fault, len, true, &m) != SS_OK || !m.fault)
+    if (ss_soap_parse((const uint8_t *)fault, len, NULL, true, &m) != SS_OK || !m.fault)
         die("a fault secsrv wrote does not read as a Fault", ss_errmsg());
     free(fault);
     free(copy);
@@ -111,8 +114,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 1 << 20)
         return 0;
-    check(data, size, false);
-    check(data, size, true);
+    static const char *const charsets[] = {"iso-8859-1", "windows-1252", "US-ASCII",
+                                           "utf-8",      "utf-16",       "x-none"};
+    const char *charset = size ? charsets[data[0] % 6] : NULL;
+    check(data, size, NULL, false);
+    check(data, size, NULL, true);
+    check(data, size, charset, false);
+    check(data, size, charset, true);
     check_fault(data, size);
     return 0;
 }

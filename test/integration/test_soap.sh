@@ -292,8 +292,10 @@ request "$ID" "SN-AB 123"
 printf 'kennzeichen=SN-AB+123' >"$T_DIR/form"
 soap "$T_DIR/form" "application/x-www-form-urlencoded"
 expect_fault "a POST that is not SOAP" Client.BadRequest
+soap "$T_DIR/req.xml" "text/xml; charset=utf-16"
+expect_fault "a charset that does not keep ASCII's bytes (UTF-16)" Client.BadRequest
 soap "$T_DIR/req.xml" "text/xml; charset=iso-8859-1"
-expect_fault "a charset other than UTF-8" Client.BadRequest
+expect_fault "a charset parameter the XML declaration contradicts" Client.BadRequest
 new_id
 request "$ID" "SN-AB 123"
 multipart "$T_DIR/mp.bin" "text/xml"
@@ -328,6 +330,29 @@ request "$ID" "SN-AB 123" 's#Kfz-Zulassung#Einwohnermeldeamt#; s#>halterauskunft
 soap "$T_DIR/req.xml"
 expect_fault "a SOAP message to a REST service" Client.BadRequest
 expect "no refused request reached the register service" test "$(soap_hits)" = "$before"
+
+# --- character sets and minor versions -------------------------------------------------
+# a request in ISO 8859-1, as older systems send (PR-MESS 2.6): the service answers in it too,
+# and the answer's bytes reach the IS as the service sent them, its requestHash put in
+new_id
+request "$ID" "SN-AB 123" \
+  's#>DE12345678901<#>Jürgen Maaß<#; s#encoding="UTF-8"#encoding="ISO-8859-1"#'
+iconv -f UTF-8 -t ISO-8859-1 "$T_DIR/req.xml" >"$T_DIR/req-latin1.xml"
+soap "$T_DIR/req-latin1.xml" "text/xml; charset=ISO-8859-1"
+expect "ISO 8859-1: the request is answered 200 in ISO 8859-1" \
+  test "$STATUS|$(header content-type)" = "200|text/xml; charset=iso-8859-1"
+expect "ISO 8859-1: the answer holds the service's bytes (the street, userId echoed)" \
+  bash -c "iconv -f ISO-8859-1 -t UTF-8 '$T_DIR/body' >'$T_DIR/body-utf8' &&
+    grep -q '<k:strasse>Mecklenburgstraße 12</k:strasse>' '$T_DIR/body-utf8' &&
+    grep -q '<xrd:userId>Jürgen Maaß</xrd:userId>' '$T_DIR/body-utf8'"
+expect "ISO 8859-1: requestHash is SHA-512 of the request's bytes as sent" \
+  test "$(LC_ALL=C answer_hash)" = "$(sha512_b64 "$T_DIR/req-latin1.xml")"
+# a minor version of protocol 4 (PR-MESS 2.2; PR-META's examples write 4.x)
+new_id
+request "$ID" "SN-AB 123" 's#>4.0<#>4.x<#'
+soap "$T_DIR/req.xml"
+expect "protocolVersion 4.x is answered, and echoed" \
+  test "$STATUS|$(field protocolVersion)" = "200|4.x"
 
 # --- what the register service does wrong --------------------------------------------------
 new_id

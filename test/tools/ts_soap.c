@@ -18,6 +18,9 @@
  *   SN-NOXML 1    an answer that is not XML (text/plain)
  *   SN-FAULT 1    a SOAP Fault of the service's own (HTTP 500)
  *
+ * A text/xml request in another character set than UTF-8 (its charset parameter) is answered
+ * in that character set.
+ *
  * An unknown plate is answered with the protocol's non-technical fault
  * element inside the response. The service is written apart from secsrv's
  * own parsers (it reads the envelope with libxml2 and the multipart body
@@ -26,6 +29,7 @@
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include "testserver.h"
 
+#include <iconv.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdio.h>
@@ -148,6 +152,46 @@ static void answer_body(struct ts_buf *b, const char *plate)
         ts_buf_puts(b, "</k:fault>");
     }
     ts_buf_puts(b, "</k:halterauskunftResponse>");
+}
+
+/* The charset parameter of a Content-Type, as written ("" when none). */
+static void charset_of(const char *ct, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *p = ct ? strcasestr(ct, "charset=") : NULL;
+    if (!p)
+        return;
+    p += 8;
+    if (*p == '"')
+        p++;
+    size_t n = strcspn(p, "\"; \t");
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
+}
+
+/* The UTF-8 text of from[start..) turned into charset, in place; false if it cannot be. */
+static bool convert_tail(struct ts_buf *b, size_t start, const char *charset)
+{
+    iconv_t cd = iconv_open(charset, "UTF-8");
+    if (cd == (iconv_t)-1)
+        return false;
+    size_t in_left = b->len - start;
+    char *copy = malloc(in_left + 1), *out = malloc(in_left * 4 + 16);
+    bool ok = copy && out;
+    if (ok) {
+        memcpy(copy, b->data + start, in_left);
+        char *in = copy, *o = out;
+        size_t out_left = in_left * 4 + 16;
+        ok = iconv(cd, &in, &in_left, &o, &out_left) != (size_t)-1 && in_left == 0;
+        if (ok) {
+            b->len = start;
+            ts_buf_append(b, out, (size_t)(o - out));
+            ok = !b->failed;
+        }
+    }
+    free(copy);
+    free(out);
+    iconv_close(cd);
+    return ok;
 }
 
 static enum MHD_Result queue_text(struct MHD_Connection *conn, struct ts_request *req,
@@ -356,6 +400,7 @@ enum MHD_Result ts_soap_answer(const struct ts_server *srv, struct MHD_Connectio
     } else {
         ts_buf_append(&out, body + start, (size_t)(at - (body + start)));
     }
+    size_t body_at = out.len;
     ts_buf_puts(&out, "<");
     ts_buf_puts(&out, prefix);
     ts_buf_puts(&out, "Body>");
@@ -372,7 +417,18 @@ enum MHD_Result ts_soap_answer(const struct ts_server *srv, struct MHD_Connectio
                  "multipart/related; type=\"%s\"; start=\"<rootpart>\"; boundary=\"%s\"", part_type,
                  boundary);
     } else {
-        snprintf(type, sizeof type, "text/xml; charset=utf-8");
+        char charset[40];
+        charset_of(ct, charset, sizeof charset);
+        if (charset[0] && strcasecmp(charset, "utf-8") != 0) {
+            /* the answer in the request's character set: the copied part is in it already */
+            if (!convert_tail(&out, body_at, charset)) {
+                ts_buf_cleanup(&out);
+                return fault(conn, req, method, "SOAP-ENV:Client", "an unknown charset");
+            }
+            snprintf(type, sizeof type, "text/xml; charset=%s", charset);
+        } else {
+            snprintf(type, sizeof type, "text/xml; charset=utf-8");
+        }
     }
     enum MHD_Result r =
         out.failed ? MHD_NO : queue_text(conn, req, method, 200, type, out.data, out.len);

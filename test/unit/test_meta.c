@@ -145,7 +145,7 @@ static void test_soap_answer(void **state)
 {
     (void)state;
     struct ss_soap_message m, a;
-    assert_int_equal(ss_soap_parse((const uint8_t *)request, strlen(request), false, &m), SS_OK);
+    assert_int_equal(ss_soap_parse((const uint8_t *)request, strlen(request), NULL, false, &m), SS_OK);
     assert_string_equal(m.wsdl_code, "halterauskunft");
     assert_string_equal(m.wsdl_version, "v1");
     char *out = NULL;
@@ -157,7 +157,7 @@ static void test_soap_answer(void **state)
     assert_memory_equal(out, request, m.body_start);
     assert_non_null(strstr(out, "<b:Body xmlns:b=\"http://schemas.xmlsoap.org/soap/envelope/\">"
                                 "<x:getWsdlResponse xmlns:x=\"urn:x\"/></b:Body></e:Envelope>\n"));
-    assert_int_equal(ss_soap_parse((const uint8_t *)out, len, true, &a), SS_OK);
+    assert_int_equal(ss_soap_parse((const uint8_t *)out, len, NULL, true, &a), SS_OK);
     assert_int_equal(ss_soap_echoed(&m, &a), SS_OK);
     free(out);
 
@@ -169,7 +169,7 @@ static void test_soap_answer(void **state)
     struct ss_mime_soap part;
     assert_int_equal(ss_mime_soap_locate(type, (const uint8_t *)out, len, &part), SS_OK);
     assert_int_equal(part.parts, 2);
-    assert_int_equal(ss_soap_parse((const uint8_t *)out + part.start, part.len, true, &a), SS_OK);
+    assert_int_equal(ss_soap_parse((const uint8_t *)out + part.start, part.len, NULL, true, &a), SS_OK);
     assert_int_equal(ss_soap_echoed(&m, &a), SS_OK);
     assert_non_null(strstr(out, "<xrd:serviceCode>halterauskunft</xrd:serviceCode>"
                                 "<xrd:serviceVersion>v1</xrd:serviceVersion>"));

@@ -63,7 +63,7 @@ static const char example[] = HEAD "<SOAP-ENV:Header>\n" CLIENT SERVICE FIELDS
 
 static ss_error parse(const char *xml, bool response, struct ss_soap_message *m)
 {
-    return ss_soap_parse((const uint8_t *)xml, strlen(xml), response, m);
+    return ss_soap_parse((const uint8_t *)xml, strlen(xml), NULL, response, m);
 }
 
 static void expect_refused(const char *xml, const char *reason)
@@ -317,7 +317,15 @@ static void test_request_refusals(void **state)
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
                         "<xrd:id>1</xrd:id><xrd:protocolVersion>3.1</xrd:protocolVersion>"
                         "</SOAP-ENV:Header>" BODY,
-                   "protocolVersion must be 4.0");
+                   "protocolVersion must be 4.x");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id>1</xrd:id><xrd:protocolVersion>4.</xrd:protocolVersion>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "protocolVersion must be 4.x");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id>1</xrd:id><xrd:protocolVersion>40</xrd:protocolVersion>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "protocolVersion must be 4.x");
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
                         "<xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>" BODY,
                    "id is missing");
@@ -465,13 +473,13 @@ static void test_hostile_documents(void **state)
     snprintf(attrs + n, sizeof attrs - n, "/></SOAP-ENV:Body></SOAP-ENV:Envelope>");
     expect_refused(attrs, "more than 64 attributes");
     /* UTF-16, by its byte order mark or its declaration */
-    expect_refused("\xff\xfe<\0?\0", "only UTF-8");
+    expect_refused("\xff\xfe<\0?\0", "UTF-16 is not accepted");
     static const char utf16[] = "<\0?\0x\0m\0l\0 \0";
     struct ss_soap_message m16;
-    assert_int_equal(ss_soap_parse((const uint8_t *)utf16, sizeof utf16 - 1, false, &m16),
+    assert_int_equal(ss_soap_parse((const uint8_t *)utf16, sizeof utf16 - 1, NULL, false, &m16),
                      SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "a NUL byte"));
-    expect_refused("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><x/>", "only UTF-8");
+    expect_refused("<?xml version=\"1.0\" encoding=\"UTF-16\"?><x/>", "encoding UTF-16 is not");
     /* EBCDIC ("<?xml" in code page 037), which libxml2 would detect by the first four bytes */
     expect_refused(
         "\x4c\x6f\xa7\x94\x93\x40\xa5\x85\x99\xa2\x89\x96\x95\x7e\x7f\xf1\x4b\xf0\x7f"
@@ -530,7 +538,7 @@ static void test_echo_and_request_hash(void **state)
     assert_string_equal(strstr(text, "</SOAP-ENV:Header>"), tail);
     /* the result reads again, with our hash */
     struct ss_soap_message again;
-    assert_int_equal(ss_soap_parse(out, out_len, true, &again), SS_OK);
+    assert_int_equal(ss_soap_parse(out, out_len, NULL, true, &again), SS_OK);
     assert_string_equal(again.request_hash, hash);
     assert_int_equal(ss_soap_echoed(&req, &again), SS_OK);
     free(text);
@@ -566,7 +574,7 @@ static void test_fault(void **state)
                                    "0b6d7a3e", &xml, &len),
                      SS_OK);
     struct ss_soap_message m;
-    assert_int_equal(ss_soap_parse((const uint8_t *)xml, len, true, &m), SS_OK);
+    assert_int_equal(ss_soap_parse((const uint8_t *)xml, len, NULL, true, &m), SS_OK);
     assert_true(m.fault);
     assert_string_equal(m.fault_code, "Server.ClientProxy.ServiceFailed");
     assert_string_equal(m.fault_string, "a <bad> & \"odd\" text");
@@ -577,9 +585,126 @@ static void test_fault(void **state)
                                    "\xff\xfe bad \xc3\xa4 \xe0\x80\x80 \xed\xa0\x80\x01\x1b end",
                                    "d", &xml, &len),
                      SS_OK);
-    assert_int_equal(ss_soap_parse((const uint8_t *)xml, len, true, &m), SS_OK);
+    assert_int_equal(ss_soap_parse((const uint8_t *)xml, len, NULL, true, &m), SS_OK);
     assert_string_equal(m.fault_string, "?? bad \xc3\xa4 ??? ??? end");
     free(xml);
+}
+
+/* text with "from" in place of each "to" (one place at most); the caller frees it */
+static char *swapped(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    assert_non_null(at);
+    size_t n = strlen(text) - strlen(from) + strlen(to) + 1;
+    char *out = malloc(n);
+    assert_non_null(out);
+    snprintf(out, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    return out;
+}
+
+static ss_error parse_as(const char *xml, const char *charset, bool response,
+                         struct ss_soap_message *m)
+{
+    return ss_soap_parse((const uint8_t *)xml, strlen(xml), charset, response, m);
+}
+
+/* Minor versions of protocol 4 are compatible (PR-MESS 2.2); PR-META's examples say "4.x". */
+static void test_protocol_minor_versions(void **state)
+{
+    (void)state;
+    struct ss_soap_message m;
+    const char *versions[] = {"4.1", "4.x", "4.10"};
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "<xrd:protocolVersion>%s<", versions[i]);
+        char *xml = swapped(example, "<xrd:protocolVersion>4.0<", to);
+        assert_int_equal(parse(xml, false, &m), SS_OK);
+        assert_string_equal(m.protocol_version, versions[i]);
+        free(xml);
+    }
+}
+
+/*
+ * Messages in a character set that keeps ASCII's bytes: the charset parameter, else the XML
+ * declaration, names it; the values come out in UTF-8, and the offsets are the input's bytes.
+ */
+static void test_charsets(void **state)
+{
+    (void)state;
+    struct ss_soap_message m, utf8;
+    /* userId "Jürgen" in ISO 8859-1 (one byte for the ü) reads as the UTF-8 message does */
+    char *u8 = swapped(example, "DE12345678901", "J\xc3\xbcrgen");
+    assert_int_equal(parse_as(u8, NULL, false, &utf8), SS_OK);
+    char *l1 = swapped(example, "DE12345678901", "J\xfcrgen");
+    char *l1_declared = swapped(l1, "encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"");
+    char *l1_bare = swapped(l1, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", "");
+    assert_int_equal(parse_as(l1_declared, NULL, false, &m), SS_OK);
+    assert_memory_equal(m.user_id_sha256, utf8.user_id_sha256, 32);
+    assert_int_equal(parse_as(l1_declared, "iso-8859-1", false, &m), SS_OK);
+    assert_memory_equal(m.user_id_sha256, utf8.user_id_sha256, 32);
+    assert_int_equal(parse_as(l1_bare, "ISO-8859-1", false, &m), SS_OK);
+    assert_memory_equal(m.user_id_sha256, utf8.user_id_sha256, 32);
+    assert_int_equal(parse_as(l1_bare, "windows-1252", false, &m), SS_OK);
+    assert_memory_equal(m.user_id_sha256, utf8.user_id_sha256, 32);
+    /* the same bytes read as UTF-8 are not UTF-8 */
+    assert_int_equal(parse_as(l1_bare, NULL, false, &m), SS_ERR_PROTOCOL);
+    assert_int_equal(parse_as(l1, "utf-8", false, &m), SS_ERR_PROTOCOL);
+    /* nor US-ASCII; ASCII alone is */
+    assert_int_equal(parse_as(l1_bare, "us-ascii", false, &m), SS_ERR_PROTOCOL);
+    char *ascii = swapped(example, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", "");
+    assert_int_equal(parse_as(ascii, "US-ASCII", false, &m), SS_OK);
+    /* two names that differ: the service could read the document either way */
+    assert_int_equal(parse_as(l1_declared, "windows-1252", false, &m), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "differ"));
+    assert_int_equal(parse_as(example, "iso-8859-1", false, &m), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "differ"));
+    /* character sets that do not keep ASCII's bytes, and names that are none */
+    const char *refused[] = {"utf-16", "UTF-16LE", "iso-8859-12", "iso-8859-017", "windows-1259",
+                             "windows-0125", "ebcdic-cp-us", "iso-8859-", "latin1", "utf8"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(parse_as(ascii, refused[i], false, &m), SS_ERR_PROTOCOL);
+        assert_non_null(strstr(ss_errmsg(), "is not accepted"));
+    }
+    char *declared16 = swapped(example, "encoding=\"UTF-8\"", "encoding=\"ISO-8859-12\"");
+    expect_refused(declared16, "encoding ISO-8859-12 is not accepted");
+    /* a UTF-8 byte order mark on a document in another character set */
+    size_t n = strlen(ascii) + 4;
+    char *bom = malloc(n);
+    assert_non_null(bom);
+    snprintf(bom, n, "\xef\xbb\xbf%s", ascii);
+    assert_int_equal(parse_as(bom, NULL, false, &m), SS_OK);
+    assert_int_equal(parse_as(bom, "iso-8859-1", false, &m), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "byte order mark"));
+    /* an answer in ISO 8859-1 with 8-bit characters before the end of its Header: the offsets
+     * are its own bytes, and the requestHash goes in there */
+    char *answer = swapped(
+        ANSWER(CLIENT SERVICE ID_FIELD "<xrd:userId>J\xfcrgen \xc4\xd6\xdc</xrd:userId>"
+                                       "<xrd:protocolVersion>4.0</xrd:protocolVersion>"),
+        "encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"");
+    struct ss_soap_message resp;
+    assert_int_equal(parse_as(answer, "iso-8859-1", true, &resp), SS_OK);
+    assert_memory_equal(answer + resp.header_end, "</SOAP-ENV:Header>", 18);
+    assert_memory_equal(answer + resp.body_start, "<SOAP-ENV:Body>", 15);
+    char hash[128];
+    ss_soap_request_hash((const uint8_t *)l1_declared, strlen(l1_declared), hash);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(ss_soap_with_request_hash((const uint8_t *)answer, strlen(answer), &resp,
+                                               hash, &out, &out_len),
+                     SS_OK);
+    struct ss_soap_message again;
+    assert_int_equal(ss_soap_parse(out, out_len, "ISO-8859-1", true, &again), SS_OK);
+    assert_string_equal(again.request_hash, hash);
+    assert_memory_equal(out, answer, resp.header_end);
+    free(out);
+    free(answer);
+    free(bom);
+    free(declared16);
+    free(ascii);
+    free(l1_bare);
+    free(l1_declared);
+    free(l1);
+    free(u8);
 }
 
 /* What the reader lets through, the schemas of schemas/ still judge. */
@@ -628,6 +753,8 @@ int main(void)
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_hostile_documents),
         cmocka_unit_test(test_echo_and_request_hash),
+        cmocka_unit_test(test_protocol_minor_versions),
+        cmocka_unit_test(test_charsets),
         cmocka_unit_test(test_fault),
         cmocka_unit_test(test_schema),
     };
