@@ -1,6 +1,7 @@
 /* pipe2 and MSG_CMSG_CLOEXEC */
 #define _GNU_SOURCE
 #include "ipc.h"
+#include "log.h"
 #include "ss_grow.h"
 
 #include <errno.h>
@@ -413,10 +414,27 @@ struct pending {
     struct pending *next;
 };
 
+/*
+ * What a link could not take at once: whole frames, the first perhaps begun. A sender never
+ * waits for the peer to read (a thread that waited would hold every fiber on it, and those
+ * waiting for the lock, health's call among them); the reader thread writes the rest when the
+ * socket takes it. A link on which nothing went for SS_IPC_SEND_TIMEOUT counts as broken.
+ */
+struct outq {
+    uint8_t *data;
+    size_t head, len, cap; /* data[head..len) is still to go */
+    struct timespec since; /* when the queue last moved (or began) */
+};
+
+/* Frames waiting, at most (one larger frame may wait alone). */
+#define OUTQ_MAX ((size_t)SS_IPC_MAX_PAYLOAD)
+
 struct ss_ipc_client {
     char name[32];
-    pthread_mutex_t mu; /* pending, fd, attached, next_id, stopping */
-    pthread_mutex_t send_mu;
+    pthread_mutex_t mu;      /* pending, fd, attached, next_id, stopping */
+    pthread_mutex_t send_mu; /* out, and the order of frames on the link; never held to wait */
+    struct outq out;
+    unsigned stall_ms; /* a link that takes nothing this long is given up */
     struct pending *buckets[BUCKETS];
     size_t n_pending;
     uint64_t next_id;
@@ -513,6 +531,65 @@ static void wake(struct ss_ipc_client *c)
     (void)!write(c->wake[1], &b, 1);
 }
 
+static size_t outq_waiting(const struct outq *q)
+{
+    return q->len - q->head;
+}
+
+static void outq_clear(struct outq *q)
+{
+    q->head = q->len = 0;
+    if (q->cap > 1024 * 1024) { /* a large frame went: its room goes too */
+        free(q->data);
+        q->data = NULL;
+        q->cap = 0;
+    }
+}
+
+/* Appends n bytes from parts (whole, or none when out of memory). */
+static bool outq_put(struct outq *q, const struct iovec *parts, size_t n_parts, size_t n)
+{
+    if (q->head == q->len)
+        q->head = q->len = 0;
+    else if (q->head > q->cap / 2) { /* the sent half is room again */
+        memmove(q->data, q->data + q->head, q->len - q->head);
+        q->len -= q->head;
+        q->head = 0;
+    }
+    if (!ss_grow(&q->data, &q->cap, q->len + n, 1, 4096))
+        return false;
+    for (size_t i = 0; i < n_parts; i++) {
+        if (parts[i].iov_len)
+            memcpy(q->data + q->len, parts[i].iov_base, parts[i].iov_len);
+        q->len += parts[i].iov_len;
+    }
+    return true;
+}
+
+/*
+ * Writes what the queue holds, as far as the socket takes it without waiting (send_mu held);
+ * false when the link failed (it is shut down then: the reader fails what waits on it).
+ */
+static bool outq_flush(struct outq *q, int fd)
+{
+    while (q->head < q->len) {
+        ssize_t n = send(fd, q->data + q->head, q->len - q->head, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (n <= 0) {
+            (void)shutdown(fd, SHUT_RDWR);
+            outq_clear(q);
+            return false;
+        }
+        q->head += (size_t)n;
+        clock_gettime(CLOCK_MONOTONIC, &q->since);
+    }
+    outq_clear(q);
+    return true;
+}
+
 /* Reads one answer on fd and completes its request; false when the link broke. */
 static bool take_answer(struct ss_ipc_client *c, int fd)
 {
@@ -533,6 +610,7 @@ static bool take_answer(struct ss_ipc_client *c, int fd)
             all = take_all(c);
             close(c->fd);
             c->fd = -1;
+            outq_clear(&c->out);
         }
         pthread_mutex_unlock(&c->mu);
         pthread_mutex_unlock(&c->send_mu);
@@ -577,7 +655,33 @@ static void *reader_main(void *arg)
             if (c->on_attach)
                 c->on_attach(c->on_attach_arg);
         }
-        struct pollfd pfd[2] = {{c->wake[0], POLLIN, 0}, {fd, POLLIN, 0}};
+        /* frames the link could not take at once: written as it takes them, and a link that
+         * took nothing for SS_IPC_SEND_TIMEOUT is given up */
+        bool want_out = false;
+        if (fd >= 0) {
+            pthread_mutex_lock(&c->send_mu);
+            if (c->fd == fd && outq_waiting(&c->out)) {
+                struct timespec now, limit = c->out.since;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                limit.tv_sec += c->stall_ms / 1000;
+                limit.tv_nsec += (long)(c->stall_ms % 1000) * 1000000L;
+                if (limit.tv_nsec >= 1000000000L) {
+                    limit.tv_sec++;
+                    limit.tv_nsec -= 1000000000L;
+                }
+                if (expired(&now, &limit)) {
+                    ss_log(SS_LOG_WARN, "%s: the peer took nothing for %u ms: the link is given up",
+                           c->name, c->stall_ms);
+                    (void)shutdown(fd, SHUT_RDWR);
+                    outq_clear(&c->out);
+                } else {
+                    want_out = true;
+                }
+            }
+            pthread_mutex_unlock(&c->send_mu);
+        }
+        struct pollfd pfd[2] = {{c->wake[0], POLLIN, 0},
+                                {fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0}};
         int n = poll(pfd, fd >= 0 ? 2 : 1, 100);
         if (n < 0 && errno != EINTR)
             break;
@@ -585,6 +689,12 @@ static void *reader_main(void *arg)
             char drain[64];
             while (read(c->wake[0], drain, sizeof drain) == (ssize_t)sizeof drain) {
             }
+        }
+        if (fd >= 0 && n > 0 && (pfd[1].revents & POLLOUT)) {
+            pthread_mutex_lock(&c->send_mu);
+            if (c->fd == fd)
+                (void)outq_flush(&c->out, fd);
+            pthread_mutex_unlock(&c->send_mu);
         }
         if (fd < 0 || n <= 0 || !(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
@@ -604,6 +714,7 @@ ss_error ss_ipc_client_new(const char *name, struct ss_ipc_client **out)
     snprintf(c->name, sizeof c->name, "%s", name);
     c->fd = -1;
     c->next_id = 1;
+    c->stall_ms = SS_IPC_SEND_TIMEOUT * 1000;
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->send_mu, NULL);
     if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -645,6 +756,7 @@ void ss_ipc_client_free(struct ss_ipc_client *c)
     close(c->wake[0]);
     close(c->wake[1]);
     ss_ipc_inbuf_cleanup(&c->in);
+    free(c->out.data);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->send_mu);
     free(c);
@@ -669,11 +781,10 @@ void ss_ipc_client_on_broken(struct ss_ipc_client *c, void (*fn)(void *arg, uint
 
 ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd, uint32_t serial)
 {
-    /* a peer that stops reading (or stops in the middle of a frame) must not hold a thread
-     * for ever */
+    /* a peer that stops in the middle of a frame must not hold the reader for ever (sends
+     * never wait: send_on_link) */
     struct timeval tv = {.tv_sec = SS_IPC_SEND_TIMEOUT};
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
         close(fd);
         return ss_errf(SS_ERR_IO, "%s: setsockopt: %s", c->name, strerror(errno));
     }
@@ -691,11 +802,20 @@ ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd, uint32_t serial)
     c->fd = fd;
     c->serial = serial;
     c->attached = true;
+    outq_clear(&c->out); /* the old link's frames, for requests failed here */
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&c->send_mu);
     fail_list(c, broken, SS_ERR_IO, "the link was replaced");
     wake(c);
     return SS_OK;
+}
+
+void ss_ipc_client_stall_limit(struct ss_ipc_client *c, unsigned ms)
+{
+    pthread_mutex_lock(&c->send_mu);
+    c->stall_ms = ms;
+    pthread_mutex_unlock(&c->send_mu);
+    wake(c);
 }
 
 bool ss_ipc_client_linked(struct ss_ipc_client *c)
@@ -706,23 +826,68 @@ bool ss_ipc_client_linked(struct ss_ipc_client *c)
     return linked;
 }
 
+/*
+ * Sends one frame without waiting: at once if the link takes it, the rest queued for the
+ * reader thread to write; refused when the queue is full (the peer is not keeping up).
+ */
 static ss_error send_on_link(struct ss_ipc_client *c, int fd, uint16_t type, uint64_t id,
                              const struct ss_ipc_buf *payload)
 {
     if (payload && payload->failed)
         return ss_errf(SS_ERR_LIMIT, "%s: request too large or out of memory", c->name);
+    size_t len = payload ? payload->len : 0;
+    struct frame_header h = {.len = (uint32_t)len, .type = type, .flags = 0, .id = id};
+    struct iovec iov[2] = {{&h, sizeof h}, {payload ? payload->data : NULL, len}};
+    size_t total = sizeof h + len;
+    ss_error err = SS_OK;
+    bool queued = false;
     pthread_mutex_lock(&c->send_mu);
     pthread_mutex_lock(&c->mu);
     bool current = c->fd == fd; /* the reader closes a link only while holding send_mu */
     pthread_mutex_unlock(&c->mu);
-    ss_error err = current ? ss_ipc_send(fd, type, id, payload ? payload->data : NULL,
-                                         payload ? payload->len : 0, -1)
-                           : ss_errf(SS_ERR_IO, "%s: the link broke", c->name);
+    size_t sent = 0;
+    if (!current) {
+        err = ss_errf(SS_ERR_IO, "%s: the link broke", c->name);
+    } else if (outq_waiting(&c->out) == 0) {
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+        ssize_t n;
+        do
+            n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            err = ss_errf(SS_ERR_IO, "%s: IPC send: %s", c->name, strerror(errno));
+        else
+            sent = n > 0 ? (size_t)n : 0;
+    } else if (outq_waiting(&c->out) + total > OUTQ_MAX) {
+        err = ss_errf(SS_ERR_IO, "%s: the process is not keeping up (%zu bytes wait for it)",
+                      c->name, outq_waiting(&c->out));
+        current = false; /* nothing of this frame went: the link is still in step */
+    }
+    if (!err && sent < total) {
+        /* the part the link did not take, in order after what waits already */
+        for (size_t i = 0, skip = sent; i < 2; i++) {
+            size_t k = skip < iov[i].iov_len ? skip : iov[i].iov_len;
+            iov[i].iov_base = (char *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            skip -= k;
+        }
+        bool was_empty = outq_waiting(&c->out) == 0;
+        if (!outq_put(&c->out, iov, 2, total - sent)) {
+            err = ss_errf(SS_ERR_NOMEM, "%s: out of memory", c->name);
+            current = sent > 0; /* half a frame went: the link is out of step */
+        } else {
+            if (was_empty)
+                clock_gettime(CLOCK_MONOTONIC, &c->out.since);
+            queued = true;
+        }
+    }
     /* a send that failed may have left half a frame: the next frame would be read from its
      * middle, so the link ends here (the reader fails what waits on it and reports it) */
     if (current && err)
         (void)shutdown(fd, SHUT_RDWR);
     pthread_mutex_unlock(&c->send_mu);
+    if (queued)
+        wake(c); /* the reader watches the link for room */
     return err;
 }
 

@@ -176,13 +176,21 @@ ss_error ss_ipc_client_attach(struct ss_ipc_client *c, int fd, uint32_t serial) 
 void ss_ipc_client_on_attach(struct ss_ipc_client *c, void (*fn)(void *arg), void *arg);
 /*
  * on_broken, if set, runs in the reader thread when the link in use broke
- * (its peer closed it or died, it stalled past SS_IPC_SEND_TIMEOUT, or a
+ * (its peer closed it or died, it took nothing past its stall limit, or a
  * send failed and may have left half a frame, after which the link is out
  * of step and is shut down), after its requests failed; serial is the
  * broken link's. A link that was replaced does not count.
  */
 void ss_ipc_client_on_broken(struct ss_ipc_client *c, void (*fn)(void *arg, uint32_t serial),
                              void *arg);
+/*
+ * A send never waits for the peer: what the link does not take at once waits
+ * in the client (at most SS_IPC_MAX_PAYLOAD bytes, or one larger frame alone;
+ * beyond, a send fails with SS_ERR_IO, the peer is not keeping up) and the
+ * reader thread writes it as the link takes it. A link that takes nothing for
+ * ms (SS_IPC_SEND_TIMEOUT seconds unless set here) is given up as broken.
+ */
+void ss_ipc_client_stall_limit(struct ss_ipc_client *c, unsigned ms);
 /* True while a link is attached and not broken. */
 bool ss_ipc_client_linked(struct ss_ipc_client *c);
 

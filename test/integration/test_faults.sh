@@ -104,6 +104,31 @@ answers_again() { xr GET $CLIENT $Q; [ "$STATUS" = 200 ]; }
 expect "exchanges work again once it runs" wait_until "the logger to answer" 30 answers_again
 expect "and the log is one intact chain" chain_ok sh
 
+# --- a stopped logger whose link is full -------------------------------------------------------
+# records wait for the stopped logger in its socket and then in the network process, which
+# never waits for the link itself: its threads go on serving what needs no logger (listClients)
+# while eight exchanges of 60 kB bodies wait for their records
+head -c 61440 /dev/zero | tr '\0' 'x' >"$T_DIR/big-body"
+kill -STOP "$logger"
+big_pids=()
+for i in 1 2 3 4 5 6 7 8; do
+  curl -s -o /dev/null -X POST -H "X-Road-Client: $CLIENT" -H 'Content-Type: text/plain' \
+    --data-binary "@$T_DIR/big-body" "http://127.0.0.1:$FED_SH_CLIENT_PORT$Q" &
+  big_pids+=($!)
+done
+# the records fill the logger's socket (about 200 kB), the rest waits in the network process
+logger_unread() { ss -xpH | awk -v p="pid=$logger," 'index($0, p) {n += $3} END {print n + 0}'; }
+link_full() { [ "$(logger_unread)" -gt 150000 ]; }
+expect "the stopped logger's socket fills up" wait_until "the records to fill the link" 30 link_full
+t_curl -s --max-time 5 -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' \
+  "http://127.0.0.1:$FED_SH_CLIENT_PORT/listClients"
+expect "listClients answers while the stopped logger's link is full (status $STATUS)" \
+  test "$STATUS" = 200
+kill -CONT "$logger"
+wait "${big_pids[@]}" || true
+expect "exchanges work again once the logger runs" wait_until "the logger to answer" 30 answers_again
+expect "and the log is one intact chain" chain_ok sh
+
 # --- the store taken by another writer while nobody exchanges ----------------------------------
 # the logger asks the store for a write transaction when no record has come for a while: health
 # says so without an exchange to find it, and is well again once the store is, again without one
@@ -133,14 +158,17 @@ log_back() { health sh; [ "$HEALTH_STATUS" = 200 ]; }
 expect "... and sees it free again, with no exchange in between" wait_until "the probe" 30 log_back
 
 # --- the store full (1 MiB here) ---------------------------------------------------------------
-before_ok=$(records sh "error_type = ''")
+ok_answers() { records sh "direction = 'response' AND status = 200 AND error_type = ''"; }
+before_ok=$(ok_answers)
 full=no
+successes=0
 for i in $(seq 1 60); do
   xr GET $CLIENT "/r1/DE-NORD/MUN/13004000/Einwohnermeldeamt/echo/big?bytes=60000"
   if [ "$STATUS" != 200 ]; then
     full=yes
     break
   fi
+  successes=$((successes + 1))
 done
 expect "a full store ends the exchanges" test "$full" = yes
 expect_error "with LoggingFailed" 500 Server.ClientProxy.LoggingFailed
@@ -150,8 +178,8 @@ expect "the operator log says the store is full" log_has sh "store full"
 expect "what the store holds is intact (integrity check)" \
   test "$(msglog sh "PRAGMA integrity_check")" = ok
 expect "and still one hash chain" chain_ok sh
-expect "every answer the client got as a success is in the log" \
-  test "$(records sh "direction = 'response' AND status = 200 AND error_type = ''")" -ge "$before_ok"
+expect "every answer the client got as a success is in the log ($successes)" \
+  test "$(ok_answers)" -ge "$((before_ok + successes))"
 
 # --- a store the logger cannot open ------------------------------------------------------------
 "$FED" stop-server "$FED_DIR" sh

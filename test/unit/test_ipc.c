@@ -522,9 +522,10 @@ static int broken_calls(void)
 }
 
 /*
- * A peer that stops reading in the middle of a frame: the send fails at its
- * time limit with part of the frame gone, and the link ends there, so that
- * no later frame is read from the middle of that one; on_broken names it.
+ * A peer that stops reading in the middle of a frame: the client gives the
+ * link up at its stall limit with part of the frame gone, and the link ends
+ * there, so that no later frame is read from the middle of that one;
+ * on_broken names it.
  */
 static void test_half_sent_frame(void **state)
 {
@@ -536,10 +537,8 @@ static void test_half_sent_frame(void **state)
     ss_ipc_client_on_broken(c, note_broken, NULL);
     broken.calls = 0;
     assert_int_equal(ss_ipc_client_attach(c, sv[0], 7), SS_OK);
-    /* the client owns sv[0]; its time limit is shortened for the test */
-    struct timeval short_limit = {.tv_sec = 0, .tv_usec = 200000};
-    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &short_limit, sizeof short_limit),
-                     0);
+    /* its stall limit is shortened for the test */
+    ss_ipc_client_stall_limit(c, 200);
     struct ss_ipc_buf big = {0};
     size_t n = 8u * 1024 * 1024; /* more than the socket holds */
     uint8_t *junk = calloc(1, n);
@@ -585,6 +584,91 @@ static void test_half_sent_frame(void **state)
     close(sv3[1]);
     assert_int_equal(broken_calls(), 2);
     assert_int_equal(broken.serial, 9);
+}
+
+/* Reads n frames (each answered at once) and records their ids in order. */
+struct draining_peer {
+    int fd;
+    size_t n;
+    uint64_t *ids;
+    int go[2]; /* a byte on go[0]: start reading */
+};
+
+static void *drain_main(void *arg)
+{
+    struct draining_peer *p = arg;
+    char b;
+    assert_int_equal(read(p->go[0], &b, 1), 1);
+    struct ss_ipc_inbuf in = {0};
+    for (size_t i = 0; i < p->n; i++) {
+        struct ss_ipc_msg m;
+        assert_int_equal(ss_ipc_inbuf_recv(&in, p->fd, SS_IPC_MAX_PAYLOAD, &m), SS_OK);
+        p->ids[i] = m.id;
+        assert_int_equal(ss_ipc_send(p->fd, SS_IPC_LOGGED, m.id, NULL, 0, -1), SS_OK);
+        ss_ipc_msg_cleanup(&m);
+    }
+    ss_ipc_inbuf_cleanup(&in);
+    return NULL;
+}
+
+/*
+ * A peer that does not read for a while (a logger stopped, or busy with a slow disk): sending
+ * to it never holds the sender; what the link cannot take waits in the client and goes out in
+ * order once the peer reads, every request answered; past the client's bound a send fails at
+ * once (the peer is not keeping up) and the link stays in step.
+ */
+static void test_slow_peer(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    enum { FRAMES = 40 };
+    uint64_t ids[FRAMES] = {0};
+    struct draining_peer peer = {.fd = sv[1], .n = FRAMES, .ids = ids};
+    assert_int_equal(pipe(peer.go), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drain_main, &peer), 0);
+    struct ss_ipc_client *c = NULL;
+    assert_int_equal(ss_ipc_client_new("test", &c), SS_OK);
+    assert_int_equal(ss_ipc_client_attach(c, sv[0], 0), SS_OK);
+    /* 40 frames of 1 MiB: far more than the socket holds while nobody reads */
+    size_t size = 1024 * 1024;
+    uint8_t *junk = calloc(1, size);
+    assert_non_null(junk);
+    struct ss_ipc_buf frame = {0};
+    ss_ipc_put_bytes(&frame, junk, size);
+    struct ss_ipc_call calls[FRAMES];
+    for (int i = 0; i < FRAMES; i++)
+        ss_ipc_call_start(c, SS_IPC_LOG_APPEND, &frame, 30000, &calls[i]);
+    /* all of them are on their way (none failed, none waited for the peer); past the bound,
+     * a send fails at once and nothing of it goes */
+    struct ss_ipc_buf huge = {0};
+    ss_ipc_buf_reserve(&huge, SS_IPC_MAX_PAYLOAD - 64);
+    huge.len = SS_IPC_MAX_PAYLOAD - 64;
+    memset(huge.data, 0, huge.len);
+    struct ss_ipc_msg reply;
+    assert_int_equal(ss_ipc_client_call(c, SS_IPC_LOG_APPEND, &huge, 30000, &reply), SS_ERR_IO);
+    assert_non_null(strstr(ss_errmsg(), "not keeping up"));
+    ss_ipc_buf_cleanup(&huge);
+    assert_true(ss_ipc_client_linked(c));
+    /* the peer reads now: every frame arrives whole, in the order sent, and is answered */
+    assert_int_equal(write(peer.go[1], "g", 1), 1);
+    for (int i = 0; i < FRAMES; i++) {
+        struct ss_ipc_msg m;
+        assert_int_equal(ss_ipc_call_wait(&calls[i], &m), SS_OK);
+        assert_int_equal(m.type, SS_IPC_LOGGED);
+        ss_ipc_msg_cleanup(&m);
+    }
+    pthread_join(t, NULL);
+    for (int i = 1; i < FRAMES; i++)
+        assert_true(ids[i] == ids[i - 1] + 1);
+    assert_true(ss_ipc_client_linked(c));
+    ss_ipc_buf_cleanup(&frame);
+    free(junk);
+    ss_ipc_client_free(c);
+    close(sv[1]);
+    close(peer.go[0]);
+    close(peer.go[1]);
 }
 
 static void test_gather_due(void **state)
@@ -637,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_answers_together),
         cmocka_unit_test(test_client_timeout_and_replace),
         cmocka_unit_test(test_half_sent_frame),
+        cmocka_unit_test(test_slow_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
