@@ -401,6 +401,8 @@ static void reap(bool stopping)
                          (unsigned long long)(served_us / 1000));
             if (WIFSIGNALED(status))
                 ss_log_warn("%s: killed by signal %d %s", c->name, WTERMSIG(status), served_for);
+            else if (stopping && WEXITSTATUS(status) == 0)
+                ss_log_info("%s: stopped %s", c->name, served_for);
             else
                 ss_log_warn("%s: exited with status %d %s", c->name, WEXITSTATUS(status),
                             served_for);

@@ -922,7 +922,7 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
     pthread_mutex_unlock(&c->mu);
     if (fd < 0) {
         free(p);
-        ss_errf(SS_ERR_IO, "%s: no link (the process is restarting)", c->name);
+        ss_errf(SS_ERR_IO, "%s: no link (the process is not running, or is being started again)", c->name);
         done(arg, SS_ERR_IO, NULL);
         return;
     }

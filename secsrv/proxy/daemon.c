@@ -706,7 +706,7 @@ static void *watch_main(void *arg);
 /* Hands the registry in force to one peer process (which verifies it again). */
 static void send_registry(struct ss_daemon *d, struct ss_ipc_client *peer)
 {
-    if (!peer)
+    if (!peer || !ss_ipc_client_linked(peer)) /* handed on when the link comes (on_attach) */
         return;
     struct ss_ipc_buf b = {0};
     ss_error err = ss_regstore_put(d->registry, &b);
