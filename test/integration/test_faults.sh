@@ -189,6 +189,11 @@ rm -f "$FED_DIR/sh/log/messagelog.db-wal" "$FED_DIR/sh/log/messagelog.db-shm"
 # replaced in one step (a directory could only be removed first, and a logger starting in
 # between would create an empty log there)
 echo "not a database" >"$FED_DIR/sh/log/messagelog.db"
+# the full store is done with: the kept log comes back with room, so that its records and their
+# timestamps can be written (a log whose timestamps cannot be stored is overdue after the 4 s
+# grace, and TimestampingFailed would come before what the sections below look for)
+sed -i 's/^max_bytes = 1048576$/max_bytes = 8388608/' "$FED_DIR/sh/secsrv.conf"
+grep -q '^max_bytes = 8388608$' "$FED_DIR/sh/secsrv.conf" || not_ok "the store's max_bytes raised"
 "$FED" start-server "$FED_DIR" sh
 fed_env
 # the restarted signer fetches its OCSP responses first; until then an exchange fails for that
@@ -230,6 +235,9 @@ expect "the logger marks the log's end (record and hash) in its state directory"
 marked=$(cut -d' ' -f1 "$MARK")
 expect "the mark names a record and its hash ($marked, beyond the older copy's $older)" \
   bash -c "[ $marked -gt $older ] && [ \"\$(cut -d' ' -f2 '$MARK')\" = \"\$(sqlite3 -readonly '$LOGF' \"SELECT lower(hex(hash)) FROM records WHERE id = $marked\")\" ]"
+# every record timestamped first: the exchange below then meets the lost log, not a backlog
+stamped_sh() { [ "$(pending sh)" = 0 ]; }
+expect "the log is timestamped to its end before it is lost" wait_until "SH's timestamps" 20 stamped_sh
 sqlite3 "$LOGF" ".backup '$T_DIR/whole.db'"
 rm -f "$LOGF" "$LOGF-wal" "$LOGF-shm"
 xr GET $CLIENT "$Q"
