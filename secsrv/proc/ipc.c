@@ -657,7 +657,7 @@ static void *reader_main(void *arg)
         }
         /* frames the link could not take at once: written as it takes them, and a link that
          * took nothing for SS_IPC_SEND_TIMEOUT is given up */
-        bool want_out = false;
+        bool want_out = false, stalled = false;
         if (fd >= 0) {
             pthread_mutex_lock(&c->send_mu);
             if (c->fd == fd && outq_waiting(&c->out)) {
@@ -670,8 +670,7 @@ static void *reader_main(void *arg)
                     limit.tv_nsec -= 1000000000L;
                 }
                 if (expired(&now, &limit)) {
-                    ss_log(SS_LOG_WARN, "%s: the peer took nothing for %u ms: the link is given up",
-                           c->name, c->stall_ms);
+                    stalled = true;
                     (void)shutdown(fd, SHUT_RDWR);
                     outq_clear(&c->out);
                 } else {
@@ -680,6 +679,9 @@ static void *reader_main(void *arg)
             }
             pthread_mutex_unlock(&c->send_mu);
         }
+        if (stalled)
+            ss_log(SS_LOG_WARN, "%s: the peer took nothing for %u ms: the link is given up",
+                   c->name, c->stall_ms);
         struct pollfd pfd[2] = {{c->wake[0], POLLIN, 0},
                                 {fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0}};
         int n = poll(pfd, fd >= 0 ? 2 : 1, 100);
@@ -828,10 +830,11 @@ bool ss_ipc_client_linked(struct ss_ipc_client *c)
 
 /*
  * Sends one frame without waiting: at once if the link takes it, the rest queued for the
- * reader thread to write; refused when the queue is full (the peer is not keeping up).
+ * reader thread to write; refused when the queue is full (the peer is not keeping up) and
+ * bounded (a request, which fails then; a notice is queued whatever the queue holds).
  */
 static ss_error send_on_link(struct ss_ipc_client *c, int fd, uint16_t type, uint64_t id,
-                             const struct ss_ipc_buf *payload)
+                             const struct ss_ipc_buf *payload, bool bounded)
 {
     if (payload && payload->failed)
         return ss_errf(SS_ERR_LIMIT, "%s: request too large or out of memory", c->name);
@@ -858,7 +861,7 @@ static ss_error send_on_link(struct ss_ipc_client *c, int fd, uint16_t type, uin
             err = ss_errf(SS_ERR_IO, "%s: IPC send: %s", c->name, strerror(errno));
         else
             sent = n > 0 ? (size_t)n : 0;
-    } else if (outq_waiting(&c->out) + total > OUTQ_MAX) {
+    } else if (bounded && outq_waiting(&c->out) + total > OUTQ_MAX) {
         err = ss_errf(SS_ERR_IO, "%s: the process is not keeping up (%zu bytes wait for it)",
                       c->name, outq_waiting(&c->out));
         current = false; /* nothing of this frame went: the link is still in step */
@@ -926,7 +929,7 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
         done(arg, SS_ERR_IO, NULL);
         return;
     }
-    ss_error err = send_on_link(c, fd, type, id, payload);
+    ss_error err = send_on_link(c, fd, type, id, payload, true);
     if (!err)
         return;
     char why[200];
@@ -991,5 +994,7 @@ ss_error ss_ipc_client_notify(struct ss_ipc_client *c, uint16_t type,
     pthread_mutex_unlock(&c->mu);
     if (fd < 0)
         return ss_errf(SS_ERR_IO, "%s: no link", c->name);
-    return send_on_link(c, fd, type, 0, payload);
+    /* a notice (the registry in force, a reload) has no request to fail and no second
+     * chance: it waits whatever the queue holds */
+    return send_on_link(c, fd, type, 0, payload, false);
 }

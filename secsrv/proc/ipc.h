@@ -186,7 +186,8 @@ void ss_ipc_client_on_broken(struct ss_ipc_client *c, void (*fn)(void *arg, uint
 /*
  * A send never waits for the peer: what the link does not take at once waits
  * in the client (at most SS_IPC_MAX_PAYLOAD bytes, or one larger frame alone;
- * beyond, a send fails with SS_ERR_IO, the peer is not keeping up) and the
+ * beyond, a request fails with SS_ERR_IO, the peer is not keeping up; a notice
+ * is queued all the same) and the
  * reader thread writes it as the link takes it. A link that takes nothing for
  * ms (SS_IPC_SEND_TIMEOUT seconds unless set here) is given up as broken.
  */

@@ -5,6 +5,7 @@
 #include "subject.h"
 #include "ss_text.h"
 
+#include <iconv.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
@@ -89,8 +90,7 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
 {
     xmlParserCtxtPtr ctxt = ctx;
     struct hooks *h = ctxt->_private;
-    /* the offset only where one is wanted: in a document read through a converter, each
-     * call converts back what is left of the input */
+    /* the offset only where one is wanted */
     long at = h->depth == 2 || (h->in_header && h->depth == 3) ? xmlByteConsumed(ctxt) : -1;
     if (at > 0 && (size_t)at <= h->len) {
         size_t t = tag_start(h, (size_t)at);
@@ -537,7 +537,9 @@ static ss_error read_envelope(xmlDocPtr doc, bool response, struct ss_soap_messa
     if (!m->protocol_version[0])
         return bad("the header field protocolVersion is missing");
     /* "any protocols with the same major version number are compatible" (PR-MESS 2.2) */
-    if (strncmp(m->protocol_version, "4.", 2) != 0 || !m->protocol_version[2])
+    const char *minor = m->protocol_version + 2;
+    if (strncmp(m->protocol_version, "4.", 2) != 0 ||
+        !(strcmp(minor, "x") == 0 || (minor[0] && strspn(minor, "0123456789") == strlen(minor))))
         return bad("protocolVersion must be 4.x (X-Road message protocol 4), not '%.16s'",
                    m->protocol_version);
     if (strcmp(m->body_name, m->service.service_code) != 0)
@@ -725,11 +727,14 @@ static ss_error schema_valid(xmlDocPtr doc)
 }
 
 /*
- * The character sets a message may come in: UTF-8, and those that keep ASCII's bytes for
- * ASCII's characters (US-ASCII, ISO 8859, the Windows code pages 1250 to 1258), so that the
- * markup is the same bytes in all of them and the offsets found in the input are its own bytes
- * (where a requestHash is put in). Names as IANA registers them, in any case; canon gets the
- * name in lower case ("" when name is none of these).
+ * The character sets a message may come in: UTF-8, and single-byte sets that keep ASCII's
+ * bytes for ASCII's characters and give every other byte one character of its own (US-ASCII,
+ * ISO 8859, the Windows code pages 1250 to 1254, 1256 and 1257; not 1255 and 1258, whose
+ * decoders join a letter and a combining mark into one character), so that the markup is the
+ * same bytes in all of them and an offset in the document read as UTF-8 is the input's
+ * offset of the same character (where a requestHash is put in). Names as IANA registers them,
+ * in any case, the number in plain digits; canon gets the name in lower case ("" when name is
+ * none of these).
  */
 static bool charset_known(const char *name, size_t len, char canon[16])
 {
@@ -741,20 +746,25 @@ static bool charset_known(const char *name, size_t len, char canon[16])
         low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] - 'A' + 'a' : name[i]);
     low[len] = '\0';
     bool ok = strcmp(low, "utf-8") == 0 || strcmp(low, "us-ascii") == 0;
-    unsigned n = 0;
-    int used = 0;
-    if (!ok && sscanf(low, "iso-8859-%2u%n", &n, &used) == 1 && (size_t)used == len &&
-        low[9] != '0')
-        ok = n >= 1 && n <= 16 && n != 12;
-    else if (!ok && sscanf(low, "windows-%4u%n", &n, &used) == 1 && (size_t)used == len &&
-             low[8] != '0')
-        ok = n >= 1250 && n <= 1258;
+    const char *digits = NULL;
+    size_t max_digits = 0;
+    if (!ok && strncmp(low, "iso-8859-", 9) == 0)
+        digits = low + 9, max_digits = 2;
+    else if (!ok && strncmp(low, "windows-", 8) == 0)
+        digits = low + 8, max_digits = 4;
+    size_t nd = digits ? strspn(digits, "0123456789") : 0;
+    if (digits && nd > 0 && nd <= max_digits && digits[nd] == '\0' && digits[0] != '0') {
+        unsigned long n = strtoul(digits, NULL, 10);
+        ok = max_digits == 2 ? n >= 1 && n <= 16 && n != 12
+                             : n >= 1250 && n <= 1257 && n != 1255;
+    }
     if (ok)
         memcpy(canon, low, len + 1);
     return ok;
 }
 
-static const char CHARSETS[] = "UTF-8, US-ASCII, ISO-8859-n or windows-125n";
+static const char CHARSETS[] =
+    "UTF-8, US-ASCII, ISO-8859-n or windows-1250 to -1254, -1256 and -1257";
 
 /*
  * The character set of the document: the charset parameter of its Content-Type (param, NULL
@@ -813,27 +823,90 @@ static ss_error document_charset(const uint8_t *xml, size_t len, const char *par
     return SS_OK;
 }
 
+/*
+ * The document in UTF-8 (*out, *out_len; the caller frees it): each byte of a single-byte set
+ * one character. A byte the set leaves undefined, or a decoder that joins or splits
+ * characters, is refused: the offsets would not be the input's.
+ */
+static ss_error to_utf8(const uint8_t *xml, size_t len, const char *cs, uint8_t **out,
+                        size_t *out_len)
+{
+    *out = NULL;
+    iconv_t cd = iconv_open("UTF-8", cs);
+    if (cd == (iconv_t)-1)
+        return bad("charset %s cannot be read here", cs);
+    size_t cap = len * 3 + 1; /* a character of these sets is at most 3 bytes in UTF-8 */
+    uint8_t *u = malloc(cap);
+    if (!u) {
+        iconv_close(cd);
+        return ss_errf(SS_ERR_NOMEM, "out of memory");
+    }
+    char *in = (char *)(uintptr_t)xml, *o = (char *)u;
+    size_t in_left = len, o_left = cap;
+    size_t rc = iconv(cd, &in, &in_left, &o, &o_left);
+    iconv_close(cd);
+    size_t n = cap - o_left, chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += (u[i] & 0xc0) != 0x80;
+    if (rc == (size_t)-1 || in_left != 0 || chars != len) {
+        free(u);
+        return bad("not a document in %s (byte %zu has no character of its own there)", cs,
+                   len - in_left);
+    }
+    *out = u;
+    *out_len = n;
+    return SS_OK;
+}
+
+/* The input's offset of the character at UTF-8 offset off (one byte a character there). */
+static size_t input_offset(const uint8_t *u, size_t off)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < off; i++)
+        chars += (u[i] & 0xc0) != 0x80;
+    return chars;
+}
+
+static ss_error parse_utf8(const uint8_t *xml, size_t len, bool response,
+                           struct ss_soap_message *out);
+
 ss_error ss_soap_parse(const uint8_t *xml, size_t len, const char *charset, bool response,
                        struct ss_soap_message *out)
 {
     memset(out, 0, sizeof *out);
-    if (len == 0 || len > (size_t)INT32_MAX)
+    if (len == 0 || len > (size_t)INT32_MAX / 3)
         return bad("an empty message, or one too large to read");
     char cs[16];
     ss_error err = document_charset(xml, len, charset, cs);
     if (err)
         return err;
+    if (strcmp(cs, "utf-8") == 0)
+        return parse_utf8(xml, len, response, out);
+    /* read as UTF-8 (libxml2 itself would convert back what is left of the input for each
+     * offset asked for), the offsets then taken back to the input's bytes */
+    uint8_t *u = NULL;
+    size_t u_len = 0;
+    if ((err = to_utf8(xml, len, cs, &u, &u_len)))
+        return err;
+    err = parse_utf8(u, u_len, response, out);
+    if (!err) {
+        size_t *offsets[] = {&out->header_end, &out->env_start, &out->body_start,
+                             &out->hash_start, &out->hash_end};
+        for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++)
+            *offsets[i] = input_offset(u, *offsets[i]);
+    }
+    free(u);
+    return err;
+}
+
+/* The document in UTF-8 (its declaration's encoding aside: ss_soap_parse judged it). */
+static ss_error parse_utf8(const uint8_t *xml, size_t len, bool response,
+                           struct ss_soap_message *out)
+{
+    ss_error err = SS_OK;
     xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt((const char *)xml, (int)len);
     if (!ctxt)
         return ss_errf(SS_ERR_NOMEM, "out of memory");
-    /* the character set found above, not libxml2's own reading of the declaration */
-    if (strcmp(cs, "utf-8") != 0) {
-        xmlCharEncodingHandlerPtr enc = xmlFindCharEncodingHandler(cs);
-        if (!enc || xmlSwitchToEncoding(ctxt, enc) != 0) {
-            xmlFreeParserCtxt(ctxt);
-            return bad("charset %s cannot be read here", cs);
-        }
-    }
     struct hooks h = {.xml = xml, .len = len};
     ctxt->_private = &h;
     h.start = ctxt->sax->startElementNs;

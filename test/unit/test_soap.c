@@ -327,6 +327,10 @@ static void test_request_refusals(void **state)
                         "</SOAP-ENV:Header>" BODY,
                    "protocolVersion must be 4.x");
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
+                        "<xrd:id>1</xrd:id><xrd:protocolVersion>4.foo</xrd:protocolVersion>"
+                        "</SOAP-ENV:Header>" BODY,
+                   "protocolVersion must be 4.x");
+    expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT SERVICE
                         "<xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>" BODY,
                    "id is missing");
     expect_refused(HEAD "<SOAP-ENV:Header>" CLIENT CLIENT SERVICE FIELDS "</SOAP-ENV:Header>" BODY,
@@ -659,12 +663,19 @@ static void test_charsets(void **state)
     assert_int_equal(parse_as(example, "iso-8859-1", false, &m), SS_ERR_PROTOCOL);
     assert_non_null(strstr(ss_errmsg(), "differ"));
     /* character sets that do not keep ASCII's bytes, and names that are none */
-    const char *refused[] = {"utf-16", "UTF-16LE", "iso-8859-12", "iso-8859-017", "windows-1259",
-                             "windows-0125", "ebcdic-cp-us", "iso-8859-", "latin1", "utf8"};
+    const char *refused[] = {"utf-16",        "UTF-16LE",       "iso-8859-12",   "iso-8859-017",
+                             "windows-1259",  "windows-0125",   "ebcdic-cp-us",  "iso-8859-",
+                             "latin1",        "utf8",           "iso-8859-+1",   "iso-8859- 1",
+                             "windows- 1252", "windows-1258",   "windows-1255",  "iso-8859-01"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(parse_as(ascii, refused[i], false, &m), SS_ERR_PROTOCOL);
         assert_non_null(strstr(ss_errmsg(), "is not accepted"));
     }
+    /* a byte the set leaves undefined has no character: refused, not guessed at */
+    char *undefined = swapped(ascii, "DE12345678901", "DE\x81");
+    assert_int_equal(parse_as(undefined, "windows-1252", false, &m), SS_ERR_PROTOCOL);
+    assert_non_null(strstr(ss_errmsg(), "no character of its own"));
+    free(undefined);
     char *declared16 = swapped(example, "encoding=\"UTF-8\"", "encoding=\"ISO-8859-12\"");
     expect_refused(declared16, "encoding ISO-8859-12 is not accepted");
     /* a UTF-8 byte order mark on a document in another character set */
