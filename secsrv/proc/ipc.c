@@ -502,6 +502,18 @@ static bool expired(const struct timespec *now, const struct timespec *deadline)
            (now->tv_sec == deadline->tv_sec && now->tv_nsec >= deadline->tv_nsec);
 }
 
+/* t + ms. */
+static struct timespec after_ms(struct timespec t, unsigned ms)
+{
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 /* Takes the pending requests whose deadline passed (with mu held). */
 static struct pending *take_expired(struct ss_ipc_client *c)
 {
@@ -546,9 +558,12 @@ static void outq_clear(struct outq *q)
     }
 }
 
-/* Appends n bytes from parts (whole, or none when out of memory). */
-static bool outq_put(struct outq *q, const struct iovec *parts, size_t n_parts, size_t n)
+/* Appends the bytes of parts (all, or none when out of memory). */
+static bool outq_put(struct outq *q, const struct iovec *parts, size_t n_parts)
 {
+    size_t n = 0;
+    for (size_t i = 0; i < n_parts; i++)
+        n += parts[i].iov_len;
     if (q->head == q->len)
         q->head = q->len = 0;
     else if (q->head > q->cap / 2) { /* the sent half is room again */
@@ -567,27 +582,25 @@ static bool outq_put(struct outq *q, const struct iovec *parts, size_t n_parts, 
 }
 
 /*
- * Writes what the queue holds, as far as the socket takes it without waiting (send_mu held);
- * false when the link failed (it is shut down then: the reader fails what waits on it).
+ * Writes what the queue holds, as far as the socket takes it without waiting (send_mu held).
+ * A link that fails is shut down: the reader fails what waits on it.
  */
-static bool outq_flush(struct outq *q, int fd)
+static void outq_flush(struct outq *q, int fd)
 {
     while (q->head < q->len) {
         ssize_t n = send(fd, q->data + q->head, q->len - q->head, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
+            return;
         if (n <= 0) {
             (void)shutdown(fd, SHUT_RDWR);
-            outq_clear(q);
-            return false;
+            break;
         }
         q->head += (size_t)n;
         clock_gettime(CLOCK_MONOTONIC, &q->since);
     }
     outq_clear(q);
-    return true;
 }
 
 /* Reads one answer on fd and completes its request; false when the link broke. */
@@ -661,14 +674,8 @@ static void *reader_main(void *arg)
         if (fd >= 0) {
             pthread_mutex_lock(&c->send_mu);
             if (c->fd == fd && outq_waiting(&c->out)) {
-                struct timespec now, limit = c->out.since;
+                struct timespec now, limit = after_ms(c->out.since, c->stall_ms);
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                limit.tv_sec += c->stall_ms / 1000;
-                limit.tv_nsec += (long)(c->stall_ms % 1000) * 1000000L;
-                if (limit.tv_nsec >= 1000000000L) {
-                    limit.tv_sec++;
-                    limit.tv_nsec -= 1000000000L;
-                }
                 if (expired(&now, &limit)) {
                     stalled = true;
                     (void)shutdown(fd, SHUT_RDWR);
@@ -695,7 +702,7 @@ static void *reader_main(void *arg)
         if (fd >= 0 && n > 0 && (pfd[1].revents & POLLOUT)) {
             pthread_mutex_lock(&c->send_mu);
             if (c->fd == fd)
-                (void)outq_flush(&c->out, fd);
+                outq_flush(&c->out, fd);
             pthread_mutex_unlock(&c->send_mu);
         }
         if (fd < 0 || n <= 0 || !(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -875,7 +882,7 @@ static ss_error send_on_link(struct ss_ipc_client *c, int fd, uint16_t type, uin
             skip -= k;
         }
         bool was_empty = outq_waiting(&c->out) == 0;
-        if (!outq_put(&c->out, iov, 2, total - sent)) {
+        if (!outq_put(&c->out, iov, 2)) {
             err = ss_errf(SS_ERR_NOMEM, "%s: out of memory", c->name);
             current = sent > 0; /* half a frame went: the link is out of step */
         } else {
@@ -905,13 +912,9 @@ void ss_ipc_client_submit(struct ss_ipc_client *c, uint16_t type, const struct s
     }
     p->done = done;
     p->arg = arg;
-    clock_gettime(CLOCK_MONOTONIC, &p->deadline);
-    p->deadline.tv_sec += timeout_ms / 1000;
-    p->deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (p->deadline.tv_nsec >= 1000000000L) {
-        p->deadline.tv_sec++;
-        p->deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    p->deadline = after_ms(now, timeout_ms);
     pthread_mutex_lock(&c->mu);
     int fd = c->fd;
     /* once mu is let go, p is the reader's: a broken link fails and frees it at once */
